@@ -1,0 +1,287 @@
+//! Registered clients (RFC 6749 §2) and the registry trait that finds them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use crate::error::StoreError;
+use crate::redirect::RedirectUri;
+use crate::scope::Scope;
+use crate::token::{Random, TokenHash};
+
+/// A client identifier (RFC 6749 §2.2): printable ASCII, 1 to 255 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Validates a client id: `VSCHAR` (%x20-7E) per RFC 6749 Appendix A.1, at most 255 bytes.
+    pub fn new(id: impl Into<String>) -> Option<Self> {
+        let id = id.into();
+        (!id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x20..=0x7E).contains(&b)))
+            .then_some(Self(id))
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        ClientId::new(s).ok_or_else(|| "invalid client_id".to_owned())
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(c: ClientId) -> String {
+        c.0
+    }
+}
+
+/// How a client authenticates at the token, revocation and introspection endpoints (RFC 6749 §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuthMethod {
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
+    ClientSecretPost,
+    /// A public client: `client_id` only (RFC 7591 §2 `none`).
+    None,
+}
+
+impl AuthMethod {
+    /// The name registered for RFC 8414 `token_endpoint_auth_methods_supported`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
+}
+
+/// A grant type a client may use (RFC 6749 §4, RFC 8628, extensions by URI).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GrantType(pub String);
+
+impl GrantType {
+    /// `authorization_code` (RFC 6749 §4.1).
+    pub const AUTHORIZATION_CODE: &'static str = "authorization_code";
+    /// `refresh_token` (RFC 6749 §6).
+    pub const REFRESH_TOKEN: &'static str = "refresh_token";
+    /// `client_credentials` (RFC 6749 §4.4).
+    pub const CLIENT_CREDENTIALS: &'static str = "client_credentials";
+    /// The device authorization grant (RFC 8628 §3.4).
+    pub const DEVICE_CODE: &'static str = "urn:ietf:params:oauth:grant-type:device_code";
+
+    /// A grant type by name.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The SHA-256 of a client secret. Secrets are generated with 256 bits of
+/// entropy, so a fast hash suffices; comparison is constant-time.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretHash(TokenHash);
+
+impl SecretHash {
+    /// Hashes a secret for registration.
+    pub fn of(secret: &str) -> Self {
+        Self(TokenHash::of(secret))
+    }
+
+    /// Whether `presented` is the secret, in constant time.
+    pub fn verify(&self, presented: &str) -> bool {
+        TokenHash::of(presented).0.ct_eq(&self.0.0).into()
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// Generates a client secret with 256 bits of entropy, returned once in clear
+/// with the hash to store.
+pub fn generate_client_secret(random: &dyn Random) -> (String, SecretHash) {
+    use base64::Engine;
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random.bytes32());
+    let hash = SecretHash::of(&secret);
+    (secret, hash)
+}
+
+/// Whether the client can keep a secret (RFC 6749 §2.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ClientKind {
+    /// Cannot keep a secret (native and browser apps); authenticates with `none`.
+    Public,
+    /// Holds a secret; stored only as its hash.
+    Confidential {
+        /// The secret's hash.
+        secret: SecretHash,
+    },
+}
+
+/// A registered client and everything the server enforces about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Client {
+    /// The client's id.
+    pub id: ClientId,
+    /// A human-readable name for consent pages.
+    pub name: String,
+    /// Public or confidential.
+    pub kind: ClientKind,
+    /// How it may authenticate; a public client has only [`AuthMethod::None`].
+    pub auth_methods: BTreeSet<AuthMethod>,
+    /// Registered redirect URIs, matched exactly (loopback ports excepted, RFC 8252 §7.3).
+    pub redirect_uris: Vec<RedirectUri>,
+    /// Grant types it may use.
+    pub grant_types: BTreeSet<GrantType>,
+    /// The largest scope it may obtain; an omitted `scope` means all of it.
+    pub scope: Scope,
+    /// Whether it may introspect tokens issued to other clients (a resource server's identity).
+    pub introspect_any_token: bool,
+    /// Whether consent may be skipped for it (a first-party client), subject to the consent policy.
+    pub first_party: bool,
+}
+
+impl Client {
+    /// A confidential client authenticating with `client_secret_basic`.
+    pub fn confidential(id: ClientId, name: impl Into<String>, secret: SecretHash) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind: ClientKind::Confidential { secret },
+            auth_methods: [AuthMethod::ClientSecretBasic].into(),
+            redirect_uris: Vec::new(),
+            grant_types: BTreeSet::new(),
+            scope: Scope::empty(),
+            introspect_any_token: false,
+            first_party: false,
+        }
+    }
+
+    /// A public client (authenticates with `none`).
+    pub fn public(id: ClientId, name: impl Into<String>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            kind: ClientKind::Public,
+            auth_methods: [AuthMethod::None].into(),
+            redirect_uris: Vec::new(),
+            grant_types: BTreeSet::new(),
+            scope: Scope::empty(),
+            introspect_any_token: false,
+            first_party: false,
+        }
+    }
+
+    /// Sets the accepted authentication methods.
+    pub fn with_auth_methods(mut self, methods: impl IntoIterator<Item = AuthMethod>) -> Self {
+        self.auth_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Adds a redirect URI.
+    pub fn with_redirect_uri(mut self, uri: RedirectUri) -> Self {
+        self.redirect_uris.push(uri);
+        self
+    }
+
+    /// Sets the grant types.
+    pub fn with_grant_types<S: Into<String>>(
+        mut self,
+        grants: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.grant_types = grants.into_iter().map(|g| GrantType(g.into())).collect();
+        self
+    }
+
+    /// Sets the client's scope.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+
+    /// Lets the client introspect every token. Give this only to resource servers.
+    pub fn with_introspect_any_token(mut self, allowed: bool) -> Self {
+        self.introspect_any_token = allowed;
+        self
+    }
+
+    /// Marks the client first-party (the consent policy may skip the page).
+    pub fn with_first_party(mut self, first_party: bool) -> Self {
+        self.first_party = first_party;
+        self
+    }
+
+    /// Whether the client is public.
+    pub fn is_public(&self) -> bool {
+        matches!(self.kind, ClientKind::Public)
+    }
+
+    /// Whether the client may use the grant type.
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g.as_str() == grant_type)
+    }
+}
+
+/// Where the server finds clients. Implemented by every store crate; an
+/// embedder with its own client database implements it too.
+#[async_trait]
+pub trait ClientRegistry: Send + Sync {
+    /// The client with this id, if registered.
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_id_syntax() {
+        assert!(ClientId::new("printshop").is_some());
+        assert!(ClientId::new("").is_none());
+        assert!(ClientId::new("a\u{7f}").is_none());
+        assert!(ClientId::new("x".repeat(256)).is_none());
+    }
+
+    #[test]
+    fn secret_verification() {
+        let h = SecretHash::of("s3cret");
+        assert!(h.verify("s3cret"));
+        assert!(!h.verify("s3cret "));
+        assert!(!format!("{h:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn generated_secrets_are_long_and_verify() {
+        let (s, h) = generate_client_secret(&crate::token::OsRandom);
+        assert_eq!(s.len(), 43);
+        assert!(h.verify(&s));
+    }
+}

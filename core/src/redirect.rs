@@ -1,0 +1,195 @@
+//! Redirect URIs and how a requested one is matched against the registered ones.
+//!
+//! Matching is exact string comparison (RFC 9700 §2.1, RFC 6749 §3.1.2.3), with
+//! one exception: for a loopback IP literal with `http` (RFC 8252 §7.3) the
+//! port is ignored, since native apps listen on whatever port is free.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A redirection endpoint: an absolute URI with no fragment (RFC 6749 §3.1.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RedirectUri(String);
+
+/// Why a string is not a redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedirectUriError {
+    /// Not an absolute URI.
+    #[error("redirect URI is not an absolute URI")]
+    NotAbsolute,
+    /// Carries a fragment, forbidden by RFC 6749 §3.1.2.
+    #[error("redirect URI must not contain a fragment")]
+    Fragment,
+}
+
+impl RedirectUri {
+    /// Validates a redirect URI.
+    pub fn new(uri: impl Into<String>) -> Result<Self, RedirectUriError> {
+        let uri = uri.into();
+        let parsed = url::Url::parse(&uri).map_err(|_| RedirectUriError::NotAbsolute)?;
+        if parsed.fragment().is_some() || uri.contains('#') {
+            return Err(RedirectUriError::Fragment);
+        }
+        if parsed.cannot_be_a_base() && parsed.scheme() == "javascript" {
+            return Err(RedirectUriError::NotAbsolute);
+        }
+        Ok(Self(uri))
+    }
+
+    /// The URI's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `requested` designates this registered URI: the same string,
+    /// or for an `http` loopback IP literal the same string but for the port.
+    pub fn matches(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        match (
+            loopback_without_port(&self.0),
+            loopback_without_port(requested),
+        ) {
+            (Some(registered), Some(requested)) => registered == requested,
+            _ => false,
+        }
+    }
+}
+
+/// For `http://127.0.0.1[:port]/rest` or `http://[::1][:port]/rest`, the URI
+/// without the port; `None` for anything else (RFC 8252 §7.3, §8.3: `localhost`
+/// is not given port freedom).
+fn loopback_without_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let (host, after_host) = if let Some(r) = rest.strip_prefix("127.0.0.1") {
+        ("127.0.0.1", r)
+    } else if let Some(r) = rest.strip_prefix("[::1]") {
+        ("[::1]", r)
+    } else {
+        return None;
+    };
+    let tail = match after_host.strip_prefix(':') {
+        Some(p) => {
+            let digits = p.bytes().take_while(u8::is_ascii_digit).count();
+            if digits == 0 || digits > 5 {
+                return None;
+            }
+            &p[digits..]
+        }
+        None => after_host,
+    };
+    if !(tail.is_empty() || tail.starts_with('/') || tail.starts_with('?')) {
+        return None;
+    }
+    Some(format!("http://{host}{tail}"))
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RedirectUri {
+    type Error = RedirectUriError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        RedirectUri::new(s)
+    }
+}
+
+impl From<RedirectUri> for String {
+    fn from(r: RedirectUri) -> String {
+        r.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn uri(s: &str) -> RedirectUri {
+        match RedirectUri::new(s) {
+            Ok(u) => u,
+            Err(e) => panic!("{s}: {e}"),
+        }
+    }
+
+    #[test]
+    fn exact_match_only() {
+        let r = uri("https://app.example/cb");
+        assert!(r.matches("https://app.example/cb"));
+        for other in [
+            "https://app.example/cb/",
+            "https://app.example/cb?x=1",
+            "https://APP.example/cb",
+            "https://app.example:443/cb",
+            "http://app.example/cb",
+            "https://app.example/c",
+            "https://app.example/cb#f",
+            "https://app.example.evil/cb",
+        ] {
+            assert!(!r.matches(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn loopback_port_is_free_rfc8252_7_3() {
+        let r = uri("http://127.0.0.1/callback");
+        assert!(r.matches("http://127.0.0.1:53124/callback"));
+        assert!(r.matches("http://127.0.0.1/callback"));
+        assert!(!r.matches("http://127.0.0.1:53124/other"));
+        assert!(!r.matches("http://127.0.0.1:/callback"));
+        assert!(!r.matches("http://127.0.0.1:5x/callback"));
+        assert!(!r.matches("http://127.0.0.1.evil.com:80/callback"));
+        assert!(!r.matches("https://127.0.0.1:443/callback"));
+        assert!(!r.matches("http://localhost:5000/callback"));
+        let v6 = uri("http://[::1]/cb");
+        assert!(v6.matches("http://[::1]:8080/cb"));
+    }
+
+    #[test]
+    fn non_loopback_port_is_fixed() {
+        let r = uri("http://127.0.0.1:9001/callback");
+        assert!(r.matches("http://127.0.0.1:9001/callback"));
+        // Registered with a port: still loopback, so the port is free (RFC 8252 §7.3).
+        assert!(r.matches("http://127.0.0.1:9002/callback"));
+        let r = uri("http://photos.example:9001/callback");
+        assert!(!r.matches("http://photos.example:9002/callback"));
+    }
+
+    #[test]
+    fn rejects_fragments_and_relative() {
+        assert_eq!(
+            RedirectUri::new("https://a/cb#x"),
+            Err(RedirectUriError::Fragment)
+        );
+        assert_eq!(RedirectUri::new("/cb"), Err(RedirectUriError::NotAbsolute));
+    }
+
+    proptest! {
+        #[test]
+        fn only_identical_non_loopback_strings_match(a in "https://[a-z]{1,8}\\.example/[a-z]{0,8}", b in "https://[a-z]{1,8}\\.example/[a-z]{0,8}") {
+            let r = uri(&a);
+            prop_assert_eq!(r.matches(&b), a == b);
+        }
+
+        #[test]
+        fn loopback_matches_any_port(port in 1u16..=65535, path in "/[a-z]{0,10}") {
+            let r = uri(&format!("http://127.0.0.1{path}"));
+            let requested = format!("http://127.0.0.1:{port}{path}");
+            prop_assert!(r.matches(&requested));
+            let other_path = format!("http://127.0.0.1:{port}{path}x");
+            prop_assert!(!r.matches(&other_path));
+        }
+
+        #[test]
+        fn matching_never_panics(s in ".{0,60}") {
+            let _ = uri("http://127.0.0.1/cb").matches(&s);
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! What the core asks of a storage backend, and which operations must be atomic.
+//!
+//! Every record belongs to a grant ([`GrantId`]), which the secret's text
+//! carries, so a backend can keep one grant's records together (one Redis
+//! Cluster slot, one map entry) and revoke them as one. Stores see only
+//! [`TokenHash`]es, never secrets. Every record carries its expiry; the
+//! backend must forget it after that (memory: a sweeper; Redis: TTLs), and
+//! must not answer an expired record as live.
+//!
+//! A backend proves itself with the conformance suite in `tessera::testkit`
+//! (feature `testkit`).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::client::{ClientId, ClientRegistry};
+use crate::error::StoreError;
+use crate::pkce::CodeChallenge;
+use crate::scope::Scope;
+use crate::token::{GrantId, SecretKey, TokenHash};
+
+/// The resource owner a grant was made by: the embedder's user id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Subject(pub String);
+
+impl Subject {
+    /// A subject from the embedder's user id.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An issued authorization code and everything it is bound to (RFC 6749 §4.1.2, §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The `redirect_uri` sent in the authorization request, if one was sent;
+    /// the token request must then repeat it exactly (§4.1.3).
+    pub redirect_uri: Option<String>,
+    /// The PKCE challenge (RFC 7636).
+    pub challenge: Option<CodeChallenge>,
+    /// Who authorized.
+    pub subject: Subject,
+    /// The scope granted.
+    pub scope: Scope,
+    /// When it stops being redeemable.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// What a stored access or refresh token stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The client it was issued to.
+    pub client_id: ClientId,
+    /// The resource owner, or `None` for a client acting on its own behalf (client credentials).
+    pub subject: Option<Subject>,
+    /// The scope it carries.
+    pub scope: Scope,
+    /// When it was issued.
+    #[serde(with = "time::serde::timestamp")]
+    pub issued_at: OffsetDateTime,
+    /// When it expires.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Tokens to add to a grant in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTokens {
+    /// The access token's hash and record.
+    pub access: (TokenHash, TokenRecord),
+    /// The refresh token's hash and record, which becomes the grant's current one.
+    pub refresh: Option<(TokenHash, TokenRecord)>,
+}
+
+impl NewTokens {
+    /// The latest expiry among the tokens: how long the grant must be kept.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        let a = self.access.1.expires_at;
+        self.refresh
+            .as_ref()
+            .map_or(a, |(_, r)| a.max(r.expires_at))
+    }
+}
+
+/// The answer to taking a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodeTake {
+    /// This caller took the code; nobody else ever will.
+    Taken(CodeRecord),
+    /// The code was taken before: a replay (RFC 6749 §4.1.2).
+    AlreadyTaken,
+    /// No such live code.
+    Unknown,
+}
+
+/// The answer to looking up a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshLookup {
+    /// The grant's current refresh token, live and not revoked.
+    Current(TokenRecord),
+    /// A refresh token of this grant that was rotated away: presenting it is
+    /// reuse (RFC 9700 §4.14.2).
+    Retired,
+    /// Unknown, expired, or its grant was revoked.
+    Unknown,
+}
+
+/// Storage of grants: codes, access tokens, refresh tokens.
+///
+/// # Atomicity
+///
+/// With many server instances racing on one backend:
+/// - [`take_code`](GrantStore::take_code) answers `Taken` at most once per code.
+/// - [`rotate_refresh`](GrantStore::rotate_refresh) succeeds at most once per refresh token.
+/// - [`issue`](GrantStore::issue) and `rotate_refresh` store nothing into a
+///   revoked grant, and [`revoke_grant`](GrantStore::revoke_grant) kills every
+///   token issued into the grant, before or after (until the grant expires).
+///
+/// Each method is one round trip on a networked backend.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// Stores a new authorization code under its grant.
+    async fn put_code(&self, code: SecretKey, record: CodeRecord) -> Result<(), StoreError>;
+
+    /// Takes a code for redemption. After a successful take, the store
+    /// remembers the code was taken for as long as the grant lives, so a
+    /// replay answers `AlreadyTaken`.
+    async fn take_code(&self, code: SecretKey, now: OffsetDateTime)
+    -> Result<CodeTake, StoreError>;
+
+    /// Adds tokens to a grant, extending its life to the tokens' expiry.
+    /// Returns `false`, storing nothing, when the grant was revoked.
+    async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError>;
+
+    /// A live access token: `None` when unknown, expired, revoked, or its grant was revoked.
+    async fn access_token(
+        &self,
+        token: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Looks up a refresh token.
+    async fn refresh_token(
+        &self,
+        token: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<RefreshLookup, StoreError>;
+
+    /// Rotates a refresh token: if `old` is the grant's current, live refresh
+    /// token and the grant is not revoked, retire `old` (remembered until its
+    /// own expiry), make `tokens.refresh` current, add `tokens.access`, and
+    /// return `true`. Otherwise change nothing and return `false`.
+    async fn rotate_refresh(
+        &self,
+        old: SecretKey,
+        tokens: NewTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes one access token.
+    async fn revoke_access_token(&self, token: SecretKey) -> Result<(), StoreError>;
+
+    /// Revokes a grant: every token issued into it, and any issued later, is dead.
+    async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError>;
+}
+
+/// An authorization request that passed validation and waits for the
+/// resource owner to log in and decide (the handle the embedder's pages carry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    /// The requesting client.
+    pub client_id: ClientId,
+    /// The verified redirect URI to answer at.
+    pub redirect_uri: String,
+    /// Whether the client sent `redirect_uri` (then the token request must repeat it, §4.1.3).
+    pub redirect_uri_sent: bool,
+    /// The scope requested (already checked against the client's registration).
+    pub scope: Scope,
+    /// The client's `state`, echoed exactly.
+    pub state: Option<String>,
+    /// The PKCE challenge.
+    pub challenge: Option<CodeChallenge>,
+    /// When the handle stops working.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Storage of pending authorization requests.
+///
+/// # Atomicity
+/// [`take_pending`](PendingStore::take_pending) answers `Some` at most once per handle.
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    /// Stores a pending request under its handle.
+    async fn put_pending(
+        &self,
+        handle: SecretKey,
+        request: PendingAuthorization,
+    ) -> Result<(), StoreError>;
+    /// Reads a live pending request without consuming it (to render the consent page).
+    async fn get_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+    /// Consumes a live pending request (when the owner decides).
+    async fn take_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+}
+
+/// Everything the built-in server needs from one backend.
+pub trait Store: ClientRegistry + GrantStore + PendingStore + 'static {}
+
+impl<T: ClientRegistry + GrantStore + PendingStore + 'static> Store for T {}

@@ -1,0 +1,269 @@
+//! Secrets the server hands out: tokens, codes and handles.
+//!
+//! Every secret is `prefix` + base64url(grant id ‖ 256 random bits). The short
+//! type prefix lets secret scanners spot a leaked token; the 128-bit grant id
+//! lets a store keep every record of one grant together (one Redis Cluster
+//! slot) and revoke them as one. Stores keep only the SHA-256 of the whole
+//! string ([`TokenHash`]), so a leaked store yields no usable token.
+
+use std::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a secret is for; each kind has its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// An access token (`tsa_`).
+    Access,
+    /// A refresh token (`tsr_`).
+    Refresh,
+    /// An authorization code (`tsc_`).
+    Code,
+    /// A handle to a pending authorization request awaiting login/consent (`tsp_`).
+    Pending,
+    /// A device code (`tsd_`, RFC 8628).
+    Device,
+    /// A pushed authorization request handle (`urn:ietf:params:oauth:request_uri:` + `tsu_`, RFC 9126).
+    RequestUri,
+}
+
+impl TokenKind {
+    /// The prefix this kind's secrets start with.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::Access => "tsa_",
+            Self::Refresh => "tsr_",
+            Self::Code => "tsc_",
+            Self::Pending => "tsp_",
+            Self::Device => "tsd_",
+            Self::RequestUri => "tsu_",
+        }
+    }
+}
+
+/// Identifies one grant: every code, access token and refresh token issued
+/// from one authorization (or one client-credentials request) shares it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GrantId(pub [u8; 16]);
+
+impl GrantId {
+    /// The id as 22 base64url characters, for store keys.
+    pub fn to_key(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GrantId({})", self.to_key())
+    }
+}
+
+impl fmt::Display for GrantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_key())
+    }
+}
+
+/// The SHA-256 of a secret: what stores keep instead of the secret.
+///
+/// It prints as hex in logs and keys; it can never be turned back into the secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hashes a secret's text.
+    pub fn of(secret: &str) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// The hash as 43 base64url characters, for store keys.
+    pub fn to_key(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({})", self.to_key())
+    }
+}
+
+/// A store key for one secret: the grant it belongs to and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SecretKey {
+    /// The grant the secret belongs to.
+    pub grant: GrantId,
+    /// The SHA-256 of the secret.
+    pub hash: TokenHash,
+}
+
+/// A freshly minted or presented secret. Its text is reachable only through
+/// [`Secret::expose`]; `Debug` and `Display` print the kind, never the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    kind: TokenKind,
+    text: String,
+    key: SecretKey,
+}
+
+impl Secret {
+    /// Mints a secret of `kind` for `grant` from 32 random bytes.
+    pub fn mint(kind: TokenKind, grant: GrantId, random: [u8; 32]) -> Self {
+        let mut raw = [0u8; 48];
+        raw[..16].copy_from_slice(&grant.0);
+        raw[16..].copy_from_slice(&random);
+        let text = format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(raw));
+        let hash = TokenHash::of(&text);
+        Self {
+            kind,
+            text,
+            key: SecretKey { grant, hash },
+        }
+    }
+
+    /// Parses a presented secret of the expected kind. `None` when it is not
+    /// one of ours (wrong prefix, length or encoding): callers answer that
+    /// exactly like an unknown secret.
+    pub fn parse(kind: TokenKind, text: &str) -> Option<Self> {
+        let body = text.strip_prefix(kind.prefix())?;
+        if body.len() != 64 {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let grant = GrantId(raw.get(..16)?.try_into().ok()?);
+        Some(Self {
+            kind,
+            text: text.to_owned(),
+            key: SecretKey {
+                grant,
+                hash: TokenHash::of(text),
+            },
+        })
+    }
+
+    /// The secret's text, to send to its owner. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.text
+    }
+
+    /// The kind of secret.
+    pub fn kind(&self) -> TokenKind {
+        self.kind
+    }
+
+    /// Where a store keeps it.
+    pub fn key(&self) -> SecretKey {
+        self.key
+    }
+
+    /// The grant the secret belongs to.
+    pub fn grant(&self) -> GrantId {
+        self.key.grant
+    }
+
+    /// The hash a store keeps.
+    pub fn hash(&self) -> TokenHash {
+        self.key.hash
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?}, {:?})", self.kind, self.key.hash)
+    }
+}
+
+/// A source of randomness for secrets and grant ids.
+///
+/// The default, [`OsRandom`], is a CSPRNG seeded by the OS. Tests pass a
+/// deterministic source so every transition is reproducible.
+pub trait Random: Send + Sync {
+    /// Fills `buf` with unpredictable bytes.
+    fn fill(&self, buf: &mut [u8]);
+
+    /// 32 random bytes.
+    fn bytes32(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        self.fill(&mut b);
+        b
+    }
+
+    /// A new grant id.
+    fn grant_id(&self) -> GrantId {
+        let mut b = [0u8; 16];
+        self.fill(&mut b);
+        GrantId(b)
+    }
+}
+
+/// The thread-local CSPRNG of `rand` (ChaCha, reseeded from the OS).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::RngCore;
+        rand::rng().fill_bytes(buf);
+    }
+}
+
+/// Deterministic "randomness" for tests: a counter run through SHA-256.
+#[derive(Debug, Default)]
+pub struct CountingRandom(std::sync::atomic::AtomicU64);
+
+impl Random for CountingRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut block = Sha256::digest(n.to_le_bytes());
+        for chunk in buf.chunks_mut(32) {
+            chunk.copy_from_slice(&block[..chunk.len()]);
+            block = Sha256::digest(block);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mint_parse_round_trip() {
+        let r = CountingRandom::default();
+        let s = Secret::mint(TokenKind::Access, r.grant_id(), r.bytes32());
+        assert!(s.expose().starts_with("tsa_"));
+        assert_eq!(s.expose().len(), 4 + 64);
+        let p = Secret::parse(TokenKind::Access, s.expose());
+        assert_eq!(p.as_ref().map(Secret::key), Some(s.key()));
+        assert!(Secret::parse(TokenKind::Refresh, s.expose()).is_none());
+    }
+
+    #[test]
+    fn foreign_strings_are_not_secrets() {
+        for t in [
+            "",
+            "tsa_",
+            "tsa_short",
+            "Bearer x",
+            &format!("tsa_{}", "!".repeat(64)),
+        ] {
+            assert!(Secret::parse(TokenKind::Access, t).is_none(), "{t}");
+        }
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let s = Secret::mint(TokenKind::Refresh, GrantId([1; 16]), [2; 32]);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains(&s.expose()[4..20]));
+    }
+
+    #[test]
+    fn os_random_differs() {
+        assert_ne!(OsRandom.bytes32(), OsRandom.bytes32());
+    }
+}

@@ -1,0 +1,3 @@
+//! Placeholder: implemented in a later step.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
