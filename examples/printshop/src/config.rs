@@ -1,0 +1,115 @@
+//! Command-line configuration.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use url::Url;
+
+/// The client secret seeded for `printshop` in the demo provider (see DEMO-CONTRACT.md).
+pub const DEFAULT_CLIENT_SECRET: &str = "printshop-secret-0123456789abcdef0123456789abcdef";
+
+/// PrintShop: a third-party web app that prints your PhotoBook photos.
+///
+/// It links to the PhotoBook provider with OAuth 2 (authorization code grant
+/// with PKCE S256 and `state`), discovering the provider's endpoints from its
+/// RFC 8414 metadata. Tokens stay on the server; the browser only gets an
+/// opaque session cookie.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "printshop", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
+    pub listen: SocketAddr,
+
+    /// Base URL (issuer identifier) of the PhotoBook provider. Its endpoints are
+    /// discovered from `{URL}/.well-known/oauth-authorization-server`.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000")]
+    pub provider: Url,
+
+    /// OAuth client identifier registered at the provider.
+    #[arg(long, value_name = "ID", default_value = "printshop")]
+    pub client_id: String,
+
+    /// OAuth client secret (sent with HTTP Basic authentication to the token endpoint).
+    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true)]
+    pub client_secret: String,
+
+    /// URL under which browsers reach PrintShop [default: http://<listen address>].
+    /// The redirect URI sent to the provider is `{URL}/callback`.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<Url>,
+}
+
+impl Config {
+    /// The configuration with every flag at its default value.
+    pub fn defaults() -> Self {
+        // Parsing no arguments can only fail if the defaults above are invalid,
+        // which the `defaults_parse` unit test rules out.
+        Self::parse_from(["printshop"])
+    }
+
+    /// The public base URL, without a trailing slash: `--public-url` or `http://` + listen address.
+    pub fn public_base(&self) -> String {
+        match &self.public_url {
+            Some(url) => trim_base(url),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    /// The redirect URI registered for this client: `{public-url}/callback`.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/callback", self.public_base())
+    }
+
+    /// The provider's issuer identifier as PrintShop expects it in metadata and
+    /// in `iss` parameters: the `--provider` URL without a trailing slash.
+    pub fn expected_issuer(&self) -> String {
+        trim_base(&self.provider)
+    }
+
+    /// Whether cookies should carry the `Secure` attribute (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_ref()
+            .is_some_and(|url| url.scheme() == "https")
+    }
+}
+
+/// `url` as a string without the trailing slash the URL parser adds to an empty path.
+pub(crate) fn trim_base(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let config = Config::try_parse_from(["printshop"]).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(config.expected_issuer(), "http://127.0.0.1:9000");
+        assert_eq!(config.redirect_uri(), "http://127.0.0.1:9001/callback");
+        assert_eq!(config.client_id, "printshop");
+        assert_eq!(config.client_secret, DEFAULT_CLIENT_SECRET);
+        assert!(!config.secure_cookies());
+    }
+
+    #[test]
+    fn public_url_drives_redirect_uri() {
+        let config = Config::try_parse_from([
+            "printshop",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "https://print.example/",
+            "--provider",
+            "http://127.0.0.1:7000/",
+        ])
+        .expect("valid flags");
+        assert_eq!(config.redirect_uri(), "https://print.example/callback");
+        assert_eq!(config.expected_issuer(), "http://127.0.0.1:7000");
+        assert!(config.secure_cookies());
+    }
+}

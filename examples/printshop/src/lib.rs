@@ -1,0 +1,643 @@
+//! PrintShop: the photo-sharing demo's third-party web client.
+//!
+//! PrintShop links a visitor's PhotoBook account with the OAuth 2 authorization
+//! code grant (RFC 6749 §4.1) with PKCE S256 (RFC 7636), `state`, and the `iss`
+//! authorization response parameter (RFC 9207). It knows the provider only by
+//! its issuer URL and discovers every endpoint from RFC 8414 metadata.
+//!
+//! Routes:
+//!
+//! | route | what it does |
+//! |---|---|
+//! | `GET /` | home page with a "Connect PhotoBook" link |
+//! | `GET /connect` | starts the dance: PKCE + `state` kept server-side, redirect to the provider |
+//! | `GET /callback` | checks `state` and `iss`, exchanges the code (client_secret_basic), then redirects to `/photos` |
+//! | `GET /photos` | calls the provider's `/api/photos` with the bearer token (refreshing it once on 401) |
+//! | `POST /disconnect` | revokes the refresh token (if the provider has a revocation endpoint) and forgets the link |
+//!
+//! Tokens never leave the server: the browser holds only an opaque, `HttpOnly`,
+//! `SameSite=Lax` session cookie.
+
+pub mod config;
+pub mod html;
+pub mod provider;
+pub mod session;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, RequestTokenError, Scope,
+    StandardRevocableToken, TokenResponse,
+};
+use tokio::net::TcpListener;
+
+pub use config::Config;
+use html::{ErrorPage, PhotoView};
+use provider::{ApiError, DiscoveryError, LazyProvider, Provider};
+use session::{Link, Pending, Session, SessionStore};
+
+/// The scopes PrintShop asks for.
+pub const SCOPES: [&str; 2] = ["photos.read", "profile"];
+
+/// Shared application state.
+#[derive(Debug, Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    http: reqwest::Client,
+    provider: LazyProvider,
+    sessions: SessionStore,
+}
+
+impl App {
+    /// Builds the application state for `config`.
+    pub fn new(config: Config) -> io::Result<Self> {
+        // Redirects are never followed on the back channel (SSRF, per the oauth2 crate's advice).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(provider::HTTP_TIMEOUT)
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .user_agent(concat!("printshop/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| io::Error::other(format!("cannot build HTTP client: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                provider: LazyProvider::default(),
+                sessions: SessionStore::default(),
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.len()
+    }
+
+    /// The discovered provider (discovering it now if needed), or a friendly error page.
+    async fn provider(&self) -> Result<Provider, ErrorPage> {
+        self.inner
+            .provider
+            .get(&self.inner.config, &self.inner.http)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "PhotoBook discovery failed");
+                match e {
+                    DiscoveryError::Unreachable(_) => ErrorPage::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "PhotoBook is not reachable",
+                        "PrintShop could not reach PhotoBook right now. Please try again in a moment.",
+                    ),
+                    DiscoveryError::Invalid(_) => ErrorPage::new(
+                        StatusCode::BAD_GATEWAY,
+                        "PhotoBook is misconfigured",
+                        "PhotoBook's sign-in service described itself in a way PrintShop cannot use safely. Please try again later.",
+                    ),
+                }
+            })
+    }
+
+    /// The router serving every PrintShop page.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(home))
+            .route("/connect", get(connect))
+            .route("/callback", get(callback))
+            .route("/photos", get(photos))
+            .route("/disconnect", post(disconnect))
+            .fallback(not_found)
+            .layer(axum::middleware::map_response(security_headers))
+            .with_state(self.clone())
+    }
+}
+
+/// Serves PrintShop on `listener` until `shutdown` completes.
+///
+/// When `--public-url` is not given, the public URL (and so the redirect URI)
+/// is derived from the listener's actual address, so port 0 works.
+pub async fn serve(
+    listener: TcpListener,
+    mut config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    config.listen = listener.local_addr()?;
+    let app = App::new(config)?;
+    let config = app.config();
+    tracing::info!(
+        listen = %config.listen,
+        public_url = %config.public_base(),
+        redirect_uri = %config.redirect_uri(),
+        provider = %config.expected_issuer(),
+        "PrintShop is up"
+    );
+    // Discover early if the provider is already up; if not, the first request retries.
+    let warm = app.clone();
+    tokio::spawn(async move {
+        let _ = warm.provider().await;
+    });
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `config.listen` and serves until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> io::Result<()> {
+    let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+    })?;
+    serve(listener, config, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Headers on every response: nothing is cached, framed, sniffed, or leaked via `Referer`
+/// (the callback URL carries the authorization code).
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    response
+}
+
+async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
+    let linked = match app.inner.sessions.find(&headers) {
+        Some((_, session)) => session.lock().await.link.is_some(),
+        None => false,
+    };
+    html::home(linked).into_response()
+}
+
+async fn not_found() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+    )
+    .without_connect()
+}
+
+/// `GET /connect`: start the authorization code dance.
+async fn connect(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
+    let provider = app.provider().await?;
+    let (session_id, session, is_new) = match app.inner.sessions.find(&headers) {
+        Some((id, session)) => (id, session, false),
+        None => {
+            let (id, session) = app.inner.sessions.create().map_err(|_| {
+                ErrorPage::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "PrintShop is busy",
+                    "Too many people are connecting right now. Please try again in a few minutes.",
+                )
+            })?;
+            (id, session, true)
+        }
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = provider
+        .client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
+        .set_pkce_challenge(challenge)
+        .url();
+    session.lock().await.push_pending(Pending {
+        state,
+        verifier,
+        started: Instant::now(),
+    });
+    let mut response = Redirect::to(url.as_str()).into_response();
+    if is_new {
+        let cookie = session::set_cookie(&session_id, app.config().secure_cookies());
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+    }
+    Ok(response)
+}
+
+/// Parses a query string into a map, refusing repeated parameters (RFC 6749 §3.1).
+fn parse_query(query: &str) -> Result<HashMap<String, String>, ErrorPage> {
+    let mut params = HashMap::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        if params
+            .insert(key.clone().into_owned(), value.into_owned())
+            .is_some()
+        {
+            return Err(ErrorPage::new(
+                StatusCode::BAD_REQUEST,
+                "Something went wrong",
+                format!(
+                    "The answer from PhotoBook was malformed (parameter {key:?} appeared twice)."
+                ),
+            ));
+        }
+    }
+    Ok(params)
+}
+
+fn state_mismatch() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_REQUEST,
+        "This sign-in does not match",
+        "PrintShop could not match this answer from PhotoBook to a sign-in started in this browser. \
+         It may have expired, been used already, or not have been started by you. Nothing was linked.",
+    )
+}
+
+fn relink(message: &str) -> ErrorPage {
+    ErrorPage::new(StatusCode::UNAUTHORIZED, "Please connect again", message)
+}
+
+/// `GET /callback`: the authorization response.
+async fn callback(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorPage> {
+    let params = parse_query(query.as_deref().unwrap_or(""))?;
+    let Some((_, session)) = app.inner.sessions.find(&headers) else {
+        tracing::info!("callback without a session");
+        return Err(state_mismatch());
+    };
+    let provider = app.provider().await?;
+    let mut session = session.lock().await;
+
+    // 1. state: binds the answer to a request this browser started (CSRF).
+    let pending = params
+        .get("state")
+        .and_then(|state| session.take_pending(state))
+        .ok_or_else(|| {
+            tracing::info!("callback with unknown or missing state");
+            state_mismatch()
+        })?;
+    if pending.started.elapsed() > session::PENDING_TIMEOUT {
+        return Err(ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "That took too long",
+            "The sign-in at PhotoBook took too long to complete. Please connect again.",
+        ));
+    }
+
+    // 2. iss (RFC 9207): the answer comes from the provider we asked (mix-up defence).
+    match params.get("iss") {
+        Some(iss) if *iss != provider.metadata.issuer => {
+            tracing::warn!(%iss, expected = %provider.metadata.issuer, "callback with wrong iss");
+            return Err(wrong_issuer());
+        }
+        None if provider
+            .metadata
+            .authorization_response_iss_parameter_supported =>
+        {
+            tracing::warn!("callback without iss although the provider promises it");
+            return Err(wrong_issuer());
+        }
+        _ => {}
+    }
+
+    // 3. An error answer, e.g. the person clicked "Deny".
+    if let Some(error) = params.get("error") {
+        return Err(authorization_error(
+            error,
+            params.get("error_description").map(String::as_str),
+        ));
+    }
+
+    // 4. Exchange the code on the back channel.
+    let Some(code) = params.get("code") else {
+        return Err(ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "Something went wrong",
+            "PhotoBook's answer carried neither an authorization code nor an error.",
+        ));
+    };
+    let token = provider
+        .client
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .set_pkce_verifier(pending.verifier)
+        .request_async(&app.inner.http)
+        .await
+        .map_err(|e| token_error("code exchange", e))?;
+    session.link = Some(link_from(&token, None)?);
+    tracing::info!("PhotoBook account linked");
+    Ok(Redirect::to("/photos").into_response())
+}
+
+fn wrong_issuer() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_REQUEST,
+        "This answer did not come from PhotoBook",
+        "The sign-in answer names a different server than the PhotoBook PrintShop asked. \
+         For your safety it was ignored and nothing was linked.",
+    )
+}
+
+/// The page for an error answer from the authorization endpoint.
+fn authorization_error(error: &str, description: Option<&str>) -> ErrorPage {
+    tracing::info!(%error, ?description, "authorization refused");
+    match error {
+        "access_denied" => ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "You declined access",
+            "You chose not to let PrintShop see your PhotoBook photos, so nothing was shared. \
+             You can connect again whenever you like.",
+        ),
+        "temporarily_unavailable" | "server_error" => ErrorPage::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PhotoBook is having trouble",
+            "PhotoBook could not complete the sign-in right now. Please try again in a moment.",
+        ),
+        "invalid_scope" => ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "PhotoBook refused the request",
+            "PhotoBook does not allow PrintShop to ask for these permissions.",
+        ),
+        other => {
+            let detail = match description {
+                Some(d) => format!(" (error {other}: {d})"),
+                None => format!(" (error {other})"),
+            };
+            ErrorPage::new(
+                StatusCode::BAD_REQUEST,
+                "PhotoBook could not complete the sign-in",
+                format!("PhotoBook refused to link your account{detail}."),
+            )
+        }
+    }
+}
+
+type TokenError = RequestTokenError<
+    oauth2::HttpClientError<reqwest::Error>,
+    oauth2::StandardErrorResponse<BasicErrorResponseType>,
+>;
+
+/// The page for a failed token request.
+fn token_error(what: &str, error: TokenError) -> ErrorPage {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            tracing::warn!(what, error = %response.error(), description = ?response.error_description(), "token endpoint refused");
+            match response.error() {
+                BasicErrorResponseType::InvalidGrant => relink(
+                    "PhotoBook no longer accepts this sign-in (it expired or was already used). Please connect again.",
+                ),
+                BasicErrorResponseType::InvalidClient
+                | BasicErrorResponseType::UnauthorizedClient => ErrorPage::new(
+                    StatusCode::BAD_GATEWAY,
+                    "PrintShop is not recognised by PhotoBook",
+                    "PhotoBook did not accept PrintShop's credentials. This is our fault; please try again later.",
+                ),
+                _ => ErrorPage::new(
+                    StatusCode::BAD_GATEWAY,
+                    "PhotoBook could not complete the sign-in",
+                    "PhotoBook refused to issue access for PrintShop. Please try again later.",
+                ),
+            }
+        }
+        RequestTokenError::Request(e) => {
+            tracing::warn!(what, error = %e, "token request failed");
+            ErrorPage::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PhotoBook is not reachable",
+                "PrintShop could not reach PhotoBook to finish the sign-in. Please try again in a moment.",
+            )
+        }
+        RequestTokenError::Parse(e, _) => {
+            tracing::warn!(what, error = %e, "token response unreadable");
+            bad_gateway()
+        }
+        RequestTokenError::Other(e) => {
+            tracing::warn!(what, error = %e, "token request failed");
+            bad_gateway()
+        }
+    }
+}
+
+fn bad_gateway() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_GATEWAY,
+        "PhotoBook sent an unexpected answer",
+        "PrintShop did not understand PhotoBook's answer. Please try again later.",
+    )
+}
+
+/// Turns a token response into a [`Link`], keeping `previous_refresh` when the
+/// provider did not send a new refresh token.
+fn link_from(
+    token: &BasicTokenResponse,
+    previous_refresh: Option<oauth2::RefreshToken>,
+) -> Result<Link, ErrorPage> {
+    // The oauth2 crate matches "bearer" case-sensitively; RFC 6749 §5.1 says case-insensitive.
+    if !token.token_type().as_ref().eq_ignore_ascii_case("bearer") {
+        tracing::warn!(token_type = %token.token_type().as_ref(), "unsupported token type");
+        return Err(bad_gateway());
+    }
+    Ok(Link {
+        access: token.access_token().clone(),
+        refresh: token.refresh_token().cloned().or(previous_refresh),
+        expires_at: token
+            .expires_in()
+            .and_then(|d| Instant::now().checked_add(d)),
+    })
+}
+
+/// Uses the refresh token to get a new access token (and, with rotation, a new refresh token).
+async fn refresh(app: &App, provider: &Provider, session: &mut Session) -> Result<(), ErrorPage> {
+    let Some(refresh_token) = session.link.as_ref().and_then(|l| l.refresh.clone()) else {
+        session.link = None;
+        return Err(relink(
+            "Your PhotoBook access has expired. Please connect again.",
+        ));
+    };
+    match provider
+        .client
+        .exchange_refresh_token(&refresh_token)
+        .request_async(&app.inner.http)
+        .await
+    {
+        Ok(token) => {
+            session.link = Some(link_from(&token, Some(refresh_token))?);
+            tracing::info!("access token refreshed");
+            Ok(())
+        }
+        Err(error) => {
+            let server_said_no = matches!(error, RequestTokenError::ServerResponse(_));
+            let page = token_error("refresh", error);
+            if server_said_no {
+                // The refresh token is dead (expired, revoked, or its family revoked).
+                session.link = None;
+                return Err(relink(
+                    "PhotoBook no longer accepts PrintShop's access (it expired or was revoked). Please connect again.",
+                ));
+            }
+            Err(page)
+        }
+    }
+}
+
+/// `GET /photos`: the linked user's photos.
+async fn photos(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
+    let Some((_, session)) = app.inner.sessions.find(&headers) else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let mut session = session.lock().await;
+    let Some(link) = session.link.as_ref() else {
+        return Ok(Redirect::to("/").into_response());
+    };
+    let expired = link.is_expired(Instant::now());
+    let provider = app.provider().await?;
+    let mut refreshed = false;
+    if expired {
+        refresh(&app, &provider, &mut session).await?;
+        refreshed = true;
+    }
+    loop {
+        let Some(access) = session.link.as_ref().map(|l| l.access.clone()) else {
+            return Ok(Redirect::to("/").into_response());
+        };
+        match provider::fetch_photos(&app.inner.http, &provider, &access).await {
+            Ok(api) => {
+                let views: Vec<PhotoView> = api
+                    .photos
+                    .into_iter()
+                    .map(|p| PhotoView {
+                        id: match p.id {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        },
+                        title: p.title,
+                    })
+                    .collect();
+                return Ok(html::photos(&api.owner, &views).into_response());
+            }
+            Err(ApiError::Unauthorized) if !refreshed => {
+                refresh(&app, &provider, &mut session).await?;
+                refreshed = true;
+            }
+            Err(ApiError::Unauthorized) => {
+                session.link = None;
+                return Err(relink(
+                    "PhotoBook no longer accepts PrintShop's access. Please connect again.",
+                ));
+            }
+            Err(ApiError::Forbidden) => {
+                return Err(ErrorPage::new(
+                    StatusCode::FORBIDDEN,
+                    "PrintShop may not see your photos",
+                    "The access you granted does not include reading your photos. Connect again and allow photo access.",
+                ));
+            }
+            Err(ApiError::Other(e)) => {
+                tracing::warn!(error = %e, "photos API failed");
+                return Err(ErrorPage::new(
+                    StatusCode::BAD_GATEWAY,
+                    "Your photos could not be loaded",
+                    "PhotoBook did not hand over your photos just now. Please try again in a moment.",
+                )
+                .without_connect());
+            }
+        }
+    }
+}
+
+/// `POST /disconnect`: revoke and forget the link.
+async fn disconnect(State(app): State<App>, headers: HeaderMap) -> Response {
+    if let Some((_, session)) = app.inner.sessions.find(&headers) {
+        let link = session.lock().await.link.take();
+        if let Some(link) = link {
+            revoke(&app, link).await;
+        }
+    }
+    Redirect::to("/").into_response()
+}
+
+/// Best-effort RFC 7009 revocation of a link's tokens.
+async fn revoke(app: &App, link: Link) {
+    let Ok(provider) = app.provider().await else {
+        return;
+    };
+    let token = match link.refresh {
+        Some(refresh) => StandardRevocableToken::RefreshToken(refresh),
+        None => StandardRevocableToken::AccessToken(link.access),
+    };
+    match provider.client.revoke_token(token) {
+        Ok(request) => match request.request_async(&app.inner.http).await {
+            Ok(()) => tracing::info!("PhotoBook link revoked"),
+            Err(e) => tracing::warn!(error = %e, "revocation failed"),
+        },
+        Err(_) => tracing::info!("provider has no revocation endpoint; link forgotten"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing_rejects_duplicates_and_ignores_empty() {
+        let params = parse_query("code=abc&state=xyz&iss=http%3A%2F%2Fa&error=").expect("valid");
+        assert_eq!(params.get("code").map(String::as_str), Some("abc"));
+        assert_eq!(params.get("iss").map(String::as_str), Some("http://a"));
+        assert!(!params.contains_key("error"));
+        assert!(parse_query("state=a&state=b").is_err());
+    }
+
+    #[test]
+    fn access_denied_is_friendly() {
+        let page = authorization_error("access_denied", None);
+        assert_eq!(page.status, StatusCode::FORBIDDEN);
+        assert_eq!(page.title, "You declined access");
+    }
+}
