@@ -19,6 +19,8 @@ pub mod redirect;
 pub mod scope;
 pub mod storage;
 pub mod token;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, SecretHash};
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -29,3 +31,23 @@ pub use redirect::RedirectUri;
 pub use scope::{Scope, ScopeToken};
 pub use storage::{GrantStore, PendingStore, Store, Subject};
 pub use token::{GrantId, OsRandom, Random, Secret, SecretKey, TokenHash, TokenKind};
+
+pub mod authorize;
+pub mod bearer;
+pub mod client_auth;
+pub mod config;
+pub mod consent;
+pub mod grant;
+pub mod http;
+pub mod introspection;
+pub mod metadata;
+pub mod revocation;
+pub mod server;
+
+pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
+pub use bearer::{AccessToken, BearerError};
+pub use config::{Config, Lifetimes};
+pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
+pub use grant::{GrantContext, GrantHandler, TokenResponse};
+pub use http::{HttpRequest, HttpResponse};
+pub use server::{BuildError, Server, ServerBuilder};

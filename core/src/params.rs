@@ -55,6 +55,27 @@ impl Params {
         Ok(Self { map })
     }
 
+    /// Parses like [`Params::parse`] but keeps the first value of a repeated
+    /// parameter and reports the repeated names. The authorization endpoint
+    /// needs this: a repeated `client_id` or `redirect_uri` must not lead to a
+    /// redirect, while other repeats are reported *to* the verified redirect URI.
+    pub fn parse_reporting_duplicates(encoded: &str) -> (Self, Vec<String>) {
+        let mut map = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut duplicates = Vec::new();
+        for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            let k = k.into_owned();
+            if !seen.insert(k.clone()) {
+                duplicates.push(k);
+                continue;
+            }
+            if !v.is_empty() {
+                map.insert(k, v.into_owned());
+            }
+        }
+        (Self { map }, duplicates)
+    }
+
     /// The value of a parameter, if sent with a non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)

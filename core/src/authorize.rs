@@ -1,0 +1,287 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, §4.1.2): validating the
+//! request, and the outcomes an embedder turns into pages or redirects.
+
+use crate::client::{Client, GrantType};
+use crate::config::{Config, PkcePolicy};
+use crate::error::{ErrorCode, OAuthError};
+use crate::grant::resolve_scope;
+use crate::http::HttpResponse;
+use crate::params::Params;
+use crate::pkce::CodeChallenge;
+use crate::redirect::RedirectUri;
+use crate::scope::Scope;
+use crate::storage::PendingAuthorization;
+
+/// Where an authorization response goes: a verified redirect URI, the
+/// client's `state` and the issuer (RFC 9207).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseTarget {
+    /// The verified redirect URI.
+    pub redirect_uri: String,
+    /// The client's `state`, echoed exactly.
+    pub state: Option<String>,
+    /// The issuer, sent as `iss`.
+    pub issuer: String,
+}
+
+impl ResponseTarget {
+    /// The redirect carrying a code (RFC 6749 §4.1.2).
+    pub fn code(&self, code: &str) -> AuthorizationRedirect {
+        self.with(&[("code", code)])
+    }
+
+    /// The redirect carrying an error (RFC 6749 §4.1.2.1).
+    pub fn error(&self, error: &OAuthError) -> AuthorizationRedirect {
+        let mut pairs = vec![("error", error.code.as_str())];
+        if let Some(d) = &error.description {
+            pairs.push(("error_description", d.as_str()));
+        }
+        self.with(&pairs)
+    }
+
+    fn with(&self, pairs: &[(&str, &str)]) -> AuthorizationRedirect {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = &self.state {
+            query.append_pair("state", state);
+        }
+        query.append_pair("iss", &self.issuer);
+        let sep = if self.redirect_uri.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        AuthorizationRedirect {
+            location: format!("{}{}{}", self.redirect_uri, sep, query.finish()),
+        }
+    }
+}
+
+/// A redirect back to the client with the authorization response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthorizationRedirect {
+    location: String,
+}
+
+impl std::fmt::Debug for AuthorizationRedirect {
+    /// The location may carry a code: only the part before the query is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let base = self.location.split('?').next().unwrap_or_default();
+        write!(f, "AuthorizationRedirect({base}?..)")
+    }
+}
+
+impl AuthorizationRedirect {
+    /// The `Location` header value.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// As an HTTP response (`303 See Other`).
+    pub fn to_http(&self) -> HttpResponse {
+        HttpResponse::redirect(self.location.clone())
+    }
+}
+
+/// What the embedder's login or consent page needs to show.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// The handle to carry in the page's form (hidden input); it refers to the
+    /// validated request kept in storage.
+    pub handle: String,
+    /// The requesting client.
+    pub client: Client,
+    /// The requested scope.
+    pub scope: Scope,
+    /// Each scope token with its description, for listing in words.
+    pub scope_descriptions: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Prompt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prompt")
+            .field("client", &self.client.id)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with an authorization request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AuthorizeOutcome {
+    /// Send the browser back to the client (a code or an error).
+    Redirect(AuthorizationRedirect),
+    /// The resource owner must log in; afterwards call `Server::resume`.
+    Login(Prompt),
+    /// The logged-in owner must decide; afterwards call `Server::decide`.
+    Consent(Prompt),
+    /// The client or redirect URI could not be verified: show an error page,
+    /// never redirect (RFC 6749 §4.1.2.1).
+    ErrorPage(OAuthError),
+}
+
+/// A request that passed every check and may proceed to login and consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatedRequest {
+    /// The client.
+    pub client: Client,
+    /// The pending state to store.
+    pub pending: PendingAuthorization,
+}
+
+/// Why validation failed: before or after the redirect URI was verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Show an error page (RFC 6749 §4.1.2.1, first paragraph).
+    ErrorPage(OAuthError),
+    /// Tell the client at its verified redirect URI.
+    Redirect(Box<ResponseTarget>, OAuthError),
+}
+
+/// Parameters that identify the client and the redirect target: if repeated,
+/// nothing about the request can be trusted enough to redirect.
+const IDENTIFYING: [&str; 2] = ["client_id", "redirect_uri"];
+
+/// Checks the client id and redirect URI; the first step, before anything may
+/// be redirected. `client` is the registry's answer for `params["client_id"]`.
+pub fn verify_redirect_target(
+    params: &Params,
+    duplicates: &[String],
+    client: Option<&Client>,
+    config: &Config,
+) -> Result<ResponseTarget, OAuthError> {
+    if let Some(d) = duplicates
+        .iter()
+        .find(|d| IDENTIFYING.contains(&d.as_str()))
+    {
+        return Err(OAuthError::invalid_request(format!(
+            "parameter `{d}` was sent more than once"
+        )));
+    }
+    params.require("client_id")?;
+    let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(requested) => {
+            if RedirectUri::new(requested).is_err()
+                || !client.redirect_uris.iter().any(|r| r.matches(requested))
+            {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is not registered for this client",
+                ));
+            }
+            requested.to_owned()
+        }
+        // §3.1.2.3: may be omitted only when exactly one URI is registered.
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.as_str().to_owned(),
+            [] => {
+                return Err(OAuthError::unauthorized_client(
+                    "the client has no registered redirect_uri",
+                ));
+            }
+            _ => {
+                return Err(OAuthError::invalid_request(
+                    "redirect_uri is required for this client",
+                ));
+            }
+        },
+    };
+    Ok(ResponseTarget {
+        redirect_uri,
+        state: params.get("state").map(str::to_owned),
+        issuer: config.issuer.clone(),
+    })
+}
+
+/// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+pub fn validate(
+    params: &Params,
+    duplicates: &[String],
+    client: Option<&Client>,
+    config: &Config,
+    now: time::OffsetDateTime,
+) -> Result<ValidatedRequest, Rejection> {
+    let target =
+        verify_redirect_target(params, duplicates, client, config).map_err(Rejection::ErrorPage)?;
+    let Some(client) = client else {
+        return Err(Rejection::ErrorPage(OAuthError::invalid_client(
+            "unknown client_id",
+        )));
+    };
+    let reject = |e: OAuthError| Rejection::Redirect(Box::new(target.clone()), e);
+    if let Some(d) = duplicates.first() {
+        return Err(reject(OAuthError::invalid_request(format!(
+            "parameter `{d}` was sent more than once"
+        ))));
+    }
+    match params.get("response_type") {
+        None => {
+            return Err(reject(OAuthError::invalid_request(
+                "missing parameter `response_type`",
+            )));
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(reject(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )));
+        }
+    }
+    if !client.allows_grant(GrantType::AUTHORIZATION_CODE) {
+        return Err(reject(OAuthError::unauthorized_client(
+            "the client may not use the authorization code grant",
+        )));
+    }
+    if params.contains("request") || params.contains("request_uri") {
+        return Err(reject(OAuthError::invalid_request(
+            "request objects are not supported",
+        )));
+    }
+    let challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(c), method) => Some(CodeChallenge::parse(c, method).map_err(reject)?),
+        (None, Some(_)) => {
+            return Err(reject(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            )));
+        }
+        (None, None) => None,
+    };
+    let pkce_required = client.is_public() || config.pkce == PkcePolicy::RequiredForAll;
+    if challenge.is_none() && pkce_required {
+        // RFC 7636 §4.4.1.
+        return Err(reject(OAuthError::invalid_request(
+            "code_challenge is required (PKCE, S256)",
+        )));
+    }
+    let scope = resolve_scope(params.get("scope"), &client.scope).map_err(reject)?;
+    Ok(ValidatedRequest {
+        client: client.clone(),
+        pending: PendingAuthorization {
+            client_id: client.id.clone(),
+            redirect_uri: target.redirect_uri.clone(),
+            redirect_uri_sent: params.contains("redirect_uri"),
+            scope,
+            state: target.state.clone(),
+            challenge,
+            expires_at: now + config.lifetimes.pending,
+        },
+    })
+}
+
+impl PendingAuthorization {
+    /// Where the answer to this request goes.
+    pub fn target(&self, issuer: &str) -> ResponseTarget {
+        ResponseTarget {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            issuer: issuer.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Client authentication at back-channel endpoints (RFC 6749 §2.3).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry};
+use crate::error::OAuthError;
+use crate::params::Params;
+
+/// What the client presented to identify itself.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// HTTP Basic (RFC 6749 §2.3.1).
+    Basic {
+        /// The client id.
+        id: ClientId,
+        /// The secret as presented.
+        secret: String,
+    },
+    /// `client_id` + `client_secret` in the body (RFC 6749 §2.3.1).
+    Post {
+        /// The client id.
+        id: ClientId,
+        /// The secret as presented.
+        secret: String,
+    },
+    /// `client_id` alone: a public client (RFC 6749 §3.2.1).
+    None {
+        /// The client id.
+        id: ClientId,
+    },
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (m, id) = self.parts();
+        write!(f, "ClientCredentials({}, {id})", m.as_str())
+    }
+}
+
+impl ClientCredentials {
+    /// Extracts credentials from the `Authorization` header and the form.
+    ///
+    /// More than one method at once is `invalid_request` (RFC 6749 §2.3); no
+    /// credentials at all, or a malformed Basic header, is `invalid_client`.
+    pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
+        if let Some(basic) = authorization.and_then(basic_payload) {
+            let (id, secret) = decode_basic(basic).ok_or_else(|| {
+                let mut e = OAuthError::invalid_client("malformed Basic credentials");
+                e.basic_challenge = true;
+                e
+            })?;
+            if params.contains("client_secret") {
+                return Err(OAuthError::invalid_request(
+                    "use only one client authentication method",
+                ));
+            }
+            if params
+                .get("client_id")
+                .is_some_and(|form_id| form_id != id.as_str())
+            {
+                return Err(OAuthError::invalid_request(
+                    "client_id does not match the Authorization header",
+                ));
+            }
+            return Ok(Self::Basic { id, secret });
+        }
+        let id = params.get("client_id").map(|id| {
+            ClientId::new(id).ok_or_else(|| OAuthError::invalid_client("malformed client_id"))
+        });
+        match (id, params.get("client_secret")) {
+            (Some(id), Some(secret)) => Ok(Self::Post {
+                id: id?,
+                secret: secret.to_owned(),
+            }),
+            (Some(id), None) => Ok(Self::None { id: id? }),
+            (None, Some(_)) => Err(OAuthError::invalid_request(
+                "client_secret without client_id",
+            )),
+            (None, None) => Err(OAuthError::invalid_client("client authentication required")),
+        }
+    }
+
+    fn parts(&self) -> (AuthMethod, &ClientId) {
+        match self {
+            Self::Basic { id, .. } => (AuthMethod::ClientSecretBasic, id),
+            Self::Post { id, .. } => (AuthMethod::ClientSecretPost, id),
+            Self::None { id } => (AuthMethod::None, id),
+        }
+    }
+
+    /// The method used.
+    pub fn method(&self) -> AuthMethod {
+        self.parts().0
+    }
+
+    /// The claimed client id.
+    pub fn client_id(&self) -> &ClientId {
+        self.parts().1
+    }
+
+    /// Checks the credentials against the registry: the client exists, is
+    /// registered for this method, and the secret matches (constant time).
+    pub async fn authenticate(
+        &self,
+        registry: &(impl ClientRegistry + ?Sized),
+    ) -> Result<Client, OAuthError> {
+        let (method, id) = self.parts();
+        let fail = |why: &str| {
+            tracing::info!(client = %id, method = method.as_str(), reason = why, "client authentication failed");
+            let mut e = OAuthError::invalid_client("client authentication failed");
+            e.basic_challenge = method == AuthMethod::ClientSecretBasic;
+            e
+        };
+        let client = registry
+            .client(id)
+            .await?
+            .ok_or_else(|| fail("unknown client"))?;
+        if !client.auth_methods.contains(&method) {
+            return Err(fail("method not registered for client"));
+        }
+        match (&client.kind, self) {
+            (ClientKind::Public, Self::None { .. }) => Ok(client),
+            (
+                ClientKind::Confidential { secret: hash },
+                Self::Basic { secret, .. } | Self::Post { secret, .. },
+            ) => {
+                if hash.verify(secret) {
+                    Ok(client)
+                } else {
+                    Err(fail("wrong secret"))
+                }
+            }
+            _ => Err(fail("client type does not match method")),
+        }
+    }
+}
+
+fn basic_payload(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+}
+
+/// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined with `:`.
+fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
+    let raw = STANDARD.decode(payload).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let id = form_decode(id)?;
+    let secret = form_decode(secret)?;
+    Some((ClientId::new(id)?, secret))
+}
+
+fn form_decode(s: &str) -> Option<String> {
+    let replaced = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&replaced)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+    }
+
+    fn params(s: &str) -> Params {
+        Params::parse(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn basic_is_form_urldecoded_rfc6749_2_3_1() {
+        let c = ClientCredentials::extract(Some(&basic("my%20app", "a%2Bb+c")), &params(""));
+        match c {
+            Ok(ClientCredentials::Basic { id, secret }) => {
+                assert_eq!(id.as_str(), "my app");
+                assert_eq!(secret, "a+b c");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_methods_at_once_is_invalid_request_rfc6749_2_3() {
+        let e = ClientCredentials::extract(
+            Some(&basic("a", "b")),
+            &params("client_id=a&client_secret=b"),
+        )
+        .err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn mismatched_ids_are_invalid_request() {
+        let e = ClientCredentials::extract(Some(&basic("a", "b")), &params("client_id=z")).err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client_with_challenge() {
+        for h in ["Basic !!!", "Basic bm9jb2xvbg==", "basic %%%"] {
+            let e = ClientCredentials::extract(Some(h), &params("")).err();
+            assert_eq!(
+                e.as_ref().map(|e| e.code),
+                Some(ErrorCode::InvalidClient),
+                "{h}"
+            );
+            assert!(e.is_some_and(|e| e.basic_challenge));
+        }
+    }
+
+    #[test]
+    fn post_and_none() {
+        assert_eq!(
+            ClientCredentials::extract(None, &params("client_id=a&client_secret=b"))
+                .map(|c| c.method()),
+            Ok(AuthMethod::ClientSecretPost)
+        );
+        assert_eq!(
+            ClientCredentials::extract(None, &params("client_id=a")).map(|c| c.method()),
+            Ok(AuthMethod::None)
+        );
+        assert_eq!(
+            ClientCredentials::extract(None, &params(""))
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::InvalidClient)
+        );
+        assert_eq!(
+            ClientCredentials::extract(None, &params("client_secret=x"))
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn debug_hides_secret() {
+        let c = ClientCredentials::Post {
+            id: ClientId::new("a").unwrap_or_else(|| unreachable!()),
+            secret: "hunter2".into(),
+        };
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

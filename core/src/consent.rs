@@ -1,0 +1,87 @@
+//! Consent stays with the embedder: the core only asks a policy whether the
+//! consent page may be skipped, and tells it what the owner decided.
+
+use async_trait::async_trait;
+
+use crate::client::Client;
+use crate::error::StoreError;
+use crate::scope::Scope;
+use crate::storage::Subject;
+
+/// Whether the owner must be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConsentRequirement {
+    /// Show the consent page.
+    Prompt,
+    /// Consent is already given (first-party client, remembered consent): issue the code.
+    Granted,
+}
+
+/// The owner's answer on the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The owner allows the client the requested scope.
+    Allow,
+    /// The owner refuses; the client gets `access_denied` (RFC 6749 §4.1.2.1).
+    Deny,
+}
+
+/// Decides when the consent page may be skipped.
+#[async_trait]
+pub trait ConsentPolicy: Send + Sync {
+    /// Whether `owner` must be asked before `client` gets `scope`.
+    async fn requirement(
+        &self,
+        client: &Client,
+        owner: &Subject,
+        scope: &Scope,
+    ) -> Result<ConsentRequirement, StoreError>;
+
+    /// Called after the owner decided on the consent page, e.g. to remember an `Allow`.
+    async fn record(
+        &self,
+        _client: &Client,
+        _owner: &Subject,
+        _scope: &Scope,
+        _decision: Decision,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// Always show the consent page: the safe default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysPrompt;
+
+#[async_trait]
+impl ConsentPolicy for AlwaysPrompt {
+    async fn requirement(
+        &self,
+        _: &Client,
+        _: &Subject,
+        _: &Scope,
+    ) -> Result<ConsentRequirement, StoreError> {
+        Ok(ConsentRequirement::Prompt)
+    }
+}
+
+/// Skip the page for clients registered as first-party; ask for everyone else.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SkipForFirstParty;
+
+#[async_trait]
+impl ConsentPolicy for SkipForFirstParty {
+    async fn requirement(
+        &self,
+        client: &Client,
+        _: &Subject,
+        _: &Scope,
+    ) -> Result<ConsentRequirement, StoreError> {
+        Ok(if client.first_party {
+            ConsentRequirement::Granted
+        } else {
+            ConsentRequirement::Prompt
+        })
+    }
+}

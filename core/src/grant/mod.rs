@@ -1,0 +1,188 @@
+//! Grant types behind one trait (RFC 6749 §4, §6; extensions by URI, §4.5).
+//!
+//! The built-in grants implement [`GrantHandler`] exactly as a custom grant
+//! would; the server dispatches on `grant_type` after authenticating the
+//! client and checking it is registered for that grant.
+
+pub mod authorization_code;
+pub mod client_credentials;
+pub mod refresh_token;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::storage::{NewTokens, Subject, TokenRecord};
+use crate::token::{GrantId, Random, Secret, TokenKind};
+
+pub use authorization_code::AuthorizationCodeGrant;
+pub use client_credentials::ClientCredentialsGrant;
+pub use refresh_token::RefreshTokenGrant;
+
+/// What a grant handler may use: the store, the time, randomness and configuration.
+#[non_exhaustive]
+pub struct GrantContext<'a, S: ?Sized> {
+    /// The storage backend.
+    pub store: &'a S,
+    /// The time of this request.
+    pub now: OffsetDateTime,
+    /// Server configuration.
+    pub config: &'a Config,
+    /// Randomness for new secrets.
+    pub random: &'a dyn Random,
+}
+
+impl<S: ?Sized> std::fmt::Debug for GrantContext<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrantContext")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: ?Sized> GrantContext<'a, S> {
+    /// A context for one request.
+    pub fn new(
+        store: &'a S,
+        now: OffsetDateTime,
+        config: &'a Config,
+        random: &'a dyn Random,
+    ) -> Self {
+        Self {
+            store,
+            now,
+            config,
+            random,
+        }
+    }
+
+    /// Mints a new secret of `kind` in `grant`.
+    pub fn mint(&self, kind: TokenKind, grant: GrantId) -> Secret {
+        Secret::mint(kind, grant, self.random.bytes32())
+    }
+
+    /// Mints an access token (and optionally a refresh token) for `grant` and
+    /// the records to store; nothing is stored yet.
+    pub fn mint_tokens(
+        &self,
+        grant: GrantId,
+        client: &Client,
+        subject: Option<&Subject>,
+        scope: &Scope,
+        refresh_scope: Option<&Scope>,
+    ) -> MintedTokens {
+        let life = &self.config.lifetimes;
+        let access = self.mint(TokenKind::Access, grant);
+        let access_record = TokenRecord {
+            client_id: client.id.clone(),
+            subject: subject.cloned(),
+            scope: scope.clone(),
+            issued_at: self.now,
+            expires_at: self.now + life.access_token,
+        };
+        let refresh = refresh_scope.map(|rs| {
+            let secret = self.mint(TokenKind::Refresh, grant);
+            let record = TokenRecord {
+                client_id: client.id.clone(),
+                subject: subject.cloned(),
+                scope: rs.clone(),
+                issued_at: self.now,
+                expires_at: self.now + life.refresh_token,
+            };
+            (secret, record)
+        });
+        let response = TokenResponse {
+            access_token: access.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: life.access_token.whole_seconds(),
+            refresh_token: refresh.as_ref().map(|(s, _)| s.expose().to_owned()),
+            scope: scope.to_string(),
+        };
+        let records = NewTokens {
+            access: (access.hash(), access_record),
+            refresh: refresh.map(|(s, r)| (s.hash(), r)),
+        };
+        MintedTokens { records, response }
+    }
+}
+
+/// Newly minted tokens: the records to store and the response to send once stored.
+#[derive(Debug)]
+pub struct MintedTokens {
+    /// What the store keeps (hashes and records).
+    pub records: NewTokens,
+    /// What the client receives.
+    pub response: TokenResponse,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct TokenResponse {
+    /// The access token.
+    pub access_token: String,
+    /// `Bearer` (RFC 6750).
+    pub token_type: &'static str,
+    /// Lifetime in seconds; always sent.
+    pub expires_in: i64,
+    /// A refresh token, when the client may refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The scope granted; always sent, so clients need not guess (RFC 6749 §5.1).
+    pub scope: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+/// One grant type at the token endpoint. Implement it for a custom grant and
+/// register it with `ServerBuilder::grant`; the built-in grants implement it too.
+///
+/// The server has authenticated `client` and checked it is registered for
+/// [`grant_type`](GrantHandler::grant_type) before calling [`exchange`](GrantHandler::exchange).
+#[async_trait]
+pub trait GrantHandler<S: ?Sized>: Send + Sync {
+    /// The `grant_type` value this handler answers, e.g. `"client_credentials"` or a URI.
+    fn grant_type(&self) -> &str;
+
+    /// Runs the grant: validates the parameters, updates storage, returns tokens.
+    async fn exchange(
+        &self,
+        ctx: &GrantContext<'_, S>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError>;
+}
+
+/// The scope a token request gets: the requested one if the client may have
+/// all of it, or the client's whole registered scope when `scope` is omitted.
+///
+/// Never silently narrowed: anything beyond the client's scope is `invalid_scope`
+/// (RFC 6749 §3.3 allows narrowing; the demo contract forbids it).
+pub fn resolve_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
+    let scope = match requested {
+        Some(s) => Scope::parse(s)?,
+        None => allowed.clone(),
+    };
+    if !scope.is_subset(allowed) {
+        return Err(OAuthError::invalid_scope(
+            "the requested scope exceeds what the client may obtain",
+        ));
+    }
+    if scope.is_empty() {
+        return Err(OAuthError::invalid_scope("no scope to grant"));
+    }
+    Ok(scope)
+}

@@ -1,0 +1,98 @@
+//! Refreshing an access token (RFC 6749 §6), with rotation and reuse
+//! detection (RFC 9700 §4.14.2): each use retires the refresh token; a retired
+//! one presented again revokes its whole grant.
+
+use async_trait::async_trait;
+
+use super::{GrantContext, GrantHandler, TokenResponse};
+use crate::client::{Client, GrantType};
+use crate::error::OAuthError;
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::storage::{GrantStore, RefreshLookup, TokenRecord};
+use crate::token::{Secret, TokenKind};
+
+/// Exchanges a refresh token for a new access token and a new refresh token.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefreshTokenGrant;
+
+/// The scope of the new access token: the refresh token's, or a subset of it (§6).
+pub fn refreshed_scope(
+    record: &TokenRecord,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<Scope, OAuthError> {
+    if record.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    match requested {
+        None => Ok(record.scope.clone()),
+        Some(s) => {
+            let scope = Scope::parse(s)?;
+            if scope.is_subset(&record.scope) {
+                Ok(scope)
+            } else {
+                Err(OAuthError::invalid_scope(
+                    "the requested scope exceeds the original grant",
+                ))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
+    fn grant_type(&self) -> &str {
+        GrantType::REFRESH_TOKEN
+    }
+
+    async fn exchange(
+        &self,
+        ctx: &GrantContext<'_, S>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = params.require("refresh_token")?;
+        let old = Secret::parse(TokenKind::Refresh, presented)
+            .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        let record = match ctx.store.refresh_token(old.key(), ctx.now).await? {
+            RefreshLookup::Current(record) => record,
+            RefreshLookup::Retired => {
+                tracing::warn!(client = %client.id, grant = %old.grant(), "retired refresh token reused; revoking its grant");
+                ctx.store.revoke_grant(old.grant()).await?;
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token was already used",
+                ));
+            }
+            _ => {
+                return Err(OAuthError::invalid_grant(
+                    "unknown, expired or revoked refresh token",
+                ));
+            }
+        };
+        let scope = refreshed_scope(&record, client, params.get("scope"))?;
+        // §6: the new refresh token keeps the original scope.
+        let minted = ctx.mint_tokens(
+            old.grant(),
+            client,
+            record.subject.as_ref(),
+            &scope,
+            Some(&record.scope),
+        );
+        if !ctx
+            .store
+            .rotate_refresh(old.key(), minted.records, ctx.now)
+            .await?
+        {
+            // Someone rotated it first: two parties hold the token (RFC 9700 §4.14.2).
+            tracing::warn!(client = %client.id, grant = %old.grant(), "concurrent refresh token use; revoking its grant");
+            ctx.store.revoke_grant(old.grant()).await?;
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+        Ok(minted.response)
+    }
+}

@@ -1,0 +1,142 @@
+//! Framework-neutral HTTP values. Adapters translate their request into an
+//! [`HttpRequest`] and an [`HttpResponse`] back into theirs; every protocol
+//! decision (status, headers, body) is made here, once.
+
+use crate::error::OAuthError;
+use crate::params::Params;
+
+/// The parts of an HTTP request the protocol looks at.
+#[derive(Clone, Copy, Default)]
+pub struct HttpRequest<'a> {
+    /// The method, e.g. `"POST"`.
+    pub method: &'a str,
+    /// The raw query string, without `?`.
+    pub query: Option<&'a str>,
+    /// The `Content-Type` header.
+    pub content_type: Option<&'a str>,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
+    /// The body bytes (adapters cap them at [`crate::config::Config::max_body_bytes`]).
+    pub body: &'a [u8],
+}
+
+impl std::fmt::Debug for HttpRequest<'_> {
+    /// Headers and bodies carry secrets: only the shape is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("content_type", &self.content_type)
+            .field("has_authorization", &self.authorization.is_some())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl<'a> HttpRequest<'a> {
+    /// A POST with a form body.
+    pub fn form_post(body: &'a str, authorization: Option<&'a str>) -> Self {
+        Self {
+            method: "POST",
+            query: None,
+            content_type: Some("application/x-www-form-urlencoded"),
+            authorization,
+            body: body.as_bytes(),
+        }
+    }
+
+    /// The form parameters of a POST to a back-channel endpoint (RFC 6749 §3.2:
+    /// POST with `application/x-www-form-urlencoded`). Parameters in the query
+    /// string are refused, as they end up in logs.
+    pub fn form_params(&self) -> Result<Params, OAuthError> {
+        if self.query.is_some_and(|q| !q.is_empty()) {
+            return Err(OAuthError::invalid_request(
+                "parameters must be sent in the request body, not the query",
+            ));
+        }
+        let is_form = self.content_type.is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+        if !is_form {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded",
+            ));
+        }
+        let body = std::str::from_utf8(self.body)
+            .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+        Params::parse(body)
+    }
+}
+
+/// An HTTP response, ready for an adapter to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A JSON body that must not be cached (RFC 6749 §5.1: `Cache-Control: no-store`).
+    pub fn json_no_store(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("cache-control", "no-store".into()),
+                ("pragma", "no-cache".into()),
+            ],
+            body: body.into_bytes(),
+        }
+    }
+
+    /// A JSON body that may be cached (discovery metadata).
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            body: body.into_bytes(),
+        }
+    }
+
+    /// An RFC 6749 §5.2 error: JSON body, its status, `no-store`, and
+    /// `WWW-Authenticate: Basic` when a Basic authentication failed.
+    pub fn oauth_error(error: &OAuthError, realm: &str) -> Self {
+        let mut r = Self::json_no_store(error.status(), error.to_json());
+        if error.basic_challenge && error.code == crate::error::ErrorCode::InvalidClient {
+            r.headers
+                .push(("www-authenticate", format!("Basic realm=\"{realm}\"")));
+        }
+        r
+    }
+
+    /// `405 Method Not Allowed` with the RFC 6749 error body.
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let e = OAuthError::invalid_request(format!("method not allowed; use {allow}"));
+        let mut r = Self::json_no_store(405, e.to_json());
+        r.headers.push(("allow", allow.into()));
+        r
+    }
+
+    /// A redirect (`303 See Other`: safe after a POST, RFC 9700 §4.12).
+    pub fn redirect(location: String) -> Self {
+        Self {
+            status: 303,
+            headers: vec![("location", location), ("cache-control", "no-store".into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// A header's value, for tests and adapters.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -1,0 +1,136 @@
+//! Token introspection (RFC 7662).
+
+use serde::Serialize;
+
+use crate::client::Client;
+use crate::error::OAuthError;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::server::Server;
+use crate::storage::{RefreshLookup, Store, TokenRecord};
+use crate::token::{Secret, TokenKind};
+
+/// An introspection answer (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    /// Whether the token is live.
+    pub active: bool,
+    /// The token's scope.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The client it was issued to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The resource owner's user name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The subject: the owner, or the client for client-credentials tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    /// Expiry, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    /// Issue time, seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+}
+
+impl Introspection {
+    /// `{"active": false}`: unknown, expired, revoked, or not the caller's to see.
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            scope: None,
+            client_id: None,
+            username: None,
+            sub: None,
+            token_type: None,
+            exp: None,
+            iat: None,
+            iss: None,
+        }
+    }
+
+    fn active(record: TokenRecord, token_type: &'static str, issuer: &str) -> Self {
+        Self {
+            active: true,
+            scope: Some(record.scope.to_string()),
+            username: record.subject.as_ref().map(|s| s.to_string()),
+            sub: Some(
+                record
+                    .subject
+                    .map_or_else(|| record.client_id.to_string(), |s| s.0),
+            ),
+            client_id: Some(record.client_id.to_string()),
+            token_type: Some(token_type),
+            exp: Some(record.expires_at.unix_timestamp()),
+            iat: Some(record.issued_at.unix_timestamp()),
+            iss: Some(issuer.to_owned()),
+        }
+    }
+}
+
+impl<S: Store> Server<S> {
+    /// Handles a request to the introspection endpoint (RFC 7662 §2).
+    ///
+    /// Only confidential clients may introspect (§2.1; public clients get
+    /// `401 invalid_client`). A client registered with
+    /// `introspect_any_token` (a resource server) sees every token; any other
+    /// client only its own, and others' answer `{"active": false}` (§4).
+    pub async fn introspect(&self, request: &HttpRequest<'_>) -> HttpResponse {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return HttpResponse::method_not_allowed("POST");
+        }
+        match self.try_introspect(request).await {
+            Ok(answer) => {
+                HttpResponse::json_no_store(200, serde_json::to_string(&answer).unwrap_or_default())
+            }
+            Err(e) => HttpResponse::oauth_error(&e, &self.config().realm),
+        }
+    }
+
+    async fn try_introspect(&self, request: &HttpRequest<'_>) -> Result<Introspection, OAuthError> {
+        let params = request.form_params()?;
+        let client = self
+            .authenticate_client(request.authorization, &params)
+            .await?;
+        if client.is_public() {
+            return Err(OAuthError::invalid_client(
+                "public clients may not introspect",
+            ));
+        }
+        let token = params.require("token")?;
+        self.introspect_token(&client, token).await
+    }
+
+    /// Introspects `token` on behalf of an authenticated `client`.
+    pub async fn introspect_token(
+        &self,
+        client: &Client,
+        token: &str,
+    ) -> Result<Introspection, OAuthError> {
+        let now = self.now();
+        let issuer = &self.config().issuer;
+        let (record, kind) = if let Some(s) = Secret::parse(TokenKind::Access, token) {
+            (self.store().access_token(s.key(), now).await?, "Bearer")
+        } else if let Some(s) = Secret::parse(TokenKind::Refresh, token) {
+            match self.store().refresh_token(s.key(), now).await? {
+                RefreshLookup::Current(r) => (Some(r), "refresh_token"),
+                _ => (None, "refresh_token"),
+            }
+        } else {
+            (None, "")
+        };
+        Ok(match record {
+            Some(r) if client.introspect_any_token || r.client_id == client.id => {
+                Introspection::active(r, kind, issuer)
+            }
+            _ => Introspection::inactive(),
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! Token revocation (RFC 7009).
+
+use crate::error::OAuthError;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::server::Server;
+use crate::storage::{RefreshLookup, Store};
+use crate::token::{Secret, TokenKind};
+
+impl<S: Store> Server<S> {
+    /// Handles a request to the revocation endpoint (RFC 7009 §2).
+    ///
+    /// The client authenticates (a public client names itself with
+    /// `client_id`). It can revoke only its own tokens; anything else, and
+    /// unknown tokens, get `200` and change nothing (§2.2), so the answer
+    /// reveals nothing about other clients' tokens. Revoking a refresh token
+    /// revokes its whole grant (§2.1).
+    pub async fn revoke(&self, request: &HttpRequest<'_>) -> HttpResponse {
+        if !request.method.eq_ignore_ascii_case("POST") {
+            return HttpResponse::method_not_allowed("POST");
+        }
+        match self.try_revoke(request).await {
+            Ok(()) => HttpResponse::json_no_store(200, "{}".into()),
+            Err(e) => HttpResponse::oauth_error(&e, &self.config().realm),
+        }
+    }
+
+    async fn try_revoke(&self, request: &HttpRequest<'_>) -> Result<(), OAuthError> {
+        let params = request.form_params()?;
+        let client = self
+            .authenticate_client(request.authorization, &params)
+            .await?;
+        let token = params.require("token")?;
+        let now = self.now();
+        // The hint only orders the search (§2.1); our prefixes make it unnecessary.
+        if let Some(secret) = Secret::parse(TokenKind::Access, token) {
+            if let Some(record) = self.store().access_token(secret.key(), now).await?
+                && record.client_id == client.id
+            {
+                self.store().revoke_access_token(secret.key()).await?;
+                tracing::info!(client = %client.id, "access token revoked");
+            }
+        } else if let Some(secret) = Secret::parse(TokenKind::Refresh, token)
+            && let RefreshLookup::Current(record) =
+                self.store().refresh_token(secret.key(), now).await?
+            && record.client_id == client.id
+        {
+            self.store().revoke_grant(secret.grant()).await?;
+            tracing::info!(client = %client.id, grant = %secret.grant(), "refresh token revoked with its grant");
+        }
+        Ok(())
+    }
+}
