@@ -63,8 +63,8 @@ use crate::error::StoreError;
 use crate::pkce::CodeChallenge;
 use crate::scope::Scope;
 use crate::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore,
-    RefreshLookup, Subject, TokenRecord,
+    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
+    Subject, TokenRecord,
 };
 use crate::token::{GrantId, OsRandom, Random, Secret, SecretKey, TokenKind};
 
@@ -166,7 +166,12 @@ struct Minted {
     tokens: NewTokens,
 }
 
-fn mint_tokens(g: GrantId, now: OffsetDateTime, access_ttl: i64, refresh_ttl: Option<i64>) -> Minted {
+fn mint_tokens(
+    g: GrantId,
+    now: OffsetDateTime,
+    access_ttl: i64,
+    refresh_ttl: Option<i64>,
+) -> Minted {
     let access = mint(TokenKind::Access, g);
     let refresh = refresh_ttl.map(|ttl| (mint(TokenKind::Refresh, g), ttl));
     Minted {
@@ -351,7 +356,12 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
         "[{C}] unknown token of a known grant"
     );
     assert_eq!(
-        ok(store.access_token(mint(TokenKind::Access, grant()), now).await, C),
+        ok(
+            store
+                .access_token(mint(TokenKind::Access, grant()), now)
+                .await,
+            C
+        ),
         None,
         "[{C}] token of an unknown grant"
     );
@@ -364,7 +374,10 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
         access: (cc.hash, record.clone()),
         refresh: None,
     };
-    assert!(ok(store.issue(g2, tokens).await, C), "[{C}] issue (no subject)");
+    assert!(
+        ok(store.issue(g2, tokens).await, C),
+        "[{C}] issue (no subject)"
+    );
     assert_eq!(
         ok(store.access_token(cc, now).await, C),
         Some(record),
@@ -374,8 +387,14 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     // Several tokens in one grant are all live.
     let m2 = mint_tokens(g, now, 60, None);
     issue_ok(&*store, g, &m2, C).await;
-    assert!(ok(store.access_token(m.access, now).await, C).is_some(), "[{C}] first of two");
-    assert!(ok(store.access_token(m2.access, now).await, C).is_some(), "[{C}] second of two");
+    assert!(
+        ok(store.access_token(m.access, now).await, C).is_some(),
+        "[{C}] first of two"
+    );
+    assert!(
+        ok(store.access_token(m2.access, now).await, C).is_some(),
+        "[{C}] second of two"
+    );
 }
 
 /// `revoke_access_token` kills one token and no other; revoking an unknown
@@ -390,8 +409,15 @@ pub async fn access_token_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
     issue_ok(&*store, g, &b, C).await;
 
     ok(store.revoke_access_token(a.access).await, C);
-    assert_eq!(ok(store.access_token(a.access, now).await, C), None, "[{C}] revoked token");
-    assert!(ok(store.access_token(b.access, now).await, C).is_some(), "[{C}] sibling token");
+    assert_eq!(
+        ok(store.access_token(a.access, now).await, C),
+        None,
+        "[{C}] revoked token"
+    );
+    assert!(
+        ok(store.access_token(b.access, now).await, C).is_some(),
+        "[{C}] sibling token"
+    );
     assert!(
         matches!(
             ok(store.refresh_token(refresh_of(&a), now).await, C),
@@ -399,9 +425,20 @@ pub async fn access_token_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
         ),
         "[{C}] the grant's refresh token survives an access-token revocation"
     );
-    ok(store.revoke_access_token(mint(TokenKind::Access, g)).await, C);
-    ok(store.revoke_access_token(mint(TokenKind::Access, grant())).await, C);
-    assert!(ok(store.access_token(b.access, now).await, C).is_some(), "[{C}] after no-op revocations");
+    ok(
+        store.revoke_access_token(mint(TokenKind::Access, g)).await,
+        C,
+    );
+    ok(
+        store
+            .revoke_access_token(mint(TokenKind::Access, grant()))
+            .await,
+        C,
+    );
+    assert!(
+        ok(store.access_token(b.access, now).await, C).is_some(),
+        "[{C}] after no-op revocations"
+    );
 }
 
 /// `revoke_grant` kills every token of the grant, and every later `issue` or
@@ -412,15 +449,26 @@ pub async fn grant_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
     let g = grant();
     let code = mint(TokenKind::Code, g);
     ok(store.put_code(code, code_record(now, 60)).await, C);
-    assert!(matches!(ok(store.take_code(code, now).await, C), CodeTake::Taken(_)), "[{C}] take");
+    assert!(
+        matches!(ok(store.take_code(code, now).await, C), CodeTake::Taken(_)),
+        "[{C}] take"
+    );
     let first = mint_tokens(g, now, 600, Some(3600));
     issue_ok(&*store, g, &first, C).await;
     let second = mint_tokens(g, now, 600, None);
     issue_ok(&*store, g, &second, C).await;
 
     ok(store.revoke_grant(g).await, C);
-    assert_eq!(ok(store.access_token(first.access, now).await, C), None, "[{C}] first access token");
-    assert_eq!(ok(store.access_token(second.access, now).await, C), None, "[{C}] second access token");
+    assert_eq!(
+        ok(store.access_token(first.access, now).await, C),
+        None,
+        "[{C}] first access token"
+    );
+    assert_eq!(
+        ok(store.access_token(second.access, now).await, C),
+        None,
+        "[{C}] second access token"
+    );
     assert_eq!(
         ok(store.refresh_token(refresh_of(&first), now).await, C),
         RefreshLookup::Unknown,
@@ -428,8 +476,15 @@ pub async fn grant_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
     );
 
     let later = mint_tokens(g, now, 600, Some(3600));
-    assert!(!ok(store.issue(g, later.tokens.clone()).await, C), "[{C}] issue after revocation");
-    assert_eq!(ok(store.access_token(later.access, now).await, C), None, "[{C}] token issued after revocation");
+    assert!(
+        !ok(store.issue(g, later.tokens.clone()).await, C),
+        "[{C}] issue after revocation"
+    );
+    assert_eq!(
+        ok(store.access_token(later.access, now).await, C),
+        None,
+        "[{C}] token issued after revocation"
+    );
     assert_eq!(
         ok(store.refresh_token(refresh_of(&later), now).await, C),
         RefreshLookup::Unknown,
@@ -438,14 +493,29 @@ pub async fn grant_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
 
     let rotated = mint_tokens(g, now, 600, Some(3600));
     assert!(
-        !ok(store.rotate_refresh(refresh_of(&first), rotated.tokens.clone(), now).await, C),
+        !ok(
+            store
+                .rotate_refresh(refresh_of(&first), rotated.tokens.clone(), now)
+                .await,
+            C
+        ),
         "[{C}] rotate after revocation"
     );
-    assert_eq!(ok(store.access_token(rotated.access, now).await, C), None, "[{C}] token of a refused rotation");
+    assert_eq!(
+        ok(store.access_token(rotated.access, now).await, C),
+        None,
+        "[{C}] token of a refused rotation"
+    );
 
     // Revoking twice is harmless.
     ok(store.revoke_grant(g).await, C);
-    assert!(!ok(store.issue(g, mint_tokens(g, now, 60, None).tokens).await, C), "[{C}] issue after second revocation");
+    assert!(
+        !ok(
+            store.issue(g, mint_tokens(g, now, 60, None).tokens).await,
+            C
+        ),
+        "[{C}] issue after second revocation"
+    );
 }
 
 // ----- refresh tokens ---------------------------------------------------
@@ -475,12 +545,20 @@ pub async fn refresh_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
         "[{C}] after expiry"
     );
     assert_eq!(
-        ok(store.refresh_token(mint(TokenKind::Refresh, g), now).await, C),
+        ok(
+            store.refresh_token(mint(TokenKind::Refresh, g), now).await,
+            C
+        ),
         RefreshLookup::Unknown,
         "[{C}] unknown token of a known grant"
     );
     assert_eq!(
-        ok(store.refresh_token(mint(TokenKind::Refresh, grant()), now).await, C),
+        ok(
+            store
+                .refresh_token(mint(TokenKind::Refresh, grant()), now)
+                .await,
+            C
+        ),
         RefreshLookup::Unknown,
         "[{C}] token of an unknown grant"
     );
@@ -498,7 +576,13 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
     let r1 = refresh_of(&first);
 
     let second = mint_tokens(g, now, 300, Some(1200));
-    assert!(ok(store.rotate_refresh(r1, second.tokens.clone(), now).await, C), "[{C}] first rotation");
+    assert!(
+        ok(
+            store.rotate_refresh(r1, second.tokens.clone(), now).await,
+            C
+        ),
+        "[{C}] first rotation"
+    );
     let loser = mint_tokens(g, now, 300, Some(1200));
     assert!(
         !ok(store.rotate_refresh(r1, loser.tokens.clone(), now).await, C),
@@ -506,9 +590,16 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
     );
 
     let r2 = refresh_of(&second);
-    assert_eq!(ok(store.refresh_token(r1, now).await, C), RefreshLookup::Retired, "[{C}] old token");
+    assert_eq!(
+        ok(store.refresh_token(r1, now).await, C),
+        RefreshLookup::Retired,
+        "[{C}] old token"
+    );
     assert!(
-        matches!(ok(store.refresh_token(r2, now).await, C), RefreshLookup::Current(_)),
+        matches!(
+            ok(store.refresh_token(r2, now).await, C),
+            RefreshLookup::Current(_)
+        ),
         "[{C}] new token"
     );
     assert_eq!(
@@ -516,8 +607,15 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
         RefreshLookup::Unknown,
         "[{C}] refresh token of the losing rotation"
     );
-    assert_eq!(ok(store.access_token(loser.access, now).await, C), None, "[{C}] access token of the losing rotation");
-    assert!(ok(store.access_token(second.access, now).await, C).is_some(), "[{C}] access token of the rotation");
+    assert_eq!(
+        ok(store.access_token(loser.access, now).await, C),
+        None,
+        "[{C}] access token of the losing rotation"
+    );
+    assert!(
+        ok(store.access_token(second.access, now).await, C).is_some(),
+        "[{C}] access token of the rotation"
+    );
     assert!(
         ok(store.access_token(first.access, now).await, C).is_some(),
         "[{C}] rotation leaves earlier access tokens alone"
@@ -525,11 +623,27 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
 
     // Rotate again: both predecessors are retired.
     let third = mint_tokens(g, now, 300, Some(1800));
-    assert!(ok(store.rotate_refresh(r2, third.tokens.clone(), now).await, C), "[{C}] rotation of the new token");
-    assert_eq!(ok(store.refresh_token(r1, now).await, C), RefreshLookup::Retired, "[{C}] first token, two rotations on");
-    assert_eq!(ok(store.refresh_token(r2, now).await, C), RefreshLookup::Retired, "[{C}] second token");
     assert!(
-        !ok(store.rotate_refresh(r1, mint_tokens(g, now, 300, Some(600)).tokens, now).await, C),
+        ok(store.rotate_refresh(r2, third.tokens.clone(), now).await, C),
+        "[{C}] rotation of the new token"
+    );
+    assert_eq!(
+        ok(store.refresh_token(r1, now).await, C),
+        RefreshLookup::Retired,
+        "[{C}] first token, two rotations on"
+    );
+    assert_eq!(
+        ok(store.refresh_token(r2, now).await, C),
+        RefreshLookup::Retired,
+        "[{C}] second token"
+    );
+    assert!(
+        !ok(
+            store
+                .rotate_refresh(r1, mint_tokens(g, now, 300, Some(600)).tokens, now)
+                .await,
+            C
+        ),
         "[{C}] rotating a retired token"
     );
 
@@ -563,31 +677,62 @@ pub async fn failed_rotation_changes_nothing<S: GrantStore + ?Sized>(store: Arc<
 
     let late = mint_tokens(g, now, 300, Some(600));
     assert!(
-        !ok(store.rotate_refresh(r, late.tokens.clone(), now + secs(120)).await, C),
+        !ok(
+            store
+                .rotate_refresh(r, late.tokens.clone(), now + secs(120))
+                .await,
+            C
+        ),
         "[{C}] rotating an expired token"
     );
     let unknown = mint_tokens(g, now, 300, Some(600));
     assert!(
-        !ok(store.rotate_refresh(mint(TokenKind::Refresh, g), unknown.tokens.clone(), now).await, C),
+        !ok(
+            store
+                .rotate_refresh(mint(TokenKind::Refresh, g), unknown.tokens.clone(), now)
+                .await,
+            C
+        ),
         "[{C}] rotating an unknown token"
     );
     let stranger_grant = grant();
     let stranger = mint_tokens(stranger_grant, now, 300, Some(600));
     assert!(
-        !ok(store.rotate_refresh(mint(TokenKind::Refresh, stranger_grant), stranger.tokens.clone(), now).await, C),
+        !ok(
+            store
+                .rotate_refresh(
+                    mint(TokenKind::Refresh, stranger_grant),
+                    stranger.tokens.clone(),
+                    now
+                )
+                .await,
+            C
+        ),
         "[{C}] rotating a token of an unknown grant"
     );
     let by_access = mint_tokens(g, now, 300, Some(600));
     assert!(
-        !ok(store.rotate_refresh(m.access, by_access.tokens.clone(), now).await, C),
+        !ok(
+            store
+                .rotate_refresh(m.access, by_access.tokens.clone(), now)
+                .await,
+            C
+        ),
         "[{C}] rotating with an access token"
     );
 
     assert!(
-        matches!(ok(store.refresh_token(r, now).await, C), RefreshLookup::Current(_)),
+        matches!(
+            ok(store.refresh_token(r, now).await, C),
+            RefreshLookup::Current(_)
+        ),
         "[{C}] the token is still current"
     );
-    for (what, failed) in [("expired", &late), ("unknown", &unknown), ("by access token", &by_access)] {
+    for (what, failed) in [
+        ("expired", &late),
+        ("unknown", &unknown),
+        ("by access token", &by_access),
+    ] {
         assert_eq!(
             ok(store.access_token(failed.access, now).await, C),
             None,
@@ -599,7 +744,11 @@ pub async fn failed_rotation_changes_nothing<S: GrantStore + ?Sized>(store: Arc<
             "[{C}] refresh token of a failed rotation ({what})"
         );
     }
-    assert_eq!(ok(store.access_token(stranger.access, now).await, C), None, "[{C}] unknown grant stays unknown");
+    assert_eq!(
+        ok(store.access_token(stranger.access, now).await, C),
+        None,
+        "[{C}] unknown grant stays unknown"
+    );
 }
 
 /// A secret of one kind is never answered as another kind.
@@ -613,13 +762,40 @@ pub async fn kinds_do_not_mix<S: GrantStore + ?Sized>(store: Arc<S>) {
     issue_ok(&*store, g, &m, C).await;
     let r = refresh_of(&m);
 
-    assert_eq!(ok(store.access_token(r, now).await, C), None, "[{C}] refresh token as access token");
-    assert_eq!(ok(store.access_token(code, now).await, C), None, "[{C}] code as access token");
-    assert_eq!(ok(store.refresh_token(m.access, now).await, C), RefreshLookup::Unknown, "[{C}] access token as refresh token");
-    assert_eq!(ok(store.refresh_token(code, now).await, C), RefreshLookup::Unknown, "[{C}] code as refresh token");
-    assert_eq!(ok(store.take_code(m.access, now).await, C), CodeTake::Unknown, "[{C}] access token as code");
-    assert_eq!(ok(store.take_code(r, now).await, C), CodeTake::Unknown, "[{C}] refresh token as code");
-    assert!(matches!(ok(store.take_code(code, now).await, C), CodeTake::Taken(_)), "[{C}] the code itself");
+    assert_eq!(
+        ok(store.access_token(r, now).await, C),
+        None,
+        "[{C}] refresh token as access token"
+    );
+    assert_eq!(
+        ok(store.access_token(code, now).await, C),
+        None,
+        "[{C}] code as access token"
+    );
+    assert_eq!(
+        ok(store.refresh_token(m.access, now).await, C),
+        RefreshLookup::Unknown,
+        "[{C}] access token as refresh token"
+    );
+    assert_eq!(
+        ok(store.refresh_token(code, now).await, C),
+        RefreshLookup::Unknown,
+        "[{C}] code as refresh token"
+    );
+    assert_eq!(
+        ok(store.take_code(m.access, now).await, C),
+        CodeTake::Unknown,
+        "[{C}] access token as code"
+    );
+    assert_eq!(
+        ok(store.take_code(r, now).await, C),
+        CodeTake::Unknown,
+        "[{C}] refresh token as code"
+    );
+    assert!(
+        matches!(ok(store.take_code(code, now).await, C), CodeTake::Taken(_)),
+        "[{C}] the code itself"
+    );
 }
 
 // ----- pending requests -------------------------------------------------
@@ -630,20 +806,45 @@ pub async fn pending_lifecycle<S: PendingStore + ?Sized>(store: Arc<S>) {
     let now = base_now();
     let handle = mint(TokenKind::Pending, grant());
     let request = pending(now, 600);
-    assert_eq!(ok(store.get_pending(handle, now).await, C), None, "[{C}] before put");
+    assert_eq!(
+        ok(store.get_pending(handle, now).await, C),
+        None,
+        "[{C}] before put"
+    );
     ok(store.put_pending(handle, request.clone()).await, C);
 
     for _ in 0..2 {
-        assert_eq!(ok(store.get_pending(handle, now).await, C).as_ref(), Some(&request), "[{C}] get");
+        assert_eq!(
+            ok(store.get_pending(handle, now).await, C).as_ref(),
+            Some(&request),
+            "[{C}] get"
+        );
     }
     assert_eq!(
-        ok(store.get_pending(mint(TokenKind::Pending, grant()), now).await, C),
+        ok(
+            store
+                .get_pending(mint(TokenKind::Pending, grant()), now)
+                .await,
+            C
+        ),
         None,
         "[{C}] unknown handle"
     );
-    assert_eq!(ok(store.take_pending(handle, now).await, C), Some(request), "[{C}] take");
-    assert_eq!(ok(store.take_pending(handle, now).await, C), None, "[{C}] second take");
-    assert_eq!(ok(store.get_pending(handle, now).await, C), None, "[{C}] get after take");
+    assert_eq!(
+        ok(store.take_pending(handle, now).await, C),
+        Some(request),
+        "[{C}] take"
+    );
+    assert_eq!(
+        ok(store.take_pending(handle, now).await, C),
+        None,
+        "[{C}] second take"
+    );
+    assert_eq!(
+        ok(store.get_pending(handle, now).await, C),
+        None,
+        "[{C}] get after take"
+    );
 }
 
 /// A pending request is dead from its `expires_at` on.
@@ -652,9 +853,21 @@ pub async fn expired_pending_is_gone<S: PendingStore + ?Sized>(store: Arc<S>) {
     let now = base_now();
     let handle = mint(TokenKind::Pending, grant());
     ok(store.put_pending(handle, pending(now, 60)).await, C);
-    assert_eq!(ok(store.get_pending(handle, now + secs(60)).await, C), None, "[{C}] get at exactly expires_at");
-    assert_eq!(ok(store.get_pending(handle, now + secs(120)).await, C), None, "[{C}] get after expiry");
-    assert_eq!(ok(store.take_pending(handle, now + secs(120)).await, C), None, "[{C}] take after expiry");
+    assert_eq!(
+        ok(store.get_pending(handle, now + secs(60)).await, C),
+        None,
+        "[{C}] get at exactly expires_at"
+    );
+    assert_eq!(
+        ok(store.get_pending(handle, now + secs(120)).await, C),
+        None,
+        "[{C}] get after expiry"
+    );
+    assert_eq!(
+        ok(store.take_pending(handle, now + secs(120)).await, C),
+        None,
+        "[{C}] take after expiry"
+    );
 }
 
 // ----- isolation --------------------------------------------------------
@@ -669,7 +882,13 @@ pub async fn grants_are_independent<S: GrantStore + PendingStore + ?Sized>(store
     let record_b = code_record(now, 60);
     ok(store.put_code(code_a, code_record(now, 60)).await, C);
     ok(store.put_code(code_b, record_b.clone()).await, C);
-    assert!(matches!(ok(store.take_code(code_a, now).await, C), CodeTake::Taken(_)), "[{C}] code A");
+    assert!(
+        matches!(
+            ok(store.take_code(code_a, now).await, C),
+            CodeTake::Taken(_)
+        ),
+        "[{C}] code A"
+    );
 
     let a = mint_tokens(ga, now, 300, Some(600));
     let b = mint_tokens(gb, now, 300, Some(600));
@@ -677,29 +896,59 @@ pub async fn grants_are_independent<S: GrantStore + PendingStore + ?Sized>(store
     issue_ok(&*store, gb, &b, C).await;
     ok(store.revoke_grant(ga).await, C);
 
-    assert_eq!(ok(store.take_code(code_b, now).await, C), CodeTake::Taken(record_b), "[{C}] code B after A's revocation");
-    assert!(ok(store.access_token(b.access, now).await, C).is_some(), "[{C}] B's access token");
+    assert_eq!(
+        ok(store.take_code(code_b, now).await, C),
+        CodeTake::Taken(record_b),
+        "[{C}] code B after A's revocation"
+    );
     assert!(
-        matches!(ok(store.refresh_token(refresh_of(&b), now).await, C), RefreshLookup::Current(_)),
+        ok(store.access_token(b.access, now).await, C).is_some(),
+        "[{C}] B's access token"
+    );
+    assert!(
+        matches!(
+            ok(store.refresh_token(refresh_of(&b), now).await, C),
+            RefreshLookup::Current(_)
+        ),
         "[{C}] B's refresh token"
     );
     let more_b = mint_tokens(gb, now, 300, None);
     issue_ok(&*store, gb, &more_b, C).await;
 
     // Mismatched keys: B's grant id with A's hash and the other way round.
-    let crossed = SecretKey { grant: ga, hash: b.access.hash };
-    assert_eq!(ok(store.access_token(crossed, now).await, C), None, "[{C}] B's hash under A's grant");
+    let crossed = SecretKey {
+        grant: ga,
+        hash: b.access.hash,
+    };
+    assert_eq!(
+        ok(store.access_token(crossed, now).await, C),
+        None,
+        "[{C}] B's hash under A's grant"
+    );
     let c = mint_tokens(grant(), now, 300, None);
     issue_ok(&*store, c.access.grant, &c, C).await;
-    let crossed = SecretKey { grant: gb, hash: c.access.hash };
-    assert_eq!(ok(store.access_token(crossed, now).await, C), None, "[{C}] C's hash under B's grant");
+    let crossed = SecretKey {
+        grant: gb,
+        hash: c.access.hash,
+    };
+    assert_eq!(
+        ok(store.access_token(crossed, now).await, C),
+        None,
+        "[{C}] C's hash under B's grant"
+    );
 
     // Pending handles are independent of each other too.
     let (p1, p2) = (mint(TokenKind::Pending, ga), mint(TokenKind::Pending, ga));
     ok(store.put_pending(p1, pending(now, 600)).await, C);
     ok(store.put_pending(p2, pending(now, 600)).await, C);
-    assert!(ok(store.take_pending(p1, now).await, C).is_some(), "[{C}] first pending");
-    assert!(ok(store.get_pending(p2, now).await, C).is_some(), "[{C}] second pending after first taken");
+    assert!(
+        ok(store.take_pending(p1, now).await, C).is_some(),
+        "[{C}] first pending"
+    );
+    assert!(
+        ok(store.get_pending(p2, now).await, C).is_some(),
+        "[{C}] second pending after first taken"
+    );
 }
 
 // ----- races ------------------------------------------------------------
@@ -718,10 +967,20 @@ pub async fn race_take_code<S: GrantStore + ?Sized + 'static>(store: Arc<S>) {
         async move { ok(store.take_code(code, now).await, C) }
     })
     .await;
-    let taken = answers.iter().filter(|a| matches!(a, CodeTake::Taken(_))).count();
-    let replays = answers.iter().filter(|a| **a == CodeTake::AlreadyTaken).count();
+    let taken = answers
+        .iter()
+        .filter(|a| matches!(a, CodeTake::Taken(_)))
+        .count();
+    let replays = answers
+        .iter()
+        .filter(|a| **a == CodeTake::AlreadyTaken)
+        .count();
     assert_eq!(taken, 1, "[{C}] takers that got the code");
-    assert_eq!(replays, RACERS - 1, "[{C}] the others must see AlreadyTaken");
+    assert_eq!(
+        replays,
+        RACERS - 1,
+        "[{C}] the others must see AlreadyTaken"
+    );
 }
 
 /// [`RACERS`] tasks rotate one refresh token at once, each with its own new
@@ -735,7 +994,9 @@ pub async fn race_rotate_refresh<S: GrantStore + ?Sized + 'static>(store: Arc<S>
     issue_ok(&*store, g, &first, C).await;
     let old = refresh_of(&first);
 
-    let contenders: Vec<Minted> = (0..RACERS).map(|_| mint_tokens(g, now, 300, Some(600))).collect();
+    let contenders: Vec<Minted> = (0..RACERS)
+        .map(|_| mint_tokens(g, now, 300, Some(600)))
+        .collect();
     let tokens: Vec<NewTokens> = contenders.iter().map(|m| m.tokens.clone()).collect();
     let tokens = Arc::new(tokens);
     let answers = race(RACERS, |i| {
@@ -750,20 +1011,36 @@ pub async fn race_rotate_refresh<S: GrantStore + ?Sized + 'static>(store: Arc<S>
         }
     })
     .await;
-    let winners: Vec<usize> = answers.iter().enumerate().filter(|(_, w)| **w).map(|(i, _)| i).collect();
+    let winners: Vec<usize> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w)
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(winners.len(), 1, "[{C}] successful rotations");
     let winner = winners[0];
 
-    assert_eq!(ok(store.refresh_token(old, now).await, C), RefreshLookup::Retired, "[{C}] the rotated token");
+    assert_eq!(
+        ok(store.refresh_token(old, now).await, C),
+        RefreshLookup::Retired,
+        "[{C}] the rotated token"
+    );
     for (i, m) in contenders.iter().enumerate() {
         let access = ok(store.access_token(m.access, now).await, C);
         let refresh = ok(store.refresh_token(refresh_of(m), now).await, C);
         if i == winner {
             assert!(access.is_some(), "[{C}] winner's access token");
-            assert!(matches!(refresh, RefreshLookup::Current(_)), "[{C}] winner's refresh token");
+            assert!(
+                matches!(refresh, RefreshLookup::Current(_)),
+                "[{C}] winner's refresh token"
+            );
         } else {
             assert_eq!(access, None, "[{C}] a loser's access token was stored");
-            assert_eq!(refresh, RefreshLookup::Unknown, "[{C}] a loser's refresh token was stored");
+            assert_eq!(
+                refresh,
+                RefreshLookup::Unknown,
+                "[{C}] a loser's refresh token was stored"
+            );
         }
     }
 }
@@ -802,7 +1079,9 @@ pub async fn race_issue_and_revoke<S: GrantStore + ?Sized + 'static>(store: Arc<
         issue_ok(&*store, g, &seed, C).await;
 
         let issuers = RACERS / 10;
-        let minted: Vec<Minted> = (0..issuers).map(|_| mint_tokens(g, now, 300, Some(600))).collect();
+        let minted: Vec<Minted> = (0..issuers)
+            .map(|_| mint_tokens(g, now, 300, Some(600)))
+            .collect();
         let tokens = Arc::new(minted.iter().map(|m| m.tokens.clone()).collect::<Vec<_>>());
         // Racer `round % (issuers + 1)` revokes; the others issue.
         let revoker = round % (issuers + 1);
@@ -835,7 +1114,10 @@ pub async fn race_issue_and_revoke<S: GrantStore + ?Sized + 'static>(store: Arc<
             );
         }
         let after = mint_tokens(g, now, 300, None);
-        assert!(!ok(store.issue(g, after.tokens).await, C), "[{C}] round {round}: issue after the race");
+        assert!(
+            !ok(store.issue(g, after.tokens).await, C),
+            "[{C}] round {round}: issue after the race"
+        );
     }
 }
 

@@ -1,0 +1,437 @@
+//! One grant's records, kept together and compact.
+//!
+//! A client-credentials grant with one access token is the common case, and
+//! the one the memory bar is set on: it costs one `Grant` (56 bytes) plus one
+//! [`StoredToken`] (72 bytes) in a one-element `Vec`, plus the map slot. What
+//! a token *says* (client, subject, scope) is interned in a [`Meta`] shared
+//! by every token that says the same thing, so a scope's `BTreeSet` is not
+//! copied into each of a million tokens.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tessera::storage::{CodeRecord, Subject, TokenRecord};
+use tessera::{ClientId, Scope, TokenHash};
+use time::OffsetDateTime;
+
+use crate::shard::{Shards, selector_of, shrink_if_sparse};
+
+/// What a token stands for, apart from its times: shared between tokens.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Meta {
+    client_id: ClientId,
+    subject: Option<Subject>,
+    scope: Scope,
+}
+
+/// Deduplicates [`Meta`]s so equal ones are stored once.
+#[derive(Debug)]
+pub(crate) struct Interner {
+    shards: Shards<HashSet<Arc<Meta>>>,
+}
+
+impl Interner {
+    pub(crate) fn new() -> Self {
+        Self {
+            shards: Shards::new(16),
+        }
+    }
+
+    /// The shared copy of `meta`.
+    fn intern(&self, meta: Meta) -> Arc<Meta> {
+        let mut set = self.shards.lock(selector_of(&meta));
+        if let Some(shared) = set.get(&meta) {
+            return Arc::clone(shared);
+        }
+        let shared = Arc::new(meta);
+        set.insert(Arc::clone(&shared));
+        shared
+    }
+
+    /// Forgets every entry no token uses any more. Sound without a race:
+    /// the set's copy is only cloned under the shard lock held here, so a
+    /// count of one cannot grow while we look.
+    pub(crate) fn sweep(&self) {
+        for mut set in self.shards.each() {
+            set.retain(|m| Arc::strong_count(m) > 1);
+            if set.capacity() > 64 && set.len() * 4 < set.capacity() {
+                set.shrink_to_fit();
+            }
+        }
+    }
+
+    /// How many distinct metas are held.
+    pub(crate) fn len(&self) -> usize {
+        self.shards.each().map(|s| s.len()).sum()
+    }
+
+    /// A compact token from a record, interning what it says.
+    pub(crate) fn token(&self, hash: TokenHash, record: TokenRecord) -> StoredToken {
+        let TokenRecord {
+            client_id,
+            subject,
+            scope,
+            issued_at,
+            expires_at,
+        } = record;
+        StoredToken {
+            hash,
+            meta: self.intern(Meta {
+                client_id,
+                subject,
+                scope,
+            }),
+            issued_at,
+            expires_at,
+        }
+    }
+}
+
+/// An access or refresh token as kept in memory: 72 bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredToken {
+    hash: TokenHash,
+    meta: Arc<Meta>,
+    issued_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+}
+
+impl StoredToken {
+    fn live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
+
+    /// The record it stands for. Cheap to take under a lock (one refcount);
+    /// the record's strings are copied after the lock is released.
+    fn view(&self) -> TokenView {
+        TokenView(Arc::clone(&self.meta), self.issued_at, self.expires_at)
+    }
+}
+
+/// A token's record, not yet copied out.
+#[derive(Debug)]
+pub(crate) struct TokenView(Arc<Meta>, OffsetDateTime, OffsetDateTime);
+
+impl TokenView {
+    pub(crate) fn into_record(self) -> TokenRecord {
+        let TokenView(meta, issued_at, expires_at) = self;
+        TokenRecord {
+            client_id: meta.client_id.clone(),
+            subject: meta.subject.clone(),
+            scope: meta.scope.clone(),
+            issued_at,
+            expires_at,
+        }
+    }
+}
+
+/// An authorization code of the grant.
+#[derive(Debug)]
+struct CodeSlot {
+    hash: TokenHash,
+    expires_at: OffsetDateTime,
+    /// `None` once taken: the hash stays (to answer a replay) but the record
+    /// is freed.
+    record: Option<Box<CodeRecord>>,
+}
+
+/// The parts only an authorization-code grant has. Boxed, so a
+/// client-credentials grant pays 8 bytes for them.
+#[derive(Debug, Default)]
+struct AuthState {
+    codes: Vec<CodeSlot>,
+    /// The grant's current refresh token.
+    refresh: Option<StoredToken>,
+    /// Rotated-away refresh tokens and their own expiries, to detect reuse.
+    retired: Vec<(TokenHash, OffsetDateTime)>,
+}
+
+impl AuthState {
+    fn is_empty(&self) -> bool {
+        self.codes.is_empty() && self.refresh.is_none() && self.retired.is_empty()
+    }
+}
+
+/// The answer to taking a code, before the record leaves the lock.
+#[derive(Debug)]
+pub(crate) enum Take {
+    Taken(Box<CodeRecord>),
+    AlreadyTaken,
+    Unknown,
+}
+
+/// The answer to a refresh lookup, before the record leaves the lock.
+#[derive(Debug)]
+pub(crate) enum RefreshView {
+    Current(TokenView),
+    Retired,
+    Unknown,
+}
+
+/// Every record of one grant.
+#[derive(Debug)]
+pub(crate) struct Grant {
+    /// The latest expiry of anything ever put in the grant: until then a
+    /// revocation and a taken code must be remembered.
+    expires_at: OffsetDateTime,
+    revoked: bool,
+    access: Vec<StoredToken>,
+    auth: Option<Box<AuthState>>,
+}
+
+impl Grant {
+    pub(crate) fn new(expires_at: OffsetDateTime) -> Self {
+        Self {
+            expires_at,
+            revoked: false,
+            access: Vec::new(),
+            auth: None,
+        }
+    }
+
+    /// Whether the grant itself still lives at `now`.
+    fn live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
+
+    fn extend(&mut self, until: OffsetDateTime) {
+        self.expires_at = self.expires_at.max(until);
+    }
+
+    fn auth_mut(&mut self) -> &mut AuthState {
+        self.auth.get_or_insert_with(Box::default)
+    }
+
+    /// Drops `auth` when nothing is left in it.
+    fn normalize(&mut self) {
+        if self.auth.as_ref().is_some_and(|a| a.is_empty()) {
+            self.auth = None;
+        }
+        if self.access.is_empty() {
+            self.access = Vec::new();
+        } else if self.access.capacity() > self.access.len() * 2 {
+            self.access.shrink_to_fit();
+        }
+    }
+
+    /// Whether the grant holds nothing worth remembering: no tokens, no
+    /// codes, no revocation. Such a grant may be forgotten early; a later
+    /// `issue` into its id would recreate exactly the same state.
+    pub(crate) fn is_void(&self) -> bool {
+        !self.revoked && self.access.is_empty() && self.auth.is_none()
+    }
+
+    /// Stores a code. Into a revoked grant nothing is stored (its code
+    /// could only ever lead to `issue` answering `false`).
+    pub(crate) fn put_code(&mut self, hash: TokenHash, record: CodeRecord) {
+        if self.revoked {
+            return;
+        }
+        self.extend(record.expires_at);
+        let slot = CodeSlot {
+            hash,
+            expires_at: record.expires_at,
+            record: Some(Box::new(record)),
+        };
+        let codes = &mut self.auth_mut().codes;
+        match codes.iter_mut().find(|c| c.hash == hash) {
+            Some(existing) => *existing = slot,
+            None => {
+                codes.reserve_exact(1);
+                codes.push(slot);
+            }
+        }
+    }
+
+    pub(crate) fn take_code(&mut self, hash: TokenHash, now: OffsetDateTime) -> Take {
+        if !self.live(now) {
+            return Take::Unknown;
+        }
+        let revoked = self.revoked;
+        let Some(slot) = self
+            .auth
+            .as_mut()
+            .and_then(|a| a.codes.iter_mut().find(|c| c.hash == hash))
+        else {
+            return Take::Unknown;
+        };
+        if slot.record.is_none() {
+            // Taken before; remembered for as long as the grant lives,
+            // past the code's own expiry and past a revocation.
+            return Take::AlreadyTaken;
+        }
+        if revoked || slot.expires_at <= now {
+            return Take::Unknown;
+        }
+        match slot.record.take() {
+            Some(record) => Take::Taken(record),
+            None => Take::Unknown,
+        }
+    }
+
+    /// Adds tokens; `false`, storing nothing, when revoked.
+    pub(crate) fn issue(
+        &mut self,
+        access: StoredToken,
+        refresh: Option<StoredToken>,
+        until: OffsetDateTime,
+    ) -> bool {
+        if self.revoked {
+            return false;
+        }
+        self.extend(until);
+        self.access.reserve_exact(1);
+        self.access.push(access);
+        if let Some(refresh) = refresh {
+            let auth = self.auth_mut();
+            // A refresh token displaced by a new one is retired, not
+            // forgotten: presenting it later is reuse.
+            if let Some(old) = auth.refresh.replace(refresh) {
+                auth.retired.reserve_exact(1);
+                auth.retired.push((old.hash, old.expires_at));
+            }
+        }
+        true
+    }
+
+    pub(crate) fn access_token(&self, hash: TokenHash, now: OffsetDateTime) -> Option<TokenView> {
+        if self.revoked || !self.live(now) {
+            return None;
+        }
+        self.access
+            .iter()
+            .find(|t| t.hash == hash && t.live(now))
+            .map(StoredToken::view)
+    }
+
+    pub(crate) fn refresh_token(&self, hash: TokenHash, now: OffsetDateTime) -> RefreshView {
+        let Some(auth) = self.auth.as_deref() else {
+            return RefreshView::Unknown;
+        };
+        if self.revoked || !self.live(now) {
+            return RefreshView::Unknown;
+        }
+        if let Some(current) = auth.refresh.as_ref().filter(|r| r.hash == hash) {
+            return if current.live(now) {
+                RefreshView::Current(current.view())
+            } else {
+                RefreshView::Unknown
+            };
+        }
+        if auth
+            .retired
+            .iter()
+            .any(|&(h, expires_at)| h == hash && expires_at > now)
+        {
+            return RefreshView::Retired;
+        }
+        RefreshView::Unknown
+    }
+
+    /// The compare-and-swap of refresh rotation.
+    pub(crate) fn rotate_refresh(
+        &mut self,
+        old: TokenHash,
+        access: StoredToken,
+        refresh: Option<StoredToken>,
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> bool {
+        if self.revoked || !self.live(now) {
+            return false;
+        }
+        let Some(auth) = self.auth.as_deref_mut() else {
+            return false;
+        };
+        let is_current = auth
+            .refresh
+            .as_ref()
+            .is_some_and(|r| r.hash == old && r.live(now));
+        if !is_current {
+            return false;
+        }
+        if let Some(previous) = std::mem::replace(&mut auth.refresh, refresh) {
+            auth.retired.reserve_exact(1);
+            auth.retired.push((previous.hash, previous.expires_at));
+        }
+        self.access.reserve_exact(1);
+        self.access.push(access);
+        self.extend(until);
+        true
+    }
+
+    pub(crate) fn revoke_access_token(&mut self, hash: TokenHash) {
+        if let Some(i) = self.access.iter().position(|t| t.hash == hash) {
+            self.access.swap_remove(i);
+            self.normalize();
+        }
+    }
+
+    /// Kills every token and refuses new ones until the grant expires. Only
+    /// the revocation itself and taken-code markers are kept.
+    pub(crate) fn revoke(&mut self) {
+        self.revoked = true;
+        self.access = Vec::new();
+        if let Some(auth) = self.auth.as_deref_mut() {
+            auth.refresh = None;
+            auth.retired = Vec::new();
+            auth.codes.retain(|c| c.record.is_none());
+            auth.codes.shrink_to_fit();
+        }
+        self.normalize();
+    }
+
+    /// Forgets what expired by `now`. Returns whether the grant should be kept.
+    pub(crate) fn sweep(&mut self, now: OffsetDateTime) -> bool {
+        if !self.live(now) {
+            return false;
+        }
+        self.access.retain(|t| t.live(now));
+        if let Some(auth) = self.auth.as_deref_mut() {
+            // A taken code stays as long as the grant does (replay detection).
+            auth.codes
+                .retain(|c| c.record.is_none() || c.expires_at > now);
+            if auth.refresh.as_ref().is_some_and(|r| !r.live(now)) {
+                auth.refresh = None;
+            }
+            auth.retired.retain(|&(_, expires_at)| expires_at > now);
+        }
+        self.normalize();
+        !self.is_void()
+    }
+
+    /// Counts for [`crate::Stats`]: (access, refresh, retired, codes).
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
+        let (refresh, retired, codes) = self.auth.as_deref().map_or((0, 0, 0), |a| {
+            (
+                usize::from(a.refresh.is_some()),
+                a.retired.len(),
+                a.codes.len(),
+            )
+        });
+        (self.access.len(), refresh, retired, codes)
+    }
+}
+
+/// Sweeps one shard of grants.
+pub(crate) fn sweep_map(
+    map: &mut crate::shard::IdMap<tessera::GrantId, Box<Grant>>,
+    now: OffsetDateTime,
+) {
+    map.retain(|_, g| g.sweep(now));
+    shrink_if_sparse(map);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_grant_state_is_compact() {
+        assert_eq!(std::mem::size_of::<OffsetDateTime>(), 16);
+        assert_eq!(std::mem::size_of::<StoredToken>(), 72);
+        assert_eq!(std::mem::size_of::<Grant>(), 56);
+        // Map slot: id + box pointer.
+        assert_eq!(std::mem::size_of::<(tessera::GrantId, Box<Grant>)>(), 24);
+    }
+}

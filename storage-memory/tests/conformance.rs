@@ -1,0 +1,64 @@
+//! The store conformance suite of `tessera::testkit`, against `MemoryStore`:
+//! once as a whole, and check by check so a failure names its behaviour.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use tessera::testkit;
+use tessera_memory::MemoryStore;
+
+fn fresh() -> Arc<MemoryStore> {
+    Arc::new(MemoryStore::new())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_suite() {
+    testkit::run_all(|| async { fresh() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_suite_on_one_shared_store() {
+    // Checks use fresh random grant ids, so they must also pass side by side
+    // in one store.
+    let shared = fresh();
+    testkit::run_all(|| {
+        let s = Arc::clone(&shared);
+        async move { s }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suite_through_dyn_store() {
+    testkit::run_all(|| async { fresh() as Arc<dyn tessera::Store> }).await;
+}
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            testkit::$name(fresh()).await;
+        }
+    )*};
+}
+
+checks!(
+    code_is_taken_once,
+    unknown_codes_are_unknown,
+    expired_code_is_unknown,
+    taken_code_is_remembered_while_grant_lives,
+    access_token_lookup,
+    access_token_revocation,
+    grant_revocation,
+    refresh_token_lookup,
+    refresh_rotation,
+    failed_rotation_changes_nothing,
+    kinds_do_not_mix,
+    pending_lifecycle,
+    expired_pending_is_gone,
+    grants_are_independent,
+    race_take_code,
+    race_rotate_refresh,
+    race_take_pending,
+    race_issue_and_revoke,
+);
