@@ -40,8 +40,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use oauth2::basic::{BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, RequestTokenError, Scope,
-    StandardRevocableToken, TokenResponse,
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, RequestTokenError, Scope, TokenResponse,
 };
 use tokio::net::TcpListener;
 
@@ -607,16 +606,18 @@ async fn revoke(app: &App, link: Link) {
     let Ok(provider) = app.provider().await else {
         return;
     };
-    let token = match link.refresh {
-        Some(refresh) => StandardRevocableToken::RefreshToken(refresh),
-        None => StandardRevocableToken::AccessToken(link.access),
+    let Some(url) = provider.revocation_url.as_ref() else {
+        tracing::info!("provider has no revocation endpoint; link forgotten");
+        return;
     };
-    match provider.client.revoke_token(token) {
-        Ok(request) => match request.request_async(&app.inner.http).await {
-            Ok(()) => tracing::info!("PhotoBook link revoked"),
-            Err(e) => tracing::warn!(error = %e, "revocation failed"),
-        },
-        Err(_) => tracing::info!("provider has no revocation endpoint; link forgotten"),
+    // Revoking the refresh token also ends its access tokens (RFC 7009 §2.1).
+    let (token, hint) = match &link.refresh {
+        Some(refresh) => (refresh.secret().as_str(), "refresh_token"),
+        None => (link.access.secret().as_str(), "access_token"),
+    };
+    match provider::revoke(&app.inner.http, app.config(), url, token, hint).await {
+        Ok(()) => tracing::info!("PhotoBook link revoked"),
+        Err(e) => tracing::warn!(error = %e, "revocation failed"),
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use oauth2::basic::BasicClient;
 use oauth2::{
-    AccessToken, AuthUrl, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    RedirectUrl, RevocationUrl, TokenUrl,
+    AccessToken, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet, RedirectUrl,
+    TokenUrl,
 };
 use serde::Deserialize;
 use tokio::sync::Mutex;
@@ -14,9 +14,12 @@ use url::Url;
 
 use crate::config::{Config, trim_base};
 
-/// The OAuth client type: authorization and token endpoints set, revocation maybe.
+/// The OAuth client type: authorization and token endpoints set.
+///
+/// Revocation is done by hand (see [`revoke`]): the oauth2 crate refuses plain-http
+/// revocation URLs, and the demo runs on plain-http loopback.
 pub type OAuthClient =
-    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointSet>;
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
 
 /// How long any single request to the provider may take.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +56,8 @@ pub struct Provider {
     pub client: OAuthClient,
     /// The photos API: `{issuer}/api/photos`.
     pub photos_url: Url,
+    /// The RFC 7009 revocation endpoint, if the provider has one.
+    pub revocation_url: Option<Url>,
 }
 
 /// Why the provider could not be discovered.
@@ -142,9 +147,9 @@ pub fn build(config: &Config, metadata: Metadata) -> Result<Provider, DiscoveryE
     let token_url = TokenUrl::new(metadata.token_endpoint.clone())
         .map_err(|e| invalid("token_endpoint", &e))?;
     let revocation_url = match &metadata.revocation_endpoint {
-        Some(endpoint) => Some(
-            RevocationUrl::new(endpoint.clone()).map_err(|e| invalid("revocation_endpoint", &e))?,
-        ),
+        Some(endpoint) => {
+            Some(Url::parse(endpoint).map_err(|e| invalid("revocation_endpoint", &e))?)
+        }
         None => None,
     };
     let redirect_url = RedirectUrl::new(config.redirect_uri())
@@ -157,13 +162,13 @@ pub fn build(config: &Config, metadata: Metadata) -> Result<Provider, DiscoveryE
         .set_client_secret(ClientSecret::new(config.client_secret.clone()))
         .set_auth_uri(auth_url)
         .set_token_uri(token_url)
-        .set_revocation_url_option(revocation_url)
         .set_redirect_uri(redirect_url);
 
     Ok(Provider {
         metadata,
         client,
         photos_url,
+        revocation_url,
     })
 }
 
@@ -247,6 +252,34 @@ pub async fn fetch_photos(
             .await
             .map_err(|e| ApiError::Other(format!("photos API sent an unexpected body: {e}"))),
         status => Err(ApiError::Other(format!("photos API answered {status}"))),
+    }
+}
+
+/// Revokes `token` (RFC 7009), authenticating with client_secret_basic.
+///
+/// `hint` is `refresh_token` or `access_token`. Any answer but 200 is an error.
+pub async fn revoke(
+    http: &reqwest::Client,
+    config: &Config,
+    url: &Url,
+    token: &str,
+    hint: &str,
+) -> Result<(), String> {
+    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let response = http
+        .post(url.clone())
+        .basic_auth(
+            encode(&config.client_id),
+            Some(encode(&config.client_secret)),
+        )
+        .form(&[("token", token), ("token_type_hint", hint)])
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    match response.status() {
+        status if status.is_success() => Ok(()),
+        status => Err(format!("POST {url} answered {status}")),
     }
 }
 

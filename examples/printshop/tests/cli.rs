@@ -1,0 +1,66 @@
+//! The `printshop` binary's command line: `--help`, bad flags, unusable listen address.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn printshop(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_printshop"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run printshop")
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = printshop(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--provider",
+        "--client-id",
+        "--client-secret",
+        "--public-url",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    assert!(help.contains("127.0.0.1:9001"));
+    assert!(help.contains("http://127.0.0.1:9000"));
+    assert!(
+        !help.contains("0123456789abcdef"),
+        "the secret is not printed"
+    );
+}
+
+fn assert_one_line_error(out: &Output) {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_flag_is_a_one_line_error() {
+    let out = printshop(&["--bogus"]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+}
+
+#[test]
+fn bad_values_are_one_line_errors() {
+    assert_one_line_error(&printshop(&["--listen", "not-an-address"]));
+    assert_one_line_error(&printshop(&["--provider", "::nonsense"]));
+}
+
+#[test]
+fn busy_port_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = printshop(&["--listen", &addr]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}

@@ -1,0 +1,310 @@
+//! PrintShop's flows against a fake provider, driven by a cookie-keeping HTTP client.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod support;
+
+use reqwest::StatusCode;
+use support::{Behaviour, FakeProvider, Iss, browser, start_printshop, visit};
+
+/// Starts a fake provider with `behaviour` and a PrintShop pointed at it.
+async fn setup(behaviour: Behaviour) -> (FakeProvider, String) {
+    let fake = FakeProvider::start(behaviour).await;
+    let shop = start_printshop(&fake.issuer).await;
+    (fake, shop)
+}
+
+fn assert_photos_page(page: &support::Page) {
+    assert_eq!(page.status, StatusCode::OK, "body: {}", page.body);
+    assert_eq!(page.url.path(), "/photos");
+    assert!(
+        page.body.contains(r#"<span id="owner">alice</span>"#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Sunset over the bay"));
+    assert!(
+        page.body.contains("Grandma&#39;s &lt;garden&gt;"),
+        "titles are escaped"
+    );
+    assert!(page.body.contains("First snow"));
+    assert_eq!(page.body.matches(r#"<li class="photo""#).count(), 3);
+    assert!(
+        !page.body.contains("tsa_fake_access_"),
+        "no access token in HTML"
+    );
+    assert!(
+        !page.body.contains("tsr_fake_refresh_"),
+        "no refresh token in HTML"
+    );
+}
+
+#[tokio::test]
+async fn happy_path_links_and_shows_photos() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = browser();
+
+    let home = visit(&client, &format!("{shop}/")).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("Connect PhotoBook"));
+    assert!(home.body.contains(r#"href="/connect""#));
+    assert_eq!(
+        home.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+
+    let page = visit(&client, &format!("{shop}/connect")).await;
+    assert_photos_page(&page);
+
+    {
+        let state = fake.state();
+        assert_eq!(state.authorize_requests.len(), 1);
+        let request = &state.authorize_requests[0];
+        let get = |k: &str| request.get(k).map(String::as_str);
+        assert_eq!(get("response_type"), Some("code"));
+        assert_eq!(get("client_id"), Some("printshop"));
+        assert_eq!(
+            get("redirect_uri"),
+            Some(format!("{shop}/callback").as_str())
+        );
+        assert_eq!(get("scope"), Some("photos.read profile"));
+        assert_eq!(get("code_challenge_method"), Some("S256"));
+        assert_eq!(get("code_challenge").map(str::len), Some(43));
+        assert!(get("state").is_some_and(|s| s.len() >= 22));
+        assert_eq!(state.token_calls, 1);
+        assert_eq!(state.api_calls, 1);
+    }
+
+    // Linked: the home page now offers the photos, and they load again.
+    let home = visit(&client, &format!("{shop}/")).await;
+    assert!(home.body.contains("View my photos"));
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+}
+
+#[tokio::test]
+async fn connect_sets_a_safe_cookie_and_redirects_to_discovered_endpoint() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = client.get(format!("{shop}/connect")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{}/oauth/authorize?", fake.issuer)),
+        "{location}"
+    );
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("printshop_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-http demo cookie: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn state_mismatch_is_refused() {
+    let (fake, shop) = setup(Behaviour {
+        wrong_state: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let page = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert_eq!(page.url.path(), "/callback");
+    assert!(
+        page.body.contains("This sign-in does not match"),
+        "{}",
+        page.body
+    );
+    assert_eq!(fake.state().token_calls, 0, "code never exchanged");
+}
+
+#[tokio::test]
+async fn callback_without_session_or_with_duplicates_is_refused() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let page = visit(&browser(), &format!("{shop}/callback?code=x&state=y&iss=z")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("This sign-in does not match"));
+    let page = visit(&browser(), &format!("{shop}/callback?state=a&state=b")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("appeared twice"));
+    assert_eq!(fake.state().token_calls, 0);
+}
+
+#[tokio::test]
+async fn access_denied_shows_friendly_page() {
+    let (fake, shop) = setup(Behaviour {
+        deny: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let client = browser();
+    let page = visit(&client, &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("You declined access"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"href="/connect""#),
+        "offers to try again"
+    );
+    assert_eq!(fake.state().token_calls, 0);
+    // Nothing is linked.
+    let home = visit(&client, &format!("{shop}/")).await;
+    assert!(home.body.contains("Connect PhotoBook"));
+}
+
+#[tokio::test]
+async fn wrong_iss_is_refused() {
+    let (fake, shop) = setup(Behaviour {
+        iss: Iss::Wrong,
+        ..Behaviour::default()
+    })
+    .await;
+    let page = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("did not come from PhotoBook"),
+        "{}",
+        page.body
+    );
+    assert_eq!(fake.state().token_calls, 0);
+}
+
+#[tokio::test]
+async fn missing_iss_is_refused_when_advertised_and_accepted_otherwise() {
+    let (fake, shop) = setup(Behaviour {
+        iss: Iss::Missing,
+        ..Behaviour::default()
+    })
+    .await;
+    let page = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("did not come from PhotoBook"));
+    assert_eq!(fake.state().token_calls, 0);
+
+    let (_fake, shop) = setup(Behaviour {
+        iss: Iss::Missing,
+        advertise_iss: false,
+        ..Behaviour::default()
+    })
+    .await;
+    assert_photos_page(&visit(&browser(), &format!("{shop}/connect")).await);
+}
+
+#[tokio::test]
+async fn metadata_with_foreign_issuer_is_refused() {
+    let (fake, shop) = setup(Behaviour {
+        metadata_issuer: Some("http://127.0.0.2:6666".into()),
+        ..Behaviour::default()
+    })
+    .await;
+    let page = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("misconfigured"));
+    assert!(fake.state().authorize_requests.is_empty());
+}
+
+#[tokio::test]
+async fn refresh_on_401_rotates_and_retries_once() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = browser();
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+    {
+        let state = fake.state();
+        assert_eq!(state.refresh_grants, 1);
+        // 1 initial call + (401 + retry)
+        assert_eq!(state.api_calls, 3);
+    }
+
+    // Again: works only if PrintShop stored the rotated refresh token (the fake
+    // revokes everything when a retired one is presented).
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+    assert_eq!(fake.state().refresh_grants, 2);
+}
+
+#[tokio::test]
+async fn known_expired_token_is_refreshed_before_the_call() {
+    let (fake, shop) = setup(Behaviour {
+        expires_in: 1,
+        ..Behaviour::default()
+    })
+    .await;
+    assert_photos_page(&visit(&browser(), &format!("{shop}/connect")).await);
+    let state = fake.state();
+    assert_eq!(state.refresh_grants, 1);
+    assert_eq!(state.api_calls, 1, "no wasted 401 round trip");
+}
+
+#[tokio::test]
+async fn dead_refresh_token_asks_to_connect_again() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = browser();
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+    fake.revoke_everything();
+    let page = visit(&client, &format!("{shop}/photos")).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains("Please connect again"), "{}", page.body);
+    let home = visit(&client, &format!("{shop}/")).await;
+    assert!(home.body.contains("Connect PhotoBook"), "link forgotten");
+}
+
+#[tokio::test]
+async fn disconnect_revokes_and_forgets() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = browser();
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+    let response = client
+        .post(format!("{shop}/disconnect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.url().path(), "/");
+    let body = response.text().await.unwrap();
+    assert!(body.contains("Connect PhotoBook"));
+    let state = fake.state();
+    assert_eq!(state.revoked.len(), 1);
+    assert!(state.revoked[0].starts_with("tsr_fake_refresh_"));
+}
+
+#[tokio::test]
+async fn provider_down_then_up() {
+    // Reserve a port, then free it so nothing listens there yet.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let shop = start_printshop(&format!("http://{addr}")).await;
+    let client = browser();
+
+    let page = visit(&client, &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        page.body.contains("PhotoBook is not reachable"),
+        "{}",
+        page.body
+    );
+
+    // The provider comes up: the next request discovers it.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let _fake = FakeProvider::start_on(listener, Behaviour::default());
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+}
+
+#[tokio::test]
+async fn photos_without_link_goes_home_and_unknown_pages_are_friendly() {
+    let (_fake, shop) = setup(Behaviour::default()).await;
+    let page = visit(&browser(), &format!("{shop}/photos")).await;
+    assert_eq!(page.url.path(), "/");
+    assert!(page.body.contains("Connect PhotoBook"));
+    let page = visit(&browser(), &format!("{shop}/nope")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Page not found"));
+}
