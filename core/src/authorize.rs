@@ -285,3 +285,203 @@ impl PendingAuthorization {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientId, SecretHash};
+    use crate::config::{EndpointPaths, Lifetimes};
+
+    fn config(pkce: PkcePolicy) -> Config {
+        Config {
+            issuer: "https://as.example".into(),
+            lifetimes: Lifetimes::default(),
+            pkce,
+            paths: EndpointPaths::default(),
+            scopes: Default::default(),
+            realm: "r".into(),
+            max_body_bytes: 65536,
+        }
+    }
+
+    fn client() -> Client {
+        Client::confidential(ClientId::new("shop").unwrap(), "Shop", SecretHash::of("s"))
+            .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+            .with_grant_types(["authorization_code"])
+            .with_scope(Scope::parse("a b").unwrap())
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn run(
+        query: &str,
+        client: Option<&Client>,
+        pkce: PkcePolicy,
+    ) -> Result<ValidatedRequest, Rejection> {
+        let (params, dups) = Params::parse_reporting_duplicates(query);
+        validate(
+            &params,
+            &dups,
+            client,
+            &config(pkce),
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+    }
+
+    fn ok_query(extra: &str) -> String {
+        format!(
+            "response_type=code&client_id=shop&state=s%20t&code_challenge={CHALLENGE}&code_challenge_method=S256{extra}"
+        )
+    }
+
+    fn redirect_code(r: Result<ValidatedRequest, Rejection>) -> Option<ErrorCode> {
+        match r {
+            Err(Rejection::Redirect(target, e)) => {
+                assert_eq!(target.redirect_uri, "https://shop.example/cb");
+                assert_eq!(target.state.as_deref(), Some("s t"));
+                Some(e.code)
+            }
+            _ => None,
+        }
+    }
+
+    fn page_code(r: Result<ValidatedRequest, Rejection>) -> Option<ErrorCode> {
+        match r {
+            Err(Rejection::ErrorPage(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn valid_request_defaults_scope_and_redirect() {
+        let c = client();
+        let v = run(&ok_query(""), Some(&c), PkcePolicy::RequiredForAll).unwrap();
+        assert_eq!(v.pending.scope.to_string(), "a b");
+        assert_eq!(v.pending.redirect_uri, "https://shop.example/cb");
+        assert!(!v.pending.redirect_uri_sent);
+        assert_eq!(v.pending.state.as_deref(), Some("s t"));
+        assert_eq!(
+            v.pending.expires_at,
+            time::OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(10)
+        );
+    }
+
+    #[test]
+    fn never_redirects_for_bad_client_or_redirect_uri_rfc6749_4_1_2_1() {
+        let c = client();
+        assert_eq!(
+            page_code(run(&ok_query(""), None, PkcePolicy::RequiredForAll)),
+            Some(ErrorCode::InvalidClient)
+        );
+        let q = ok_query("&redirect_uri=https%3A%2F%2Fevil.example%2Fcb");
+        assert_eq!(
+            page_code(run(&q, Some(&c), PkcePolicy::RequiredForAll)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let q = ok_query("&client_id=shop");
+        assert_eq!(
+            page_code(run(&q, Some(&c), PkcePolicy::RequiredForAll)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let q = "response_type=code";
+        assert_eq!(
+            page_code(run(q, Some(&c), PkcePolicy::RequiredForAll)),
+            Some(ErrorCode::InvalidRequest)
+        );
+        let no_uris =
+            Client::confidential(ClientId::new("shop").unwrap(), "x", SecretHash::of("s"));
+        assert_eq!(
+            page_code(run(
+                &ok_query(""),
+                Some(&no_uris),
+                PkcePolicy::RequiredForAll
+            )),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+    }
+
+    #[test]
+    fn errors_after_verification_go_to_the_client() {
+        let c = client();
+        let cases: Vec<(String, ErrorCode)> = vec![
+            (ok_query("&state=again"), ErrorCode::InvalidRequest),
+            (
+                ok_query("").replace("response_type=code&", ""),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                ok_query("").replace("response_type=code", "response_type=token"),
+                ErrorCode::UnsupportedResponseType,
+            ),
+            (
+                ok_query("").replace("code_challenge_method=S256", "code_challenge_method=plain"),
+                ErrorCode::InvalidRequest,
+            ),
+            (ok_query("&request_uri=urn%3Ax"), ErrorCode::InvalidRequest),
+            (ok_query("&scope=a+c"), ErrorCode::InvalidScope),
+            (ok_query("&scope=a%22"), ErrorCode::InvalidScope),
+            (
+                format!("response_type=code&client_id=shop&state=s%20t"),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                format!("response_type=code&client_id=shop&state=s%20t&code_challenge_method=S256"),
+                ErrorCode::InvalidRequest,
+            ),
+        ];
+        for (q, code) in cases {
+            assert_eq!(
+                redirect_code(run(&q, Some(&c), PkcePolicy::RequiredForAll)),
+                Some(code),
+                "{q}"
+            );
+        }
+        let no_grant = client().with_grant_types(["client_credentials"]);
+        assert_eq!(
+            redirect_code(run(
+                &ok_query(""),
+                Some(&no_grant),
+                PkcePolicy::RequiredForAll
+            )),
+            Some(ErrorCode::UnauthorizedClient)
+        );
+    }
+
+    #[test]
+    fn pkce_policy() {
+        let c = client();
+        let q = "response_type=code&client_id=shop&state=s%20t";
+        assert!(run(q, Some(&c), PkcePolicy::DangerousRequiredForPublicOnly).is_ok());
+        let public = Client::public(ClientId::new("shop").unwrap(), "x")
+            .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+            .with_grant_types(["authorization_code"])
+            .with_scope(Scope::parse("a").unwrap());
+        assert_eq!(
+            redirect_code(run(
+                q,
+                Some(&public),
+                PkcePolicy::DangerousRequiredForPublicOnly
+            )),
+            Some(ErrorCode::InvalidRequest)
+        );
+    }
+
+    #[test]
+    fn responses_carry_state_and_iss_rfc9207() {
+        let t = ResponseTarget {
+            redirect_uri: "https://c.example/cb?x=1".into(),
+            state: Some("a&b=c".into()),
+            issuer: "https://as.example".into(),
+        };
+        assert_eq!(
+            t.code("C").location(),
+            "https://c.example/cb?x=1&code=C&state=a%26b%3Dc&iss=https%3A%2F%2Fas.example"
+        );
+        let e = t.error(&OAuthError::new(ErrorCode::AccessDenied, "no"));
+        assert!(
+            e.location()
+                .contains("error=access_denied&error_description=no&state=a%26b%3Dc&iss=")
+        );
+        assert!(!format!("{:?}", t.code("SECRET")).contains("SECRET"));
+    }
+}

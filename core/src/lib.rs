@@ -18,9 +18,9 @@ pub mod pkce;
 pub mod redirect;
 pub mod scope;
 pub mod storage;
-pub mod token;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token;
 
 pub use client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, SecretHash};
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -111,3 +111,122 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for AuthorizationCodeGrant {
         Ok(minted.response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientId, SecretHash};
+    use crate::error::ErrorCode;
+    use crate::pkce::CodeChallenge;
+    use crate::redirect::RedirectUri;
+    use crate::scope::Scope;
+    use crate::storage::Subject;
+    use time::{Duration, OffsetDateTime};
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    fn client(id: &str) -> Client {
+        Client::confidential(ClientId::new(id).unwrap(), id, SecretHash::of("s"))
+            .with_redirect_uri(RedirectUri::new("https://c.example/cb").unwrap())
+    }
+
+    fn record(redirect: Option<&str>, pkce: bool) -> CodeRecord {
+        CodeRecord {
+            client_id: ClientId::new("c").unwrap(),
+            redirect_uri: redirect.map(str::to_owned),
+            challenge: pkce.then(|| CodeChallenge::s256(VERIFIER)),
+            subject: Subject::new("alice"),
+            scope: Scope::parse("a").unwrap(),
+            expires_at: NOW + Duration::seconds(60),
+        }
+    }
+
+    fn check(r: &CodeRecord, c: &Client, q: &str, now: OffsetDateTime) -> Option<ErrorCode> {
+        check_code(r, c, &Params::parse(q).unwrap(), now)
+            .err()
+            .map(|e| e.code)
+    }
+
+    #[test]
+    fn accepts_a_matching_request() {
+        let q = format!("redirect_uri=https%3A%2F%2Fc.example%2Fcb&code_verifier={VERIFIER}");
+        assert_eq!(
+            check(
+                &record(Some("https://c.example/cb"), true),
+                &client("c"),
+                &q,
+                NOW
+            ),
+            None
+        );
+        assert_eq!(
+            check(
+                &record(None, true),
+                &client("c"),
+                &format!("code_verifier={VERIFIER}"),
+                NOW
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn every_binding_is_enforced_rfc6749_4_1_3_rfc7636_4_6() {
+        let v = format!("code_verifier={VERIFIER}");
+        let r = record(Some("https://c.example/cb"), true);
+        let with_uri = format!("redirect_uri=https%3A%2F%2Fc.example%2Fcb&{v}");
+        // Expired (60 s default).
+        assert_eq!(
+            check(&r, &client("c"), &with_uri, NOW + Duration::seconds(60)),
+            Some(ErrorCode::InvalidGrant)
+        );
+        // Another client.
+        assert_eq!(
+            check(&r, &client("d"), &with_uri, NOW),
+            Some(ErrorCode::InvalidGrant)
+        );
+        // redirect_uri omitted or different although sent in the authorization request.
+        assert_eq!(
+            check(&r, &client("c"), &v, NOW),
+            Some(ErrorCode::InvalidGrant)
+        );
+        assert_eq!(
+            check(
+                &r,
+                &client("c"),
+                &format!("redirect_uri=https%3A%2F%2Fc.example%2Fcb2&{v}"),
+                NOW
+            ),
+            Some(ErrorCode::InvalidGrant)
+        );
+        // PKCE: missing, wrong, malformed, and downgrade.
+        assert_eq!(
+            check(
+                &r,
+                &client("c"),
+                "redirect_uri=https%3A%2F%2Fc.example%2Fcb",
+                NOW
+            ),
+            Some(ErrorCode::InvalidGrant)
+        );
+        let wrong = format!(
+            "redirect_uri=https%3A%2F%2Fc.example%2Fcb&code_verifier={}",
+            "x".repeat(43)
+        );
+        assert_eq!(
+            check(&r, &client("c"), &wrong, NOW),
+            Some(ErrorCode::InvalidGrant)
+        );
+        let bad = "redirect_uri=https%3A%2F%2Fc.example%2Fcb&code_verifier=short";
+        assert_eq!(
+            check(&r, &client("c"), bad, NOW),
+            Some(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            check(&record(None, false), &client("c"), &v, NOW),
+            Some(ErrorCode::InvalidGrant)
+        );
+        assert_eq!(check(&record(None, false), &client("c"), "", NOW), None);
+    }
+}

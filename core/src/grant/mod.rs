@@ -186,3 +186,24 @@ pub fn resolve_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, 
     }
     Ok(scope)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn omitted_scope_means_all_registered_never_narrowed() {
+        let allowed = Scope::parse("a b").unwrap();
+        assert_eq!(resolve_scope(None, &allowed).unwrap(), allowed);
+        assert_eq!(resolve_scope(Some("b"), &allowed).unwrap().to_string(), "b");
+        assert_eq!(
+            resolve_scope(Some("a c"), &allowed).err().map(|e| e.code),
+            Some(ErrorCode::InvalidScope)
+        );
+        assert_eq!(
+            resolve_scope(None, &Scope::empty()).err().map(|e| e.code),
+            Some(ErrorCode::InvalidScope)
+        );
+    }
+}

@@ -96,3 +96,63 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
         Ok(minted.response)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientId, SecretHash};
+    use crate::error::ErrorCode;
+    use time::OffsetDateTime;
+
+    fn record() -> TokenRecord {
+        TokenRecord {
+            client_id: ClientId::new("c").unwrap(),
+            subject: None,
+            scope: Scope::parse("a b").unwrap(),
+            issued_at: OffsetDateTime::UNIX_EPOCH,
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn client(id: &str) -> Client {
+        Client::confidential(ClientId::new(id).unwrap(), id, SecretHash::of("s"))
+    }
+
+    #[test]
+    fn scope_may_narrow_but_not_widen_rfc6749_6() {
+        assert_eq!(
+            refreshed_scope(&record(), &client("c"), None)
+                .unwrap()
+                .to_string(),
+            "a b"
+        );
+        assert_eq!(
+            refreshed_scope(&record(), &client("c"), Some("a"))
+                .unwrap()
+                .to_string(),
+            "a"
+        );
+        assert_eq!(
+            refreshed_scope(&record(), &client("c"), Some("a c"))
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::InvalidScope)
+        );
+        assert_eq!(
+            refreshed_scope(&record(), &client("c"), Some("a  b"))
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::InvalidScope)
+        );
+    }
+
+    #[test]
+    fn bound_to_its_client() {
+        assert_eq!(
+            refreshed_scope(&record(), &client("d"), None)
+                .err()
+                .map(|e| e.code),
+            Some(ErrorCode::InvalidGrant)
+        );
+    }
+}
