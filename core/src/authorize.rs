@@ -421,11 +421,11 @@ mod tests {
             (ok_query("&scope=a+c"), ErrorCode::InvalidScope),
             (ok_query("&scope=a%22"), ErrorCode::InvalidScope),
             (
-                format!("response_type=code&client_id=shop&state=s%20t"),
+                "response_type=code&client_id=shop&state=s%20t".to_string(),
                 ErrorCode::InvalidRequest,
             ),
             (
-                format!("response_type=code&client_id=shop&state=s%20t&code_challenge_method=S256"),
+                "response_type=code&client_id=shop&state=s%20t&code_challenge_method=S256".to_string(),
                 ErrorCode::InvalidRequest,
             ),
         ];
