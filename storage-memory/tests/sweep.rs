@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore,
-    RefreshLookup, TokenRecord,
+    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
+    TokenRecord,
 };
 use tessera::{ClientId, GrantId, OsRandom, Random, Scope, Secret, SecretKey, Subject, TokenKind};
 use tessera_memory::MemoryStore;
