@@ -425,7 +425,8 @@ mod tests {
                 ErrorCode::InvalidRequest,
             ),
             (
-                "response_type=code&client_id=shop&state=s%20t&code_challenge_method=S256".to_string(),
+                "response_type=code&client_id=shop&state=s%20t&code_challenge_method=S256"
+                    .to_string(),
                 ErrorCode::InvalidRequest,
             ),
         ];

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs Tessera's whole test suite on a fresh machine:
+#   - installs what the tests need from Debian packages when missing
+#     (redis-server, chromium + chromium-driver for the browser test),
+#   - starts a standalone Redis and a 3-master Redis Cluster on free loopback ports,
+#   - runs `cargo test --workspace` (unit, property, store conformance against
+#     memory/Redis/Cluster, HTTP conformance against both adapters, end to end
+#     in headless Chromium, doc tests),
+#   - stops every server it started, whatever the outcome.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "test.sh: installing ${need[*]} from Debian packages" >&2
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+env_file="$(mktemp "${TMPDIR:-/tmp}/tessera-test-env.XXXXXX")"
+cleanup() {
+    bash storage-redis/scripts/redis-down.sh "$env_file" >/dev/null 2>&1 || true
+    rm -f "$env_file"
+}
+trap cleanup EXIT INT TERM
+
+bash storage-redis/scripts/redis-up.sh "$env_file" >/dev/null
+# shellcheck disable=SC1090
+source "$env_file"
+
+cargo test --workspace "$@"
