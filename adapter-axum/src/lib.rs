@@ -1,3 +1,14 @@
-//! Placeholder: implemented in a later step.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod authorize;
+mod bearer;
+mod endpoints;
+mod response;
+
+pub use authorize::AuthorizationQuery;
+pub use bearer::{Bearer, BearerRejection, RequireScope, RequireScopeLayer, require_scope};
+pub use endpoints::{authorization_path, router};
+pub use response::{TesseraResponse, respond};

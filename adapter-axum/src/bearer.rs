@@ -1,0 +1,378 @@
+//! Resource-server side: the bearer-token extractor, its rejection, and a
+//! layer that requires scopes.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Request, Uri};
+use axum::response::{IntoResponse, Response};
+use tessera::{AccessToken, BearerError, Server, Store};
+use tower::{Layer, Service};
+
+use crate::endpoints::header_text;
+use crate::response::TesseraResponse;
+
+/// Why a protected resource refused a request: a [`BearerError`] with the
+/// realm to name in the challenge. Its response is the core's
+/// ([`BearerError::to_http`]): `401` (no token, or `invalid_token`), `400`
+/// (`invalid_request`, e.g. a token in the query) or `403`
+/// (`insufficient_scope`), each with `WWW-Authenticate: Bearer ...`
+/// (RFC 6750 §3).
+///
+/// Handlers return it with `?`:
+///
+/// ```
+/// # use axum::Json;
+/// # use tessera_axum::{Bearer, BearerRejection};
+/// # use tessera_memory::MemoryStore;
+/// async fn photos(token: Bearer<MemoryStore>) -> Result<Json<Vec<String>>, BearerRejection> {
+///     token.require(&["photos.read"])?;
+///     Ok(Json(vec![format!("{}'s photos", token.principal())]))
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerRejection {
+    error: BearerError,
+    realm: String,
+}
+
+impl BearerRejection {
+    /// A rejection answered with `realm` in its challenge.
+    pub fn new(error: BearerError, realm: impl Into<String>) -> Self {
+        Self {
+            error,
+            realm: realm.into(),
+        }
+    }
+
+    /// The core's error.
+    pub fn error(&self) -> &BearerError {
+        &self.error
+    }
+
+    /// The realm of the challenge.
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> u16 {
+        self.error.status()
+    }
+
+    /// The core's error.
+    pub fn into_error(self) -> BearerError {
+        self.error
+    }
+}
+
+impl fmt::Display for BearerRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for BearerRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl IntoResponse for BearerRejection {
+    fn into_response(self) -> Response {
+        TesseraResponse(self.error.to_http(&self.realm)).into_response()
+    }
+}
+
+/// Validates the request's bearer token with the core.
+async fn verify<S: Store>(
+    server: &Server<S>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<AccessToken, BearerRejection> {
+    let authorization = header_text(headers, &AUTHORIZATION);
+    server
+        .verify_bearer(authorization.as_deref(), uri.query())
+        .await
+        .map_err(|error| {
+            // The error's code only: never the header, which holds the token.
+            match &error.error {
+                Some(e) => tracing::debug!(error = %e.code, "bearer token refused"),
+                None => tracing::debug!("no bearer token"),
+            }
+            BearerRejection::new(error, server.config().realm.clone())
+        })
+}
+
+/// An extractor for a valid access token, the resource server's side of
+/// RFC 6750.
+///
+/// It reads the `Authorization: Bearer` header (a token in the query is
+/// refused with `400 invalid_request`, as URLs leak), asks the core
+/// ([`Server::verify_bearer`]) and yields the [`AccessToken`], or rejects
+/// with a [`BearerRejection`]. The server comes from the app's state through
+/// [`FromRef`], so the extractor works in any app whose state holds a
+/// [`Server<S>`]:
+///
+/// ```
+/// use axum::extract::FromRef;
+/// use tessera::Server;
+/// use tessera_axum::Bearer;
+/// use tessera_memory::MemoryStore;
+///
+/// #[derive(Clone, FromRef)]
+/// struct AppState {
+///     oauth: Server<MemoryStore>,
+///     // ... the app's own state
+/// }
+///
+/// async fn whoami(token: Bearer<MemoryStore>) -> String {
+///     token.principal().to_owned()
+/// }
+///
+/// // Optional authentication: `None` without credentials, still a
+/// // rejection for a bad token.
+/// async fn greet(token: Option<Bearer<MemoryStore>>) -> String {
+///     token.map_or("hello, stranger".into(), |t| format!("hello, {}", t.principal()))
+/// }
+/// ```
+///
+/// It dereferences to the [`AccessToken`]. Its [`require`](Self::require)
+/// checks scopes with a rejection usable with `?`. Behind a
+/// [`require_scope`] layer it reuses the token the layer validated.
+pub struct Bearer<S> {
+    token: AccessToken,
+    server: Server<S>,
+}
+
+impl<S> fmt::Debug for Bearer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Bearer").field(&self.token).finish()
+    }
+}
+
+impl<S> Clone for Bearer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            token: self.token.clone(),
+            server: self.server.clone(),
+        }
+    }
+}
+
+impl<S: Store> Bearer<S> {
+    /// Checks the token carries every scope in `scopes`; otherwise `403
+    /// insufficient_scope` naming them (RFC 6750 §3.1).
+    pub fn require(&self, scopes: &[&str]) -> Result<(), BearerRejection> {
+        self.token
+            .require(scopes)
+            .map_err(|e| BearerRejection::new(e, self.server.config().realm.clone()))
+    }
+
+    /// The validated token.
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// The validated token.
+    pub fn into_token(self) -> AccessToken {
+        self.token
+    }
+
+    /// The server that validated it.
+    pub fn server(&self) -> &Server<S> {
+        &self.server
+    }
+}
+
+impl<S> Deref for Bearer<S> {
+    type Target = AccessToken;
+
+    fn deref(&self) -> &AccessToken {
+        &self.token
+    }
+}
+
+impl<S, St> FromRequestParts<St> for Bearer<S>
+where
+    S: Store,
+    Server<S>: FromRef<St>,
+    St: Send + Sync,
+{
+    type Rejection = BearerRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        let server = Server::<S>::from_ref(state);
+        let token = match parts.extensions.get::<AccessToken>() {
+            Some(token) => token.clone(),
+            None => verify(&server, &parts.headers, &parts.uri).await?,
+        };
+        Ok(Self { token, server })
+    }
+}
+
+impl<S, St> OptionalFromRequestParts<St> for Bearer<S>
+where
+    S: Store,
+    Server<S>: FromRef<St>,
+    St: Send + Sync,
+{
+    type Rejection = BearerRejection;
+
+    /// `None` when the request carries no credentials at all; a token that
+    /// is sent must still be valid.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<St>>::from_request_parts(parts, state).await {
+            Ok(bearer) => Ok(Some(bearer)),
+            Err(rejection) if rejection.error().error.is_none() => Ok(None),
+            Err(rejection) => Err(rejection),
+        }
+    }
+}
+
+/// A layer that lets a request through only with a valid bearer token
+/// carrying every scope in `scopes`, and puts the [`AccessToken`] in the
+/// request's extensions (for [`Extension<AccessToken>`](axum::Extension) or
+/// [`Bearer`]). Otherwise it answers with the [`BearerRejection`].
+///
+/// Use it with [`Router::route_layer`](axum::Router::route_layer), so that
+/// unmatched paths still answer `404`:
+///
+/// ```
+/// use axum::{Extension, Router, routing::{get, post}};
+/// use tessera::{AccessToken, Server};
+/// use tessera_axum::require_scope;
+/// use tessera_memory::MemoryStore;
+///
+/// async fn list(Extension(token): Extension<AccessToken>) -> String {
+///     format!("photos of {}", token.principal())
+/// }
+/// async fn upload() {}
+///
+/// fn api(server: &Server<MemoryStore>) -> Router {
+///     let read = Router::new()
+///         .route("/api/photos", get(list))
+///         .route_layer(require_scope(server.clone(), &["photos.read"]));
+///     let write = Router::new()
+///         .route("/api/photos/upload", post(upload))
+///         .route_layer(require_scope(server.clone(), &["photos.write"]));
+///     read.merge(write)
+/// }
+/// ```
+///
+/// With no scopes it only requires a valid token.
+pub fn require_scope<S: Store>(server: Server<S>, scopes: &[&str]) -> RequireScopeLayer<S> {
+    RequireScopeLayer {
+        server,
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// The [`Layer`] of [`require_scope`].
+pub struct RequireScopeLayer<S> {
+    server: Server<S>,
+    scopes: Arc<[String]>,
+}
+
+impl<S> Clone for RequireScopeLayer<S> {
+    fn clone(&self) -> Self {
+        Self {
+            server: self.server.clone(),
+            scopes: Arc::clone(&self.scopes),
+        }
+    }
+}
+
+impl<S> fmt::Debug for RequireScopeLayer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScopeLayer")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, I> Layer<I> for RequireScopeLayer<S> {
+    type Service = RequireScope<S, I>;
+
+    fn layer(&self, inner: I) -> Self::Service {
+        RequireScope {
+            inner,
+            server: self.server.clone(),
+            scopes: Arc::clone(&self.scopes),
+        }
+    }
+}
+
+/// The [`Service`] of [`require_scope`].
+pub struct RequireScope<S, I> {
+    inner: I,
+    server: Server<S>,
+    scopes: Arc<[String]>,
+}
+
+impl<S, I: Clone> Clone for RequireScope<S, I> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            server: self.server.clone(),
+            scopes: Arc::clone(&self.scopes),
+        }
+    }
+}
+
+impl<S, I> fmt::Debug for RequireScope<S, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireScope")
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, I, B> Service<Request<B>> for RequireScope<S, I>
+where
+    S: Store,
+    I: Service<Request<B>> + Clone + Send + 'static,
+    I::Response: IntoResponse,
+    I::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = I::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, I::Error>> + Send + 'static>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The clone may not be ready: call the one that was polled, keep the clone.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let server = self.server.clone();
+        let scopes = Arc::clone(&self.scopes);
+        Box::pin(async move {
+            let token = match verify(&server, request.headers(), request.uri()).await {
+                Ok(token) => token,
+                Err(rejection) => return Ok(rejection.into_response()),
+            };
+            let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            if let Err(error) = token.require(&required) {
+                tracing::debug!("bearer token lacks the required scope");
+                let rejection = BearerRejection::new(error, server.config().realm.clone());
+                return Ok(rejection.into_response());
+            }
+            request.extensions_mut().insert(token);
+            inner.call(request).await.map(IntoResponse::into_response)
+        })
+    }
+}

@@ -1,0 +1,346 @@
+//! The back-channel endpoints and discovery as an axum [`Router`].
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tessera::metadata::WELL_KNOWN_PATH;
+use tessera::{HttpRequest, HttpResponse, OAuthError, Server, Store};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::response::TesseraResponse;
+
+/// How much of an oversized body (announced by `Content-Length`) is read
+/// and thrown away before answering `413`, so the connection stays usable:
+/// closing a socket with unread data makes the kernel reset it, and the
+/// client may then lose the answer. Bigger bodies get the answer and a
+/// closed connection.
+const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
+/// How long draining may take.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The OAuth endpoints of `server` as a router to [`merge`](Router::merge)
+/// into the embedder's app.
+///
+/// Served, below the issuer's path (usually the root):
+///
+/// - `GET` [`WELL_KNOWN_PATH`]: authorization server metadata (RFC 8414);
+///   for an issuer with a path, such as `https://example.com/tenant`, at
+///   `/.well-known/oauth-authorization-server/tenant` (RFC 8414 §3.1) and at
+///   `/tenant/.well-known/oauth-authorization-server`;
+/// - [`paths.token`](tessera::config::EndpointPaths::token) (RFC 6749 §3.2),
+///   [`paths.revoke`](tessera::config::EndpointPaths::revoke) (RFC 7009) and
+///   [`paths.introspect`](tessera::config::EndpointPaths::introspect)
+///   (RFC 7662), for every method: the core answers `405` to all but `POST`.
+///
+/// The authorization endpoint is not served here: its login and consent
+/// pages are the embedder's (see [`AuthorizationQuery`](crate::AuthorizationQuery)).
+///
+/// Request bodies are capped at
+/// [`max_body_bytes`](tessera::Config::max_body_bytes) (64 KiB) with
+/// [`RequestBodyLimitLayer`]; a larger one gets `413` with an
+/// `invalid_request` JSON body, and the server goes on serving. Each request
+/// runs in a `tracing` span naming the method, the path and the endpoint;
+/// query strings, headers and bodies are never logged.
+///
+/// The router carries its own state (the server), so it merges into an app
+/// with any state type `T`.
+///
+/// # Panics
+///
+/// Like [`Router::route`], if two endpoints share a path or a path is not
+/// an absolute path without `{`, `}` or `*` (configuration, not input).
+pub fn router<S, T>(server: Server<S>) -> Router<T>
+where
+    S: Store,
+    T: Clone + Send + Sync + 'static,
+{
+    let config = server.config();
+    let prefix = issuer_path(&config.issuer).to_owned();
+    let max = config.max_body_bytes;
+    let paths = &config.paths;
+
+    let mut metadata_paths = vec![format!("{WELL_KNOWN_PATH}{prefix}")];
+    if !prefix.is_empty() {
+        metadata_paths.push(format!("{prefix}{WELL_KNOWN_PATH}"));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut checked = |path: String| {
+        assert!(
+            path.starts_with('/') && !path.contains(['{', '}', '*']),
+            "tessera-axum: endpoint path {path:?} must be absolute, without `{{`, `}}` or `*`"
+        );
+        assert!(
+            !seen.contains(&path),
+            "tessera-axum: two endpoints share the path {path:?}"
+        );
+        seen.push(path.clone());
+        path
+    };
+
+    let mut metadata = Router::new();
+    for path in metadata_paths {
+        metadata = metadata.route(&checked(path), any(metadata_endpoint::<S>));
+    }
+
+    let protocol = Router::new()
+        .route(
+            &checked(format!("{prefix}{}", paths.token)),
+            any(token_endpoint::<S>),
+        )
+        .route(
+            &checked(format!("{prefix}{}", paths.revoke)),
+            any(revocation_endpoint::<S>),
+        )
+        .route(
+            &checked(format!("{prefix}{}", paths.introspect)),
+            any(introspection_endpoint::<S>),
+        );
+    let protocol = protocol
+        .layer(RequestBodyLimitLayer::new(max))
+        .layer(middleware::from_fn_with_state(max, refuse_oversized));
+
+    Router::new()
+        .merge(metadata)
+        .merge(protocol)
+        .layer(TraceLayer::new_for_http().make_span_with(make_span))
+        .with_state(server)
+}
+
+/// The path of the authorization endpoint as the router sees it: the
+/// issuer's path followed by [`paths.authorize`](tessera::config::EndpointPaths::authorize),
+/// e.g. `/authorize`. Route the embedder's authorization handler there, so
+/// that it matches the `authorization_endpoint` the metadata announces.
+pub fn authorization_path<S: Store>(server: &Server<S>) -> String {
+    let config = server.config();
+    format!("{}{}", issuer_path(&config.issuer), config.paths.authorize)
+}
+
+/// The path part of the issuer (`""` for `https://example.com`), without a
+/// trailing slash. The core has checked the issuer is an http(s) URL without
+/// query or fragment.
+fn issuer_path(issuer: &str) -> &str {
+    let after_scheme = issuer.split_once("://").map_or(issuer, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
+    path.trim_end_matches('/')
+}
+
+/// A span per request: method, path and endpoint. Never the query, which
+/// is where a misbehaving client puts secrets.
+fn make_span(request: &Request) -> tracing::Span {
+    tracing::info_span!(
+        "oauth",
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+async fn metadata_endpoint<S: Store>(State(server): State<Server<S>>, method: Method) -> Response {
+    let response = if method == Method::GET || method == Method::HEAD {
+        server.metadata_response()
+    } else {
+        HttpResponse::method_not_allowed("GET, HEAD")
+    };
+    TesseraResponse(response).into_response()
+}
+
+async fn token_endpoint<S: Store>(State(server): State<Server<S>>, request: Request) -> Response {
+    back_channel(request, server.config().max_body_bytes, |r| async move {
+        server.token(&r.as_core()).await
+    })
+    .await
+}
+
+async fn revocation_endpoint<S: Store>(
+    State(server): State<Server<S>>,
+    request: Request,
+) -> Response {
+    back_channel(request, server.config().max_body_bytes, |r| async move {
+        server.revoke(&r.as_core()).await
+    })
+    .await
+}
+
+async fn introspection_endpoint<S: Store>(
+    State(server): State<Server<S>>,
+    request: Request,
+) -> Response {
+    back_channel(request, server.config().max_body_bytes, |r| async move {
+        server.introspect(&r.as_core()).await
+    })
+    .await
+}
+
+/// A request read into owned parts, to lend to the core as an [`HttpRequest`].
+struct Owned {
+    method: Method,
+    query: Option<String>,
+    content_type: Option<String>,
+    authorization: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Owned {
+    fn as_core(&self) -> HttpRequest<'_> {
+        HttpRequest {
+            method: self.method.as_str(),
+            query: self.query.as_deref(),
+            content_type: self.content_type.as_deref(),
+            authorization: self.authorization.as_deref(),
+            body: &self.body,
+        }
+    }
+}
+
+async fn back_channel<F, Fut>(request: Request, max: usize, handle: F) -> Response
+where
+    F: FnOnce(Owned) -> Fut,
+    Fut: Future<Output = HttpResponse>,
+{
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body, max).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let owned = Owned {
+        query: parts.uri.query().map(str::to_owned),
+        content_type: header_text(&parts.headers, &CONTENT_TYPE),
+        authorization: header_text(&parts.headers, &AUTHORIZATION),
+        method: parts.method,
+        body,
+    };
+    TesseraResponse(handle(owned).await).into_response()
+}
+
+/// A header's value as text for the core. Repeated fields are joined with
+/// `", "` (RFC 9110 §5.3), so two `Authorization` headers reach the core as
+/// one malformed value instead of the adapter picking one. Bytes that are not
+/// UTF-8 become U+FFFD, which no scheme or token accepts: the core then
+/// refuses the value itself.
+pub(crate) fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut values = headers.get_all(name).iter();
+    let mut text = String::from_utf8_lossy(values.next()?.as_bytes()).into_owned();
+    for value in values {
+        text.push_str(", ");
+        text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    }
+    Some(text)
+}
+
+/// Reads a body of at most `max` bytes.
+async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, Response> {
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) if too_large(e.as_ref()) => Err(payload_too_large(max)),
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the request body");
+            let error = OAuthError::invalid_request("the request body could not be read");
+            Err(TesseraResponse(HttpResponse::oauth_error(&error, "")).into_response())
+        }
+    }
+}
+
+/// Whether a body error is (or wraps) a length limit being hit, ours or
+/// [`RequestBodyLimitLayer`]'s.
+fn too_large(error: &(dyn StdError + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// `413 Content Too Large` (RFC 9110 §15.5.14), with an RFC 6749 error body.
+fn payload_too_large(max: usize) -> Response {
+    let error = OAuthError::invalid_request(format!(
+        "the request body is larger than {max} bytes"
+    ));
+    TesseraResponse(HttpResponse::json_no_store(413, error.to_json())).into_response()
+}
+
+/// Answers `413` to a body whose `Content-Length` is over the limit, before
+/// the handler runs. The body is drained (up to [`DRAIN_MAX_BYTES`]) so the
+/// connection can carry the next request; beyond that, or if draining
+/// stalls, the connection is closed after the answer. Bodies without a
+/// length are cut off by [`RequestBodyLimitLayer`] and the handler's read.
+async fn refuse_oversized(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let Some(declared) = declared.filter(|&n| n > max as u64) else {
+        return next.run(request).await;
+    };
+    tracing::info!(
+        declared,
+        max,
+        "request body over the limit refused with 413"
+    );
+    let mut response = payload_too_large(max);
+    // A client waiting for `100 Continue` has sent nothing yet: no draining.
+    let drained = if request.headers().contains_key(EXPECT) || declared > DRAIN_MAX_BYTES {
+        false
+    } else {
+        let drain = Limited::new(request.into_body(), DRAIN_MAX_BYTES as usize).collect();
+        matches!(tokio::time::timeout(DRAIN_TIMEOUT, drain).await, Ok(Ok(_)))
+    };
+    if !drained {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_paths() {
+        assert_eq!(issuer_path("http://127.0.0.1:9000"), "");
+        assert_eq!(issuer_path("https://example.com/"), "");
+        assert_eq!(issuer_path("https://example.com/tenant"), "/tenant");
+        assert_eq!(issuer_path("https://example.com/a/b/"), "/a/b");
+    }
+
+    #[test]
+    fn repeated_headers_are_joined() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(header_text(&headers, &AUTHORIZATION), None);
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert_eq!(
+            header_text(&headers, &AUTHORIZATION).as_deref(),
+            Some("Bearer a")
+        );
+        headers.append(AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert_eq!(
+            header_text(&headers, &AUTHORIZATION).as_deref(),
+            Some("Bearer a, Bearer b")
+        );
+    }
+
+    #[test]
+    fn non_utf8_header_bytes_are_replaced() {
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_bytes(b"Bearer \xff").unwrap_or(HeaderValue::from_static(""));
+        headers.insert(AUTHORIZATION, value);
+        assert_eq!(
+            header_text(&headers, &AUTHORIZATION).as_deref(),
+            Some("Bearer \u{fffd}")
+        );
+    }
+}

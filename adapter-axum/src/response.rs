@@ -1,0 +1,140 @@
+//! Turning the core's framework-neutral answers into axum responses.
+
+use axum::body::Body;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tessera::{AuthorizationRedirect, ErrorCode, HttpResponse, OAuthError};
+
+/// A [`tessera::HttpResponse`] as an axum response: the core decided the
+/// status, the headers and the body; this only copies them over.
+///
+/// Every answer of the endpoints in [`router`](crate::router) goes through
+/// it, and so can the embedder's own, for instance the redirect that ends an
+/// authorization request:
+///
+/// ```
+/// use axum::response::{IntoResponse, Response};
+/// use tessera::AuthorizeOutcome;
+/// use tessera_axum::TesseraResponse;
+///
+/// fn answer(outcome: AuthorizeOutcome) -> Response {
+///     match outcome {
+///         // `303 See Other` to the client, with `code` (or `error`), `state` and `iss`.
+///         AuthorizeOutcome::Redirect(redirect) => TesseraResponse::from(redirect).into_response(),
+///         // Login and consent pages, and error pages, are the embedder's.
+///         _ => "a page of your own".into_response(),
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TesseraResponse(pub HttpResponse);
+
+impl TesseraResponse {
+    /// The core's response.
+    pub fn into_inner(self) -> HttpResponse {
+        self.0
+    }
+}
+
+impl From<HttpResponse> for TesseraResponse {
+    fn from(response: HttpResponse) -> Self {
+        Self(response)
+    }
+}
+
+impl From<AuthorizationRedirect> for TesseraResponse {
+    /// `303 See Other` to the client's redirect URI.
+    fn from(redirect: AuthorizationRedirect) -> Self {
+        Self(redirect.to_http())
+    }
+}
+
+impl From<&AuthorizationRedirect> for TesseraResponse {
+    /// `303 See Other` to the client's redirect URI.
+    fn from(redirect: &AuthorizationRedirect) -> Self {
+        Self(redirect.to_http())
+    }
+}
+
+impl IntoResponse for TesseraResponse {
+    fn into_response(self) -> Response {
+        match convert(self.0) {
+            Ok(response) => response,
+            Err(what) => {
+                // The core only builds valid statuses and headers; should one
+                // ever not be, answer the RFC's `server_error` rather than
+                // sending a mangled response. The value is not logged: a
+                // `Location` may carry a code.
+                tracing::error!(
+                    invalid = what,
+                    "the core produced a response axum cannot represent"
+                );
+                let error = OAuthError::new(ErrorCode::ServerError, "internal error");
+                convert(HttpResponse::oauth_error(&error, ""))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }
+        }
+    }
+}
+
+/// Answers with one part of an authorization outcome or any core response:
+/// `respond(redirect)` is `TesseraResponse::from(redirect).into_response()`.
+pub fn respond(part: impl Into<TesseraResponse>) -> Response {
+    part.into().into_response()
+}
+
+fn convert(response: HttpResponse) -> Result<Response, &'static str> {
+    let HttpResponse {
+        status,
+        headers,
+        body,
+    } = response;
+    let status = StatusCode::from_u16(status).map_err(|_| "status")?;
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    let map = out.headers_mut();
+    for (name, value) in headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?;
+        let value = HeaderValue::try_from(value).map_err(|_| "header value")?;
+        map.append(name, value);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_status_headers_and_body() {
+        let core = HttpResponse::json_no_store(400, "{\"error\":\"invalid_request\"}".into());
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let headers = response.headers();
+        assert_eq!(
+            headers.get("content-type").map(HeaderValue::as_bytes),
+            Some(&b"application/json"[..])
+        );
+        assert_eq!(
+            headers.get("cache-control").map(HeaderValue::as_bytes),
+            Some(&b"no-store"[..])
+        );
+    }
+
+    #[test]
+    fn keeps_repeated_headers() {
+        let mut core = HttpResponse::json(200, "{}".into());
+        core.headers.push(("vary", "a".into()));
+        core.headers.push(("vary", "b".into()));
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(response.headers().get_all("vary").iter().count(), 2);
+    }
+
+    #[test]
+    fn an_unrepresentable_response_becomes_server_error() {
+        let core = HttpResponse::redirect("https://client.example/cb\r\nx: y".into());
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().get("location").is_none());
+    }
+}
