@@ -1,0 +1,229 @@
+//! The whole demo for one scenario: provider, PrintShop and a browser.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::binaries::{demo_binaries, workspace_root};
+use crate::browser::{Browser, Tools, skip_requested};
+use crate::process::{ChildGuard, free_port, log_tail, port_is_free, wait_http_ok};
+
+/// PrintShop's port: the seeded `printshop` client's only redirect URI is
+/// `http://127.0.0.1:9001/callback` (DEMO-CONTRACT.md), so it must run there.
+pub const PRINTSHOP_PORT: u16 = 9001;
+
+/// How long a server may take to come up.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Scenarios share port 9001, so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// A running demo. Dropping it (also while a failed test unwinds) kills the
+/// browser, PrintShop and the provider.
+#[derive(Debug)]
+pub struct Demo {
+    name: String,
+    /// The provider's base URL (its issuer), e.g. `http://127.0.0.1:40123`.
+    pub provider_url: String,
+    /// PrintShop's base URL, `http://127.0.0.1:9001`.
+    pub printshop_url: String,
+    // Drop order: browser, then servers, then logs, then the lock.
+    browser: Browser,
+    printshop: ChildGuard,
+    provider: ChildGuard,
+    logs: TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Demo {
+    /// Starts everything for scenario `name`, or returns `None` when
+    /// `TESSERA_E2E_SKIP=1`. A missing browser is an error, not a skip.
+    pub async fn start(name: &str) -> Result<Option<Self>, String> {
+        if skip_requested() {
+            eprintln!("TESSERA_E2E_SKIP=1: skipping end-to-end scenario {name}");
+            return Ok(None);
+        }
+        let tools = Tools::find()?;
+        let serial = SERIAL.lock().await;
+        let binaries = tokio::task::spawn_blocking(demo_binaries)
+            .await
+            .map_err(|e| format!("building the demo binaries panicked: {e}"))??;
+        let logs = tempfile::Builder::new()
+            .prefix(&format!("tessera-e2e-{name}-"))
+            .tempdir()
+            .map_err(|e| format!("cannot create a log dir: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+
+        if !port_is_free(PRINTSHOP_PORT) {
+            return Err(format!(
+                "port {PRINTSHOP_PORT} is in use, but PrintShop must run there: the seeded \
+                 `printshop` client's redirect URI is http://127.0.0.1:{PRINTSHOP_PORT}/callback. \
+                 Stop whatever listens on it (a demo left running?) and run the tests again."
+            ));
+        }
+
+        let mut provider_port = free_port()?;
+        while provider_port == PRINTSHOP_PORT {
+            provider_port = free_port()?;
+        }
+        let provider_url = format!("http://127.0.0.1:{provider_port}");
+        let mut command = Command::new(&binaries.photo_provider);
+        command.args([
+            "--listen",
+            &format!("127.0.0.1:{provider_port}"),
+            "--issuer",
+            &provider_url,
+            "--store",
+            "memory",
+        ]);
+        let mut provider = ChildGuard::spawn(
+            "photo-provider",
+            command,
+            &logs.path().join("photo-provider.log"),
+        )?;
+        let metadata = wait_http_ok(
+            &http,
+            &format!("{provider_url}/.well-known/oauth-authorization-server"),
+            &mut provider,
+            STARTUP_TIMEOUT,
+        )
+        .await?;
+        let metadata: serde_json::Value = serde_json::from_str(&metadata)
+            .map_err(|e| format!("provider metadata is not JSON: {e}: {metadata}"))?;
+        if metadata["issuer"] != serde_json::Value::String(provider_url.clone()) {
+            return Err(format!(
+                "provider metadata names issuer {}, expected {provider_url:?}",
+                metadata["issuer"]
+            ));
+        }
+
+        let printshop_url = format!("http://127.0.0.1:{PRINTSHOP_PORT}");
+        let mut command = Command::new(&binaries.printshop);
+        command.args([
+            "--listen",
+            &format!("127.0.0.1:{PRINTSHOP_PORT}"),
+            "--provider",
+            &provider_url,
+            "--public-url",
+            &printshop_url,
+        ]);
+        let mut printshop =
+            ChildGuard::spawn("printshop", command, &logs.path().join("printshop.log"))?;
+        wait_http_ok(
+            &http,
+            &format!("{printshop_url}/"),
+            &mut printshop,
+            STARTUP_TIMEOUT,
+        )
+        .await?;
+
+        let browser = Browser::start(&tools, logs.path()).await?;
+        Ok(Some(Self {
+            name: name.to_owned(),
+            provider_url,
+            printshop_url,
+            browser,
+            printshop,
+            provider,
+            logs,
+            _serial: serial,
+        }))
+    }
+
+    /// The browser.
+    pub fn browser(&self) -> &Browser {
+        &self.browser
+    }
+
+    /// Ends the scenario: on failure saves a screenshot, the page's HTML and
+    /// the servers' logs to `e2e-artifacts/` and panics with `outcome`'s error.
+    pub async fn finish(self, outcome: Result<(), String>) {
+        let saved = match &outcome {
+            Ok(()) => String::new(),
+            Err(error) => self.save_artifacts(error).await,
+        };
+        let Self {
+            name,
+            browser,
+            printshop,
+            provider,
+            logs,
+            _serial,
+            ..
+        } = self;
+        browser.close().await;
+        let Err(error) = outcome else {
+            return;
+        };
+        let provider_log = log_tail(provider.log(), 2000);
+        let printshop_log = log_tail(printshop.log(), 2000);
+        drop((printshop, provider, logs));
+        panic!(
+            "end-to-end scenario `{name}` failed: {error}\n{saved}\n\
+             --- photo-provider output (tail) ---\n{provider_log}\n\
+             --- printshop output (tail) ---\n{printshop_log}"
+        );
+    }
+
+    /// Writes the failure artifacts; returns a line saying where (or why not).
+    async fn save_artifacts(&self, error: &str) -> String {
+        let dir = artifacts_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return format!("(could not create {}: {e})", dir.display());
+        }
+        let name = &self.name;
+        let mut notes = Vec::new();
+        {
+            let browser = &self.browser;
+            let url = browser.url().await.unwrap_or_else(|e| e);
+            let _ = std::fs::write(
+                dir.join(format!("{name}.txt")),
+                format!("scenario: {name}\nurl: {url}\nerror: {error}\n"),
+            );
+            match browser.screenshot().await {
+                Ok(png) => {
+                    let _ = std::fs::write(dir.join(format!("{name}.png")), png);
+                }
+                Err(e) => notes.push(format!("no screenshot: {e}")),
+            }
+            match browser.source().await {
+                Ok(html) => {
+                    let _ = std::fs::write(dir.join(format!("{name}.html")), html);
+                }
+                Err(e) => notes.push(format!("no page source: {e}")),
+            }
+        }
+        for log in ["photo-provider.log", "printshop.log", "chromedriver.log"] {
+            let _ = std::fs::copy(
+                self.logs.path().join(log),
+                dir.join(format!("{name}-{log}")),
+            );
+        }
+        format!(
+            "artifacts (screenshot, HTML, logs) saved in {}{}",
+            dir.display(),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join("; "))
+            }
+        )
+    }
+}
+
+/// `e2e-artifacts/` at the workspace root.
+pub fn artifacts_dir() -> PathBuf {
+    workspace_root().join("e2e-artifacts")
+}
+
+/// `docs/screenshots/` at the workspace root.
+pub fn docs_screenshots_dir() -> PathBuf {
+    workspace_root().join("docs").join("screenshots")
+}
