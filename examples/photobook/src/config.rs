@@ -1,0 +1,276 @@
+//! The command line shared by every PhotoBook provider binary (DEMO-CONTRACT.md, "Processes").
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use url::Url;
+
+/// PhotoBook: the photo-sharing provider of the Tessera demo.
+///
+/// An OAuth 2 authorization server (login and consent pages, token,
+/// revocation and introspection endpoints, RFC 8414 metadata) and the
+/// resource server of `GET /api/photos`. Users, clients and photos are seeded
+/// (see DEMO-CONTRACT.md).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "photo-provider", version, about, long_about = None)]
+pub struct Args {
+    /// Address to listen on (IP:PORT).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+
+    /// Issuer identifier: the `iss` of everything issued, and the base URL of
+    /// every endpoint in the metadata. An http(s) URL without query or
+    /// fragment; a trailing slash is dropped [default: http://<listen address>].
+    #[arg(long, value_name = "URL", value_parser = parse_issuer)]
+    pub issuer: Option<Issuer>,
+
+    /// Where clients, grants and tokens are kept: `memory` (in process, gone
+    /// on restart) or `redis://HOST:PORT[/DB]` (shared by several instances;
+    /// the demo clients are written to it only when it has none).
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
+    pub store: StoreSpec,
+}
+
+impl Args {
+    /// Parses the process arguments under the binary name `name` (so
+    /// `--help` and errors name the right program).
+    pub fn try_parse_named(name: &'static str) -> Result<Self, clap::Error> {
+        Self::try_parse_named_from(name, std::env::args_os())
+    }
+
+    /// Parses `args` (the first one being the program) under the binary name `name`.
+    pub fn try_parse_named_from<I, T>(name: &'static str, args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Self::command().name(name).bin_name(name);
+        let matches = command.try_get_matches_from_mut(args)?;
+        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+    }
+
+    /// The issuer: `--issuer`, or `http://` + the address actually listened
+    /// on (`listening`, which differs from `--listen` when its port is 0).
+    pub fn issuer_for(&self, listening: SocketAddr) -> String {
+        match &self.issuer {
+            Some(issuer) => issuer.as_str().to_owned(),
+            None => format!("http://{listening}"),
+        }
+    }
+}
+
+/// What a binary does with a flag error: `--help` and `--version` print as
+/// usual and succeed; anything else is one line on stderr and exit code 2.
+pub fn cli_exit(program: &str, error: &clap::Error) -> ExitCode {
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("error: invalid arguments");
+            eprintln!(
+                "{program}: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A validated issuer identifier: an `http` or `https` URL with a host, no
+/// user info, query or fragment, and no trailing slash (RFC 8414 §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer(String);
+
+impl Issuer {
+    /// The issuer's text, e.g. `http://127.0.0.1:9000`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validates `--issuer`.
+pub fn parse_issuer(text: &str) -> Result<Issuer, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("the issuer must be an http:// or https:// URL".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the issuer URL needs a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the issuer URL must not contain user info".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || text.contains(['?', '#']) {
+        return Err("the issuer URL must not have a query or fragment".into());
+    }
+    let trimmed = text.strip_suffix('/').unwrap_or(text);
+    Ok(Issuer(trimmed.to_owned()))
+}
+
+/// Where the provider keeps its state (`--store`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// In process memory.
+    Memory,
+    /// A Redis server, by URL (`redis://HOST:PORT[/DB]`).
+    Redis(String),
+}
+
+impl fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreSpec({self})")
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    /// The store for logs: a password in a Redis URL is masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Memory => f.write_str("memory"),
+            Self::Redis(url) => match Url::parse(url) {
+                Ok(mut parsed) if parsed.password().is_some() => {
+                    let _ = parsed.set_password(Some("****"));
+                    f.write_str(parsed.as_str())
+                }
+                _ => f.write_str(url),
+            },
+        }
+    }
+}
+
+/// Validates `--store`.
+pub fn parse_store(text: &str) -> Result<StoreSpec, String> {
+    if text == "memory" {
+        return Ok(StoreSpec::Memory);
+    }
+    let url =
+        Url::parse(text).map_err(|_| "expected `memory` or `redis://HOST:PORT[/DB]`".to_owned())?;
+    if url.scheme() != "redis" {
+        return Err(format!(
+            "unknown store scheme `{}`: expected `memory` or `redis://HOST:PORT[/DB]`",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the Redis URL needs a host: redis://HOST:PORT[/DB]".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the Redis URL must not have a query or fragment".into());
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() && db.parse::<u16>().is_err() {
+        return Err(format!(
+            "the Redis database must be a number, as in redis://HOST:PORT/0 (got `{db}`)"
+        ));
+    }
+    Ok(StoreSpec::Redis(text.to_owned()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_named_from(
+            "photo-provider",
+            std::iter::once("photo-provider").chain(args.iter().copied()),
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(args.issuer_for(args.listen), "http://127.0.0.1:9000");
+        assert_eq!(args.store, StoreSpec::Memory);
+    }
+
+    #[test]
+    fn issuer_is_validated_and_trimmed() {
+        assert_eq!(
+            parse_issuer("https://photos.example/").unwrap().as_str(),
+            "https://photos.example"
+        );
+        assert_eq!(
+            parse_issuer("http://127.0.0.1:9000").unwrap().as_str(),
+            "http://127.0.0.1:9000"
+        );
+        for bad in [
+            "photos.example",
+            "ftp://x",
+            "http://x?a=b",
+            "http://x#f",
+            "http://u:p@x",
+            "::nonsense",
+        ] {
+            assert!(parse_issuer(bad).is_err(), "{bad}");
+        }
+        let args = parse(&["--issuer", "https://id.example", "--listen", "0.0.0.0:1"]).unwrap();
+        assert_eq!(args.issuer_for(args.listen), "https://id.example");
+    }
+
+    #[test]
+    fn store_is_validated() {
+        assert_eq!(parse_store("memory").unwrap(), StoreSpec::Memory);
+        assert_eq!(
+            parse_store("redis://127.0.0.1:6379/2").unwrap(),
+            StoreSpec::Redis("redis://127.0.0.1:6379/2".into())
+        );
+        assert!(parse_store("redis://127.0.0.1:6379").is_ok());
+        for bad in [
+            "mem",
+            "postgres://x",
+            "redis://",
+            "redis://h:1/x",
+            "redis://h:1/0?x=1",
+        ] {
+            assert!(parse_store(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redis_password_is_masked() {
+        let spec = parse_store("redis://:hunter2@127.0.0.1:6379").unwrap();
+        assert!(!spec.to_string().contains("hunter2"));
+        assert!(!format!("{spec:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        assert!(parse(&["--listen", "notanaddr"]).is_err());
+        assert!(parse(&["--store", "nope"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn help_names_the_program() {
+        let help = Args::command()
+            .name("photo-provider-rocket")
+            .bin_name("photo-provider-rocket")
+            .render_help()
+            .to_string();
+        assert!(help.contains("photo-provider-rocket"));
+        for flag in ["--listen", "--issuer", "--store", "redis://HOST:PORT[/DB]"] {
+            assert!(help.contains(flag), "{flag}");
+        }
+    }
+}

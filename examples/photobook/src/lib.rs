@@ -1,0 +1,145 @@
+//! # PhotoBook: the demo provider, without a web framework
+//!
+//! Everything of the PhotoBook demo (DEMO-CONTRACT.md) that does not depend on
+//! a web framework, shared by `photo-provider` (axum) and
+//! `photo-provider-rocket`:
+//!
+//! - [`config::Args`]: the command line (`--listen`, `--issuer`, `--store`),
+//!   with [`config::cli_exit`] for one-line flag errors;
+//! - seeded data: [`users`] (alice, bob), [`clients`] (the four demo clients
+//!   and the scope descriptions), [`photos`];
+//! - [`store::DemoStore`]: the memory or Redis store behind one type;
+//! - [`build_server`]: the `tessera::Server` of the demo;
+//! - [`session`]: server-side sessions in an `HttpOnly`, `SameSite=Lax`
+//!   cookie named `photobook_session`, each with a CSRF token;
+//! - [`pages`]: the login, consent and error pages (minijinja, auto-escaped);
+//! - [`flow`]: the login/consent dance as methods of [`Demo`] that take the
+//!   request's query or form body and the session cookie, and answer a
+//!   [`tessera::HttpResponse`] to copy into the framework's response.
+//!
+//! An adapter binary then only routes:
+//!
+//! | route | call |
+//! |---|---|
+//! | `GET /authorize` | [`Demo::authorize`]`(raw_query, cookie)` |
+//! | `POST /login` | [`Demo::login`]`(body, cookie)` (64 KiB body limit) |
+//! | `POST /consent` | [`Demo::consent`]`(body, cookie)` (64 KiB body limit) |
+//! | `GET /api/photos` | bearer check with `photos.read`, then [`photos::photos_for`] (or [`Demo::photos_response`]) |
+//! | `GET /` | [`Demo::home`] |
+//! | metadata, `/token`, `/revoke`, `/introspect` | the Tessera adapter's router over [`Demo::server`] |
+//!
+//! and `cookie` is the value of the [`session::COOKIE_NAME`] cookie
+//! ([`session::cookie_value`] finds it in `Cookie` headers).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod clients;
+pub mod config;
+pub mod flow;
+pub mod pages;
+pub mod photos;
+pub mod session;
+pub mod store;
+pub mod users;
+
+use std::sync::Arc;
+
+use tessera::{BuildError, Server};
+
+pub use config::{Args, StoreSpec};
+pub use flow::{ConsentForm, LoginForm};
+pub use store::DemoStore;
+
+use pages::Pages;
+use session::Sessions;
+use users::Users;
+
+/// The `WWW-Authenticate` realm of the demo.
+pub const REALM: &str = "photobook";
+
+/// The demo's authorization server over `store`, with the demo scopes.
+pub fn build_server(issuer: &str, store: DemoStore) -> Result<Server<DemoStore>, BuildError> {
+    let mut builder = Server::builder()
+        .issuer(issuer)
+        .store(Arc::new(store))
+        .realm(REALM);
+    for (token, words) in clients::scopes() {
+        builder = builder.scope(token, words);
+    }
+    builder.build()
+}
+
+/// Why the demo could not start: one line, fit for stderr.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
+    /// The server configuration was refused.
+    #[error("invalid server configuration: {0}")]
+    Server(#[from] BuildError),
+    /// A page template did not compile.
+    #[error("page templates: {0}")]
+    Templates(#[from] minijinja::Error),
+}
+
+/// The PhotoBook provider minus HTTP: the Tessera server, the session table,
+/// the users and the pages. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    server: Server<DemoStore>,
+    sessions: Sessions,
+    pages: Pages,
+    users: Users,
+    secure_cookies: bool,
+}
+
+impl Demo {
+    /// The demo over an already built server.
+    pub fn new(server: Server<DemoStore>) -> Result<Self, StartError> {
+        let secure_cookies = server.config().issuer.starts_with("https://");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                server,
+                sessions: Sessions::new(),
+                pages: Pages::new()?,
+                users: Users::seeded(),
+                secure_cookies,
+            }),
+        })
+    }
+
+    /// Opens the store `--store` names (seeding it), and builds the demo with
+    /// `issuer` (see [`Args::issuer_for`]). Runs on a Tokio runtime.
+    pub async fn start(store: &StoreSpec, issuer: &str) -> Result<Self, StartError> {
+        let store = DemoStore::open(store).await?;
+        Self::new(build_server(issuer, store)?)
+    }
+
+    /// The Tessera server, for the adapter's endpoints and bearer checks.
+    pub fn server(&self) -> &Server<DemoStore> {
+        &self.inner.server
+    }
+
+    /// The session table.
+    pub fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
+    }
+
+    /// The users.
+    pub fn users(&self) -> &Users {
+        &self.inner.users
+    }
+
+    /// Whether session cookies carry `Secure` (the issuer is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.inner.secure_cookies
+    }
+}

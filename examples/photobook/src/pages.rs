@@ -1,0 +1,217 @@
+//! The HTML pages, rendered with minijinja from the templates in
+//! `examples/photobook/templates/` (compiled in; `.html` templates are
+//! auto-escaped, so every value is HTML-escaped).
+
+use minijinja::Environment;
+use serde::Serialize;
+use tessera::authorize::Prompt;
+
+/// The form field carrying the CSRF token.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// The form field carrying the pending-request handle.
+pub const HANDLE_FIELD: &str = "handle";
+
+/// What the login page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginPage<'a> {
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The pending-request handle (hidden input).
+    pub handle: &'a str,
+    /// The session's CSRF token (hidden input).
+    pub csrf_token: &'a str,
+    /// The username to prefill (after a failed attempt).
+    pub username: &'a str,
+    /// An error to show, e.g. wrong credentials.
+    pub error: Option<&'a str>,
+}
+
+/// One requested scope, in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeLine {
+    /// The scope token, e.g. `photos.read`.
+    pub token: String,
+    /// What it allows, e.g. "View your photos".
+    pub words: String,
+}
+
+/// What the consent page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentPage<'a> {
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The signed-in user.
+    pub username: &'a str,
+    /// The requested scopes, in words.
+    pub scopes: Vec<ScopeLine>,
+    /// The pending-request handle (hidden input).
+    pub handle: &'a str,
+    /// The session's CSRF token (hidden input).
+    pub csrf_token: &'a str,
+}
+
+impl<'a> ConsentPage<'a> {
+    /// The consent page for a prompt from the core.
+    pub fn for_prompt(prompt: &'a Prompt, username: &'a str, csrf_token: &'a str) -> Self {
+        Self {
+            client_name: display_name(prompt),
+            username,
+            scopes: prompt
+                .scope_descriptions
+                .iter()
+                .map(|(token, words)| ScopeLine {
+                    token: token.clone(),
+                    words: words.clone(),
+                })
+                .collect(),
+            handle: &prompt.handle,
+            csrf_token,
+        }
+    }
+}
+
+/// The name a page shows for the prompt's client: its registered name, else its id.
+pub fn display_name(prompt: &Prompt) -> &str {
+    if prompt.client.name.trim().is_empty() {
+        prompt.client.id.as_str()
+    } else {
+        &prompt.client.name
+    }
+}
+
+/// What an error page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorPage<'a> {
+    /// The heading.
+    pub title: &'a str,
+    /// What happened and what to do, in plain words.
+    pub message: &'a str,
+    /// The OAuth error code, for developers (shown with `detail`).
+    pub code: &'a str,
+    /// The technical description, for developers.
+    pub detail: Option<&'a str>,
+}
+
+/// The compiled templates.
+#[derive(Debug)]
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+/// Every template, by name.
+const TEMPLATES: [(&str, &str); 5] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("consent.html", include_str!("../templates/consent.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("home.html", include_str!("../templates/home.html")),
+];
+
+impl Pages {
+    /// Compiles the templates (they are compiled in, so this fails only on a
+    /// template syntax error, which the tests rule out).
+    pub fn new() -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    fn render<S: Serialize>(&self, name: &str, context: S) -> String {
+        match self.env.get_template(name).and_then(|t| t.render(context)) {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "page rendering failed");
+                "<!doctype html><html lang=\"en\"><title>Error · PhotoBook</title><h1>Something went wrong</h1><p>Please try again later.</p></html>".to_owned()
+            }
+        }
+    }
+
+    /// The login page.
+    pub fn login(&self, page: &LoginPage<'_>) -> String {
+        self.render("login.html", page)
+    }
+
+    /// The consent page.
+    pub fn consent(&self, page: &ConsentPage<'_>) -> String {
+        self.render("consent.html", page)
+    }
+
+    /// An error page.
+    pub fn error(&self, page: &ErrorPage<'_>) -> String {
+        self.render("error.html", page)
+    }
+
+    /// The home page, linking to the metadata document.
+    pub fn home(&self, metadata_url: &str) -> String {
+        self.render("home.html", minijinja::context! { metadata_url })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_compile_and_escape() {
+        let pages = Pages::new().unwrap();
+        let html = pages.login(&LoginPage {
+            client_name: "<script>x</script>",
+            handle: "h\"><b>",
+            csrf_token: "c",
+            username: "' onfocus='x",
+            error: Some("<i>bad</i>"),
+        });
+        assert!(!html.contains("<script>x"));
+        assert!(!html.contains("h\"><b>"));
+        assert!(!html.contains("' onfocus='x"));
+        assert!(!html.contains("<i>bad"));
+        assert!(html.contains("&lt;script&gt;"));
+        assert_eq!(html.matches("<form method=\"post\"").count(), 1);
+        assert!(html.contains("name=\"username\""));
+        assert!(html.contains("name=\"password\""));
+        assert!(html.contains("<label for=\"username\">"));
+        assert!(html.contains("<html lang=\"en\">"));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn consent_lists_scopes_and_has_both_buttons() {
+        let pages = Pages::new().unwrap();
+        let html = pages.consent(&ConsentPage {
+            client_name: "PrintShop",
+            username: "alice",
+            scopes: vec![ScopeLine {
+                token: "photos.read".into(),
+                words: "View your photos".into(),
+            }],
+            handle: "tsp_x",
+            csrf_token: "c",
+        });
+        assert_eq!(html.matches("<form method=\"post\"").count(), 1);
+        assert!(html.contains("name=\"decision\" value=\"allow\""));
+        assert!(html.contains("name=\"decision\" value=\"deny\""));
+        assert!(html.contains("View your photos"));
+        assert!(html.contains("PrintShop"));
+    }
+
+    #[test]
+    fn error_page_renders() {
+        let pages = Pages::new().unwrap();
+        let html = pages.error(&ErrorPage {
+            title: "Unknown app",
+            message: "m",
+            code: "invalid_client",
+            detail: Some("unknown client_id"),
+        });
+        assert!(html.contains("invalid_client"));
+        assert!(!html.contains("<form"));
+        assert!(
+            pages
+                .home("http://x/.well-known/oauth-authorization-server")
+                .contains("metadata")
+        );
+    }
+}
