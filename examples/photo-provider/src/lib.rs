@@ -1,0 +1,220 @@
+//! # photo-provider: PhotoBook on axum
+//!
+//! The demo's provider (DEMO-CONTRACT.md) as an axum app: the pages and the
+//! login/consent dance come from the framework-neutral [`photobook`] crate,
+//! the OAuth endpoints and the bearer check from `tessera-axum`.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /authorize` | login page, consent page, `303` to the client, or an error page (400) |
+//! | `POST /login` | form `csrf_token`, `handle`, `username`, `password` |
+//! | `POST /consent` | form `csrf_token`, `handle`, `decision` = `allow` / `deny` |
+//! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
+//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_axum::router` |
+//! | `GET /` | a short page about the provider |
+//!
+//! (all below the issuer's path, if it has one). Form bodies are capped at
+//! 64 KiB (`413`).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::io;
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::http::header::{CACHE_CONTROL, COOKIE};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use photobook::photos::{PHOTOS_READ, photos_for};
+use photobook::{Args, Demo, DemoStore, StartError};
+use tessera::Server;
+use tessera_axum::{AuthorizationQuery, Bearer, BearerRejection, authorization_path, respond};
+use tokio::net::TcpListener;
+
+/// The app's state: the demo and its Tessera server (for the bearer extractor).
+#[derive(Debug, Clone, FromRef)]
+pub struct AppState {
+    /// The demo.
+    pub demo: Demo,
+    /// The demo's server.
+    pub oauth: Server<DemoStore>,
+}
+
+/// The path prefix of the issuer (`""` for `http://127.0.0.1:9000`).
+fn issuer_prefix(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// The whole provider as a router, ready for [`axum::serve`].
+pub fn app(demo: Demo) -> Router {
+    let server = demo.server().clone();
+    let config = server.config();
+    let prefix = issuer_prefix(&config.issuer);
+    let authorize = authorization_path(&server);
+    // The forms post relative to the authorization endpoint (`action="login"`).
+    let base = authorize
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_owned())
+        .unwrap_or_default();
+    let home = if prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        prefix.clone()
+    };
+    let pages = Router::new()
+        .route(&authorize, get(authorize_page))
+        .route(&format!("{base}/login"), post(login))
+        .route(&format!("{base}/consent"), post(consent))
+        .route(&home, get(home_page))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    let api = Router::new().route(&format!("{prefix}/api/photos"), get(photos));
+    let state = AppState {
+        demo,
+        oauth: server.clone(),
+    };
+    Router::new()
+        .merge(pages)
+        .merge(api)
+        .fallback(not_found)
+        .with_state(state)
+        .merge(tessera_axum::router(server))
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    photobook::session::cookie_value(
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+async fn authorize_page(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    AuthorizationQuery(query): AuthorizationQuery,
+) -> Response {
+    respond(demo.authorize(&query, session_cookie(&headers)).await)
+}
+
+fn form_rejection(demo: &Demo, rejection: &BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        respond(demo.too_large())
+    } else {
+        respond(demo.problem_page(
+            400,
+            "This form could not be read",
+            "Go back to the app and try again.",
+        ))
+    }
+}
+
+async fn login(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(demo.login(&body, session_cookie(&headers)).await),
+        Err(rejection) => form_rejection(&demo, &rejection),
+    }
+}
+
+async fn consent(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(demo.consent(&body, session_cookie(&headers)).await),
+        Err(rejection) => form_rejection(&demo, &rejection),
+    }
+}
+
+async fn photos(token: Bearer<DemoStore>) -> Result<Response, BearerRejection> {
+    token.require(&[PHOTOS_READ])?;
+    tracing::info!(principal = %token.principal(), client = %token.client_id, "photos listed");
+    Ok(([(CACHE_CONTROL, "no-store")], Json(photos_for(&token))).into_response())
+}
+
+async fn home_page(State(demo): State<Demo>) -> Response {
+    respond(demo.home())
+}
+
+async fn not_found(State(demo): State<Demo>) -> Response {
+    respond(demo.not_found())
+}
+
+/// Why the provider stopped: one line, fit for stderr.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The store or the server could not be set up.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Serve(io::Error),
+}
+
+/// Binds `--listen`, opens `--store`, prints the one start-up line (with the
+/// issuer) on stdout, and serves until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> Result<(), RunError> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| RunError::Bind {
+            addr: args.listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| RunError::Bind {
+        addr: args.listen,
+        source,
+    })?;
+    let issuer = args.issuer_for(local);
+    let demo = Demo::start(&args.store, &issuer).await?;
+    tracing::info!(listen = %local, issuer = %issuer, store = %args.store, "PhotoBook provider started");
+    println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
+    axum::serve(listener, app(demo))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(RunError::Serve)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
