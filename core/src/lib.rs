@@ -32,6 +32,10 @@ pub use scope::{Scope, ScopeToken};
 pub use storage::{GrantStore, PendingStore, Store, Subject};
 pub use token::{GrantId, OsRandom, Random, Secret, SecretKey, TokenHash, TokenKind};
 
+/// Defaults, and the vulnerabilities each defends against.
+#[doc = include_str!("../doc/manual.md")]
+pub mod manual {}
+
 pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
