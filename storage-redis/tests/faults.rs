@@ -1,0 +1,235 @@
+//! Faults: nothing listening, a crashed server, a frozen server, a restart.
+//! Every call ends within the command timeout (no hang) with
+//! `StoreError::Unavailable`, and the same `RedisStore` works again soon
+//! after the server is back, without being recreated.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Throwaway;
+use tessera::storage::{
+    CodeRecord, CodeTake, GrantStore, NewTokens, PendingStore, Subject, TokenRecord,
+};
+use tessera::{
+    ClientId, ClientRegistry, OsRandom, Random, Scope, Secret, SecretKey, StoreError, TokenKind,
+};
+use tessera_redis::{ConnectError, RedisStore};
+use time::OffsetDateTime;
+
+const TIMEOUT: Duration = Duration::from_millis(300);
+/// Scheduling slack on a busy 2-core CI machine.
+const SLACK: Duration = Duration::from_millis(700);
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+fn key(kind: TokenKind) -> SecretKey {
+    Secret::mint(kind, OsRandom.grant_id(), OsRandom.bytes32()).key()
+}
+
+fn code(now: OffsetDateTime) -> CodeRecord {
+    CodeRecord {
+        client_id: ClientId::new("c").unwrap(),
+        redirect_uri: None,
+        challenge: None,
+        subject: Subject::new("alice"),
+        scope: Scope::parse("a").unwrap(),
+        expires_at: now + time::Duration::seconds(60),
+    }
+}
+
+/// Every kind of call fails with `Unavailable`, each within the timeout.
+async fn all_unavailable(store: &RedisStore, what: &str) {
+    let now = now();
+    let t = || NewTokens {
+        access: (
+            key(TokenKind::Access).hash,
+            TokenRecord {
+                client_id: ClientId::new("c").unwrap(),
+                subject: None,
+                scope: Scope::parse("a").unwrap(),
+                issued_at: now,
+                expires_at: now + time::Duration::seconds(60),
+            },
+        ),
+        refresh: None,
+    };
+    macro_rules! expect_unavailable {
+        ($name:literal, $call:expr) => {{
+            let start = Instant::now();
+            let r = $call.await;
+            let took = start.elapsed();
+            assert!(
+                matches!(r, Err(StoreError::Unavailable(_))),
+                "{what}: {}: expected Unavailable, got {r:?}",
+                $name
+            );
+            assert!(
+                took <= TIMEOUT + SLACK,
+                "{what}: {} took {took:?} (timeout {TIMEOUT:?})",
+                $name
+            );
+        }};
+    }
+    expect_unavailable!("put_code", store.put_code(key(TokenKind::Code), code(now)));
+    expect_unavailable!("take_code", store.take_code(key(TokenKind::Code), now));
+    expect_unavailable!("issue", store.issue(OsRandom.grant_id(), t()));
+    expect_unavailable!(
+        "access_token",
+        store.access_token(key(TokenKind::Access), now)
+    );
+    expect_unavailable!(
+        "refresh_token",
+        store.refresh_token(key(TokenKind::Refresh), now)
+    );
+    let old = key(TokenKind::Refresh);
+    expect_unavailable!("rotate_refresh", store.rotate_refresh(old, t(), now));
+    expect_unavailable!(
+        "revoke_access_token",
+        store.revoke_access_token(key(TokenKind::Access))
+    );
+    expect_unavailable!("revoke_grant", store.revoke_grant(OsRandom.grant_id()));
+    expect_unavailable!(
+        "get_pending",
+        store.get_pending(key(TokenKind::Pending), now)
+    );
+    expect_unavailable!(
+        "take_pending",
+        store.take_pending(key(TokenKind::Pending), now)
+    );
+    expect_unavailable!("client", store.client(&ClientId::new("c").unwrap()));
+    expect_unavailable!("has_clients", store.has_clients());
+}
+
+/// Polls until a full code flow works on `store`; panics after `limit`.
+async fn works_again_within(store: &RedisStore, limit: Duration, what: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let now = now();
+        let c = key(TokenKind::Code);
+        let ok = store.put_code(c, code(now)).await.is_ok()
+            && matches!(store.take_code(c, now).await, Ok(CodeTake::Taken(_)));
+        if ok {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what}: store not working again after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_fast_and_clearly() {
+    let port = common::free_port();
+    let start = Instant::now();
+    let r = RedisStore::connect(format!("redis://127.0.0.1:{port}/"))
+        .connect_timeout(Duration::from_secs(1))
+        .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1) + SLACK,
+        "took {:?}",
+        start.elapsed()
+    );
+    let err = r.expect_err("nothing listens there");
+    assert!(matches!(err, ConnectError::Unreachable { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&port.to_string()),
+        "names the target: {err}"
+    );
+
+    let start = Instant::now();
+    let r = RedisStore::connect_cluster([format!("redis://127.0.0.1:{port}/")])
+        .connect_timeout(Duration::from_secs(1))
+        .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1) + SLACK,
+        "cluster took {:?}",
+        start.elapsed()
+    );
+    assert!(matches!(r, Err(ConnectError::Unreachable { .. })), "{r:?}");
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused() {
+    let r = RedisStore::connect("redis://127.0.0.1:1/")
+        .prefix("a{b}:")
+        .await;
+    assert!(matches!(r, Err(ConnectError::InvalidPrefix(_))), "{r:?}");
+    let r = RedisStore::connect("http://nope").await;
+    assert!(matches!(r, Err(ConnectError::InvalidUrl { .. })), "{r:?}");
+    let r = RedisStore::connect_cluster(Vec::<String>::new()).await;
+    assert!(matches!(r, Err(ConnectError::NoNodes)), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashed_server_then_restart() {
+    let Some(bin) = common::redis_server_bin() else {
+        return;
+    };
+    let mut server = Throwaway::start(&bin);
+    let store = RedisStore::connect(server.url())
+        .command_timeout(TIMEOUT)
+        .await
+        .unwrap();
+    works_again_within(&store, Duration::from_secs(2), "before the crash").await;
+
+    server.kill();
+    all_unavailable(&store, "server killed").await;
+    // Stay down a while (longer than the reconnect backoff runs).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    all_unavailable(&store, "server still down").await;
+
+    server.restart();
+    let took = works_again_within(&store, Duration::from_secs(2), "after restart").await;
+    eprintln!("store worked again {took:?} after the restart");
+
+    // And once more, restarting right away.
+    server.kill();
+    all_unavailable(&store, "killed again").await;
+    server.restart();
+    works_again_within(&store, Duration::from_secs(2), "after the second restart").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_server_times_out_then_recovers() {
+    let Some(bin) = common::redis_server_bin() else {
+        return;
+    };
+    let server = Throwaway::start(&bin);
+    let store = RedisStore::connect(server.url())
+        .command_timeout(TIMEOUT)
+        .await
+        .unwrap();
+    works_again_within(&store, Duration::from_secs(2), "before freezing").await;
+
+    server.freeze();
+    all_unavailable(&store, "server frozen").await;
+    server.thaw();
+    works_again_within(&store, Duration::from_secs(2), "after thawing").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_frozen_server_is_bounded() {
+    let Some(bin) = common::redis_server_bin() else {
+        return;
+    };
+    let server = Throwaway::start(&bin);
+    server.freeze();
+    let start = Instant::now();
+    let r = RedisStore::connect(server.url())
+        .command_timeout(TIMEOUT)
+        .connect_timeout(Duration::from_secs(1))
+        .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(1) + SLACK,
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(matches!(r, Err(ConnectError::Unreachable { .. })), "{r:?}");
+    server.thaw();
+}

@@ -1,0 +1,197 @@
+//! The key layout: prefixes isolate issuers, every grant key expires, grant
+//! meta lives as long as its longest record; clients and seeding.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Target;
+use tessera::storage::{
+    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, Subject,
+    TokenRecord,
+};
+use tessera::{
+    Client, ClientId, ClientRegistry, OsRandom, Random, Scope, Secret, SecretKey, TokenKind,
+};
+use time::{Duration, OffsetDateTime};
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+fn key(kind: TokenKind, g: tessera::GrantId) -> SecretKey {
+    Secret::mint(kind, g, OsRandom.bytes32()).key()
+}
+
+fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
+    TokenRecord {
+        client_id: ClientId::new("c").unwrap(),
+        subject: None,
+        scope: Scope::parse("a").unwrap(),
+        issued_at: now,
+        expires_at: now + Duration::seconds(ttl),
+    }
+}
+
+#[tokio::test]
+async fn every_key_expires_and_meta_outlives_its_records() {
+    let Some(target) = Target::standalone() else {
+        return;
+    };
+    let Target::Standalone(url) = &target else {
+        unreachable!()
+    };
+    let store = common::standalone(url).await;
+    let mut raw = target.raw().await;
+    let now = now();
+    let g = OsRandom.grant_id();
+    let c = key(TokenKind::Code, g);
+    store
+        .put_code(
+            c,
+            CodeRecord {
+                client_id: ClientId::new("c").unwrap(),
+                redirect_uri: None,
+                challenge: None,
+                subject: Subject::new("alice"),
+                scope: Scope::parse("a").unwrap(),
+                expires_at: now + Duration::seconds(60),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.take_code(c, now).await.unwrap(),
+        CodeTake::Taken(_)
+    ));
+    let (a, r) = (key(TokenKind::Access, g), key(TokenKind::Refresh, g));
+    let t = NewTokens {
+        access: (a.hash, token(now, 600)),
+        refresh: Some((r.hash, token(now, 7200))),
+    };
+    assert!(store.issue(g, t).await.unwrap());
+    let r2 = key(TokenKind::Refresh, g);
+    let t = NewTokens {
+        access: (key(TokenKind::Access, g).hash, token(now, 600)),
+        refresh: Some((r2.hash, token(now, 3600))),
+    };
+    assert!(store.rotate_refresh(r, t, now).await.unwrap());
+    store.revoke_grant(OsRandom.grant_id()).await.unwrap();
+    let p = key(TokenKind::Pending, OsRandom.grant_id());
+    store
+        .put_pending(
+            p,
+            PendingAuthorization {
+                client_id: ClientId::new("c").unwrap(),
+                redirect_uri: "https://c.example/cb".into(),
+                redirect_uri_sent: false,
+                scope: Scope::parse("a").unwrap(),
+                state: None,
+                challenge: None,
+                expires_at: now + Duration::seconds(600),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .put_client(&Client::public(ClientId::new("c").unwrap(), "C"))
+        .await
+        .unwrap();
+
+    let keys: Vec<String> = raw
+        .query(redis::cmd("KEYS").arg(format!("{}*", store.key_prefix())))
+        .await;
+    assert!(keys.len() >= 8, "{keys:?}");
+    for k in &keys {
+        let ttl: i64 = raw.query(redis::cmd("PTTL").arg(k)).await;
+        let is_client = k.ends_with("clients") || k.contains("client:");
+        if is_client {
+            assert_eq!(ttl, -1, "clients are registrations, kept: {k}");
+        } else {
+            assert!(ttl > 0, "{k} has no expiry (PTTL {ttl})");
+        }
+    }
+    // The grant meta lives as long as the longest record (the first refresh token, 2 h).
+    let meta = format!("{}{{{}}}:g", store.key_prefix(), g.to_key());
+    let meta_ttl: i64 = raw.query(redis::cmd("PTTL").arg(&meta)).await;
+    let longest: i64 = raw
+        .query(redis::cmd("PTTL").arg(format!(
+            "{}{{{}}}:r:{}",
+            store.key_prefix(),
+            g.to_key(),
+            r.hash.to_key()
+        )))
+        .await;
+    assert!(
+        meta_ttl >= longest && longest > 7_000_000,
+        "meta {meta_ttl} ms, longest record {longest} ms"
+    );
+    // Keys of one grant share the hash tag.
+    for k in keys.iter().filter(|k| k.contains(&g.to_key())) {
+        assert!(
+            k.starts_with(&format!("{}{{{}}}:", store.key_prefix(), g.to_key())),
+            "{k}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn prefixes_isolate_issuers() {
+    let Some(Target::Standalone(url)) = Target::standalone() else {
+        return;
+    };
+    let a = common::standalone(&url).await;
+    let b = common::standalone(&url).await;
+    let now = now();
+    let g = OsRandom.grant_id();
+    let at = key(TokenKind::Access, g);
+    let t = NewTokens {
+        access: (at.hash, token(now, 60)),
+        refresh: None,
+    };
+    assert!(a.issue(g, t).await.unwrap());
+    assert!(a.access_token(at, now).await.unwrap().is_some());
+    assert!(b.access_token(at, now).await.unwrap().is_none());
+    b.revoke_grant(g).await.unwrap();
+    assert!(
+        a.access_token(at, now).await.unwrap().is_some(),
+        "b's revocation is b's"
+    );
+}
+
+async fn clients(target: Target) {
+    let store = match &target {
+        Target::Standalone(u) => common::standalone(u).await,
+        Target::Cluster(u) => common::cluster(u).await,
+    };
+    assert!(store.is_empty().await.unwrap());
+    assert!(!store.has_clients().await.unwrap());
+    let id = ClientId::new("photo {app}").unwrap();
+    assert_eq!(store.client(&id).await.unwrap(), None);
+    let client = Client::public(id.clone(), "Photos");
+    store.put_client(&client).await.unwrap();
+    assert!(store.has_clients().await.unwrap());
+    assert!(!store.is_empty().await.unwrap());
+    assert_eq!(store.client(&id).await.unwrap(), Some(client.clone()));
+    // Replacing is fine.
+    let renamed = Client::public(id.clone(), "Photos 2");
+    store.put_client(&renamed).await.unwrap();
+    assert_eq!(store.client(&id).await.unwrap(), Some(renamed));
+    // Another prefix sees none of it.
+    let other = common::with_prefix(&target, &common::unique_prefix()).await;
+    assert!(other.is_empty().await.unwrap());
+    assert_eq!(other.client(&id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn clients_standalone() {
+    if let Some(t) = Target::standalone() {
+        clients(t).await;
+    }
+}
+
+#[tokio::test]
+async fn clients_cluster() {
+    if let Some(t) = Target::cluster() {
+        clients(t).await;
+    }
+}
