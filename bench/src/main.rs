@@ -1,1 +1,645 @@
-fn main() {}
+//! `tessera-bench`: Tessera's provider endpoints under HTTP load beside a
+//! bare axum handler doing the minimal honest work of a token endpoint, on
+//! the memory store and optionally Redis; Redis round trips per grant step;
+//! bytes per live token in the memory store; and a soak run.
+//!
+//! ```text
+//! cargo run --release -p tessera-bench -- [--duration 10s] [--concurrency 32] [--redis redis://...] [--soak 600s]
+//! ```
+//!
+//! Everything runs in this process on loopback: the servers on a dedicated
+//! one-worker Tokio runtime pinned to one core, the load generator on the
+//! main thread pinned to another. See `bench/README.md`.
+
+mod apps;
+mod load;
+mod memory;
+mod roundtrips;
+mod sys;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::Method;
+use clap::Parser;
+use futures::StreamExt;
+use tessera::{Lifetimes, Server, Store};
+use tessera_memory::MemoryStore;
+use tessera_redis::RedisStore;
+use tokio::runtime::Runtime;
+
+use crate::apps::{API_SECRET, BACKUP_SECRET, BoxError, CC_BODY, PRINTSHOP_SECRET};
+use crate::load::{BodySource, CodePool, RequestSpec, RunResult};
+use crate::sys::{Cores, ThreadCpu};
+
+/// Load, memory and soak benchmarks for Tessera (see bench/README.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Measured time per run (each scenario runs once against each server).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured warm-up before each run.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Also run the provider on this Redis (e.g. the TESSERA_REDIS_URL that
+    /// storage-redis/scripts/redis-up.sh prints) and count round trips.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Tokens issued to measure bytes per live token (0 skips it).
+    #[arg(long, default_value_t = 1_000_000)]
+    tokens: usize,
+    /// Also run a soak of this length (e.g. 600s) after the rest.
+    #[arg(long, value_parser = parse_duration)]
+    soak: Option<Duration>,
+    /// Client-credentials requests per second during the soak.
+    #[arg(long, default_value_t = 10_000)]
+    soak_rate: u64,
+    /// Run only the soak.
+    #[arg(long, requires = "soak")]
+    soak_only: bool,
+    /// Sequential operations per step when counting Redis round trips.
+    #[arg(long, default_value_t = 1000)]
+    round_trip_ops: usize,
+    /// Do not pin the server and the load generator to separate cores.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or((s, "s"), |i| (&s[..i], &s[i..]));
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tessera-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves `app` on an ephemeral loopback port from `rt`.
+pub(crate) fn serve(rt: &Runtime, app: Router) -> Result<SocketAddr, BoxError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    rt.spawn(async move {
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => {
+                if let Err(e) = axum::serve(l, app).await {
+                    eprintln!("tessera-bench: server on {addr} stopped: {e}");
+                }
+            }
+            Err(e) => eprintln!("tessera-bench: cannot listen on {addr}: {e}"),
+        }
+    });
+    Ok(addr)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn run(args: Args) -> Result<(), BoxError> {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = Cores::plan(!args.no_pin);
+    let pinned = sys::pin(cores.load);
+    let server_core = cores.server;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bench-server")
+        .on_thread_start(move || {
+            sys::pin(server_core);
+        })
+        .enable_all()
+        .build()?;
+    let load_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    println!("# tessera-bench");
+    println!();
+    println!("- machine: {} ({} logical CPUs)", cpu_model(), cpus);
+    println!(
+        "- {}{}",
+        cores.describe(),
+        if pinned || cores.load.is_none() {
+            ""
+        } else {
+            " (pinning the load thread failed)"
+        }
+    );
+    println!(
+        "- servers: one Tokio worker thread; load: one thread, {} keep-alive HTTP/1.1 connections (hyper client), closed loop",
+        args.concurrency
+    );
+    println!(
+        "- each run: {:?} warm-up, then {:?} measured",
+        args.warmup, args.duration
+    );
+
+    if !args.soak_only {
+        if args.tokens > 0 {
+            report_per_token(args.tokens)?;
+        }
+        let memory = throughput_memory(&args, &server_rt, &load_rt)?;
+        let redis = match &args.redis {
+            Some(url) => Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?),
+            None => None,
+        };
+        report_throughput(&memory, redis.as_ref(), &args);
+        if let Some(url) = &args.redis {
+            report_round_trips(url, &args, &load_rt)?;
+        }
+    }
+    if let Some(d) = args.soak {
+        report_soak(&server_rt, &load_rt, d, &args)?;
+    }
+    Ok(())
+}
+
+// ---- Bytes per token --------------------------------------------------------------
+
+fn report_per_token(n: usize) -> Result<(), BoxError> {
+    println!();
+    println!("## Bytes per live token (memory store)");
+    println!();
+    let m = memory::per_token(n)?;
+    let per = m.bytes_per_token();
+    println!(
+        "{} client_credentials tokens issued through `Server::token_response` in {:.2} s ({} live in the store); RSS {:.1} MiB -> {:.1} MiB (/proc/self/statm)",
+        m.tokens,
+        m.seconds,
+        m.live_tokens,
+        m.rss_before as f64 / 1048576.0,
+        m.rss_after as f64 / 1048576.0
+    );
+    println!();
+    println!(
+        "**{per:.0} bytes per live token** (bar <= 400: {})",
+        if per <= 400.0 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
+// ---- Throughput -------------------------------------------------------------------
+
+/// One scenario against one server.
+#[derive(Debug)]
+struct Measured {
+    run: RunResult,
+    server_cpu: Option<f64>,
+    load_cpu: Option<f64>,
+}
+
+/// One scenario: the provider, and the bare handler beside it (memory only).
+#[derive(Debug)]
+struct Row {
+    name: &'static str,
+    provider: Measured,
+    bare: Option<Measured>,
+    note: String,
+}
+
+fn drive(load_rt: &Runtime, addr: SocketAddr, spec: RequestSpec, args: &Args) -> Measured {
+    let spec = Arc::new(spec);
+    let before = ThreadCpu::read();
+    let run = load_rt.block_on(load::run(
+        addr,
+        spec,
+        args.concurrency,
+        args.warmup,
+        args.duration,
+    ));
+    let (server_cpu, load_cpu) = ThreadCpu::read().since(&before);
+    if run.errors > 0 {
+        eprintln!(
+            "tessera-bench: {} failed requests to {addr}; first: {}",
+            run.errors,
+            run.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    Measured {
+        run,
+        server_cpu,
+        load_cpu,
+    }
+}
+
+fn post(path: &'static str, auth: String, body: String) -> RequestSpec {
+    RequestSpec {
+        method: Method::POST,
+        path,
+        authorization: auth,
+        body: BodySource::Form(body.into()),
+    }
+}
+
+/// The scenarios, provider (and bare, when given) back to back.
+fn scenarios<S: Store>(
+    server: &Server<S>,
+    provider: SocketAddr,
+    bare: Option<SocketAddr>,
+    args: &Args,
+    load_rt: &Runtime,
+    mint_concurrency: usize,
+) -> Result<Vec<Row>, BoxError> {
+    let minter = apps::CodeMinter::new(server.clone());
+    let (access, _) = load_rt.block_on(minter.tokens())?;
+    let backup = apps::basic("backup-job", BACKUP_SECRET);
+    let printshop = apps::basic("printshop", PRINTSHOP_SECRET);
+    let api = apps::basic("photo-api", API_SECRET);
+    let mut rows = Vec::new();
+    let mut both = |name: &'static str, make: &dyn Fn() -> RequestSpec, note: String| {
+        eprintln!("tessera-bench: running {name}");
+        let p = drive(load_rt, provider, make(), args);
+        let b = bare.map(|addr| drive(load_rt, addr, make(), args));
+        rows.push(Row {
+            name,
+            provider: p,
+            bare: b,
+            note,
+        });
+    };
+
+    both(
+        "client_credentials (POST /token)",
+        &|| post("/token", backup.clone(), CC_BODY.into()),
+        String::new(),
+    );
+
+    // Enough codes for the whole run at the client-credentials rate (a code
+    // exchange is never faster), minted through the core into the same store.
+    let cc_rps = rows.first().map_or(10_000.0, |r| r.provider.run.rps());
+    let total = args.warmup + args.duration;
+    let n = ((cc_rps * total.as_secs_f64() * 1.15) as usize + 2_000).min(5_000_000);
+    eprintln!("tessera-bench: minting {n} authorization codes through the core");
+    let start = std::time::Instant::now();
+    let codes: Vec<String> = load_rt.block_on(async {
+        futures::stream::iter(0..n)
+            .map(|_| minter.code())
+            .buffer_unordered(mint_concurrency)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let minted_in = start.elapsed();
+    let provider_pool = Arc::new(CodePool::new(codes.clone(), false));
+    let bare_pool = Arc::new(CodePool::new(codes, true));
+    let tail = apps::exchange_tail();
+    let pool_for_provider = Arc::clone(&provider_pool);
+    let make_code = |pool: &Arc<CodePool>| RequestSpec {
+        method: Method::POST,
+        path: "/token",
+        authorization: printshop.clone(),
+        body: BodySource::Codes {
+            pool: Arc::clone(pool),
+            tail: tail.clone(),
+        },
+    };
+    eprintln!("tessera-bench: running code exchange");
+    let p = drive(load_rt, provider, make_code(&pool_for_provider), args);
+    let b = bare.map(|addr| drive(load_rt, addr, make_code(&bare_pool), args));
+    let mut note = format!(
+        "{} codes minted in {:.1} s before the run, {} used",
+        n,
+        minted_in.as_secs_f64(),
+        provider_pool.used()
+    );
+    if p.run.exhausted {
+        note.push_str("; ran out of codes, window shortened");
+    }
+    rows.push(Row {
+        name: "code exchange + PKCE (POST /token)",
+        provider: p,
+        bare: b,
+        note,
+    });
+
+    let mut both = |name: &'static str, make: &dyn Fn() -> RequestSpec, note: String| {
+        eprintln!("tessera-bench: running {name}");
+        let p = drive(load_rt, provider, make(), args);
+        let b = bare.map(|addr| drive(load_rt, addr, make(), args));
+        rows.push(Row {
+            name,
+            provider: p,
+            bare: b,
+            note,
+        });
+    };
+    both(
+        "introspection (POST /introspect)",
+        &|| post("/introspect", api.clone(), format!("token={access}")),
+        String::new(),
+    );
+    both(
+        "protected API (GET /api/photos)",
+        &|| RequestSpec {
+            method: Method::GET,
+            path: "/api/photos",
+            authorization: format!("Bearer {access}"),
+            body: BodySource::Empty,
+        },
+        String::new(),
+    );
+    Ok(rows)
+}
+
+/// Lifetimes for the throughput runs: the defaults, except codes live 10
+/// minutes so that codes minted before a long run are still valid.
+fn bench_lifetimes() -> Lifetimes {
+    Lifetimes {
+        code: time::Duration::minutes(10),
+        ..Lifetimes::default()
+    }
+}
+
+fn throughput_memory(
+    args: &Args,
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+) -> Result<Vec<Row>, BoxError> {
+    println!();
+    println!("## HTTP, memory store");
+    let store = Arc::new(MemoryStore::with_clients(apps::clients()));
+    let _sweeper = {
+        let _guard = server_rt.enter();
+        store.spawn_sweeper(Duration::from_secs(60))
+    };
+    let server = apps::server(Arc::clone(&store), bench_lifetimes())?;
+    let provider = serve(server_rt, apps::provider_app(server.clone()))?;
+    let bare = serve(server_rt, apps::bare_app())?;
+    scenarios(&server, provider, Some(bare), args, load_rt, 1)
+}
+
+/// Pins the Redis server to the server core when it runs on this machine.
+fn pin_redis(url: &str, load_rt: &Runtime, cores: Cores) -> String {
+    let Some(core) = cores.server else {
+        return "redis-server not pinned".into();
+    };
+    let pid: Result<u32, BoxError> = load_rt.block_on(async {
+        let client = redis::Client::open(url)?;
+        let mut con = client.get_multiplexed_async_connection().await?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut con)
+            .await?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| "no process_id in INFO server".into())
+    });
+    let Ok(pid) = pid else {
+        return "redis-server not pinned (its pid is unknown)".into();
+    };
+    let is_local = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let pinned = is_local
+        && std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", &core.id.to_string(), &pid.to_string()])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if pinned {
+        format!(
+            "redis-server (pid {pid}) pinned with taskset to cpu{}, beside the server",
+            core.id
+        )
+    } else {
+        format!("redis-server (pid {pid}) not pinned (taskset failed or not local)")
+    }
+}
+
+fn throughput_redis(
+    url: &str,
+    args: &Args,
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+    cores: Cores,
+) -> Result<Vec<Row>, BoxError> {
+    println!();
+    println!("## HTTP, Redis store");
+    println!();
+    println!("- {}", pin_redis(url, load_rt, cores));
+    let prefix = format!("tessera-bench-{}:", std::process::id());
+    // Connected from the server runtime, so the connection's driver task
+    // runs on the server's core.
+    let store = server_rt.block_on(async {
+        let store = RedisStore::connect(url).prefix(prefix.as_str()).await?;
+        for c in apps::clients() {
+            store.put_client(&c).await?;
+        }
+        Ok::<_, BoxError>(store)
+    })?;
+    let server = apps::server(Arc::new(store), bench_lifetimes())?;
+    let provider = serve(server_rt, apps::provider_app(server.clone()))?;
+    let rows = scenarios(&server, provider, None, args, load_rt, 64)?;
+    println!("- keys under the prefix `{prefix}` expire by their TTLs");
+    Ok(rows)
+}
+
+fn fmt_cpu(c: Option<f64>) -> String {
+    c.map_or_else(|| "-".into(), |c| format!("{c:.0}%"))
+}
+
+fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
+    println!();
+    println!("## HTTP results");
+    println!();
+    println!(
+        "req/s over {:?}, latency in µs; CPU = CPU time of the server threads / the load generator during the run (warm-up included), in % of one core",
+        args.duration
+    );
+    println!();
+    println!(
+        "| scenario | provider req/s | p50 | p99 | bare req/s | p50 | p99 | provider/bare | CPU provider | CPU bare |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    for r in memory {
+        let p = &r.provider;
+        let (bare_cols, ratio, cpu_b) = match &r.bare {
+            Some(b) => (
+                format!(
+                    "{:.0} | {:.0} | {:.0}",
+                    b.run.rps(),
+                    b.run.p50_us(),
+                    b.run.p99_us()
+                ),
+                format!("{:.2}x", p.run.rps() / b.run.rps().max(1e-9)),
+                format!("{} / {}", fmt_cpu(b.server_cpu), fmt_cpu(b.load_cpu)),
+            ),
+            None => ("- | - | -".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "| {} | {:.0} | {:.0} | {:.0} | {bare_cols} | {ratio} | {} / {} | {cpu_b} |",
+            r.name,
+            p.run.rps(),
+            p.run.p50_us(),
+            p.run.p99_us(),
+            fmt_cpu(p.server_cpu),
+            fmt_cpu(p.load_cpu),
+        );
+    }
+    for r in memory.iter().chain(redis.into_iter().flatten()) {
+        if !r.note.is_empty() {
+            println!();
+            println!("- {}: {}", r.name, r.note);
+        }
+    }
+    if let Some(cc) = memory.first().and_then(|r| {
+        r.bare
+            .as_ref()
+            .map(|b| r.provider.run.rps() / b.run.rps().max(1e-9))
+    }) {
+        println!();
+        println!(
+            "client_credentials over HTTP: **{cc:.2}x** the bare handler (bar >= 0.85x: {})",
+            if cc >= 0.85 { "met" } else { "MISSED" }
+        );
+    }
+    if let Some(redis) = redis {
+        println!();
+        println!(
+            "| scenario | Redis req/s | p50 | p99 | Redis/memory | Redis/bare | CPU server / load |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---|");
+        for (r, m) in redis.iter().zip(memory) {
+            let p = &r.provider;
+            let bare = m
+                .bare
+                .as_ref()
+                .map_or(f64::NAN, |b| p.run.rps() / b.run.rps().max(1e-9));
+            println!(
+                "| {} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {} / {} |",
+                r.name,
+                p.run.rps(),
+                p.run.p50_us(),
+                p.run.p99_us(),
+                p.run.rps() / m.provider.run.rps().max(1e-9),
+                bare,
+                fmt_cpu(p.server_cpu),
+                fmt_cpu(p.load_cpu),
+            );
+        }
+    }
+}
+
+// ---- Redis round trips ------------------------------------------------------------
+
+fn report_round_trips(url: &str, args: &Args, load_rt: &Runtime) -> Result<(), BoxError> {
+    println!();
+    println!("## Redis round trips per operation");
+    println!();
+    let prefix = format!("tessera-bench-rt-{}:", std::process::id());
+    let steps = load_rt.block_on(roundtrips::measure(url, &prefix, args.round_trip_ops))?;
+    println!(
+        "{} sequential operations per step through the core; commands counted on the wire by a proxy; store calls counted by a wrapper",
+        args.round_trip_ops
+    );
+    println!();
+    println!("| operation | store calls | round trips | commands per operation |");
+    println!("|---|---:|---:|---|");
+    let mut all_one = true;
+    for s in &steps {
+        all_one &= (s.round_trips - s.store_calls).abs() < 0.01;
+        println!(
+            "| {} | {:.2} | {:.2} | {} |",
+            s.name, s.store_calls, s.round_trips, s.commands
+        );
+    }
+    println!();
+    println!(
+        "one round trip per store call (grant step): {}",
+        if all_one { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
+// ---- Soak -------------------------------------------------------------------------
+
+fn report_soak(
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+    duration: Duration,
+    args: &Args,
+) -> Result<(), BoxError> {
+    println!();
+    println!("## Soak (memory store)");
+    println!();
+    println!(
+        "client_credentials over HTTP at {} req/s for {:?}; access tokens live 5 s; the store's sweeper runs every second",
+        args.soak_rate, duration
+    );
+    println!();
+    let s = memory::soak(
+        server_rt,
+        load_rt,
+        duration,
+        args.soak_rate,
+        args.concurrency,
+    )?;
+    let (min, max) = s.steady_range();
+    let ratio = max as f64 / (min.max(1)) as f64;
+    println!();
+    println!(
+        "{} requests succeeded, {} failed ({:.0} req/s achieved, {} asked); access token lifetime {:?}",
+        s.ok,
+        s.failed,
+        s.ok as f64 / duration.as_secs_f64(),
+        s.rate,
+        s.lifetime
+    );
+    println!(
+        "RSS from {:?} on: min {:.1} MiB, max {:.1} MiB, **max/min {ratio:.3}** (bar <= 1.10: {})",
+        s.steady_from,
+        min as f64 / 1048576.0,
+        max as f64 / 1048576.0,
+        if ratio <= 1.10 { "met" } else { "MISSED" }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn args_parse() {
+        let a = Args::try_parse_from(["tessera-bench", "--duration", "3s", "--concurrency", "4"]);
+        assert!(a.is_ok_and(|a| a.duration == Duration::from_secs(3) && a.concurrency == 4));
+    }
+}

@@ -1,0 +1,344 @@
+//! The two servers under test: the provider's endpoints (Tessera behind
+//! `tessera-axum`, seeded like the demo provider of DEMO-CONTRACT.md) and a
+//! bare axum handler doing only the minimal honest work of a token endpoint.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tessera::pkce::CodeChallenge;
+use tessera::{
+    AuthMethod, AuthorizeOutcome, Client, ClientId, Decision, HttpRequest, Lifetimes, RedirectUri,
+    Scope, ScopeToken, SecretHash, Server, Store, Subject,
+};
+use tessera_axum::{Bearer, BearerRejection};
+
+/// The demo's seeded client secrets (DEMO-CONTRACT.md).
+pub const BACKUP_SECRET: &str = "backup-job-secret-0123456789abcdef0123456789ab";
+pub const PRINTSHOP_SECRET: &str = "printshop-secret-0123456789abcdef0123456789abcdef";
+pub const API_SECRET: &str = "photo-api-secret-0123456789abcdef0123456789abcd";
+pub const REDIRECT: &str = "http://127.0.0.1:9001/callback";
+pub const ISSUER: &str = "http://127.0.0.1:9000";
+/// A fixed PKCE verifier: every minted code carries its challenge.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CC_BODY: &str = "grant_type=client_credentials&scope=photos.read";
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `Basic base64(id:secret)`.
+pub fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn client_id(s: &str) -> ClientId {
+    ClientId::new(s).unwrap_or_else(|| unreachable!("{s} is a valid client id"))
+}
+
+fn scope(s: &str) -> Scope {
+    Scope::parse(s).unwrap_or_else(|_| unreachable!("{s} is a valid scope"))
+}
+
+/// The clients the demo provider seeds that the benchmarks use.
+pub fn clients() -> Vec<Client> {
+    let both = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
+    let redirect = RedirectUri::new(REDIRECT).unwrap_or_else(|_| unreachable!("valid redirect"));
+    vec![
+        Client::confidential(
+            client_id("backup-job"),
+            "Nightly backup",
+            SecretHash::of(BACKUP_SECRET),
+        )
+        .with_auth_methods(both)
+        .with_grant_types(["client_credentials"])
+        .with_scope(scope("photos.read")),
+        Client::confidential(
+            client_id("printshop"),
+            "PrintShop",
+            SecretHash::of(PRINTSHOP_SECRET),
+        )
+        .with_auth_methods(both)
+        .with_redirect_uri(redirect)
+        .with_grant_types(["authorization_code", "refresh_token"])
+        .with_scope(scope("photos.read profile")),
+        Client::confidential(
+            client_id("photo-api"),
+            "PhotoBook API",
+            SecretHash::of(API_SECRET),
+        )
+        .with_introspect_any_token(true),
+    ]
+}
+
+/// A server over `store` configured like the demo provider.
+pub fn server<S: Store>(store: Arc<S>, lifetimes: Lifetimes) -> Result<Server<S>, BoxError> {
+    Ok(Server::builder()
+        .issuer(ISSUER)
+        .store(store)
+        .lifetimes(lifetimes)
+        .scope(ScopeToken::new("photos.read")?, "See your photos")
+        .scope(ScopeToken::new("photos.write")?, "Add photos")
+        .scope(ScopeToken::new("profile")?, "See your profile")
+        .build()?)
+}
+
+/// Mints authorization codes through the core, as the provider's login and
+/// consent pages would: `authorize` (alice logged in) then `decide(Allow)`.
+#[derive(Debug)]
+pub struct CodeMinter<S: Store> {
+    server: Server<S>,
+    query: Arc<str>,
+    owner: Subject,
+}
+
+impl<S: Store> CodeMinter<S> {
+    pub fn new(server: Server<S>) -> Self {
+        let query = format!(
+            "response_type=code&client_id=printshop&redirect_uri={}&scope=photos.read%20profile&state=af0ifjsldkj&code_challenge={}&code_challenge_method=S256",
+            encode(REDIRECT),
+            CodeChallenge::s256(VERIFIER).as_str()
+        );
+        Self {
+            server,
+            query: query.into(),
+            owner: Subject::new("alice"),
+        }
+    }
+
+    pub async fn code(&self) -> Result<String, BoxError> {
+        let handle = match self.server.authorize(&self.query, Some(&self.owner)).await {
+            AuthorizeOutcome::Consent(p) => p.handle,
+            other => return Err(format!("expected a consent prompt, got {other:?}").into()),
+        };
+        match self
+            .server
+            .decide(&handle, &self.owner, Decision::Allow)
+            .await
+        {
+            AuthorizeOutcome::Redirect(r) => query_param(r.location(), "code")
+                .ok_or_else(|| format!("no code in {}", r.location()).into()),
+            other => Err(format!("expected a redirect, got {other:?}").into()),
+        }
+    }
+
+    /// A code exchanged through the core: alice's (access, refresh) tokens.
+    pub async fn tokens(&self) -> Result<(String, String), BoxError> {
+        let code = self.code().await?;
+        let body = format!(
+            "grant_type=authorization_code&code={code}{}",
+            exchange_tail()
+        );
+        let auth = basic("printshop", PRINTSHOP_SECRET);
+        let r = self
+            .server
+            .token_response(&HttpRequest::form_post(&body, Some(&auth)))
+            .await
+            .map_err(|e| format!("code exchange failed: {e}"))?;
+        let refresh = r.refresh_token.ok_or("no refresh token")?;
+        Ok((r.access_token, refresh))
+    }
+}
+
+/// What follows the code in a token request for a minted code.
+pub fn exchange_tail() -> String {
+    format!(
+        "&redirect_uri={}&code_verifier={VERIFIER}",
+        encode(REDIRECT)
+    )
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let query = location.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+// ---- The provider ---------------------------------------------------------------
+
+/// The photos of DEMO-CONTRACT.md: alice has 3, bob 2; a client-credentials
+/// token (the backup job) sees all 5.
+const PHOTOS: [(&str, u32, &str); 5] = [
+    ("alice", 1, "Lighthouse at dawn"),
+    ("alice", 2, "Harbour seals"),
+    ("alice", 3, "Birthday cake"),
+    ("bob", 4, "Mountain hut"),
+    ("bob", 5, "Snowy pass"),
+];
+
+fn photos_json(owner: &str, all: bool) -> String {
+    let photos: Vec<_> = PHOTOS
+        .iter()
+        .filter(|(o, _, _)| all || *o == owner)
+        .map(|(_, id, title)| serde_json::json!({ "id": id, "title": title }))
+        .collect();
+    serde_json::json!({ "owner": owner, "photos": photos }).to_string()
+}
+
+async fn photos<S: Store>(token: Bearer<S>) -> Result<Response, BearerRejection> {
+    token.require(&["photos.read"])?;
+    let body = photos_json(token.principal(), token.subject.is_none());
+    Ok(json_response(StatusCode::OK, body, false))
+}
+
+/// The provider's token, introspection and revocation endpoints
+/// (`tessera_axum::router`) and its protected `GET /api/photos`
+/// (`tessera_axum::Bearer` + `photos.read`), as photo-provider mounts them.
+pub fn provider_app<S: Store>(server: Server<S>) -> Router {
+    Router::new()
+        .route("/api/photos", get(photos::<S>))
+        .with_state(server.clone())
+        .merge(tessera_axum::router(server))
+}
+
+// ---- The bare handler -----------------------------------------------------------
+
+fn json_response(status: StatusCode, body: String, no_store: bool) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if no_store {
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    }
+    r
+}
+
+/// The registered (id, SHA-256 of secret) pairs the bare handler checks against.
+#[derive(Debug, Clone)]
+pub struct BareClients(Arc<[(String, [u8; 32])]>);
+
+impl BareClients {
+    pub fn demo() -> Self {
+        Self(
+            [
+                ("backup-job", BACKUP_SECRET),
+                ("printshop", PRINTSHOP_SECRET),
+                ("photo-api", API_SECRET),
+            ]
+            .iter()
+            .map(|(id, s)| ((*id).to_owned(), Sha256::digest(s.as_bytes()).into()))
+            .collect(),
+        )
+    }
+}
+
+/// The minimal honest work of a token endpoint, and nothing of OAuth
+/// beyond it: parse the form and the Basic header, check the secret with
+/// one SHA-256, mint one 32-byte random token, answer a JSON body with
+/// `Cache-Control: no-store`. `None` means `401`. The same work answers the
+/// bare `/introspect`, whose form has no `grant_type`.
+pub fn minimal_token(clients: &BareClients, authorization: &str, body: &[u8]) -> Option<String> {
+    let mut grant_type = None;
+    let mut scope = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "grant_type" => grant_type = Some(v),
+            "scope" => scope = Some(v),
+            _ => {}
+        }
+    }
+    let raw = STANDARD
+        .decode(authorization.strip_prefix("Basic ")?)
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    clients.0.iter().find(|(i, h)| i == id && *h == digest)?;
+    let mut random = [0u8; 32];
+    rand::rng().fill_bytes(&mut random);
+    let token = URL_SAFE_NO_PAD.encode(random);
+    Some(
+        serde_json::json!({
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": scope.as_deref().or(grant_type.as_deref()).unwrap_or(""),
+        })
+        .to_string(),
+    )
+}
+
+async fn bare_token(
+    axum::extract::State(clients): axum::extract::State<BareClients>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    match minimal_token(&clients, auth, &body) {
+        Some(json) => json_response(StatusCode::OK, json, true),
+        None => json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+            true,
+        ),
+    }
+}
+
+/// The resource side's minimal work: parse the Bearer header, one SHA-256
+/// of the token (what a store lookup is keyed by), the same JSON body.
+async fn bare_api(headers: HeaderMap) -> Response {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token {
+        Some(t) => {
+            std::hint::black_box(Sha256::digest(t.as_bytes()));
+            json_response(StatusCode::OK, photos_json("alice", false), false)
+        }
+        None => json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_token"}"#.into(),
+            false,
+        ),
+    }
+}
+
+/// The bare server: the same paths as the provider, each doing the
+/// minimal work above.
+pub fn bare_app() -> Router {
+    Router::new()
+        .route("/token", post(bare_token))
+        .route("/introspect", post(bare_token))
+        .route("/api/photos", get(bare_api))
+        .with_state(BareClients::demo())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_checks_the_secret() {
+        let c = BareClients::demo();
+        let ok = minimal_token(&c, &basic("backup-job", BACKUP_SECRET), CC_BODY.as_bytes());
+        assert!(ok.is_some_and(|b| b.contains("\"access_token\"")));
+        let bad = minimal_token(&c, &basic("backup-job", "nope"), CC_BODY.as_bytes());
+        assert!(bad.is_none());
+    }
+
+    #[test]
+    fn photos_follow_the_contract() {
+        let all: serde_json::Value =
+            serde_json::from_str(&photos_json("backup-job", true)).unwrap_or_default();
+        assert_eq!(all["photos"].as_array().map(Vec::len), Some(5));
+        let alice: serde_json::Value =
+            serde_json::from_str(&photos_json("alice", false)).unwrap_or_default();
+        assert_eq!(alice["photos"].as_array().map(Vec::len), Some(3));
+    }
+}
