@@ -1,3 +1,331 @@
-//! Placeholder: implemented in a later step.
+//! The adapter-agnostic HTTP conformance suite for Tessera providers.
+//!
+//! Every check talks only HTTP to a [`Target`] base URL: it discovers the
+//! endpoints through RFC 8414 metadata, plays the browser's part of the
+//! authorization dance with raw HTTP (login form, consent form, a cookie jar,
+//! no automatic redirects), and plays the client's part with the `oauth2`
+//! crate or raw requests. The checks assert the demo contract
+//! (`DEMO-CONTRACT.md`) and the RFCs to the letter: statuses, error codes,
+//! headers.
+//!
+//! Checks are grouped by RFC in [`checks`]; [`suite!`] turns every check into
+//! one `#[tokio::test]` against a provider binary, so the same list runs
+//! against every adapter:
+//!
+//! ```ignore
+//! tessera_conformance::suite!("photo-provider");
+//! ```
+//!
+//! A failure message carries the exact requests and responses involved and
+//! the tail of the provider's log.
+
 #![forbid(unsafe_code)]
-#![deny(missing_docs)]
+
+pub mod checks;
+pub mod demo;
+pub mod flow;
+pub mod html;
+pub mod http;
+pub mod provider;
+
+use std::time::Duration;
+
+pub use provider::{Provider, ProviderProcess, locate_binary};
+
+/// How long one check may take in all.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Why a check failed: a readable account, with the HTTP exchanges involved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl Failure {
+    /// A failure with this account.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+/// What a check returns.
+pub type CheckResult = Result<(), Failure>;
+
+/// Fails with `message` unless `cond` holds.
+pub fn ensure(cond: bool, message: impl FnOnce() -> String) -> CheckResult {
+    if cond {
+        Ok(())
+    } else {
+        Err(Failure::new(message()))
+    }
+}
+
+/// The provider under test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The base URL, which is also the issuer, e.g. `http://127.0.0.1:9000`.
+    pub base_url: String,
+}
+
+impl Target {
+    /// A target at `base_url`.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+        }
+    }
+
+    /// The RFC 8414 §3 metadata URL: the well-known segment goes between the
+    /// host and any path of the issuer.
+    pub fn metadata_url(&self) -> String {
+        match url::Url::parse(&self.base_url) {
+            Ok(mut u) => {
+                let path = u.path().trim_end_matches('/').to_owned();
+                u.set_path(&format!("/.well-known/oauth-authorization-server{path}"));
+                u.to_string()
+            }
+            Err(_) => format!(
+                "{}/.well-known/oauth-authorization-server",
+                self.base_url.trim_end_matches('/')
+            ),
+        }
+    }
+}
+
+/// The RFC 8414 metadata fields the checks use.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    /// `issuer`.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `revocation_endpoint`.
+    pub revocation_endpoint: String,
+    /// `introspection_endpoint`.
+    pub introspection_endpoint: String,
+    /// The whole document.
+    pub raw: serde_json::Value,
+    /// The exchange that fetched it.
+    pub exchange: http::Exchange,
+}
+
+/// What every check starts from: the target, its discovered metadata, and a
+/// fresh HTTP client (its own cookie jar: a new browser).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The provider under test.
+    pub target: Target,
+    /// Its metadata.
+    pub meta: Metadata,
+    /// A fresh HTTP client.
+    pub http: http::Http,
+}
+
+impl Ctx {
+    /// Discovers `target`'s metadata (RFC 8414 §3).
+    pub async fn new(target: &Target) -> Result<Self, Failure> {
+        let http = http::Http::new()?;
+        let ex = http.get(&target.metadata_url()).await?;
+        ex.expect_status(200)?;
+        let raw = ex.json()?;
+        let field = |name: &str| -> Result<String, Failure> {
+            match raw.get(name).and_then(|v| v.as_str()) {
+                Some(s) => Ok(s.to_owned()),
+                None => ex.fail(format!("the metadata has no string `{name}`")),
+            }
+        };
+        let meta = Metadata {
+            issuer: field("issuer")?,
+            authorization_endpoint: field("authorization_endpoint")?,
+            token_endpoint: field("token_endpoint")?,
+            revocation_endpoint: field("revocation_endpoint")?,
+            introspection_endpoint: field("introspection_endpoint")?,
+            raw: raw.clone(),
+            exchange: ex.clone(),
+        };
+        Ok(Self {
+            target: target.clone(),
+            meta,
+            http,
+        })
+    }
+
+    /// A new browser: the same target and metadata, an empty cookie jar.
+    pub fn fresh_browser(&self) -> Result<Self, Failure> {
+        Ok(Self {
+            http: http::Http::new()?,
+            ..self.clone()
+        })
+    }
+
+    /// The protected API: `{issuer}/api/photos`.
+    pub fn photos_url(&self) -> String {
+        format!("{}/api/photos", self.meta.issuer)
+    }
+}
+
+/// Calls `$cb!` with `$args` followed by every check, grouped by module of
+/// [`checks`]. The one list of checks; [`suite!`] and [`checks::all`] use it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_checks {
+    ($cb:ident ! ($($args:tt)*)) => {
+        $crate::$cb! { ($($args)*)
+            rfc8414 {
+                metadata_lists_every_contract_field,
+                issuer_is_the_base_url_exactly,
+            }
+            rfc6749_happy {
+                printshop_code_flow_with_oauth2_crate,
+                printshop_refresh_rotates,
+                photo_cli_loopback_any_port_with_pkce,
+                backup_job_client_credentials_basic,
+                backup_job_client_credentials_post,
+                photos_api_answers_per_owner,
+                login_with_wrong_password_shows_login_again,
+                session_cookie_is_httponly_and_lax,
+            }
+            rfc6749_authorize {
+                unknown_client_gets_error_page,
+                unregistered_redirect_uri_gets_error_page,
+                web_client_redirect_port_is_exact,
+                missing_response_type_redirects_invalid_request,
+                response_type_token_redirects_unsupported_response_type,
+                missing_code_challenge_redirects_invalid_request,
+                plain_code_challenge_method_redirects_invalid_request,
+                unregistered_scope_redirects_invalid_scope,
+                unknown_scope_redirects_invalid_scope,
+                duplicate_state_redirects_invalid_request,
+                duplicate_client_id_gets_error_page,
+                client_without_code_grant_gets_error_page,
+                deny_redirects_access_denied,
+            }
+            rfc6749_token {
+                missing_grant_type_is_invalid_request,
+                unknown_grant_type_is_unsupported_grant_type,
+                wrong_secret_is_401_invalid_client_with_basic_challenge,
+                unknown_client_is_401_invalid_client,
+                basic_and_body_secret_is_invalid_request,
+                get_is_405,
+                json_body_is_invalid_request,
+                duplicate_parameter_is_invalid_request,
+                code_redeemed_by_another_client_is_invalid_grant,
+                wrong_redirect_uri_is_invalid_grant,
+                missing_code_verifier_is_refused,
+                wrong_code_verifier_is_invalid_grant,
+                code_replay_is_invalid_grant_and_revokes_tokens,
+                public_client_with_wrong_client_id_is_refused,
+                client_credentials_for_printshop_is_unauthorized_client,
+                client_credentials_beyond_registered_scope_is_invalid_scope,
+                refresh_with_broader_scope_is_invalid_scope,
+                refresh_token_of_another_client_is_invalid_grant,
+                rotated_refresh_token_reuse_revokes_family,
+                body_over_64_kib_is_413_and_server_keeps_serving,
+            }
+            rfc7009 {
+                revoke_own_access_token,
+                revoke_refresh_token_kills_grant,
+                revoke_other_clients_token_changes_nothing,
+                revoke_unknown_token_is_200,
+                revoke_without_token_is_invalid_request,
+                revoke_with_bad_client_auth_is_401,
+                public_client_revokes_own_token_with_client_id,
+            }
+            rfc7662 {
+                photo_api_introspects_any_token,
+                client_introspects_own_token,
+                other_clients_token_is_inactive,
+                unauthenticated_introspection_is_401,
+                revoked_and_unknown_tokens_are_inactive,
+            }
+            rfc6750 {
+                no_token_is_401_bearer_without_error,
+                bad_token_is_401_invalid_token,
+                token_in_query_is_refused,
+                insufficient_scope_is_403,
+            }
+            races {
+                concurrent_code_redemptions_one_winner,
+                concurrent_refreshes_one_winner,
+            }
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per check against the workspace binary
+/// `$bin` (spawned on a free loopback port for each test), in one module per
+/// RFC group. Attributes given before the binary name go on every test, e.g.
+/// `#[ignore = "..."]`.
+#[macro_export]
+macro_rules! suite {
+    ($(#[$attr:meta])* $bin:literal) => {
+        $crate::__with_checks! { __suite_tests!(($(#[$attr])*) $bin) }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_tests {
+    (($attrs:tt $bin:literal) $($group:ident { $($check:ident),* $(,)? })*) => {
+        $(
+            mod $group {
+                $(
+                    $crate::__suite_test! { $attrs $bin $group $check }
+                )*
+            }
+        )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __suite_test {
+    (($(#[$attr:meta])*) $bin:literal $group:ident $check:ident) => {
+        $(#[$attr])*
+        #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $check() {
+            let provider = match $crate::Provider::start($bin).await {
+                Ok(p) => p,
+                Err(e) => panic!("cannot start {}: {e}", $bin),
+            };
+            provider
+                .run(
+                    concat!(stringify!($group), "::", stringify!($check)),
+                    |t| async move { $crate::checks::$group::$check(&t).await },
+                )
+                .await;
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __check_list {
+    (() $($group:ident { $($check:ident),* $(,)? })*) => {
+        vec![
+            $($(
+                $crate::checks::Check {
+                    group: stringify!($group),
+                    name: stringify!($check),
+                    run: |t| ::std::boxed::Box::pin(async move {
+                        $crate::checks::$group::$check(&t).await
+                    }),
+                },
+            )*)*
+        ]
+    };
+}

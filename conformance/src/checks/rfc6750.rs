@@ -1,0 +1,66 @@
+//! RFC 6750: bearer tokens at the photos API.
+
+use crate::demo::{ALICE, PRINTSHOP};
+use crate::flow;
+use crate::http::Request;
+use crate::{CheckResult, Ctx, Target};
+
+/// No token: 401, `WWW-Authenticate: Bearer realm=...` without an error code (§3.1).
+pub async fn no_token_is_401_bearer_without_error(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let ex = ctx.http.get(&ctx.photos_url()).await?;
+    ex.expect_status(401)?;
+    let c = ex.header("www-authenticate").unwrap_or_default();
+    ex.ensure(
+        flow::is_bearer_challenge(c) && c.contains("realm=") && !c.contains("error="),
+        format!("expected `WWW-Authenticate: Bearer realm=\"...\"` without error, got {c:?}"),
+    )?;
+    Ok(())
+}
+
+/// An unknown or malformed-looking token: 401 `error="invalid_token"`.
+pub async fn bad_token_is_401_invalid_token(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    for token in [
+        "tsa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "not-a-real-token",
+    ] {
+        flow::expect_invalid_token(&flow::api(&ctx, token).await?, "an unknown token")?;
+    }
+    Ok(())
+}
+
+/// `?access_token=` in the query (§2.3) is refused: 400 `invalid_request` or 401.
+pub async fn token_in_query_is_refused(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, Some("photos.read")).await?;
+    let url = format!("{}?access_token={}", ctx.photos_url(), tokens.access);
+    let ex = ctx.http.send(Request::get(url)).await?;
+    ex.expect_status_in(&[400, 401])?;
+    let c = ex.header("www-authenticate").unwrap_or_default();
+    ex.ensure(
+        flow::is_bearer_challenge(c),
+        "expected a `WWW-Authenticate: Bearer` challenge",
+    )?;
+    if ex.status == 400 {
+        ex.ensure(
+            c.contains("error=\"invalid_request\""),
+            "a 400 must say error=\"invalid_request\"",
+        )?;
+    }
+    Ok(())
+}
+
+/// A token without `photos.read` (printshop, scope=profile): 403 `insufficient_scope`.
+pub async fn insufficient_scope_is_403(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, Some("profile")).await?;
+    let ex = flow::api(&ctx, &tokens.access).await?;
+    ex.expect_status(403)?;
+    let c = ex.header("www-authenticate").unwrap_or_default();
+    ex.ensure(
+        flow::is_bearer_challenge(c) && c.contains("error=\"insufficient_scope\""),
+        format!("expected `WWW-Authenticate: Bearer` with error=\"insufficient_scope\", got {c:?}"),
+    )?;
+    Ok(())
+}
