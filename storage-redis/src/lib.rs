@@ -49,12 +49,20 @@
 //! }
 //!
 //! // The same for a cluster: any reachable nodes; the rest is discovered.
-//! let cluster = RedisStore::connect_cluster(["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])
+//! let cluster = RedisStore::connect_cluster(["redis://redis-a:7000/", "redis://redis-b:7000/"])
 //!     .await?;
 //! # drop(cluster);
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Testing
+//!
+//! The tests need real servers: `eval "$(storage-redis/scripts/redis-up.sh)"`
+//! starts a standalone server and a 3-master cluster on free loopback ports
+//! and exports `TESSERA_REDIS_URL` and `TESSERA_REDIS_CLUSTER_URLS`; then
+//! `cargo test -p tessera-redis`; `storage-redis/scripts/redis-down.sh` stops
+//! them. Without those variables the tests fail, unless `TESSERA_REDIS_SKIP=1`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -155,7 +163,7 @@ impl Conn {
     }
 }
 
-/// Why connecting to Redis failed.
+/// Why connecting to Redis failed. URLs in it have their password replaced by `***`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
@@ -192,10 +200,43 @@ impl From<ConnectError> for StoreError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     Single(String),
     Cluster(Vec<String>),
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Single(url) => f.debug_tuple("Single").field(&redact(url)).finish(),
+            Target::Cluster(urls) => f
+                .debug_tuple("Cluster")
+                .field(&urls.iter().map(|u| redact(u)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// A URL fit for errors and logs: a password in it is replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_owned()
+            };
+            format!("{scheme}://{hidden}{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Configures and opens a [`RedisStore`]; made by [`RedisStore::connect`] or
@@ -260,7 +301,7 @@ impl RedisStoreBuilder {
             Target::Single(url) => {
                 let client =
                     redis::Client::open(url.as_str()).map_err(|e| ConnectError::InvalidUrl {
-                        url: url.clone(),
+                        url: redact(url),
                         reason: e.to_string(),
                     })?;
                 // Reconnection: quick, capped backoff so a restarted server is
@@ -273,7 +314,7 @@ impl RedisStoreBuilder {
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(3);
                 let unreachable = |reason: String| ConnectError::Unreachable {
-                    target: url.clone(),
+                    target: redact(url),
                     reason,
                 };
                 let manager = tokio::time::timeout(
@@ -283,13 +324,13 @@ impl RedisStoreBuilder {
                 .await
                 .map_err(|_| unreachable(format!("timed out after {:?}", self.connect_timeout)))?
                 .map_err(|e| unreachable(e.to_string()))?;
-                (Conn::Single(manager), url.clone())
+                (Conn::Single(manager), redact(url))
             }
             Target::Cluster(urls) => {
                 if urls.is_empty() {
                     return Err(ConnectError::NoNodes);
                 }
-                let joined = urls.join(",");
+                let joined = urls.iter().map(|u| redact(u)).collect::<Vec<_>>().join(",");
                 let client =
                     redis::cluster::ClusterClient::builder(urls.iter().map(String::as_str))
                         .connection_timeout(per_try)
@@ -933,5 +974,61 @@ impl PendingStore for RedisStore {
                 Ok((now < request.expires_at).then_some(request))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+        assert_eq!(redact("redis://:s3cret@h:1/0"), "redis://:***@h:1/0");
+        assert_eq!(redact("rediss://bob:s3cret@h:1/"), "rediss://bob:***@h:1/");
+        assert_eq!(redact("redis://token@h/"), "redis://***@h/");
+        assert_eq!(redact("redis://h/x@y"), "redis://h/x@y");
+        assert_eq!(redact("nonsense"), "nonsense");
+        let b = RedisStore::connect("redis://u:pw@h:1/");
+        assert!(!format!("{b:?}").contains("pw"));
+    }
+
+    #[test]
+    fn scripts_carry_the_prelude() {
+        let s = Scripts::new();
+        for lua in [
+            &s.put_code,
+            &s.take_code,
+            &s.issue,
+            &s.access_token,
+            &s.refresh_token,
+            &s.rotate_refresh,
+            &s.revoke_grant,
+        ] {
+            assert!(lua.code.contains("local function meta_ok"));
+            assert_eq!(lua.script.get_hash().len(), 40);
+        }
+    }
+
+    #[test]
+    fn expiries_are_positive_ms() {
+        assert_eq!(pxat(OffsetDateTime::UNIX_EPOCH), 1);
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(1_700_000_000_123);
+        assert_eq!(pxat(t), 1_700_000_000_123);
+        assert_eq!(epoch_ms(t), 1_700_000_000_123);
+    }
+
+    #[test]
+    fn corrupt_replies_name_the_key() {
+        let r = Reply {
+            tag: "corrupt".into(),
+            payload: Some(b"why".to_vec()),
+        };
+        match r.check("k") {
+            Err(StoreError::Corrupt(m)) => assert_eq!(m, "k: why"),
+            other => panic!("{:?}", other.map(|r| r.tag)),
+        }
+        assert!(Reply::parse(Value::Int(1)).is_err());
+        assert!(Reply::parse(Value::Array(vec![])).is_err());
     }
 }
