@@ -1,0 +1,264 @@
+//! The resource server's side: request guards that admit a request only with
+//! a valid bearer token (RFC 6750), and the answers when they refuse.
+
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use rocket::http::Status;
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest, Request};
+use rocket::response::{self, Responder};
+use tessera::http::HttpResponse;
+use tessera::{AccessToken, BearerError, ErrorCode, OAuthError};
+
+use crate::body::header_text;
+use crate::installed::Installed;
+use crate::rejection;
+use crate::response::TesseraResponse;
+
+/// A request guard for a valid access token: reads `Authorization` and the
+/// raw query and asks [`tessera::Server::verify_bearer`]. Derefs to the
+/// [`AccessToken`].
+///
+/// On failure the guard fails with the core's status (401 with no or a bad
+/// token, 400 for a malformed request, 503 when the store is down) and,
+/// with the fairing attached, the client gets exactly
+/// [`BearerError::to_http`]: the JSON body and the `WWW-Authenticate`
+/// challenge, whatever catcher rocket picked. To answer yourself, take
+/// `Result<Bearer, BearerRejection>` instead and return the rejection.
+///
+/// Needs the fairing ([`crate::Tessera::fairing`]); without it the guard
+/// fails with `500`.
+#[derive(Debug, Clone)]
+pub struct Bearer {
+    token: AccessToken,
+    realm: Arc<str>,
+}
+
+impl Bearer {
+    /// The validated token.
+    pub fn token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    /// The validated token, owned.
+    pub fn into_token(self) -> AccessToken {
+        self.token
+    }
+
+    /// Checks that the token carries every scope in `required`; the
+    /// rejection answers `403 insufficient_scope` naming them.
+    pub fn require(&self, required: &[&str]) -> Result<&AccessToken, BearerRejection> {
+        match self.token.require(required) {
+            Ok(()) => Ok(&self.token),
+            Err(error) => Err(BearerRejection::new(error, &self.realm)),
+        }
+    }
+}
+
+impl Deref for Bearer {
+    type Target = AccessToken;
+
+    fn deref(&self) -> &AccessToken {
+        &self.token
+    }
+}
+
+/// The verification result, cached per request so several guards on one
+/// route hit the store once.
+struct Verified(Result<Bearer, BearerRejection>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Bearer {
+    type Error = BearerRejection;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, BearerRejection> {
+        let verified = req
+            .local_cache_async(async {
+                let Some(installed) = Installed::of(req) else {
+                    return Verified(Err(BearerRejection::not_installed()));
+                };
+                let authorization = header_text(req, "Authorization");
+                let query = req.uri().query().map(|q| q.as_str());
+                let realm: Arc<str> = installed.realm().into();
+                Verified(
+                    match installed
+                        .verify_bearer(authorization.as_deref(), query)
+                        .await
+                    {
+                        Ok(token) => Ok(Bearer { token, realm }),
+                        Err(error) => {
+                            // The error's code only: never the header, which holds the token.
+                            match &error.error {
+                                Some(e) => tracing::debug!(error = %e.code, "bearer token refused"),
+                                None => tracing::debug!("no bearer token"),
+                            }
+                            Err(BearerRejection::new(error, &realm))
+                        }
+                    },
+                )
+            })
+            .await;
+        match &verified.0 {
+            Ok(bearer) => Outcome::Success(bearer.clone()),
+            Err(rejection) => rejection.clone().fail(req),
+        }
+    }
+}
+
+/// The scopes a [`Scoped`] guard demands: implement it on a marker type, or
+/// declare one with [`required_scopes!`](crate::required_scopes).
+pub trait RequiredScopes: Send + Sync + 'static {
+    /// Every scope token the route needs.
+    const SCOPES: &'static [&'static str];
+}
+
+/// Declares marker types for [`Scoped`]:
+///
+/// ```
+/// tessera_rocket::required_scopes! {
+///     /// Reading photos.
+///     pub PhotosRead => ["photos.read"];
+///     /// Reading and writing.
+///     pub PhotosWrite => ["photos.read", "photos.write"];
+/// }
+/// ```
+#[macro_export]
+macro_rules! required_scopes {
+    ($($(#[$meta:meta])* $vis:vis $name:ident => [$($scope:literal),+ $(,)?];)+) => {$(
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis struct $name;
+        impl $crate::RequiredScopes for $name {
+            const SCOPES: &'static [&'static str] = &[$($scope),+];
+        }
+    )+};
+}
+
+/// A [`Bearer`] guard that also demands the scopes of `R`: a valid token
+/// without them is refused with `403` and
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`.
+/// Derefs to the [`AccessToken`].
+#[derive(Debug)]
+pub struct Scoped<R> {
+    bearer: Bearer,
+    scopes: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Scoped<R> {
+    fn clone(&self) -> Self {
+        Self {
+            bearer: self.bearer.clone(),
+            scopes: PhantomData,
+        }
+    }
+}
+
+impl<R> Scoped<R> {
+    /// The validated token.
+    pub fn token(&self) -> &AccessToken {
+        &self.bearer.token
+    }
+
+    /// The validated token, owned.
+    pub fn into_token(self) -> AccessToken {
+        self.bearer.token
+    }
+}
+
+impl<R> Deref for Scoped<R> {
+    type Target = AccessToken;
+
+    fn deref(&self) -> &AccessToken {
+        &self.bearer.token
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, R: RequiredScopes> FromRequest<'r> for Scoped<R> {
+    type Error = BearerRejection;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, BearerRejection> {
+        match req.guard::<Bearer>().await {
+            Outcome::Success(bearer) => match bearer.require(R::SCOPES) {
+                Ok(_) => Outcome::Success(Scoped {
+                    bearer,
+                    scopes: PhantomData,
+                }),
+                Err(rejection) => rejection.fail(req),
+            },
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(s) => Outcome::Forward(s),
+        }
+    }
+}
+
+/// Why a protected route refuses a request: the core's [`BearerError`] with
+/// the realm, answered exactly as [`BearerError::to_http`] (status, JSON
+/// body, `WWW-Authenticate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerRejection(Box<Rejected>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejected {
+    response: HttpResponse,
+    error: Option<BearerError>,
+}
+
+impl BearerRejection {
+    /// The rejection for `error`, challenging for `realm`.
+    pub fn new(error: BearerError, realm: &str) -> Self {
+        Self(Box::new(Rejected {
+            response: error.to_http(realm),
+            error: Some(error),
+        }))
+    }
+
+    fn not_installed() -> Self {
+        let error = OAuthError::new(ErrorCode::ServerError, "server misconfigured");
+        Self(Box::new(Rejected {
+            response: HttpResponse::json_no_store(500, error.to_json()),
+            error: None,
+        }))
+    }
+
+    /// The core's error; `None` only when the fairing is missing (a `500`).
+    pub fn error(&self) -> Option<&BearerError> {
+        self.0.error.as_ref()
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        self.0.response.status
+    }
+
+    /// The answer the client gets.
+    pub fn to_http(&self) -> &HttpResponse {
+        &self.0.response
+    }
+
+    /// Fails a guard with this rejection, leaving the answer for the fairing.
+    fn fail<T>(self, req: &Request<'_>) -> request::Outcome<T, Self> {
+        rejection::remember(req, self.0.response.clone());
+        Outcome::Error((Status::new(self.0.response.status), self))
+    }
+}
+
+impl std::fmt::Display for BearerRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.error {
+            Some(e) => e.fmt(f),
+            None => f.write_str("tessera-rocket fairing not attached"),
+        }
+    }
+}
+
+impl std::error::Error for BearerRejection {}
+
+impl<'r> Responder<'r, 'static> for BearerRejection {
+    fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {
+        rejection::forget(req);
+        Ok(TesseraResponse(self.0.response).into_rocket())
+    }
+}

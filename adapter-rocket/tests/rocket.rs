@@ -1,0 +1,648 @@
+//! The adapter end to end, through rocket's local asynchronous client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use rocket::http::{ContentType, Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::{Build, Rocket, catch, catchers, get, post, routes};
+use serde_json::Value;
+use tessera::config::EndpointPaths;
+use tessera::{
+    AuthMethod, Client as OAuthClient, ClientId, Clock, FixedClock, Scope, ScopeToken, SecretHash,
+    Server,
+};
+use tessera_memory::MemoryStore;
+use tessera_rocket::{Bearer, BearerRejection, OAuthRequest, Scoped, Tessera};
+
+const ISSUER: &str = "http://127.0.0.1:9000";
+const BACKUP_SECRET: &str = "backup-job-secret-0123456789abcdef0123456789ab";
+const WRITER_SECRET: &str = "writer-secret-0123456789abcdef0123456789abcdef";
+const API_SECRET: &str = "photo-api-secret-0123456789abcdef0123456789abcd";
+const LIMIT: usize = 64 * 1024;
+
+tessera_rocket::required_scopes! {
+    /// Reading photos.
+    PhotosRead => ["photos.read"];
+}
+
+#[get("/api/photos")]
+fn photos(token: Scoped<PhotosRead>) -> String {
+    format!("photos of {}", token.principal())
+}
+
+#[get("/api/whoami")]
+fn whoami(token: Bearer) -> String {
+    token.principal().to_owned()
+}
+
+#[get("/api/write")]
+fn write(token: Result<Bearer, BearerRejection>) -> Result<String, BearerRejection> {
+    let token = token?;
+    token.require(&["photos.write"])?;
+    Ok(format!("{} may write", token.principal()))
+}
+
+#[post("/custom", data = "<request>")]
+fn custom(request: OAuthRequest) -> String {
+    format!(
+        "{} {}",
+        request.as_http().method,
+        request.as_http().body.len()
+    )
+}
+
+/// The embedder's own catcher: the fairing must still put the core's
+/// challenge in place of it.
+#[catch(401)]
+fn unauthorized() -> &'static str {
+    "a page of the embedder's"
+}
+
+fn client(id: &str, secret: &str, scope: &str) -> OAuthClient {
+    OAuthClient::confidential(ClientId::new(id).unwrap(), id, SecretHash::of(secret))
+        .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost])
+        .with_grant_types(["client_credentials"])
+        .with_scope(Scope::parse(scope).unwrap())
+}
+
+fn server(issuer: &str, clock: Arc<FixedClock>) -> Server<MemoryStore> {
+    let store = MemoryStore::with_clients([
+        client("backup-job", BACKUP_SECRET, "photos.read"),
+        client("writer", WRITER_SECRET, "photos.write"),
+        OAuthClient::confidential(
+            ClientId::new("photo-api").unwrap(),
+            "Photo API",
+            SecretHash::of(API_SECRET),
+        )
+        .with_introspect_any_token(true),
+    ]);
+    let mut builder = Server::builder()
+        .issuer(issuer)
+        .store(Arc::new(store))
+        .clock(clock as Arc<dyn Clock>);
+    for s in ["photos.read", "photos.write"] {
+        builder = builder.scope(ScopeToken::new(s).unwrap(), s);
+    }
+    builder.build().unwrap()
+}
+
+fn app(server: Server<MemoryStore>) -> Rocket<Build> {
+    let config = rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        cli_colors: false,
+        ..rocket::Config::debug_default()
+    };
+    rocket::custom(config)
+        .attach(Tessera::fairing(server))
+        .mount("/", routes![photos, whoami, write, custom])
+        .register("/", catchers![unauthorized])
+}
+
+struct Harness {
+    client: Client,
+    clock: Arc<FixedClock>,
+}
+
+async fn harness() -> Harness {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let client = Client::tracked(app(server(ISSUER, clock.clone())))
+        .await
+        .unwrap();
+    Harness { client, clock }
+}
+
+fn basic(id: &str, secret: &str) -> Header<'static> {
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+    Header::new("Authorization", format!("Basic {credentials}"))
+}
+
+fn bearer(token: &str) -> Header<'static> {
+    Header::new("Authorization", format!("Bearer {token}"))
+}
+
+async fn json(response: LocalResponse<'_>) -> Value {
+    serde_json::from_str(&response.into_string().await.unwrap_or_default()).unwrap()
+}
+
+fn header(response: &LocalResponse<'_>, name: &str) -> Option<String> {
+    response.headers().get_one(name).map(str::to_owned)
+}
+
+impl Harness {
+    async fn token(&self, id: &str, secret: &str) -> String {
+        let response = self
+            .client
+            .post("/token")
+            .header(ContentType::Form)
+            .header(basic(id, secret))
+            .body("grant_type=client_credentials")
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok);
+        let body = json(response).await;
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> LocalResponse<'_> {
+        let mut request = self.client.get(path.to_owned());
+        if let Some(token) = token {
+            request = request.header(bearer(token));
+        }
+        request.dispatch().await
+    }
+}
+
+// ---- Endpoints ------------------------------------------------------------------
+
+#[tokio::test]
+async fn metadata_is_served_for_get_and_head_only() {
+    let h = harness().await;
+    let response = h
+        .client
+        .get("/.well-known/oauth-authorization-server")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        header(&response, "content-type").as_deref(),
+        Some("application/json")
+    );
+    let metadata = json(response).await;
+    assert_eq!(metadata["issuer"], ISSUER);
+    assert_eq!(metadata["token_endpoint"], format!("{ISSUER}/token"));
+    assert_eq!(metadata["revocation_endpoint"], format!("{ISSUER}/revoke"));
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        format!("{ISSUER}/introspect")
+    );
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+
+    let head = h
+        .client
+        .head("/.well-known/oauth-authorization-server")
+        .dispatch()
+        .await;
+    assert_eq!(head.status(), Status::Ok);
+    assert!(head.into_bytes().await.unwrap_or_default().is_empty());
+
+    let post = h
+        .client
+        .post("/.well-known/oauth-authorization-server")
+        .dispatch()
+        .await;
+    assert_eq!(post.status(), Status::MethodNotAllowed);
+    assert_eq!(header(&post, "allow").as_deref(), Some("GET, HEAD"));
+}
+
+#[tokio::test]
+async fn client_credentials_issues_a_token() {
+    let h = harness().await;
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body("grant_type=client_credentials")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        header(&response, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let body = json(response).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "photos.read");
+    assert!(body["expires_in"].as_i64().unwrap() > 0);
+    assert!(body["access_token"].as_str().unwrap().starts_with("tsa_"));
+
+    // client_secret_post too.
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .body(format!(
+            "grant_type=client_credentials&client_id=backup-job&client_secret={BACKUP_SECRET}"
+        ))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+}
+
+#[tokio::test]
+async fn token_errors_come_from_the_core() {
+    let h = harness().await;
+    // A wrong secret over Basic: 401 with a Basic challenge (RFC 6749 §5.2).
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(basic("backup-job", "wrong"))
+        .body("grant_type=client_credentials")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(
+        header(&response, "www-authenticate").as_deref(),
+        Some("Basic realm=\"tessera\"")
+    );
+    assert_eq!(json(response).await["error"], "invalid_client");
+
+    // Every method reaches the core: 405 with `Allow: POST`.
+    for request in [
+        h.client.get("/token"),
+        h.client.put("/token"),
+        h.client.delete("/token"),
+        h.client.patch("/token"),
+        h.client.options("/revoke"),
+        h.client.get("/introspect"),
+    ] {
+        let response = request.dispatch().await;
+        assert_eq!(response.status(), Status::MethodNotAllowed);
+        assert_eq!(header(&response, "allow").as_deref(), Some("POST"));
+        assert_eq!(json(response).await["error"], "invalid_request");
+    }
+
+    // Not a form: the core says invalid_request.
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::JSON)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body("{}")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+    assert_eq!(json(response).await["error"], "invalid_request");
+
+    // An unsupported grant type.
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body("grant_type=password")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+    assert_eq!(json(response).await["error"], "unsupported_grant_type");
+}
+
+#[tokio::test]
+async fn bodies_over_64_kib_get_413_and_the_server_goes_on() {
+    let h = harness().await;
+    let prefix = "grant_type=client_credentials&pad=";
+    let exactly = format!("{prefix}{}", "a".repeat(LIMIT - prefix.len()));
+    assert_eq!(exactly.len(), LIMIT);
+    let over = format!("{exactly}a");
+
+    // Announced by Content-Length.
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .header(Header::new("Content-Length", over.len().to_string()))
+        .body(over.clone())
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert_eq!(
+        header(&response, "cache-control").as_deref(),
+        Some("no-store")
+    );
+    let body = json(response).await;
+    assert_eq!(body["error"], "invalid_request");
+
+    // Found while reading (no Content-Length): never truncated and accepted.
+    for path in ["/token", "/revoke", "/introspect"] {
+        let response = h
+            .client
+            .post(path)
+            .header(ContentType::Form)
+            .header(basic("backup-job", BACKUP_SECRET))
+            .body(over.clone())
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::PayloadTooLarge, "{path}");
+    }
+
+    // Exactly at the limit is fine.
+    let response = h
+        .client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body(exactly)
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+
+    // The data guard has the same cap, and its 413 is the core-shaped one.
+    let response = h.client.post("/custom").body(over).dispatch().await;
+    assert_eq!(response.status(), Status::PayloadTooLarge);
+    assert_eq!(json(response).await["error"], "invalid_request");
+    let response = h.client.post("/custom").body("abc").dispatch().await;
+    assert_eq!(response.into_string().await.as_deref(), Some("POST 3"));
+
+    // And the server still serves.
+    h.token("backup-job", BACKUP_SECRET).await;
+}
+
+#[tokio::test]
+async fn revocation_and_introspection() {
+    let h = harness().await;
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+
+    let response = h
+        .client
+        .post("/introspect")
+        .header(ContentType::Form)
+        .header(basic("photo-api", API_SECRET))
+        .body(format!("token={token}"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    let body = json(response).await;
+    assert_eq!(body["active"], true);
+    assert_eq!(body["client_id"], "backup-job");
+
+    let response = h
+        .client
+        .post("/introspect")
+        .header(ContentType::Form)
+        .body(format!("token={token}"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+
+    let response = h
+        .client
+        .post("/revoke")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body(format!("token={token}"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+
+    let response = h
+        .client
+        .post("/introspect")
+        .header(ContentType::Form)
+        .header(basic("photo-api", API_SECRET))
+        .body(format!("token={token}"))
+        .dispatch()
+        .await;
+    assert_eq!(json(response).await["active"], false);
+}
+
+#[tokio::test]
+async fn an_issuer_with_a_path_moves_the_endpoints() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let issuer = "http://127.0.0.1:9000/tenant";
+    let client = Client::tracked(app(server(issuer, clock))).await.unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant",
+        "/tenant/.well-known/oauth-authorization-server",
+    ] {
+        let response = client.get(path).dispatch().await;
+        assert_eq!(response.status(), Status::Ok, "{path}");
+        let metadata = json(response).await;
+        assert_eq!(metadata["token_endpoint"], format!("{issuer}/token"));
+    }
+    let response = client.get("/tenant/token").dispatch().await;
+    assert_eq!(response.status(), Status::MethodNotAllowed);
+    let response = client.get("/token").dispatch().await;
+    assert_eq!(response.status(), Status::NotFound);
+}
+
+#[tokio::test]
+async fn an_unroutable_path_aborts_the_launch() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let store = MemoryStore::new();
+    let server = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(store))
+        .clock(clock as Arc<dyn Clock>)
+        .paths(EndpointPaths {
+            token: "/<token>".into(),
+            ..EndpointPaths::default()
+        })
+        .build()
+        .unwrap();
+    match app(server).ignite().await {
+        // Inspecting the kind marks the error handled (rocket panics on
+        // dropping an unhandled one).
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(_)
+        )),
+        Ok(_) => panic!("the launch should fail"),
+    }
+}
+
+#[tokio::test]
+async fn authorization_path_follows_the_issuer() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    assert_eq!(
+        Tessera::authorization_path(&server(ISSUER, clock.clone())),
+        "/authorize"
+    );
+    assert_eq!(
+        Tessera::authorization_path(&server("https://a.example/t/", clock)),
+        "/t/authorize"
+    );
+}
+
+// ---- The bearer guard ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_valid_token_passes() {
+    let h = harness().await;
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+    let response = h.get("/api/photos", Some(&token)).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("photos of backup-job")
+    );
+    let response = h.get("/api/whoami", Some(&token)).await;
+    assert_eq!(response.into_string().await.as_deref(), Some("backup-job"));
+}
+
+#[tokio::test]
+async fn missing_token_is_401_with_a_bare_challenge() {
+    let h = harness().await;
+    for path in ["/api/photos", "/api/whoami", "/api/write"] {
+        let response = h.get(path, None).await;
+        assert_eq!(response.status(), Status::Unauthorized, "{path}");
+        assert_eq!(
+            header(&response, "www-authenticate").as_deref(),
+            Some("Bearer realm=\"tessera\""),
+            "{path}"
+        );
+        // The embedder's catcher was replaced by the core's answer.
+        assert_eq!(
+            header(&response, "content-type").as_deref(),
+            Some("application/json")
+        );
+        assert_eq!(json(response).await["error"], "unauthorized");
+    }
+    // Another scheme counts as no bearer token.
+    let response = h
+        .client
+        .get("/api/photos")
+        .header(basic("backup-job", BACKUP_SECRET))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Unauthorized);
+    assert_eq!(
+        header(&response, "www-authenticate").as_deref(),
+        Some("Bearer realm=\"tessera\"")
+    );
+}
+
+fn assert_invalid_token(response: &LocalResponse<'_>) {
+    assert_eq!(response.status(), Status::Unauthorized);
+    let challenge = header(response, "www-authenticate").unwrap();
+    assert!(
+        challenge.starts_with("Bearer realm=\"tessera\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[tokio::test]
+async fn invalid_tokens_are_401_invalid_token() {
+    let h = harness().await;
+    for token in [
+        "nonsense",
+        "tsa_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "tsr_whatever",
+    ] {
+        for path in ["/api/photos", "/api/whoami", "/api/write"] {
+            let response = h.get(path, Some(token)).await;
+            assert_invalid_token(&response);
+            assert_eq!(json(response).await["error"], "invalid_token");
+        }
+    }
+}
+
+#[tokio::test]
+async fn malformed_requests_are_400() {
+    let h = harness().await;
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+    // A token in the query is refused (RFC 9700 §4.3.2), even with a good header.
+    let response = h
+        .get(&format!("/api/photos?access_token={token}"), Some(&token))
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+    let challenge = header(&response, "www-authenticate").unwrap();
+    assert!(
+        challenge.contains("error=\"invalid_request\""),
+        "{challenge}"
+    );
+
+    let response = h.get("/api/photos", Some("a b")).await;
+    assert_eq!(response.status(), Status::BadRequest);
+
+    // Two Authorization headers reach the core as one malformed value.
+    let response = h
+        .client
+        .get("/api/photos")
+        .header(bearer(&token))
+        .header(bearer(&token))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::BadRequest);
+}
+
+#[tokio::test]
+async fn revoked_tokens_are_refused() {
+    let h = harness().await;
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+    assert_eq!(
+        h.get("/api/photos", Some(&token)).await.status(),
+        Status::Ok
+    );
+    let response = h
+        .client
+        .post("/revoke")
+        .header(ContentType::Form)
+        .header(basic("backup-job", BACKUP_SECRET))
+        .body(format!("token={token}&token_type_hint=access_token"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_invalid_token(&h.get("/api/photos", Some(&token)).await);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let h = harness().await;
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+    h.clock.advance(time::Duration::minutes(59));
+    assert_eq!(
+        h.get("/api/photos", Some(&token)).await.status(),
+        Status::Ok
+    );
+    h.clock.advance(time::Duration::minutes(1));
+    assert_invalid_token(&h.get("/api/photos", Some(&token)).await);
+    assert_invalid_token(&h.get("/api/whoami", Some(&token)).await);
+}
+
+#[tokio::test]
+async fn insufficient_scope_is_403_naming_the_scope() {
+    let h = harness().await;
+    // The typed guard.
+    let writer = h.token("writer", WRITER_SECRET).await;
+    let response = h.get("/api/photos", Some(&writer)).await;
+    assert_eq!(response.status(), Status::Forbidden);
+    let challenge = header(&response, "www-authenticate").unwrap();
+    assert!(
+        challenge.starts_with("Bearer realm=\"tessera\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"photos.read\""), "{challenge}");
+    assert_eq!(json(response).await["error"], "insufficient_scope");
+
+    // `require` in the route, answered by the rejection as a responder.
+    let reader = h.token("backup-job", BACKUP_SECRET).await;
+    let response = h.get("/api/write", Some(&reader)).await;
+    assert_eq!(response.status(), Status::Forbidden);
+    let challenge = header(&response, "www-authenticate").unwrap();
+    assert!(challenge.contains("scope=\"photos.write\""), "{challenge}");
+    let response = h.get("/api/write", Some(&writer)).await;
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("writer may write")
+    );
+}
+
+#[tokio::test]
+async fn without_the_fairing_the_guards_fail_closed() {
+    let config = rocket::Config {
+        log_level: rocket::config::LogLevel::Off,
+        ..rocket::Config::debug_default()
+    };
+    let rocket = rocket::custom(config).mount("/", routes![photos, custom]);
+    let client = Client::tracked(rocket).await.unwrap();
+    let response = client
+        .get("/api/photos")
+        .header(bearer("tsa_x"))
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::InternalServerError);
+    let response = client.post("/custom").body("x").dispatch().await;
+    assert_eq!(response.status(), Status::InternalServerError);
+}
