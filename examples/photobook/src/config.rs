@@ -15,7 +15,7 @@ use url::Url;
 /// resource server of `GET /api/photos`. Users, clients and photos are seeded
 /// (see DEMO-CONTRACT.md).
 #[derive(Debug, Clone, Parser)]
-#[command(name = "photo-provider", version, about, long_about = None)]
+#[command(name = "photo-provider", version, long_about = None)]
 pub struct Args {
     /// Address to listen on (IP:PORT).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]

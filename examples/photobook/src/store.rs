@@ -11,7 +11,7 @@ use tessera::{
     Client, ClientId, ClientRegistry, GrantId, GrantStore, PendingStore, SecretKey, StoreError,
 };
 use tessera_memory::MemoryStore;
-use tessera_redis::RedisStore;
+use tessera_redis::{ConnectError, RedisStore};
 use time::OffsetDateTime;
 
 use crate::clients::seeded_clients;
@@ -46,6 +46,15 @@ pub enum OpenError {
     },
 }
 
+/// A connection error without the URL (which may hold a password).
+fn describe(error: &ConnectError) -> String {
+    match error {
+        ConnectError::Unreachable { reason, .. } => format!("unreachable ({reason})"),
+        ConnectError::InvalidUrl { reason, .. } => format!("invalid URL ({reason})"),
+        other => other.to_string(),
+    }
+}
+
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -74,7 +83,7 @@ impl DemoStore {
                 let store = RedisStore::connect(url.clone())
                     .connect_timeout(REDIS_CONNECT_TIMEOUT)
                     .await
-                    .map_err(|e| fail(e.to_string()))?;
+                    .map_err(|e| fail(describe(&e)))?;
                 if store.is_empty().await.map_err(|e| fail(e.to_string()))? {
                     for client in seeded_clients() {
                         store
