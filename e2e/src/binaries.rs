@@ -99,7 +99,7 @@ fn build() -> Result<PathBuf, String> {
             command.args(["--profile", other]);
         }
     }
-    let log = std::env::temp_dir().join(format!("tessera-e2e-build-{}.log", std::process::id()));
+    let log = target.join(format!("tessera-e2e-build-{}.log", std::process::id()));
     let out = std::fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
     let err = out
         .try_clone()

@@ -107,7 +107,7 @@ impl Browser {
             "--disable-component-update".to_owned(),
             "--disable-sync".to_owned(),
             "--disable-dev-shm-usage".to_owned(),
-            "--window-size=1000,760".to_owned(),
+            "--window-size=1000,900".to_owned(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let capabilities = json!({

@@ -61,6 +61,11 @@ impl Demo {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
 
+        // A previous scenario's PrintShop may still be on its way out.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !port_is_free(PRINTSHOP_PORT) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         if !port_is_free(PRINTSHOP_PORT) {
             return Err(format!(
                 "port {PRINTSHOP_PORT} is in use, but PrintShop must run there: the seeded \
@@ -155,21 +160,24 @@ impl Demo {
             printshop,
             provider,
             logs,
-            _serial,
+            _serial: serial,
             ..
         } = self;
         browser.close().await;
-        let Err(error) = outcome else {
-            return;
-        };
         let provider_log = log_tail(provider.log(), 2000);
         let printshop_log = log_tail(printshop.log(), 2000);
-        drop((printshop, provider, logs));
-        panic!(
-            "end-to-end scenario `{name}` failed: {error}\n{saved}\n\
-             --- photo-provider output (tail) ---\n{provider_log}\n\
-             --- printshop output (tail) ---\n{printshop_log}"
-        );
+        // Servers die before the lock is released: the next scenario needs port 9001.
+        drop(printshop);
+        drop(provider);
+        drop(logs);
+        drop(serial);
+        if let Err(error) = outcome {
+            panic!(
+                "end-to-end scenario `{name}` failed: {error}\n{saved}\n\
+                 --- photo-provider output (tail) ---\n{provider_log}\n\
+                 --- printshop output (tail) ---\n{printshop_log}"
+            );
+        }
     }
 
     /// Writes the failure artifacts; returns a line saying where (or why not).

@@ -139,8 +139,11 @@ async fn happy_path(demo: &Demo) -> Result<(), String> {
     save_docs_screenshot(b, "consent").await?;
     decide(b, "allow").await?;
     sees_alices_photos(demo).await?;
-    // Reloading /photos works from the server-side session alone.
-    b.goto(&format!("{}/photos", demo.printshop_url)).await?;
+    // Back home, PrintShop remembers the link; its "View my photos" reloads
+    // them from the server-side session alone.
+    b.goto(&format!("{}/", demo.printshop_url)).await?;
+    let view = b.wait_for("a#view-photos").await?;
+    b.click(&view, "\"View my photos\"").await?;
     sees_alices_photos(demo).await?;
     // The session cookie is HttpOnly: page scripts cannot read it, and no token is in the page.
     let html = b.source().await?;

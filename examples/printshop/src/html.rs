@@ -32,7 +32,7 @@ main { max-width: 760px; margin: 32px auto; padding: 0 24px; }
 h1 { font-size: 1.6rem; margin: 0 0 12px; }
 p { margin: 0 0 14px; }
 .muted { color: var(--muted); }
-.button { display: inline-block; background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: 10px 18px; font-size: 1rem; font-weight: 600; text-decoration: none; cursor: pointer; }
+.button { font: inherit; line-height: 1.5; display: inline-block; background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: 10px 18px; font-size: 1rem; font-weight: 600; text-decoration: none; cursor: pointer; }
 .button:hover { background: var(--accent-dark); }
 .button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--accent); }
 .actions { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; margin-top: 20px; }
