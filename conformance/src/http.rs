@@ -35,6 +35,37 @@ pub struct Exchange {
     pub body: String,
 }
 
+/// HTML with `<style>`, `<script>`, `<head>` and comments dropped and
+/// whitespace collapsed: what matters in a failure report is the markup.
+fn readable_html(html: &str) -> String {
+    let mut out = html.to_owned();
+    for (open, close) in [
+        ("<head", "</head>"),
+        ("<style", "</style>"),
+        ("<script", "</script>"),
+        ("<!--", "-->"),
+    ] {
+        let mut from = 0;
+        loop {
+            let lower = out.to_ascii_lowercase();
+            let Some(start) = lower[from..].find(open).map(|i| from + i) else {
+                break;
+            };
+            let after = lower.as_bytes().get(start + open.len()).copied();
+            if open != "<!--" && after.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-') {
+                from = start + open.len();
+                continue;
+            }
+            let end = lower[start..]
+                .find(close)
+                .map_or(start + open.len(), |e| start + e + close.len());
+            out.replace_range(start..end, "");
+            from = start;
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 fn cut(s: &str) -> String {
     if s.len() <= SHOWN_BODY {
         return s.to_owned();
@@ -85,8 +116,16 @@ impl Exchange {
             let _ = writeln!(s, "  < {k}: {v}");
         }
         if !self.body.is_empty() {
+            let is_html = self
+                .header("content-type")
+                .is_some_and(|c| c.to_ascii_lowercase().contains("html"));
+            let body = if is_html {
+                readable_html(&self.body)
+            } else {
+                self.body.clone()
+            };
             let _ = writeln!(s, "  <");
-            let _ = writeln!(s, "  < {}", cut(&self.body));
+            let _ = writeln!(s, "  < {}", cut(&body));
         }
         s
     }
@@ -383,5 +422,17 @@ impl Http {
         pairs: &[(&str, &str)],
     ) -> Result<Exchange, Failure> {
         self.send(Request::post_form(url, auth, pairs)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn readable_html_keeps_the_markup() {
+        let html = "<html><head><style>a{}</style></head>\n<body><header>H</header><!-- c -->\n  <form method=post><script>x</script><p>ok</p></body></html>";
+        assert_eq!(
+            super::readable_html(html),
+            "<html> <body><header>H</header> <form method=post><p>ok</p></body></html>"
+        );
     }
 }
