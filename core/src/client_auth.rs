@@ -152,6 +152,10 @@ fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
 }
 
 fn form_decode(s: &str) -> Option<String> {
+    if !s.contains(['+', '%']) {
+        // Nothing to decode (the usual case for generated ids and secrets).
+        return Some(s.to_owned());
+    }
     let replaced = s.replace('+', " ");
     percent_encoding::percent_decode_str(&replaced)
         .decode_utf8()

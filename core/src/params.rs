@@ -5,6 +5,7 @@
 //! - Values are `application/x-www-form-urlencoded` (Appendix B).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use crate::error::OAuthError;
 
@@ -38,20 +39,23 @@ impl Params {
         K: Into<String>,
         V: Into<String>,
     {
+        // Empty values stay in the map until every pair is seen, so that a
+        // repeat is caught even when one of the copies is empty.
         let mut map = BTreeMap::new();
-        let mut seen = std::collections::BTreeSet::new();
         for (k, v) in pairs {
-            let (k, v) = (k.into(), v.into());
-            if !seen.insert(k.clone()) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter `{}` was sent more than once",
-                    printable(&k)
-                )));
-            }
-            if !v.is_empty() {
-                map.insert(k, v);
+            match map.entry(k.into()) {
+                Entry::Occupied(e) => {
+                    return Err(OAuthError::invalid_request(format!(
+                        "parameter `{}` was sent more than once",
+                        printable(e.key())
+                    )));
+                }
+                Entry::Vacant(e) => {
+                    e.insert(v.into());
+                }
             }
         }
+        map.retain(|_, v: &mut String| !v.is_empty());
         Ok(Self { map })
     }
 
@@ -61,18 +65,16 @@ impl Params {
     /// redirect, while other repeats are reported *to* the verified redirect URI.
     pub fn parse_reporting_duplicates(encoded: &str) -> (Self, Vec<String>) {
         let mut map = BTreeMap::new();
-        let mut seen = std::collections::BTreeSet::new();
         let mut duplicates = Vec::new();
         for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
-            let k = k.into_owned();
-            if !seen.insert(k.clone()) {
-                duplicates.push(k);
-                continue;
-            }
-            if !v.is_empty() {
-                map.insert(k, v.into_owned());
+            match map.entry(k.into_owned()) {
+                Entry::Occupied(e) => duplicates.push(e.key().clone()),
+                Entry::Vacant(e) => {
+                    e.insert(v.into_owned());
+                }
             }
         }
+        map.retain(|_, v: &mut String| !v.is_empty());
         (Self { map }, duplicates)
     }
 

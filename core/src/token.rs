@@ -117,7 +117,9 @@ impl Secret {
         let mut raw = [0u8; 48];
         raw[..16].copy_from_slice(&grant.0);
         raw[16..].copy_from_slice(&random);
-        let text = format!("{}{}", kind.prefix(), URL_SAFE_NO_PAD.encode(raw));
+        let mut text = String::with_capacity(kind.prefix().len() + 64);
+        text.push_str(kind.prefix());
+        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
         let hash = TokenHash::of(&text);
         Self {
             kind,
@@ -134,8 +136,12 @@ impl Secret {
         if body.len() != 64 {
             return None;
         }
-        let raw = URL_SAFE_NO_PAD.decode(body).ok()?;
-        let grant = GrantId(raw.get(..16)?.try_into().ok()?);
+        // 64 base64url characters are exactly 48 bytes: grant id and random part.
+        let mut raw = [0u8; 48];
+        if URL_SAFE_NO_PAD.decode_slice(body, &mut raw).ok()? != raw.len() {
+            return None;
+        }
+        let grant = GrantId(raw[..16].try_into().ok()?);
         Some(Self {
             kind,
             text: text.to_owned(),
