@@ -388,7 +388,109 @@ fn summary(sample_size: usize) {
     }
 }
 
+/// `TESSERA_BENCH_OPS=OPERATION:N cargo bench -p tessera --bench core`
+/// skips criterion and runs N operations inside [`run_ops`], so that
+/// `valgrind --tool=callgrind --toggle-collect='*run_ops*'` counts the
+/// instructions of exactly N operations, setup excluded: a figure that other
+/// load on the machine cannot disturb (before/after comparisons).
+fn ops_mode(spec: &str) {
+    let (op, n) = spec.split_once(':').unwrap_or((spec, "10000"));
+    let n: u64 = n.parse().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let f = Fixture::new();
+    let backup = basic("backup-job", BACKUP_SECRET);
+    let backup_hash: [u8; 32] = Sha256::digest(BACKUP_SECRET.as_bytes()).into();
+    let (access, _) = rt.block_on(async { f.exchange(&f.code().await).await });
+    let mut heads = Vec::new();
+    if op == "refresh_rotation" {
+        for _ in 0..n {
+            heads.push(rt.block_on(async { f.exchange(&f.code().await).await.1 }));
+        }
+    }
+    let introspect_body = format!("token={access}");
+    let api = basic("photo-api", API_SECRET);
+    let bearer = format!("Bearer {access}");
+    let inputs = OpsInputs {
+        f: &f,
+        backup: &backup,
+        backup_hash: &backup_hash,
+        heads,
+        introspect_body: &introspect_body,
+        api: &api,
+        bearer: &bearer,
+    };
+    let start = Instant::now();
+    run_ops(&rt, op, n, inputs);
+    let t = start.elapsed();
+    println!(
+        "{op}: {n} operations, {:.3} us/op",
+        t.as_nanos() as f64 / 1000.0 / n as f64
+    );
+}
+
+struct OpsInputs<'a> {
+    f: &'a Fixture,
+    backup: &'a str,
+    backup_hash: &'a [u8; 32],
+    heads: Vec<String>,
+    introspect_body: &'a str,
+    api: &'a str,
+    bearer: &'a str,
+}
+
+#[inline(never)]
+fn run_ops(rt: &tokio::runtime::Runtime, op: &str, n: u64, i: OpsInputs<'_>) {
+    rt.block_on(ops(op, n, i));
+}
+
+async fn ops(op: &str, n: u64, i: OpsInputs<'_>) {
+    let f = i.f;
+    match op {
+        "baseline" => {
+            for _ in 0..n {
+                black_box(minimal(black_box(CC_BODY), i.backup, i.backup_hash).unwrap());
+            }
+        }
+        "client_credentials" => {
+            for _ in 0..n {
+                let request = HttpRequest::form_post(black_box(CC_BODY), Some(i.backup));
+                black_box(f.server.token_response(&request).await.unwrap());
+            }
+        }
+        "code_issue_and_exchange_pkce" => {
+            for _ in 0..n {
+                let code = f.code().await;
+                black_box(f.exchange(&code).await);
+            }
+        }
+        "refresh_rotation" => {
+            for head in i.heads {
+                black_box(f.refresh(&head).await);
+            }
+        }
+        "introspection" => {
+            for _ in 0..n {
+                let request = HttpRequest::form_post(i.introspect_body, Some(i.api));
+                black_box(f.server.introspect(black_box(&request)).await);
+            }
+        }
+        "verify_bearer" => {
+            for _ in 0..n {
+                black_box(f.server.verify_bearer(Some(i.bearer), None).await.unwrap());
+            }
+        }
+        other => panic!("unknown operation {other}"),
+    }
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("TESSERA_BENCH_OPS") {
+        ops_mode(&spec);
+        return;
+    }
     let sample_size = 60;
     let mut c = Criterion::default()
         .sample_size(sample_size)
