@@ -12,16 +12,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => return cli_exit(NAME, &error),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "photo_provider=info,photobook=info,tessera=info,tessera_axum=info",
-                )
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    photobook::init_logging("photo_provider=info,photobook=info,tessera=info,tessera_axum=info");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -70,6 +70,21 @@ pub fn build_server(issuer: &str, store: DemoStore) -> Result<Server<DemoStore>,
     builder.build()
 }
 
+/// Logs to stderr with `RUST_LOG` (or `default_filter` when unset), in
+/// colour only on a terminal, so log files stay plain text. Call it once,
+/// at the start of `main`.
+pub fn init_logging(default_filter: &str) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // A second call (a subscriber is already set) changes nothing.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
 /// Why the demo could not start: one line, fit for stderr.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
