@@ -279,7 +279,8 @@ async fn refuse_oversized(State(max): State<usize>, request: Request, next: Next
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let Some(declared) = declared.filter(|&n| n > max as u64) else {
+    let limit = u64::try_from(max).unwrap_or(u64::MAX);
+    let Some(declared) = declared.filter(|&n| n > limit) else {
         return next.run(request).await;
     };
     tracing::info!(
@@ -292,7 +293,8 @@ async fn refuse_oversized(State(max): State<usize>, request: Request, next: Next
     let drained = if request.headers().contains_key(EXPECT) || declared > DRAIN_MAX_BYTES {
         false
     } else {
-        let drain = Limited::new(request.into_body(), DRAIN_MAX_BYTES as usize).collect();
+        let cap = usize::try_from(DRAIN_MAX_BYTES).unwrap_or(usize::MAX);
+        let drain = Limited::new(request.into_body(), cap).collect();
         matches!(tokio::time::timeout(DRAIN_TIMEOUT, drain).await, Ok(Ok(_)))
     };
     if !drained {

@@ -197,6 +197,14 @@ async fn metadata_lists_the_endpoints() {
         .unwrap();
     assert!(auth.contains(&json!("client_secret_basic")));
 
+    let head = app
+        .http
+        .head(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+
     let post = app
         .http
         .post(app.url("/.well-known/oauth-authorization-server"))
@@ -605,4 +613,62 @@ async fn issuer_with_a_path() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+/// After a `413` for a body announced by `Content-Length`, the body is
+/// drained and the same connection carries the next request.
+#[tokio::test]
+async fn the_connection_survives_a_413() {
+    let app = start().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let body = "a".repeat(64 * 1024 + 1);
+    let oversized = format!(
+        "POST /token HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+         content-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(oversized.as_bytes()).await.unwrap();
+    let first = read_response(&mut stream).await;
+    assert!(first.starts_with("HTTP/1.1 413"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "{first}"
+    );
+
+    let next = format!(
+        "GET /.well-known/oauth-authorization-server HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(next.as_bytes()).await.unwrap();
+    let mut second = Vec::new();
+    stream.read_to_end(&mut second).await.unwrap();
+    let second = String::from_utf8_lossy(&second);
+    assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+    assert!(second.contains("\"issuer\""), "{second}");
+}
+
+/// Reads one response with a `content-length` body.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "connection closed"
+        );
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    format!("{head}{}", String::from_utf8_lossy(&body))
 }
