@@ -434,6 +434,10 @@ fn map_err(e: RedisError) -> StoreError {
             ErrorKind::ClusterConnectionNotFound
                 | ErrorKind::Server(
                     ServerErrorKind::BusyLoading
+                        // Redirections left over after the client's retries:
+                        // the cluster's topology is in flux (a master down).
+                        | ServerErrorKind::Moved
+                        | ServerErrorKind::Ask
                         | ServerErrorKind::TryAgain
                         | ServerErrorKind::ClusterDown
                         | ServerErrorKind::MasterDown

@@ -233,3 +233,62 @@ async fn connecting_to_a_frozen_server_is_bounded() {
     assert!(matches!(r, Err(ConnectError::Unreachable { .. })), "{r:?}");
     server.thaw();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_node_crash_then_restart() {
+    let Some(bin) = common::redis_server_bin() else {
+        return;
+    };
+    let mut cluster = common::ThrowawayCluster::start(&bin);
+    let store = RedisStore::connect_cluster(cluster.urls())
+        .command_timeout(TIMEOUT)
+        .await
+        .unwrap();
+    works_again_within(&store, Duration::from_secs(2), "cluster before the crash").await;
+
+    // A master dies: every call ends within the timeout, Ok (slots of the
+    // other masters, until the cluster notices) or Unavailable.
+    cluster.nodes[1].kill();
+    let mut unavailable = 0;
+    for _ in 0..40 {
+        let now = now();
+        let c = key(TokenKind::Code);
+        let start = Instant::now();
+        let r = store.put_code(c, code(now)).await;
+        let took = start.elapsed();
+        assert!(
+            took <= TIMEOUT + SLACK,
+            "put_code took {took:?} with a master down"
+        );
+        match r {
+            Ok(()) => {}
+            Err(StoreError::Unavailable(_)) => unavailable += 1,
+            Err(e) => panic!("with a master down: expected Ok or Unavailable, got {e:?}"),
+        }
+    }
+    assert!(
+        unavailable > 0,
+        "40 random grants never hit the dead master's slots"
+    );
+
+    // It comes back (same node id and slots, from its nodes.conf): the same
+    // store works again without being recreated.
+    cluster.nodes[1].restart();
+    cluster.wait_ok(Duration::from_secs(20));
+    let took = works_again_within(&store, Duration::from_secs(10), "cluster after restart").await;
+    eprintln!("cluster store worked again {took:?} after cluster_state:ok");
+    // All slots, not just one: 50 random grants in a row.
+    let start = Instant::now();
+    let mut streak = 0;
+    while streak < 50 {
+        let now = now();
+        let c = key(TokenKind::Code);
+        let ok = store.put_code(c, code(now)).await.is_ok()
+            && matches!(store.take_code(c, now).await, Ok(CodeTake::Taken(_)));
+        streak = if ok { streak + 1 } else { 0 };
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "cluster store flaky after restart"
+        );
+    }
+}

@@ -186,15 +186,30 @@ pub struct Throwaway {
     bin: String,
     pub port: u16,
     child: Option<Child>,
+    dir: std::path::PathBuf,
+    extra: Vec<String>,
 }
 
 impl Throwaway {
     /// Starts a server on a free port and waits until it answers.
     pub fn start(bin: &str) -> Self {
+        Self::start_with(bin, free_port(), &[])
+    }
+
+    /// Starts a server on `port` with extra arguments, in its own temp dir
+    /// (kept across restarts, removed on drop).
+    pub fn start_with(bin: &str, port: u16, extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-redis-test-{port}-{:08x}",
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
         let mut t = Self {
             bin: bin.to_owned(),
-            port: free_port(),
+            port,
             child: None,
+            dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         t.restart();
         t
@@ -218,8 +233,9 @@ impl Throwaway {
                 "--appendonly",
                 "no",
                 "--dir",
-                &std::env::temp_dir().to_string_lossy(),
+                &self.dir.to_string_lossy(),
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -266,6 +282,14 @@ impl Throwaway {
         assert!(ok, "kill {sig} {pid}");
     }
 
+    /// A blocking connection to the server, for setup commands.
+    pub fn admin(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
     /// `INFO commandstats` as (command, calls) pairs.
     pub fn commandstats(&self) -> Vec<(String, u64)> {
         let client = redis::Client::open(self.url()).unwrap();
@@ -293,6 +317,7 @@ impl Drop for Throwaway {
     fn drop(&mut self) {
         // SIGKILL ends a frozen (SIGSTOPped) server too.
         self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -414,4 +439,94 @@ fn frame_len(b: &[u8]) -> Option<usize> {
         }
     }
     Some(at)
+}
+
+/// A throwaway 3-master Redis Cluster (no replicas) of `redis-server` child
+/// processes, assembled with CLUSTER ADDSLOTSRANGE / MEET (no redis-cli needed).
+pub struct ThrowawayCluster {
+    pub nodes: Vec<Throwaway>,
+}
+
+impl ThrowawayCluster {
+    pub fn start(bin: &str) -> Self {
+        let mut ports = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            // A cluster node also listens on port + 10000 (its bus).
+            if p < 55_000
+                && !ports.contains(&p)
+                && StdListener::bind(("127.0.0.1", p + 10_000)).is_ok()
+            {
+                ports.push(p);
+            }
+        }
+        let nodes: Vec<Throwaway> = ports
+            .iter()
+            .map(|&p| {
+                Throwaway::start_with(
+                    bin,
+                    p,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        "--cluster-node-timeout",
+                        "1000",
+                    ],
+                )
+            })
+            .collect();
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (node, (lo, hi)) in nodes.iter().zip(ranges) {
+            let mut c = node.admin();
+            let _: () = redis::cmd("CLUSTER")
+                .arg("ADDSLOTSRANGE")
+                .arg(lo)
+                .arg(hi)
+                .query(&mut c)
+                .unwrap();
+        }
+        let mut first = nodes[0].admin();
+        for n in &nodes[1..] {
+            let _: () = redis::cmd("CLUSTER")
+                .arg("MEET")
+                .arg("127.0.0.1")
+                .arg(n.port)
+                .query(&mut first)
+                .unwrap();
+        }
+        let cluster = Self { nodes };
+        cluster.wait_ok(Duration::from_secs(20));
+        cluster
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Throwaway::url).collect()
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub fn wait_ok(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let ok = self.nodes.iter().all(|n| {
+                let Ok(client) = redis::Client::open(n.url()) else {
+                    return false;
+                };
+                let Ok(mut c) = client.get_connection_with_timeout(Duration::from_millis(200))
+                else {
+                    return false;
+                };
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query::<String>(&mut c)
+                    .is_ok_and(|i| i.contains("cluster_state:ok"))
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < deadline, "cluster not ok after {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
