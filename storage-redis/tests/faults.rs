@@ -292,3 +292,84 @@ async fn cluster_node_crash_then_restart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_under_load() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let Some(bin) = common::redis_server_bin() else {
+        return;
+    };
+    let mut server = Throwaway::start(&bin);
+    let store = RedisStore::connect(server.url())
+        .command_timeout(TIMEOUT)
+        .await
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (oks, downs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    // Workers: code flows in a loop; every answer is a success or Unavailable,
+    // each within the timeout; a taken code is never taken twice.
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, stop, oks, downs) = (
+                store.clone(),
+                Arc::clone(&stop),
+                Arc::clone(&oks),
+                Arc::clone(&downs),
+            );
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let now = now();
+                    let c = key(TokenKind::Code);
+                    let start = Instant::now();
+                    let r = match store.put_code(c, code(now)).await {
+                        Ok(()) => store.take_code(c, now).await.map(Some),
+                        Err(e) => Err(e),
+                    };
+                    assert!(
+                        start.elapsed() <= 2 * TIMEOUT + SLACK,
+                        "a step hung: {:?}",
+                        start.elapsed()
+                    );
+                    match r {
+                        Ok(Some(CodeTake::Taken(_))) => oks.fetch_add(1, Ordering::Relaxed),
+                        // The server restarted between put and take (data is not persisted).
+                        Ok(Some(CodeTake::Unknown)) => downs.fetch_add(1, Ordering::Relaxed),
+                        Ok(other) => panic!("unexpected answer {other:?}"),
+                        Err(StoreError::Unavailable(_)) => {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            downs.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Err(e) => panic!("expected Unavailable, got {e:?}"),
+                    };
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..2 {
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let before = downs.load(Ordering::Relaxed);
+        assert!(before > 0, "no failure seen while the server was down");
+        server.restart();
+        let restarted = Instant::now();
+        let ok_before = oks.load(Ordering::Relaxed);
+        while oks.load(Ordering::Relaxed) < ok_before + 100 {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(2),
+                "under load, the store did not recover within 2 s of the restart"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!(
+            "100 flows succeeded {:?} after the restart",
+            restarted.elapsed()
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+}
