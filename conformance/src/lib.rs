@@ -72,6 +72,23 @@ pub fn ensure(cond: bool, message: impl FnOnce() -> String) -> CheckResult {
     }
 }
 
+/// The Redis URL to run a provider on (`--store`): `TESSERA_REDIS_URL`, as
+/// `storage-redis/scripts/redis-up.sh` sets it (and `scripts/test.sh` in CI).
+///
+/// Unset, it panics (so CI cannot pass silently without Redis) unless
+/// `TESSERA_REDIS_SKIP=1`, which skips (passes) the tests instead: the same
+/// convention as the `tessera-redis` tests.
+pub fn redis_store() -> Option<String> {
+    match std::env::var("TESSERA_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var("TESSERA_REDIS_SKIP").is_ok_and(|v| v == "1") => None,
+        _ => panic!(
+            "TESSERA_REDIS_URL is not set: these tests run the provider on Redis. Start one with \
+             `eval \"$(storage-redis/scripts/redis-up.sh)\"`, or set TESSERA_REDIS_SKIP=1 to skip."
+        ),
+    }
+}
+
 /// The provider under test.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -270,21 +287,27 @@ macro_rules! __with_checks {
 /// `$bin` (spawned on a free loopback port for each test), in one module per
 /// RFC group. Attributes given before the binary name go on every test, e.g.
 /// `#[ignore = "..."]`.
+///
+/// `store = EXPR` picks the provider's `--store` (an `Option<String>`;
+/// `None` skips the tests, see [`redis_store`]); the default is `memory`.
 #[macro_export]
 macro_rules! suite {
     ($(#[$attr:meta])* $bin:literal) => {
-        $crate::__with_checks! { __suite_tests!(($(#[$attr])*) $bin) }
+        $crate::suite! { $(#[$attr])* $bin, store = ::std::option::Option::Some("memory".to_owned()) }
+    };
+    ($(#[$attr:meta])* $bin:literal, store = $store:expr) => {
+        $crate::__with_checks! { __suite_tests!(($(#[$attr])*) $bin ($store)) }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_tests {
-    (($attrs:tt $bin:literal) $($group:ident { $($check:ident),* $(,)? })*) => {
+    (($attrs:tt $bin:literal $store:tt) $($group:ident { $($check:ident),* $(,)? })*) => {
         $(
             mod $group {
                 $(
-                    $crate::__suite_test! { $attrs $bin $group $check }
+                    $crate::__suite_test! { $attrs $bin $store $group $check }
                 )*
             }
         )*
@@ -294,11 +317,16 @@ macro_rules! __suite_tests {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __suite_test {
-    (($(#[$attr:meta])*) $bin:literal $group:ident $check:ident) => {
+    (($(#[$attr:meta])*) $bin:literal ($store:expr) $group:ident $check:ident) => {
         $(#[$attr])*
         #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $check() {
-            let provider = match $crate::Provider::start($bin).await {
+            let store: ::std::option::Option<::std::string::String> = $store;
+            let ::std::option::Option::Some(store) = store else {
+                eprintln!("skipped: no store for {}", $bin);
+                return;
+            };
+            let provider = match $crate::Provider::start($bin, &store).await {
                 Ok(p) => p,
                 Err(e) => panic!("cannot start {}: {e}", $bin),
             };

@@ -35,8 +35,8 @@ pub struct Provider {
 impl Provider {
     /// The provider named by `TESSERA_CONFORMANCE_BASE_URL` if set, otherwise
     /// the workspace binary `bin` (built if needed) spawned on a free port
-    /// with `--store memory`.
-    pub async fn start(bin: &str) -> Result<Self, Failure> {
+    /// with `--store {store}` (`memory` or a `redis://` URL).
+    pub async fn start(bin: &str, store: &str) -> Result<Self, Failure> {
         if let Ok(url) = std::env::var("TESSERA_CONFORMANCE_BASE_URL") {
             return Ok(Self {
                 target: Target::new(url),
@@ -44,7 +44,7 @@ impl Provider {
             });
         }
         let path = locate_binary(bin)?;
-        let process = ProviderProcess::spawn(&path, &["--store", "memory"]).await?;
+        let process = ProviderProcess::spawn(&path, &["--store", store]).await?;
         Ok(Self {
             target: process.target().clone(),
             process: Some(process),
