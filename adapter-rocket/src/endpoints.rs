@@ -1,9 +1,11 @@
 //! The core's endpoints as rocket routes, with paths taken from the server's
 //! configuration.
 
+use std::sync::Arc;
+
 use rocket::data::Data;
-use rocket::http::Method;
 use rocket::http::uri::{Absolute, Origin};
+use rocket::http::{Method, Status};
 use rocket::request::Request;
 use rocket::route::{self, Handler, Route};
 use tessera::http::HttpResponse;
@@ -50,6 +52,9 @@ impl Endpoint {
 struct EndpointHandler<S> {
     server: Server<S>,
     endpoint: Endpoint,
+    /// The exact path served: rocket also routes `/token/` and `//token`
+    /// here, which are not the endpoint (and not where axum answers).
+    path: Arc<str>,
 }
 
 impl<S> Clone for EndpointHandler<S> {
@@ -57,6 +62,7 @@ impl<S> Clone for EndpointHandler<S> {
         Self {
             server: self.server.clone(),
             endpoint: self.endpoint,
+            path: Arc::clone(&self.path),
         }
     }
 }
@@ -88,6 +94,9 @@ impl<S: Store> EndpointHandler<S> {
 #[rocket::async_trait]
 impl<S: Store> Handler for EndpointHandler<S> {
     async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        if req.uri().path().as_str() != &*self.path {
+            return route::Outcome::forward(data, Status::NotFound);
+        }
         route::Outcome::from(req, TesseraResponse(self.answer(req, data).await))
     }
 }
@@ -136,7 +145,8 @@ fn checked(path: String) -> Result<String, BadPath> {
     }
 }
 
-/// The routes for `server`, to mount at `/`: metadata at the RFC 8414 §3
+/// The routes for `server`, to mount at `/`, each answering its exact path
+/// only (not `/token/` or `//token`, which rocket would route there too): metadata at the RFC 8414 §3
 /// location (the well-known path, then the issuer's path, if any; for an
 /// issuer with a path also at that path followed by the well-known one) and the
 /// token, revocation and introspection endpoints at the issuer's path
@@ -168,6 +178,7 @@ pub(crate) fn routes<S: Store>(server: &Server<S>) -> Result<Vec<Route>, BadPath
         let handler = EndpointHandler {
             server: server.clone(),
             endpoint,
+            path: path.as_str().into(),
         };
         for method in ALL_METHODS {
             // Rocket answers HEAD from the GET route, which is what metadata wants.

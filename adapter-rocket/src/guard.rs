@@ -197,8 +197,20 @@ impl<'r, R: RequiredScopes> FromRequest<'r> for Scoped<R> {
 /// Why a protected route refuses a request: the core's [`BearerError`] with
 /// the realm, answered exactly as [`BearerError::to_http`] (status, JSON
 /// body, `WWW-Authenticate`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BearerRejection(Box<Rejected>);
+
+impl std::fmt::Debug for BearerRejection {
+    /// Short: rocket logs a failed guard's error with `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = match &self.0.error {
+            Some(BearerError { error: Some(e), .. }) => e.code.as_str(),
+            Some(BearerError { error: None, .. }) => "no token",
+            None => "fairing not attached",
+        };
+        write!(f, "BearerRejection({} {code})", self.0.response.status)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rejected {

@@ -268,6 +268,18 @@ async fn token_errors_come_from_the_core() {
         assert_eq!(json(response).await["error"], "invalid_request");
     }
 
+    // Only the exact path: rocket would also route `/token/` and `//token`
+    // here, where axum answers 404.
+    for path in [
+        "/token/",
+        "//token",
+        "/revoke/",
+        "/.well-known/oauth-authorization-server/",
+    ] {
+        let response = h.client.post(path).dispatch().await;
+        assert_eq!(response.status(), Status::NotFound, "{path}");
+    }
+
     // Not a form: the core says invalid_request.
     let response = h
         .client

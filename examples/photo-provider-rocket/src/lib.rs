@@ -1,0 +1,458 @@
+//! # photo-provider-rocket: PhotoBook on rocket
+//!
+//! The demo's provider (DEMO-CONTRACT.md) as a rocket app, the same provider
+//! as `photo-provider` (axum): the pages and the login/consent dance come
+//! from the framework-neutral [`photobook`] crate, the OAuth endpoints and
+//! the bearer check from `tessera-rocket`. This crate only routes.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /authorize` | login page, consent page, `303` to the client, or an error page (400) |
+//! | `POST /login` | form `csrf_token`, `handle`, `username`, `password` |
+//! | `POST /consent` | form `csrf_token`, `handle`, `decision` = `allow` / `deny` |
+//! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
+//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_rocket::Tessera::fairing` |
+//! | `GET /` | a short page about the provider |
+//!
+//! (all below the issuer's path, if it has one). Form bodies are capped at
+//! 64 KiB (`413`). Other methods on these paths get `405` with `Allow`, and
+//! unknown paths PhotoBook's 404 page, as from the axum provider.
+//!
+//! Rocket is configured from code ([`rocket_config`]): no `Rocket.toml`, no
+//! `ROCKET_*` variables, no `Server` header, no colours, and rocket's own
+//! log quiet (the provider logs through `tracing`, `RUST_LOG`).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+use std::io;
+use std::net::SocketAddr;
+
+use photobook::photos::{PHOTOS_READ, photos_for};
+use photobook::{Args, Demo, StartError};
+use rocket::config::{Ident, LogLevel};
+use rocket::data::{ByteUnit, Data, FromData, Limits};
+use rocket::fairing::AdHoc;
+use rocket::http::{Method, Status};
+use rocket::outcome::Outcome;
+use rocket::request::{self, FromRequest, Request};
+use rocket::route::{self, Handler, Route};
+use rocket::shield::Shield;
+use rocket::{Build, Rocket, State, catch, catchers, get, post, routes};
+use tessera::HttpResponse;
+use tessera_rocket::{RequiredScopes, Scoped, Tessera, TesseraResponse};
+
+/// Rocket's configuration for listening on `listen`, from code only.
+pub fn rocket_config(listen: SocketAddr) -> rocket::Config {
+    rocket::Config {
+        address: listen.ip(),
+        port: listen.port(),
+        log_level: LogLevel::Off,
+        cli_colors: false,
+        ident: Ident::none(),
+        // The pages read their own bodies (see `FormBody`); this keeps any
+        // rocket form guard at the same 64 KiB as everything else.
+        limits: Limits::default().limit("form", ByteUnit::Kibibyte(64)),
+        ..rocket::Config::release_default()
+    }
+}
+
+/// The issuer's path is not one rocket can mount routes at.
+#[derive(Debug, thiserror::Error)]
+#[error("the issuer's path {0:?} cannot be served (use letters, digits and `-._~!$&'()*+,;=:@/`)")]
+pub struct UnservablePath(String);
+
+/// A path rocket mounts as it is: `/`, then no parameter syntax or escapes.
+fn static_path(path: &str) -> Result<&str, UnservablePath> {
+    let plain = path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>?#%\\\"{}|^`[]".contains(&b));
+    if plain {
+        Ok(path)
+    } else {
+        Err(UnservablePath(path.to_owned()))
+    }
+}
+
+/// The path prefix of the issuer (`""` for `http://127.0.0.1:9000`).
+fn issuer_prefix(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+/// The whole provider as a rocket, ready to launch with `config` (see
+/// [`rocket_config`]).
+pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, UnservablePath> {
+    let server = demo.server().clone();
+    let prefix = issuer_prefix(&server.config().issuer);
+    let authorize = Tessera::authorization_path(&server);
+    // The forms post relative to the authorization endpoint (`action="login"`).
+    let base = authorize
+        .rsplit_once('/')
+        .map(|(base, _)| base.to_owned())
+        .unwrap_or_default();
+    let root = if prefix.is_empty() { "/" } else { &prefix };
+    let prefix_base = static_path(root)?;
+    let pages_base = if base.is_empty() { "/" } else { &base };
+    let (authorize, root, pages_base) = (
+        static_path(&authorize)?,
+        static_path(root)?,
+        static_path(pages_base)?,
+    );
+    let login = format!("{}/login", base);
+    let consent = format!("{}/consent", base);
+    let api = format!("{prefix}/api/photos");
+    // Every other method on a page's path: `405` with `Allow`, as axum's
+    // method routers answer.
+    let mut not_allowed = Vec::new();
+    for (path, allow) in [
+        (authorize, "GET,HEAD"),
+        (root, "GET,HEAD"),
+        (api.as_str(), "GET,HEAD"),
+        (login.as_str(), "POST"),
+        (consent.as_str(), "POST"),
+    ] {
+        not_allowed.extend(MethodNotAllowed::routes(static_path(path)?, allow));
+    }
+    Ok(rocket::custom(config)
+        // No default security headers: the pages carry their own, and the
+        // JSON answers are exactly the core's.
+        .attach(Shield::new())
+        .attach(Tessera::fairing(server))
+        .manage(demo)
+        .mount(
+            "/",
+            vec![Page::Authorize.route(authorize), Page::Home.route(root)],
+        )
+        .mount(pages_base, routes![login_form, consent_form])
+        .mount(prefix_base, routes![photos])
+        .mount("/", not_allowed)
+        .register("/", catchers![not_found, any_error]))
+}
+
+/// The value of the `photobook_session` cookie, if sent.
+struct SessionCookie(Option<String>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SessionCookie {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        let cookie = photobook::session::cookie_value(req.headers().get("Cookie"));
+        Outcome::Success(Self(cookie.map(str::to_owned)))
+    }
+}
+
+impl SessionCookie {
+    fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// A page's form body, read whole up to the server's `max_body_bytes`
+/// (64 KiB). Never fails: the route answers the problem with a page.
+enum FormBody {
+    Read(Vec<u8>),
+    TooLarge,
+    Unreadable,
+}
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for FormBody {
+    type Error = std::convert::Infallible;
+
+    async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> rocket::data::Outcome<'r, Self> {
+        let limit = req
+            .rocket()
+            .state::<Demo>()
+            .map_or(64 * 1024, |demo| demo.server().config().max_body_bytes);
+        let announced = req
+            .headers()
+            .get_one("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if announced.is_some_and(|n| n > limit as u64) {
+            return Outcome::Success(Self::TooLarge);
+        }
+        Outcome::Success(match data.open(ByteUnit::from(limit)).into_bytes().await {
+            Ok(body) if body.is_complete() => Self::Read(body.into_inner()),
+            Ok(_) => Self::TooLarge,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read a form body");
+                Self::Unreadable
+            }
+        })
+    }
+}
+
+impl FormBody {
+    /// The body, or the page answering why there is none.
+    fn bytes(&self, demo: &Demo) -> Result<&[u8], TesseraResponse> {
+        match self {
+            Self::Read(body) => Ok(body),
+            Self::TooLarge => Err(demo.too_large().into()),
+            Self::Unreadable => Err(demo
+                .problem_page(
+                    400,
+                    "This form could not be read",
+                    "Go back to the app and try again.",
+                )
+                .into()),
+        }
+    }
+}
+
+/// Rocket routes `/login/` and `//login` to `/login` too; axum (and so
+/// the contract's provider) does not. A route taking this guard first
+/// forwards anything but its exact path, which then gets the 404 page.
+struct ExactPath;
+
+fn is_exact(req: &Request<'_>, path: &str) -> bool {
+    req.uri().path().as_str() == path
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ExactPath {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        match req.route() {
+            Some(route) if is_exact(req, route.uri.path()) => Outcome::Success(Self),
+            _ => Outcome::Forward(Status::NotFound),
+        }
+    }
+}
+
+/// The pages at paths known only at run time (they follow the issuer and
+/// the server's configured authorization path).
+#[derive(Debug, Clone, Copy)]
+enum Page {
+    /// `GET /authorize`: [`Demo::authorize`].
+    Authorize,
+    /// `GET /`: [`Demo::home`].
+    Home,
+}
+
+#[derive(Clone)]
+struct PageHandler {
+    page: Page,
+    path: std::sync::Arc<str>,
+}
+
+impl Page {
+    fn route(self, path: &str) -> Route {
+        let handler = PageHandler {
+            page: self,
+            path: path.into(),
+        };
+        let mut route = Route::new(Method::Get, path, handler);
+        route.name = Some(format!("{self:?}").into());
+        route
+    }
+}
+
+#[rocket::async_trait]
+impl Handler for PageHandler {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        let demo = match req.rocket().state::<Demo>() {
+            Some(demo) if is_exact(req, &self.path) => demo,
+            _ => return route::Outcome::forward(data, Status::NotFound),
+        };
+        let response = match self.page {
+            Page::Authorize => {
+                let query = req.uri().query().map_or("", |q| q.as_str());
+                let cookie = photobook::session::cookie_value(req.headers().get("Cookie"));
+                demo.authorize(query, cookie).await
+            }
+            Page::Home => demo.home(),
+        };
+        route::Outcome::from(req, TesseraResponse(response))
+    }
+}
+
+#[post("/login", data = "<body>")]
+async fn login_form(
+    _exact: ExactPath,
+    demo: &State<Demo>,
+    cookie: SessionCookie,
+    body: FormBody,
+) -> TesseraResponse {
+    match body.bytes(demo) {
+        Ok(body) => demo.login(body, cookie.as_deref()).await.into(),
+        Err(page) => page,
+    }
+}
+
+#[post("/consent", data = "<body>")]
+async fn consent_form(
+    _exact: ExactPath,
+    demo: &State<Demo>,
+    cookie: SessionCookie,
+    body: FormBody,
+) -> TesseraResponse {
+    match body.bytes(demo) {
+        Ok(body) => demo.consent(body, cookie.as_deref()).await.into(),
+        Err(page) => page,
+    }
+}
+
+/// The scope `GET /api/photos` needs.
+struct PhotosRead;
+
+impl RequiredScopes for PhotosRead {
+    const SCOPES: &'static [&'static str] = &[PHOTOS_READ];
+}
+
+#[get("/api/photos")]
+fn photos(_exact: ExactPath, token: Scoped<PhotosRead>) -> TesseraResponse {
+    tracing::info!(principal = %token.principal(), client = %token.client_id, "photos listed");
+    let body = serde_json::to_vec(&photos_for(&token)).unwrap_or_default();
+    TesseraResponse(HttpResponse {
+        status: 200,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("cache-control", "no-store".into()),
+        ],
+        body,
+    })
+}
+
+#[catch(404)]
+fn not_found(req: &Request<'_>) -> TesseraResponse {
+    match req.rocket().state::<Demo>() {
+        Some(demo) => demo.not_found().into(),
+        None => TesseraResponse(HttpResponse {
+            status: 404,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }),
+    }
+}
+
+/// Anything else rocket itself refuses (e.g. a malformed request): the
+/// status with an empty body, as hyper answers under axum.
+#[catch(default)]
+fn any_error(status: Status, _: &Request<'_>) -> TesseraResponse {
+    TesseraResponse(HttpResponse {
+        status: status.code,
+        headers: Vec::new(),
+        body: Vec::new(),
+    })
+}
+
+/// `405 Method Not Allowed`, empty, with `Allow`.
+#[derive(Clone)]
+struct MethodNotAllowed(&'static str);
+
+const METHODS: [Method; 9] = [
+    Method::Get,
+    Method::Head,
+    Method::Post,
+    Method::Put,
+    Method::Delete,
+    Method::Options,
+    Method::Patch,
+    Method::Trace,
+    Method::Connect,
+];
+
+impl MethodNotAllowed {
+    /// Routes for every method `allow` (`"GET,HEAD"` or `"POST"`) leaves out.
+    fn routes(path: &str, allow: &'static str) -> Vec<Route> {
+        METHODS
+            .into_iter()
+            .filter(|m| !allow.split(',').any(|a| a == m.as_str()))
+            .map(|m| {
+                let mut route = Route::ranked(100, m, path, Self(allow));
+                route.name = Some("method not allowed".into());
+                route
+            })
+            .collect()
+    }
+}
+
+#[rocket::async_trait]
+impl Handler for MethodNotAllowed {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        if !req.route().is_some_and(|r| is_exact(req, r.uri.path())) {
+            return route::Outcome::forward(data, Status::NotFound);
+        }
+        let response = HttpResponse {
+            status: 405,
+            headers: vec![("allow", self.0.to_owned())],
+            body: Vec::new(),
+        };
+        route::Outcome::from(req, TesseraResponse(response))
+    }
+}
+
+/// Why the provider stopped: one line, fit for stderr.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The store or the server could not be set up.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The issuer's path cannot be routed.
+    #[error(transparent)]
+    Path(#[from] UnservablePath),
+    /// Rocket refused to launch or failed while serving.
+    #[error("server error: {0}")]
+    Serve(String),
+}
+
+impl RunError {
+    fn from_rocket(error: rocket::Error, addr: SocketAddr) -> Self {
+        // Looking at the kind marks the error handled (rocket panics on
+        // dropping one that was not).
+        match error.kind() {
+            rocket::error::ErrorKind::Bind(e) => Self::Bind {
+                addr,
+                source: io::Error::new(e.kind(), e.to_string()),
+            },
+            kind => Self::Serve(kind.to_string().lines().next().unwrap_or("").to_owned()),
+        }
+    }
+}
+
+/// Binds `--listen`, opens `--store`, prints the one start-up line (with the
+/// issuer) on stdout once rocket listens, and serves until Ctrl-C or SIGTERM.
+pub async fn run(args: Args) -> Result<(), RunError> {
+    // Bind first, as the axum provider does, for the same one-line error and
+    // to learn the port of `--listen IP:0`; rocket 0.5 binds by itself, so
+    // the probe is closed just before launch.
+    let bind_error = |source| RunError::Bind {
+        addr: args.listen,
+        source,
+    };
+    let probe = std::net::TcpListener::bind(args.listen).map_err(bind_error)?;
+    let local = probe.local_addr().map_err(bind_error)?;
+    let issuer = args.issuer_for(local);
+    let demo = Demo::start(&args.store, &issuer).await?;
+    let store = args.store.to_string();
+    let rocket = app(demo, rocket_config(local))?.attach(AdHoc::on_liftoff(
+        "start-up line",
+        move |_| {
+            Box::pin(async move {
+                tracing::info!(listen = %local, issuer = %issuer, store = %store, "PhotoBook provider started");
+                println!("photo-provider-rocket: PhotoBook listening on {local}, issuer {issuer}");
+            })
+        },
+    ));
+    drop(probe);
+    match rocket.launch().await {
+        Ok(_) => {
+            tracing::info!("shut down");
+            Ok(())
+        }
+        Err(e) => Err(RunError::from_rocket(e, local)),
+    }
+}
