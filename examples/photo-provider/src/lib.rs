@@ -52,7 +52,7 @@ fn issuer_prefix(issuer: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The whole provider as a router, ready for [`axum::serve`].
+/// The whole provider as a router, ready for [`axum::serve()`].
 pub fn app(demo: Demo) -> Router {
     let server = demo.server().clone();
     let config = server.config();

@@ -23,7 +23,7 @@ pub struct Args {
 
     /// Issuer identifier: the `iss` of everything issued, and the base URL of
     /// every endpoint in the metadata. An http(s) URL without query or
-    /// fragment; a trailing slash is dropped [default: http://<listen address>].
+    /// fragment; a trailing slash is dropped [default: http://ADDR, ADDR being the --listen address].
     #[arg(long, value_name = "URL", value_parser = parse_issuer)]
     pub issuer: Option<Issuer>,
 
