@@ -264,8 +264,7 @@ fn too_large(error: &(dyn StdError + 'static)) -> bool {
 
 /// `413 Content Too Large` (RFC 9110 §15.5.14), with an RFC 6749 error body.
 fn payload_too_large(max: usize) -> Response {
-    let error = OAuthError::invalid_request(format!("the request body is larger than {max} bytes"));
-    TesseraResponse(HttpResponse::json_no_store(413, error.to_json())).into_response()
+    TesseraResponse(HttpResponse::payload_too_large(max)).into_response()
 }
 
 /// Answers `413` to a body whose `Content-Length` is over the limit, before

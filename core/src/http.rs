@@ -123,6 +123,13 @@ impl HttpResponse {
         r
     }
 
+    /// `413 Content Too Large` (RFC 9110 §15.5.14) for a body over `limit`
+    /// bytes, with an RFC 6749 error body: every adapter answers it identically.
+    pub fn payload_too_large(limit: usize) -> Self {
+        let e = OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
+        Self::json_no_store(413, e.to_json())
+    }
+
     /// A redirect (`303 See Other`: safe after a POST, RFC 9700 §4.12).
     pub fn redirect(location: String) -> Self {
         Self {
