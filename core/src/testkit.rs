@@ -301,6 +301,17 @@ pub async fn expired_code_is_unknown<S: GrantStore + ?Sized>(store: Arc<S>) {
         CodeTake::Unknown,
         "[{C}] at exactly expires_at"
     );
+
+    // The code's own expiry counts, even while its grant lives on.
+    let g = grant();
+    let code = mint(TokenKind::Code, g);
+    ok(store.put_code(code, code_record(now, 60)).await, C);
+    issue_ok(&*store, g, &mint_tokens(g, now, 3600, Some(7200)), C).await;
+    assert_eq!(
+        ok(store.take_code(code, now + secs(120)).await, C),
+        CodeTake::Unknown,
+        "[{C}] expired code in a live grant"
+    );
 }
 
 /// After a code was taken and tokens issued into its grant, a replay is
@@ -384,8 +395,9 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
         "[{C}] token without subject"
     );
 
-    // Several tokens in one grant are all live.
-    let m2 = mint_tokens(g, now, 60, None);
+    // Several tokens in one grant are all live; each expires on its own,
+    // whatever the grant's life.
+    let m2 = mint_tokens(g, now, 600, None);
     issue_ok(&*store, g, &m2, C).await;
     assert!(
         ok(store.access_token(m.access, now).await, C).is_some(),
@@ -394,6 +406,15 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     assert!(
         ok(store.access_token(m2.access, now).await, C).is_some(),
         "[{C}] second of two"
+    );
+    assert_eq!(
+        ok(store.access_token(m.access, now + secs(120)).await, C),
+        None,
+        "[{C}] expired token in a live grant"
+    );
+    assert!(
+        ok(store.access_token(m2.access, now + secs(120)).await, C).is_some(),
+        "[{C}] longer-lived sibling"
     );
 }
 
@@ -525,7 +546,8 @@ pub async fn refresh_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     const C: &str = "refresh_token_lookup";
     let now = base_now();
     let g = grant();
-    let m = mint_tokens(g, now, 30, Some(60));
+    // The access token outlives the refresh token: the grant lives on.
+    let m = mint_tokens(g, now, 600, Some(60));
     issue_ok(&*store, g, &m, C).await;
     let r = refresh_of(&m);
     let expected = m.tokens.refresh.as_ref().map(|(_, rec)| rec.clone());
@@ -671,7 +693,8 @@ pub async fn failed_rotation_changes_nothing<S: GrantStore + ?Sized>(store: Arc<
     const C: &str = "failed_rotation_changes_nothing";
     let now = base_now();
     let g = grant();
-    let m = mint_tokens(g, now, 30, Some(60));
+    // The access token outlives the refresh token: the grant lives on.
+    let m = mint_tokens(g, now, 600, Some(60));
     issue_ok(&*store, g, &m, C).await;
     let r = refresh_of(&m);
 
