@@ -1,6 +1,7 @@
-//! The two servers under test: the provider's endpoints (Tessera behind
-//! `tessera-axum`, seeded like the demo provider of DEMO-CONTRACT.md) and a
-//! bare axum handler doing only the minimal honest work of a token endpoint.
+//! The two servers under test: the demo provider itself
+//! (`photo_provider::app` over a `photobook::Demo`, built in process so
+//! that codes can be minted through the core into the store it serves) and
+//! a bare axum handler doing only the minimal honest work of a token endpoint.
 
 use std::sync::Arc;
 
@@ -12,19 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use photobook::DemoStore;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tessera::pkce::CodeChallenge;
-use tessera::{
-    AuthMethod, AuthorizeOutcome, Client, ClientId, Decision, HttpRequest, Lifetimes, RedirectUri,
-    Scope, ScopeToken, SecretHash, Server, Store, Subject,
-};
-use tessera_axum::{Bearer, BearerRejection};
+use tessera::{AuthorizeOutcome, Client, Decision, HttpRequest, Lifetimes, Server, Store, Subject};
 
 /// The demo's seeded client secrets (DEMO-CONTRACT.md).
-pub const BACKUP_SECRET: &str = "backup-job-secret-0123456789abcdef0123456789ab";
-pub const PRINTSHOP_SECRET: &str = "printshop-secret-0123456789abcdef0123456789abcdef";
-pub const API_SECRET: &str = "photo-api-secret-0123456789abcdef0123456789abcd";
+pub use photobook::clients::{
+    BACKUP_JOB_SECRET as BACKUP_SECRET, PHOTO_API_SECRET as API_SECRET, PRINTSHOP_SECRET,
+};
 pub const REDIRECT: &str = "http://127.0.0.1:9001/callback";
 pub const ISSUER: &str = "http://127.0.0.1:9000";
 /// A fixed PKCE verifier: every minted code carries its challenge.
@@ -38,55 +36,30 @@ pub fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-fn client_id(s: &str) -> ClientId {
-    ClientId::new(s).unwrap_or_else(|| unreachable!("{s} is a valid client id"))
-}
-
-fn scope(s: &str) -> Scope {
-    Scope::parse(s).unwrap_or_else(|_| unreachable!("{s} is a valid scope"))
-}
-
-/// The clients the demo provider seeds that the benchmarks use.
+/// The clients the demo provider seeds (`photobook::clients`).
 pub fn clients() -> Vec<Client> {
-    let both = [AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost];
-    let redirect = RedirectUri::new(REDIRECT).unwrap_or_else(|_| unreachable!("valid redirect"));
-    vec![
-        Client::confidential(
-            client_id("backup-job"),
-            "Nightly backup",
-            SecretHash::of(BACKUP_SECRET),
-        )
-        .with_auth_methods(both)
-        .with_grant_types(["client_credentials"])
-        .with_scope(scope("photos.read")),
-        Client::confidential(
-            client_id("printshop"),
-            "PrintShop",
-            SecretHash::of(PRINTSHOP_SECRET),
-        )
-        .with_auth_methods(both)
-        .with_redirect_uri(redirect)
-        .with_grant_types(["authorization_code", "refresh_token"])
-        .with_scope(scope("photos.read profile")),
-        Client::confidential(
-            client_id("photo-api"),
-            "PhotoBook API",
-            SecretHash::of(API_SECRET),
-        )
-        .with_introspect_any_token(true),
-    ]
+    photobook::clients::seeded_clients()
 }
 
-/// A server over `store` configured like the demo provider.
+/// A server over `store` configured like the demo provider
+/// (`photobook::build_server`), with these lifetimes.
 pub fn server<S: Store>(store: Arc<S>, lifetimes: Lifetimes) -> Result<Server<S>, BoxError> {
-    Ok(Server::builder()
+    let mut builder = Server::builder()
         .issuer(ISSUER)
         .store(store)
-        .lifetimes(lifetimes)
-        .scope(ScopeToken::new("photos.read")?, "See your photos")
-        .scope(ScopeToken::new("photos.write")?, "Add photos")
-        .scope(ScopeToken::new("profile")?, "See your profile")
-        .build()?)
+        .realm(photobook::REALM)
+        .lifetimes(lifetimes);
+    for (token, words) in photobook::clients::scopes() {
+        builder = builder.scope(token, words);
+    }
+    Ok(builder.build()?)
+}
+
+/// The demo provider's whole axum app (`photo_provider::app`: pages, OAuth
+/// endpoints through `tessera_axum::router`, `GET /api/photos` behind the
+/// `Bearer` extractor) over `server`.
+pub fn provider_app(server: Server<DemoStore>) -> Result<Router, BoxError> {
+    Ok(photo_provider::app(photobook::Demo::new(server)?))
 }
 
 /// Mints authorization codes through the core, as the provider's login and
@@ -163,43 +136,6 @@ fn query_param(location: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-// ---- The provider ---------------------------------------------------------------
-
-/// The photos of DEMO-CONTRACT.md: alice has 3, bob 2; a client-credentials
-/// token (the backup job) sees all 5.
-const PHOTOS: [(&str, u32, &str); 5] = [
-    ("alice", 1, "Lighthouse at dawn"),
-    ("alice", 2, "Harbour seals"),
-    ("alice", 3, "Birthday cake"),
-    ("bob", 4, "Mountain hut"),
-    ("bob", 5, "Snowy pass"),
-];
-
-fn photos_json(owner: &str, all: bool) -> String {
-    let photos: Vec<_> = PHOTOS
-        .iter()
-        .filter(|(o, _, _)| all || *o == owner)
-        .map(|(_, id, title)| serde_json::json!({ "id": id, "title": title }))
-        .collect();
-    serde_json::json!({ "owner": owner, "photos": photos }).to_string()
-}
-
-async fn photos<S: Store>(token: Bearer<S>) -> Result<Response, BearerRejection> {
-    token.require(&["photos.read"])?;
-    let body = photos_json(token.principal(), token.subject.is_none());
-    Ok(json_response(StatusCode::OK, body, false))
-}
-
-/// The provider's token, introspection and revocation endpoints
-/// (`tessera_axum::router`) and its protected `GET /api/photos`
-/// (`tessera_axum::Bearer` + `photos.read`), as photo-provider mounts them.
-pub fn provider_app<S: Store>(server: Server<S>) -> Router {
-    Router::new()
-        .route("/api/photos", get(photos::<S>))
-        .with_state(server.clone())
-        .merge(tessera_axum::router(server))
 }
 
 // ---- The bare handler -----------------------------------------------------------
@@ -289,6 +225,20 @@ async fn bare_token(
     }
 }
 
+/// alice's photos, serialised as the provider answers them.
+fn photos_json() -> String {
+    use photobook::photos::{PHOTOS, PhotoList};
+    let list = PhotoList {
+        owner: "alice".into(),
+        photos: PHOTOS
+            .iter()
+            .filter(|p| p.owner == "alice")
+            .cloned()
+            .collect(),
+    };
+    serde_json::to_string(&list).unwrap_or_default()
+}
+
 /// The resource side's minimal work: parse the Bearer header, one SHA-256
 /// of the token (what a store lookup is keyed by), the same JSON body.
 async fn bare_api(headers: HeaderMap) -> Response {
@@ -299,7 +249,7 @@ async fn bare_api(headers: HeaderMap) -> Response {
     match token {
         Some(t) => {
             std::hint::black_box(Sha256::digest(t.as_bytes()));
-            json_response(StatusCode::OK, photos_json("alice", false), false)
+            json_response(StatusCode::OK, photos_json(), false)
         }
         None => json_response(
             StatusCode::UNAUTHORIZED,
@@ -330,15 +280,5 @@ mod tests {
         assert!(ok.is_some_and(|b| b.contains("\"access_token\"")));
         let bad = minimal_token(&c, &basic("backup-job", "nope"), CC_BODY.as_bytes());
         assert!(bad.is_none());
-    }
-
-    #[test]
-    fn photos_follow_the_contract() {
-        let all: serde_json::Value =
-            serde_json::from_str(&photos_json("backup-job", true)).unwrap_or_default();
-        assert_eq!(all["photos"].as_array().map(Vec::len), Some(5));
-        let alice: serde_json::Value =
-            serde_json::from_str(&photos_json("alice", false)).unwrap_or_default();
-        assert_eq!(alice["photos"].as_array().map(Vec::len), Some(3));
     }
 }

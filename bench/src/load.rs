@@ -104,6 +104,8 @@ impl RequestSpec {
 pub struct RunResult {
     /// 2xx answers completed inside the measured window.
     pub ok: u64,
+    /// 2xx answers over the whole run, warm-up included.
+    pub ok_all: u64,
     /// Other answers and transport errors (whole run, warm-up included).
     pub errors: u64,
     pub first_error: Option<String>,
@@ -156,6 +158,7 @@ async fn send(conn: &mut Conn, request: Request<Body>) -> Result<(u16, Bytes), B
 
 struct WorkerResult {
     ok: u64,
+    ok_all: u64,
     errors: u64,
     first_error: Option<String>,
     last_done: Instant,
@@ -171,6 +174,7 @@ async fn worker(
 ) -> WorkerResult {
     let mut r = WorkerResult {
         ok: 0,
+        ok_all: 0,
         errors: 0,
         first_error: None,
         last_done: measure_from,
@@ -200,6 +204,7 @@ async fn worker(
             Ok((status, body)) => {
                 let done = Instant::now();
                 if (200..300).contains(&status) {
+                    r.ok_all += 1;
                     if start >= measure_from {
                         r.ok += 1;
                         r.last_done = done;
@@ -239,6 +244,7 @@ pub async fn run(
         .collect();
     let mut total = RunResult {
         ok: 0,
+        ok_all: 0,
         errors: 0,
         first_error: None,
         elapsed: duration,
@@ -252,6 +258,7 @@ pub async fn run(
             continue;
         };
         total.ok += w.ok;
+        total.ok_all += w.ok_all;
         total.errors += w.errors;
         if total.first_error.is_none() {
             total.first_error = w.first_error;

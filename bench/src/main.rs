@@ -26,9 +26,9 @@ use axum::Router;
 use axum::http::Method;
 use clap::Parser;
 use futures::StreamExt;
+use photobook::DemoStore;
 use tessera::{Lifetimes, Server, Store};
 use tessera_memory::MemoryStore;
-use tessera_redis::RedisStore;
 use tokio::runtime::Runtime;
 
 use crate::apps::{API_SECRET, BACKUP_SECRET, BoxError, CC_BODY, PRINTSHOP_SECRET};
@@ -67,9 +67,17 @@ struct Args {
     /// Sequential operations per step when counting Redis round trips.
     #[arg(long, default_value_t = 1000)]
     round_trip_ops: usize,
+    /// Instead of the benchmarks: send this many client_credentials requests
+    /// straight into each app's router (no sockets, one thread) and print
+    /// the time per request, to profile the framework and app layers.
+    #[arg(long)]
+    router_only: Option<usize>,
     /// Do not pin the server and the load generator to separate cores.
     #[arg(long)]
     no_pin: bool,
+    /// Set when this program re-runs itself for the soak: no header.
+    #[arg(long, hide = true)]
+    child: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -142,6 +150,60 @@ fn run(args: Args) -> Result<(), BoxError> {
         .enable_all()
         .build()?;
 
+    if !args.child {
+        header(&args, cpus, cores, pinned);
+    }
+    if let Some(n) = args.router_only {
+        return router_only(n, &load_rt);
+    }
+    if !args.soak_only {
+        if args.tokens > 0 {
+            report_per_token(args.tokens)?;
+        }
+        let memory = throughput_memory(&args, &server_rt, &load_rt)?;
+        let redis = match &args.redis {
+            Some(url) => Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?),
+            None => None,
+        };
+        report_throughput(&memory, redis.as_ref(), &args);
+        if let Some(url) = &args.redis {
+            report_round_trips(url, &args, &load_rt)?;
+        }
+    }
+    if let Some(d) = args.soak {
+        if args.soak_only {
+            report_soak(&server_rt, &load_rt, d, &args)?;
+        } else {
+            soak_in_child(d, &args)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the soak in a fresh process, so that the heap the other
+/// measurements grew does not hide (or fake) the soak's own growth.
+fn soak_in_child(d: Duration, args: &Args) -> Result<(), BoxError> {
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(["--child", "--soak-only", "--soak"])
+        .arg(format!("{}ms", d.as_millis()))
+        .arg("--soak-rate")
+        .arg(args.soak_rate.to_string())
+        .arg("--concurrency")
+        .arg(args.concurrency.to_string());
+    if args.no_pin {
+        cmd.arg("--no-pin");
+    }
+    let status = cmd.status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the soak process failed: {status}").into())
+    }
+}
+
+fn header(args: &Args, cpus: usize, cores: Cores, pinned: bool) {
     println!("# tessera-bench");
     println!();
     println!("- machine: {} ({} logical CPUs)", cpu_model(), cpus);
@@ -162,24 +224,70 @@ fn run(args: Args) -> Result<(), BoxError> {
         "- each run: {:?} warm-up, then {:?} measured",
         args.warmup, args.duration
     );
+    println!(
+        "- load average at start: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
 
-    if !args.soak_only {
-        if args.tokens > 0 {
-            report_per_token(args.tokens)?;
+// ---- Router only ------------------------------------------------------------------
+
+fn router_only(n: usize, load_rt: &Runtime) -> Result<(), BoxError> {
+    use tower::ServiceExt;
+    println!();
+    println!("## client_credentials through each router, no sockets, one thread");
+    println!();
+    let memory = Arc::new(MemoryStore::with_clients(apps::clients()));
+    let store = Arc::new(DemoStore::Memory(memory));
+    let server = apps::server(store, bench_lifetimes())?;
+    let backup = apps::basic("backup-job", BACKUP_SECRET);
+    let request = || {
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/token")
+            .header("host", "127.0.0.1")
+            .header("authorization", &backup)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-length", CC_BODY.len())
+            .body(axum::body::Body::from(CC_BODY))
+    };
+    let direct = load_rt.block_on(async {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let r = tessera::HttpRequest::form_post(CC_BODY, Some(&backup));
+            std::hint::black_box(server.token(&r).await);
         }
-        let memory = throughput_memory(&args, &server_rt, &load_rt)?;
-        let redis = match &args.redis {
-            Some(url) => Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?),
-            None => None,
-        };
-        report_throughput(&memory, redis.as_ref(), &args);
-        if let Some(url) = &args.redis {
-            report_round_trips(url, &args, &load_rt)?;
-        }
+        start.elapsed()
+    });
+    for (name, app) in [
+        ("photo-provider app", apps::provider_app(server.clone())?),
+        ("bare handler", apps::bare_app()),
+    ] {
+        let elapsed = load_rt.block_on(async {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let response = app.clone().oneshot(request()?).await?;
+                if !response.status().is_success() {
+                    return Err(format!("{name} answered {}", response.status()).into());
+                }
+                std::hint::black_box(axum::body::to_bytes(response.into_body(), 1 << 20).await?);
+            }
+            Ok::<_, BoxError>(start.elapsed())
+        })?;
+        println!(
+            "- {name}: {:.2} µs per request",
+            elapsed.as_secs_f64() * 1e6 / n as f64
+        );
     }
-    if let Some(d) = args.soak {
-        report_soak(&server_rt, &load_rt, d, &args)?;
-    }
+    println!(
+        "- `Server::token` alone (the core with its JSON body): {:.2} µs per request",
+        direct.as_secs_f64() * 1e6 / n as f64
+    );
     Ok(())
 }
 
@@ -215,6 +323,8 @@ struct Measured {
     run: RunResult,
     server_cpu: Option<f64>,
     load_cpu: Option<f64>,
+    /// Server-thread CPU per answered request, in µs (warm-up included on both sides).
+    server_us_per_request: f64,
 }
 
 /// One scenario: the provider, and the bare handler beside it (memory only).
@@ -236,7 +346,10 @@ fn drive(load_rt: &Runtime, addr: SocketAddr, spec: RequestSpec, args: &Args) ->
         args.warmup,
         args.duration,
     ));
-    let (server_cpu, load_cpu) = ThreadCpu::read().since(&before);
+    let after = ThreadCpu::read();
+    let (server_cpu, load_cpu) = after.since(&before);
+    let server_us_per_request =
+        after.server_ns_since(&before) as f64 / 1000.0 / run.ok_all.max(1) as f64;
     if run.errors > 0 {
         eprintln!(
             "tessera-bench: {} failed requests to {addr}; first: {}",
@@ -248,6 +361,7 @@ fn drive(load_rt: &Runtime, addr: SocketAddr, spec: RequestSpec, args: &Args) ->
         run,
         server_cpu,
         load_cpu,
+        server_us_per_request,
     }
 }
 
@@ -387,13 +501,16 @@ fn throughput_memory(
 ) -> Result<Vec<Row>, BoxError> {
     println!();
     println!("## HTTP, memory store");
-    let store = Arc::new(MemoryStore::with_clients(apps::clients()));
+    // The store `photo-provider --store memory` opens: the demo clients and
+    // a sweeper every `photobook::store::SWEEP_EVERY`.
+    let memory = Arc::new(MemoryStore::with_clients(apps::clients()));
     let _sweeper = {
         let _guard = server_rt.enter();
-        store.spawn_sweeper(Duration::from_secs(60))
+        memory.spawn_sweeper(photobook::store::SWEEP_EVERY)
     };
-    let server = apps::server(Arc::clone(&store), bench_lifetimes())?;
-    let provider = serve(server_rt, apps::provider_app(server.clone()))?;
+    let store = Arc::new(DemoStore::Memory(memory));
+    let server = apps::server(store, bench_lifetimes())?;
+    let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
     let bare = serve(server_rt, apps::bare_app())?;
     scenarios(&server, provider, Some(bare), args, load_rt, 1)
 }
@@ -445,21 +562,14 @@ fn throughput_redis(
     println!("## HTTP, Redis store");
     println!();
     println!("- {}", pin_redis(url, load_rt, cores));
-    let prefix = format!("tessera-bench-{}:", std::process::id());
-    // Connected from the server runtime, so the connection's driver task
-    // runs on the server's core.
-    let store = server_rt.block_on(async {
-        let store = RedisStore::connect(url).prefix(prefix.as_str()).await?;
-        for c in apps::clients() {
-            store.put_client(&c).await?;
-        }
-        Ok::<_, BoxError>(store)
-    })?;
+    // Opened as `photo-provider --store URL` opens it (seeding the demo
+    // clients into an empty store), from the server runtime, so that the
+    // connection's driver task runs on the server's core.
+    let spec = photobook::StoreSpec::Redis(url.to_owned());
+    let store = server_rt.block_on(DemoStore::open(&spec))?;
     let server = apps::server(Arc::new(store), bench_lifetimes())?;
-    let provider = serve(server_rt, apps::provider_app(server.clone()))?;
-    let rows = scenarios(&server, provider, None, args, load_rt, 64)?;
-    println!("- keys under the prefix `{prefix}` expire by their TTLs");
-    Ok(rows)
+    let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
+    scenarios(&server, provider, None, args, load_rt, 64)
 }
 
 fn fmt_cpu(c: Option<f64>) -> String {
@@ -471,35 +581,41 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
     println!("## HTTP results");
     println!();
     println!(
-        "req/s over {:?}, latency in µs; CPU = CPU time of the server threads / the load generator during the run (warm-up included), in % of one core",
+        "req/s over {:?}; latency in µs; CPU/req = on-CPU time of the server threads per answered request, in µs; CPU = server / load-generator threads' on-CPU time in % of one core",
         args.duration
     );
     println!();
     println!(
-        "| scenario | provider req/s | p50 | p99 | bare req/s | p50 | p99 | provider/bare | CPU provider | CPU bare |"
+        "| scenario | provider req/s | p50 | p99 | CPU/req | bare req/s | p50 | p99 | CPU/req | provider/bare req/s | bare/provider CPU/req | CPU provider | CPU bare |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|---|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
     for r in memory {
         let p = &r.provider;
-        let (bare_cols, ratio, cpu_b) = match &r.bare {
+        let (bare_cols, ratio, cpu_ratio, cpu_b) = match &r.bare {
             Some(b) => (
                 format!(
-                    "{:.0} | {:.0} | {:.0}",
+                    "{:.0} | {:.0} | {:.0} | {:.1}",
                     b.run.rps(),
                     b.run.p50_us(),
-                    b.run.p99_us()
+                    b.run.p99_us(),
+                    b.server_us_per_request
                 ),
                 format!("{:.2}x", p.run.rps() / b.run.rps().max(1e-9)),
+                format!(
+                    "{:.2}x",
+                    b.server_us_per_request / p.server_us_per_request.max(1e-9)
+                ),
                 format!("{} / {}", fmt_cpu(b.server_cpu), fmt_cpu(b.load_cpu)),
             ),
-            None => ("- | - | -".into(), "-".into(), "-".into()),
+            None => ("- | - | - | -".into(), "-".into(), "-".into(), "-".into()),
         };
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {bare_cols} | {ratio} | {} / {} | {cpu_b} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {bare_cols} | {ratio} | {cpu_ratio} | {} / {} | {cpu_b} |",
             r.name,
             p.run.rps(),
             p.run.p50_us(),
             p.run.p99_us(),
+            p.server_us_per_request,
             fmt_cpu(p.server_cpu),
             fmt_cpu(p.load_cpu),
         );
@@ -510,23 +626,23 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
             println!("- {}: {}", r.name, r.note);
         }
     }
-    if let Some(cc) = memory.first().and_then(|r| {
-        r.bare
-            .as_ref()
-            .map(|b| r.provider.run.rps() / b.run.rps().max(1e-9))
-    }) {
+    if let Some(r) = memory.first()
+        && let Some(b) = &r.bare
+    {
+        let cc = r.provider.run.rps() / b.run.rps().max(1e-9);
+        let by_cpu = b.server_us_per_request / r.provider.server_us_per_request.max(1e-9);
         println!();
         println!(
-            "client_credentials over HTTP: **{cc:.2}x** the bare handler (bar >= 0.85x: {})",
+            "client_credentials over HTTP: **{cc:.2}x** the bare handler's req/s (bar >= 0.85x: {}); by server CPU per request {by_cpu:.2}x",
             if cc >= 0.85 { "met" } else { "MISSED" }
         );
     }
     if let Some(redis) = redis {
         println!();
         println!(
-            "| scenario | Redis req/s | p50 | p99 | Redis/memory | Redis/bare | CPU server / load |"
+            "| scenario (Redis store) | req/s | p50 | p99 | CPU/req (server threads) | Redis/memory req/s | Redis/bare req/s | CPU server / load |"
         );
-        println!("|---|---:|---:|---:|---:|---:|---|");
+        println!("|---|---:|---:|---:|---:|---:|---:|---|");
         for (r, m) in redis.iter().zip(memory) {
             let p = &r.provider;
             let bare = m
@@ -534,17 +650,20 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
                 .as_ref()
                 .map_or(f64::NAN, |b| p.run.rps() / b.run.rps().max(1e-9));
             println!(
-                "| {} | {:.0} | {:.0} | {:.0} | {:.2}x | {:.2}x | {} / {} |",
+                "| {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2}x | {:.2}x | {} / {} |",
                 r.name,
                 p.run.rps(),
                 p.run.p50_us(),
                 p.run.p99_us(),
+                p.server_us_per_request,
                 p.run.rps() / m.provider.run.rps().max(1e-9),
                 bare,
                 fmt_cpu(p.server_cpu),
                 fmt_cpu(p.load_cpu),
             );
         }
+        println!();
+        println!("(redis-server's own CPU is not in CPU/req: it is another process.)");
     }
 }
 

@@ -111,12 +111,13 @@ pub fn soak(
         ..Lifetimes::default()
     };
     let store = Arc::new(MemoryStore::with_clients(apps::clients()));
-    let server = apps::server(Arc::clone(&store), lifetimes)?;
     let sweeper = {
         let _guard = server_rt.enter();
         store.spawn_sweeper(sweep_every)
     };
-    let addr = crate::serve(server_rt, apps::provider_app(server))?;
+    let demo_store = Arc::new(photobook::DemoStore::Memory(Arc::clone(&store)));
+    let server = apps::server(demo_store, lifetimes)?;
+    let addr = crate::serve(server_rt, apps::provider_app(server)?)?;
     let spec = Arc::new(RequestSpec {
         method: axum::http::Method::POST,
         path: "/token",

@@ -1,5 +1,5 @@
 //! What the benchmarks read from the machine: cores to pin to, per-thread
-//! CPU time (`/proc/self/task`) and resident memory (`/proc/self/statm`).
+//! CPU time (`/proc/self/task/*/schedstat`) and resident memory (`/proc/self/statm`).
 
 use core_affinity::CoreId;
 
@@ -46,18 +46,15 @@ pub fn pin(core: Option<CoreId>) -> bool {
     core.is_some_and(core_affinity::set_for_current)
 }
 
-/// CPU time used so far by this process's threads, split into the server
-/// runtime's threads (named `bench-server`) and all others (the load
-/// generator), from `/proc/self/task/*/stat`, in clock ticks.
+/// On-CPU time used so far by this process's threads, split into the
+/// server runtime's threads (named `bench-server`) and all others (the load
+/// generator), from `/proc/self/task/*/schedstat`, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadCpu {
     server: u64,
     other: u64,
     at: Option<std::time::Instant>,
 }
-
-/// Linux's `USER_HZ`, the unit of `utime`/`stime`: 100 on every mainstream kernel.
-const TICKS_PER_SECOND: f64 = 100.0;
 
 impl ThreadCpu {
     pub fn read() -> Self {
@@ -69,24 +66,24 @@ impl ThreadCpu {
             return t;
         };
         for task in tasks.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let comm = &stat[open + 1..close];
-            // After the comm: state (field 3) ... utime (14), stime (15).
-            let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
-            let used = ticks(11).unwrap_or(0) + ticks(12).unwrap_or(0);
+            let path = task.path();
+            let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let ns = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
             if comm.starts_with("bench-server") {
-                t.server += used;
+                t.server += ns;
             } else {
-                t.other += used;
+                t.other += ns;
             }
         }
         t
+    }
+
+    /// Nanoseconds of server-thread CPU since `earlier`.
+    pub fn server_ns_since(&self, earlier: &Self) -> u64 {
+        self.server.saturating_sub(earlier.server)
     }
 
     /// (server, load) CPU use since `earlier`, in percent of one core.
@@ -98,7 +95,7 @@ impl ThreadCpu {
         if wall <= 0.0 {
             return (None, None);
         }
-        let pct = |d: u64| Some(100.0 * d as f64 / TICKS_PER_SECOND / wall);
+        let pct = |d: u64| Some(100.0 * d as f64 / 1e9 / wall);
         (
             pct(self.server.saturating_sub(earlier.server)),
             pct(self.other.saturating_sub(earlier.other)),
