@@ -12,3 +12,9 @@ pub use authorize::AuthorizationQuery;
 pub use bearer::{Bearer, BearerRejection, RequireScope, RequireScopeLayer, require_scope};
 pub use endpoints::{authorization_path, router};
 pub use response::{TesseraResponse, respond};
+
+/// The workspace README's embedding example, compiled as a doc test so the
+/// README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
