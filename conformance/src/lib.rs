@@ -230,6 +230,7 @@ macro_rules! __with_checks {
                 duplicate_client_id_gets_error_page,
                 client_without_code_grant_gets_error_page,
                 deny_redirects_access_denied,
+                consent_page_names_the_client,
             }
             rfc6749_token {
                 missing_grant_type_is_invalid_request,

@@ -137,10 +137,6 @@ impl ProviderProcess {
             .arg("--issuer")
             .arg(&issuer)
             .args(args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

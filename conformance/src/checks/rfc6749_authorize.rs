@@ -8,7 +8,9 @@ use crate::flow::{self, Decision, Landing, Pkce};
 use crate::http::Exchange;
 use crate::{CheckResult, Ctx, Failure, Target};
 
-const STATE: &str = "st-4f8a~.Z_9";
+/// A `state` of printable ASCII that needs percent-encoding (RFC 6749
+/// Appendix A.5: `1*VSCHAR`), to show it is echoed exactly.
+const STATE: &str = "st 4f&8a=~.Z_9/+%?#";
 
 /// A valid printshop request's parameters, to be varied.
 fn printshop_pairs(pkce: &Pkce) -> Vec<(&'static str, String)> {
@@ -293,4 +295,26 @@ pub async fn deny_redirects_access_denied(t: &Target) -> CheckResult {
     )
     .await?;
     landing.expect_error(&ctx, "access_denied", Some(STATE))
+}
+
+/// The consent page names the client (contract: "The page names the client
+/// and lists each requested scope in words").
+pub async fn consent_page_names_the_client(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let grant = flow::authorize(&ctx, &PRINTSHOP, &ALICE, None).await?;
+    let consent = grant
+        .landing
+        .trace
+        .iter()
+        .find(|ex| {
+            crate::html::forms(&ex.body)
+                .iter()
+                .any(|f| f.submit_button("decision", "allow").is_some())
+        })
+        .ok_or_else(|| grant.landing.failure("no consent page in the dance"))?;
+    consent.ensure(
+        consent.body.to_ascii_lowercase().contains("printshop"),
+        "the consent page must name the client (printshop)",
+    )?;
+    Ok(())
 }

@@ -375,6 +375,13 @@ pub async fn rotated_refresh_token_reuse_revokes_family(t: &Target) -> CheckResu
         &flow::api(&ctx, &second.access).await?,
         "the API with the newest access token after refresh-token reuse",
     )?;
+    flow::expect_active(
+        &ctx,
+        &first.access,
+        false,
+        "the family's first access token after refresh-token reuse",
+    )
+    .await?;
     let ex = flow::refresh(&ctx, PRINTSHOP.basic(), &r2, None).await?;
     ex.expect_oauth_error(400, "invalid_grant")?;
     Ok(())
