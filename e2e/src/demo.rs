@@ -147,6 +147,11 @@ impl Demo {
         &self.browser
     }
 
+    /// PrintShop's output so far.
+    pub fn printshop_output(&self) -> String {
+        log_tail(self.printshop.log(), 64 * 1024)
+    }
+
     /// Ends the scenario: on failure saves a screenshot, the page's HTML and
     /// the servers' logs to `e2e-artifacts/` and panics with `outcome`'s error.
     pub async fn finish(self, outcome: Result<(), String>) {

@@ -152,7 +152,16 @@ async fn happy_path(demo: &Demo) -> Result<(), String> {
             format!("PrintShop's page contains {prefix:?}")
         })?;
     }
-    Ok(())
+    // Disconnecting revokes the grant at the provider (RFC 7009) and forgets it.
+    let disconnect = b.find("form[action=\"/disconnect\"] button").await?;
+    let page = b.find("html").await?;
+    b.click(&disconnect, "\"Disconnect PhotoBook\"").await?;
+    b.wait_until_stale(&page).await?;
+    b.wait_for("a#connect").await?;
+    let log = demo.printshop_output();
+    check(log.contains("PhotoBook link revoked"), || {
+        format!("PrintShop did not revoke its token at the provider; its log:\n{log}")
+    })
 }
 
 async fn deny(demo: &Demo) -> Result<(), String> {
