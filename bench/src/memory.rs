@@ -144,7 +144,7 @@ pub fn soak(
             };
             samples.push(s);
             let secs = at.as_secs();
-            if secs % 10 == 0 || at >= duration {
+            if secs.is_multiple_of(10) || at >= duration {
                 println!(
                     "| {secs} | {:.1} | {} |",
                     s.rss as f64 / 1048576.0,
