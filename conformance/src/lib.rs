@@ -18,6 +18,21 @@
 //!
 //! A failure message carries the exact requests and responses involved and
 //! the tail of the provider's log.
+//!
+//! Each test starts its own provider process on a free loopback port
+//! (`--listen 127.0.0.1:P --issuer http://127.0.0.1:P --store ...`), killed
+//! when the test ends. The binary is built once per test process with
+//! `cargo build -p NAME` in the test's own target directory and profile (a
+//! no-op after `cargo test --workspace`).
+//!
+//! Environment:
+//! - `TESSERA_CONFORMANCE_BASE_URL`: test a provider already running there
+//!   instead of spawning one;
+//! - `TESSERA_CONFORMANCE_BIN_DIR`: a directory of prebuilt provider binaries
+//!   (no build);
+//! - `TESSERA_CONFORMANCE_BUILD_TIMEOUT_SECS`: bound on that build (30 min);
+//! - `TESSERA_CONFORMANCE_KEEP_LOGS`: keep the providers' logs in the temp dir;
+//! - `TESSERA_REDIS_URL` / `TESSERA_REDIS_SKIP=1`: see [`redis_store`].
 
 #![forbid(unsafe_code)]
 
