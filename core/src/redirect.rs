@@ -1,8 +1,10 @@
 //! Redirect URIs and how a requested one is matched against the registered ones.
 //!
 //! Matching is exact string comparison (RFC 9700 §2.1, RFC 6749 §3.1.2.3), with
-//! one exception: for a loopback IP literal with `http` (RFC 8252 §7.3) the
-//! port is ignored, since native apps listen on whatever port is free.
+//! one exception: a URI registered as an `http` loopback IP literal *without a
+//! port* (RFC 8252 §7.3) matches any port, since native apps listen on
+//! whatever port is free. A loopback URI registered with a port (a web client
+//! run locally) matches only that port.
 
 use std::fmt;
 
@@ -45,7 +47,8 @@ impl RedirectUri {
     }
 
     /// Whether `requested` designates this registered URI: the same string,
-    /// or for an `http` loopback IP literal the same string but for the port.
+    /// or, when this is an `http` loopback IP literal registered without a
+    /// port, the same string with any port.
     pub fn matches(&self, requested: &str) -> bool {
         if self.0 == requested {
             return true;
@@ -54,7 +57,7 @@ impl RedirectUri {
             loopback_without_port(&self.0),
             loopback_without_port(requested),
         ) {
-            (Some(registered), Some(requested)) => registered == requested,
+            (Some(registered), Some(requested)) => registered == self.0 && registered == requested,
             _ => false,
         }
     }
@@ -153,11 +156,13 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_port_is_fixed() {
+    fn registered_ports_are_fixed() {
+        // Registered with a port: that port only; freedom is for native apps
+        // that register the loopback URI without one (RFC 8252 §7.3).
         let r = uri("http://127.0.0.1:9001/callback");
         assert!(r.matches("http://127.0.0.1:9001/callback"));
-        // Registered with a port: still loopback, so the port is free (RFC 8252 §7.3).
-        assert!(r.matches("http://127.0.0.1:9002/callback"));
+        assert!(!r.matches("http://127.0.0.1:9002/callback"));
+        assert!(!r.matches("http://127.0.0.1/callback"));
         let r = uri("http://photos.example:9001/callback");
         assert!(!r.matches("http://photos.example:9002/callback"));
     }
