@@ -28,6 +28,26 @@ use crate::response::TesseraResponse;
 /// challenge, whatever catcher rocket picked. To answer yourself, take
 /// `Result<Bearer, BearerRejection>` instead and return the rejection.
 ///
+/// Optional authentication: rocket's `Option<Bearer>` is `None` on *any*
+/// failure, a bad token included. To let anonymous requests through but
+/// still refuse a bad token, take `Result<Bearer, BearerRejection>` and
+/// treat only a rejection for which [`BearerRejection::is_missing_token`]
+/// holds as anonymous:
+///
+/// ```
+/// use rocket::get;
+/// use tessera_rocket::{Bearer, BearerRejection};
+///
+/// #[get("/greet")]
+/// fn greet(token: Result<Bearer, BearerRejection>) -> Result<String, BearerRejection> {
+///     match token {
+///         Ok(token) => Ok(format!("hello, {}", token.principal())),
+///         Err(rejection) if rejection.is_missing_token() => Ok("hello, stranger".into()),
+///         Err(rejection) => Err(rejection),
+///     }
+/// }
+/// ```
+///
 /// Needs the fairing ([`crate::Tessera::fairing`]); without it the guard
 /// fails with `500`.
 #[derive(Debug, Clone)]
@@ -238,6 +258,12 @@ impl BearerRejection {
     /// The core's error; `None` only when the fairing is missing (a `500`).
     pub fn error(&self) -> Option<&BearerError> {
         self.0.error.as_ref()
+    }
+
+    /// Whether the request carried no bearer token at all (RFC 6750 §3.1:
+    /// a `401` without an error code), as opposed to a bad one.
+    pub fn is_missing_token(&self) -> bool {
+        matches!(&self.0.error, Some(BearerError { error: None, .. }))
     }
 
     /// The HTTP status.

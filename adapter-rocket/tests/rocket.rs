@@ -44,6 +44,15 @@ fn write(token: Result<Bearer, BearerRejection>) -> Result<String, BearerRejecti
     Ok(format!("{} may write", token.principal()))
 }
 
+#[get("/api/greet")]
+fn greet(token: Result<Bearer, BearerRejection>) -> Result<String, BearerRejection> {
+    match token {
+        Ok(token) => Ok(format!("hello, {}", token.principal())),
+        Err(rejection) if rejection.is_missing_token() => Ok("hello, stranger".into()),
+        Err(rejection) => Err(rejection),
+    }
+}
+
 #[post("/custom", data = "<request>")]
 fn custom(request: OAuthRequest) -> String {
     format!(
@@ -96,7 +105,7 @@ fn app(server: Server<MemoryStore>) -> Rocket<Build> {
     };
     rocket::custom(config)
         .attach(Tessera::fairing(server))
-        .mount("/", routes![photos, whoami, write, custom])
+        .mount("/", routes![photos, whoami, write, greet, custom])
         .register("/", catchers![unauthorized])
 }
 
@@ -657,4 +666,22 @@ async fn without_the_fairing_the_guards_fail_closed() {
     assert_eq!(response.status(), Status::InternalServerError);
     let response = client.post("/custom").body("x").dispatch().await;
     assert_eq!(response.status(), Status::InternalServerError);
+}
+
+#[tokio::test]
+async fn optional_authentication_still_refuses_bad_tokens() {
+    let h = harness().await;
+    let response = h.get("/api/greet", None).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("hello, stranger")
+    );
+    let token = h.token("backup-job", BACKUP_SECRET).await;
+    let response = h.get("/api/greet", Some(&token)).await;
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("hello, backup-job")
+    );
+    assert_invalid_token(&h.get("/api/greet", Some("tsa_forged")).await);
 }
