@@ -258,6 +258,7 @@ macro_rules! __with_checks {
                 duplicate_parameter_is_invalid_request,
                 code_redeemed_by_another_client_is_invalid_grant,
                 wrong_redirect_uri_is_invalid_grant,
+                loopback_port_must_match_at_token_endpoint,
                 missing_code_verifier_is_refused,
                 wrong_code_verifier_is_invalid_grant,
                 code_replay_is_invalid_grant_and_revokes_tokens,
@@ -277,6 +278,7 @@ macro_rules! __with_checks {
                 revoke_without_token_is_invalid_request,
                 revoke_with_bad_client_auth_is_401,
                 public_client_revokes_own_token_with_client_id,
+                wrong_token_type_hint_still_revokes,
             }
             rfc7662 {
                 photo_api_introspects_any_token,
@@ -290,6 +292,7 @@ macro_rules! __with_checks {
                 bad_token_is_401_invalid_token,
                 token_in_query_is_refused,
                 insufficient_scope_is_403,
+                scheme_is_case_insensitive,
             }
             races {
                 concurrent_code_redemptions_one_winner,

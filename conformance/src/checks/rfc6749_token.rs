@@ -211,6 +211,22 @@ pub async fn wrong_redirect_uri_is_invalid_grant(t: &Target) -> CheckResult {
     Ok(())
 }
 
+/// photo-cli authorized from one loopback port and redeeming with another:
+/// `invalid_grant` (§4.1.3: identical `redirect_uri`; port freedom applies
+/// to the authorization request only).
+pub async fn loopback_port_must_match_at_token_endpoint(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let mut grant = flow::authorize(&ctx.fresh_browser()?, &PHOTO_CLI, &ALICE, None).await?;
+    let mut other = flow::loopback_redirect_uri()?;
+    while other == grant.redirect_uri {
+        other = flow::loopback_redirect_uri()?;
+    }
+    grant.redirect_uri = other;
+    let ex = flow::redeem(&ctx, &grant, PHOTO_CLI.basic()).await?;
+    ex.expect_oauth_error(400, "invalid_grant")?;
+    Ok(())
+}
+
 /// No `code_verifier` for a code issued with a challenge: 400 `invalid_grant`
 /// or `invalid_request` (the contract allows both).
 pub async fn missing_code_verifier_is_refused(t: &Target) -> CheckResult {

@@ -64,3 +64,20 @@ pub async fn insufficient_scope_is_403(t: &Target) -> CheckResult {
     )?;
     Ok(())
 }
+
+/// The auth scheme is case-insensitive (RFC 9110 §11.1): `bearer TOKEN` works.
+pub async fn scheme_is_case_insensitive(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let tokens = flow::client_token(&ctx, &crate::demo::BACKUP_JOB, None).await?;
+    for scheme in ["bearer", "BEARER"] {
+        let ex = ctx
+            .http
+            .send(
+                Request::get(ctx.photos_url())
+                    .header("authorization", format!("{scheme} {}", tokens.access)),
+            )
+            .await?;
+        ex.expect_status(200)?;
+    }
+    Ok(())
+}

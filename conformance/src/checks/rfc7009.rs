@@ -134,3 +134,25 @@ pub async fn public_client_revokes_own_token_with_client_id(t: &Target) -> Check
         "the API after photo-cli revoked its token",
     )
 }
+
+/// A wrong `token_type_hint` does not stop revocation: the server extends its
+/// search (§2.1).
+pub async fn wrong_token_type_hint_still_revokes(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, None).await?;
+    ctx.http
+        .post_form(
+            &ctx.meta.revocation_endpoint,
+            PRINTSHOP.basic(),
+            &[
+                ("token", &tokens.access),
+                ("token_type_hint", "refresh_token"),
+            ],
+        )
+        .await?
+        .expect_status(200)?;
+    flow::expect_invalid_token(
+        &flow::api(&ctx, &tokens.access).await?,
+        "the API after revoking with a wrong token_type_hint",
+    )
+}

@@ -87,11 +87,16 @@ pub async fn other_clients_token_is_inactive(t: &Target) -> CheckResult {
     Ok(())
 }
 
-/// No client authentication (or a wrong secret): 401 `invalid_client`.
+/// No client authentication, a wrong secret, or a public client naming
+/// itself (it cannot authenticate): 401 `invalid_client`.
 pub async fn unauthenticated_introspection_is_401(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
     let job = flow::client_token(&ctx, &BACKUP_JOB, None).await?;
-    for auth in [Auth::Nothing, Auth::Basic("photo-api", "wrong-secret")] {
+    for auth in [
+        Auth::Nothing,
+        Auth::Basic("photo-api", "wrong-secret"),
+        Auth::ClientId("photo-cli"),
+    ] {
         let ex = ctx
             .http
             .post_form(
