@@ -557,10 +557,11 @@ async fn converse(base: String) -> Vec<Answer> {
     c.answers
 }
 
-#[tokio::test]
-async fn the_rocket_provider_answers_exactly_as_the_axum_one() {
+/// Serves one demo with issuer `http://127.0.0.1:AXUM_PORT{path}` on both
+/// providers, holds the conversation with each, and compares.
+async fn compare(path: &str) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = format!("http://{}{path}", listener.local_addr().unwrap());
     let demo = Demo::new(build_server(&issuer, DemoStore::memory()).unwrap()).unwrap();
     let app = photo_provider::app(demo.clone());
     tokio::spawn(async move {
@@ -570,7 +571,7 @@ async fn the_rocket_provider_answers_exactly_as_the_axum_one() {
     launch_rocket(demo, port).await;
 
     let axum_answers = converse(issuer).await;
-    let rocket_answers = converse(format!("http://127.0.0.1:{port}")).await;
+    let rocket_answers = converse(format!("http://127.0.0.1:{port}{path}")).await;
     assert_eq!(axum_answers.len(), rocket_answers.len());
     let mut differences = Vec::new();
     for (a, r) in axum_answers.iter().zip(&rocket_answers) {
@@ -585,4 +586,14 @@ async fn the_rocket_provider_answers_exactly_as_the_axum_one() {
         axum_answers.len(),
         differences.join("\n\n")
     );
+}
+
+#[tokio::test]
+async fn the_rocket_provider_answers_exactly_as_the_axum_one() {
+    compare("").await;
+}
+
+#[tokio::test]
+async fn the_same_below_an_issuer_path() {
+    compare("/tenant").await;
 }
