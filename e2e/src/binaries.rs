@@ -1,10 +1,16 @@
 //! Locating (and, if needed, building) the demo's binaries.
 //!
 //! A test cannot use `env!("CARGO_BIN_EXE_…")` for another package's binary,
-//! so the harness runs `cargo build -p photo-provider -p printshop` once, in
-//! the same target directory and profile as the running test (a no-op when
-//! `cargo test --workspace` has just built them), and then uses
-//! `<target>/<profile>/<name>`.
+//! so the harness runs `cargo build -p photo-provider -p printshop` once per
+//! test process, in the running test's profile, and uses the binaries it made.
+//!
+//! The build goes to its own target directory, `<target>/tessera-e2e/`: cargo
+//! unifies dependency features over the packages of one build, so building
+//! these two packages alone in the main target directory would rebuild a
+//! different feature set of their dependencies and overwrite the binaries
+//! that `cargo test --workspace` just made (and then the reverse on the next
+//! workspace run). In its own directory the build is incremental and a no-op
+//! when nothing changed.
 //!
 //! Set `TESSERA_E2E_BIN_DIR` to a directory holding prebuilt binaries to skip
 //! the build.
@@ -83,7 +89,9 @@ fn build_and_locate() -> Result<Binaries, String> {
 
 /// Runs `cargo build` for the demo binaries and returns the directory holding them.
 fn build() -> Result<PathBuf, String> {
-    let (target, profile) = target_and_profile()?;
+    let (main_target, profile) = target_and_profile()?;
+    let target = main_target.join("tessera-e2e");
+    std::fs::create_dir_all(&target).map_err(|e| format!("create {}: {e}", target.display()))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.arg("build").arg("--quiet");
