@@ -9,8 +9,9 @@
 #     export TESSERA_REDIS_CLUSTER_URLS=redis://127.0.0.1:P1/,redis://127.0.0.1:P2/,redis://127.0.0.1:P3/
 #     export TESSERA_REDIS_DIR=/tmp/tessera-redis.XXXX   (what redis-down.sh stops and removes)
 # Installs redis-server from Debian's packages when it is missing (needs root).
-# Stop everything with redis-down.sh [ENV_FILE or DIR]; with no argument it
-# stops every instance any redis-up.sh started on this machine.
+# Stop them with redis-down.sh ENV_FILE (or DIR, or with TESSERA_REDIS_DIR set);
+# `redis-down.sh --all` stops every instance redis-up.sh started on this machine.
+# If starting fails half way, what was started is stopped again.
 set -euo pipefail
 
 out="${1:-}"
@@ -25,6 +26,15 @@ fi
 
 dir="$(mktemp -d "${TMPDIR:-/tmp}/tessera-redis.XXXXXX")"
 echo "$dir" >>"$registry"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+started=0
+on_exit() {
+    if [ "$started" != 1 ]; then
+        echo "redis-up: failed; stopping what was started" >&2
+        bash "$here/redis-down.sh" "$dir" >/dev/null 2>&1 || true
+    fi
+}
+trap on_exit EXIT
 
 # A port is free when nothing accepts on it; a cluster node also needs port+10000 (its bus).
 port_free() {
@@ -96,6 +106,7 @@ if [ "$ok" != 1 ]; then
     exit 1
 fi
 
+started=1
 env_lines="export TESSERA_REDIS_URL=redis://127.0.0.1:$single/
 export TESSERA_REDIS_CLUSTER_URLS=redis://127.0.0.1:$c1/,redis://127.0.0.1:$c2/,redis://127.0.0.1:$c3/
 export TESSERA_REDIS_DIR=$dir"
