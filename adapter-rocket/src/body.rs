@@ -57,7 +57,7 @@ impl OAuthRequest {
         data: Data<'_>,
         limit: usize,
     ) -> Result<Self, TesseraResponse> {
-        let too_large = || TesseraResponse(payload_too_large(limit));
+        let too_large = || TesseraResponse(HttpResponse::payload_too_large(limit));
         let announced = req
             .headers()
             .get_one("Content-Length")
@@ -109,13 +109,6 @@ pub(crate) fn header_text(req: &Request<'_>, name: &str) -> Option<String> {
         text.push_str(value);
     }
     Some(text)
-}
-
-/// `413` with an RFC 6749 error body, shaped like every other core answer.
-pub(crate) fn payload_too_large(limit: usize) -> HttpResponse {
-    let error =
-        OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
-    HttpResponse::json_no_store(413, error.to_json())
 }
 
 #[rocket::async_trait]

@@ -126,7 +126,8 @@ impl HttpResponse {
     /// `413 Content Too Large` (RFC 9110 §15.5.14) for a body over `limit`
     /// bytes, with an RFC 6749 error body: every adapter answers it identically.
     pub fn payload_too_large(limit: usize) -> Self {
-        let e = OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
+        let e =
+            OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
         Self::json_no_store(413, e.to_json())
     }
 
