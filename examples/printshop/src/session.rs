@@ -161,13 +161,11 @@ impl SessionStore {
     }
 }
 
-/// The `Set-Cookie` value for session `id`.
+/// The `Set-Cookie` value for session `id`: a browser-session cookie (the
+/// server forgets idle sessions after [`IDLE_TIMEOUT`]).
 pub fn set_cookie(id: &str, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        IDLE_TIMEOUT.as_secs()
-    )
+    format!("{COOKIE_NAME}={id}; Path=/; HttpOnly; SameSite=Lax{secure}")
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers, if present.
