@@ -28,9 +28,22 @@
 //! - **Shared servers.** A key prefix (default `tessera:`) lets several
 //!   issuers share one Redis.
 //!
-//! Run Redis with `maxmemory-policy noeviction` (or no `maxmemory`): an
-//! evicted grant meta makes its tokens unknown (fail-safe, never live after
-//! revocation), but evicted records still log users out.
+//! Run Redis with `maxmemory-policy noeviction` (or no `maxmemory`):
+//! eviction would silently log users out. It never revives a revoked token,
+//! though: a grant whose meta is gone answers none of its records live.
+//!
+//! # What callers must know
+//!
+//! - The tokens in [`NewTokens`] must be minted for the grant they are
+//!   issued into (`issue`'s `grant`, or the grant of `rotate_refresh`'s
+//!   `old`): the store files them under that grant, and lookups find a token
+//!   under the grant its secret carries. (A token of another grant would not
+//!   be found; on a cluster the step fails with `StoreError::Other`, `CROSSSLOT`.)
+//! - `revoke_grant` of a grant with records keeps the revocation as long as
+//!   the grant's longest record; of a grant with nothing stored, it leaves a
+//!   mark for [`RedisStoreBuilder::revoked_grant_ttl`] (default 1 h).
+//! - A code of a revoked grant is `Unknown` when taken (unless it was taken
+//!   before: then `AlreadyTaken`).
 //!
 //! ```no_run
 //! use std::time::Duration;
