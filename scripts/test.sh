@@ -33,4 +33,11 @@ bash storage-redis/scripts/redis-up.sh "$env_file" >/dev/null
 # shellcheck disable=SC1090
 source "$env_file"
 
+# Build once: every test binary and every program, with one feature set. The
+# process-level suites (HTTP conformance, end to end) then use these programs
+# instead of building their own copies.
+cargo test --workspace --no-run "$@"
+bin_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug"
+export TESSERA_CONFORMANCE_BIN_DIR="$bin_dir" TESSERA_E2E_BIN_DIR="$bin_dir"
+
 cargo test --workspace "$@"
