@@ -124,8 +124,9 @@ pub fn soak(
         authorization: apps::basic("backup-job", BACKUP_SECRET),
         body: BodySource::Form(CC_BODY.into()),
     });
-    // Steady once a few lifetimes and sweeps have passed.
-    let steady_from = (lifetime * 3 + sweep_every * 2).min(duration / 2);
+    // Steady once several lifetimes and sweeps have passed and the
+    // allocator has reached its working set.
+    let steady_from = Duration::from_secs(30).min(duration / 2);
     let result = load_rt.block_on(async {
         let start = Instant::now();
         let end = start + duration;

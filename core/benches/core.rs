@@ -9,8 +9,8 @@
 //! tokens a rotation needs) stays outside the measurement, and each run of
 //! `iters` operations is awaited inside one `block_on` on a current-thread
 //! runtime: no per-iteration runtime overhead is counted. What they measure
-//! is the thread's on-CPU time (`/proc/thread-self/schedstat`; wall time
-//! where that is missing), so a busy machine inflates the figures less.
+//! is the thread's on-CPU time (`CLOCK_THREAD_CPUTIME_ID`; wall time where
+//! that is missing), so a busy machine inflates the figures less.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -37,35 +37,26 @@ const REDIRECT: &str = "http://127.0.0.1:9001/callback";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CC_BODY: &str = "grant_type=client_credentials&scope=photos.read";
 
-/// Time spent on a CPU by the calling thread (`/proc/thread-self/schedstat`,
-/// nanoseconds), so that other load on a shared machine does not count.
-fn on_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-/// Measures on-CPU time where the kernel reports it, wall time otherwise.
-struct Timer {
-    cpu: Option<u64>,
-    wall: Instant,
+/// Measures the calling thread's on-CPU time (`CLOCK_THREAD_CPUTIME_ID`),
+/// so that other load on a shared machine does not count; wall time where
+/// the clock is missing.
+enum Timer {
+    Cpu(cpu_time::ThreadTime),
+    Wall(Instant),
 }
 
 impl Timer {
     fn start() -> Self {
-        Self {
-            cpu: on_cpu_ns(),
-            wall: Instant::now(),
+        match cpu_time::ThreadTime::try_now() {
+            Ok(t) => Self::Cpu(t),
+            Err(_) => Self::Wall(Instant::now()),
         }
     }
 
     fn elapsed(&self) -> Duration {
-        match (self.cpu, on_cpu_ns()) {
-            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
-            _ => self.wall.elapsed(),
+        match self {
+            Self::Cpu(t) => t.try_elapsed().unwrap_or_default(),
+            Self::Wall(t) => t.elapsed(),
         }
     }
 }
