@@ -72,6 +72,9 @@ struct Args {
     /// the time per request, to profile the framework and app layers.
     #[arg(long)]
     router_only: Option<usize>,
+    /// With --router-only: which of `provider`, `bare`, `core` to run (all by default).
+    #[arg(long, requires = "router_only")]
+    router_app: Option<String>,
     /// Do not pin the server and the load generator to separate cores.
     #[arg(long)]
     no_pin: bool,
@@ -154,7 +157,7 @@ fn run(args: Args) -> Result<(), BoxError> {
         header(&args, cpus, cores, pinned);
     }
     if let Some(n) = args.router_only {
-        return router_only(n, &load_rt);
+        return router_only(n, args.router_app.as_deref(), &load_rt);
     }
     if !args.soak_only {
         if args.tokens > 0 {
@@ -237,7 +240,8 @@ fn header(args: &Args, cpus: usize, cores: Cores, pinned: bool) {
 
 // ---- Router only ------------------------------------------------------------------
 
-fn router_only(n: usize, load_rt: &Runtime) -> Result<(), BoxError> {
+fn router_only(n: usize, only: Option<&str>, load_rt: &Runtime) -> Result<(), BoxError> {
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
     use tower::ServiceExt;
     println!();
     println!("## client_credentials through each router, no sockets, one thread");
@@ -256,18 +260,14 @@ fn router_only(n: usize, load_rt: &Runtime) -> Result<(), BoxError> {
             .header("content-length", CC_BODY.len())
             .body(axum::body::Body::from(CC_BODY))
     };
-    let direct = load_rt.block_on(async {
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            let r = tessera::HttpRequest::form_post(CC_BODY, Some(&backup));
-            std::hint::black_box(server.token(&r).await);
-        }
-        start.elapsed()
-    });
-    for (name, app) in [
-        ("photo-provider app", apps::provider_app(server.clone())?),
-        ("bare handler", apps::bare_app()),
-    ] {
+    let mut apps = Vec::new();
+    if wanted("provider") {
+        apps.push(("photo-provider app", apps::provider_app(server.clone())?));
+    }
+    if wanted("bare") {
+        apps.push(("bare handler", apps::bare_app()));
+    }
+    for (name, app) in apps {
         let elapsed = load_rt.block_on(async {
             let start = std::time::Instant::now();
             for _ in 0..n {
@@ -284,10 +284,20 @@ fn router_only(n: usize, load_rt: &Runtime) -> Result<(), BoxError> {
             elapsed.as_secs_f64() * 1e6 / n as f64
         );
     }
-    println!(
-        "- `Server::token` alone (the core with its JSON body): {:.2} µs per request",
-        direct.as_secs_f64() * 1e6 / n as f64
-    );
+    if wanted("core") {
+        let direct = load_rt.block_on(async {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let r = tessera::HttpRequest::form_post(CC_BODY, Some(&backup));
+                std::hint::black_box(server.token(&r).await);
+            }
+            start.elapsed()
+        });
+        println!(
+            "- `Server::token` alone (the core with its JSON body): {:.2} µs per request",
+            direct.as_secs_f64() * 1e6 / n as f64
+        );
+    }
     Ok(())
 }
 
