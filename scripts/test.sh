@@ -29,7 +29,17 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-bash storage-redis/scripts/redis-up.sh "$env_file" >/dev/null
+# A port found free can be taken before the server binds it: try again then.
+for attempt in 1 2 3; do
+    if bash storage-redis/scripts/redis-up.sh "$env_file" >/dev/null 2>/tmp/tessera-redis-up.log; then
+        break
+    fi
+    if [ "$attempt" = 3 ]; then
+        cat /tmp/tessera-redis-up.log >&2
+        echo "test.sh: could not start Redis" >&2
+        exit 1
+    fi
+done
 # shellcheck disable=SC1090
 source "$env_file"
 

@@ -44,7 +44,8 @@ taken=" "
 pick_port() {
     local p i
     for i in $(seq 1 200); do
-        p=$((20000 + RANDOM % 30000))
+        # Below Linux's ephemeral range (32768+), so outgoing connections cannot take them.
+        p=$((10000 + RANDOM % 12000))
         case "$taken" in *" $p "* | *" $((p + 10000)) "*) continue ;; esac
         if port_free "$p" && port_free "$((p + 10000))"; then
             taken="$taken$p $((p + 10000)) "

@@ -35,9 +35,29 @@ pub struct Config {
     pub client_secret: String,
 
     /// URL under which browsers reach PrintShop [default: http://<listen address>].
-    /// The redirect URI sent to the provider is `{URL}/callback`.
-    #[arg(long, value_name = "URL")]
+    /// The redirect URI sent to the provider is `{URL}/callback`. `--issuer`
+    /// is accepted as another name for it, as every demo program takes it.
+    #[arg(long, visible_alias = "issuer", value_name = "URL")]
     pub public_url: Option<Url>,
+
+    /// Where sessions are kept: `memory` (the default). Every demo program
+    /// takes `--store`; PrintShop is a single-instance client, so a
+    /// `redis://HOST:PORT[/DB]` URL is accepted but its sessions stay in memory.
+    #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
+    pub store: String,
+}
+
+/// Accepts `memory` or a `redis://` / `rediss://` URL.
+fn parse_store(value: &str) -> Result<String, String> {
+    if value == "memory" {
+        return Ok(value.to_owned());
+    }
+    match Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => {
+            Ok(value.to_owned())
+        }
+        _ => Err("expected `memory` or redis://HOST:PORT[/DB]".to_owned()),
+    }
 }
 
 impl Config {
@@ -84,6 +104,22 @@ pub(crate) fn trim_base(url: &Url) -> String {
 #[allow(clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn takes_every_demo_programs_flags() {
+        let config = Config::try_parse_from([
+            "printshop",
+            "--issuer",
+            "http://127.0.0.1:9001",
+            "--store",
+            "redis://127.0.0.1:6379/0",
+        ])
+        .expect("the contract's common flags are accepted");
+        assert_eq!(config.redirect_uri(), "http://127.0.0.1:9001/callback");
+        assert!(Config::try_parse_from(["printshop", "--store", "memory"]).is_ok());
+        assert!(Config::try_parse_from(["printshop", "--store", "postgres://x"]).is_err());
+        assert!(Config::try_parse_from(["printshop", "--store", "nonsense"]).is_err());
+    }
 
     #[test]
     fn defaults_parse() {
