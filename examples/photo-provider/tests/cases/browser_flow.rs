@@ -1,0 +1,568 @@
+//! The person's side of the demo, driven like a browser against the real app:
+//! login page, consent page, redirects, error pages, CSRF, then the tokens
+//! and the photos API. Shared by both providers' test crates (included by
+//! path), so the axum and the rocket provider pass the very same checks.
+
+use crate::common::*;
+use reqwest::StatusCode;
+use reqwest::header::{LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+
+/// A `state` full of characters that need encoding, echoed exactly.
+const STATE: &str = "xyz ABC/+=&?#%20é☃\"'<>";
+
+#[tokio::test]
+async fn allow_then_token_then_photos() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (verifier, challenge) = pkce("allow");
+    let query = printshop_request(STATE, &challenge, "photos.read profile");
+
+    // Login page: 200, one POST form, labelled username/password, a session cookie.
+    let response = browser
+        .get(provider.url(&format!("/authorize?{query}")))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a session cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("photobook_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(cookie.contains("Path=/"));
+    let login = Page::of(response).await;
+    assert_eq!(login.status, StatusCode::OK);
+    login.assert_login_page();
+    assert!(login.html.contains("PrintShop"), "names the client");
+    assert!(login.html.contains("lang=\"en\""));
+    assert!(!login.html.contains("<script"));
+    assert_eq!(
+        login.headers.get("cache-control").unwrap(),
+        "no-store",
+        "pages are not cached"
+    );
+    assert!(login.headers.get("content-security-policy").is_some());
+    let csrf = login.input("csrf_token");
+    let handle = login.input("handle");
+    assert!(handle.starts_with("tsp_"));
+
+    // Wrong password: the login page again, with an error, nobody signed in.
+    let wrong = Page::of(
+        browser
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("handle", handle.as_str()),
+                ("username", "alice"),
+                ("password", "bob-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.assert_login_page();
+    assert!(wrong.html.contains("incorrect"), "{}", wrong.html);
+    assert!(wrong.html.contains("role=\"alert\""));
+    assert!(wrong.html.contains("value=\"alice\""), "username kept");
+
+    // Right password: the consent page, naming the client and each scope in words.
+    let consent = Page::of(
+        browser
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", wrong.input("csrf_token").as_str()),
+                ("handle", wrong.input("handle").as_str()),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    consent.assert_consent_page();
+    assert!(consent.html.contains("PrintShop"));
+    assert!(consent.html.contains("View your photos"));
+    assert!(consent.html.contains("See your name and profile"));
+    assert!(!consent.html.contains("Upload and edit your photos"));
+    assert!(consent.html.contains("alice"));
+    let new_cookie = consent.headers.get(SET_COOKIE).expect("a new session id");
+    assert!(
+        !new_cookie.to_str().unwrap().contains(
+            cookie
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("photobook_session=")
+        ),
+        "the session id changes at sign-in"
+    );
+    assert_ne!(consent.input("csrf_token"), csrf, "a new CSRF token");
+
+    // Allow: 303 to the registered redirect URI with code, exact state, iss.
+    let response = decide(&provider, &browser, &consent, "allow").await;
+    assert!(
+        matches!(response.status(), StatusCode::FOUND | StatusCode::SEE_OTHER),
+        "{}",
+        response.status()
+    );
+    let (url, params) = location_params(&response);
+    assert_eq!(
+        format!("{}://{}{}", url.scheme(), url.authority(), url.path()),
+        PRINTSHOP_REDIRECT
+    );
+    assert_eq!(param(&params, "state"), Some(STATE));
+    assert_eq!(param(&params, "iss"), Some(provider.issuer.as_str()));
+    assert_eq!(param(&params, "error"), None);
+    let code = param(&params, "code").expect("a code").to_owned();
+
+    // The consent handle is single use.
+    let again = Page::of(decide(&provider, &browser, &consent, "allow").await).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.headers.get(LOCATION).is_none());
+
+    // Exchange the code (PKCE S256), then read alice's photos.
+    let (status, body) = token(
+        &provider,
+        ("printshop", Some(PRINTSHOP_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PRINTSHOP_REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["refresh_token"].is_string());
+    let access = body["access_token"].as_str().unwrap();
+    let response = photos(&provider, access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "alice");
+    let items = list["photos"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    for photo in items {
+        assert!(photo["id"].is_string() && photo["title"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn deny_redirects_access_denied_with_state_and_iss() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (_, challenge) = pkce("deny");
+    let query = printshop_request(STATE, &challenge, "photos.read");
+    let consent = sign_in_to_consent(&provider, &browser, &query, "bob", "bob-password-1").await;
+    assert!(consent.html.contains("View your photos"));
+    assert!(!consent.html.contains("See your name and profile"));
+    let response = decide(&provider, &browser, &consent, "deny").await;
+    assert!(matches!(
+        response.status(),
+        StatusCode::FOUND | StatusCode::SEE_OTHER
+    ));
+    let (url, params) = location_params(&response);
+    assert!(url.as_str().starts_with(PRINTSHOP_REDIRECT));
+    assert_eq!(param(&params, "error"), Some("access_denied"));
+    assert_eq!(param(&params, "state"), Some(STATE));
+    assert_eq!(param(&params, "iss"), Some(provider.issuer.as_str()));
+    assert_eq!(param(&params, "code"), None);
+
+    // Signed in now: the next request goes straight to the consent page.
+    let (_, challenge) = pkce("deny-2");
+    let page = Page::of(
+        browser
+            .get(provider.url(&format!(
+                "/authorize?{}",
+                printshop_request("s2", &challenge, "profile")
+            )))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    page.assert_consent_page();
+    assert!(page.html.contains("See your name and profile"));
+}
+
+#[tokio::test]
+async fn unknown_client_and_unregistered_redirect_get_an_error_page() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (_, challenge) = pkce("errors");
+    for query in [
+        authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", "no-such-app"),
+            ("redirect_uri", PRINTSHOP_REDIRECT),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+        authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", "printshop"),
+            ("redirect_uri", "https://evil.example/callback"),
+            ("state", "s"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+        authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", "printshop"),
+            ("redirect_uri", "http://127.0.0.1:9001/other"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+        // Client with no redirect URI at all.
+        authorize_query(&[
+            ("response_type", "code"),
+            ("client_id", "backup-job"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]),
+        String::new(),
+    ] {
+        let page = Page::of(
+            browser
+                .get(provider.url(&format!("/authorize?{query}")))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(page.headers.get(LOCATION).is_none(), "{query}");
+        assert!(page.is_html());
+        assert_eq!(page.forms(), 0);
+        assert!(page.html.contains("<h1"));
+    }
+    let unknown = Page::of(
+        browser
+            .get(provider.url("/authorize?response_type=code&client_id=%3Cscript%3E"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(!unknown.html.contains("<script>"));
+    assert!(unknown.html.contains("Unknown app"));
+}
+
+#[tokio::test]
+async fn errors_after_verification_go_to_the_client() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    // No PKCE challenge: reported at the (verified) redirect URI, with state and iss.
+    let query = authorize_query(&[
+        ("response_type", "code"),
+        ("client_id", "printshop"),
+        ("redirect_uri", PRINTSHOP_REDIRECT),
+        ("state", STATE),
+    ]);
+    let response = browser
+        .get(provider.url(&format!("/authorize?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, params) = location_params(&response);
+    assert_eq!(param(&params, "error"), Some("invalid_request"));
+    assert_eq!(param(&params, "state"), Some(STATE));
+    assert_eq!(param(&params, "iss"), Some(provider.issuer.as_str()));
+}
+
+#[tokio::test]
+async fn csrf_is_required_on_both_forms() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (_, challenge) = pkce("csrf");
+    let query = printshop_request("s", &challenge, "photos.read");
+    let login = Page::of(
+        browser
+            .get(provider.url(&format!("/authorize?{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let handle = login.input("handle");
+    for csrf in [None, Some(""), Some("forged-token")] {
+        let mut form = vec![
+            ("handle", handle.as_str()),
+            ("username", "alice"),
+            ("password", "alice-password-1"),
+        ];
+        if let Some(csrf) = csrf {
+            form.push(("csrf_token", csrf));
+        }
+        let page = Page::of(
+            browser
+                .post(provider.url("/login"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{csrf:?}");
+        page.assert_login_page();
+        assert!(page.headers.get(SET_COOKIE).is_none(), "nobody signed in");
+    }
+    // A login post from another browser (no session cookie at all).
+    let stranger = Page::of(
+        crate::common::browser()
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", login.input("csrf_token").as_str()),
+                ("handle", handle.as_str()),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(stranger.status, StatusCode::FORBIDDEN);
+    stranger.assert_login_page();
+
+    // Still signed out: the authorization request shows the login page again.
+    let still = Page::of(
+        browser
+            .get(provider.url(&format!("/authorize?{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    still.assert_login_page();
+
+    // Consent form without or with a wrong CSRF token: refused, no redirect.
+    let consent =
+        sign_in_to_consent(&provider, &browser, &query, "alice", "alice-password-1").await;
+    for csrf in ["", "forged-token"] {
+        let response = browser
+            .post(provider.url("/consent"))
+            .form(&[
+                ("csrf_token", csrf),
+                ("handle", consent.input("handle").as_str()),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.headers().get(LOCATION).is_none());
+    }
+    // Without a session: refused.
+    let response = crate::common::browser()
+        .post(provider.url("/consent"))
+        .form(&[
+            ("csrf_token", consent.input("csrf_token").as_str()),
+            ("handle", consent.input("handle").as_str()),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // A decision that is neither allow nor deny: refused.
+    let response = browser
+        .post(provider.url("/consent"))
+        .form(&[
+            ("csrf_token", consent.input("csrf_token").as_str()),
+            ("handle", consent.input("handle").as_str()),
+            ("decision", "maybe"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // The request was not consumed by the refusals: allowing still works.
+    let response = decide(&provider, &browser, &consent, "allow").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn expired_or_unknown_handle_is_an_error_page() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let page = Page::of(
+        browser
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", "x"),
+                ("handle", "tsp_unknown"),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.html.contains("expired"));
+    assert!(page.headers.get(LOCATION).is_none());
+}
+
+#[tokio::test]
+async fn public_client_on_any_loopback_port_as_bob() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (verifier, challenge) = pkce("cli");
+    let redirect = "http://127.0.0.1:53117/callback";
+    let query = authorize_query(&[
+        ("response_type", "code"),
+        ("client_id", "photo-cli"),
+        ("redirect_uri", redirect),
+        ("state", "cli-state"),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+    ]);
+    let consent = sign_in_to_consent(&provider, &browser, &query, "bob", "bob-password-1").await;
+    assert!(consent.html.contains("PhotoBook CLI"));
+    assert!(consent.html.contains("Upload and edit your photos"));
+    let response = decide(&provider, &browser, &consent, "allow").await;
+    let (url, params) = location_params(&response);
+    assert!(url.as_str().starts_with(redirect));
+    let code = param(&params, "code").unwrap().to_owned();
+    let (status, body) = token(
+        &provider,
+        ("photo-cli", None),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "bob");
+    assert_eq!(list["photos"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn client_credentials_token_sees_every_photo() {
+    let provider = Provider::start().await;
+    let (status, body) = token(
+        &provider,
+        ("backup-job", Some(BACKUP_SECRET)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers().get("cache-control").unwrap(), "no-store");
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "backup-job");
+    assert_eq!(list["photos"].as_array().unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn photos_api_follows_rfc6750() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    // A token with `profile` only.
+    let (verifier, challenge) = pkce("profile");
+    let query = printshop_request("p", &challenge, "profile");
+    let consent =
+        sign_in_to_consent(&provider, &browser, &query, "alice", "alice-password-1").await;
+    let response = decide(&provider, &browser, &consent, "allow").await;
+    let (_, params) = location_params(&response);
+    let (status, body) = token(
+        &provider,
+        ("printshop", Some(PRINTSHOP_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", param(&params, "code").unwrap()),
+            ("redirect_uri", PRINTSHOP_REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "profile");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+
+    // No token: 401, a Bearer challenge without an error code.
+    let response = reqwest::Client::new()
+        .get(provider.url("/api/photos"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"));
+    assert!(!challenge.contains("error="));
+
+    // An unknown token: 401 invalid_token.
+    let response = photos(&provider, "tsa_not-a-real-token").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
+#[tokio::test]
+async fn metadata_pages_and_limits() {
+    let provider = Provider::start().await;
+    let http = reqwest::Client::new();
+    let metadata: serde_json::Value = http
+        .get(provider.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], provider.issuer.as_str());
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        provider.url("/authorize")
+    );
+    assert_eq!(metadata["token_endpoint"], provider.url("/token"));
+    let scopes = metadata["scopes_supported"].as_array().unwrap();
+    assert_eq!(scopes.len(), 3);
+
+    let home = Page::of(http.get(provider.url("/")).send().await.unwrap()).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.is_html());
+    let missing = Page::of(http.get(provider.url("/nope")).send().await.unwrap()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(missing.is_html());
+
+    // Form bodies over 64 KiB: 413, and the server keeps serving.
+    let big = format!("username={}", "a".repeat(70 * 1024));
+    for path in ["/login", "/consent"] {
+        let response = http
+            .post(provider.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+    }
+    let still = http.get(provider.url("/")).send().await.unwrap();
+    assert_eq!(still.status(), StatusCode::OK);
+    assert!(provider.demo.sessions().len() < 5);
+}

@@ -1,0 +1,120 @@
+//! A provider binary's command line: `--help`, bad flags, an unusable listen
+//! address, an unreachable store, the start-up line. Shared by both providers'
+//! test crates, which name the binary as `crate::BIN` and `crate::NAME`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn provider(args: &[&str]) -> Output {
+    Command::new(crate::BIN)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the provider")
+}
+
+fn assert_one_line_error(out: &Output) {
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr:?}");
+    assert!(
+        stderr.starts_with(&format!("{}: ", crate::NAME)),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let out = provider(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        crate::NAME,
+        "--listen",
+        "--issuer",
+        "--store",
+        "127.0.0.1:9000",
+        "memory",
+        "redis://HOST:PORT[/DB]",
+    ] {
+        assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn bad_flags_are_one_line_errors() {
+    for args in [
+        &["--listen", "notanaddr"][..],
+        &["--issuer", "ftp://photos.example"],
+        &["--issuer", "http://x/?q=1"],
+        &["--issuer", "not a url"],
+        &["--store", "postgres://db"],
+        &["--store", "redis://127.0.0.1:6379/notanumber"],
+        &["--bogus"],
+    ] {
+        let out = provider(args);
+        assert_one_line_error(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = provider(&["--listen", "notanaddr"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("notanaddr"));
+}
+
+#[test]
+fn busy_port_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = provider(&["--listen", &addr]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}
+
+#[test]
+fn unreachable_redis_is_a_one_line_error() {
+    // A port nothing listens on: bind one, note it, free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = format!("redis://127.0.0.1:{port}/0");
+    let out = provider(&["--listen", "127.0.0.1:0", "--store", &store]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Redis"), "{stderr}");
+}
+
+#[test]
+fn start_up_prints_the_issuer() {
+    let mut child = Command::new(crate::BIN)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--issuer",
+            "http://photos.test:1234/",
+        ])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = line.expect("a start-up line");
+    assert!(
+        line.contains("issuer http://photos.test:1234\n"),
+        "{line:?}"
+    );
+    assert!(line.contains("127.0.0.1:"), "{line:?}");
+}
