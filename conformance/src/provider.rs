@@ -103,9 +103,21 @@ impl ProviderProcess {
     /// metadata answers 200. Retries on another port if the process exits early
     /// (the port may have been taken in between).
     pub async fn spawn(bin: &Path, args: &[&str]) -> Result<Self, Failure> {
+        Self::spawn_with_issuer(bin, None, args).await
+    }
+
+    /// Like [`spawn`](Self::spawn), with `--issuer {issuer}` instead of the
+    /// process's own URL when `issuer` is given: several instances sharing a
+    /// store then issue under one issuer. The [`target`](Self::target) is
+    /// still where this process listens (its metadata names the issuer's URLs).
+    pub async fn spawn_with_issuer(
+        bin: &Path,
+        issuer: Option<&str>,
+        args: &[&str],
+    ) -> Result<Self, Failure> {
         let mut last = None;
         for _ in 0..3 {
-            match Self::try_spawn(bin, args).await {
+            match Self::try_spawn(bin, issuer, args).await {
                 Ok(p) => return Ok(p),
                 Err(e) => last = Some(e),
             }
@@ -113,11 +125,12 @@ impl ProviderProcess {
         Err(last.unwrap_or_else(|| Failure::new("could not start the provider")))
     }
 
-    async fn try_spawn(bin: &Path, args: &[&str]) -> Result<Self, Failure> {
+    async fn try_spawn(bin: &Path, issuer: Option<&str>, args: &[&str]) -> Result<Self, Failure> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let port = free_port()?;
         let listen = format!("127.0.0.1:{port}");
-        let issuer = format!("http://{listen}");
+        let base_url = format!("http://{listen}");
+        let issuer = issuer.map_or_else(|| base_url.clone(), str::to_owned);
         let name = bin
             .file_name()
             .map_or_else(|| "provider".into(), |n| n.to_string_lossy().into_owned());
@@ -144,7 +157,7 @@ impl ProviderProcess {
             .map_err(|e| Failure::new(format!("cannot start {}: {e}", bin.display())))?;
         let mut process = Self {
             child,
-            target: Target::new(issuer),
+            target: Target::new(base_url),
             log,
         };
         process.wait_ready().await?;
@@ -179,9 +192,23 @@ impl ProviderProcess {
         )))
     }
 
-    /// The base URL (= issuer) of the running provider.
+    /// The base URL of the running provider (its issuer, unless
+    /// [`spawn_with_issuer`](Self::spawn_with_issuer) named another).
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// Whether the process is still running; `Err` with its exit status
+    /// (and log tail) once it has exited.
+    pub fn check_running(&mut self) -> Result<(), Failure> {
+        match self.child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => Err(Failure::new(format!(
+                "the provider exited ({status})\n--- provider log ---\n{}",
+                self.log_tail()
+            ))),
+            Err(e) => Err(Failure::new(format!("cannot wait on the provider: {e}"))),
+        }
     }
 
     /// The last 6 KiB the provider wrote to stdout and stderr.

@@ -10,8 +10,9 @@ use crate::{CheckResult, Ctx, Failure, Target};
 /// How many racers.
 pub const RACERS: usize = 200;
 
-/// Runs `RACERS` copies of `make()` at once on the multi-threaded runtime.
-async fn race<F, Fut>(make: F) -> Result<Vec<Result<Exchange, Failure>>, Failure>
+/// Runs `RACERS` copies of `make()` at once on the multi-threaded runtime
+/// (all released together by a barrier); the answers in spawn order.
+pub async fn race<F, Fut>(make: F) -> Result<Vec<Result<Exchange, Failure>>, Failure>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Exchange, Failure>> + Send + 'static,
@@ -37,8 +38,12 @@ where
     Ok(out)
 }
 
-/// Exactly one 200, every other answer 400 `invalid_grant`; returns the winner.
-fn one_winner(results: Vec<Result<Exchange, Failure>>, what: &str) -> Result<Exchange, Failure> {
+/// Exactly one 200, every other answer 400 `invalid_grant`; returns the
+/// winner. The failure counts every other kind of answer, with an example.
+pub fn one_winner(
+    results: Vec<Result<Exchange, Failure>>,
+    what: &str,
+) -> Result<Exchange, Failure> {
     let mut winners = Vec::new();
     let mut others: BTreeMap<String, (usize, String)> = BTreeMap::new();
     for r in results {
