@@ -104,9 +104,13 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for AuthorizationCodeGrant {
             refresh,
         );
         if !ctx.store.issue(code.grant(), minted.records).await? {
-            return Err(OAuthError::invalid_grant(
-                "the authorization code was already used",
-            ));
+            // This request took the code first, but a replay revoked the grant
+            // before the tokens were stored: the first use still succeeds and
+            // its tokens are dead at once, exactly as if the replay had come a
+            // moment later (RFC 6749 §4.1.2: deny the *second* use, revoke
+            // what the first got). Answering an error here would leave a race
+            // with no winner at all.
+            tracing::warn!(client = %client.id, grant = %code.grant(), "grant revoked by a concurrent replay before its tokens were stored");
         }
         Ok(minted.response)
     }
