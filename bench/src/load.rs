@@ -117,6 +117,19 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// Adds another slice's counts, window and latencies to this one.
+    pub fn absorb(&mut self, other: RunResult) {
+        self.ok += other.ok;
+        self.ok_all += other.ok_all;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.elapsed += other.elapsed;
+        self.exhausted |= other.exhausted;
+        let _ = self.latency.add(&other.latency);
+    }
+
     pub fn rps(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

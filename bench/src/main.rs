@@ -45,6 +45,11 @@ struct Args {
     /// Unmeasured warm-up before each run.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     warmup: Duration,
+    /// Alternating slices per scenario: provider, bare, provider, bare, ...
+    /// (`duration / rounds` measured each), so load from elsewhere on the
+    /// machine hits both alike.
+    #[arg(long, default_value_t = 5)]
+    rounds: u32,
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
@@ -224,8 +229,8 @@ fn header(args: &Args, cpus: usize, cores: Cores, pinned: bool) {
         args.concurrency
     );
     println!(
-        "- each run: {:?} warm-up, then {:?} measured",
-        args.warmup, args.duration
+        "- each scenario: provider and bare alternate in {} slices each; per server {:?} warm-up and {:?} measured in all",
+        args.rounds, args.warmup, args.duration
     );
     println!(
         "- load average at start: {}",
@@ -346,33 +351,97 @@ struct Row {
     note: String,
 }
 
-fn drive(load_rt: &Runtime, addr: SocketAddr, spec: RequestSpec, args: &Args) -> Measured {
-    let spec = Arc::new(spec);
-    let before = ThreadCpu::read();
-    let run = load_rt.block_on(load::run(
-        addr,
-        spec,
-        args.concurrency,
-        args.warmup,
-        args.duration,
-    ));
-    let after = ThreadCpu::read();
-    let (server_cpu, load_cpu) = after.since(&before);
-    let server_us_per_request =
-        after.server_ns_since(&before) as f64 / 1000.0 / run.ok_all.max(1) as f64;
-    if run.errors > 0 {
-        eprintln!(
-            "tessera-bench: {} failed requests to {addr}; first: {}",
-            run.errors,
-            run.first_error.as_deref().unwrap_or("?")
+/// Raw sums over the slices of one server's runs.
+#[derive(Debug, Default)]
+struct Sums {
+    run: Option<RunResult>,
+    server_ns: u64,
+    load_ns: u64,
+    wall: Duration,
+}
+
+impl Sums {
+    fn slice(
+        &mut self,
+        load_rt: &Runtime,
+        addr: SocketAddr,
+        spec: RequestSpec,
+        warmup: Duration,
+        duration: Duration,
+        concurrency: usize,
+    ) {
+        let before = ThreadCpu::read();
+        let started = std::time::Instant::now();
+        let run = load_rt.block_on(load::run(
+            addr,
+            Arc::new(spec),
+            concurrency,
+            warmup,
+            duration,
+        ));
+        self.wall += started.elapsed();
+        let after = ThreadCpu::read();
+        self.server_ns += after.server_ns_since(&before);
+        self.load_ns += after.other_ns_since(&before);
+        match &mut self.run {
+            Some(total) => total.absorb(run),
+            None => self.run = Some(run),
+        }
+    }
+
+    fn finish(self, addr: SocketAddr) -> Option<Measured> {
+        let run = self.run?;
+        if run.errors > 0 {
+            eprintln!(
+                "tessera-bench: {} failed requests to {addr}; first: {}",
+                run.errors,
+                run.first_error.as_deref().unwrap_or("?")
+            );
+        }
+        let wall_ns = self.wall.as_nanos().max(1) as f64;
+        Some(Measured {
+            server_cpu: Some(100.0 * self.server_ns as f64 / wall_ns),
+            load_cpu: Some(100.0 * self.load_ns as f64 / wall_ns),
+            server_us_per_request: self.server_ns as f64 / 1000.0 / run.ok_all.max(1) as f64,
+            run,
+        })
+    }
+}
+
+/// Runs the provider and the bare server (when given) in alternating
+/// slices (`--rounds` of each, `duration / rounds` measured per slice), so
+/// that whatever else the machine does hits both alike.
+fn drive_pair(
+    load_rt: &Runtime,
+    provider: SocketAddr,
+    bare: Option<SocketAddr>,
+    make_provider: &dyn Fn() -> RequestSpec,
+    make_bare: &dyn Fn() -> RequestSpec,
+    args: &Args,
+) -> Result<(Measured, Option<Measured>), BoxError> {
+    let rounds = args.rounds.max(1);
+    let slice = args.duration / rounds;
+    let warm = args.warmup / rounds;
+    let (mut p, mut b) = (Sums::default(), Sums::default());
+    for _ in 0..rounds {
+        p.slice(
+            load_rt,
+            provider,
+            make_provider(),
+            warm,
+            slice,
+            args.concurrency,
         );
+        if let Some(addr) = bare {
+            b.slice(load_rt, addr, make_bare(), warm, slice, args.concurrency);
+        }
+        if p.run.as_ref().is_some_and(|r| r.exhausted) {
+            break;
+        }
     }
-    Measured {
-        run,
-        server_cpu,
-        load_cpu,
-        server_us_per_request,
-    }
+    let p = p.finish(provider).ok_or("no provider run")?;
+    let b = bare.and_then(|addr| b.finish(addr));
+    Ok((p, b))
 }
 
 fn post(path: &'static str, auth: String, body: String) -> RequestSpec {
@@ -392,6 +461,7 @@ fn scenarios<S: Store>(
     args: &Args,
     load_rt: &Runtime,
     mint_concurrency: usize,
+    code_margin: f64,
 ) -> Result<Vec<Row>, BoxError> {
     let minter = apps::CodeMinter::new(server.clone());
     let (access, _) = load_rt.block_on(minter.tokens())?;
@@ -399,29 +469,32 @@ fn scenarios<S: Store>(
     let printshop = apps::basic("printshop", PRINTSHOP_SECRET);
     let api = apps::basic("photo-api", API_SECRET);
     let mut rows = Vec::new();
-    let mut both = |name: &'static str, make: &dyn Fn() -> RequestSpec, note: String| {
+    let mut both = |name: &'static str,
+                    make: &dyn Fn() -> RequestSpec,
+                    note: String|
+     -> Result<(), BoxError> {
         eprintln!("tessera-bench: running {name}");
-        let p = drive(load_rt, provider, make(), args);
-        let b = bare.map(|addr| drive(load_rt, addr, make(), args));
+        let (p, b) = drive_pair(load_rt, provider, bare, make, make, args)?;
         rows.push(Row {
             name,
             provider: p,
             bare: b,
             note,
         });
+        Ok(())
     };
 
     both(
         "client_credentials (POST /token)",
         &|| post("/token", backup.clone(), CC_BODY.into()),
         String::new(),
-    );
+    )?;
 
     // Enough codes for the whole run at the client-credentials rate (a code
     // exchange is never faster), minted through the core into the same store.
     let cc_rps = rows.first().map_or(10_000.0, |r| r.provider.run.rps());
     let total = args.warmup + args.duration;
-    let n = ((cc_rps * total.as_secs_f64() * 1.15) as usize + 2_000).min(5_000_000);
+    let n = ((cc_rps * total.as_secs_f64() * code_margin) as usize + 2_000).min(5_000_000);
     eprintln!("tessera-bench: minting {n} authorization codes through the core");
     let start = std::time::Instant::now();
     let codes: Vec<String> = load_rt.block_on(async {
@@ -448,8 +521,14 @@ fn scenarios<S: Store>(
         },
     };
     eprintln!("tessera-bench: running code exchange");
-    let p = drive(load_rt, provider, make_code(&pool_for_provider), args);
-    let b = bare.map(|addr| drive(load_rt, addr, make_code(&bare_pool), args));
+    let (p, b) = drive_pair(
+        load_rt,
+        provider,
+        bare,
+        &|| make_code(&pool_for_provider),
+        &|| make_code(&bare_pool),
+        args,
+    )?;
     let mut note = format!(
         "{} codes minted in {:.1} s before the run, {} used",
         n,
@@ -466,22 +545,25 @@ fn scenarios<S: Store>(
         note,
     });
 
-    let mut both = |name: &'static str, make: &dyn Fn() -> RequestSpec, note: String| {
+    let mut both = |name: &'static str,
+                    make: &dyn Fn() -> RequestSpec,
+                    note: String|
+     -> Result<(), BoxError> {
         eprintln!("tessera-bench: running {name}");
-        let p = drive(load_rt, provider, make(), args);
-        let b = bare.map(|addr| drive(load_rt, addr, make(), args));
+        let (p, b) = drive_pair(load_rt, provider, bare, make, make, args)?;
         rows.push(Row {
             name,
             provider: p,
             bare: b,
             note,
         });
+        Ok(())
     };
     both(
         "introspection (POST /introspect)",
         &|| post("/introspect", api.clone(), format!("token={access}")),
         String::new(),
-    );
+    )?;
     both(
         "protected API (GET /api/photos)",
         &|| RequestSpec {
@@ -491,7 +573,7 @@ fn scenarios<S: Store>(
             body: BodySource::Empty,
         },
         String::new(),
-    );
+    )?;
     Ok(rows)
 }
 
@@ -522,7 +604,7 @@ fn throughput_memory(
     let server = apps::server(store, bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
     let bare = serve(server_rt, apps::bare_app())?;
-    scenarios(&server, provider, Some(bare), args, load_rt, 1)
+    scenarios(&server, provider, Some(bare), args, load_rt, 1, 2.5)
 }
 
 /// Pins the Redis server to the server core when it runs on this machine.
@@ -579,7 +661,7 @@ fn throughput_redis(
     let store = server_rt.block_on(DemoStore::open(&spec))?;
     let server = apps::server(Arc::new(store), bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
-    scenarios(&server, provider, None, args, load_rt, 64)
+    scenarios(&server, provider, None, args, load_rt, 64, 1.5)
 }
 
 fn fmt_cpu(c: Option<f64>) -> String {

@@ -53,15 +53,11 @@ pub fn pin(core: Option<CoreId>) -> bool {
 pub struct ThreadCpu {
     server: u64,
     other: u64,
-    at: Option<std::time::Instant>,
 }
 
 impl ThreadCpu {
     pub fn read() -> Self {
-        let mut t = Self {
-            at: Some(std::time::Instant::now()),
-            ..Self::default()
-        };
+        let mut t = Self::default();
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
             return t;
         };
@@ -81,25 +77,14 @@ impl ThreadCpu {
         t
     }
 
+    /// Nanoseconds of load-generator (non-server) CPU since `earlier`.
+    pub fn other_ns_since(&self, earlier: &Self) -> u64 {
+        self.other.saturating_sub(earlier.other)
+    }
+
     /// Nanoseconds of server-thread CPU since `earlier`.
     pub fn server_ns_since(&self, earlier: &Self) -> u64 {
         self.server.saturating_sub(earlier.server)
-    }
-
-    /// (server, load) CPU use since `earlier`, in percent of one core.
-    pub fn since(&self, earlier: &Self) -> (Option<f64>, Option<f64>) {
-        let (Some(a), Some(b)) = (earlier.at, self.at) else {
-            return (None, None);
-        };
-        let wall = (b - a).as_secs_f64();
-        if wall <= 0.0 {
-            return (None, None);
-        }
-        let pct = |d: u64| Some(100.0 * d as f64 / 1e9 / wall);
-        (
-            pct(self.server.saturating_sub(earlier.server)),
-            pct(self.other.saturating_sub(earlier.other)),
-        )
     }
 }
 
