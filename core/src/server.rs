@@ -342,7 +342,9 @@ impl<S: Store> Server<S> {
                 valid.client,
                 valid.pending.scope,
             ))),
-            Some(owner) => Ok(self.resume_with(handle, valid.pending, owner, now).await),
+            Some(owner) => Ok(self
+                .resume_with(handle, valid.pending, valid.client, owner, now)
+                .await),
         }
     }
 
@@ -378,30 +380,33 @@ impl<S: Store> Server<S> {
         let Some(secret) = Secret::parse(TokenKind::Pending, handle) else {
             return expired();
         };
-        match self.inner.store.get_pending(secret.key(), now).await {
-            Ok(Some(pending)) => self.resume_with(secret, pending, owner, now).await,
-            Ok(None) => expired(),
-            Err(e) => AuthorizeOutcome::ErrorPage(e.into()),
+        let pending = match self.inner.store.get_pending(secret.key(), now).await {
+            Ok(Some(pending)) => pending,
+            Ok(None) => return expired(),
+            Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
+        };
+        match self.inner.store.client(&pending.client_id).await {
+            Ok(Some(client)) => self.resume_with(secret, pending, client, owner, now).await,
+            Ok(None) => {
+                AuthorizeOutcome::ErrorPage(OAuthError::invalid_client("unknown client_id"))
+            }
+            Err(e) => {
+                let target = pending.target(&self.inner.config.issuer);
+                AuthorizeOutcome::Redirect(target.error(&e.into()))
+            }
         }
     }
 
+    /// Continues with a validated request whose client is already loaded.
     async fn resume_with(
         &self,
         handle: Secret,
         pending: PendingAuthorization,
+        client: Client,
         owner: &Subject,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {
         let target = pending.target(&self.inner.config.issuer);
-        let client = match self.inner.store.client(&pending.client_id).await {
-            Ok(Some(c)) => c,
-            Ok(None) => {
-                return AuthorizeOutcome::ErrorPage(OAuthError::invalid_client(
-                    "unknown client_id",
-                ));
-            }
-            Err(e) => return AuthorizeOutcome::Redirect(target.error(&e.into())),
-        };
         match self
             .inner
             .consent
