@@ -1,5 +1,7 @@
 //! Turning the core's framework-neutral answers into axum responses.
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -95,10 +97,23 @@ fn convert(response: HttpResponse) -> Result<Response, &'static str> {
     let map = out.headers_mut();
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?;
-        let value = HeaderValue::try_from(value).map_err(|_| "header value")?;
+        let value = match value {
+            // The core's constants ("no-store", "application/json"): no copy.
+            Cow::Borrowed(text) if text.bytes().all(is_value_byte) => {
+                HeaderValue::from_static(text)
+            }
+            Cow::Borrowed(text) => HeaderValue::from_str(text).map_err(|_| "header value")?,
+            Cow::Owned(text) => HeaderValue::try_from(text).map_err(|_| "header value")?,
+        };
         map.append(name, value);
     }
     Ok(out)
+}
+
+/// What `HeaderValue::from_static` accepts without panicking (RFC 9110 §5.5
+/// field-vchar, SP and HTAB), checked first so that it cannot.
+fn is_value_byte(b: u8) -> bool {
+    b == b'\t' || (0x20..0x7f).contains(&b)
 }
 
 #[cfg(test)]

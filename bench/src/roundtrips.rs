@@ -173,7 +173,7 @@ impl<S> Counting<S> {
 
 #[async_trait]
 impl<S: ClientRegistry> ClientRegistry for Counting<S> {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         self.tick();
         self.inner.client(id).await
     }

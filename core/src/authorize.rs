@@ -1,6 +1,8 @@
 //! The authorization endpoint (RFC 6749 §4.1.1, §4.1.2): validating the
 //! request, and the outcomes an embedder turns into pages or redirects.
 
+use std::sync::Arc;
+
 use crate::client::{Client, GrantType};
 use crate::config::{Config, PkcePolicy};
 use crate::error::{ErrorCode, OAuthError};
@@ -92,7 +94,7 @@ pub struct Prompt {
     /// validated request kept in storage.
     pub handle: String,
     /// The requesting client.
-    pub client: Client,
+    pub client: Arc<Client>,
     /// The requested scope.
     pub scope: Scope,
     /// Each scope token with its description, for listing in words.
@@ -127,7 +129,7 @@ pub enum AuthorizeOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidatedRequest {
     /// The client.
-    pub client: Client,
+    pub client: Arc<Client>,
     /// The pending state to store.
     pub pending: PendingAuthorization,
 }
@@ -200,12 +202,12 @@ pub fn verify_redirect_target(
 pub fn validate(
     params: &Params,
     duplicates: &[String],
-    client: Option<&Client>,
+    client: Option<&Arc<Client>>,
     config: &Config,
     now: time::OffsetDateTime,
 ) -> Result<ValidatedRequest, Rejection> {
-    let target =
-        verify_redirect_target(params, duplicates, client, config).map_err(Rejection::ErrorPage)?;
+    let target = verify_redirect_target(params, duplicates, client.map(|c| &**c), config)
+        .map_err(Rejection::ErrorPage)?;
     let Some(client) = client else {
         return Err(Rejection::ErrorPage(OAuthError::invalid_client(
             "unknown client_id",
@@ -319,10 +321,11 @@ mod tests {
         pkce: PkcePolicy,
     ) -> Result<ValidatedRequest, Rejection> {
         let (params, dups) = Params::parse_reporting_duplicates(query);
+        let client = client.map(|c| Arc::new(c.clone()));
         validate(
             &params,
             &dups,
-            client,
+            client.as_ref(),
             &config(pkce),
             time::OffsetDateTime::UNIX_EPOCH,
         )

@@ -85,7 +85,8 @@ impl BearerError {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
             None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}".into()),
         };
-        r.headers.push(("www-authenticate", self.challenge(realm)));
+        r.headers
+            .push(("www-authenticate", self.challenge(realm).into()));
         r
     }
 }

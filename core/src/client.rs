@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -13,16 +14,18 @@ use crate::scope::Scope;
 use crate::token::{Random, TokenHash};
 
 /// A client identifier (RFC 6749 §2.2): printable ASCII, 1 to 255 characters.
+///
+/// Shared, so that copying it into every token record costs a reference count.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ClientId(String);
+pub struct ClientId(Arc<str>);
 
 impl ClientId {
     /// Validates a client id: `VSCHAR` (%x20-7E) per RFC 6749 Appendix A.1, at most 255 bytes.
-    pub fn new(id: impl Into<String>) -> Option<Self> {
-        let id = id.into();
+    pub fn new(id: impl AsRef<str>) -> Option<Self> {
+        let id = id.as_ref();
         (!id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x20..=0x7E).contains(&b)))
-            .then_some(Self(id))
+            .then(|| Self(Arc::from(id)))
     }
 
     /// The id's text.
@@ -46,7 +49,13 @@ impl TryFrom<String> for ClientId {
 
 impl From<ClientId> for String {
     fn from(c: ClientId) -> String {
-        c.0
+        c.0.as_ref().to_owned()
+    }
+}
+
+impl std::borrow::Borrow<str> for ClientId {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
@@ -255,7 +264,11 @@ impl Client {
 #[async_trait]
 pub trait ClientRegistry: Send + Sync {
     /// The client with this id, if registered.
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError>;
+    ///
+    /// Shared (`Arc`), because the server looks a client up on every token,
+    /// introspection and revocation request: a registry that keeps clients in
+    /// memory hands out a reference count, not a deep copy.
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError>;
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Client authentication at back-channel endpoints (RFC 6749 §2.3).
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
@@ -104,7 +106,7 @@ impl ClientCredentials {
     pub async fn authenticate(
         &self,
         registry: &(impl ClientRegistry + ?Sized),
-    ) -> Result<Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         let (method, id) = self.parts();
         let fail = |why: &str| {
             tracing::info!(client = %id, method = method.as_str(), reason = why, "client authentication failed");

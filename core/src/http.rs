@@ -2,6 +2,8 @@
 //! [`HttpRequest`] and an [`HttpResponse`] back into theirs; every protocol
 //! decision (status, headers, body) is made here, once.
 
+use std::borrow::Cow;
+
 use crate::error::OAuthError;
 use crate::params::Params;
 
@@ -75,8 +77,8 @@ impl<'a> HttpRequest<'a> {
 pub struct HttpResponse {
     /// The status code.
     pub status: u16,
-    /// Headers, in order.
-    pub headers: Vec<(&'static str, String)>,
+    /// Headers, in order. Values are mostly constants, borrowed for free.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     /// The body.
     pub body: Vec<u8>,
 }
@@ -87,9 +89,9 @@ impl HttpResponse {
         Self {
             status,
             headers: vec![
-                ("content-type", "application/json".into()),
-                ("cache-control", "no-store".into()),
-                ("pragma", "no-cache".into()),
+                ("content-type", Cow::Borrowed("application/json")),
+                ("cache-control", Cow::Borrowed("no-store")),
+                ("pragma", Cow::Borrowed("no-cache")),
             ],
             body: body.into_bytes(),
         }
@@ -99,7 +101,7 @@ impl HttpResponse {
     pub fn json(status: u16, body: String) -> Self {
         Self {
             status,
-            headers: vec![("content-type", "application/json".into())],
+            headers: vec![("content-type", Cow::Borrowed("application/json"))],
             body: body.into_bytes(),
         }
     }
@@ -109,8 +111,10 @@ impl HttpResponse {
     pub fn oauth_error(error: &OAuthError, realm: &str) -> Self {
         let mut r = Self::json_no_store(error.status(), error.to_json());
         if error.basic_challenge && error.code == crate::error::ErrorCode::InvalidClient {
-            r.headers
-                .push(("www-authenticate", format!("Basic realm=\"{realm}\"")));
+            r.headers.push((
+                "www-authenticate",
+                format!("Basic realm=\"{realm}\"").into(),
+            ));
         }
         r
     }
@@ -119,7 +123,7 @@ impl HttpResponse {
     pub fn method_not_allowed(allow: &str) -> Self {
         let e = OAuthError::invalid_request(format!("method not allowed; use {allow}"));
         let mut r = Self::json_no_store(405, e.to_json());
-        r.headers.push(("allow", allow.into()));
+        r.headers.push(("allow", allow.to_owned().into()));
         r
     }
 
@@ -135,7 +139,10 @@ impl HttpResponse {
     pub fn redirect(location: String) -> Self {
         Self {
             status: 303,
-            headers: vec![("location", location), ("cache-control", "no-store".into())],
+            headers: vec![
+                ("location", location.into()),
+                ("cache-control", Cow::Borrowed("no-store")),
+            ],
             body: Vec::new(),
         }
     }
@@ -145,6 +152,6 @@ impl HttpResponse {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }

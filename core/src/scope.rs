@@ -1,8 +1,8 @@
 //! Scopes (RFC 6749 §3.3): a set of space-delimited tokens whose syntax is
 //! checked on construction, so a [`Scope`] can only hold valid tokens.
 
-use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -18,15 +18,19 @@ impl ScopeToken {
     pub fn new(token: impl Into<String>) -> Result<Self, OAuthError> {
         let token = token.into();
         if token.is_empty() || !token.bytes().all(is_scope_char) {
-            return Err(OAuthError::invalid_scope(
-                "scope tokens are printable ASCII without spaces, quotes or backslashes",
-            ));
+            return Err(invalid_token());
         }
         Ok(Self(token))
     }
 
     /// The token's text.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for ScopeToken {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -49,9 +53,13 @@ fn is_scope_char(b: u8) -> bool {
 }
 
 /// A set of scope tokens. Order and repetition carry no meaning (RFC 6749 §3.3).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub struct Scope(BTreeSet<ScopeToken>);
+///
+/// Kept as one shared canonical string (tokens sorted, each once, single
+/// spaces), so that cloning a scope into every token record costs a
+/// reference count, equal sets compare and hash equal, and printing it
+/// allocates nothing.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scope(Option<Arc<str>>);
 
 impl Scope {
     /// Parses a `scope` parameter: tokens separated by single spaces.
@@ -59,11 +67,32 @@ impl Scope {
     /// Leading, trailing or doubled spaces, and characters outside the
     /// grammar, are `invalid_scope`.
     pub fn parse(s: &str) -> Result<Self, OAuthError> {
-        let mut set = BTreeSet::new();
+        let mut canonical = true;
+        let mut previous: Option<&str> = None;
         for token in s.split(' ') {
-            set.insert(ScopeToken::new(token)?);
+            if token.is_empty() || !token.bytes().all(is_scope_char) {
+                return Err(invalid_token());
+            }
+            canonical &= previous.is_none_or(|p| p < token);
+            previous = Some(token);
         }
-        Ok(Self(set))
+        if canonical {
+            // The common case (one token, or tokens already sorted): one allocation.
+            return Ok(Self(Some(Arc::from(s))));
+        }
+        let mut tokens: Vec<&str> = s.split(' ').collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        Ok(Self::from_sorted(&tokens))
+    }
+
+    /// The scope of sorted, distinct, valid tokens.
+    fn from_sorted(tokens: &[&str]) -> Self {
+        if tokens.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(Arc::from(tokens.join(" "))))
+        }
     }
 
     /// An empty scope.
@@ -73,47 +102,80 @@ impl Scope {
 
     /// Builds a scope from tokens.
     pub fn from_tokens(tokens: impl IntoIterator<Item = ScopeToken>) -> Self {
-        Self(tokens.into_iter().collect())
+        let owned: Vec<ScopeToken> = tokens.into_iter().collect();
+        let mut tokens: Vec<&str> = owned.iter().map(ScopeToken::as_str).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        Self::from_sorted(&tokens)
     }
 
     /// Whether no token is present.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 
     /// Whether the scope has this token.
     pub fn contains(&self, token: &str) -> bool {
-        self.0.iter().any(|t| t.as_str() == token)
+        self.iter().any(|t| t == token)
     }
 
     /// Whether every token of `self` is in `other`.
     pub fn is_subset(&self, other: &Scope) -> bool {
-        self.0.is_subset(&other.0)
+        self.iter().all(|t| other.contains(t))
     }
 
-    /// The tokens, sorted.
-    pub fn iter(&self) -> impl Iterator<Item = &ScopeToken> {
-        self.0.iter()
+    /// The tokens, sorted, each once.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.as_str().split(' ').filter(|t| !t.is_empty())
+    }
+
+    /// The space-separated tokens, sorted (`""` when empty): the form of
+    /// the `scope` parameter and of RFC 6749 §5.1's `scope` response field.
+    pub fn as_str(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+}
+
+fn invalid_token() -> OAuthError {
+    OAuthError::invalid_scope(
+        "scope tokens are printable ASCII without spaces, quotes or backslashes",
+    )
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Scope").field(&self.as_str()).finish()
     }
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for t in &self.0 {
-            if !first {
-                f.write_str(" ")?;
-            }
-            first = false;
-            f.write_str(t.as_str())?;
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Scope {
+    /// As the space-separated string.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    /// From the space-separated string; `""` is the empty scope.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        if s.is_empty() {
+            Ok(Scope::empty())
+        } else {
+            Scope::parse(&s).map_err(serde::de::Error::custom)
         }
-        Ok(())
     }
 }
 
 impl From<Scope> for String {
     fn from(s: Scope) -> Self {
-        s.to_string()
+        s.as_str().to_owned()
     }
 }
 
@@ -152,6 +214,33 @@ mod tests {
         for bad in ["", " a", "a ", "a  b", "a\"b", "a\\b", "caf\u{e9}", "a\tb"] {
             assert!(Scope::parse(bad).is_err(), "{bad:?} should be invalid");
         }
+    }
+
+    #[test]
+    fn repeats_and_order_carry_no_meaning_rfc6749_3_3() {
+        let a = Scope::parse("b a b").unwrap_or_default();
+        let b = Scope::parse("a b").unwrap_or_default();
+        assert_eq!(a, b);
+        assert_eq!(a.as_str(), "a b");
+        assert_eq!(a.iter().collect::<Vec<_>>(), ["a", "b"]);
+        assert!(!a.contains("a b"));
+        assert!(Scope::empty().iter().next().is_none());
+        assert_eq!(
+            Scope::from_tokens(["z", "y", "z"].map(|t| ScopeToken::new(t).unwrap())).as_str(),
+            "y z"
+        );
+    }
+
+    #[test]
+    fn serde_round_trip_as_string() {
+        let s = Scope::parse("profile photos.read").unwrap_or_default();
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert_eq!(json, r#""photos.read profile""#);
+        let back: Scope = serde_json::from_str(&json).unwrap_or_default();
+        assert_eq!(back, s);
+        let empty: Scope = serde_json::from_str(r#""""#).unwrap_or_default();
+        assert!(empty.is_empty());
+        assert!(serde_json::from_str::<Scope>(r#""a  b""#).is_err());
     }
 
     #[test]

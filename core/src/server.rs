@@ -252,7 +252,7 @@ impl<S: Store> Server<S> {
         &self,
         authorization: Option<&str>,
         params: &Params,
-    ) -> Result<Client, OAuthError> {
+    ) -> Result<Arc<Client>, OAuthError> {
         ClientCredentials::extract(authorization, params)?
             .authenticate(self.inner.store.as_ref())
             .await
@@ -268,13 +268,13 @@ impl<S: Store> Server<S> {
                     .scopes
                     .get(t)
                     .cloned()
-                    .unwrap_or_else(|| t.to_string());
-                (t.to_string(), words)
+                    .unwrap_or_else(|| t.to_owned());
+                (t.to_owned(), words)
             })
             .collect()
     }
 
-    fn prompt(&self, handle: String, client: Client, scope: Scope) -> Prompt {
+    fn prompt(&self, handle: String, client: Arc<Client>, scope: Scope) -> Prompt {
         let scope_descriptions = self.describe(&scope);
         Prompt {
             handle,
@@ -402,7 +402,7 @@ impl<S: Store> Server<S> {
         &self,
         handle: Secret,
         pending: PendingAuthorization,
-        client: Client,
+        client: Arc<Client>,
         owner: &Subject,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {

@@ -157,6 +157,11 @@ impl Secret {
         &self.text
     }
 
+    /// Gives the text up, to send it once (the response of the request that minted it).
+    pub fn into_exposed(self) -> String {
+        self.text
+    }
+
     /// The kind of secret.
     pub fn kind(&self) -> TokenKind {
         self.kind

@@ -771,7 +771,7 @@ struct ReplayBetweenTakeAndIssue(MemoryStore);
 
 #[async_trait::async_trait]
 impl tessera::ClientRegistry for ReplayBetweenTakeAndIssue {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, tessera::StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, tessera::StoreError> {
         self.0.client(id).await
     }
 }

@@ -103,7 +103,7 @@ pub struct MemoryStore {
     grants: Shards<IdMap<GrantId, Box<Grant>>>,
     pending: Shards<IdMap<SecretKey, Box<PendingAuthorization>>>,
     interner: Interner,
-    clients: RwLock<HashMap<ClientId, Client>>,
+    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
 }
 
 /// Counts of what a [`MemoryStore`] holds, expired-but-unswept records included.
@@ -149,14 +149,14 @@ impl MemoryStore {
     }
 
     /// Registers a client, replacing one with the same id. Returns the replaced one.
-    pub fn insert_client(&self, client: Client) -> Option<Client> {
+    pub fn insert_client(&self, client: Client) -> Option<Arc<Client>> {
         let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
-        clients.insert(client.id.clone(), client)
+        clients.insert(client.id.clone(), Arc::new(client))
     }
 
     /// Unregisters a client. Tokens already issued to it stay until they
     /// expire or are revoked (the server checks the client on use).
-    pub fn remove_client(&self, id: &ClientId) -> Option<Client> {
+    pub fn remove_client(&self, id: &ClientId) -> Option<Arc<Client>> {
         let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
         clients.remove(id)
     }
@@ -263,9 +263,9 @@ impl fmt::Debug for MemoryStore {
 
 #[async_trait]
 impl ClientRegistry for MemoryStore {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
-        Ok(clients.get(id).cloned())
+        Ok(clients.get(id).map(Arc::clone))
     }
 }
 

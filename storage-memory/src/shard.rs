@@ -53,9 +53,16 @@ pub(crate) struct Shards<T> {
 impl<T: Default> Shards<T> {
     /// `count` empty shards; `count` must be a power of two.
     pub(crate) fn new(count: usize) -> Self {
+        Self::with(count, T::default)
+    }
+}
+
+impl<T> Shards<T> {
+    /// `count` shards made by `make`; `count` must be a power of two.
+    pub(crate) fn with(count: usize, make: impl Fn() -> T) -> Self {
         debug_assert!(count.is_power_of_two());
         Self {
-            shards: (0..count).map(|_| Padded::default()).collect(),
+            shards: (0..count).map(|_| Padded(Mutex::new(make()))).collect(),
         }
     }
 }
@@ -78,14 +85,6 @@ impl<T> Shards<T> {
 /// Locks a mutex, recovering from poisoning (see [`Shards::lock`]).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A shard selector for any hashable value (used for the interner, whose
-/// keys are not random).
-pub(crate) fn selector_of<K: Hash>(key: &K) -> u8 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish().to_le_bytes()[0]
 }
 
 /// Shrinks a map whose table is mostly empty (after a sweep removed most

@@ -689,7 +689,7 @@ impl RedisStore {
 #[async_trait]
 impl ClientRegistry for RedisStore {
     /// `GET <prefix>client:<id>`: one command.
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         let key = self.client_key(id);
         let client: Option<Client> = self.get_json("client", &key).await?;
         match client {
@@ -697,7 +697,7 @@ impl ClientRegistry for RedisStore {
                 "{key} holds client {:?}",
                 c.id.as_str()
             ))),
-            other => Ok(other),
+            other => Ok(other.map(Arc::new)),
         }
     }
 }

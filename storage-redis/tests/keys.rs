@@ -5,6 +5,7 @@
 mod common;
 
 use common::Target;
+use std::sync::Arc;
 use tessera::storage::{
     CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, Subject,
     TokenRecord,
@@ -171,11 +172,14 @@ async fn clients(target: Target) {
     store.put_client(&client).await.unwrap();
     assert!(store.has_clients().await.unwrap());
     assert!(!store.is_empty().await.unwrap());
-    assert_eq!(store.client(&id).await.unwrap(), Some(client.clone()));
+    assert_eq!(
+        store.client(&id).await.unwrap(),
+        Some(Arc::new(client.clone()))
+    );
     // Replacing is fine.
     let renamed = Client::public(id.clone(), "Photos 2");
     store.put_client(&renamed).await.unwrap();
-    assert_eq!(store.client(&id).await.unwrap(), Some(renamed));
+    assert_eq!(store.client(&id).await.unwrap(), Some(Arc::new(renamed)));
     // Another prefix sees none of it.
     let other = common::with_prefix(&target, &common::unique_prefix()).await;
     assert!(other.is_empty().await.unwrap());

@@ -96,16 +96,19 @@ impl<'a, S: ?Sized> GrantContext<'a, S> {
             };
             (secret, record)
         });
-        let response = TokenResponse {
-            access_token: access.expose().to_owned(),
-            token_type: "Bearer",
-            expires_in: life.access_token.whole_seconds(),
-            refresh_token: refresh.as_ref().map(|(s, _)| s.expose().to_owned()),
-            scope: scope.to_string(),
-        };
+        let (refresh_record, refresh_token) = refresh
+            .map(|(secret, record)| ((secret.hash(), record), secret.into_exposed()))
+            .unzip();
         let records = NewTokens {
             access: (access.hash(), access_record),
-            refresh: refresh.map(|(s, r)| (s.hash(), r)),
+            refresh: refresh_record,
+        };
+        let response = TokenResponse {
+            access_token: access.into_exposed(),
+            token_type: "Bearer",
+            expires_in: life.access_token.whole_seconds(),
+            refresh_token,
+            scope: scope.clone(),
         };
         MintedTokens { records, response }
     }
@@ -133,7 +136,7 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
     /// The scope granted; always sent, so clients need not guess (RFC 6749 §5.1).
-    pub scope: String,
+    pub scope: Scope,
 }
 
 impl std::fmt::Debug for TokenResponse {

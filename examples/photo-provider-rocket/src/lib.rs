@@ -379,7 +379,7 @@ impl Handler for MethodNotAllowed {
         }
         let response = HttpResponse {
             status: 405,
-            headers: vec![("allow", self.0.to_owned())],
+            headers: vec![("allow", self.0.to_owned().into())],
             body: Vec::new(),
         };
         route::Outcome::from(req, TesseraResponse(response))

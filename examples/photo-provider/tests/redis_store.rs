@@ -84,7 +84,7 @@ async fn demo_runs_on_redis_and_seeds_only_an_empty_store() {
         );
     }
     // An operator changes a client; a restart does not overwrite it.
-    let mut changed = store.client(&printshop).await.unwrap().unwrap();
+    let mut changed = (*store.client(&printshop).await.unwrap().unwrap()).clone();
     changed.name = "PrintShop (renamed)".into();
     redis_store.put_client(&changed).await.unwrap();
     let reopened = DemoStore::open(&spec).await.unwrap();

@@ -93,9 +93,10 @@ struct Current {
 impl Demo {
     fn with_cookie(&self, mut response: HttpResponse, new_cookie: Option<&str>) -> HttpResponse {
         if let Some(id) = new_cookie {
-            response
-                .headers
-                .push(("set-cookie", set_cookie(id, self.inner.secure_cookies)));
+            response.headers.push((
+                "set-cookie",
+                set_cookie(id, self.inner.secure_cookies).into(),
+            ));
         }
         response
     }

@@ -112,7 +112,7 @@ macro_rules! delegate {
 
 #[async_trait]
 impl ClientRegistry for DemoStore {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         delegate!(self, s => s.client(id).await)
     }
 }
