@@ -8,14 +8,12 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tessera::metadata::WELL_KNOWN_PATH;
 use tessera::{HttpRequest, HttpResponse, OAuthError, Server, Store};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::response::TesseraResponse;
 
@@ -46,10 +44,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// pages are the embedder's (see [`AuthorizationQuery`](crate::AuthorizationQuery)).
 ///
 /// Request bodies are capped at
-/// [`max_body_bytes`](tessera::Config::max_body_bytes) (64 KiB) with
-/// [`RequestBodyLimitLayer`]; a larger one gets `413` with an
+/// [`max_body_bytes`](tessera::Config::max_body_bytes) (64 KiB) by the
+/// handlers themselves, without a body-limit layer: a `Content-Length` over
+/// it is refused before the body is read, a body without a length is cut
+/// off while it is read. Either way the answer is `413` with an
 /// `invalid_request` JSON body, and the server goes on serving. Each request
-/// runs in a `tracing` span naming the method, the path and the endpoint;
+/// runs in a `tracing` span named `oauth` with the method and the path;
 /// query strings, headers and bodies are never logged.
 ///
 /// The router carries its own state (the server), so it merges into an app
@@ -66,7 +66,6 @@ where
 {
     let config = server.config();
     let prefix = issuer_path(&config.issuer).to_owned();
-    let max = config.max_body_bytes;
     let paths = &config.paths;
 
     let mut metadata_paths = vec![format!("{WELL_KNOWN_PATH}{prefix}")];
@@ -87,12 +86,11 @@ where
         path
     };
 
-    let mut metadata = Router::new();
+    let mut router = Router::new();
     for path in metadata_paths {
-        metadata = metadata.route(&checked(path), any(metadata_endpoint::<S>));
+        router = router.route(&checked(path), any(metadata_endpoint::<S>));
     }
-
-    let protocol = Router::new()
+    router
         .route(
             &checked(format!("{prefix}{}", paths.token)),
             any(token_endpoint::<S>),
@@ -104,15 +102,7 @@ where
         .route(
             &checked(format!("{prefix}{}", paths.introspect)),
             any(introspection_endpoint::<S>),
-        );
-    let protocol = protocol
-        .layer(RequestBodyLimitLayer::new(max))
-        .layer(middleware::from_fn_with_state(max, refuse_oversized));
-
-    Router::new()
-        .merge(metadata)
-        .merge(protocol)
-        .layer(TraceLayer::new_for_http().make_span_with(make_span))
+        )
         .with_state(server)
 }
 
@@ -134,9 +124,9 @@ fn issuer_path(issuer: &str) -> &str {
     path.trim_end_matches('/')
 }
 
-/// A span per request: method, path and endpoint. Never the query, which
-/// is where a misbehaving client puts secrets.
-fn make_span(request: &Request) -> tracing::Span {
+/// The span each request is handled in: method and path. Never the query,
+/// which is where a misbehaving client puts secrets.
+fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!(
         "oauth",
         method = %request.method(),
@@ -144,13 +134,19 @@ fn make_span(request: &Request) -> tracing::Span {
     )
 }
 
-async fn metadata_endpoint<S: Store>(State(server): State<Server<S>>, method: Method) -> Response {
-    let response = if method == Method::GET || method == Method::HEAD {
-        server.metadata_response()
-    } else {
-        HttpResponse::method_not_allowed("GET, HEAD")
-    };
-    TesseraResponse(response).into_response()
+async fn metadata_endpoint<S: Store>(
+    State(server): State<Server<S>>,
+    request: Request,
+) -> Response {
+    request_span(&request).in_scope(|| {
+        let method = request.method();
+        let response = if method == Method::GET || method == Method::HEAD {
+            server.metadata_response()
+        } else {
+            HttpResponse::method_not_allowed("GET, HEAD")
+        };
+        TesseraResponse(response).into_response()
+    })
 }
 
 async fn token_endpoint<S: Store>(State(server): State<Server<S>>, request: Request) -> Response {
@@ -206,19 +202,27 @@ where
     F: FnOnce(Owned) -> Fut,
     Fut: Future<Output = HttpResponse>,
 {
-    let (parts, body) = request.into_parts();
-    let body = match read_body(body, max).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
-    let owned = Owned {
-        query: parts.uri.query().map(str::to_owned),
-        content_type: header_text(&parts.headers, &CONTENT_TYPE),
-        authorization: header_text(&parts.headers, &AUTHORIZATION),
-        method: parts.method,
-        body,
-    };
-    TesseraResponse(handle(owned).await).into_response()
+    let span = request_span(&request);
+    async move {
+        let (parts, body) = request.into_parts();
+        if let Some(declared) = declared_over(&parts.headers, max) {
+            return refuse_oversized(&parts.headers, body, declared, max).await;
+        }
+        let body = match read_body(body, max).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        let owned = Owned {
+            query: parts.uri.query().map(str::to_owned),
+            content_type: header_text(&parts.headers, &CONTENT_TYPE),
+            authorization: header_text(&parts.headers, &AUTHORIZATION),
+            method: parts.method,
+            body,
+        };
+        TesseraResponse(handle(owned).await).into_response()
+    }
+    .instrument(span)
+    .await
 }
 
 /// A header's value as text for the core. Repeated fields are joined with
@@ -236,7 +240,9 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<Stri
     Some(text)
 }
 
-/// Reads a body of at most `max` bytes.
+/// Reads a body of at most `max` bytes. A body without a `Content-Length`
+/// (chunked) is only known to be too large once `max` bytes have arrived:
+/// [`Limited`] stops there and the answer is `413`.
 async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, Response> {
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
@@ -249,8 +255,7 @@ async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, Response> {
     }
 }
 
-/// Whether a body error is (or wraps) a length limit being hit, ours or
-/// [`RequestBodyLimitLayer`]'s.
+/// Whether a body error is (or wraps) [`Limited`]'s length limit being hit.
 fn too_large(error: &(dyn StdError + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
@@ -267,33 +272,37 @@ fn payload_too_large(max: usize) -> Response {
     TesseraResponse(HttpResponse::payload_too_large(max)).into_response()
 }
 
-/// Answers `413` to a body whose `Content-Length` is over the limit, before
-/// the handler runs. The body is drained (up to [`DRAIN_MAX_BYTES`]) so the
-/// connection can carry the next request; beyond that, or if draining
-/// stalls, the connection is closed after the answer. Bodies without a
-/// length are cut off by [`RequestBodyLimitLayer`] and the handler's read.
-async fn refuse_oversized(State(max): State<usize>, request: Request, next: Next) -> Response {
-    let declared = request
-        .headers()
+/// The length `Content-Length` declares, if it is over `max`: such a
+/// request is refused before its body is read.
+fn declared_over(headers: &HeaderMap, max: usize) -> Option<u64> {
+    let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .and_then(|v| v.trim().parse::<u64>().ok())?;
     let limit = u64::try_from(max).unwrap_or(u64::MAX);
-    let Some(declared) = declared.filter(|&n| n > limit) else {
-        return next.run(request).await;
-    };
+    (declared > limit).then_some(declared)
+}
+
+/// Answers `413` (RFC 9110 §15.5.14) to a body whose `Content-Length`
+/// (`declared`) is over `max`, without handing the request to the core. The
+/// body is drained (up to [`DRAIN_MAX_BYTES`]) so the connection can carry
+/// the next request; beyond that, or if draining stalls, the connection is
+/// closed after the answer (RFC 9112 §9.6). Bodies without a length are cut
+/// off by [`read_body`].
+async fn refuse_oversized(headers: &HeaderMap, body: Body, declared: u64, max: usize) -> Response {
     tracing::info!(
         declared,
         max,
         "request body over the limit refused with 413"
     );
     let mut response = payload_too_large(max);
-    // A client waiting for `100 Continue` has sent nothing yet: no draining.
-    let drained = if request.headers().contains_key(EXPECT) || declared > DRAIN_MAX_BYTES {
+    // A client waiting for `100 Continue` has sent nothing yet: no draining
+    // (RFC 9110 §10.1.1).
+    let drained = if headers.contains_key(EXPECT) || declared > DRAIN_MAX_BYTES {
         false
     } else {
         let cap = usize::try_from(DRAIN_MAX_BYTES).unwrap_or(usize::MAX);
-        let drain = Limited::new(request.into_body(), cap).collect();
+        let drain = Limited::new(body, cap).collect();
         matches!(tokio::time::timeout(DRAIN_TIMEOUT, drain).await, Ok(Ok(_)))
     };
     if !drained {
