@@ -1,5 +1,6 @@
 //! Client authentication at back-channel endpoints (RFC 6749 §2.3).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -145,24 +146,34 @@ fn basic_payload(header: &str) -> Option<&str> {
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined with `:`.
 fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
-    let raw = STANDARD.decode(payload).ok()?;
-    let text = String::from_utf8(raw).ok()?;
+    // Usual credentials fit on the stack; longer ones get a heap buffer.
+    let mut stack = [0u8; 256];
+    let heap;
+    let raw: &[u8] = match STANDARD.decode_slice(payload, &mut stack) {
+        Ok(n) => stack.get(..n)?,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = STANDARD.decode(payload).ok()?;
+            &heap
+        }
+        Err(_) => return None,
+    };
+    let text = std::str::from_utf8(raw).ok()?;
     let (id, secret) = text.split_once(':')?;
-    let id = form_decode(id)?;
-    let secret = form_decode(secret)?;
-    Some((ClientId::new(id)?, secret))
+    let id = ClientId::new(form_decode(id)?)?;
+    let secret = form_decode(secret)?.into_owned();
+    Some((id, secret))
 }
 
-fn form_decode(s: &str) -> Option<String> {
+fn form_decode(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains(['+', '%']) {
         // Nothing to decode (the usual case for generated ids and secrets).
-        return Some(s.to_owned());
+        return Some(Cow::Borrowed(s));
     }
     let replaced = s.replace('+', " ");
     percent_encoding::percent_decode_str(&replaced)
         .decode_utf8()
         .ok()
-        .map(|c| c.into_owned())
+        .map(|c| Cow::Owned(c.into_owned()))
 }
 
 #[cfg(test)]
@@ -188,6 +199,20 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn long_basic_credentials_decode_too() {
+        let secret = "s".repeat(1000);
+        match ClientCredentials::extract(Some(&basic("app", &secret)), &params("")) {
+            Ok(ClientCredentials::Basic { id, secret: got }) => {
+                assert_eq!(id.as_str(), "app");
+                assert_eq!(got, secret);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = ClientCredentials::extract(Some("Basic !!!!"), &params("")).err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidClient));
     }
 
     #[test]

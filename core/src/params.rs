@@ -4,21 +4,25 @@
 //! - A parameter sent without a value is treated as omitted (§3.1, §3.2).
 //! - Values are `application/x-www-form-urlencoded` (Appendix B).
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::ops::Range;
 
 use crate::error::OAuthError;
 
 /// The parameters of one request: each name at most once, empty values dropped.
+///
+/// Decoded names and values live in one buffer, so parsing a typical token
+/// request costs two allocations whatever its number of parameters.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Params {
-    map: BTreeMap<String, String>,
+    text: String,
+    /// (name, value) ranges into `text`, in the order sent.
+    pairs: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl std::fmt::Debug for Params {
     /// Values may be secrets (codes, tokens, client secrets), so only names are shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.map.keys()).finish()
+        f.debug_set().entries(self.iter().map(|(k, _)| k)).finish()
     }
 }
 
@@ -27,36 +31,29 @@ impl Params {
     ///
     /// Fails with `invalid_request` naming the first repeated parameter.
     pub fn parse(encoded: &str) -> Result<Self, OAuthError> {
-        Self::from_pairs(
-            url::form_urlencoded::parse(encoded.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned())),
-        )
+        let mut params = Self::decode(encoded);
+        if let Some(name) = params.repeated().first() {
+            return Err(repeated(name));
+        }
+        params.drop_empty();
+        Ok(params)
     }
 
     /// Builds parameters from already-decoded pairs, applying the same rules as [`Params::parse`].
     pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, OAuthError>
     where
-        K: Into<String>,
-        V: Into<String>,
+        K: AsRef<str>,
+        V: AsRef<str>,
     {
-        // Empty values stay in the map until every pair is seen, so that a
-        // repeat is caught even when one of the copies is empty.
-        let mut map = BTreeMap::new();
+        let mut params = Self::default();
         for (k, v) in pairs {
-            match map.entry(k.into()) {
-                Entry::Occupied(e) => {
-                    return Err(OAuthError::invalid_request(format!(
-                        "parameter `{}` was sent more than once",
-                        printable(e.key())
-                    )));
-                }
-                Entry::Vacant(e) => {
-                    e.insert(v.into());
-                }
-            }
+            params.push(k.as_ref(), v.as_ref());
         }
-        map.retain(|_, v: &mut String| !v.is_empty());
-        Ok(Self { map })
+        if let Some(name) = params.repeated().first() {
+            return Err(repeated(name));
+        }
+        params.drop_empty();
+        Ok(params)
     }
 
     /// Parses like [`Params::parse`] but keeps the first value of a repeated
@@ -64,23 +61,98 @@ impl Params {
     /// needs this: a repeated `client_id` or `redirect_uri` must not lead to a
     /// redirect, while other repeats are reported *to* the verified redirect URI.
     pub fn parse_reporting_duplicates(encoded: &str) -> (Self, Vec<String>) {
-        let mut map = BTreeMap::new();
-        let mut duplicates = Vec::new();
+        let mut params = Self::decode(encoded);
+        let duplicates = params.repeated();
+        if !duplicates.is_empty() {
+            // Keep each name's first occurrence.
+            let mut seen: Vec<Range<usize>> = Vec::new();
+            let text = &params.text;
+            params.pairs.retain(|(k, _)| {
+                let name = &text[k.clone()];
+                if seen.iter().any(|s| &text[s.clone()] == name) {
+                    false
+                } else {
+                    seen.push(k.clone());
+                    true
+                }
+            });
+        }
+        params.drop_empty();
+        (params, duplicates)
+    }
+
+    /// Decodes every pair into one buffer. Decoding never lengthens the text
+    /// (`%XX` is three bytes for one, `+` one for one; the input is already
+    /// UTF-8), so one allocation of the input's length holds it all.
+    fn decode(encoded: &str) -> Self {
+        let mut params = Self {
+            text: String::with_capacity(encoded.len()),
+            pairs: Vec::with_capacity(encoded.bytes().filter(|&b| b == b'&').count() + 1),
+        };
         for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
-            match map.entry(k.into_owned()) {
-                Entry::Occupied(e) => duplicates.push(e.key().clone()),
-                Entry::Vacant(e) => {
-                    e.insert(v.into_owned());
+            params.push(&k, &v);
+        }
+        params
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let middle = self.text.len();
+        self.text.push_str(value);
+        self.pairs.push((start..middle, middle..self.text.len()));
+    }
+
+    fn name(&self, range: &Range<usize>) -> &str {
+        self.text.get(range.clone()).unwrap_or_default()
+    }
+
+    /// Each name sent more than once, once, in the order of first repetition.
+    /// Sorting keeps a request with thousands of parameters cheap.
+    fn repeated(&self) -> Vec<String> {
+        if self.pairs.len() <= 16 {
+            // The usual request: compare pairwise, allocating only for a repeat.
+            let mut out: Vec<String> = Vec::new();
+            for (i, (k, _)) in self.pairs.iter().enumerate() {
+                let name = self.name(k);
+                let earlier = self.pairs[..i].iter().any(|(e, _)| self.name(e) == name);
+                if earlier && !out.iter().any(|n| n == name) {
+                    out.push(name.to_owned());
                 }
             }
+            return out;
         }
-        map.retain(|_, v: &mut String| !v.is_empty());
-        (Self { map }, duplicates)
+        let mut names: Vec<(&str, usize)> = self
+            .pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (self.name(k), i))
+            .collect();
+        names.sort_unstable();
+        let mut found: Vec<(usize, &str)> = names
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| (w[1].1, w[1].0))
+            .collect();
+        found.sort_unstable();
+        let mut out: Vec<String> = Vec::new();
+        for (_, name) in found {
+            if !out.iter().any(|n| n == name) {
+                out.push(name.to_owned());
+            }
+        }
+        out
+    }
+
+    /// RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    /// Done after the repeat check, so that `a=&a=1` is still a repeat.
+    fn drop_empty(&mut self) {
+        self.pairs.retain(|(_, v)| !v.is_empty());
     }
 
     /// The value of a parameter, if sent with a non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.map.get(name).map(String::as_str)
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// The value of a required parameter, or `invalid_request` naming it.
@@ -91,13 +163,20 @@ impl Params {
 
     /// Whether the parameter was sent with a value.
     pub fn contains(&self, name: &str) -> bool {
-        self.map.contains_key(name)
+        self.get(name).is_some()
     }
 
-    /// Every parameter name and value, for extension grants.
+    /// Every parameter name and value, in the order sent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs.iter().map(|(k, v)| (self.name(k), self.name(v)))
     }
+}
+
+fn repeated(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "parameter `{}` was sent more than once",
+        printable(name)
+    ))
 }
 
 /// Parameter names from the wire go into error descriptions; keep them short
@@ -138,6 +217,40 @@ mod tests {
         let p = Params::parse("redirect_uri=http%3A%2F%2Fx%2Fcb&scope=a+b").unwrap_or_default();
         assert_eq!(p.get("redirect_uri"), Some("http://x/cb"));
         assert_eq!(p.get("scope"), Some("a b"));
+    }
+
+    #[test]
+    fn repeats_are_reported_once_in_order_and_the_first_value_kept() {
+        let (p, dups) = Params::parse_reporting_duplicates("b=1&a=2&b=3&a=4&b=5&c=6");
+        assert_eq!(dups, ["b", "a"]);
+        assert_eq!(p.get("b"), Some("1"));
+        assert_eq!(p.get("a"), Some("2"));
+        assert_eq!(p.iter().count(), 3);
+        let err = Params::parse("x=1&b=2&a=3&a=4&b=5").err();
+        assert!(
+            err.and_then(|e| e.description)
+                .is_some_and(|d| d.contains("`a`"))
+        );
+    }
+
+    #[test]
+    fn many_parameters_stay_cheap() {
+        let body: String = (0..20_000).map(|i| format!("p{i}=v&")).collect();
+        let p = Params::parse(&body).unwrap_or_default();
+        assert_eq!(p.get("p19999"), Some("v"));
+        assert!(Params::parse(&format!("{body}p7=x")).is_err());
+        // Past the pairwise path, repeats are reported the same way.
+        let filler: String = (0..20).map(|i| format!("f{i}=v&")).collect();
+        let (_, dups) = Params::parse_reporting_duplicates(&format!("{filler}b=1&a=2&b=3&a=4&b=5"));
+        assert_eq!(dups, ["b", "a"]);
+    }
+
+    #[test]
+    fn from_pairs_applies_the_same_rules() {
+        assert!(Params::from_pairs([("a", "1"), ("a", "")]).is_err());
+        let p = Params::from_pairs([("a", ""), ("b", "2")]).unwrap_or_default();
+        assert_eq!(p.get("a"), None);
+        assert_eq!(p.get("b"), Some("2"));
     }
 
     #[test]

@@ -521,11 +521,11 @@ impl<S: Store> Server<S> {
         request: &HttpRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
         let params = request.form_params()?;
-        let grant_type = params.require("grant_type")?.to_owned();
+        let grant_type = params.require("grant_type")?;
         let client = self
             .authenticate_client(request.authorization, &params)
             .await?;
-        let result = self.exchange(&client, &grant_type, &params).await;
+        let result = self.exchange(&client, grant_type, &params).await;
         match &result {
             Ok(_) => {
                 tracing::info!(client = %client.id, grant_type = %grant_type, outcome = "issued", "token request")

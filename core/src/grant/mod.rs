@@ -176,6 +176,9 @@ pub trait GrantHandler<S: ?Sized>: Send + Sync {
 /// (RFC 6749 §3.3 allows narrowing; the demo contract forbids it).
 pub fn resolve_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
     let scope = match requested {
+        // The client asking for exactly its registered scope (the usual
+        // case) shares it instead of parsing a copy.
+        Some(s) if s == allowed.as_str() => allowed.clone(),
         Some(s) => Scope::parse(s)?,
         None => allowed.clone(),
     };
