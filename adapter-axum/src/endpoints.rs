@@ -1,10 +1,11 @@
 //! The back-channel endpoints and discovery as an axum [`Router`].
 
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -150,60 +151,44 @@ async fn metadata_endpoint<S: Store>(
 }
 
 async fn token_endpoint<S: Store>(State(server): State<Server<S>>, request: Request) -> Response {
-    back_channel(request, server.config().max_body_bytes, |r| async move {
-        server.token(&r.as_core()).await
-    })
-    .await
+    back_channel(server, request, Endpoint::Token).await
 }
 
 async fn revocation_endpoint<S: Store>(
     State(server): State<Server<S>>,
     request: Request,
 ) -> Response {
-    back_channel(request, server.config().max_body_bytes, |r| async move {
-        server.revoke(&r.as_core()).await
-    })
-    .await
+    back_channel(server, request, Endpoint::Revocation).await
 }
 
 async fn introspection_endpoint<S: Store>(
     State(server): State<Server<S>>,
     request: Request,
 ) -> Response {
-    back_channel(request, server.config().max_body_bytes, |r| async move {
-        server.introspect(&r.as_core()).await
-    })
-    .await
+    back_channel(server, request, Endpoint::Introspection).await
 }
 
-/// A request read into owned parts, to lend to the core as an [`HttpRequest`].
-struct Owned {
-    method: Method,
-    query: Option<String>,
-    content_type: Option<String>,
-    authorization: Option<String>,
-    body: Vec<u8>,
+/// Which core call a back-channel request goes to.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    /// [`Server::token`] (RFC 6749 §3.2).
+    Token,
+    /// [`Server::revoke`] (RFC 7009).
+    Revocation,
+    /// [`Server::introspect`] (RFC 7662).
+    Introspection,
 }
 
-impl Owned {
-    fn as_core(&self) -> HttpRequest<'_> {
-        HttpRequest {
-            method: self.method.as_str(),
-            query: self.query.as_deref(),
-            content_type: self.content_type.as_deref(),
-            authorization: self.authorization.as_deref(),
-            body: &self.body,
-        }
-    }
-}
-
-async fn back_channel<F, Fut>(request: Request, max: usize, handle: F) -> Response
-where
-    F: FnOnce(Owned) -> Fut,
-    Fut: Future<Output = HttpResponse>,
-{
+/// Reads the request and hands it to the core, lending it the request's
+/// own parts and body: nothing is copied.
+async fn back_channel<S: Store>(
+    server: Server<S>,
+    request: Request,
+    endpoint: Endpoint,
+) -> Response {
     let span = request_span(&request);
     async move {
+        let max = server.config().max_body_bytes;
         let (parts, body) = request.into_parts();
         if let Some(declared) = declared_over(&parts.headers, max) {
             return refuse_oversized(&parts.headers, body, declared, max).await;
@@ -212,14 +197,21 @@ where
             Ok(body) => body,
             Err(response) => return response,
         };
-        let owned = Owned {
-            query: parts.uri.query().map(str::to_owned),
-            content_type: header_text(&parts.headers, &CONTENT_TYPE),
-            authorization: header_text(&parts.headers, &AUTHORIZATION),
-            method: parts.method,
-            body,
+        let content_type = header_text(&parts.headers, &CONTENT_TYPE);
+        let authorization = header_text(&parts.headers, &AUTHORIZATION);
+        let core = HttpRequest {
+            method: parts.method.as_str(),
+            query: parts.uri.query(),
+            content_type: content_type.as_deref(),
+            authorization: authorization.as_deref(),
+            body: &body,
         };
-        TesseraResponse(handle(owned).await).into_response()
+        let response = match endpoint {
+            Endpoint::Token => server.token(&core).await,
+            Endpoint::Revocation => server.revoke(&core).await,
+            Endpoint::Introspection => server.introspect(&core).await,
+        };
+        TesseraResponse(response).into_response()
     }
     .instrument(span)
     .await
@@ -229,23 +221,40 @@ where
 /// `", "` (RFC 9110 §5.3), so two `Authorization` headers reach the core as
 /// one malformed value instead of the adapter picking one. Bytes that are not
 /// UTF-8 become U+FFFD, which no scheme or token accepts: the core then
-/// refuses the value itself.
-pub(crate) fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+/// refuses the value itself. A single UTF-8 value (the usual case) is lent
+/// from `headers`, not copied.
+pub(crate) fn header_text<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<Cow<'h, str>> {
     let mut values = headers.get_all(name).iter();
-    let mut text = String::from_utf8_lossy(values.next()?.as_bytes()).into_owned();
-    for value in values {
-        text.push_str(", ");
-        text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    let first = text(values.next()?);
+    let Some(second) = values.next() else {
+        // The usual case: one value, borrowed as it is.
+        return Some(first);
+    };
+    let mut joined = first.into_owned();
+    for value in std::iter::once(second).chain(values) {
+        joined.push_str(", ");
+        joined.push_str(&text(value));
     }
-    Some(text)
+    Some(Cow::Owned(joined))
+}
+
+/// A header value's bytes as text: borrowed when they are UTF-8 (checked
+/// with [`std::str::from_utf8`], not [`HeaderValue::to_str`], which refuses
+/// anything but visible ASCII), else with U+FFFD for what is not.
+fn text(value: &HeaderValue) -> Cow<'_, str> {
+    match std::str::from_utf8(value.as_bytes()) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(value.as_bytes()),
+    }
 }
 
 /// Reads a body of at most `max` bytes. A body without a `Content-Length`
 /// (chunked) is only known to be too large once `max` bytes have arrived:
 /// [`Limited`] stops there and the answer is `413`.
-async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, Response> {
+async fn read_body(body: Body, max: usize) -> Result<Bytes, Response> {
     match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        // One frame (the usual case) comes back as it is, without a copy.
+        Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if too_large(e.as_ref()) => Err(payload_too_large(max)),
         Err(e) => {
             tracing::debug!(error = %e, "could not read the request body");
@@ -339,6 +348,23 @@ mod tests {
             header_text(&headers, &AUTHORIZATION).as_deref(),
             Some("Bearer a, Bearer b")
         );
+    }
+
+    #[test]
+    fn one_value_is_borrowed_even_beyond_ascii() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        assert!(matches!(
+            header_text(&headers, &AUTHORIZATION),
+            Some(Cow::Borrowed("Bearer a"))
+        ));
+        // UTF-8 that `HeaderValue::to_str` refuses still arrives as it was.
+        let value = HeaderValue::from_bytes("Bearer é".as_bytes()).unwrap();
+        headers.insert(AUTHORIZATION, value);
+        assert!(matches!(
+            header_text(&headers, &AUTHORIZATION),
+            Some(Cow::Borrowed("Bearer é"))
+        ));
     }
 
     #[test]
