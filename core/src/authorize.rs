@@ -42,7 +42,17 @@ impl ResponseTarget {
     }
 
     fn with(&self, pairs: &[(&str, &str)]) -> AuthorizationRedirect {
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let sep = if self.redirect_uri.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        // One buffer, sized for the usual response, that the query is appended to.
+        let mut location = String::with_capacity(self.redirect_uri.len() + 192);
+        location.push_str(&self.redirect_uri);
+        location.push(sep);
+        let start = location.len();
+        let mut query = url::form_urlencoded::Serializer::for_suffix(location, start);
         for (k, v) in pairs {
             query.append_pair(k, v);
         }
@@ -50,13 +60,8 @@ impl ResponseTarget {
             query.append_pair("state", state);
         }
         query.append_pair("iss", &self.issuer);
-        let sep = if self.redirect_uri.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
         AuthorizationRedirect {
-            location: format!("{}{}{}", self.redirect_uri, sep, query.finish()),
+            location: query.finish(),
         }
     }
 }

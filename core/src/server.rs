@@ -327,14 +327,16 @@ impl<S: Store> Server<S> {
             &self.inner.config,
             now,
         )?;
-        let target = valid.pending.target(&self.inner.config.issuer);
         let grant = self.random().grant_id();
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         self.inner
             .store
             .put_pending(handle.key(), valid.pending.clone())
             .await
-            .map_err(|e| Rejection::Redirect(Box::new(target), e.into()))?;
+            .map_err(|e| {
+                let target = valid.pending.target(&self.inner.config.issuer);
+                Rejection::Redirect(Box::new(target), e.into())
+            })?;
         tracing::info!(client = %valid.client.id, "authorization request accepted");
         match owner {
             None => Ok(AuthorizeOutcome::Login(self.prompt(
@@ -406,7 +408,6 @@ impl<S: Store> Server<S> {
         owner: &Subject,
         now: OffsetDateTime,
     ) -> AuthorizeOutcome {
-        let target = pending.target(&self.inner.config.issuer);
         match self
             .inner
             .consent
@@ -423,7 +424,10 @@ impl<S: Store> Server<S> {
                 client,
                 pending.scope,
             )),
-            Err(e) => AuthorizeOutcome::Redirect(target.error(&e.into())),
+            Err(e) => {
+                let target = pending.target(&self.inner.config.issuer);
+                AuthorizeOutcome::Redirect(target.error(&e.into()))
+            }
         }
     }
 
