@@ -2,7 +2,10 @@
 
 use std::borrow::Cow;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
+use axum::http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_TYPE, LOCATION, PRAGMA, SET_COOKIE, WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tessera::{AuthorizationRedirect, ErrorCode, HttpResponse, OAuthError};
@@ -96,24 +99,37 @@ fn convert(response: HttpResponse) -> Result<Response, &'static str> {
     *out.status_mut() = status;
     let map = out.headers_mut();
     for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?;
+        let name = header_name(name).map_err(|_| "header name")?;
+        // Checked once (RFC 9110 §5.5: visible characters, SP, HTAB and
+        // obs-text; no CR, LF or other controls) and never copied:
+        // the core's constants ("no-store", "application/json") are lent as
+        // they are, an owned value hands over its buffer.
         let value = match value {
-            // The core's constants ("no-store", "application/json"): no copy.
-            Cow::Borrowed(text) if text.bytes().all(is_value_byte) => {
-                HeaderValue::from_static(text)
+            Cow::Borrowed(text) => {
+                HeaderValue::from_maybe_shared(Bytes::from_static(text.as_bytes()))
             }
-            Cow::Borrowed(text) => HeaderValue::from_str(text).map_err(|_| "header value")?,
-            Cow::Owned(text) => HeaderValue::try_from(text).map_err(|_| "header value")?,
-        };
+            Cow::Owned(text) => HeaderValue::try_from(text),
+        }
+        .map_err(|_| "header value")?;
         map.append(name, value);
     }
     Ok(out)
 }
 
-/// What `HeaderValue::from_static` accepts without panicking (RFC 9110 §5.5
-/// field-vchar, SP and HTAB), checked first so that it cannot.
-fn is_value_byte(b: u8) -> bool {
-    b == b'\t' || (0x20..0x7f).contains(&b)
+/// The header names the core uses, as `http`'s constants; any other is
+/// parsed (and lowercased) by [`HeaderName::from_bytes`], which gives the
+/// same name, only slower.
+fn header_name(name: &str) -> Result<HeaderName, axum::http::header::InvalidHeaderName> {
+    Ok(match name {
+        "content-type" => CONTENT_TYPE,
+        "cache-control" => CACHE_CONTROL,
+        "pragma" => PRAGMA,
+        "www-authenticate" => WWW_AUTHENTICATE,
+        "allow" => ALLOW,
+        "location" => LOCATION,
+        "set-cookie" => SET_COOKIE,
+        other => return HeaderName::from_bytes(other.as_bytes()),
+    })
 }
 
 #[cfg(test)]
@@ -143,6 +159,42 @@ mod tests {
         core.headers.push(("vary", "b".into()));
         let response = TesseraResponse(core).into_response();
         assert_eq!(response.headers().get_all("vary").iter().count(), 2);
+    }
+
+    #[test]
+    fn known_names_are_the_parsed_names() {
+        for name in [
+            "content-type",
+            "cache-control",
+            "pragma",
+            "www-authenticate",
+            "allow",
+            "location",
+            "set-cookie",
+            "vary",
+            "Content-Type",
+        ] {
+            assert_eq!(
+                header_name(name).unwrap(),
+                HeaderName::from_bytes(name.as_bytes()).unwrap()
+            );
+        }
+        assert!(header_name("bad name").is_err());
+    }
+
+    #[test]
+    fn borrowed_values_beyond_visible_ascii_are_kept_and_bad_ones_refused() {
+        let mut core = HttpResponse::json(200, "{}".into());
+        core.headers.push(("x-a", Cow::Borrowed("caf\u{e9}")));
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(
+            response.headers().get("x-a").map(HeaderValue::as_bytes),
+            Some("caf\u{e9}".as_bytes())
+        );
+        let mut core = HttpResponse::json(200, "{}".into());
+        core.headers.push(("x-a", Cow::Borrowed("a\r\nb: c")));
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[test]
