@@ -647,6 +647,41 @@ async fn the_connection_survives_a_413() {
     assert!(second.contains("\"issuer\""), "{second}");
 }
 
+/// A body announced over the limit that is not drained: the client waits
+/// for `100 Continue` (RFC 9110 §10.1.1) and has sent nothing, or it is
+/// larger than the adapter drains. `413` with `Connection: close`, at once,
+/// for any method (the `405` would come from the core, which never sees it).
+#[tokio::test]
+async fn undrained_oversized_bodies_get_413_and_close() {
+    let app = start().await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    for (method, extra, length) in [
+        ("POST", "expect: 100-continue\r\n", 64 * 1024 + 1),
+        ("POST", "", 2 * 1024 * 1024),
+        ("GET", "", 2 * 1024 * 1024),
+    ] {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "{method} /introspect HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+             {extra}content-length: {length}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            read_response(&mut stream),
+        )
+        .await
+        .expect("answered without the body");
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.contains("connection: close"), "{answer}");
+        assert!(lower.contains("cache-control: no-store"), "{answer}");
+        assert!(answer.contains("\"invalid_request\""), "{answer}");
+    }
+    let next = app.token_basic("backup-job", BACKUP_SECRET).await;
+    assert_eq!(next.status(), StatusCode::OK);
+}
+
 /// Reads one response with a `content-length` body.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut buf = Vec::new();
