@@ -180,7 +180,8 @@ enum Endpoint {
 }
 
 /// Reads the request and hands it to the core, lending it the request's
-/// own parts and body: nothing is copied.
+/// own method, query, headers and body: nothing is copied, but a repeated
+/// header (joined) or a body that arrived in several frames (concatenated).
 async fn back_channel<S: Store>(
     server: Server<S>,
     request: Request,
