@@ -1,8 +1,8 @@
 //! One grant's records, kept together and compact.
 //!
 //! A client-credentials grant with one access token is the common case, and
-//! the one the memory bar is set on: it costs one `Grant` (56 bytes) plus one
-//! [`StoredToken`] (72 bytes) in a one-element `Vec`, plus the map slot. What
+//! the one the memory bar is set on: it costs one `Grant` (104 bytes, its one
+//! [`StoredToken`] of 72 bytes held inline), plus the map slot. What
 //! a token *says* (client, subject, scope) is interned in a [`Meta`] shared
 //! by every token that says the same thing, so a scope's `BTreeSet` is not
 //! copied into each of a million tokens.
@@ -184,7 +184,7 @@ pub(crate) struct Grant {
     /// revocation and a taken code must be remembered.
     expires_at: OffsetDateTime,
     revoked: bool,
-    access: Vec<StoredToken>,
+    access: AccessTokens,
     auth: Option<Box<AuthState>>,
 }
 
@@ -193,7 +193,7 @@ impl Grant {
         Self {
             expires_at,
             revoked: false,
-            access: Vec::new(),
+            access: AccessTokens::None,
             auth: None,
         }
     }
@@ -216,11 +216,7 @@ impl Grant {
         if self.auth.as_ref().is_some_and(|a| a.is_empty()) {
             self.auth = None;
         }
-        if self.access.is_empty() {
-            self.access = Vec::new();
-        } else if self.access.capacity() > self.access.len() * 2 {
-            self.access.shrink_to_fit();
-        }
+        self.access.compact();
     }
 
     /// Whether the grant holds nothing worth remembering: no tokens, no
@@ -289,7 +285,6 @@ impl Grant {
             return false;
         }
         self.extend(until);
-        self.access.reserve_exact(1);
         self.access.push(access);
         if let Some(refresh) = refresh {
             let auth = self.auth_mut();
@@ -363,15 +358,13 @@ impl Grant {
             auth.retired.reserve_exact(1);
             auth.retired.push((previous.hash, previous.expires_at));
         }
-        self.access.reserve_exact(1);
         self.access.push(access);
         self.extend(until);
         true
     }
 
     pub(crate) fn revoke_access_token(&mut self, hash: TokenHash) {
-        if let Some(i) = self.access.iter().position(|t| t.hash == hash) {
-            self.access.swap_remove(i);
+        if self.access.remove(hash) {
             self.normalize();
         }
     }
@@ -380,7 +373,7 @@ impl Grant {
     /// the revocation itself and taken-code markers are kept.
     pub(crate) fn revoke(&mut self) {
         self.revoked = true;
-        self.access = Vec::new();
+        self.access = AccessTokens::None;
         if let Some(auth) = self.auth.as_deref_mut() {
             auth.refresh = None;
             auth.retired = Vec::new();
@@ -422,6 +415,82 @@ impl Grant {
     }
 }
 
+/// A grant's access tokens. Almost every grant holds one at a time (a
+/// client-credentials grant, or a code grant between refreshes), so one is
+/// kept inline: issuing it costs no allocation beyond the grant's own.
+#[derive(Debug)]
+enum AccessTokens {
+    None,
+    One(StoredToken),
+    Many(Vec<StoredToken>),
+}
+
+impl AccessTokens {
+    fn push(&mut self, token: StoredToken) {
+        match std::mem::replace(self, Self::None) {
+            Self::None => *self = Self::One(token),
+            Self::One(first) => *self = Self::Many(vec![first, token]),
+            Self::Many(mut all) => {
+                all.reserve_exact(1);
+                all.push(token);
+                *self = Self::Many(all);
+            }
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, StoredToken> {
+        match self {
+            Self::None => [].iter(),
+            Self::One(token) => std::slice::from_ref(token).iter(),
+            Self::Many(all) => all.iter(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.iter().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes the token with this hash; whether there was one.
+    fn remove(&mut self, hash: TokenHash) -> bool {
+        let before = self.len();
+        self.retain(|t| t.hash != hash);
+        self.len() != before
+    }
+
+    fn retain(&mut self, keep: impl Fn(&StoredToken) -> bool) {
+        match self {
+            Self::None => {}
+            Self::One(token) => {
+                if !keep(token) {
+                    *self = Self::None;
+                }
+            }
+            Self::Many(all) => all.retain(keep),
+        }
+        self.compact();
+    }
+
+    /// Back to the smallest form after removals.
+    fn compact(&mut self) {
+        if let Self::Many(all) = self {
+            match all.len() {
+                0 => *self = Self::None,
+                1 => {
+                    if let Some(only) = all.pop() {
+                        *self = Self::One(only);
+                    }
+                }
+                n if all.capacity() > n * 2 => all.shrink_to_fit(),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// Sweeps one shard of grants.
 pub(crate) fn sweep_map(
     map: &mut crate::shard::IdMap<tessera::GrantId, Box<Grant>>,
@@ -435,11 +504,48 @@ pub(crate) fn sweep_map(
 mod tests {
     use super::*;
 
+    fn token(interner: &Interner, byte: u8, expires: i64) -> StoredToken {
+        let record = TokenRecord {
+            client_id: ClientId::new("c").unwrap(),
+            subject: None,
+            scope: Scope::parse("a").unwrap(),
+            issued_at: OffsetDateTime::UNIX_EPOCH,
+            expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
+        };
+        interner.token(TokenHash([byte; 32]), record)
+    }
+
+    #[test]
+    fn access_tokens_grow_and_shrink_back_to_inline() {
+        let interner = Interner::new();
+        let mut tokens = AccessTokens::None;
+        assert!(tokens.is_empty());
+        tokens.push(token(&interner, 1, 10));
+        assert!(matches!(tokens, AccessTokens::One(_)));
+        tokens.push(token(&interner, 2, 20));
+        tokens.push(token(&interner, 3, 30));
+        assert_eq!(tokens.len(), 3);
+        assert!(tokens.remove(TokenHash([2; 32])));
+        assert!(!tokens.remove(TokenHash([2; 32])));
+        assert_eq!(
+            tokens.iter().map(|t| t.hash.0[0]).collect::<Vec<_>>(),
+            [1, 3]
+        );
+        // Expiry sweeps keep the live one, inline again.
+        let at = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(15);
+        tokens.retain(|t| t.live(at));
+        assert!(matches!(&tokens, AccessTokens::One(t) if t.hash == TokenHash([3; 32])));
+        tokens.retain(|_| false);
+        assert!(matches!(tokens, AccessTokens::None));
+        // One interned meta for all of them.
+        assert_eq!(interner.len(), 1);
+    }
+
     #[test]
     fn per_grant_state_is_compact() {
         assert_eq!(std::mem::size_of::<OffsetDateTime>(), 16);
         assert_eq!(std::mem::size_of::<StoredToken>(), 72);
-        assert_eq!(std::mem::size_of::<Grant>(), 56);
+        assert_eq!(std::mem::size_of::<Grant>(), 104);
         // Map slot: id + box pointer.
         assert_eq!(std::mem::size_of::<(tessera::GrantId, Box<Grant>)>(), 24);
     }

@@ -24,7 +24,7 @@
 //! grants rarely contend. No lock is ever held across an `.await` (the trait
 //! methods do not await at all). Per-grant state is kept small because an
 //! authorization server may hold millions of live access tokens: about
-//! 170 bytes for a client-credentials grant with one access token (see
+//! 150 bytes for a client-credentials grant with one access token (see
 //! [`MemoryStore`]).
 //!
 //! ## Expiry
@@ -92,11 +92,13 @@ const PENDING_SHARDS: usize = 16;
 ///
 /// # Memory
 ///
-/// A client-credentials grant with one live access token costs about 170
+/// A client-credentials grant with one live access token costs about 150
 /// bytes: a 24-byte map slot (16-byte id, 8-byte box; more with the table's
-/// free slots), a 56-byte grant, and a 72-byte token (32-byte hash, two
-/// timestamps, and a pointer to the client/subject/scope it carries, which is
-/// stored once and shared by every token that carries the same). Codes,
+/// free slots) and one 104-byte grant holding its token inline (32-byte
+/// hash, two timestamps, and a pointer to the client/subject/scope it
+/// carries, which is stored once and shared by every token that carries the
+/// same): one allocation per issued token. More tokens in a grant go to a
+/// vector. Codes,
 /// refresh tokens and their retired predecessors live in a separate box that
 /// only authorization-code grants allocate.
 pub struct MemoryStore {
