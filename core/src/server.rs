@@ -512,8 +512,20 @@ impl<S: Store> Server<S> {
         }
         match self.token_response(request).await {
             Ok(response) => {
-                let body = serde_json::to_string(&response).unwrap_or_default();
-                HttpResponse::json_no_store(200, body)
+                // Sized for two tokens and a scope, so the body is written
+                // without growing.
+                let mut body = Vec::with_capacity(384);
+                match serde_json::to_writer(&mut body, &response) {
+                    Ok(()) => {
+                        let mut r = HttpResponse::json_no_store(200, String::new());
+                        r.body = body;
+                        r
+                    }
+                    Err(_) => HttpResponse::oauth_error(
+                        &OAuthError::new(ErrorCode::ServerError, "internal error"),
+                        &self.inner.config.realm,
+                    ),
+                }
             }
             Err(e) => HttpResponse::oauth_error(&e, &self.inner.config.realm),
         }
