@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -241,6 +241,15 @@ async fn worker(
     r
 }
 
+/// Whether the load thread busy-polls during closed-loop runs (`--no-spin`
+/// clears it). A load thread that sleeps in `epoll_wait` between answers
+/// must be woken by every answer the server writes, and on a VM that wakeup
+/// (an inter-processor interrupt) is charged to the *server's* core: the
+/// slower of two servers leaves the client idle more often and pays more of
+/// it, which widens the very gap being measured. Spinning keeps the client
+/// awake for both servers alike, so what differs is the servers' own work.
+pub static SPIN: AtomicBool = AtomicBool::new(true);
+
 /// Drives `addr` with `spec` from `concurrency` connections for `warmup`
 /// (not measured) and then `duration`.
 pub async fn run(
@@ -255,6 +264,15 @@ pub async fn run(
     let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| tokio::spawn(worker(addr, Arc::clone(&spec), measure_from, end)))
         .collect();
+    // An always-ready task: the current-thread runtime then never parks,
+    // polling its sockets without blocking between tasks (see `SPIN`).
+    let spinner = SPIN.load(Ordering::Relaxed).then(|| {
+        tokio::spawn(async move {
+            while Instant::now() < end {
+                tokio::task::yield_now().await;
+            }
+        })
+    });
     let mut total = RunResult {
         ok: 0,
         ok_all: 0,
@@ -279,6 +297,9 @@ pub async fn run(
         total.exhausted |= w.exhausted;
         last_done = last_done.max(w.last_done);
         let _ = total.latency.add(&w.latency);
+    }
+    if let Some(spinner) = spinner {
+        spinner.abort();
     }
     if total.exhausted {
         total.elapsed = last_done.saturating_duration_since(measure_from);

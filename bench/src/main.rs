@@ -83,6 +83,10 @@ struct Args {
     /// Do not pin the server and the load generator to separate cores.
     #[arg(long)]
     no_pin: bool,
+    /// Let the load thread sleep between answers instead of busy-polling
+    /// (then each server also pays for waking the client; see bench/README.md).
+    #[arg(long)]
+    no_spin: bool,
     /// Set when this program re-runs itself for the soak: no header.
     #[arg(long, hide = true)]
     child: bool,
@@ -143,6 +147,7 @@ fn cpu_model() -> String {
 
 fn run(args: Args) -> Result<(), BoxError> {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    load::SPIN.store(!args.no_spin, std::sync::atomic::Ordering::Relaxed);
     let cores = Cores::plan(!args.no_pin);
     let pinned = sys::pin(cores.load);
     let server_core = cores.server;
@@ -225,8 +230,13 @@ fn header(args: &Args, cpus: usize, cores: Cores, pinned: bool) {
         }
     );
     println!(
-        "- servers: one Tokio worker thread; load: one thread, {} keep-alive HTTP/1.1 connections (hyper client), closed loop",
-        args.concurrency
+        "- servers: one Tokio worker thread; load: one thread, {} keep-alive HTTP/1.1 connections (hyper client), closed loop, {}",
+        args.concurrency,
+        if args.no_spin {
+            "sleeping between answers (--no-spin)"
+        } else {
+            "busy-polling so that it never has to be woken"
+        }
     );
     println!(
         "- each scenario: provider and bare alternate in {} slices each; per server {:?} warm-up and {:?} measured in all",

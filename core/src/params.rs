@@ -89,8 +89,20 @@ impl Params {
             text: String::with_capacity(encoded.len()),
             pairs: Vec::with_capacity(encoded.bytes().filter(|&b| b == b'&').count() + 1),
         };
-        for (k, v) in url::form_urlencoded::parse(encoded.as_bytes()) {
-            params.push(&k, &v);
+        // Appendix B: `&`-separated `name=value` pairs (empty pieces skipped,
+        // a missing `=` meaning an empty value), `+` for space, then
+        // percent-decoding, invalid UTF-8 replaced: `form_urlencoded::parse`'s
+        // rules, on text that is already UTF-8, so the common piece without
+        // `+` or `%` is copied without a second validation pass.
+        for piece in encoded.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let start = params.text.len();
+            form_decode_into(name, &mut params.text);
+            let middle = params.text.len();
+            form_decode_into(value, &mut params.text);
+            params
+                .pairs
+                .push((start..middle, middle..params.text.len()));
         }
         params
     }
@@ -179,6 +191,22 @@ fn repeated(name: &str) -> OAuthError {
     ))
 }
 
+/// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B).
+fn form_decode_into(piece: &str, out: &mut String) {
+    if !piece.contains(['+', '%']) {
+        out.push_str(piece);
+        return;
+    }
+    let spaced;
+    let piece = if piece.contains('+') {
+        spaced = piece.replace('+', " ");
+        spaced.as_str()
+    } else {
+        piece
+    };
+    out.push_str(&percent_encoding::percent_decode_str(piece).decode_utf8_lossy());
+}
+
 /// Parameter names from the wire go into error descriptions; keep them short
 /// and within the characters RFC 6749 §5.2 allows for `error_description`.
 fn printable(name: &str) -> String {
@@ -251,6 +279,50 @@ mod tests {
         let p = Params::from_pairs([("a", ""), ("b", "2")]).unwrap_or_default();
         assert_eq!(p.get("a"), None);
         assert_eq!(p.get("b"), Some("2"));
+    }
+
+    fn reference(encoded: &str) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(encoded.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    fn ours(encoded: &str) -> Vec<(String, String)> {
+        Params::decode(encoded)
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn decoding_matches_form_urlencoded_appendix_b() {
+        for s in [
+            "",
+            "&",
+            "a",
+            "a=",
+            "=b",
+            "a=b&&c=d&",
+            "a=b=c",
+            "a+b=c+d",
+            "%41%2B=%2b+",
+            "x=%",
+            "x=%4",
+            "x=%zz",
+            "x=%FF%fe",
+            "x=caf%C3%A9",
+            "é=ü&%C3=1",
+            "+=+&+",
+        ] {
+            assert_eq!(ours(s), reference(s), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_matches_form_urlencoded_on_any_text(s in "[a-c=&+% 0-9A-Fé]{0,40}") {
+            proptest::prop_assert_eq!(ours(&s), reference(&s));
+        }
     }
 
     #[test]
