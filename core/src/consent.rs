@@ -38,6 +38,13 @@ pub trait ConsentPolicy: Send + Sync {
         scope: &Scope,
     ) -> Result<ConsentRequirement, StoreError>;
 
+    /// Whether [`record`](ConsentPolicy::record) keeps anything. A policy
+    /// that remembers nothing answers `false`, and the server then skips
+    /// loading the client to call it (one store read fewer per consent).
+    fn records_decisions(&self) -> bool {
+        true
+    }
+
     /// Called after the owner decided on the consent page, e.g. to remember an `Allow`.
     async fn record(
         &self,
@@ -56,6 +63,10 @@ pub struct AlwaysPrompt;
 
 #[async_trait]
 impl ConsentPolicy for AlwaysPrompt {
+    fn records_decisions(&self) -> bool {
+        false
+    }
+
     async fn requirement(
         &self,
         _: &Client,
@@ -72,6 +83,10 @@ pub struct SkipForFirstParty;
 
 #[async_trait]
 impl ConsentPolicy for SkipForFirstParty {
+    fn records_decisions(&self) -> bool {
+        false
+    }
+
     async fn requirement(
         &self,
         client: &Client,

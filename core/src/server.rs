@@ -469,6 +469,7 @@ impl<S: Store> Server<S> {
         };
         let target = pending.target(&self.inner.config.issuer);
         if record
+            && self.inner.consent.records_decisions()
             && let Ok(Some(client)) = self.inner.store.client(&pending.client_id).await
             && let Err(e) = self
                 .inner
