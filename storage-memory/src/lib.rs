@@ -105,7 +105,8 @@ pub struct MemoryStore {
     grants: Shards<IdMap<GrantId, Box<Grant>>>,
     pending: Shards<IdMap<SecretKey, Box<PendingAuthorization>>>,
     interner: Interner,
-    clients: RwLock<HashMap<ClientId, Arc<Client>>>,
+    /// Looked up on every back-channel request: foldhash, seeded per process.
+    clients: RwLock<HashMap<ClientId, Arc<Client>, foldhash::fast::RandomState>>,
 }
 
 /// Counts of what a [`MemoryStore`] holds, expired-but-unswept records included.
@@ -137,7 +138,7 @@ impl MemoryStore {
             grants: Shards::new(GRANT_SHARDS),
             pending: Shards::new(PENDING_SHARDS),
             interner: Interner::new(),
-            clients: RwLock::new(HashMap::new()),
+            clients: RwLock::new(HashMap::default()),
         }
     }
 
