@@ -94,12 +94,13 @@ impl Params {
         // percent-decoding, invalid UTF-8 replaced: `form_urlencoded::parse`'s
         // rules, on text that is already UTF-8, so the common piece without
         // `+` or `%` is copied without a second validation pass.
+        let mut scratch = Vec::new();
         for piece in encoded.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
             let start = params.text.len();
-            form_decode_into(name, &mut params.text);
+            form_decode_into(name, &mut params.text, &mut scratch);
             let middle = params.text.len();
-            form_decode_into(value, &mut params.text);
+            form_decode_into(value, &mut params.text, &mut scratch);
             params
                 .pairs
                 .push((start..middle, middle..params.text.len()));
@@ -191,8 +192,9 @@ fn repeated(name: &str) -> OAuthError {
     ))
 }
 
-/// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B).
-fn form_decode_into(piece: &str, out: &mut String) {
+/// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B), using
+/// `scratch` (reused across pieces) for the percent-decoded bytes.
+fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
     if !piece.contains(['+', '%']) {
         out.push_str(piece);
         return;
@@ -204,7 +206,9 @@ fn form_decode_into(piece: &str, out: &mut String) {
     } else {
         piece
     };
-    out.push_str(&percent_encoding::percent_decode_str(piece).decode_utf8_lossy());
+    scratch.clear();
+    scratch.extend(percent_encoding::percent_decode_str(piece));
+    out.push_str(&String::from_utf8_lossy(scratch));
 }
 
 /// Parameter names from the wire go into error descriptions; keep them short
