@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn copies_status_headers_and_body() {
-        let mut core = HttpResponse::json_no_store(400, "{}".into());
+        let mut core = HttpResponse::json_no_store(400, "{}");
         core.headers.push(("vary", "a".into()));
         core.headers.push(("vary", "b".into()));
         let response = TesseraResponse(core).into_rocket();

@@ -83,7 +83,7 @@ impl BearerError {
     pub fn to_http(&self, realm: &str) -> HttpResponse {
         let mut r = match &self.error {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
-            None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}".into()),
+            None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}"),
         };
         r.headers
             .push(("www-authenticate", self.challenge(realm).into()));

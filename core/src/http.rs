@@ -85,7 +85,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     /// A JSON body that must not be cached (RFC 6749 §5.1: `Cache-Control: no-store`).
-    pub fn json_no_store(status: u16, body: String) -> Self {
+    pub fn json_no_store(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self {
             status,
             headers: vec![
@@ -93,7 +93,7 @@ impl HttpResponse {
                 ("cache-control", Cow::Borrowed("no-store")),
                 ("pragma", Cow::Borrowed("no-cache")),
             ],
-            body: body.into_bytes(),
+            body: body.into(),
         }
     }
 

@@ -31,12 +31,7 @@ impl Params {
     ///
     /// Fails with `invalid_request` naming the first repeated parameter.
     pub fn parse(encoded: &str) -> Result<Self, OAuthError> {
-        let mut params = Self::decode(encoded);
-        if let Some(name) = params.repeated().first() {
-            return Err(repeated(name));
-        }
-        params.drop_empty();
-        Ok(params)
+        Self::decode(encoded).unique()
     }
 
     /// Builds parameters from already-decoded pairs, applying the same rules as [`Params::parse`].
@@ -49,11 +44,22 @@ impl Params {
         for (k, v) in pairs {
             params.push(k.as_ref(), v.as_ref());
         }
-        if let Some(name) = params.repeated().first() {
-            return Err(repeated(name));
+        params.unique()
+    }
+
+    /// The parameters if no name repeats (empty values dropped after the
+    /// check, so that `a=&a=1` is still a repeat); else `invalid_request`
+    /// naming the first repeat.
+    fn unique(mut self) -> Result<Self, OAuthError> {
+        if let Some(&(i, _)) = self.repeats().first() {
+            let name = self.pairs.get(i).map_or("", |(k, _)| self.name(k));
+            return Err(OAuthError::invalid_request(format!(
+                "parameter `{}` was sent more than once",
+                printable(name)
+            )));
         }
-        params.drop_empty();
-        Ok(params)
+        self.drop_empty();
+        Ok(self)
     }
 
     /// Parses like [`Params::parse`] but keeps the first value of a repeated
@@ -62,23 +68,28 @@ impl Params {
     /// redirect, while other repeats are reported *to* the verified redirect URI.
     pub fn parse_reporting_duplicates(encoded: &str) -> (Self, Vec<String>) {
         let mut params = Self::decode(encoded);
-        let duplicates = params.repeated();
-        if !duplicates.is_empty() {
-            // Keep each name's first occurrence.
-            let mut seen: Vec<Range<usize>> = Vec::new();
-            let text = &params.text;
-            params.pairs.retain(|(k, _)| {
-                let name = &text[k.clone()];
-                if seen.iter().any(|s| &text[s.clone()] == name) {
-                    false
-                } else {
-                    seen.push(k.clone());
-                    true
-                }
-            });
-        }
+        let repeats = params.repeats();
+        let names: Vec<String> = repeats
+            .iter()
+            .filter(|(_, first)| *first)
+            .map(|&(i, _)| {
+                params
+                    .pairs
+                    .get(i)
+                    .map_or("", |(k, _)| params.name(k))
+                    .to_owned()
+            })
+            .collect();
+        // Keep each name's first occurrence: drop exactly the repeats.
+        let mut drop = repeats.iter().map(|&(i, _)| i).peekable();
+        let mut index = 0;
+        params.pairs.retain(|_| {
+            let repeat = drop.next_if_eq(&index).is_some();
+            index += 1;
+            !repeat
+        });
         params.drop_empty();
-        (params, duplicates)
+        (params, names)
     }
 
     /// Decodes every pair into one buffer. Decoding never lengthens the text
@@ -120,20 +131,22 @@ impl Params {
         self.text.get(range.clone()).unwrap_or_default()
     }
 
-    /// Each name sent more than once, once, in the order of first repetition.
-    /// Sorting keeps a request with thousands of parameters cheap.
-    fn repeated(&self) -> Vec<String> {
+    /// The pairs whose name was sent earlier, by ascending index, each
+    /// marked `true` when it is its name's first repeat. Pairwise for a
+    /// usual request (no allocation unless a name repeats), by sorting for a
+    /// long one, so thousands of parameters stay cheap.
+    fn repeats(&self) -> Vec<(usize, bool)> {
         if self.pairs.len() <= 16 {
-            // The usual request: compare pairwise, allocating only for a repeat.
-            let mut out: Vec<String> = Vec::new();
-            for (i, (k, _)) in self.pairs.iter().enumerate() {
-                let name = self.name(k);
-                let earlier = self.pairs[..i].iter().any(|(e, _)| self.name(e) == name);
-                if earlier && !out.iter().any(|n| n == name) {
-                    out.push(name.to_owned());
-                }
-            }
-            return out;
+            return (0..self.pairs.len())
+                .filter_map(|i| {
+                    let name = self.name(&self.pairs[i].0);
+                    let earlier = self.pairs[..i]
+                        .iter()
+                        .filter(|(k, _)| self.name(k) == name)
+                        .count();
+                    (earlier > 0).then_some((i, earlier == 1))
+                })
+                .collect();
         }
         let mut names: Vec<(&str, usize)> = self
             .pairs
@@ -142,19 +155,15 @@ impl Params {
             .map(|(i, (k, _))| (self.name(k), i))
             .collect();
         names.sort_unstable();
-        let mut found: Vec<(usize, &str)> = names
-            .windows(2)
-            .filter(|w| w[0].0 == w[1].0)
-            .map(|w| (w[1].1, w[1].0))
-            .collect();
-        found.sort_unstable();
-        let mut out: Vec<String> = Vec::new();
-        for (_, name) in found {
-            if !out.iter().any(|n| n == name) {
-                out.push(name.to_owned());
+        let mut repeats = Vec::new();
+        for (at, &(name, i)) in names.iter().enumerate().skip(1) {
+            if names[at - 1].0 == name {
+                let first = at < 2 || names[at - 2].0 != name;
+                repeats.push((i, first));
             }
         }
-        out
+        repeats.sort_unstable();
+        repeats
     }
 
     /// RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
@@ -183,13 +192,6 @@ impl Params {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (self.name(k), self.name(v)))
     }
-}
-
-fn repeated(name: &str) -> OAuthError {
-    OAuthError::invalid_request(format!(
-        "parameter `{}` was sent more than once",
-        printable(name)
-    ))
 }
 
 /// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B), using
@@ -271,10 +273,20 @@ mod tests {
         let p = Params::parse(&body).unwrap_or_default();
         assert_eq!(p.get("p19999"), Some("v"));
         assert!(Params::parse(&format!("{body}p7=x")).is_err());
-        // Past the pairwise path, repeats are reported the same way.
+        // Past the pairwise path, repeats are reported and dropped the same way.
         let filler: String = (0..20).map(|i| format!("f{i}=v&")).collect();
-        let (_, dups) = Params::parse_reporting_duplicates(&format!("{filler}b=1&a=2&b=3&a=4&b=5"));
+        let (p, dups) = Params::parse_reporting_duplicates(&format!("{filler}b=1&a=2&b=3&a=4&b=5"));
         assert_eq!(dups, ["b", "a"]);
+        assert_eq!(
+            (p.get("b"), p.get("a"), p.iter().count()),
+            (Some("1"), Some("2"), 22)
+        );
+        // Many repeats at once (a query of thousands of them) are dropped in
+        // one pass, keeping every first value.
+        let twice = format!("{body}{body}");
+        let (p, dups) = Params::parse_reporting_duplicates(&twice);
+        assert_eq!((dups.len(), p.iter().count()), (20_000, 20_000));
+        assert_eq!(p.get("p0"), Some("v"));
     }
 
     #[test]

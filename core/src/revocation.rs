@@ -19,7 +19,7 @@ impl<S: Store> Server<S> {
             return HttpResponse::method_not_allowed("POST");
         }
         match self.try_revoke(request).await {
-            Ok(()) => HttpResponse::json_no_store(200, "{}".into()),
+            Ok(()) => HttpResponse::json_no_store(200, "{}"),
             Err(e) => HttpResponse::oauth_error(&e, &self.config().realm),
         }
     }

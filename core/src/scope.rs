@@ -17,7 +17,7 @@ impl ScopeToken {
     /// Validates one scope token.
     pub fn new(token: impl Into<String>) -> Result<Self, OAuthError> {
         let token = token.into();
-        if token.is_empty() || !token.bytes().all(is_scope_char) {
+        if !is_scope_token(&token) {
             return Err(invalid_token());
         }
         Ok(Self(token))
@@ -48,6 +48,10 @@ impl fmt::Display for ScopeToken {
     }
 }
 
+fn is_scope_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(is_scope_char)
+}
+
 fn is_scope_char(b: u8) -> bool {
     b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)
 }
@@ -70,7 +74,7 @@ impl Scope {
         let mut canonical = true;
         let mut previous: Option<&str> = None;
         for token in s.split(' ') {
-            if token.is_empty() || !token.bytes().all(is_scope_char) {
+            if !is_scope_token(token) {
                 return Err(invalid_token());
             }
             canonical &= previous.is_none_or(|p| p < token);
@@ -84,6 +88,16 @@ impl Scope {
         tokens.sort_unstable();
         tokens.dedup();
         Ok(Self::from_sorted(&tokens))
+    }
+
+    /// A stored or serialised scope: like [`Scope::parse`], but `""` is the
+    /// empty scope (a record may hold none; a request's `scope` may not).
+    fn from_stored(s: &str) -> Result<Self, OAuthError> {
+        if s.is_empty() {
+            Ok(Self::empty())
+        } else {
+            Self::parse(s)
+        }
     }
 
     /// The scope of sorted, distinct, valid tokens.
@@ -165,11 +179,7 @@ impl<'de> Deserialize<'de> for Scope {
     /// From the space-separated string; `""` is the empty scope.
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = std::borrow::Cow::<str>::deserialize(d)?;
-        if s.is_empty() {
-            Ok(Scope::empty())
-        } else {
-            Scope::parse(&s).map_err(serde::de::Error::custom)
-        }
+        Scope::from_stored(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -182,11 +192,7 @@ impl From<Scope> for String {
 impl TryFrom<String> for Scope {
     type Error = OAuthError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        if s.is_empty() {
-            Ok(Scope::empty())
-        } else {
-            Scope::parse(&s)
-        }
+        Scope::from_stored(&s)
     }
 }
 

@@ -517,11 +517,7 @@ impl<S: Store> Server<S> {
                 // without growing.
                 let mut body = Vec::with_capacity(384);
                 match serde_json::to_writer(&mut body, &response) {
-                    Ok(()) => {
-                        let mut r = HttpResponse::json_no_store(200, String::new());
-                        r.body = body;
-                        r
-                    }
+                    Ok(()) => HttpResponse::json_no_store(200, body),
                     Err(_) => HttpResponse::oauth_error(
                         &OAuthError::new(ErrorCode::ServerError, "internal error"),
                         &self.inner.config.realm,

@@ -416,7 +416,7 @@ impl Grant {
 }
 
 /// A grant's access tokens. Almost every grant holds one at a time (a
-/// client-credentials grant, or a code grant between refreshes), so one is
+/// client-credentials grant, or a code grant until its first refresh), so one is
 /// kept inline: issuing it costs no allocation beyond the grant's own.
 #[derive(Debug)]
 enum AccessTokens {

@@ -40,7 +40,7 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A mutex on its own cache line, so that two shards never share one and
 /// cores locking neighbouring shards do not slow each other down.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct Padded<T>(Mutex<T>);
 
