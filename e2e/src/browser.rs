@@ -211,39 +211,67 @@ impl Browser {
     }
 
     /// Waits (at most [`STEP_TIMEOUT`]) for an element matching CSS `selector`.
+    ///
+    /// Any WebDriver error while polling is retried until the deadline:
+    /// while a page is being replaced chromedriver answers with transient
+    /// errors (e.g. "Node with given id does not belong to the document")
+    /// that say nothing about the page that is coming.
     pub async fn wait_for(&self, selector: &str) -> Result<Element, String> {
-        let found = self
-            .client
-            .wait()
-            .at_most(STEP_TIMEOUT)
-            .every(Duration::from_millis(100))
-            .for_element(Locator::Css(selector));
-        match tokio::time::timeout(STEP_TIMEOUT + Duration::from_secs(5), found).await {
-            Ok(Ok(element)) => Ok(element),
-            Ok(Err(e)) => Err(format!(
-                "no element matching {selector} within {STEP_TIMEOUT:?} (on {}): {e}",
-                self.url().await.unwrap_or_default()
-            )),
-            Err(_) => Err(format!("waiting for {selector} hung")),
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let last = match tokio::time::timeout(
+                Duration::from_secs(5),
+                self.client.find(Locator::Css(selector)),
+            )
+            .await
+            {
+                Ok(Ok(element)) => return Ok(element),
+                Ok(Err(e)) if e.is_no_such_element() => String::from("not found"),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => String::from("no answer within 5 s"),
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "no element matching {selector} within {STEP_TIMEOUT:?} (on {}): {last}",
+                    self.url().await.unwrap_or_default()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// Waits (at most [`STEP_TIMEOUT`]) until `element` is gone from the
-    /// document, i.e. a navigation replaced the page it was on.
-    pub async fn wait_until_stale(&self, element: &Element) -> Result<(), String> {
+    /// Clicks `element`, which must lead to a new page, and waits (at most
+    /// [`STEP_TIMEOUT`]) until that page has loaded.
+    ///
+    /// The old document is marked with a script variable before the click;
+    /// the new page is there when a document without the mark has finished
+    /// loading. This asks the browser about the document rather than about an
+    /// element of the old page, whose staleness chromedriver reports in
+    /// several racy ways.
+    pub async fn click_to_navigate(&self, element: &Element, what: &str) -> Result<(), String> {
+        bounded(
+            "mark the current page",
+            self.client
+                .execute("window.__tesseraOldPage = true; return true;", Vec::new()),
+        )
+        .await?;
+        self.click(element, what).await?;
         let deadline = Instant::now() + STEP_TIMEOUT;
         loop {
-            match tokio::time::timeout(Duration::from_secs(5), element.tag_name()).await {
-                Ok(Err(e)) if e.is_stale_element_reference() || e.is_no_such_element() => {
-                    return Ok(());
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(format!("watching for navigation: {e}")),
-                Err(_) => {}
-            }
+            let probe = self.client.execute(
+                "return document.readyState === 'complete' && window.__tesseraOldPage !== true;",
+                Vec::new(),
+            );
+            let last = match tokio::time::timeout(Duration::from_secs(5), probe).await {
+                Ok(Ok(serde_json::Value::Bool(true))) => return Ok(()),
+                Ok(Ok(_)) => String::from("the old page is still shown or loading"),
+                // Mid-navigation the old document's script context may be gone.
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => String::from("no answer within 5 s"),
+            };
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "the page did not change within {STEP_TIMEOUT:?} (still on {})",
+                    "after clicking {what}, no new page within {STEP_TIMEOUT:?} (on {}): {last}",
                     self.url().await.unwrap_or_default()
                 ));
             }

@@ -47,7 +47,8 @@ async fn open_login(demo: &Demo) -> Result<(), String> {
     check(label.contains("Connect PhotoBook"), || {
         format!("PrintShop's link reads {label:?}, expected \"Connect PhotoBook\"")
     })?;
-    b.click(&connect, "\"Connect PhotoBook\"").await?;
+    b.click_to_navigate(&connect, "\"Connect PhotoBook\"")
+        .await?;
     b.wait_for("form input[name=\"password\"]").await?;
     let url = b.url().await?;
     check(url.starts_with(&demo.provider_url), || {
@@ -71,9 +72,7 @@ async fn log_in(b: &Browser, username: &str, password: &str) -> Result<(), Strin
              form:has(input[name=\"password\"]) button:not([type])",
         )
         .await?;
-    let page = b.find("html").await?;
-    b.click(&submit, "the sign-in button").await?;
-    b.wait_until_stale(&page).await
+    b.click_to_navigate(&submit, "the sign-in button").await
 }
 
 /// Waits for the consent page and checks it names PrintShop and the scopes.
@@ -91,9 +90,8 @@ async fn decide(b: &Browser, decision: &str) -> Result<(), String> {
     let button = b
         .find(&format!("[name=\"decision\"][value=\"{decision}\"]"))
         .await?;
-    let page = b.find("html").await?;
-    b.click(&button, &format!("\"{decision}\"")).await?;
-    b.wait_until_stale(&page).await
+    b.click_to_navigate(&button, &format!("\"{decision}\""))
+        .await
 }
 
 /// Checks that PrintShop shows alice's three photos.
@@ -143,7 +141,7 @@ async fn happy_path(demo: &Demo) -> Result<(), String> {
     // them from the server-side session alone.
     b.goto(&format!("{}/", demo.printshop_url)).await?;
     let view = b.wait_for("a#view-photos").await?;
-    b.click(&view, "\"View my photos\"").await?;
+    b.click_to_navigate(&view, "\"View my photos\"").await?;
     sees_alices_photos(demo).await?;
     // The session cookie is HttpOnly: page scripts cannot read it, and no token is in the page.
     let html = b.source().await?;
@@ -154,9 +152,8 @@ async fn happy_path(demo: &Demo) -> Result<(), String> {
     }
     // Disconnecting revokes the grant at the provider (RFC 7009) and forgets it.
     let disconnect = b.find("form[action=\"/disconnect\"] button").await?;
-    let page = b.find("html").await?;
-    b.click(&disconnect, "\"Disconnect PhotoBook\"").await?;
-    b.wait_until_stale(&page).await?;
+    b.click_to_navigate(&disconnect, "\"Disconnect PhotoBook\"")
+        .await?;
     b.wait_for("a#connect").await?;
     let log = demo.printshop_output();
     check(log.contains("PhotoBook link revoked"), || {
