@@ -172,8 +172,13 @@ pub fn verify_redirect_target(
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
     let redirect_uri = match params.get("redirect_uri") {
         Some(requested) => {
-            if RedirectUri::new(requested).is_err()
-                || !client.redirect_uris.iter().any(|r| r.matches(requested))
+            // A registered URI is valid, so an exact match needs no parse;
+            // only a loopback URI with another port (RFC 8252 §7.3) is
+            // checked for being a URI at all.
+            let exact = client.redirect_uris.iter().any(|r| r.as_str() == requested);
+            if !exact
+                && (RedirectUri::new(requested).is_err()
+                    || !client.redirect_uris.iter().any(|r| r.matches(requested)))
             {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is not registered for this client",

@@ -174,7 +174,12 @@ impl Params {
 
     /// The value of a parameter, if sent with a non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+        // Names are compared as bytes; only the match's value is sliced.
+        let bytes = self.text.as_bytes();
+        self.pairs
+            .iter()
+            .find(|(k, _)| bytes.get(k.clone()) == Some(name.as_bytes()))
+            .map(|(_, v)| self.name(v))
     }
 
     /// The value of a required parameter, or `invalid_request` naming it.
@@ -195,22 +200,43 @@ impl Params {
 }
 
 /// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B), using
-/// `scratch` (reused across pieces) for the percent-decoded bytes.
+/// `scratch` (reused across pieces) for the decoded bytes: `+` is a space,
+/// `%XX` a byte, a `%` not followed by two hex digits itself; the bytes are
+/// then read as UTF-8 with invalid sequences replaced (`form_urlencoded`'s
+/// rules, in one pass).
 fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
     if !piece.contains(['+', '%']) {
         out.push_str(piece);
         return;
     }
-    let spaced;
-    let piece = if piece.contains('+') {
-        spaced = piece.replace('+', " ");
-        spaced.as_str()
-    } else {
-        piece
-    };
     scratch.clear();
-    scratch.extend(percent_encoding::percent_decode_str(piece));
+    let bytes = piece.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'+' => scratch.push(b' '),
+            b'%' => match (
+                bytes.get(i).copied().and_then(hex),
+                bytes.get(i + 1).copied().and_then(hex),
+            ) {
+                (Some(high), Some(low)) => {
+                    scratch.push(high << 4 | low);
+                    i += 2;
+                }
+                _ => scratch.push(b'%'),
+            },
+            _ => scratch.push(b),
+        }
+    }
     out.push_str(&String::from_utf8_lossy(scratch));
+}
+
+/// The value of one hexadecimal digit.
+fn hex(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Parameter names from the wire go into error descriptions; keep them short
