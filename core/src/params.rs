@@ -98,20 +98,55 @@ impl Params {
     fn decode(encoded: &str) -> Self {
         let mut params = Self {
             text: String::with_capacity(encoded.len()),
-            pairs: Vec::with_capacity(encoded.bytes().filter(|&b| b == b'&').count() + 1),
+            pairs: Vec::with_capacity(8),
         };
         // Appendix B: `&`-separated `name=value` pairs (empty pieces skipped,
         // a missing `=` meaning an empty value), `+` for space, then
         // percent-decoding, invalid UTF-8 replaced: `form_urlencoded::parse`'s
-        // rules, on text that is already UTF-8, so the common piece without
-        // `+` or `%` is copied without a second validation pass.
+        // rules. One scan finds a piece's end, its `=` and whether it needs
+        // decoding at all; the common piece is copied as it is.
         let mut scratch = Vec::new();
-        for piece in encoded.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let mut rest = encoded;
+        while !rest.is_empty() {
+            let mut end = rest.len();
+            let mut equals = None;
+            let mut escaped = false;
+            for (i, &b) in rest.as_bytes().iter().enumerate() {
+                match b {
+                    b'&' => {
+                        end = i;
+                        break;
+                    }
+                    b'=' if equals.is_none() => equals = Some(i),
+                    b'+' | b'%' => escaped = true,
+                    _ => {}
+                }
+            }
+            // `&` and `=` are ASCII, so these are char boundaries.
+            let piece = rest.get(..end).unwrap_or_default();
+            rest = rest.get(end + 1..).unwrap_or_default();
+            if piece.is_empty() {
+                continue;
+            }
+            let (name, value) = match equals {
+                Some(i) => (
+                    piece.get(..i).unwrap_or_default(),
+                    piece.get(i + 1..).unwrap_or_default(),
+                ),
+                None => (piece, ""),
+            };
             let start = params.text.len();
-            form_decode_into(name, &mut params.text, &mut scratch);
+            if escaped {
+                form_decode_into(name, &mut params.text, &mut scratch);
+            } else {
+                params.text.push_str(name);
+            }
             let middle = params.text.len();
-            form_decode_into(value, &mut params.text, &mut scratch);
+            if escaped {
+                form_decode_into(value, &mut params.text, &mut scratch);
+            } else {
+                params.text.push_str(value);
+            }
             params
                 .pairs
                 .push((start..middle, middle..params.text.len()));
@@ -210,6 +245,7 @@ fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
         return;
     }
     scratch.clear();
+    scratch.reserve(piece.len());
     let bytes = piece.as_bytes();
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
