@@ -13,4 +13,4 @@ bash storage-redis/scripts/redis-up.sh "$env_file" >/dev/null
 # shellcheck disable=SC1090
 . "$env_file"
 cargo bench -p tessera --bench core
-cargo run --release -p tessera-bench -- --redis "$TESSERA_REDIS_URL" --soak "${SOAK:-120s}" "$@"
+cargo run --profile bench -p tessera-bench -- --redis "$TESSERA_REDIS_URL" --soak "${SOAK:-120s}" "$@"

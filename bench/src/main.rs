@@ -4,7 +4,7 @@
 //! bytes per live token in the memory store; and a soak run.
 //!
 //! ```text
-//! cargo run --release -p tessera-bench -- [--duration 10s] [--concurrency 32] [--redis redis://...] [--soak 600s]
+//! cargo run --profile bench -p tessera-bench -- [--duration 10s] [--concurrency 32] [--redis redis://...] [--soak 600s]
 //! ```
 //!
 //! Everything runs in this process on loopback: the servers on a dedicated
