@@ -235,10 +235,10 @@ impl Params {
 }
 
 /// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B), using
-/// `scratch` (reused across pieces) for the decoded bytes: `+` is a space,
-/// `%XX` a byte, a `%` not followed by two hex digits itself; the bytes are
-/// then read as UTF-8 with invalid sequences replaced (`form_urlencoded`'s
-/// rules, in one pass).
+/// `scratch` (reused across pieces) for the decoded bytes: `+` is a space
+/// and the text between is percent-decoded (a `+` is never part of an
+/// escape), so no copy with the spaces replaced is made; then the bytes are
+/// read as UTF-8 with invalid sequences replaced (`form_urlencoded`'s rules).
 fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
     if !piece.contains(['+', '%']) {
         out.push_str(piece);
@@ -246,33 +246,13 @@ fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
     }
     scratch.clear();
     scratch.reserve(piece.len());
-    let bytes = piece.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        i += 1;
-        match b {
-            b'+' => scratch.push(b' '),
-            b'%' => match (
-                bytes.get(i).copied().and_then(hex),
-                bytes.get(i + 1).copied().and_then(hex),
-            ) {
-                (Some(high), Some(low)) => {
-                    scratch.push(high << 4 | low);
-                    i += 2;
-                }
-                _ => scratch.push(b'%'),
-            },
-            _ => scratch.push(b),
+    for (i, chunk) in piece.split('+').enumerate() {
+        if i > 0 {
+            scratch.push(b' ');
         }
+        scratch.extend(percent_encoding::percent_decode_str(chunk));
     }
     out.push_str(&String::from_utf8_lossy(scratch));
-}
-
-/// The value of one hexadecimal digit.
-fn hex(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|d| u8::try_from(d).ok())
 }
 
 /// Parameter names from the wire go into error descriptions; keep them short
