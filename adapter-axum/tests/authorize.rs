@@ -147,7 +147,7 @@ async fn authorization_code_dance_through_the_helpers() {
         ("redirect_uri", REDIRECT),
         ("scope", "photos.read"),
         ("state", "xyz 123"),
-        ("code_challenge", challenge.as_str()),
+        ("code_challenge", challenge.to_string().as_str()),
         ("code_challenge_method", "S256"),
     ])
     .unwrap();
@@ -258,7 +258,7 @@ async fn deny_and_unverified_redirects() {
         ("response_type", "code"),
         ("client_id", "printshop"),
         ("state", "s"),
-        ("code_challenge", challenge.as_str()),
+        ("code_challenge", challenge.to_string().as_str()),
         ("code_challenge_method", "S256"),
     ])
     .unwrap();

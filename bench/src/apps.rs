@@ -76,7 +76,7 @@ impl<S: Store> CodeMinter<S> {
         let query = format!(
             "response_type=code&client_id=printshop&redirect_uri={}&scope=photos.read%20profile&state=af0ifjsldkj&code_challenge={}&code_challenge_method=S256",
             encode(REDIRECT),
-            CodeChallenge::s256(VERIFIER).as_str()
+            CodeChallenge::s256(VERIFIER)
         );
         Self {
             server,

@@ -114,7 +114,7 @@ fn auth_query() -> String {
     format!(
         "response_type=code&client_id=printshop&redirect_uri={}&scope=photos.read%20profile&state=af0ifjsldkj&code_challenge={}&code_challenge_method=S256",
         url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
-        CodeChallenge::s256(VERIFIER).as_str()
+        CodeChallenge::s256(VERIFIER)
     )
 }
 

@@ -4,15 +4,22 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::OAuthError;
 
 /// An S256 code challenge: base64url(SHA-256(verifier)), 43 characters (RFC 7636 §4.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CodeChallenge(String);
+///
+/// Held as the 32-byte digest it encodes (base64url without padding is
+/// canonical, so the text and the digest name each other): checking a
+/// verifier compares digests, and a copy is a copy of 32 bytes. It
+/// serialises as its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeChallenge([u8; 32]);
 
 impl CodeChallenge {
     /// Parses `code_challenge` and `code_challenge_method` from an authorization request.
@@ -32,26 +39,27 @@ impl CodeChallenge {
                 ));
             }
         }
-        let ok = challenge.len() == 43
-            && URL_SAFE_NO_PAD
-                .decode(challenge)
-                .is_ok_and(|b| b.len() == 32);
-        if !ok {
-            return Err(OAuthError::invalid_request(
-                "code_challenge must be a base64url SHA-256 digest",
-            ));
+        Self::from_text(challenge).ok_or_else(|| {
+            OAuthError::invalid_request("code_challenge must be a base64url SHA-256 digest")
+        })
+    }
+
+    /// The challenge a 43-character base64url text encodes, if it is one.
+    /// The decoder refuses non-zero trailing bits, so one digest has one text.
+    fn from_text(text: &str) -> Option<Self> {
+        if text.len() != 43 {
+            return None;
         }
-        Ok(Self(challenge.to_owned()))
+        let mut digest = [0u8; 33];
+        match URL_SAFE_NO_PAD.decode_slice(text, &mut digest) {
+            Ok(32) => digest.first_chunk().copied().map(Self),
+            _ => None,
+        }
     }
 
     /// The challenge for a verifier (what a client computes).
     pub fn s256(verifier: &str) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())))
-    }
-
-    /// The challenge's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+        Self(Sha256::digest(verifier.as_bytes()).into())
     }
 
     /// Checks a `code_verifier` against this challenge (RFC 7636 §4.6), in constant time.
@@ -68,13 +76,38 @@ impl CodeChallenge {
             ));
         }
         let expected = Self::s256(verifier);
-        if bool::from(expected.0.as_bytes().ct_eq(self.0.as_bytes())) {
+        if bool::from(expected.0.ct_eq(&self.0)) {
             Ok(())
         } else {
             Err(OAuthError::invalid_grant(
                 "code_verifier does not match the code_challenge",
             ))
         }
+    }
+}
+
+impl fmt::Display for CodeChallenge {
+    /// The challenge's text, as the client sent it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = [0u8; 43];
+        match URL_SAFE_NO_PAD.encode_slice(self.0, &mut text) {
+            Ok(_) => f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?),
+            Err(_) => Err(fmt::Error),
+        }
+    }
+}
+
+impl Serialize for CodeChallenge {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CodeChallenge {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::from_text(&text)
+            .ok_or_else(|| de::Error::custom("not a base64url SHA-256 code challenge"))
     }
 }
 
@@ -89,9 +122,26 @@ mod tests {
 
     #[test]
     fn appendix_b_vector() {
-        assert_eq!(CodeChallenge::s256(VERIFIER).as_str(), CHALLENGE);
+        assert_eq!(CodeChallenge::s256(VERIFIER).to_string(), CHALLENGE);
         let c = CodeChallenge::parse(CHALLENGE, Some("S256"));
         assert!(c.is_ok_and(|c| c.verify(VERIFIER).is_ok()));
+    }
+
+    #[test]
+    fn text_round_trips_and_non_canonical_text_is_refused() {
+        let c = CodeChallenge::parse(CHALLENGE, Some("S256")).map_err(|e| e.code);
+        assert_eq!(c.map(|c| c.to_string()), Ok(CHALLENGE.to_owned()));
+        let json = serde_json::to_string(&CodeChallenge::s256(VERIFIER)).unwrap_or_default();
+        assert_eq!(json, format!("\"{CHALLENGE}\""));
+        let back: Result<CodeChallenge, _> = serde_json::from_str(&json);
+        assert_eq!(back.ok(), Some(CodeChallenge::s256(VERIFIER)));
+        // The last character carries 4 bits of padding that must be zero:
+        // `cM` is canonical, `cN` encodes the same digest with a stray bit.
+        let stray = format!("{}N", &CHALLENGE[..42]);
+        assert!(CodeChallenge::parse(&stray, Some("S256")).is_err());
+        assert!(serde_json::from_str::<CodeChallenge>(&format!("\"{stray}\"")).is_err());
+        assert!(CodeChallenge::parse(&format!("{CHALLENGE}="), Some("S256")).is_err());
+        assert!(CodeChallenge::parse(&CHALLENGE.replace('-', "+"), Some("S256")).is_err());
     }
 
     #[test]

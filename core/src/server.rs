@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection};
+use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
 use crate::client::{Client, ClientId};
 use crate::client_auth::ClientCredentials;
 use crate::clock::{Clock, SystemClock};
@@ -467,7 +467,6 @@ impl<S: Store> Server<S> {
             }
             Err(e) => return AuthorizeOutcome::ErrorPage(e.into()),
         };
-        let target = pending.target(&self.inner.config.issuer);
         if record
             && self.inner.consent.records_decisions()
             && let Ok(Some(client)) = self.inner.store.client(&pending.client_id).await
@@ -479,8 +478,24 @@ impl<S: Store> Server<S> {
         {
             tracing::warn!(error = %e, "consent policy could not record the decision");
         }
+        // The request is spent: its parts move into the answer and the code.
+        let PendingAuthorization {
+            client_id,
+            redirect_uri,
+            redirect_uri_sent,
+            scope,
+            state,
+            challenge,
+            expires_at: _,
+        } = pending;
+        let code_redirect_uri = redirect_uri_sent.then(|| redirect_uri.clone());
+        let target = ResponseTarget {
+            redirect_uri,
+            state,
+            issuer: self.inner.config.issuer.clone(),
+        };
         if decision == Decision::Deny {
-            tracing::info!(client = %pending.client_id, "resource owner denied access");
+            tracing::info!(client = %client_id, "resource owner denied access");
             return AuthorizeOutcome::Redirect(target.error(&OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the resource owner denied the request",
@@ -488,19 +503,17 @@ impl<S: Store> Server<S> {
         }
         let code = Secret::mint(TokenKind::Code, handle.grant(), self.random().bytes32());
         let record = CodeRecord {
-            client_id: pending.client_id.clone(),
-            redirect_uri: pending
-                .redirect_uri_sent
-                .then(|| pending.redirect_uri.clone()),
-            challenge: pending.challenge.clone(),
+            client_id: client_id.clone(),
+            redirect_uri: code_redirect_uri,
+            challenge,
             subject: owner.clone(),
-            scope: pending.scope.clone(),
+            scope,
             expires_at: now + self.inner.config.lifetimes.code,
         };
         if let Err(e) = self.inner.store.put_code(code.key(), record).await {
             return AuthorizeOutcome::Redirect(target.error(&e.into()));
         }
-        tracing::info!(client = %pending.client_id, grant = %code.grant(), "authorization code issued");
+        tracing::info!(client = %client_id, grant = %code.grant(), "authorization code issued");
         AuthorizeOutcome::Redirect(target.code(code.expose()))
     }
 

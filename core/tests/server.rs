@@ -90,7 +90,7 @@ fn auth_query(client: &str, extra: &str) -> String {
     let challenge = CodeChallenge::s256(VERIFIER);
     format!(
         "response_type=code&client_id={client}&state=xyz&code_challenge={}&code_challenge_method=S256{extra}",
-        challenge.as_str()
+        challenge
     )
 }
 
