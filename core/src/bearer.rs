@@ -8,7 +8,7 @@ use crate::http::HttpResponse;
 use crate::scope::Scope;
 use crate::server::Server;
 use crate::storage::{Store, Subject};
-use crate::token::{Secret, TokenKind};
+use crate::token::{SecretKey, TokenKind};
 
 /// A validated access token: who it is for and what it allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,10 +163,10 @@ impl<S: Store> Server<S> {
                 "the access token is invalid, expired or revoked",
             )
         };
-        let secret = Secret::parse(TokenKind::Access, token).ok_or_else(invalid)?;
+        let secret = SecretKey::parse(TokenKind::Access, token).ok_or_else(invalid)?;
         let record = self
             .store()
-            .access_token(secret.key(), self.now())
+            .access_token(secret, self.now())
             .await
             .map_err(|e| BearerError {
                 error: Some(OAuthError::from(e)),

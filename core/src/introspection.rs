@@ -7,7 +7,7 @@ use crate::error::OAuthError;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::server::Server;
 use crate::storage::{RefreshLookup, Store, TokenRecord};
-use crate::token::{Secret, TokenKind};
+use crate::token::{SecretKey, TokenKind};
 
 /// An introspection answer (RFC 7662 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,10 +116,10 @@ impl<S: Store> Server<S> {
     ) -> Result<Introspection, OAuthError> {
         let now = self.now();
         let issuer = &self.config().issuer;
-        let (record, kind) = if let Some(s) = Secret::parse(TokenKind::Access, token) {
-            (self.store().access_token(s.key(), now).await?, "Bearer")
-        } else if let Some(s) = Secret::parse(TokenKind::Refresh, token) {
-            match self.store().refresh_token(s.key(), now).await? {
+        let (record, kind) = if let Some(s) = SecretKey::parse(TokenKind::Access, token) {
+            (self.store().access_token(s, now).await?, "Bearer")
+        } else if let Some(s) = SecretKey::parse(TokenKind::Refresh, token) {
+            match self.store().refresh_token(s, now).await? {
                 RefreshLookup::Current(r) => (Some(r), "refresh_token"),
                 _ => (None, "refresh_token"),
             }

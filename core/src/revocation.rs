@@ -4,7 +4,7 @@ use crate::error::OAuthError;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::server::Server;
 use crate::storage::{RefreshLookup, Store};
-use crate::token::{Secret, TokenKind};
+use crate::token::{SecretKey, TokenKind};
 
 impl<S: Store> Server<S> {
     /// Handles a request to the revocation endpoint (RFC 7009 §2).
@@ -32,20 +32,19 @@ impl<S: Store> Server<S> {
         let token = params.require("token")?;
         let now = self.now();
         // The hint only orders the search (§2.1); our prefixes make it unnecessary.
-        if let Some(secret) = Secret::parse(TokenKind::Access, token) {
-            if let Some(record) = self.store().access_token(secret.key(), now).await?
+        if let Some(secret) = SecretKey::parse(TokenKind::Access, token) {
+            if let Some(record) = self.store().access_token(secret, now).await?
                 && record.client_id == client.id
             {
-                self.store().revoke_access_token(secret.key()).await?;
+                self.store().revoke_access_token(secret).await?;
                 tracing::info!(client = %client.id, "access token revoked");
             }
-        } else if let Some(secret) = Secret::parse(TokenKind::Refresh, token)
-            && let RefreshLookup::Current(record) =
-                self.store().refresh_token(secret.key(), now).await?
+        } else if let Some(secret) = SecretKey::parse(TokenKind::Refresh, token)
+            && let RefreshLookup::Current(record) = self.store().refresh_token(secret, now).await?
             && record.client_id == client.id
         {
-            self.store().revoke_grant(secret.grant()).await?;
-            tracing::info!(client = %client.id, grant = %secret.grant(), "refresh token revoked with its grant");
+            self.store().revoke_grant(secret.grant).await?;
+            tracing::info!(client = %client.id, grant = %secret.grant, "refresh token revoked with its grant");
         }
         Ok(())
     }

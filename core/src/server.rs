@@ -21,7 +21,7 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::params::Params;
 use crate::scope::{Scope, ScopeToken};
 use crate::storage::{CodeRecord, PendingAuthorization, Store, Subject};
-use crate::token::{OsRandom, Random, Secret, TokenKind};
+use crate::token::{OsRandom, Random, Secret, SecretKey, TokenKind};
 
 /// An OAuth 2 authorization server over a store `S`. Cheap to clone (an `Arc` inside).
 pub struct Server<S> {
@@ -353,15 +353,10 @@ impl<S: Store> Server<S> {
     /// The pending request behind a handle, to (re-)render a login or consent page.
     /// `None` if the handle is unknown or expired.
     pub async fn pending(&self, handle: &str) -> Result<Option<Prompt>, OAuthError> {
-        let Some(secret) = Secret::parse(TokenKind::Pending, handle) else {
+        let Some(key) = SecretKey::parse(TokenKind::Pending, handle) else {
             return Ok(None);
         };
-        let Some(pending) = self
-            .inner
-            .store
-            .get_pending(secret.key(), self.now())
-            .await?
-        else {
+        let Some(pending) = self.inner.store.get_pending(key, self.now()).await? else {
             return Ok(None);
         };
         let Some(client) = self.inner.store.client(&pending.client_id).await? else {
@@ -416,7 +411,7 @@ impl<S: Store> Server<S> {
         {
             Ok(ConsentRequirement::Granted) => {
                 tracing::info!(client = %client.id, "consent policy granted without a prompt");
-                self.finish(handle, owner, Decision::Allow, now, false)
+                self.finish(handle.key(), owner, Decision::Allow, now, false)
                     .await
             }
             Ok(_) => AuthorizeOutcome::Consent(self.prompt(
@@ -442,8 +437,8 @@ impl<S: Store> Server<S> {
         decision: Decision,
     ) -> AuthorizeOutcome {
         let now = self.now();
-        match Secret::parse(TokenKind::Pending, handle) {
-            Some(secret) => self.finish(secret, owner, decision, now, true).await,
+        match SecretKey::parse(TokenKind::Pending, handle) {
+            Some(key) => self.finish(key, owner, decision, now, true).await,
             None => AuthorizeOutcome::ErrorPage(OAuthError::invalid_request(
                 "the authorization request expired; start again",
             )),
@@ -452,13 +447,13 @@ impl<S: Store> Server<S> {
 
     async fn finish(
         &self,
-        handle: Secret,
+        handle: SecretKey,
         owner: &Subject,
         decision: Decision,
         now: OffsetDateTime,
         record: bool,
     ) -> AuthorizeOutcome {
-        let pending = match self.inner.store.take_pending(handle.key(), now).await {
+        let pending = match self.inner.store.take_pending(handle, now).await {
             Ok(Some(p)) => p,
             Ok(None) => {
                 return AuthorizeOutcome::ErrorPage(OAuthError::invalid_request(
@@ -501,7 +496,7 @@ impl<S: Store> Server<S> {
                 "the resource owner denied the request",
             )));
         }
-        let code = Secret::mint(TokenKind::Code, handle.grant(), self.random().bytes32());
+        let code = Secret::mint(TokenKind::Code, handle.grant, self.random().bytes32());
         let record = CodeRecord {
             client_id: client_id.clone(),
             redirect_uri: code_redirect_uri,

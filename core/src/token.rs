@@ -116,6 +116,28 @@ pub struct SecretKey {
     pub hash: TokenHash,
 }
 
+impl SecretKey {
+    /// The store key of a presented secret of the expected kind, which is
+    /// all a lookup needs. `None` when it is not one of ours (wrong prefix,
+    /// length or encoding): callers answer that exactly like an unknown secret.
+    pub fn parse(kind: TokenKind, text: &str) -> Option<Self> {
+        let body = text.strip_prefix(kind.prefix())?;
+        if body.len() != 64 {
+            return None;
+        }
+        // 64 base64url characters are exactly 48 bytes: grant id and random part.
+        let mut raw = [0u8; 48];
+        if URL_SAFE_NO_PAD.decode_slice(body, &mut raw).ok()? != raw.len() {
+            return None;
+        }
+        let grant = GrantId(raw[..16].try_into().ok()?);
+        Some(Self {
+            grant,
+            hash: TokenHash::of_minted(kind, &raw),
+        })
+    }
+}
+
 /// A freshly minted or presented secret. Its text is reachable only through
 /// [`Secret::expose`]; `Debug` and `Display` print the kind, never the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -144,25 +166,13 @@ impl Secret {
 
     /// Parses a presented secret of the expected kind. `None` when it is not
     /// one of ours (wrong prefix, length or encoding): callers answer that
-    /// exactly like an unknown secret.
+    /// exactly like an unknown secret. [`SecretKey::parse`] gives the key
+    /// alone, without copying the text.
     pub fn parse(kind: TokenKind, text: &str) -> Option<Self> {
-        let body = text.strip_prefix(kind.prefix())?;
-        if body.len() != 64 {
-            return None;
-        }
-        // 64 base64url characters are exactly 48 bytes: grant id and random part.
-        let mut raw = [0u8; 48];
-        if URL_SAFE_NO_PAD.decode_slice(body, &mut raw).ok()? != raw.len() {
-            return None;
-        }
-        let grant = GrantId(raw[..16].try_into().ok()?);
-        Some(Self {
+        SecretKey::parse(kind, text).map(|key| Self {
             kind,
             text: text.to_owned(),
-            key: SecretKey {
-                grant,
-                hash: TokenHash::of_minted(kind, &raw),
-            },
+            key,
         })
     }
 
@@ -276,6 +286,16 @@ mod tests {
         let p = Secret::parse(TokenKind::Access, s.expose());
         assert_eq!(p.as_ref().map(Secret::key), Some(s.key()));
         assert!(Secret::parse(TokenKind::Refresh, s.expose()).is_none());
+        // The key alone, as lookups take it: the same, and as strict.
+        assert_eq!(
+            SecretKey::parse(TokenKind::Access, s.expose()),
+            Some(s.key())
+        );
+        assert_eq!(SecretKey::parse(TokenKind::Refresh, s.expose()), None);
+        let mut tampered = s.expose().to_owned();
+        tampered.pop();
+        tampered.push('!');
+        assert_eq!(SecretKey::parse(TokenKind::Access, &tampered), None);
     }
 
     #[test]
@@ -288,6 +308,7 @@ mod tests {
             &format!("tsa_{}", "!".repeat(64)),
         ] {
             assert!(Secret::parse(TokenKind::Access, t).is_none(), "{t}");
+            assert!(SecretKey::parse(TokenKind::Access, t).is_none(), "{t}");
         }
     }
 

@@ -7,7 +7,7 @@ use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::storage::{CodeRecord, CodeTake, GrantStore};
-use crate::token::{Secret, TokenKind};
+use crate::token::{SecretKey, TokenKind};
 
 /// Exchanges an authorization code for tokens.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,14 +74,14 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for AuthorizationCodeGrant {
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
-        let code = Secret::parse(TokenKind::Code, code)
+        let code = SecretKey::parse(TokenKind::Code, code)
             .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
-        let record = match ctx.store.take_code(code.key(), ctx.now).await? {
+        let record = match ctx.store.take_code(code, ctx.now).await? {
             CodeTake::Taken(record) => record,
             CodeTake::AlreadyTaken => {
                 // §4.1.2: a code used twice revokes every token issued from it.
-                tracing::warn!(client = %client.id, grant = %code.grant(), "authorization code replayed; revoking its grant");
-                ctx.store.revoke_grant(code.grant()).await?;
+                tracing::warn!(client = %client.id, grant = %code.grant, "authorization code replayed; revoking its grant");
+                ctx.store.revoke_grant(code.grant).await?;
                 return Err(OAuthError::invalid_grant(
                     "the authorization code was already used",
                 ));
@@ -97,20 +97,20 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for AuthorizationCodeGrant {
             .allows_grant(GrantType::REFRESH_TOKEN)
             .then_some(&record.scope);
         let minted = ctx.mint_tokens(
-            code.grant(),
+            code.grant,
             client,
             Some(&record.subject),
             &record.scope,
             refresh,
         );
-        if !ctx.store.issue(code.grant(), minted.records).await? {
+        if !ctx.store.issue(code.grant, minted.records).await? {
             // This request took the code first, but a replay revoked the grant
             // before the tokens were stored: the first use still succeeds and
             // its tokens are dead at once, exactly as if the replay had come a
             // moment later (RFC 6749 §4.1.2: deny the *second* use, revoke
             // what the first got). Answering an error here would leave a race
             // with no winner at all.
-            tracing::warn!(client = %client.id, grant = %code.grant(), "grant revoked by a concurrent replay before its tokens were stored");
+            tracing::warn!(client = %client.id, grant = %code.grant, "grant revoked by a concurrent replay before its tokens were stored");
         }
         Ok(minted.response)
     }

@@ -10,7 +10,7 @@ use crate::error::OAuthError;
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::storage::{GrantStore, RefreshLookup, TokenRecord};
-use crate::token::{Secret, TokenKind};
+use crate::token::{SecretKey, TokenKind};
 
 /// Exchanges a refresh token for a new access token and a new refresh token.
 #[derive(Debug, Clone, Copy, Default)]
@@ -55,13 +55,13 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
         let presented = params.require("refresh_token")?;
-        let old = Secret::parse(TokenKind::Refresh, presented)
+        let old = SecretKey::parse(TokenKind::Refresh, presented)
             .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
-        let record = match ctx.store.refresh_token(old.key(), ctx.now).await? {
+        let record = match ctx.store.refresh_token(old, ctx.now).await? {
             RefreshLookup::Current(record) => record,
             RefreshLookup::Retired => {
-                tracing::warn!(client = %client.id, grant = %old.grant(), "retired refresh token reused; revoking its grant");
-                ctx.store.revoke_grant(old.grant()).await?;
+                tracing::warn!(client = %client.id, grant = %old.grant, "retired refresh token reused; revoking its grant");
+                ctx.store.revoke_grant(old.grant).await?;
                 return Err(OAuthError::invalid_grant(
                     "the refresh token was already used",
                 ));
@@ -75,7 +75,7 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
         let scope = refreshed_scope(&record, client, params.get("scope"))?;
         // §6: the new refresh token keeps the original scope.
         let minted = ctx.mint_tokens(
-            old.grant(),
+            old.grant,
             client,
             record.subject.as_ref(),
             &scope,
@@ -83,12 +83,12 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
         );
         if !ctx
             .store
-            .rotate_refresh(old.key(), minted.records, ctx.now)
+            .rotate_refresh(old, minted.records, ctx.now)
             .await?
         {
             // Someone rotated it first: two parties hold the token (RFC 9700 §4.14.2).
-            tracing::warn!(client = %client.id, grant = %old.grant(), "concurrent refresh token use; revoking its grant");
-            ctx.store.revoke_grant(old.grant()).await?;
+            tracing::warn!(client = %client.id, grant = %old.grant, "concurrent refresh token use; revoking its grant");
+            ctx.store.revoke_grant(old.grant).await?;
             return Err(OAuthError::invalid_grant(
                 "the refresh token was already used",
             ));
