@@ -8,6 +8,11 @@
 //! | [`Demo::authorize`] | `GET /authorize?…` | login page, consent page, 303 to the client, or error page |
 //! | [`Demo::login`] | `POST /login` (`csrf_token`, `handle`, `username`, `password`) | consent page (or 303), or the login page again with an error |
 //! | [`Demo::consent`] | `POST /consent` (`csrf_token`, `handle`, `decision=allow\|deny`) | 303 to the client with `code` or `error=access_denied` |
+//!
+//! Both forms need the session's CSRF token, and a handle that was shown to
+//! that same session (bound when its login or consent page was rendered, see
+//! [`crate::session`]); a handle from another browser gets the same 400
+//! "expired" page as an unknown one, and nothing is resumed or decided.
 
 use serde::Deserialize;
 use tessera::authorize::Prompt;
@@ -83,11 +88,35 @@ pub fn html_response(status: u16, html: String) -> HttpResponse {
 }
 
 /// The session state an answer is rendered with.
-struct Current {
-    /// A session id to send in `Set-Cookie` (a session started by this request).
-    new_cookie: Option<String>,
-    /// The request's live session.
-    session: Option<Session>,
+struct Current<'a> {
+    /// Whether the session was started by this request (its id is then sent
+    /// in `Set-Cookie`).
+    started: bool,
+    /// The request's live session, with its id.
+    session: Option<(&'a str, Session)>,
+}
+
+impl Current<'_> {
+    fn new_cookie(&self) -> Option<&str> {
+        match &self.session {
+            Some((id, _)) if self.started => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the pending request behind an outcome is settled (decided, sent
+/// back to the client, or gone), so its handle can leave the session. A store
+/// failure leaves it bound, so the person can try again.
+fn settled(outcome: &AuthorizeOutcome) -> bool {
+    match outcome {
+        AuthorizeOutcome::Login(_) | AuthorizeOutcome::Consent(_) => false,
+        AuthorizeOutcome::ErrorPage(e) => !matches!(
+            e.code,
+            ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable
+        ),
+        _ => true,
+    }
 }
 
 impl Demo {
@@ -160,6 +189,14 @@ impl Demo {
         )
     }
 
+    /// The 400 page for a handle this session may not use: the very page of
+    /// an unknown or expired handle, so it tells nothing more.
+    fn foreign_handle_page(&self) -> HttpResponse {
+        self.error_page(&OAuthError::invalid_request(
+            "the authorization request expired; start again",
+        ))
+    }
+
     fn login_page(
         &self,
         status: u16,
@@ -180,8 +217,12 @@ impl Demo {
     }
 
     /// Turns the core's outcome into a response.
-    fn answer(&self, outcome: AuthorizeOutcome, current: Current) -> HttpResponse {
-        let new_cookie = current.new_cookie.as_deref();
+    ///
+    /// A login or consent page binds its handle to the session it is shown
+    /// to; only that session's forms may then use it.
+    fn answer(&self, outcome: AuthorizeOutcome, current: Current<'_>) -> HttpResponse {
+        let new_cookie = current.new_cookie();
+        let sessions = &self.inner.sessions;
         match outcome {
             AuthorizeOutcome::Redirect(redirect) => {
                 let mut response = redirect.to_http();
@@ -190,10 +231,13 @@ impl Demo {
                     .push(("referrer-policy", "no-referrer".into()));
                 self.with_cookie(response, new_cookie)
             }
-            AuthorizeOutcome::Login(prompt) => match current.session {
-                Some(session) => self.login_page(200, &prompt, &session, "", None, new_cookie),
-                None => {
-                    let fresh = self.inner.sessions.start_anonymous();
+            AuthorizeOutcome::Login(prompt) => match &current.session {
+                Some((id, session)) if sessions.bind_handle(id, &prompt.handle) => {
+                    self.login_page(200, &prompt, session, "", None, new_cookie)
+                }
+                _ => {
+                    let fresh = sessions.start_anonymous();
+                    sessions.bind_handle(&fresh.cookie_value, &prompt.handle);
                     self.login_page(
                         200,
                         &prompt,
@@ -208,9 +252,10 @@ impl Demo {
                 let signed_in = current
                     .session
                     .as_ref()
-                    .and_then(|s| s.user.as_ref().map(|u| (s, u)));
+                    .and_then(|(id, s)| s.user.as_ref().map(|u| (*id, s, u)))
+                    .filter(|(id, _, _)| sessions.bind_handle(id, &prompt.handle));
                 match signed_in {
-                    Some((session, user)) => {
+                    Some((_, session, user)) => {
                         let html = self.inner.pages.consent(&ConsentPage::for_prompt(
                             &prompt,
                             user.as_str(),
@@ -245,13 +290,13 @@ impl Demo {
     /// `GET /authorize?{query}`: `query` is the raw query string, `session_cookie`
     /// the value of the `photobook_session` cookie, if sent.
     pub async fn authorize(&self, query: &str, session_cookie: Option<&str>) -> HttpResponse {
-        let session = session_cookie.and_then(|c| self.inner.sessions.get(c));
-        let user = session.as_ref().and_then(|s| s.user.clone());
+        let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
+        let user = session.as_ref().and_then(|(_, s)| s.user.clone());
         let outcome = self.inner.server.authorize(query, user.as_ref()).await;
         self.answer(
             outcome,
             Current {
-                new_cookie: None,
+                started: false,
                 session,
             },
         )
@@ -280,15 +325,16 @@ impl Demo {
             Ok(None) => return self.expired_page(),
             Err(e) => return self.error_page(&e),
         };
-        let session = session_cookie.and_then(|c| self.inner.sessions.get(c));
-        let session = match session {
-            Some(s) if s.csrf_matches(&form.csrf_token) => s,
+        let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
+        let (session_id, session) = match session {
+            Some((id, s)) if s.csrf_matches(&form.csrf_token) => (id, s),
             other => {
                 tracing::warn!("login form rejected: missing or wrong CSRF token");
                 // Show the form again, signing nobody in; keep a live session
                 // (a forged post must not log its victim out).
+                // The handle is not bound to a session this way.
                 let (session, new_cookie) = match other {
-                    Some(s) => (s, None),
+                    Some((_, s)) => (s, None),
                     None => {
                         let fresh = self.inner.sessions.start_anonymous();
                         (fresh.session, Some(fresh.cookie_value))
@@ -304,6 +350,10 @@ impl Demo {
                 );
             }
         };
+        if !self.inner.sessions.holds_handle(session_id, &form.handle) {
+            tracing::warn!("login form rejected: handle not issued to this session");
+            return self.expired_page();
+        }
         let Some(user) = self.inner.users.verify(&form.username, &form.password) else {
             tracing::info!(username = %form.username, "sign-in failed");
             return self.login_page(
@@ -316,13 +366,19 @@ impl Demo {
             );
         };
         tracing::info!(user = %user, client = %prompt.client.id, "signed in");
-        let signed_in = self.inner.sessions.sign_in(session_cookie, user.clone());
+        // A new session id (fixation), holding this session's handles.
+        let signed_in = self.inner.sessions.sign_in(Some(session_id), user.clone());
         let outcome = self.inner.server.resume(&form.handle, &user).await;
+        if settled(&outcome) {
+            self.inner
+                .sessions
+                .release_handle(&signed_in.cookie_value, &form.handle);
+        }
         self.answer(
             outcome,
             Current {
-                new_cookie: Some(signed_in.cookie_value),
-                session: Some(signed_in.session),
+                started: true,
+                session: Some((&signed_in.cookie_value, signed_in.session)),
             },
         )
     }
@@ -341,8 +397,10 @@ impl Demo {
         form: ConsentForm,
         session_cookie: Option<&str>,
     ) -> HttpResponse {
-        let session = session_cookie.and_then(|c| self.inner.sessions.get(c));
-        let Some((session, user)) = session.and_then(|s| s.user.clone().map(|u| (s, u))) else {
+        let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
+        let Some((session_id, session, user)) =
+            session.and_then(|(id, s)| s.user.clone().map(|u| (id, s, u)))
+        else {
             return self.problem_page(
                 403,
                 "You are not signed in",
@@ -358,6 +416,10 @@ impl Demo {
                  and start connecting again.",
             );
         }
+        if !self.inner.sessions.holds_handle(session_id, &form.handle) {
+            tracing::warn!(user = %user, "consent form rejected: handle not issued to this session");
+            return self.foreign_handle_page();
+        }
         let decision = match form.decision.as_str() {
             "allow" => Decision::Allow,
             "deny" => Decision::Deny,
@@ -369,11 +431,14 @@ impl Demo {
             .server
             .decide(&form.handle, &user, decision)
             .await;
+        if settled(&outcome) {
+            self.inner.sessions.release_handle(session_id, &form.handle);
+        }
         self.answer(
             outcome,
             Current {
-                new_cookie: None,
-                session: Some(session),
+                started: false,
+                session: Some((session_id, session)),
             },
         )
     }

@@ -11,7 +11,8 @@
 //! - [`store::DemoStore`]: the memory or Redis store behind one type;
 //! - [`build_server`]: the `tessera::Server` of the demo;
 //! - [`session`]: server-side sessions in an `HttpOnly`, `SameSite=Lax`
-//!   cookie named `photobook_session`, each with a CSRF token;
+//!   cookie named `photobook_session`, each with a CSRF token and the
+//!   pending-request handles it was shown (the forms accept no other);
 //! - [`pages`]: the login, consent and error pages (minijinja, auto-escaped);
 //! - [`flow`]: the login/consent dance as methods of [`Demo`] that take the
 //!   request's query or form body and the session cookie, and answer a

@@ -6,8 +6,15 @@
 //! anonymous (when the login page is first shown, so the login form has a
 //! CSRF token) and is replaced by a fresh one at sign-in, so an id planted
 //! before sign-in is worthless after it (session fixation).
+//!
+//! Each session also remembers (as SHA-256 digests) the handles of the
+//! pending authorization requests whose login or consent page it was shown,
+//! at most [`MAX_HANDLES_PER_SESSION`]; the login and consent forms are
+//! accepted only with a handle their session holds, so a handle cannot be
+//! used from another browser (session mixing, RFC 6749 §10.12, RFC 9700 §4.5).
+//! Those handles move to the new session id at sign-in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -26,6 +33,9 @@ pub const SIGNED_IN_LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 /// At most this many sessions are kept; beyond, expired ones are dropped,
 /// then the ones closest to expiry.
 pub const MAX_SESSIONS: usize = 50_000;
+/// At most this many pending-request handles are bound to one session;
+/// binding one more forgets the oldest (its page then answers "expired").
+pub const MAX_HANDLES_PER_SESSION: usize = 8;
 
 /// What a request's session says: who is signed in, and the CSRF token its forms must carry.
 #[derive(Clone, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct NewSession {
 struct Entry {
     session: Session,
     expires: Instant,
+    /// SHA-256 of each pending-request handle shown to this session, oldest first.
+    handles: VecDeque<[u8; 32]>,
 }
 
 /// The session table (in memory; sessions end with the process).
@@ -87,6 +99,10 @@ impl Default for Sessions {
 
 fn key(cookie_value: &str) -> [u8; 32] {
     Sha256::digest(cookie_value.as_bytes()).into()
+}
+
+fn handle_key(handle: &str) -> [u8; 32] {
+    Sha256::digest(handle.as_bytes()).into()
 }
 
 impl Sessions {
@@ -137,12 +153,57 @@ impl Sessions {
     }
 
     /// Signs `user` in: ends the session `previous` (if any) and starts a
-    /// fresh one with a new id and a new CSRF token.
+    /// fresh one with a new id and a new CSRF token. The pending-request
+    /// handles bound to `previous` (if live) are bound to the new session.
     pub fn sign_in(&self, previous: Option<&str>, user: Subject) -> NewSession {
-        if let Some(old) = previous {
-            self.end(old);
+        let now = Instant::now();
+        let handles = previous
+            .and_then(|old| self.table().remove(&key(old)))
+            .filter(|e| e.expires > now)
+            .map(|e| e.handles)
+            .unwrap_or_default();
+        self.insert_with(Some(user), SIGNED_IN_LIFETIME, handles)
+    }
+
+    /// Binds a pending-request `handle` to the live session named by
+    /// `cookie_value`, so the login and consent forms accept it from that
+    /// session only. Beyond [`MAX_HANDLES_PER_SESSION`] the oldest handle is
+    /// forgotten. Returns whether the session is live (nothing bound if not).
+    pub fn bind_handle(&self, cookie_value: &str, handle: &str) -> bool {
+        let now = Instant::now();
+        let mut table = self.table();
+        let Some(entry) = table
+            .get_mut(&key(cookie_value))
+            .filter(|e| e.expires > now)
+        else {
+            return false;
+        };
+        let h = handle_key(handle);
+        entry.handles.retain(|held| *held != h);
+        while entry.handles.len() >= MAX_HANDLES_PER_SESSION {
+            entry.handles.pop_front();
         }
-        self.insert(Some(user), SIGNED_IN_LIFETIME)
+        entry.handles.push_back(h);
+        true
+    }
+
+    /// Whether the live session named by `cookie_value` holds `handle`
+    /// (bound by [`Sessions::bind_handle`], not yet released).
+    pub fn holds_handle(&self, cookie_value: &str, handle: &str) -> bool {
+        let now = Instant::now();
+        let h = handle_key(handle);
+        self.table()
+            .get(&key(cookie_value))
+            .is_some_and(|e| e.expires > now && e.handles.contains(&h))
+    }
+
+    /// Unbinds `handle` from the session named by `cookie_value` (its
+    /// request was decided or is gone).
+    pub fn release_handle(&self, cookie_value: &str, handle: &str) {
+        let h = handle_key(handle);
+        if let Some(entry) = self.table().get_mut(&key(cookie_value)) {
+            entry.handles.retain(|held| *held != h);
+        }
     }
 
     /// Ends a session.
@@ -151,6 +212,15 @@ impl Sessions {
     }
 
     fn insert(&self, user: Option<Subject>, lifetime: Duration) -> NewSession {
+        self.insert_with(user, lifetime, VecDeque::new())
+    }
+
+    fn insert_with(
+        &self,
+        user: Option<Subject>,
+        lifetime: Duration,
+        handles: VecDeque<[u8; 32]>,
+    ) -> NewSession {
         let cookie_value = self.token();
         let session = Session {
             user,
@@ -177,6 +247,7 @@ impl Sessions {
             Entry {
                 session: session.clone(),
                 expires: now + lifetime,
+                handles,
             },
         );
         NewSession {
@@ -235,6 +306,38 @@ mod tests {
         );
         assert!(sessions.get("forged").is_none());
         assert!(!format!("{:?}", signed.session).contains(&signed.session.csrf));
+    }
+
+    #[test]
+    fn handles_are_bound_per_session_bounded_and_carried_at_sign_in() {
+        let sessions = Sessions::new();
+        let alice = sessions.start_anonymous();
+        let bob = sessions.start_anonymous();
+        assert!(sessions.bind_handle(&alice.cookie_value, "tsp_a"));
+        assert!(sessions.holds_handle(&alice.cookie_value, "tsp_a"));
+        assert!(!sessions.holds_handle(&bob.cookie_value, "tsp_a"));
+        assert!(!sessions.holds_handle("forged", "tsp_a"));
+        assert!(!sessions.bind_handle("forged", "tsp_a"));
+
+        // Carried to the new id at sign-in; the old id holds nothing.
+        let signed = sessions.sign_in(Some(&alice.cookie_value), Subject::new("alice"));
+        assert!(sessions.holds_handle(&signed.cookie_value, "tsp_a"));
+        assert!(!sessions.holds_handle(&alice.cookie_value, "tsp_a"));
+        // Bob signing in carries only his own (none).
+        let bob_in = sessions.sign_in(Some(&bob.cookie_value), Subject::new("bob"));
+        assert!(!sessions.holds_handle(&bob_in.cookie_value, "tsp_a"));
+
+        sessions.release_handle(&signed.cookie_value, "tsp_a");
+        assert!(!sessions.holds_handle(&signed.cookie_value, "tsp_a"));
+
+        // Bounded: the oldest is forgotten.
+        for i in 0..=MAX_HANDLES_PER_SESSION {
+            assert!(sessions.bind_handle(&signed.cookie_value, &format!("tsp_{i}")));
+        }
+        assert!(!sessions.holds_handle(&signed.cookie_value, "tsp_0"));
+        for i in 1..=MAX_HANDLES_PER_SESSION {
+            assert!(sessions.holds_handle(&signed.cookie_value, &format!("tsp_{i}")));
+        }
     }
 
     #[test]

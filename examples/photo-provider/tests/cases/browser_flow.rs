@@ -414,6 +414,209 @@ async fn expired_or_unknown_handle_is_an_error_page() {
     assert!(page.headers.get(LOCATION).is_none());
 }
 
+/// Posts the consent form with `csrf` from `browser`'s page, and someone's `handle`.
+async fn post_consent(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    csrf: &str,
+    handle: &str,
+) -> Page {
+    Page::of(
+        browser
+            .post(provider.url("/consent"))
+            .form(&[
+                ("csrf_token", csrf),
+                ("handle", handle),
+                ("decision", "allow"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn consent_handle_only_works_in_its_own_session() {
+    let provider = Provider::start().await;
+    // Alice reaches the consent page.
+    let alice = browser();
+    let (verifier, challenge) = pkce("alice-bound");
+    let query = printshop_request("alice-state", &challenge, "photos.read");
+    let alice_consent =
+        sign_in_to_consent(&provider, &alice, &query, "alice", "alice-password-1").await;
+    let alice_handle = alice_consent.input("handle");
+    // Carol only got as far as the login page (a session that never signed in).
+    let carol = browser();
+    let (_, carol_challenge) = pkce("carol-bound");
+    let carol_login = Page::of(
+        carol
+            .get(provider.url(&format!(
+                "/authorize?{}",
+                printshop_request("carol-state", &carol_challenge, "photos.read")
+            )))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    carol_login.assert_login_page();
+    let carol_handle = carol_login.input("handle");
+
+    // Bob, signed in with his own session and CSRF token, posts their handles.
+    let bob = browser();
+    let (_, bob_challenge) = pkce("bob-bound");
+    let bob_consent = sign_in_to_consent(
+        &provider,
+        &bob,
+        &printshop_request("bob-state", &bob_challenge, "photos.read"),
+        "bob",
+        "bob-password-1",
+    )
+    .await;
+    let bob_csrf = bob_consent.input("csrf_token");
+    let unknown = post_consent(&provider, &bob, &bob_csrf, "tsp_unknown").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    for handle in [&alice_handle, &carol_handle] {
+        let page = post_consent(&provider, &bob, &bob_csrf, handle).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
+        assert!(page.headers.get(LOCATION).is_none(), "no redirect");
+        assert!(!page.html.contains("code="), "{}", page.html);
+        assert!(page.is_html());
+        assert_eq!(
+            page.html, unknown.html,
+            "the same page as an unknown handle"
+        );
+    }
+
+    // Nothing was decided: alice's own session still allows and gets a code.
+    let response = decide(&provider, &alice, &alice_consent, "allow").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, params) = location_params(&response);
+    assert_eq!(param(&params, "state"), Some("alice-state"));
+    let code = param(&params, "code").expect("a code").to_owned();
+    let (status, body) = token(
+        &provider,
+        ("printshop", Some(PRINTSHOP_SECRET)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", PRINTSHOP_REDIRECT),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "alice", "the code is alice's, not bob's");
+
+    // Decided: the handle has left alice's session too.
+    let again = post_consent(
+        &provider,
+        &alice,
+        &alice_consent.input("csrf_token"),
+        &alice_handle,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // Bob's own handle still works for bob.
+    let response = decide(&provider, &bob, &bob_consent, "deny").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn login_handle_only_works_in_its_own_session() {
+    let provider = Provider::start().await;
+    let alice = browser();
+    let (_, challenge) = pkce("alice-login-bound");
+    let query = printshop_request("alice-state", &challenge, "photos.read");
+    let alice_login = Page::of(
+        alice
+            .get(provider.url(&format!("/authorize?{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    alice_login.assert_login_page();
+    let alice_handle = alice_login.input("handle");
+
+    // A fresh session with its own login page and CSRF token, which never saw
+    // alice's handle, posts it with valid credentials.
+    let stranger = browser();
+    let (_, other_challenge) = pkce("stranger-login-bound");
+    let other_query = printshop_request("other-state", &other_challenge, "photos.read");
+    let stranger_login = Page::of(
+        stranger
+            .get(provider.url(&format!("/authorize?{other_query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    stranger_login.assert_login_page();
+    for (username, password) in [("bob", "bob-password-1"), ("alice", "alice-password-1")] {
+        let page = Page::of(
+            stranger
+                .post(provider.url("/login"))
+                .form(&[
+                    ("csrf_token", stranger_login.input("csrf_token").as_str()),
+                    ("handle", alice_handle.as_str()),
+                    ("username", username),
+                    ("password", password),
+                ])
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
+        assert!(page.html.contains("expired"), "{}", page.html);
+        assert!(page.headers.get(LOCATION).is_none());
+        assert!(page.headers.get(SET_COOKIE).is_none(), "nobody signed in");
+        assert_eq!(page.forms(), 0);
+    }
+    // The stranger is still signed out.
+    let still = Page::of(
+        stranger
+            .get(provider.url(&format!("/authorize?{other_query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    still.assert_login_page();
+
+    // The handle was not consumed: alice signs in with it, across the new
+    // session id, and allows.
+    let consent = Page::of(
+        alice
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", alice_login.input("csrf_token").as_str()),
+                ("handle", alice_handle.as_str()),
+                ("username", "alice"),
+                ("password", "alice-password-1"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    consent.assert_consent_page();
+    assert!(
+        consent.headers.get(SET_COOKIE).is_some(),
+        "a new session id"
+    );
+    assert_eq!(consent.input("handle"), alice_handle);
+    let response = decide(&provider, &alice, &consent, "allow").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, params) = location_params(&response);
+    assert_eq!(param(&params, "state"), Some("alice-state"));
+    assert!(param(&params, "code").is_some());
+}
+
 #[tokio::test]
 async fn public_client_on_any_loopback_port_as_bob() {
     let provider = Provider::start().await;
