@@ -40,20 +40,27 @@ pub struct Config {
     #[arg(long, visible_alias = "issuer", value_name = "URL")]
     pub public_url: Option<Url>,
 
-    /// Where sessions are kept: `memory` (the default). Every demo program
-    /// takes `--store`; PrintShop is a single-instance client, so a
-    /// `redis://HOST:PORT[/DB]` URL is accepted but its sessions stay in memory.
+    /// Where sessions (pending sign-ins and the linked account's tokens) are
+    /// kept: `memory` (the default; lost on restart), or a Redis server as
+    /// `redis://HOST:PORT[/DB]`, under keys `printshop:session:*` that expire
+    /// after an hour unused. A Redis store that does not answer PING within a
+    /// few seconds at start-up is an error.
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: String,
 }
 
-/// Accepts `memory` or a `redis://` / `rediss://` URL.
+/// Accepts `memory` or a `redis://HOST:PORT[/DB]` URL.
 fn parse_store(value: &str) -> Result<String, String> {
     if value == "memory" {
         return Ok(value.to_owned());
     }
     match Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => {
+        Ok(url)
+            if url.scheme() == "redis"
+                && url.host_str().is_some_and(|h| !h.is_empty())
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
             Ok(value.to_owned())
         }
         _ => Err("expected `memory` or redis://HOST:PORT[/DB]".to_owned()),
@@ -119,6 +126,7 @@ mod tests {
         assert!(Config::try_parse_from(["printshop", "--store", "memory"]).is_ok());
         assert!(Config::try_parse_from(["printshop", "--store", "postgres://x"]).is_err());
         assert!(Config::try_parse_from(["printshop", "--store", "nonsense"]).is_err());
+        assert!(Config::try_parse_from(["printshop", "--store", "redis://"]).is_err());
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //! | `POST /disconnect` | revokes the refresh token (if the provider has a revocation endpoint) and forgets the link |
 //!
 //! Tokens never leave the server: the browser holds only an opaque, `HttpOnly`,
-//! `SameSite=Lax` session cookie.
+//! `SameSite=Lax` session cookie. Sessions live in memory or, with
+//! `--store redis://HOST:PORT[/DB]`, in Redis (see [`session`]).
 
 pub mod config;
 pub mod html;
@@ -27,7 +28,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -47,7 +48,7 @@ use tokio::net::TcpListener;
 pub use config::Config;
 use html::{ErrorPage, PhotoView};
 use provider::{ApiError, DiscoveryError, LazyProvider, Provider};
-use session::{Link, Pending, Session, SessionStore};
+use session::{Link, Pending, SessionLocks, SessionStore, StoreError};
 
 /// The scopes PrintShop asks for.
 pub const SCOPES: [&str; 2] = ["photos.read", "profile"];
@@ -64,11 +65,13 @@ struct Inner {
     http: reqwest::Client,
     provider: LazyProvider,
     sessions: SessionStore,
+    locks: SessionLocks,
 }
 
 impl App {
-    /// Builds the application state for `config`.
-    pub fn new(config: Config) -> io::Result<Self> {
+    /// Builds the application state for `config`, keeping sessions in `sessions`
+    /// (see [`SessionStore::open`]).
+    pub fn new(config: Config, sessions: SessionStore) -> io::Result<Self> {
         // Redirects are never followed on the back channel (SSRF, per the oauth2 crate's advice).
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -82,7 +85,8 @@ impl App {
                 config,
                 http,
                 provider: LazyProvider::default(),
-                sessions: SessionStore::default(),
+                sessions,
+                locks: SessionLocks::default(),
             }),
         })
     }
@@ -92,9 +96,14 @@ impl App {
         &self.inner.config
     }
 
-    /// Number of live sessions.
-    pub fn session_count(&self) -> usize {
-        self.inner.sessions.len()
+    /// The session store.
+    pub fn sessions(&self) -> &SessionStore {
+        &self.inner.sessions
+    }
+
+    /// The id of the session named by the request's cookie, if it is live.
+    async fn find_session(&self, headers: &HeaderMap) -> Result<Option<String>, ErrorPage> {
+        self.inner.sessions.find(headers).await.map_err(store_down)
     }
 
     /// The discovered provider (discovering it now if needed), or a friendly error page.
@@ -134,23 +143,43 @@ impl App {
     }
 }
 
-/// Serves PrintShop on `listener` until `shutdown` completes.
+/// Opens `config.store` (connecting to Redis and checking it answers), or
+/// says in one line why it cannot.
+pub async fn open_store(config: &Config) -> io::Result<SessionStore> {
+    SessionStore::open(&config.store)
+        .await
+        .map_err(io::Error::other)
+}
+
+/// Opens `--store`, then serves PrintShop on `listener` until `shutdown` completes.
 ///
 /// When `--public-url` is not given, the public URL (and so the redirect URI)
 /// is derived from the listener's actual address, so port 0 works.
 pub async fn serve(
     listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let sessions = open_store(&config).await?;
+    serve_with(listener, config, sessions, shutdown).await
+}
+
+/// Serves PrintShop on `listener` with an opened session store until `shutdown` completes.
+pub async fn serve_with(
+    listener: TcpListener,
     mut config: Config,
+    sessions: SessionStore,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     config.listen = listener.local_addr()?;
-    let app = App::new(config)?;
+    let app = App::new(config, sessions)?;
     let config = app.config();
     tracing::info!(
         listen = %config.listen,
         public_url = %config.public_base(),
         redirect_uri = %config.redirect_uri(),
         provider = %config.expected_issuer(),
+        store = %session::redact(&config.store),
         "PrintShop is up"
     );
     // Discover early if the provider is already up; if not, the first request retries.
@@ -163,12 +192,13 @@ pub async fn serve(
         .await
 }
 
-/// Binds `config.listen` and serves until Ctrl-C or SIGTERM.
+/// Opens `--store`, binds `config.listen` and serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> io::Result<()> {
+    let sessions = open_store(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    serve(listener, config, shutdown_signal()).await
+    serve_with(listener, config, sessions, shutdown_signal()).await
 }
 
 async fn shutdown_signal() {
@@ -209,12 +239,37 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-async fn home(State(app): State<App>, headers: HeaderMap) -> Response {
-    let linked = match app.inner.sessions.find(&headers) {
-        Some((_, session)) => session.lock().await.link.is_some(),
+async fn home(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
+    let linked = match app.find_session(&headers).await? {
+        Some(id) => app
+            .inner
+            .sessions
+            .link(&id)
+            .await
+            .map_err(store_down)?
+            .is_some(),
         None => false,
     };
-    html::home(linked).into_response()
+    Ok(html::home(linked).into_response())
+}
+
+/// The page for a session store that failed (Redis down or too slow, or the memory store full).
+fn store_down(error: StoreError) -> ErrorPage {
+    match error {
+        StoreError::Full => ErrorPage::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "PrintShop is busy",
+            "Too many people are connecting right now. Please try again in a few minutes.",
+        ),
+        StoreError::Unavailable(reason) => {
+            tracing::warn!(%reason, "session store failed");
+            ErrorPage::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "PrintShop is having trouble",
+                "PrintShop could not reach its session storage. Please try again in a moment.",
+            )
+        }
+    }
 }
 
 async fn not_found() -> ErrorPage {
@@ -229,18 +284,9 @@ async fn not_found() -> ErrorPage {
 /// `GET /connect`: start the authorization code dance.
 async fn connect(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
     let provider = app.provider().await?;
-    let (session_id, session, is_new) = match app.inner.sessions.find(&headers) {
-        Some((id, session)) => (id, session, false),
-        None => {
-            let (id, session) = app.inner.sessions.create().map_err(|_| {
-                ErrorPage::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "PrintShop is busy",
-                    "Too many people are connecting right now. Please try again in a few minutes.",
-                )
-            })?;
-            (id, session, true)
-        }
+    let (session_id, is_new) = match app.find_session(&headers).await? {
+        Some(id) => (id, false),
+        None => (app.inner.sessions.create().await.map_err(store_down)?, true),
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state) = provider
@@ -249,11 +295,11 @@ async fn connect(State(app): State<App>, headers: HeaderMap) -> Result<Response,
         .add_scopes(SCOPES.iter().map(|s| Scope::new((*s).to_owned())))
         .set_pkce_challenge(challenge)
         .url();
-    session.lock().await.push_pending(Pending {
-        state,
-        verifier,
-        started: Instant::now(),
-    });
+    app.inner
+        .sessions
+        .push_pending(&session_id, Pending::new(state, verifier))
+        .await
+        .map_err(store_down)?;
     let mut response = Redirect::to(url.as_str()).into_response();
     if is_new {
         let cookie = session::set_cookie(&session_id, app.config().secure_cookies());
@@ -307,22 +353,28 @@ async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ErrorPage> {
     let params = parse_query(query.as_deref().unwrap_or(""))?;
-    let Some((_, session)) = app.inner.sessions.find(&headers) else {
+    let Some(session_id) = app.find_session(&headers).await? else {
         tracing::info!("callback without a session");
         return Err(state_mismatch());
     };
     let provider = app.provider().await?;
-    let mut session = session.lock().await;
 
     // 1. state: binds the answer to a request this browser started (CSRF).
-    let pending = params
-        .get("state")
-        .and_then(|state| session.take_pending(state))
-        .ok_or_else(|| {
-            tracing::info!("callback with unknown or missing state");
-            state_mismatch()
-        })?;
-    if pending.started.elapsed() > session::PENDING_TIMEOUT {
+    //    Taking it is atomic: of racing callbacks with one state, one wins.
+    let taken = match params.get("state") {
+        Some(state) => app
+            .inner
+            .sessions
+            .take_pending(&session_id, state)
+            .await
+            .map_err(store_down)?,
+        None => None,
+    };
+    let pending = taken.ok_or_else(|| {
+        tracing::info!("callback with unknown or missing state");
+        state_mismatch()
+    })?;
+    if pending.is_expired(SystemTime::now()) {
         return Err(ErrorPage::new(
             StatusCode::BAD_REQUEST,
             "That took too long",
@@ -369,7 +421,12 @@ async fn callback(
         .request_async(&app.inner.http)
         .await
         .map_err(|e| token_error("code exchange", e))?;
-    session.link = Some(link_from(&token, None)?);
+    let link = link_from(&token, None)?;
+    app.inner
+        .sessions
+        .set_link(&session_id, &link)
+        .await
+        .map_err(store_down)?;
     tracing::info!("PhotoBook account linked");
     Ok(Redirect::to("/photos").into_response())
 }
@@ -487,14 +544,22 @@ fn link_from(
         refresh: token.refresh_token().cloned().or(previous_refresh),
         expires_at: token
             .expires_in()
-            .and_then(|d| Instant::now().checked_add(d)),
+            .and_then(|d| SystemTime::now().checked_add(d)),
     })
 }
 
-/// Uses the refresh token to get a new access token (and, with rotation, a new refresh token).
-async fn refresh(app: &App, provider: &Provider, session: &mut Session) -> Result<(), ErrorPage> {
-    let Some(refresh_token) = session.link.as_ref().and_then(|l| l.refresh.clone()) else {
-        session.link = None;
+/// Forgets session `id`'s link (its tokens are dead).
+async fn forget_link(app: &App, id: &str) {
+    if let Err(e) = app.inner.sessions.take_link(id).await {
+        tracing::warn!(error = %e, "could not forget a dead link");
+    }
+}
+
+/// Uses the refresh token to get a new access token (and, with rotation, a
+/// new refresh token), stores the new link and returns it.
+async fn refresh(app: &App, provider: &Provider, id: &str, link: &Link) -> Result<Link, ErrorPage> {
+    let Some(refresh_token) = link.refresh.clone() else {
+        forget_link(app, id).await;
         return Err(relink(
             "Your PhotoBook access has expired. Please connect again.",
         ));
@@ -506,16 +571,21 @@ async fn refresh(app: &App, provider: &Provider, session: &mut Session) -> Resul
         .await
     {
         Ok(token) => {
-            session.link = Some(link_from(&token, Some(refresh_token))?);
+            let link = link_from(&token, Some(refresh_token))?;
+            app.inner
+                .sessions
+                .set_link(id, &link)
+                .await
+                .map_err(store_down)?;
             tracing::info!("access token refreshed");
-            Ok(())
+            Ok(link)
         }
         Err(error) => {
             let server_said_no = matches!(error, RequestTokenError::ServerResponse(_));
             let page = token_error("refresh", error);
             if server_said_no {
                 // The refresh token is dead (expired, revoked, or its family revoked).
-                session.link = None;
+                forget_link(app, id).await;
                 return Err(relink(
                     "PhotoBook no longer accepts PrintShop's access (it expired or was revoked). Please connect again.",
                 ));
@@ -527,25 +597,22 @@ async fn refresh(app: &App, provider: &Provider, session: &mut Session) -> Resul
 
 /// `GET /photos`: the linked user's photos.
 async fn photos(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
-    let Some((_, session)) = app.inner.sessions.find(&headers) else {
+    let Some(id) = app.find_session(&headers).await? else {
         return Ok(Redirect::to("/").into_response());
     };
-    let mut session = session.lock().await;
-    let Some(link) = session.link.as_ref() else {
+    // One request per session at a time in this process: a refresh must not race another.
+    let _guard = app.inner.locks.lock(&id).await;
+    let Some(mut link) = app.inner.sessions.link(&id).await.map_err(store_down)? else {
         return Ok(Redirect::to("/").into_response());
     };
-    let expired = link.is_expired(Instant::now());
     let provider = app.provider().await?;
     let mut refreshed = false;
-    if expired {
-        refresh(&app, &provider, &mut session).await?;
+    if link.is_expired(SystemTime::now()) {
+        link = refresh(&app, &provider, &id, &link).await?;
         refreshed = true;
     }
     loop {
-        let Some(access) = session.link.as_ref().map(|l| l.access.clone()) else {
-            return Ok(Redirect::to("/").into_response());
-        };
-        match provider::fetch_photos(&app.inner.http, &provider, &access).await {
+        match provider::fetch_photos(&app.inner.http, &provider, &link.access).await {
             Ok(api) => {
                 let views: Vec<PhotoView> = api
                     .photos
@@ -561,11 +628,11 @@ async fn photos(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
                 return Ok(html::photos(&api.owner, &views).into_response());
             }
             Err(ApiError::Unauthorized) if !refreshed => {
-                refresh(&app, &provider, &mut session).await?;
+                link = refresh(&app, &provider, &id, &link).await?;
                 refreshed = true;
             }
             Err(ApiError::Unauthorized) => {
-                session.link = None;
+                forget_link(&app, &id).await;
                 return Err(relink(
                     "PhotoBook no longer accepts PrintShop's access. Please connect again.",
                 ));
@@ -591,14 +658,20 @@ async fn photos(State(app): State<App>, headers: HeaderMap) -> Result<Response, 
 }
 
 /// `POST /disconnect`: revoke and forget the link.
-async fn disconnect(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Some((_, session)) = app.inner.sessions.find(&headers) {
-        let link = session.lock().await.link.take();
-        if let Some(link) = link {
+async fn disconnect(State(app): State<App>, headers: HeaderMap) -> Result<Response, ErrorPage> {
+    if let Some(id) = app.find_session(&headers).await? {
+        let _guard = app.inner.locks.lock(&id).await;
+        if let Some(link) = app
+            .inner
+            .sessions
+            .take_link(&id)
+            .await
+            .map_err(store_down)?
+        {
             revoke(&app, link).await;
         }
     }
-    Redirect::to("/").into_response()
+    Ok(Redirect::to("/").into_response())
 }
 
 /// Best-effort RFC 7009 revocation of a link's tokens.

@@ -1,16 +1,27 @@
 //! Server-side sessions keyed by an opaque, HttpOnly cookie.
 //!
 //! Everything sensitive (PKCE verifiers, `state` values, access and refresh
-//! tokens) lives here, in process memory; the browser only ever holds a random
-//! 256-bit session id.
+//! tokens) stays on the server: in process memory (`--store memory`) or in
+//! Redis (`--store redis://…`). The browser only ever holds a random 256-bit
+//! session id.
+//!
+//! In Redis a session is one hash, `printshop:session:<id>`, whose TTL is
+//! [`IDLE_TIMEOUT`] (renewed on every visit). Its fields are `created`,
+//! `link` (the tokens, as JSON) and one `p:<state>` per authorization in
+//! flight (the PKCE verifier and start time, as JSON). Adding and taking
+//! fields are Lua scripts, so they are atomic: a pending authorization can be
+//! taken once, however many callbacks race for it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::fmt;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 use oauth2::{AccessToken, CsrfToken, PkceCodeVerifier, RefreshToken};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
 
 /// Name of PrintShop's session cookie.
 pub const COOKIE_NAME: &str = "printshop_session";
@@ -19,9 +30,18 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 /// An authorization started longer ago than this cannot be completed.
 pub const PENDING_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// At most this many authorizations may be in flight per session (e.g. in several tabs).
-const MAX_PENDING: usize = 4;
-/// At most this many sessions are kept; beyond it new visitors are turned away.
-const MAX_SESSIONS: usize = 10_000;
+pub const MAX_PENDING: usize = 4;
+/// At most this many sessions are kept in memory; beyond it new visitors are
+/// turned away. (Redis bounds its sessions by their TTLs and its own `maxmemory`.)
+pub const MAX_SESSIONS: usize = 10_000;
+/// The prefix of every Redis key PrintShop writes.
+pub const REDIS_PREFIX: &str = "printshop:session:";
+/// How long connecting to Redis (and its first PING) may take at start-up.
+pub const REDIS_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// The bound on every later Redis call.
+pub const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// A `state` longer than this is not looked up (PrintShop's own are 43 characters).
+const MAX_STATE_LEN: usize = 256;
 
 /// An authorization request sent to the provider and not yet answered.
 #[derive(Debug)]
@@ -30,124 +50,273 @@ pub struct Pending {
     pub state: CsrfToken,
     /// The PKCE verifier whose S256 challenge was sent.
     pub verifier: PkceCodeVerifier,
-    /// When the request was made.
-    pub started: Instant,
+    /// When the request was made (wall clock, so that it means the same in Redis).
+    pub started: SystemTime,
+}
+
+impl Pending {
+    /// An authorization started now.
+    pub fn new(state: CsrfToken, verifier: PkceCodeVerifier) -> Self {
+        Self {
+            state,
+            verifier,
+            started: SystemTime::now(),
+        }
+    }
+
+    /// Whether it was started more than [`PENDING_TIMEOUT`] before `now`.
+    pub fn is_expired(&self, now: SystemTime) -> bool {
+        now.duration_since(self.started)
+            .is_ok_and(|age| age > PENDING_TIMEOUT)
+    }
 }
 
 /// The tokens of a linked PhotoBook account.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Link {
     /// Current access token.
     pub access: AccessToken,
     /// Current refresh token, if the provider issued one.
     pub refresh: Option<RefreshToken>,
     /// When the access token expires, if the provider said.
-    pub expires_at: Option<Instant>,
+    pub expires_at: Option<SystemTime>,
 }
 
 impl Link {
     /// Whether the access token is known to have expired (with a small margin).
-    pub fn is_expired(&self, now: Instant) -> bool {
+    pub fn is_expired(&self, now: SystemTime) -> bool {
         self.expires_at
             .is_some_and(|at| now + Duration::from_secs(5) >= at)
     }
 }
 
-/// One browser's state.
-#[derive(Debug, Default)]
-pub struct Session {
-    /// Authorizations in flight, oldest first.
-    pub pending: Vec<Pending>,
-    /// The linked account, once the dance has succeeded.
-    pub link: Option<Link>,
+/// Why a session operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The memory store holds [`MAX_SESSIONS`] sessions; try later.
+    Full,
+    /// Redis did not answer, refused, or held something unreadable.
+    Unavailable(String),
 }
 
-impl Session {
-    /// Records a new authorization in flight, forgetting the oldest beyond the limit.
-    pub fn push_pending(&mut self, pending: Pending) {
-        self.pending
-            .retain(|p| p.started.elapsed() < PENDING_TIMEOUT);
-        if self.pending.len() >= MAX_PENDING {
-            self.pending.remove(0);
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("too many sessions"),
+            Self::Unavailable(reason) => write!(f, "session store unavailable: {reason}"),
         }
-        self.pending.push(pending);
-    }
-
-    /// Takes the pending authorization whose `state` equals `state`, if any.
-    pub fn take_pending(&mut self, state: &str) -> Option<Pending> {
-        let index = self
-            .pending
-            .iter()
-            .position(|p| constant_time_eq(p.state.secret().as_bytes(), state.as_bytes()))?;
-        Some(self.pending.remove(index))
     }
 }
 
-/// Compares two byte strings without an early exit on the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
+impl std::error::Error for StoreError {}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> Self {
+        Self::Unavailable(one_line(&error.to_string()))
     }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// A session shared between the requests of one browser.
-pub type SharedSession = Arc<tokio::sync::Mutex<Session>>;
+impl From<serde_json::Error> for StoreError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Unavailable(format!("unreadable session data: {error}"))
+    }
+}
+
+/// The `--store` could not be opened: `cannot use the Redis store URL: reason`.
+#[derive(Debug, Clone)]
+pub struct OpenError {
+    /// The store, its password masked.
+    pub store: String,
+    /// What went wrong, on one line.
+    pub reason: String,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot use the Redis store {}: {}",
+            self.store, self.reason
+        )
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// All sessions: in memory or in Redis, as `--store` says.
+#[derive(Debug)]
+pub enum SessionStore {
+    /// In process memory (lost on restart).
+    Memory(MemorySessions),
+    /// In Redis, shared by every PrintShop process using it.
+    Redis(RedisSessions),
+}
+
+impl Default for SessionStore {
+    fn default() -> Self {
+        Self::Memory(MemorySessions::default())
+    }
+}
+
+impl SessionStore {
+    /// Opens `store`: `memory`, or a `redis://` URL, which is connected to and
+    /// PINGed (within [`REDIS_CONNECT_TIMEOUT`]) before this returns.
+    pub async fn open(store: &str) -> Result<Self, OpenError> {
+        if store == "memory" {
+            return Ok(Self::default());
+        }
+        RedisSessions::connect(store).await.map(Self::Redis)
+    }
+
+    /// Finds the session named by the request's cookie, if it exists and was
+    /// not idle too long, and marks it used; returns its id.
+    pub async fn find(&self, headers: &HeaderMap) -> Result<Option<String>, StoreError> {
+        // Ids are 43 characters; anything much longer is not looked up.
+        let Some(id) = cookie_value(headers, COOKIE_NAME).filter(|id| id.len() <= 64) else {
+            return Ok(None);
+        };
+        let found = match self {
+            Self::Memory(m) => m.with(&id, |_| ()).is_some(),
+            Self::Redis(r) => r.touch(&id).await?,
+        };
+        Ok(found.then_some(id))
+    }
+
+    /// Creates a fresh, empty session and returns its id.
+    pub async fn create(&self) -> Result<String, StoreError> {
+        let id = CsrfToken::new_random_len(32).into_secret();
+        match self {
+            Self::Memory(m) => m.create(&id)?,
+            Self::Redis(r) => r.create(&id).await?,
+        }
+        Ok(id)
+    }
+
+    /// Records a new authorization in flight in session `id`, forgetting
+    /// expired ones and the oldest beyond [`MAX_PENDING`]. Does nothing if the
+    /// session is gone.
+    pub async fn push_pending(&self, id: &str, pending: Pending) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(m) => {
+                m.with(id, |entry| {
+                    let now = SystemTime::now();
+                    entry.pending.retain(|p| !p.is_expired(now));
+                    if entry.pending.len() >= MAX_PENDING {
+                        entry.pending.remove(0);
+                    }
+                    entry.pending.push(pending);
+                });
+                Ok(())
+            }
+            Self::Redis(r) => r.push_pending(id, pending).await,
+        }
+    }
+
+    /// Takes (atomically, so at most once) session `id`'s pending
+    /// authorization whose `state` equals `state`, if any. An expired one is
+    /// still returned, for the caller to say so.
+    pub async fn take_pending(&self, id: &str, state: &str) -> Result<Option<Pending>, StoreError> {
+        if state.is_empty() || state.len() > MAX_STATE_LEN {
+            return Ok(None);
+        }
+        match self {
+            Self::Memory(m) => Ok(m
+                .with(id, |entry| {
+                    let index = entry.pending.iter().position(|p| {
+                        constant_time_eq(p.state.secret().as_bytes(), state.as_bytes())
+                    })?;
+                    Some(entry.pending.remove(index))
+                })
+                .flatten()),
+            Self::Redis(r) => r.take_pending(id, state).await,
+        }
+    }
+
+    /// Number of authorizations in flight in session `id` (expired ones included until pruned).
+    pub async fn pending_count(&self, id: &str) -> Result<usize, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m.with(id, |entry| entry.pending.len()).unwrap_or(0)),
+            Self::Redis(r) => r.pending_count(id).await,
+        }
+    }
+
+    /// Session `id`'s linked account, if any.
+    pub async fn link(&self, id: &str) -> Result<Option<Link>, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m.with(id, |entry| entry.link.clone()).flatten()),
+            Self::Redis(r) => r.link(id).await,
+        }
+    }
+
+    /// Stores session `id`'s linked account (replacing any). Does nothing if the session is gone.
+    pub async fn set_link(&self, id: &str, link: &Link) -> Result<(), StoreError> {
+        match self {
+            Self::Memory(m) => {
+                m.with(id, |entry| entry.link = Some(link.clone()));
+                Ok(())
+            }
+            Self::Redis(r) => r.set_link(id, link).await,
+        }
+    }
+
+    /// Removes and returns session `id`'s linked account, if any (atomically).
+    pub async fn take_link(&self, id: &str) -> Result<Option<Link>, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m.with(id, |entry| entry.link.take()).flatten()),
+            Self::Redis(r) => r.take_link(id).await,
+        }
+    }
+}
+
+/// The memory backend.
+#[derive(Debug, Default)]
+pub struct MemorySessions {
+    entries: Mutex<HashMap<String, Entry>>,
+}
 
 #[derive(Debug)]
 struct Entry {
     last_seen: Instant,
-    session: SharedSession,
+    /// Authorizations in flight, oldest first.
+    pending: Vec<Pending>,
+    link: Option<Link>,
 }
 
-/// All sessions, in memory.
-#[derive(Debug, Default)]
-pub struct SessionStore {
-    entries: Mutex<HashMap<String, Entry>>,
-}
-
-/// The store is full; try later.
-#[derive(Debug, Clone, Copy)]
-pub struct StoreFull;
-
-impl SessionStore {
-    /// Finds the session named by the request's cookie, if it exists and is not idle too long.
-    pub fn find(&self, headers: &HeaderMap) -> Option<(String, SharedSession)> {
-        let id = cookie_value(headers, COOKIE_NAME)?;
+impl MemorySessions {
+    /// Runs `f` on live session `id` (marking it used); `None` if there is none.
+    fn with<T>(&self, id: &str, f: impl FnOnce(&mut Entry) -> T) -> Option<T> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        let entry = entries.get_mut(&id)?;
+        let entry = entries.get_mut(id)?;
         if now.duration_since(entry.last_seen) > IDLE_TIMEOUT {
-            entries.remove(&id);
+            entries.remove(id);
             return None;
         }
         entry.last_seen = now;
-        Some((id, entry.session.clone()))
+        Some(f(entry))
     }
 
-    /// Creates a fresh session and returns its id.
-    pub fn create(&self) -> Result<(String, SharedSession), StoreFull> {
-        let id = CsrfToken::new_random_len(32).into_secret();
-        let session = SharedSession::default();
+    fn create(&self, id: &str) -> Result<(), StoreError> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if entries.len() >= MAX_SESSIONS {
             entries.retain(|_, e| now.duration_since(e.last_seen) <= IDLE_TIMEOUT);
         }
         if entries.len() >= MAX_SESSIONS {
-            return Err(StoreFull);
+            return Err(StoreError::Full);
         }
         entries.insert(
-            id.clone(),
+            id.to_owned(),
             Entry {
                 last_seen: now,
-                session: session.clone(),
+                pending: Vec::new(),
+                link: None,
             },
         );
-        Ok((id, session))
+        Ok(())
     }
 
-    /// Number of live sessions (for tests and logs).
+    /// Number of sessions held (idle ones included until swept).
     pub fn len(&self) -> usize {
         self.entries
             .lock()
@@ -158,6 +327,333 @@ impl SessionStore {
     /// Whether there are no sessions.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The Redis backend: one shared, auto-reconnecting connection.
+#[derive(Clone)]
+pub struct RedisSessions {
+    conn: ConnectionManager,
+    target: String,
+}
+
+impl fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessions")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A pending authorization as stored in Redis (its `state` is the field name).
+#[derive(Serialize, Deserialize)]
+struct StoredPending {
+    verifier: String,
+    started_ms: u64,
+}
+
+/// A link as stored in Redis.
+#[derive(Serialize, Deserialize)]
+struct StoredLink {
+    access: String,
+    refresh: Option<String>,
+    expires_at_ms: Option<u64>,
+}
+
+/// Adds a pending authorization: drops expired ones and the oldest beyond
+/// the limit, adds the new one, renews the session's TTL. 0 if the session is gone.
+/// KEYS[1] session; ARGV: field, value, now ms, pending timeout ms, max pending, idle ms.
+static PUSH_PENDING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = tonumber(ARGV[3])
+local timeout = tonumber(ARGV[4])
+local max = tonumber(ARGV[5])
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local field = all[i]
+  if string.sub(field, 1, 2) == 'p:' then
+    local ok, value = pcall(cjson.decode, all[i + 1])
+    local started = ok and type(value) == 'table' and tonumber(value.started_ms)
+    if started and now - started <= timeout then
+      table.insert(live, {field, started})
+    else
+      redis.call('HDEL', KEYS[1], field)
+    end
+  end
+end
+table.sort(live, function(a, b)
+  if a[2] == b[2] then return a[1] < b[1] end
+  return a[2] < b[2]
+end)
+for i = 1, #live - max + 1 do
+  redis.call('HDEL', KEYS[1], live[i][1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 1
+",
+    )
+});
+
+/// Takes a field: returns its value and deletes it, atomically (nil if absent).
+/// KEYS[1] session; ARGV[1] field.
+static TAKE_FIELD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return value
+",
+    )
+});
+
+/// Sets a field of an existing session and renews its TTL. 0 if the session is gone.
+/// KEYS[1] session; ARGV: field, value, idle ms.
+static SET_FIELD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+",
+    )
+});
+
+/// Counts the pending fields of a session.
+/// KEYS[1] session.
+static COUNT_PENDING: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local n = 0
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, 2) == 'p:' then n = n + 1 end
+end
+return n
+",
+    )
+});
+
+const LINK_FIELD: &str = "link";
+
+impl RedisSessions {
+    /// Connects to `url` and checks that the server answers PING, all within
+    /// [`REDIS_CONNECT_TIMEOUT`].
+    pub async fn connect(url: &str) -> Result<Self, OpenError> {
+        let target = redact(url);
+        let fail = |reason: String| OpenError {
+            store: target.clone(),
+            reason: one_line(&reason),
+        };
+        let client = redis::Client::open(url).map_err(|e| fail(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_CONNECT_TIMEOUT))
+            .set_response_timeout(Some(REDIS_COMMAND_TIMEOUT))
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(500))
+            .set_number_of_retries(2);
+        let check = async {
+            let mut conn = ConnectionManager::new_with_config(client, config).await?;
+            redis::cmd("PING").query_async::<String>(&mut conn).await?;
+            Ok::<_, redis::RedisError>(conn)
+        };
+        let conn = tokio::time::timeout(REDIS_CONNECT_TIMEOUT, check)
+            .await
+            .map_err(|_| fail(format!("no answer within {REDIS_CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Self { conn, target })
+    }
+
+    fn key(id: &str) -> String {
+        format!("{REDIS_PREFIX}{id}")
+    }
+
+    async fn touch(&self, id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let renewed: bool = redis::cmd("PEXPIRE")
+            .arg(Self::key(id))
+            .arg(millis(IDLE_TIMEOUT))
+            .query_async(&mut conn)
+            .await?;
+        Ok(renewed)
+    }
+
+    async fn create(&self, id: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let key = Self::key(id);
+        redis::pipe()
+            .atomic()
+            .hset(&key, "created", unix_ms(SystemTime::now()))
+            .ignore()
+            .pexpire(&key, millis(IDLE_TIMEOUT).try_into().unwrap_or(i64::MAX))
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn push_pending(&self, id: &str, pending: Pending) -> Result<(), StoreError> {
+        let now = unix_ms(SystemTime::now());
+        let value = serde_json::to_string(&StoredPending {
+            verifier: pending.verifier.secret().clone(),
+            started_ms: unix_ms(pending.started),
+        })?;
+        let mut conn = self.conn.clone();
+        PUSH_PENDING
+            .key(Self::key(id))
+            .arg(format!("p:{}", pending.state.secret()))
+            .arg(value)
+            .arg(now)
+            .arg(millis(PENDING_TIMEOUT))
+            .arg(MAX_PENDING)
+            .arg(millis(IDLE_TIMEOUT))
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_pending(&self, id: &str, state: &str) -> Result<Option<Pending>, StoreError> {
+        let Some(value) = self.take_field(id, &format!("p:{state}")).await? else {
+            return Ok(None);
+        };
+        let stored: StoredPending = serde_json::from_str(&value)?;
+        Ok(Some(Pending {
+            state: CsrfToken::new(state.to_owned()),
+            verifier: PkceCodeVerifier::new(stored.verifier),
+            started: from_unix_ms(stored.started_ms),
+        }))
+    }
+
+    async fn pending_count(&self, id: &str) -> Result<usize, StoreError> {
+        let mut conn = self.conn.clone();
+        let n: usize = COUNT_PENDING
+            .key(Self::key(id))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+
+    async fn link(&self, id: &str) -> Result<Option<Link>, StoreError> {
+        let mut conn = self.conn.clone();
+        let value: Option<String> = redis::cmd("HGET")
+            .arg(Self::key(id))
+            .arg(LINK_FIELD)
+            .query_async(&mut conn)
+            .await?;
+        value.as_deref().map(decode_link).transpose()
+    }
+
+    async fn set_link(&self, id: &str, link: &Link) -> Result<(), StoreError> {
+        let value = serde_json::to_string(&StoredLink {
+            access: link.access.secret().clone(),
+            refresh: link.refresh.as_ref().map(|r| r.secret().clone()),
+            expires_at_ms: link.expires_at.map(unix_ms),
+        })?;
+        let mut conn = self.conn.clone();
+        SET_FIELD
+            .key(Self::key(id))
+            .arg(LINK_FIELD)
+            .arg(value)
+            .arg(millis(IDLE_TIMEOUT))
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn take_link(&self, id: &str) -> Result<Option<Link>, StoreError> {
+        self.take_field(id, LINK_FIELD)
+            .await?
+            .as_deref()
+            .map(decode_link)
+            .transpose()
+    }
+
+    async fn take_field(&self, id: &str, field: &str) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn.clone();
+        let value: Option<String> = TAKE_FIELD
+            .key(Self::key(id))
+            .arg(field)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(value)
+    }
+}
+
+fn decode_link(value: &str) -> Result<Link, StoreError> {
+    let stored: StoredLink = serde_json::from_str(value)?;
+    Ok(Link {
+        access: AccessToken::new(stored.access),
+        refresh: stored.refresh.map(RefreshToken::new),
+        expires_at: stored.expires_at_ms.map(from_unix_ms),
+    })
+}
+
+/// Milliseconds since the Unix epoch (0 before it).
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_unix_ms(ms: u64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(ms))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `url` with its password, if any, masked.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Per-session locks within this process, so that one session's requests
+/// that may refresh its tokens run one at a time (a rotated refresh token
+/// must not be used twice). Entries go away when no request holds them.
+#[derive(Debug, Default)]
+pub struct SessionLocks {
+    locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl SessionLocks {
+    /// Waits for, and holds until dropped, session `id`'s lock.
+    pub async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(id).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(id.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
     }
 }
 
@@ -187,6 +683,16 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    fn cookie_headers(id: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let cookie = format!("{COOKIE_NAME}={id}");
+        headers.append(
+            COOKIE,
+            HeaderValue::from_str(&cookie).expect("valid header"),
+        );
+        headers
+    }
+
     #[test]
     fn finds_cookie_among_others() {
         let mut headers = HeaderMap::new();
@@ -202,20 +708,12 @@ mod tests {
         assert_eq!(cookie_value(&HeaderMap::new(), COOKIE_NAME), None);
     }
 
-    #[test]
-    fn unknown_session_is_not_found() {
+    #[tokio::test]
+    async fn unknown_session_is_not_found() {
         let store = SessionStore::default();
-        let mut headers = HeaderMap::new();
-        headers.append(COOKIE, HeaderValue::from_static("printshop_session=nope"));
-        assert!(store.find(&headers).is_none());
-        let (id, _) = store.create().expect("room for a session");
-        let mut headers = HeaderMap::new();
-        let cookie = format!("{COOKIE_NAME}={id}");
-        headers.append(
-            COOKIE,
-            HeaderValue::from_str(&cookie).expect("valid header"),
-        );
-        assert!(store.find(&headers).is_some());
+        assert_eq!(store.find(&cookie_headers("nope")).await, Ok(None));
+        let id = store.create().await.expect("room for a session");
+        assert_eq!(store.find(&cookie_headers(&id)).await, Ok(Some(id)));
     }
 
     #[test]
@@ -227,21 +725,55 @@ mod tests {
         assert!(set_cookie("abc", true).contains("; Secure"));
     }
 
-    #[test]
-    fn pending_is_matched_by_state_and_taken_once() {
-        let mut session = Session::default();
+    #[tokio::test]
+    async fn pending_is_matched_by_state_and_taken_once() {
+        let store = SessionStore::default();
+        let id = store.create().await.expect("room for a session");
+        let mut states = Vec::new();
         for _ in 0..6 {
             let (_, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
-            session.push_pending(Pending {
-                state: CsrfToken::new_random(),
-                verifier,
-                started: Instant::now(),
-            });
+            let state = CsrfToken::new_random();
+            states.push(state.secret().clone());
+            store
+                .push_pending(&id, Pending::new(state, verifier))
+                .await
+                .expect("memory");
         }
-        assert_eq!(session.pending.len(), MAX_PENDING);
-        let state = session.pending[1].state.secret().clone();
-        assert!(session.take_pending("wrong").is_none());
-        assert!(session.take_pending(&state).is_some());
-        assert!(session.take_pending(&state).is_none());
+        assert_eq!(store.pending_count(&id).await, Ok(MAX_PENDING));
+        assert!(
+            store
+                .take_pending(&id, &states[0])
+                .await
+                .expect("memory")
+                .is_none(),
+            "oldest dropped"
+        );
+        assert!(
+            store
+                .take_pending(&id, "wrong")
+                .await
+                .expect("memory")
+                .is_none()
+        );
+        assert!(
+            store
+                .take_pending(&id, &states[3])
+                .await
+                .expect("memory")
+                .is_some()
+        );
+        assert!(
+            store
+                .take_pending(&id, &states[3])
+                .await
+                .expect("memory")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn redact_masks_passwords() {
+        assert_eq!(redact("redis://:hunter2@h:1/0"), "redis://:****@h:1/0");
+        assert_eq!(redact("redis://127.0.0.1:1"), "redis://127.0.0.1:1");
     }
 }

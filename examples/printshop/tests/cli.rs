@@ -23,10 +23,16 @@ fn help_documents_every_flag() {
         "--client-id",
         "--client-secret",
         "--public-url",
+        "--store",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
     assert!(help.contains("127.0.0.1:9001"));
+    assert!(help.contains("redis://HOST:PORT[/DB]"));
+    assert!(
+        !help.contains("stay in memory"),
+        "--store redis is real:\n{help}"
+    );
     assert!(help.contains("http://127.0.0.1:9000"));
     assert!(
         !help.contains("0123456789abcdef"),
@@ -63,4 +69,43 @@ fn busy_port_is_a_one_line_error() {
     assert_one_line_error(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+}
+
+#[test]
+fn unreachable_redis_store_is_a_one_line_error() {
+    // Nothing listens on port 1; the store is checked before serving.
+    let started = std::time::Instant::now();
+    let out = printshop(&["--listen", "127.0.0.1:0", "--store", "redis://127.0.0.1:1"]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("printshop: cannot use the Redis store redis://127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "bounded"
+    );
+}
+
+#[test]
+fn redis_password_is_not_printed() {
+    let out = printshop(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "redis://:hunter2@127.0.0.1:1/0",
+    ]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot use the Redis store"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn bad_store_is_a_one_line_error() {
+    let out = printshop(&["--store", "postgres://127.0.0.1/x"]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(2));
 }
