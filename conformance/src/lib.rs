@@ -293,6 +293,7 @@ macro_rules! __with_checks {
                 token_in_query_is_refused,
                 insufficient_scope_is_403,
                 scheme_is_case_insensitive,
+                scheme_without_token_is_400_invalid_request,
             }
             races {
                 concurrent_code_redemptions_one_winner,

@@ -108,9 +108,9 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerE
     let Some(header) = authorization else {
         return Ok(None);
     };
-    let Some((scheme, token)) = header.split_once(' ') else {
-        return Ok(None);
-    };
+    // A bare `Bearer` (HTTP trims the space after it) is the scheme with its
+    // token missing: malformed, not absent (§3.1 `invalid_request`).
+    let (scheme, token) = header.split_once(' ').unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Ok(None);
     }
@@ -198,6 +198,10 @@ mod tests {
         assert!(bearer_token(Some("Bearer a b")).is_err());
         assert!(bearer_token(Some("Bearer ")).is_err());
         assert!(bearer_token(Some("Bearer ===")).is_err());
+        // RFC 6750 §3.1: the scheme without its token is malformed (400), not absent (401).
+        assert!(bearer_token(Some("Bearer")).is_err());
+        assert!(bearer_token(Some("bearer")).is_err());
+        assert_eq!(bearer_token(Some("Bearerx")).ok().flatten(), None);
     }
 
     #[test]

@@ -48,11 +48,8 @@ impl ClientCredentials {
     /// credentials at all, or a malformed Basic header, is `invalid_client`.
     pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
         if let Some(basic) = authorization.and_then(basic_payload) {
-            let (id, secret) = decode_basic(basic).ok_or_else(|| {
-                let mut e = OAuthError::invalid_client("malformed Basic credentials");
-                e.basic_challenge = true;
-                e
-            })?;
+            let (id, secret) = decode_basic(basic)
+                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
             if params.contains("client_secret") {
                 return Err(OAuthError::invalid_request(
                     "use only one client authentication method",
@@ -111,9 +108,7 @@ impl ClientCredentials {
         let (method, id) = self.parts();
         let fail = |why: &str| {
             tracing::info!(client = %id, method = method.as_str(), reason = why, "client authentication failed");
-            let mut e = OAuthError::invalid_client("client authentication failed");
-            e.basic_challenge = method == AuthMethod::ClientSecretBasic;
-            e
+            OAuthError::invalid_client("client authentication failed")
         };
         let client = registry
             .client(id)
@@ -232,15 +227,10 @@ mod tests {
     }
 
     #[test]
-    fn malformed_basic_is_invalid_client_with_challenge() {
+    fn malformed_basic_is_invalid_client() {
         for h in ["Basic !!!", "Basic bm9jb2xvbg==", "basic %%%"] {
             let e = ClientCredentials::extract(Some(h), &params("")).err();
-            assert_eq!(
-                e.as_ref().map(|e| e.code),
-                Some(ErrorCode::InvalidClient),
-                "{h}"
-            );
-            assert!(e.is_some_and(|e| e.basic_challenge));
+            assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidClient), "{h}");
         }
     }
 

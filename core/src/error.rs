@@ -99,9 +99,6 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// A page with more information.
     pub uri: Option<String>,
-    /// Whether the client tried HTTP Basic authentication; an `invalid_client`
-    /// answer then carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
-    pub basic_challenge: bool,
 }
 
 impl OAuthError {
@@ -111,7 +108,6 @@ impl OAuthError {
             code,
             description: Some(description.into()),
             uri: None,
-            basic_challenge: false,
         }
     }
 

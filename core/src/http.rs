@@ -106,11 +106,14 @@ impl HttpResponse {
         }
     }
 
-    /// An RFC 6749 §5.2 error: JSON body, its status, `no-store`, and
-    /// `WWW-Authenticate: Basic` when a Basic authentication failed.
+    /// An RFC 6749 §5.2 error: JSON body, its status, `no-store`, and on a
+    /// `401 invalid_client` a `WWW-Authenticate: Basic` challenge.
     pub fn oauth_error(error: &OAuthError, realm: &str) -> Self {
         let mut r = Self::json_no_store(error.status(), error.to_json());
-        if error.basic_challenge && error.code == crate::error::ErrorCode::InvalidClient {
+        // A 401 names the scheme to authenticate with (RFC 9110 §15.5.2),
+        // whether or not the client tried Basic (RFC 6749 §5.2 requires it
+        // only then).
+        if error.code == crate::error::ErrorCode::InvalidClient {
             r.headers.push((
                 "www-authenticate",
                 format!("Basic realm=\"{realm}\"").into(),

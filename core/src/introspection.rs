@@ -26,7 +26,8 @@ pub struct Introspection {
     /// The subject: the owner, or the client for client-credentials tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
-    /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+    /// `Bearer` for access tokens. RFC 7662 §2.2 defines `token_type` as an
+    /// access token type (RFC 6749 §5.1), so a refresh token has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     /// Expiry, seconds since the epoch.
@@ -56,7 +57,7 @@ impl Introspection {
         }
     }
 
-    fn active(record: TokenRecord, token_type: &'static str, issuer: &str) -> Self {
+    fn active(record: TokenRecord, token_type: Option<&'static str>, issuer: &str) -> Self {
         Self {
             active: true,
             scope: Some(record.scope.to_string()),
@@ -67,7 +68,7 @@ impl Introspection {
                     .map_or_else(|| record.client_id.to_string(), |s| s.0),
             ),
             client_id: Some(record.client_id.to_string()),
-            token_type: Some(token_type),
+            token_type,
             exp: Some(record.expires_at.unix_timestamp()),
             iat: Some(record.issued_at.unix_timestamp()),
             iss: Some(issuer.to_owned()),
@@ -117,14 +118,14 @@ impl<S: Store> Server<S> {
         let now = self.now();
         let issuer = &self.config().issuer;
         let (record, kind) = if let Some(s) = SecretKey::parse(TokenKind::Access, token) {
-            (self.store().access_token(s, now).await?, "Bearer")
+            (self.store().access_token(s, now).await?, Some("Bearer"))
         } else if let Some(s) = SecretKey::parse(TokenKind::Refresh, token) {
             match self.store().refresh_token(s, now).await? {
-                RefreshLookup::Current(r) => (Some(r), "refresh_token"),
-                _ => (None, "refresh_token"),
+                RefreshLookup::Current(r) => (Some(r), None),
+                _ => (None, None),
             }
         } else {
-            (None, "")
+            (None, None)
         };
         Ok(match record {
             Some(r) if client.introspect_any_token || r.client_id == client.id => {

@@ -525,12 +525,16 @@ async fn token_endpoint_errors_rfc6749_5_2() {
             .await;
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!((r.status, err(&v)), (status, code), "{body}");
-        if code == "invalid_client" && auth.is_some() {
+        // Every 401 names a scheme (RFC 9110 §15.5.2), also when the client
+        // sent no Authorization header (RFC 6749 §5.2 requires it only then).
+        if code == "invalid_client" {
             assert_eq!(
                 r.header("www-authenticate"),
                 Some("Basic realm=\"tessera\""),
                 "{body}"
             );
+        } else {
+            assert_eq!(r.header("www-authenticate"), None, "{body}");
         }
     }
     // Wrong method and content type.
@@ -726,6 +730,15 @@ async fn introspection_rfc7662() {
     assert_eq!(v["username"], "alice");
     assert_eq!(v["scope"], "photos.read profile");
     assert_eq!(v["iss"], "https://as.example");
+    assert_eq!(v["token_type"], "Bearer");
+    // A refresh token is active but has no `token_type`: RFC 7662 §2.2 takes
+    // it from RFC 6749 §5.1, which types access tokens only.
+    let rt = t["refresh_token"].as_str().unwrap();
+    let (_, v) = introspect(format!("token={rt}"), Some(basic("api", "api-secret"))).await;
+    assert_eq!(
+        (v["active"].clone(), v.get("token_type")),
+        (true.into(), None)
+    );
     // Own token: visible. Another client's: inactive.
     assert_eq!(
         introspect(format!("token={at}"), Some(basic("shop", SHOP_SECRET)))

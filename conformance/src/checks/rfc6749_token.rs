@@ -78,7 +78,8 @@ pub async fn wrong_secret_is_401_invalid_client_with_basic_challenge(t: &Target)
     Ok(())
 }
 
-/// An unknown client: 401 `invalid_client` (Basic and body).
+/// An unknown client: 401 `invalid_client` (Basic and body), always with a
+/// `WWW-Authenticate: Basic` challenge.
 pub async fn unknown_client_is_401_invalid_client(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
     let body = [("grant_type", "client_credentials")];
@@ -105,6 +106,10 @@ pub async fn unknown_client_is_401_invalid_client(t: &Target) -> CheckResult {
             .post_form(&ctx.meta.token_endpoint, auth, &body)
             .await?;
         ex.expect_oauth_error(401, "invalid_client")?;
+        ex.ensure(
+            is_basic_challenge(ex.header("www-authenticate")),
+            "every 401 must name a scheme in `WWW-Authenticate` (RFC 9110 §15.5.2)",
+        )?;
     }
     Ok(())
 }

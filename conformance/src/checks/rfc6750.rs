@@ -81,3 +81,21 @@ pub async fn scheme_is_case_insensitive(t: &Target) -> CheckResult {
     }
     Ok(())
 }
+
+/// `Authorization: Bearer` with no token is a malformed request (§3.1):
+/// 400 with `error="invalid_request"`, not the 401 of a request without
+/// credentials.
+pub async fn scheme_without_token_is_400_invalid_request(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let ex = ctx
+        .http
+        .send(Request::get(ctx.photos_url()).header("authorization", "Bearer"))
+        .await?;
+    ex.expect_status(400)?;
+    let c = ex.header("www-authenticate").unwrap_or_default();
+    ex.ensure(
+        flow::is_bearer_challenge(c) && c.contains("error=\"invalid_request\""),
+        format!("expected `WWW-Authenticate: Bearer` with error=\"invalid_request\", got {c:?}"),
+    )?;
+    Ok(())
+}
