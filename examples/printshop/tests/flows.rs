@@ -5,7 +5,9 @@
 mod support;
 
 use reqwest::StatusCode;
-use support::{Behaviour, FakeProvider, Iss, browser, start_printshop, visit};
+use support::{
+    Behaviour, FakeProvider, Iss, browser, redis_url, start_printshop, start_printshop_on, visit,
+};
 
 /// Starts a fake provider with `behaviour` and a PrintShop pointed at it.
 async fn setup(behaviour: Behaviour) -> (FakeProvider, String) {
@@ -307,4 +309,64 @@ async fn photos_without_link_goes_home_and_unknown_pages_are_friendly() {
     let page = visit(&browser(), &format!("{shop}/nope")).await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.contains("Page not found"));
+}
+
+/// The whole dance with `--store redis://…`: two PrintShop processes' worth of
+/// servers on one Redis share the browser's session, a rotated refresh token
+/// is stored there, and disconnecting removes the tokens from Redis.
+#[tokio::test]
+async fn redis_store_runs_the_dance_and_shares_sessions() {
+    let Some(url) = redis_url() else { return };
+    let fake = FakeProvider::start(Behaviour::default()).await;
+    let shop = start_printshop_on(&fake.issuer, &url).await;
+    let other = start_printshop_on(&fake.issuer, &url).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = support::browser_with(jar.clone());
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+
+    // The same cookie (cookies ignore ports) finds the link through the other server.
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{other}/photos")).await);
+    // The rotated refresh token was written to Redis: the first server uses it.
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+    assert_eq!(fake.state().refresh_grants, 2);
+
+    let id = support::cookie(&jar, &shop, printshop::session::COOKIE_NAME);
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!("{}{id}", printshop::session::REDIS_PREFIX);
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "TTL {ttl}");
+    let link: Option<String> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("link")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(link.is_some_and(|l| l.contains("tsr_fake_refresh_")));
+
+    let response = client
+        .post(format!("{other}/disconnect"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("Connect PhotoBook"));
+    let link: Option<String> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("link")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(link, None, "tokens gone from Redis");
+    assert_eq!(fake.state().revoked.len(), 1);
+    let home = visit(&client, &format!("{shop}/")).await;
+    assert!(home.body.contains("Connect PhotoBook"));
 }

@@ -390,8 +390,34 @@ async fn photos(State(fake): State<FakeProvider>, headers: HeaderMap) -> Respons
     .into_response()
 }
 
+/// The Redis server for the Redis-store tests: `TESSERA_REDIS_URL`, as
+/// `storage-redis/scripts/redis-up.sh` (and `scripts/test.sh`) sets it.
+///
+/// Unset, it panics (so CI cannot pass silently without Redis) unless
+/// `TESSERA_REDIS_SKIP=1`, which skips (passes) the test with a note instead:
+/// the same convention as the `tessera-redis` and conformance tests.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("TESSERA_REDIS_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ if std::env::var("TESSERA_REDIS_SKIP").is_ok_and(|v| v == "1") => {
+            eprintln!("skipped: TESSERA_REDIS_URL is not set and TESSERA_REDIS_SKIP=1");
+            None
+        }
+        _ => panic!(
+            "TESSERA_REDIS_URL is not set: this test needs a standalone redis-server. Start one with \
+             `bash storage-redis/scripts/redis-up.sh /tmp/r.env && . /tmp/r.env` (stop it with \
+             storage-redis/scripts/redis-down.sh /tmp/r.env), or set TESSERA_REDIS_SKIP=1 to skip."
+        ),
+    }
+}
+
 /// Starts PrintShop in-process on a free port, pointed at `provider`; returns its base URL.
 pub async fn start_printshop(provider: &str) -> String {
+    start_printshop_on(provider, "memory").await
+}
+
+/// Like [`start_printshop`], with `--store store`.
+pub async fn start_printshop_on(provider: &str, store: &str) -> String {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind printshop");
@@ -402,10 +428,14 @@ pub async fn start_printshop(provider: &str) -> String {
         &addr.to_string(),
         "--provider",
         provider,
+        "--store",
+        store,
     ])
     .expect("valid flags");
+    // Open the store before returning, so that the first request finds it.
+    let sessions = printshop::open_store(&config).await.expect("store opens");
     tokio::spawn(async move {
-        printshop::serve(listener, config, std::future::pending())
+        printshop::serve_with(listener, config, sessions, std::future::pending())
             .await
             .expect("printshop serves");
     });
@@ -414,8 +444,13 @@ pub async fn start_printshop(provider: &str) -> String {
 
 /// A browser-like HTTP client: keeps cookies, follows redirects.
 pub fn browser() -> reqwest::Client {
+    browser_with(Arc::new(reqwest::cookie::Jar::default()))
+}
+
+/// A browser-like HTTP client keeping its cookies in `jar`.
+pub fn browser_with(jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::limited(10))
         .build()
         .expect("client")
@@ -447,4 +482,19 @@ pub async fn visit(client: &reqwest::Client, url: &str) -> Page {
         headers,
         body,
     }
+}
+
+/// The value of cookie `name` that `jar` would send to `base`.
+pub fn cookie(jar: &reqwest::cookie::Jar, base: &str, name: &str) -> String {
+    use reqwest::cookie::CookieStore as _;
+    let url: reqwest::Url = base.parse().expect("url");
+    let header = jar.cookies(&url).expect("cookies for the site");
+    header
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .expect("the cookie")
 }
