@@ -217,26 +217,20 @@ impl Browser {
     /// errors (e.g. "Node with given id does not belong to the document")
     /// that say nothing about the page that is coming.
     pub async fn wait_for(&self, selector: &str) -> Result<Element, String> {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
-            let last = match tokio::time::timeout(
-                Duration::from_secs(5),
-                self.client.find(Locator::Css(selector)),
-            )
-            .await
-            {
-                Ok(Ok(element)) => return Ok(element),
-                Ok(Err(e)) if e.is_no_such_element() => String::from("not found"),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => String::from("no answer within 5 s"),
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "no element matching {selector} within {STEP_TIMEOUT:?} (on {}): {last}",
-                    self.url().await.unwrap_or_default()
-                ));
+        let found = poll(|| async {
+            match self.client.find(Locator::Css(selector)).await {
+                Ok(element) => Ok(element),
+                Err(e) if e.is_no_such_element() => Err(String::from("not found")),
+                Err(e) => Err(e.to_string()),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        match found {
+            Ok(element) => Ok(element),
+            Err(last) => Err(format!(
+                "no element matching {selector} within {STEP_TIMEOUT:?} (on {}): {last}",
+                self.url().await.unwrap_or_default()
+            )),
         }
     }
 
@@ -256,26 +250,23 @@ impl Browser {
         )
         .await?;
         self.click(element, what).await?;
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
-            let probe = self.client.execute(
-                "return document.readyState === 'complete' && window.__tesseraOldPage !== true;",
-                Vec::new(),
-            );
-            let last = match tokio::time::timeout(Duration::from_secs(5), probe).await {
-                Ok(Ok(serde_json::Value::Bool(true))) => return Ok(()),
-                Ok(Ok(_)) => String::from("the old page is still shown or loading"),
+        let loaded = poll(|| async {
+            let probe =
+                "return document.readyState === 'complete' && window.__tesseraOldPage !== true;";
+            match self.client.execute(probe, Vec::new()).await {
+                Ok(serde_json::Value::Bool(true)) => Ok(()),
+                Ok(_) => Err(String::from("the old page is still shown or loading")),
                 // Mid-navigation the old document's script context may be gone.
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => String::from("no answer within 5 s"),
-            };
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "after clicking {what}, no new page within {STEP_TIMEOUT:?} (on {}): {last}",
-                    self.url().await.unwrap_or_default()
-                ));
+                Err(e) => Err(e.to_string()),
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        })
+        .await;
+        match loaded {
+            Ok(()) => Ok(()),
+            Err(last) => Err(format!(
+                "after clicking {what}, no new page within {STEP_TIMEOUT:?} (on {}): {last}",
+                self.url().await.unwrap_or_default()
+            )),
         }
     }
 
@@ -288,6 +279,27 @@ impl Browser {
     pub async fn fill(&self, element: &Element, text: &str, what: &str) -> Result<(), String> {
         bounded(&format!("clear {what}"), element.clear()).await?;
         bounded(&format!("type into {what}"), element.send_keys(text)).await
+    }
+}
+
+/// Runs `probe` every 100 ms until it succeeds, for at most [`STEP_TIMEOUT`]
+/// (each attempt bounded by 5 s); else the last attempt's reason.
+async fn poll<T, F, Fut>(mut probe: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        let last = match tokio::time::timeout(Duration::from_secs(5), probe()).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(why)) => why,
+            Err(_) => String::from("no answer within 5 s"),
+        };
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
