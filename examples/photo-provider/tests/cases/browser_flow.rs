@@ -50,18 +50,13 @@ async fn allow_then_token_then_photos() {
     assert!(handle.starts_with("tsp_"));
 
     // Wrong password: the login page again, with an error, nobody signed in.
-    let wrong = Page::of(
-        browser
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("handle", handle.as_str()),
-                ("username", "alice"),
-                ("password", "bob-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let wrong = post_login(
+        &provider,
+        &browser,
+        &csrf,
+        &handle,
+        "alice",
+        "bob-password-1",
     )
     .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -71,18 +66,13 @@ async fn allow_then_token_then_photos() {
     assert!(wrong.html.contains("value=\"alice\""), "username kept");
 
     // Right password: the consent page, naming the client and each scope in words.
-    let consent = Page::of(
-        browser
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", wrong.input("csrf_token").as_str()),
-                ("handle", wrong.input("handle").as_str()),
-                ("username", "alice"),
-                ("password", "alice-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let consent = post_login(
+        &provider,
+        &browser,
+        &wrong.input("csrf_token"),
+        &wrong.input("handle"),
+        "alice",
+        "alice-password-1",
     )
     .await;
     consent.assert_consent_page();
@@ -176,15 +166,10 @@ async fn deny_redirects_access_denied_with_state_and_iss() {
 
     // Signed in now: the next request goes straight to the consent page.
     let (_, challenge) = pkce("deny-2");
-    let page = Page::of(
-        browser
-            .get(provider.url(&format!(
-                "/authorize?{}",
-                printshop_request("s2", &challenge, "profile")
-            )))
-            .send()
-            .await
-            .unwrap(),
+    let page = authorize_page(
+        &provider,
+        &browser,
+        &printshop_request("s2", &challenge, "profile"),
     )
     .await;
     page.assert_consent_page();
@@ -229,14 +214,7 @@ async fn unknown_client_and_unregistered_redirect_get_an_error_page() {
         ]),
         String::new(),
     ] {
-        let page = Page::of(
-            browser
-                .get(provider.url(&format!("/authorize?{query}")))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let page = authorize_page(&provider, &browser, &query).await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{query}");
         assert!(page.headers.get(LOCATION).is_none(), "{query}");
         assert!(page.is_html());
@@ -285,14 +263,7 @@ async fn csrf_is_required_on_both_forms() {
     let browser = browser();
     let (_, challenge) = pkce("csrf");
     let query = printshop_request("s", &challenge, "photos.read");
-    let login = Page::of(
-        browser
-            .get(provider.url(&format!("/authorize?{query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let login = authorize_page(&provider, &browser, &query).await;
     let handle = login.input("handle");
     for csrf in [None, Some(""), Some("forged-token")] {
         let mut form = vec![
@@ -317,32 +288,20 @@ async fn csrf_is_required_on_both_forms() {
         assert!(page.headers.get(SET_COOKIE).is_none(), "nobody signed in");
     }
     // A login post from another browser (no session cookie at all).
-    let stranger = Page::of(
-        crate::common::browser()
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", login.input("csrf_token").as_str()),
-                ("handle", handle.as_str()),
-                ("username", "alice"),
-                ("password", "alice-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let stranger = post_login(
+        &provider,
+        &crate::common::browser(),
+        &login.input("csrf_token"),
+        &handle,
+        "alice",
+        "alice-password-1",
     )
     .await;
     assert_eq!(stranger.status, StatusCode::FORBIDDEN);
     stranger.assert_login_page();
 
     // Still signed out: the authorization request shows the login page again.
-    let still = Page::of(
-        browser
-            .get(provider.url(&format!("/authorize?{query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let still = authorize_page(&provider, &browser, &query).await;
     still.assert_login_page();
 
     // Consent form without or with a wrong CSRF token: refused, no redirect.
@@ -395,18 +354,13 @@ async fn csrf_is_required_on_both_forms() {
 async fn expired_or_unknown_handle_is_an_error_page() {
     let provider = Provider::start().await;
     let browser = browser();
-    let page = Page::of(
-        browser
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", "x"),
-                ("handle", "tsp_unknown"),
-                ("username", "alice"),
-                ("password", "alice-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let page = post_login(
+        &provider,
+        &browser,
+        "x",
+        "tsp_unknown",
+        "alice",
+        "alice-password-1",
     )
     .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
@@ -449,15 +403,10 @@ async fn consent_handle_only_works_in_its_own_session() {
     // Carol only got as far as the login page (a session that never signed in).
     let carol = browser();
     let (_, carol_challenge) = pkce("carol-bound");
-    let carol_login = Page::of(
-        carol
-            .get(provider.url(&format!(
-                "/authorize?{}",
-                printshop_request("carol-state", &carol_challenge, "photos.read")
-            )))
-            .send()
-            .await
-            .unwrap(),
+    let carol_login = authorize_page(
+        &provider,
+        &carol,
+        &printshop_request("carol-state", &carol_challenge, "photos.read"),
     )
     .await;
     carol_login.assert_login_page();
@@ -531,14 +480,7 @@ async fn login_handle_only_works_in_its_own_session() {
     let alice = browser();
     let (_, challenge) = pkce("alice-login-bound");
     let query = printshop_request("alice-state", &challenge, "photos.read");
-    let alice_login = Page::of(
-        alice
-            .get(provider.url(&format!("/authorize?{query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let alice_login = authorize_page(&provider, &alice, &query).await;
     alice_login.assert_login_page();
     let alice_handle = alice_login.input("handle");
 
@@ -547,28 +489,16 @@ async fn login_handle_only_works_in_its_own_session() {
     let stranger = browser();
     let (_, other_challenge) = pkce("stranger-login-bound");
     let other_query = printshop_request("other-state", &other_challenge, "photos.read");
-    let stranger_login = Page::of(
-        stranger
-            .get(provider.url(&format!("/authorize?{other_query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let stranger_login = authorize_page(&provider, &stranger, &other_query).await;
     stranger_login.assert_login_page();
     for (username, password) in [("bob", "bob-password-1"), ("alice", "alice-password-1")] {
-        let page = Page::of(
-            stranger
-                .post(provider.url("/login"))
-                .form(&[
-                    ("csrf_token", stranger_login.input("csrf_token").as_str()),
-                    ("handle", alice_handle.as_str()),
-                    ("username", username),
-                    ("password", password),
-                ])
-                .send()
-                .await
-                .unwrap(),
+        let page = post_login(
+            &provider,
+            &stranger,
+            &stranger_login.input("csrf_token"),
+            &alice_handle,
+            username,
+            password,
         )
         .await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
@@ -578,30 +508,18 @@ async fn login_handle_only_works_in_its_own_session() {
         assert_eq!(page.forms(), 0);
     }
     // The stranger is still signed out.
-    let still = Page::of(
-        stranger
-            .get(provider.url(&format!("/authorize?{other_query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let still = authorize_page(&provider, &stranger, &other_query).await;
     still.assert_login_page();
 
     // The handle was not consumed: alice signs in with it, across the new
     // session id, and allows.
-    let consent = Page::of(
-        alice
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", alice_login.input("csrf_token").as_str()),
-                ("handle", alice_handle.as_str()),
-                ("username", "alice"),
-                ("password", "alice-password-1"),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let consent = post_login(
+        &provider,
+        &alice,
+        &alice_login.input("csrf_token"),
+        &alice_handle,
+        "alice",
+        "alice-password-1",
     )
     .await;
     consent.assert_consent_page();

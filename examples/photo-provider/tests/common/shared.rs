@@ -144,6 +144,44 @@ pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     first
 }
 
+/// The page `GET /authorize?{query}` answers `browser` with.
+pub async fn authorize_page(provider: &Provider, browser: &reqwest::Client, query: &str) -> Page {
+    Page::of(
+        browser
+            .get(provider.url(&format!("/authorize?{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Posts the login form with `csrf` and `handle` (from whichever page) and
+/// the credentials; the page answered.
+pub async fn post_login(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    csrf: &str,
+    handle: &str,
+    user: &str,
+    password: &str,
+) -> Page {
+    Page::of(
+        browser
+            .post(provider.url("/login"))
+            .form(&[
+                ("csrf_token", csrf),
+                ("handle", handle),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// Signs in through the login page of `query` and returns the consent page.
 pub async fn sign_in_to_consent(
     provider: &Provider,
@@ -152,28 +190,16 @@ pub async fn sign_in_to_consent(
     user: &str,
     password: &str,
 ) -> Page {
-    let login = Page::of(
-        browser
-            .get(provider.url(&format!("/authorize?{query}")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let login = authorize_page(provider, browser, query).await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.html);
     login.assert_login_page();
-    let consent = Page::of(
-        browser
-            .post(provider.url("/login"))
-            .form(&[
-                ("csrf_token", login.input("csrf_token").as_str()),
-                ("handle", login.input("handle").as_str()),
-                ("username", user),
-                ("password", password),
-            ])
-            .send()
-            .await
-            .unwrap(),
+    let consent = post_login(
+        provider,
+        browser,
+        &login.input("csrf_token"),
+        &login.input("handle"),
+        user,
+        password,
     )
     .await;
     consent.assert_consent_page();
