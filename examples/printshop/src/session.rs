@@ -22,6 +22,7 @@ use axum::http::header::COOKIE;
 use oauth2::{AccessToken, CsrfToken, PkceCodeVerifier, RefreshToken};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 /// Name of PrintShop's session cookie.
 pub const COOKIE_NAME: &str = "printshop_session";
@@ -91,24 +92,15 @@ impl Link {
 }
 
 /// Why a session operation failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     /// The memory store holds [`MAX_SESSIONS`] sessions; try later.
+    #[error("too many sessions")]
     Full,
     /// Redis did not answer, refused, or held something unreadable.
+    #[error("session store unavailable: {0}")]
     Unavailable(String),
 }
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full => f.write_str("too many sessions"),
-            Self::Unavailable(reason) => write!(f, "session store unavailable: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 impl From<redis::RedisError> for StoreError {
     fn from(error: redis::RedisError) -> Self {
@@ -123,25 +115,14 @@ impl From<serde_json::Error> for StoreError {
 }
 
 /// The `--store` could not be opened: `cannot use the Redis store URL: reason`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot use the Redis store {store}: {reason}")]
 pub struct OpenError {
     /// The store, its password masked.
     pub store: String,
     /// What went wrong, on one line.
     pub reason: String,
 }
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "cannot use the Redis store {}: {}",
-            self.store, self.reason
-        )
-    }
-}
-
-impl std::error::Error for OpenError {}
 
 /// All sessions: in memory or in Redis, as `--store` says.
 #[derive(Debug)]
@@ -223,7 +204,7 @@ impl SessionStore {
             Self::Memory(m) => Ok(m
                 .with(id, |entry| {
                     let index = entry.pending.iter().position(|p| {
-                        constant_time_eq(p.state.secret().as_bytes(), state.as_bytes())
+                        bool::from(p.state.secret().as_bytes().ct_eq(state.as_bytes()))
                     })?;
                     Some(entry.pending.remove(index))
                 })
@@ -620,14 +601,6 @@ pub fn redact(url: &str) -> String {
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Compares two byte strings without an early exit on the first difference.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Per-session locks within this process, so that one session's requests
