@@ -554,14 +554,27 @@ pub async fn api(ctx: &Ctx, token: &str) -> Result<Exchange, Failure> {
 
 /// Checks a `401` with `WWW-Authenticate: Bearer ... error="invalid_token"`.
 pub fn expect_invalid_token(ex: &Exchange, what: &str) -> Result<(), Failure> {
+    expect_bearer_error(ex, 401, "invalid_token", what)
+}
+
+/// A resource-server error (RFC 6750 §3.1): `status` and a
+/// `WWW-Authenticate: Bearer` challenge naming `error`.
+pub fn expect_bearer_error(
+    ex: &Exchange,
+    status: u16,
+    error: &str,
+    what: &str,
+) -> Result<(), Failure> {
     ex.ensure(
-        ex.status == 401,
-        format!("{what}: expected 401, got {}", ex.status),
+        ex.status == status,
+        format!("{what}: expected {status}, got {}", ex.status),
     )?;
     let challenge = ex.header("www-authenticate").unwrap_or_default();
     ex.ensure(
-        is_bearer_challenge(challenge) && challenge.contains("error=\"invalid_token\""),
-        format!("{what}: expected `WWW-Authenticate: Bearer` with error=\"invalid_token\", got {challenge:?}"),
+        is_bearer_challenge(challenge) && challenge.contains(&format!("error=\"{error}\"")),
+        format!(
+            "{what}: expected `WWW-Authenticate: Bearer` with error=\"{error}\", got {challenge:?}"
+        ),
     )?;
     Ok(())
 }
