@@ -16,10 +16,9 @@ use axum::http::request::Parts;
 /// use axum::response::{Html, IntoResponse, Response};
 /// use tessera::{AuthorizeOutcome, Server};
 /// use tessera_axum::{AuthorizationQuery, respond};
-/// use tessera_memory::MemoryStore;
 ///
 /// async fn authorize(
-///     State(server): State<Server<MemoryStore>>,
+///     State(server): State<Server>,
 ///     AuthorizationQuery(query): AuthorizationQuery,
 /// ) -> Response {
 ///     // The logged-in user from the app's session, if any.

@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Request, Uri};
 use axum::response::{IntoResponse, Response};
-use tessera::{AccessToken, BearerError, Server, Store};
+use tessera::{AccessToken, BearerError, Server};
 use tower::{Layer, Service};
 
 use crate::endpoints::header_text;
@@ -31,8 +31,7 @@ use crate::response::TesseraResponse;
 /// ```
 /// # use axum::Json;
 /// # use tessera_axum::{Bearer, BearerRejection};
-/// # use tessera_memory::MemoryStore;
-/// async fn photos(token: Bearer<MemoryStore>) -> Result<Json<Vec<String>>, BearerRejection> {
+/// async fn photos(token: Bearer) -> Result<Json<Vec<String>>, BearerRejection> {
 ///     token.require(&["photos.read"])?;
 ///     Ok(Json(vec![format!("{}'s photos", token.principal())]))
 /// }
@@ -92,8 +91,8 @@ impl IntoResponse for BearerRejection {
 }
 
 /// Validates the request's bearer token with the core.
-async fn verify<S: Store>(
-    server: &Server<S>,
+async fn verify(
+    server: &Server,
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<AccessToken, BearerRejection> {
@@ -103,8 +102,8 @@ async fn verify<S: Store>(
         .await
         .map_err(|error| {
             // The error's code only: never the header, which holds the token.
-            match &error.error {
-                Some(e) => tracing::debug!(error = %e.code, "bearer token refused"),
+            match error.code() {
+                Some(code) => tracing::debug!(error = %code, "bearer token refused"),
                 None => tracing::debug!("no bearer token"),
             }
             BearerRejection::new(error, server.config().realm.clone())
@@ -119,27 +118,26 @@ async fn verify<S: Store>(
 /// ([`Server::verify_bearer`]) and yields the [`AccessToken`], or rejects
 /// with a [`BearerRejection`]. The server comes from the app's state through
 /// [`FromRef`], so the extractor works in any app whose state holds a
-/// [`Server<S>`]:
+/// [`Server`]:
 ///
 /// ```
 /// use axum::extract::FromRef;
 /// use tessera::Server;
 /// use tessera_axum::Bearer;
-/// use tessera_memory::MemoryStore;
 ///
 /// #[derive(Clone, FromRef)]
 /// struct AppState {
-///     oauth: Server<MemoryStore>,
+///     oauth: Server,
 ///     // ... the app's own state
 /// }
 ///
-/// async fn whoami(token: Bearer<MemoryStore>) -> String {
+/// async fn whoami(token: Bearer) -> String {
 ///     token.principal().to_owned()
 /// }
 ///
 /// // Optional authentication: `None` without credentials, still a
 /// // rejection for a bad token.
-/// async fn greet(token: Option<Bearer<MemoryStore>>) -> String {
+/// async fn greet(token: Option<Bearer>) -> String {
 ///     token.map_or("hello, stranger".into(), |t| format!("hello, {}", t.principal()))
 /// }
 /// ```
@@ -147,27 +145,19 @@ async fn verify<S: Store>(
 /// It dereferences to the [`AccessToken`]. Its [`require`](Self::require)
 /// checks scopes with a rejection usable with `?`. Behind a
 /// [`require_scope`] layer it reuses the token the layer validated.
-pub struct Bearer<S> {
+#[derive(Clone)]
+pub struct Bearer {
     token: AccessToken,
-    server: Server<S>,
+    server: Server,
 }
 
-impl<S> fmt::Debug for Bearer<S> {
+impl fmt::Debug for Bearer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Bearer").field(&self.token).finish()
     }
 }
 
-impl<S> Clone for Bearer<S> {
-    fn clone(&self) -> Self {
-        Self {
-            token: self.token.clone(),
-            server: self.server.clone(),
-        }
-    }
-}
-
-impl<S: Store> Bearer<S> {
+impl Bearer {
     /// Checks the token carries every scope in `scopes`; otherwise `403
     /// insufficient_scope` naming them (RFC 6750 §3.1).
     pub fn require(&self, scopes: &[&str]) -> Result<(), BearerRejection> {
@@ -187,12 +177,12 @@ impl<S: Store> Bearer<S> {
     }
 
     /// The server that validated it.
-    pub fn server(&self) -> &Server<S> {
+    pub fn server(&self) -> &Server {
         &self.server
     }
 }
 
-impl<S> Deref for Bearer<S> {
+impl Deref for Bearer {
     type Target = AccessToken;
 
     fn deref(&self) -> &AccessToken {
@@ -200,16 +190,15 @@ impl<S> Deref for Bearer<S> {
     }
 }
 
-impl<S, St> FromRequestParts<St> for Bearer<S>
+impl<St> FromRequestParts<St> for Bearer
 where
-    S: Store,
-    Server<S>: FromRef<St>,
+    Server: FromRef<St>,
     St: Send + Sync,
 {
     type Rejection = BearerRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
-        let server = Server::<S>::from_ref(state);
+        let server = Server::from_ref(state);
         let token = match parts.extensions.get::<AccessToken>() {
             Some(token) => token.clone(),
             None => verify(&server, &parts.headers, &parts.uri).await?,
@@ -218,10 +207,9 @@ where
     }
 }
 
-impl<S, St> OptionalFromRequestParts<St> for Bearer<S>
+impl<St> OptionalFromRequestParts<St> for Bearer
 where
-    S: Store,
-    Server<S>: FromRef<St>,
+    Server: FromRef<St>,
     St: Send + Sync,
 {
     type Rejection = BearerRejection;
@@ -234,7 +222,7 @@ where
     ) -> Result<Option<Self>, Self::Rejection> {
         match <Self as FromRequestParts<St>>::from_request_parts(parts, state).await {
             Ok(bearer) => Ok(Some(bearer)),
-            Err(rejection) if rejection.error().error.is_none() => Ok(None),
+            Err(rejection) if *rejection.error() == BearerError::Missing => Ok(None),
             Err(rejection) => Err(rejection),
         }
     }
@@ -252,14 +240,13 @@ where
 /// use axum::{Extension, Router, routing::{get, post}};
 /// use tessera::{AccessToken, Server};
 /// use tessera_axum::require_scope;
-/// use tessera_memory::MemoryStore;
 ///
 /// async fn list(Extension(token): Extension<AccessToken>) -> String {
 ///     format!("photos of {}", token.principal())
 /// }
 /// async fn upload() {}
 ///
-/// fn api(server: &Server<MemoryStore>) -> Router {
+/// fn api(server: &Server) -> Router {
 ///     let read = Router::new()
 ///         .route("/api/photos", get(list))
 ///         .route_layer(require_scope(server.clone(), &["photos.read"]));
@@ -271,7 +258,7 @@ where
 /// ```
 ///
 /// With no scopes it only requires a valid token.
-pub fn require_scope<S: Store>(server: Server<S>, scopes: &[&str]) -> RequireScopeLayer<S> {
+pub fn require_scope(server: Server, scopes: &[&str]) -> RequireScopeLayer {
     RequireScopeLayer {
         server,
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -279,21 +266,13 @@ pub fn require_scope<S: Store>(server: Server<S>, scopes: &[&str]) -> RequireSco
 }
 
 /// The [`Layer`] of [`require_scope`].
-pub struct RequireScopeLayer<S> {
-    server: Server<S>,
+#[derive(Clone)]
+pub struct RequireScopeLayer {
+    server: Server,
     scopes: Arc<[String]>,
 }
 
-impl<S> Clone for RequireScopeLayer<S> {
-    fn clone(&self) -> Self {
-        Self {
-            server: self.server.clone(),
-            scopes: Arc::clone(&self.scopes),
-        }
-    }
-}
-
-impl<S> fmt::Debug for RequireScopeLayer<S> {
+impl fmt::Debug for RequireScopeLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopeLayer")
             .field("scopes", &self.scopes)
@@ -301,8 +280,8 @@ impl<S> fmt::Debug for RequireScopeLayer<S> {
     }
 }
 
-impl<S, I> Layer<I> for RequireScopeLayer<S> {
-    type Service = RequireScope<S, I>;
+impl<I> Layer<I> for RequireScopeLayer {
+    type Service = RequireScope<I>;
 
     fn layer(&self, inner: I) -> Self::Service {
         RequireScope {
@@ -314,23 +293,14 @@ impl<S, I> Layer<I> for RequireScopeLayer<S> {
 }
 
 /// The [`Service`] of [`require_scope`].
-pub struct RequireScope<S, I> {
+#[derive(Clone)]
+pub struct RequireScope<I> {
     inner: I,
-    server: Server<S>,
+    server: Server,
     scopes: Arc<[String]>,
 }
 
-impl<S, I: Clone> Clone for RequireScope<S, I> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            server: self.server.clone(),
-            scopes: Arc::clone(&self.scopes),
-        }
-    }
-}
-
-impl<S, I> fmt::Debug for RequireScope<S, I> {
+impl<I> fmt::Debug for RequireScope<I> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScope")
             .field("scopes", &self.scopes)
@@ -338,9 +308,8 @@ impl<S, I> fmt::Debug for RequireScope<S, I> {
     }
 }
 
-impl<S, I, B> Service<Request<B>> for RequireScope<S, I>
+impl<I, B> Service<Request<B>> for RequireScope<I>
 where
-    S: Store,
     I: Service<Request<B>> + Clone + Send + 'static,
     I::Response: IntoResponse,
     I::Future: Send + 'static,

@@ -10,7 +10,7 @@ mod response;
 
 pub use authorize::AuthorizationQuery;
 pub use bearer::{Bearer, BearerRejection, RequireScope, RequireScopeLayer, require_scope};
-pub use endpoints::{authorization_path, router};
+pub use endpoints::router;
 pub use response::{TesseraResponse, respond};
 
 /// The workspace README's embedding example, compiled as a doc test so the

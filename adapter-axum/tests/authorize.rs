@@ -27,7 +27,7 @@ const ISSUER: &str = "http://127.0.0.1:9000";
 
 #[derive(Clone, FromRef)]
 struct AppState {
-    oauth: Server<MemoryStore>,
+    oauth: Server,
 }
 
 /// The test's stand-in for a session: the user named in a header.
@@ -44,7 +44,7 @@ fn page(kind: &str, handle: &str) -> Response {
 }
 
 async fn authorize(
-    State(server): State<Server<MemoryStore>>,
+    State(server): State<Server>,
     headers: HeaderMap,
     AuthorizationQuery(query): AuthorizationQuery,
 ) -> Response {
@@ -68,7 +68,7 @@ struct ConsentForm {
 }
 
 async fn consent(
-    State(server): State<Server<MemoryStore>>,
+    State(server): State<Server>,
     headers: HeaderMap,
     Form(form): Form<ConsentForm>,
 ) -> Response {
@@ -86,7 +86,7 @@ async fn consent(
     }
 }
 
-async fn photos(token: Bearer<MemoryStore>) -> Result<Json<Value>, BearerRejection> {
+async fn photos(token: Bearer) -> Result<Json<Value>, BearerRejection> {
     token.require(&["photos.read"])?;
     Ok(Json(json!({ "owner": token.principal() })))
 }
@@ -109,7 +109,7 @@ async fn start() -> String {
         .build()
         .unwrap();
     let app = Router::new()
-        .route(&tessera_axum::authorization_path(&server), get(authorize))
+        .route(server.authorization_path(), get(authorize))
         .route("/consent", post(consent))
         .route("/api/photos", get(photos))
         .merge(tessera_axum::router(server.clone()))

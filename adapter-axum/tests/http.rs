@@ -24,7 +24,7 @@ const REALM: &str = "photobook";
 
 #[derive(Clone, FromRef)]
 struct AppState {
-    oauth: Server<MemoryStore>,
+    oauth: Server,
     greeting: Arc<str>,
 }
 
@@ -32,7 +32,7 @@ fn client(id: &str, secret: &str) -> Client {
     Client::confidential(ClientId::new(id).unwrap(), id, SecretHash::of(secret))
 }
 
-fn server(issuer: &str) -> Server<MemoryStore> {
+fn server(issuer: &str) -> Server {
     let store = MemoryStore::with_clients([
         client("backup-job", BACKUP_SECRET)
             .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost])
@@ -55,7 +55,7 @@ fn server(issuer: &str) -> Server<MemoryStore> {
 }
 
 /// A resource handler checking the scope with `?`.
-async fn photos(token: Bearer<MemoryStore>) -> Result<Json<Value>, BearerRejection> {
+async fn photos(token: Bearer) -> Result<Json<Value>, BearerRejection> {
     token.require(&["photos.read"])?;
     Ok(Json(json!({ "owner": token.principal(), "photos": [] })))
 }
@@ -66,14 +66,14 @@ async fn layered(Extension(token): Extension<AccessToken>) -> Json<Value> {
 }
 
 /// The extractor behind the layer reuses the layer's token.
-async fn layered_extractor(token: Bearer<MemoryStore>) -> String {
+async fn layered_extractor(token: Bearer) -> String {
     token.principal().to_owned()
 }
 
 /// Optional authentication, and the app's own state beside the server.
 async fn optional(
     axum::extract::State(greeting): axum::extract::State<Arc<str>>,
-    token: Option<Bearer<MemoryStore>>,
+    token: Option<Bearer>,
 ) -> String {
     match token {
         Some(t) => format!("{greeting}, {}", t.principal()),
@@ -580,10 +580,7 @@ async fn introspection_active_and_inactive() {
 #[tokio::test]
 async fn issuer_with_a_path() {
     let server = server("http://127.0.0.1:9000/tenant");
-    assert_eq!(
-        tessera_axum::authorization_path(&server),
-        "/tenant/authorize"
-    );
+    assert_eq!(server.authorization_path(), "/tenant/authorize");
     let addr = spawn(tessera_axum::router(server)).await;
     let http = reqwest::Client::new();
     for path in [

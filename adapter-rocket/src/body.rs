@@ -5,24 +5,23 @@ use rocket::data::{self, ByteUnit, Data, FromData};
 use rocket::http::Status;
 use rocket::outcome::Outcome;
 use rocket::request::Request;
-use tessera::OAuthError;
-use tessera::http::{HttpRequest, HttpResponse};
+use tessera::{BodyPlan, HttpRequest, Server};
 
-use crate::installed::Installed;
 use crate::rejection;
 use crate::response::TesseraResponse;
+use crate::state::server_of;
 
 /// The parts of a rocket request the core looks at, owned, with the body
 /// read in full: a [`FromData`] guard for routes of your own that hand a
 /// request to the core (e.g. an extension endpoint).
 ///
 /// The body is capped at the server's [`tessera::Config::max_body_bytes`]
-/// (64 KiB): a larger body, announced by `Content-Length` or found while
-/// reading, fails the guard with `413 Payload Too Large`; it is never
-/// truncated and passed on. Rocket's own [`rocket::data::Limits`] play no
-/// part here, so the core's limit holds whatever `Rocket.toml` says. Needs
-/// the fairing ([`crate::Tessera::fairing`]); without it the guard fails
-/// with `500`.
+/// (64 KiB) as the core's [`Server::body_plan`] says: a larger body,
+/// announced by `Content-Length` or found while reading, fails the guard
+/// with `413 Payload Too Large`; it is never truncated and passed on.
+/// Rocket's own [`rocket::data::Limits`] play no part here, so the core's
+/// limit holds whatever `Rocket.toml` says. Needs the fairing
+/// ([`crate::fairing`]); without it the guard fails with `500`.
 ///
 /// ```
 /// use rocket::post;
@@ -50,40 +49,67 @@ impl std::fmt::Debug for OAuthRequest {
 }
 
 impl OAuthRequest {
-    /// Reads `req` and its body, refusing a body over `limit` bytes with the
-    /// core-shaped `413` answer.
+    /// Reads `req` and its body as `server`'s [`Server::body_plan`] says,
+    /// refusing an oversized body with the core's `413` (drained first
+    /// where the plan allows, so the connection stays usable; otherwise the
+    /// connection is closed after the answer).
     pub async fn read(
         req: &Request<'_>,
         data: Data<'_>,
-        limit: usize,
+        server: &Server,
     ) -> Result<Self, TesseraResponse> {
-        let too_large = || TesseraResponse(HttpResponse::payload_too_large(limit));
-        let announced = req
-            .headers()
-            .get_one("Content-Length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if announced.is_some_and(|n| n > limit as u64) {
-            return Err(too_large());
-        }
+        let declared = header_text(req, "Content-Length");
+        let expects = req.headers().contains("Expect");
+        let limit = match server.body_plan(declared.as_deref(), expects) {
+            BodyPlan::Read { max } => max,
+            BodyPlan::Refuse {
+                response,
+                drain,
+                drain_timeout,
+            } => {
+                let drained = match drain {
+                    Some(bytes) => {
+                        let sink = data
+                            .open(ByteUnit::from(bytes))
+                            .stream_to(rocket::tokio::io::sink());
+                        matches!(
+                            rocket::tokio::time::timeout(drain_timeout, sink).await,
+                            Ok(Ok(n)) if n.complete
+                        )
+                    }
+                    None => false,
+                };
+                let mut response = TesseraResponse(response);
+                if !drained {
+                    response.0.headers.push(("connection", "close".into()));
+                }
+                return Err(response);
+            }
+            _ => server.config().max_body_bytes,
+        };
         let body = match data.open(ByteUnit::from(limit)).into_bytes().await {
             Ok(body) if body.is_complete() => body.into_inner(),
-            Ok(_) => return Err(too_large()),
+            Ok(_) => return Err(TesseraResponse(server.body_too_large())),
             Err(e) => {
                 tracing::info!(error = %e, "could not read a request body");
-                let error = OAuthError::invalid_request("the request body could not be read");
-                return Err(TesseraResponse(HttpResponse::json_no_store(
-                    400,
-                    error.to_json(),
-                )));
+                return Err(TesseraResponse(server.body_unreadable()));
             }
         };
         Ok(Self {
+            body,
+            ..Self::without_body(req)
+        })
+    }
+
+    /// The request without reading its body (for endpoints that take none).
+    pub(crate) fn without_body(req: &Request<'_>) -> Self {
+        Self {
             method: req.method().as_str().to_owned(),
             query: req.uri().query().map(|q| q.as_str().to_owned()),
             content_type: header_text(req, "Content-Type"),
             authorization: header_text(req, "Authorization"),
-            body,
-        })
+            body: Vec::new(),
+        }
     }
 
     /// The request as the core takes it.
@@ -116,17 +142,13 @@ impl<'r> FromData<'r> for OAuthRequest {
     type Error = TesseraResponse;
 
     async fn from_data(req: &'r Request<'_>, data: Data<'r>) -> data::Outcome<'r, Self> {
-        let Some(installed) = Installed::of(req) else {
-            return Outcome::Error((
-                Status::InternalServerError,
-                TesseraResponse(HttpResponse::json_no_store(
-                    500,
-                    OAuthError::new(tessera::ErrorCode::ServerError, "server misconfigured")
-                        .to_json(),
-                )),
-            ));
+        let server = match server_of(req) {
+            Ok(server) => server,
+            Err(response) => {
+                return Outcome::Error((Status::InternalServerError, TesseraResponse(response)));
+            }
         };
-        match Self::read(req, data, installed.max_body_bytes()).await {
+        match Self::read(req, data, server).await {
             Ok(request) => Outcome::Success(request),
             Err(response) => {
                 rejection::remember(req, response.0.clone());

@@ -9,13 +9,12 @@ use rocket::http::Status;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
-use tessera::http::HttpResponse;
-use tessera::{AccessToken, BearerError, ErrorCode, OAuthError};
+use tessera::{AccessToken, BearerError, ErrorCode, HttpResponse, OAuthError};
 
 use crate::body::header_text;
-use crate::installed::Installed;
 use crate::rejection;
 use crate::response::TesseraResponse;
+use crate::state::server_of;
 
 /// A request guard for a valid access token: reads `Authorization` and the
 /// raw query and asks [`tessera::Server::verify_bearer`]. Derefs to the
@@ -48,8 +47,8 @@ use crate::response::TesseraResponse;
 /// }
 /// ```
 ///
-/// Needs the fairing ([`crate::Tessera::fairing`]); without it the guard
-/// fails with `500`.
+/// Needs the fairing ([`crate::fairing`]); without it the guard fails with
+/// `500`.
 #[derive(Debug, Clone)]
 pub struct Bearer {
     token: AccessToken,
@@ -69,11 +68,10 @@ impl Bearer {
 
     /// Checks that the token carries every scope in `required`; the
     /// rejection answers `403 insufficient_scope` naming them.
-    pub fn require(&self, required: &[&str]) -> Result<&AccessToken, BearerRejection> {
-        match self.token.require(required) {
-            Ok(()) => Ok(&self.token),
-            Err(error) => Err(BearerRejection::new(error, &self.realm)),
-        }
+    pub fn require(&self, required: &[&str]) -> Result<(), BearerRejection> {
+        self.token
+            .require(required)
+            .map_err(|error| BearerRejection::new(error, &self.realm))
     }
 }
 
@@ -96,22 +94,22 @@ impl<'r> FromRequest<'r> for Bearer {
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, BearerRejection> {
         let verified = req
             .local_cache_async(async {
-                let Some(installed) = Installed::of(req) else {
-                    return Verified(Err(BearerRejection::not_installed()));
+                let server = match server_of(req) {
+                    Ok(server) => server,
+                    Err(_) => return Verified(Err(BearerRejection::not_installed())),
                 };
                 let authorization = header_text(req, "Authorization");
                 let query = req.uri().query().map(|q| q.as_str());
-                let realm: Arc<str> = installed.realm().into();
+                let realm: Arc<str> = server.config().realm.as_str().into();
                 Verified(
-                    match installed
-                        .verify_bearer(authorization.as_deref(), query)
-                        .await
-                    {
+                    match server.verify_bearer(authorization.as_deref(), query).await {
                         Ok(token) => Ok(Bearer { token, realm }),
                         Err(error) => {
                             // The error's code only: never the header, which holds the token.
-                            match &error.error {
-                                Some(e) => tracing::debug!(error = %e.code, "bearer token refused"),
+                            match error.code() {
+                                Some(code) => {
+                                    tracing::debug!(error = %code, "bearer token refused")
+                                }
                                 None => tracing::debug!("no bearer token"),
                             }
                             Err(BearerRejection::new(error, &realm))
@@ -223,11 +221,7 @@ pub struct BearerRejection(Box<Rejected>);
 impl std::fmt::Debug for BearerRejection {
     /// Short: rocket logs a failed guard's error with `{:?}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let code = match &self.0.error {
-            Some(BearerError { error: Some(e), .. }) => e.code.as_str(),
-            Some(BearerError { error: None, .. }) => "no token",
-            None => "fairing not attached",
-        };
+        let code = self.0.error.code().map_or("no token", ErrorCode::as_str);
         write!(f, "BearerRejection({} {code})", self.0.response.status)
     }
 }
@@ -235,7 +229,7 @@ impl std::fmt::Debug for BearerRejection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Rejected {
     response: HttpResponse,
-    error: Option<BearerError>,
+    error: BearerError,
 }
 
 impl BearerRejection {
@@ -243,27 +237,33 @@ impl BearerRejection {
     pub fn new(error: BearerError, realm: &str) -> Self {
         Self(Box::new(Rejected {
             response: error.to_http(realm),
-            error: Some(error),
+            error,
         }))
     }
 
+    /// The fairing is missing: `500 server_error`.
     fn not_installed() -> Self {
         let error = OAuthError::new(ErrorCode::ServerError, "server misconfigured");
         Self(Box::new(Rejected {
-            response: HttpResponse::json_no_store(500, error.to_json()),
-            error: None,
+            response: HttpResponse::misconfigured(),
+            error: BearerError::Unavailable(error),
         }))
     }
 
-    /// The core's error; `None` only when the fairing is missing (a `500`).
-    pub fn error(&self) -> Option<&BearerError> {
-        self.0.error.as_ref()
+    /// The core's error.
+    pub fn error(&self) -> &BearerError {
+        &self.0.error
+    }
+
+    /// The core's error, owned.
+    pub fn into_error(self) -> BearerError {
+        self.0.error
     }
 
     /// Whether the request carried no bearer token at all (RFC 6750 §3.1:
     /// a `401` without an error code), as opposed to a bad one.
     pub fn is_missing_token(&self) -> bool {
-        matches!(&self.0.error, Some(BearerError { error: None, .. }))
+        self.0.error == BearerError::Missing
     }
 
     /// The HTTP status.
@@ -285,14 +285,15 @@ impl BearerRejection {
 
 impl std::fmt::Display for BearerRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0.error {
-            Some(e) => e.fmt(f),
-            None => f.write_str("tessera-rocket fairing not attached"),
-        }
+        self.0.error.fmt(f)
     }
 }
 
-impl std::error::Error for BearerRejection {}
+impl std::error::Error for BearerRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0.error)
+    }
+}
 
 impl<'r> Responder<'r, 'static> for BearerRejection {
     fn respond_to(self, req: &'r Request<'_>) -> response::Result<'static> {

@@ -3,15 +3,17 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod authorize;
 mod body;
 mod endpoints;
 mod fairing;
 mod guard;
-mod installed;
 mod rejection;
 mod response;
+mod state;
 
+pub use authorize::AuthorizationQuery;
 pub use body::OAuthRequest;
-pub use fairing::{Tessera, TesseraFairing};
+pub use fairing::{TesseraFairing, fairing};
 pub use guard::{Bearer, BearerRejection, RequiredScopes, Scoped};
 pub use response::TesseraResponse;

@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 
 use rocket::{Request, Response};
-use tessera::http::HttpResponse;
+use tessera::HttpResponse;
 
 use crate::response::TesseraResponse;
 

@@ -5,8 +5,7 @@ use std::io::Cursor;
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
-use tessera::http::HttpResponse;
-use tessera::{AuthorizationRedirect, ErrorCode, OAuthError};
+use tessera::{AuthorizationRedirect, HttpResponse, OAuthError};
 
 /// A [`tessera::HttpResponse`] as a rocket [`Responder`]: the status, every
 /// header and the body exactly as the core decided them.
@@ -41,8 +40,8 @@ impl TesseraResponse {
                 invalid = what,
                 "the core produced a response rocket cannot send"
             );
-            let error = OAuthError::new(ErrorCode::ServerError, "internal error");
-            return build(HttpResponse::json_no_store(500, error.to_json()));
+            let error = OAuthError::server_error();
+            return build(HttpResponse::json_no_store(error.status(), error.to_json()));
         }
         build(self.0)
     }

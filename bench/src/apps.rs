@@ -13,10 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use photobook::DemoStore;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera::pkce::CodeChallenge;
+use tessera::CodeChallenge;
 use tessera::{AuthorizeOutcome, Client, Decision, HttpRequest, Lifetimes, Server, Store, Subject};
 
 /// The demo's seeded client secrets (DEMO-CONTRACT.md).
@@ -43,10 +42,10 @@ pub fn clients() -> Vec<Client> {
 
 /// A server over `store` configured like the demo provider
 /// (`photobook::build_server`), with these lifetimes.
-pub fn server<S: Store>(store: Arc<S>, lifetimes: Lifetimes) -> Result<Server<S>, BoxError> {
+pub fn server(store: Arc<dyn Store>, lifetimes: Lifetimes) -> Result<Server, BoxError> {
     let mut builder = Server::builder()
         .issuer(ISSUER)
-        .store(store)
+        .shared_store(store)
         .realm(photobook::REALM)
         .lifetimes(lifetimes);
     for (token, words) in photobook::clients::scopes() {
@@ -58,21 +57,21 @@ pub fn server<S: Store>(store: Arc<S>, lifetimes: Lifetimes) -> Result<Server<S>
 /// The demo provider's whole axum app (`photo_provider::app`: pages, OAuth
 /// endpoints through `tessera_axum::router`, `GET /api/photos` behind the
 /// `Bearer` extractor) over `server`.
-pub fn provider_app(server: Server<DemoStore>) -> Result<Router, BoxError> {
+pub fn provider_app(server: Server) -> Result<Router, BoxError> {
     Ok(photo_provider::app(photobook::Demo::new(server)?))
 }
 
 /// Mints authorization codes through the core, as the provider's login and
 /// consent pages would: `authorize` (alice logged in) then `decide(Allow)`.
 #[derive(Debug)]
-pub struct CodeMinter<S: Store> {
-    server: Server<S>,
+pub struct CodeMinter {
+    server: Server,
     query: Arc<str>,
     owner: Subject,
 }
 
-impl<S: Store> CodeMinter<S> {
-    pub fn new(server: Server<S>) -> Self {
+impl CodeMinter {
+    pub fn new(server: Server) -> Self {
         let query = format!(
             "response_type=code&client_id=printshop&redirect_uri={}&scope=photos.read%20profile&state=af0ifjsldkj&code_challenge={}&code_challenge_method=S256",
             encode(REDIRECT),

@@ -26,8 +26,7 @@ use axum::Router;
 use axum::http::Method;
 use clap::Parser;
 use futures::StreamExt;
-use photobook::DemoStore;
-use tessera::{Lifetimes, Server, Store};
+use tessera::{Lifetimes, Server};
 use tessera_memory::MemoryStore;
 use tokio::runtime::Runtime;
 
@@ -262,7 +261,7 @@ fn router_only(n: usize, only: Option<&str>, load_rt: &Runtime) -> Result<(), Bo
     println!("## client_credentials through each router, no sockets, one thread");
     println!();
     let memory = Arc::new(MemoryStore::with_clients(apps::clients()));
-    let store = Arc::new(DemoStore::Memory(memory));
+    let store: Arc<dyn tessera::Store> = memory;
     let server = apps::server(store, bench_lifetimes())?;
     let backup = apps::basic("backup-job", BACKUP_SECRET);
     let request = || {
@@ -304,7 +303,7 @@ fn router_only(n: usize, only: Option<&str>, load_rt: &Runtime) -> Result<(), Bo
             let start = std::time::Instant::now();
             for _ in 0..n {
                 let r = tessera::HttpRequest::form_post(CC_BODY, Some(&backup));
-                std::hint::black_box(server.token(&r).await);
+                std::hint::black_box(server.handle(tessera::Endpoint::Token, &r).await);
             }
             start.elapsed()
         });
@@ -464,8 +463,8 @@ fn post(path: &'static str, auth: String, body: String) -> RequestSpec {
 }
 
 /// The scenarios, provider (and bare, when given) back to back.
-fn scenarios<S: Store>(
-    server: &Server<S>,
+fn scenarios(
+    server: &Server,
     provider: SocketAddr,
     bare: Option<SocketAddr>,
     args: &Args,
@@ -610,7 +609,7 @@ fn throughput_memory(
         let _guard = server_rt.enter();
         memory.spawn_sweeper(photobook::store::SWEEP_EVERY)
     };
-    let store = Arc::new(DemoStore::Memory(memory));
+    let store: Arc<dyn tessera::Store> = memory;
     let server = apps::server(store, bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
     let bare = serve(server_rt, apps::bare_app())?;
@@ -668,8 +667,8 @@ fn throughput_redis(
     // clients into an empty store), from the server runtime, so that the
     // connection's driver task runs on the server's core.
     let spec = photobook::StoreSpec::Redis(url.to_owned());
-    let store = server_rt.block_on(DemoStore::open(&spec))?;
-    let server = apps::server(Arc::new(store), bench_lifetimes())?;
+    let store = server_rt.block_on(photobook::store::open(&spec))?;
+    let server = apps::server(store, bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
     scenarios(&server, provider, None, args, load_rt, 64, 1.5)
 }

@@ -37,7 +37,7 @@ pub fn per_token(n: usize) -> Result<PerToken, BoxError> {
         .build()?;
     rt.block_on(async {
         let store = Arc::new(MemoryStore::with_clients(apps::clients()));
-        let server = apps::server(Arc::clone(&store), Lifetimes::default())?;
+        let server = apps::server(Arc::clone(&store) as _, Lifetimes::default())?;
         let auth = apps::basic("backup-job", BACKUP_SECRET);
         // One token first, so lazily built state (the thread's RNG, the
         // interned token metadata) is not counted per token.
@@ -115,7 +115,7 @@ pub fn soak(
         let _guard = server_rt.enter();
         store.spawn_sweeper(sweep_every)
     };
-    let demo_store = Arc::new(photobook::DemoStore::Memory(Arc::clone(&store)));
+    let demo_store: Arc<dyn tessera::Store> = Arc::clone(&store) as _;
     let server = apps::server(demo_store, lifetimes)?;
     let addr = crate::serve(server_rt, apps::provider_app(server)?)?;
     let spec = Arc::new(RequestSpec {

@@ -300,7 +300,7 @@ pub async fn measure(url: &str, prefix: &str, n: usize) -> Result<Vec<Step>, Box
         inner: redis,
         calls: AtomicU64::new(0),
     });
-    let server = apps::server(Arc::clone(&store), Lifetimes::default())?;
+    let server = apps::server(Arc::clone(&store) as _, Lifetimes::default())?;
     let minter = apps::CodeMinter::new(server.clone());
     let backup = apps::basic("backup-job", BACKUP_SECRET);
     let printshop = apps::basic("printshop", PRINTSHOP_SECRET);
@@ -320,10 +320,10 @@ pub async fn measure(url: &str, prefix: &str, n: usize) -> Result<Vec<Step>, Box
         ))
         .await;
     let _ = server
-        .introspect(&HttpRequest::form_post(
-            &format!("token={access}"),
-            Some(&api),
-        ))
+        .handle(
+            tessera::Endpoint::Introspection,
+            &HttpRequest::form_post(&format!("token={access}"), Some(&api)),
+        )
         .await;
     let _ = server
         .verify_bearer(Some(&format!("Bearer {access}")), None)
@@ -393,7 +393,10 @@ pub async fn measure(url: &str, prefix: &str, n: usize) -> Result<Vec<Step>, Box
     let before = snap();
     for _ in 0..n {
         let r = server
-            .introspect(&HttpRequest::form_post(&body, Some(&api)))
+            .handle(
+                tessera::Endpoint::Introspection,
+                &HttpRequest::form_post(&body, Some(&api)),
+            )
             .await;
         if r.status != 200 {
             return Err(format!("introspection answered {}", r.status).into());

@@ -23,7 +23,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use criterion::Criterion;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tessera::pkce::CodeChallenge;
+use tessera::CodeChallenge;
 use tessera::{
     AuthMethod, AuthorizeOutcome, Client, ClientId, Decision, HttpRequest, RedirectUri, Scope,
     ScopeToken, SecretHash, Server, Subject,
@@ -78,7 +78,7 @@ fn basic(id: &str, secret: &str) -> String {
 }
 
 /// The demo provider's clients (DEMO-CONTRACT.md), with its secrets.
-fn server() -> Server<MemoryStore> {
+fn server() -> Server {
     let id = |s: &str| ClientId::new(s).unwrap();
     let clients = [
         Client::confidential(
@@ -129,7 +129,7 @@ fn code_of(location: &str) -> String {
 }
 
 struct Fixture {
-    server: Server<MemoryStore>,
+    server: Server,
     alice: Subject,
     query: String,
     printshop: String,
@@ -319,7 +319,10 @@ fn bench(c: &mut Criterion) {
                 let start = Timer::start();
                 for _ in 0..iters {
                     let request = HttpRequest::form_post(&introspect_body, Some(&api));
-                    let r = f.server.introspect(black_box(&request)).await;
+                    let r = f
+                        .server
+                        .handle(tessera::Endpoint::Introspection, black_box(&request))
+                        .await;
                     debug_assert!(r.body.starts_with(br#"{"active":true"#));
                     black_box(r);
                 }
@@ -504,7 +507,11 @@ async fn ops(op: &str, n: u64, i: OpsInputs<'_>) {
         "introspection" => {
             for _ in 0..n {
                 let request = HttpRequest::form_post(i.introspect_body, Some(i.api));
-                black_box(f.server.introspect(black_box(&request)).await);
+                black_box(
+                    f.server
+                        .handle(tessera::Endpoint::Introspection, black_box(&request))
+                        .await,
+                );
             }
         }
         "verify_bearer" => {

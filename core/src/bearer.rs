@@ -3,11 +3,11 @@
 use time::OffsetDateTime;
 
 use crate::client::ClientId;
-use crate::error::{ErrorCode, OAuthError};
+use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpResponse;
 use crate::scope::Scope;
 use crate::server::Server;
-use crate::storage::{Store, Subject};
+use crate::storage::Subject;
 use crate::token::{SecretKey, TokenKind};
 
 /// A validated access token: who it is for and what it allows.
@@ -31,12 +31,8 @@ impl AccessToken {
         if required.iter().all(|s| self.scope.contains(s)) {
             Ok(())
         } else {
-            Err(BearerError {
-                error: Some(OAuthError::new(
-                    ErrorCode::InsufficientScope,
-                    "the token lacks the required scope",
-                )),
-                scope: Some(required.join(" ")),
+            Err(BearerError::InsufficientScope {
+                required: required.join(" "),
             })
         }
     }
@@ -51,37 +47,81 @@ impl AccessToken {
 
 /// Why a protected resource refuses a request (RFC 6750 §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerError {
-    /// The error; `None` when no credentials were sent (§3.1: no error code then).
-    pub error: Option<OAuthError>,
-    /// The scope needed, for `insufficient_scope`.
-    pub scope: Option<String>,
+#[non_exhaustive]
+pub enum BearerError {
+    /// No credentials were sent: `401` with a bare challenge, no error code (§3.1).
+    Missing,
+    /// The request is malformed (a token in the query string, a malformed
+    /// `Authorization: Bearer` value): `400 invalid_request` (§3.1).
+    Malformed(&'static str),
+    /// The token is unknown, expired, revoked or malformed: `401 invalid_token` (§3.1).
+    Invalid,
+    /// The token lacks a scope the resource needs: `403 insufficient_scope`,
+    /// naming the scopes `required` (§3.1).
+    InsufficientScope {
+        /// The scopes needed, space-separated.
+        required: String,
+    },
+    /// The token could not be checked (the store failed): `503
+    /// temporarily_unavailable` or `500 server_error`, logged where it arose.
+    Unavailable(OAuthError),
 }
 
 impl BearerError {
-    fn new(code: ErrorCode, description: &str) -> Self {
-        Self {
-            error: Some(OAuthError::new(code, description)),
-            scope: None,
+    /// The RFC 6750 error this answers with; `None` for [`Missing`](Self::Missing).
+    pub fn oauth_error(&self) -> Option<OAuthError> {
+        match self {
+            Self::Missing => None,
+            Self::Malformed(why) => {
+                Some(OAuthError::invalid_request(*why).with_reason(Reason::MalformedRequest))
+            }
+            Self::Invalid => Some(
+                OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "the access token is invalid, expired or revoked",
+                )
+                .with_reason(Reason::AccessTokenInvalid),
+            ),
+            Self::InsufficientScope { .. } => Some(OAuthError::new(
+                ErrorCode::InsufficientScope,
+                "the token lacks the required scope",
+            )),
+            Self::Unavailable(e) => Some(e.clone()),
         }
     }
 
-    /// The HTTP status: 401, 400 for malformed requests, 403 for insufficient scope.
+    /// The error code; `None` for [`Missing`](Self::Missing).
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Missing => None,
+            Self::Malformed(_) => Some(ErrorCode::InvalidRequest),
+            Self::Invalid => Some(ErrorCode::InvalidToken),
+            Self::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
+            Self::Unavailable(e) => Some(e.code),
+        }
+    }
+
+    /// The HTTP status: 401, 400 for malformed requests, 403 for insufficient
+    /// scope, 5xx when the token could not be checked.
     pub fn status(&self) -> u16 {
-        self.error.as_ref().map_or(401, |e| e.status())
+        self.code().map_or(401, ErrorCode::status)
     }
 
     /// The `WWW-Authenticate` header value.
     pub fn challenge(&self, realm: &str) -> String {
-        match &self.error {
+        let scope = match self {
+            Self::InsufficientScope { required } => Some(required.as_str()),
+            _ => None,
+        };
+        match self.oauth_error() {
             None => format!("Bearer realm=\"{realm}\""),
-            Some(e) => e.bearer_challenge(realm, self.scope.as_deref()),
+            Some(e) => e.bearer_challenge(realm, scope),
         }
     }
 
-    /// As an HTTP response with the JSON error body.
+    /// As an HTTP response with the JSON error body and the challenge.
     pub fn to_http(&self, realm: &str) -> HttpResponse {
-        let mut r = match &self.error {
+        let mut r = match self.oauth_error() {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
             None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}"),
         };
@@ -93,14 +133,21 @@ impl BearerError {
 
 impl std::fmt::Display for BearerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.error {
+        match self.oauth_error() {
             Some(e) => e.fmt(f),
             None => f.write_str("no bearer token"),
         }
     }
 }
 
-impl std::error::Error for BearerError {}
+impl std::error::Error for BearerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Unavailable(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The token in an `Authorization: Bearer` header (RFC 6750 §2.1), if the
 /// header uses that scheme. `Err` for a malformed value.
@@ -124,14 +171,11 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerE
     if ok {
         Ok(Some(token))
     } else {
-        Err(BearerError::new(
-            ErrorCode::InvalidRequest,
-            "malformed bearer token",
-        ))
+        Err(BearerError::Malformed("malformed bearer token"))
     }
 }
 
-impl<S: Store> Server<S> {
+impl Server {
     /// Validates the bearer token of a resource request.
     ///
     /// `authorization` is the `Authorization` header; `query` the raw query
@@ -146,33 +190,24 @@ impl<S: Store> Server<S> {
             url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
         });
         if in_query {
-            return Err(BearerError::new(
-                ErrorCode::InvalidRequest,
+            return Err(BearerError::Malformed(
                 "send the access token in the Authorization header",
             ));
         }
         let Some(token) = bearer_token(authorization)? else {
-            return Err(BearerError {
-                error: None,
-                scope: None,
-            });
+            return Err(BearerError::Missing);
         };
-        let invalid = || {
-            BearerError::new(
-                ErrorCode::InvalidToken,
-                "the access token is invalid, expired or revoked",
-            )
-        };
-        let secret = SecretKey::parse(TokenKind::Access, token).ok_or_else(invalid)?;
+        let secret = SecretKey::parse(TokenKind::Access, token).ok_or(BearerError::Invalid)?;
         let record = self
             .store()
             .access_token(secret, self.now())
             .await
-            .map_err(|e| BearerError {
-                error: Some(OAuthError::from(e)),
-                scope: None,
+            .map_err(|e| {
+                let e = OAuthError::from(e);
+                e.log("bearer token could not be checked");
+                BearerError::Unavailable(e)
             })?;
-        let record = record.ok_or_else(invalid)?;
+        let record = record.ok_or(BearerError::Invalid)?;
         Ok(AccessToken {
             client_id: record.client_id,
             subject: record.subject,
@@ -206,18 +241,14 @@ mod tests {
 
     #[test]
     fn challenges_follow_rfc6750_3() {
-        let none = BearerError {
-            error: None,
-            scope: None,
-        };
+        let none = BearerError::Missing;
         assert_eq!(none.status(), 401);
         assert_eq!(none.challenge("r"), "Bearer realm=\"r\"");
-        let bad = BearerError::new(ErrorCode::InvalidToken, "x");
+        let bad = BearerError::Invalid;
         assert_eq!(bad.status(), 401);
         assert!(bad.challenge("r").contains("error=\"invalid_token\""));
-        let scope = BearerError {
-            error: Some(OAuthError::new(ErrorCode::InsufficientScope, "y")),
-            scope: Some("a".into()),
+        let scope = BearerError::InsufficientScope {
+            required: "a".into(),
         };
         assert_eq!(scope.status(), 403);
         assert!(scope.challenge("r").contains("scope=\"a\""));

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry};
-use crate::error::OAuthError;
+use crate::error::{OAuthError, Reason};
 use crate::params::Params;
 
 /// What the client presented to identify itself.
@@ -77,7 +77,8 @@ impl ClientCredentials {
             (None, Some(_)) => Err(OAuthError::invalid_request(
                 "client_secret without client_id",
             )),
-            (None, None) => Err(OAuthError::invalid_client("client authentication required")),
+            (None, None) => Err(OAuthError::invalid_client("client authentication required")
+                .with_reason(Reason::ClientAuthenticationMissing)),
         }
     }
 
@@ -87,16 +88,6 @@ impl ClientCredentials {
             Self::Post { id, .. } => (AuthMethod::ClientSecretPost, id),
             Self::None { id } => (AuthMethod::None, id),
         }
-    }
-
-    /// The method used.
-    pub fn method(&self) -> AuthMethod {
-        self.parts().0
-    }
-
-    /// The claimed client id.
-    pub fn client_id(&self) -> &ClientId {
-        self.parts().1
     }
 
     /// Checks the credentials against the registry: the client exists, is
@@ -238,11 +229,11 @@ mod tests {
     fn post_and_none() {
         assert_eq!(
             ClientCredentials::extract(None, &params("client_id=a&client_secret=b"))
-                .map(|c| c.method()),
+                .map(|c| c.parts().0),
             Ok(AuthMethod::ClientSecretPost)
         );
         assert_eq!(
-            ClientCredentials::extract(None, &params("client_id=a")).map(|c| c.method()),
+            ClientCredentials::extract(None, &params("client_id=a")).map(|c| c.parts().0),
             Ok(AuthMethod::None)
         );
         assert_eq!(

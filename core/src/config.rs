@@ -92,9 +92,4 @@ impl Config {
     pub fn scopes_supported(&self) -> Scope {
         Scope::from_tokens(self.scopes.keys().cloned())
     }
-
-    /// An endpoint's absolute URL.
-    pub fn endpoint_url(&self, path: &str) -> String {
-        format!("{}{}", self.issuer, path)
-    }
 }

@@ -6,6 +6,7 @@
 //! so every adapter answers a given failure identically.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// A registered OAuth 2 error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,12 +38,6 @@ pub enum ErrorCode {
     InsufficientScope,
     /// The server does not revoke this type of token (RFC 7009 §2.2.1).
     UnsupportedTokenType,
-    /// Device grant: the user has not yet acted (RFC 8628 §3.5).
-    AuthorizationPending,
-    /// Device grant: the client polls too fast (RFC 8628 §3.5).
-    SlowDown,
-    /// Device grant: the device code expired (RFC 8628 §3.5).
-    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -62,9 +57,6 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
-            Self::AuthorizationPending => "authorization_pending",
-            Self::SlowDown => "slow_down",
-            Self::ExpiredToken => "expired_token",
         }
     }
 
@@ -89,9 +81,77 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// Why an [`OAuthError`] happened, beyond its wire code: never sent to the
+/// client (the RFCs want one code for many causes, and a precise cause can
+/// help an attacker), but kept for logs and asserted by tests, so that the
+/// seven ways a code exchange is `invalid_grant` can be told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A required parameter is missing (RFC 6749 §3.1, §4.1.3, §5.2).
+    MissingParameter,
+    /// A parameter was sent more than once (RFC 6749 §3.1).
+    RepeatedParameter,
+    /// A parameter's value is malformed.
+    MalformedParameter,
+    /// The request's transport is wrong: method, content type, query parameters.
+    MalformedRequest,
+    /// No client authentication was presented.
+    ClientAuthenticationMissing,
+    /// The client could not be authenticated: unknown client, wrong secret,
+    /// or a method it did not register (RFC 6749 §2.3).
+    ClientAuthenticationFailed,
+    /// The client may not use this grant, response type or endpoint.
+    ClientNotAllowed,
+    /// The authorization code is unknown or expired.
+    CodeUnknown,
+    /// The authorization code was redeemed before (RFC 6749 §4.1.2).
+    CodeReplayed,
+    /// The authorization code expired between its issue and its use.
+    CodeExpired,
+    /// The authorization code was issued to another client (RFC 6749 §4.1.3).
+    CodeIssuedToAnotherClient,
+    /// `redirect_uri` differs from the authorization request's (RFC 6749 §4.1.3).
+    RedirectUriMismatch,
+    /// The code was issued with a PKCE challenge and no `code_verifier` came (RFC 7636 §4.5).
+    VerifierMissing,
+    /// The `code_verifier` does not match the challenge (RFC 7636 §4.6).
+    VerifierMismatch,
+    /// A `code_verifier` came for a code issued without a challenge (RFC 9700 §2.1.1).
+    VerifierWithoutChallenge,
+    /// The refresh token is unknown, expired or revoked.
+    RefreshTokenUnknown,
+    /// A refresh token that was rotated away was presented again (RFC 9700 §4.14.2).
+    RefreshTokenReused,
+    /// The refresh token was issued to another client (RFC 6749 §6).
+    RefreshTokenIssuedToAnotherClient,
+    /// The access token is unknown, expired or revoked (RFC 6750 §3.1).
+    AccessTokenInvalid,
+    /// The grant was revoked while the request ran.
+    GrantRevoked,
+    /// The scope asked for is unknown, malformed or more than allowed (RFC 6749 §3.3).
+    ScopeNotAllowed,
+    /// The `grant_type` is not registered (RFC 6749 §5.2).
+    GrantTypeUnsupported,
+    /// The `response_type` is not supported (RFC 6749 §4.1.2.1).
+    ResponseTypeUnsupported,
+    /// The pending authorization request is unknown, expired or already decided.
+    PendingRequestExpired,
+    /// The resource owner denied the request (RFC 6749 §4.1.2.1).
+    OwnerDenied,
+    /// The storage backend failed; the error's source says how.
+    Storage,
+    /// Something inside the server failed that is not the client's doing.
+    Internal,
+    /// An extension grant's or the embedder's own reason.
+    Other,
+}
+
 /// An OAuth 2 error response: a registered code, an optional human-readable
-/// description and an optional URI (RFC 6749 §5.2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// description and an optional URI (RFC 6749 §5.2), plus what is never sent:
+/// the [`Reason`] and the underlying error (a storage fault, say).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct OAuthError {
     /// The registered error code.
     pub code: ErrorCode,
@@ -99,26 +159,64 @@ pub struct OAuthError {
     pub description: Option<String>,
     /// A page with more information.
     pub uri: Option<String>,
+    reason: Reason,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
+impl PartialEq for OAuthError {
+    /// Equal when the client would see the same answer and the reason is the
+    /// same; the underlying error is not compared.
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.description == other.description
+            && self.uri == other.uri
+            && self.reason == other.reason
+    }
+}
+
+impl Eq for OAuthError {}
+
 impl OAuthError {
-    /// An error with a code and a description.
+    /// An error with a code and a description; its reason is [`Reason::Other`]
+    /// until [`with_reason`](Self::with_reason) says more.
     pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         Self {
             code,
             description: Some(description.into()),
             uri: None,
+            reason: Reason::Other,
+            source: None,
         }
+    }
+
+    /// The same error with `reason` recorded.
+    #[must_use]
+    pub fn with_reason(mut self, reason: Reason) -> Self {
+        self.reason = reason;
+        self
+    }
+
+    /// The same error with the failure that caused it, for logs.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// Why it happened (never sent to the client).
+    pub fn reason(&self) -> Reason {
+        self.reason
     }
 
     /// `invalid_request` with a description.
     pub fn invalid_request(description: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, description)
+        Self::new(ErrorCode::InvalidRequest, description).with_reason(Reason::MalformedParameter)
     }
 
     /// `invalid_client` with a description.
     pub fn invalid_client(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidClient, description)
+            .with_reason(Reason::ClientAuthenticationFailed)
     }
 
     /// `invalid_grant` with a description.
@@ -128,17 +226,28 @@ impl OAuthError {
 
     /// `invalid_scope` with a description.
     pub fn invalid_scope(description: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidScope, description)
+        Self::new(ErrorCode::InvalidScope, description).with_reason(Reason::ScopeNotAllowed)
     }
 
     /// `unauthorized_client` with a description.
     pub fn unauthorized_client(description: impl Into<String>) -> Self {
-        Self::new(ErrorCode::UnauthorizedClient, description)
+        Self::new(ErrorCode::UnauthorizedClient, description).with_reason(Reason::ClientNotAllowed)
+    }
+
+    /// `server_error` ("internal error"), for a failure inside the server.
+    pub fn server_error() -> Self {
+        Self::new(ErrorCode::ServerError, "internal error").with_reason(Reason::Internal)
     }
 
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         self.code.status()
+    }
+
+    /// Whether the server, not the client, is at fault (5xx): such errors
+    /// are logged as errors at the endpoint boundary.
+    pub fn is_server_fault(&self) -> bool {
+        self.status() >= 500
     }
 
     /// The JSON body of RFC 6749 §5.2.
@@ -166,6 +275,36 @@ impl OAuthError {
         }
         header
     }
+
+    /// Logs the error once, where it leaves the server (an endpoint's
+    /// answer or an authorization outcome): server faults as errors with
+    /// their source chain, client errors at debug level with their reason.
+    pub fn log(&self, context: &'static str) {
+        if self.is_server_fault() {
+            let chain = SourceChain(self.source.as_deref());
+            tracing::error!(error = %self.code, reason = ?self.reason, source = %chain, "{context}");
+        } else {
+            tracing::debug!(error = %self.code, reason = ?self.reason, "{context}");
+        }
+    }
+}
+
+/// An error and its sources, joined with `": "`.
+struct SourceChain<'a>(Option<&'a (dyn std::error::Error + Send + Sync + 'static)>);
+
+impl fmt::Display for SourceChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(first) = self.0 else {
+            return f.write_str("-");
+        };
+        write!(f, "{first}")?;
+        let mut next = first.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// RFC 6750 §3: the attribute values must not contain `"` or `\`; descriptions
@@ -185,36 +324,65 @@ impl fmt::Display for OAuthError {
     }
 }
 
-impl std::error::Error for OAuthError {}
+impl std::error::Error for OAuthError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
-/// A failure of a storage backend. Backends map their own errors to this, so
-/// the core can answer `server_error` or `temporarily_unavailable` without
-/// knowing the backend (the sqlx idea of one backend-agnostic error).
+/// The error a storage backend wraps: its own, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of a storage backend. Backends map their own errors to this,
+/// keeping them as the source, so the core can answer `server_error` or
+/// `temporarily_unavailable` without knowing the backend (the sqlx idea of
+/// one backend-agnostic error) and the log still says what broke.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The backend could not be reached or timed out; retrying later may work.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable")]
+    Unavailable(#[source] BoxError),
     /// The backend held a value that does not decode as a record.
-    #[error("corrupt record in store: {0}")]
-    Corrupt(String),
+    #[error("corrupt record in store")]
+    Corrupt(#[source] BoxError),
     /// Any other backend failure.
-    #[error("store failure: {0}")]
-    Other(String),
+    #[error("store failure")]
+    Other(#[source] BoxError),
+}
+
+impl StoreError {
+    /// [`Unavailable`](Self::Unavailable) from any error or message.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        Self::Unavailable(source.into())
+    }
+
+    /// [`Corrupt`](Self::Corrupt) from any error or message.
+    pub fn corrupt(source: impl Into<BoxError>) -> Self {
+        Self::Corrupt(source.into())
+    }
+
+    /// [`Other`](Self::Other) from any error or message.
+    pub fn other(source: impl Into<BoxError>) -> Self {
+        Self::Other(source.into())
+    }
 }
 
 impl From<StoreError> for OAuthError {
-    /// Storage faults are logged and answered without detail (DESIGN: never leaked).
+    /// Storage faults are answered without detail (DESIGN: never leaked);
+    /// the fault is kept as the source and logged where the answer leaves
+    /// the server ([`OAuthError::log`]).
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "storage failure");
-        match e {
+        let answer = match e {
             StoreError::Unavailable(_) => OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "the authorization server is temporarily unavailable",
             ),
             _ => OAuthError::new(ErrorCode::ServerError, "internal error"),
-        }
+        };
+        answer.with_reason(Reason::Storage).with_source(e)
     }
 }
 
@@ -256,10 +424,12 @@ mod tests {
 
     #[test]
     fn store_errors_are_not_leaked() {
-        let e: OAuthError = StoreError::Unavailable("redis at 10.0.0.1 refused".into()).into();
+        let e: OAuthError = StoreError::unavailable("redis at 10.0.0.1 refused").into();
+        assert_eq!(e.reason(), Reason::Storage);
+        assert!(std::error::Error::source(&e).is_some());
         assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
         assert!(!e.to_json().contains("10.0.0.1"));
-        let e: OAuthError = StoreError::Corrupt("x".into()).into();
+        let e: OAuthError = StoreError::corrupt("x").into();
         assert_eq!(e.code, ErrorCode::ServerError);
     }
 }

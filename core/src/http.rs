@@ -72,6 +72,40 @@ impl<'a> HttpRequest<'a> {
     }
 }
 
+/// How an adapter reads a request's body for the core: decided by the core
+/// from the declared `Content-Length` ([`Server::body_plan`](crate::Server::body_plan)),
+/// so every adapter treats an oversized body alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyPlan {
+    /// Read the body, at most `max` bytes; one that turns out longer (a
+    /// chunked body) is answered with [`Server::body_too_large`](crate::Server::body_too_large).
+    Read {
+        /// The most bytes to read.
+        max: usize,
+    },
+    /// Do not hand the request to the core: answer `response` (`413`,
+    /// RFC 9110 §15.5.14) at once. When `drain` is set, read and discard
+    /// up to that many bytes of the body within `drain_timeout` first, so the
+    /// connection can carry the next request (closing a socket with unread
+    /// data makes the kernel reset it, and the client may lose the answer);
+    /// when it is not, or draining fails, close the connection after the
+    /// answer (RFC 9112 §9.6).
+    Refuse {
+        /// The answer.
+        response: HttpResponse,
+        /// How many bytes to drain, if any.
+        drain: Option<u64>,
+        /// How long draining may take.
+        drain_timeout: std::time::Duration,
+    },
+}
+
+/// The most bytes of an oversized body drained to keep its connection.
+pub const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
+/// How long draining an oversized body may take.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An HTTP response, ready for an adapter to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -136,6 +170,14 @@ impl HttpResponse {
         let e =
             OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
         Self::json_no_store(413, e.to_json())
+    }
+
+    /// `500 server_error` for a server that is not set up to answer (e.g. an
+    /// adapter's guard used without the adapter installed): what an adapter
+    /// answers instead of a bare 500.
+    pub fn misconfigured() -> Self {
+        let e = OAuthError::new(crate::error::ErrorCode::ServerError, "server misconfigured");
+        Self::json_no_store(e.status(), e.to_json())
     }
 
     /// A redirect (`303 See Other`: safe after a POST, RFC 9700 §4.12).

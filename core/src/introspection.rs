@@ -4,13 +4,14 @@ use serde::Serialize;
 
 use crate::client::Client;
 use crate::error::OAuthError;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::HttpRequest;
 use crate::server::Server;
-use crate::storage::{RefreshLookup, Store, TokenRecord};
+use crate::storage::{RefreshLookup, TokenRecord};
 use crate::token::{SecretKey, TokenKind};
 
 /// An introspection answer (RFC 7662 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Introspection {
     /// Whether the token is live.
     pub active: bool,
@@ -76,34 +77,28 @@ impl Introspection {
     }
 }
 
-impl<S: Store> Server<S> {
+impl Server {
     /// Handles a request to the introspection endpoint (RFC 7662 §2).
     ///
     /// Only confidential clients may introspect (§2.1; public clients get
     /// `401 invalid_client`). A client registered with
     /// `introspect_any_token` (a resource server) sees every token; any other
     /// client only its own, and others' answer `{"active": false}` (§4).
-    pub async fn introspect(&self, request: &HttpRequest<'_>) -> HttpResponse {
-        if !request.method.eq_ignore_ascii_case("POST") {
-            return HttpResponse::method_not_allowed("POST");
-        }
-        match self.try_introspect(request).await {
-            Ok(answer) => {
-                HttpResponse::json_no_store(200, serde_json::to_string(&answer).unwrap_or_default())
-            }
-            Err(e) => HttpResponse::oauth_error(&e, &self.config().realm),
-        }
-    }
-
-    async fn try_introspect(&self, request: &HttpRequest<'_>) -> Result<Introspection, OAuthError> {
+    ///
+    /// Served by [`Server::handle`] with [`Endpoint::Introspection`](crate::Endpoint::Introspection).
+    pub(crate) async fn introspect(
+        &self,
+        request: &HttpRequest<'_>,
+    ) -> Result<Introspection, OAuthError> {
         let params = request.form_params()?;
         let client = self
             .authenticate_client(request.authorization, &params)
             .await?;
         if client.is_public() {
-            return Err(OAuthError::invalid_client(
-                "public clients may not introspect",
-            ));
+            return Err(
+                OAuthError::invalid_client("public clients may not introspect")
+                    .with_reason(crate::error::Reason::ClientNotAllowed),
+            );
         }
         let token = params.require("token")?;
         self.introspect_token(&client, token).await

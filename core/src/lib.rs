@@ -4,54 +4,81 @@
 //! are parsed once into types, each grant is a transition over plain values,
 //! and a thin async service layer ([`Server`]) runs them against storage and
 //! consent traits. Adapters (`tessera-axum`, `tessera-rocket`) translate HTTP
-//! to and from [`http::HttpRequest`] / [`http::HttpResponse`]; stores
+//! to and from [`HttpRequest`] / [`HttpResponse`] and serve the [`Server::routes`] with [`Server::handle`]; stores
 //! (`tessera-memory`, `tessera-redis`) implement [`storage`]'s traits.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod client;
-pub mod clock;
-pub mod error;
-pub mod params;
-pub mod pkce;
-pub mod redirect;
-pub mod scope;
+// The modules are private; what an embedder, a grant author or a backend
+// author needs is re-exported below, in one place (rustls' model), and the
+// two extension points keep a namespace of their own: `grant` (custom grant
+// types) and `storage` (custom backends).
+mod authorize;
+mod bearer;
+mod client;
+mod client_auth;
+mod clock;
+mod config;
+mod consent;
+mod endpoint;
+mod error;
+pub mod grant;
+mod http;
+mod introspection;
+mod metadata;
+mod params;
+mod pkce;
+mod redirect;
+mod revocation;
+mod scope;
+mod server;
 pub mod storage;
-#[cfg(feature = "testkit")]
-pub mod testkit;
-pub mod token;
+mod token;
 
-pub use client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, SecretHash};
+/// The manual: defaults and the vulnerabilities each defends against, and
+/// how-tos for embedding, extending and porting Tessera.
+pub mod manual {
+    #![doc = include_str!("../doc/manual.md")]
+}
+
+// The server and its endpoints.
+pub use endpoint::{Endpoint, Route, WELL_KNOWN_PATH};
+pub use http::{BodyPlan, DRAIN_MAX_BYTES, DRAIN_TIMEOUT, HttpRequest, HttpResponse};
+pub use server::{BuildError, Server, ServerBuilder};
+
+// Configuration.
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use error::{ErrorCode, OAuthError, StoreError};
+pub use config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
+pub use token::{OsRandom, Random};
+
+// Clients and what they are registered for.
+pub use client::{
+    AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, SecretHash,
+    generate_client_secret,
+};
+pub use redirect::{RedirectUri, RedirectUriError};
+pub use scope::{Scope, ScopeToken};
+
+// The authorization endpoint: outcomes for the embedder's pages.
+pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
+pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
+pub use storage::{Store, Subject};
+
+// Resource servers.
+pub use bearer::{AccessToken, BearerError, bearer_token};
+
+// Answers of the other endpoints, for embedders that call them directly.
+pub use introspection::Introspection;
+pub use metadata::Metadata;
+
+// Errors.
+pub use error::{BoxError, ErrorCode, OAuthError, Reason, StoreError};
+
+// Secrets, and the values grants and stores handle.
 pub use params::Params;
 pub use pkce::CodeChallenge;
-pub use redirect::RedirectUri;
-pub use scope::{Scope, ScopeToken};
-pub use storage::{GrantStore, PendingStore, Store, Subject};
-pub use token::{GrantId, OsRandom, Random, Secret, SecretKey, TokenHash, TokenKind};
+pub use token::{GrantId, Secret, SecretKey, TokenHash, TokenKind};
 
-/// Defaults, and the vulnerabilities each defends against.
-#[doc = include_str!("../doc/manual.md")]
-pub mod manual {}
-
-pub mod authorize;
-pub mod bearer;
-pub mod client_auth;
-pub mod config;
-pub mod consent;
-pub mod grant;
-pub mod http;
-pub mod introspection;
-pub mod metadata;
-pub mod revocation;
-pub mod server;
-
-pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
-pub use bearer::{AccessToken, BearerError};
-pub use config::{Config, Lifetimes};
-pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
-pub use grant::{GrantContext, GrantHandler, TokenResponse};
-pub use http::{HttpRequest, HttpResponse};
-pub use server::{BuildError, Server, ServerBuilder};
+#[doc(hidden)]
+pub use token::CountingRandom;

@@ -3,12 +3,9 @@
 use serde::Serialize;
 
 use crate::client::AuthMethod;
+use crate::endpoint::Endpoint;
 use crate::http::HttpResponse;
 use crate::server::Server;
-use crate::storage::Store;
-
-/// The path metadata is served at, relative to the issuer (RFC 8414 §3).
-pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// RFC 8414 §2 metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,10 +17,12 @@ pub struct Metadata {
     pub authorization_endpoint: String,
     /// The token endpoint.
     pub token_endpoint: String,
-    /// The revocation endpoint (RFC 7009).
-    pub revocation_endpoint: String,
-    /// The introspection endpoint (RFC 7662).
-    pub introspection_endpoint: String,
+    /// The revocation endpoint (RFC 7009), when served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// The introspection endpoint (RFC 7662), when served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
     /// Known scopes.
     pub scopes_supported: Vec<String>,
     /// Only `code`.
@@ -44,8 +43,21 @@ pub struct Metadata {
     pub authorization_response_iss_parameter_supported: bool,
 }
 
-impl<S: Store> Server<S> {
-    /// This server's metadata.
+impl Server {
+    /// An endpoint's absolute URL, if the server serves it: the issuer's
+    /// origin followed by the endpoint's path in [`Server::routes`].
+    pub fn endpoint_url(&self, endpoint: Endpoint) -> Option<String> {
+        let path = self
+            .routes()
+            .iter()
+            .find(|r| r.endpoint == endpoint)?
+            .path
+            .as_str();
+        Some(format!("{}{path}", self.routes_table().origin()))
+    }
+
+    /// This server's metadata: every endpoint of [`Server::routes`], and
+    /// nothing it does not serve.
     pub fn metadata(&self) -> Metadata {
         let c = self.config();
         let all = vec![
@@ -55,10 +67,14 @@ impl<S: Store> Server<S> {
         ];
         Metadata {
             issuer: c.issuer.clone(),
-            authorization_endpoint: c.endpoint_url(&c.paths.authorize),
-            token_endpoint: c.endpoint_url(&c.paths.token),
-            revocation_endpoint: c.endpoint_url(&c.paths.revoke),
-            introspection_endpoint: c.endpoint_url(&c.paths.introspect),
+            authorization_endpoint: format!(
+                "{}{}",
+                self.routes_table().origin(),
+                self.authorization_path()
+            ),
+            token_endpoint: self.endpoint_url(Endpoint::Token).unwrap_or_default(),
+            revocation_endpoint: self.endpoint_url(Endpoint::Revocation),
+            introspection_endpoint: self.endpoint_url(Endpoint::Introspection),
             scopes_supported: c.scopes.keys().map(|s| s.to_string()).collect(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
@@ -74,11 +90,16 @@ impl<S: Store> Server<S> {
         }
     }
 
-    /// The metadata document as an HTTP response.
-    pub fn metadata_response(&self) -> HttpResponse {
-        HttpResponse::json(
-            200,
-            serde_json::to_string(&self.metadata()).unwrap_or_default(),
-        )
+    /// The metadata document as an HTTP response (served by
+    /// [`Server::handle`] with [`Endpoint::Metadata`]).
+    pub(crate) fn metadata_response(&self) -> HttpResponse {
+        match serde_json::to_string(&self.metadata()) {
+            Ok(body) => HttpResponse::json(200, body),
+            Err(e) => {
+                let e = crate::error::OAuthError::server_error().with_source(e);
+                e.log("metadata");
+                HttpResponse::oauth_error(&e, &self.config().realm)
+            }
+        }
     }
 }

@@ -56,7 +56,8 @@ impl Params {
             return Err(OAuthError::invalid_request(format!(
                 "parameter `{}` was sent more than once",
                 printable(name)
-            )));
+            ))
+            .with_reason(crate::error::Reason::RepeatedParameter));
         }
         self.drop_empty();
         Ok(self)
@@ -219,8 +220,10 @@ impl Params {
 
     /// The value of a required parameter, or `invalid_request` naming it.
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
-        self.get(name)
-            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter `{name}`")))
+        self.get(name).ok_or_else(|| {
+            OAuthError::invalid_request(format!("missing parameter `{name}`"))
+                .with_reason(crate::error::Reason::MissingParameter)
+        })
     }
 
     /// Whether the parameter was sent with a value.

@@ -79,9 +79,10 @@ impl CodeChallenge {
         if bool::from(expected.0.ct_eq(&self.0)) {
             Ok(())
         } else {
-            Err(OAuthError::invalid_grant(
-                "code_verifier does not match the code_challenge",
-            ))
+            Err(
+                OAuthError::invalid_grant("code_verifier does not match the code_challenge")
+                    .with_reason(crate::error::Reason::VerifierMismatch),
+            )
         }
     }
 }

@@ -1,12 +1,12 @@
 //! Token revocation (RFC 7009).
 
 use crate::error::OAuthError;
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::HttpRequest;
 use crate::server::Server;
-use crate::storage::{RefreshLookup, Store};
+use crate::storage::RefreshLookup;
 use crate::token::{SecretKey, TokenKind};
 
-impl<S: Store> Server<S> {
+impl Server {
     /// Handles a request to the revocation endpoint (RFC 7009 §2).
     ///
     /// The client authenticates (a public client names itself with
@@ -14,17 +14,9 @@ impl<S: Store> Server<S> {
     /// unknown tokens, get `200` and change nothing (§2.2), so the answer
     /// reveals nothing about other clients' tokens. Revoking a refresh token
     /// revokes its whole grant (§2.1).
-    pub async fn revoke(&self, request: &HttpRequest<'_>) -> HttpResponse {
-        if !request.method.eq_ignore_ascii_case("POST") {
-            return HttpResponse::method_not_allowed("POST");
-        }
-        match self.try_revoke(request).await {
-            Ok(()) => HttpResponse::json_no_store(200, "{}"),
-            Err(e) => HttpResponse::oauth_error(&e, &self.config().realm),
-        }
-    }
-
-    async fn try_revoke(&self, request: &HttpRequest<'_>) -> Result<(), OAuthError> {
+    ///
+    /// Served by [`Server::handle`] with [`Endpoint::Revocation`](crate::Endpoint::Revocation).
+    pub(crate) async fn revoke(&self, request: &HttpRequest<'_>) -> Result<(), OAuthError> {
         let params = request.form_params()?;
         let client = self
             .authenticate_client(request.authorization, &params)

@@ -7,7 +7,7 @@
 //! backend must forget it after that (memory: a sweeper; Redis: TTLs), and
 //! must not answer an expired record as live.
 //!
-//! A backend proves itself with the conformance suite in `tessera::testkit`
+//! A backend proves itself with the conformance suite in `tessera_testkit`
 //! (feature `testkit`).
 
 use async_trait::async_trait;

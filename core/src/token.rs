@@ -28,10 +28,6 @@ pub enum TokenKind {
     Code,
     /// A handle to a pending authorization request awaiting login/consent (`tsp_`).
     Pending,
-    /// A device code (`tsd_`, RFC 8628).
-    Device,
-    /// A pushed authorization request handle (`urn:ietf:params:oauth:request_uri:` + `tsu_`, RFC 9126).
-    RequestUri,
 }
 
 impl TokenKind {
@@ -42,8 +38,6 @@ impl TokenKind {
             Self::Refresh => "tsr_",
             Self::Code => "tsc_",
             Self::Pending => "tsp_",
-            Self::Device => "tsd_",
-            Self::RequestUri => "tsu_",
         }
     }
 }

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use tessera::client::SecretHash;
+use tessera::SecretHash;
 use tessera::{
     AuthorizeOutcome, Client, ClientId, HttpRequest, RedirectUri, Scope, Server, Subject,
 };
 use tessera_memory::MemoryStore;
 
-fn server() -> Server<MemoryStore> {
+fn server() -> Server {
     let shop = Client::confidential(ClientId::new("shop").unwrap(), "Shop", SecretHash::of("s"))
         .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
         .with_grant_types(["authorization_code", "refresh_token", "client_credentials"])
@@ -122,9 +122,9 @@ proptest! {
         let request = HttpRequest::form_post(&body, auth.as_deref());
         let response = rt.block_on(async {
             match which {
-                0 => server.token(&request).await,
-                1 => server.revoke(&request).await,
-                _ => server.introspect(&request).await,
+                0 => server.handle(tessera::Endpoint::Token, &request).await,
+                1 => server.handle(tessera::Endpoint::Revocation, &request).await,
+                _ => server.handle(tessera::Endpoint::Introspection, &request).await,
             }
         });
         assert_protocol_answer(response.status, &response.body)?;

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use tessera::client::SecretHash;
-use tessera::pkce::CodeChallenge;
+use tessera::CodeChallenge;
+use tessera::SecretHash;
 use tessera::{
     AuthorizeOutcome, Client, ClientId, Decision, ErrorCode, FixedClock, HttpRequest, RedirectUri,
     Scope, ScopeToken, Server, SkipForFirstParty, Subject,
@@ -18,7 +18,7 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const SHOP_SECRET: &str = "shop-secret";
 
 struct Fixture {
-    server: Server<MemoryStore>,
+    server: Server,
     clock: Arc<FixedClock>,
 }
 
@@ -26,9 +26,7 @@ fn fixture() -> Fixture {
     fixture_with(|b| b)
 }
 
-fn fixture_with(
-    f: impl FnOnce(tessera::ServerBuilder<MemoryStore>) -> tessera::ServerBuilder<MemoryStore>,
-) -> Fixture {
+fn fixture_with(f: impl FnOnce(tessera::ServerBuilder) -> tessera::ServerBuilder) -> Fixture {
     let clients = [
         Client::confidential(
             ClientId::new("shop").unwrap(),
@@ -68,7 +66,7 @@ fn fixture_with(
         .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
         .scope(ScopeToken::new("profile").unwrap(), "See your profile")
         .clock(clock.clone())
-        .random(Arc::new(tessera::token::CountingRandom::default()));
+        .random(Arc::new(tessera::CountingRandom::default()));
     Fixture {
         server: f(builder).build().unwrap(),
         clock,
@@ -121,7 +119,13 @@ async fn authorize(f: &Fixture, client: &str, extra: &str, decision: Decision) -
 }
 
 async fn token(f: &Fixture, body: &str, auth: Option<&str>) -> (u16, serde_json::Value) {
-    let r = f.server.token(&HttpRequest::form_post(body, auth)).await;
+    let r = f
+        .server
+        .handle(
+            tessera::Endpoint::Token,
+            &HttpRequest::form_post(body, auth),
+        )
+        .await;
     assert_eq!(r.header("cache-control"), Some("no-store"));
     (r.status, serde_json::from_slice(&r.body).unwrap())
 }
@@ -340,7 +344,8 @@ async fn code_replay_revokes_tokens_rfc6749_4_1_2() {
     assert_eq!((status, err(&body)), (400, "invalid_grant"));
     let at = format!("Bearer {}", first["access_token"].as_str().unwrap());
     let e = f.server.verify_bearer(Some(&at), None).await.unwrap_err();
-    assert_eq!(e.error.map(|e| e.code), Some(ErrorCode::InvalidToken));
+    assert_eq!(e, tessera::BearerError::Invalid);
+    assert_eq!(e.code(), Some(ErrorCode::InvalidToken));
     let rt = first["refresh_token"].as_str().unwrap();
     let (status, body) = token(
         &f,
@@ -521,7 +526,10 @@ async fn token_endpoint_errors_rfc6749_5_2() {
     for (body, auth, status, code) in cases {
         let r = f
             .server
-            .token(&HttpRequest::form_post(body, auth.as_deref()))
+            .handle(
+                tessera::Endpoint::Token,
+                &HttpRequest::form_post(body, auth.as_deref()),
+            )
             .await;
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!((r.status, err(&v)), (status, code), "{body}");
@@ -540,14 +548,26 @@ async fn token_endpoint_errors_rfc6749_5_2() {
     // Wrong method and content type.
     let mut get = HttpRequest::form_post("grant_type=client_credentials", Some(&shop));
     get.method = "GET";
-    let r = f.server.token(&get).await;
+    let r = f.server.handle(tessera::Endpoint::Token, &get).await;
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     let mut json = HttpRequest::form_post("{}", Some(&shop));
     json.content_type = Some("application/json");
-    assert_eq!(f.server.token(&json).await.status, 400);
+    assert_eq!(
+        f.server
+            .handle(tessera::Endpoint::Token, &json)
+            .await
+            .status,
+        400
+    );
     let mut query = HttpRequest::form_post("grant_type=client_credentials", Some(&shop));
     query.query = Some("client_secret=x");
-    assert_eq!(f.server.token(&query).await.status, 400);
+    assert_eq!(
+        f.server
+            .handle(tessera::Endpoint::Token, &query)
+            .await
+            .status,
+        400
+    );
 }
 
 #[tokio::test]
@@ -636,17 +656,20 @@ async fn revocation_rfc7009() {
     // Another client cannot revoke it; the answer is the same 200.
     let r = f
         .server
-        .revoke(&HttpRequest::form_post(
-            &format!("token={at}"),
-            Some(&basic("job", "job-secret")),
-        ))
+        .handle(
+            tessera::Endpoint::Revocation,
+            &HttpRequest::form_post(&format!("token={at}"), Some(&basic("job", "job-secret"))),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert!(f.server.verify_bearer(Some(&bearer), None).await.is_ok());
     // Unknown tokens: 200.
     assert_eq!(
         f.server
-            .revoke(&HttpRequest::form_post("token=whatever", Some(&auth)))
+            .handle(
+                tessera::Endpoint::Revocation,
+                &HttpRequest::form_post("token=whatever", Some(&auth))
+            )
             .await
             .status,
         200
@@ -654,17 +677,20 @@ async fn revocation_rfc7009() {
     // Missing token: invalid_request. Bad auth: 401.
     assert_eq!(
         f.server
-            .revoke(&HttpRequest::form_post("", Some(&auth)))
+            .handle(
+                tessera::Endpoint::Revocation,
+                &HttpRequest::form_post("", Some(&auth))
+            )
             .await
             .status,
         400
     );
     assert_eq!(
         f.server
-            .revoke(&HttpRequest::form_post(
-                &format!("token={at}"),
-                Some(&basic("shop", "no"))
-            ))
+            .handle(
+                tessera::Endpoint::Revocation,
+                &HttpRequest::form_post(&format!("token={at}"), Some(&basic("shop", "no")))
+            )
             .await
             .status,
         401
@@ -672,7 +698,10 @@ async fn revocation_rfc7009() {
     // Own access token.
     assert_eq!(
         f.server
-            .revoke(&HttpRequest::form_post(&format!("token={at}"), Some(&auth)))
+            .handle(
+                tessera::Endpoint::Revocation,
+                &HttpRequest::form_post(&format!("token={at}"), Some(&auth))
+            )
             .await
             .status,
         200
@@ -681,10 +710,13 @@ async fn revocation_rfc7009() {
     // Own refresh token: the grant dies.
     assert_eq!(
         f.server
-            .revoke(&HttpRequest::form_post(
-                &format!("token={rt}&token_type_hint=refresh_token"),
-                Some(&auth)
-            ))
+            .handle(
+                tessera::Endpoint::Revocation,
+                &HttpRequest::form_post(
+                    &format!("token={rt}&token_type_hint=refresh_token"),
+                    Some(&auth)
+                )
+            )
             .await
             .status,
         200
@@ -715,7 +747,10 @@ async fn introspection_rfc7662() {
         async move {
             let r = f
                 .server
-                .introspect(&HttpRequest::form_post(&body, auth.as_deref()))
+                .handle(
+                    tessera::Endpoint::Introspection,
+                    &HttpRequest::form_post(&body, auth.as_deref()),
+                )
                 .await;
             (
                 r.status,
@@ -809,7 +844,19 @@ async fn metadata_rfc8414() {
     assert_eq!(m.token_endpoint, "https://as.example/token");
     assert_eq!(m.code_challenge_methods_supported, vec!["S256"]);
     assert!(m.authorization_response_iss_parameter_supported);
-    let v: serde_json::Value = serde_json::from_slice(&f.server.metadata_response().body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(
+        &f.server
+            .handle(
+                tessera::Endpoint::Metadata,
+                &tessera::HttpRequest {
+                    method: "GET",
+                    ..Default::default()
+                },
+            )
+            .await
+            .body,
+    )
+    .unwrap();
     assert_eq!(v["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(
         v["scopes_supported"],
@@ -882,7 +929,7 @@ impl tessera::ClientRegistry for ReplayBetweenTakeAndIssue {
 }
 
 #[async_trait::async_trait]
-impl tessera::PendingStore for ReplayBetweenTakeAndIssue {
+impl tessera::storage::PendingStore for ReplayBetweenTakeAndIssue {
     async fn put_pending(
         &self,
         h: tessera::SecretKey,
@@ -907,7 +954,7 @@ impl tessera::PendingStore for ReplayBetweenTakeAndIssue {
 }
 
 #[async_trait::async_trait]
-impl tessera::GrantStore for ReplayBetweenTakeAndIssue {
+impl tessera::storage::GrantStore for ReplayBetweenTakeAndIssue {
     async fn put_code(
         &self,
         c: tessera::SecretKey,
@@ -998,10 +1045,10 @@ async fn replay_between_take_and_issue_still_answers_the_first_use() {
     let code = query_param(r.location(), "code").unwrap();
     let body = format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}");
     let response = server
-        .token(&HttpRequest::form_post(
-            &body,
-            Some(&basic("shop", SHOP_SECRET)),
-        ))
+        .handle(
+            tessera::Endpoint::Token,
+            &HttpRequest::form_post(&body, Some(&basic("shop", SHOP_SECRET))),
+        )
         .await;
     assert_eq!(response.status, 200);
     let v: serde_json::Value = serde_json::from_slice(&response.body).unwrap();

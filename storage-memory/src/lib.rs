@@ -8,7 +8,7 @@
 //! It implements [`tessera::ClientRegistry`], [`tessera::storage::GrantStore`]
 //! and [`tessera::storage::PendingStore`] with the semantics documented in
 //! [`tessera::storage`], and passes the conformance suite of
-//! `tessera::testkit`:
+//! `tessera_testkit`:
 //!
 //! - every step on a grant (take a code, rotate a refresh token, issue
 //!   versus revoke) happens under that grant's lock, so it is atomic;

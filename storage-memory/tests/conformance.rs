@@ -1,11 +1,11 @@
-//! The store conformance suite of `tessera::testkit`, against `MemoryStore`:
+//! The store conformance suite of `tessera_testkit`, against `MemoryStore`:
 //! once as a whole, and check by check so a failure names its behaviour.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
-use tessera::testkit;
 use tessera_memory::MemoryStore;
+use tessera_testkit as testkit;
 
 fn fresh() -> Arc<MemoryStore> {
     Arc::new(MemoryStore::new())

@@ -207,8 +207,8 @@ pub enum ConnectError {
 impl From<ConnectError> for StoreError {
     fn from(e: ConnectError) -> Self {
         match e {
-            ConnectError::Unreachable { .. } => StoreError::Unavailable(e.to_string()),
-            _ => StoreError::Other(e.to_string()),
+            ConnectError::Unreachable { .. } => StoreError::unavailable(e),
+            _ => StoreError::other(e),
         }
     }
 }
@@ -436,7 +436,7 @@ impl fmt::Debug for RedisStore {
 fn map_err(e: RedisError) -> StoreError {
     use redis::{ErrorKind, ServerErrorKind};
     if e.code() == Some("WRONGTYPE") {
-        return StoreError::Corrupt(e.to_string());
+        return StoreError::corrupt(e);
     }
     let unavailable = e.is_io_error()
         || e.is_connection_refusal()
@@ -458,9 +458,9 @@ fn map_err(e: RedisError) -> StoreError {
                 )
         );
     if unavailable {
-        StoreError::Unavailable(e.to_string())
+        StoreError::unavailable(e)
     } else {
-        StoreError::Other(e.to_string())
+        StoreError::other(e)
     }
 }
 
@@ -478,12 +478,11 @@ fn pxat(t: OffsetDateTime) -> i64 {
 
 fn decode<T: DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(raw)
-        .map_err(|e| StoreError::Corrupt(format!("{what} does not decode: {e}")))
+        .map_err(|e| StoreError::corrupt(format!("{what} does not decode: {e}")))
 }
 
 fn encode<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
-    serde_json::to_string(record)
-        .map_err(|e| StoreError::Other(format!("cannot encode record: {e}")))
+    serde_json::to_string(record).map_err(StoreError::other)
 }
 
 /// A script's answer: a tag and an optional payload.
@@ -503,7 +502,7 @@ fn bytes(v: Value) -> Option<Vec<u8>> {
 
 impl Reply {
     fn parse(v: Value) -> Result<Self, StoreError> {
-        let unexpected = || StoreError::Other("unexpected reply from a tessera script".to_owned());
+        let unexpected = || StoreError::other("unexpected reply from a tessera script");
         let Value::Array(items) = v else {
             return Err(unexpected());
         };
@@ -520,7 +519,7 @@ impl Reply {
     /// The payload of a reply that must carry one.
     fn record(self) -> Result<Vec<u8>, StoreError> {
         self.payload.ok_or_else(|| {
-            StoreError::Other(format!(
+            StoreError::other(format!(
                 "tessera script answered {:?} without a record",
                 self.tag
             ))
@@ -534,13 +533,13 @@ impl Reply {
                 .payload
                 .map(|p| String::from_utf8_lossy(&p).into_owned())
                 .unwrap_or_default();
-            return Err(StoreError::Corrupt(format!("{key}: {why}")));
+            return Err(StoreError::corrupt(format!("{key}: {why}")));
         }
         Ok(self)
     }
 
     fn unexpected(self) -> StoreError {
-        StoreError::Other(format!("unexpected tessera script answer {:?}", self.tag))
+        StoreError::other(format!("unexpected tessera script answer {:?}", self.tag))
     }
 }
 
@@ -589,7 +588,7 @@ impl RedisStore {
             .await?;
         match v {
             Value::Int(n) => Ok(n > 0),
-            _ => Err(StoreError::Other("unexpected reply to EXISTS".to_owned())),
+            _ => Err(StoreError::other("unexpected reply to EXISTS")),
         }
     }
 
@@ -629,7 +628,7 @@ impl RedisStore {
         let t = self.inner.timeout;
         match tokio::time::timeout(t, self.inner.conn.query(cmd)).await {
             Ok(r) => r.map_err(map_err),
-            Err(_) => Err(StoreError::Unavailable(format!(
+            Err(_) => Err(StoreError::unavailable(format!(
                 "Redis did not answer within {t:?}"
             ))),
         }
@@ -661,7 +660,7 @@ impl RedisStore {
         let value = match tokio::time::timeout(t, run).await {
             Ok(r) => r.map_err(map_err)?,
             Err(_) => {
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::unavailable(format!(
                     "Redis did not answer within {t:?}"
                 )));
             }
@@ -679,7 +678,7 @@ impl RedisStore {
             Value::Nil => Ok(None),
             v => {
                 let raw =
-                    bytes(v).ok_or_else(|| StoreError::Corrupt(format!("{key}: not a string")))?;
+                    bytes(v).ok_or_else(|| StoreError::corrupt(format!("{key}: not a string")))?;
                 decode(what, &raw).map(Some)
             }
         }
@@ -693,7 +692,7 @@ impl ClientRegistry for RedisStore {
         let key = self.client_key(id);
         let client: Option<Client> = self.get_json("client", &key).await?;
         match client {
-            Some(c) if c.id != *id => Err(StoreError::Corrupt(format!(
+            Some(c) if c.id != *id => Err(StoreError::corrupt(format!(
                 "{key} holds client {:?}",
                 c.id.as_str()
             ))),
@@ -986,7 +985,7 @@ impl PendingStore for RedisStore {
             Value::Nil => Ok(None),
             v => {
                 let raw =
-                    bytes(v).ok_or_else(|| StoreError::Corrupt(format!("{key}: not a string")))?;
+                    bytes(v).ok_or_else(|| StoreError::corrupt(format!("{key}: not a string")))?;
                 let request: PendingAuthorization = decode("pending request", &raw)?;
                 Ok((now < request.expires_at).then_some(request))
             }
@@ -1042,7 +1041,7 @@ mod tests {
             payload: Some(b"why".to_vec()),
         };
         match r.check("k") {
-            Err(StoreError::Corrupt(m)) => assert_eq!(m, "k: why"),
+            Err(StoreError::Corrupt(m)) => assert_eq!(m.to_string(), "k: why"),
             other => panic!("{:?}", other.map(|r| r.tag)),
         }
         assert!(Reply::parse(Value::Int(1)).is_err());

@@ -1,4 +1,4 @@
-//! The store conformance suite of `tessera::testkit`, against a standalone
+//! The store conformance suite of `tessera_testkit`, against a standalone
 //! Redis and a Redis Cluster: once as a whole per deployment, and check by
 //! check (standalone) so a failure names its behaviour. Every store gets a
 //! fresh random key prefix, so the tests run in parallel on shared servers.
@@ -8,7 +8,7 @@ mod common;
 
 use std::sync::Arc;
 
-use tessera::testkit;
+use tessera_testkit as testkit;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn whole_suite_standalone() {

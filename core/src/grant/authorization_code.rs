@@ -4,9 +4,9 @@ use async_trait::async_trait;
 
 use super::{GrantContext, GrantHandler, TokenResponse};
 use crate::client::{Client, GrantType};
-use crate::error::OAuthError;
+use crate::error::{OAuthError, Reason};
 use crate::params::Params;
-use crate::storage::{CodeRecord, CodeTake, GrantStore};
+use crate::storage::{CodeRecord, CodeTake};
 use crate::token::{SecretKey, TokenKind};
 
 /// Exchanges an authorization code for tokens.
@@ -22,28 +22,24 @@ pub fn check_code(
     now: time::OffsetDateTime,
 ) -> Result<(), OAuthError> {
     if record.expires_at <= now {
-        return Err(OAuthError::invalid_grant(
-            "the authorization code has expired",
-        ));
+        return Err(
+            OAuthError::invalid_grant("the authorization code has expired")
+                .with_reason(Reason::CodeExpired),
+        );
     }
     // §4.1.3: the code must have been issued to the authenticated client.
     if record.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the authorization code was issued to another client",
-        ));
+        )
+        .with_reason(Reason::CodeIssuedToAnotherClient));
     }
     // §4.1.3: redirect_uri must be identical to the one in the authorization request.
     match (&record.redirect_uri, params.get("redirect_uri")) {
         (Some(expected), Some(got)) if expected == got => {}
-        (Some(_), _) => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
-        }
+        (Some(_), _) => return Err(redirect_mismatch()),
         (None, Some(got)) if !client.redirect_uris.iter().any(|r| r.matches(got)) => {
-            return Err(OAuthError::invalid_grant(
-                "redirect_uri does not match the authorization request",
-            ));
+            return Err(redirect_mismatch());
         }
         (None, _) => {}
     }
@@ -53,43 +49,53 @@ pub fn check_code(
         (Some(challenge), Some(verifier)) => challenge.verify(verifier),
         (Some(_), None) => Err(OAuthError::invalid_grant(
             "code_verifier is required for this code",
-        )),
+        )
+        .with_reason(Reason::VerifierMissing)),
         (None, Some(_)) => Err(OAuthError::invalid_grant(
             "code_verifier sent but the code has no code_challenge",
-        )),
+        )
+        .with_reason(Reason::VerifierWithoutChallenge)),
         (None, None) => Ok(()),
     }
 }
 
+fn redirect_mismatch() -> OAuthError {
+    OAuthError::invalid_grant("redirect_uri does not match the authorization request")
+        .with_reason(Reason::RedirectUriMismatch)
+}
+
 #[async_trait]
-impl<S: GrantStore + ?Sized> GrantHandler<S> for AuthorizationCodeGrant {
+impl GrantHandler for AuthorizationCodeGrant {
     fn grant_type(&self) -> &str {
         GrantType::AUTHORIZATION_CODE
     }
 
     async fn exchange(
         &self,
-        ctx: &GrantContext<'_, S>,
+        ctx: &GrantContext<'_>,
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
-        let code = SecretKey::parse(TokenKind::Code, code)
-            .ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
+        let code = SecretKey::parse(TokenKind::Code, code).ok_or_else(|| {
+            OAuthError::invalid_grant("unknown authorization code").with_reason(Reason::CodeUnknown)
+        })?;
         let record = match ctx.store.take_code(code, ctx.now).await? {
             CodeTake::Taken(record) => record,
             CodeTake::AlreadyTaken => {
                 // §4.1.2: a code used twice revokes every token issued from it.
                 tracing::warn!(client = %client.id, grant = %code.grant, "authorization code replayed; revoking its grant");
                 ctx.store.revoke_grant(code.grant).await?;
-                return Err(OAuthError::invalid_grant(
-                    "the authorization code was already used",
-                ));
+                return Err(
+                    OAuthError::invalid_grant("the authorization code was already used")
+                        .with_reason(Reason::CodeReplayed),
+                );
             }
             _ => {
-                return Err(OAuthError::invalid_grant(
-                    "unknown or expired authorization code",
-                ));
+                return Err(
+                    OAuthError::invalid_grant("unknown or expired authorization code")
+                        .with_reason(Reason::CodeUnknown),
+                );
             }
         };
         check_code(&record, client, params, ctx.now)?;

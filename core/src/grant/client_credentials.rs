@@ -6,21 +6,20 @@ use super::{GrantContext, GrantHandler, TokenResponse, resolve_scope};
 use crate::client::{Client, GrantType};
 use crate::error::OAuthError;
 use crate::params::Params;
-use crate::storage::GrantStore;
 
 /// Issues an access token to a confidential client acting on its own behalf.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientCredentialsGrant;
 
 #[async_trait]
-impl<S: GrantStore + ?Sized> GrantHandler<S> for ClientCredentialsGrant {
+impl GrantHandler for ClientCredentialsGrant {
     fn grant_type(&self) -> &str {
         GrantType::CLIENT_CREDENTIALS
     }
 
     async fn exchange(
         &self,
-        ctx: &GrantContext<'_, S>,
+        ctx: &GrantContext<'_>,
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
@@ -38,7 +37,8 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for ClientCredentialsGrant {
             return Err(OAuthError::new(
                 crate::error::ErrorCode::ServerError,
                 "could not issue the token",
-            ));
+            )
+            .with_reason(crate::error::Reason::GrantRevoked));
         }
         Ok(minted.response)
     }

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::scope::Scope;
-use crate::storage::{NewTokens, Subject, TokenRecord};
+use crate::storage::{NewTokens, Store, Subject, TokenRecord};
 use crate::token::{GrantId, Random, Secret, TokenKind};
 
 pub use authorization_code::AuthorizationCodeGrant;
@@ -26,9 +26,9 @@ pub use refresh_token::RefreshTokenGrant;
 
 /// What a grant handler may use: the store, the time, randomness and configuration.
 #[non_exhaustive]
-pub struct GrantContext<'a, S: ?Sized> {
+pub struct GrantContext<'a> {
     /// The storage backend.
-    pub store: &'a S,
+    pub store: &'a dyn Store,
     /// The time of this request.
     pub now: OffsetDateTime,
     /// Server configuration.
@@ -37,7 +37,7 @@ pub struct GrantContext<'a, S: ?Sized> {
     pub random: &'a dyn Random,
 }
 
-impl<S: ?Sized> std::fmt::Debug for GrantContext<'_, S> {
+impl std::fmt::Debug for GrantContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrantContext")
             .field("now", &self.now)
@@ -45,10 +45,10 @@ impl<S: ?Sized> std::fmt::Debug for GrantContext<'_, S> {
     }
 }
 
-impl<'a, S: ?Sized> GrantContext<'a, S> {
+impl<'a> GrantContext<'a> {
     /// A context for one request.
     pub fn new(
-        store: &'a S,
+        store: &'a dyn Store,
         now: OffsetDateTime,
         config: &'a Config,
         random: &'a dyn Random,
@@ -116,6 +116,7 @@ impl<'a, S: ?Sized> GrantContext<'a, S> {
 
 /// Newly minted tokens: the records to store and the response to send once stored.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct MintedTokens {
     /// What the store keeps (hashes and records).
     pub records: NewTokens,
@@ -125,6 +126,7 @@ pub struct MintedTokens {
 
 /// A successful token response (RFC 6749 §5.1).
 #[derive(Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
@@ -156,14 +158,14 @@ impl std::fmt::Debug for TokenResponse {
 /// The server has authenticated `client` and checked it is registered for
 /// [`grant_type`](GrantHandler::grant_type) before calling [`exchange`](GrantHandler::exchange).
 #[async_trait]
-pub trait GrantHandler<S: ?Sized>: Send + Sync {
+pub trait GrantHandler: Send + Sync {
     /// The `grant_type` value this handler answers, e.g. `"client_credentials"` or a URI.
     fn grant_type(&self) -> &str;
 
     /// Runs the grant: validates the parameters, updates storage, returns tokens.
     async fn exchange(
         &self,
-        ctx: &GrantContext<'_, S>,
+        ctx: &GrantContext<'_>,
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError>;

@@ -6,10 +6,10 @@ use async_trait::async_trait;
 
 use super::{GrantContext, GrantHandler, TokenResponse};
 use crate::client::{Client, GrantType};
-use crate::error::OAuthError;
+use crate::error::{OAuthError, Reason};
 use crate::params::Params;
 use crate::scope::Scope;
-use crate::storage::{GrantStore, RefreshLookup, TokenRecord};
+use crate::storage::{RefreshLookup, TokenRecord};
 use crate::token::{SecretKey, TokenKind};
 
 /// Exchanges a refresh token for a new access token and a new refresh token.
@@ -23,9 +23,10 @@ pub fn refreshed_scope(
     requested: Option<&str>,
 ) -> Result<Scope, OAuthError> {
     if record.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client")
+                .with_reason(Reason::RefreshTokenIssuedToAnotherClient),
+        );
     }
     match requested {
         None => Ok(record.scope.clone()),
@@ -42,34 +43,40 @@ pub fn refreshed_scope(
     }
 }
 
+fn reused() -> OAuthError {
+    OAuthError::invalid_grant("the refresh token was already used")
+        .with_reason(Reason::RefreshTokenReused)
+}
+
 #[async_trait]
-impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
+impl GrantHandler for RefreshTokenGrant {
     fn grant_type(&self) -> &str {
         GrantType::REFRESH_TOKEN
     }
 
     async fn exchange(
         &self,
-        ctx: &GrantContext<'_, S>,
+        ctx: &GrantContext<'_>,
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
         let presented = params.require("refresh_token")?;
-        let old = SecretKey::parse(TokenKind::Refresh, presented)
-            .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        let old = SecretKey::parse(TokenKind::Refresh, presented).ok_or_else(|| {
+            OAuthError::invalid_grant("unknown refresh token")
+                .with_reason(Reason::RefreshTokenUnknown)
+        })?;
         let record = match ctx.store.refresh_token(old, ctx.now).await? {
             RefreshLookup::Current(record) => record,
             RefreshLookup::Retired => {
                 tracing::warn!(client = %client.id, grant = %old.grant, "retired refresh token reused; revoking its grant");
                 ctx.store.revoke_grant(old.grant).await?;
-                return Err(OAuthError::invalid_grant(
-                    "the refresh token was already used",
-                ));
+                return Err(reused());
             }
             _ => {
-                return Err(OAuthError::invalid_grant(
-                    "unknown, expired or revoked refresh token",
-                ));
+                return Err(
+                    OAuthError::invalid_grant("unknown, expired or revoked refresh token")
+                        .with_reason(Reason::RefreshTokenUnknown),
+                );
             }
         };
         let scope = refreshed_scope(&record, client, params.get("scope"))?;
@@ -89,9 +96,7 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for RefreshTokenGrant {
             // Someone rotated it first: two parties hold the token (RFC 9700 §4.14.2).
             tracing::warn!(client = %client.id, grant = %old.grant, "concurrent refresh token use; revoking its grant");
             ctx.store.revoke_grant(old.grant).await?;
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
-            ));
+            return Err(reused());
         }
         Ok(minted.response)
     }

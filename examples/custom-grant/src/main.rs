@@ -15,12 +15,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use subtle::ConstantTimeEq;
-use tessera::client::SecretHash;
 use tessera::grant::{GrantContext, GrantHandler, TokenResponse};
-use tessera::storage::GrantStore;
 use tessera::{
-    Client, ClientId, ErrorCode, HttpRequest, OAuthError, Params, Scope, ScopeToken, Server,
-    Subject,
+    Client, ClientId, Endpoint, ErrorCode, HttpRequest, OAuthError, Params, Scope, ScopeToken,
+    SecretHash, Server, Subject,
 };
 use tessera_memory::MemoryStore;
 
@@ -44,14 +42,14 @@ impl KioskGrant {
 }
 
 #[async_trait]
-impl<S: GrantStore + ?Sized> GrantHandler<S> for KioskGrant {
+impl GrantHandler for KioskGrant {
     fn grant_type(&self) -> &str {
         KIOSK_GRANT
     }
 
     async fn exchange(
         &self,
-        ctx: &GrantContext<'_, S>,
+        ctx: &GrantContext<'_>,
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
@@ -85,7 +83,7 @@ impl<S: GrantStore + ?Sized> GrantHandler<S> for KioskGrant {
 }
 
 /// Builds a server with the kiosk grant registered beside the built-in ones.
-pub fn server() -> Result<Server<MemoryStore>, Box<dyn std::error::Error>> {
+pub fn server() -> Result<Server, Box<dyn std::error::Error>> {
     let kiosk_app = Client::confidential(
         ClientId::new("kiosk-app").ok_or("bad client id")?,
         "Shop kiosk",
@@ -121,7 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let body =
         format!("grant_type={KIOSK_GRANT}&kiosk_id=kiosk-7&device_key=device-key-7&user=alice");
     let response = server
-        .token(&HttpRequest::form_post(&body, Some(&auth)))
+        .handle(Endpoint::Token, &HttpRequest::form_post(&body, Some(&auth)))
         .await;
     println!("kiosk grant: HTTP {}", response.status);
     let json: serde_json::Value = serde_json::from_slice(&response.body)?;
@@ -150,10 +148,10 @@ mod tests {
     async fn call(body: &str) -> (u16, serde_json::Value) {
         let server = server().unwrap();
         let r = server
-            .token(&HttpRequest::form_post(
-                body,
-                Some(&basic("kiosk-app", "kiosk-app-secret")),
-            ))
+            .handle(
+                tessera::Endpoint::Token,
+                &HttpRequest::form_post(body, Some(&basic("kiosk-app", "kiosk-app-secret"))),
+            )
             .await;
         (r.status, serde_json::from_slice(&r.body).unwrap())
     }

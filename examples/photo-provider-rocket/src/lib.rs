@@ -11,7 +11,7 @@
 //! | `POST /login` | form `csrf_token`, `handle`, `username`, `password` |
 //! | `POST /consent` | form `csrf_token`, `handle`, `decision` = `allow` / `deny` |
 //! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
-//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_rocket::Tessera::fairing` |
+//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_rocket::fairing` |
 //! | `GET /` | a short page about the provider |
 //!
 //! (all below the issuer's path, if it has one). Form bodies are capped at
@@ -39,7 +39,7 @@ use rocket::route::{self, Handler, Route};
 use rocket::shield::Shield;
 use rocket::{Build, Rocket, State, catch, catchers, get, post, routes};
 use tessera::HttpResponse;
-use tessera_rocket::{RequiredScopes, Scoped, Tessera, TesseraResponse};
+use tessera_rocket::{RequiredScopes, Scoped, TesseraResponse};
 
 /// Rocket's configuration for listening on `listen`, from code only.
 pub fn rocket_config(listen: SocketAddr) -> rocket::Config {
@@ -86,7 +86,7 @@ fn issuer_prefix(issuer: &str) -> String {
 pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, UnservablePath> {
     let server = demo.server().clone();
     let prefix = issuer_prefix(&server.config().issuer);
-    let authorize = Tessera::authorization_path(&server);
+    let authorize = server.authorization_path().to_owned();
     // The forms post relative to the authorization endpoint (`action="login"`).
     let base = authorize
         .rsplit_once('/')
@@ -119,7 +119,7 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
         // No default security headers: the pages carry their own, and the
         // JSON answers are exactly the core's.
         .attach(Shield::new())
-        .attach(Tessera::fairing(server))
+        .attach(tessera_rocket::fairing(server))
         .manage(demo)
         .mount(
             "/",

@@ -10,7 +10,7 @@
 mod common;
 
 use common::*;
-use photobook::{Demo, DemoStore, build_server};
+use photobook::{Demo, build_server};
 use reqwest::Method;
 
 /// One answer, with per-run secrets masked.
@@ -562,7 +562,7 @@ async fn converse(base: String) -> Vec<Answer> {
 async fn compare(path: &str) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let issuer = format!("http://{}{path}", listener.local_addr().unwrap());
-    let demo = Demo::new(build_server(&issuer, DemoStore::memory()).unwrap()).unwrap();
+    let demo = Demo::new(build_server(&issuer, photobook::store::memory()).unwrap()).unwrap();
     let app = photo_provider::app(demo.clone());
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();

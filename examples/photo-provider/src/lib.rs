@@ -31,9 +31,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use photobook::photos::{PHOTOS_READ, photos_for};
-use photobook::{Args, Demo, DemoStore, StartError};
+use photobook::{Args, Demo, StartError};
 use tessera::Server;
-use tessera_axum::{AuthorizationQuery, Bearer, BearerRejection, authorization_path, respond};
+use tessera_axum::{AuthorizationQuery, Bearer, BearerRejection, respond};
 use tokio::net::TcpListener;
 
 /// The app's state: the demo and its Tessera server (for the bearer extractor).
@@ -42,7 +42,7 @@ pub struct AppState {
     /// The demo.
     pub demo: Demo,
     /// The demo's server.
-    pub oauth: Server<DemoStore>,
+    pub oauth: Server,
 }
 
 /// The path prefix of the issuer (`""` for `http://127.0.0.1:9000`).
@@ -57,7 +57,7 @@ pub fn app(demo: Demo) -> Router {
     let server = demo.server().clone();
     let config = server.config();
     let prefix = issuer_prefix(&config.issuer);
-    let authorize = authorization_path(&server);
+    let authorize = server.authorization_path().to_owned();
     // The forms post relative to the authorization endpoint (`action="login"`).
     let base = authorize
         .rsplit_once('/')
@@ -138,7 +138,7 @@ async fn consent(
     }
 }
 
-async fn photos(token: Bearer<DemoStore>) -> Result<Response, BearerRejection> {
+async fn photos(token: Bearer) -> Result<Response, BearerRejection> {
     token.require(&[PHOTOS_READ])?;
     tracing::info!(principal = %token.principal(), client = %token.client_id, "photos listed");
     Ok(([(CACHE_CONTROL, "no-store")], Json(photos_for(&token))).into_response())

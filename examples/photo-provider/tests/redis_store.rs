@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use photobook::{Demo, DemoStore, StoreSpec, build_server};
+use photobook::{Demo, StoreSpec, build_server};
 use reqwest::StatusCode;
-use tessera::{ClientId, ClientRegistry};
+use tessera::ClientId;
 
 /// A `redis-server` child, killed when dropped.
 struct Redis {
@@ -69,10 +69,11 @@ async fn demo_runs_on_redis_and_seeds_only_an_empty_store() {
     let printshop = ClientId::new("printshop").unwrap();
 
     // First start: the four clients are written.
-    let store = DemoStore::open(&spec).await.unwrap();
-    let DemoStore::Redis(redis_store) = &store else {
-        panic!("a Redis store")
-    };
+    let store = photobook::store::open(&spec).await.unwrap();
+    // The operator's own connection to the same Redis.
+    let redis_store = tessera_redis::RedisStore::connect(redis.url.clone())
+        .await
+        .unwrap();
     for id in ["printshop", "photo-cli", "backup-job", "photo-api"] {
         assert!(
             store
@@ -87,7 +88,7 @@ async fn demo_runs_on_redis_and_seeds_only_an_empty_store() {
     let mut changed = (*store.client(&printshop).await.unwrap().unwrap()).clone();
     changed.name = "PrintShop (renamed)".into();
     redis_store.put_client(&changed).await.unwrap();
-    let reopened = DemoStore::open(&spec).await.unwrap();
+    let reopened = photobook::store::open(&spec).await.unwrap();
     assert_eq!(
         reopened.client(&printshop).await.unwrap().unwrap().name,
         "PrintShop (renamed)"

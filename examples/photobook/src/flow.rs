@@ -15,7 +15,7 @@
 //! "expired" page as an unknown one, and nothing is resumed or decided.
 
 use serde::Deserialize;
-use tessera::authorize::Prompt;
+use tessera::Prompt;
 use tessera::{AuthorizeOutcome, Decision, ErrorCode, HttpResponse, OAuthError};
 
 use crate::Demo;
@@ -468,8 +468,11 @@ impl Demo {
 
     /// `GET /`: a short page about the provider.
     pub fn home(&self) -> HttpResponse {
-        let config = self.inner.server.config();
-        let url = config.endpoint_url("/.well-known/oauth-authorization-server");
+        let url = self
+            .inner
+            .server
+            .endpoint_url(tessera::Endpoint::Metadata)
+            .unwrap_or_default();
         html_response(200, self.inner.pages.home(&url))
     }
 

@@ -8,7 +8,7 @@
 //!   with [`config::cli_exit`] for one-line flag errors;
 //! - seeded data: [`users`] (alice, bob), [`clients`] (the four demo clients
 //!   and the scope descriptions), [`photos`];
-//! - [`store::DemoStore`]: the memory or Redis store behind one type;
+//! - [`store::open`]: the memory or Redis store, as `Arc<dyn tessera::Store>`;
 //! - [`build_server`]: the `tessera::Server` of the demo;
 //! - [`session`]: server-side sessions in an `HttpOnly`, `SameSite=Lax`
 //!   cookie named `photobook_session`, each with a CSRF token and the
@@ -46,11 +46,10 @@ pub mod users;
 
 use std::sync::Arc;
 
-use tessera::{BuildError, Server};
+use tessera::{BuildError, Server, Store};
 
 pub use config::{Args, StoreSpec};
 pub use flow::{ConsentForm, LoginForm};
-pub use store::DemoStore;
 
 use pages::Pages;
 use session::Sessions;
@@ -60,10 +59,10 @@ use users::Users;
 pub const REALM: &str = "photobook";
 
 /// The demo's authorization server over `store`, with the demo scopes.
-pub fn build_server(issuer: &str, store: DemoStore) -> Result<Server<DemoStore>, BuildError> {
+pub fn build_server(issuer: &str, store: Arc<dyn Store>) -> Result<Server, BuildError> {
     let mut builder = Server::builder()
         .issuer(issuer)
-        .store(Arc::new(store))
+        .shared_store(store)
         .realm(REALM);
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
@@ -110,7 +109,7 @@ pub struct Demo {
 
 #[derive(Debug)]
 struct Inner {
-    server: Server<DemoStore>,
+    server: Server,
     sessions: Sessions,
     pages: Pages,
     users: Users,
@@ -119,7 +118,7 @@ struct Inner {
 
 impl Demo {
     /// The demo over an already built server.
-    pub fn new(server: Server<DemoStore>) -> Result<Self, StartError> {
+    pub fn new(server: Server) -> Result<Self, StartError> {
         let secure_cookies = server.config().issuer.starts_with("https://");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -135,12 +134,12 @@ impl Demo {
     /// Opens the store `--store` names (seeding it), and builds the demo with
     /// `issuer` (see [`Args::issuer_for`]). Runs on a Tokio runtime.
     pub async fn start(store: &StoreSpec, issuer: &str) -> Result<Self, StartError> {
-        let store = DemoStore::open(store).await?;
+        let store = store::open(store).await?;
         Self::new(build_server(issuer, store)?)
     }
 
     /// The Tessera server, for the adapter's endpoints and bearer checks.
-    pub fn server(&self) -> &Server<DemoStore> {
+    pub fn server(&self) -> &Server {
         &self.inner.server
     }
 

@@ -4,7 +4,7 @@
 
 use minijinja::Environment;
 use serde::Serialize;
-use tessera::authorize::Prompt;
+use tessera::Prompt;
 
 /// The form field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";

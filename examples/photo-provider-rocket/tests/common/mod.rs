@@ -8,7 +8,7 @@
 mod shared;
 pub use shared::*;
 
-use photobook::{Demo, DemoStore, build_server};
+use photobook::{Demo, build_server};
 
 /// A free loopback port: bound, noted, freed (rocket 0.5 binds by itself).
 pub fn free_port() -> u16 {
@@ -48,7 +48,7 @@ impl Provider {
     pub async fn start() -> Self {
         let port = free_port();
         let issuer = format!("http://127.0.0.1:{port}");
-        let demo = Demo::new(build_server(&issuer, DemoStore::memory()).unwrap()).unwrap();
+        let demo = Demo::new(build_server(&issuer, photobook::store::memory()).unwrap()).unwrap();
         launch_rocket(demo.clone(), port).await;
         Self { issuer, demo }
     }

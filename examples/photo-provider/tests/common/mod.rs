@@ -6,13 +6,13 @@
 mod shared;
 pub use shared::*;
 
-use photobook::{Demo, DemoStore, build_server};
+use photobook::{Demo, build_server};
 
 impl Provider {
     pub async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
-        let demo = Demo::new(build_server(&issuer, DemoStore::memory()).unwrap()).unwrap();
+        let demo = Demo::new(build_server(&issuer, photobook::store::memory()).unwrap()).unwrap();
         let app = photo_provider::app(demo.clone());
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();

@@ -1,15 +1,15 @@
 //! The store conformance suite: the behaviours every storage backend must
 //! show, as async checks any backend can run from its own tests.
 //!
-//! Enable the `testkit` feature in your dev-dependencies and run the whole
-//! suite against fresh, empty stores:
+//! Add `tessera-testkit` to your dev-dependencies and run the whole suite
+//! against fresh, empty stores:
 //!
 //! ```ignore
 //! use std::sync::Arc;
 //!
 //! #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 //! async fn conformance() {
-//!     tessera::testkit::run_all(|| async { Arc::new(MyStore::connect_empty().await) }).await;
+//!     tessera_testkit::run_all(|| async { Arc::new(MyStore::connect_empty().await) }).await;
 //! }
 //! ```
 //!
@@ -51,6 +51,9 @@
 //! may reasonably decide otherwise: e.g. whether `put_code` into a revoked
 //! grant stores anything, or what `revoke_grant` of a grant the store never
 //! saw leaves behind, is not checked.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed check panics, by design
 
 use std::future::Future;
 use std::sync::Arc;
@@ -58,15 +61,14 @@ use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
-use crate::client::ClientId;
-use crate::error::StoreError;
-use crate::pkce::CodeChallenge;
-use crate::scope::Scope;
-use crate::storage::{
+use tessera::storage::{
     CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
     Subject, TokenRecord,
 };
-use crate::token::{GrantId, OsRandom, Random, Secret, SecretKey, TokenKind};
+use tessera::{
+    ClientId, CodeChallenge, GrantId, OsRandom, Random, Scope, Secret, SecretKey, StoreError,
+    TokenKind,
+};
 
 /// How many tasks each `race_*` check starts.
 pub const RACERS: usize = 200;

@@ -1,0 +1,282 @@
+//! The authorization endpoint's flow (RFC 6749 §4.1.1, §4.1.2): validate
+//! the request and keep it pending; resume it once the owner has logged in;
+//! answer the client once the owner has decided. Each public method logs
+//! its outcome once, here, where it leaves the core.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use super::Server;
+use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
+use crate::client::{Client, ClientId};
+use crate::consent::{ConsentRequirement, Decision};
+use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::params::Params;
+use crate::storage::{CodeRecord, PendingAuthorization, Subject};
+use crate::token::{Secret, SecretKey, TokenKind};
+
+/// The answer to a handle that is unknown, expired or already decided.
+fn expired() -> OAuthError {
+    OAuthError::invalid_request("the authorization request expired; start again")
+        .with_reason(Reason::PendingRequestExpired)
+}
+
+/// The one log line of a refused authorization step: a server fault as an
+/// error with its cause, anything else at `INFO` with its code and reason.
+fn log_rejection(e: &OAuthError, context: &'static str, answer: &'static str) {
+    if e.is_server_fault() {
+        e.log(context);
+    } else {
+        tracing::info!(error = %e.code, reason = ?e.reason(), answer, "{context}");
+    }
+}
+
+impl Server {
+    /// Handles a request to the authorization endpoint (RFC 6749 §4.1.1).
+    ///
+    /// `query` is the raw query string. `owner` is the logged-in resource
+    /// owner from the embedder's session, if any.
+    pub async fn authorize(&self, query: &str, owner: Option<&Subject>) -> AuthorizeOutcome {
+        let outcome = self.try_authorize(query, owner).await;
+        self.settle(outcome, "authorization request rejected")
+    }
+
+    /// Turns a rejection into its outcome, logging it once.
+    fn settle(
+        &self,
+        outcome: Result<AuthorizeOutcome, Rejection>,
+        context: &'static str,
+    ) -> AuthorizeOutcome {
+        match outcome {
+            Ok(outcome) => outcome,
+            Err(Rejection::ErrorPage(e)) => {
+                log_rejection(&e, context, "error page");
+                AuthorizeOutcome::ErrorPage(e)
+            }
+            Err(Rejection::Redirect(target, e)) => {
+                log_rejection(&e, context, "redirect");
+                AuthorizeOutcome::Redirect(target.error(&e))
+            }
+        }
+    }
+
+    async fn try_authorize(
+        &self,
+        query: &str,
+        owner: Option<&Subject>,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let now = self.now();
+        let (params, duplicates) = Params::parse_reporting_duplicates(query);
+        let client = match params.get("client_id").and_then(ClientId::new) {
+            Some(id) => self
+                .inner
+                .store
+                .client(&id)
+                .await
+                .map_err(|e| Rejection::ErrorPage(e.into()))?,
+            None => None,
+        };
+        let valid = authorize::validate(
+            &params,
+            &duplicates,
+            client.as_ref(),
+            &self.inner.config,
+            now,
+        )?;
+        let grant = self.random().grant_id();
+        let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
+        if let Err(e) = self
+            .inner
+            .store
+            .put_pending(handle.key(), valid.pending.clone())
+            .await
+        {
+            let target = valid.pending.target(&self.inner.config.issuer);
+            return Err(Rejection::Redirect(Box::new(target), e.into()));
+        }
+        tracing::info!(client = %valid.client.id, "authorization request accepted");
+        match owner {
+            None => Ok(AuthorizeOutcome::Login(self.prompt(
+                handle.expose().to_owned(),
+                valid.client,
+                valid.pending.scope,
+            ))),
+            Some(owner) => {
+                self.resume_with(handle, valid.pending, valid.client, owner, now)
+                    .await
+            }
+        }
+    }
+
+    /// The pending request behind a handle, to (re-)render a login or consent page.
+    /// `None` if the handle is unknown or expired.
+    pub async fn pending(&self, handle: &str) -> Result<Option<Prompt>, OAuthError> {
+        let Some(key) = SecretKey::parse(TokenKind::Pending, handle) else {
+            return Ok(None);
+        };
+        let found = async {
+            let Some(pending) = self.inner.store.get_pending(key, self.now()).await? else {
+                return Ok(None);
+            };
+            let Some(client) = self.inner.store.client(&pending.client_id).await? else {
+                return Ok(None);
+            };
+            Ok(Some(self.prompt(handle.to_owned(), client, pending.scope)))
+        };
+        found.await.inspect_err(|e: &OAuthError| {
+            e.log("pending authorization request could not be read");
+        })
+    }
+
+    /// Continues a pending request once `owner` has logged in: asks the
+    /// consent policy, then answers with the consent page or the code.
+    pub async fn resume(&self, handle: &str, owner: &Subject) -> AuthorizeOutcome {
+        let outcome = self.try_resume(handle, owner).await;
+        self.settle(outcome, "authorization could not be resumed")
+    }
+
+    async fn try_resume(
+        &self,
+        handle: &str,
+        owner: &Subject,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let now = self.now();
+        let secret = Secret::parse(TokenKind::Pending, handle)
+            .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+        let pending = self
+            .inner
+            .store
+            .get_pending(secret.key(), now)
+            .await
+            .map_err(|e| Rejection::ErrorPage(e.into()))?
+            .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+        match self.inner.store.client(&pending.client_id).await {
+            Ok(Some(client)) => self.resume_with(secret, pending, client, owner, now).await,
+            Ok(None) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
+                "unknown client_id",
+            ))),
+            Err(e) => {
+                let target = pending.target(&self.inner.config.issuer);
+                Err(Rejection::Redirect(Box::new(target), e.into()))
+            }
+        }
+    }
+
+    /// Continues with a validated request whose client is already loaded.
+    async fn resume_with(
+        &self,
+        handle: Secret,
+        pending: PendingAuthorization,
+        client: Arc<Client>,
+        owner: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        match self
+            .inner
+            .consent
+            .requirement(&client, owner, &pending.scope)
+            .await
+        {
+            Ok(ConsentRequirement::Granted) => {
+                tracing::info!(client = %client.id, "consent policy granted without a prompt");
+                self.finish(handle.key(), owner, Decision::Allow, now, false)
+                    .await
+            }
+            Ok(_) => Ok(AuthorizeOutcome::Consent(self.prompt(
+                handle.expose().to_owned(),
+                client,
+                pending.scope,
+            ))),
+            Err(e) => {
+                let target = pending.target(&self.inner.config.issuer);
+                Err(Rejection::Redirect(Box::new(target), e.into()))
+            }
+        }
+    }
+
+    /// Records the owner's decision on the consent page and answers the client:
+    /// a code on `Allow`, `access_denied` on `Deny` (RFC 6749 §4.1.2.1).
+    ///
+    /// The handle is consumed: a second submission gets an error page.
+    pub async fn decide(
+        &self,
+        handle: &str,
+        owner: &Subject,
+        decision: Decision,
+    ) -> AuthorizeOutcome {
+        let now = self.now();
+        let outcome = match SecretKey::parse(TokenKind::Pending, handle) {
+            Some(key) => self.finish(key, owner, decision, now, true).await,
+            None => Err(Rejection::ErrorPage(expired())),
+        };
+        self.settle(outcome, "consent decision could not be completed")
+    }
+
+    async fn finish(
+        &self,
+        handle: SecretKey,
+        owner: &Subject,
+        decision: Decision,
+        now: OffsetDateTime,
+        record: bool,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let pending = self
+            .inner
+            .store
+            .take_pending(handle, now)
+            .await
+            .map_err(|e| Rejection::ErrorPage(e.into()))?
+            .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+        if record
+            && self.inner.consent.records_decisions()
+            && let Ok(Some(client)) = self.inner.store.client(&pending.client_id).await
+            && let Err(e) = self
+                .inner
+                .consent
+                .record(&client, owner, &pending.scope, decision)
+                .await
+        {
+            tracing::warn!(error = %e, "consent policy could not record the decision");
+        }
+        // The request is spent: its parts move into the answer and the code.
+        let PendingAuthorization {
+            client_id,
+            redirect_uri,
+            redirect_uri_sent,
+            scope,
+            state,
+            challenge,
+            expires_at: _,
+        } = pending;
+        let code_redirect_uri = redirect_uri_sent.then(|| redirect_uri.clone());
+        let target = ResponseTarget {
+            redirect_uri,
+            state,
+            issuer: self.inner.config.issuer.clone(),
+        };
+        if decision == Decision::Deny {
+            tracing::info!(client = %client_id, "resource owner denied access");
+            let denied = OAuthError::new(
+                ErrorCode::AccessDenied,
+                "the resource owner denied the request",
+            )
+            .with_reason(Reason::OwnerDenied);
+            return Ok(AuthorizeOutcome::Redirect(target.error(&denied)));
+        }
+        let code = Secret::mint(TokenKind::Code, handle.grant, self.random().bytes32());
+        let record = CodeRecord {
+            client_id: client_id.clone(),
+            redirect_uri: code_redirect_uri,
+            challenge,
+            subject: owner.clone(),
+            scope,
+            expires_at: now + self.inner.config.lifetimes.code,
+        };
+        if let Err(e) = self.inner.store.put_code(code.key(), record).await {
+            return Err(Rejection::Redirect(Box::new(target), e.into()));
+        }
+        tracing::info!(client = %client_id, grant = %code.grant(), "authorization code issued");
+        Ok(AuthorizeOutcome::Redirect(target.code(code.expose())))
+    }
+}

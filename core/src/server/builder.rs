@@ -1,0 +1,210 @@
+//! Building a [`Server`]: safe defaults, and every configuration check made
+//! once, here, so that no adapter can fail on a bad path later.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Inner, Server};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
+use crate::consent::{AlwaysPrompt, ConsentPolicy};
+use crate::endpoint::{Endpoint, Routes};
+use crate::grant::{
+    AuthorizationCodeGrant, ClientCredentialsGrant, GrantHandler, RefreshTokenGrant,
+};
+use crate::scope::ScopeToken;
+use crate::storage::Store;
+use crate::token::{OsRandom, Random};
+
+/// Why a server could not be built.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No issuer was set.
+    #[error("the issuer is required")]
+    MissingIssuer,
+    /// The issuer is not an http(s) URL without query or fragment (RFC 8414 §2).
+    #[error("the issuer must be an http(s) URL without query or fragment: {0}")]
+    InvalidIssuer(String),
+    /// No store was set.
+    #[error("a store is required")]
+    MissingStore,
+    /// An endpoint's path (the issuer's path followed by the configured one)
+    /// is not a plain absolute path: it must start with `/` and hold only
+    /// letters, digits, `-`, `.`, `_`, `~` and `/`, with no empty, `.` or
+    /// `..` segment.
+    #[error("the {endpoint} endpoint's path {path:?} is not a plain absolute path")]
+    InvalidPath {
+        /// The endpoint, by name.
+        endpoint: &'static str,
+        /// The path refused.
+        path: String,
+    },
+    /// Two endpoints would be served at one path.
+    #[error("two endpoints share the path {0:?}")]
+    DuplicatePath(String),
+}
+
+/// Builds a [`Server`] with safe defaults: PKCE S256 for every client, 60 s
+/// codes, rotating refresh tokens, consent always asked.
+#[must_use]
+pub struct ServerBuilder {
+    issuer: Option<String>,
+    store: Option<Arc<dyn Store>>,
+    lifetimes: Lifetimes,
+    pkce: PkcePolicy,
+    paths: EndpointPaths,
+    scopes: BTreeMap<ScopeToken, String>,
+    realm: String,
+    grants: BTreeMap<String, Arc<dyn GrantHandler>>,
+    consent: Arc<dyn ConsentPolicy>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    pub(super) fn new() -> Self {
+        Self {
+            issuer: None,
+            store: None,
+            lifetimes: Lifetimes::default(),
+            pkce: PkcePolicy::default(),
+            paths: EndpointPaths::default(),
+            scopes: BTreeMap::new(),
+            realm: "tessera".into(),
+            grants: BTreeMap::new(),
+            consent: Arc::new(AlwaysPrompt),
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+        }
+    }
+
+    /// The issuer identifier, e.g. `https://photos.example` (RFC 8414 §2).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The storage backend: any type with every capability of [`Store`]
+    /// (a missing one is a compile error here, not a failure at run time).
+    pub fn store<S: Store>(mut self, store: Arc<S>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The storage backend, already shared as a trait object.
+    pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Declares a scope with the words a consent page shows for it.
+    pub fn scope(mut self, token: ScopeToken, description: impl Into<String>) -> Self {
+        self.scopes.insert(token, description.into());
+        self
+    }
+
+    /// Lifetimes of codes and tokens.
+    pub fn lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// Endpoint paths, relative to the issuer.
+    pub fn paths(mut self, paths: EndpointPaths) -> Self {
+        self.paths = paths;
+        self
+    }
+
+    /// The realm of `WWW-Authenticate` challenges.
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Lets confidential clients skip PKCE. Dangerous: they then have no
+    /// defence against authorization code injection (RFC 9700 §4.5).
+    pub fn dangerous_pkce_optional_for_confidential_clients(mut self) -> Self {
+        self.pkce = PkcePolicy::DangerousRequiredForPublicOnly;
+        self
+    }
+
+    /// Registers a grant type (or replaces a built-in one with the same `grant_type`).
+    pub fn grant(mut self, handler: impl GrantHandler + 'static) -> Self {
+        self.grants
+            .insert(handler.grant_type().to_owned(), Arc::new(handler));
+        self
+    }
+
+    /// The consent policy (default: always ask).
+    pub fn consent(mut self, policy: impl ConsentPolicy + 'static) -> Self {
+        self.consent = Arc::new(policy);
+        self
+    }
+
+    /// The clock (default: the system clock). Tests pass a [`crate::FixedClock`].
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The randomness source (default: the OS-seeded CSPRNG).
+    pub fn random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = random;
+        self
+    }
+
+    /// Builds the server, with the built-in grants registered unless
+    /// replaced, and its endpoint table computed and checked.
+    pub fn build(mut self) -> Result<Server, BuildError> {
+        let issuer = self.issuer.ok_or(BuildError::MissingIssuer)?;
+        let issuer = issuer.strip_suffix('/').unwrap_or(&issuer).to_owned();
+        let parsed =
+            url::Url::parse(&issuer).map_err(|_| BuildError::InvalidIssuer(issuer.clone()))?;
+        if !matches!(parsed.scheme(), "http" | "https")
+            || parsed.query().is_some()
+            || parsed.fragment().is_some()
+            || parsed.host_str().is_none()
+        {
+            return Err(BuildError::InvalidIssuer(issuer));
+        }
+        let store = self.store.ok_or(BuildError::MissingStore)?;
+        let routes = Routes::compute(&issuer, parsed.path(), &self.paths)?;
+        let builtins: [Arc<dyn GrantHandler>; 3] = [
+            Arc::new(AuthorizationCodeGrant),
+            Arc::new(RefreshTokenGrant),
+            Arc::new(ClientCredentialsGrant),
+        ];
+        for g in builtins {
+            self.grants.entry(g.grant_type().to_owned()).or_insert(g);
+        }
+        debug_assert!(routes.path_of(Endpoint::Token).is_some());
+        Ok(Server {
+            inner: Arc::new(Inner {
+                store,
+                config: Config {
+                    issuer,
+                    lifetimes: self.lifetimes,
+                    pkce: self.pkce,
+                    paths: self.paths,
+                    scopes: self.scopes,
+                    realm: self.realm,
+                    max_body_bytes: 64 * 1024,
+                },
+                routes,
+                grants: self.grants,
+                consent: self.consent,
+                clock: self.clock,
+                random: self.random,
+            }),
+        })
+    }
+}

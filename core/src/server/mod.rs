@@ -1,0 +1,135 @@
+//! The service layer: the only async code in the core. It authenticates
+//! clients, loads state, runs the pure transitions and persists the result.
+//!
+//! - [`builder`]: [`ServerBuilder`] and the checks `build()` makes;
+//! - [`authorization`]: the authorization endpoint's flow (authorize, resume
+//!   after login, decide after consent);
+//! - [`token`]: the token endpoint's orchestration over the grant handlers.
+//!
+//! The other endpoints (revocation, introspection, metadata, bearer
+//! validation) live with their concept, and [`crate::endpoint`] dispatches
+//! HTTP requests to all of them.
+
+mod authorization;
+mod builder;
+mod token;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::authorize::Prompt;
+use crate::client::Client;
+use crate::client_auth::ClientCredentials;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::consent::ConsentPolicy;
+use crate::endpoint::Routes;
+use crate::error::OAuthError;
+use crate::grant::GrantHandler;
+use crate::params::Params;
+use crate::scope::Scope;
+use crate::storage::Store;
+use crate::token::Random;
+
+pub use builder::{BuildError, ServerBuilder};
+
+/// An OAuth 2 authorization server: configuration, a store, grant handlers
+/// and a consent policy. Cheap to clone (an `Arc` inside), and not generic
+/// over its store, so handlers, extractors and guards name it as `Server`
+/// whatever backend it runs on.
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("issuer", &self.inner.config.issuer)
+            .field("grants", &self.inner.grants.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: Config,
+    routes: Routes,
+    grants: BTreeMap<String, Arc<dyn GrantHandler>>,
+    consent: Arc<dyn ConsentPolicy>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+}
+
+impl Server {
+    /// Starts building a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::new()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The registered grant types.
+    pub fn grant_types(&self) -> impl Iterator<Item = &str> {
+        self.inner.grants.keys().map(String::as_str)
+    }
+
+    pub(crate) fn routes_table(&self) -> &Routes {
+        &self.inner.routes
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn random(&self) -> &dyn Random {
+        self.inner.random.as_ref()
+    }
+
+    /// Authenticates the client of a back-channel request (RFC 6749 §2.3).
+    pub async fn authenticate_client(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+    ) -> Result<Arc<Client>, OAuthError> {
+        ClientCredentials::extract(authorization, params)?
+            .authenticate(self.inner.store.as_ref())
+            .await
+    }
+
+    fn describe(&self, scope: &Scope) -> Vec<(String, String)> {
+        scope
+            .iter()
+            .map(|t| {
+                let words = self
+                    .inner
+                    .config
+                    .scopes
+                    .get(t)
+                    .cloned()
+                    .unwrap_or_else(|| t.to_owned());
+                (t.to_owned(), words)
+            })
+            .collect()
+    }
+
+    fn prompt(&self, handle: String, client: Arc<Client>, scope: Scope) -> Prompt {
+        let scope_descriptions = self.describe(&scope);
+        Prompt {
+            handle,
+            client,
+            scope,
+            scope_descriptions,
+        }
+    }
+}

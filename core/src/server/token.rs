@@ -1,0 +1,62 @@
+//! The token endpoint's orchestration (RFC 6749 §3.2): authenticate the
+//! client, check it may use the grant, and hand over to the grant's handler.
+
+use super::Server;
+use crate::client::Client;
+use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::grant::{GrantContext, TokenResponse};
+use crate::http::HttpRequest;
+use crate::params::Params;
+
+impl Server {
+    /// The token endpoint's logic, for embedders and benchmarks that skip
+    /// HTTP (the endpoint itself is [`Server::handle`] with
+    /// [`Endpoint::Token`](crate::Endpoint::Token)).
+    ///
+    /// Every request is logged once at `INFO` (client, grant type, outcome):
+    /// the audit trail of issued tokens.
+    pub async fn token_response(
+        &self,
+        request: &HttpRequest<'_>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let params = request.form_params()?;
+        let grant_type = params.require("grant_type")?;
+        let client = self
+            .authenticate_client(request.authorization, &params)
+            .await?;
+        let result = self.exchange(&client, grant_type, &params).await;
+        match &result {
+            Ok(_) => {
+                tracing::info!(client = %client.id, grant_type = %grant_type, outcome = "issued", "token request")
+            }
+            Err(e) => {
+                tracing::info!(client = %client.id, grant_type = %grant_type, outcome = %e.code, "token request")
+            }
+        }
+        result
+    }
+
+    async fn exchange(
+        &self,
+        client: &Client,
+        grant_type: &str,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let handler = self.inner.grants.get(grant_type).ok_or_else(|| {
+            OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")
+                .with_reason(Reason::GrantTypeUnsupported)
+        })?;
+        if !client.allows_grant(grant_type) {
+            return Err(OAuthError::unauthorized_client(
+                "the client may not use this grant type",
+            ));
+        }
+        let ctx = GrantContext::new(
+            self.inner.store.as_ref(),
+            self.now(),
+            &self.inner.config,
+            self.random(),
+        );
+        handler.exchange(&ctx, client, params).await
+    }
+}
