@@ -82,13 +82,11 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
         };
         let content_type = header_text(&parts.headers, &CONTENT_TYPE);
         let authorization = header_text(&parts.headers, &AUTHORIZATION);
-        let core = HttpRequest {
-            method: parts.method.as_str(),
-            query: parts.uri.query(),
-            content_type: content_type.as_deref(),
-            authorization: authorization.as_deref(),
-            body: &body,
-        };
+        let core = HttpRequest::new(parts.method.as_str())
+            .with_query(parts.uri.query())
+            .with_content_type(content_type.as_deref())
+            .with_authorization(authorization.as_deref())
+            .with_body(&body);
         TesseraResponse(server.handle(endpoint, &core).await).into_response()
     }
     .instrument(span)

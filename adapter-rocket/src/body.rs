@@ -114,13 +114,11 @@ impl OAuthRequest {
 
     /// The request as the core takes it.
     pub fn as_http(&self) -> HttpRequest<'_> {
-        HttpRequest {
-            method: &self.method,
-            query: self.query.as_deref(),
-            content_type: self.content_type.as_deref(),
-            authorization: self.authorization.as_deref(),
-            body: &self.body,
-        }
+        HttpRequest::new(&self.method)
+            .with_query(self.query.as_deref())
+            .with_content_type(self.content_type.as_deref())
+            .with_authorization(self.authorization.as_deref())
+            .with_body(&self.body)
     }
 }
 

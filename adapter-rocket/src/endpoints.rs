@@ -54,8 +54,7 @@ impl EndpointHandler {
             } else {
                 OAuthRequest::without_body(req)
             };
-            // HEAD reaches a GET endpoint as GET: rocket answers it from the
-            // GET route and drops the body.
+            // Rocket sends no body in answer to HEAD.
             let http: HttpRequest<'_> = request.as_http();
             self.server.handle(self.endpoint, &http).await
         }
@@ -86,11 +85,6 @@ pub(crate) fn routes(server: &Server) -> Vec<Route> {
             path: route.path.as_str().into(),
         };
         for method in ALL_METHODS {
-            // Rocket answers HEAD from the GET route (without the body) when
-            // there is no HEAD route: leave it so for endpoints that take GET.
-            if method == Method::Head && route.endpoint.methods().contains(&"GET") {
-                continue;
-            }
             let mut rocket_route = Route::new(method, &route.path, handler.clone());
             rocket_route.name = Some(format!("tessera: {}", route.endpoint.name()).into());
             routes.push(rocket_route);

@@ -450,14 +450,14 @@ fn an_unroutable_path_is_refused_when_the_server_is_built() {
     let result = Server::builder()
         .issuer(ISSUER)
         .store(Arc::new(MemoryStore::new()))
-        .paths(EndpointPaths {
-            token: "/<token>".into(),
-            ..EndpointPaths::default()
-        })
+        .paths(EndpointPaths::default().with_token("/<token>"))
         .build();
     assert!(matches!(
         result,
-        Err(tessera::BuildError::InvalidPath { endpoint: "token", .. })
+        Err(tessera::BuildError::InvalidPath {
+            endpoint: "token",
+            ..
+        })
     ));
 }
 

@@ -589,10 +589,7 @@ fn scenarios(
 /// Lifetimes for the throughput runs: the defaults, except codes live 10
 /// minutes so that codes minted before a long run are still valid.
 fn bench_lifetimes() -> Lifetimes {
-    Lifetimes {
-        code: time::Duration::minutes(10),
-        ..Lifetimes::default()
-    }
+    Lifetimes::default().with_code(time::Duration::minutes(10))
 }
 
 fn throughput_memory(

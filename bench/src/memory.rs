@@ -106,10 +106,7 @@ pub fn soak(
 ) -> Result<Soak, BoxError> {
     let lifetime = Duration::from_secs(5);
     let sweep_every = Duration::from_secs(1);
-    let lifetimes = Lifetimes {
-        access_token: time::Duration::seconds(5),
-        ..Lifetimes::default()
-    };
+    let lifetimes = Lifetimes::default().with_access_token(time::Duration::seconds(5));
     let store = Arc::new(MemoryStore::with_clients(apps::clients()));
     let sweeper = {
         let _guard = server_rt.enter();

@@ -6,8 +6,16 @@ use time::Duration;
 
 use crate::scope::{Scope, ScopeToken};
 
-/// How long each kind of secret lives.
+/// How long each kind of secret lives. Built from the defaults with the
+/// `with_*` methods, so that lifetimes added later keep their defaults:
+///
+/// ```
+/// use tessera::Lifetimes;
+/// let lifetimes = Lifetimes::default().with_access_token(time::Duration::minutes(5));
+/// assert_eq!(lifetimes.access_token, time::Duration::minutes(5));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Lifetimes {
     /// Authorization codes: 60 s by default (RFC 6749 §4.1.2 recommends at most 10 minutes).
     pub code: Duration,
@@ -30,6 +38,36 @@ impl Default for Lifetimes {
     }
 }
 
+impl Lifetimes {
+    /// Authorization codes live `code`.
+    #[must_use]
+    pub fn with_code(mut self, code: Duration) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Access tokens live `access_token`.
+    #[must_use]
+    pub fn with_access_token(mut self, access_token: Duration) -> Self {
+        self.access_token = access_token;
+        self
+    }
+
+    /// Refresh tokens live `refresh_token` from their last rotation.
+    #[must_use]
+    pub fn with_refresh_token(mut self, refresh_token: Duration) -> Self {
+        self.refresh_token = refresh_token;
+        self
+    }
+
+    /// Pending authorization requests live `pending`.
+    #[must_use]
+    pub fn with_pending(mut self, pending: Duration) -> Self {
+        self.pending = pending;
+        self
+    }
+}
+
 /// Which clients must use PKCE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -43,8 +81,17 @@ pub enum PkcePolicy {
     DangerousRequiredForPublicOnly,
 }
 
-/// The paths endpoints are served at, relative to the issuer.
+/// The paths endpoints are served at, relative to the issuer's path. Built
+/// from the defaults with the `with_*` methods; every path is checked when
+/// the server is built (see [`crate::BuildError::InvalidPath`]).
+///
+/// ```
+/// use tessera::EndpointPaths;
+/// let paths = EndpointPaths::default().with_token("/oauth2/token");
+/// assert_eq!(paths.token, "/oauth2/token");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EndpointPaths {
     /// The authorization endpoint.
     pub authorize: String,
@@ -64,6 +111,36 @@ impl Default for EndpointPaths {
             revoke: "/revoke".into(),
             introspect: "/introspect".into(),
         }
+    }
+}
+
+impl EndpointPaths {
+    /// The authorization endpoint (the embedder's pages) at `path`.
+    #[must_use]
+    pub fn with_authorize(mut self, path: impl Into<String>) -> Self {
+        self.authorize = path.into();
+        self
+    }
+
+    /// The token endpoint at `path`.
+    #[must_use]
+    pub fn with_token(mut self, path: impl Into<String>) -> Self {
+        self.token = path.into();
+        self
+    }
+
+    /// The revocation endpoint at `path`.
+    #[must_use]
+    pub fn with_revoke(mut self, path: impl Into<String>) -> Self {
+        self.revoke = path.into();
+        self
+    }
+
+    /// The introspection endpoint at `path`.
+    #[must_use]
+    pub fn with_introspect(mut self, path: impl Into<String>) -> Self {
+        self.introspect = path.into();
+        self
     }
 }
 

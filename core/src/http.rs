@@ -7,8 +7,11 @@ use std::borrow::Cow;
 use crate::error::OAuthError;
 use crate::params::Params;
 
-/// The parts of an HTTP request the protocol looks at.
+/// The parts of an HTTP request the protocol looks at, lent by the adapter.
+/// Built with [`HttpRequest::new`] and the `with_*` methods, so that parts
+/// the core looks at later (a DPoP proof, say) default to absent.
 #[derive(Clone, Copy, Default)]
+#[non_exhaustive]
 pub struct HttpRequest<'a> {
     /// The method, e.g. `"POST"`.
     pub method: &'a str,
@@ -35,6 +38,42 @@ impl std::fmt::Debug for HttpRequest<'_> {
 }
 
 impl<'a> HttpRequest<'a> {
+    /// A request with `method` and nothing else.
+    pub fn new(method: &'a str) -> Self {
+        Self {
+            method,
+            ..Self::default()
+        }
+    }
+
+    /// The raw query string, without `?`.
+    #[must_use]
+    pub fn with_query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// The `Content-Type` header.
+    #[must_use]
+    pub fn with_content_type(mut self, content_type: Option<&'a str>) -> Self {
+        self.content_type = content_type;
+        self
+    }
+
+    /// The `Authorization` header (repeated fields joined with `", "`).
+    #[must_use]
+    pub fn with_authorization(mut self, authorization: Option<&'a str>) -> Self {
+        self.authorization = authorization;
+        self
+    }
+
+    /// The body.
+    #[must_use]
+    pub fn with_body(mut self, body: &'a [u8]) -> Self {
+        self.body = body;
+        self
+    }
+
     /// A POST with a form body.
     pub fn form_post(body: &'a str, authorization: Option<&'a str>) -> Self {
         Self {

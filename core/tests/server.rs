@@ -848,10 +848,7 @@ async fn metadata_rfc8414() {
         &f.server
             .handle(
                 tessera::Endpoint::Metadata,
-                &tessera::HttpRequest {
-                    method: "GET",
-                    ..Default::default()
-                },
+                &tessera::HttpRequest::new("GET"),
             )
             .await
             .body,
