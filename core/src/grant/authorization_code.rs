@@ -239,4 +239,51 @@ mod tests {
         );
         assert_eq!(check(&record(None, false), &client("c"), "", NOW), None);
     }
+
+    fn reason(r: &CodeRecord, c: &Client, q: &str, now: OffsetDateTime) -> Option<Reason> {
+        check_code(r, c, &Params::parse(q).unwrap(), now)
+            .err()
+            .map(|e| e.reason())
+    }
+
+    #[test]
+    fn each_invalid_grant_cause_keeps_its_reason() {
+        // All of these answer the same `invalid_grant` on the wire (RFC 6749
+        // §5.2); the reason tells them apart in logs and tests.
+        let v = format!("code_verifier={VERIFIER}");
+        let r = record(Some("https://c.example/cb"), true);
+        let uri = "redirect_uri=https%3A%2F%2Fc.example%2Fcb";
+        let with_uri = format!("{uri}&{v}");
+        let cases = [
+            (
+                reason(&r, &client("c"), &with_uri, NOW + Duration::seconds(60)),
+                Reason::CodeExpired,
+            ),
+            (
+                reason(&r, &client("d"), &with_uri, NOW),
+                Reason::CodeIssuedToAnotherClient,
+            ),
+            (
+                reason(&r, &client("c"), &v, NOW),
+                Reason::RedirectUriMismatch,
+            ),
+            (reason(&r, &client("c"), uri, NOW), Reason::VerifierMissing),
+            (
+                reason(
+                    &r,
+                    &client("c"),
+                    &format!("{uri}&code_verifier={}", "x".repeat(43)),
+                    NOW,
+                ),
+                Reason::VerifierMismatch,
+            ),
+            (
+                reason(&record(None, false), &client("c"), &v, NOW),
+                Reason::VerifierWithoutChallenge,
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, Some(want));
+        }
+    }
 }

@@ -156,8 +156,11 @@ mod tests {
         assert_eq!(
             refreshed_scope(&record(), &client("d"), None)
                 .err()
-                .map(|e| e.code),
-            Some(ErrorCode::InvalidGrant)
+                .map(|e| (e.code, e.reason())),
+            Some((
+                ErrorCode::InvalidGrant,
+                Reason::RefreshTokenIssuedToAnotherClient
+            ))
         );
     }
 }
