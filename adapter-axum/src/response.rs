@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tessera::{AuthorizationRedirect, ErrorCode, HttpResponse, OAuthError};
+use tessera::{AuthorizationRedirect, HttpResponse};
 
 /// A [`tessera::HttpResponse`] as an axum response: the core decided the
 /// status, the headers and the body; this only copies them over.
@@ -71,8 +71,7 @@ impl IntoResponse for TesseraResponse {
                     invalid = what,
                     "the core produced a response axum cannot represent"
                 );
-                let error = OAuthError::new(ErrorCode::ServerError, "internal error");
-                convert(HttpResponse::oauth_error(&error, ""))
+                convert(HttpResponse::server_error())
                     .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
             }
         }

@@ -243,10 +243,9 @@ impl BearerRejection {
 
     /// The fairing is missing: `500 server_error`.
     fn not_installed() -> Self {
-        let error = OAuthError::new(ErrorCode::ServerError, "server misconfigured");
         Self(Box::new(Rejected {
             response: HttpResponse::misconfigured(),
-            error: BearerError::Unavailable(error),
+            error: BearerError::Unavailable(OAuthError::misconfigured()),
         }))
     }
 

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use rocket::http::{Header, Status};
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
-use tessera::{AuthorizationRedirect, HttpResponse, OAuthError};
+use tessera::{AuthorizationRedirect, HttpResponse};
 
 /// A [`tessera::HttpResponse`] as a rocket [`Responder`]: the status, every
 /// header and the body exactly as the core decided them.
@@ -40,8 +40,7 @@ impl TesseraResponse {
                 invalid = what,
                 "the core produced a response rocket cannot send"
             );
-            let error = OAuthError::server_error();
-            return build(HttpResponse::json_no_store(error.status(), error.to_json()));
+            return build(HttpResponse::server_error());
         }
         build(self.0)
     }

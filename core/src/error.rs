@@ -239,6 +239,12 @@ impl OAuthError {
         Self::new(ErrorCode::ServerError, "internal error").with_reason(Reason::Internal)
     }
 
+    /// `server_error` ("server misconfigured"), for a server that is not set
+    /// up to answer (e.g. an adapter's guard used without the adapter).
+    pub fn misconfigured() -> Self {
+        Self::new(ErrorCode::ServerError, "server misconfigured").with_reason(Reason::Internal)
+    }
+
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
         self.code.status()

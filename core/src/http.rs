@@ -215,7 +215,15 @@ impl HttpResponse {
     /// adapter's guard used without the adapter installed): what an adapter
     /// answers instead of a bare 500.
     pub fn misconfigured() -> Self {
-        let e = OAuthError::new(crate::error::ErrorCode::ServerError, "server misconfigured");
+        let e = OAuthError::misconfigured();
+        Self::json_no_store(e.status(), e.to_json())
+    }
+
+    /// `500 server_error` ("internal error"): what an adapter answers instead
+    /// of a response its framework cannot represent (it never happens with
+    /// the core's own responses, whose headers are checked).
+    pub fn server_error() -> Self {
+        let e = OAuthError::server_error();
         Self::json_no_store(e.status(), e.to_json())
     }
 
