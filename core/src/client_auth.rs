@@ -90,6 +90,11 @@ impl ClientCredentials {
         }
     }
 
+    /// The claimed client id.
+    pub fn client_id(&self) -> &ClientId {
+        self.parts().1
+    }
+
     /// Checks the credentials against the registry: the client exists, is
     /// registered for this method, and the secret matches (constant time).
     pub async fn authenticate(

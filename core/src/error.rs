@@ -139,6 +139,8 @@ pub enum Reason {
     PendingRequestExpired,
     /// The resource owner denied the request (RFC 6749 §4.1.2.1).
     OwnerDenied,
+    /// The caller made too many attempts lately (the rate limiter).
+    RateLimited,
     /// The storage backend failed; the error's source says how.
     Storage,
     /// Something inside the server failed that is not the client's doing.

@@ -14,6 +14,7 @@
 // author needs is re-exported below, in one place (rustls' model), and the
 // two extension points keep a namespace of their own: `grant` (custom grant
 // types) and `storage` (custom backends).
+mod abuse;
 mod authorize;
 mod bearer;
 mod client;
@@ -64,6 +65,9 @@ pub use scope::{Scope, ScopeToken};
 pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
 pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
 pub use storage::{Store, Subject};
+
+// The abuse hook, shared by the core and the embedder's login page.
+pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
 
 // Resource servers.
 pub use bearer::{AccessToken, BearerError, bearer_token};

@@ -289,3 +289,45 @@ async fn a_storage_fault_keeps_its_cause_and_is_not_leaked() {
         .unwrap_err();
     assert_eq!(err, tessera::BearerError::Invalid);
 }
+
+#[tokio::test]
+async fn client_secret_guessing_is_bounded_rfc6819_5_1_4_2_3() {
+    let clock = Arc::new(tessera::FixedClock::new(OffsetDateTime::now_utc()));
+    let server = Server::builder()
+        .issuer("https://as.example")
+        .store(Arc::new(MemoryStore::with_clients([shop()])))
+        .clock(clock.clone())
+        .rate_limiter(tessera::MemoryRateLimiter::new().with_limit(
+            tessera::Action::ClientAuthenticationFailure,
+            tessera::Limit::new(3, time::Duration::minutes(1)),
+        ))
+        .build()
+        .unwrap();
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("shop:guess")
+    );
+    for _ in 0..3 {
+        let e = server
+            .token_response(&HttpRequest::form_post(
+                "grant_type=client_credentials",
+                Some(&wrong),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason(), Reason::ClientAuthenticationFailed);
+    }
+    // Locked: even the right secret is not compared until the window ends.
+    let e = token(&server, "grant_type=refresh_token&refresh_token=x")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code, e.reason()),
+        (ErrorCode::InvalidClient, Reason::RateLimited)
+    );
+    clock.advance(time::Duration::minutes(1));
+    let e = token(&server, "grant_type=refresh_token&refresh_token=x")
+        .await
+        .unwrap_err();
+    assert_eq!(e.reason(), Reason::RefreshTokenUnknown);
+}

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Inner, Server};
+use crate::abuse::{MemoryRateLimiter, RateLimiter};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
 use crate::consent::{AlwaysPrompt, ConsentPolicy};
@@ -51,6 +52,7 @@ pub enum BuildError {
 pub struct ServerBuilder {
     issuer: Option<String>,
     store: Option<Arc<dyn Store>>,
+    limiter: Arc<dyn RateLimiter>,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -75,6 +77,7 @@ impl ServerBuilder {
         Self {
             issuer: None,
             store: None,
+            limiter: Arc::new(MemoryRateLimiter::default()),
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -103,6 +106,12 @@ impl ServerBuilder {
     /// The storage backend, already shared as a trait object.
     pub fn shared_store(mut self, store: Arc<dyn Store>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// The abuse hook (default: [`MemoryRateLimiter::default`], per process).
+    pub fn rate_limiter(mut self, limiter: impl RateLimiter + 'static) -> Self {
+        self.limiter = Arc::new(limiter);
         self
     }
 
@@ -190,6 +199,7 @@ impl ServerBuilder {
         Ok(Server {
             inner: Arc::new(Inner {
                 store,
+                limiter: self.limiter,
                 config: Config {
                     issuer,
                     lifetimes: self.lifetimes,

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use crate::abuse::{Action, Limited, RateLimiter};
 use crate::authorize::Prompt;
 use crate::client::Client;
 use crate::client_auth::ClientCredentials;
@@ -26,7 +27,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::consent::ConsentPolicy;
 use crate::endpoint::Routes;
-use crate::error::OAuthError;
+use crate::error::{OAuthError, Reason};
 use crate::grant::GrantHandler;
 use crate::params::Params;
 use crate::scope::Scope;
@@ -55,6 +56,7 @@ impl std::fmt::Debug for Server {
 
 struct Inner {
     store: Arc<dyn Store>,
+    limiter: Arc<dyn RateLimiter>,
     config: Config,
     routes: Routes,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
@@ -97,14 +99,46 @@ impl Server {
     }
 
     /// Authenticates the client of a back-channel request (RFC 6749 §2.3).
+    ///
+    /// A client whose authentication failed too often lately (the rate
+    /// limiter's [`Action::ClientAuthenticationFailure`]) is refused with
+    /// `invalid_client` before its secret is compared, so a secret cannot
+    /// be guessed at the server's speed (RFC 6819 §5.1.4.2.3).
     pub async fn authenticate_client(
         &self,
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Arc<Client>, OAuthError> {
-        ClientCredentials::extract(authorization, params)?
-            .authenticate(self.inner.store.as_ref())
-            .await
+        let credentials = ClientCredentials::extract(authorization, params)?;
+        let id = credentials.client_id().as_str();
+        let action = Action::ClientAuthenticationFailure;
+        if let Err(limited) = self.check_limit(action, id).await {
+            tracing::info!(client = %id, retry_at = %limited.retry_at, "client authentication refused: too many failures");
+            return Err(OAuthError::invalid_client(
+                "too many failed client authentications; try again later",
+            )
+            .with_reason(Reason::RateLimited));
+        }
+        let result = credentials.authenticate(self.inner.store.as_ref()).await;
+        if let Err(e) = &result
+            && e.reason() == Reason::ClientAuthenticationFailed
+        {
+            self.record_attempt(action, id).await;
+        }
+        result
+    }
+
+    /// `Err` while `key` has used up its attempts at `action` (see
+    /// [`RateLimiter`]): what the embedder's login page asks before
+    /// checking a password, with the account as `key`.
+    pub async fn check_limit(&self, action: Action, key: &str) -> Result<(), Limited> {
+        self.inner.limiter.check(action, key, self.now()).await
+    }
+
+    /// Records an attempt at `action` by `key` (a wrong password, for
+    /// [`Action::LoginFailure`]).
+    pub async fn record_attempt(&self, action: Action, key: &str) {
+        self.inner.limiter.record(action, key, self.now()).await;
     }
 
     fn describe(&self, scope: &Scope) -> Vec<(String, String)> {

@@ -1,0 +1,315 @@
+//! The abuse hook: one place that bounds how often an unauthenticated
+//! caller may try something that guesses a secret or makes the server keep
+//! state (RFC 6749 §10.10, RFC 6819 §4.4.1.3, §5.1.4.2.3).
+//!
+//! The core consults it for client-secret failures at every back-channel
+//! endpoint; the embedder's login page uses the same limiter for wrong
+//! passwords ([`Server::check_limit`](crate::Server::check_limit),
+//! [`Server::record_attempt`](crate::Server::record_attempt)), so one policy
+//! and one table cover both.
+//!
+//! The built-in [`MemoryRateLimiter`] counts attempts per key in fixed
+//! windows, in a table whose size is bounded (a flood of distinct keys
+//! evicts the oldest windows, never grows memory) and whose keys are SHA-256
+//! digests (the table never holds what people typed). It is per process;
+//! a deployment of many instances that wants one shared count implements
+//! [`RateLimiter`] over its shared store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+/// What is being limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Action {
+    /// A wrong password at the embedder's login form, keyed by account
+    /// (RFC 6749 §10.10: the server must prevent guessing).
+    LoginFailure,
+    /// A failed client authentication at a back-channel endpoint, keyed by
+    /// `client_id` (RFC 6819 §5.1.4.2.3, brute force of client secrets).
+    ClientAuthenticationFailure,
+}
+
+impl Action {
+    /// A short name, for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::LoginFailure => "login_failure",
+            Self::ClientAuthenticationFailure => "client_authentication_failure",
+        }
+    }
+}
+
+/// How many attempts a key may make in a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limit {
+    /// Attempts allowed in one window.
+    pub max: u32,
+    /// The window, counted from the first attempt in it.
+    pub window: Duration,
+}
+
+impl Limit {
+    /// `max` attempts per `window`.
+    pub const fn new(max: u32, window: Duration) -> Self {
+        Self { max, window }
+    }
+}
+
+/// The answer when a key has used up its attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many attempts; try again at {retry_at}")]
+#[non_exhaustive]
+pub struct Limited {
+    /// When the key may try again.
+    pub retry_at: OffsetDateTime,
+}
+
+impl Limited {
+    /// Whole seconds from `now` until the key may try again (at least 1),
+    /// for a `Retry-After` header (RFC 9110 §10.2.3).
+    pub fn retry_after_secs(&self, now: OffsetDateTime) -> u64 {
+        u64::try_from((self.retry_at - now).whole_seconds().max(1)).unwrap_or(1)
+    }
+}
+
+/// Counts attempts and says when a key must wait.
+///
+/// `check` comes before the attempt (a limited key is refused without the
+/// secret even being compared); `record` after a failed one. Both are cheap
+/// and must not fail: a limiter that cannot count lets the attempt through
+/// and logs why, so that its own trouble never locks everyone out.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + std::fmt::Debug {
+    /// `Err` while `key` has used up its attempts at `action`.
+    async fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited>;
+
+    /// Records one attempt (a failure, for the failure actions).
+    async fn record(&self, action: Action, key: &str, now: OffsetDateTime);
+}
+
+/// The built-in limiter: fixed windows per (action, key) in a bounded
+/// in-process table.
+///
+/// Defaults: 5 wrong passwords per account per 15 minutes (the demo
+/// contract's rule), 20 failed client authentications per client per
+/// minute; at most 100,000 keys counted at once.
+#[derive(Debug)]
+pub struct MemoryRateLimiter {
+    limits: HashMap<Action, Limit>,
+    capacity: usize,
+    windows: Mutex<HashMap<(Action, [u8; 32]), Window>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: OffsetDateTime,
+    count: u32,
+}
+
+impl Default for MemoryRateLimiter {
+    fn default() -> Self {
+        Self::new()
+            .with_limit(Action::LoginFailure, Limit::new(5, Duration::minutes(15)))
+            .with_limit(
+                Action::ClientAuthenticationFailure,
+                Limit::new(20, Duration::minutes(1)),
+            )
+    }
+}
+
+impl MemoryRateLimiter {
+    /// A limiter that limits nothing until limits are added.
+    pub fn new() -> Self {
+        Self {
+            limits: HashMap::new(),
+            capacity: 100_000,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Limits `action` to `limit`.
+    #[must_use]
+    pub fn with_limit(mut self, action: Action, limit: Limit) -> Self {
+        self.limits.insert(action, limit);
+        self
+    }
+
+    /// Counts at most `capacity` keys at once (at least 1).
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    fn key(key: &str) -> [u8; 32] {
+        Sha256::digest(key.as_bytes()).into()
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, [u8; 32]), Window>> {
+        // A panic elsewhere while holding the lock leaves counts that are
+        // still counts: keep using them.
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryRateLimiter {
+    async fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
+        let Some(limit) = self.limits.get(&action) else {
+            return Ok(());
+        };
+        let table = self.table();
+        match table.get(&(action, Self::key(key))) {
+            Some(w) if w.count >= limit.max && now < w.start + limit.window => Err(Limited {
+                retry_at: w.start + limit.window,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
+        let Some(limit) = self.limits.get(&action).copied() else {
+            return;
+        };
+        let mut table = self.table();
+        let id = (action, Self::key(key));
+        if !table.contains_key(&id) && table.len() >= self.capacity {
+            // Full: drop the windows that are over and, if that frees too
+            // little, the oldest tenth of those still under their limit.
+            // Locked keys stay locked until their window ends, so flooding
+            // the table with other keys cannot wipe a guesser's count; the
+            // sweep runs once per tenth of the capacity (amortised constant
+            // work per attempt).
+            let limits = &self.limits;
+            let locked = |a: &Action, w: &Window| {
+                limits
+                    .get(a)
+                    .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
+            };
+            table.retain(|(a, _), w| limits.get(a).is_some_and(|l| now < w.start + l.window));
+            if table.len() >= self.capacity {
+                let mut starts: Vec<OffsetDateTime> = table
+                    .iter()
+                    .filter(|((a, _), w)| !locked(a, w))
+                    .map(|(_, w)| w.start)
+                    .collect();
+                if !starts.is_empty() {
+                    let cut = (starts.len() / 10).min(starts.len() - 1);
+                    let (_, cutoff, _) = starts.select_nth_unstable(cut);
+                    let cutoff = *cutoff;
+                    table.retain(|(a, _), w| locked(a, w) || w.start > cutoff);
+                }
+            }
+            if table.len() >= self.capacity {
+                // Every counted key is locked: count no new ones (failing
+                // open, never locking everybody out) and say so.
+                tracing::warn!(
+                    action = action.name(),
+                    capacity = self.capacity,
+                    "rate-limit table full of locked keys; not counting a new key"
+                );
+                return;
+            }
+        }
+        let window = table.entry(id).or_insert(Window {
+            start: now,
+            count: 0,
+        });
+        if now >= window.start + limit.window {
+            *window = Window {
+                start: now,
+                count: 0,
+            };
+        }
+        window.count = window.count.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[tokio::test]
+    async fn five_failures_per_fifteen_minutes_then_retry_after_the_window() {
+        let l = MemoryRateLimiter::default();
+        for i in 0..5 {
+            assert!(
+                l.check(Action::LoginFailure, "alice", T0).await.is_ok(),
+                "{i}"
+            );
+            l.record(Action::LoginFailure, "alice", T0 + Duration::seconds(i))
+                .await;
+        }
+        let limited = l
+            .check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
+            .await
+            .unwrap_err();
+        assert_eq!(limited.retry_at, T0 + Duration::minutes(15));
+        assert_eq!(limited.retry_after_secs(T0 + Duration::minutes(14)), 60);
+        // Another account, and another action, are not affected.
+        assert!(l.check(Action::LoginFailure, "bob", T0).await.is_ok());
+        assert!(
+            l.check(Action::ClientAuthenticationFailure, "alice", T0)
+                .await
+                .is_ok()
+        );
+        // After the window the account may try again, and counts anew.
+        let later = T0 + Duration::minutes(15);
+        assert!(l.check(Action::LoginFailure, "alice", later).await.is_ok());
+        l.record(Action::LoginFailure, "alice", later).await;
+        assert!(l.check(Action::LoginFailure, "alice", later).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_table_stays_bounded_under_a_flood_of_keys() {
+        let l = MemoryRateLimiter::default().with_capacity(100);
+        for i in 0..10_000 {
+            l.record(Action::LoginFailure, &format!("user{i}"), T0)
+                .await;
+        }
+        assert!(l.table().len() <= 100);
+        // The newest keys are still counted.
+        for _ in 0..5 {
+            l.record(Action::LoginFailure, "victim", T0).await;
+        }
+        assert!(l.check(Action::LoginFailure, "victim", T0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_other_keys_cannot_unlock_a_locked_key() {
+        let l = MemoryRateLimiter::default().with_capacity(50);
+        for _ in 0..5 {
+            l.record(Action::LoginFailure, "alice", T0).await;
+        }
+        for i in 0..10_000 {
+            l.record(
+                Action::LoginFailure,
+                &format!("x{i}"),
+                T0 + Duration::seconds(1),
+            )
+            .await;
+        }
+        assert!(
+            l.check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn unlimited_actions_pass() {
+        let l = MemoryRateLimiter::new();
+        for _ in 0..100 {
+            l.record(Action::LoginFailure, "a", T0).await;
+        }
+        assert!(l.check(Action::LoginFailure, "a", T0).await.is_ok());
+    }
+}
