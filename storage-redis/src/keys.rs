@@ -1,0 +1,46 @@
+//! The key layout. Clients: `<prefix>client:<id>` and the `<prefix>clients`
+//! set. Everything of one grant shares the hash tag `<prefix>{<grant>}`, hence
+//! one cluster slot: `…:g` (grant meta), `…:<kind>:<hash>` (records).
+
+use tessera::{ClientId, GrantId, SecretKey};
+
+/// The keys under one prefix.
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix`, which the builder has checked holds no `{` or `}`.
+    pub(crate) fn new(prefix: String) -> Self {
+        Self { prefix }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn client(&self, id: &ClientId) -> String {
+        format!("{}client:{}", self.prefix, id.as_str())
+    }
+
+    pub(crate) fn clients(&self) -> String {
+        format!("{}clients", self.prefix)
+    }
+
+    /// `<prefix>{<grant>}`: the hash tag all keys of one grant share.
+    fn grant_tag(&self, grant: &GrantId) -> String {
+        format!("{}{{{}}}", self.prefix, grant.to_key())
+    }
+
+    pub(crate) fn meta(&self, grant: &GrantId) -> String {
+        format!("{}:g", self.grant_tag(grant))
+    }
+
+    pub(crate) fn record(&self, kind: char, key: &SecretKey) -> String {
+        format!(
+            "{}:{kind}:{}",
+            self.grant_tag(&key.grant),
+            key.hash.to_key()
+        )
+    }
+}

@@ -1,0 +1,107 @@
+//! How a store is configured: the builder and its defaults.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::time::Duration;
+
+#[cfg(doc)]
+use tessera::StoreError;
+
+use crate::connection::{Conn, Target};
+use crate::errors::ConnectError;
+use crate::store::RedisStore;
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "tessera:";
+/// The default bound on one call to Redis.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default bound on connecting.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default life of a revocation mark for a grant nothing was stored in.
+pub const DEFAULT_REVOKED_GRANT_TTL: Duration = Duration::from_secs(3600);
+
+/// Configures and opens a [`RedisStore`]; made by [`RedisStore::connect`] or
+/// [`RedisStore::connect_cluster`], finished with `.await` (or [`build`](Self::build)).
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until awaited"]
+pub struct RedisStoreBuilder {
+    target: Target,
+    prefix: String,
+    command_timeout: Duration,
+    connect_timeout: Duration,
+    revoked_grant_ttl: Duration,
+}
+
+impl RedisStoreBuilder {
+    pub(crate) fn new(target: Target) -> Self {
+        Self {
+            target,
+            prefix: DEFAULT_PREFIX.to_owned(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            revoked_grant_ttl: DEFAULT_REVOKED_GRANT_TTL,
+        }
+    }
+
+    /// The prefix of every key (default `tessera:`), so several issuers can
+    /// share one Redis. It must not contain `{` or `}`: the grant id is the hash tag.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The bound on each call to Redis (default 2 s). A call that takes
+    /// longer answers [`StoreError::Unavailable`] instead of hanging a request.
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// The bound on connecting, including the first reachability check (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a revocation is remembered for a grant that had nothing
+    /// stored when it was revoked (default 1 h). A grant with records keeps
+    /// its revocation mark as long as its longest record.
+    pub fn revoked_grant_ttl(mut self, ttl: Duration) -> Self {
+        self.revoked_grant_ttl = ttl;
+        self
+    }
+
+    /// Connects and checks the server (or cluster) answers. Fails with a
+    /// [`ConnectError`] saying what was tried when it is unreachable.
+    pub async fn build(self) -> Result<RedisStore, ConnectError> {
+        if self.prefix.contains(['{', '}']) {
+            return Err(ConnectError::InvalidPrefix(self.prefix));
+        }
+        let (conn, target) =
+            Conn::open(&self.target, self.command_timeout, self.connect_timeout).await?;
+        let store = RedisStore::new(
+            conn,
+            self.prefix,
+            self.command_timeout,
+            self.revoked_grant_ttl,
+        );
+        // The reachability check: a store that cannot answer PING now is an error now.
+        store
+            .exec(&redis::cmd("PING"))
+            .await
+            .map_err(|e| ConnectError::Unreachable {
+                target,
+                reason: e.to_string(),
+            })?;
+        Ok(store)
+    }
+}
+
+impl IntoFuture for RedisStoreBuilder {
+    type Output = Result<RedisStore, ConnectError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.build())
+    }
+}

@@ -1,0 +1,499 @@
+//! The store: [`RedisStore`] and its trait implementations, one command or
+//! one script per step.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use redis::{Cmd, Value};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+use tessera::storage::{
+    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
+    TokenRecord,
+};
+use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError};
+
+use crate::connection::{Conn, Target};
+use crate::keys::Keys;
+use crate::options::RedisStoreBuilder;
+use crate::scripts::{self, Lua, Reply, Scripts, bytes};
+
+struct Inner {
+    conn: Conn,
+    keys: Keys,
+    timeout: Duration,
+    revoked_grant_ttl: Duration,
+    scripts: Scripts,
+}
+
+/// A Tessera store on Redis or Redis Cluster. Cheap to clone: clones share
+/// one connection (standalone) or one set of node connections (cluster).
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field(
+                "mode",
+                &match self.inner.conn {
+                    Conn::Single(_) => "standalone",
+                    Conn::Cluster(_) => "cluster",
+                },
+            )
+            .field("prefix", &self.inner.keys.prefix())
+            .field("command_timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds since the epoch, saturating (Redis expiries are ms epochs).
+fn epoch_ms(t: OffsetDateTime) -> i64 {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A record's expiry as a Redis `PXAT`: ms since the epoch, at least 1 (an
+/// expiry at or before the epoch means "already expired", which `PXAT 1` does).
+fn pxat(t: OffsetDateTime) -> i64 {
+    epoch_ms(t).max(1)
+}
+
+fn decode<T: DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(raw)
+        .map_err(|e| StoreError::corrupt(format!("{what} does not decode: {e}")))
+}
+
+fn encode<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
+    serde_json::to_string(record).map_err(StoreError::other)
+}
+
+impl RedisStore {
+    /// Starts configuring a store on one Redis server (`redis://host:port/db`,
+    /// `rediss://` for TLS if the `redis` crate's TLS feature is on). Finish with `.await`.
+    pub fn connect(url: impl Into<String>) -> RedisStoreBuilder {
+        RedisStoreBuilder::new(Target::Single(url.into()))
+    }
+
+    /// Starts configuring a store on a Redis Cluster, given some of its node
+    /// URLs (the others are discovered). Finish with `.await`.
+    pub fn connect_cluster<I, S>(urls: I) -> RedisStoreBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisStoreBuilder::new(Target::Cluster(urls.into_iter().map(Into::into).collect()))
+    }
+
+    /// The key prefix in use.
+    pub fn key_prefix(&self) -> &str {
+        self.inner.keys.prefix()
+    }
+
+    /// Registers or replaces a client (`<prefix>client:<id>`, JSON, no
+    /// expiry) and records its id in the `<prefix>clients` set. Two commands;
+    /// repeating it is harmless.
+    pub async fn put_client(&self, client: &Client) -> Result<(), StoreError> {
+        let json = encode(client)?;
+        self.exec(
+            redis::cmd("SET")
+                .arg(self.inner.keys.client(&client.id))
+                .arg(json),
+        )
+        .await?;
+        self.exec(
+            redis::cmd("SADD")
+                .arg(self.inner.keys.clients())
+                .arg(client.id.as_str()),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether any client is registered under this prefix (one command).
+    pub async fn has_clients(&self) -> Result<bool, StoreError> {
+        let v = self
+            .exec(redis::cmd("EXISTS").arg(self.inner.keys.clients()))
+            .await?;
+        match v {
+            Value::Int(n) => Ok(n > 0),
+            _ => Err(StoreError::other("unexpected reply to EXISTS")),
+        }
+    }
+
+    /// Whether no client is registered under this prefix: the demo seeds
+    /// its clients only then, so restarts keep what was registered.
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        Ok(!self.has_clients().await?)
+    }
+
+    /// A store over an open connection (the builder has checked `prefix`).
+    pub(crate) fn new(
+        conn: Conn,
+        prefix: String,
+        timeout: Duration,
+        revoked_grant_ttl: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                conn,
+                keys: Keys::new(prefix),
+                timeout,
+                revoked_grant_ttl,
+                scripts: Scripts::new(),
+            }),
+        }
+    }
+
+    /// One command, bounded by the command timeout.
+    pub(crate) async fn exec(&self, cmd: &Cmd) -> Result<Value, StoreError> {
+        self.inner.conn.exec(cmd, self.inner.timeout).await
+    }
+
+    /// One script run, bounded by the command timeout.
+    async fn eval(&self, lua: &Lua, keys: &[&str], args: &[&str]) -> Result<Reply, StoreError> {
+        scripts::eval(&self.inner.conn, self.inner.timeout, lua, keys, args).await
+    }
+
+    /// Reads a plain JSON record; `None` when absent.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.exec(redis::cmd("GET").arg(key)).await? {
+            Value::Nil => Ok(None),
+            v => {
+                let raw =
+                    bytes(v).ok_or_else(|| StoreError::corrupt(format!("{key}: not a string")))?;
+                decode(what, &raw).map(Some)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ClientRegistry for RedisStore {
+    /// `GET <prefix>client:<id>`: one command.
+    async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        let key = self.inner.keys.client(id);
+        let client: Option<Client> = self.get_json("client", &key).await?;
+        match client {
+            Some(c) if c.id != *id => Err(StoreError::corrupt(format!(
+                "{key} holds client {:?}",
+                c.id.as_str()
+            ))),
+            other => Ok(other.map(Arc::new)),
+        }
+    }
+}
+
+#[async_trait]
+impl GrantStore for RedisStore {
+    async fn put_code(&self, code: SecretKey, record: CodeRecord) -> Result<(), StoreError> {
+        let meta = self.inner.keys.meta(&code.grant);
+        let key = self.inner.keys.record('c', &code);
+        let json = encode(&record)?;
+        let exp = pxat(record.expires_at).to_string();
+        let reply = self
+            .eval(&self.inner.scripts.put_code, &[&meta, &key], &[&json, &exp])
+            .await?
+            .check(&meta)?;
+        match reply.tag.as_str() {
+            "ok" => Ok(()),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    async fn take_code(
+        &self,
+        code: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<CodeTake, StoreError> {
+        let meta = self.inner.keys.meta(&code.grant);
+        let key = self.inner.keys.record('c', &code);
+        let hash = code.hash.to_key();
+        let reply = self
+            .eval(
+                &self.inner.scripts.take_code,
+                &[&meta, &key],
+                &[&hash, &epoch_ms(now).to_string()],
+            )
+            .await?
+            .check(&key)?;
+        match reply.tag.as_str() {
+            "taken" => {
+                // The script removed the record and marked it taken; a record
+                // that does not decode here is still gone (never served twice).
+                let record: CodeRecord = decode("code record", &reply.record()?)?;
+                Ok(CodeTake::Taken(record))
+            }
+            "already" => Ok(CodeTake::AlreadyTaken),
+            "unknown" => Ok(CodeTake::Unknown),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
+        let meta = self.inner.keys.meta(&grant);
+        let (access_hash, access) = &tokens.access;
+        let access_key = self.inner.keys.record(
+            'a',
+            &SecretKey {
+                grant,
+                hash: *access_hash,
+            },
+        );
+        let access_json = encode(access)?;
+        let access_exp = pxat(access.expires_at).to_string();
+        let reply = match &tokens.refresh {
+            None => {
+                self.eval(
+                    &self.inner.scripts.issue,
+                    &[&meta, &access_key],
+                    &[&access_json, &access_exp],
+                )
+                .await?
+            }
+            Some((refresh_hash, refresh)) => {
+                let refresh_key = self.inner.keys.record(
+                    'r',
+                    &SecretKey {
+                        grant,
+                        hash: *refresh_hash,
+                    },
+                );
+                let refresh_json = encode(refresh)?;
+                self.eval(
+                    &self.inner.scripts.issue,
+                    &[&meta, &access_key, &refresh_key],
+                    &[
+                        &access_json,
+                        &access_exp,
+                        &refresh_json,
+                        &pxat(refresh.expires_at).to_string(),
+                        &refresh_hash.to_key(),
+                    ],
+                )
+                .await?
+            }
+        }
+        .check(&meta)?;
+        match reply.tag.as_str() {
+            "ok" => Ok(true),
+            "revoked" => Ok(false),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    async fn access_token(
+        &self,
+        token: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        let meta = self.inner.keys.meta(&token.grant);
+        let key = self.inner.keys.record('a', &token);
+        let reply = self
+            .eval(&self.inner.scripts.access_token, &[&meta, &key], &[])
+            .await?
+            .check(&key)?;
+        match reply.tag.as_str() {
+            "found" => {
+                let record: TokenRecord = decode("access token record", &reply.record()?)?;
+                Ok((now < record.expires_at).then_some(record))
+            }
+            "none" => Ok(None),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    async fn refresh_token(
+        &self,
+        token: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<RefreshLookup, StoreError> {
+        let meta = self.inner.keys.meta(&token.grant);
+        let key = self.inner.keys.record('r', &token);
+        let hash = token.hash.to_key();
+        let reply = self
+            .eval(&self.inner.scripts.refresh_token, &[&meta, &key], &[&hash])
+            .await?
+            .check(&key)?;
+        let current = match reply.tag.as_str() {
+            "current" => true,
+            "retired" => false,
+            "none" => return Ok(RefreshLookup::Unknown),
+            _ => return Err(reply.unexpected()),
+        };
+        let record: TokenRecord = decode("refresh token record", &reply.record()?)?;
+        Ok(if now >= record.expires_at {
+            RefreshLookup::Unknown
+        } else if current {
+            RefreshLookup::Current(record)
+        } else {
+            RefreshLookup::Retired
+        })
+    }
+
+    async fn rotate_refresh(
+        &self,
+        old: SecretKey,
+        tokens: NewTokens,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // Every new token belongs to the old token's grant (a refresh family is
+        // one grant), so all keys share the grant's slot.
+        let grant = old.grant;
+        let meta = self.inner.keys.meta(&grant);
+        let old_key = self.inner.keys.record('r', &old);
+        let old_hash = old.hash.to_key();
+        let now_ms = epoch_ms(now).to_string();
+        let (access_hash, access) = &tokens.access;
+        let access_key = self.inner.keys.record(
+            'a',
+            &SecretKey {
+                grant,
+                hash: *access_hash,
+            },
+        );
+        let access_json = encode(access)?;
+        let access_exp = pxat(access.expires_at).to_string();
+        let reply = match &tokens.refresh {
+            None => {
+                self.eval(
+                    &self.inner.scripts.rotate_refresh,
+                    &[&meta, &old_key, &access_key],
+                    &[&old_hash, &now_ms, &access_json, &access_exp],
+                )
+                .await?
+            }
+            Some((refresh_hash, refresh)) => {
+                let refresh_key = self.inner.keys.record(
+                    'r',
+                    &SecretKey {
+                        grant,
+                        hash: *refresh_hash,
+                    },
+                );
+                let refresh_json = encode(refresh)?;
+                self.eval(
+                    &self.inner.scripts.rotate_refresh,
+                    &[&meta, &old_key, &access_key, &refresh_key],
+                    &[
+                        &old_hash,
+                        &now_ms,
+                        &access_json,
+                        &access_exp,
+                        &refresh_json,
+                        &pxat(refresh.expires_at).to_string(),
+                        &refresh_hash.to_key(),
+                    ],
+                )
+                .await?
+            }
+        }
+        .check(&old_key)?;
+        match reply.tag.as_str() {
+            "rotated" => Ok(true),
+            "refused" => Ok(false),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    /// `DEL` of the access token's key: one command.
+    async fn revoke_access_token(&self, token: SecretKey) -> Result<(), StoreError> {
+        self.exec(redis::cmd("DEL").arg(self.inner.keys.record('a', &token)))
+            .await
+            .map(drop)
+    }
+
+    async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError> {
+        let meta = self.inner.keys.meta(&grant);
+        let tombstone = SystemTime::now()
+            .checked_add(self.inner.revoked_grant_ttl)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(i64::MAX, |d| {
+                i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+            });
+        let reply = self
+            .eval(
+                &self.inner.scripts.revoke_grant,
+                &[&meta],
+                &[&tombstone.to_string()],
+            )
+            .await?
+            .check(&meta)?;
+        match reply.tag.as_str() {
+            "ok" => Ok(()),
+            _ => Err(reply.unexpected()),
+        }
+    }
+}
+
+#[async_trait]
+impl PendingStore for RedisStore {
+    /// `SET <key> <json> PXAT <expiry>`: one command.
+    async fn put_pending(
+        &self,
+        handle: SecretKey,
+        request: PendingAuthorization,
+    ) -> Result<(), StoreError> {
+        let json = encode(&request)?;
+        self.exec(
+            redis::cmd("SET")
+                .arg(self.inner.keys.record('p', &handle))
+                .arg(json)
+                .arg("PXAT")
+                .arg(pxat(request.expires_at)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `GET`: one command; an expired request is `None`.
+    async fn get_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let key = self.inner.keys.record('p', &handle);
+        let request: Option<PendingAuthorization> = self.get_json("pending request", &key).await?;
+        Ok(request.filter(|r| now < r.expires_at))
+    }
+
+    /// `GETDEL`: one command, so at most one caller gets the request.
+    async fn take_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        let key = self.inner.keys.record('p', &handle);
+        match self.exec(redis::cmd("GETDEL").arg(&key)).await? {
+            Value::Nil => Ok(None),
+            v => {
+                let raw =
+                    bytes(v).ok_or_else(|| StoreError::corrupt(format!("{key}: not a string")))?;
+                let request: PendingAuthorization = decode("pending request", &raw)?;
+                Ok((now < request.expires_at).then_some(request))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiries_are_positive_ms() {
+        assert_eq!(pxat(OffsetDateTime::UNIX_EPOCH), 1);
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(1_700_000_000_123);
+        assert_eq!(pxat(t), 1_700_000_000_123);
+        assert_eq!(epoch_ms(t), 1_700_000_000_123);
+    }
+}
