@@ -8,7 +8,7 @@ use crate::config::{Config, PkcePolicy};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::resolve_scope;
 use crate::http::HttpResponse;
-use crate::params::Params;
+use crate::params::{self, Flaws, Params};
 use crate::pkce::CodeChallenge;
 use crate::redirect::RedirectUri;
 use crate::scope::Scope;
@@ -154,19 +154,25 @@ const IDENTIFYING: [&str; 2] = ["client_id", "redirect_uri"];
 
 /// Checks the client id and redirect URI; the first step, before anything may
 /// be redirected. `client` is the registry's answer for `params["client_id"]`.
-pub fn verify_redirect_target(
+pub(crate) fn verify_redirect_target(
     params: &Params,
-    duplicates: &[String],
+    flaws: &Flaws,
     client: Option<&Client>,
     config: &Config,
 ) -> Result<ResponseTarget, OAuthError> {
-    if let Some(d) = duplicates
+    if let Some(d) = flaws
+        .repeated
         .iter()
         .find(|d| IDENTIFYING.contains(&d.as_str()))
     {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter `{d}` was sent more than once"
-        )));
+        return Err(params::repeated(d));
+    }
+    if let Some((name, flaw)) = flaws
+        .malformed
+        .iter()
+        .find(|(name, _)| IDENTIFYING.contains(&name.as_str()))
+    {
+        return Err(flaw.error(name));
     }
     params.require("client_id")?;
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
@@ -209,14 +215,14 @@ pub fn verify_redirect_target(
 }
 
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
-pub fn validate(
+pub(crate) fn validate(
     params: &Params,
-    duplicates: &[String],
+    flaws: &Flaws,
     client: Option<&Arc<Client>>,
     config: &Config,
     now: time::OffsetDateTime,
 ) -> Result<ValidatedRequest, Rejection> {
-    let target = verify_redirect_target(params, duplicates, client.map(|c| &**c), config)
+    let target = verify_redirect_target(params, flaws, client.map(|c| &**c), config)
         .map_err(Rejection::ErrorPage)?;
     let Some(client) = client else {
         return Err(Rejection::ErrorPage(OAuthError::invalid_client(
@@ -224,10 +230,13 @@ pub fn validate(
         )));
     };
     let reject = |e: OAuthError| Rejection::Redirect(Box::new(target.clone()), e);
-    if let Some(d) = duplicates.first() {
-        return Err(reject(OAuthError::invalid_request(format!(
-            "parameter `{d}` was sent more than once"
-        ))));
+    if let Some(d) = flaws.repeated.first() {
+        return Err(reject(params::repeated(d)));
+    }
+    // Too long or not UTF-8: refused at the verified redirect URI, the
+    // value itself (a `state`, say) left out of the answer.
+    if let Some((name, flaw)) = flaws.malformed.first() {
+        return Err(reject(flaw.error(name)));
     }
     match params.get("response_type") {
         None => {
@@ -330,11 +339,11 @@ mod tests {
         client: Option<&Client>,
         pkce: PkcePolicy,
     ) -> Result<ValidatedRequest, Rejection> {
-        let (params, dups) = Params::parse_reporting_duplicates(query);
+        let (params, flaws) = Params::parse_reporting_flaws(query);
         let client = client.map(|c| Arc::new(c.clone()));
         validate(
             &params,
-            &dups,
+            &flaws,
             client.as_ref(),
             &config(pkce),
             time::OffsetDateTime::UNIX_EPOCH,

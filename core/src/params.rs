@@ -2,11 +2,51 @@
 //!
 //! - A parameter sent more than once is `invalid_request` (RFC 6749 §3.1, §3.2).
 //! - A parameter sent without a value is treated as omitted (§3.1, §3.2).
-//! - Values are `application/x-www-form-urlencoded` (Appendix B).
+//! - Values are `application/x-www-form-urlencoded` (Appendix B) and must
+//!   be UTF-8 once decoded; anything else is `invalid_request` (§5.2), never
+//!   decoded lossily into a different value.
+//! - No name or value is longer than [`MAX_PARAMETER_BYTES`] (2 KiB): what an
+//!   unauthenticated caller sends is echoed or kept, so its size is bounded.
 
 use std::ops::Range;
 
-use crate::error::OAuthError;
+use crate::error::{OAuthError, Reason};
+
+/// The longest parameter name or value accepted, in bytes once decoded
+/// (DEMO-CONTRACT "Limits against floods"; RFC 6749 leaves it to the server).
+pub const MAX_PARAMETER_BYTES: usize = 2048;
+
+/// What is wrong with a parameter that was left out of the parsed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flaw {
+    /// Longer than [`MAX_PARAMETER_BYTES`].
+    TooLong,
+    /// Not UTF-8 once percent-decoded.
+    NotUtf8,
+}
+
+impl Flaw {
+    pub(crate) fn error(self, name: &str) -> OAuthError {
+        let name = printable(name);
+        let text = match self {
+            Self::TooLong => {
+                format!("parameter `{name}` is longer than {MAX_PARAMETER_BYTES} bytes")
+            }
+            Self::NotUtf8 => format!("parameter `{name}` is not UTF-8 once decoded"),
+        };
+        OAuthError::invalid_request(text).with_reason(Reason::MalformedParameter)
+    }
+}
+
+/// What a lenient parse found wrong: the names sent more than once (their
+/// first value kept) and the parameters left out for a [`Flaw`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Flaws {
+    /// Names sent more than once, each once, in order.
+    pub(crate) repeated: Vec<String>,
+    /// Names of parameters dropped for a flaw, with it.
+    pub(crate) malformed: Vec<(String, Flaw)>,
+}
 
 /// The parameters of one request: each name at most once, empty values dropped.
 ///
@@ -31,7 +71,11 @@ impl Params {
     ///
     /// Fails with `invalid_request` naming the first repeated parameter.
     pub fn parse(encoded: &str) -> Result<Self, OAuthError> {
-        Self::decode(encoded).unique()
+        let (params, malformed) = Self::decode(encoded);
+        if let Some((name, flaw)) = malformed.first() {
+            return Err(flaw.error(name));
+        }
+        params.unique()
     }
 
     /// Builds parameters from already-decoded pairs, applying the same rules as [`Params::parse`].
@@ -42,7 +86,11 @@ impl Params {
     {
         let mut params = Self::default();
         for (k, v) in pairs {
-            params.push(k.as_ref(), v.as_ref());
+            let (k, v) = (k.as_ref(), v.as_ref());
+            if k.len().max(v.len()) > MAX_PARAMETER_BYTES {
+                return Err(Flaw::TooLong.error(k));
+            }
+            params.push(k, v);
         }
         params.unique()
     }
@@ -53,11 +101,7 @@ impl Params {
     fn unique(mut self) -> Result<Self, OAuthError> {
         if let Some(&(i, _)) = self.repeats().first() {
             let name = self.pairs.get(i).map_or("", |(k, _)| self.name(k));
-            return Err(OAuthError::invalid_request(format!(
-                "parameter `{}` was sent more than once",
-                printable(name)
-            ))
-            .with_reason(crate::error::Reason::RepeatedParameter));
+            return Err(repeated(name));
         }
         self.drop_empty();
         Ok(self)
@@ -67,8 +111,8 @@ impl Params {
     /// parameter and reports the repeated names. The authorization endpoint
     /// needs this: a repeated `client_id` or `redirect_uri` must not lead to a
     /// redirect, while other repeats are reported *to* the verified redirect URI.
-    pub fn parse_reporting_duplicates(encoded: &str) -> (Self, Vec<String>) {
-        let mut params = Self::decode(encoded);
+    pub(crate) fn parse_reporting_flaws(encoded: &str) -> (Self, Flaws) {
+        let (mut params, malformed) = Self::decode(encoded);
         let repeats = params.repeats();
         let names: Vec<String> = repeats
             .iter()
@@ -90,13 +134,20 @@ impl Params {
             !repeat
         });
         params.drop_empty();
-        (params, names)
+        (
+            params,
+            Flaws {
+                repeated: names,
+                malformed,
+            },
+        )
     }
 
     /// Decodes every pair into one buffer. Decoding never lengthens the text
     /// (`%XX` is three bytes for one, `+` one for one; the input is already
     /// UTF-8), so one allocation of the input's length holds it all.
-    fn decode(encoded: &str) -> Self {
+    fn decode(encoded: &str) -> (Self, Vec<(String, Flaw)>) {
+        let mut malformed = Vec::new();
         let mut params = Self {
             text: String::with_capacity(encoded.len()),
             pairs: Vec::with_capacity(8),
@@ -137,22 +188,44 @@ impl Params {
                 None => (piece, ""),
             };
             let start = params.text.len();
-            if escaped {
-                form_decode_into(name, &mut params.text, &mut scratch);
+            let name_ok = if escaped {
+                form_decode_into(name, &mut params.text, &mut scratch)
             } else {
                 params.text.push_str(name);
-            }
+                true
+            };
             let middle = params.text.len();
-            if escaped {
-                form_decode_into(value, &mut params.text, &mut scratch);
+            let value_ok = if escaped {
+                form_decode_into(value, &mut params.text, &mut scratch)
             } else {
                 params.text.push_str(value);
+                true
+            };
+            let end = params.text.len();
+            let flaw = if !(name_ok && value_ok) {
+                Some(Flaw::NotUtf8)
+            } else if (middle - start).max(end - middle) > MAX_PARAMETER_BYTES {
+                Some(Flaw::TooLong)
+            } else {
+                None
+            };
+            match flaw {
+                None => params.pairs.push((start..middle, middle..end)),
+                Some(flaw) => {
+                    // Reported by name (bounded, for the error), never kept.
+                    let name: String = params
+                        .text
+                        .get(start..middle)
+                        .unwrap_or_default()
+                        .chars()
+                        .take(64)
+                        .collect();
+                    malformed.push((name, flaw));
+                    params.text.truncate(start);
+                }
             }
-            params
-                .pairs
-                .push((start..middle, middle..params.text.len()));
         }
-        params
+        (params, malformed)
     }
 
     fn push(&mut self, name: &str, value: &str) {
@@ -241,11 +314,13 @@ impl Params {
 /// `scratch` (reused across pieces) for the decoded bytes: `+` is a space
 /// and the text between is percent-decoded (a `+` is never part of an
 /// escape), so no copy with the spaces replaced is made; then the bytes are
-/// read as UTF-8 with invalid sequences replaced (`form_urlencoded`'s rules).
-fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
+/// read as UTF-8. `false`, with U+FFFD for what is not UTF-8 appended, when
+/// the decoded bytes are not UTF-8 (RFC 6749 Appendix B: such a value is
+/// malformed; the caller drops it).
+fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) -> bool {
     if !piece.contains(['+', '%']) {
         out.push_str(piece);
-        return;
+        return true;
     }
     scratch.clear();
     scratch.reserve(piece.len());
@@ -255,12 +330,33 @@ fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) {
         }
         scratch.extend(percent_encoding::percent_decode_str(chunk));
     }
-    out.push_str(&String::from_utf8_lossy(scratch));
+    match std::str::from_utf8(scratch) {
+        Ok(text) => {
+            out.push_str(text);
+            true
+        }
+        Err(_) => {
+            out.push_str(&String::from_utf8_lossy(scratch));
+            false
+        }
+    }
+}
+
+/// `invalid_request` for a parameter sent more than once (RFC 6749 §3.1),
+/// naming it in printable form.
+pub(crate) fn repeated(name: &str) -> OAuthError {
+    OAuthError::invalid_request(format!(
+        "parameter `{}` was sent more than once",
+        printable(name)
+    ))
+    .with_reason(Reason::RepeatedParameter)
 }
 
 /// Parameter names from the wire go into error descriptions; keep them short
-/// and within the characters RFC 6749 §5.2 allows for `error_description`.
-fn printable(name: &str) -> String {
+/// and within the characters RFC 6749 §4.1.2.1 and §5.2 allow for
+/// `error_description` (%x20-21 / %x23-5B / %x5D-7E): no quotes, no
+/// backslash, no markup-breaking or bidirectional characters.
+pub(crate) fn printable(name: &str) -> String {
     name.chars()
         .filter(|c| matches!(*c, ' '..='!' | '#'..='[' | ']'..='~'))
         .take(40)
@@ -300,7 +396,8 @@ mod tests {
 
     #[test]
     fn repeats_are_reported_once_in_order_and_the_first_value_kept() {
-        let (p, dups) = Params::parse_reporting_duplicates("b=1&a=2&b=3&a=4&b=5&c=6");
+        let (p, flaws) = Params::parse_reporting_flaws("b=1&a=2&b=3&a=4&b=5&c=6");
+        let dups = flaws.repeated;
         assert_eq!(dups, ["b", "a"]);
         assert_eq!(p.get("b"), Some("1"));
         assert_eq!(p.get("a"), Some("2"));
@@ -320,7 +417,8 @@ mod tests {
         assert!(Params::parse(&format!("{body}p7=x")).is_err());
         // Past the pairwise path, repeats are reported and dropped the same way.
         let filler: String = (0..20).map(|i| format!("f{i}=v&")).collect();
-        let (p, dups) = Params::parse_reporting_duplicates(&format!("{filler}b=1&a=2&b=3&a=4&b=5"));
+        let (p, flaws) = Params::parse_reporting_flaws(&format!("{filler}b=1&a=2&b=3&a=4&b=5"));
+        let dups = flaws.repeated;
         assert_eq!(dups, ["b", "a"]);
         assert_eq!(
             (p.get("b"), p.get("a"), p.iter().count()),
@@ -329,7 +427,8 @@ mod tests {
         // Many repeats at once (a query of thousands of them) are dropped in
         // one pass, keeping every first value.
         let twice = format!("{body}{body}");
-        let (p, dups) = Params::parse_reporting_duplicates(&twice);
+        let (p, flaws) = Params::parse_reporting_flaws(&twice);
+        let dups = flaws.repeated;
         assert_eq!((dups.len(), p.iter().count()), (20_000, 20_000));
         assert_eq!(p.get("p0"), Some("v"));
     }
@@ -342,14 +441,24 @@ mod tests {
         assert_eq!(p.get("b"), Some("2"));
     }
 
+    /// `form_urlencoded`'s decoding, less the pairs that are not UTF-8 once
+    /// decoded (which it would decode lossily and we refuse).
     fn reference(encoded: &str) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(encoded.as_bytes())
+        encoded
+            .split('&')
+            .filter(|piece| {
+                let bytes: Vec<u8> =
+                    percent_encoding::percent_decode_str(&piece.replace('+', " ")).collect();
+                std::str::from_utf8(&bytes).is_ok()
+            })
+            .flat_map(|piece| url::form_urlencoded::parse(piece.as_bytes()))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     }
 
     fn ours(encoded: &str) -> Vec<(String, String)> {
         Params::decode(encoded)
+            .0
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
@@ -390,5 +499,53 @@ mod tests {
     fn debug_hides_values() {
         let p = Params::parse("client_secret=hunter2").unwrap_or_default();
         assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn values_over_2_kib_are_invalid_request() {
+        let long = "x".repeat(MAX_PARAMETER_BYTES + 1);
+        let e = Params::parse(&format!("state={long}&a=1")).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.reason(), Reason::MalformedParameter);
+        assert!(Params::parse(&format!("state={}", "x".repeat(MAX_PARAMETER_BYTES))).is_ok());
+        // Escapes count once decoded: 2,048 `%41`s are 2,048 bytes.
+        assert!(Params::parse(&format!("state={}", "%41".repeat(MAX_PARAMETER_BYTES))).is_ok());
+        // Names too.
+        assert!(Params::parse(&format!("{long}=1")).is_err());
+        // The lenient parse drops the value and names it, so it is never echoed.
+        let (p, flaws) = Params::parse_reporting_flaws(&format!("client_id=c&state={long}"));
+        assert_eq!(p.get("state"), None);
+        assert_eq!(p.get("client_id"), Some("c"));
+        assert_eq!(flaws.malformed, [("state".to_owned(), Flaw::TooLong)]);
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_invalid_request_rfc6749_appendix_b() {
+        // Once lossily decoded, `client_credentials%FF` became another value.
+        let e = Params::parse("grant_type=client_credentials%FF").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.is_some_and(|d| d.contains("grant_type")));
+        assert!(Params::parse("resource=%FF").is_err());
+        assert!(Params::parse("a%FF=1").is_err());
+        // Valid multi-byte UTF-8 is fine.
+        assert_eq!(Params::parse("n=%C3%A9").unwrap().get("n"), Some("\u{e9}"));
+        let (p, flaws) = Params::parse_reporting_flaws("state=%FF&client_id=c");
+        assert_eq!(p.get("state"), None);
+        assert_eq!(flaws.malformed, [("state".to_owned(), Flaw::NotUtf8)]);
+    }
+
+    #[test]
+    fn reflected_names_keep_only_printable_ascii_rfc6749_4_1_2_1() {
+        let e = Params::parse("%22%3E%3Cscript%3E%E2%80%AE\\=1&%22%3E%3Cscript%3E%E2%80%AE\\=2")
+            .unwrap_err();
+        let d = e.description.unwrap();
+        assert!(
+            !d.contains('"') && !d.contains('\u{202e}') && !d.contains('\\'),
+            "{d}"
+        );
+        assert!(
+            d.chars()
+                .all(|c| matches!(c, ' '..='!' | '#'..='[' | ']'..='~'))
+        );
     }
 }

@@ -67,7 +67,7 @@ impl Server {
         owner: Option<&Subject>,
     ) -> Result<AuthorizeOutcome, Rejection> {
         let now = self.now();
-        let (params, duplicates) = Params::parse_reporting_duplicates(query);
+        let (params, flaws) = Params::parse_reporting_flaws(query);
         let client = match params.get("client_id").and_then(ClientId::new) {
             Some(id) => self
                 .inner
@@ -77,13 +77,7 @@ impl Server {
                 .map_err(|e| Rejection::ErrorPage(e.into()))?,
             None => None,
         };
-        let valid = authorize::validate(
-            &params,
-            &duplicates,
-            client.as_ref(),
-            &self.inner.config,
-            now,
-        )?;
+        let valid = authorize::validate(&params, &flaws, client.as_ref(), &self.inner.config, now)?;
         let grant = self.random().grant_id();
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         if let Err(e) = self
