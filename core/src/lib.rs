@@ -27,6 +27,7 @@ mod error;
 pub mod grant;
 mod http;
 mod introspection;
+mod login_handle;
 mod metadata;
 mod params;
 mod pkce;

@@ -12,9 +12,10 @@ use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget
 use crate::client::{Client, ClientId};
 use crate::consent::{ConsentRequirement, Decision};
 use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::login_handle;
 use crate::params::Params;
 use crate::storage::{CodeRecord, PendingAuthorization, Subject};
-use crate::token::{Secret, SecretKey, TokenKind};
+use crate::token::{GrantId, Secret, SecretKey, TokenKind};
 
 /// The answer to a handle that is unknown, expired or already decided.
 fn expired() -> OAuthError {
@@ -78,39 +79,39 @@ impl Server {
             None => None,
         };
         let valid = authorize::validate(&params, &flaws, client.as_ref(), &self.inner.config, now)?;
-        let grant = self.random().grant_id();
-        let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
-        if let Err(e) = self
-            .inner
-            .store
-            .put_pending(handle.key(), valid.pending.clone())
-            .await
-        {
-            let target = valid.pending.target(&self.inner.config.issuer);
-            return Err(Rejection::Redirect(Box::new(target), e.into()));
-        }
         tracing::info!(client = %valid.client.id, "authorization request accepted");
         match owner {
-            None => Ok(AuthorizeOutcome::Login(self.prompt(
-                handle.expose().to_owned(),
-                valid.client,
-                valid.pending.scope,
-            ))),
+            // Nothing is stored for a browser that has not signed in: the
+            // login page carries the sealed request (see `login_handle`).
+            None => {
+                let handle = self.inner.login_key.seal(&valid.pending);
+                Ok(AuthorizeOutcome::Login(self.prompt(
+                    handle,
+                    valid.client,
+                    valid.pending.scope,
+                )))
+            }
             Some(owner) => {
-                self.resume_with(handle, valid.pending, valid.client, owner, now)
+                self.resume_with(valid.pending, valid.client, owner, now)
                     .await
             }
         }
     }
 
     /// The pending request behind a handle, to (re-)render a login or consent page.
-    /// `None` if the handle is unknown or expired.
+    /// `None` if the handle is unknown, altered or expired.
     pub async fn pending(&self, handle: &str) -> Result<Option<Prompt>, OAuthError> {
-        let Some(key) = SecretKey::parse(TokenKind::Pending, handle) else {
-            return Ok(None);
-        };
         let found = async {
-            let Some(pending) = self.inner.store.get_pending(key, self.now()).await? else {
+            let now = self.now();
+            let pending = if login_handle::is_login_handle(handle) {
+                self.inner.login_key.open(handle, now)
+            } else {
+                match SecretKey::parse(TokenKind::Pending, handle) {
+                    Some(key) => self.inner.store.get_pending(key, now).await?,
+                    None => None,
+                }
+            };
+            let Some(pending) = pending else {
                 return Ok(None);
             };
             let Some(client) = self.inner.store.client(&pending.client_id).await? else {
@@ -123,8 +124,12 @@ impl Server {
         })
     }
 
-    /// Continues a pending request once `owner` has logged in: asks the
-    /// consent policy, then answers with the consent page or the code.
+    /// Continues a request once `owner` has logged in: asks the consent
+    /// policy, then answers with the consent page or the code.
+    ///
+    /// `handle` is the login page's (the sealed request) or, should the
+    /// embedder ask for a login again on its consent page, the consent
+    /// page's.
     pub async fn resume(&self, handle: &str, owner: &Subject) -> AuthorizeOutcome {
         let outcome = self.try_resume(handle, owner).await;
         self.settle(outcome, "authorization could not be resumed")
@@ -136,17 +141,50 @@ impl Server {
         owner: &Subject,
     ) -> Result<AuthorizeOutcome, Rejection> {
         let now = self.now();
-        let secret = Secret::parse(TokenKind::Pending, handle)
+        if login_handle::is_login_handle(handle) {
+            let pending = self
+                .inner
+                .login_key
+                .open(handle, now)
+                .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+            let client = self.client_of(&pending).await?;
+            return self.resume_with(pending, client, owner, now).await;
+        }
+        // A consent handle: the request is stored already.
+        let key = SecretKey::parse(TokenKind::Pending, handle)
             .ok_or_else(|| Rejection::ErrorPage(expired()))?;
         let pending = self
             .inner
             .store
-            .get_pending(secret.key(), now)
+            .get_pending(key, now)
             .await
             .map_err(|e| Rejection::ErrorPage(e.into()))?
             .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+        let client = self.client_of(&pending).await?;
+        match self.consent_required(&client, owner, &pending).await? {
+            true => Ok(AuthorizeOutcome::Consent(self.prompt(
+                handle.to_owned(),
+                client,
+                pending.scope,
+            ))),
+            false => {
+                let pending = self
+                    .inner
+                    .store
+                    .take_pending(key, now)
+                    .await
+                    .map_err(|e| Rejection::ErrorPage(e.into()))?
+                    .ok_or_else(|| Rejection::ErrorPage(expired()))?;
+                self.finish(key.grant, pending, owner, Decision::Allow, now, false)
+                    .await
+            }
+        }
+    }
+
+    /// The client of a pending request: an error page if it is gone.
+    async fn client_of(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, Rejection> {
         match self.inner.store.client(&pending.client_id).await {
-            Ok(Some(client)) => self.resume_with(secret, pending, client, owner, now).await,
+            Ok(Some(client)) => Ok(client),
             Ok(None) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
                 "unknown client_id",
             ))),
@@ -157,36 +195,64 @@ impl Server {
         }
     }
 
-    /// Continues with a validated request whose client is already loaded.
-    async fn resume_with(
+    /// Whether the owner must be asked (the consent policy's word).
+    async fn consent_required(
         &self,
-        handle: Secret,
-        pending: PendingAuthorization,
-        client: Arc<Client>,
+        client: &Client,
         owner: &Subject,
-        now: OffsetDateTime,
-    ) -> Result<AuthorizeOutcome, Rejection> {
+        pending: &PendingAuthorization,
+    ) -> Result<bool, Rejection> {
         match self
             .inner
             .consent
-            .requirement(&client, owner, &pending.scope)
+            .requirement(client, owner, &pending.scope)
             .await
         {
             Ok(ConsentRequirement::Granted) => {
                 tracing::info!(client = %client.id, "consent policy granted without a prompt");
-                self.finish(handle.key(), owner, Decision::Allow, now, false)
-                    .await
+                Ok(false)
             }
-            Ok(_) => Ok(AuthorizeOutcome::Consent(self.prompt(
-                handle.expose().to_owned(),
-                client,
-                pending.scope,
-            ))),
+            Ok(_) => Ok(true),
             Err(e) => {
                 let target = pending.target(&self.inner.config.issuer);
                 Err(Rejection::Redirect(Box::new(target), e.into()))
             }
         }
+    }
+
+    /// Continues with a validated request of a signed-in owner whose client
+    /// is loaded: a code at once when the consent policy grants, else the
+    /// request is stored (now, and only now) under a single-use consent
+    /// handle and the consent page is asked for.
+    async fn resume_with(
+        &self,
+        pending: PendingAuthorization,
+        client: Arc<Client>,
+        owner: &Subject,
+        now: OffsetDateTime,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let grant = self.random().grant_id();
+        if !self.consent_required(&client, owner, &pending).await? {
+            return self
+                .finish(grant, pending, owner, Decision::Allow, now, false)
+                .await;
+        }
+        let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
+        let scope = pending.scope.clone();
+        if let Err(e) = self
+            .inner
+            .store
+            .put_pending(handle.key(), pending.clone())
+            .await
+        {
+            let target = pending.target(&self.inner.config.issuer);
+            return Err(Rejection::Redirect(Box::new(target), e.into()));
+        }
+        Ok(AuthorizeOutcome::Consent(self.prompt(
+            handle.into_exposed(),
+            client,
+            scope,
+        )))
     }
 
     /// Records the owner's decision on the consent page and answers the client:
@@ -201,27 +267,31 @@ impl Server {
     ) -> AuthorizeOutcome {
         let now = self.now();
         let outcome = match SecretKey::parse(TokenKind::Pending, handle) {
-            Some(key) => self.finish(key, owner, decision, now, true).await,
+            Some(key) => match self.inner.store.take_pending(key, now).await {
+                Ok(Some(pending)) => {
+                    self.finish(key.grant, pending, owner, decision, now, true)
+                        .await
+                }
+                Ok(None) => Err(Rejection::ErrorPage(expired())),
+                Err(e) => Err(Rejection::ErrorPage(e.into())),
+            },
             None => Err(Rejection::ErrorPage(expired())),
         };
         self.settle(outcome, "consent decision could not be completed")
     }
 
+    /// Answers the client for a request taken out of storage (or never
+    /// stored): `record` when the owner decided on a consent page (the
+    /// policy may remember it).
     async fn finish(
         &self,
-        handle: SecretKey,
+        grant: GrantId,
+        pending: PendingAuthorization,
         owner: &Subject,
         decision: Decision,
         now: OffsetDateTime,
         record: bool,
     ) -> Result<AuthorizeOutcome, Rejection> {
-        let pending = self
-            .inner
-            .store
-            .take_pending(handle, now)
-            .await
-            .map_err(|e| Rejection::ErrorPage(e.into()))?
-            .ok_or_else(|| Rejection::ErrorPage(expired()))?;
         if record
             && self.inner.consent.records_decisions()
             && let Ok(Some(client)) = self.inner.store.client(&pending.client_id).await
@@ -258,7 +328,7 @@ impl Server {
             .with_reason(Reason::OwnerDenied);
             return Ok(AuthorizeOutcome::Redirect(target.error(&denied)));
         }
-        let code = Secret::mint(TokenKind::Code, handle.grant, self.random().bytes32());
+        let code = Secret::mint(TokenKind::Code, grant, self.random().bytes32());
         let record = CodeRecord {
             client_id: client_id.clone(),
             redirect_uri: code_redirect_uri,

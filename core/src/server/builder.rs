@@ -13,6 +13,7 @@ use crate::endpoint::{Endpoint, Routes};
 use crate::grant::{
     AuthorizationCodeGrant, ClientCredentialsGrant, GrantHandler, RefreshTokenGrant,
 };
+use crate::login_handle::LoginHandleKey;
 use crate::scope::ScopeToken;
 use crate::storage::Store;
 use crate::token::{OsRandom, Random};
@@ -53,6 +54,7 @@ pub struct ServerBuilder {
     issuer: Option<String>,
     store: Option<Arc<dyn Store>>,
     limiter: Arc<dyn RateLimiter>,
+    login_key: Option<[u8; 32]>,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -78,6 +80,7 @@ impl ServerBuilder {
             issuer: None,
             store: None,
             limiter: Arc::new(MemoryRateLimiter::default()),
+            login_key: None,
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -112,6 +115,17 @@ impl ServerBuilder {
     /// The abuse hook (default: [`MemoryRateLimiter::default`], per process).
     pub fn rate_limiter(mut self, limiter: impl RateLimiter + 'static) -> Self {
         self.limiter = Arc::new(limiter);
+        self
+    }
+
+    /// The key that seals login handles (the authorization request of a
+    /// browser that has not signed in, carried by the browser so that
+    /// anonymous requests make the server keep nothing). Default: a random
+    /// key per server; servers behind one balancer that may see the login
+    /// form of each other's requests must share one. Keep it secret: with
+    /// it, anyone can forge a login handle for any request.
+    pub fn login_handle_key(mut self, key: [u8; 32]) -> Self {
+        self.login_key = Some(key);
         self
     }
 
@@ -200,6 +214,9 @@ impl ServerBuilder {
             inner: Arc::new(Inner {
                 store,
                 limiter: self.limiter,
+                login_key: LoginHandleKey::new(
+                    self.login_key.unwrap_or_else(|| self.random.bytes32()),
+                ),
                 config: Config {
                     issuer,
                     lifetimes: self.lifetimes,

@@ -29,6 +29,7 @@ use crate::consent::ConsentPolicy;
 use crate::endpoint::Routes;
 use crate::error::{OAuthError, Reason};
 use crate::grant::GrantHandler;
+use crate::login_handle::LoginHandleKey;
 use crate::params::Params;
 use crate::scope::Scope;
 use crate::storage::Store;
@@ -57,6 +58,7 @@ impl std::fmt::Debug for Server {
 struct Inner {
     store: Arc<dyn Store>,
     limiter: Arc<dyn RateLimiter>,
+    login_key: LoginHandleKey,
     config: Config,
     routes: Routes,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
