@@ -1,0 +1,76 @@
+//! The authorization endpoint through `Server`: the code flow's redirect
+//! (`state`, `iss`), denial, and the pending request's handle.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tessera::{AuthorizeOutcome, Decision};
+use time::Duration;
+
+#[tokio::test]
+async fn code_flow_issues_tokens_with_state_and_iss() {
+    let f = fixture();
+    let loc = authorize(&f, "shop", "", Decision::Allow).await;
+    assert!(loc.starts_with("https://shop.example/cb?code=tsc_"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz"));
+    assert_eq!(
+        query_param(&loc, "iss").as_deref(),
+        Some("https://as.example")
+    );
+    let (status, body) = redeem(&f, &query_param(&loc, "code").unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "photos.read profile");
+    assert!(body["access_token"].as_str().unwrap().starts_with("tsa_"));
+    assert!(body["refresh_token"].as_str().unwrap().starts_with("tsr_"));
+    let at = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let token = f.server.verify_bearer(Some(&at), None).await.unwrap();
+    assert_eq!(token.subject, Some(alice()));
+    assert!(token.require(&["photos.read"]).is_ok());
+    assert_eq!(token.require(&["photos.write"]).unwrap_err().status(), 403);
+}
+
+#[tokio::test]
+async fn deny_redirects_access_denied() {
+    let f = fixture();
+    let loc = authorize(&f, "shop", "", Decision::Deny).await;
+    assert_eq!(query_param(&loc, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&loc, "state").as_deref(), Some("xyz"));
+    assert_eq!(
+        query_param(&loc, "iss").as_deref(),
+        Some("https://as.example")
+    );
+    assert_eq!(query_param(&loc, "code"), None);
+}
+
+#[tokio::test]
+async fn pending_handles_are_single_use_and_expire() {
+    let f = fixture();
+    let AuthorizeOutcome::Login(p) = f.server.authorize(&auth_query("shop", ""), None).await else {
+        panic!()
+    };
+    assert!(f.server.pending(&p.handle).await.unwrap().is_some());
+    assert!(matches!(
+        f.server.decide(&p.handle, &alice(), Decision::Allow).await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    assert!(matches!(
+        f.server.decide(&p.handle, &alice(), Decision::Allow).await,
+        AuthorizeOutcome::ErrorPage(_)
+    ));
+    let AuthorizeOutcome::Login(p) = f.server.authorize(&auth_query("shop", ""), None).await else {
+        panic!()
+    };
+    f.clock.advance(Duration::minutes(11));
+    assert!(f.server.pending(&p.handle).await.unwrap().is_none());
+    assert!(matches!(
+        f.server.resume(&p.handle, &alice()).await,
+        AuthorizeOutcome::ErrorPage(_)
+    ));
+    assert!(matches!(
+        f.server.decide("garbage", &alice(), Decision::Allow).await,
+        AuthorizeOutcome::ErrorPage(_)
+    ));
+}

@@ -1,0 +1,102 @@
+//! The endpoint table and `Server::handle`'s own answers, before any
+//! endpoint runs: routes, methods (`405` with `Allow`), body size (`413`)
+//! and `Server::body_plan`, the same for every adapter.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use tessera::{BodyPlan, Endpoint, HttpRequest, WELL_KNOWN_PATH};
+
+#[tokio::test]
+async fn routes_list_every_endpoint_at_its_path() {
+    let f = fixture();
+    let routes: Vec<_> = f
+        .server
+        .routes()
+        .iter()
+        .map(|r| (r.endpoint, r.path.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (Endpoint::Metadata, WELL_KNOWN_PATH),
+            (Endpoint::Token, "/token"),
+            (Endpoint::Revocation, "/revoke"),
+            (Endpoint::Introspection, "/introspect"),
+        ]
+    );
+    assert_eq!(f.server.endpoint_at("/token"), Some(Endpoint::Token));
+    assert_eq!(f.server.endpoint_at("/authorize"), None);
+    assert_eq!(f.server.authorization_path(), "/authorize");
+}
+
+#[tokio::test]
+async fn other_methods_get_405_with_allow_rfc9110_15_5_6() {
+    let f = fixture();
+    for route in f.server.routes() {
+        let wrong = if route.endpoint.methods().contains(&"POST") {
+            "GET"
+        } else {
+            "POST"
+        };
+        let r = f
+            .server
+            .handle(route.endpoint, &HttpRequest::new(wrong))
+            .await;
+        assert_eq!(r.status, 405, "{}", route.endpoint);
+        assert_eq!(
+            r.header("allow"),
+            Some(route.endpoint.methods().join(", ").as_str())
+        );
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(err(&v), "invalid_request");
+    }
+    // Methods compare without regard to case, as the table lists them.
+    let r = f
+        .server
+        .handle(Endpoint::Metadata, &HttpRequest::new("get"))
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_get_413_rfc9110_15_5_14() {
+    let f = fixture();
+    let max = f.server.config().max_body_bytes;
+    let big = vec![b'a'; max + 1];
+    for endpoint in [
+        Endpoint::Token,
+        Endpoint::Revocation,
+        Endpoint::Introspection,
+    ] {
+        let request = HttpRequest::new("POST")
+            .with_content_type(Some("application/x-www-form-urlencoded"))
+            .with_body(&big);
+        let r = f.server.handle(endpoint, &request).await;
+        assert_eq!(r.status, 413, "{endpoint}");
+        assert_eq!(r, f.server.body_too_large());
+    }
+    // The plan an adapter follows before reading: refuse what is announced
+    // as too long (draining it unless the client waits for 100-continue).
+    assert_eq!(
+        f.server.body_plan(Some(&max.to_string()), false),
+        BodyPlan::Read { max }
+    );
+    assert_eq!(f.server.body_plan(None, false), BodyPlan::Read { max });
+    let over = (max + 1).to_string();
+    match f.server.body_plan(Some(&over), false) {
+        BodyPlan::Refuse {
+            response, drain, ..
+        } => {
+            assert_eq!(response.status, 413);
+            assert_eq!(drain, Some(max as u64 + 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    match f.server.body_plan(Some(&over), true) {
+        BodyPlan::Refuse { drain, .. } => assert_eq!(drain, None),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,131 @@
+//! The token endpoint, `refresh_token` grant (RFC 6749 §6): rotation, reuse
+//! detection (RFC 9700 §4.14), errors, and races on one refresh token.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use time::Duration;
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_family_rfc9700_4_14() {
+    let f = fixture();
+    let code = code_for_shop(&f).await;
+    let (_, first) = redeem(&f, &code).await;
+    let auth = basic("shop", SHOP_SECRET);
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt1}&scope=photos.read"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["scope"], "photos.read");
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt1, rt2);
+    // The narrowed refresh keeps the original scope for the next refresh.
+    let (status, third) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt2}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(third["scope"], "photos.read profile");
+    // Reuse of rt1: the whole family dies.
+    let (status, body) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt1}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!((status, err(&body)), (400, "invalid_grant"));
+    let rt3 = third["refresh_token"].as_str().unwrap();
+    let (status, _) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt3}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let at3 = format!("Bearer {}", third["access_token"].as_str().unwrap());
+    assert!(f.server.verify_bearer(Some(&at3), None).await.is_err());
+}
+
+#[tokio::test]
+async fn refresh_errors() {
+    let f = fixture();
+    let code = code_for_shop(&f).await;
+    let (_, first) = redeem(&f, &code).await;
+    let auth = basic("shop", SHOP_SECRET);
+    let rt = first["refresh_token"].as_str().unwrap();
+    let cases = [
+        ("grant_type=refresh_token".to_owned(), "invalid_request"),
+        (
+            "grant_type=refresh_token&refresh_token=tsr_nope".to_owned(),
+            "invalid_grant",
+        ),
+        (
+            format!("grant_type=refresh_token&refresh_token={rt}&scope=photos.write"),
+            "invalid_scope",
+        ),
+    ];
+    for (body, code) in cases {
+        let (status, v) = token(&f, &body, Some(&auth)).await;
+        assert_eq!((status, err(&v)), (400, code), "{body}");
+    }
+    // Still usable after those failures.
+    let (status, _) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Expired refresh token.
+    f.clock.advance(Duration::days(31));
+    let (status, v) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!((status, err(&v)), (400, "invalid_grant"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_refreshes_rotate_once_and_revoke_the_family() {
+    let f = Arc::new(fixture());
+    let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let f = Arc::clone(&f);
+        let body = format!("grant_type=refresh_token&refresh_token={rt}");
+        tasks.push(tokio::spawn(async move {
+            token(&f, &body, Some(&basic("shop", SHOP_SECRET))).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        if status == 200 {
+            winners.push(v);
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let newest = winners[0]["refresh_token"].as_str().unwrap();
+    let (status, _) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={newest}"),
+        Some(&basic("shop", SHOP_SECRET)),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "the family must be revoked after concurrent reuse"
+    );
+}
