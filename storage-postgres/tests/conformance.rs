@@ -1,0 +1,83 @@
+//! The store conformance suite of `tessera_testkit`, against a real
+//! PostgreSQL (`TESSERA_POSTGRES_URL`): once as a whole, and check by check
+//! so a failure names its behaviour. Every store gets a fresh schema of its
+//! own, so the tests run in parallel on one server.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use tessera_testkit as testkit;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_suite() {
+    let Some(url) = common::url() else {
+        return;
+    };
+    testkit::run_all(|| {
+        let url = url.clone();
+        async move { Arc::new(common::fresh(&url).await) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn whole_suite_in_one_shared_schema() {
+    // Checks use fresh random grant ids, so they must also pass side by side
+    // in one schema (one issuer's tables).
+    let Some(url) = common::url() else {
+        return;
+    };
+    let shared = Arc::new(common::fresh(&url).await);
+    testkit::run_all(|| {
+        let s = Arc::clone(&shared);
+        async move { s }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn suite_through_dyn_store() {
+    let Some(url) = common::url() else {
+        return;
+    };
+    testkit::run_all(|| {
+        let url = url.clone();
+        async move { Arc::new(common::fresh(&url).await) as Arc<dyn tessera::Store> }
+    })
+    .await;
+}
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let Some(url) = common::url() else {
+                return;
+            };
+            testkit::$name(Arc::new(common::fresh(&url).await)).await;
+        }
+    )*};
+}
+
+checks!(
+    code_is_taken_once,
+    unknown_codes_are_unknown,
+    expired_code_is_unknown,
+    taken_code_is_remembered_while_grant_lives,
+    access_token_lookup,
+    access_token_revocation,
+    grant_revocation,
+    refresh_token_lookup,
+    refresh_rotation,
+    failed_rotation_changes_nothing,
+    kinds_do_not_mix,
+    pending_lifecycle,
+    expired_pending_is_gone,
+    grants_are_independent,
+    race_take_code,
+    race_rotate_refresh,
+    race_take_pending,
+    race_issue_and_revoke,
+);
