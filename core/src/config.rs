@@ -23,6 +23,11 @@ pub struct Lifetimes {
     pub access_token: Duration,
     /// Refresh tokens: 30 days by default, renewed on every rotation.
     pub refresh_token: Duration,
+    /// A refresh token family, from the code exchange that started it: 90
+    /// days by default. Rotation renews a refresh token's life but never
+    /// past this, so a grant cannot live forever by being used (RFC 9700
+    /// §4.14.2, RFC 6819 §5.2.2.3 limited lifetimes).
+    pub refresh_family: Duration,
     /// Pending authorization requests (login and consent pages): 10 minutes by default.
     pub pending: Duration,
 }
@@ -33,6 +38,7 @@ impl Default for Lifetimes {
             code: Duration::seconds(60),
             access_token: Duration::hours(1),
             refresh_token: Duration::days(30),
+            refresh_family: Duration::days(90),
             pending: Duration::minutes(10),
         }
     }
@@ -57,6 +63,13 @@ impl Lifetimes {
     #[must_use]
     pub fn with_refresh_token(mut self, refresh_token: Duration) -> Self {
         self.refresh_token = refresh_token;
+        self
+    }
+
+    /// Refresh token families end `refresh_family` after they started.
+    #[must_use]
+    pub fn with_refresh_family(mut self, refresh_family: Duration) -> Self {
+        self.refresh_family = refresh_family;
         self
     }
 

@@ -77,6 +77,16 @@ pub struct TokenRecord {
     /// When it expires.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
+    /// For a refresh token: when its family ends whatever the rotations
+    /// ([`Lifetimes::refresh_family`](crate::Lifetimes::refresh_family));
+    /// every rotated token keeps it and expires by then at the latest.
+    /// `None` for access tokens (and refresh tokens stored before it existed).
+    #[serde(
+        default,
+        with = "time::serde::timestamp::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub family_expires_at: Option<OffsetDateTime>,
 }
 
 /// Tokens to add to a grant in one step.

@@ -260,3 +260,35 @@ async fn an_oversized_state_is_refused_at_the_redirect_uri_without_echoing_it() 
         .await;
     assert!(matches!(outcome, AuthorizeOutcome::ErrorPage(_)));
 }
+
+#[test]
+fn absurd_lifetimes_are_build_errors_not_panics() {
+    for (lifetimes, which) in [
+        (
+            tessera::Lifetimes::default().with_access_token(Duration::MAX),
+            "access_token",
+        ),
+        (
+            tessera::Lifetimes::default().with_code(Duration::ZERO),
+            "code",
+        ),
+        (
+            tessera::Lifetimes::default().with_refresh_family(Duration::days(-1)),
+            "refresh_family",
+        ),
+        (
+            tessera::Lifetimes::default().with_pending(Duration::days(4000)),
+            "pending",
+        ),
+    ] {
+        let built = Server::builder()
+            .issuer("https://as.example")
+            .store(Arc::new(MemoryStore::new()))
+            .lifetimes(lifetimes)
+            .build();
+        assert!(
+            matches!(built, Err(tessera::BuildError::InvalidLifetime { which: w }) if w == which),
+            "{which}"
+        );
+    }
+}

@@ -1,8 +1,8 @@
 //! One grant's records, kept together and compact.
 //!
 //! A client-credentials grant with one access token is the common case, and
-//! the one the memory bar is set on: it costs one `Grant` (104 bytes, its one
-//! [`StoredToken`] of 72 bytes held inline), plus the map slot. What
+//! the one the memory bar is set on: it costs one `Grant` (120 bytes, its one
+//! [`StoredToken`] of 88 bytes held inline), plus the map slot. What
 //! a token *says* (client, subject, scope) is interned in a [`Meta`] shared
 //! by every token that says the same thing, so a scope's `BTreeSet` is not
 //! copied into each of a million tokens.
@@ -82,6 +82,7 @@ impl Interner {
             scope,
             issued_at,
             expires_at,
+            family_expires_at,
         } = record;
         StoredToken {
             hash,
@@ -92,17 +93,19 @@ impl Interner {
             }),
             issued_at,
             expires_at,
+            family_expires_at,
         }
     }
 }
 
-/// An access or refresh token as kept in memory: 72 bytes.
+/// An access or refresh token as kept in memory: 88 bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredToken {
     hash: TokenHash,
     meta: Arc<Meta>,
     issued_at: OffsetDateTime,
     expires_at: OffsetDateTime,
+    family_expires_at: Option<OffsetDateTime>,
 }
 
 impl StoredToken {
@@ -113,23 +116,34 @@ impl StoredToken {
     /// The record it stands for. Cheap to take under a lock (one refcount);
     /// the record's strings are copied after the lock is released.
     fn view(&self) -> TokenView {
-        TokenView(Arc::clone(&self.meta), self.issued_at, self.expires_at)
+        TokenView(
+            Arc::clone(&self.meta),
+            self.issued_at,
+            self.expires_at,
+            self.family_expires_at,
+        )
     }
 }
 
 /// A token's record, not yet copied out.
 #[derive(Debug)]
-pub(crate) struct TokenView(Arc<Meta>, OffsetDateTime, OffsetDateTime);
+pub(crate) struct TokenView(
+    Arc<Meta>,
+    OffsetDateTime,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
 
 impl TokenView {
     pub(crate) fn into_record(self) -> TokenRecord {
-        let TokenView(meta, issued_at, expires_at) = self;
+        let TokenView(meta, issued_at, expires_at, family_expires_at) = self;
         TokenRecord {
             client_id: meta.client_id.clone(),
             subject: meta.subject.clone(),
             scope: meta.scope.clone(),
             issued_at,
             expires_at,
+            family_expires_at,
         }
     }
 }
@@ -511,6 +525,7 @@ mod tests {
             scope: Scope::parse("a").unwrap(),
             issued_at: OffsetDateTime::UNIX_EPOCH,
             expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
+            family_expires_at: None,
         };
         interner.token(TokenHash([byte; 32]), record)
     }
@@ -544,8 +559,8 @@ mod tests {
     #[test]
     fn per_grant_state_is_compact() {
         assert_eq!(std::mem::size_of::<OffsetDateTime>(), 16);
-        assert_eq!(std::mem::size_of::<StoredToken>(), 72);
-        assert_eq!(std::mem::size_of::<Grant>(), 104);
+        assert_eq!(std::mem::size_of::<StoredToken>(), 88);
+        assert_eq!(std::mem::size_of::<Grant>(), 120);
         // Map slot: id + box pointer.
         assert_eq!(std::mem::size_of::<(tessera::GrantId, Box<Grant>)>(), 24);
     }

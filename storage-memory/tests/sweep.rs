@@ -28,6 +28,7 @@ fn record(at: OffsetDateTime, ttl: Duration, subject: Option<&str>) -> TokenReco
         scope: Scope::parse("read write").unwrap(),
         issued_at: at,
         expires_at: at + ttl,
+        family_expires_at: None,
     }
 }
 

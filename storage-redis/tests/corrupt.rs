@@ -30,6 +30,7 @@ fn token(now: OffsetDateTime) -> TokenRecord {
         scope: Scope::parse("a").unwrap(),
         issued_at: now,
         expires_at: now + Duration::seconds(300),
+        family_expires_at: None,
     }
 }
 

@@ -53,6 +53,7 @@ async fn all_unavailable(store: &RedisStore, what: &str) {
                 scope: Scope::parse("a").unwrap(),
                 issued_at: now,
                 expires_at: now + time::Duration::seconds(60),
+                family_expires_at: None,
             },
         ),
         refresh: None,

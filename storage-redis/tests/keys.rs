@@ -30,6 +30,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         scope: Scope::parse("a").unwrap(),
         issued_at: now,
         expires_at: now + Duration::seconds(ttl),
+        family_expires_at: None,
     }
 }
 

@@ -158,6 +158,8 @@ fn token_record(now: OffsetDateTime, ttl: i64, subject: Option<&str>) -> TokenRe
         scope: scope(),
         issued_at: now,
         expires_at: now + secs(ttl),
+        // Stores keep it as given (the core caps rotations with it).
+        family_expires_at: Some(now + secs(ttl * 2)),
     }
 }
 

@@ -84,6 +84,7 @@ impl<'a> GrantContext<'a> {
             scope: scope.clone(),
             issued_at: self.now,
             expires_at: self.now + life.access_token,
+            family_expires_at: None,
         };
         let refresh = refresh_scope.map(|rs| {
             let secret = self.mint(TokenKind::Refresh, grant);
@@ -92,7 +93,8 @@ impl<'a> GrantContext<'a> {
                 subject: subject.cloned(),
                 scope: rs.clone(),
                 issued_at: self.now,
-                expires_at: self.now + life.refresh_token,
+                expires_at: self.now + life.refresh_token.min(life.refresh_family),
+                family_expires_at: Some(self.now + life.refresh_family),
             };
             (secret, record)
         });

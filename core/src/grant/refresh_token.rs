@@ -81,13 +81,27 @@ impl GrantHandler for RefreshTokenGrant {
         };
         let scope = refreshed_scope(&record, client, params.get("scope"))?;
         // §6: the new refresh token keeps the original scope.
-        let minted = ctx.mint_tokens(
+        let mut minted = ctx.mint_tokens(
             old.grant,
             client,
             record.subject.as_ref(),
             &scope,
             Some(&record.scope),
         );
+        // The family's end stays where the code exchange put it: rotation
+        // renews the token, never the family (RFC 9700 §4.14.2).
+        if let (Some(end), Some((_, new))) =
+            (record.family_expires_at, minted.records.refresh.as_mut())
+        {
+            if end <= ctx.now {
+                return Err(
+                    OAuthError::invalid_grant("unknown, expired or revoked refresh token")
+                        .with_reason(Reason::RefreshTokenUnknown),
+                );
+            }
+            new.family_expires_at = Some(end);
+            new.expires_at = new.expires_at.min(end);
+        }
         if !ctx
             .store
             .rotate_refresh(old, minted.records, ctx.now)
@@ -116,6 +130,7 @@ mod tests {
             scope: Scope::parse("a b").unwrap(),
             issued_at: OffsetDateTime::UNIX_EPOCH,
             expires_at: OffsetDateTime::UNIX_EPOCH,
+            family_expires_at: None,
         }
     }
 

@@ -45,6 +45,31 @@ pub enum BuildError {
     /// Two endpoints would be served at one path.
     #[error("two endpoints share the path {0:?}")]
     DuplicatePath(String),
+    /// A lifetime is not between one second and ten years: shorter makes
+    /// every secret dead on arrival, longer is a mistake (and `now +
+    /// lifetime` could leave the calendar).
+    #[error("the {which} lifetime must be between 1 second and 3650 days")]
+    InvalidLifetime {
+        /// Which lifetime, by name.
+        which: &'static str,
+    },
+}
+
+/// Every lifetime between one second and ten years.
+fn check_lifetimes(l: &Lifetimes) -> Result<(), BuildError> {
+    let range = time::Duration::seconds(1)..=time::Duration::days(3650);
+    for (which, d) in [
+        ("code", l.code),
+        ("access_token", l.access_token),
+        ("refresh_token", l.refresh_token),
+        ("refresh_family", l.refresh_family),
+        ("pending", l.pending),
+    ] {
+        if !range.contains(&d) {
+            return Err(BuildError::InvalidLifetime { which });
+        }
+    }
+    Ok(())
 }
 
 /// Builds a [`Server`] with safe defaults: PKCE S256 for every client, 60 s
@@ -200,6 +225,7 @@ impl ServerBuilder {
             return Err(BuildError::InvalidIssuer(issuer));
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
+        check_lifetimes(&self.lifetimes)?;
         let routes = Routes::compute(&issuer, parsed.path(), &self.paths)?;
         let builtins: [Arc<dyn GrantHandler>; 3] = [
             Arc::new(AuthorizationCodeGrant),
