@@ -10,7 +10,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A redirection endpoint: an absolute URI with no fragment (RFC 6749 §3.1.2).
+/// A redirection endpoint: an absolute URI with no fragment (RFC 6749
+/// §3.1.2), not a script or data URI, and served over TLS unless it is a
+/// loopback URI of a native app (RFC 6749 §3.1.2.1, RFC 8252 §7.3, §8.3;
+/// RFC 9700 §2.1). Private-use schemes of native apps (`com.example.app:/cb`,
+/// RFC 8252 §7.1) are allowed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
@@ -25,20 +29,54 @@ pub enum RedirectUriError {
     /// Carries a fragment, forbidden by RFC 6749 §3.1.2.
     #[error("redirect URI must not contain a fragment")]
     Fragment,
+    /// A scheme that runs or embeds content instead of reaching a client
+    /// (`javascript:`, `data:`, `vbscript:`, `file:`, ...).
+    #[error("redirect URI has a dangerous scheme")]
+    DangerousScheme,
+    /// Plain `http` to a host other than the loopback interface (RFC 6749
+    /// §3.1.2.1: the code would cross the network in clear).
+    #[error("redirect URI must use https unless it is a loopback URI")]
+    PlainHttp,
 }
 
+/// Schemes that are never a client's redirection endpoint.
+const DANGEROUS_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "blob", "about"];
+
 impl RedirectUri {
-    /// Validates a redirect URI.
+    /// Validates a redirect URI for registration.
     pub fn new(uri: impl Into<String>) -> Result<Self, RedirectUriError> {
         let uri = uri.into();
-        let parsed = url::Url::parse(&uri).map_err(|_| RedirectUriError::NotAbsolute)?;
+        let parsed = Self::checked(&uri)?;
+        if parsed.scheme() == "http"
+            && !matches!(
+                parsed.host_str(),
+                Some("127.0.0.1" | "[::1]" | "localhost")
+            )
+        {
+            return Err(RedirectUriError::PlainHttp);
+        }
+        Ok(Self(uri))
+    }
+
+    /// Like [`RedirectUri::new`], but allows plain `http` to any host.
+    /// Dangerous: the authorization code then crosses the network in clear
+    /// (RFC 6749 §3.1.2.1); for test rigs on private networks only.
+    pub fn dangerous_allow_plain_http(uri: impl Into<String>) -> Result<Self, RedirectUriError> {
+        let uri = uri.into();
+        Self::checked(&uri)?;
+        Ok(Self(uri))
+    }
+
+    /// The checks no option lifts: absolute, no fragment, no dangerous scheme.
+    fn checked(uri: &str) -> Result<url::Url, RedirectUriError> {
+        let parsed = url::Url::parse(uri).map_err(|_| RedirectUriError::NotAbsolute)?;
         if parsed.fragment().is_some() || uri.contains('#') {
             return Err(RedirectUriError::Fragment);
         }
-        if parsed.cannot_be_a_base() && parsed.scheme() == "javascript" {
-            return Err(RedirectUriError::NotAbsolute);
+        if DANGEROUS_SCHEMES.contains(&parsed.scheme()) {
+            return Err(RedirectUriError::DangerousScheme);
         }
-        Ok(Self(uri))
+        Ok(parsed)
     }
 
     /// The URI's text.
@@ -99,8 +137,11 @@ impl fmt::Display for RedirectUri {
 
 impl TryFrom<String> for RedirectUri {
     type Error = RedirectUriError;
+    /// Decoding a stored registration: it was checked when registered, maybe
+    /// with [`RedirectUri::dangerous_allow_plain_http`], so only the checks no
+    /// option lifts apply.
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        RedirectUri::new(s)
+        RedirectUri::dangerous_allow_plain_http(s)
     }
 }
 
@@ -163,7 +204,8 @@ mod tests {
         assert!(r.matches("http://127.0.0.1:9001/callback"));
         assert!(!r.matches("http://127.0.0.1:9002/callback"));
         assert!(!r.matches("http://127.0.0.1/callback"));
-        let r = uri("http://photos.example:9001/callback");
+        let r = RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/callback")
+            .unwrap();
         assert!(!r.matches("http://photos.example:9002/callback"));
     }
 
@@ -174,6 +216,43 @@ mod tests {
             Err(RedirectUriError::Fragment)
         );
         assert_eq!(RedirectUri::new("/cb"), Err(RedirectUriError::NotAbsolute));
+    }
+
+    #[test]
+    fn refuses_scripts_data_and_plain_http_rfc6749_3_1_2_1() {
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://x/%0aalert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "file:///etc/passwd",
+        ] {
+            assert_eq!(
+                RedirectUri::new(bad),
+                Err(RedirectUriError::DangerousScheme),
+                "{bad}"
+            );
+            // No option lifts it.
+            assert!(RedirectUri::dangerous_allow_plain_http(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RedirectUri::new("http://client.example/cb"),
+            Err(RedirectUriError::PlainHttp)
+        );
+        assert!(RedirectUri::dangerous_allow_plain_http("http://client.example/cb").is_ok());
+        for ok in [
+            "https://client.example/cb",
+            "http://127.0.0.1:9001/callback",
+            "http://[::1]/cb",
+            "http://localhost:8080/cb",
+            "com.example.app:/oauth2redirect",
+        ] {
+            assert!(RedirectUri::new(ok).is_ok(), "{ok}");
+        }
+        // A stored registration decodes even if it was allowed plain http.
+        let stored: RedirectUri = serde_json::from_str("\"http://client.example/cb\"").unwrap();
+        assert_eq!(stored.as_str(), "http://client.example/cb");
+        assert!(serde_json::from_str::<RedirectUri>("\"javascript:alert(1)\"").is_err());
     }
 
     proptest! {
