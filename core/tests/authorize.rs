@@ -48,7 +48,11 @@ async fn deny_redirects_access_denied() {
 #[tokio::test]
 async fn pending_handles_are_single_use_and_expire() {
     let f = fixture();
+    // The consent page's handle: single use.
     let AuthorizeOutcome::Login(p) = f.server.authorize(&auth_query("shop", ""), None).await else {
+        panic!()
+    };
+    let AuthorizeOutcome::Consent(p) = f.server.resume(&p.handle, &alice()).await else {
         panic!()
     };
     assert!(f.server.pending(&p.handle).await.unwrap().is_some());
@@ -60,6 +64,7 @@ async fn pending_handles_are_single_use_and_expire() {
         f.server.decide(&p.handle, &alice(), Decision::Allow).await,
         AuthorizeOutcome::ErrorPage(_)
     ));
+    // The login page's handle: it expires.
     let AuthorizeOutcome::Login(p) = f.server.authorize(&auth_query("shop", ""), None).await else {
         panic!()
     };

@@ -100,19 +100,22 @@ pub fn query_param(location: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// Runs login + consent and returns the redirect location.
+/// Runs login + consent and returns the redirect location. The login page's
+/// handle (the sealed request) and the consent page's (the stored request)
+/// differ.
 pub async fn authorize(f: &Fixture, client: &str, extra: &str, decision: Decision) -> String {
-    let handle = match f.server.authorize(&auth_query(client, extra), None).await {
+    let login = match f.server.authorize(&auth_query(client, extra), None).await {
         AuthorizeOutcome::Login(p) => p.handle,
         other => panic!("expected login, got {other:?}"),
     };
-    match f.server.resume(&handle, &alice()).await {
+    let handle = match f.server.resume(&login, &alice()).await {
         AuthorizeOutcome::Consent(p) => {
-            assert_eq!(p.handle, handle);
+            assert_ne!(p.handle, login);
             assert_eq!(p.client.name, "Print Shop");
+            p.handle
         }
         other => panic!("expected consent, got {other:?}"),
-    }
+    };
     match f.server.decide(&handle, &alice(), decision).await {
         AuthorizeOutcome::Redirect(r) => r.location().to_owned(),
         other => panic!("expected redirect, got {other:?}"),
