@@ -10,16 +10,17 @@
 //!
 //! The built-in [`MemoryRateLimiter`] counts attempts per key in fixed
 //! windows, in a table whose size is bounded (a flood of distinct keys
-//! evicts the oldest windows, never grows memory) and whose keys are SHA-256
-//! digests (the table never holds what people typed). It is per process;
+//! evicts the oldest windows, never grows memory) and whose keys are 64-bit
+//! hashes keyed at random per process (the table never holds what people
+//! typed, and nobody can aim collisions at a chosen account). It is per process;
 //! a deployment of many instances that wants one shared count implements
 //! [`RateLimiter`] over its shared store.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 /// What is being limited.
@@ -103,7 +104,8 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 pub struct MemoryRateLimiter {
     limits: HashMap<Action, Limit>,
     capacity: usize,
-    windows: Mutex<HashMap<(Action, [u8; 32]), Window>>,
+    keys: RandomState,
+    windows: Mutex<HashMap<(Action, u64), Window>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +131,7 @@ impl MemoryRateLimiter {
         Self {
             limits: HashMap::new(),
             capacity: 100_000,
+            keys: RandomState::new(),
             windows: Mutex::new(HashMap::new()),
         }
     }
@@ -147,11 +150,11 @@ impl MemoryRateLimiter {
         self
     }
 
-    fn key(key: &str) -> [u8; 32] {
-        Sha256::digest(key.as_bytes()).into()
+    fn key(&self, key: &str) -> u64 {
+        self.keys.hash_one(key)
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, [u8; 32]), Window>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, u64), Window>> {
         // A panic elsewhere while holding the lock leaves counts that are
         // still counts: keep using them.
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
@@ -165,7 +168,7 @@ impl RateLimiter for MemoryRateLimiter {
             return Ok(());
         };
         let table = self.table();
-        match table.get(&(action, Self::key(key))) {
+        match table.get(&(action, self.key(key))) {
             Some(w) if w.count >= limit.max && now < w.start + limit.window => Err(Limited {
                 retry_at: w.start + limit.window,
             }),
@@ -178,7 +181,7 @@ impl RateLimiter for MemoryRateLimiter {
             return;
         };
         let mut table = self.table();
-        let id = (action, Self::key(key));
+        let id = (action, self.key(key));
         if !table.contains_key(&id) && table.len() >= self.capacity {
             // Full: drop the windows that are over and, if that frees too
             // little, the oldest tenth of those still under their limit.

@@ -47,6 +47,12 @@ pub(crate) fn map_err(e: RedisError) -> StoreError {
     if e.code() == Some("WRONGTYPE") {
         return StoreError::corrupt(e);
     }
+    // A Redis at `maxmemory` with `noeviction` refuses writes with OOM: the
+    // store is full, not broken, and reads still work; retrying later may
+    // succeed (RFC 6749 §5.2 `temporarily_unavailable`, never a 500).
+    if e.code() == Some("OOM") {
+        return StoreError::unavailable(e);
+    }
     let unavailable = e.is_io_error()
         || e.is_connection_refusal()
         || e.is_connection_dropped()

@@ -28,9 +28,19 @@
 //! - **Shared servers.** A key prefix (default `tessera:`) lets several
 //!   issuers share one Redis.
 //!
+//! # Memory policy
+//!
 //! Run Redis with `maxmemory-policy noeviction` (or no `maxmemory`):
 //! eviction would silently log users out. It never revives a revoked token,
 //! though: a grant whose meta is gone answers none of its records live.
+//! With `maxmemory` and `noeviction`, a full Redis refuses writes with
+//! `OOM`: the store answers [`StoreError::Unavailable`] (the core's `503
+//! temporarily_unavailable`), while reads (bearer validation, introspection,
+//! revocation of what exists) keep working, and writing resumes as records
+//! expire. Size `maxmemory` for the live tokens (a few hundred bytes each);
+//! anonymous requests cannot fill it, since the core stores nothing for a
+//! browser that has not signed in (see `tessera`'s login handles). Tested
+//! against a real `maxmemory` in `tests/maxmemory.rs`.
 //!
 //! # What callers must know
 //!
