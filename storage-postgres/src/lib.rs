@@ -180,6 +180,13 @@ impl PostgresStoreBuilder {
             return Err(ConnectError::InvalidSchema(self.schema));
         }
         let target = redact(&self.url);
+        let scheme = url::Url::parse(&self.url).map(|u| u.scheme().to_owned());
+        if !matches!(scheme.as_deref(), Ok("postgres" | "postgresql")) {
+            return Err(ConnectError::InvalidUrl {
+                url: target,
+                reason: "expected postgres://USER:PASS@HOST:PORT/DB".to_owned(),
+            });
+        }
         let options =
             PgConnectOptions::from_str(&self.url).map_err(|e| ConnectError::InvalidUrl {
                 url: target.clone(),

@@ -334,3 +334,78 @@ pub fn socket_of(url: &str) -> SocketAddr {
         .next()
         .unwrap()
 }
+
+// ---------------------------------------------------------------------------
+// Records
+// ---------------------------------------------------------------------------
+
+use tessera::storage::{CodeRecord, NewTokens, PendingAuthorization, TokenRecord};
+use tessera::{GrantId, OsRandom, Random, Secret, SecretKey, TokenKind};
+use time::OffsetDateTime;
+
+/// The real time, whole seconds.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc().replace_nanosecond(0).unwrap()
+}
+
+pub fn key(kind: TokenKind, grant: GrantId) -> SecretKey {
+    Secret::mint(kind, grant, OsRandom.bytes32()).key()
+}
+
+pub fn grant() -> GrantId {
+    OsRandom.grant_id()
+}
+
+// Records are built from their JSON form, so these helpers keep compiling
+// when the core adds an optional field to a record.
+
+pub fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
+    serde_json::from_value(serde_json::json!({
+        "client_id": "pg-test",
+        "subject": "alice",
+        "scope": "photos.read",
+        "issued_at": now.unix_timestamp(),
+        "expires_at": now.unix_timestamp() + ttl,
+    }))
+    .unwrap()
+}
+
+pub fn code(now: OffsetDateTime, ttl: i64) -> CodeRecord {
+    serde_json::from_value(serde_json::json!({
+        "client_id": "pg-test",
+        "redirect_uri": null,
+        "challenge": null,
+        "subject": "alice",
+        "scope": "photos.read",
+        "expires_at": now.unix_timestamp() + ttl,
+    }))
+    .unwrap()
+}
+
+pub fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
+    serde_json::from_value(serde_json::json!({
+        "client_id": "pg-test",
+        "redirect_uri": "https://c.example/cb",
+        "redirect_uri_sent": false,
+        "scope": "photos.read",
+        "state": null,
+        "challenge": null,
+        "expires_at": now.unix_timestamp() + ttl,
+    }))
+    .unwrap()
+}
+
+/// Tokens for `g`: an access token and (optionally) a refresh token, with their keys.
+pub fn tokens(
+    g: GrantId,
+    now: OffsetDateTime,
+    refresh: bool,
+) -> (SecretKey, Option<SecretKey>, NewTokens) {
+    let a = key(TokenKind::Access, g);
+    let r = refresh.then(|| key(TokenKind::Refresh, g));
+    let t = NewTokens {
+        access: (a.hash, token(now, 300)),
+        refresh: r.map(|r| (r.hash, token(now, 600))),
+    };
+    (a, r, t)
+}
