@@ -198,6 +198,11 @@ impl ProviderProcess {
         &self.target
     }
 
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running; `Err` with its exit status
     /// (and log tail) once it has exited.
     pub fn check_running(&mut self) -> Result<(), Failure> {
