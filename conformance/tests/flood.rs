@@ -4,6 +4,7 @@
 //! on working — on the memory store and on a Redis with `maxmemory` and
 //! `noeviction` (where a flood used to fill Redis and turn every token
 //! request into a 500).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
