@@ -17,10 +17,10 @@
 //! [`RateLimiter`] over its shared store.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
+use foldhash::quality::RandomState;
 use time::{Duration, OffsetDateTime};
 
 /// What is being limited.
@@ -82,16 +82,18 @@ impl Limited {
 /// Counts attempts and says when a key must wait.
 ///
 /// `check` comes before the attempt (a limited key is refused without the
-/// secret even being compared); `record` after a failed one. Both are cheap
-/// and must not fail: a limiter that cannot count lets the attempt through
-/// and logs why, so that its own trouble never locks everyone out.
-#[async_trait]
+/// secret even being compared); `record` after a failed one. Both run on
+/// every client authentication, so they are synchronous and must be cheap:
+/// never block on I/O (a limiter shared by many instances keeps a local
+/// view and syncs it in the background). They must not fail: a limiter
+/// that cannot count lets the attempt through and logs why, so that its own
+/// trouble never locks everyone out.
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// `Err` while `key` has used up its attempts at `action`.
-    async fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited>;
+    fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited>;
 
     /// Records one attempt (a failure, for the failure actions).
-    async fn record(&self, action: Action, key: &str, now: OffsetDateTime);
+    fn record(&self, action: Action, key: &str, now: OffsetDateTime);
 }
 
 /// The built-in limiter: fixed windows per (action, key) in a bounded
@@ -102,10 +104,10 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// minute; at most 100,000 keys counted at once.
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
-    limits: HashMap<Action, Limit>,
+    limits: Vec<(Action, Limit)>,
     capacity: usize,
     keys: RandomState,
-    windows: Mutex<HashMap<(Action, u64), Window>>,
+    windows: Mutex<HashMap<(Action, u64), Window, RandomState>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,18 +131,26 @@ impl MemoryRateLimiter {
     /// A limiter that limits nothing until limits are added.
     pub fn new() -> Self {
         Self {
-            limits: HashMap::new(),
+            limits: Vec::new(),
             capacity: 100_000,
-            keys: RandomState::new(),
-            windows: Mutex::new(HashMap::new()),
+            keys: RandomState::default(),
+            windows: Mutex::new(HashMap::with_hasher(RandomState::default())),
         }
     }
 
     /// Limits `action` to `limit`.
     #[must_use]
     pub fn with_limit(mut self, action: Action, limit: Limit) -> Self {
-        self.limits.insert(action, limit);
+        self.limits.retain(|(a, _)| *a != action);
+        self.limits.push((action, limit));
         self
+    }
+
+    fn limit(&self, action: Action) -> Option<Limit> {
+        self.limits
+            .iter()
+            .find(|(a, _)| *a == action)
+            .map(|(_, l)| *l)
     }
 
     /// Counts at most `capacity` keys at once (at least 1).
@@ -154,17 +164,16 @@ impl MemoryRateLimiter {
         self.keys.hash_one(key)
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, u64), Window>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, u64), Window, RandomState>> {
         // A panic elsewhere while holding the lock leaves counts that are
         // still counts: keep using them.
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-#[async_trait]
 impl RateLimiter for MemoryRateLimiter {
-    async fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
-        let Some(limit) = self.limits.get(&action) else {
+    fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
+        let Some(limit) = self.limit(action) else {
             return Ok(());
         };
         let table = self.table();
@@ -176,8 +185,8 @@ impl RateLimiter for MemoryRateLimiter {
         }
     }
 
-    async fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
-        let Some(limit) = self.limits.get(&action).copied() else {
+    fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
+        let Some(limit) = self.limit(action) else {
             return;
         };
         let mut table = self.table();
@@ -189,13 +198,11 @@ impl RateLimiter for MemoryRateLimiter {
             // the table with other keys cannot wipe a guesser's count; the
             // sweep runs once per tenth of the capacity (amortised constant
             // work per attempt).
-            let limits = &self.limits;
             let locked = |a: &Action, w: &Window| {
-                limits
-                    .get(a)
+                self.limit(*a)
                     .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
             };
-            table.retain(|(a, _), w| limits.get(a).is_some_and(|l| now < w.start + l.window));
+            table.retain(|(a, _), w| self.limit(*a).is_some_and(|l| now < w.start + l.window));
             if table.len() >= self.capacity {
                 let mut starts: Vec<OffsetDateTime> = table
                     .iter()
@@ -240,79 +247,70 @@ mod tests {
 
     const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
 
-    #[tokio::test]
-    async fn five_failures_per_fifteen_minutes_then_retry_after_the_window() {
+    #[test]
+    fn five_failures_per_fifteen_minutes_then_retry_after_the_window() {
         let l = MemoryRateLimiter::default();
         for i in 0..5 {
-            assert!(
-                l.check(Action::LoginFailure, "alice", T0).await.is_ok(),
-                "{i}"
-            );
-            l.record(Action::LoginFailure, "alice", T0 + Duration::seconds(i))
-                .await;
+            assert!(l.check(Action::LoginFailure, "alice", T0).is_ok(), "{i}");
+            l.record(Action::LoginFailure, "alice", T0 + Duration::seconds(i));
         }
         let limited = l
             .check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
-            .await
             .unwrap_err();
         assert_eq!(limited.retry_at, T0 + Duration::minutes(15));
         assert_eq!(limited.retry_after_secs(T0 + Duration::minutes(14)), 60);
         // Another account, and another action, are not affected.
-        assert!(l.check(Action::LoginFailure, "bob", T0).await.is_ok());
+        assert!(l.check(Action::LoginFailure, "bob", T0).is_ok());
         assert!(
             l.check(Action::ClientAuthenticationFailure, "alice", T0)
-                .await
                 .is_ok()
         );
         // After the window the account may try again, and counts anew.
         let later = T0 + Duration::minutes(15);
-        assert!(l.check(Action::LoginFailure, "alice", later).await.is_ok());
-        l.record(Action::LoginFailure, "alice", later).await;
-        assert!(l.check(Action::LoginFailure, "alice", later).await.is_ok());
+        assert!(l.check(Action::LoginFailure, "alice", later).is_ok());
+        l.record(Action::LoginFailure, "alice", later);
+        assert!(l.check(Action::LoginFailure, "alice", later).is_ok());
     }
 
-    #[tokio::test]
-    async fn the_table_stays_bounded_under_a_flood_of_keys() {
+    #[test]
+    fn the_table_stays_bounded_under_a_flood_of_keys() {
         let l = MemoryRateLimiter::default().with_capacity(100);
         for i in 0..10_000 {
-            l.record(Action::LoginFailure, &format!("user{i}"), T0)
-                .await;
+            l.record(Action::LoginFailure, &format!("user{i}"), T0);
         }
         assert!(l.table().len() <= 100);
         // The newest keys are still counted.
         for _ in 0..5 {
-            l.record(Action::LoginFailure, "victim", T0).await;
+            l.record(Action::LoginFailure, "victim", T0);
         }
-        assert!(l.check(Action::LoginFailure, "victim", T0).await.is_err());
+        assert!(l.check(Action::LoginFailure, "victim", T0).is_err());
     }
 
-    #[tokio::test]
-    async fn a_flood_of_other_keys_cannot_unlock_a_locked_key() {
+    #[test]
+    fn a_flood_of_other_keys_cannot_unlock_a_locked_key() {
         let l = MemoryRateLimiter::default().with_capacity(50);
         for _ in 0..5 {
-            l.record(Action::LoginFailure, "alice", T0).await;
+            l.record(Action::LoginFailure, "alice", T0);
         }
         for i in 0..10_000 {
             l.record(
                 Action::LoginFailure,
                 &format!("x{i}"),
                 T0 + Duration::seconds(1),
-            )
-            .await;
+            );
         }
         assert!(
             l.check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
-                .await
                 .is_err()
         );
     }
 
-    #[tokio::test]
-    async fn unlimited_actions_pass() {
+    #[test]
+    fn unlimited_actions_pass() {
         let l = MemoryRateLimiter::new();
         for _ in 0..100 {
-            l.record(Action::LoginFailure, "a", T0).await;
+            l.record(Action::LoginFailure, "a", T0);
         }
-        assert!(l.check(Action::LoginFailure, "a", T0).await.is_ok());
+        assert!(l.check(Action::LoginFailure, "a", T0).is_ok());
     }
 }

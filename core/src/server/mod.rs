@@ -134,13 +134,13 @@ impl Server {
     /// [`RateLimiter`]): what the embedder's login page asks before
     /// checking a password, with the account as `key`.
     pub async fn check_limit(&self, action: Action, key: &str) -> Result<(), Limited> {
-        self.inner.limiter.check(action, key, self.now()).await
+        self.inner.limiter.check(action, key, self.now())
     }
 
     /// Records an attempt at `action` by `key` (a wrong password, for
     /// [`Action::LoginFailure`]).
     pub async fn record_attempt(&self, action: Action, key: &str) {
-        self.inner.limiter.record(action, key, self.now()).await;
+        self.inner.limiter.record(action, key, self.now());
     }
 
     fn describe(&self, scope: &Scope) -> Vec<(String, String)> {
