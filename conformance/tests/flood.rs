@@ -127,14 +127,15 @@ async fn an_anonymous_flood_on_a_full_size_redis_stores_nothing() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let child = Command::new(std::env::var("TESSERA_REDIS_SERVER").unwrap_or("redis-server".into()))
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .args(["--maxmemory", "8mb", "--maxmemory-policy", "noeviction"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (apt-get install redis-server, or TESSERA_REDIS_SKIP=1)");
+    let child =
+        Command::new(std::env::var("TESSERA_REDIS_SERVER").unwrap_or("redis-server".into()))
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--maxmemory", "8mb", "--maxmemory-policy", "noeviction"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (apt-get install redis-server, or TESSERA_REDIS_SKIP=1)");
     let redis = SmallRedis(child, port);
     for _ in 0..100 {
         if redis_cli(redis.1, &["PING"]) == "PONG" {
@@ -154,7 +155,8 @@ async fn an_anonymous_flood_on_a_full_size_redis_stores_nothing() {
     let keys_after: u64 = redis_cli(redis.1, &["DBSIZE"]).parse().unwrap_or(0);
     // Kept, 20,000 requests of 2 KiB would need 40 MiB: five times maxmemory.
     assert_eq!(
-        keys_before, keys_after,
+        keys_before,
+        keys_after,
         "the flood wrote to Redis\n{}",
         provider.log_tail()
     );

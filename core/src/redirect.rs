@@ -48,10 +48,7 @@ impl RedirectUri {
         let uri = uri.into();
         let parsed = Self::checked(&uri)?;
         if parsed.scheme() == "http"
-            && !matches!(
-                parsed.host_str(),
-                Some("127.0.0.1" | "[::1]" | "localhost")
-            )
+            && !matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
         {
             return Err(RedirectUriError::PlainHttp);
         }
@@ -204,8 +201,8 @@ mod tests {
         assert!(r.matches("http://127.0.0.1:9001/callback"));
         assert!(!r.matches("http://127.0.0.1:9002/callback"));
         assert!(!r.matches("http://127.0.0.1/callback"));
-        let r = RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/callback")
-            .unwrap();
+        let r =
+            RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/callback").unwrap();
         assert!(!r.matches("http://photos.example:9002/callback"));
     }
 
@@ -233,7 +230,10 @@ mod tests {
                 "{bad}"
             );
             // No option lifts it.
-            assert!(RedirectUri::dangerous_allow_plain_http(bad).is_err(), "{bad}");
+            assert!(
+                RedirectUri::dangerous_allow_plain_http(bad).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(
             RedirectUri::new("http://client.example/cb"),
