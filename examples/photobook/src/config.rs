@@ -28,8 +28,10 @@ pub struct Args {
     pub issuer: Option<Issuer>,
 
     /// Where clients, grants and tokens are kept: `memory` (in process, gone
-    /// on restart) or `redis://HOST:PORT[/DB]` (shared by several instances;
-    /// the demo clients are written to it only when it has none).
+    /// on restart), `redis://HOST:PORT[/DB]` or
+    /// `postgres://USER:PASS@HOST:PORT/DB` (shared by several instances; the
+    /// demo clients are written to it only when it has none; PostgreSQL keeps
+    /// its tables in the schema `tessera`, created on first start).
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: StoreSpec,
 }
@@ -132,6 +134,8 @@ pub enum StoreSpec {
     Memory,
     /// A Redis server, by URL (`redis://HOST:PORT[/DB]`).
     Redis(String),
+    /// A PostgreSQL database, by URL (`postgres://USER:PASS@HOST:PORT/DB`).
+    Postgres(String),
 }
 
 impl fmt::Debug for StoreSpec {
@@ -141,33 +145,63 @@ impl fmt::Debug for StoreSpec {
 }
 
 impl fmt::Display for StoreSpec {
-    /// The store for logs: a password in a Redis URL is masked.
+    /// The store for logs: a password in a Redis or PostgreSQL URL is
+    /// masked (in the user info, or a PostgreSQL `password=` parameter).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("memory"),
-            Self::Redis(url) => match Url::parse(url) {
-                Ok(mut parsed) if parsed.password().is_some() => {
-                    let _ = parsed.set_password(Some("****"));
-                    f.write_str(parsed.as_str())
-                }
-                _ => f.write_str(url),
-            },
+            Self::Redis(url) | Self::Postgres(url) => f.write_str(&masked(url)),
         }
     }
 }
+
+/// A store URL with any password replaced by `****`.
+fn masked(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        // Validated URLs parse; anything else is not echoed.
+        return "(invalid URL)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("****"));
+    }
+    if parsed
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+    {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k.eq_ignore_ascii_case("password") {
+                    "****".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+/// What `--store` accepts, for error messages.
+const STORE_FORMS: &str =
+    "`memory`, `redis://HOST:PORT[/DB]` or `postgres://USER:PASS@HOST:PORT/DB`";
 
 /// Validates `--store`.
 pub fn parse_store(text: &str) -> Result<StoreSpec, String> {
     if text == "memory" {
         return Ok(StoreSpec::Memory);
     }
-    let url =
-        Url::parse(text).map_err(|_| "expected `memory` or `redis://HOST:PORT[/DB]`".to_owned())?;
-    if url.scheme() != "redis" {
-        return Err(format!(
-            "unknown store scheme `{}`: expected `memory` or `redis://HOST:PORT[/DB]`",
-            url.scheme()
-        ));
+    let url = Url::parse(text).map_err(|_| format!("expected {STORE_FORMS}"))?;
+    match url.scheme() {
+        "redis" => {}
+        "postgres" | "postgresql" => return parse_postgres(text, &url),
+        other => {
+            return Err(format!(
+                "unknown store scheme `{other}`: expected {STORE_FORMS}"
+            ));
+        }
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the Redis URL needs a host: redis://HOST:PORT[/DB]".into());
@@ -182,6 +216,25 @@ pub fn parse_store(text: &str) -> Result<StoreSpec, String> {
         ));
     }
     Ok(StoreSpec::Redis(text.to_owned()))
+}
+
+/// Validates a `postgres://USER:PASS@HOST:PORT/DB` store (query parameters
+/// such as `?sslmode=disable` pass through to the driver).
+fn parse_postgres(text: &str, url: &Url) -> Result<StoreSpec, String> {
+    const FORM: &str = "postgres://USER:PASS@HOST:PORT/DB";
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the PostgreSQL URL needs a host: {FORM}"));
+    }
+    if url.fragment().is_some() {
+        return Err("the PostgreSQL URL must not have a fragment".into());
+    }
+    let db = url.path().trim_start_matches('/');
+    if db.is_empty() || db.contains('/') {
+        return Err(format!(
+            "the PostgreSQL URL needs one database name as its path: {FORM}"
+        ));
+    }
+    Ok(StoreSpec::Postgres(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -236,9 +289,19 @@ mod tests {
             StoreSpec::Redis("redis://127.0.0.1:6379/2".into())
         );
         assert!(parse_store("redis://127.0.0.1:6379").is_ok());
+        assert_eq!(
+            parse_store("postgres://photos:pw@127.0.0.1:5432/photobook").unwrap(),
+            StoreSpec::Postgres("postgres://photos:pw@127.0.0.1:5432/photobook".into())
+        );
+        assert!(parse_store("postgresql://u@db.internal/photos?sslmode=disable").is_ok());
         for bad in [
             "mem",
+            "mysql://u@h/db",
             "postgres://x",
+            "postgres://x/",
+            "postgres://u@h:1/a/b",
+            "postgres:///db",
+            "postgres://h/db#f",
             "redis://",
             "redis://h:1/x",
             "redis://h:1/0?x=1",
@@ -252,6 +315,23 @@ mod tests {
         let spec = parse_store("redis://:hunter2@127.0.0.1:6379").unwrap();
         assert!(!spec.to_string().contains("hunter2"));
         assert!(!format!("{spec:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn postgres_password_is_masked() {
+        for url in [
+            "postgres://photos:hunter2@127.0.0.1:5432/photobook",
+            "postgres://photos@127.0.0.1/photobook?password=hunter2&sslmode=disable",
+        ] {
+            let spec = parse_store(url).unwrap();
+            let shown = spec.to_string();
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(
+                shown.contains("photos@127.0.0.1") || shown.contains("photos:****@"),
+                "{shown}"
+            );
+            assert!(!format!("{spec:?}").contains("hunter2"));
+        }
     }
 
     #[test]
@@ -269,7 +349,13 @@ mod tests {
             .render_help()
             .to_string();
         assert!(help.contains("photo-provider-rocket"));
-        for flag in ["--listen", "--issuer", "--store", "redis://HOST:PORT[/DB]"] {
+        for flag in [
+            "--listen",
+            "--issuer",
+            "--store",
+            "redis://HOST:PORT[/DB]",
+            "postgres://USER:PASS@HOST:PORT/DB",
+        ] {
             assert!(help.contains(flag), "{flag}");
         }
     }

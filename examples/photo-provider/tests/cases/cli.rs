@@ -38,6 +38,7 @@ fn help_documents_every_flag() {
         "127.0.0.1:9000",
         "memory",
         "redis://HOST:PORT[/DB]",
+        "postgres://USER:PASS@HOST:PORT/DB",
     ] {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
@@ -51,6 +52,7 @@ fn bad_flags_are_one_line_errors() {
         &["--issuer", "http://x/?q=1"],
         &["--issuer", "not a url"],
         &["--store", "postgres://db"],
+        &["--store", "mysql://u:p@db/photos"],
         &["--store", "redis://127.0.0.1:6379/notanumber"],
         &["--bogus"],
     ] {
@@ -85,6 +87,30 @@ fn unreachable_redis_is_a_one_line_error() {
     assert_one_line_error(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Redis"), "{stderr}");
+}
+
+#[test]
+fn unreachable_postgres_is_a_one_line_error() {
+    // A port nothing listens on: bind one, note it, free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = format!("postgres://photos:hunter2@127.0.0.1:{port}/photobook");
+    let started = std::time::Instant::now();
+    let out = provider(&["--listen", "127.0.0.1:0", "--store", &store]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    // Bounded: photobook's 3 s connect timeout, plus start-up.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
