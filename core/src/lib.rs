@@ -38,10 +38,49 @@ mod server;
 pub mod storage;
 mod token;
 
+// manual.md links each how-to by its file, for reading it on a forge; the
+// link definitions below come first, so rustdoc links the modules instead.
 /// The manual: defaults and the vulnerabilities each defends against, and
 /// how-tos for embedding, extending and porting Tessera.
+///
+/// [embed-axum]: crate::manual::embed_axum
+/// [embed-rocket]: crate::manual::embed_rocket
+/// [consent-policy]: crate::manual::consent_policy
+/// [custom-grant]: crate::manual::custom_grant
+/// [custom-store]: crate::manual::custom_store
+/// [new-adapter]: crate::manual::new_adapter
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
+
+    /// How to embed Tessera in an axum service.
+    pub mod embed_axum {
+        #![doc = include_str!("../doc/howto/embed-axum.md")]
+    }
+
+    /// How to embed Tessera in a rocket service.
+    pub mod embed_rocket {
+        #![doc = include_str!("../doc/howto/embed-rocket.md")]
+    }
+
+    /// How to skip the consent page when it may be: a consent policy.
+    pub mod consent_policy {
+        #![doc = include_str!("../doc/howto/consent-policy.md")]
+    }
+
+    /// How to add a grant type of your own.
+    pub mod custom_grant {
+        #![doc = include_str!("../doc/howto/custom-grant.md")]
+    }
+
+    /// How to write a storage backend and prove it with the testkit.
+    pub mod custom_store {
+        #![doc = include_str!("../doc/howto/custom-store.md")]
+    }
+
+    /// How to write an adapter for another web framework.
+    pub mod new_adapter {
+        #![doc = include_str!("../doc/howto/new-adapter.md")]
+    }
 }
 
 // The server and its endpoints.
