@@ -5,11 +5,11 @@
 #   ENV_FILE: the file postgres-up.sh wrote (its TESSERA_POSTGRES_DIR is stopped);
 #   DIR: a TESSERA_POSTGRES_DIR; with no argument, $TESSERA_POSTGRES_DIR (as
 #   exported by `eval "$(postgres-up.sh)"`);
-#   --all: every cluster any postgres-up.sh started on this machine (careful
-#   on a machine others use too).
+#   --all: every cluster listed in $TESSERA_POSTGRES_REGISTRY (default: every
+#   one any postgres-up.sh started on this machine; careful on a shared machine).
 set -uo pipefail
 
-registry="${TMPDIR:-/tmp}/tessera-postgres-dirs"
+registry="${TESSERA_POSTGRES_REGISTRY:-${TMPDIR:-/tmp}/tessera-postgres-dirs}"
 arg="${1:-}"
 dirs=()
 if [ "$arg" = "--all" ]; then
@@ -51,8 +51,9 @@ for d in ${dirs[@]+"${dirs[@]}"}; do
     fi
     rm -rf "$d"
     if [ -f "$registry" ]; then
-        grep -vxF "$d" "$registry" >"$registry.tmp" || true
-        mv "$registry.tmp" "$registry"
+        tmp="$registry.$$.tmp"
+        grep -vxF "$d" "$registry" >"$tmp" || true
+        mv "$tmp" "$registry"
     fi
 done
 exit 0

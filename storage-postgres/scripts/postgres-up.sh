@@ -17,11 +17,14 @@
 # else initdb on PATH.
 # Stop it with postgres-down.sh ENV_FILE (or DIR, or with TESSERA_POSTGRES_DIR
 # set); `postgres-down.sh --all` stops every cluster postgres-up.sh started on
-# this machine. If starting fails half way, what was started is stopped again.
+# this machine (listed in $TESSERA_POSTGRES_REGISTRY, default
+# ${TMPDIR:-/tmp}/tessera-postgres-dirs: a test run can name its own list and
+# stop exactly the clusters it started, its tests' throwaway ones included).
+# If starting fails half way, what was started is stopped again.
 set -euo pipefail
 
 out="${1:-}"
-registry="${TMPDIR:-/tmp}/tessera-postgres-dirs"
+registry="${TESSERA_POSTGRES_REGISTRY:-${TMPDIR:-/tmp}/tessera-postgres-dirs}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 find_bin_dir() {
