@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
-    TokenRecord,
+    CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
 use tessera::{
     Client, ClientId, ClientRegistry, GrantId, HttpRequest, Lifetimes, SecretKey, StoreError,
+    TokenHash,
 };
 use tessera_redis::RedisStore;
 use time::OffsetDateTime;
@@ -414,6 +415,46 @@ pub async fn measure(url: &str, prefix: &str, n: usize) -> Result<Vec<Step>, Box
     }
     window("bearer validation", before, snap());
     Ok(steps)
+}
+
+#[async_trait]
+impl<S: DeviceStore> DeviceStore for Counting<S> {
+    async fn put_device(
+        &self,
+        device: SecretKey,
+        user_code: TokenHash,
+        record: DeviceRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.tick();
+        self.inner.put_device(device, user_code, record, now).await
+    }
+    async fn device_by_user_code(
+        &self,
+        user_code: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        self.tick();
+        self.inner.device_by_user_code(user_code, now).await
+    }
+    async fn decide_device(
+        &self,
+        user_code: TokenHash,
+        decision: DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.tick();
+        self.inner.decide_device(user_code, decision, now).await
+    }
+    async fn poll_device(
+        &self,
+        device: SecretKey,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        self.tick();
+        self.inner.poll_device(device, client, now).await
+    }
 }
 
 #[cfg(test)]

@@ -33,6 +33,12 @@ pub enum Action {
     /// A failed client authentication at a back-channel endpoint, keyed by
     /// `client_id` (RFC 6819 §5.1.4.2.3, brute force of client secrets).
     ClientAuthenticationFailure,
+    /// A device authorization request, keyed by `client_id`: public
+    /// clients make them without a secret, and each is kept for minutes.
+    DeviceAuthorization,
+    /// A wrong user code typed on the verification page, keyed by whoever
+    /// types (RFC 8628 §5.1: user codes can be guessed otherwise).
+    UserCodeEntry,
 }
 
 impl Action {
@@ -41,6 +47,8 @@ impl Action {
         match self {
             Self::LoginFailure => "login_failure",
             Self::ClientAuthenticationFailure => "client_authentication_failure",
+            Self::DeviceAuthorization => "device_authorization",
+            Self::UserCodeEntry => "user_code_entry",
         }
     }
 }
@@ -101,7 +109,9 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 ///
 /// Defaults: 5 wrong passwords per account per 15 minutes (the demo
 /// contract's rule), 20 failed client authentications per client per
-/// minute; at most 100,000 keys counted at once.
+/// minute, 120 device authorization requests per client per minute, 10
+/// wrong user codes per person per 15 minutes; at most 100,000 keys counted
+/// at once.
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
     limits: Vec<(Action, Limit)>,
@@ -124,6 +134,11 @@ impl Default for MemoryRateLimiter {
                 Action::ClientAuthenticationFailure,
                 Limit::new(20, Duration::minutes(1)),
             )
+            .with_limit(
+                Action::DeviceAuthorization,
+                Limit::new(120, Duration::minutes(1)),
+            )
+            .with_limit(Action::UserCodeEntry, Limit::new(10, Duration::minutes(15)))
     }
 }
 

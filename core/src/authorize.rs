@@ -322,6 +322,7 @@ mod tests {
             scopes: Default::default(),
             realm: "r".into(),
             max_body_bytes: 65536,
+            device_poll_interval: 5,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct Lifetimes {
     pub refresh_family: Duration,
     /// Pending authorization requests (login and consent pages): 10 minutes by default.
     pub pending: Duration,
+    /// Device codes and their user codes (RFC 8628 §3.2 `expires_in`): 10
+    /// minutes by default.
+    pub device_code: Duration,
 }
 
 impl Default for Lifetimes {
@@ -40,6 +43,7 @@ impl Default for Lifetimes {
             refresh_token: Duration::days(30),
             refresh_family: Duration::days(90),
             pending: Duration::minutes(10),
+            device_code: Duration::minutes(10),
         }
     }
 }
@@ -70,6 +74,13 @@ impl Lifetimes {
     #[must_use]
     pub fn with_refresh_family(mut self, refresh_family: Duration) -> Self {
         self.refresh_family = refresh_family;
+        self
+    }
+
+    /// Device codes live `device_code`.
+    #[must_use]
+    pub fn with_device_code(mut self, device_code: Duration) -> Self {
+        self.device_code = device_code;
         self
     }
 
@@ -114,6 +125,12 @@ pub struct EndpointPaths {
     pub revoke: String,
     /// The introspection endpoint (RFC 7662).
     pub introspect: String,
+    /// The device authorization endpoint (RFC 8628 §3.1), served when the
+    /// device grant is enabled.
+    pub device_authorization: String,
+    /// The embedder's device verification page (RFC 8628 §3.3), like the
+    /// authorization endpoint the embedder's own.
+    pub device_verification: String,
 }
 
 impl Default for EndpointPaths {
@@ -123,6 +140,8 @@ impl Default for EndpointPaths {
             token: "/token".into(),
             revoke: "/revoke".into(),
             introspect: "/introspect".into(),
+            device_authorization: "/device_authorization".into(),
+            device_verification: "/device".into(),
         }
     }
 }
@@ -146,6 +165,20 @@ impl EndpointPaths {
     #[must_use]
     pub fn with_revoke(mut self, path: impl Into<String>) -> Self {
         self.revoke = path.into();
+        self
+    }
+
+    /// The device authorization endpoint at `path`.
+    #[must_use]
+    pub fn with_device_authorization(mut self, path: impl Into<String>) -> Self {
+        self.device_authorization = path.into();
+        self
+    }
+
+    /// The embedder's device verification page at `path`.
+    #[must_use]
+    pub fn with_device_verification(mut self, path: impl Into<String>) -> Self {
+        self.device_verification = path.into();
         self
     }
 
@@ -175,6 +208,8 @@ pub struct Config {
     pub realm: String,
     /// The largest request body an adapter should accept: 64 KiB.
     pub max_body_bytes: usize,
+    /// Seconds a device waits between polls (RFC 8628 §3.2 `interval`): 5.
+    pub device_poll_interval: u32,
 }
 
 impl Config {

@@ -34,6 +34,8 @@ pub enum Endpoint {
     Revocation,
     /// Token introspection (RFC 7662).
     Introspection,
+    /// Device authorization (RFC 8628 §3.1), when the device grant is on.
+    DeviceAuthorization,
 }
 
 impl Endpoint {
@@ -42,7 +44,9 @@ impl Endpoint {
     pub const fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Metadata => &["GET", "HEAD"],
-            Self::Token | Self::Revocation | Self::Introspection => &["POST"],
+            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => {
+                &["POST"]
+            }
         }
     }
 
@@ -53,6 +57,7 @@ impl Endpoint {
             Self::Token => "token",
             Self::Revocation => "revocation",
             Self::Introspection => "introspection",
+            Self::DeviceAuthorization => "device_authorization",
         }
     }
 
@@ -65,7 +70,9 @@ impl Endpoint {
     fn allow_header(self) -> &'static str {
         match self {
             Self::Metadata => "GET, HEAD",
-            Self::Token | Self::Revocation | Self::Introspection => "POST",
+            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => {
+                "POST"
+            }
         }
     }
 }
@@ -93,6 +100,7 @@ pub struct Route {
 pub(crate) struct Routes {
     routes: Vec<Route>,
     authorization: String,
+    device_verification: String,
     origin: String,
 }
 
@@ -106,6 +114,7 @@ impl Routes {
         issuer: &str,
         issuer_path: &str,
         paths: &EndpointPaths,
+        device_grant: bool,
     ) -> Result<Self, BuildError> {
         let base = issuer_path.trim_end_matches('/');
         let origin = issuer.strip_suffix(base).unwrap_or(issuer).to_owned();
@@ -121,12 +130,24 @@ impl Routes {
                 format!("{base}{}", paths.introspect),
             ),
         ]);
+        if device_grant {
+            wanted.push((
+                Endpoint::DeviceAuthorization,
+                format!("{base}{}", paths.device_authorization),
+            ));
+        }
         let authorization = format!("{base}{}", paths.authorize);
         check_path("authorization", &authorization)?;
+        let device_verification = format!("{base}{}", paths.device_verification);
+        check_path("device verification", &device_verification)?;
+        if device_grant && device_verification == authorization {
+            return Err(BuildError::DuplicatePath(device_verification));
+        }
         let mut routes: Vec<Route> = Vec::with_capacity(wanted.len());
         for (endpoint, path) in wanted {
             check_path(endpoint.name(), &path)?;
-            if path == authorization || routes.iter().any(|r| r.path == path) {
+            let pages = [authorization.as_str(), device_verification.as_str()];
+            if pages.contains(&path.as_str()) || routes.iter().any(|r| r.path == path) {
                 return Err(BuildError::DuplicatePath(path));
             }
             routes.push(Route { endpoint, path });
@@ -134,8 +155,13 @@ impl Routes {
         Ok(Self {
             routes,
             authorization,
+            device_verification,
             origin,
         })
+    }
+
+    pub(crate) fn device_verification(&self) -> &str {
+        &self.device_verification
     }
 
     /// The issuer's scheme, host and port: what a path is appended to for
@@ -173,6 +199,13 @@ fn check_path(endpoint: &'static str, path: &str) -> Result<(), BuildError> {
             path: path.to_owned(),
         })
     }
+}
+
+/// A `200` JSON answer that must not be cached.
+fn json_200(answer: &impl serde::Serialize) -> Result<HttpResponse, OAuthError> {
+    serde_json::to_vec(answer)
+        .map(|body| HttpResponse::json_no_store(200, body))
+        .map_err(|e| OAuthError::server_error().with_source(e))
 }
 
 impl Server {
@@ -227,11 +260,14 @@ impl Server {
                 .revoke(request)
                 .await
                 .map(|()| HttpResponse::json_no_store(200, "{}")),
-            Endpoint::Introspection => self.introspect(request).await.and_then(|answer| {
-                serde_json::to_vec(&answer)
-                    .map(|body| HttpResponse::json_no_store(200, body))
-                    .map_err(|e| OAuthError::server_error().with_source(e))
-            }),
+            Endpoint::Introspection => self
+                .introspect(request)
+                .await
+                .and_then(|answer| json_200(&answer)),
+            Endpoint::DeviceAuthorization => self
+                .device_authorization(request)
+                .await
+                .and_then(|answer| json_200(&answer)),
         };
         result.unwrap_or_else(|e| {
             e.log(endpoint.name());
@@ -296,7 +332,7 @@ mod tests {
         issuer_path: &str,
         paths: &EndpointPaths,
     ) -> Result<Vec<(Endpoint, String)>, BuildError> {
-        Routes::compute("https://as.example", issuer_path, paths)
+        Routes::compute("https://as.example", issuer_path, paths, false)
             .map(|t| t.routes.into_iter().map(|r| (r.endpoint, r.path)).collect())
     }
 
@@ -320,8 +356,14 @@ mod tests {
             "https://as.example/tenant/a",
             "/tenant/a/",
             &EndpointPaths::default(),
+            true,
         )
         .unwrap();
+        assert_eq!(
+            t.path_of(Endpoint::DeviceAuthorization),
+            Some("/tenant/a/device_authorization")
+        );
+        assert_eq!(t.device_verification(), "/tenant/a/device");
         assert_eq!(t.origin(), "https://as.example");
         let metadata: Vec<_> = t
             .routes

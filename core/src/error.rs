@@ -38,6 +38,12 @@ pub enum ErrorCode {
     InsufficientScope,
     /// The server does not revoke this type of token (RFC 7009 §2.2.1).
     UnsupportedTokenType,
+    /// Device grant: the user has not decided yet (RFC 8628 §3.5).
+    AuthorizationPending,
+    /// Device grant: the client polls faster than its interval (RFC 8628 §3.5).
+    SlowDown,
+    /// Device grant: the device code expired (RFC 8628 §3.5).
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -57,6 +63,9 @@ impl ErrorCode {
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 
@@ -139,6 +148,16 @@ pub enum Reason {
     PendingRequestExpired,
     /// The resource owner denied the request (RFC 6749 §4.1.2.1).
     OwnerDenied,
+    /// Device grant: the user has not decided yet.
+    DevicePending,
+    /// Device grant: polled faster than the interval.
+    DevicePolledTooFast,
+    /// Device grant: the user denied.
+    DeviceDenied,
+    /// Device grant: the device code expired.
+    DeviceCodeExpired,
+    /// Device grant: the device code is unknown, used, or another client's.
+    DeviceCodeUnknown,
     /// The caller made too many attempts lately (the rate limiter).
     RateLimited,
     /// The storage backend failed; the error's source says how.

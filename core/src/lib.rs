@@ -22,6 +22,7 @@ mod client_auth;
 mod clock;
 mod config;
 mod consent;
+mod device;
 mod endpoint;
 mod error;
 pub mod grant;
@@ -108,6 +109,9 @@ pub use storage::{Store, Subject};
 
 // The abuse hook, shared by the core and the embedder's login page.
 pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
+
+// The device authorization grant (RFC 8628).
+pub use device::{DeviceAuthorization, DevicePrompt, UserCode, UserCodeError};
 
 // Resource servers.
 pub use bearer::{AccessToken, BearerError, bearer_token};

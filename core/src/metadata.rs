@@ -23,6 +23,9 @@ pub struct Metadata {
     /// The introspection endpoint (RFC 7662), when served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
+    /// The device authorization endpoint (RFC 8628 §4), when the device grant is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     /// Known scopes.
     pub scopes_supported: Vec<String>,
     /// Only `code`.
@@ -75,6 +78,7 @@ impl Server {
             token_endpoint: self.endpoint_url(Endpoint::Token).unwrap_or_default(),
             revocation_endpoint: self.endpoint_url(Endpoint::Revocation),
             introspection_endpoint: self.endpoint_url(Endpoint::Introspection),
+            device_authorization_endpoint: self.endpoint_url(Endpoint::DeviceAuthorization),
             scopes_supported: c.scopes.keys().map(|s| s.to_string()).collect(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],

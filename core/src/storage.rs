@@ -239,7 +239,149 @@ pub trait PendingStore: Send + Sync {
     ) -> Result<Option<PendingAuthorization>, StoreError>;
 }
 
-/// Everything the built-in server needs from one backend.
-pub trait Store: ClientRegistry + GrantStore + PendingStore + 'static {}
+/// A device authorization request (RFC 8628 §3.1) and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// The client (the device) that asked.
+    pub client_id: ClientId,
+    /// The scope asked for (already checked against the client's registration).
+    pub scope: Scope,
+    /// Pending, approved or denied.
+    pub status: DeviceStatus,
+    /// The polling interval in seconds (RFC 8628 §3.2; +5 for every
+    /// `slow_down`, §3.5).
+    pub interval: u32,
+    /// When the device last polled, for enforcing the interval.
+    #[serde(default, with = "time::serde::timestamp::option")]
+    pub last_polled_at: Option<OffsetDateTime>,
+    /// When the device code and the user code stop working.
+    #[serde(with = "time::serde::timestamp")]
+    pub expires_at: OffsetDateTime,
+}
 
-impl<T: ClientRegistry + GrantStore + PendingStore + 'static> Store for T {}
+/// What the user decided on the verification page (RFC 8628 §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeviceStatus {
+    /// Not yet.
+    Pending,
+    /// Approved by `subject`.
+    Approved {
+        /// Who approved.
+        subject: Subject,
+    },
+    /// Denied.
+    Denied,
+}
+
+/// The answer to a device polling the token endpoint (RFC 8628 §3.4, §3.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DevicePoll {
+    /// The user has not decided yet: `authorization_pending`.
+    Pending,
+    /// Polled before its interval was up: `slow_down` (the interval is now 5 s longer).
+    SlowDown,
+    /// Approved: the record, taken; nobody will get it again.
+    Approved(DeviceRecord),
+    /// Denied: `access_denied` (the record is gone).
+    Denied,
+    /// The device code expired: `expired_token`.
+    Expired,
+    /// Unknown, already used, or another client's: `invalid_grant`.
+    Unknown,
+}
+
+impl DeviceRecord {
+    /// The pure transition of one poll by `client` at `now`: the answer, and
+    /// what to keep afterwards (`None`: delete the record). Every store
+    /// applies exactly this, atomically (the Redis store mirrors it in Lua).
+    ///
+    /// Another client's poll changes nothing (it must not consume or slow
+    /// down the real device's code). A decided code answers its decision
+    /// whatever the interval; a pending one polled early is `SlowDown` and
+    /// its interval grows by 5 seconds (RFC 8628 §3.5).
+    pub fn poll(self, client: &ClientId, now: OffsetDateTime) -> (DevicePoll, Option<Self>) {
+        if self.client_id != *client {
+            return (DevicePoll::Unknown, Some(self));
+        }
+        if now >= self.expires_at {
+            return (DevicePoll::Expired, None);
+        }
+        match self.status {
+            DeviceStatus::Approved { .. } => (DevicePoll::Approved(self), None),
+            DeviceStatus::Denied => (DevicePoll::Denied, None),
+            DeviceStatus::Pending => {
+                let early = self.last_polled_at.is_some_and(|last| {
+                    now < last + time::Duration::seconds(i64::from(self.interval))
+                });
+                let mut next = self;
+                next.last_polled_at = Some(now);
+                if early {
+                    next.interval = next.interval.saturating_add(5);
+                    (DevicePoll::SlowDown, Some(next))
+                } else {
+                    (DevicePoll::Pending, Some(next))
+                }
+            }
+        }
+    }
+}
+
+/// Storage of device authorization requests (RFC 8628).
+///
+/// A request is found by its device code (the device polls) and by its
+/// user code (the person types it on the verification page); both are
+/// stored only as hashes.
+///
+/// # Atomicity
+///
+/// - [`put_device`](DeviceStore::put_device) stores nothing and answers
+///   `false` when the user code is already live (the caller draws another).
+/// - [`decide_device`](DeviceStore::decide_device) changes a record only
+///   while it is pending and live, once.
+/// - [`poll_device`](DeviceStore::poll_device) applies
+///   [`DeviceRecord::poll`] atomically: an approved code yields `Approved`
+///   at most once, however many pollers race, on however many instances.
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Stores a new request under its device code and user code, unless
+    /// the user code names a request still live at `now`.
+    async fn put_device(
+        &self,
+        device: SecretKey,
+        user_code: TokenHash,
+        record: DeviceRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// The live request a user code names, for the verification page.
+    async fn device_by_user_code(
+        &self,
+        user_code: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError>;
+
+    /// Records the user's decision (`Approved` or `Denied`) if the request
+    /// is still pending and live; `false` otherwise.
+    async fn decide_device(
+        &self,
+        user_code: TokenHash,
+        decision: DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// One poll of `client` with a device code: [`DeviceRecord::poll`],
+    /// applied atomically. `Unknown` when there is no record.
+    async fn poll_device(
+        &self,
+        device: SecretKey,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError>;
+}
+
+/// Everything the built-in server needs from one backend.
+pub trait Store: ClientRegistry + GrantStore + PendingStore + DeviceStore + 'static {}
+
+impl<T: ClientRegistry + GrantStore + PendingStore + DeviceStore + 'static> Store for T {}

@@ -28,6 +28,8 @@ pub enum TokenKind {
     Code,
     /// A handle to a pending authorization request awaiting login/consent (`tsp_`).
     Pending,
+    /// A device code (`tsd_`, RFC 8628 §3.2).
+    Device,
 }
 
 impl TokenKind {
@@ -38,6 +40,7 @@ impl TokenKind {
             Self::Refresh => "tsr_",
             Self::Code => "tsc_",
             Self::Pending => "tsp_",
+            Self::Device => "tsd_",
         }
     }
 }

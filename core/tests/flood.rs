@@ -9,13 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
-    TokenRecord,
+    CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
 use tessera::{
     AuthorizeOutcome, Client, ClientId, ClientRegistry, CodeChallenge, Decision, ErrorCode,
     FixedClock, GrantId, Reason, RedirectUri, Scope, SecretHash, SecretKey, Server, StoreError,
-    Subject,
+    Subject, TokenHash,
 };
 use tessera_memory::MemoryStore;
 use time::{Duration, OffsetDateTime};
@@ -290,5 +290,41 @@ fn absurd_lifetimes_are_build_errors_not_panics() {
             matches!(built, Err(tessera::BuildError::InvalidLifetime { which: w }) if w == which),
             "{which}"
         );
+    }
+}
+
+#[async_trait]
+impl DeviceStore for Counting {
+    async fn put_device(
+        &self,
+        device: SecretKey,
+        user_code: TokenHash,
+        record: DeviceRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.put_device(device, user_code, record, now).await
+    }
+    async fn device_by_user_code(
+        &self,
+        user_code: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        self.inner.device_by_user_code(user_code, now).await
+    }
+    async fn decide_device(
+        &self,
+        user_code: TokenHash,
+        decision: DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.inner.decide_device(user_code, decision, now).await
+    }
+    async fn poll_device(
+        &self,
+        device: SecretKey,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        self.inner.poll_device(device, client, now).await
     }
 }

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
-    TokenRecord,
+    CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
 use tessera::{
     AuthorizeOutcome, Client, ClientId, ClientRegistry, CodeChallenge, Decision, ErrorCode,
     GrantId, HttpRequest, OAuthError, Reason, RedirectUri, Scope, SecretHash, SecretKey, Server,
-    StoreError, Subject,
+    StoreError, Subject, TokenHash,
 };
 use tessera_memory::MemoryStore;
 use time::OffsetDateTime;
@@ -330,4 +330,40 @@ async fn client_secret_guessing_is_bounded_rfc6819_5_1_4_2_3() {
         .await
         .unwrap_err();
     assert_eq!(e.reason(), Reason::RefreshTokenUnknown);
+}
+
+#[async_trait]
+impl DeviceStore for Down {
+    async fn put_device(
+        &self,
+        _: SecretKey,
+        _: TokenHash,
+        _: DeviceRecord,
+        _: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn device_by_user_code(
+        &self,
+        _: TokenHash,
+        _: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        Err(down())
+    }
+    async fn decide_device(
+        &self,
+        _: TokenHash,
+        _: DeviceStatus,
+        _: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(down())
+    }
+    async fn poll_device(
+        &self,
+        _: SecretKey,
+        _: &ClientId,
+        _: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        Err(down())
+    }
 }

@@ -251,3 +251,39 @@ async fn replay_between_take_and_issue_still_answers_the_first_use() {
         "the replay's revocation holds"
     );
 }
+
+#[async_trait::async_trait]
+impl tessera::storage::DeviceStore for ReplayBetweenTakeAndIssue {
+    async fn put_device(
+        &self,
+        device: tessera::SecretKey,
+        user_code: tessera::TokenHash,
+        record: tessera::storage::DeviceRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, tessera::StoreError> {
+        self.0.put_device(device, user_code, record, now).await
+    }
+    async fn device_by_user_code(
+        &self,
+        user_code: tessera::TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<tessera::storage::DeviceRecord>, tessera::StoreError> {
+        self.0.device_by_user_code(user_code, now).await
+    }
+    async fn decide_device(
+        &self,
+        user_code: tessera::TokenHash,
+        decision: tessera::storage::DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, tessera::StoreError> {
+        self.0.decide_device(user_code, decision, now).await
+    }
+    async fn poll_device(
+        &self,
+        device: tessera::SecretKey,
+        client: &tessera::ClientId,
+        now: OffsetDateTime,
+    ) -> Result<tessera::storage::DevicePoll, tessera::StoreError> {
+        self.0.poll_device(device, client, now).await
+    }
+}

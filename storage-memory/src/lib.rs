@@ -67,14 +67,15 @@ mod shard;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera::storage::{
-    CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
+    CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore, NewTokens,
+    PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
-use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError};
+use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError, TokenHash};
 use time::OffsetDateTime;
 
 use crate::grant::{Grant, Interner, RefreshView, StoredToken, Take};
@@ -104,6 +105,7 @@ const PENDING_SHARDS: usize = 16;
 pub struct MemoryStore {
     grants: Shards<IdMap<GrantId, Box<Grant>>>,
     pending: Shards<IdMap<SecretKey, Box<PendingAuthorization>>>,
+    devices: Mutex<Devices>,
     interner: Interner,
     /// Looked up on every back-channel request: foldhash, seeded per process.
     clients: RwLock<HashMap<ClientId, Arc<Client>, foldhash::fast::RandomState>>,
@@ -137,6 +139,7 @@ impl MemoryStore {
         Self {
             grants: Shards::new(GRANT_SHARDS),
             pending: Shards::new(PENDING_SHARDS),
+            devices: Mutex::new(Devices::default()),
             interner: Interner::new(),
             clients: RwLock::new(HashMap::default()),
         }
@@ -175,6 +178,7 @@ impl MemoryStore {
             shard.retain(|_, p| p.expires_at > now);
             shrink_if_sparse(&mut shard);
         }
+        self.devices().sweep(now);
         self.interner.sweep();
     }
 
@@ -379,6 +383,125 @@ impl GrantStore for MemoryStore {
             g.revoke();
         }
         Ok(())
+    }
+}
+
+/// Device authorization requests, by device code and by user code (both
+/// hashes). Few and short-lived: one lock.
+#[derive(Default)]
+struct Devices {
+    by_device: HashMap<TokenHash, (TokenHash, DeviceRecord)>,
+    by_user_code: HashMap<TokenHash, TokenHash>,
+}
+
+/// How long an expired device request is kept, so that a late poll hears
+/// `expired_token` rather than `invalid_grant` (RFC 8628 §3.5).
+const DEVICE_GRACE: time::Duration = time::Duration::minutes(10);
+
+impl Devices {
+    fn remove(&mut self, device: &TokenHash) {
+        if let Some((user_code, _)) = self.by_device.remove(device) {
+            self.by_user_code.remove(&user_code);
+        }
+    }
+
+    fn sweep(&mut self, now: OffsetDateTime) {
+        let gone: Vec<TokenHash> = self
+            .by_device
+            .iter()
+            .filter(|(_, (_, r))| r.expires_at + DEVICE_GRACE <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for device in gone {
+            self.remove(&device);
+        }
+    }
+}
+
+impl MemoryStore {
+    fn devices(&self) -> std::sync::MutexGuard<'_, Devices> {
+        self.devices.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryStore {
+    async fn put_device(
+        &self,
+        device: SecretKey,
+        user_code: TokenHash,
+        record: DeviceRecord,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut devices = self.devices();
+        if let Some(existing) = devices.by_user_code.get(&user_code).copied() {
+            let live = devices
+                .by_device
+                .get(&existing)
+                .is_some_and(|(_, r)| r.expires_at > now);
+            if live {
+                return Ok(false);
+            }
+            devices.remove(&existing);
+        }
+        devices.by_user_code.insert(user_code, device.hash);
+        devices.by_device.insert(device.hash, (user_code, record));
+        Ok(true)
+    }
+
+    async fn device_by_user_code(
+        &self,
+        user_code: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        let devices = self.devices();
+        Ok(devices
+            .by_user_code
+            .get(&user_code)
+            .and_then(|d| devices.by_device.get(d))
+            .filter(|(_, r)| r.expires_at > now)
+            .map(|(_, r)| r.clone()))
+    }
+
+    async fn decide_device(
+        &self,
+        user_code: TokenHash,
+        decision: DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut devices = self.devices();
+        let Some(device) = devices.by_user_code.get(&user_code).copied() else {
+            return Ok(false);
+        };
+        match devices.by_device.get_mut(&device) {
+            Some((_, r)) if r.expires_at > now && r.status == DeviceStatus::Pending => {
+                r.status = decision;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn poll_device(
+        &self,
+        device: SecretKey,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let mut devices = self.devices();
+        let Some((user_code, record)) = devices.by_device.remove(&device.hash) else {
+            return Ok(DevicePoll::Unknown);
+        };
+        let (answer, keep) = record.poll(client, now);
+        match keep {
+            Some(record) => {
+                devices.by_device.insert(device.hash, (user_code, record));
+            }
+            None => {
+                devices.by_user_code.remove(&user_code);
+            }
+        }
+        Ok(answer)
     }
 }
 

@@ -61,4 +61,8 @@ checks!(
     race_rotate_refresh,
     race_take_pending,
     race_issue_and_revoke,
+    device_lifecycle,
+    device_polling_rules,
+    device_user_codes_are_unique_while_live,
+    race_poll_device,
 );

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod device;
 mod error;
 mod sql;
 
@@ -247,6 +248,7 @@ impl PostgresStoreBuilder {
             inner: Arc::new(Inner {
                 pool,
                 sql: Sql::new(&self.schema),
+                devices: device::DeviceSql::new(&self.schema),
                 schema: self.schema,
                 target,
                 timeout: self.command_timeout,
@@ -330,6 +332,7 @@ async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<(), String> {
 struct Inner {
     pool: PgPool,
     sql: Sql,
+    devices: device::DeviceSql,
     schema: String,
     target: String,
     timeout: Duration,
@@ -340,8 +343,9 @@ struct Inner {
 
 /// A Tessera store in PostgreSQL. Cheap to clone: clones share one pool.
 ///
-/// Implements [`ClientRegistry`], [`GrantStore`] and [`PendingStore`] (so
-/// it is a [`tessera::Store`]); every method is one statement.
+/// Implements [`ClientRegistry`], [`GrantStore`], [`PendingStore`] and
+/// [`tessera::storage::DeviceStore`] (so it is a [`tessera::Store`]); every
+/// method is one statement, but a device poll (one short transaction).
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
@@ -371,12 +375,19 @@ pub struct Swept {
     pub refresh_tokens: u64,
     /// Expired pending authorization requests.
     pub pending: u64,
+    /// Device authorization requests past their grace period.
+    pub devices: u64,
 }
 
 impl Swept {
     /// All rows deleted.
     pub fn total(&self) -> u64 {
-        self.grants + self.codes + self.access_tokens + self.refresh_tokens + self.pending
+        self.grants
+            + self.codes
+            + self.access_tokens
+            + self.refresh_tokens
+            + self.pending
+            + self.devices
     }
 }
 
@@ -488,6 +499,7 @@ impl PostgresStore {
             (&sql.sweep_access_tokens, &mut swept.access_tokens),
             (&sql.sweep_refresh_tokens, &mut swept.refresh_tokens),
             (&sql.sweep_pending, &mut swept.pending),
+            (&self.inner.devices.sweep, &mut swept.devices),
         ] {
             for _ in 0..self.inner.sweep_max_batches {
                 let done = self

@@ -2,7 +2,7 @@
 //! set. Everything of one grant shares the hash tag `<prefix>{<grant>}`, hence
 //! one cluster slot: `…:g` (grant meta), `…:<kind>:<hash>` (records).
 
-use tessera::{ClientId, GrantId, SecretKey};
+use tessera::{ClientId, GrantId, SecretKey, TokenHash};
 
 /// The keys under one prefix.
 pub(crate) struct Keys {
@@ -34,6 +34,12 @@ impl Keys {
 
     pub(crate) fn meta(&self, grant: &GrantId) -> String {
         format!("{}:g", self.grant_tag(grant))
+    }
+
+    /// `<prefix>u:<hash>`: a user code's index entry, naming its device
+    /// record (in the device code's grant slot, so a separate step).
+    pub(crate) fn user_code(&self, user_code: &TokenHash) -> String {
+        format!("{}u:{}", self.prefix, user_code.to_key())
     }
 
     pub(crate) fn record(&self, kind: char, key: &SecretKey) -> String {

@@ -43,6 +43,8 @@ pub(crate) struct Scripts {
     pub(crate) refresh_token: Lua,
     pub(crate) rotate_refresh: Lua,
     pub(crate) revoke_grant: Lua,
+    pub(crate) poll_device: Lua,
+    pub(crate) decide_device: Lua,
 }
 
 impl Scripts {
@@ -55,6 +57,8 @@ impl Scripts {
             refresh_token: Lua::new(script!("refresh_token.lua")),
             rotate_refresh: Lua::new(script!("rotate_refresh.lua")),
             revoke_grant: Lua::new(script!("revoke_grant.lua")),
+            poll_device: Lua::new(script!("poll_device.lua")),
+            decide_device: Lua::new(script!("decide_device.lua")),
         }
     }
 }

@@ -11,10 +11,10 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
-    TokenRecord,
+    CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
-use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError};
+use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError, TokenHash};
 
 use crate::connection::{Conn, Target};
 use crate::keys::Keys;
@@ -482,6 +482,130 @@ impl PendingStore for RedisStore {
                 Ok((now < request.expires_at).then_some(request))
             }
         }
+    }
+}
+
+/// How long an expired device request is kept, so that a late poll hears
+/// `expired_token` rather than `invalid_grant` (RFC 8628 §3.5).
+const DEVICE_GRACE: time::Duration = time::Duration::minutes(10);
+
+impl RedisStore {
+    /// The device record a user code's index entry names, if any.
+    async fn device_key_of(&self, user_code: &TokenHash) -> Result<Option<String>, StoreError> {
+        let index = self.inner.keys.user_code(user_code);
+        match self.exec(redis::cmd("GET").arg(&index)).await? {
+            Value::Nil => Ok(None),
+            v => bytes(v)
+                .and_then(|b| String::from_utf8(b).ok())
+                .map(Some)
+                .ok_or_else(|| StoreError::corrupt(format!("{index}: not a key name"))),
+        }
+    }
+}
+
+/// Device requests: the record under the device code's grant (one slot, so
+/// each poll and decision is one script), and a user code index beside it.
+/// Putting a request and finding one by user code are two commands each
+/// (the two keys live in different cluster slots); polling, the hot path,
+/// is one.
+#[async_trait]
+impl DeviceStore for RedisStore {
+    /// `SET NX` of the user code index (refused while live), then `SET` of
+    /// the record, kept [`DEVICE_GRACE`] past its expiry.
+    async fn put_device(
+        &self,
+        device: SecretKey,
+        user_code: TokenHash,
+        record: DeviceRecord,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let key = self.inner.keys.record('d', &device);
+        let index = self.inner.keys.user_code(&user_code);
+        let claimed = self
+            .exec(
+                redis::cmd("SET")
+                    .arg(&index)
+                    .arg(&key)
+                    .arg("NX")
+                    .arg("PXAT")
+                    .arg(pxat(record.expires_at)),
+            )
+            .await?;
+        if claimed == Value::Nil {
+            return Ok(false);
+        }
+        let json = encode(&record)?;
+        self.exec(
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(json)
+                .arg("PXAT")
+                .arg(pxat(record.expires_at + DEVICE_GRACE)),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn device_by_user_code(
+        &self,
+        user_code: TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        let Some(key) = self.device_key_of(&user_code).await? else {
+            return Ok(None);
+        };
+        let record: Option<DeviceRecord> = self.get_json("device record", &key).await?;
+        Ok(record.filter(|r| now < r.expires_at))
+    }
+
+    async fn decide_device(
+        &self,
+        user_code: TokenHash,
+        decision: DeviceStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let Some(key) = self.device_key_of(&user_code).await? else {
+            return Ok(false);
+        };
+        let status = encode(&decision)?;
+        let now = now.unix_timestamp().to_string();
+        let reply = self
+            .eval(&self.inner.scripts.decide_device, &[&key], &[&status, &now])
+            .await?
+            .check(&key)?;
+        match reply.tag.as_str() {
+            "decided" => Ok(true),
+            "unchanged" => Ok(false),
+            _ => Err(reply.unexpected()),
+        }
+    }
+
+    /// One script: the poll transition, atomically.
+    async fn poll_device(
+        &self,
+        device: SecretKey,
+        client: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<DevicePoll, StoreError> {
+        let key = self.inner.keys.record('d', &device);
+        let now = now.unix_timestamp().to_string();
+        let reply = self
+            .eval(
+                &self.inner.scripts.poll_device,
+                &[&key],
+                &[client.as_str(), &now],
+            )
+            .await?
+            .check(&key)?;
+        Ok(match reply.tag.as_str() {
+            "approved" => DevicePoll::Approved(decode("device record", &reply.record()?)?),
+            "pending" => DevicePoll::Pending,
+            "slow_down" => DevicePoll::SlowDown,
+            "denied" => DevicePoll::Denied,
+            "expired" => DevicePoll::Expired,
+            "unknown" => DevicePoll::Unknown,
+            _ => return Err(reply.unexpected()),
+        })
     }
 }
 

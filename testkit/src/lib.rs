@@ -62,8 +62,8 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::Barrier;
 
 use tessera::storage::{
-    CodeRecord, CodeTake, GrantStore, NewTokens, PendingAuthorization, PendingStore, RefreshLookup,
-    Subject, TokenRecord,
+    CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, Subject, TokenRecord,
 };
 use tessera::{
     ClientId, CodeChallenge, GrantId, OsRandom, Random, Scope, Secret, SecretKey, StoreError,
@@ -80,7 +80,7 @@ pub const RACERS: usize = 200;
 /// (see the [module docs](self)).
 pub async fn run_all<S, F, Fut>(mut make_store: F)
 where
-    S: GrantStore + PendingStore + ?Sized + 'static,
+    S: GrantStore + PendingStore + DeviceStore + ?Sized + 'static,
     F: FnMut() -> Fut,
     Fut: Future<Output = Arc<S>>,
 {
@@ -102,6 +102,10 @@ where
     race_rotate_refresh(make_store().await).await;
     race_take_pending(make_store().await).await;
     race_issue_and_revoke(make_store().await).await;
+    device_lifecycle(make_store().await).await;
+    device_polling_rules(make_store().await).await;
+    device_user_codes_are_unique_while_live(make_store().await).await;
+    race_poll_device(make_store().await).await;
 }
 
 // ----- fixtures ---------------------------------------------------------
@@ -1176,4 +1180,212 @@ where
         }
     }
     answers
+}
+
+// ----- device authorization (RFC 8628) -----------------------------------
+
+fn device_record(now: OffsetDateTime, ttl: i64) -> DeviceRecord {
+    DeviceRecord {
+        client_id: client_id(),
+        scope: scope(),
+        status: DeviceStatus::Pending,
+        interval: 5,
+        last_polled_at: None,
+        expires_at: now + secs(ttl),
+    }
+}
+
+fn user_code() -> tessera::TokenHash {
+    tessera::TokenHash::of(&format!("user_code:{:?}", OsRandom.bytes32()))
+}
+
+/// A request is found by its user code, decided once, and an approved one
+/// yields `Approved` to one poll and `Unknown` after.
+pub async fn device_lifecycle<S: DeviceStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "device_lifecycle";
+    let now = base_now();
+    let device = mint(TokenKind::Device, grant());
+    let code = user_code();
+    assert!(
+        ok(
+            store
+                .put_device(device, code, device_record(now, 600), now)
+                .await,
+            C
+        ),
+        "[{C}] put"
+    );
+    let found = ok(store.device_by_user_code(code, now).await, C);
+    assert_eq!(
+        found,
+        Some(device_record(now, 600)),
+        "[{C}] found by user code"
+    );
+    assert_eq!(
+        ok(store.device_by_user_code(user_code(), now).await, C),
+        None,
+        "[{C}] another user code"
+    );
+    let alice = DeviceStatus::Approved {
+        subject: Subject::new("alice"),
+    };
+    assert!(
+        ok(store.decide_device(code, alice.clone(), now).await, C),
+        "[{C}] decide"
+    );
+    assert!(
+        !ok(
+            store.decide_device(code, DeviceStatus::Denied, now).await,
+            C
+        ),
+        "[{C}] a decided request is not decided again"
+    );
+    match ok(store.poll_device(device, &client_id(), now).await, C) {
+        DevicePoll::Approved(r) => assert_eq!(r.status, alice, "[{C}] approved by alice"),
+        other => panic!("[{C}] expected Approved, got {other:?}"),
+    }
+    assert_eq!(
+        ok(store.poll_device(device, &client_id(), now).await, C),
+        DevicePoll::Unknown,
+        "[{C}] a device code yields tokens once"
+    );
+    // A denied request answers Denied once.
+    let device = mint(TokenKind::Device, grant());
+    let code = user_code();
+    ok(
+        store
+            .put_device(device, code, device_record(now, 600), now)
+            .await,
+        C,
+    );
+    assert!(ok(
+        store.decide_device(code, DeviceStatus::Denied, now).await,
+        C
+    ));
+    assert_eq!(
+        ok(store.poll_device(device, &client_id(), now).await, C),
+        DevicePoll::Denied
+    );
+}
+
+/// Polling follows [`DeviceRecord::poll`]: pending, then slow_down when
+/// early (interval +5), another client's poll changes nothing, expired
+/// after `expires_at`.
+pub async fn device_polling_rules<S: DeviceStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "device_polling_rules";
+    let now = base_now();
+    let device = mint(TokenKind::Device, grant());
+    let code = user_code();
+    ok(
+        store
+            .put_device(device, code, device_record(now, 600), now)
+            .await,
+        C,
+    );
+    let other = ClientId::new("another-client").unwrap_or_else(client_id);
+    assert_eq!(
+        ok(store.poll_device(device, &other, now).await, C),
+        DevicePoll::Unknown
+    );
+    assert_eq!(
+        ok(store.poll_device(device, &client_id(), now).await, C),
+        DevicePoll::Pending
+    );
+    assert_eq!(
+        ok(
+            store.poll_device(device, &client_id(), now + secs(1)).await,
+            C
+        ),
+        DevicePoll::SlowDown,
+        "[{C}] polled 1 s after the last poll"
+    );
+    let kept = ok(store.device_by_user_code(code, now).await, C);
+    assert_eq!(
+        kept.map(|r| r.interval),
+        Some(10),
+        "[{C}] interval grew by 5 s"
+    );
+    // 10 s after the last poll is on time again.
+    assert_eq!(
+        ok(
+            store
+                .poll_device(device, &client_id(), now + secs(11))
+                .await,
+            C
+        ),
+        DevicePoll::Pending
+    );
+    assert_eq!(
+        ok(
+            store
+                .poll_device(device, &client_id(), now + secs(600))
+                .await,
+            C
+        ),
+        DevicePoll::Expired,
+        "[{C}] after expires_at"
+    );
+    assert_eq!(
+        ok(store.device_by_user_code(code, now + secs(600)).await, C),
+        None,
+        "[{C}] an expired user code is not found"
+    );
+}
+
+/// A user code names one live request: a second put with it is refused.
+pub async fn device_user_codes_are_unique_while_live<S: DeviceStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "device_user_codes_are_unique_while_live";
+    let now = base_now();
+    let code = user_code();
+    let first = mint(TokenKind::Device, grant());
+    assert!(ok(
+        store
+            .put_device(first, code, device_record(now, 600), now)
+            .await,
+        C
+    ));
+    let second = mint(TokenKind::Device, grant());
+    assert!(
+        !ok(
+            store
+                .put_device(second, code, device_record(now, 600), now)
+                .await,
+            C
+        ),
+        "[{C}] a live user code is not reused"
+    );
+    assert_eq!(
+        ok(store.poll_device(second, &client_id(), now).await, C),
+        DevicePoll::Unknown,
+        "[{C}] the refused request was not stored"
+    );
+}
+
+/// [`RACERS`] pollers of one approved device code: exactly one gets it.
+pub async fn race_poll_device<S: DeviceStore + ?Sized + 'static>(store: Arc<S>) {
+    const C: &str = "race_poll_device";
+    require_multi_thread(C);
+    let now = base_now();
+    let device = mint(TokenKind::Device, grant());
+    let code = user_code();
+    ok(
+        store
+            .put_device(device, code, device_record(now, 600), now)
+            .await,
+        C,
+    );
+    let approved = DeviceStatus::Approved {
+        subject: Subject::new("alice"),
+    };
+    assert!(ok(store.decide_device(code, approved, now).await, C));
+    let answers = race(RACERS, |_| {
+        let store = Arc::clone(&store);
+        async move { ok(store.poll_device(device, &client_id(), now).await, C) }
+    })
+    .await;
+    let winners = answers
+        .iter()
+        .filter(|a| matches!(a, DevicePoll::Approved(_)))
+        .count();
+    assert_eq!(winners, 1, "[{C}] pollers that got the approval");
 }

@@ -6,6 +6,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod refresh_token;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use crate::token::{GrantId, Random, Secret, TokenKind};
 
 pub use authorization_code::AuthorizationCodeGrant;
 pub use client_credentials::ClientCredentialsGrant;
+pub use device_code::DeviceCodeGrant;
 pub use refresh_token::RefreshTokenGrant;
 
 /// What a grant handler may use: the store, the time, randomness and configuration.

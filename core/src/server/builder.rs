@@ -11,7 +11,8 @@ use crate::config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
 use crate::consent::{AlwaysPrompt, ConsentPolicy};
 use crate::endpoint::{Endpoint, Routes};
 use crate::grant::{
-    AuthorizationCodeGrant, ClientCredentialsGrant, GrantHandler, RefreshTokenGrant,
+    AuthorizationCodeGrant, ClientCredentialsGrant, DeviceCodeGrant, GrantHandler,
+    RefreshTokenGrant,
 };
 use crate::login_handle::LoginHandleKey;
 use crate::scope::ScopeToken;
@@ -80,6 +81,7 @@ pub struct ServerBuilder {
     store: Option<Arc<dyn Store>>,
     limiter: Arc<dyn RateLimiter>,
     login_key: Option<[u8; 32]>,
+    device_grant: bool,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -106,6 +108,7 @@ impl ServerBuilder {
             store: None,
             limiter: Arc::new(MemoryRateLimiter::default()),
             login_key: None,
+            device_grant: false,
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -151,6 +154,16 @@ impl ServerBuilder {
     /// it, anyone can forge a login handle for any request.
     pub fn login_handle_key(mut self, key: [u8; 32]) -> Self {
         self.login_key = Some(key);
+        self
+    }
+
+    /// Turns on the device authorization grant (RFC 8628): the device
+    /// authorization endpoint joins the endpoint table and the metadata, and
+    /// the `device_code` grant type is registered. The embedder serves the
+    /// verification page at [`Server::device_verification_path`] (with
+    /// [`Server::device_prompt`] and [`Server::device_decide`]).
+    pub fn enable_device_grant(mut self) -> Self {
+        self.device_grant = true;
         self
     }
 
@@ -226,7 +239,13 @@ impl ServerBuilder {
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
         check_lifetimes(&self.lifetimes)?;
-        let routes = Routes::compute(&issuer, parsed.path(), &self.paths)?;
+        let routes = Routes::compute(&issuer, parsed.path(), &self.paths, self.device_grant)?;
+        if self.device_grant {
+            let grant: Arc<dyn GrantHandler> = Arc::new(DeviceCodeGrant);
+            self.grants
+                .entry(grant.grant_type().to_owned())
+                .or_insert(grant);
+        }
         let builtins: [Arc<dyn GrantHandler>; 3] = [
             Arc::new(AuthorizationCodeGrant),
             Arc::new(RefreshTokenGrant),
@@ -251,6 +270,7 @@ impl ServerBuilder {
                     scopes: self.scopes,
                     realm: self.realm,
                     max_body_bytes: 64 * 1024,
+                    device_poll_interval: 5,
                 },
                 routes,
                 grants: self.grants,

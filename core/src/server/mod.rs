@@ -143,7 +143,7 @@ impl Server {
         self.inner.limiter.record(action, key, self.now());
     }
 
-    fn describe(&self, scope: &Scope) -> Vec<(String, String)> {
+    pub(crate) fn describe(&self, scope: &Scope) -> Vec<(String, String)> {
         scope
             .iter()
             .map(|t| {

@@ -1,0 +1,82 @@
+//! The device code grant's token request (RFC 8628 §3.4, §3.5).
+
+use async_trait::async_trait;
+
+use super::{GrantContext, GrantHandler, TokenResponse};
+use crate::client::{Client, GrantType};
+use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::params::Params;
+use crate::storage::{DevicePoll, DeviceStatus};
+use crate::token::{SecretKey, TokenKind};
+
+/// Exchanges an approved device code for tokens; registered by
+/// [`ServerBuilder::enable_device_grant`](crate::ServerBuilder::enable_device_grant).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeviceCodeGrant;
+
+#[async_trait]
+impl GrantHandler for DeviceCodeGrant {
+    fn grant_type(&self) -> &str {
+        GrantType::DEVICE_CODE
+    }
+
+    async fn exchange(
+        &self,
+        ctx: &GrantContext<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
+        let presented = params.require("device_code")?;
+        let unknown = || {
+            OAuthError::invalid_grant("unknown, used or expired device_code")
+                .with_reason(Reason::DeviceCodeUnknown)
+        };
+        let device = SecretKey::parse(TokenKind::Device, presented).ok_or_else(unknown)?;
+        // §3.5: each answer but the tokens tells the device what to do next.
+        let record = match ctx.store.poll_device(device, &client.id, ctx.now).await? {
+            DevicePoll::Approved(record) => record,
+            DevicePoll::Pending => {
+                return Err(OAuthError::new(
+                    ErrorCode::AuthorizationPending,
+                    "the user has not yet decided",
+                )
+                .with_reason(Reason::DevicePending));
+            }
+            DevicePoll::SlowDown => {
+                return Err(OAuthError::new(
+                    ErrorCode::SlowDown,
+                    "polling too fast: wait 5 seconds longer between requests",
+                )
+                .with_reason(Reason::DevicePolledTooFast));
+            }
+            DevicePoll::Denied => {
+                return Err(OAuthError::new(
+                    ErrorCode::AccessDenied,
+                    "the user denied the request",
+                )
+                .with_reason(Reason::DeviceDenied));
+            }
+            DevicePoll::Expired => {
+                return Err(OAuthError::new(
+                    ErrorCode::ExpiredToken,
+                    "the device_code has expired",
+                )
+                .with_reason(Reason::DeviceCodeExpired));
+            }
+            _ => return Err(unknown()),
+        };
+        let DeviceStatus::Approved { subject } = &record.status else {
+            return Err(unknown());
+        };
+        let refresh = client
+            .allows_grant(GrantType::REFRESH_TOKEN)
+            .then_some(&record.scope);
+        let minted = ctx.mint_tokens(device.grant, client, Some(subject), &record.scope, refresh);
+        if !ctx.store.issue(device.grant, minted.records).await? {
+            return Err(OAuthError::invalid_grant("the grant was revoked")
+                .with_reason(Reason::GrantRevoked));
+        }
+        tracing::info!(client = %client.id, grant = %device.grant, "device code exchanged");
+        Ok(minted.response)
+    }
+}
