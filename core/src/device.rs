@@ -49,15 +49,20 @@ impl UserCode {
     pub(crate) fn generate(random: &dyn crate::token::Random) -> Self {
         let mut code = [0u8; LENGTH];
         let mut filled = 0;
-        while filled < LENGTH {
+        // A source that keeps giving bytes over 239 (a broken or test RNG)
+        // must not hang the server: after 64 rounds, take what comes.
+        for round in 0..=64 {
             let mut bytes = [0u8; 16];
             random.fill(&mut bytes);
             for b in bytes {
                 // 240 = 12 × 20: the bytes above would favour the first letters.
-                if b < 240 && filled < LENGTH {
+                if (b < 240 || round == 64) && filled < LENGTH {
                     code[filled] = ALPHABET[usize::from(b % 20)];
                     filled += 1;
                 }
+            }
+            if filled == LENGTH {
+                break;
             }
         }
         Self(code)
