@@ -39,6 +39,9 @@ pub enum Action {
     /// A wrong user code typed on the verification page, keyed by whoever
     /// types (RFC 8628 §5.1: user codes can be guessed otherwise).
     UserCodeEntry,
+    /// A pushed authorization request, keyed by `client_id`: public clients
+    /// push without a secret, and each is kept until used or expired.
+    PushedAuthorization,
 }
 
 impl Action {
@@ -49,6 +52,7 @@ impl Action {
             Self::ClientAuthenticationFailure => "client_authentication_failure",
             Self::DeviceAuthorization => "device_authorization",
             Self::UserCodeEntry => "user_code_entry",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 }
@@ -109,9 +113,9 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 ///
 /// Defaults: 5 wrong passwords per account per 15 minutes (the demo
 /// contract's rule), 20 failed client authentications per client per
-/// minute, 120 device authorization requests per client per minute, 10
-/// wrong user codes per person per 15 minutes; at most 100,000 keys counted
-/// at once.
+/// minute, 120 device authorization requests and 600 pushed authorization
+/// requests per client per minute, 10 wrong user codes per person per 15
+/// minutes; at most 100,000 keys counted at once.
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
     limits: Vec<(Action, Limit)>,
@@ -139,6 +143,10 @@ impl Default for MemoryRateLimiter {
                 Limit::new(120, Duration::minutes(1)),
             )
             .with_limit(Action::UserCodeEntry, Limit::new(10, Duration::minutes(15)))
+            .with_limit(
+                Action::PushedAuthorization,
+                Limit::new(600, Duration::minutes(1)),
+            )
     }
 }
 

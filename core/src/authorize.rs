@@ -257,9 +257,16 @@ pub(crate) fn validate(
             "the client may not use the authorization code grant",
         )));
     }
-    if params.contains("request") || params.contains("request_uri") {
+    if params.contains("request") {
         return Err(reject(OAuthError::invalid_request(
             "request objects are not supported",
+        )));
+    }
+    if params.contains("request_uri") {
+        // Only reached by a pushed request itself (the authorization
+        // endpoint takes `request_uri` before validating).
+        return Err(reject(OAuthError::invalid_request(
+            "request_uri must not be pushed",
         )));
     }
     let challenge = match (
@@ -323,6 +330,7 @@ mod tests {
             realm: "r".into(),
             max_body_bytes: 65536,
             device_poll_interval: 5,
+            require_pushed_authorization_requests: false,
         }
     }
 

@@ -176,6 +176,9 @@ pub struct Client {
     pub introspect_any_token: bool,
     /// Whether consent may be skipped for it (a first-party client), subject to the consent policy.
     pub first_party: bool,
+    /// Whether its authorization requests must be pushed first (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Client {
@@ -191,6 +194,7 @@ impl Client {
             scope: Scope::empty(),
             introspect_any_token: false,
             first_party: false,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -206,6 +210,7 @@ impl Client {
             scope: Scope::empty(),
             introspect_any_token: false,
             first_party: false,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -245,6 +250,13 @@ impl Client {
     /// Marks the client first-party (the consent policy may skip the page).
     pub fn with_first_party(mut self, first_party: bool) -> Self {
         self.first_party = first_party;
+        self
+    }
+
+    /// Requires the client to push its authorization requests (RFC 9126 §6):
+    /// a plain one at the authorization endpoint is refused.
+    pub fn with_require_pushed_authorization_requests(mut self, required: bool) -> Self {
+        self.require_pushed_authorization_requests = required;
         self
     }
 

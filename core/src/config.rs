@@ -33,6 +33,9 @@ pub struct Lifetimes {
     /// Device codes and their user codes (RFC 8628 §3.2 `expires_in`): 10
     /// minutes by default.
     pub device_code: Duration,
+    /// Pushed authorization requests (RFC 9126 §2.2 `expires_in`): 60 s by
+    /// default (the RFC's suggestion is between 5 and 600 s).
+    pub request_uri: Duration,
 }
 
 impl Default for Lifetimes {
@@ -44,6 +47,7 @@ impl Default for Lifetimes {
             refresh_family: Duration::days(90),
             pending: Duration::minutes(10),
             device_code: Duration::minutes(10),
+            request_uri: Duration::seconds(60),
         }
     }
 }
@@ -74,6 +78,13 @@ impl Lifetimes {
     #[must_use]
     pub fn with_refresh_family(mut self, refresh_family: Duration) -> Self {
         self.refresh_family = refresh_family;
+        self
+    }
+
+    /// Pushed authorization requests live `request_uri`.
+    #[must_use]
+    pub fn with_request_uri(mut self, request_uri: Duration) -> Self {
+        self.request_uri = request_uri;
         self
     }
 
@@ -128,6 +139,8 @@ pub struct EndpointPaths {
     /// The device authorization endpoint (RFC 8628 §3.1), served when the
     /// device grant is enabled.
     pub device_authorization: String,
+    /// The pushed authorization request endpoint (RFC 9126 §2).
+    pub pushed_authorization: String,
     /// The embedder's device verification page (RFC 8628 §3.3), like the
     /// authorization endpoint the embedder's own.
     pub device_verification: String,
@@ -141,6 +154,7 @@ impl Default for EndpointPaths {
             revoke: "/revoke".into(),
             introspect: "/introspect".into(),
             device_authorization: "/device_authorization".into(),
+            pushed_authorization: "/par".into(),
             device_verification: "/device".into(),
         }
     }
@@ -172,6 +186,13 @@ impl EndpointPaths {
     #[must_use]
     pub fn with_device_authorization(mut self, path: impl Into<String>) -> Self {
         self.device_authorization = path.into();
+        self
+    }
+
+    /// The pushed authorization request endpoint at `path`.
+    #[must_use]
+    pub fn with_pushed_authorization(mut self, path: impl Into<String>) -> Self {
+        self.pushed_authorization = path.into();
         self
     }
 
@@ -210,6 +231,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seconds a device waits between polls (RFC 8628 §3.2 `interval`): 5.
     pub device_poll_interval: u32,
+    /// Whether every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Config {

@@ -36,6 +36,8 @@ pub enum Endpoint {
     Introspection,
     /// Device authorization (RFC 8628 §3.1), when the device grant is on.
     DeviceAuthorization,
+    /// Pushed authorization requests (RFC 9126 §2).
+    PushedAuthorization,
 }
 
 impl Endpoint {
@@ -44,9 +46,11 @@ impl Endpoint {
     pub const fn methods(self) -> &'static [&'static str] {
         match self {
             Self::Metadata => &["GET", "HEAD"],
-            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => {
-                &["POST"]
-            }
+            Self::Token
+            | Self::Revocation
+            | Self::Introspection
+            | Self::DeviceAuthorization
+            | Self::PushedAuthorization => &["POST"],
         }
     }
 
@@ -58,6 +62,7 @@ impl Endpoint {
             Self::Revocation => "revocation",
             Self::Introspection => "introspection",
             Self::DeviceAuthorization => "device_authorization",
+            Self::PushedAuthorization => "pushed_authorization",
         }
     }
 
@@ -70,9 +75,11 @@ impl Endpoint {
     fn allow_header(self) -> &'static str {
         match self {
             Self::Metadata => "GET, HEAD",
-            Self::Token | Self::Revocation | Self::Introspection | Self::DeviceAuthorization => {
-                "POST"
-            }
+            Self::Token
+            | Self::Revocation
+            | Self::Introspection
+            | Self::DeviceAuthorization
+            | Self::PushedAuthorization => "POST",
         }
     }
 }
@@ -128,6 +135,10 @@ impl Routes {
             (
                 Endpoint::Introspection,
                 format!("{base}{}", paths.introspect),
+            ),
+            (
+                Endpoint::PushedAuthorization,
+                format!("{base}{}", paths.pushed_authorization),
             ),
         ]);
         if device_grant {
@@ -268,6 +279,13 @@ impl Server {
                 .device_authorization(request)
                 .await
                 .and_then(|answer| json_200(&answer)),
+            Endpoint::PushedAuthorization => self.push(request).await.and_then(|answer| {
+                // RFC 9126 §2.2: `201 Created`.
+                json_200(&answer).map(|mut r| {
+                    r.status = 201;
+                    r
+                })
+            }),
         };
         result.unwrap_or_else(|e| {
             e.log(endpoint.name());
@@ -346,6 +364,7 @@ mod tests {
                 (Endpoint::Token, "/token".to_owned()),
                 (Endpoint::Revocation, "/revoke".to_owned()),
                 (Endpoint::Introspection, "/introspect".to_owned()),
+                (Endpoint::PushedAuthorization, "/par".to_owned()),
             ]
         );
     }

@@ -30,6 +30,7 @@ mod http;
 mod introspection;
 mod login_handle;
 mod metadata;
+mod par;
 mod params;
 mod pkce;
 mod redirect;
@@ -109,6 +110,9 @@ pub use storage::{Store, Subject};
 
 // The abuse hook, shared by the core and the embedder's login page.
 pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
+
+// Pushed authorization requests (RFC 9126).
+pub use par::{PushedRequest, REQUEST_URI_PREFIX};
 
 // The device authorization grant (RFC 8628).
 pub use device::{DeviceAuthorization, DevicePrompt, UserCode, UserCodeError};

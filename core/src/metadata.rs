@@ -23,6 +23,11 @@ pub struct Metadata {
     /// The introspection endpoint (RFC 7662), when served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint: Option<String>,
+    /// The pushed authorization request endpoint (RFC 9126 §5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed_authorization_request_endpoint: Option<String>,
+    /// Whether every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
     /// The device authorization endpoint (RFC 8628 §4), when the device grant is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -79,6 +84,8 @@ impl Server {
             revocation_endpoint: self.endpoint_url(Endpoint::Revocation),
             introspection_endpoint: self.endpoint_url(Endpoint::Introspection),
             device_authorization_endpoint: self.endpoint_url(Endpoint::DeviceAuthorization),
+            pushed_authorization_request_endpoint: self.endpoint_url(Endpoint::PushedAuthorization),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             scopes_supported: c.scopes.keys().map(|s| s.to_string()).collect(),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],

@@ -30,6 +30,9 @@ pub enum TokenKind {
     Pending,
     /// A device code (`tsd_`, RFC 8628 §3.2).
     Device,
+    /// A pushed authorization request's handle (`tsu_`, RFC 9126 §2.2), sent
+    /// inside `urn:ietf:params:oauth:request_uri:`.
+    RequestUri,
 }
 
 impl TokenKind {
@@ -41,6 +44,7 @@ impl TokenKind {
             Self::Code => "tsc_",
             Self::Pending => "tsp_",
             Self::Device => "tsd_",
+            Self::RequestUri => "tsu_",
         }
     }
 }

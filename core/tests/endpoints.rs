@@ -24,6 +24,7 @@ async fn routes_list_every_endpoint_at_its_path() {
             (Endpoint::Token, "/token"),
             (Endpoint::Revocation, "/revoke"),
             (Endpoint::Introspection, "/introspect"),
+            (Endpoint::PushedAuthorization, "/par"),
         ]
     );
     assert_eq!(f.server.endpoint_at("/token"), Some(Endpoint::Token));

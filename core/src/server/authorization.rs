@@ -69,6 +69,11 @@ impl Server {
     ) -> Result<AuthorizeOutcome, Rejection> {
         let now = self.now();
         let (params, flaws) = Params::parse_reporting_flaws(query);
+        if let Some(request_uri) = params.get("request_uri") {
+            return self
+                .authorize_pushed(&params, &flaws, request_uri, owner, now)
+                .await;
+        }
         let client = match params.get("client_id").and_then(ClientId::new) {
             Some(id) => self
                 .inner
@@ -79,7 +84,82 @@ impl Server {
             None => None,
         };
         let valid = authorize::validate(&params, &flaws, client.as_ref(), &self.inner.config, now)?;
+        // RFC 9126 §5, §6: a client (or a server) that requires pushed
+        // requests refuses this one, at the redirect URI it just verified.
+        if self.inner.config.require_pushed_authorization_requests
+            || valid.client.require_pushed_authorization_requests
+        {
+            let target = valid.pending.target(&self.inner.config.issuer);
+            return Err(Rejection::Redirect(
+                Box::new(target),
+                OAuthError::invalid_request("pushed authorization requests are required"),
+            ));
+        }
         tracing::info!(client = %valid.client.id, "authorization request accepted");
+        self.proceed(valid.pending, valid.client, owner, now).await
+    }
+
+    /// The authorization endpoint with a `request_uri` from the pushed
+    /// authorization request endpoint (RFC 9126 §4): the pushed request is
+    /// taken (single use), must be the named client's, and stands for every
+    /// other parameter of this request.
+    async fn authorize_pushed(
+        &self,
+        params: &Params,
+        flaws: &crate::params::Flaws,
+        request_uri: &str,
+        owner: Option<&Subject>,
+        now: OffsetDateTime,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let unusable = || {
+            Rejection::ErrorPage(
+                OAuthError::invalid_request("request_uri is unknown, expired or already used")
+                    .with_reason(Reason::PendingRequestExpired),
+            )
+        };
+        if let Some(name) = flaws
+            .repeated
+            .iter()
+            .find(|n| matches!(n.as_str(), "client_id" | "request_uri"))
+        {
+            return Err(Rejection::ErrorPage(crate::params::repeated(name)));
+        }
+        let client_id = params
+            .get("client_id")
+            .and_then(ClientId::new)
+            .ok_or_else(|| {
+                Rejection::ErrorPage(OAuthError::invalid_request(
+                    "client_id is required with request_uri",
+                ))
+            })?;
+        let key = crate::par::request_uri_key(request_uri).ok_or_else(unusable)?;
+        let mut pending = self
+            .inner
+            .store
+            .take_pending(key, now)
+            .await
+            .map_err(|e| Rejection::ErrorPage(e.into()))?
+            .ok_or_else(unusable)?;
+        if pending.client_id != client_id {
+            return Err(unusable());
+        }
+        let client = self.client_of(&pending).await?;
+        // From here the request waits for login and consent like any other.
+        pending.expires_at = now + self.inner.config.lifetimes.pending;
+        tracing::info!(client = %client.id, "pushed authorization request accepted");
+        self.proceed(pending, client, owner, now).await
+    }
+
+    /// A validated request: the login page for a browser that has not
+    /// signed in, else on to consent.
+    async fn proceed(
+        &self,
+        pending: PendingAuthorization,
+        client: Arc<Client>,
+        owner: Option<&Subject>,
+        now: OffsetDateTime,
+    ) -> Result<AuthorizeOutcome, Rejection> {
+        let valid = authorize::ValidatedRequest { client, pending };
         match owner {
             // Nothing is stored for a browser that has not signed in: the
             // login page carries the sealed request (see `login_handle`).

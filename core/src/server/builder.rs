@@ -65,6 +65,8 @@ fn check_lifetimes(l: &Lifetimes) -> Result<(), BuildError> {
         ("refresh_token", l.refresh_token),
         ("refresh_family", l.refresh_family),
         ("pending", l.pending),
+        ("device_code", l.device_code),
+        ("request_uri", l.request_uri),
     ] {
         if !range.contains(&d) {
             return Err(BuildError::InvalidLifetime { which });
@@ -82,6 +84,7 @@ pub struct ServerBuilder {
     limiter: Arc<dyn RateLimiter>,
     login_key: Option<[u8; 32]>,
     device_grant: bool,
+    require_par: bool,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -109,6 +112,7 @@ impl ServerBuilder {
             limiter: Arc::new(MemoryRateLimiter::default()),
             login_key: None,
             device_grant: false,
+            require_par: false,
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -164,6 +168,15 @@ impl ServerBuilder {
     /// [`Server::device_prompt`] and [`Server::device_decide`]).
     pub fn enable_device_grant(mut self) -> Self {
         self.device_grant = true;
+        self
+    }
+
+    /// Requires every client to push its authorization requests first
+    /// (RFC 9126 §5, `require_pushed_authorization_requests`): a plain
+    /// request at the authorization endpoint is refused. (Per client:
+    /// [`Client::with_require_pushed_authorization_requests`](crate::Client::with_require_pushed_authorization_requests).)
+    pub fn require_pushed_authorization_requests(mut self) -> Self {
+        self.require_par = true;
         self
     }
 
@@ -271,6 +284,7 @@ impl ServerBuilder {
                     realm: self.realm,
                     max_body_bytes: 64 * 1024,
                     device_poll_interval: 5,
+                    require_pushed_authorization_requests: self.require_par,
                 },
                 routes,
                 grants: self.grants,

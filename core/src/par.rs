@@ -1,0 +1,114 @@
+//! Pushed authorization requests (RFC 9126): a client sends its
+//! authorization request on the back channel first, authenticated, and the
+//! browser carries only a `request_uri` to the authorization endpoint, so
+//! nothing in the front channel can be tampered with or read.
+//!
+//! A pushed request is validated exactly as at the authorization endpoint,
+//! but errors are answered as JSON (§2.3); it is kept as a pending request
+//! under a single-use handle for 60 s by default, bound to its client.
+
+use serde::Serialize;
+
+use crate::abuse::Action;
+use crate::authorize::{self, Rejection};
+use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::http::HttpRequest;
+use crate::params::Flaws;
+use crate::server::Server;
+use crate::token::{Secret, SecretKey, TokenKind};
+
+/// What a `request_uri` starts with (RFC 9126 §2.2).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+
+/// The answer of the pushed authorization request endpoint (RFC 9126 §2.2).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PushedRequest {
+    /// Where the browser is sent: `urn:ietf:params:oauth:request_uri:…`.
+    pub request_uri: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for PushedRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushedRequest")
+            .field("expires_in", &self.expires_in)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store key a `request_uri` names, if it is one of ours.
+pub(crate) fn request_uri_key(request_uri: &str) -> Option<SecretKey> {
+    SecretKey::parse(
+        TokenKind::RequestUri,
+        request_uri.strip_prefix(REQUEST_URI_PREFIX)?,
+    )
+}
+
+impl Server {
+    /// The pushed authorization request endpoint (RFC 9126 §2): served by
+    /// [`Server::handle`] with [`Endpoint::PushedAuthorization`](crate::Endpoint::PushedAuthorization).
+    pub(crate) async fn push(
+        &self,
+        request: &HttpRequest<'_>,
+    ) -> Result<PushedRequest, OAuthError> {
+        let params = request.form_params()?;
+        let client = self
+            .authenticate_client(request.authorization, &params)
+            .await?;
+        if params.contains("request_uri") {
+            // §2.1: a pushed request must not itself name a pushed request.
+            return Err(OAuthError::invalid_request(
+                "request_uri must not be sent to the pushed authorization request endpoint",
+            ));
+        }
+        if params.get("client_id") != Some(client.id.as_str()) {
+            // §2.1: the request carries `client_id`, the client's own.
+            return Err(OAuthError::invalid_request(
+                "client_id is required and must be the authenticated client's",
+            ));
+        }
+        // Public clients push without a secret: bound what one can make us keep.
+        if let Err(limited) = self
+            .check_limit(Action::PushedAuthorization, client.id.as_str())
+            .await
+        {
+            tracing::info!(client = %client.id, retry_at = %limited.retry_at, "pushed request refused: too many");
+            return Err(OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many pushed authorization requests; try again later",
+            )
+            .with_reason(Reason::RateLimited));
+        }
+        self.record_attempt(Action::PushedAuthorization, client.id.as_str())
+            .await;
+        let now = self.now();
+        let mut valid = authorize::validate(
+            &params,
+            &Flaws::default(),
+            Some(&client),
+            self.config(),
+            now,
+        )
+        .map_err(|rejection| match rejection {
+            // §2.3: every error is answered here, as JSON.
+            Rejection::ErrorPage(e) | Rejection::Redirect(_, e) => e,
+        })?;
+        let lifetime = self.config().lifetimes.request_uri;
+        valid.pending.expires_at = now + lifetime;
+        let handle = Secret::mint(
+            TokenKind::RequestUri,
+            self.random().grant_id(),
+            self.random().bytes32(),
+        );
+        self.store()
+            .put_pending(handle.key(), valid.pending)
+            .await?;
+        tracing::info!(client = %client.id, "authorization request pushed");
+        Ok(PushedRequest {
+            request_uri: format!("{REQUEST_URI_PREFIX}{}", handle.expose()),
+            expires_in: lifetime.whole_seconds(),
+        })
+    }
+}

@@ -1,0 +1,258 @@
+//! Pushed authorization requests (RFC 9126) through the core's endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use tessera::{
+    AuthorizeOutcome, Client, ClientId, CodeChallenge, Decision, Endpoint, FixedClock, HttpRequest,
+    RedirectUri, Scope, SecretHash, Server, ServerBuilder, Subject,
+};
+use tessera_memory::MemoryStore;
+use time::{Duration, OffsetDateTime};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Fixture {
+    server: Server,
+    clock: Arc<FixedClock>,
+}
+
+fn fixture_with(f: impl FnOnce(ServerBuilder) -> ServerBuilder, strict: bool) -> Fixture {
+    let shop = |id: &str| {
+        Client::confidential(
+            ClientId::new(id).unwrap(),
+            "Print Shop",
+            SecretHash::of("s"),
+        )
+        .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+        .with_grant_types(["authorization_code"])
+        .with_scope(Scope::parse("photos.read").unwrap())
+    };
+    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+    let builder = Server::builder()
+        .issuer("https://as.example")
+        .store(Arc::new(MemoryStore::with_clients([
+            shop("shop"),
+            shop("other"),
+            shop("strict").with_require_pushed_authorization_requests(strict),
+        ])))
+        .clock(clock.clone());
+    Fixture {
+        server: f(builder).build().unwrap(),
+        clock,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|b| b, true)
+}
+
+fn basic(id: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:s"))
+    )
+}
+
+fn request(client: &str, extra: &str) -> String {
+    format!(
+        "response_type=code&client_id={client}&state=xyz&code_challenge={}&code_challenge_method=S256{extra}",
+        CodeChallenge::s256(VERIFIER)
+    )
+}
+
+async fn push(f: &Fixture, auth: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let r = f
+        .server
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(body, auth),
+        )
+        .await;
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+async fn pushed_uri(f: &Fixture, client: &str) -> String {
+    let (status, body) = push(f, Some(&basic(client)), &request(client, "")).await;
+    assert_eq!(status, 201, "{body}");
+    body["request_uri"].as_str().unwrap().to_owned()
+}
+
+fn by_reference(client: &str, request_uri: &str) -> String {
+    format!(
+        "client_id={client}&request_uri={}",
+        url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect::<String>()
+    )
+}
+
+#[tokio::test]
+async fn a_pushed_request_runs_the_whole_flow_rfc9126_2_and_4() {
+    let f = fixture();
+    let (status, body) = push(&f, Some(&basic("shop")), &request("shop", "")).await;
+    assert_eq!(status, 201);
+    let uri = body["request_uri"].as_str().unwrap();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:tsu_"));
+    assert_eq!(body["expires_in"], 60);
+    // The browser carries only client_id and request_uri.
+    let AuthorizeOutcome::Login(prompt) =
+        f.server.authorize(&by_reference("shop", uri), None).await
+    else {
+        panic!("login expected")
+    };
+    let alice = Subject::new("alice");
+    let AuthorizeOutcome::Consent(prompt) = f.server.resume(&prompt.handle, &alice).await else {
+        panic!("consent expected")
+    };
+    let AuthorizeOutcome::Redirect(r) = f
+        .server
+        .decide(&prompt.handle, &alice, Decision::Allow)
+        .await
+    else {
+        panic!("redirect expected")
+    };
+    let location = r.location();
+    assert!(location.starts_with("https://shop.example/cb?code="));
+    assert!(location.contains("state=xyz") && location.contains("iss="));
+    let code = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let token = f
+        .server
+        .token_response(&HttpRequest::form_post(
+            &format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}"),
+            Some(&basic("shop")),
+        ))
+        .await;
+    assert!(token.is_ok(), "{token:?}");
+    // The metadata advertises the endpoint (RFC 9126 §5).
+    let m = f.server.metadata();
+    assert_eq!(
+        m.pushed_authorization_request_endpoint.as_deref(),
+        Some("https://as.example/par")
+    );
+    assert!(!m.require_pushed_authorization_requests);
+}
+
+#[tokio::test]
+async fn request_uris_are_single_use_bound_and_short_lived_rfc9126_4() {
+    let f = fixture();
+    let error_page = |o: AuthorizeOutcome| matches!(o, AuthorizeOutcome::ErrorPage(_));
+    // Single use.
+    let uri = pushed_uri(&f, "shop").await;
+    assert!(!error_page(
+        f.server.authorize(&by_reference("shop", &uri), None).await
+    ));
+    assert!(error_page(
+        f.server.authorize(&by_reference("shop", &uri), None).await
+    ));
+    // Bound to the client that pushed it.
+    let uri = pushed_uri(&f, "shop").await;
+    assert!(error_page(
+        f.server.authorize(&by_reference("other", &uri), None).await
+    ));
+    // 60 s.
+    let uri = pushed_uri(&f, "shop").await;
+    f.clock.advance(Duration::seconds(60));
+    assert!(error_page(
+        f.server.authorize(&by_reference("shop", &uri), None).await
+    ));
+    // Not one of ours, or without client_id: never a redirect.
+    assert!(error_page(
+        f.server
+            .authorize(
+                &by_reference("shop", "urn:ietf:params:oauth:request_uri:x"),
+                None
+            )
+            .await
+    ));
+    assert!(error_page(
+        f.server
+            .authorize(
+                "request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax",
+                None
+            )
+            .await
+    ));
+}
+
+#[tokio::test]
+async fn push_errors_are_json_rfc9126_2_3() {
+    let f = fixture();
+    let error = |v: &serde_json::Value| v["error"].as_str().unwrap_or("").to_owned();
+    // Client authentication is required.
+    let (status, body) = push(&f, None, &request("shop", "")).await;
+    assert_eq!((status, error(&body).as_str()), (401, "invalid_client"));
+    let (status, body) = push(&f, Some(&basic("nobody")), &request("nobody", "")).await;
+    assert_eq!((status, error(&body).as_str()), (401, "invalid_client"));
+    // The same validation as the authorization endpoint, answered here.
+    for (extra, code) in [
+        (
+            "&redirect_uri=https%3A%2F%2Fevil.example%2Fcb",
+            "invalid_request",
+        ),
+        ("&scope=photos.write", "invalid_scope"),
+        (
+            "&request_uri=urn%3Aietf%3Aparams%3Aoauth%3Arequest_uri%3Ax",
+            "invalid_request",
+        ),
+    ] {
+        let (status, body) = push(&f, Some(&basic("shop")), &request("shop", extra)).await;
+        assert_eq!((status, error(&body).as_str()), (400, code), "{extra}");
+    }
+    let no_pkce = "response_type=code&client_id=shop&state=x";
+    let (status, body) = push(&f, Some(&basic("shop")), no_pkce).await;
+    assert_eq!((status, error(&body).as_str()), (400, "invalid_request"));
+    let (status, body) = push(
+        &f,
+        Some(&basic("shop")),
+        &request("shop", "").replace("response_type=code", "response_type=token"),
+    )
+    .await;
+    assert_eq!(
+        (status, error(&body).as_str()),
+        (400, "unsupported_response_type")
+    );
+    // client_id must be the authenticated client's.
+    let (status, body) = push(&f, Some(&basic("shop")), &request("other", "")).await;
+    assert_eq!(status / 100, 4, "{body}");
+    let r = f
+        .server
+        .handle(Endpoint::PushedAuthorization, &HttpRequest::new("GET"))
+        .await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+}
+
+#[tokio::test]
+async fn clients_may_be_required_to_push_rfc9126_6() {
+    let f = fixture();
+    // A plain request of a client that must push: refused at its redirect URI.
+    let AuthorizeOutcome::Redirect(r) = f.server.authorize(&request("strict", ""), None).await
+    else {
+        panic!("redirect expected")
+    };
+    assert!(r.location().contains("error=invalid_request"));
+    // Pushed, it goes through.
+    let uri = pushed_uri(&f, "strict").await;
+    assert!(matches!(
+        f.server
+            .authorize(&by_reference("strict", &uri), None)
+            .await,
+        AuthorizeOutcome::Login(_)
+    ));
+    // Server-wide (RFC 9126 §5), advertised in the metadata.
+    let f = fixture_with(|b| b.require_pushed_authorization_requests(), false);
+    assert!(f.server.metadata().require_pushed_authorization_requests);
+    assert!(matches!(
+        f.server.authorize(&request("shop", ""), None).await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    let uri = pushed_uri(&f, "shop").await;
+    assert!(matches!(
+        f.server.authorize(&by_reference("shop", &uri), None).await,
+        AuthorizeOutcome::Login(_)
+    ));
+}
