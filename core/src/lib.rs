@@ -128,7 +128,7 @@ pub use metadata::Metadata;
 pub use error::{BoxError, ErrorCode, OAuthError, Reason, StoreError};
 
 // Secrets, and the values grants and stores handle.
-pub use params::Params;
+pub use params::{MAX_PARAMETER_BYTES, Params};
 pub use pkce::CodeChallenge;
 pub use token::{GrantId, Secret, SecretKey, TokenHash, TokenKind};
 
