@@ -1,0 +1,813 @@
+//! The bodies of the fuzz targets, shared by the cargo-fuzz binaries
+//! (`fuzz/fuzz_targets/*.rs`) and by the replay of their corpora in the
+//! ordinary test suite (`core/tests/fuzz_corpora.rs`), so the two cannot
+//! drift apart.
+//!
+//! Each target takes arbitrary bytes, drives one parser of untrusted input
+//! through the public API of `tessera`, and panics when an invariant fails.
+//! Where a target needs two inputs (a header and a body, a registered and a
+//! requested URI), the bytes are split at the first `\n`.
+//!
+//! Everything here is synchronous: the memory store never waits, so the
+//! server's futures are polled to completion with a no-op waker.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use base64::Engine;
+use tessera::{
+    Action, AuthMethod, AuthorizeOutcome, Client, ClientId, CodeChallenge, Endpoint, FixedClock,
+    HttpRequest, Limited, Params, RateLimiter, RedirectUri, Scope, ScopeToken, SecretHash, Server,
+    SkipForFirstParty, Subject,
+};
+use tessera_memory::MemoryStore;
+use time::{Duration, OffsetDateTime};
+
+/// The longest parameter name or value `Params` may accept (issue 11).
+pub const MAX: usize = 2048;
+/// The issuer of the fuzzed server.
+pub const ISSUER: &str = "https://as.example";
+/// The confidential client's secret.
+pub const SHOP_SECRET: &str = "shop-secret";
+/// The web app's secret (registered for `client_secret_post` only).
+pub const APP_SECRET: &str = "app-secret";
+/// A PKCE verifier the seeds use.
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The names of the targets, which are also the corpus directories.
+pub const TARGETS: [&str; 8] = [
+    "authorize",
+    "token",
+    "basic",
+    "scope",
+    "redirect_uri",
+    "params",
+    "login_handle",
+    "bearer",
+];
+
+/// Runs the target called `name` on `data`.
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "authorize" => authorize(data),
+        "token" => token(data),
+        "basic" => basic(data),
+        "scope" => scope(data),
+        "redirect_uri" => redirect_uri(data),
+        "params" => params(data),
+        "login_handle" => login_handle(data),
+        "bearer" => bearer(data),
+        other => panic!("no fuzz target {other}"),
+    }
+}
+
+/// Polls a future that never waits to completion.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut polls = 0u32;
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        polls += 1;
+        assert!(polls < 1_000_000, "a core future never completed");
+    }
+}
+
+/// No rate limit: a fuzzer failing client authentication millions of times
+/// must not lock the seeds' clients out (the limiter has tests of its own).
+#[derive(Debug)]
+struct NoLimit;
+
+impl RateLimiter for NoLimit {
+    fn check(&self, _: Action, _: &str, _: OffsetDateTime) -> Result<(), Limited> {
+        Ok(())
+    }
+    fn record(&self, _: Action, _: &str, _: OffsetDateTime) {}
+}
+
+/// Handles and tokens the harness itself obtained: the only ones the
+/// server may accept from the fuzzer.
+#[derive(Debug, Default)]
+struct Genuine {
+    login_handle: String,
+    consent_handle: String,
+    access_tokens: Vec<String>,
+}
+
+/// One server, built once per process, with three clients.
+#[derive(Debug)]
+pub struct Harness {
+    server: Server,
+    store: Arc<MemoryStore>,
+    clock: Arc<FixedClock>,
+    /// Each client's registered redirect URIs.
+    redirects: Vec<(&'static str, Vec<RedirectUri>)>,
+    genuine: Mutex<Genuine>,
+    calls: AtomicU64,
+}
+
+fn uri(s: &str) -> RedirectUri {
+    RedirectUri::new(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn id(s: &str) -> ClientId {
+    ClientId::new(s).unwrap_or_else(|| panic!("client id {s}"))
+}
+
+fn scope_of(s: &str) -> Scope {
+    Scope::parse(s).unwrap_or_else(|e| panic!("scope {s}: {e}"))
+}
+
+/// The owner the harness signs in as.
+pub fn alice() -> Subject {
+    Subject::new("alice")
+}
+
+/// `Basic` credentials as RFC 6749 §2.3.1 has them.
+pub fn basic_header(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// The shared harness.
+pub fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(Harness::new)
+}
+
+impl Harness {
+    fn new() -> Self {
+        let redirects = vec![
+            ("shop", vec![uri("https://shop.example/cb")]),
+            (
+                "cli",
+                vec![uri("http://127.0.0.1/callback"), uri("http://[::1]/cb")],
+            ),
+            ("app", vec![uri("https://app.example/cb?tenant=1")]),
+        ];
+        let with_uris = |mut client: Client, name: &str| {
+            for (n, uris) in &redirects {
+                if *n == name {
+                    for u in uris {
+                        client = client.with_redirect_uri(u.clone());
+                    }
+                }
+            }
+            client
+        };
+        let clients = [
+            with_uris(
+                Client::confidential(id("shop"), "Print Shop", SecretHash::of(SHOP_SECRET))
+                    .with_auth_methods([
+                        AuthMethod::ClientSecretBasic,
+                        AuthMethod::ClientSecretPost,
+                    ])
+                    .with_grant_types(["authorization_code", "refresh_token", "client_credentials"])
+                    .with_scope(scope_of("photos.read profile")),
+                "shop",
+            ),
+            with_uris(
+                Client::public(id("cli"), "CLI")
+                    .with_grant_types(["authorization_code", "refresh_token"])
+                    .with_scope(scope_of("photos.read"))
+                    .with_first_party(true),
+                "cli",
+            ),
+            with_uris(
+                Client::confidential(id("app"), "App", SecretHash::of(APP_SECRET))
+                    .with_auth_methods([AuthMethod::ClientSecretPost])
+                    .with_grant_types(["authorization_code"])
+                    .with_scope(scope_of("photos.read")),
+                "app",
+            ),
+        ];
+        let store = Arc::new(MemoryStore::with_clients(clients));
+        let clock = Arc::new(FixedClock::new(
+            OffsetDateTime::UNIX_EPOCH + Duration::days(20_000),
+        ));
+        let token = |s: &str| ScopeToken::new(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let server = Server::builder()
+            .issuer(ISSUER)
+            .store(store.clone())
+            .scope(token("photos.read"), "View your photos")
+            .scope(token("profile"), "See your profile")
+            .consent(SkipForFirstParty)
+            .rate_limiter(NoLimit)
+            .clock(clock.clone())
+            .build()
+            .unwrap_or_else(|e| panic!("build: {e}"));
+        let harness = Self {
+            server,
+            store,
+            clock,
+            redirects,
+            genuine: Mutex::new(Genuine::default()),
+            calls: AtomicU64::new(0),
+        };
+        harness.renew();
+        harness
+    }
+
+    /// The server under test.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Obtains fresh genuine handles and an access token, and checks the
+    /// server accepts them.
+    fn renew(&self) {
+        let s = &self.server;
+        let query = format!(
+            "response_type=code&client_id=shop&state=s&code_challenge={}&code_challenge_method=S256",
+            CodeChallenge::s256(VERIFIER)
+        );
+        let AuthorizeOutcome::Login(login) = block_on(s.authorize(&query, None)) else {
+            panic!("a valid anonymous request must ask for a login")
+        };
+        let AuthorizeOutcome::Consent(consent) = block_on(s.resume(&login.handle, &alice())) else {
+            panic!("a genuine login handle must lead to consent")
+        };
+        assert!(matches!(block_on(s.pending(&login.handle)), Ok(Some(_))));
+        assert!(matches!(block_on(s.pending(&consent.handle)), Ok(Some(_))));
+        let body = "grant_type=client_credentials&scope=photos.read";
+        let auth = basic_header("shop", SHOP_SECRET);
+        let tokens = block_on(s.token_response(&HttpRequest::form_post(body, Some(&auth))))
+            .unwrap_or_else(|e| panic!("client credentials: {e}"));
+        let bearer = format!("Bearer {}", tokens.access_token);
+        assert!(block_on(s.verify_bearer(Some(&bearer), None)).is_ok());
+        let mut genuine = self.genuine.lock().unwrap_or_else(|e| e.into_inner());
+        genuine.login_handle = login.handle;
+        genuine.consent_handle = consent.handle;
+        // Kept for ever: a token once issued is the harness's, expired or not.
+        genuine.access_tokens.push(tokens.access_token);
+    }
+
+    /// Counts a call; every 4096 calls, moves the clock past every pending
+    /// request and code, sweeps the store (so a long run keeps memory
+    /// bounded) and renews the genuine handles and token.
+    fn tick(&self) {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if n & 4095 == 0 {
+            self.clock.advance(Duration::minutes(11));
+            self.store.sweep(tessera::Clock::now(self.clock.as_ref()));
+            self.renew();
+        }
+    }
+
+    fn genuine<T>(&self, f: impl FnOnce(&Genuine) -> T) -> T {
+        f(&self.genuine.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Whether `location` is one of `client`'s registered redirect URIs
+    /// followed by the response's query.
+    fn registered_prefix(&self, client: &str, location: &str) -> bool {
+        let Some((_, uris)) = self.redirects.iter().find(|(n, _)| *n == client) else {
+            return false;
+        };
+        location
+            .char_indices()
+            .filter(|&(_, c)| c == '?' || c == '&')
+            .any(|(i, _)| uris.iter().any(|u| u.matches(&location[..i])))
+    }
+}
+
+/// Splits at the first `\n`: (before, after); `None` after if there is none.
+fn split(data: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    }
+}
+
+/// The decoded pairs of a form, lossily (the reference decoder).
+fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// Whether the form has a piece whose name or value is not UTF-8 once decoded.
+fn has_non_utf8(encoded: &[u8]) -> bool {
+    encoded
+        .split(|&b| b == b'&')
+        .flat_map(|piece| {
+            let mut parts = piece.splitn(2, |&b| b == b'=');
+            [
+                parts.next().unwrap_or_default(),
+                parts.next().unwrap_or_default(),
+            ]
+        })
+        .any(|part| {
+            let plus: Vec<u8> = part
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            let decoded: Vec<u8> = percent_decode(&plus);
+            std::str::from_utf8(&decoded).is_err()
+        })
+}
+
+/// Percent-decoding as the WHATWG URL standard has it (a `%` not followed
+/// by two hex digits is kept).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The authorization endpoint: `Server::authorize` anonymous and signed in,
+/// then the login handle it returns resumed. Never a redirect to a URI that
+/// is not registered for the requested client; never a panic.
+pub fn authorize(data: &[u8]) {
+    let Ok(query) = std::str::from_utf8(data) else {
+        return;
+    };
+    let h = harness();
+    h.tick();
+    let s = &h.server;
+    let raw = pairs(query.as_bytes());
+    let count = |name: &str| raw.iter().filter(|(k, _)| k == name).count();
+    let first = |name: &str| raw.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let check = |outcome: &AuthorizeOutcome, owner: Option<&Subject>| match outcome {
+        AuthorizeOutcome::Redirect(r) => {
+            let location = r.location();
+            assert_eq!(
+                count("client_id"),
+                1,
+                "redirect with client_id not given once"
+            );
+            assert!(
+                count("redirect_uri") <= 1,
+                "redirect with a repeated redirect_uri"
+            );
+            let client = first("client_id").unwrap_or_default();
+            assert!(
+                h.registered_prefix(client, location),
+                "redirect to an unregistered URI: {location:?} for {client:?}"
+            );
+            if let Some(asked) = first("redirect_uri").filter(|v| !v.is_empty()) {
+                assert!(
+                    location.starts_with(asked),
+                    "redirect elsewhere than the requested redirect_uri: {location:?}"
+                );
+            }
+            let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+            let answer = pairs(query.as_bytes());
+            assert!(
+                answer.iter().any(|(k, v)| k == "iss" && v == ISSUER),
+                "no iss in {location:?}"
+            );
+            assert!(
+                answer.iter().any(|(k, _)| k == "code" || k == "error"),
+                "neither code nor error in {location:?}"
+            );
+            if answer.iter().any(|(k, _)| k == "code") {
+                assert!(owner.is_some(), "a code without a signed-in owner");
+            }
+        }
+        AuthorizeOutcome::Login(p) => {
+            assert!(owner.is_none(), "login asked of a signed-in owner");
+            assert!(!p.handle.is_empty());
+        }
+        AuthorizeOutcome::Consent(p) => {
+            assert!(owner.is_some(), "consent asked of nobody");
+            assert!(!p.handle.is_empty());
+        }
+        AuthorizeOutcome::ErrorPage(e) => {
+            assert!(!e.to_string().is_empty());
+        }
+        _ => {}
+    };
+    let anonymous = block_on(s.authorize(query, None));
+    check(&anonymous, None);
+    if let AuthorizeOutcome::Login(p) = &anonymous {
+        assert!(
+            matches!(block_on(s.pending(&p.handle)), Ok(Some(_))),
+            "a fresh login handle is not pending"
+        );
+        let resumed = block_on(s.resume(&p.handle, &alice()));
+        assert!(
+            !matches!(resumed, AuthorizeOutcome::Login(_)),
+            "a resumed request asks for a login again"
+        );
+        check(&resumed, Some(&alice()));
+    }
+    let signed_in = block_on(s.authorize(query, Some(&alice())));
+    check(&signed_in, Some(&alice()));
+    // The same request gets the same kind of answer either way.
+    assert_eq!(
+        matches!(anonymous, AuthorizeOutcome::ErrorPage(_)),
+        matches!(signed_in, AuthorizeOutcome::ErrorPage(_)),
+        "error page for one owner only"
+    );
+}
+
+/// The token endpoint through `Server::handle`: the bytes before the first
+/// `\n` are the `Authorization` header (absent without a `\n`), the rest the
+/// form body (not necessarily UTF-8). The answer is 200/400/401/413/503
+/// with a JSON body, never 500.
+pub fn token(data: &[u8]) {
+    let (head, body) = split(data);
+    let (authorization, body) = match body {
+        Some(body) => (std::str::from_utf8(head).ok(), body),
+        None => (None, head),
+    };
+    let h = harness();
+    h.tick();
+    let request = HttpRequest::new("POST")
+        .with_content_type(Some("application/x-www-form-urlencoded"))
+        .with_authorization(authorization)
+        .with_body(body);
+    let response = block_on(h.server.handle(Endpoint::Token, &request));
+    assert!(
+        matches!(response.status, 200 | 400 | 401 | 413 | 503),
+        "token endpoint answered {}",
+        response.status
+    );
+    let json: serde_json::Value = serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("token endpoint body is not JSON: {e}"));
+    if response.status == 200 {
+        assert!(json["access_token"].is_string(), "200 without access_token");
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+    } else {
+        assert!(json["error"].is_string(), "error without an error code");
+    }
+    if response.status == 401 {
+        assert!(
+            response.header("www-authenticate").is_some(),
+            "401 without a challenge"
+        );
+    }
+}
+
+/// Form-decodes one part of Basic credentials (RFC 6749 §2.3.1).
+fn form_decode(s: &str) -> Option<String> {
+    let plus: Vec<u8> = s
+        .bytes()
+        .map(|b| if b == b'+' { b' ' } else { b })
+        .collect();
+    String::from_utf8(percent_decode(&plus)).ok()
+}
+
+/// Whether `header` is Basic credentials of exactly `id` and `secret`.
+fn basic_is(header: &str, id: &str, secret: &str) -> bool {
+    let Some((scheme, payload)) = header.split_once(' ') else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return false;
+    }
+    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(payload.trim()) else {
+        return false;
+    };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return false;
+    };
+    let Some((i, s)) = decoded.split_once(':') else {
+        return false;
+    };
+    form_decode(i).as_deref() == Some(id) && form_decode(s).as_deref() == Some(secret)
+}
+
+/// Client authentication alone (`Server::authenticate_client`): the bytes
+/// before the first `\n` are the `Authorization` header, the rest the form.
+/// A client is authenticated only with its own secret, or, public, with its
+/// id alone.
+pub fn basic(data: &[u8]) {
+    let (head, rest) = split(data);
+    let Ok(header) = std::str::from_utf8(head) else {
+        return;
+    };
+    let form = rest.and_then(|r| std::str::from_utf8(r).ok()).unwrap_or("");
+    let Ok(params) = Params::parse(form) else {
+        return;
+    };
+    let h = harness();
+    h.tick();
+    let header = (!header.is_empty()).then_some(header);
+    let Ok(client) = block_on(h.server.authenticate_client(header, &params)) else {
+        return;
+    };
+    let header = header.unwrap_or_default();
+    let basic = header
+        .split_once(' ')
+        .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    match client.id.as_str() {
+        "shop" => assert!(
+            basic_is(header, "shop", SHOP_SECRET)
+                || (!basic
+                    && params.get("client_id") == Some("shop")
+                    && params.get("client_secret") == Some(SHOP_SECRET)),
+            "shop authenticated without its secret"
+        ),
+        "app" => assert!(
+            !basic
+                && params.get("client_id") == Some("app")
+                && params.get("client_secret") == Some(APP_SECRET),
+            "app authenticated without its secret in the form"
+        ),
+        "cli" => assert!(
+            !basic && params.get("client_id") == Some("cli") && !params.contains("client_secret"),
+            "public client authenticated otherwise than by its id"
+        ),
+        other => panic!("unknown client {other} authenticated"),
+    }
+}
+
+/// Whether `t` is a scope token (RFC 6749 §3.3).
+fn is_scope_token(t: &str) -> bool {
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// `Scope::parse`: accepts exactly the space-separated lists of valid
+/// tokens; the result is sorted, distinct and parses back to itself.
+pub fn scope(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let valid = s.split(' ').all(is_scope_token);
+    match Scope::parse(s) {
+        Ok(scope) => {
+            assert!(valid, "accepted an invalid scope {s:?}");
+            let again = Scope::parse(&scope.to_string())
+                .unwrap_or_else(|e| panic!("{scope:?} does not parse back: {e}"));
+            assert_eq!(again, scope);
+            assert_eq!(scope.as_str(), scope.to_string());
+            let tokens: Vec<&str> = scope.iter().collect();
+            assert!(
+                tokens.windows(2).all(|w| w[0] < w[1]),
+                "not sorted: {tokens:?}"
+            );
+            for t in s.split(' ') {
+                assert!(scope.contains(t), "{t:?} lost");
+                assert!(ScopeToken::new(t).is_ok(), "{t:?} valid in a scope only");
+            }
+            for t in &tokens {
+                assert!(s.split(' ').any(|x| x == *t), "{t:?} invented");
+            }
+            assert!(!scope.is_empty());
+            assert!(scope.is_subset(&scope));
+        }
+        Err(e) => {
+            assert!(!valid, "refused a valid scope {s:?}: {e}");
+            assert_eq!(e.code.as_str(), "invalid_scope");
+        }
+    }
+    for t in s.split(' ') {
+        assert_eq!(ScopeToken::new(t).is_ok(), is_scope_token(t), "token {t:?}");
+    }
+}
+
+const LOOPBACKS: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
+
+/// `RedirectUri::new` and `matches`: the bytes before the first `\n` are
+/// registered, the rest requested. What is accepted is absolute, without
+/// fragment or dangerous scheme, `https` or loopback `http`; a URI matches
+/// itself, and another string only if it is the same loopback URI with a port.
+pub fn redirect_uri(data: &[u8]) {
+    let (head, rest) = split(data);
+    let Ok(registered) = std::str::from_utf8(head) else {
+        return;
+    };
+    let requested = rest.and_then(|r| std::str::from_utf8(r).ok());
+    let strict = RedirectUri::new(registered);
+    let lax = RedirectUri::dangerous_allow_plain_http(registered);
+    if strict.is_ok() {
+        assert!(
+            lax.is_ok(),
+            "strict accepts what lax refuses: {registered:?}"
+        );
+    }
+    let Ok(r) = lax else {
+        return;
+    };
+    assert_eq!(r.as_str(), registered);
+    assert!(
+        !registered.contains('#'),
+        "fragment accepted: {registered:?}"
+    );
+    let parsed = url::Url::parse(registered)
+        .unwrap_or_else(|e| panic!("accepted a non-URI {registered:?}: {e}"));
+    assert!(
+        !["javascript", "data", "vbscript", "file", "blob", "about"].contains(&parsed.scheme()),
+        "dangerous scheme accepted: {registered:?}"
+    );
+    if strict.is_ok() && parsed.scheme() == "http" {
+        assert!(
+            matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
+            "plain http to {registered:?}"
+        );
+    }
+    assert!(
+        r.matches(registered),
+        "does not match itself: {registered:?}"
+    );
+    assert_eq!(
+        RedirectUri::dangerous_allow_plain_http(r.as_str().to_owned()),
+        Ok(r.clone())
+    );
+    let Some(requested) = requested else {
+        return;
+    };
+    if r.matches(requested) && requested != registered {
+        // Only an http loopback IP literal registered without a port matches
+        // another string: the same one with a port (RFC 8252 §7.3).
+        let host = LOOPBACKS
+            .iter()
+            .find(|p| registered.starts_with(**p) && requested.starts_with(**p))
+            .unwrap_or_else(|| panic!("{requested:?} matches {registered:?}"));
+        let reg_rest = &registered[host.len()..];
+        let req_rest = &requested[host.len()..];
+        assert!(
+            reg_rest.is_empty() || reg_rest.starts_with('/') || reg_rest.starts_with('?'),
+            "{registered:?} has a port or a longer host"
+        );
+        let port = req_rest
+            .strip_prefix(':')
+            .unwrap_or_else(|| panic!("{requested:?} matches {registered:?} without a port"));
+        let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+        assert!((1..=5).contains(&digits), "port of {requested:?}");
+        assert_eq!(
+            &port[digits..],
+            reg_rest,
+            "{requested:?} matches {registered:?}"
+        );
+    }
+}
+
+/// `Params::parse` against the reference decoder: accepted forms have no
+/// repeated name, nothing over `MAX` bytes, nothing that is not UTF-8, and
+/// decode to the reference's pairs without the empty values.
+pub fn params(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let reference = pairs(s.as_bytes());
+    let mut names: Vec<&str> = reference.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    let repeated = names.windows(2).any(|w| w[0] == w[1]);
+    let too_long = reference
+        .iter()
+        .any(|(k, v)| k.len() > MAX || v.len() > MAX);
+    let non_utf8 = has_non_utf8(s.as_bytes());
+    match Params::parse(s) {
+        Ok(p) => {
+            assert!(!repeated, "repeated name accepted in {s:?}");
+            assert!(!too_long, "over-long parameter accepted");
+            assert!(!non_utf8, "non-UTF-8 parameter accepted in {s:?}");
+            let got: Vec<(&str, &str)> = p.iter().collect();
+            let want: Vec<(&str, &str)> = reference
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(got, want, "decoded differently from {s:?}");
+            for (k, v) in &got {
+                assert!(k.len() <= MAX && v.len() <= MAX);
+                assert!(!v.is_empty());
+                assert_eq!(p.get(k), Some(*v));
+                assert!(p.contains(k));
+            }
+            // The same pairs again (compared as pairs: `Params`' derived
+            // `PartialEq` also compares its buffer, which keeps the text of
+            // dropped empty values).
+            let again = Params::from_pairs(got.iter().copied())
+                .unwrap_or_else(|e| panic!("its own pairs refused: {e}"));
+            assert!(again.iter().eq(got.iter().copied()));
+        }
+        Err(e) => {
+            assert!(
+                repeated || too_long || non_utf8,
+                "refused a well-formed form {s:?}: {e}"
+            );
+            assert_eq!(e.code.as_str(), "invalid_request");
+        }
+    }
+}
+
+/// Applies the fuzzer's edits to a genuine handle or token: pairs of
+/// (position, byte) replace characters, then a tail byte may truncate
+/// or extend it.
+fn mutate(genuine: &str, edits: &[u8]) -> String {
+    let mut bytes = genuine.as_bytes().to_vec();
+    let mut chunks = edits.chunks_exact(2);
+    for pair in &mut chunks {
+        if bytes.is_empty() {
+            break;
+        }
+        let at = pair[0] as usize % bytes.len();
+        bytes[at] = pair[1];
+    }
+    match chunks.remainder() {
+        [n] if n % 2 == 0 => bytes.truncate(*n as usize % (bytes.len() + 1)),
+        [n] => bytes.push(*n),
+        _ => {}
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Login and consent handles (`Server::pending`, `Server::resume`): the
+/// first byte picks raw text (0), an altered login handle (1) or an altered
+/// consent handle (2); the server accepts no handle it did not make.
+pub fn login_handle(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let h = harness();
+    h.tick();
+    let (login, consent) = h.genuine(|g| (g.login_handle.clone(), g.consent_handle.clone()));
+    let handle = match mode % 3 {
+        0 => String::from_utf8_lossy(rest).into_owned(),
+        1 => mutate(&login, rest),
+        _ => mutate(&consent, rest),
+    };
+    if handle == login || handle == consent {
+        return;
+    }
+    let s = &h.server;
+    assert!(
+        matches!(block_on(s.pending(&handle)), Ok(None)),
+        "pending accepted a forged handle {handle:?}"
+    );
+    let outcome = block_on(s.resume(&handle, &alice()));
+    assert!(
+        matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
+        "resume accepted a forged handle {handle:?}: {outcome:?}"
+    );
+    let decided = block_on(s.decide(&handle, &alice(), tessera::Decision::Allow));
+    assert!(
+        matches!(decided, AuthorizeOutcome::ErrorPage(_)),
+        "decide accepted a forged handle {handle:?}: {decided:?}"
+    );
+}
+
+/// `Server::verify_bearer`: the first byte picks raw text (even) or an
+/// altered genuine token (odd) in a `Bearer` header; after the first `\n`
+/// comes the query string. Only a genuine token, in the header, is accepted.
+pub fn bearer(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let (head, query) = split(rest);
+    let query = query.and_then(|q| std::str::from_utf8(q).ok());
+    let h = harness();
+    h.tick();
+    let tokens = h.genuine(|g| g.access_tokens.clone());
+    let header = if mode % 2 == 0 {
+        String::from_utf8_lossy(head).into_owned()
+    } else {
+        let latest = tokens.last().map(String::as_str).unwrap_or_default();
+        format!("Bearer {}", mutate(latest, head))
+    };
+    match block_on(h.server.verify_bearer(Some(&header), query)) {
+        Ok(token) => {
+            let presented = header
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim_start_matches(' '))
+                .unwrap_or_else(|| panic!("accepted without a Bearer scheme: {header:?}"));
+            assert!(
+                tokens.iter().any(|t| t == presented),
+                "accepted a token the server did not issue: {header:?}"
+            );
+            assert_eq!(token.principal(), "shop");
+            assert!(
+                !pairs(query.unwrap_or_default().as_bytes())
+                    .iter()
+                    .any(|(k, _)| k == "access_token"),
+                "accepted a token beside one in the query"
+            );
+        }
+        Err(e) => {
+            assert!(
+                matches!(e.status(), 400 | 401),
+                "bearer error status {}",
+                e.status()
+            );
+            let challenge = e.challenge("r");
+            assert!(challenge.starts_with("Bearer realm=\"r\""), "{challenge}");
+        }
+    }
+}
