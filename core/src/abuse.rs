@@ -107,6 +107,13 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 
     /// Records one attempt (a failure, for the failure actions).
     fn record(&self, action: Action, key: &str, now: OffsetDateTime);
+
+    /// `false` when no key is limited or close to it, so that a check may
+    /// be skipped (without even reading the clock). The default, `true`,
+    /// always checks.
+    fn is_counting(&self) -> bool {
+        true
+    }
 }
 
 /// The built-in limiter: fixed windows per (action, key) in a bounded
@@ -200,6 +207,10 @@ impl MemoryRateLimiter {
 }
 
 impl RateLimiter for MemoryRateLimiter {
+    fn is_counting(&self) -> bool {
+        self.counted.load(Ordering::Relaxed) > 0
+    }
+
     fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
         // Nothing counted at all: nobody is limited. (A count being added
         // right now may be missed by one concurrent check, no more.)
