@@ -9,19 +9,34 @@
 //! | [`Demo::login`] | `POST /login` (`csrf_token`, `handle`, `username`, `password`) | consent page (or 303), or the login page again with an error |
 //! | [`Demo::consent`] | `POST /consent` (`csrf_token`, `handle`, `decision=allow\|deny`) | 303 to the client with `code` or `error=access_denied` |
 //!
-//! Both forms need the session's CSRF token, and a handle that was shown to
-//! that same session (bound when its login or consent page was rendered, see
-//! [`crate::session`]); a handle from another browser gets the same 400
-//! "expired" page as an unknown one, and nothing is resumed or decided.
+//! Both forms need a CSRF token, and a handle that was shown to that same
+//! browser (the login form's token is a MAC over the browser's cookie and
+//! the handle; the consent form's handle is bound to the signed-in session
+//! when its page is rendered, see [`crate::session`]); a handle from another
+//! browser gets the same 400 "expired" page as an unknown one, and nothing is
+//! resumed or decided.
+//!
+//! The login form is throttled per account (RFC 6749 §10.10): after 5 wrong
+//! passwords in 15 minutes (the core's default [`tessera::MemoryRateLimiter`]
+//! limit for [`Action::LoginFailure`]) the account answers `429` with
+//! `Retry-After` and a page saying when to try again, without checking the
+//! password, until the window ends. The key is the account name, trimmed and
+//! lowercased, whether or not such an account exists (so the answers tell
+//! nothing about which accounts exist).
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, Weak};
 
 use serde::Deserialize;
-use tessera::Prompt;
+use sha2::{Digest, Sha256};
+use tessera::{Action, Limited, Prompt};
 use tessera::{AuthorizeOutcome, Decision, ErrorCode, HttpResponse, OAuthError};
 
 use crate::Demo;
+use crate::logsafe::escape;
 use crate::pages::{ConsentPage, ErrorPage, LoginPage, display_name};
 use crate::photos::{PHOTOS_READ, photos_for};
-use crate::session::{Session, set_cookie};
+use crate::session::{LoginToken, Session, Sessions, set_cookie};
 
 /// The login form's fields.
 #[derive(Clone, Default, Deserialize)]
@@ -38,11 +53,71 @@ pub struct LoginForm {
 }
 
 impl std::fmt::Debug for LoginForm {
+    /// Shows only whether each field was filled: the token and handle are
+    /// secrets, and people type their password into the username field.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginForm")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
+            .field("csrf_token", &redacted(&self.csrf_token))
+            .field("handle", &redacted(&self.handle))
+            .field("username", &redacted(&self.username))
+            .field("password", &redacted(&self.password))
+            .finish()
     }
+}
+
+/// How a secret field shows in `Debug`: whether it was given, never its value.
+pub(crate) fn redacted(value: &str) -> &'static str {
+    if value.is_empty() { "" } else { "[redacted]" }
+}
+
+/// One lock per account name being tried (keyed by its SHA-256, so the
+/// table never holds what was typed); an entry goes away once no attempt
+/// holds it, so the table is as large as the attempts in flight.
+#[derive(Default)]
+pub(crate) struct AccountLocks {
+    locks: std::sync::Mutex<HashMap<[u8; 32], Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for AccountLocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountLocks").finish_non_exhaustive()
+    }
+}
+
+impl AccountLocks {
+    /// Waits for, and holds until dropped, the turn of `account`.
+    pub(crate) async fn lock(&self, account: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let key: [u8; 32] = Sha256::digest(account.as_bytes()).into();
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(&key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|lock| lock.strong_count() > 0)
+            .count()
+    }
+}
+
+/// The rate-limit key of an account name as typed: trimmed and lowercased,
+/// so `Alice ` and `alice` share one count.
+pub fn account_key(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
 /// The consent form's fields.
@@ -60,8 +135,10 @@ pub struct ConsentForm {
 impl std::fmt::Debug for ConsentForm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConsentForm")
+            .field("csrf_token", &redacted(&self.csrf_token))
+            .field("handle", &redacted(&self.handle))
             .field("decision", &self.decision)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -87,21 +164,21 @@ pub fn html_response(status: u16, html: String) -> HttpResponse {
     }
 }
 
-/// The session state an answer is rendered with.
+/// The browser state an answer is rendered with.
 struct Current<'a> {
-    /// Whether the session was started by this request (its id is then sent
-    /// in `Set-Cookie`).
+    /// The browser's id: its cookie (if well-formed), or the one this request
+    /// starts.
+    browser: Option<&'a str>,
+    /// Whether `browser` was started by this request (it is then sent in
+    /// `Set-Cookie`).
     started: bool,
-    /// The request's live session, with its id.
-    session: Option<(&'a str, Session)>,
+    /// The signed-in session `browser` names, if any.
+    session: Option<Session>,
 }
 
 impl Current<'_> {
     fn new_cookie(&self) -> Option<&str> {
-        match &self.session {
-            Some((id, _)) if self.started => Some(id),
-            _ => None,
-        }
+        self.browser.filter(|_| self.started)
     }
 }
 
@@ -201,7 +278,7 @@ impl Demo {
         &self,
         status: u16,
         prompt: &Prompt,
-        session: &Session,
+        csrf_token: &str,
         username: &str,
         error: Option<&str>,
         new_cookie: Option<&str>,
@@ -209,11 +286,53 @@ impl Demo {
         let html = self.inner.pages.login(&LoginPage {
             client_name: display_name(prompt),
             handle: &prompt.handle,
-            csrf_token: &session.csrf,
+            csrf_token,
             username,
             error,
         });
         self.page(status, html, new_cookie)
+    }
+
+    /// The `429` login page of a throttled account: when it may try again,
+    /// in words and in `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
+    fn throttled_page(
+        &self,
+        prompt: &Prompt,
+        browser: &str,
+        username: &str,
+        limited: &Limited,
+    ) -> HttpResponse {
+        let now = self.inner.clock.now();
+        let seconds = limited.retry_after_secs(now);
+        let message = format!(
+            "Too many wrong passwords were tried for this account, so signing in to it is \
+             paused for its safety. Please try again after {} (in about {}).",
+            clock_time(limited.retry_at),
+            minutes(seconds),
+        );
+        let token = self
+            .inner
+            .sessions
+            .login_token(browser, Some(&prompt.handle));
+        let mut response = self.login_page(429, prompt, &token, username, Some(&message), None);
+        response
+            .headers
+            .push(("retry-after", seconds.to_string().into()));
+        response
+    }
+
+    /// How a failed sign-in names the account in logs: the name when such an
+    /// account exists (escaped), else a keyed digest of what was typed
+    /// (often a password, which must not reach the log).
+    fn account_for_log(&self, username: &str) -> String {
+        if self.inner.users.exists(username) {
+            escape(username).to_string()
+        } else {
+            format!(
+                "unknown#{}",
+                self.inner.account_tags.tag(&account_key(username))
+            )
+        }
     }
 
     /// Turns the core's outcome into a response.
@@ -231,34 +350,32 @@ impl Demo {
                     .push(("referrer-policy", "no-referrer".into()));
                 self.with_cookie(response, new_cookie)
             }
-            AuthorizeOutcome::Login(prompt) => match &current.session {
-                Some((id, session)) if sessions.bind_handle(id, &prompt.handle) => {
-                    self.login_page(200, &prompt, session, "", None, new_cookie)
-                }
-                _ => {
-                    let fresh = sessions.start_anonymous();
-                    sessions.bind_handle(&fresh.cookie_value, &prompt.handle);
-                    self.login_page(
-                        200,
-                        &prompt,
-                        &fresh.session,
-                        "",
-                        None,
-                        Some(&fresh.cookie_value),
-                    )
-                }
-            },
+            AuthorizeOutcome::Login(prompt) => {
+                // Nothing is stored: the form's token binds the handle to
+                // this browser's cookie (a new one if it sent none).
+                let fresh;
+                let (browser, new_cookie) = match current.browser {
+                    Some(id) => (id, new_cookie),
+                    None => {
+                        fresh = sessions.new_browser_id();
+                        (fresh.as_str(), Some(fresh.as_str()))
+                    }
+                };
+                let token = sessions.login_token(browser, Some(&prompt.handle));
+                self.login_page(200, &prompt, &token, "", None, new_cookie)
+            }
             AuthorizeOutcome::Consent(prompt) => {
-                let signed_in = current
-                    .session
-                    .as_ref()
-                    .and_then(|(id, s)| s.user.as_ref().map(|u| (*id, s, u)))
-                    .filter(|(id, _, _)| sessions.bind_handle(id, &prompt.handle));
+                let signed_in = match (current.browser, &current.session) {
+                    (Some(id), Some(session)) if sessions.bind_handle(id, &prompt.handle) => {
+                        Some(session)
+                    }
+                    _ => None,
+                };
                 match signed_in {
-                    Some((_, session, user)) => {
+                    Some(session) => {
                         let html = self.inner.pages.consent(&ConsentPage::for_prompt(
                             &prompt,
-                            user.as_str(),
+                            session.user.as_str(),
                             &session.csrf,
                         ));
                         self.page(200, html, new_cookie)
@@ -289,13 +406,18 @@ impl Demo {
 
     /// `GET /authorize?{query}`: `query` is the raw query string, `session_cookie`
     /// the value of the `photobook_session` cookie, if sent.
+    ///
+    /// A browser that is not signed in gets its login page without anything
+    /// being stored for it here (see [`crate::session`]).
     pub async fn authorize(&self, query: &str, session_cookie: Option<&str>) -> HttpResponse {
-        let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
-        let user = session.as_ref().and_then(|(_, s)| s.user.clone());
+        let browser = session_cookie.filter(|c| Sessions::is_browser_id(c));
+        let session = browser.and_then(|c| self.inner.sessions.get(c));
+        let user = session.as_ref().map(|s| s.user.clone());
         let outcome = self.inner.server.authorize(query, user.as_ref()).await;
         self.answer(
             outcome,
             Current {
+                browser,
                 started: false,
                 session,
             },
@@ -319,66 +441,102 @@ impl Demo {
     }
 
     /// `POST /login`, with the form already parsed.
+    ///
+    /// In order: the handle must name a pending request; the token must be
+    /// this browser's (else `403` and the form again) and made for this
+    /// handle (else the `400` "expired" page); the account must not be
+    /// throttled (else `429`, the password unchecked); then the password.
     pub async fn login_form(&self, form: LoginForm, session_cookie: Option<&str>) -> HttpResponse {
         let prompt = match self.inner.server.pending(&form.handle).await {
             Ok(Some(prompt)) => prompt,
             Ok(None) => return self.expired_page(),
             Err(e) => return self.error_page(&e),
         };
-        let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
-        let (session_id, session) = match session {
-            Some((id, s)) if s.csrf_matches(&form.csrf_token) => (id, s),
-            other => {
+        let sessions = &self.inner.sessions;
+        let browser = session_cookie.filter(|c| Sessions::is_browser_id(c));
+        let check = browser.map_or(LoginToken::Invalid, |b| {
+            sessions.check_login_token(b, &form.handle, &form.csrf_token)
+        });
+        let browser = match (check, browser) {
+            (LoginToken::Valid, Some(browser)) => browser,
+            (LoginToken::ForeignHandle, _) => {
+                tracing::warn!("login form rejected: handle not shown to this browser");
+                return self.expired_page();
+            }
+            (_, browser) => {
                 tracing::warn!("login form rejected: missing or wrong CSRF token");
-                // Show the form again, signing nobody in; keep a live session
-                // (a forged post must not log its victim out).
-                // The handle is not bound to a session this way.
-                let (session, new_cookie) = match other {
-                    Some((_, s)) => (s, None),
+                // Show the form again, signing nobody in; keep the browser's
+                // cookie (a forged post must not log its victim out). Its
+                // token binds no handle: only a page this browser was shown
+                // for the request may post it.
+                let fresh;
+                let (browser, new_cookie) = match browser {
+                    Some(id) => (id, None),
                     None => {
-                        let fresh = self.inner.sessions.start_anonymous();
-                        (fresh.session, Some(fresh.cookie_value))
+                        fresh = sessions.new_browser_id();
+                        (fresh.as_str(), Some(fresh.as_str()))
                     }
                 };
                 return self.login_page(
                     403,
                     &prompt,
-                    &session,
+                    &sessions.login_token(browser, None),
                     "",
                     Some("Your sign-in form expired. Please sign in again."),
-                    new_cookie.as_deref(),
+                    new_cookie,
                 );
             }
         };
-        if !self.inner.sessions.holds_handle(session_id, &form.handle) {
-            tracing::warn!("login form rejected: handle not issued to this session");
-            return self.expired_page();
+        // RFC 6749 §10.10: at most 5 wrong passwords per account per 15
+        // minutes; then not even the right one is checked until the window ends.
+        // One attempt per account at a time, so that simultaneous guesses
+        // cannot all pass the check before any of them is counted.
+        let account = account_key(&form.username);
+        let turn = self.inner.account_locks.lock(&account).await;
+        if let Err(limited) = self
+            .inner
+            .server
+            .check_limit(Action::LoginFailure, &account)
+            .await
+        {
+            tracing::info!(
+                account = %self.account_for_log(&form.username),
+                retry_at = %limited.retry_at,
+                "sign-in refused: too many wrong passwords"
+            );
+            return self.throttled_page(&prompt, browser, &form.username, &limited);
         }
         let Some(user) = self.inner.users.verify(&form.username, &form.password) else {
-            tracing::info!(username = %form.username, "sign-in failed");
+            self.inner
+                .server
+                .record_attempt(Action::LoginFailure, &account)
+                .await;
+            tracing::info!(account = %self.account_for_log(&form.username), "sign-in failed");
             return self.login_page(
                 401,
                 &prompt,
-                &session,
+                &sessions.login_token(browser, Some(&form.handle)),
                 &form.username,
                 Some("The username or password is incorrect."),
                 None,
             );
         };
-        tracing::info!(user = %user, client = %prompt.client.id, "signed in");
-        // A new session id (fixation), holding this session's handles.
-        let signed_in = self.inner.sessions.sign_in(Some(session_id), user.clone());
+        tracing::info!(
+            user = %escape(user.as_str()),
+            client = %escape(prompt.client.id.as_str()),
+            "signed in"
+        );
+        // A new session id (fixation). The login handle needs no binding:
+        // a consent page binds its own.
+        let signed_in = sessions.sign_in(Some(browser), user.clone());
+        drop(turn);
         let outcome = self.inner.server.resume(&form.handle, &user).await;
-        if settled(&outcome) {
-            self.inner
-                .sessions
-                .release_handle(&signed_in.cookie_value, &form.handle);
-        }
         self.answer(
             outcome,
             Current {
+                browser: Some(&signed_in.cookie_value),
                 started: true,
-                session: Some((&signed_in.cookie_value, signed_in.session)),
+                session: Some(signed_in.session),
             },
         )
     }
@@ -398,17 +556,16 @@ impl Demo {
         session_cookie: Option<&str>,
     ) -> HttpResponse {
         let session = session_cookie.and_then(|c| self.inner.sessions.get(c).map(|s| (c, s)));
-        let Some((session_id, session, user)) =
-            session.and_then(|(id, s)| s.user.clone().map(|u| (id, s, u)))
-        else {
+        let Some((session_id, session)) = session else {
             return self.problem_page(
                 403,
                 "You are not signed in",
                 "Your PhotoBook session has ended. Go back to the app and start connecting again.",
             );
         };
+        let user = session.user.clone();
         if !session.csrf_matches(&form.csrf_token) {
-            tracing::warn!(user = %user, "consent form rejected: missing or wrong CSRF token");
+            tracing::warn!(user = %escape(user.as_str()), "consent form rejected: missing or wrong CSRF token");
             return self.problem_page(
                 403,
                 "This form has expired",
@@ -417,7 +574,7 @@ impl Demo {
             );
         }
         if !self.inner.sessions.holds_handle(session_id, &form.handle) {
-            tracing::warn!(user = %user, "consent form rejected: handle not issued to this session");
+            tracing::warn!(user = %escape(user.as_str()), "consent form rejected: handle not issued to this session");
             return self.foreign_handle_page();
         }
         let decision = match form.decision.as_str() {
@@ -425,7 +582,7 @@ impl Demo {
             "deny" => Decision::Deny,
             _ => return self.bad_form(),
         };
-        tracing::info!(user = %user, decision = ?decision, "consent decided");
+        tracing::info!(user = %escape(user.as_str()), decision = ?decision, "consent decided");
         let outcome = self
             .inner
             .server
@@ -437,8 +594,9 @@ impl Demo {
         self.answer(
             outcome,
             Current {
+                browser: Some(session_id),
                 started: false,
-                session: Some((session_id, session)),
+                session: Some(session),
             },
         )
     }
@@ -484,5 +642,96 @@ impl Demo {
     /// A form body over the size limit: a 413 page.
     pub fn too_large(&self) -> HttpResponse {
         self.problem_page(413, "Request too large", "The form sent was too large.")
+    }
+}
+
+/// A time of day for a page, rounded up to the minute: `14:06 UTC`.
+fn clock_time(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    let rounded = if at.second() > 0 || at.nanosecond() > 0 {
+        at + time::Duration::minutes(1)
+    } else {
+        at
+    };
+    format!("{:02}:{:02} UTC", rounded.hour(), rounded.minute())
+}
+
+/// A wait in whole minutes, rounded up: `1 minute`, `15 minutes`.
+fn minutes(seconds: u64) -> String {
+    match seconds.div_ceil(60).max(1) {
+        1 => "1 minute".to_owned(),
+        n => format!("{n} minutes"),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_debug_hides_tokens_handles_and_what_was_typed() {
+        // Issue 11, defect 7: no CSRF token or handle in Debug output; and
+        // no username, which is often a password typed in the wrong field.
+        let login = LoginForm {
+            csrf_token: "csrf-secret".into(),
+            handle: "tsl_secret-handle".into(),
+            username: "hunter2-typed-as-username".into(),
+            password: "pw-secret".into(),
+        };
+        let consent = ConsentForm {
+            csrf_token: "csrf-secret".into(),
+            handle: "tsp_secret-handle".into(),
+            decision: "allow".into(),
+        };
+        for shown in [format!("{login:?}"), format!("{consent:?}")] {
+            assert!(shown.contains("[redacted]"), "{shown}");
+            for secret in ["csrf-secret", "secret-handle", "hunter2", "pw-secret"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+        assert!(format!("{consent:?}").contains("allow"));
+        assert!(format!("{:?}", LoginForm::default()).contains("csrf_token: \"\""));
+    }
+
+    #[tokio::test]
+    async fn account_locks_serialise_one_account_and_go_away() {
+        let locks = AccountLocks::default();
+        let alice = locks.lock("alice").await;
+        // Another account is not held up.
+        let bob = locks.lock("bob").await;
+        assert_eq!(locks.len(), 2);
+        // Alice's second attempt waits for the first.
+        let second =
+            tokio::time::timeout(std::time::Duration::from_millis(50), locks.lock("alice")).await;
+        assert!(second.is_err(), "alice's second attempt waits");
+        drop(alice);
+        drop(bob);
+        let again = locks.lock("alice").await;
+        assert_eq!(locks.len(), 1);
+        drop(again);
+        assert_eq!(locks.len(), 0);
+        assert!(!format!("{locks:?}").contains("alice"));
+    }
+
+    #[test]
+    fn account_keys_are_trimmed_and_lowercased() {
+        assert_eq!(account_key(" Alice\t"), "alice");
+        assert_eq!(account_key("ALICE"), account_key("alice"));
+        assert_ne!(account_key("alice2"), account_key("alice"));
+    }
+
+    #[test]
+    fn retry_times_round_up() {
+        // 2026-01-02 14:05:00 UTC.
+        let t = time::OffsetDateTime::from_unix_timestamp(1_767_362_700).unwrap();
+        assert_eq!(clock_time(t), "14:05 UTC");
+        assert_eq!(clock_time(t + time::Duration::seconds(1)), "14:06 UTC");
+        let paris = t.to_offset(time::UtcOffset::from_hms(1, 0, 0).unwrap());
+        assert_eq!(clock_time(paris), "14:05 UTC");
+        assert_eq!(minutes(1), "1 minute");
+        assert_eq!(minutes(60), "1 minute");
+        assert_eq!(minutes(61), "2 minutes");
+        assert_eq!(minutes(900), "15 minutes");
     }
 }

@@ -10,9 +10,16 @@
 //!   and the scope descriptions), [`photos`];
 //! - [`store::open`]: the memory or Redis store, as `Arc<dyn tessera::Store>`;
 //! - [`build_server`]: the `tessera::Server` of the demo;
-//! - [`session`]: server-side sessions in an `HttpOnly`, `SameSite=Lax`
-//!   cookie named `photobook_session`, each with a CSRF token and the
+//! - [`session`]: the `HttpOnly`, `SameSite=Lax` cookie named
+//!   `photobook_session`: before sign-in nothing is stored (the login form's
+//!   CSRF token is a MAC binding the cookie to the request's handle); after
+//!   it, a bounded server-side session with a CSRF token and the
 //!   pending-request handles it was shown (the forms accept no other);
+//! - login throttling: 5 wrong passwords per account per 15 minutes, then
+//!   `429` with `Retry-After` (RFC 6749 §10.10), through the core's abuse
+//!   hook ([`tessera::Server::check_limit`]);
+//! - [`logsafe`]: what requests carry is escaped before it is logged, and a
+//!   failed sign-in's username is never logged as typed;
 //! - [`pages`]: the login, consent and error pages (minijinja, auto-escaped);
 //! - [`flow`]: the login/consent dance as methods of [`Demo`] that take the
 //!   request's query or form body and the session cookie, and answer a
@@ -38,6 +45,7 @@
 pub mod clients;
 pub mod config;
 pub mod flow;
+pub mod logsafe;
 pub mod pages;
 pub mod photos;
 pub mod session;
@@ -46,11 +54,12 @@ pub mod users;
 
 use std::sync::Arc;
 
-use tessera::{BuildError, Server, Store};
+use tessera::{BuildError, Clock, Server, ServerBuilder, Store, SystemClock};
 
 pub use config::{Args, StoreSpec};
 pub use flow::{ConsentForm, LoginForm};
 
+use logsafe::AccountTag;
 use pages::Pages;
 use session::Sessions;
 use users::Users;
@@ -60,6 +69,12 @@ pub const REALM: &str = "photobook";
 
 /// The demo's authorization server over `store`, with the demo scopes.
 pub fn build_server(issuer: &str, store: Arc<dyn Store>) -> Result<Server, BuildError> {
+    server_builder(issuer, store).build()
+}
+
+/// The builder of [`build_server`], for tests that set more (e.g. a
+/// [`tessera::FixedClock`], then [`Demo::with_clock`] with the same clock).
+pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
     let mut builder = Server::builder()
         .issuer(issuer)
         .shared_store(store)
@@ -67,7 +82,7 @@ pub fn build_server(issuer: &str, store: Arc<dyn Store>) -> Result<Server, Build
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }
-    builder.build()
+    builder
 }
 
 /// Logs to stderr with `RUST_LOG` (or `default_filter` when unset), in
@@ -107,18 +122,41 @@ pub struct Demo {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     server: Server,
     sessions: Sessions,
     pages: Pages,
     users: Users,
     secure_cookies: bool,
+    /// The server's clock, for the times the pages show.
+    clock: Arc<dyn Clock>,
+    /// Names accounts in logs without their text.
+    account_tags: AccountTag,
+    /// One sign-in attempt per account at a time.
+    account_locks: flow::AccountLocks,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("server", &self.server)
+            .field("sessions", &self.sessions)
+            .field("users", &self.users)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Demo {
-    /// The demo over an already built server.
+    /// The demo over an already built server (on the system clock).
     pub fn new(server: Server) -> Result<Self, StartError> {
+        Self::with_clock(server, Arc::new(SystemClock))
+    }
+
+    /// The demo over a server built with `clock` (see [`server_builder`]):
+    /// the demo reads the same clock for the times it shows, e.g. when a
+    /// throttled account may sign in again.
+    pub fn with_clock(server: Server, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let secure_cookies = server.config().issuer.starts_with("https://");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -127,6 +165,9 @@ impl Demo {
                 pages: Pages::new()?,
                 users: Users::seeded(),
                 secure_cookies,
+                clock,
+                account_tags: AccountTag::new(),
+                account_locks: flow::AccountLocks::default(),
             }),
         })
     }
@@ -143,7 +184,7 @@ impl Demo {
         &self.inner.server
     }
 
-    /// The session table.
+    /// The session table (signed-in sessions; nobody else has one).
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
     }

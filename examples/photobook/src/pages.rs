@@ -3,6 +3,8 @@
 //! auto-escaped, so every value is HTML-escaped).
 
 use minijinja::Environment;
+
+use crate::flow::redacted;
 use serde::Serialize;
 use tessera::Prompt;
 
@@ -11,8 +13,9 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// The form field carrying the pending-request handle.
 pub const HANDLE_FIELD: &str = "handle";
 
-/// What the login page shows.
-#[derive(Debug, Clone, Serialize)]
+/// What the login page shows. Its `Debug` hides the handle, the CSRF token
+/// and the username (often a password typed in the wrong field).
+#[derive(Clone, Serialize)]
 pub struct LoginPage<'a> {
     /// The client's display name.
     pub client_name: &'a str,
@@ -35,8 +38,9 @@ pub struct ScopeLine {
     pub words: String,
 }
 
-/// What the consent page shows.
-#[derive(Debug, Clone, Serialize)]
+/// What the consent page shows. Its `Debug` hides the handle and the CSRF
+/// token.
+#[derive(Clone, Serialize)]
 pub struct ConsentPage<'a> {
     /// The client's display name.
     pub client_name: &'a str,
@@ -48,6 +52,30 @@ pub struct ConsentPage<'a> {
     pub handle: &'a str,
     /// The session's CSRF token (hidden input).
     pub csrf_token: &'a str,
+}
+
+impl std::fmt::Debug for LoginPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPage")
+            .field("client_name", &self.client_name)
+            .field("handle", &redacted(self.handle))
+            .field("csrf_token", &redacted(self.csrf_token))
+            .field("username", &redacted(self.username))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ConsentPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentPage")
+            .field("client_name", &self.client_name)
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .field("handle", &redacted(self.handle))
+            .field("csrf_token", &redacted(self.csrf_token))
+            .finish()
+    }
 }
 
 impl<'a> ConsentPage<'a> {
@@ -195,6 +223,32 @@ mod tests {
         assert!(html.contains("name=\"decision\" value=\"deny\""));
         assert!(html.contains("View your photos"));
         assert!(html.contains("PrintShop"));
+    }
+
+    #[test]
+    fn page_debug_hides_handles_tokens_and_typed_usernames() {
+        // Issue 11, defect 7: no handle or CSRF token in Debug output.
+        let login = LoginPage {
+            client_name: "PrintShop",
+            handle: "tsp_secret-handle",
+            csrf_token: "csrf-secret",
+            username: "hunter2-typed-as-username",
+            error: None,
+        };
+        let consent = ConsentPage {
+            client_name: "PrintShop",
+            username: "alice",
+            scopes: vec![],
+            handle: "tsp_secret-handle",
+            csrf_token: "csrf-secret",
+        };
+        for shown in [format!("{login:?}"), format!("{consent:?}")] {
+            assert!(shown.contains("PrintShop"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+            for secret in ["tsp_secret-handle", "csrf-secret", "hunter2"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
     }
 
     #[test]

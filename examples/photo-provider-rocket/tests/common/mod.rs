@@ -8,7 +8,10 @@
 mod shared;
 pub use shared::*;
 
-use photobook::{Demo, build_server};
+use std::sync::Arc;
+
+use photobook::{Demo, server_builder};
+use tessera::{Clock, SystemClock};
 
 /// A free loopback port: bound, noted, freed (rocket 0.5 binds by itself).
 pub fn free_port() -> u16 {
@@ -46,9 +49,18 @@ pub async fn launch_rocket(demo: Demo, port: u16) {
 
 impl Provider {
     pub async fn start() -> Self {
+        Self::start_with_clock(Arc::new(SystemClock)).await
+    }
+
+    /// The app on `clock` (a `tessera::FixedClock` lets a test move time).
+    pub async fn start_with_clock(clock: Arc<dyn Clock>) -> Self {
         let port = free_port();
         let issuer = format!("http://127.0.0.1:{port}");
-        let demo = Demo::new(build_server(&issuer, photobook::store::memory()).unwrap()).unwrap();
+        let server = server_builder(&issuer, photobook::store::memory())
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        let demo = Demo::with_clock(server, clock).unwrap();
         launch_rocket(demo.clone(), port).await;
         Self { issuer, demo }
     }

@@ -3,9 +3,12 @@
 //! and the photos API. Shared by both providers' test crates (included by
 //! path), so the axum and the rocket provider pass the very same checks.
 
+use std::sync::Arc;
+
 use crate::common::*;
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+use reqwest::header::{LOCATION, RETRY_AFTER, SET_COOKIE, WWW_AUTHENTICATE};
+use tessera::{Clock, FixedClock, SystemClock};
 
 /// A `state` full of characters that need encoding, echoed exactly.
 const STATE: &str = "xyz ABC/+=&?#%20é☃\"'<>";
@@ -47,7 +50,10 @@ async fn allow_then_token_then_photos() {
     assert!(login.headers.get("content-security-policy").is_some());
     let csrf = login.input("csrf_token");
     let handle = login.input("handle");
-    assert!(handle.starts_with("tsp_"));
+    assert!(
+        handle.starts_with("tsl_"),
+        "a sealed login handle: {handle}"
+    );
 
     // Wrong password: the login page again, with an error, nobody signed in.
     let wrong = post_login(
@@ -527,7 +533,10 @@ async fn login_handle_only_works_in_its_own_session() {
         consent.headers.get(SET_COOKIE).is_some(),
         "a new session id"
     );
-    assert_eq!(consent.input("handle"), alice_handle);
+    assert!(
+        consent.input("handle").starts_with("tsp_"),
+        "the request is stored once alice has signed in"
+    );
     let response = decide(&provider, &alice, &consent, "allow").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let (_, params) = location_params(&response);
@@ -686,4 +695,144 @@ async fn metadata_pages_and_limits() {
     let still = http.get(provider.url("/")).send().await.unwrap();
     assert_eq!(still.status(), StatusCode::OK);
     assert!(provider.demo.sessions().len() < 5);
+}
+
+/// Moves `clock` on by `seconds`.
+fn advance(clock: &FixedClock, seconds: u64) {
+    clock.advance(std::time::Duration::from_secs(seconds).try_into().unwrap());
+}
+
+/// RFC 6749 §10.10 and DEMO-CONTRACT "Limits against floods": 5 wrong
+/// passwords per account per 15 minutes, then 429 with a page saying when to
+/// try again and `Retry-After`; even the right password is refused (not
+/// checked) until the window ends; after it, the right password works.
+#[tokio::test]
+async fn login_is_throttled_after_five_wrong_passwords_rfc6749_10_10() {
+    let clock = Arc::new(FixedClock::new(SystemClock.now()));
+    let provider = Provider::start_with_clock(clock.clone()).await;
+    let browser = browser();
+    let (_, challenge) = pkce("throttle");
+    let query = printshop_request("throttled", &challenge, "photos.read");
+    let mut page = authorize_page(&provider, &browser, &query).await;
+    page.assert_login_page();
+    for i in 0..5 {
+        page = post_login(
+            &provider,
+            &browser,
+            &page.input("csrf_token"),
+            &page.input("handle"),
+            "alice",
+            &format!("wrong-{i}"),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(page.headers.get(RETRY_AFTER).is_none());
+    }
+    advance(&clock, 60);
+
+    // The sixth attempt, with the right password: refused, unchecked.
+    let limited = post_login(
+        &provider,
+        &browser,
+        &page.input("csrf_token"),
+        &page.input("handle"),
+        "alice",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.html
+    );
+    assert!(limited.is_html());
+    limited.assert_login_page();
+    assert!(limited.html.contains("try again after"), "{}", limited.html);
+    assert!(limited.html.contains(" UTC"), "{}", limited.html);
+    assert!(
+        limited.html.contains("in about 14 minutes"),
+        "{}",
+        limited.html
+    );
+    assert_eq!(
+        limited.headers[RETRY_AFTER], "840",
+        "15 min from the first failure"
+    );
+    assert!(
+        limited.headers.get(SET_COOKIE).is_none(),
+        "nobody signed in"
+    );
+    // The case of the name does not make another account of it.
+    let limited = post_login(
+        &provider,
+        &browser,
+        &page.input("csrf_token"),
+        &page.input("handle"),
+        " Alice",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+
+    // Another account is not affected: bob signs in meanwhile.
+    let bob = crate::common::browser();
+    let (_, bob_challenge) = pkce("throttle-bob");
+    sign_in_to_consent(
+        &provider,
+        &bob,
+        &printshop_request("bob", &bob_challenge, "photos.read"),
+        "bob",
+        "bob-password-1",
+    )
+    .await;
+
+    // A second before the window ends: still refused.
+    advance(&clock, 14 * 60 - 1);
+    let page = authorize_page(&provider, &browser, &query).await;
+    let limited = post_login(
+        &provider,
+        &browser,
+        &page.input("csrf_token"),
+        &page.input("handle"),
+        "alice",
+        "alice-password-1",
+    )
+    .await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers[RETRY_AFTER], "1");
+
+    // After the window: the right password works.
+    advance(&clock, 1);
+    let consent =
+        sign_in_to_consent(&provider, &browser, &query, "alice", "alice-password-1").await;
+    assert!(consent.html.contains("alice"));
+}
+
+/// The throttle counts wrong passwords for names nobody has too, and answers
+/// them alike, so that it tells nothing about which accounts exist.
+#[tokio::test]
+async fn unknown_usernames_are_throttled_alike() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (_, challenge) = pkce("throttle-unknown");
+    let query = printshop_request("s", &challenge, "photos.read");
+    let mut page = authorize_page(&provider, &browser, &query).await;
+    for user in ["mallory", "alice"] {
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            page = post_login(
+                &provider,
+                &browser,
+                &page.input("csrf_token"),
+                &page.input("handle"),
+                user,
+                "guess",
+            )
+            .await;
+            statuses.push(page.status.as_u16());
+        }
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{user}");
+        assert!(page.html.contains("try again after"), "{}", page.html);
+    }
 }
