@@ -27,6 +27,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use photobook::logsafe::escape;
 use photobook::photos::{PHOTOS_READ, photos_for};
 use photobook::{Args, Demo, StartError};
 use rocket::config::{Ident, LogLevel};
@@ -305,7 +306,11 @@ impl RequiredScopes for PhotosRead {
 
 #[get("/api/photos")]
 fn photos(_exact: ExactPath, token: Scoped<PhotosRead>) -> TesseraResponse {
-    tracing::info!(principal = %token.principal(), client = %token.client_id, "photos listed");
+    tracing::info!(
+        principal = %escape(token.principal()),
+        client = %escape(token.client_id.as_str()),
+        "photos listed"
+    );
     let body = serde_json::to_vec(&photos_for(&token)).unwrap_or_default();
     TesseraResponse(HttpResponse {
         status: 200,

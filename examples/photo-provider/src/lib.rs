@@ -30,6 +30,7 @@ use axum::http::header::{CACHE_CONTROL, COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use photobook::logsafe::escape;
 use photobook::photos::{PHOTOS_READ, photos_for};
 use photobook::{Args, Demo, StartError};
 use tessera::Server;
@@ -140,7 +141,11 @@ async fn consent(
 
 async fn photos(token: Bearer) -> Result<Response, BearerRejection> {
     token.require(&[PHOTOS_READ])?;
-    tracing::info!(principal = %token.principal(), client = %token.client_id, "photos listed");
+    tracing::info!(
+        principal = %escape(token.principal()),
+        client = %escape(token.client_id.as_str()),
+        "photos listed"
+    );
     Ok(([(CACHE_CONTROL, "no-store")], Json(photos_for(&token))).into_response())
 }
 
