@@ -383,20 +383,7 @@ async fn callback(
     }
 
     // 2. iss (RFC 9207): the answer comes from the provider we asked (mix-up defence).
-    match params.get("iss") {
-        Some(iss) if *iss != provider.metadata.issuer => {
-            tracing::warn!(%iss, expected = %provider.metadata.issuer, "callback with wrong iss");
-            return Err(wrong_issuer());
-        }
-        None if provider
-            .metadata
-            .authorization_response_iss_parameter_supported =>
-        {
-            tracing::warn!("callback without iss although the provider promises it");
-            return Err(wrong_issuer());
-        }
-        _ => {}
-    }
+    check_iss(params.get("iss").map(String::as_str), &provider.metadata)?;
 
     // 3. An error answer, e.g. the person clicked "Deny".
     if let Some(error) = params.get("error") {
@@ -431,6 +418,23 @@ async fn callback(
     Ok(Redirect::to("/photos").into_response())
 }
 
+/// RFC 9207 §2.4: an authorization response's `iss` must be the provider's
+/// issuer, and must be there if the provider's metadata promises it. What the
+/// callback carried is logged escaped (`?`): it is anyone's text.
+fn check_iss(iss: Option<&str>, metadata: &provider::Metadata) -> Result<(), ErrorPage> {
+    match iss {
+        Some(iss) if iss != metadata.issuer => {
+            tracing::warn!(?iss, expected = ?metadata.issuer, "callback with wrong iss");
+            Err(wrong_issuer())
+        }
+        None if metadata.authorization_response_iss_parameter_supported => {
+            tracing::warn!("callback without iss although the provider promises it");
+            Err(wrong_issuer())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn wrong_issuer() -> ErrorPage {
     ErrorPage::new(
         StatusCode::BAD_REQUEST,
@@ -440,9 +444,10 @@ fn wrong_issuer() -> ErrorPage {
     )
 }
 
-/// The page for an error answer from the authorization endpoint.
+/// The page for an error answer from the authorization endpoint. Both values
+/// come from the callback's query (anyone's text): they are logged escaped.
 fn authorization_error(error: &str, description: Option<&str>) -> ErrorPage {
-    tracing::info!(%error, ?description, "authorization refused");
+    tracing::info!(?error, ?description, "authorization refused");
     match error {
         "access_denied" => ErrorPage::new(
             StatusCode::FORBIDDEN,
@@ -483,7 +488,7 @@ type TokenError = RequestTokenError<
 fn token_error(what: &str, error: TokenError) -> ErrorPage {
     match error {
         RequestTokenError::ServerResponse(response) => {
-            tracing::warn!(what, error = %response.error(), description = ?response.error_description(), "token endpoint refused");
+            tracing::warn!(what, error = ?response.error().to_string(), description = ?response.error_description(), "token endpoint refused");
             match response.error() {
                 BasicErrorResponseType::InvalidGrant => relink(
                     "PhotoBook no longer accepts this sign-in (it expired or was already used). Please connect again.",
@@ -536,7 +541,7 @@ fn link_from(
 ) -> Result<Link, ErrorPage> {
     // The oauth2 crate matches "bearer" case-sensitively; RFC 6749 §5.1 says case-insensitive.
     if !token.token_type().as_ref().eq_ignore_ascii_case("bearer") {
-        tracing::warn!(token_type = %token.token_type().as_ref(), "unsupported token type");
+        tracing::warn!(token_type = ?token.token_type().as_ref(), "unsupported token type");
         return Err(bad_gateway());
     }
     Ok(Link {
@@ -706,6 +711,94 @@ mod tests {
         assert_eq!(params.get("iss").map(String::as_str), Some("http://a"));
         assert!(!params.contains_key("error"));
         assert!(parse_query("state=a&state=b").is_err());
+    }
+
+    /// Logs written while the guard lives (this thread only).
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(
+                self.0
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone(),
+            )
+            .expect("UTF-8 logs")
+        }
+    }
+
+    /// Issue 11, defect 4: what the callback's query carries (`error`,
+    /// `error_description`, `iss`: anyone can send the browser there with
+    /// any of them) is logged escaped, so it cannot forge a log line.
+    #[test]
+    fn callback_values_are_logged_escaped() {
+        let (logs, _guard) = capture();
+        let forged = "x\n2026-01-01T00:00:00Z  INFO printshop: PhotoBook account linked";
+        authorization_error(forged, Some("d\r\nINFO forged"));
+        let metadata: provider::Metadata = serde_json::from_value(serde_json::json!({
+            "issuer": "http://127.0.0.1:9000",
+            "authorization_endpoint": "http://127.0.0.1:9000/authorize",
+            "token_endpoint": "http://127.0.0.1:9000/token",
+            "authorization_response_iss_parameter_supported": true,
+        }))
+        .expect("metadata");
+        assert!(check_iss(Some(forged), &metadata).is_err());
+        assert!(check_iss(None, &metadata).is_err());
+        assert!(check_iss(Some("http://127.0.0.1:9000"), &metadata).is_ok());
+        let text = logs.text();
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.contains("account linked") && !l.contains("\\n")),
+            "{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("INFO forged")),
+            "{text}"
+        );
+        assert!(text.contains("x\\n2026"), "{text}");
+    }
+
+    /// The provider's token response is anyone's text too.
+    #[test]
+    fn token_response_values_are_logged_escaped() {
+        let (logs, _guard) = capture();
+        let token = BasicTokenResponse::new(
+            oauth2::AccessToken::new("tsa_x".into()),
+            oauth2::basic::BasicTokenType::Extension("evil\nINFO forged".into()),
+            oauth2::EmptyExtraTokenFields {},
+        );
+        assert!(link_from(&token, None).is_err());
+        let text = logs.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("evil\\nINFO forged"), "{text}");
     }
 
     #[test]

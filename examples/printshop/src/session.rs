@@ -249,10 +249,19 @@ impl SessionStore {
     }
 }
 
-/// The memory backend.
-#[derive(Debug, Default)]
+/// The memory backend. Its `Debug` shows how many sessions it holds, never
+/// their ids (a session id is a bearer credential for the linked account).
+#[derive(Default)]
 pub struct MemorySessions {
     entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl fmt::Debug for MemorySessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemorySessions")
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
@@ -606,9 +615,25 @@ fn one_line(text: &str) -> String {
 /// Per-session locks within this process, so that one session's requests
 /// that may refresh its tokens run one at a time (a rotated refresh token
 /// must not be used twice). Entries go away when no request holds them.
-#[derive(Debug, Default)]
+/// Its `Debug` shows how many are held, never the session ids.
+#[derive(Default)]
 pub struct SessionLocks {
     locks: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl fmt::Debug for SessionLocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = self
+            .locks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter(|lock| lock.strong_count() > 0)
+            .count();
+        f.debug_struct("SessionLocks")
+            .field("held", &held)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionLocks {
@@ -742,6 +767,47 @@ mod tests {
                 .expect("memory")
                 .is_none()
         );
+    }
+
+    /// Issue 11, defect 7: session ids, `state` values and PKCE verifiers
+    /// never show in `Debug` output (a session id is a bearer credential for
+    /// the linked account; `state` and the verifier protect the callback).
+    #[tokio::test]
+    async fn debug_shows_no_session_id_state_or_verifier() {
+        let store = SessionStore::default();
+        let id = store.create().await.expect("room for a session");
+        let (_, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+        let verifier_text = verifier.secret().clone();
+        let state = CsrfToken::new_random();
+        let state_text = state.secret().clone();
+        let pending = Pending::new(state, verifier);
+        let pending_shown = format!("{pending:?}");
+        store.push_pending(&id, pending).await.expect("memory");
+        store
+            .set_link(
+                &id,
+                &Link {
+                    access: AccessToken::new("tsa_access-secret".into()),
+                    refresh: Some(RefreshToken::new("tsr_refresh-secret".into())),
+                    expires_at: None,
+                },
+            )
+            .await
+            .expect("memory");
+        let locks = SessionLocks::default();
+        let _held = locks.lock(&id).await;
+        let shown = format!("{store:?} {locks:?} {pending_shown}");
+        for secret in [
+            id.as_str(),
+            &state_text,
+            &verifier_text,
+            "access-secret",
+            "refresh-secret",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("len: 1"), "{shown}");
+        assert!(shown.contains("held: 1"), "{shown}");
     }
 
     #[test]
