@@ -175,9 +175,10 @@ impl Progress {
             "waiting for approval in the browser"
         };
         write_stderr(&format!(
-            "\r\x1b[2K{} {state} (checked {} times, every {} s; code expires in {}:{:02})",
+            "\r\x1b[2K{} {state} (checked {} time{}, every {} s; code expires in {}:{:02})",
             FRAMES[self.frame.get() % FRAMES.len()],
             self.polls.get(),
+            if self.polls.get() == 1 { "" } else { "s" },
             self.interval.get().as_secs(),
             left / 60,
             left % 60,
