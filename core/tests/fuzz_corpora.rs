@@ -91,3 +91,31 @@ fn login_handle() {
 fn bearer() {
     replay("bearer");
 }
+
+// Findings of the fuzz targets, reported rather than fixed here (core/src
+// is being edited by others): each test fails on the current core, hence
+// `#[ignore]`; run them with `cargo test --test fuzz_corpora -- --ignored`.
+
+/// `params`: `Params`' `PartialEq` is derived over its decoded buffer,
+/// which keeps the text of dropped empty values, so two `Params` with the
+/// same pairs compare unequal.
+#[test]
+#[ignore = "finding: Params == compares the buffer, not the pairs"]
+fn params_with_the_same_pairs_are_equal() {
+    let parsed = tessera::Params::parse("a&c=1").unwrap();
+    let built = tessera::Params::from_pairs([("c", "1")]).unwrap();
+    assert!(parsed.iter().eq(built.iter()));
+    assert_eq!(parsed, built);
+}
+
+/// `redirect_uri`: a loopback URI registered without a port matches the
+/// same URI with any 1 to 5 digits as its port, 65536..=99999 included,
+/// which is no port (RFC 8252 §7.3 frees the port, not the syntax): the
+/// authorization endpoint then redirects to a URI no browser can follow.
+#[test]
+#[ignore = "finding: loopback port matching accepts ports over 65535"]
+fn loopback_ports_are_ports() {
+    let registered = tessera::RedirectUri::new("http://127.0.0.1/cb").unwrap();
+    assert!(registered.matches("http://127.0.0.1:65535/cb"));
+    assert!(!registered.matches("http://127.0.0.1:99999/cb"));
+}
