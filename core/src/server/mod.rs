@@ -92,7 +92,9 @@ impl Server {
         &self.inner.routes
     }
 
-    pub(crate) fn now(&self) -> OffsetDateTime {
+    /// The time by the server's clock ([`crate::ServerBuilder::clock`]), for
+    /// embedders whose pages must agree with it (a lockout's end, say).
+    pub fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
     }
 

@@ -27,10 +27,10 @@ impl Server {
         let result = self.exchange(&client, grant_type, &params).await;
         match &result {
             Ok(_) => {
-                tracing::info!(client = %client.id, grant_type = %grant_type, outcome = "issued", "token request")
+                tracing::info!(client = %client.id, grant_type = ?grant_type, outcome = "issued", "token request")
             }
             Err(e) => {
-                tracing::info!(client = %client.id, grant_type = %grant_type, outcome = %e.code, "token request")
+                tracing::info!(client = %client.id, grant_type = ?grant_type, outcome = %e.code, "token request")
             }
         }
         result
