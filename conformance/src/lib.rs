@@ -280,6 +280,12 @@ macro_rules! __with_checks {
                 public_client_revokes_own_token_with_client_id,
                 wrong_token_type_hint_still_revokes,
             }
+            rfc9126 {
+                pushed_request_runs_the_code_flow,
+                request_uri_is_single_use,
+                push_without_client_authentication_is_401,
+                push_with_unregistered_redirect_uri_is_400,
+            }
             rfc7662 {
                 photo_api_introspects_any_token,
                 client_introspects_own_token,

@@ -15,6 +15,8 @@ pub mod rfc6750;
 pub mod rfc7009;
 pub mod rfc7662;
 pub mod rfc8414;
+pub mod rfc8628;
+pub mod rfc9126;
 
 /// A boxed check future.
 pub type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
