@@ -10,8 +10,12 @@
 //! | `GET /authorize` | login page, consent page, `303` to the client, or an error page (400) |
 //! | `POST /login` | form `csrf_token`, `handle`, `username`, `password` |
 //! | `POST /consent` | form `csrf_token`, `handle`, `decision` = `allow` / `deny` |
+//! | `GET /device` | the device verification page (RFC 8628 §3.3): one form, input `user_code` (prefilled from `?user_code=`) |
+//! | `POST /device` | form `csrf_token`, `user_code`: the login page, or the consent page if signed in |
+//! | `POST /device/login` | form `csrf_token`, `user_code`, `username`, `password` |
+//! | `POST /device/consent` | form `csrf_token`, `user_code`, `decision` = `allow` / `deny` |
 //! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
-//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_rocket::fairing` |
+//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect`, `/device_authorization` | `tessera_rocket::fairing` |
 //! | `GET /` | a short page about the provider |
 //!
 //! (all below the issuer's path, if it has one). Form bodies are capped at
@@ -116,6 +120,27 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
     ] {
         not_allowed.extend(MethodNotAllowed::routes(static_path(path)?, allow));
     }
+    // The device verification page (RFC 8628 §3.3) and its forms.
+    let mut device_routes = Vec::new();
+    if server.device_grant_enabled() {
+        let device = demo.device_path().to_owned();
+        let (device_login, device_consent) = (demo.device_login_path(), demo.device_consent_path());
+        for (page, method, path) in [
+            (DevicePage::Verify, Method::Get, device.as_str()),
+            (DevicePage::Submit, Method::Post, device.as_str()),
+            (DevicePage::Login, Method::Post, device_login.as_str()),
+            (DevicePage::Consent, Method::Post, device_consent.as_str()),
+        ] {
+            device_routes.push(page.route(method, static_path(path)?));
+        }
+        for (path, allow) in [
+            (device.as_str(), "GET,HEAD,POST"),
+            (device_login.as_str(), "POST"),
+            (device_consent.as_str(), "POST"),
+        ] {
+            not_allowed.extend(MethodNotAllowed::routes(static_path(path)?, allow));
+        }
+    }
     Ok(rocket::custom(config)
         // No default security headers: the pages carry their own, and the
         // JSON answers are exactly the core's.
@@ -127,6 +152,7 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
             vec![Page::Authorize.route(authorize), Page::Home.route(root)],
         )
         .mount(pages_base, routes![login_form, consent_form])
+        .mount("/", device_routes)
         .mount(prefix_base, routes![photos])
         .mount("/", not_allowed)
         .register("/", catchers![not_found, any_error]))
@@ -266,6 +292,67 @@ impl Handler for PageHandler {
                 demo.authorize(query, cookie).await
             }
             Page::Home => demo.home(),
+        };
+        route::Outcome::from(req, TesseraResponse(response))
+    }
+}
+
+/// The device verification page and its forms, at paths known only at run
+/// time ([`Demo::device_path`]).
+#[derive(Debug, Clone, Copy)]
+enum DevicePage {
+    /// `GET {device}`: [`Demo::device_page`].
+    Verify,
+    /// `POST {device}`: [`Demo::device_submit`].
+    Submit,
+    /// `POST {device}/login`: [`Demo::device_login`].
+    Login,
+    /// `POST {device}/consent`: [`Demo::device_consent`].
+    Consent,
+}
+
+#[derive(Clone)]
+struct DeviceHandler {
+    page: DevicePage,
+    path: std::sync::Arc<str>,
+}
+
+impl DevicePage {
+    fn route(self, method: Method, path: &str) -> Route {
+        let handler = DeviceHandler {
+            page: self,
+            path: path.into(),
+        };
+        let mut route = Route::new(method, path, handler);
+        route.name = Some(format!("device {self:?}").into());
+        route
+    }
+}
+
+#[rocket::async_trait]
+impl Handler for DeviceHandler {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        let demo = match req.rocket().state::<Demo>() {
+            Some(demo) if is_exact(req, &self.path) => demo,
+            _ => return route::Outcome::forward(data, Status::NotFound),
+        };
+        let cookie = photobook::session::cookie_value(req.headers().get("Cookie"));
+        let response = if let DevicePage::Verify = self.page {
+            let query = req.uri().query().map_or("", |q| q.as_str());
+            demo.device_page(query, cookie)
+        } else {
+            let body = match FormBody::from_data(req, data).await {
+                Outcome::Success(body) => body,
+                _ => FormBody::Unreadable,
+            };
+            match body.bytes(demo) {
+                Ok(body) => match self.page {
+                    DevicePage::Login => demo.device_login(body, cookie).await,
+                    DevicePage::Consent => demo.device_consent(body, cookie).await,
+                    _ => demo.device_submit(body, cookie).await,
+                },
+                Err(page) => page.0,
+            }
         };
         route::Outcome::from(req, TesseraResponse(response))
     }

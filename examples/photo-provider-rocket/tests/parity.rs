@@ -24,7 +24,7 @@ struct Answer {
 
 /// Replaces what follows each `marker` up to a delimiter with `…`.
 fn mask(text: &str) -> String {
-    const MARKERS: [&str; 10] = [
+    const MARKERS: [&str; 14] = [
         "name=\"csrf_token\" value=\"",
         "name=\"handle\" value=\"",
         "photobook_session=",
@@ -35,6 +35,10 @@ fn mask(text: &str) -> String {
         "tsp_",
         "tsd_",
         "tsu_",
+        "name=\"user_code\" value=\"",
+        "\"user_code\":\"",
+        "user_code=",
+        "the code <strong>",
     ];
     let mut out = text.to_owned();
     for marker in MARKERS {
@@ -554,7 +558,179 @@ async fn converse(base: String) -> Vec<Answer> {
         Some(format!("token={}", cc.json("access_token"))),
     )
     .await;
+    device(&mut c).await;
     c.answers
+}
+
+/// The device grant (RFC 8628): the endpoint, the verification page and its
+/// forms, and the token endpoint's answers.
+async fn device(c: &mut Conversation) {
+    for path in ["/device/", "//device", "/device/login/", "/device/consent/"] {
+        c.get(&format!("device path {path}"), path, &[]).await;
+        c.send(&format!("POST {path}"), Method::POST, path, &[], None)
+            .await;
+    }
+    for (method, path) in [
+        (Method::PUT, "/device"),
+        (Method::DELETE, "/device"),
+        (Method::GET, "/device/login"),
+        (Method::GET, "/device/consent"),
+        (Method::GET, "/device_authorization"),
+    ] {
+        c.send(&format!("{method} {path}"), method.clone(), path, &[], None)
+            .await;
+    }
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    c.send(
+        "device authorization as printshop",
+        Method::POST,
+        "/device_authorization",
+        &[
+            form[0],
+            ("authorization", &basic("printshop", PRINTSHOP_SECRET)),
+        ],
+        Some("scope=photos.read".into()),
+    )
+    .await;
+    c.send(
+        "device authorization unknown scope",
+        Method::POST,
+        "/device_authorization",
+        &form,
+        Some("client_id=photo-cli&scope=nope".into()),
+    )
+    .await;
+    let codes = c
+        .send(
+            "device authorization",
+            Method::POST,
+            "/device_authorization",
+            &form,
+            Some("client_id=photo-cli&scope=photos.read".into()),
+        )
+        .await;
+    let (device_code, user_code) = (codes.json("device_code"), codes.json("user_code"));
+    let poll = serde_urlencoded_pairs(&[
+        ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+        ("device_code", &device_code),
+        ("client_id", "photo-cli"),
+    ]);
+
+    c.get("device page", "/device", &[]).await;
+    c.send("head device page", Method::HEAD, "/device", &[], None)
+        .await;
+    let page = c
+        .get("device page prefilled", "/device?user_code=bcdfghjk", &[])
+        .await;
+    let cookie = page.cookie().unwrap();
+    let csrf = page.input("csrf_token");
+    c.form(
+        "device code without CSRF",
+        "/device",
+        &cookie,
+        &[("user_code", &user_code)],
+    )
+    .await;
+    c.form(
+        "device code unknown",
+        "/device",
+        &cookie,
+        &[("csrf_token", &csrf), ("user_code", "<b>BCDF</b>")],
+    )
+    .await;
+    c.send(
+        "device form not a form",
+        Method::POST,
+        "/device",
+        &[("cookie", &cookie)],
+        Some("%%%".into()),
+    )
+    .await;
+    c.send(
+        "device form over 64 KiB (announced)",
+        Method::POST,
+        "/device",
+        &form,
+        Some(format!("user_code={}", "a".repeat(70 * 1024))),
+    )
+    .await;
+    let login = c
+        .form(
+            "device code",
+            "/device",
+            &cookie,
+            &[
+                ("csrf_token", &csrf),
+                ("user_code", &user_code.replace('-', "").to_lowercase()),
+            ],
+        )
+        .await;
+    c.form(
+        "device login without CSRF",
+        "/device/login",
+        &cookie,
+        &[
+            ("user_code", &user_code),
+            ("username", "bob"),
+            ("password", "bob-password-1"),
+        ],
+    )
+    .await;
+    let consent = c
+        .form(
+            "device sign in",
+            "/device/login",
+            &cookie,
+            &[
+                ("csrf_token", &login.input("csrf_token")),
+                ("user_code", &login.input("user_code")),
+                ("username", "bob"),
+                ("password", "bob-password-1"),
+            ],
+        )
+        .await;
+    let cookie = consent.cookie().unwrap();
+    let (consent_csrf, consent_code) = (consent.input("csrf_token"), consent.input("user_code"));
+    let allow = [
+        ("csrf_token", consent_csrf.as_str()),
+        ("user_code", consent_code.as_str()),
+        ("decision", "allow"),
+    ];
+    c.form(
+        "device consent without session",
+        "/device/consent",
+        "",
+        &allow,
+    )
+    .await;
+    let done = c
+        .form("device allow", "/device/consent", &cookie, &allow)
+        .await;
+    assert!(
+        done.body.contains("You can now return to your device"),
+        "{}",
+        done.body
+    );
+    c.form("device allow replayed", "/device/consent", &cookie, &allow)
+        .await;
+    let tokens = c
+        .send(
+            "device token",
+            Method::POST,
+            "/token",
+            &form,
+            Some(poll.clone()),
+        )
+        .await;
+    assert!(!tokens.json("access_token").is_empty(), "{}", tokens.body);
+    c.send(
+        "device token replayed",
+        Method::POST,
+        "/token",
+        &form,
+        Some(poll),
+    )
+    .await;
 }
 
 /// Serves one demo with issuer `http://127.0.0.1:AXUM_PORT{path}` on both

@@ -9,8 +9,12 @@
 //! | `GET /authorize` | login page, consent page, `303` to the client, or an error page (400) |
 //! | `POST /login` | form `csrf_token`, `handle`, `username`, `password` |
 //! | `POST /consent` | form `csrf_token`, `handle`, `decision` = `allow` / `deny` |
+//! | `GET /device` | the device verification page (RFC 8628 §3.3): one form, input `user_code` (prefilled from `?user_code=`) |
+//! | `POST /device` | form `csrf_token`, `user_code`: the login page, or the consent page if signed in |
+//! | `POST /device/login` | form `csrf_token`, `user_code`, `username`, `password` |
+//! | `POST /device/consent` | form `csrf_token`, `user_code`, `decision` = `allow` / `deny` |
 //! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
-//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect` | `tessera_axum::router` |
+//! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect`, `/device_authorization` | `tessera_axum::router` |
 //! | `GET /` | a short page about the provider |
 //!
 //! (all below the issuer's path, if it has one). Form bodies are capped at
@@ -25,7 +29,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRef, State};
+use axum::extract::{DefaultBodyLimit, FromRef, RawQuery, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +77,18 @@ pub fn app(demo: Demo) -> Router {
         .route(&authorize, get(authorize_page))
         .route(&format!("{base}/login"), post(login))
         .route(&format!("{base}/consent"), post(consent))
-        .route(&home, get(home_page))
-        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+        .route(&home, get(home_page));
+    // The device verification page (RFC 8628 §3.3) and its forms.
+    let pages = if server.device_grant_enabled() {
+        let device = demo.device_path().to_owned();
+        pages
+            .route(&device, get(device_page).post(device_submit))
+            .route(&demo.device_login_path(), post(device_login))
+            .route(&demo.device_consent_path(), post(device_consent))
+    } else {
+        pages
+    };
+    let pages = pages.layer(DefaultBodyLimit::max(config.max_body_bytes));
     let api = Router::new().route(&format!("{prefix}/api/photos"), get(photos));
     let state = AppState {
         demo,
@@ -135,6 +149,47 @@ async fn consent(
 ) -> Response {
     match body {
         Ok(body) => respond(demo.consent(&body, session_cookie(&headers)).await),
+        Err(rejection) => form_rejection(&demo, &rejection),
+    }
+}
+
+async fn device_page(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    respond(demo.device_page(query.as_deref().unwrap_or(""), session_cookie(&headers)))
+}
+
+async fn device_submit(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(demo.device_submit(&body, session_cookie(&headers)).await),
+        Err(rejection) => form_rejection(&demo, &rejection),
+    }
+}
+
+async fn device_login(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(demo.device_login(&body, session_cookie(&headers)).await),
+        Err(rejection) => form_rejection(&demo, &rejection),
+    }
+}
+
+async fn device_consent(
+    State(demo): State<Demo>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match body {
+        Ok(body) => respond(demo.device_consent(&body, session_cookie(&headers)).await),
         Err(rejection) => form_rejection(&demo, &rejection),
     }
 }

@@ -197,7 +197,11 @@ fn settled(outcome: &AuthorizeOutcome) -> bool {
 }
 
 impl Demo {
-    fn with_cookie(&self, mut response: HttpResponse, new_cookie: Option<&str>) -> HttpResponse {
+    pub(crate) fn with_cookie(
+        &self,
+        mut response: HttpResponse,
+        new_cookie: Option<&str>,
+    ) -> HttpResponse {
         if let Some(id) = new_cookie {
             response.headers.push((
                 "set-cookie",
@@ -207,7 +211,7 @@ impl Demo {
         response
     }
 
-    fn page(&self, status: u16, html: String, new_cookie: Option<&str>) -> HttpResponse {
+    pub(crate) fn page(&self, status: u16, html: String, new_cookie: Option<&str>) -> HttpResponse {
         self.with_cookie(html_response(status, html), new_cookie)
     }
 
@@ -324,7 +328,7 @@ impl Demo {
     /// How a failed sign-in names the account in logs: the name when such an
     /// account exists (escaped), else a keyed digest of what was typed
     /// (often a password, which must not reach the log).
-    fn account_for_log(&self, username: &str) -> String {
+    pub(crate) fn account_for_log(&self, username: &str) -> String {
         if self.inner.users.exists(username) {
             escape(username).to_string()
         } else {
@@ -432,7 +436,7 @@ impl Demo {
         }
     }
 
-    fn bad_form(&self) -> HttpResponse {
+    pub(crate) fn bad_form(&self) -> HttpResponse {
         self.problem_page(
             400,
             "This form could not be read",
@@ -646,7 +650,7 @@ impl Demo {
 }
 
 /// A time of day for a page, rounded up to the minute: `14:06 UTC`.
-fn clock_time(at: time::OffsetDateTime) -> String {
+pub(crate) fn clock_time(at: time::OffsetDateTime) -> String {
     let at = at.to_offset(time::UtcOffset::UTC);
     let rounded = if at.second() > 0 || at.nanosecond() > 0 {
         at + time::Duration::minutes(1)
@@ -657,7 +661,7 @@ fn clock_time(at: time::OffsetDateTime) -> String {
 }
 
 /// A wait in whole minutes, rounded up: `1 minute`, `15 minutes`.
-fn minutes(seconds: u64) -> String {
+pub(crate) fn minutes(seconds: u64) -> String {
     match seconds.div_ceil(60).max(1) {
         1 => "1 minute".to_owned(),
         n => format!("{n} minutes"),

@@ -21,6 +21,8 @@
 //! - [`logsafe`]: what requests carry is escaped before it is logged, and a
 //!   failed sign-in's username is never logged as typed;
 //! - [`pages`]: the login, consent and error pages (minijinja, auto-escaped);
+//! - [`device`]: the device verification page (RFC 8628 §3.3), then the
+//!   same login and consent pages;
 //! - [`flow`]: the login/consent dance as methods of [`Demo`] that take the
 //!   request's query or form body and the session cookie, and answer a
 //!   [`tessera::HttpResponse`] to copy into the framework's response.
@@ -32,11 +34,16 @@
 //! | `GET /authorize` | [`Demo::authorize`]`(raw_query, cookie)` |
 //! | `POST /login` | [`Demo::login`]`(body, cookie)` (64 KiB body limit) |
 //! | `POST /consent` | [`Demo::consent`]`(body, cookie)` (64 KiB body limit) |
+//! | `GET {device}` | [`Demo::device_page`]`(raw_query, cookie)`: the device verification page |
+//! | `POST {device}` | [`Demo::device_submit`]`(body, cookie)` (64 KiB body limit) |
+//! | `POST {device}/login` | [`Demo::device_login`]`(body, cookie)` (64 KiB body limit) |
+//! | `POST {device}/consent` | [`Demo::device_consent`]`(body, cookie)` (64 KiB body limit) |
 //! | `GET /api/photos` | bearer check with `photos.read`, then [`photos::photos_for`] (or [`Demo::photos_response`]) |
 //! | `GET /` | [`Demo::home`] |
-//! | metadata, `/token`, `/revoke`, `/introspect` | the Tessera adapter's router over [`Demo::server`] |
+//! | metadata, `/token`, `/revoke`, `/introspect`, `/device_authorization` | the Tessera adapter's router over [`Demo::server`] |
 //!
-//! and `cookie` is the value of the [`session::COOKIE_NAME`] cookie
+//! where `{device}` is [`Demo::device_path`] (the server's
+//! [`tessera::Server::device_verification_path`], `/device` by default), and `cookie` is the value of the [`session::COOKIE_NAME`] cookie
 //! ([`session::cookie_value`] finds it in `Cookie` headers).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -44,6 +51,7 @@
 
 pub mod clients;
 pub mod config;
+pub mod device;
 pub mod flow;
 pub mod logsafe;
 pub mod pages;
@@ -67,7 +75,8 @@ use users::Users;
 /// The `WWW-Authenticate` realm of the demo.
 pub const REALM: &str = "photobook";
 
-/// The demo's authorization server over `store`, with the demo scopes.
+/// The demo's authorization server over `store`, with the demo scopes and
+/// the device authorization grant (RFC 8628).
 pub fn build_server(issuer: &str, store: Arc<dyn Store>) -> Result<Server, BuildError> {
     server_builder(issuer, store).build()
 }
@@ -78,7 +87,8 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
     let mut builder = Server::builder()
         .issuer(issuer)
         .shared_store(store)
-        .realm(REALM);
+        .realm(REALM)
+        .enable_device_grant();
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }

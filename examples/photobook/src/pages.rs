@@ -6,7 +6,7 @@ use minijinja::Environment;
 
 use crate::flow::redacted;
 use serde::Serialize;
-use tessera::Prompt;
+use tessera::{Client, DevicePrompt, Prompt};
 
 /// The form field carrying the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -98,6 +98,117 @@ impl<'a> ConsentPage<'a> {
     }
 }
 
+/// The login page of the device flow: the [`LoginPage`] (without a handle)
+/// posting to `action` with the user code in a hidden input. Its `Debug`
+/// hides the user code.
+#[derive(Clone, Serialize)]
+pub struct DeviceLoginPage<'a> {
+    /// What the login page shows.
+    #[serde(flatten)]
+    pub page: LoginPage<'a>,
+    /// Where the form posts (an absolute path).
+    pub action: &'a str,
+    /// The normalised user code (hidden input).
+    pub user_code: &'a str,
+}
+
+impl std::fmt::Debug for DeviceLoginPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLoginPage")
+            .field("page", &self.page)
+            .field("action", &self.action)
+            .field("user_code", &redacted(self.user_code))
+            .finish()
+    }
+}
+
+/// The consent page of the device flow: the [`ConsentPage`] (without a
+/// handle) posting to `action` with the user code in a hidden input. Its
+/// `Debug` hides the user code.
+#[derive(Clone, Serialize)]
+pub struct DeviceConsentPage<'a> {
+    /// What the consent page shows.
+    #[serde(flatten)]
+    pub page: ConsentPage<'a>,
+    /// Where the form posts (an absolute path).
+    pub action: &'a str,
+    /// The normalised user code (shown, and a hidden input).
+    pub user_code: &'a str,
+}
+
+impl std::fmt::Debug for DeviceConsentPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceConsentPage")
+            .field("page", &self.page)
+            .field("action", &self.action)
+            .field("user_code", &redacted(self.user_code))
+            .finish()
+    }
+}
+
+impl<'a> DeviceConsentPage<'a> {
+    /// The consent page for a device prompt from the core.
+    pub fn for_prompt(
+        prompt: &'a DevicePrompt,
+        username: &'a str,
+        csrf_token: &'a str,
+        action: &'a str,
+    ) -> Self {
+        Self {
+            page: ConsentPage {
+                client_name: client_display_name(&prompt.client),
+                username,
+                scopes: prompt
+                    .scope_descriptions
+                    .iter()
+                    .map(|(token, words)| ScopeLine {
+                        token: token.clone(),
+                        words: words.clone(),
+                    })
+                    .collect(),
+                handle: "",
+                csrf_token,
+            },
+            action,
+            user_code: &prompt.user_code,
+        }
+    }
+}
+
+/// What the device verification page shows: one form whose input is
+/// `user_code`. Its `Debug` hides the CSRF token and the code.
+#[derive(Clone, Serialize)]
+pub struct DevicePage<'a> {
+    /// Where the form posts (the verification path).
+    pub action: &'a str,
+    /// The CSRF token (hidden input).
+    pub csrf_token: &'a str,
+    /// The code to prefill.
+    pub user_code: &'a str,
+    /// An error to show, e.g. an unknown code.
+    pub error: Option<&'a str>,
+}
+
+impl std::fmt::Debug for DevicePage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevicePage")
+            .field("action", &self.action)
+            .field("csrf_token", &redacted(self.csrf_token))
+            .field("user_code", &redacted(self.user_code))
+            .field("error", &self.error)
+            .finish()
+    }
+}
+
+/// The name a page shows for a client: its registered name, else its id.
+pub fn client_display_name(client: &Client) -> &str {
+    if client.name.trim().is_empty() {
+        client.id.as_str()
+    } else {
+        &client.name
+    }
+}
+
 /// The name a page shows for the prompt's client: its registered name, else its id.
 pub fn display_name(prompt: &Prompt) -> &str {
     if prompt.client.name.trim().is_empty() {
@@ -127,12 +238,13 @@ pub struct Pages {
 }
 
 /// Every template, by name.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("base.html", include_str!("../templates/base.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("consent.html", include_str!("../templates/consent.html")),
     ("error.html", include_str!("../templates/error.html")),
     ("home.html", include_str!("../templates/home.html")),
+    ("device.html", include_str!("../templates/device.html")),
 ];
 
 impl Pages {
@@ -164,6 +276,21 @@ impl Pages {
     /// The consent page.
     pub fn consent(&self, page: &ConsentPage<'_>) -> String {
         self.render("consent.html", page)
+    }
+
+    /// The login page of the device flow.
+    pub fn device_login(&self, page: &DeviceLoginPage<'_>) -> String {
+        self.render("login.html", page)
+    }
+
+    /// The consent page of the device flow.
+    pub fn device_consent(&self, page: &DeviceConsentPage<'_>) -> String {
+        self.render("consent.html", page)
+    }
+
+    /// The device verification page.
+    pub fn device(&self, page: &DevicePage<'_>) -> String {
+        self.render("device.html", page)
     }
 
     /// An error page.

@@ -261,6 +261,46 @@ impl Sessions {
         }
     }
 
+    /// The hidden `csrf_token` of a device verification form (the page
+    /// where a person types a user code) shown to the browser with cookie
+    /// `browser`: a MAC of the browser id and, when `user_code` is given (the
+    /// device login form), a MAC of the id and the normalised code, which
+    /// binds the form to the code this browser entered. Stores nothing.
+    pub fn device_token(&self, browser: &str, user_code: Option<&str>) -> String {
+        let csrf = mac(&self.key, "photobook device csrf", &[browser]);
+        match user_code {
+            Some(code) => {
+                let bound = mac(&self.key, "photobook device code", &[browser, code]);
+                format!("{csrf}.{bound}")
+            }
+            None => csrf,
+        }
+    }
+
+    /// Checks a device form's `csrf_token` against the browser's cookie and,
+    /// when `user_code` is given, the code it must be bound to (constant-time
+    /// comparisons). Without `user_code` only the CSRF part is checked.
+    pub fn check_device_token(
+        &self,
+        browser: &str,
+        user_code: Option<&str>,
+        presented: &str,
+    ) -> LoginToken {
+        let (csrf, bound) = presented.split_once('.').unwrap_or((presented, ""));
+        if csrf.is_empty() || !same(csrf, &mac(&self.key, "photobook device csrf", &[browser])) {
+            return LoginToken::Invalid;
+        }
+        let Some(code) = user_code else {
+            return LoginToken::Valid;
+        };
+        let expected = mac(&self.key, "photobook device code", &[browser, code]);
+        if same(bound, &expected) {
+            LoginToken::Valid
+        } else {
+            LoginToken::ForeignHandle
+        }
+    }
+
     /// The live signed-in session named by a cookie value.
     pub fn get(&self, cookie_value: &str) -> Option<Session> {
         let now = Instant::now();

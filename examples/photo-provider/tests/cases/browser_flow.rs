@@ -836,3 +836,490 @@ async fn unknown_usernames_are_throttled_alike() {
         assert!(page.html.contains("try again after"), "{}", page.html);
     }
 }
+
+// The device authorization grant (RFC 8628): the verification page, then the
+// same login and consent pages, while the device polls.
+
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// `POST /device_authorization` as `client` (a public client names itself).
+async fn device_authorization(
+    provider: &Provider,
+    client: (&str, Option<&str>),
+    scope: &str,
+) -> (StatusCode, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut request = http.post(provider.url("/device_authorization"));
+    let mut form = vec![("scope", scope)];
+    match client.1 {
+        Some(secret) => request = request.basic_auth(client.0, Some(secret)),
+        None => form.push(("client_id", client.0)),
+    }
+    let response = request.form(&form).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+/// The device code and user code photo-cli gets for `photos.read`.
+async fn photo_cli_codes(provider: &Provider) -> (String, String) {
+    let (status, body) = device_authorization(provider, ("photo-cli", None), "photos.read").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["verification_uri"].as_str().unwrap(),
+        provider.url("/device")
+    );
+    let user_code = body["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        body["verification_uri_complete"].as_str().unwrap(),
+        provider.url(&format!("/device?user_code={user_code}"))
+    );
+    (body["device_code"].as_str().unwrap().to_owned(), user_code)
+}
+
+/// How a person might type `XXXX-XXXX`: lowercase, no dash.
+fn sloppy(user_code: &str) -> String {
+    user_code.replace('-', "").to_lowercase()
+}
+
+/// `GET /device{query}`.
+async fn device_page(provider: &Provider, browser: &reqwest::Client, query: &str) -> Page {
+    Page::of(
+        browser
+            .get(provider.url(&format!("/device{query}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Posts `form` to `path`.
+async fn post_form(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> Page {
+    Page::of(
+        browser
+            .post(provider.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+impl Page {
+    fn assert_device_page(&self) {
+        assert!(self.is_html());
+        assert_eq!(self.forms(), 1, "{}", self.html);
+        assert!(self.html.contains("name=\"user_code\""), "{}", self.html);
+        assert!(self.html.contains("<label for=\"user_code\">"));
+        assert!(!self.html.contains("name=\"password\""));
+        assert!(!self.html.contains("name=\"decision\""));
+        self.assert_page_headers();
+    }
+
+    fn assert_page_headers(&self) {
+        assert_eq!(self.headers.get("cache-control").unwrap(), "no-store");
+        assert_eq!(self.headers.get("x-frame-options").unwrap(), "DENY");
+        assert!(
+            self.headers
+                .get("content-security-policy")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+}
+
+/// The verification page, the code typed sloppily, then the login page.
+async fn device_login_page(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    user_code: &str,
+) -> Page {
+    let page = device_page(provider, browser, "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_device_page();
+    let login = post_form(
+        provider,
+        browser,
+        "/device",
+        &[
+            ("csrf_token", &page.input("csrf_token")),
+            ("user_code", &sloppy(user_code)),
+        ],
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.html);
+    login.assert_login_page();
+    login.assert_page_headers();
+    login
+}
+
+/// Signs in on a device login page; the consent page.
+async fn device_sign_in(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    login: &Page,
+    user: &str,
+    password: &str,
+) -> Page {
+    post_form(
+        provider,
+        browser,
+        "/device/login",
+        &[
+            ("csrf_token", &login.input("csrf_token")),
+            ("user_code", &login.input("user_code")),
+            ("username", user),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+/// Posts the device consent form with `decision`.
+async fn device_decide(
+    provider: &Provider,
+    browser: &reqwest::Client,
+    consent: &Page,
+    decision: &str,
+) -> Page {
+    post_form(
+        provider,
+        browser,
+        "/device/consent",
+        &[
+            ("csrf_token", &consent.input("csrf_token")),
+            ("user_code", &consent.input("user_code")),
+            ("decision", decision),
+        ],
+    )
+    .await
+}
+
+/// One poll of the token endpoint with the device code.
+async fn poll(provider: &Provider, device_code: &str) -> (StatusCode, serde_json::Value) {
+    token(
+        provider,
+        ("photo-cli", None),
+        &[("grant_type", DEVICE_GRANT), ("device_code", device_code)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn device_verification_page_has_one_form_with_user_code() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let response = browser.get(provider.url("/device")).send().await.unwrap();
+    let cookie = response
+        .headers()
+        .get(SET_COOKIE)
+        .expect("a browser cookie")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    let page = Page::of(response).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_device_page();
+    assert_eq!(page.input("user_code"), "");
+    assert!(!page.input("csrf_token").is_empty());
+    assert!(page.html.contains("lang=\"en\""));
+    assert!(!page.html.contains("<script"));
+    // Nothing is stored for a browser that has not signed in.
+    assert!(provider.demo.sessions().is_empty());
+
+    // `verification_uri_complete` prefills the code, normalised.
+    let page = device_page(&provider, &browser, "?user_code=bcdf%20ghjk").await;
+    page.assert_device_page();
+    assert_eq!(page.input("user_code"), "BCDF-GHJK");
+    // Anything else is not echoed.
+    let page = device_page(&provider, &browser, "?user_code=%22%3E%3Cscript%3Ex").await;
+    page.assert_device_page();
+    assert_eq!(page.input("user_code"), "");
+    assert!(!page.html.contains("<script"));
+}
+
+#[tokio::test]
+async fn device_flow_allow_then_polling_gives_tokens_and_photos() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (device_code, user_code) = photo_cli_codes(&provider).await;
+
+    let login = device_login_page(&provider, &browser, &user_code).await;
+    assert!(login.html.contains("photo-cli") || login.html.contains("Photo"));
+    assert_eq!(login.input("user_code"), user_code, "normalised");
+    let consent = device_sign_in(&provider, &browser, &login, "alice", "alice-password-1").await;
+    consent.assert_consent_page();
+    consent.assert_page_headers();
+    assert!(consent.html.contains("View your photos"));
+    assert!(!consent.html.contains("Upload and edit your photos"));
+    assert!(consent.html.contains("alice"));
+    assert!(consent.html.contains(&user_code), "shows the code");
+    assert!(
+        consent.headers.get(SET_COOKIE).is_some(),
+        "a new session id at sign-in"
+    );
+
+    let done = device_decide(&provider, &browser, &consent, "allow").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    assert!(done.html.contains("You can now return to your device"));
+    assert_eq!(done.forms(), 0);
+    done.assert_page_headers();
+
+    // The device's poll gets the tokens, once.
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "photos.read");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "alice");
+    assert_eq!(list["photos"].as_array().unwrap().len(), 3);
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // The consent form cannot decide twice.
+    let again = device_decide(&provider, &browser, &consent, "deny").await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.html);
+    assert!(again.html.contains("expired"));
+}
+
+#[tokio::test]
+async fn device_flow_deny_then_polling_gives_access_denied() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (device_code, user_code) = photo_cli_codes(&provider).await;
+    let login = device_login_page(&provider, &browser, &user_code).await;
+
+    // A wrong password: the login page again, still for the code.
+    let wrong = device_sign_in(&provider, &browser, &login, "bob", "alice-password-1").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    wrong.assert_login_page();
+    assert!(wrong.html.contains("incorrect"));
+    let consent = device_sign_in(&provider, &browser, &wrong, "bob", "bob-password-1").await;
+    consent.assert_consent_page();
+    let done = device_decide(&provider, &browser, &consent, "deny").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    assert!(done.html.contains("Access was denied"));
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "access_denied");
+
+    // Signed in now: the next code goes straight to the consent page.
+    let (device_code, user_code) = photo_cli_codes(&provider).await;
+    let page = device_page(&provider, &browser, "").await;
+    page.assert_device_page();
+    let consent = post_form(
+        &provider,
+        &browser,
+        "/device",
+        &[
+            ("csrf_token", &page.input("csrf_token")),
+            ("user_code", &user_code),
+        ],
+    )
+    .await;
+    consent.assert_consent_page();
+    assert!(consent.html.contains("bob"));
+    let done = device_decide(&provider, &browser, &consent, "allow").await;
+    assert_eq!(done.status, StatusCode::OK);
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let response = photos(&provider, body["access_token"].as_str().unwrap()).await;
+    let list: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(list["owner"], "bob");
+}
+
+#[tokio::test]
+async fn a_wrong_device_code_shows_the_page_again_then_429() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let page = device_page(&provider, &browser, "").await;
+    let csrf = page.input("csrf_token");
+    for typed in ["BCDF-GHJK", "not a code", "<b>x</b>", ""] {
+        let again = post_form(
+            &provider,
+            &browser,
+            "/device",
+            &[("csrf_token", &csrf), ("user_code", typed)],
+        )
+        .await;
+        assert_eq!(again.status, StatusCode::BAD_REQUEST, "{}", again.html);
+        again.assert_device_page();
+        assert!(again.html.contains("role=\"alert\""));
+        assert!(again.html.contains("not valid"), "{}", again.html);
+        assert!(!again.html.contains("<b>x"), "escaped");
+    }
+    // RFC 8628 §5.1: guessing is bounded (10 wrong codes per 15 minutes).
+    let mut limited = None;
+    for _ in 0..10 {
+        let again = post_form(
+            &provider,
+            &browser,
+            "/device",
+            &[("csrf_token", &csrf), ("user_code", "BCDF-GHJK")],
+        )
+        .await;
+        if again.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(again);
+            break;
+        }
+        assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    }
+    let limited = limited.expect("429 after too many wrong codes");
+    limited.assert_device_page();
+    assert!(limited.html.contains("try again after"), "{}", limited.html);
+    let retry: u64 = limited
+        .headers
+        .get(RETRY_AFTER)
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    // A right code is refused too, for this browser, until the window ends.
+    let (_, user_code) = photo_cli_codes(&provider).await;
+    let still = post_form(
+        &provider,
+        &browser,
+        "/device",
+        &[("csrf_token", &csrf), ("user_code", &user_code)],
+    )
+    .await;
+    assert_eq!(still.status, StatusCode::TOO_MANY_REQUESTS);
+    // Another browser is not held up.
+    let other = crate::common::browser();
+    device_login_page(&provider, &other, &user_code).await;
+}
+
+#[tokio::test]
+async fn device_forms_require_csrf() {
+    let provider = Provider::start().await;
+    let browser = browser();
+    let (device_code, user_code) = photo_cli_codes(&provider).await;
+
+    // The verification form: no token, or another browser's.
+    let foreign = device_page(&provider, &crate::common::browser(), "").await;
+    let _ = device_page(&provider, &browser, "").await;
+    for csrf in ["", foreign.input("csrf_token").as_str()] {
+        let refused = post_form(
+            &provider,
+            &browser,
+            "/device",
+            &[("csrf_token", csrf), ("user_code", &user_code)],
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+        refused.assert_device_page();
+        assert!(!refused.html.contains("name=\"password\""));
+    }
+    // Without any cookie at all.
+    let refused = post_form(
+        &provider,
+        &reqwest::Client::new(),
+        "/device",
+        &[("csrf_token", "x"), ("user_code", &user_code)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // The login form: a wrong token signs nobody in.
+    let login = device_login_page(&provider, &browser, &user_code).await;
+    let refused = post_form(
+        &provider,
+        &browser,
+        "/device/login",
+        &[
+            ("csrf_token", "forged"),
+            ("user_code", &user_code),
+            ("username", "alice"),
+            ("password", "alice-password-1"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    assert!(refused.headers.get(SET_COOKIE).is_none());
+    assert!(provider.demo.sessions().is_empty());
+    // A login form made for another code is not accepted for this one.
+    let (_, other_code) = photo_cli_codes(&provider).await;
+    let refused = post_form(
+        &provider,
+        &browser,
+        "/device/login",
+        &[
+            ("csrf_token", &login.input("csrf_token")),
+            ("user_code", &other_code),
+            ("username", "alice"),
+            ("password", "alice-password-1"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.html);
+    assert!(provider.demo.sessions().is_empty());
+
+    // The consent form: a wrong token, or a code not shown to this session,
+    // decides nothing.
+    let consent = device_sign_in(&provider, &browser, &login, "alice", "alice-password-1").await;
+    consent.assert_consent_page();
+    let refused = post_form(
+        &provider,
+        &browser,
+        "/device/consent",
+        &[
+            ("csrf_token", "forged"),
+            ("user_code", &user_code),
+            ("decision", "allow"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = post_form(
+        &provider,
+        &browser,
+        "/device/consent",
+        &[
+            ("csrf_token", &consent.input("csrf_token")),
+            ("user_code", &other_code),
+            ("decision", "allow"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "authorization_pending");
+}
+
+#[tokio::test]
+async fn printshop_may_not_use_the_device_grant() {
+    let provider = Provider::start().await;
+    let (status, body) = device_authorization(
+        &provider,
+        ("printshop", Some(PRINTSHOP_SECRET)),
+        "photos.read",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "unauthorized_client");
+    let metadata: serde_json::Value =
+        reqwest::get(provider.url("/.well-known/oauth-authorization-server"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        metadata["device_authorization_endpoint"],
+        provider.url("/device_authorization")
+    );
+}
