@@ -1,7 +1,7 @@
 //! Locating (and, if needed, building) the demo's binaries.
 //!
 //! A test cannot use `env!("CARGO_BIN_EXE_…")` for another package's binary,
-//! so the harness runs `cargo build -p photo-provider -p printshop` once per
+//! so the harness runs `cargo build -p photo-provider -p printshop -p photo-cli` once per
 //! test process, in the running test's profile, and uses the binaries it made.
 //!
 //! The build goes to its own target directory, `<target>/tessera-e2e/`: cargo
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crate::process::log_tail;
 
 /// The packages (and binaries) the end-to-end tests run.
-pub const DEMO_BINARIES: [&str; 2] = ["photo-provider", "printshop"];
+pub const DEMO_BINARIES: [&str; 3] = ["photo-provider", "printshop", "photo-cli"];
 
 /// How long the build may take (2 cores, possibly a cold cache).
 /// Override with `TESSERA_E2E_BUILD_TIMEOUT_SECS`.
@@ -36,6 +36,8 @@ pub struct Binaries {
     pub photo_provider: PathBuf,
     /// `printshop`.
     pub printshop: PathBuf,
+    /// `photo-cli` (the device grant's terminal client).
+    pub photo_cli: PathBuf,
 }
 
 /// The workspace root (the parent of this crate's folder).
@@ -84,6 +86,7 @@ fn build_and_locate() -> Result<Binaries, String> {
     Ok(Binaries {
         photo_provider: locate("photo-provider")?,
         printshop: locate("printshop")?,
+        photo_cli: locate("photo-cli")?,
     })
 }
 

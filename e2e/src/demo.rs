@@ -35,6 +35,7 @@ pub struct Demo {
     printshop: ChildGuard,
     provider: ChildGuard,
     logs: TempDir,
+    photo_cli: PathBuf,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -138,6 +139,7 @@ impl Demo {
             printshop,
             provider,
             logs,
+            photo_cli: binaries.photo_cli.clone(),
             _serial: serial,
         }))
     }
@@ -145,6 +147,21 @@ impl Demo {
     /// The browser.
     pub fn browser(&self) -> &Browser {
         &self.browser
+    }
+
+    /// Starts the real `photo-cli` against the provider (its stdout and
+    /// stderr are kept apart: the photos, and the instructions and progress).
+    pub fn start_photo_cli(&self) -> Result<PhotoCli, String> {
+        let mut command = Command::new(&self.photo_cli);
+        command.args(["--provider", &self.provider_url]);
+        let stderr = self.logs.path().join("photo-cli.log");
+        let stdout = self.logs.path().join("photo-cli.stdout");
+        let child = ChildGuard::spawn_split("photo-cli", command, &stderr, &stdout)?;
+        Ok(PhotoCli {
+            child,
+            stdout,
+            stderr,
+        })
     }
 
     /// PrintShop's output so far.
@@ -213,7 +230,13 @@ impl Demo {
                 Err(e) => notes.push(format!("no page source: {e}")),
             }
         }
-        for log in ["photo-provider.log", "printshop.log", "chromedriver.log"] {
+        for log in [
+            "photo-provider.log",
+            "printshop.log",
+            "chromedriver.log",
+            "photo-cli.log",
+            "photo-cli.stdout",
+        ] {
             let _ = std::fs::copy(
                 self.logs.path().join(log),
                 dir.join(format!("{name}-{log}")),
@@ -229,6 +252,106 @@ impl Demo {
             }
         )
     }
+}
+
+/// A running `photo-cli`; killed when dropped.
+#[derive(Debug)]
+pub struct PhotoCli {
+    child: ChildGuard,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+/// What `photo-cli` tells the person on stderr.
+#[derive(Debug, Clone)]
+pub struct Instructions {
+    /// The verification page (`verification_uri`).
+    pub verification_uri: String,
+    /// The user code, as shown (`XXXX-XXXX`).
+    pub user_code: String,
+}
+
+/// How `photo-cli` ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status.
+    pub status: std::process::ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+impl PhotoCli {
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        log_tail(&self.stderr, 64 * 1024)
+    }
+
+    /// Waits (at most `timeout`) until the verification URL and the code are
+    /// printed, and reads them.
+    pub async fn instructions(&mut self, timeout: Duration) -> Result<Instructions, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let text = self.stderr();
+            if let Some(found) = parse_instructions(&text) {
+                return Ok(found);
+            }
+            if let Some(status) = self.child.try_status()? {
+                return Err(format!(
+                    "photo-cli exited ({status}) before showing a code; stderr:\n{text}"
+                ));
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "photo-cli showed no code within {timeout:?}; stderr:\n{text}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (at most `timeout`) for `photo-cli` to exit.
+    pub async fn finished(&mut self, timeout: Duration) -> Result<Finished, String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_status()? {
+                return Ok(Finished {
+                    status,
+                    stdout: log_tail(&self.stdout, 64 * 1024),
+                    stderr: self.stderr(),
+                });
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "photo-cli did not finish within {timeout:?}; stderr:\n{}",
+                    self.stderr()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The URL after "open this page in a browser:" and the code after
+/// "enter the code:" in `photo-cli`'s stderr.
+fn parse_instructions(text: &str) -> Option<Instructions> {
+    let after_page = &text[text.find("open this page in a browser:")?..];
+    let verification_uri = after_page
+        .lines()
+        .skip(1)
+        .map(str::trim)
+        .find(|line| !line.is_empty())?
+        .to_owned();
+    let after_code = &text[text.find("enter the code:")? + "enter the code:".len()..];
+    let user_code = after_code.lines().next()?.trim().to_owned();
+    if !verification_uri.starts_with("http") || user_code.is_empty() {
+        return None;
+    }
+    Some(Instructions {
+        verification_uri,
+        user_code,
+    })
 }
 
 /// `e2e-artifacts/` at the workspace root.

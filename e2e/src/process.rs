@@ -42,6 +42,38 @@ impl ChildGuard {
         })
     }
 
+    /// Spawns `command` as [`ChildGuard::spawn`] does, but with stdout and
+    /// stderr in two files: `log` (stderr) and `stdout`.
+    pub fn spawn_split(
+        name: &str,
+        mut command: Command,
+        log: &Path,
+        stdout: &Path,
+    ) -> Result<Self, String> {
+        let out = File::create(stdout).map_err(|e| format!("create {}: {e}", stdout.display()))?;
+        let err = File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name} ({command:?}): {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log: log.to_owned(),
+        })
+    }
+
+    /// The exit status if the child has exited, without waiting.
+    pub fn try_status(&mut self) -> Result<Option<std::process::ExitStatus>, String> {
+        self.child
+            .try_wait()
+            .map_err(|e| format!("cannot check on {}: {e}", self.name))
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -5,7 +5,9 @@
 //! `password` and a submit button; the consent page has buttons
 //! `name="decision"` with `value="allow"` / `value="deny"` and names the client;
 //! a wrong password shows the login page again with a message that contains a
-//! word like "invalid", "incorrect", "wrong", "error" or "failed".
+//! word like "invalid", "incorrect", "wrong", "error" or "failed"; the device
+//! grant's verification page has one form whose input is `user_code`, then
+//! the same login and consent pages.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -217,6 +219,76 @@ async fn wrong_password(demo: &Demo) -> Result<(), String> {
     sees_alices_photos(demo).await
 }
 
+/// The device grant (RFC 8628) as a person lives it: `photo-cli` prints a
+/// URL and a code; in the browser alice opens the URL, types the code, signs
+/// in and allows; `photo-cli` then lists her photos and exits 0.
+async fn device_flow(demo: &Demo) -> Result<(), String> {
+    let b = demo.browser();
+    let mut cli = demo.start_photo_cli()?;
+    let shown = cli.instructions(Duration::from_secs(30)).await?;
+    check(
+        shown.verification_uri == format!("{}/device", demo.provider_url),
+        || {
+            format!(
+                "photo-cli shows the verification page {:?}, expected {}/device",
+                shown.verification_uri, demo.provider_url
+            )
+        },
+    )?;
+
+    // The verification page: one form, whose input is the code.
+    b.goto(&shown.verification_uri).await?;
+    let input = b.wait_for("form input[name=\"user_code\"]").await?;
+    check(b.find_all("form").await?.len() == 1, || {
+        "the verification page should have one form".into()
+    })?;
+    b.fill(&input, &shown.user_code, "the code field").await?;
+    let submit = b
+        .find("form:has(input[name=\"user_code\"]) button[type=\"submit\"]")
+        .await?;
+    b.click_to_navigate(&submit, "\"Continue\"").await?;
+
+    // Then the same login and consent pages as the code flow.
+    b.wait_for("form input[name=\"password\"]").await?;
+    log_in(b, "alice", "alice-password-1").await?;
+    b.wait_for("[name=\"decision\"][value=\"allow\"]").await?;
+    let text = b.body_text().await?;
+    check(
+        text.contains("PhotoBook CLI") || text.contains("photo-cli"),
+        || format!("the consent page should name the device's client; it reads: {text}"),
+    )?;
+    check(text.contains(&shown.user_code), || {
+        format!("the consent page should show the code; it reads: {text}")
+    })?;
+    decide(b, "allow").await?;
+    b.wait_for("h1").await?;
+    let text = b.body_text().await?;
+    check(text.contains("You can now return to your device"), || {
+        format!("after allowing, the page reads: {text}")
+    })?;
+
+    // photo-cli was polling all along: it gets its token and lists the photos.
+    let finished = cli.finished(Duration::from_secs(90)).await?;
+    check(finished.status.success(), || {
+        format!(
+            "photo-cli exited with {}; stderr:\n{}",
+            finished.status, finished.stderr
+        )
+    })?;
+    check(finished.stdout.starts_with("alice has 3 photos:"), || {
+        format!("photo-cli printed: {:?}", finished.stdout)
+    })?;
+    check(finished.stdout.lines().count() == 4, || {
+        format!(
+            "photo-cli should list 3 photos, it printed: {:?}",
+            finished.stdout
+        )
+    })?;
+    check(!finished.stdout.contains(&shown.user_code), || {
+        "photo-cli's stdout is for the photos".into()
+    })
+}
+
 #[tokio::test]
 async fn alice_links_printshop_and_sees_her_photos() {
     run_scenario!("happy-path", happy_path);
@@ -230,4 +302,9 @@ async fn alice_denies_and_printshop_says_so() {
 #[tokio::test]
 async fn wrong_password_shows_login_again_with_error() {
     run_scenario!("wrong-password", wrong_password);
+}
+
+#[tokio::test]
+async fn alice_allows_photo_cli_on_the_verification_page() {
+    run_scenario!("device-flow", device_flow);
 }
