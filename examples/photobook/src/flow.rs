@@ -635,7 +635,15 @@ impl Demo {
             .server
             .endpoint_url(tessera::Endpoint::Metadata)
             .unwrap_or_default();
-        html_response(200, self.inner.pages.home(&url))
+        let device = self
+            .inner
+            .server
+            .device_grant_enabled()
+            .then(|| self.inner.server.device_verification_uri());
+        html_response(
+            200,
+            self.inner.pages.home_with_device(&url, device.as_deref()),
+        )
     }
 
     /// Any unknown path: a 404 page.

@@ -300,7 +300,16 @@ impl Pages {
 
     /// The home page, linking to the metadata document.
     pub fn home(&self, metadata_url: &str) -> String {
-        self.render("home.html", minijinja::context! { metadata_url })
+        self.home_with_device(metadata_url, None)
+    }
+
+    /// The home page, linking to the metadata document and, when the device
+    /// grant is on, to the device verification page.
+    pub fn home_with_device(&self, metadata_url: &str, device_url: Option<&str>) -> String {
+        self.render(
+            "home.html",
+            minijinja::context! { metadata_url, device_url },
+        )
     }
 }
 
@@ -376,6 +385,83 @@ mod tests {
                 assert!(!shown.contains(secret), "{shown}");
             }
         }
+    }
+
+    #[test]
+    fn device_pages_have_the_code_form_and_escape() {
+        let pages = Pages::new().unwrap();
+        let html = pages.device(&DevicePage {
+            action: "/device",
+            csrf_token: "c\"><i>",
+            user_code: "\"><script>x</script>",
+            error: Some("<b>no</b>"),
+        });
+        assert_eq!(html.matches("<form method=\"post\"").count(), 1);
+        assert!(html.contains("name=\"user_code\" value=\""));
+        assert!(html.contains("<label for=\"user_code\">"));
+        // minijinja escapes `/` too; browsers read the entity back.
+        assert!(html.contains("action=\"&#x2f;device\""), "{html}");
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("<b>no"));
+        assert!(!html.contains("c\"><i>"));
+        let login = pages.device_login(&DeviceLoginPage {
+            page: LoginPage {
+                client_name: "PhotoBook CLI",
+                handle: "",
+                csrf_token: "c",
+                username: "",
+                error: None,
+            },
+            action: "/device/login",
+            user_code: "BCDF-GHJK",
+        });
+        assert!(
+            login.contains("action=\"&#x2f;device&#x2f;login\""),
+            "{login}"
+        );
+        assert!(login.contains("name=\"user_code\" value=\"BCDF-GHJK\""));
+        assert!(!login.contains("name=\"handle\""));
+        let consent = pages.device_consent(&DeviceConsentPage {
+            page: ConsentPage {
+                client_name: "PhotoBook CLI",
+                username: "alice",
+                scopes: vec![],
+                handle: "",
+                csrf_token: "c",
+            },
+            action: "/device/consent",
+            user_code: "BCDF-GHJK",
+        });
+        assert!(
+            consent.contains("action=\"&#x2f;device&#x2f;consent\""),
+            "{consent}"
+        );
+        assert!(consent.contains("name=\"user_code\" value=\"BCDF-GHJK\""));
+        assert!(consent.contains("name=\"decision\" value=\"allow\""));
+        assert!(!consent.contains("name=\"handle\""));
+        assert!(
+            !format!(
+                "{:?}",
+                DevicePage {
+                    action: "/device",
+                    csrf_token: "secret",
+                    user_code: "BCDF-GHJK",
+                    error: None,
+                }
+            )
+            .contains("BCDF")
+        );
+        // The code flow's forms are unchanged.
+        let code_flow = pages.login(&LoginPage {
+            client_name: "PrintShop",
+            handle: "tsl_h",
+            csrf_token: "c",
+            username: "",
+            error: None,
+        });
+        assert!(code_flow.contains("action=\"login\""));
+        assert!(code_flow.contains("name=\"handle\" value=\"tsl_h\""));
+        assert!(!code_flow.contains("user_code"));
     }
 
     #[test]

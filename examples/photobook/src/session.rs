@@ -459,6 +459,49 @@ mod tests {
     }
 
     #[test]
+    fn device_tokens_bind_browser_and_code_and_store_nothing() {
+        let sessions = Sessions::new();
+        let (a, b) = (sessions.new_browser_id(), sessions.new_browser_id());
+        let plain = sessions.device_token(&a, None);
+        assert_eq!(
+            sessions.check_device_token(&a, None, &plain),
+            LoginToken::Valid
+        );
+        assert_eq!(
+            sessions.check_device_token(&b, None, &plain),
+            LoginToken::Invalid
+        );
+        assert_eq!(
+            sessions.check_device_token(&a, None, ""),
+            LoginToken::Invalid
+        );
+        let bound = sessions.device_token(&a, Some("BCDF-GHJK"));
+        assert_eq!(
+            sessions.check_device_token(&a, Some("BCDF-GHJK"), &bound),
+            LoginToken::Valid
+        );
+        assert_eq!(
+            sessions.check_device_token(&a, Some("BCDF-GHJL"), &bound),
+            LoginToken::ForeignHandle
+        );
+        assert_eq!(
+            sessions.check_device_token(&a, Some("BCDF-GHJK"), &plain),
+            LoginToken::ForeignHandle
+        );
+        assert_eq!(
+            sessions.check_device_token(&b, Some("BCDF-GHJK"), &bound),
+            LoginToken::Invalid
+        );
+        // Not interchangeable with the login form's tokens.
+        let login = sessions.login_token(&a, None);
+        assert_eq!(
+            sessions.check_device_token(&a, None, &login),
+            LoginToken::Invalid
+        );
+        assert!(sessions.is_empty());
+    }
+
+    #[test]
     fn login_tokens_bind_browser_and_handle_and_store_nothing() {
         let sessions = Sessions::new();
         let alice = sessions.new_browser_id();

@@ -1045,6 +1045,12 @@ async fn device_verification_page_has_one_form_with_user_code() {
     page.assert_device_page();
     assert_eq!(page.input("user_code"), "");
     assert!(!page.html.contains("<script"));
+
+    // The home page points people with a device there.
+    let home = Page::of(browser.get(provider.url("/")).send().await.unwrap()).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.html.contains("photo-cli"), "{}", home.html);
+    assert!(home.html.contains("&#x2f;device\""), "{}", home.html);
 }
 
 #[tokio::test]
