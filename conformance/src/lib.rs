@@ -286,6 +286,11 @@ macro_rules! __with_checks {
                 push_without_client_authentication_is_401,
                 push_with_unregistered_redirect_uri_is_400,
             }
+            rfc8628 {
+                device_authorization_response,
+                polling_before_a_decision,
+                printshop_is_unauthorized_client,
+            }
             rfc7662 {
                 photo_api_introspects_any_token,
                 client_introspects_own_token,
