@@ -192,3 +192,64 @@ async fn rotate_two_instances_cluster() {
         rotate_race(t).await;
     }
 }
+
+/// RFC 8628 §3.5: many pollers of one approved device code, across two
+/// instances, get the approval once.
+async fn poll_device_race(target: Target) {
+    use tessera::storage::{DevicePoll, DeviceRecord, DeviceStatus, DeviceStore};
+    let stores = two_instances(&target).await;
+    let now = now();
+    for _round in 0..3 {
+        let device = key(TokenKind::Device, OsRandom.grant_id());
+        let user_code = tessera::TokenHash::of(&format!("user_code:{:?}", OsRandom.bytes32()));
+        let record = DeviceRecord {
+            client_id: ClientId::new("racer").unwrap(),
+            scope: Scope::parse("a").unwrap(),
+            status: DeviceStatus::Pending,
+            interval: 5,
+            last_polled_at: None,
+            expires_at: now + Duration::seconds(600),
+        };
+        assert!(
+            stores[0]
+                .put_device(device, user_code, record, now)
+                .await
+                .unwrap()
+        );
+        let approved = DeviceStatus::Approved {
+            subject: Subject::new("alice"),
+        };
+        assert!(
+            stores[1]
+                .decide_device(user_code, approved, now)
+                .await
+                .unwrap()
+        );
+        let answers = race(&stores, move |_, store| async move {
+            store
+                .poll_device(device, &ClientId::new("racer").unwrap(), now)
+                .await
+                .unwrap()
+        })
+        .await;
+        let winners = answers
+            .iter()
+            .filter(|a| matches!(a, DevicePoll::Approved(_)))
+            .count();
+        assert_eq!(winners, 1, "pollers that got the approval");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poll_device_two_instances_standalone() {
+    if let Some(t) = Target::standalone() {
+        poll_device_race(t).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poll_device_two_instances_cluster() {
+    if let Some(t) = Target::cluster() {
+        poll_device_race(t).await;
+    }
+}
