@@ -289,3 +289,67 @@ async fn demo_debug_shows_no_session_secrets() {
     }
     assert!(shown.contains("alice"), "{shown}");
 }
+
+/// The device flow logs no user code (a credential for a few minutes), not
+/// when it is typed wrong, right, nor when it is decided.
+#[tokio::test]
+async fn the_device_flow_never_logs_the_user_code() {
+    let demo = demo();
+    let (logs, _guard) = Captured::start();
+    let answer = demo
+        .server()
+        .handle(
+            tessera::Endpoint::DeviceAuthorization,
+            &tessera::HttpRequest::form_post("client_id=photo-cli&scope=photos.read", None),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    let code = json["user_code"].as_str().unwrap().to_owned();
+    let compact = code.replace('-', "");
+
+    let page = demo.device_page(&format!("user_code={code}"), None);
+    let cookie = new_cookie(&page).unwrap();
+    let csrf = input(&html(&page), "csrf_token");
+    let wrong =
+        serde_urlencoded::to_string([("csrf_token", csrf.as_str()), ("user_code", "BCDF-GHJK")])
+            .unwrap();
+    assert_eq!(
+        demo.device_submit(wrong.as_bytes(), Some(&cookie))
+            .await
+            .status,
+        400
+    );
+    let right = serde_urlencoded::to_string([
+        ("csrf_token", csrf.as_str()),
+        ("user_code", compact.to_lowercase().as_str()),
+    ])
+    .unwrap();
+    let login = demo.device_submit(right.as_bytes(), Some(&cookie)).await;
+    assert_eq!(login.status, 200);
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(&login), "csrf_token").as_str()),
+        ("user_code", input(&html(&login), "user_code").as_str()),
+        ("username", "alice"),
+        ("password", "alice-password-1"),
+    ])
+    .unwrap();
+    let consent = demo.device_login(body.as_bytes(), Some(&cookie)).await;
+    assert!(is_consent_page(&consent), "{}", html(&consent));
+    let session = new_cookie(&consent).unwrap();
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(&consent), "csrf_token").as_str()),
+        ("user_code", input(&html(&consent), "user_code").as_str()),
+        ("decision", "allow"),
+    ])
+    .unwrap();
+    let done = demo.device_consent(body.as_bytes(), Some(&session)).await;
+    assert_eq!(done.status, 200, "{}", html(&done));
+
+    let text = logs.text();
+    assert!(text.contains("device code accepted"), "{text}");
+    assert!(text.contains("device consent decided"), "{text}");
+    for shown in [code.as_str(), compact.as_str(), "BCDF-GHJK"] {
+        assert!(!text.contains(shown), "{shown} logged:\n{text}");
+    }
+}
