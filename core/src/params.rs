@@ -52,12 +52,22 @@ pub(crate) struct Flaws {
 ///
 /// Decoded names and values live in one buffer, so parsing a typical token
 /// request costs two allocations whatever its number of parameters.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Params {
     text: String,
     /// (name, value) ranges into `text`, in the order sent.
     pairs: Vec<(Range<usize>, Range<usize>)>,
 }
+
+impl PartialEq for Params {
+    /// Equal when the same pairs were kept, in the same order (the buffer
+    /// may also hold the text of dropped empty values).
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Params {}
 
 impl std::fmt::Debug for Params {
     /// Values may be secrets (codes, tokens, client secrets), so only names are shown.

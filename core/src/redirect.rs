@@ -113,8 +113,11 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     let tail = match after_host.strip_prefix(':') {
         Some(p) => {
             let digits = p.bytes().take_while(u8::is_ascii_digit).count();
-            if digits == 0 || digits > 5 {
-                return None;
+            // A port is 1..=65535 (RFC 3986 §3.2.3 allows more digits; no
+            // socket does), found by the fuzzer.
+            match p.get(..digits).map(str::parse::<u16>) {
+                Some(Ok(port)) if port > 0 && digits <= 5 => {}
+                _ => return None,
             }
             &p[digits..]
         }
