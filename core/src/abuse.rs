@@ -120,10 +120,14 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// in-process table.
 ///
 /// Defaults: 5 wrong passwords per account per 15 minutes (the demo
-/// contract's rule), 20 failed client authentications per client per
-/// minute, 120 device authorization requests and 600 pushed authorization
-/// requests per client per minute, 10 wrong user codes per person per 15
-/// minutes; at most 100,000 keys counted at once.
+/// contract's rule), 6,000 device authorization requests and 6,000 pushed
+/// authorization requests per client per minute (what bounds the state a
+/// public client's id can make the server keep, high enough that nobody can
+/// starve a client's real users with it), 10 wrong user codes per person
+/// per 15 minutes; at most 100,000 keys counted at once. Wrong client
+/// secrets are counted but not limited unless you add a limit for
+/// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
+/// that anyone with the client id can then lock the client out).
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
     limits: Vec<(Action, Limit)>,
@@ -133,6 +137,9 @@ pub struct MemoryRateLimiter {
     /// The table's size, readable without the lock: while nothing failed
     /// lately (the usual case), a check costs one atomic load.
     counted: AtomicUsize,
+    /// When the table was last found full of locked keys: the sweep and
+    /// its warning then run at most once a second, not on every attempt.
+    full_at: Mutex<Option<OffsetDateTime>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -146,17 +153,13 @@ impl Default for MemoryRateLimiter {
         Self::new()
             .with_limit(Action::LoginFailure, Limit::new(5, Duration::minutes(15)))
             .with_limit(
-                Action::ClientAuthenticationFailure,
-                Limit::new(20, Duration::minutes(1)),
-            )
-            .with_limit(
                 Action::DeviceAuthorization,
-                Limit::new(120, Duration::minutes(1)),
+                Limit::new(6_000, Duration::minutes(1)),
             )
             .with_limit(Action::UserCodeEntry, Limit::new(10, Duration::minutes(15)))
             .with_limit(
                 Action::PushedAuthorization,
-                Limit::new(600, Duration::minutes(1)),
+                Limit::new(6_000, Duration::minutes(1)),
             )
     }
 }
@@ -170,6 +173,7 @@ impl MemoryRateLimiter {
             keys: RandomState::default(),
             windows: Mutex::new(HashMap::with_hasher(RandomState::default())),
             counted: AtomicUsize::new(0),
+            full_at: Mutex::new(None),
         }
     }
 
@@ -236,6 +240,12 @@ impl RateLimiter for MemoryRateLimiter {
         let mut table = self.table();
         let id = (action, self.key(key));
         if !table.contains_key(&id) && table.len() >= self.capacity {
+            let full_at = *self.full_at.lock().unwrap_or_else(|p| p.into_inner());
+            if full_at.is_some_and(|at| now < at + Duration::seconds(1)) {
+                // A sweep a moment ago found only locked keys: do not sweep
+                // (and warn) on every attempt of a flood.
+                return;
+            }
             // Full: drop the windows that are over and, if that frees too
             // little, the oldest tenth of those still under their limit.
             // Locked keys stay locked until their window ends, so flooding
@@ -269,6 +279,7 @@ impl RateLimiter for MemoryRateLimiter {
                     "rate-limit table full of locked keys; not counting a new key"
                 );
                 self.counted.store(table.len(), Ordering::Relaxed);
+                *self.full_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
                 return;
             }
         }

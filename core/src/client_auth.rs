@@ -122,7 +122,7 @@ impl ClientCredentials {
                 if hash.verify(secret) {
                     Ok(client)
                 } else {
-                    Err(fail("wrong secret"))
+                    Err(fail("wrong secret").with_reason(Reason::ClientSecretMismatch))
                 }
             }
             _ => Err(fail("client type does not match method")),

@@ -187,8 +187,10 @@ impl Server {
             .await
         {
             tracing::info!(client = %client.id, retry_at = %limited.retry_at, "device authorization refused: too many requests");
+            // RFC 8628 §3.2 answers with RFC 6749 §5.2's codes; `slow_down`
+            // is for polling.
             return Err(OAuthError::new(
-                crate::error::ErrorCode::SlowDown,
+                crate::error::ErrorCode::TemporarilyUnavailable,
                 "too many device authorization requests; try again later",
             )
             .with_reason(Reason::RateLimited));

@@ -110,6 +110,9 @@ pub enum Reason {
     /// The client could not be authenticated: unknown client, wrong secret,
     /// or a method it did not register (RFC 6749 §2.3).
     ClientAuthenticationFailed,
+    /// A registered confidential client presented a wrong secret (what the
+    /// rate limiter counts, RFC 6819 §5.1.4.2.3).
+    ClientSecretMismatch,
     /// The client may not use this grant, response type or endpoint.
     ClientNotAllowed,
     /// The authorization code is unknown or expired.

@@ -164,6 +164,18 @@ async fn client_authentication_reasons_rfc6749_2_3() {
         ))
         .await
         .unwrap_err();
+    assert_eq!(e.reason(), Reason::ClientSecretMismatch);
+    let unknown = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("nobody:x")
+    );
+    let e = server
+        .token_response(&HttpRequest::form_post(
+            "grant_type=client_credentials",
+            Some(&unknown),
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(e.reason(), Reason::ClientAuthenticationFailed);
     let e = token(&server, "grant_type=client_credentials")
         .await
@@ -315,7 +327,7 @@ async fn client_secret_guessing_is_bounded_rfc6819_5_1_4_2_3() {
             ))
             .await
             .unwrap_err();
-        assert_eq!(e.reason(), Reason::ClientAuthenticationFailed);
+        assert_eq!(e.reason(), Reason::ClientSecretMismatch);
     }
     // Locked: even the right secret is not compared until the window ends.
     let e = token(&server, "grant_type=refresh_token&refresh_token=x")
@@ -366,4 +378,29 @@ impl DeviceStore for Down {
     ) -> Result<DevicePoll, StoreError> {
         Err(down())
     }
+}
+
+#[tokio::test]
+async fn nobody_can_lock_a_client_out_by_default() {
+    // Anyone who knows a client id could otherwise cut the client off with
+    // a few wrong secrets a minute; generated secrets have 256 bits.
+    let server = server_on(Arc::new(MemoryStore::with_clients([shop()])));
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("shop:guess")
+    );
+    for _ in 0..100 {
+        let e = server
+            .token_response(&HttpRequest::form_post(
+                "grant_type=client_credentials",
+                Some(&wrong),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.reason(), Reason::ClientSecretMismatch);
+    }
+    let e = token(&server, "grant_type=refresh_token&refresh_token=x")
+        .await
+        .unwrap_err();
+    assert_eq!(e.reason(), Reason::RefreshTokenUnknown);
 }

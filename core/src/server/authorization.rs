@@ -133,6 +133,17 @@ impl Server {
                 ))
             })?;
         let key = crate::par::request_uri_key(request_uri).ok_or_else(unusable)?;
+        // Another client's id must not burn the request: look, then take.
+        let peeked = self
+            .inner
+            .store
+            .get_pending(key, now)
+            .await
+            .map_err(|e| Rejection::ErrorPage(e.into()))?
+            .ok_or_else(unusable)?;
+        if peeked.client_id != client_id {
+            return Err(unusable());
+        }
         let mut pending = self
             .inner
             .store
@@ -140,9 +151,6 @@ impl Server {
             .await
             .map_err(|e| Rejection::ErrorPage(e.into()))?
             .ok_or_else(unusable)?;
-        if pending.client_id != client_id {
-            return Err(unusable());
-        }
         let client = self.client_of(&pending).await?;
         // From here the request waits for login and consent like any other.
         pending.expires_at = now + self.inner.config.lifetimes.pending;

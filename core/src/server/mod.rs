@@ -104,10 +104,14 @@ impl Server {
 
     /// Authenticates the client of a back-channel request (RFC 6749 §2.3).
     ///
-    /// A client whose authentication failed too often lately (the rate
-    /// limiter's [`Action::ClientAuthenticationFailure`]) is refused with
-    /// `invalid_client` before its secret is compared, so a secret cannot
-    /// be guessed at the server's speed (RFC 6819 §5.1.4.2.3).
+    /// Wrong secrets of a registered confidential client are counted
+    /// ([`Action::ClientAuthenticationFailure`]); when the rate limiter
+    /// limits that action, a client over the limit is refused with
+    /// `invalid_client` before its secret is compared, so a low-entropy
+    /// secret cannot be guessed at the server's speed (RFC 6819
+    /// §5.1.4.2.3). The built-in limiter does not limit it by default:
+    /// generated secrets have 256 bits, and a lockout would let anyone who
+    /// knows a client id cut the client off.
     pub async fn authenticate_client(
         &self,
         authorization: Option<&str>,
@@ -125,7 +129,7 @@ impl Server {
         }
         let result = credentials.authenticate(self.inner.store.as_ref()).await;
         if let Err(e) = &result
-            && e.reason() == Reason::ClientAuthenticationFailed
+            && e.reason() == Reason::ClientSecretMismatch
         {
             self.record_attempt(action, id).await;
         }
