@@ -175,6 +175,15 @@ impl BareClients {
 /// `Cache-Control: no-store`. `None` means `401`. The same work answers the
 /// bare `/introspect`, whose form has no `grant_type`.
 pub fn minimal_token(clients: &BareClients, authorization: &str, body: &[u8]) -> Option<String> {
+    minimal_token_parts(clients, authorization, body).map(|(_, json)| json)
+}
+
+/// [`minimal_token`]'s work, also handing back the minted token.
+fn minimal_token_parts(
+    clients: &BareClients,
+    authorization: &str,
+    body: &[u8],
+) -> Option<(String, String)> {
     let mut grant_type = None;
     let mut scope = None;
     for (k, v) in url::form_urlencoded::parse(body) {
@@ -194,15 +203,14 @@ pub fn minimal_token(clients: &BareClients, authorization: &str, body: &[u8]) ->
     let mut random = [0u8; 32];
     rand::rng().fill_bytes(&mut random);
     let token = URL_SAFE_NO_PAD.encode(random);
-    Some(
-        serde_json::json!({
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "scope": scope.as_deref().or(grant_type.as_deref()).unwrap_or(""),
-        })
-        .to_string(),
-    )
+    let json = serde_json::json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": scope.as_deref().or(grant_type.as_deref()).unwrap_or(""),
+    })
+    .to_string();
+    Some((token, json))
 }
 
 async fn bare_token(
@@ -266,6 +274,76 @@ pub fn bare_app() -> Router {
         .route("/introspect", post(bare_token))
         .route("/api/photos", get(bare_api))
         .with_state(BareClients::demo())
+}
+
+// ---- The bare handler with one INSERT (PostgreSQL) ----------------------------
+
+/// The table the bare handler on PostgreSQL inserts into: one row per
+/// minted token, keyed by its SHA-256, as a store keys a token.
+pub const BARE_TABLE: &str = "bench_tokens";
+
+#[derive(Debug, Clone)]
+struct BarePg {
+    clients: BareClients,
+    pool: sqlx::PgPool,
+}
+
+/// Creates (or empties) [`BARE_TABLE`] in the database `pool` opens.
+pub async fn bare_pg_table(pool: &sqlx::PgPool) -> Result<(), BoxError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_tokens (hash bytea PRIMARY KEY, expires_at timestamptz NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("TRUNCATE bench_tokens").execute(pool).await?;
+    Ok(())
+}
+
+/// The minimal work of [`minimal_token`], then ONE `INSERT` of the token's
+/// SHA-256 and expiry into [`BARE_TABLE`] before answering: the least a
+/// token endpoint on a database does.
+async fn bare_pg_token(
+    axum::extract::State(state): axum::extract::State<BarePg>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+            true,
+        );
+    };
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let inserted = sqlx::query(
+        "INSERT INTO bench_tokens (hash, expires_at) VALUES ($1, now() + interval '1 hour')",
+    )
+    .bind(&hash[..])
+    .execute(&state.pool)
+    .await;
+    match inserted {
+        Ok(_) => json_response(StatusCode::OK, json, true),
+        Err(_) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":"temporarily_unavailable"}"#.into(),
+            true,
+        ),
+    }
+}
+
+/// The bare server on PostgreSQL: `/token` does the minimal work plus one
+/// `INSERT` through `pool` (the table made by [`bare_pg_table`]).
+pub fn bare_pg_app(pool: sqlx::PgPool) -> Router {
+    Router::new()
+        .route("/token", post(bare_pg_token))
+        .with_state(BarePg {
+            clients: BareClients::demo(),
+            pool,
+        })
 }
 
 #[cfg(test)]

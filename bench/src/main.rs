@@ -1,10 +1,11 @@
 //! `tessera-bench`: Tessera's provider endpoints under HTTP load beside a
 //! bare axum handler doing the minimal honest work of a token endpoint, on
-//! the memory store and optionally Redis; Redis round trips per grant step;
+//! the memory store and optionally Redis and PostgreSQL (there beside the
+//! same work plus one `INSERT`); Redis round trips per grant step;
 //! bytes per live token in the memory store; and a soak run.
 //!
 //! ```text
-//! cargo run --profile bench -p tessera-bench -- [--duration 10s] [--concurrency 32] [--redis redis://...] [--soak 600s]
+//! cargo run --profile bench -p tessera-bench -- [--duration 10s] [--concurrency 32] [--redis redis://...] [--postgres postgres://...] [--only postgres] [--soak 600s]
 //! ```
 //!
 //! Everything runs in this process on loopback: the servers on a dedicated
@@ -56,6 +57,16 @@ struct Args {
     /// storage-redis/scripts/redis-up.sh prints) and count round trips.
     #[arg(long)]
     redis: Option<String>,
+    /// Also run the provider on this PostgreSQL database (e.g. the
+    /// TESSERA_POSTGRES_URL that storage-postgres/scripts/postgres-up.sh
+    /// prints) beside a bare handler doing one INSERT into it.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Run only these parts, comma-separated: `tokens` (bytes per live
+    /// token), `memory`, `redis` (with its round trips), `postgres`.
+    /// Everything given by default.
+    #[arg(long, value_delimiter = ',', value_parser = ["tokens", "memory", "redis", "postgres"])]
+    only: Vec<String>,
     /// Tokens issued to measure bytes per live token (0 skips it).
     #[arg(long, default_value_t = 1_000_000)]
     tokens: usize,
@@ -169,16 +180,31 @@ fn run(args: Args) -> Result<(), BoxError> {
         return router_only(n, args.router_app.as_deref(), &load_rt);
     }
     if !args.soak_only {
-        if args.tokens > 0 {
+        let part = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+        if args.tokens > 0 && part("tokens") {
             report_per_token(args.tokens)?;
         }
-        let memory = throughput_memory(&args, &server_rt, &load_rt)?;
-        let redis = match &args.redis {
-            Some(url) => Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?),
-            None => None,
+        let memory = if part("memory") {
+            throughput_memory(&args, &server_rt, &load_rt)?
+        } else {
+            Vec::new()
         };
-        report_throughput(&memory, redis.as_ref(), &args);
-        if let Some(url) = &args.redis {
+        let redis = match &args.redis {
+            Some(url) if part("redis") => {
+                Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?)
+            }
+            _ => None,
+        };
+        let postgres = match &args.postgres {
+            Some(url) if part("postgres") => Some(throughput_postgres(
+                url, &args, &server_rt, &load_rt, cores,
+            )?),
+            _ => None,
+        };
+        report_throughput(&memory, redis.as_ref(), postgres.as_ref(), &args);
+        if let Some(url) = &args.redis
+            && part("redis")
+        {
             report_round_trips(url, &args, &load_rt)?;
         }
     }
@@ -462,6 +488,17 @@ fn post(path: &'static str, auth: String, body: String) -> RequestSpec {
     }
 }
 
+/// How [`scenarios`] runs on one store.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    /// Codes minted concurrently through the core before the code exchange.
+    mint_concurrency: usize,
+    /// Codes minted: this many times the client-credentials rate's worth.
+    code_margin: f64,
+    /// Only the token endpoint's scenarios (client_credentials, code exchange).
+    token_only: bool,
+}
+
 /// The scenarios, provider (and bare, when given) back to back.
 fn scenarios(
     server: &Server,
@@ -469,9 +506,13 @@ fn scenarios(
     bare: Option<SocketAddr>,
     args: &Args,
     load_rt: &Runtime,
-    mint_concurrency: usize,
-    code_margin: f64,
+    plan: Plan,
 ) -> Result<Vec<Row>, BoxError> {
+    let Plan {
+        mint_concurrency,
+        code_margin,
+        token_only,
+    } = plan;
     let minter = apps::CodeMinter::new(server.clone());
     let (access, _) = load_rt.block_on(minter.tokens())?;
     let backup = apps::basic("backup-job", BACKUP_SECRET);
@@ -553,6 +594,9 @@ fn scenarios(
         bare: b,
         note,
     });
+    if token_only {
+        return Ok(rows);
+    }
 
     let mut both = |name: &'static str,
                     make: &dyn Fn() -> RequestSpec,
@@ -610,7 +654,18 @@ fn throughput_memory(
     let server = apps::server(store, bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
     let bare = serve(server_rt, apps::bare_app())?;
-    scenarios(&server, provider, Some(bare), args, load_rt, 1, 2.5)
+    scenarios(
+        &server,
+        provider,
+        Some(bare),
+        args,
+        load_rt,
+        Plan {
+            mint_concurrency: 1,
+            code_margin: 2.5,
+            token_only: false,
+        },
+    )
 }
 
 /// Pins the Redis server to the server core when it runs on this machine.
@@ -667,27 +722,147 @@ fn throughput_redis(
     let store = server_rt.block_on(photobook::store::open(&spec))?;
     let server = apps::server(store, bench_lifetimes())?;
     let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
-    scenarios(&server, provider, None, args, load_rt, 64, 1.5)
+    scenarios(
+        &server,
+        provider,
+        None,
+        args,
+        load_rt,
+        Plan {
+            mint_concurrency: 64,
+            code_margin: 1.5,
+            token_only: false,
+        },
+    )
+}
+
+/// Pins the PostgreSQL server (its postmaster, whose forked backends
+/// inherit the mask) to the server core when it runs on this machine;
+/// called before the store and the bare handler open their connections.
+fn pin_postgres(url: &str, load_rt: &Runtime, cores: Cores) -> String {
+    let Some(core) = cores.server else {
+        return "PostgreSQL not pinned".into();
+    };
+    let backend: Result<i32, BoxError> = load_rt.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&pool)
+            .await?;
+        pool.close().await;
+        Ok(pid)
+    });
+    let Ok(backend) = backend else {
+        return "PostgreSQL not pinned (its backend pid is unknown)".into();
+    };
+    // The backend's parent is the postmaster: field 4 of /proc/PID/stat.
+    let postmaster = std::fs::read_to_string(format!("/proc/{backend}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.rsplit_once(')')?.1;
+            rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+        });
+    let Some(pid) = postmaster else {
+        return "PostgreSQL not pinned (not local, or its postmaster is unknown)".into();
+    };
+    let pinned = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", &core.id.to_string(), &pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if pinned {
+        format!(
+            "PostgreSQL's postmaster (pid {pid}) pinned with taskset to cpu{}, beside the server; the backends it forks after this inherit it",
+            core.id
+        )
+    } else {
+        format!("PostgreSQL (postmaster pid {pid}) not pinned (taskset failed)")
+    }
+}
+
+/// Connections of the bare handler's pool: the PostgreSQL store's default.
+const BARE_PG_CONNECTIONS: u32 = 10;
+
+fn throughput_postgres(
+    url: &str,
+    args: &Args,
+    server_rt: &Runtime,
+    load_rt: &Runtime,
+    cores: Cores,
+) -> Result<Vec<Row>, BoxError> {
+    println!();
+    println!("## HTTP, PostgreSQL store");
+    println!();
+    println!("- {}", pin_postgres(url, load_rt, cores));
+    println!(
+        "- bare: the minimal work plus one `INSERT INTO {}` (SHA-256 of the token, expiry) through a sqlx pool of {BARE_PG_CONNECTIONS} connections to the same database",
+        apps::BARE_TABLE
+    );
+    // Opened as `photo-provider --store URL` opens it (migrations, the demo
+    // clients seeded into an empty store, the sweeper), from the server
+    // runtime, so that its pool's connections are driven on the server's core.
+    let spec = photobook::StoreSpec::Postgres(url.to_owned());
+    let store = server_rt.block_on(photobook::store::open(&spec))?;
+    let pool = server_rt.block_on(async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(BARE_PG_CONNECTIONS)
+            .connect(url)
+            .await?;
+        apps::bare_pg_table(&pool).await?;
+        Ok::<_, BoxError>(pool)
+    })?;
+    let server = apps::server(store, bench_lifetimes())?;
+    // Open every connection of both pools now, from the server runtime: a
+    // sqlx connection's socket belongs to the runtime it was opened on, and
+    // the codes are minted from the load thread's.
+    server_rt.block_on(async {
+        let backup = apps::basic("backup-job", BACKUP_SECRET);
+        let request = tessera::HttpRequest::form_post(CC_BODY, Some(&backup));
+        let issued = futures::stream::iter(0..256)
+            .map(|_| server.token_response(&request))
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await;
+        if let Some(Err(e)) = issued.into_iter().find(Result::is_err) {
+            return Err(format!("client_credentials on PostgreSQL: {e}").into());
+        }
+        futures::stream::iter(0..BARE_PG_CONNECTIONS)
+            .map(|_| sqlx::query("SELECT pg_sleep(0.05)").execute(&pool))
+            .buffer_unordered(BARE_PG_CONNECTIONS as usize)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, BoxError>(())
+    })?;
+    let provider = serve(server_rt, apps::provider_app(server.clone())?)?;
+    let bare = serve(server_rt, apps::bare_pg_app(pool))?;
+    scenarios(
+        &server,
+        provider,
+        Some(bare),
+        args,
+        load_rt,
+        Plan {
+            mint_concurrency: 32,
+            code_margin: 1.5,
+            token_only: true,
+        },
+    )
 }
 
 fn fmt_cpu(c: Option<f64>) -> String {
     c.map_or_else(|| "-".into(), |c| format!("{c:.0}%"))
 }
 
-fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
-    println!();
-    println!("## HTTP results");
-    println!();
+/// The provider beside its bare handler, one row per scenario.
+fn pair_table(rows: &[Row], bare_name: &str) {
     println!(
-        "req/s over {:?}; latency in µs; CPU/req = on-CPU time of the server threads per answered request, in µs; CPU = server / load-generator threads' on-CPU time in % of one core",
-        args.duration
-    );
-    println!();
-    println!(
-        "| scenario | provider req/s | p50 | p99 | CPU/req | bare req/s | p50 | p99 | CPU/req | provider/bare req/s | bare/provider CPU/req | CPU provider | CPU bare |"
+        "| scenario | provider req/s | p50 | p99 | CPU/req | {bare_name} req/s | p50 | p99 | CPU/req | provider/bare req/s | bare/provider CPU/req | CPU provider | CPU bare |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
-    for r in memory {
+    for r in rows {
         let p = &r.provider;
         let (bare_cols, ratio, cpu_ratio, cpu_b) = match &r.bare {
             Some(b) => (
@@ -718,7 +893,30 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
             fmt_cpu(p.load_cpu),
         );
     }
-    for r in memory.iter().chain(redis.into_iter().flatten()) {
+}
+
+fn report_throughput(
+    memory: &[Row],
+    redis: Option<&Vec<Row>>,
+    postgres: Option<&Vec<Row>>,
+    args: &Args,
+) {
+    println!();
+    println!("## HTTP results");
+    println!();
+    println!(
+        "req/s over {:?}; latency in µs; CPU/req = on-CPU time of the server threads per answered request, in µs; CPU = server / load-generator threads' on-CPU time in % of one core",
+        args.duration
+    );
+    if !memory.is_empty() {
+        println!();
+        pair_table(memory, "bare");
+    }
+    for r in memory
+        .iter()
+        .chain(redis.into_iter().flatten())
+        .chain(postgres.into_iter().flatten())
+    {
         if !r.note.is_empty() {
             println!();
             println!("- {}: {}", r.name, r.note);
@@ -735,7 +933,13 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
             if cc >= 0.85 { "met" } else { "MISSED" }
         );
     }
-    if let Some(redis) = redis {
+    if let Some(redis) = redis
+        && memory.is_empty()
+    {
+        // Nothing to compare with in this run (`--only redis`).
+        println!();
+        pair_table(redis, "bare");
+    } else if let Some(redis) = redis {
         println!();
         println!(
             "| scenario (Redis store) | req/s | p50 | p99 | CPU/req (server threads) | Redis/memory req/s | Redis/bare req/s | CPU server / load |"
@@ -762,6 +966,18 @@ fn report_throughput(memory: &[Row], redis: Option<&Vec<Row>>, args: &Args) {
         }
         println!();
         println!("(redis-server's own CPU is not in CPU/req: it is another process.)");
+    }
+    if let Some(postgres) = postgres {
+        println!();
+        println!(
+            "PostgreSQL store, beside a bare handler doing the minimal work plus one INSERT into the same database, alternating in the same run:"
+        );
+        println!();
+        pair_table(postgres, "bare+INSERT");
+        println!();
+        println!(
+            "(the PostgreSQL backends' own CPU is not in CPU/req: they are other processes. Statements per grant step: one per store call, counted on the wire by storage-postgres/tests/statements.rs: client_credentials 2 (client, issue), code exchange 3 (client, take code, issue); the bare handler 1.)"
+        );
     }
 }
 
