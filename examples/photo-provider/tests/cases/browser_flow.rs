@@ -1329,3 +1329,29 @@ async fn printshop_may_not_use_the_device_grant() {
         provider.url("/device_authorization")
     );
 }
+
+/// RFC 8628 §3.5 through HTTP: polling answers `authorization_pending`, then
+/// `slow_down` when too fast, and `expired_token` once the device code's
+/// 10 minutes are over (the provider on a fixed clock).
+#[tokio::test]
+async fn device_codes_answer_pending_slow_down_then_expired_token_rfc8628_3_5() {
+    let clock = Arc::new(FixedClock::new(SystemClock.now()));
+    let provider = Provider::start_with_clock(clock.clone()).await;
+    let (device_code, _) = photo_cli_codes(&provider).await;
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("authorization_pending"))
+    );
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("slow_down"))
+    );
+    advance(&clock, 10 * 60);
+    let (status, body) = poll(&provider, &device_code).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("expired_token"))
+    );
+}
