@@ -24,10 +24,10 @@
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tessera::{Action, Decision, DevicePrompt, HttpResponse, Limited, UserCode, UserCodeError};
+use tessera::{Decision, DevicePrompt, HttpResponse, Limited, UserCode, UserCodeError};
 
 use crate::Demo;
-use crate::flow::{account_key, clock_time, minutes, redacted};
+use crate::flow::{SignInRefused, clock_time, minutes, redacted, with_retry_after};
 use crate::logsafe::escape;
 use crate::pages::{
     DeviceConsentPage, DeviceLoginPage, DevicePage, LoginPage, client_display_name,
@@ -219,11 +219,10 @@ impl Demo {
             clock_time(limited.retry_at),
             minutes(seconds),
         );
-        let mut response = self.device_form_for(429, Some(browser), "", Some(&message));
-        response
-            .headers
-            .push(("retry-after", seconds.to_string().into()));
-        response
+        with_retry_after(
+            self.device_form_for(429, Some(browser), "", Some(&message)),
+            seconds,
+        )
     }
 
     /// The device login page for `prompt`, its form bound to this browser
@@ -420,48 +419,23 @@ impl Demo {
             }
             Err(_) => return self.device_busy_page(),
         };
-        // RFC 6749 §10.10, as in `Demo::login_form`.
-        let account = account_key(&form.username);
-        let turn = self.inner.account_locks.lock(&account).await;
-        if let Err(limited) = self
-            .inner
-            .server
-            .check_limit(Action::LoginFailure, &account)
-            .await
-        {
-            tracing::info!(
-                account = %self.account_for_log(&form.username),
-                retry_at = %limited.retry_at,
-                "sign-in refused: too many wrong passwords"
-            );
-            let now = self.inner.clock.now();
-            let seconds = limited.retry_after_secs(now);
-            let message = format!(
-                "Too many wrong passwords were tried for this account, so signing in to it is \
-                 paused for its safety. Please try again after {} (in about {}).",
-                clock_time(limited.retry_at),
-                minutes(seconds),
-            );
-            let mut response =
-                self.device_login_page(429, &prompt, browser, &form.username, Some(&message));
-            response
-                .headers
-                .push(("retry-after", seconds.to_string().into()));
-            return response;
-        }
-        let Some(user) = self.inner.users.verify(&form.username, &form.password) else {
-            self.inner
-                .server
-                .record_attempt(Action::LoginFailure, &account)
-                .await;
-            tracing::info!(account = %self.account_for_log(&form.username), "sign-in failed");
-            return self.device_login_page(
-                401,
-                &prompt,
-                browser,
-                &form.username,
-                Some("The username or password is incorrect."),
-            );
+        let (user, turn) = match self.check_password(&form.username, &form.password).await {
+            Ok(signed) => signed,
+            Err(SignInRefused::Throttled(limited)) => {
+                let (message, seconds) = self.throttled_message(&limited);
+                let page =
+                    self.device_login_page(429, &prompt, browser, &form.username, Some(&message));
+                return with_retry_after(page, seconds);
+            }
+            Err(SignInRefused::WrongPassword) => {
+                return self.device_login_page(
+                    401,
+                    &prompt,
+                    browser,
+                    &form.username,
+                    Some("The username or password is incorrect."),
+                );
+            }
         };
         tracing::info!(
             user = %escape(user.as_str()),

@@ -29,7 +29,7 @@ use std::sync::{Arc, PoisonError, Weak};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tessera::{Action, Limited, Prompt};
+use tessera::{Action, Limited, Prompt, Subject};
 use tessera::{AuthorizeOutcome, Decision, ErrorCode, HttpResponse, OAuthError};
 
 use crate::Demo;
@@ -68,6 +68,23 @@ impl std::fmt::Debug for LoginForm {
 /// How a secret field shows in `Debug`: whether it was given, never its value.
 pub(crate) fn redacted(value: &str) -> &'static str {
     if value.is_empty() { "" } else { "[redacted]" }
+}
+
+/// Why a password was not accepted.
+#[derive(Debug)]
+pub(crate) enum SignInRefused {
+    /// The account tried too many wrong passwords lately.
+    Throttled(Limited),
+    /// Unknown account or wrong password (told apart only in the log).
+    WrongPassword,
+}
+
+/// `response` with `Retry-After: seconds`.
+pub(crate) fn with_retry_after(mut response: HttpResponse, seconds: u64) -> HttpResponse {
+    response
+        .headers
+        .push(("retry-after", seconds.to_string().into()));
+    response
 }
 
 /// One lock per account name being tried (keyed by its SHA-256, so the
@@ -297,32 +314,56 @@ impl Demo {
         self.page(status, html, new_cookie)
     }
 
-    /// The `429` login page of a throttled account: when it may try again,
-    /// in words and in `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
-    fn throttled_page(
-        &self,
-        prompt: &Prompt,
-        browser: &str,
-        username: &str,
-        limited: &Limited,
-    ) -> HttpResponse {
-        let now = self.inner.clock.now();
-        let seconds = limited.retry_after_secs(now);
+    /// What a throttled account's `429` login page says, and the seconds
+    /// for its `Retry-After` (RFC 6585 §4, RFC 9110 §10.2.3).
+    pub(crate) fn throttled_message(&self, limited: &Limited) -> (String, u64) {
+        let seconds = limited.retry_after_secs(self.inner.clock.now());
         let message = format!(
             "Too many wrong passwords were tried for this account, so signing in to it is \
              paused for its safety. Please try again after {} (in about {}).",
             clock_time(limited.retry_at),
             minutes(seconds),
         );
-        let token = self
+        (message, seconds)
+    }
+
+    /// Checks a password the way every sign-in form of the demo must (RFC
+    /// 6749 §10.10): at most 5 wrong passwords per account per 15 minutes,
+    /// then not even the right one is checked until the window ends; one
+    /// attempt per account at a time, so that simultaneous guesses cannot
+    /// all pass the check before any of them is counted. The returned guard
+    /// keeps the account's turn until the caller has signed the user in.
+    pub(crate) async fn check_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(Subject, tokio::sync::OwnedMutexGuard<()>), SignInRefused> {
+        let account = account_key(username);
+        let turn = self.inner.account_locks.lock(&account).await;
+        if let Err(limited) = self
             .inner
-            .sessions
-            .login_token(browser, Some(&prompt.handle));
-        let mut response = self.login_page(429, prompt, &token, username, Some(&message), None);
-        response
-            .headers
-            .push(("retry-after", seconds.to_string().into()));
-        response
+            .server
+            .check_limit(Action::LoginFailure, &account)
+            .await
+        {
+            tracing::info!(
+                account = %self.account_for_log(username),
+                retry_at = %limited.retry_at,
+                "sign-in refused: too many wrong passwords"
+            );
+            return Err(SignInRefused::Throttled(limited));
+        }
+        match self.inner.users.verify(username, password) {
+            Some(user) => Ok((user, turn)),
+            None => {
+                self.inner
+                    .server
+                    .record_attempt(Action::LoginFailure, &account)
+                    .await;
+                tracing::info!(account = %self.account_for_log(username), "sign-in failed");
+                Err(SignInRefused::WrongPassword)
+            }
+        }
     }
 
     /// How a failed sign-in names the account in logs: the name when such an
@@ -491,39 +532,25 @@ impl Demo {
                 );
             }
         };
-        // RFC 6749 §10.10: at most 5 wrong passwords per account per 15
-        // minutes; then not even the right one is checked until the window ends.
-        // One attempt per account at a time, so that simultaneous guesses
-        // cannot all pass the check before any of them is counted.
-        let account = account_key(&form.username);
-        let turn = self.inner.account_locks.lock(&account).await;
-        if let Err(limited) = self
-            .inner
-            .server
-            .check_limit(Action::LoginFailure, &account)
-            .await
-        {
-            tracing::info!(
-                account = %self.account_for_log(&form.username),
-                retry_at = %limited.retry_at,
-                "sign-in refused: too many wrong passwords"
-            );
-            return self.throttled_page(&prompt, browser, &form.username, &limited);
-        }
-        let Some(user) = self.inner.users.verify(&form.username, &form.password) else {
-            self.inner
-                .server
-                .record_attempt(Action::LoginFailure, &account)
-                .await;
-            tracing::info!(account = %self.account_for_log(&form.username), "sign-in failed");
-            return self.login_page(
-                401,
-                &prompt,
-                &sessions.login_token(browser, Some(&form.handle)),
-                &form.username,
-                Some("The username or password is incorrect."),
-                None,
-            );
+        let (user, turn) = match self.check_password(&form.username, &form.password).await {
+            Ok(signed) => signed,
+            Err(SignInRefused::Throttled(limited)) => {
+                let (message, seconds) = self.throttled_message(&limited);
+                let token = sessions.login_token(browser, Some(&prompt.handle));
+                let page =
+                    self.login_page(429, &prompt, &token, &form.username, Some(&message), None);
+                return with_retry_after(page, seconds);
+            }
+            Err(SignInRefused::WrongPassword) => {
+                return self.login_page(
+                    401,
+                    &prompt,
+                    &sessions.login_token(browser, Some(&form.handle)),
+                    &form.username,
+                    Some("The username or password is incorrect."),
+                    None,
+                );
+            }
         };
         tracing::info!(
             user = %escape(user.as_str()),
