@@ -14,6 +14,8 @@
 //! | `POST /device/login` | form `csrf_token`, `user_code`, `username`, `password` |
 //! | `POST /device/consent` | form `csrf_token`, `user_code`, `decision` = `allow` / `deny` |
 //! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
+//! | `POST`/`GET /mcp` | the MCP server ([`mcp`]): Streamable HTTP, tool `list_photos`, bearer token with `photos.read` |
+//! | `GET /.well-known/oauth-protected-resource/mcp` | its protected resource metadata (RFC 9728) |
 //! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect`, `/device_authorization` | `tessera_axum::router` |
 //! | `GET /` | a short page about the provider |
 //!
@@ -21,6 +23,8 @@
 //! 64 KiB (`413`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod mcp;
 
 use std::io;
 use std::net::SocketAddr;
@@ -99,6 +103,7 @@ pub fn app(demo: Demo) -> Router {
         .merge(api)
         .fallback(not_found)
         .with_state(state)
+        .merge(mcp::router(&server))
         .merge(tessera_axum::router(server))
 }
 
