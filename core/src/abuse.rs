@@ -43,6 +43,10 @@ pub enum Action {
     /// A pushed authorization request, keyed by `client_id`: public clients
     /// push without a secret, and each is kept until used or expired.
     PushedAuthorization,
+    /// A dynamic client registration (RFC 7591), keyed by the initial
+    /// access token's hash, or one key for everybody when registration is
+    /// open: each is a client record kept until it expires unused.
+    ClientRegistration,
 }
 
 impl Action {
@@ -54,6 +58,7 @@ impl Action {
             Self::DeviceAuthorization => "device_authorization",
             Self::UserCodeEntry => "user_code_entry",
             Self::PushedAuthorization => "pushed_authorization",
+            Self::ClientRegistration => "client_registration",
         }
     }
 }
@@ -124,7 +129,9 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// authorization requests per client per minute (what bounds the state a
 /// public client's id can make the server keep, high enough that nobody can
 /// starve a client's real users with it), 10 wrong user codes per person
-/// per 15 minutes; at most 100,000 keys counted at once. Wrong client
+/// per 15 minutes, 120 client registrations per minute (per initial
+/// access token, or in all when registration is open); at most 100,000
+/// keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
 /// that anyone with the client id can then lock the client out).
@@ -160,6 +167,10 @@ impl Default for MemoryRateLimiter {
             .with_limit(
                 Action::PushedAuthorization,
                 Limit::new(6_000, Duration::minutes(1)),
+            )
+            .with_limit(
+                Action::ClientRegistration,
+                Limit::new(120, Duration::minutes(1)),
             )
     }
 }

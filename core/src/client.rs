@@ -10,6 +10,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::StoreError;
 use crate::redirect::RedirectUri;
+use crate::registration::{DynamicRegistration, RegisterOutcome};
 use crate::scope::Scope;
 use crate::token::{Random, TokenHash};
 
@@ -179,6 +180,12 @@ pub struct Client {
     /// Whether its authorization requests must be pushed first (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// For a client that registered itself (RFC 7591): when, whether it
+    /// has been used, and the display metadata it sent, which nobody has
+    /// verified (a consent page should say so). `None` for clients the
+    /// embedder registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Box<DynamicRegistration>>,
 }
 
 impl Client {
@@ -195,6 +202,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            registration: None,
         }
     }
 
@@ -211,6 +219,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            registration: None,
         }
     }
 
@@ -260,6 +269,21 @@ impl Client {
         self
     }
 
+    /// Whether the client registered itself (RFC 7591): its name and
+    /// other metadata are its own claims, not verified by anyone.
+    pub fn is_dynamically_registered(&self) -> bool {
+        self.registration.is_some()
+    }
+
+    /// Whether the client is registered at `now`: `false` for a dynamic
+    /// registration that expired unused (a store may not have removed it yet).
+    pub fn is_live(&self, now: time::OffsetDateTime) -> bool {
+        self.registration
+            .as_ref()
+            .and_then(|r| r.unused_until)
+            .is_none_or(|until| now < until)
+    }
+
     /// Whether the client is public.
     pub fn is_public(&self) -> bool {
         matches!(self.kind, ClientKind::Public)
@@ -281,6 +305,58 @@ pub trait ClientRegistry: Send + Sync {
     /// introspection and revocation request: a registry that keeps clients in
     /// memory hands out a reference count, not a deep copy.
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError>;
+
+    /// Stores a dynamically registered client (RFC 7591), atomically
+    /// unless `max_dynamic` dynamically registered clients are live at
+    /// `now` (then `CapReached`, storing nothing), or a client with its id
+    /// exists (`IdTaken`). Registrations that expired unused by `now` do
+    /// not count (and may be removed). A client whose
+    /// [`registration`](Client::registration) has an `unused_until` must be
+    /// forgotten after it unless [`mark_client_used`](Self::mark_client_used)
+    /// is called first.
+    ///
+    /// The default answers an error: a registry that does not implement it
+    /// cannot serve the registration endpoint.
+    async fn register_client(
+        &self,
+        client: Client,
+        max_dynamic: usize,
+        now: time::OffsetDateTime,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let _ = (client, max_dynamic, now);
+        Err(StoreError::other(
+            "this client registry does not support dynamic registration",
+        ))
+    }
+
+    /// How many dynamically registered clients are live at `now` (what
+    /// [`register_client`](Self::register_client) compares with its cap).
+    async fn dynamic_client_count(&self, now: time::OffsetDateTime) -> Result<u64, StoreError> {
+        let _ = now;
+        Ok(0)
+    }
+
+    /// Records that a dynamically registered client obtained a token: its
+    /// `registration.unused_until` is cleared and it no longer expires. The
+    /// server calls it once per client (while the record it reads still
+    /// has an `unused_until`); repeating it is harmless. Nothing happens
+    /// for an unknown or not dynamically registered client.
+    async fn mark_client_used(
+        &self,
+        id: &ClientId,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let _ = (id, now);
+        Ok(())
+    }
+
+    /// Removes the dynamically registered clients whose `unused_until` is
+    /// at or before `now`; how many. (Stores also expire them by
+    /// themselves: a sweeper, TTLs; this is for callers with their own clock.)
+    async fn expire_unused_clients(&self, now: time::OffsetDateTime) -> Result<u64, StoreError> {
+        let _ = now;
+        Ok(0)
+    }
 }
 
 #[cfg(test)]

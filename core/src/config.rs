@@ -144,6 +144,9 @@ pub struct EndpointPaths {
     /// The embedder's device verification page (RFC 8628 §3.3), like the
     /// authorization endpoint the embedder's own.
     pub device_verification: String,
+    /// The client registration endpoint (RFC 7591 §3), served when dynamic
+    /// registration is enabled.
+    pub registration: String,
 }
 
 impl Default for EndpointPaths {
@@ -156,6 +159,7 @@ impl Default for EndpointPaths {
             device_authorization: "/device_authorization".into(),
             pushed_authorization: "/par".into(),
             device_verification: "/device".into(),
+            registration: "/register".into(),
         }
     }
 }
@@ -203,6 +207,13 @@ impl EndpointPaths {
         self
     }
 
+    /// The client registration endpoint at `path`.
+    #[must_use]
+    pub fn with_registration(mut self, path: impl Into<String>) -> Self {
+        self.registration = path.into();
+        self
+    }
+
     /// The introspection endpoint at `path`.
     #[must_use]
     pub fn with_introspect(mut self, path: impl Into<String>) -> Self {
@@ -233,6 +244,8 @@ pub struct Config {
     pub device_poll_interval: u32,
     /// Whether every client must push its authorization requests (RFC 9126 §5).
     pub require_pushed_authorization_requests: bool,
+    /// Dynamic client registration (RFC 7591), when enabled.
+    pub registration: Option<crate::registration::RegistrationPolicy>,
 }
 
 impl Config {

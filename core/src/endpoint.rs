@@ -38,6 +38,8 @@ pub enum Endpoint {
     DeviceAuthorization,
     /// Pushed authorization requests (RFC 9126 §2).
     PushedAuthorization,
+    /// Dynamic client registration (RFC 7591 §3), when enabled.
+    Registration,
 }
 
 impl Endpoint {
@@ -50,7 +52,8 @@ impl Endpoint {
             | Self::Revocation
             | Self::Introspection
             | Self::DeviceAuthorization
-            | Self::PushedAuthorization => &["POST"],
+            | Self::PushedAuthorization
+            | Self::Registration => &["POST"],
         }
     }
 
@@ -63,6 +66,7 @@ impl Endpoint {
             Self::Introspection => "introspection",
             Self::DeviceAuthorization => "device_authorization",
             Self::PushedAuthorization => "pushed_authorization",
+            Self::Registration => "registration",
         }
     }
 
@@ -79,7 +83,8 @@ impl Endpoint {
             | Self::Revocation
             | Self::Introspection
             | Self::DeviceAuthorization
-            | Self::PushedAuthorization => "POST",
+            | Self::PushedAuthorization
+            | Self::Registration => "POST",
         }
     }
 }
@@ -122,6 +127,7 @@ impl Routes {
         issuer_path: &str,
         paths: &EndpointPaths,
         device_grant: bool,
+        registration: bool,
     ) -> Result<Self, BuildError> {
         let base = issuer_path.trim_end_matches('/');
         let origin = issuer.strip_suffix(base).unwrap_or(issuer).to_owned();
@@ -145,6 +151,12 @@ impl Routes {
             wanted.push((
                 Endpoint::DeviceAuthorization,
                 format!("{base}{}", paths.device_authorization),
+            ));
+        }
+        if registration {
+            wanted.push((
+                Endpoint::Registration,
+                format!("{base}{}", paths.registration),
             ));
         }
         let authorization = format!("{base}{}", paths.authorize);
@@ -279,6 +291,7 @@ impl Server {
                 .device_authorization(request)
                 .await
                 .and_then(|answer| json_200(&answer)),
+            Endpoint::Registration => return self.registration_http(request).await,
             Endpoint::PushedAuthorization => self.push(request).await.and_then(|answer| {
                 // RFC 9126 §2.2: `201 Created`.
                 json_200(&answer).map(|mut r| {
@@ -350,7 +363,7 @@ mod tests {
         issuer_path: &str,
         paths: &EndpointPaths,
     ) -> Result<Vec<(Endpoint, String)>, BuildError> {
-        Routes::compute("https://as.example", issuer_path, paths, false)
+        Routes::compute("https://as.example", issuer_path, paths, false, false)
             .map(|t| t.routes.into_iter().map(|r| (r.endpoint, r.path)).collect())
     }
 
@@ -376,8 +389,13 @@ mod tests {
             "/tenant/a/",
             &EndpointPaths::default(),
             true,
+            true,
         )
         .unwrap();
+        assert_eq!(
+            t.path_of(Endpoint::Registration),
+            Some("/tenant/a/register")
+        );
         assert_eq!(
             t.path_of(Endpoint::DeviceAuthorization),
             Some("/tenant/a/device_authorization")

@@ -44,6 +44,10 @@ pub enum ErrorCode {
     SlowDown,
     /// Device grant: the device code expired (RFC 8628 §3.5).
     ExpiredToken,
+    /// Registration: a redirect URI is missing or not allowed (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// Registration: a metadata value is invalid (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
 }
 
 impl ErrorCode {
@@ -66,6 +70,8 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

@@ -34,6 +34,7 @@ mod par;
 mod params;
 mod pkce;
 mod redirect;
+mod registration;
 mod revocation;
 mod scope;
 mod server;
@@ -110,6 +111,12 @@ pub use storage::{Store, Subject};
 
 // The abuse hook, shared by the core and the embedder's login page.
 pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
+
+// Dynamic client registration (RFC 7591).
+pub use registration::{
+    ClientInformation, DynamicRegistration, MAX_CONTACTS, MAX_REDIRECT_URIS, MAX_TEXT_BYTES,
+    MAX_URI_BYTES, RegisterOutcome, RegistrationPolicy,
+};
 
 // Pushed authorization requests (RFC 9126).
 pub use par::{PushedRequest, REQUEST_URI_PREFIX};

@@ -28,6 +28,10 @@ pub struct Metadata {
     pub pushed_authorization_request_endpoint: Option<String>,
     /// Whether every client must push its authorization requests (RFC 9126 §5).
     pub require_pushed_authorization_requests: bool,
+    /// The client registration endpoint (RFC 7591 §3, RFC 8414 §2), when
+    /// dynamic registration is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// The device authorization endpoint (RFC 8628 §4), when the device grant is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -84,6 +88,7 @@ impl Server {
             revocation_endpoint: self.endpoint_url(Endpoint::Revocation),
             introspection_endpoint: self.endpoint_url(Endpoint::Introspection),
             device_authorization_endpoint: self.endpoint_url(Endpoint::DeviceAuthorization),
+            registration_endpoint: self.endpoint_url(Endpoint::Registration),
             pushed_authorization_request_endpoint: self.endpoint_url(Endpoint::PushedAuthorization),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             scopes_supported: c.scopes.keys().map(|s| s.to_string()).collect(),

@@ -75,7 +75,9 @@ use tessera::storage::{
     CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore, NewTokens,
     PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
 };
-use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError, TokenHash};
+use tessera::{
+    Client, ClientId, ClientRegistry, GrantId, RegisterOutcome, SecretKey, StoreError, TokenHash,
+};
 use time::OffsetDateTime;
 
 use crate::grant::{Grant, Interner, RefreshView, StoredToken, Take};
@@ -169,7 +171,8 @@ impl MemoryStore {
 
     /// Forgets everything that expired by `now`: grants whose latest expiry
     /// passed, expired tokens and codes inside live grants, and expired
-    /// pending requests. Locks one shard at a time.
+    /// pending requests, and dynamically registered clients that expired
+    /// unused. Locks one shard at a time.
     pub fn sweep(&self, now: OffsetDateTime) {
         for mut shard in self.grants.each() {
             grant::sweep_map(&mut shard, now);
@@ -180,6 +183,16 @@ impl MemoryStore {
         }
         self.devices().sweep(now);
         self.interner.sweep();
+        // Dynamic registrations that expired unused (RFC 7591 bounds); the
+        // write lock only when there is one.
+        let expired = {
+            let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+            clients.values().any(|c| !c.is_live(now))
+        };
+        if expired {
+            let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+            clients.retain(|_, c| c.is_live(now));
+        }
     }
 
     /// Starts a Tokio task that calls [`sweep`](Self::sweep) with the system
@@ -273,6 +286,66 @@ impl ClientRegistry for MemoryStore {
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
         Ok(clients.get(id).map(Arc::clone))
+    }
+
+    /// Under the registry's write lock: expired registrations are removed,
+    /// the dynamic ones counted, and the client inserted, as one step.
+    async fn register_client(
+        &self,
+        client: Client,
+        max_dynamic: usize,
+        now: OffsetDateTime,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+        clients.retain(|_, c| c.is_live(now));
+        if clients.contains_key(&client.id) {
+            return Ok(RegisterOutcome::IdTaken);
+        }
+        let dynamic = clients
+            .values()
+            .filter(|c| c.is_dynamically_registered())
+            .count();
+        if dynamic >= max_dynamic {
+            return Ok(RegisterOutcome::CapReached);
+        }
+        clients.insert(client.id.clone(), Arc::new(client));
+        Ok(RegisterOutcome::Registered)
+    }
+
+    async fn dynamic_client_count(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+        let n = clients
+            .values()
+            .filter(|c| c.is_dynamically_registered() && c.is_live(now))
+            .count();
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    async fn mark_client_used(
+        &self,
+        id: &ClientId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get_mut(id)
+            && c.registration
+                .as_ref()
+                .is_some_and(|r| r.unused_until.is_some())
+        {
+            let mut used = Client::clone(c);
+            if let Some(r) = used.registration.as_mut() {
+                r.unused_until = None;
+            }
+            *c = Arc::new(used);
+        }
+        Ok(())
+    }
+
+    async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+        let before = clients.len();
+        clients.retain(|_, c| c.is_live(now));
+        Ok(u64::try_from(before - clients.len()).unwrap_or(u64::MAX))
     }
 }
 

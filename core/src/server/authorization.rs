@@ -80,7 +80,8 @@ impl Server {
                 .store
                 .client(&id)
                 .await
-                .map_err(|e| Rejection::ErrorPage(e.into()))?,
+                .map_err(|e| Rejection::ErrorPage(e.into()))?
+                .filter(|c| c.is_live(now)),
             None => None,
         };
         let valid = authorize::validate(&params, &flaws, client.as_ref(), &self.inner.config, now)?;

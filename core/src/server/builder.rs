@@ -15,6 +15,7 @@ use crate::grant::{
     RefreshTokenGrant,
 };
 use crate::login_handle::LoginHandleKey;
+use crate::registration::RegistrationPolicy;
 use crate::scope::ScopeToken;
 use crate::storage::Store;
 use crate::token::{OsRandom, Random};
@@ -84,6 +85,7 @@ pub struct ServerBuilder {
     limiter: Arc<dyn RateLimiter>,
     login_key: Option<[u8; 32]>,
     device_grant: bool,
+    registration: Option<RegistrationPolicy>,
     require_par: bool,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
@@ -112,6 +114,7 @@ impl ServerBuilder {
             limiter: Arc::new(MemoryRateLimiter::default()),
             login_key: None,
             device_grant: false,
+            registration: None,
             require_par: false,
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
@@ -168,6 +171,16 @@ impl ServerBuilder {
     /// [`Server::device_prompt`] and [`Server::device_decide`]).
     pub fn enable_device_grant(mut self) -> Self {
         self.device_grant = true;
+        self
+    }
+
+    /// Turns on dynamic client registration (RFC 7591): the registration
+    /// endpoint joins the endpoint table (at [`EndpointPaths::registration`])
+    /// and the metadata (`registration_endpoint`). The store must implement
+    /// [`ClientRegistry::register_client`](crate::ClientRegistry::register_client)
+    /// and its companions (the workspace's stores do).
+    pub fn enable_dynamic_registration(mut self, policy: RegistrationPolicy) -> Self {
+        self.registration = Some(policy);
         self
     }
 
@@ -252,7 +265,13 @@ impl ServerBuilder {
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
         check_lifetimes(&self.lifetimes)?;
-        let routes = Routes::compute(&issuer, parsed.path(), &self.paths, self.device_grant)?;
+        let routes = Routes::compute(
+            &issuer,
+            parsed.path(),
+            &self.paths,
+            self.device_grant,
+            self.registration.is_some(),
+        )?;
         if self.device_grant {
             let grant: Arc<dyn GrantHandler> = Arc::new(DeviceCodeGrant);
             self.grants
@@ -285,6 +304,7 @@ impl ServerBuilder {
                     max_body_bytes: 64 * 1024,
                     device_poll_interval: 5,
                     require_pushed_authorization_requests: self.require_par,
+                    registration: self.registration,
                 },
                 routes,
                 grants: self.grants,

@@ -127,7 +127,19 @@ impl Server {
             )
             .with_reason(Reason::RateLimited));
         }
-        let result = credentials.authenticate(self.inner.store.as_ref()).await;
+        let result = credentials
+            .authenticate(self.inner.store.as_ref())
+            .await
+            .and_then(|client| {
+                // A registration that expired unused is gone, whether or
+                // not the store has removed it yet (RFC 7591 bounds).
+                if client.is_live(self.now()) {
+                    Ok(client)
+                } else {
+                    tracing::info!(client = %id, "client authentication failed: registration expired unused");
+                    Err(OAuthError::invalid_client("client authentication failed"))
+                }
+            });
         if let Err(e) = &result
             && e.reason() == Reason::ClientSecretMismatch
         {

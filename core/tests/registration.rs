@@ -1,0 +1,516 @@
+//! Dynamic client registration (RFC 7591) through the core's endpoint
+//! table: the answers, the bounds (rate, count, expiry of unused
+//! registrations on a fixed clock), an attacker's flood, and the code flow
+//! run by a client that registered itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use tessera::{
+    Action, AuthorizeOutcome, Client, ClientId, ClientRegistry, CodeChallenge, Decision, Endpoint,
+    FixedClock, HttpRequest, Limit, MemoryRateLimiter, RegistrationPolicy, Scope, ScopeToken,
+    SecretHash, Server, ServerBuilder, Subject,
+};
+use tessera_memory::MemoryStore;
+use time::{Duration, OffsetDateTime};
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+struct Fixture {
+    server: Server,
+    store: Arc<MemoryStore>,
+    clock: Arc<FixedClock>,
+}
+
+fn fixture_with(f: impl FnOnce(ServerBuilder) -> ServerBuilder) -> Fixture {
+    let job = Client::confidential(
+        ClientId::new("backup-job").unwrap(),
+        "Backup",
+        SecretHash::of("job-secret"),
+    )
+    .with_grant_types(["client_credentials"])
+    .with_scope(Scope::parse("photos.read").unwrap());
+    let store = Arc::new(MemoryStore::with_clients([job]));
+    let clock = Arc::new(FixedClock::new(
+        OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+    ));
+    let mut builder = Server::builder()
+        .issuer("https://as.example")
+        .store(store.clone())
+        .clock(clock.clone());
+    for s in ["photos.read", "photos.write", "profile"] {
+        builder = builder.scope(ScopeToken::new(s).unwrap(), s);
+    }
+    Fixture {
+        server: f(builder).build().unwrap(),
+        store,
+        clock,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(|b| b.enable_dynamic_registration(RegistrationPolicy::open()))
+}
+
+fn json_post<'a>(body: &'a str, auth: Option<&'a str>) -> HttpRequest<'a> {
+    HttpRequest::new("POST")
+        .with_content_type(Some("application/json"))
+        .with_authorization(auth)
+        .with_body(body.as_bytes())
+}
+
+async fn register(f: &Fixture, body: &str) -> (u16, serde_json::Value) {
+    let r = f
+        .server
+        .handle(Endpoint::Registration, &json_post(body, None))
+        .await;
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+const PUBLIC: &str = r#"{"redirect_uris":["http://127.0.0.1:4567/callback"],"token_endpoint_auth_method":"none",
+    "grant_types":["authorization_code","refresh_token"],"client_name":"Some MCP client","scope":"photos.read"}"#;
+
+async fn client_credentials(f: &Fixture) -> u16 {
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("backup-job:job-secret")
+    );
+    f.server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post("grant_type=client_credentials", Some(&auth)),
+        )
+        .await
+        .status
+}
+
+/// Runs the code flow for `client_id` as alice; the token endpoint's answer.
+async fn code_flow(f: &Fixture, client_id: &str, auth: Option<&str>) -> (u16, serde_json::Value) {
+    let query = format!(
+        "response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&state=s1&code_challenge={}&code_challenge_method=S256",
+        CodeChallenge::s256(VERIFIER)
+    );
+    let alice = Subject::new("alice");
+    let AuthorizeOutcome::Consent(prompt) = f.server.authorize(&query, Some(&alice)).await else {
+        panic!("consent expected")
+    };
+    // The consent page can tell the app registered itself.
+    assert!(prompt.client.is_dynamically_registered());
+    let AuthorizeOutcome::Redirect(r) = f
+        .server
+        .decide(&prompt.handle, &alice, Decision::Allow)
+        .await
+    else {
+        panic!("redirect expected")
+    };
+    let location = r.location();
+    let code = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut body = format!(
+        "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback"
+    );
+    if auth.is_none() {
+        body.push_str(&format!("&client_id={client_id}"));
+    }
+    let r = f
+        .server
+        .handle(Endpoint::Token, &HttpRequest::form_post(&body, auth))
+        .await;
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+#[tokio::test]
+async fn the_endpoint_is_listed_only_when_enabled_rfc8414_2() {
+    let off = fixture_with(|b| b);
+    assert!(off.server.metadata().registration_endpoint.is_none());
+    assert!(off.server.endpoint_at("/register").is_none());
+    let on = fixture();
+    assert_eq!(
+        on.server.metadata().registration_endpoint.as_deref(),
+        Some("https://as.example/register")
+    );
+    assert_eq!(
+        on.server.endpoint_at("/register"),
+        Some(Endpoint::Registration)
+    );
+    let moved = fixture_with(|b| {
+        b.paths(tessera::EndpointPaths::default().with_registration("/oauth/clients"))
+            .enable_dynamic_registration(RegistrationPolicy::open())
+    });
+    assert_eq!(
+        moved.server.metadata().registration_endpoint.as_deref(),
+        Some("https://as.example/oauth/clients")
+    );
+}
+
+#[tokio::test]
+async fn a_public_client_registers_and_runs_the_code_flow_rfc7591_3() {
+    let f = fixture();
+    let (status, body) = register(&f, PUBLIC).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("dyn_"));
+    assert!(body.get("client_secret").is_none());
+    assert!(body["client_id_issued_at"].as_i64().unwrap() > 0);
+    assert_eq!(
+        body["redirect_uris"],
+        serde_json::json!(["http://127.0.0.1:4567/callback"])
+    );
+    assert_eq!(body["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        body["grant_types"],
+        serde_json::json!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(body["response_types"], serde_json::json!(["code"]));
+    assert_eq!(body["scope"], "photos.read");
+    assert_eq!(body["client_name"], "Some MCP client");
+
+    let stored = f
+        .store
+        .client(&ClientId::new(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.registration.as_ref().unwrap().unused_until.is_some());
+    let (status, token) = code_flow(&f, &id, None).await;
+    assert_eq!(status, 200, "{token}");
+    assert!(token["refresh_token"].is_string());
+    // Used: it no longer expires.
+    let stored = f
+        .store
+        .client(&ClientId::new(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.registration.as_ref().unwrap().unused_until, None);
+    f.clock.advance(Duration::days(30));
+    assert!(stored.is_live(f.server.now()));
+}
+
+#[tokio::test]
+async fn a_confidential_client_gets_a_secret_that_authenticates_rfc7591_3_2_1() {
+    let f = fixture();
+    let (status, body) = register(
+        &f,
+        r#"{"redirect_uris":["http://127.0.0.1:4567/callback"],"token_endpoint_auth_method":"client_secret_basic"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["client_id"].as_str().unwrap();
+    let secret = body["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    assert_eq!(body["client_secret_expires_at"], 0);
+    // Stored only as a hash.
+    let stored = f
+        .store
+        .client(&ClientId::new(id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!format!("{stored:?}").contains(secret));
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    );
+    let (status, token) = code_flow(&f, id, Some(&auth)).await;
+    assert_eq!(status, 200, "{token}");
+    // A wrong secret is refused.
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"))
+    );
+    let r = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post("grant_type=authorization_code&code=x", Some(&wrong)),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn transport_errors_rfc7591_3() {
+    let f = fixture();
+    // Not JSON: invalid_client_metadata.
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &HttpRequest::form_post("redirect_uris=https://a.example/cb", None),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["error"], "invalid_client_metadata");
+    assert!(v["error_description"].is_string());
+    // No content type at all.
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &HttpRequest::new("POST").with_body(PUBLIC.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // A charset parameter is fine.
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &HttpRequest::new("POST")
+                .with_content_type(Some("application/json; charset=utf-8"))
+                .with_body(PUBLIC.as_bytes()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    // Only POST.
+    let r = f
+        .server
+        .handle(Endpoint::Registration, &HttpRequest::new("GET"))
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    // Over the body limit: 413.
+    let big = format!(r#"{{"x":"{}"}}"#, "a".repeat(70 * 1024));
+    let r = f
+        .server
+        .handle(Endpoint::Registration, &json_post(&big, None))
+        .await;
+    assert_eq!(r.status, 413);
+}
+
+#[tokio::test]
+async fn every_metadata_error_is_answered_400_with_its_code_rfc7591_3_2_2() {
+    let f = fixture();
+    for (body, code) in [
+        (
+            r#"{"token_endpoint_auth_method":"none"}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["http://app.example/cb"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["com.example:/cb"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb#x"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"],"response_types":["token"]}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"scope":"photos.read admin"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"logo_uri":"javascript:x"}"#,
+            "invalid_client_metadata",
+        ),
+        ("{", "invalid_client_metadata"),
+    ] {
+        let (status, v) = register(&f, body).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(v["error"], code, "{body}");
+    }
+    // Nothing was kept.
+    assert_eq!(
+        f.store.dynamic_client_count(f.server.now()).await.unwrap(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_initial_access_token_guards_the_endpoint_rfc7591_3_and_rfc6750_3() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open().with_initial_access_token(SecretHash::of("iat-123")),
+        )
+    });
+    let r = f
+        .server
+        .handle(Endpoint::Registration, &json_post(PUBLIC, None))
+        .await;
+    assert_eq!(r.status, 401);
+    // No token sent: a challenge without an error code (RFC 6750 §3.1).
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"tessera\"")
+    );
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &json_post(PUBLIC, Some("Bearer wrong")),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &json_post(PUBLIC, Some("Basic aWF0LTEyMw==")),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &json_post(PUBLIC, Some("Bearer iat-123")),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn registrations_are_rate_limited_through_the_abuse_hook() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open())
+            .rate_limiter(MemoryRateLimiter::new().with_limit(
+                Action::ClientRegistration,
+                Limit::new(2, Duration::minutes(1)),
+            ))
+    });
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    let (status, v) = register(&f, PUBLIC).await;
+    assert_eq!(status, 503);
+    assert_eq!(v["error"], "temporarily_unavailable");
+    // Invalid requests are not counted, and the window passes.
+    f.clock.advance(Duration::minutes(1));
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+}
+
+#[tokio::test]
+async fn the_count_is_capped_and_unused_registrations_expire() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open()
+                .with_max_clients(3)
+                .with_unused_lifetime(Duration::hours(2)),
+        )
+    });
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, v) = register(&f, PUBLIC).await;
+        assert_eq!(status, 201);
+        ids.push(v["client_id"].as_str().unwrap().to_owned());
+    }
+    let (status, v) = register(&f, PUBLIC).await;
+    assert_eq!(status, 503);
+    assert_eq!(v["error"], "temporarily_unavailable");
+    // The first one is used; the others are not.
+    assert_eq!(code_flow(&f, &ids[0], None).await.0, 200);
+    f.clock.advance(Duration::hours(2));
+    // Expired unused registrations are gone for the server at once,
+    // whether or not the store has removed them yet.
+    let query = format!(
+        "response_type=code&client_id={}&state=s&code_challenge={}&code_challenge_method=S256",
+        ids[1],
+        CodeChallenge::s256(VERIFIER)
+    );
+    assert!(matches!(
+        f.server.authorize(&query, None).await,
+        AuthorizeOutcome::ErrorPage(_)
+    ));
+    let r = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post(
+                &format!("grant_type=authorization_code&code=x&client_id={}", ids[2]),
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    // The used one lives on, and the freed places can be taken again.
+    assert_eq!(code_flow(&f, &ids[0], None).await.0, 200);
+    assert_eq!(
+        f.store.dynamic_client_count(f.server.now()).await.unwrap(),
+        1
+    );
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    assert_eq!(register(&f, PUBLIC).await.0, 503);
+    // The store's sweep removes what expired.
+    f.clock.advance(Duration::hours(2));
+    f.store.sweep(f.server.now());
+    assert_eq!(f.store.stats().clients, 2, "backup-job and the used client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_registration_flood_stops_at_the_cap_and_other_clients_keep_working() {
+    const CAP: usize = 50;
+    let f = Arc::new(fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open().with_max_clients(CAP))
+            .rate_limiter(MemoryRateLimiter::new())
+    }));
+    let barrier = Arc::new(tokio::sync::Barrier::new(400));
+    let tasks: Vec<_> = (0..400)
+        .map(|_| {
+            let f = f.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                register(&f, PUBLIC).await
+            })
+        })
+        .collect();
+    // Meanwhile, an existing client's token requests are answered.
+    for _ in 0..20 {
+        assert_eq!(client_credentials(&f).await, 200);
+    }
+    let mut created = 0;
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        match status {
+            201 => created += 1,
+            503 => assert_eq!(v["error"], "temporarily_unavailable"),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert_eq!(created, CAP);
+    assert_eq!(
+        f.store.dynamic_client_count(f.server.now()).await.unwrap(),
+        CAP as u64
+    );
+    assert_eq!(client_credentials(&f).await, 200);
+}
+
+#[tokio::test]
+async fn the_default_limiter_bounds_the_rate_of_open_registration() {
+    let f = fixture();
+    let mut created = 0;
+    for _ in 0..200 {
+        if register(&f, PUBLIC).await.0 == 201 {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 120, "the default: 120 per minute");
+    assert_eq!(client_credentials(&f).await, 200);
+}
