@@ -28,6 +28,8 @@ mod error;
 pub mod grant;
 mod http;
 mod introspection;
+mod jwt;
+mod keys;
 mod login_handle;
 mod metadata;
 mod par;
@@ -123,6 +125,16 @@ pub use par::{PushedRequest, REQUEST_URI_PREFIX};
 
 // The device authorization grant (RFC 8628).
 pub use device::{DeviceAuthorization, DevicePrompt, UserCode, UserCodeError};
+
+// Signed access tokens (RFC 9068): keys, JWKS, validation.
+pub use jwt::{
+    ACCESS_TOKEN_TYP, AccessTokenClaims, AccessTokenFormat, AccessTokenValidator, JwtError,
+    MAX_JWT_BYTES,
+};
+pub use keys::{
+    JwsAlgorithm, Jwk, Jwks, KeyError, KeySet, MAX_JWKS_KEYS, MAX_RETIRED_KEYS, RotatingKeys,
+    SigningKey, StaticKeys, VerificationKeys, VerifyingKey,
+};
 
 // Resource servers.
 pub use bearer::{AccessToken, BearerError, bearer_token};

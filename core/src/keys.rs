@@ -1,0 +1,870 @@
+//! Signing keys for JWT access tokens (RFC 9068), their public JWKs
+//! (RFC 7517) and key rotation.
+//!
+//! A [`SigningKey`] is one asymmetric key pair with its `kid` and the one
+//! algorithm it is used with (ES256 or EdDSA, RFC 7518 §3.4, RFC 8037 §3.1):
+//! a verifier is always chosen by `kid`, and the key's own algorithm decides
+//! how to check a signature, never the token's `alg` header (RFC 8725
+//! §3.1). Keys are generated, or loaded from PEM (the core reads no files:
+//! the embedder passes the text).
+//!
+//! A [`KeySet`] says which key signs now and which keys still verify. The
+//! built-in [`RotatingKeys`] keeps a current key and retired ones: after
+//! [`RotatingKeys::rotate`], the new key signs and the old one keeps
+//! verifying (and stays in the JWKS) until the last token it signed has
+//! expired, then is dropped.
+
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use crate::token::Random;
+
+/// A JWS signing algorithm Tessera signs and verifies with (RFC 7518 §3.1,
+/// RFC 8037 §3.1). Only asymmetric algorithms: `none` and the HMAC family
+/// do not exist here, so no token can ask for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum JwsAlgorithm {
+    /// ECDSA with P-256 and SHA-256 (RFC 7518 §3.4).
+    Es256,
+    /// EdDSA with Ed25519 (RFC 8037 §3.1).
+    EdDsa,
+}
+
+impl JwsAlgorithm {
+    /// The `alg` value on the wire: `ES256` or `EdDSA`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm named `alg`, exactly (JOSE names are case-sensitive).
+    pub fn from_name(alg: &str) -> Option<Self> {
+        match alg {
+            "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for JwsAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a key could not be made, loaded or added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A `kid` must be 1 to 128 printable ASCII characters without
+    /// quotes or backslashes.
+    #[error("a kid must be 1 to 128 printable ASCII characters, no quotes or backslashes")]
+    InvalidKid,
+    /// The PEM or DER text is not a PKCS#8 (or SEC1) P-256 or Ed25519 private key.
+    #[error("not a PKCS#8 or SEC1 private key for P-256 or Ed25519")]
+    UnsupportedPrivateKey,
+    /// The JWK is not a public P-256 (`EC`) or Ed25519 (`OKP`) signing key,
+    /// or its `alg` or `use` contradict that.
+    #[error("not a public P-256 or Ed25519 signing JWK: {0}")]
+    UnsupportedJwk(&'static str),
+    /// A key set already holds a key with this `kid`.
+    #[error("a key with this kid is already in the set")]
+    DuplicateKid,
+}
+
+/// Whether `kid` is a `kid` Tessera accepts: printable ASCII, short, and
+/// nothing that needs escaping in a header or a log line.
+fn check_kid(kid: &str) -> Result<(), KeyError> {
+    let ok = !kid.is_empty()
+        && kid.len() <= 128
+        && kid
+            .bytes()
+            .all(|b| (0x21..=0x7E).contains(&b) && b != b'"' && b != b'\\');
+    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+}
+
+enum PrivateKey {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+/// A private signing key with its `kid`. `Debug` shows the `kid` and the
+/// algorithm only; the private part is wiped from memory when dropped.
+pub struct SigningKey {
+    kid: String,
+    key: PrivateKey,
+    public: Arc<VerifyingKey>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    fn from_private(kid: String, key: PrivateKey) -> Result<Self, KeyError> {
+        check_kid(&kid)?;
+        let public = match &key {
+            PrivateKey::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
+        };
+        Ok(Self {
+            public: Arc::new(VerifyingKey {
+                kid: kid.clone(),
+                key: public,
+            }),
+            kid,
+            key,
+        })
+    }
+
+    /// A new key for `alg` from `random`, named by its RFC 7638 JWK
+    /// thumbprint (so two servers that load the same key agree on its
+    /// `kid`).
+    pub fn generate(alg: JwsAlgorithm, random: &dyn Random) -> Self {
+        let key = match alg {
+            JwsAlgorithm::Es256 => loop {
+                // A uniformly random 256-bit string is a valid P-256
+                // scalar except with probability ~2^-32; draw again then.
+                let bytes = random.bytes32();
+                if let Ok(k) = p256::ecdsa::SigningKey::from_bytes(&bytes.into()) {
+                    break PrivateKey::Es256(k);
+                }
+            },
+            JwsAlgorithm::EdDsa => {
+                PrivateKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(&random.bytes32()))
+            }
+        };
+        Self::named_by_thumbprint(key)
+    }
+
+    fn named_by_thumbprint(key: PrivateKey) -> Self {
+        let public = match &key {
+            PrivateKey::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
+        };
+        let kid = public.thumbprint();
+        Self {
+            public: Arc::new(VerifyingKey {
+                kid: kid.clone(),
+                key: public,
+            }),
+            kid,
+            key,
+        }
+    }
+
+    /// Loads a private key from PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what
+    /// `openssl genpkey` writes) for P-256 or Ed25519, or SEC1 (`BEGIN EC
+    /// PRIVATE KEY`) for P-256. The algorithm follows from the key. `kid`
+    /// names it; `None` names it by its RFC 7638 thumbprint.
+    pub fn from_pem(pem: &str, kid: Option<&str>) -> Result<Self, KeyError> {
+        // One trait (the `pkcs8` crate's) for both key types.
+        use p256::pkcs8::DecodePrivateKey as _;
+        let key = if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_pem(pem) {
+            PrivateKey::Es256(k)
+        } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
+            PrivateKey::EdDsa(k)
+        } else if let Ok(k) = p256::SecretKey::from_sec1_pem(pem) {
+            PrivateKey::Es256(k.into())
+        } else {
+            return Err(KeyError::UnsupportedPrivateKey);
+        };
+        match kid {
+            Some(kid) => Self::from_private(kid.to_owned(), key),
+            None => Ok(Self::named_by_thumbprint(key)),
+        }
+    }
+
+    /// Loads a private key from PKCS#8 DER, like [`SigningKey::from_pem`].
+    pub fn from_pkcs8_der(der: &[u8], kid: Option<&str>) -> Result<Self, KeyError> {
+        // One trait (the `pkcs8` crate's) for both key types.
+        use p256::pkcs8::DecodePrivateKey as _;
+        let key = if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
+            PrivateKey::Es256(k)
+        } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+            PrivateKey::EdDsa(k)
+        } else {
+            return Err(KeyError::UnsupportedPrivateKey);
+        };
+        match kid {
+            Some(kid) => Self::from_private(kid.to_owned(), key),
+            None => Ok(Self::named_by_thumbprint(key)),
+        }
+    }
+
+    /// The key's `kid`.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The one algorithm this key signs with.
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        match self.key {
+            PrivateKey::Es256(_) => JwsAlgorithm::Es256,
+            PrivateKey::EdDsa(_) => JwsAlgorithm::EdDsa,
+        }
+    }
+
+    /// The public half, which verifies what this key signs.
+    pub fn verifying_key(&self) -> &Arc<VerifyingKey> {
+        &self.public
+    }
+
+    /// Signs `input` (a JWS signing input): the 64-byte `R || S` of ES256
+    /// (RFC 7518 §3.4, deterministic per RFC 6979) or an Ed25519 signature.
+    pub(crate) fn sign(&self, input: &[u8]) -> [u8; 64] {
+        use p256::ecdsa::signature::Signer as _;
+        match &self.key {
+            PrivateKey::Es256(k) => {
+                let signature: p256::ecdsa::Signature = k.sign(input);
+                signature.to_bytes().into()
+            }
+            PrivateKey::EdDsa(k) => k.sign(input).to_bytes(),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum PublicKey {
+    Es256(p256::ecdsa::VerifyingKey),
+    EdDsa(ed25519_dalek::VerifyingKey),
+}
+
+impl PublicKey {
+    /// The members of the public JWK that RFC 7638 §3.2 hashes, in its order.
+    fn required_members(&self) -> (&'static str, &'static str, String, Option<String>) {
+        match self {
+            Self::Es256(k) => {
+                let point = k.to_encoded_point(false);
+                let coordinate = |c: Option<&p256::FieldBytes>| {
+                    c.map(|c| URL_SAFE_NO_PAD.encode(c)).unwrap_or_default()
+                };
+                (
+                    "EC",
+                    "P-256",
+                    coordinate(point.x()),
+                    Some(coordinate(point.y())),
+                )
+            }
+            Self::EdDsa(k) => ("OKP", "Ed25519", URL_SAFE_NO_PAD.encode(k.as_bytes()), None),
+        }
+    }
+
+    /// The RFC 7638 JWK SHA-256 thumbprint, base64url.
+    fn thumbprint(&self) -> String {
+        let (kty, crv, x, y) = self.required_members();
+        // §3.3: the required members, lexicographic order, no whitespace.
+        let canonical = match y {
+            Some(y) => format!(r#"{{"crv":"{crv}","kty":"{kty}","x":"{x}","y":"{y}"}}"#),
+            None => format!(r#"{{"crv":"{crv}","kty":"{kty}","x":"{x}"}}"#),
+        };
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+}
+
+/// A public key with its `kid`: what verifies a token's signature.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    kid: String,
+    key: PublicKey,
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.algorithm())
+            .finish()
+    }
+}
+
+impl VerifyingKey {
+    /// The key a public JWK describes (RFC 7517 §4, RFC 7518 §6.2, RFC 8037
+    /// §2): `kty` `EC` with `crv` `P-256`, or `OKP` with `Ed25519`; a `kid`
+    /// is required (verifiers are found by it). An `alg` other than the
+    /// curve's algorithm, or a `use` other than `sig`, is refused.
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
+        let kid = jwk.kid.as_deref().ok_or(KeyError::UnsupportedJwk("no kid"))?;
+        check_kid(kid).map_err(|_| KeyError::UnsupportedJwk("bad kid"))?;
+        if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+            return Err(KeyError::UnsupportedJwk("use is not sig"));
+        }
+        let coordinate = |c: &str| -> Result<[u8; 32], KeyError> {
+            let mut out = [0u8; 32];
+            match URL_SAFE_NO_PAD.decode_slice(c, &mut out) {
+                Ok(32) => Ok(out),
+                _ => Err(KeyError::UnsupportedJwk("bad coordinate")),
+            }
+        };
+        let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
+            ("EC", Some("P-256")) => {
+                let x = coordinate(&jwk.x)?;
+                let y = coordinate(
+                    jwk.y
+                        .as_deref()
+                        .ok_or(KeyError::UnsupportedJwk("no y"))?,
+                )?;
+                let point =
+                    p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
+                PublicKey::Es256(
+                    p256::ecdsa::VerifyingKey::from_encoded_point(&point)
+                        .map_err(|_| KeyError::UnsupportedJwk("not a point on P-256"))?,
+                )
+            }
+            ("OKP", Some("Ed25519")) => PublicKey::EdDsa(
+                ed25519_dalek::VerifyingKey::from_bytes(&coordinate(&jwk.x)?)
+                    .map_err(|_| KeyError::UnsupportedJwk("not an Ed25519 key"))?,
+            ),
+            _ => return Err(KeyError::UnsupportedJwk("unsupported kty or crv")),
+        };
+        let key = Self {
+            kid: kid.to_owned(),
+            key,
+        };
+        match jwk.alg.as_deref() {
+            Some(alg) if alg != key.algorithm().as_str() => {
+                Err(KeyError::UnsupportedJwk("alg does not match the key"))
+            }
+            _ => Ok(key),
+        }
+    }
+
+    /// The key's `kid`.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The one algorithm signatures by this key are checked with.
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        match self.key {
+            PublicKey::Es256(_) => JwsAlgorithm::Es256,
+            PublicKey::EdDsa(_) => JwsAlgorithm::EdDsa,
+        }
+    }
+
+    /// The public JWK: `kty`, `crv`, `x` (and `y`), `kid`, `alg`, `use: sig`.
+    /// Never a private member.
+    pub fn to_jwk(&self) -> Jwk {
+        let (kty, crv, x, y) = self.key.required_members();
+        Jwk {
+            kty: kty.to_owned(),
+            crv: Some(crv.to_owned()),
+            x,
+            y,
+            kid: Some(self.kid.clone()),
+            alg: Some(self.algorithm().as_str().to_owned()),
+            use_: Some("sig".to_owned()),
+        }
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of the public key, base64url.
+    pub fn thumbprint(&self) -> String {
+        self.key.thumbprint()
+    }
+
+    /// Whether `signature` is this key's over `input`, by the key's own
+    /// algorithm. ES256 signatures are exactly 64 bytes `R || S` (RFC 7518
+    /// §3.4, not DER); Ed25519 is checked strictly (no small-order keys or
+    /// non-canonical signatures).
+    pub(crate) fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        match &self.key {
+            PublicKey::Es256(k) => {
+                use p256::ecdsa::signature::Verifier as _;
+                if signature.len() != 64 {
+                    return false;
+                }
+                let Ok(signature) = p256::ecdsa::Signature::from_slice(signature) else {
+                    return false;
+                };
+                k.verify(input, &signature).is_ok()
+            }
+            PublicKey::EdDsa(k) => {
+                let Ok(bytes) = <[u8; 64]>::try_from(signature) else {
+                    return false;
+                };
+                k.verify_strict(input, &ed25519_dalek::Signature::from_bytes(&bytes))
+                    .is_ok()
+            }
+        }
+    }
+}
+
+/// A public JSON Web Key (RFC 7517 §4) of the kinds Tessera uses. It has no
+/// field for private members, so serializing one never leaks a private key,
+/// and parsing ignores them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Jwk {
+    /// The key type: `EC` or `OKP`.
+    pub kty: String,
+    /// The curve: `P-256` or `Ed25519`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// The x coordinate (EC) or the public key (OKP), base64url.
+    #[serde(default)]
+    pub x: String,
+    /// The y coordinate (EC only), base64url.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// The algorithm the key is used with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// `sig`.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+/// A JWK Set (RFC 7517 §5): what the JWKS endpoint serves.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[non_exhaustive]
+pub struct Jwks {
+    /// The keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// The most keys taken from one fetched JWK Set: a set is a handful of
+/// keys, and a resource server keeps what it fetches.
+pub const MAX_JWKS_KEYS: usize = 32;
+
+impl Jwks {
+    /// The verifying keys of a fetched JWK Set document: each key Tessera
+    /// can use (RFC 7517 §5: keys of unknown types are ignored, and so are
+    /// ones without a `kid` or with a repeated one), at most
+    /// [`MAX_JWKS_KEYS`]. `None` when the document is not a JWK Set.
+    pub fn parse_verifying_keys(document: &[u8]) -> Option<Vec<VerifyingKey>> {
+        #[derive(Deserialize)]
+        struct Set {
+            keys: Vec<serde_json::Value>,
+        }
+        let set: Set = serde_json::from_slice(document).ok()?;
+        let mut keys: Vec<VerifyingKey> = Vec::new();
+        let mut ambiguous: Vec<String> = Vec::new();
+        for value in set.keys.into_iter().take(4 * MAX_JWKS_KEYS) {
+            let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
+                continue;
+            };
+            let Ok(key) = VerifyingKey::from_jwk(&jwk) else {
+                continue;
+            };
+            if ambiguous.contains(&key.kid) {
+                continue;
+            }
+            if keys.iter().any(|k| k.kid == key.kid) {
+                // Two keys under one kid: neither can be chosen by it.
+                keys.retain(|k| k.kid != key.kid);
+                ambiguous.push(key.kid);
+                continue;
+            }
+            if keys.len() < MAX_JWKS_KEYS {
+                keys.push(key);
+            }
+        }
+        Some(keys)
+    }
+}
+
+/// Where verifying keys are found by `kid`: a server's own [`KeySet`], or a
+/// resource server's copy of a remote JWKS.
+pub trait VerificationKeys: Send + Sync {
+    /// The key named `kid` that may verify a token at `now`, if any.
+    fn verifying_key(&self, kid: &str, now: OffsetDateTime) -> Option<Arc<VerifyingKey>>;
+}
+
+/// The authorization server's keys: which one signs now, which still
+/// verify, and what the JWKS endpoint publishes.
+///
+/// Implement it to keep keys elsewhere (a KMS, a file watched for
+/// rotation); [`RotatingKeys`] keeps them in memory.
+pub trait KeySet: VerificationKeys + fmt::Debug {
+    /// The key that signs tokens issued at `now`.
+    fn signing_key(&self, now: OffsetDateTime) -> Arc<SigningKey>;
+
+    /// The public keys to publish at `now`: every key that may verify a
+    /// live token (RFC 7517 §5).
+    fn published(&self, now: OffsetDateTime) -> Jwks;
+}
+
+#[derive(Debug)]
+struct RotationState {
+    current: Arc<SigningKey>,
+    /// Keys that signed before, each kept verifying until its instant.
+    retired: Vec<(Arc<VerifyingKey>, OffsetDateTime)>,
+}
+
+/// Keys in memory with rotation: one current signing key, and retired keys
+/// that keep verifying until the tokens they signed have expired.
+///
+/// ```
+/// use tessera::{JwsAlgorithm, OsRandom, RotatingKeys, SigningKey, KeySet};
+/// let now = time::OffsetDateTime::now_utc();
+/// let keys = RotatingKeys::new(SigningKey::generate(JwsAlgorithm::Es256, &OsRandom));
+/// let old = keys.signing_key(now).kid().to_owned();
+/// // The new key signs from now on; the old one verifies for another hour
+/// // (the longest access-token lifetime), then is dropped.
+/// keys.rotate(SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom), now, time::Duration::hours(1)).unwrap();
+/// assert_ne!(keys.signing_key(now).kid(), old);
+/// assert_eq!(keys.published(now).keys.len(), 2);
+/// assert_eq!(keys.published(now + time::Duration::hours(2)).keys.len(), 1);
+/// ```
+#[derive(Debug)]
+pub struct RotatingKeys {
+    state: RwLock<Arc<RotationState>>,
+}
+
+/// How many retired keys a [`RotatingKeys`] keeps at most: rotating faster
+/// than tokens expire must not grow the JWKS without bound.
+pub const MAX_RETIRED_KEYS: usize = 8;
+
+impl RotatingKeys {
+    /// A set whose one key signs and verifies.
+    pub fn new(key: SigningKey) -> Self {
+        Self {
+            state: RwLock::new(Arc::new(RotationState {
+                current: Arc::new(key),
+                retired: Vec::new(),
+            })),
+        }
+    }
+
+    /// A set with one new key for `alg`.
+    pub fn generate(alg: JwsAlgorithm, random: &dyn Random) -> Self {
+        Self::new(SigningKey::generate(alg, random))
+    }
+
+    fn snapshot(&self) -> Arc<RotationState> {
+        // A poisoned lock only means a writer panicked between two
+        // assignments of a whole `Arc`: the value is still consistent.
+        match self.state.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Makes `key` the signing key from `now` on. The key it replaces keeps
+    /// verifying (and stays published) for `keep_verifying_for`, which must
+    /// be at least the longest access-token lifetime (plus any clock skew
+    /// resource servers allow) so that no live token loses its key. Keys
+    /// retired before and past their time are dropped; at most
+    /// [`MAX_RETIRED_KEYS`] are kept (the oldest go first).
+    pub fn rotate(
+        &self,
+        key: SigningKey,
+        now: OffsetDateTime,
+        keep_verifying_for: Duration,
+    ) -> Result<(), KeyError> {
+        let mut guard = match self.state.write() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let old = Arc::clone(&guard);
+        let clash = old.current.kid == key.kid
+            || old
+                .retired
+                .iter()
+                .any(|(k, until)| *until > now && k.kid == key.kid);
+        if clash {
+            return Err(KeyError::DuplicateKid);
+        }
+        let mut retired: Vec<_> = old
+            .retired
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .cloned()
+            .collect();
+        retired.push((
+            Arc::clone(old.current.verifying_key()),
+            now + keep_verifying_for,
+        ));
+        if retired.len() > MAX_RETIRED_KEYS {
+            retired.sort_by_key(|(_, until)| *until);
+            let excess = retired.len() - MAX_RETIRED_KEYS;
+            retired.drain(..excess);
+        }
+        *guard = Arc::new(RotationState {
+            current: Arc::new(key),
+            retired,
+        });
+        Ok(())
+    }
+
+    /// Adds the public key of a key retired before this process started
+    /// (another instance's, or the previous run's), verifying until `until`.
+    pub fn with_retired(self, key: VerifyingKey, until: OffsetDateTime) -> Result<Self, KeyError> {
+        {
+            let mut guard = match self.state.write() {
+                Ok(g) => g,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if guard.current.kid == key.kid || guard.retired.iter().any(|(k, _)| k.kid == key.kid) {
+                return Err(KeyError::DuplicateKid);
+            }
+            let mut next = RotationState {
+                current: Arc::clone(&guard.current),
+                retired: guard.retired.clone(),
+            };
+            next.retired.push((Arc::new(key), until));
+            *guard = Arc::new(next);
+        }
+        Ok(self)
+    }
+}
+
+impl VerificationKeys for RotatingKeys {
+    fn verifying_key(&self, kid: &str, now: OffsetDateTime) -> Option<Arc<VerifyingKey>> {
+        let state = self.snapshot();
+        if state.current.kid == kid {
+            return Some(Arc::clone(state.current.verifying_key()));
+        }
+        state
+            .retired
+            .iter()
+            .find(|(k, until)| k.kid == kid && *until > now)
+            .map(|(k, _)| Arc::clone(k))
+    }
+}
+
+impl KeySet for RotatingKeys {
+    fn signing_key(&self, _now: OffsetDateTime) -> Arc<SigningKey> {
+        Arc::clone(&self.snapshot().current)
+    }
+
+    fn published(&self, now: OffsetDateTime) -> Jwks {
+        let state = self.snapshot();
+        let mut keys = vec![state.current.verifying_key().to_jwk()];
+        keys.extend(
+            state
+                .retired
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(k, _)| k.to_jwk()),
+        );
+        Jwks { keys }
+    }
+}
+
+impl<T: VerificationKeys + ?Sized> VerificationKeys for &T {
+    fn verifying_key(&self, kid: &str, now: OffsetDateTime) -> Option<Arc<VerifyingKey>> {
+        (**self).verifying_key(kid, now)
+    }
+}
+
+impl<T: VerificationKeys + ?Sized> VerificationKeys for Arc<T> {
+    fn verifying_key(&self, kid: &str, now: OffsetDateTime) -> Option<Arc<VerifyingKey>> {
+        (**self).verifying_key(kid, now)
+    }
+}
+
+/// A fixed set of public keys, e.g. parsed from a JWKS document
+/// ([`Jwks::parse_verifying_keys`]) or configured by hand.
+#[derive(Debug, Clone, Default)]
+pub struct StaticKeys {
+    keys: Vec<Arc<VerifyingKey>>,
+}
+
+impl StaticKeys {
+    /// A set of these keys (a later key with a `kid` already present is ignored).
+    pub fn new(keys: impl IntoIterator<Item = VerifyingKey>) -> Self {
+        let mut out: Vec<Arc<VerifyingKey>> = Vec::new();
+        for k in keys {
+            if !out.iter().any(|o| o.kid == k.kid) {
+                out.push(Arc::new(k));
+            }
+        }
+        Self { keys: out }
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+impl VerificationKeys for StaticKeys {
+    fn verifying_key(&self, kid: &str, _now: OffsetDateTime) -> Option<Arc<VerifyingKey>> {
+        self.keys.iter().find(|k| k.kid == kid).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::CountingRandom;
+
+    const NOW: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    #[test]
+    fn generated_keys_sign_and_verify_with_their_own_algorithm() {
+        let r = CountingRandom::default();
+        for alg in [JwsAlgorithm::Es256, JwsAlgorithm::EdDsa] {
+            let k = SigningKey::generate(alg, &r);
+            assert_eq!(k.algorithm(), alg);
+            let sig = k.sign(b"input");
+            assert!(k.verifying_key().verify(b"input", &sig));
+            assert!(!k.verifying_key().verify(b"inpuT", &sig));
+            assert!(!k.verifying_key().verify(b"input", &sig[..63]));
+            // The kid is the RFC 7638 thumbprint: 43 base64url characters.
+            assert_eq!(k.kid().len(), 43);
+            assert_eq!(k.kid(), k.verifying_key().thumbprint());
+        }
+    }
+
+    #[test]
+    fn jwk_round_trip_public_members_only() {
+        let r = CountingRandom::default();
+        for alg in [JwsAlgorithm::Es256, JwsAlgorithm::EdDsa] {
+            let k = SigningKey::generate(alg, &r);
+            let jwk = k.verifying_key().to_jwk();
+            let json = serde_json::to_value(&jwk).unwrap();
+            assert!(json.get("d").is_none());
+            assert_eq!(json["use"], "sig");
+            assert_eq!(json["alg"], alg.as_str());
+            let back = VerifyingKey::from_jwk(&jwk).unwrap();
+            assert_eq!(&back, k.verifying_key().as_ref());
+            // A JWK whose alg contradicts the key is refused.
+            let mut lying = jwk.clone();
+            lying.alg = Some("HS256".into());
+            assert!(VerifyingKey::from_jwk(&lying).is_err());
+            let mut enc = jwk.clone();
+            enc.use_ = Some("enc".into());
+            assert!(VerifyingKey::from_jwk(&enc).is_err());
+            let mut no_kid = jwk;
+            no_kid.kid = None;
+            assert!(VerifyingKey::from_jwk(&no_kid).is_err());
+        }
+    }
+
+    #[test]
+    fn rfc7638_3_1_example_thumbprint() {
+        // RFC 7638 §3.1 uses an RSA key; RFC 8037 Appendix A.3 gives the
+        // Ed25519 one: kid "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k".
+        let jwk: Jwk = serde_json::from_str(
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}"#,
+        )
+        .unwrap();
+        let key = VerifyingKey::from_jwk(&jwk).unwrap();
+        assert_eq!(
+            key.thumbprint(),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn rfc8037_a_4_signature_verifies() {
+        // RFC 8037 Appendix A.4: "Example Ed25519 Signing".
+        let jwk: Jwk = serde_json::from_str(
+            r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"}"#,
+        )
+        .unwrap();
+        let key = VerifyingKey::from_jwk(&jwk).unwrap();
+        let input = b"eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc";
+        let sig = URL_SAFE_NO_PAD
+            .decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg")
+            .unwrap();
+        assert!(key.verify(input, &sig));
+    }
+
+    #[test]
+    fn pem_keys_load_with_their_algorithm() {
+        // `openssl genpkey -algorithm ed25519` (RFC 8410 §10.3's example key).
+        let ed = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+        let k = SigningKey::from_pem(ed, Some("ed-1")).unwrap();
+        assert_eq!((k.kid(), k.algorithm()), ("ed-1", JwsAlgorithm::EdDsa));
+        assert!(SigningKey::from_pem("not a key", None).is_err());
+        assert_eq!(
+            SigningKey::from_pem(ed, Some("bad\"kid")).err(),
+            Some(KeyError::InvalidKid)
+        );
+        // A generated P-256 key written as PKCS#8 PEM loads back.
+        use p256::pkcs8::EncodePrivateKey as _;
+        let p = p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let pem = p.to_pkcs8_pem(Default::default()).unwrap();
+        let k = SigningKey::from_pem(&pem, None).unwrap();
+        assert_eq!(k.algorithm(), JwsAlgorithm::Es256);
+    }
+
+    #[test]
+    fn rotation_keeps_old_keys_until_their_tokens_expire() {
+        let r = CountingRandom::default();
+        let keys = RotatingKeys::generate(JwsAlgorithm::Es256, &r);
+        let first = keys.signing_key(NOW);
+        let second = SigningKey::generate(JwsAlgorithm::EdDsa, &r);
+        let second_kid = second.kid().to_owned();
+        keys.rotate(second, NOW, Duration::hours(1)).unwrap();
+        assert_eq!(keys.signing_key(NOW).kid(), second_kid);
+        assert!(keys.verifying_key(first.kid(), NOW).is_some());
+        assert!(
+            keys.verifying_key(first.kid(), NOW + Duration::minutes(59))
+                .is_some()
+        );
+        assert!(keys.verifying_key(first.kid(), NOW + Duration::hours(1)).is_none());
+        assert_eq!(keys.published(NOW).keys.len(), 2);
+        assert_eq!(keys.published(NOW + Duration::hours(1)).keys.len(), 1);
+        // The current key again: refused.
+        let again = SigningKey::from_pem(
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+            Some(&second_kid),
+        )
+        .unwrap();
+        assert_eq!(
+            keys.rotate(again, NOW, Duration::hours(1)),
+            Err(KeyError::DuplicateKid)
+        );
+        // Rotating many times keeps at most MAX_RETIRED_KEYS retired keys.
+        for _ in 0..20 {
+            keys.rotate(
+                SigningKey::generate(JwsAlgorithm::EdDsa, &r),
+                NOW,
+                Duration::hours(1),
+            )
+            .unwrap();
+        }
+        assert_eq!(keys.published(NOW).keys.len(), 1 + MAX_RETIRED_KEYS);
+    }
+
+    #[test]
+    fn jwks_parsing_skips_what_it_cannot_use() {
+        let r = CountingRandom::default();
+        let a = SigningKey::generate(JwsAlgorithm::Es256, &r);
+        let b = SigningKey::generate(JwsAlgorithm::EdDsa, &r);
+        let doc = serde_json::json!({"keys": [
+            a.verifying_key().to_jwk(),
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "rsa"},
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
+            b.verifying_key().to_jwk(),
+            "not an object",
+        ]});
+        let keys = Jwks::parse_verifying_keys(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(Jwks::parse_verifying_keys(b"[]").is_none());
+        // A kid used twice names no key.
+        let twice = serde_json::json!({"keys": [a.verifying_key().to_jwk(), a.verifying_key().to_jwk()]});
+        assert!(
+            Jwks::parse_verifying_keys(twice.to_string().as_bytes())
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
