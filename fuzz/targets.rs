@@ -11,6 +11,7 @@
 //! Everything here is synchronous: the memory store never waits, so the
 //! server's futures are polled to completion with a no-op waker.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -33,10 +34,12 @@ pub const ISSUER: &str = "https://as.example";
 pub const SHOP_SECRET: &str = "shop-secret";
 /// The web app's secret (registered for `client_secret_post` only).
 pub const APP_SECRET: &str = "app-secret";
+/// The device authorization grant's type (RFC 8628 §3.4).
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A PKCE verifier the seeds use.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 8] = [
+pub const TARGETS: [&str; 10] = [
     "authorize",
     "token",
     "basic",
@@ -45,6 +48,8 @@ pub const TARGETS: [&str; 8] = [
     "params",
     "login_handle",
     "bearer",
+    "par",
+    "device",
 ];
 
 /// Runs the target called `name` on `data`.
@@ -58,6 +63,8 @@ pub fn run(name: &str, data: &[u8]) {
         "params" => params(data),
         "login_handle" => login_handle(data),
         "bearer" => bearer(data),
+        "par" => par(data),
+        "device" => device(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -95,6 +102,13 @@ struct Genuine {
     login_handle: String,
     consent_handle: String,
     access_tokens: Vec<String>,
+    /// A pending device code of `cli` (RFC 8628 §3.2) and its user code.
+    device_code: String,
+    user_code: String,
+    /// Every user code issued since the last renewal (the genuine one and
+    /// those the `device` target obtained), uppercase without the dash: the
+    /// only ones the verification page may find.
+    user_codes: HashSet<String>,
 }
 
 /// One server, built once per process, with three clients.
@@ -167,13 +181,18 @@ impl Harness {
                         AuthMethod::ClientSecretBasic,
                         AuthMethod::ClientSecretPost,
                     ])
-                    .with_grant_types(["authorization_code", "refresh_token", "client_credentials"])
+                    .with_grant_types([
+                        "authorization_code",
+                        "refresh_token",
+                        "client_credentials",
+                        DEVICE_GRANT,
+                    ])
                     .with_scope(scope_of("photos.read profile")),
                 "shop",
             ),
             with_uris(
                 Client::public(id("cli"), "CLI")
-                    .with_grant_types(["authorization_code", "refresh_token"])
+                    .with_grant_types(["authorization_code", "refresh_token", DEVICE_GRANT])
                     .with_scope(scope_of("photos.read"))
                     .with_first_party(true),
                 "cli",
@@ -198,6 +217,7 @@ impl Harness {
             .scope(token("profile"), "See your profile")
             .consent(SkipForFirstParty)
             .rate_limiter(NoLimit)
+            .enable_device_grant()
             .clock(clock.clone())
             .build()
             .unwrap_or_else(|e| panic!("build: {e}"));
@@ -240,11 +260,23 @@ impl Harness {
             .unwrap_or_else(|e| panic!("client credentials: {e}"));
         let bearer = format!("Bearer {}", tokens.access_token);
         assert!(block_on(s.verify_bearer(Some(&bearer), None)).is_ok());
+        let device = HttpRequest::form_post("client_id=cli&scope=photos.read", None);
+        let response = block_on(s.handle(Endpoint::DeviceAuthorization, &device));
+        assert_eq!(response.status, 200, "device authorization for cli");
+        let json: serde_json::Value = serde_json::from_slice(&response.body)
+            .unwrap_or_else(|e| panic!("device authorization: {e}"));
+        let field = |name: &str| json[name].as_str().unwrap_or_default().to_owned();
         let mut genuine = self.genuine.lock().unwrap_or_else(|e| e.into_inner());
         genuine.login_handle = login.handle;
         genuine.consent_handle = consent.handle;
         // Kept for ever: a token once issued is the harness's, expired or not.
         genuine.access_tokens.push(tokens.access_token);
+        genuine.device_code = field("device_code");
+        genuine.user_code = field("user_code");
+        // The clock has moved past every earlier user code's lifetime.
+        genuine.user_codes.clear();
+        let user_code = typed_code(&genuine.user_code);
+        genuine.user_codes.insert(user_code);
     }
 
     /// Counts a call; every 4096 calls, moves the clock past every pending
@@ -293,6 +325,7 @@ fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
 
 /// Whether the form has a piece whose name or value is not UTF-8 once decoded.
 fn has_non_utf8(encoded: &[u8]) -> bool {
+    let mut decoded = Vec::new();
     encoded
         .split(|&b| b == b'&')
         .flat_map(|piece| {
@@ -303,11 +336,10 @@ fn has_non_utf8(encoded: &[u8]) -> bool {
             ]
         })
         .any(|part| {
-            let plus: Vec<u8> = part
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
-            let decoded: Vec<u8> = percent_decode(&plus);
+            // `+` is a space, and never part of an escape: decoding as is
+            // gives the same bytes but for `+`, which is ASCII either way.
+            decoded.clear();
+            percent_decode_into(part, &mut decoded);
             std::str::from_utf8(&decoded).is_err()
         })
 }
@@ -315,8 +347,14 @@ fn has_non_utf8(encoded: &[u8]) -> bool {
 /// Percent-decoding as the WHATWG URL standard has it (a `%` not followed
 /// by two hex digits is kept).
 fn percent_decode(bytes: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());
+    percent_decode_into(bytes, &mut out);
+    out
+}
+
+/// [`percent_decode`] appending to `out`.
+fn percent_decode_into(bytes: &[u8], out: &mut Vec<u8>) {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
@@ -332,7 +370,6 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
         out.push(bytes[i]);
         i += 1;
     }
-    out
 }
 
 /// The authorization endpoint: `Server::authorize` anonymous and signed in,
@@ -508,11 +545,19 @@ pub fn basic(data: &[u8]) {
     let Ok(client) = block_on(h.server.authenticate_client(header, &params)) else {
         return;
     };
+    assert_authenticated(client.id.as_str(), header, &params);
+}
+
+/// Panics unless `client` may be authenticated by this `Authorization`
+/// header and form: a confidential client only with its own secret by a
+/// method registered for it (checked with an independent RFC 6749 §2.3.1
+/// decoder), the public client only by its `client_id` alone.
+fn assert_authenticated(client: &str, header: Option<&str>, params: &Params) {
     let header = header.unwrap_or_default();
     let basic = header
         .split_once(' ')
         .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
-    match client.id.as_str() {
+    match client {
         "shop" => assert!(
             basic_is(header, "shop", SHOP_SECRET)
                 || (!basic
@@ -542,41 +587,69 @@ fn is_scope_token(t: &str) -> bool {
 }
 
 /// `Scope::parse`: accepts exactly the space-separated lists of valid
-/// tokens; the result is sorted, distinct and parses back to itself.
+/// tokens; the result is sorted, distinct, exactly the given tokens, and
+/// parses back to itself.
+///
+/// Linear in the input: the set of given tokens is compared once, sorted,
+/// with the scope's (which proves sorted, distinct, none lost, none
+/// invented together); `contains` and `is_subset`, linear scans each, are
+/// checked on a sample of eight tokens rather than on every one.
 pub fn scope(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
     };
-    let valid = s.split(' ').all(is_scope_token);
+    let mut given: Vec<&str> = s.split(' ').collect();
+    let valid = given.iter().all(|t| is_scope_token(t));
+    for t in &given {
+        assert_eq!(
+            ScopeToken::new(*t).is_ok(),
+            is_scope_token(t),
+            "token {t:?}"
+        );
+    }
     match Scope::parse(s) {
         Ok(scope) => {
             assert!(valid, "accepted an invalid scope {s:?}");
-            let again = Scope::parse(&scope.to_string())
+            let again = Scope::parse(scope.as_str())
                 .unwrap_or_else(|e| panic!("{scope:?} does not parse back: {e}"));
             assert_eq!(again, scope);
             assert_eq!(scope.as_str(), scope.to_string());
             let tokens: Vec<&str> = scope.iter().collect();
-            assert!(
-                tokens.windows(2).all(|w| w[0] < w[1]),
-                "not sorted: {tokens:?}"
+            given.sort_unstable();
+            given.dedup();
+            assert_eq!(
+                tokens, given,
+                "not the given tokens, sorted, each once: {s:?}"
             );
-            for t in s.split(' ') {
-                assert!(scope.contains(t), "{t:?} lost");
-                assert!(ScopeToken::new(t).is_ok(), "{t:?} valid in a scope only");
-            }
-            for t in &tokens {
-                assert!(s.split(' ').any(|x| x == *t), "{t:?} invented");
-            }
             assert!(!scope.is_empty());
-            assert!(scope.is_subset(&scope));
+            // A sample: the first and last two tokens and four between.
+            let step = (tokens.len() / 4).max(1);
+            let sample: Vec<&str> = tokens
+                .iter()
+                .take(2)
+                .chain(tokens.iter().rev().take(2))
+                .chain(tokens.iter().step_by(step).take(4))
+                .copied()
+                .collect();
+            for t in &sample {
+                assert!(scope.contains(t), "{t:?} lost");
+            }
+            assert!(!scope.contains(""), "the empty token is in {s:?}");
+            let part = Scope::from_tokens(sample.iter().filter_map(|t| ScopeToken::new(*t).ok()));
+            assert!(part.is_subset(&scope), "a part is not a subset");
+            assert_eq!(
+                scope.is_subset(&part),
+                part == scope,
+                "a scope is a subset of its part"
+            );
+            if tokens.len() <= 64 {
+                assert!(scope.is_subset(&scope));
+            }
         }
         Err(e) => {
             assert!(!valid, "refused a valid scope {s:?}: {e}");
             assert_eq!(e.code.as_str(), "invalid_scope");
         }
-    }
-    for t in s.split(' ') {
-        assert_eq!(ScopeToken::new(t).is_ok(), is_scope_token(t), "token {t:?}");
     }
 }
 
@@ -649,12 +722,26 @@ pub fn redirect_uri(data: &[u8]) {
             .unwrap_or_else(|| panic!("{requested:?} matches {registered:?} without a port"));
         let digits = port.bytes().take_while(u8::is_ascii_digit).count();
         assert!((1..=5).contains(&digits), "port of {requested:?}");
+        assert!(
+            port[..digits]
+                .parse::<u32>()
+                .is_ok_and(|p| (1..=65535).contains(&p)),
+            "{requested:?} matches with no port (1..=65535)"
+        );
         assert_eq!(
             &port[digits..],
             reg_rest,
             "{requested:?} matches {registered:?}"
         );
     }
+}
+
+/// Whether this core lets `resource` repeat (RFC 8707 §2, with resource
+/// indicators): every other name sent twice is `invalid_request` (RFC 6749
+/// §3.1, §3.2).
+fn resource_repeats() -> bool {
+    static REPEATS: OnceLock<bool> = OnceLock::new();
+    *REPEATS.get_or_init(|| Params::parse("resource=a&resource=b").is_ok())
 }
 
 /// `Params::parse` against the reference decoder: accepted forms have no
@@ -667,7 +754,9 @@ pub fn params(data: &[u8]) {
     let reference = pairs(s.as_bytes());
     let mut names: Vec<&str> = reference.iter().map(|(k, _)| k.as_str()).collect();
     names.sort_unstable();
-    let repeated = names.windows(2).any(|w| w[0] == w[1]);
+    let repeated = names
+        .windows(2)
+        .any(|w| w[0] == w[1] && !(w[0] == "resource" && resource_repeats()));
     let too_long = reference
         .iter()
         .any(|(k, v)| k.len() > MAX || v.len() > MAX);
@@ -687,15 +776,33 @@ pub fn params(data: &[u8]) {
             for (k, v) in &got {
                 assert!(k.len() <= MAX && v.len() <= MAX);
                 assert!(!v.is_empty());
-                assert_eq!(p.get(k), Some(*v));
+            }
+            // `get` is a linear scan: looked up for a sample of eight names
+            // (the first and last two, four between), so that a form of a
+            // thousand pairs costs no million comparisons.
+            let step = (got.len() / 4).max(1);
+            for (k, v) in got
+                .iter()
+                .take(2)
+                .chain(got.iter().rev().take(2))
+                .chain(got.iter().step_by(step).take(4))
+            {
+                // The first value of the name (`resource` may repeat).
+                let first = got.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+                assert_eq!(p.get(k), first);
+                assert!(first == Some(*v) || *k == "resource");
                 assert!(p.contains(k));
             }
-            // The same pairs again (compared as pairs: `Params`' derived
-            // `PartialEq` also compares its buffer, which keeps the text of
-            // dropped empty values).
+            // A name sent without a value is treated as omitted (RFC 6749 §3.1).
+            if let Some((k, _)) = reference.iter().find(|(_, v)| v.is_empty()) {
+                assert_eq!(p.get(k), None, "empty value of {k:?} kept");
+            }
+            // The same pairs again compare equal (`PartialEq` compares the
+            // kept pairs, not the buffer with dropped empty values' text).
             let again = Params::from_pairs(got.iter().copied())
                 .unwrap_or_else(|e| panic!("its own pairs refused: {e}"));
             assert!(again.iter().eq(got.iter().copied()));
+            assert_eq!(again, p);
         }
         Err(e) => {
             assert!(
@@ -808,6 +915,326 @@ pub fn bearer(data: &[u8]) {
             );
             let challenge = e.challenge("r");
             assert!(challenge.starts_with("Bearer realm=\"r\""), "{challenge}");
+        }
+    }
+}
+
+/// Splits `header\nbody` as the endpoint targets take it: without a `\n`
+/// there is no `Authorization` header and everything is the body.
+fn header_and_body(data: &[u8]) -> (Option<&str>, &[u8]) {
+    match split(data) {
+        (head, Some(body)) => (std::str::from_utf8(head).ok(), body),
+        (body, None) => (None, body),
+    }
+}
+
+/// A form POST with an `Authorization` header, as an adapter passes it.
+fn form_request<'a>(authorization: Option<&'a str>, body: &'a [u8]) -> HttpRequest<'a> {
+    HttpRequest::new("POST")
+        .with_content_type(Some("application/x-www-form-urlencoded"))
+        .with_authorization(authorization)
+        .with_body(body)
+}
+
+/// Checks what every JSON endpoint owes an answer: a status among
+/// `allowed`, never a 5xx but 503; a JSON object body, `no-store` (RFC 6749
+/// §5.1), an `error` code on an error and a challenge on 401 (§5.2).
+fn check_json_answer(response: &tessera::HttpResponse, ok: u16) -> serde_json::Value {
+    assert!(
+        response.status == ok || matches!(response.status, 400 | 401 | 413 | 503),
+        "answered {}",
+        response.status
+    );
+    let json: serde_json::Value = serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("the body is not JSON: {e}"));
+    assert!(json.is_object(), "the body is not a JSON object");
+    if response.status == 413 {
+        return json;
+    }
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+    if response.status != ok {
+        assert!(json["error"].is_string(), "error without an error code");
+    }
+    if response.status == 401 {
+        assert!(
+            response.header("www-authenticate").is_some(),
+            "401 without a challenge"
+        );
+    }
+    json
+}
+
+/// The form of a request the server accepted, which must parse (the
+/// server parsed it).
+fn accepted_form(body: &[u8]) -> Params {
+    let form =
+        std::str::from_utf8(body).unwrap_or_else(|_| panic!("a body that is not UTF-8 accepted"));
+    Params::parse(form).unwrap_or_else(|e| panic!("a malformed form accepted: {e}"))
+}
+
+/// The client a request authenticated as, by the independent reference:
+/// the form's `client_id`, or the Basic credentials' id.
+fn claimed_client(authorization: Option<&str>, params: &Params) -> String {
+    if let Some(id) = params.get("client_id") {
+        return id.to_owned();
+    }
+    let payload = authorization
+        .and_then(|h| h.split_once(' '))
+        .map(|(_, p)| p.trim())
+        .unwrap_or_default();
+    base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|d| d.split_once(':').and_then(|(i, _)| form_decode(i)))
+        .unwrap_or_default()
+}
+
+/// Form-encodes a value (`application/x-www-form-urlencoded`).
+fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// Whether `location` is a redirect a signed-in `owner`'s request of
+/// `client` may get: to a registered URI (the requested one if any),
+/// carrying `iss` and a `code` or an `error` (RFC 9207, RFC 6749 §4.1.2).
+fn check_redirect(h: &Harness, client: &str, asked: Option<&str>, location: &str) {
+    assert!(
+        h.registered_prefix(client, location),
+        "redirect to an unregistered URI: {location:?} for {client:?}"
+    );
+    if let Some(asked) = asked {
+        assert!(
+            location.starts_with(asked),
+            "redirect elsewhere than the requested redirect_uri: {location:?}"
+        );
+    }
+    let query = location.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    let answer = pairs(query.as_bytes());
+    assert!(
+        answer.iter().any(|(k, v)| k == "iss" && v == ISSUER),
+        "no iss in {location:?}"
+    );
+    assert!(
+        answer.iter().any(|(k, _)| k == "code" || k == "error"),
+        "neither code nor error in {location:?}"
+    );
+}
+
+/// The pushed authorization request endpoint (RFC 9126) through
+/// `Server::handle(Endpoint::PushedAuthorization, ..)`: the bytes before
+/// the first `\n` are the `Authorization` header (absent without a `\n`),
+/// the rest the form body. Answers are 201/400/401/413/503 with a JSON body
+/// and `no-store`, never 500 (§2.2, §2.3). A 201 only for an authenticated
+/// client naming itself, without a `request_uri`; its `request_uri` then
+/// works at the authorization endpoint once, for that client only, and
+/// leads to login, consent or a registered redirect URI.
+pub fn par(data: &[u8]) {
+    let (authorization, body) = header_and_body(data);
+    let h = harness();
+    h.tick();
+    let s = &h.server;
+    let response = block_on(s.handle(
+        Endpoint::PushedAuthorization,
+        &form_request(authorization, body),
+    ));
+    let json = check_json_answer(&response, 201);
+    if response.status != 201 {
+        return;
+    }
+    let params = accepted_form(body);
+    let client = claimed_client(authorization, &params);
+    assert_authenticated(&client, authorization, &params);
+    assert_eq!(
+        params.get("client_id"),
+        Some(client.as_str()),
+        "pushed without its client_id"
+    );
+    assert!(
+        !params.contains("request_uri"),
+        "a pushed request_uri accepted"
+    );
+    let request_uri = json["request_uri"].as_str().unwrap_or_default();
+    assert!(
+        request_uri.starts_with(tessera::REQUEST_URI_PREFIX),
+        "request_uri {request_uri:?}"
+    );
+    assert!(
+        json["expires_in"].as_i64().is_some_and(|n| n > 0),
+        "expires_in"
+    );
+    let query = |id: &str| {
+        format!(
+            "client_id={}&request_uri={}",
+            encode(id),
+            encode(request_uri)
+        )
+    };
+    // Another client's id neither uses it nor burns it (RFC 9126 §4).
+    let other = if client == "cli" { "shop" } else { "cli" };
+    let outcome = block_on(s.authorize(&query(other), Some(&alice())));
+    assert!(
+        matches!(outcome, AuthorizeOutcome::ErrorPage(_)),
+        "another client used a pushed request: {outcome:?}"
+    );
+    let asked = params.get("redirect_uri");
+    match block_on(s.authorize(&query(&client), Some(&alice()))) {
+        AuthorizeOutcome::Redirect(r) => check_redirect(h, &client, asked, r.location()),
+        AuthorizeOutcome::Consent(p) => assert!(!p.handle.is_empty()),
+        other => panic!("a pushed request of {client} did not work: {other:?}"),
+    }
+    // Single use.
+    let again = block_on(s.authorize(&query(&client), Some(&alice())));
+    assert!(
+        matches!(again, AuthorizeOutcome::ErrorPage(_)),
+        "a request_uri used twice: {again:?}"
+    );
+}
+
+/// What a person typed as a user code, read as RFC 8628 §6.1 suggests:
+/// case and dashes and spaces ignored (the reference for `UserCode::parse`).
+fn typed_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The device authorization grant (RFC 8628). The first byte picks:
+///
+/// - 0: the device authorization endpoint through `Server::handle`, the
+///   rest split like `par`'s. Answers are 200/400/401/413/503 with a JSON
+///   body and `no-store`, never 500 (§3.2); a 200 only for an
+///   authenticated client allowed the grant, with a user code of eight
+///   letters shown `XXXX-XXXX` that the verification page finds (in any
+///   case), and a device code that polls as `authorization_pending` (§3.5).
+/// - 1: a `device_code` token request with the genuine pending device code
+///   altered by the fuzzer's edits: anything but the genuine code is
+///   `invalid_grant` (`invalid_request` if cut to nothing), the genuine one
+///   `authorization_pending` or `slow_down`; never tokens.
+/// - 2: the verification page with raw typed text (`Server::device_prompt`,
+///   `Server::device_decide`): only a user code the server issued is found;
+///   deciding on anything else changes nothing.
+pub fn device(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let h = harness();
+    h.tick();
+    let s = &h.server;
+    match mode % 3 {
+        0 => {
+            let (authorization, body) = header_and_body(rest);
+            let request = form_request(authorization, body);
+            let response = block_on(s.handle(Endpoint::DeviceAuthorization, &request));
+            let json = check_json_answer(&response, 200);
+            if response.status != 200 {
+                return;
+            }
+            let params = accepted_form(body);
+            let client = claimed_client(authorization, &params);
+            assert_authenticated(&client, authorization, &params);
+            assert!(
+                client == "cli" || client == "shop",
+                "{client} may not use the device grant"
+            );
+            let field = |name: &str| json[name].as_str().unwrap_or_default().to_owned();
+            let user_code = field("user_code");
+            let b = user_code.as_bytes();
+            assert!(
+                b.len() == 9
+                    && b[4] == b'-'
+                    && b.iter()
+                        .enumerate()
+                        .all(|(i, c)| i == 4 || c.is_ascii_uppercase()),
+                "user code {user_code:?}"
+            );
+            let verification = field("verification_uri");
+            assert_eq!(verification, s.device_verification_uri());
+            assert_eq!(
+                field("verification_uri_complete"),
+                format!("{verification}?user_code={}", encode(&user_code))
+            );
+            assert!(
+                json["expires_in"].as_i64().is_some_and(|n| n > 0),
+                "expires_in"
+            );
+            assert!(
+                json["interval"].as_u64().is_some_and(|n| n >= 5),
+                "interval"
+            );
+            h.genuine
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .user_codes
+                .insert(typed_code(&user_code));
+            let prompt = block_on(s.device_prompt(&user_code.to_lowercase(), "fuzz"))
+                .unwrap_or_else(|e| panic!("its own user code not found: {e}"));
+            assert_eq!(prompt.client.id.as_str(), client);
+            let device_code = field("device_code");
+            let poll = format!(
+                "grant_type={}&device_code={}",
+                encode(DEVICE_GRANT),
+                encode(&device_code)
+            );
+            let (auth, poll) = if client == "shop" {
+                (Some(basic_header("shop", SHOP_SECRET)), poll)
+            } else {
+                (None, format!("{poll}&client_id=cli"))
+            };
+            let answer = block_on(s.handle(
+                Endpoint::Token,
+                &form_request(auth.as_deref(), poll.as_bytes()),
+            ));
+            let json = check_json_answer(&answer, 200);
+            assert_eq!(answer.status, 400, "a fresh device code polled {json}");
+            assert_eq!(json["error"], "authorization_pending");
+        }
+        1 => {
+            let genuine = h.genuine(|g| g.device_code.clone());
+            let presented = mutate(&genuine, rest);
+            let body = format!(
+                "grant_type={}&client_id=cli&device_code={}",
+                encode(DEVICE_GRANT),
+                encode(&presented)
+            );
+            let answer = block_on(s.handle(Endpoint::Token, &form_request(None, body.as_bytes())));
+            let json = check_json_answer(&answer, 200);
+            assert_eq!(
+                answer.status, 400,
+                "device code {presented:?} polled {json}"
+            );
+            let error = json["error"].as_str().unwrap_or_default();
+            if presented == genuine {
+                assert!(
+                    matches!(error, "authorization_pending" | "slow_down"),
+                    "the genuine device code polled {error}"
+                );
+            } else if presented.is_empty() {
+                // Sent without a value: omitted (RFC 6749 §3.2), so missing.
+                assert_eq!(error, "invalid_request", "an empty device code");
+            } else {
+                assert_eq!(error, "invalid_grant", "device code {presented:?}");
+            }
+        }
+        _ => {
+            let typed = String::from_utf8_lossy(rest);
+            let issued = h.genuine(|g| g.user_codes.contains(&typed_code(&typed)));
+            if let Ok(prompt) = block_on(s.device_prompt(&typed, "fuzz")) {
+                assert!(
+                    issued,
+                    "a user code the server did not issue found: {typed:?}"
+                );
+                assert_eq!(typed_code(&prompt.user_code), typed_code(&typed));
+            }
+            if !issued {
+                let decided = block_on(s.device_decide(&typed, &alice(), tessera::Decision::Allow));
+                assert!(
+                    matches!(decided, Ok(false)),
+                    "a user code the server did not issue decided: {typed:?}"
+                );
+            }
         }
     }
 }

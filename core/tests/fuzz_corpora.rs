@@ -92,13 +92,21 @@ fn bearer() {
     replay("bearer");
 }
 
-// Findings of the fuzz targets, reported rather than fixed here (core/src
-// is being edited by others): each test fails on the current core, hence
-// `#[ignore]`; run them with `cargo test --test fuzz_corpora -- --ignored`.
+#[test]
+fn par() {
+    replay("par");
+}
 
-/// `params`: `Params`' `PartialEq` is derived over its decoded buffer,
+#[test]
+fn device() {
+    replay("device");
+}
+
+// Findings of the fuzz targets, fixed in the core (commit 414a6c4).
+
+/// `params`: `Params`' `PartialEq` was derived over its decoded buffer,
 /// which keeps the text of dropped empty values, so two `Params` with the
-/// same pairs compare unequal.
+/// same pairs compared unequal.
 #[test]
 fn params_with_the_same_pairs_are_equal() {
     let parsed = tessera::Params::parse("a&c=1").unwrap();
@@ -107,10 +115,10 @@ fn params_with_the_same_pairs_are_equal() {
     assert_eq!(parsed, built);
 }
 
-/// `redirect_uri`: a loopback URI registered without a port matches the
+/// `redirect_uri`: a loopback URI registered without a port matched the
 /// same URI with any 1 to 5 digits as its port, 65536..=99999 included,
 /// which is no port (RFC 8252 §7.3 frees the port, not the syntax): the
-/// authorization endpoint then redirects to a URI no browser can follow.
+/// authorization endpoint then redirected to a URI no browser can follow.
 #[test]
 fn loopback_ports_are_ports() {
     let registered = tessera::RedirectUri::new("http://127.0.0.1/cb").unwrap();
