@@ -156,7 +156,7 @@ fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
 }
 
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.contains(['+', '%']) {
+    if !s.bytes().any(|b| b == b'+' || b == b'%') {
         // Nothing to decode (the usual case for generated ids and secrets).
         return Some(Cow::Borrowed(s));
     }

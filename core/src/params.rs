@@ -172,7 +172,9 @@ impl Params {
         while !rest.is_empty() {
             let mut end = rest.len();
             let mut equals = None;
-            let mut escaped = false;
+            // Whether the name, and the value, hold a `+` or `%`: only
+            // those are decoded, the rest copied as they are.
+            let (mut name_escaped, mut value_escaped) = (false, false);
             for (i, &b) in rest.as_bytes().iter().enumerate() {
                 match b {
                     b'&' => {
@@ -180,7 +182,8 @@ impl Params {
                         break;
                     }
                     b'=' if equals.is_none() => equals = Some(i),
-                    b'+' | b'%' => escaped = true,
+                    b'+' | b'%' if equals.is_none() => name_escaped = true,
+                    b'+' | b'%' => value_escaped = true,
                     _ => {}
                 }
             }
@@ -198,14 +201,14 @@ impl Params {
                 None => (piece, ""),
             };
             let start = params.text.len();
-            let name_ok = if escaped {
+            let name_ok = if name_escaped {
                 form_decode_into(name, &mut params.text, &mut scratch)
             } else {
                 params.text.push_str(name);
                 true
             };
             let middle = params.text.len();
-            let value_ok = if escaped {
+            let value_ok = if value_escaped {
                 form_decode_into(value, &mut params.text, &mut scratch)
             } else {
                 params.text.push_str(value);
@@ -259,9 +262,14 @@ impl Params {
             return (0..self.pairs.len())
                 .filter_map(|i| {
                     let name = self.name(&self.pairs[i].0);
+                    // Names of another length are told apart without
+                    // comparing their bytes.
+                    let bytes = self.text.as_bytes();
                     let earlier = self.pairs[..i]
                         .iter()
-                        .filter(|(k, _)| self.name(k) == name)
+                        .filter(|(k, _)| {
+                            k.len() == name.len() && bytes.get(k.clone()) == Some(name.as_bytes())
+                        })
                         .count();
                     (earlier > 0).then_some((i, earlier == 1))
                 })
@@ -321,25 +329,39 @@ impl Params {
 }
 
 /// Appends the form-decoded `piece` to `out` (RFC 6749 Appendix B), using
-/// `scratch` (reused across pieces) for the decoded bytes: `+` is a space
-/// and the text between is percent-decoded (a `+` is never part of an
-/// escape), so no copy with the spaces replaced is made; then the bytes are
-/// read as UTF-8. `false`, with U+FFFD for what is not UTF-8 appended, when
+/// `scratch` (reused across pieces) for the decoded bytes: `+` is a space,
+/// `%XX` a byte, in one pass that copies the runs between them whole; then
+/// the bytes are read as UTF-8. `false`, with U+FFFD for what is not UTF-8 appended, when
 /// the decoded bytes are not UTF-8 (RFC 6749 Appendix B: such a value is
 /// malformed; the caller drops it).
 fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) -> bool {
-    if !piece.contains(['+', '%']) {
-        out.push_str(piece);
-        return true;
-    }
+    let bytes = piece.as_bytes();
     scratch.clear();
-    scratch.reserve(piece.len());
-    for (i, chunk) in piece.split('+').enumerate() {
-        if i > 0 {
-            scratch.push(b' ');
+    scratch.reserve(bytes.len());
+    // `+` is a space, `%` and two hex digits a byte, and a `%` without them
+    // stays as it is (what `percent_encoding::percent_decode` does). Runs of
+    // other bytes are copied whole.
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == b'+' || b == b'%') {
+        let (run, tail) = rest.split_at(at);
+        scratch.extend_from_slice(run);
+        match tail {
+            [b'+', after @ ..] => {
+                scratch.push(b' ');
+                rest = after;
+            }
+            [b'%', h, l, after @ ..] if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                scratch.push(hex_value(*h) << 4 | hex_value(*l));
+                rest = after;
+            }
+            [b, after @ ..] => {
+                scratch.push(*b);
+                rest = after;
+            }
+            [] => rest = tail,
         }
-        scratch.extend(percent_encoding::percent_decode_str(chunk));
     }
+    scratch.extend_from_slice(rest);
     match std::str::from_utf8(scratch) {
         Ok(text) => {
             out.push_str(text);
@@ -349,6 +371,15 @@ fn form_decode_into(piece: &str, out: &mut String, scratch: &mut Vec<u8>) -> boo
             out.push_str(&String::from_utf8_lossy(scratch));
             false
         }
+    }
+}
+
+/// The value of an ASCII hex digit (the caller has checked it is one).
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        _ => digit.wrapping_sub(b'A').wrapping_add(10),
     }
 }
 
