@@ -180,6 +180,10 @@ pub enum Reason {
 /// An OAuth 2 error response: a registered code, an optional human-readable
 /// description and an optional URI (RFC 6749 §5.2), plus what is never sent:
 /// the [`Reason`] and the underlying error (a storage fault, say).
+///
+/// Kept small (40 bytes), since a `Result<_, OAuthError>` sits in the state
+/// of every future on a request's path: the parts that are rarely set (the
+/// URI, the underlying error) live behind one pointer.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct OAuthError {
@@ -187,9 +191,14 @@ pub struct OAuthError {
     pub code: ErrorCode,
     /// A short, human-readable explanation for the client developer.
     pub description: Option<String>,
-    /// A page with more information.
-    pub uri: Option<String>,
     reason: Reason,
+    rare: Option<Box<Rare>>,
+}
+
+/// The parts of an [`OAuthError`] that most errors lack.
+#[derive(Debug, Clone, Default)]
+struct Rare {
+    uri: Option<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -199,7 +208,7 @@ impl PartialEq for OAuthError {
     fn eq(&self, other: &Self) -> bool {
         self.code == other.code
             && self.description == other.description
-            && self.uri == other.uri
+            && self.uri() == other.uri()
             && self.reason == other.reason
     }
 }
@@ -213,9 +222,8 @@ impl OAuthError {
         Self {
             code,
             description: Some(description.into()),
-            uri: None,
             reason: Reason::Other,
-            source: None,
+            rare: None,
         }
     }
 
@@ -229,8 +237,26 @@ impl OAuthError {
     /// The same error with the failure that caused it, for logs.
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Arc::new(source));
+        self.rare.get_or_insert_default().source = Some(Arc::new(source));
         self
+    }
+
+    /// The same error with a page for the client developer (`error_uri`,
+    /// RFC 6749 §5.2).
+    #[must_use]
+    pub fn with_uri(mut self, uri: impl Into<String>) -> Self {
+        self.rare.get_or_insert_default().uri = Some(uri.into());
+        self
+    }
+
+    /// The page with more information (`error_uri`), if any.
+    pub fn uri(&self) -> Option<&str> {
+        self.rare.as_ref()?.uri.as_deref()
+    }
+
+    /// The underlying failure, if any.
+    fn cause(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.rare.as_ref()?.source.as_deref()
     }
 
     /// Why it happened (never sent to the client).
@@ -293,8 +319,8 @@ impl OAuthError {
         if let Some(d) = &self.description {
             map.insert("error_description".into(), d.as_str().into());
         }
-        if let Some(u) = &self.uri {
-            map.insert("error_uri".into(), u.as_str().into());
+        if let Some(u) = self.uri() {
+            map.insert("error_uri".into(), u.into());
         }
         serde_json::Value::Object(map).to_string()
     }
@@ -317,7 +343,7 @@ impl OAuthError {
     /// their source chain, client errors at debug level with their reason.
     pub fn log(&self, context: &'static str) {
         if self.is_server_fault() {
-            let chain = SourceChain(self.source.as_deref());
+            let chain = SourceChain(self.cause());
             tracing::error!(error = %self.code, reason = ?self.reason, source = %chain, "{context}");
         } else {
             tracing::debug!(error = %self.code, reason = ?self.reason, "{context}");
@@ -362,8 +388,7 @@ impl fmt::Display for OAuthError {
 
 impl std::error::Error for OAuthError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
+        self.cause()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
@@ -456,6 +481,15 @@ mod tests {
             e.bearer_challenge("photos", None),
             "Bearer realm=\"photos\", error=\"invalid_token\", error_description=\"bad token\""
         );
+    }
+
+    #[test]
+    fn errors_stay_small_and_keep_their_rare_parts() {
+        assert!(std::mem::size_of::<OAuthError>() <= 40);
+        let e = OAuthError::invalid_request("x").with_uri("https://example.com/e");
+        assert_eq!(e.uri(), Some("https://example.com/e"));
+        assert!(e.to_json().contains("error_uri"));
+        assert_eq!(OAuthError::invalid_request("x").uri(), None);
     }
 
     #[test]
