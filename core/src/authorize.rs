@@ -42,27 +42,39 @@ impl ResponseTarget {
     }
 
     fn with(&self, pairs: &[(&str, &str)]) -> AuthorizationRedirect {
-        let sep = if self.redirect_uri.contains('?') {
+        // One buffer, sized for the usual response, that the query is appended to.
+        let mut location = String::with_capacity(self.redirect_uri.len() + 192);
+        location.push_str(&self.redirect_uri);
+        let mut sep = if self.redirect_uri.contains('?') {
             '&'
         } else {
             '?'
         };
-        // One buffer, sized for the usual response, that the query is appended to.
-        let mut location = String::with_capacity(self.redirect_uri.len() + 192);
-        location.push_str(&self.redirect_uri);
-        location.push(sep);
-        let start = location.len();
-        let mut query = url::form_urlencoded::Serializer::for_suffix(location, start);
-        for (k, v) in pairs {
-            query.append_pair(k, v);
+        let state = self.state.as_deref().map(|state| ("state", state));
+        let iss = ("iss", self.issuer.as_str());
+        for (name, value) in pairs.iter().copied().chain(state).chain([iss]) {
+            // The names are ours, and need no encoding.
+            location.push(sep);
+            location.push_str(name);
+            location.push('=');
+            append_form_encoded(&mut location, value);
+            sep = '&';
         }
-        if let Some(state) = &self.state {
-            query.append_pair("state", state);
-        }
-        query.append_pair("iss", &self.issuer);
-        AuthorizationRedirect {
-            location: query.finish(),
-        }
+        AuthorizationRedirect { location }
+    }
+}
+
+/// Appends `value` form-encoded (RFC 6749 Appendix B, as
+/// `form_urlencoded::byte_serialize` does it). A code, and the usual
+/// `state`, are only bytes that stay as they are: copied whole.
+fn append_form_encoded(out: &mut String, value: &str) {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
+    {
+        out.push_str(value);
+    } else {
+        out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
     }
 }
 
@@ -317,6 +329,39 @@ impl PendingAuthorization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The response's query is what `form_urlencoded`'s serializer writes
+    /// (RFC 6749 Appendix B), whether or not a value needs escaping.
+    #[test]
+    fn redirect_query_is_form_encoded() {
+        for (redirect_uri, sep) in [
+            ("https://c.example/cb", '?'),
+            ("https://c.example/cb?x=1", '&'),
+        ] {
+            for state in [
+                None,
+                Some("af0ifjsldkj"),
+                Some("a b+c/\u{e9}&="),
+                Some("*-._~"),
+            ] {
+                let target = ResponseTarget {
+                    redirect_uri: redirect_uri.into(),
+                    state: state.map(str::to_owned),
+                    issuer: "https://as.example/t".into(),
+                };
+                let mut expected = url::form_urlencoded::Serializer::new(String::new());
+                expected.append_pair("code", "c0de");
+                if let Some(state) = state {
+                    expected.append_pair("state", state);
+                }
+                expected.append_pair("iss", "https://as.example/t");
+                assert_eq!(
+                    target.code("c0de").location(),
+                    format!("{redirect_uri}{sep}{}", expected.finish())
+                );
+            }
+        }
+    }
     use crate::client::{ClientId, SecretHash};
     use crate::config::{EndpointPaths, Lifetimes};
 

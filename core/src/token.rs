@@ -154,9 +154,17 @@ impl Secret {
         let mut raw = [0u8; 48];
         raw[..16].copy_from_slice(&grant.0);
         raw[16..].copy_from_slice(&random);
+        // 48 bytes encode to exactly 64 characters, written on the stack
+        // (`encode_string` goes through a 1 KiB chunk buffer).
+        let mut encoded = [0u8; 64];
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(raw, &mut encoded)
+            .unwrap_or_default();
         let mut text = String::with_capacity(kind.prefix().len() + 64);
         text.push_str(kind.prefix());
-        URL_SAFE_NO_PAD.encode_string(raw, &mut text);
+        text.push_str(
+            std::str::from_utf8(encoded.get(..n).unwrap_or_default()).unwrap_or_default(),
+        );
         let hash = TokenHash::of_minted(kind, &raw);
         Self {
             kind,

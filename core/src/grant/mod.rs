@@ -183,16 +183,22 @@ pub trait GrantHandler: Send + Sync {
 pub fn resolve_scope(requested: Option<&str>, allowed: &Scope) -> Result<Scope, OAuthError> {
     let scope = match requested {
         // The client asking for exactly its registered scope (the usual
-        // case) shares it instead of parsing a copy.
-        Some(s) if s == allowed.as_str() => allowed.clone(),
+        // case) shares it instead of parsing a copy; it is a subset of
+        // itself, so there is nothing to compare.
+        Some(s) if s == allowed.as_str() => return non_empty(allowed.clone()),
+        None => return non_empty(allowed.clone()),
         Some(s) => Scope::parse(s)?,
-        None => allowed.clone(),
     };
     if !scope.is_subset(allowed) {
         return Err(OAuthError::invalid_scope(
             "the requested scope exceeds what the client may obtain",
         ));
     }
+    non_empty(scope)
+}
+
+/// `scope`, unless it is empty: then there is nothing to grant.
+fn non_empty(scope: Scope) -> Result<Scope, OAuthError> {
     if scope.is_empty() {
         return Err(OAuthError::invalid_scope("no scope to grant"));
     }
