@@ -12,18 +12,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => return cli_exit(NAME, &error),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    // Rocket logs a failed guard (a plain 401) as a warning under
-                    // the route's module, `photo_provider_rocket::_`: not news.
-                    "photo_provider_rocket=info,photo_provider_rocket::_=error,photobook=info,tessera=info,tessera_rocket=info",
-                )
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Held until `main` returns, after the server has shut down: dropping
+    // it writes the lines still buffered.
+    let _log = photobook::init_logging(photobook::logging::ROCKET_PROVIDER_FILTER);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

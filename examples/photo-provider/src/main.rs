@@ -12,7 +12,9 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(error) => return cli_exit(NAME, &error),
     };
-    photobook::init_logging("photo_provider=info,photobook=info,tessera=info,tessera_axum=info");
+    // Held until `main` returns, after the server has shut down: dropping
+    // it writes the lines still buffered.
+    let _log = photobook::init_logging(photobook::logging::AXUM_PROVIDER_FILTER);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

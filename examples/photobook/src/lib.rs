@@ -53,6 +53,7 @@ pub mod clients;
 pub mod config;
 pub mod device;
 pub mod flow;
+pub mod logging;
 pub mod logsafe;
 pub mod pages;
 pub mod photos;
@@ -96,18 +97,19 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
 }
 
 /// Logs to stderr with `RUST_LOG` (or `default_filter` when unset), in
-/// colour only on a terminal, so log files stay plain text. Call it once,
-/// at the start of `main`.
-pub fn init_logging(default_filter: &str) {
+/// colour only on a terminal, so log files stay plain text, written off
+/// the request path by a batching writer thread ([`logging`]: no line is
+/// dropped; a full buffer holds emitting threads back). Call it once, at
+/// the start of `main`, and hold the guard until `main` returns: dropping
+/// it writes what is still buffered.
+pub fn init_logging(default_filter: &str) -> Option<logging::LogGuard> {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    // A second call (a subscriber is already set) changes nothing.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    logging::init_to(
+        default_filter,
+        std::io::stderr(),
+        std::io::stderr().is_terminal(),
+        "log-writer",
+    )
 }
 
 /// Why the demo could not start: one line, fit for stderr.
