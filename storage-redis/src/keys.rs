@@ -27,6 +27,12 @@ impl Keys {
         format!("{}clients", self.prefix)
     }
 
+    /// `<prefix>clients:changed`: the pub/sub channel client writes are
+    /// published on (a channel, not a key).
+    pub(crate) fn clients_channel(&self) -> String {
+        format!("{}clients:changed", self.prefix)
+    }
+
     /// `<prefix>{<grant>}`: the hash tag all keys of one grant share.
     fn grant_tag(&self, grant: &GrantId) -> String {
         format!("{}{{{}}}", self.prefix, grant.to_key())

@@ -96,8 +96,10 @@ use tessera::storage::{GrantStore, NewTokens, PendingStore};
 #[cfg(doc)]
 use tessera::{ClientRegistry, StoreError};
 
+mod client_cache;
 mod connection;
 mod errors;
+mod invalidation;
 mod keys;
 mod options;
 mod scripts;
@@ -105,7 +107,7 @@ mod store;
 
 pub use errors::ConnectError;
 pub use options::{
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_REVOKED_GRANT_TTL,
-    RedisStoreBuilder,
+    DEFAULT_CLIENT_CACHE_CAPACITY, DEFAULT_CLIENT_CACHE_TTL, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_PREFIX, DEFAULT_REVOKED_GRANT_TTL, RedisStoreBuilder,
 };
 pub use store::RedisStore;

@@ -9,7 +9,7 @@ use tessera::StoreError;
 
 use crate::connection::{Conn, Target};
 use crate::errors::ConnectError;
-use crate::store::RedisStore;
+use crate::store::{CacheConfig, RedisStore};
 
 /// The default key prefix.
 pub const DEFAULT_PREFIX: &str = "tessera:";
@@ -17,6 +17,11 @@ pub const DEFAULT_PREFIX: &str = "tessera:";
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// The default bound on connecting.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default bound on how long a cached client is answered
+/// ([`RedisStoreBuilder::client_cache_ttl`]).
+pub const DEFAULT_CLIENT_CACHE_TTL: Duration = Duration::from_secs(10);
+/// The default number of clients cached ([`RedisStoreBuilder::client_cache_capacity`]).
+pub const DEFAULT_CLIENT_CACHE_CAPACITY: usize = 10_000;
 /// The default life of a revocation mark for a grant nothing was stored in.
 pub const DEFAULT_REVOKED_GRANT_TTL: Duration = Duration::from_secs(3600);
 
@@ -30,6 +35,8 @@ pub struct RedisStoreBuilder {
     command_timeout: Duration,
     connect_timeout: Duration,
     revoked_grant_ttl: Duration,
+    client_cache_ttl: Duration,
+    client_cache_capacity: usize,
 }
 
 impl RedisStoreBuilder {
@@ -40,6 +47,8 @@ impl RedisStoreBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             revoked_grant_ttl: DEFAULT_REVOKED_GRANT_TTL,
+            client_cache_ttl: DEFAULT_CLIENT_CACHE_TTL,
+            client_cache_capacity: DEFAULT_CLIENT_CACHE_CAPACITY,
         }
     }
 
@@ -71,6 +80,25 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// The longest a registered client read from Redis is answered from
+    /// this process's memory (default 10 s); `Duration::ZERO` turns the
+    /// cache off (every lookup is a `GET`). Client writes through any
+    /// `RedisStore` on the same Redis and prefix reach every store's cache
+    /// at once (pub/sub on `<prefix>clients:changed`), and the cache is
+    /// bypassed while that subscription is down; this bound is for what
+    /// invalidation can miss: client keys written by other means, or
+    /// expired by Redis, and a subscription connection that died silently.
+    pub fn client_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.client_cache_ttl = ttl;
+        self
+    }
+
+    /// The most clients cached at once (default 10,000); 0 turns the cache off.
+    pub fn client_cache_capacity(mut self, capacity: usize) -> Self {
+        self.client_cache_capacity = capacity;
+        self
+    }
+
     /// Connects and checks the server (or cluster) answers. Fails with a
     /// [`ConnectError`] saying what was tried when it is unreachable.
     pub async fn build(self) -> Result<RedisStore, ConnectError> {
@@ -79,11 +107,20 @@ impl RedisStoreBuilder {
         }
         let (conn, target) =
             Conn::open(&self.target, self.command_timeout, self.connect_timeout).await?;
-        let store = RedisStore::new(
+        let cache = (self.client_cache_capacity > 0 && !self.client_cache_ttl.is_zero()).then_some(
+            CacheConfig {
+                target: &self.target,
+                capacity: self.client_cache_capacity,
+                ttl: self.client_cache_ttl,
+                connect_timeout: self.connect_timeout,
+            },
+        );
+        let (store, mut subscribed) = RedisStore::new(
             conn,
             self.prefix,
             self.command_timeout,
             self.revoked_grant_ttl,
+            cache,
         );
         // The reachability check: a store that cannot answer PING now is an error now.
         store
@@ -93,6 +130,12 @@ impl RedisStoreBuilder {
                 target,
                 reason: e.to_string(),
             })?;
+        // Let the first requests use the cache: wait (bounded) for the
+        // invalidation subscription. Not an error if it is late: the cache
+        // is bypassed until it is up.
+        if let Some(up) = subscribed.as_mut() {
+            let _ = tokio::time::timeout(self.connect_timeout, up.wait_for(|up| *up)).await;
+        }
         Ok(store)
     }
 }

@@ -16,7 +16,9 @@ use tessera::storage::{
 };
 use tessera::{Client, ClientId, ClientRegistry, GrantId, SecretKey, StoreError, TokenHash};
 
+use crate::client_cache::ClientCache;
 use crate::connection::{Conn, Target};
+use crate::invalidation::{self, Subscription};
 use crate::keys::Keys;
 use crate::options::RedisStoreBuilder;
 use crate::scripts::{self, Lua, Reply, Scripts, bytes};
@@ -27,6 +29,19 @@ struct Inner {
     timeout: Duration,
     revoked_grant_ttl: Duration,
     scripts: Scripts,
+    /// The client cache, and the subscription that keeps it honest
+    /// (aborted when the last clone of the store is dropped).
+    client_cache: Option<(Arc<ClientCache>, Subscription)>,
+    /// `<prefix>clients:changed`: where client writes are published.
+    clients_channel: String,
+}
+
+/// How the builder asks for a client cache.
+pub(crate) struct CacheConfig<'a> {
+    pub(crate) target: &'a Target,
+    pub(crate) capacity: usize,
+    pub(crate) ttl: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 /// A Tessera store on Redis or Redis Cluster. Cheap to clone: clones share
@@ -96,8 +111,11 @@ impl RedisStore {
     }
 
     /// Registers or replaces a client (`<prefix>client:<id>`, JSON, no
-    /// expiry) and records its id in the `<prefix>clients` set. Two commands;
-    /// repeating it is harmless.
+    /// expiry), records its id in the `<prefix>clients` set and tells
+    /// every store's client cache (`PUBLISH <prefix>clients:changed <id>`).
+    /// Three commands; repeating it is harmless. When the `PUBLISH` fails
+    /// the client is written but other processes may answer their cached
+    /// copy for up to their cache TTL: the error says so.
     pub async fn put_client(&self, client: &Client) -> Result<(), StoreError> {
         let json = encode(client)?;
         self.exec(
@@ -112,7 +130,54 @@ impl RedisStore {
                 .arg(client.id.as_str()),
         )
         .await?;
-        Ok(())
+        self.client_changed(&client.id).await
+    }
+
+    /// Removes a registered client (its key and its id in the
+    /// `<prefix>clients` set) and tells every store's client cache, as
+    /// [`put_client`](Self::put_client) does (three commands). Its grants
+    /// and tokens are not touched.
+    pub async fn remove_client(&self, id: &ClientId) -> Result<(), StoreError> {
+        self.exec(redis::cmd("DEL").arg(self.inner.keys.client(id)))
+            .await?;
+        self.exec(
+            redis::cmd("SREM")
+                .arg(self.inner.keys.clients())
+                .arg(id.as_str()),
+        )
+        .await?;
+        self.client_changed(id).await
+    }
+
+    /// Call after every write of a client key: drops this store's cached
+    /// copy of `id`, then publishes `id` on `<prefix>clients:changed` so
+    /// that every other store drops its own (one command).
+    pub(crate) async fn client_changed(&self, id: &ClientId) -> Result<(), StoreError> {
+        if let Some((cache, _)) = &self.inner.client_cache {
+            cache.invalidate(id);
+        }
+        self.exec(
+            redis::cmd("PUBLISH")
+                .arg(&self.inner.clients_channel)
+                .arg(id.as_str()),
+        )
+        .await
+        .map(drop)
+        .map_err(|e| {
+            StoreError::unavailable(format!(
+                "client {:?} written, but its cache invalidation was not published ({e}); other processes may use their copy for up to their client cache TTL",
+                id.as_str()
+            ))
+        })
+    }
+
+    /// How many clients this store holds in its cache now (for tests and
+    /// monitoring; expired copies not yet replaced included).
+    pub fn cached_clients(&self) -> usize {
+        self.inner
+            .client_cache
+            .as_ref()
+            .map_or(0, |(cache, _)| cache.len())
     }
 
     /// Whether any client is registered under this prefix (one command).
@@ -132,22 +197,43 @@ impl RedisStore {
         Ok(!self.has_clients().await?)
     }
 
-    /// A store over an open connection (the builder has checked `prefix`).
+    /// A store over an open connection (the builder has checked `prefix`),
+    /// with a client cache when `cache` is given; then also a receiver
+    /// that turns `true` once the invalidation subscription is up.
     pub(crate) fn new(
         conn: Conn,
         prefix: String,
         timeout: Duration,
         revoked_grant_ttl: Duration,
-    ) -> Self {
-        Self {
+        cache: Option<CacheConfig<'_>>,
+    ) -> (Self, Option<tokio::sync::watch::Receiver<bool>>) {
+        let keys = Keys::new(prefix);
+        let clients_channel = keys.clients_channel();
+        let (client_cache, subscribed) = match cache {
+            Some(c) => {
+                let cache = Arc::new(ClientCache::new(c.capacity, c.ttl));
+                let (subscription, up) = invalidation::spawn(
+                    c.target,
+                    clients_channel.clone(),
+                    &cache,
+                    c.connect_timeout,
+                );
+                (Some((cache, subscription)), Some(up))
+            }
+            None => (None, None),
+        };
+        let store = Self {
             inner: Arc::new(Inner {
                 conn,
-                keys: Keys::new(prefix),
+                keys,
                 timeout,
                 revoked_grant_ttl,
                 scripts: Scripts::new(),
+                client_cache,
+                clients_channel,
             }),
-        }
+        };
+        (store, subscribed)
     }
 
     /// One command, bounded by the command timeout.
@@ -179,8 +265,18 @@ impl RedisStore {
 
 #[async_trait]
 impl ClientRegistry for RedisStore {
-    /// `GET <prefix>client:<id>`: one command.
+    /// From the client cache when it holds a fresh copy (no round trip;
+    /// see [`RedisStoreBuilder::client_cache_ttl`]), else `GET
+    /// <prefix>client:<id>`: one command, its answer cached.
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        let cache = self.inner.client_cache.as_ref().map(|(c, _)| c);
+        if let Some(hit) = cache.and_then(|c| c.get(id)) {
+            return Ok(Some(hit));
+        }
+        // Read before the GET: an invalidation from here on keeps this
+        // answer out of the cache.
+        let epoch = cache.map(|c| c.epoch());
+        let fetched = std::time::Instant::now();
         let key = self.inner.keys.client(id);
         let client: Option<Client> = self.get_json("client", &key).await?;
         match client {
@@ -188,7 +284,14 @@ impl ClientRegistry for RedisStore {
                 "{key} holds client {:?}",
                 c.id.as_str()
             ))),
-            other => Ok(other.map(Arc::new)),
+            Some(c) => {
+                let c = Arc::new(c);
+                if let (Some(cache), Some(epoch)) = (cache, epoch) {
+                    cache.insert(Arc::clone(&c), epoch, fetched);
+                }
+                Ok(Some(c))
+            }
+            None => Ok(None),
         }
     }
 }

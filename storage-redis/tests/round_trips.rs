@@ -299,6 +299,14 @@ async fn every_method_is_one_round_trip() {
             .unwrap()
             .is_some()
     );
+    // Then from the client cache: no round trip at all.
+    let before = m.proxy.count();
+    assert!(store.client(&id).await.unwrap().is_some());
+    assert_eq!(
+        m.proxy.count(),
+        before,
+        "a cached client costs no round trip"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
