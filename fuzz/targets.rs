@@ -19,9 +19,10 @@ use std::task::{Context, Poll, Waker};
 
 use base64::Engine;
 use tessera::{
-    Action, AuthMethod, AuthorizeOutcome, Client, ClientId, CodeChallenge, Endpoint, FixedClock,
-    HttpRequest, Limited, Params, RateLimiter, RedirectUri, Scope, ScopeToken, SecretHash, Server,
-    SkipForFirstParty, Subject,
+    AccessTokenValidator, Action, AuthMethod, AuthorizeOutcome, Client, ClientId, CodeChallenge,
+    Endpoint, FixedClock, HttpRequest, Jwks, JwsAlgorithm, Limited, OsRandom, Params, RateLimiter,
+    RedirectUri, RegistrationPolicy, RotatingKeys, Scope, ScopeToken, SecretHash, Server,
+    SkipForFirstParty, Subject, VerifyingKey,
 };
 use tessera_memory::MemoryStore;
 use time::{Duration, OffsetDateTime};
@@ -39,7 +40,7 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A PKCE verifier the seeds use.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 10] = [
+pub const TARGETS: [&str; 12] = [
     "authorize",
     "token",
     "basic",
@@ -50,6 +51,8 @@ pub const TARGETS: [&str; 10] = [
     "bearer",
     "par",
     "device",
+    "registration",
+    "jwt",
 ];
 
 /// Runs the target called `name` on `data`.
@@ -65,6 +68,8 @@ pub fn run(name: &str, data: &[u8]) {
         "bearer" => bearer(data),
         "par" => par(data),
         "device" => device(data),
+        "registration" => registration(data),
+        "jwt" => jwt(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -218,6 +223,13 @@ impl Harness {
             .consent(SkipForFirstParty)
             .rate_limiter(NoLimit)
             .enable_device_grant()
+            // Open registration (RFC 7591 §3), bounded: unused clients
+            // expire before the next sweep (`tick`).
+            .enable_dynamic_registration(
+                RegistrationPolicy::open()
+                    .with_unused_lifetime(Duration::minutes(10))
+                    .with_max_clients(8192),
+            )
             .clock(clock.clone())
             .build()
             .unwrap_or_else(|e| panic!("build: {e}"));
@@ -1235,6 +1247,162 @@ pub fn device(data: &[u8]) {
                     "a user code the server did not issue decided: {typed:?}"
                 );
             }
+        }
+    }
+}
+
+/// Dynamic client registration (RFC 7591) through
+/// `Server::handle(Endpoint::Registration, ..)`, open to anyone: the bytes
+/// are the JSON body. Answers are 201/400/503 with a JSON body and
+/// `no-store`, never 500 (§3.2). A 201 only for a JSON object, and what it
+/// registers is safe: redirect URIs that `RedirectUri::new` accepts (https
+/// or loopback http, no fragment; the ones sent, when sent), at least one
+/// for the code grant, grant types the policy allows, known scopes only, a
+/// secret exactly when the method is not `none`; the client is stored, and
+/// can start an authorization request at its first redirect URI.
+pub fn registration(data: &[u8]) {
+    let h = harness();
+    h.tick();
+    let s = &h.server;
+    let request = HttpRequest::new("POST")
+        .with_content_type(Some("application/json"))
+        .with_body(data);
+    let response = block_on(s.handle(Endpoint::Registration, &request));
+    let json = check_json_answer(&response, 201);
+    assert_ne!(response.status, 401, "open registration answered 401");
+    if response.status != 201 {
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(
+            matches!(
+                error,
+                "invalid_client_metadata"
+                    | "invalid_redirect_uri"
+                    | "invalid_request"
+                    | "temporarily_unavailable"
+            ),
+            "registration error {error}"
+        );
+        return;
+    }
+    let sent: serde_json::Value = serde_json::from_slice(data)
+        .unwrap_or_else(|e| panic!("registered from a body that is not JSON: {e}"));
+    assert!(sent.is_object(), "registered from JSON that is no object");
+    let texts = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let id = json["client_id"].as_str().unwrap_or_default().to_owned();
+    assert!(!id.is_empty(), "no client_id");
+    let redirects = texts(&json["redirect_uris"]);
+    for uri in &redirects {
+        assert!(
+            RedirectUri::new(uri.as_str()).is_ok(),
+            "registered an unsafe redirect URI {uri:?}"
+        );
+    }
+    if sent.get("redirect_uris").is_some() {
+        assert_eq!(
+            redirects,
+            texts(&sent["redirect_uris"]),
+            "redirect URIs not as sent"
+        );
+    }
+    let grants = texts(&json["grant_types"]);
+    for grant in &grants {
+        assert!(
+            matches!(grant.as_str(), "authorization_code" | "refresh_token"),
+            "registered grant {grant:?}"
+        );
+    }
+    let code = grants.iter().any(|g| g == "authorization_code");
+    assert!(
+        !code || !redirects.is_empty(),
+        "a code client without redirect URIs"
+    );
+    let method = json["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        matches!(
+            method,
+            "none" | "client_secret_basic" | "client_secret_post"
+        ),
+        "registered method {method:?}"
+    );
+    assert_eq!(
+        json["client_secret"].is_string(),
+        method != "none",
+        "a secret for method {method}"
+    );
+    let scope = json["scope"].as_str().unwrap_or_default();
+    for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        assert!(
+            matches!(token, "photos.read" | "profile"),
+            "registered unknown scope {token:?}"
+        );
+    }
+    let client_id = ClientId::new(id.as_str()).unwrap_or_else(|| panic!("client id {id:?}"));
+    let stored = block_on(s.store().client(&client_id))
+        .unwrap_or_else(|e| panic!("store: {e}"))
+        .unwrap_or_else(|| panic!("registered client {id} not stored"));
+    assert_eq!(stored.id.as_str(), id);
+    if let (true, Some(first)) = (code, redirects.first()) {
+        let query = format!(
+            "response_type=code&client_id={}&redirect_uri={}&code_challenge={}&code_challenge_method=S256",
+            encode(&id),
+            encode(first),
+            CodeChallenge::s256(VERIFIER)
+        );
+        let outcome = block_on(s.authorize(&query, None));
+        assert!(
+            matches!(outcome, AuthorizeOutcome::Login(_)),
+            "a registered client cannot start a code flow: {outcome:?}"
+        );
+    }
+}
+
+/// The JWT validator of resource servers (RFC 9068 §4) and the JWK Set
+/// parser: the first byte picks a JWT (even: `AccessTokenValidator::validate`
+/// with the rest as text) or a JWK Set document (odd:
+/// `Jwks::parse_verifying_keys`). No JWT the fuzzer makes is valid (it
+/// cannot sign with the harness's keys); a JWK Set gives at most
+/// `MAX_JWKS_KEYS` keys with distinct `kid`s, each of which round-trips
+/// through its JWK with the same thumbprint.
+pub fn jwt(data: &[u8]) {
+    static VALIDATOR: OnceLock<AccessTokenValidator<Arc<RotatingKeys>>> = OnceLock::new();
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        let validator = VALIDATOR.get_or_init(|| {
+            let keys = Arc::new(RotatingKeys::generate(JwsAlgorithm::Es256, &OsRandom));
+            AccessTokenValidator::new(ISSUER, format!("{ISSUER}/api"), keys)
+        });
+        let token = String::from_utf8_lossy(rest);
+        let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+        if let Ok(claims) = validator.validate(&token, now) {
+            panic!("a token the fuzzer made validated: {claims:?}");
+        }
+    } else if let Some(keys) = Jwks::parse_verifying_keys(rest) {
+        assert!(
+            keys.len() <= tessera::MAX_JWKS_KEYS,
+            "{} keys kept",
+            keys.len()
+        );
+        let mut kids: Vec<&str> = keys.iter().map(VerifyingKey::kid).collect();
+        kids.sort_unstable();
+        assert!(kids.windows(2).all(|w| w[0] != w[1]), "a kid kept twice");
+        for key in &keys {
+            let again = VerifyingKey::from_jwk(&key.to_jwk())
+                .unwrap_or_else(|e| panic!("a parsed key does not round-trip: {e}"));
+            assert_eq!(again.kid(), key.kid());
+            assert_eq!(again.algorithm(), key.algorithm());
+            assert_eq!(again.thumbprint(), key.thumbprint());
         }
     }
 }

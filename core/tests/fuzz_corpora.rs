@@ -102,6 +102,16 @@ fn device() {
     replay("device");
 }
 
+#[test]
+fn registration() {
+    replay("registration");
+}
+
+#[test]
+fn jwt() {
+    replay("jwt");
+}
+
 // Findings of the fuzz targets, fixed in the core (commit 414a6c4).
 
 /// `params`: `Params`' `PartialEq` was derived over its decoded buffer,
