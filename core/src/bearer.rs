@@ -7,7 +7,7 @@ use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpResponse;
 use crate::scope::Scope;
 use crate::server::Server;
-use crate::storage::Subject;
+use crate::storage::{Actor, Subject};
 use crate::token::{SecretKey, TokenKind};
 
 /// A validated access token: who it is for and what it allows.
@@ -22,6 +22,9 @@ pub struct AccessToken {
     pub scope: Scope,
     /// When it expires.
     pub expires_at: OffsetDateTime,
+    /// Who acts on the subject's behalf, for a token issued by delegation
+    /// (RFC 8693 §4.1 `act`); `None` otherwise.
+    pub actor: Option<Actor>,
 }
 
 impl AccessToken {
@@ -213,6 +216,7 @@ impl Server {
             subject: record.subject,
             scope: record.scope,
             expires_at: record.expires_at,
+            actor: record.actor,
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::error::OAuthError;
 use crate::http::HttpRequest;
 use crate::server::Server;
-use crate::storage::{RefreshLookup, TokenRecord};
+use crate::storage::{Actor, RefreshLookup, TokenRecord};
 use crate::token::{SecretKey, TokenKind};
 
 /// An introspection answer (RFC 7662 §2.2).
@@ -40,6 +40,10 @@ pub struct Introspection {
     /// The issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// Who acts on the subject's behalf, for a token issued by delegation
+    /// (token exchange): RFC 8693 §4.1 `act`, e.g. `{"sub": "photo-api"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
 }
 
 impl Introspection {
@@ -55,6 +59,7 @@ impl Introspection {
             exp: None,
             iat: None,
             iss: None,
+            act: None,
         }
     }
 
@@ -73,6 +78,7 @@ impl Introspection {
             exp: Some(record.expires_at.unix_timestamp()),
             iat: Some(record.issued_at.unix_timestamp()),
             iss: Some(issuer.to_owned()),
+            act: record.actor,
         }
     }
 }

@@ -109,7 +109,7 @@ pub use scope::{Scope, ScopeToken};
 // The authorization endpoint: outcomes for the embedder's pages.
 pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
 pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
-pub use storage::{Store, Subject};
+pub use storage::{Actor, Store, Subject};
 
 // The abuse hook, shared by the core and the embedder's login page.
 pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};

@@ -43,6 +43,49 @@ impl std::fmt::Display for Subject {
     }
 }
 
+/// Who acts on the subject's behalf with a token obtained by delegation
+/// (RFC 8693 §4.1, the `act` claim): e.g. a resource server that exchanged
+/// a user's token for one of its own.
+///
+/// `act` nests the prior actor when a delegated token is exchanged again
+/// (§4.1: the outermost is the current actor; nested ones are prior and
+/// informational only, never used for access control).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Actor {
+    /// The actor's identity: for a client, its `client_id`.
+    pub sub: String,
+    /// The actor before this one, if the token it acted with was itself delegated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+impl Actor {
+    /// An actor identified by `sub`, with no prior actor.
+    pub fn new(sub: impl Into<String>) -> Self {
+        Self {
+            sub: sub.into(),
+            act: None,
+        }
+    }
+
+    /// A client acting: `sub` is its `client_id`.
+    pub fn client(client: &ClientId) -> Self {
+        Self::new(client.as_str())
+    }
+
+    /// This actor, having acted with a token whose actor was `prior` (§4.1 nesting).
+    pub fn with_prior(mut self, prior: Option<Actor>) -> Self {
+        self.act = prior.map(Box::new);
+        self
+    }
+
+    /// How many actors the chain holds (this one included).
+    pub fn depth(&self) -> usize {
+        1 + self.act.as_ref().map_or(0, |a| a.depth())
+    }
+}
+
 /// An issued authorization code and everything it is bound to (RFC 6749 §4.1.2, §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRecord {
@@ -87,6 +130,11 @@ pub struct TokenRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub family_expires_at: Option<OffsetDateTime>,
+    /// Who acts with the token on the subject's behalf, for a token issued
+    /// by delegation (RFC 8693 §4.1, shown as `act` at introspection);
+    /// `None` for a token the client obtained for itself or its user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 /// Tokens to add to a grant in one step.

@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use tessera::storage::{CodeRecord, Subject, TokenRecord};
+use tessera::storage::{Actor, CodeRecord, Subject, TokenRecord};
 use tessera::{ClientId, Scope, TokenHash};
 use time::OffsetDateTime;
 
@@ -24,6 +24,9 @@ pub(crate) struct Meta {
     client_id: ClientId,
     subject: Option<Subject>,
     scope: Scope,
+    /// Who acts for the subject (RFC 8693 token exchange); rare, so it
+    /// lives here, shared, rather than in every token.
+    actor: Option<Actor>,
 }
 
 /// Deduplicates [`Meta`]s so equal ones are stored once.
@@ -83,6 +86,7 @@ impl Interner {
             issued_at,
             expires_at,
             family_expires_at,
+            actor,
         } = record;
         StoredToken {
             hash,
@@ -90,6 +94,7 @@ impl Interner {
                 client_id,
                 subject,
                 scope,
+                actor,
             }),
             issued_at,
             expires_at,
@@ -144,6 +149,7 @@ impl TokenView {
             issued_at,
             expires_at,
             family_expires_at,
+            actor: meta.actor.clone(),
         }
     }
 }
@@ -526,6 +532,7 @@ mod tests {
             issued_at: OffsetDateTime::UNIX_EPOCH,
             expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
             family_expires_at: None,
+            actor: None,
         };
         interner.token(TokenHash([byte; 32]), record)
     }

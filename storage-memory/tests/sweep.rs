@@ -29,6 +29,7 @@ fn record(at: OffsetDateTime, ttl: Duration, subject: Option<&str>) -> TokenReco
         issued_at: at,
         expires_at: at + ttl,
         family_expires_at: None,
+        actor: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn token(now: OffsetDateTime) -> TokenRecord {
         issued_at: now,
         expires_at: now + Duration::seconds(300),
         family_expires_at: None,
+        actor: None,
     }
 }
 

@@ -54,6 +54,7 @@ async fn all_unavailable(store: &RedisStore, what: &str) {
                 issued_at: now,
                 expires_at: now + time::Duration::seconds(60),
                 family_expires_at: None,
+                actor: None,
             },
         ),
         refresh: None,

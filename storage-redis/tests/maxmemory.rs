@@ -27,6 +27,7 @@ fn tokens(now: OffsetDateTime) -> (tessera::GrantId, SecretKey, NewTokens) {
         issued_at: now,
         expires_at: now + time::Duration::hours(1),
         family_expires_at: None,
+        actor: None,
     };
     (
         grant,

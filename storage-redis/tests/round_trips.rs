@@ -53,6 +53,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         issued_at: now,
         expires_at: now + Duration::seconds(ttl),
         family_expires_at: None,
+        actor: None,
     }
 }
 

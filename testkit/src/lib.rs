@@ -164,6 +164,7 @@ fn token_record(now: OffsetDateTime, ttl: i64, subject: Option<&str>) -> TokenRe
         expires_at: now + secs(ttl),
         // Stores keep it as given (the core caps rotations with it).
         family_expires_at: Some(now + secs(ttl * 2)),
+        actor: None,
     }
 }
 

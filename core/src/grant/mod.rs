@@ -9,6 +9,8 @@ pub mod client_credentials;
 pub mod device_code;
 pub mod refresh_token;
 
+use std::borrow::Cow;
+
 use async_trait::async_trait;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -18,8 +20,8 @@ use crate::config::Config;
 use crate::error::OAuthError;
 use crate::params::Params;
 use crate::scope::Scope;
-use crate::storage::{NewTokens, Store, Subject, TokenRecord};
-use crate::token::{GrantId, Random, Secret, TokenKind};
+use crate::storage::{Actor, NewTokens, Store, Subject, TokenRecord};
+use crate::token::{GrantId, Random, Secret, SecretKey, TokenKind};
 
 pub use authorization_code::AuthorizationCodeGrant;
 pub use client_credentials::ClientCredentialsGrant;
@@ -87,6 +89,7 @@ impl<'a> GrantContext<'a> {
             issued_at: self.now,
             expires_at: self.now + life.access_token,
             family_expires_at: None,
+            actor: None,
         };
         let refresh = refresh_scope.map(|rs| {
             let secret = self.mint(TokenKind::Refresh, grant);
@@ -97,6 +100,7 @@ impl<'a> GrantContext<'a> {
                 issued_at: self.now,
                 expires_at: self.now + life.refresh_token.min(life.refresh_family),
                 family_expires_at: Some(self.now + life.refresh_family),
+                actor: None,
             };
             (secret, record)
         });
@@ -113,9 +117,37 @@ impl<'a> GrantContext<'a> {
             expires_in: life.access_token.whole_seconds(),
             refresh_token,
             scope: scope.clone(),
+            issued_token_type: None,
         };
         MintedTokens { records, response }
     }
+
+    /// A live access token this server issued, found by its text as the
+    /// bearer check and introspection find it: `None` when it is not one of
+    /// ours, unknown, expired or revoked (or its grant was). For grants that
+    /// take a token as their credential, e.g. token exchange's
+    /// `subject_token` (RFC 8693 §2.1).
+    pub async fn access_token(&self, token: &str) -> Result<Option<LiveToken>, OAuthError> {
+        let Some(key) = SecretKey::parse(TokenKind::Access, token) else {
+            return Ok(None);
+        };
+        let record = self.store.access_token(key, self.now).await?;
+        Ok(record.map(|record| LiveToken {
+            grant: key.grant,
+            record,
+        }))
+    }
+}
+
+/// A live access token found by [`GrantContext::access_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LiveToken {
+    /// The grant it belongs to: tokens derived from it can be issued into
+    /// the same grant, so that revoking the grant revokes them too.
+    pub grant: GrantId,
+    /// What it stands for.
+    pub record: TokenRecord,
 }
 
 /// Newly minted tokens: the records to store and the response to send once stored.
@@ -126,6 +158,35 @@ pub struct MintedTokens {
     pub records: NewTokens,
     /// What the client receives.
     pub response: TokenResponse,
+}
+
+impl MintedTokens {
+    /// Records `actor` as acting on the subject's behalf with these tokens
+    /// (RFC 8693 §4.1): introspection shows it as `act`.
+    pub fn with_actor(mut self, actor: Actor) -> Self {
+        if let Some((_, refresh)) = self.records.refresh.as_mut() {
+            refresh.actor = Some(actor.clone());
+        }
+        self.records.access.1.actor = Some(actor);
+        self
+    }
+
+    /// Makes the access token expire by `deadline` at the latest (e.g. not
+    /// after the token it was exchanged for), adjusting `expires_in`.
+    pub fn expiring_by(mut self, deadline: OffsetDateTime) -> Self {
+        let access = &mut self.records.access.1;
+        if deadline < access.expires_at {
+            access.expires_at = deadline.max(access.issued_at);
+            self.response.expires_in = (access.expires_at - access.issued_at).whole_seconds();
+        }
+        self
+    }
+
+    /// Sets the response's `issued_token_type` (RFC 8693 §2.2.1), a token type URI.
+    pub fn with_issued_token_type(mut self, token_type: impl Into<Cow<'static, str>>) -> Self {
+        self.response.issued_token_type = Some(token_type.into());
+        self
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -143,6 +204,11 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// The scope granted; always sent, so clients need not guess (RFC 6749 §5.1).
     pub scope: Scope,
+    /// The type of the token issued, for grants that can issue several (RFC
+    /// 8693 §2.2.1, e.g. `urn:ietf:params:oauth:token-type:access_token`);
+    /// absent for the RFC 6749 grants.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<Cow<'static, str>>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -152,6 +218,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("expires_in", &self.expires_in)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("scope", &self.scope)
+            .field("issued_token_type", &self.issued_token_type)
             .finish()
     }
 }

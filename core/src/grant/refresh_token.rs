@@ -131,6 +131,7 @@ mod tests {
             issued_at: OffsetDateTime::UNIX_EPOCH,
             expires_at: OffsetDateTime::UNIX_EPOCH,
             family_expires_at: None,
+            actor: None,
         }
     }
 
