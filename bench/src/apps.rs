@@ -276,6 +276,103 @@ pub fn bare_app() -> Router {
         .with_state(BareClients::demo())
 }
 
+// ---- The bare handler with one Redis round trip ------------------------------
+
+#[derive(Clone)]
+struct BareRedis {
+    clients: BareClients,
+    conn: redis::aio::ConnectionManager,
+}
+
+/// The minimal work of [`minimal_token`], then ONE `SET <sha256 of the
+/// token> <client and scope> EX 3600` through a multiplexed connection
+/// (the kind the Redis store uses) before answering: the least a token
+/// endpoint on Redis does.
+async fn bare_redis_token(
+    axum::extract::State(state): axum::extract::State<BareRedis>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+            true,
+        );
+    };
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let mut key = String::with_capacity(10 + 43);
+    key.push_str("bench:tok:");
+    URL_SAFE_NO_PAD.encode_string(hash, &mut key);
+    let mut conn = state.conn.clone();
+    let set: redis::RedisResult<()> = redis::cmd("SET")
+        .arg(key)
+        .arg("backup-job photos.read")
+        .arg("EX")
+        .arg(3600)
+        .query_async(&mut conn)
+        .await;
+    match set {
+        Ok(()) => json_response(StatusCode::OK, json, true),
+        Err(_) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":"temporarily_unavailable"}"#.into(),
+            true,
+        ),
+    }
+}
+
+/// The resource side's minimal work ([`bare_api`]) plus one Redis round
+/// trip (`GET` of the token's hash), as a store lookup would make.
+async fn bare_redis_api(
+    axum::extract::State(state): axum::extract::State<BareRedis>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(t) = token else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_token"}"#.into(),
+            false,
+        );
+    };
+    let mut key = String::with_capacity(10 + 43);
+    key.push_str("bench:tok:");
+    URL_SAFE_NO_PAD.encode_string(Sha256::digest(t.as_bytes()), &mut key);
+    let mut conn = state.conn.clone();
+    let got: redis::RedisResult<Option<String>> =
+        redis::cmd("GET").arg(key).query_async(&mut conn).await;
+    match got {
+        Ok(_) => json_response(StatusCode::OK, photos_json(), false),
+        Err(_) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":"temporarily_unavailable"}"#.into(),
+            false,
+        ),
+    }
+}
+
+/// The bare server on Redis: `/token` and `/introspect` do the minimal
+/// work plus one `SET`, `/api/photos` plus one `GET`, through `conn`: one
+/// Redis round trip per request.
+pub fn bare_redis_app(conn: redis::aio::ConnectionManager) -> Router {
+    Router::new()
+        .route("/token", post(bare_redis_token))
+        .route("/introspect", post(bare_redis_token))
+        .route("/api/photos", get(bare_redis_api))
+        .with_state(BareRedis {
+            clients: BareClients::demo(),
+            conn,
+        })
+}
+
 // ---- The bare handler with one INSERT (PostgreSQL) ----------------------------
 
 /// The table the bare handler on PostgreSQL inserts into: one row per

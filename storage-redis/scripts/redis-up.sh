@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts the Redis servers the tessera-redis tests need, on free loopback ports:
 #   (a) one standalone redis-server (appendonly, in a temp dir, daemonized);
-#   (b) a 3-master Redis Cluster (no replicas), waited on until cluster_state:ok.
+#   (b) a 3-master Redis Cluster (no replicas), waited on until cluster_state:ok;
+#       REDIS_CLUSTER_MASTERS=N for N masters instead (1 or more; the benchmark
+#       compares 1 and 3).
 #
 # Usage: redis-up.sh [ENV_FILE]
 #   Prints (or writes to ENV_FILE) lines to source:
@@ -78,25 +80,49 @@ start_server() { # port subdir extra-args...
     echo "$p" >>"$dir/ports"
 }
 
+masters="${REDIS_CLUSTER_MASTERS:-3}"
+case "$masters" in '' | *[!0-9]* | 0)
+    echo "redis-up: REDIS_CLUSTER_MASTERS must be a positive number" >&2
+    exit 1
+    ;;
+esac
 single=$(pick_port)
 start_server "$single" standalone --appendonly yes
-c1=$(pick_port)
-c2=$(pick_port)
-c3=$(pick_port)
-for p in $c1 $c2 $c3; do
+nodes=""
+for _ in $(seq 1 "$masters"); do nodes="$nodes $(pick_port)"; done
+for p in $nodes; do
     start_server "$p" "node-$p" --appendonly no --cluster-enabled yes \
         --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 5000
 done
-for p in $single $c1 $c2 $c3; do wait_ping "$p"; done
+for p in $single $nodes; do wait_ping "$p"; done
 
-redis-cli --cluster create "127.0.0.1:$c1" "127.0.0.1:$c2" "127.0.0.1:$c3" \
-    --cluster-replicas 0 --cluster-yes >"$dir/cluster-create.log" 2>&1 ||
-    { cat "$dir/cluster-create.log" >&2; exit 1; }
+if [ "$masters" -ge 3 ]; then
+    # shellcheck disable=SC2046
+    redis-cli --cluster create $(for p in $nodes; do echo "127.0.0.1:$p"; done) \
+        --cluster-replicas 0 --cluster-yes >"$dir/cluster-create.log" 2>&1 ||
+        { cat "$dir/cluster-create.log" >&2; exit 1; }
+else
+    # `redis-cli --cluster create` wants 3 masters: meet and split the slots by hand.
+    set -- $nodes
+    first=$1
+    for p in "$@"; do
+        [ "$p" = "$first" ] || redis-cli -p "$p" cluster meet 127.0.0.1 "$first" >/dev/null
+    done
+    n=$#
+    i=0
+    for p in "$@"; do
+        lo=$((16384 * i / n))
+        hi=$((16384 * (i + 1) / n - 1))
+        redis-cli -p "$p" cluster addslotsrange "$lo" "$hi" >>"$dir/cluster-create.log" 2>&1 ||
+            { cat "$dir/cluster-create.log" >&2; exit 1; }
+        i=$((i + 1))
+    done
+fi
 
 ok=0
 for i in $(seq 1 150); do
     ok=1
-    for p in $c1 $c2 $c3; do
+    for p in $nodes; do
         redis-cli -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ok=0
     done
     [ "$ok" = 1 ] && break
@@ -109,12 +135,12 @@ fi
 
 started=1
 env_lines="export TESSERA_REDIS_URL=redis://127.0.0.1:$single/
-export TESSERA_REDIS_CLUSTER_URLS=redis://127.0.0.1:$c1/,redis://127.0.0.1:$c2/,redis://127.0.0.1:$c3/
+export TESSERA_REDIS_CLUSTER_URLS=$(for p in $nodes; do printf 'redis://127.0.0.1:%s/,' "$p"; done | sed 's/,$//')
 export TESSERA_REDIS_DIR=$dir"
 echo "$env_lines" >"$dir/env"
 if [ -n "$out" ]; then
     echo "$env_lines" >"$out"
-    echo "redis-up: standalone on $single, cluster on $c1 $c2 $c3; env in $out" >&2
+    echo "redis-up: standalone on $single, cluster on$nodes; env in $out" >&2
 else
     echo "$env_lines"
 fi

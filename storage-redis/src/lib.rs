@@ -4,12 +4,24 @@
 //! [`PendingStore`] on one Redis server or a Redis Cluster, so many instances
 //! of an authorization server can share codes, tokens and pending requests.
 //!
-//! - **One round trip per step.** Every trait method is exactly one command
+//! - **One round trip per step.** Every trait method is at most one command
 //!   or one Lua script (`EVALSHA`), so atomic steps (taking a code, rotating
 //!   a refresh token, issuing into a grant that may be revoked concurrently)
 //!   are atomic on the server, not guarded by client-side locks. The first
 //!   call of a script on a node that has not cached it yet costs one more
 //!   round trip (`NOSCRIPT`, then `EVAL`).
+//! - **Clients cached in process.** A registered client read once is kept
+//!   in memory (bounded: [`RedisStoreBuilder::client_cache_capacity`]), so
+//!   a token request costs one round trip, the grant step. Client writes
+//!   through any `RedisStore` ([`RedisStore::put_client`],
+//!   [`RedisStore::remove_client`]) are published on
+//!   `<prefix>clients:changed` and drop every store's copy at once; while a
+//!   store's subscription is down its cache is bypassed; and no copy is
+//!   answered longer than [`RedisStoreBuilder::client_cache_ttl`] (10 s by
+//!   default), which bounds what invalidation can miss (client keys
+//!   written by other means). One connection per server (or per cluster
+//!   node), multiplexed: requests are pipelined on it, never checked out
+//!   of a pool; plus one subscription connection.
 //! - **Cluster-ready keys.** All keys of one grant share a hash tag (the
 //!   grant id), hence one cluster slot, so a script can touch all of them:
 //!   `<prefix>{<grant>}:g` (grant meta), `…:c:<hash>` (code), `…:a:<hash>`
