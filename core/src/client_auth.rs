@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry};
 use crate::error::{OAuthError, Reason};
 use crate::params::Params;
+use crate::token::TokenHash;
 
 /// What the client presented to identify itself.
 #[derive(Clone, PartialEq, Eq)]
@@ -17,15 +18,15 @@ pub enum ClientCredentials {
     Basic {
         /// The client id.
         id: ClientId,
-        /// The secret as presented.
-        secret: String,
+        /// The hash of the secret as presented (the text is not kept).
+        secret: TokenHash,
     },
     /// `client_id` + `client_secret` in the body (RFC 6749 §2.3.1).
     Post {
         /// The client id.
         id: ClientId,
-        /// The secret as presented.
-        secret: String,
+        /// The hash of the secret as presented (the text is not kept).
+        secret: TokenHash,
     },
     /// `client_id` alone: a public client (RFC 6749 §3.2.1).
     None {
@@ -71,7 +72,7 @@ impl ClientCredentials {
         match (id, params.get("client_secret")) {
             (Some(id), Some(secret)) => Ok(Self::Post {
                 id: id?,
-                secret: secret.to_owned(),
+                secret: TokenHash::of(secret),
             }),
             (Some(id), None) => Ok(Self::None { id: id? }),
             (None, Some(_)) => Err(OAuthError::invalid_request(
@@ -106,8 +107,7 @@ impl ClientCredentials {
             tracing::info!(client = %id, method = method.as_str(), reason = why, "client authentication failed");
             OAuthError::invalid_client("client authentication failed")
         };
-        let client = registry
-            .client(id)
+        let client = crate::client::lookup_client(registry, id)
             .await?
             .ok_or_else(|| fail("unknown client"))?;
         if !client.auth_methods.contains(&method) {
@@ -119,7 +119,7 @@ impl ClientCredentials {
                 ClientKind::Confidential { secret: hash },
                 Self::Basic { secret, .. } | Self::Post { secret, .. },
             ) => {
-                if hash.verify(secret) {
+                if hash.matches(secret) {
                     Ok(client)
                 } else {
                     Err(fail("wrong secret").with_reason(Reason::ClientSecretMismatch))
@@ -136,7 +136,7 @@ fn basic_payload(header: &str) -> Option<&str> {
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined with `:`.
-fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
+fn decode_basic(payload: &str) -> Option<(ClientId, TokenHash)> {
     // Usual credentials fit on the stack; longer ones get a heap buffer.
     let mut stack = [0u8; 256];
     let heap;
@@ -149,9 +149,28 @@ fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
         Err(_) => return None,
     };
     let text = std::str::from_utf8(raw).ok()?;
-    let (id, secret) = text.split_once(':')?;
-    let id = ClientId::new(form_decode(id)?)?;
-    let secret = form_decode(secret)?.into_owned();
+    // One pass finds the `:` and whether each side needs form-decoding.
+    let mut colon = None;
+    let mut escaped = [false; 2];
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        match b {
+            b':' if colon.is_none() => colon = Some(i),
+            b'+' | b'%' => escaped[usize::from(colon.is_some())] = true,
+            _ => {}
+        }
+    }
+    // `:` is ASCII, so both ends are char boundaries.
+    let colon = colon?;
+    let (id, secret) = (text.get(..colon)?, text.get(colon + 1..)?);
+    let id = match escaped[0] {
+        true => ClientId::new(form_decode(id)?)?,
+        false => ClientId::new(id)?,
+    };
+    // Hashed where it was decoded: the text is never copied.
+    let secret = match escaped[1] {
+        true => TokenHash::of(&form_decode(secret)?),
+        false => TokenHash::of(secret),
+    };
     Some((id, secret))
 }
 
@@ -186,7 +205,7 @@ mod tests {
         match c {
             Ok(ClientCredentials::Basic { id, secret }) => {
                 assert_eq!(id.as_str(), "my app");
-                assert_eq!(secret, "a+b c");
+                assert_eq!(secret, TokenHash::of("a+b c"));
             }
             other => panic!("{other:?}"),
         }
@@ -198,7 +217,7 @@ mod tests {
         match ClientCredentials::extract(Some(&basic("app", &secret)), &params("")) {
             Ok(ClientCredentials::Basic { id, secret: got }) => {
                 assert_eq!(id.as_str(), "app");
-                assert_eq!(got, secret);
+                assert_eq!(got, TokenHash::of(&secret));
             }
             other => panic!("{other:?}"),
         }
@@ -259,7 +278,7 @@ mod tests {
     fn debug_hides_secret() {
         let c = ClientCredentials::Post {
             id: ClientId::new("a").unwrap_or_else(|| unreachable!()),
-            secret: "hunter2".into(),
+            secret: TokenHash::of("hunter2"),
         };
         assert!(!format!("{c:?}").contains("hunter2"));
     }

@@ -284,8 +284,13 @@ impl fmt::Debug for MemoryStore {
 #[async_trait]
 impl ClientRegistry for MemoryStore {
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        Ok(self.client_at_hand(id))
+    }
+
+    /// Always at hand: the clients are in memory.
+    fn client_at_hand(&self, id: &ClientId) -> Option<Arc<Client>> {
         let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
-        Ok(clients.get(id).map(Arc::clone))
+        clients.get(id).map(Arc::clone)
     }
 
     /// Under the registry's write lock: expired registrations are removed,

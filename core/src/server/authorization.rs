@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::Server;
 use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
-use crate::client::{Client, ClientId};
+use crate::client::{Client, ClientId, lookup_client};
 use crate::consent::{ConsentRequirement, Decision};
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::login_handle;
@@ -75,10 +75,7 @@ impl Server {
                 .await;
         }
         let client = match params.get("client_id").and_then(ClientId::new) {
-            Some(id) => self
-                .inner
-                .store
-                .client(&id)
+            Some(id) => lookup_client(self.inner.store.as_ref(), &id)
                 .await
                 .map_err(|e| Rejection::ErrorPage(e.into()))?
                 .filter(|c| c.is_live(now)),
@@ -272,7 +269,7 @@ impl Server {
 
     /// The client of a pending request: an error page if it is gone.
     async fn client_of(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, Rejection> {
-        match self.inner.store.client(&pending.client_id).await {
+        match lookup_client(self.inner.store.as_ref(), &pending.client_id).await {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
                 "unknown client_id",
