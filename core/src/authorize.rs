@@ -301,14 +301,20 @@ pub(crate) fn validate(
         )));
     }
     let scope = resolve_scope(params.get("scope"), &client.scope).map_err(reject)?;
+    // The verified redirect URI and the state move into the request.
+    let ResponseTarget {
+        redirect_uri,
+        state,
+        issuer: _,
+    } = target;
     Ok(ValidatedRequest {
         client: client.clone(),
         pending: PendingAuthorization {
             client_id: client.id.clone(),
-            redirect_uri: target.redirect_uri.clone(),
+            redirect_uri,
             redirect_uri_sent: params.contains("redirect_uri"),
             scope,
-            state: target.state.clone(),
+            state,
             challenge,
             expires_at: now + config.lifetimes.pending,
         },
