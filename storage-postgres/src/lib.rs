@@ -5,6 +5,7 @@
 
 mod device;
 mod error;
+mod registration;
 mod sql;
 
 use std::fmt;
@@ -560,6 +561,32 @@ impl PostgresStore {
 
 #[async_trait]
 impl ClientRegistry for PostgresStore {
+    /// One short transaction under an advisory lock (see the `registration` module).
+    async fn register_client(
+        &self,
+        client: Client,
+        max_dynamic: usize,
+        now: OffsetDateTime,
+    ) -> Result<tessera::RegisterOutcome, StoreError> {
+        self.register_dynamic(client, max_dynamic, now).await
+    }
+
+    async fn dynamic_client_count(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.count_dynamic(now).await
+    }
+
+    async fn mark_client_used(
+        &self,
+        id: &ClientId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.mark_dynamic_used(id).await
+    }
+
+    async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.expire_dynamic(now).await
+    }
+
     /// One `SELECT` by primary key.
     async fn client(&self, id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
         let raw: Option<String> = self

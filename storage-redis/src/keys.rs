@@ -33,6 +33,12 @@ impl Keys {
         format!("{}clients:changed", self.prefix)
     }
 
+    /// `<prefix>dynamic-clients`: the sorted set counting dynamically
+    /// registered clients (RFC 7591) for the cap.
+    pub(crate) fn dynamic_clients(&self) -> String {
+        format!("{}dynamic-clients", self.prefix)
+    }
+
     /// `<prefix>{<grant>}`: the hash tag all keys of one grant share.
     fn grant_tag(&self, grant: &GrantId) -> String {
         format!("{}{{{}}}", self.prefix, grant.to_key())

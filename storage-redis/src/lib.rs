@@ -114,6 +114,7 @@ mod errors;
 mod invalidation;
 mod keys;
 mod options;
+mod registration;
 mod scripts;
 mod store;
 

@@ -45,6 +45,7 @@ pub(crate) struct Scripts {
     pub(crate) revoke_grant: Lua,
     pub(crate) poll_device: Lua,
     pub(crate) decide_device: Lua,
+    pub(crate) reserve_client: Lua,
 }
 
 impl Scripts {
@@ -59,6 +60,7 @@ impl Scripts {
             revoke_grant: Lua::new(script!("revoke_grant.lua")),
             poll_device: Lua::new(script!("poll_device.lua")),
             decide_device: Lua::new(script!("decide_device.lua")),
+            reserve_client: Lua::new(script!("reserve_client.lua")),
         }
     }
 }

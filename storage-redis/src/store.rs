@@ -68,14 +68,14 @@ impl fmt::Debug for RedisStore {
 }
 
 /// Milliseconds since the epoch, saturating (Redis expiries are ms epochs).
-fn epoch_ms(t: OffsetDateTime) -> i64 {
+pub(crate) fn epoch_ms(t: OffsetDateTime) -> i64 {
     let ms = t.unix_timestamp_nanos() / 1_000_000;
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// A record's expiry as a Redis `PXAT`: ms since the epoch, at least 1 (an
 /// expiry at or before the epoch means "already expired", which `PXAT 1` does).
-fn pxat(t: OffsetDateTime) -> i64 {
+pub(crate) fn pxat(t: OffsetDateTime) -> i64 {
     epoch_ms(t).max(1)
 }
 
@@ -84,8 +84,30 @@ fn decode<T: DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T, StoreError> 
         .map_err(|e| StoreError::corrupt(format!("{what} does not decode: {e}")))
 }
 
-fn encode<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
+pub(crate) fn encode<T: serde::Serialize>(record: &T) -> Result<String, StoreError> {
     serde_json::to_string(record).map_err(StoreError::other)
+}
+
+impl RedisStore {
+    /// The key layout (for the modules beside this one).
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// The scripts (for the modules beside this one).
+    pub(crate) fn scripts(&self) -> &Scripts {
+        &self.inner.scripts
+    }
+
+    /// One script run, bounded by the command timeout.
+    pub(crate) async fn eval_script(
+        &self,
+        lua: &Lua,
+        keys: &[&str],
+        args: &[&str],
+    ) -> Result<Reply, StoreError> {
+        scripts::eval(&self.inner.conn, self.inner.timeout, lua, keys, args).await
+    }
 }
 
 impl RedisStore {
@@ -265,6 +287,34 @@ impl RedisStore {
 
 #[async_trait]
 impl ClientRegistry for RedisStore {
+    /// One script on `<prefix>dynamic-clients` (the cap), then `SET … NX
+    /// PXAT` of the record (see the `registration` module).
+    async fn register_client(
+        &self,
+        client: Client,
+        max_dynamic: usize,
+        now: OffsetDateTime,
+    ) -> Result<tessera::RegisterOutcome, StoreError> {
+        self.register_dynamic(client, max_dynamic, now).await
+    }
+
+    /// `ZCOUNT` (one command).
+    async fn dynamic_client_count(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.count_dynamic(now).await
+    }
+
+    async fn mark_client_used(
+        &self,
+        id: &ClientId,
+        _now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.mark_dynamic_used(id).await
+    }
+
+    async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.expire_dynamic(now).await
+    }
+
     /// From the client cache when it holds a fresh copy (no round trip;
     /// see [`RedisStoreBuilder::client_cache_ttl`]), else `GET
     /// <prefix>client:<id>`: one command, its answer cached.

@@ -66,8 +66,14 @@ use tessera::storage::{
     NewTokens, PendingAuthorization, PendingStore, RefreshLookup, Subject, TokenRecord,
 };
 use tessera::{
-    ClientId, CodeChallenge, GrantId, OsRandom, Random, Scope, Secret, SecretKey, StoreError,
-    TokenKind,
+    ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, Scope, Secret, SecretKey,
+    StoreError, TokenKind,
+};
+
+mod registration;
+pub use registration::{
+    race_register_at_the_cap, registration_cap, registration_lifecycle, run_registration,
+    unused_registrations_expire,
 };
 
 /// How many tasks each `race_*` check starts.
@@ -80,7 +86,7 @@ pub const RACERS: usize = 200;
 /// (see the [module docs](self)).
 pub async fn run_all<S, F, Fut>(mut make_store: F)
 where
-    S: GrantStore + PendingStore + DeviceStore + ?Sized + 'static,
+    S: ClientRegistry + GrantStore + PendingStore + DeviceStore + ?Sized + 'static,
     F: FnMut() -> Fut,
     Fut: Future<Output = Arc<S>>,
 {
@@ -106,6 +112,7 @@ where
     device_polling_rules(make_store().await).await;
     device_user_codes_are_unique_while_live(make_store().await).await;
     race_poll_device(make_store().await).await;
+    run_registration(&mut make_store).await;
 }
 
 // ----- fixtures ---------------------------------------------------------

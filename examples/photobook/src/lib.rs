@@ -73,6 +73,9 @@ use pages::Pages;
 use session::Sessions;
 use users::Users;
 
+/// The most dynamically registered clients the demo keeps (RFC 7591).
+pub const MAX_REGISTERED_CLIENTS: usize = 1_000;
+
 /// The `WWW-Authenticate` realm of the demo.
 pub const REALM: &str = "photobook";
 
@@ -89,7 +92,15 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
         .issuer(issuer)
         .shared_store(store)
         .realm(REALM)
-        .enable_device_grant();
+        .enable_device_grant()
+        // DEMO-CONTRACT "Dynamic client registration": open (no initial
+        // access token), authorization_code and refresh_token only, bounded
+        // by rate (the abuse hook), count and expiry of unused ones.
+        .enable_dynamic_registration(
+            tessera::RegistrationPolicy::open()
+                .with_max_clients(MAX_REGISTERED_CLIENTS)
+                .with_unused_lifetime(time::Duration::hours(24)),
+        );
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }

@@ -52,6 +52,9 @@ pub struct ConsentPage<'a> {
     pub handle: &'a str,
     /// The session's CSRF token (hidden input).
     pub csrf_token: &'a str,
+    /// The client registered itself (RFC 7591): its name is its own claim,
+    /// and the page says PhotoBook has not verified it.
+    pub unverified: bool,
 }
 
 impl std::fmt::Debug for LoginPage<'_> {
@@ -72,6 +75,7 @@ impl std::fmt::Debug for ConsentPage<'_> {
             .field("client_name", &self.client_name)
             .field("username", &self.username)
             .field("scopes", &self.scopes)
+            .field("unverified", &self.unverified)
             .field("handle", &redacted(self.handle))
             .field("csrf_token", &redacted(self.csrf_token))
             .finish()
@@ -94,6 +98,7 @@ impl<'a> ConsentPage<'a> {
                 .collect(),
             handle: &prompt.handle,
             csrf_token,
+            unverified: prompt.client.is_dynamically_registered(),
         }
     }
 }
@@ -168,6 +173,7 @@ impl<'a> DeviceConsentPage<'a> {
                     .collect(),
                 handle: "",
                 csrf_token,
+                unverified: prompt.client.is_dynamically_registered(),
             },
             action,
             user_code: &prompt.user_code,
@@ -353,12 +359,36 @@ mod tests {
             }],
             handle: "tsp_x",
             csrf_token: "c",
+            unverified: false,
         });
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
         assert!(html.contains("name=\"decision\" value=\"allow\""));
         assert!(html.contains("name=\"decision\" value=\"deny\""));
         assert!(html.contains("View your photos"));
         assert!(html.contains("PrintShop"));
+        assert!(!html.contains("not verified"));
+    }
+
+    #[test]
+    fn a_self_registered_client_is_marked_not_verified() {
+        // DEMO-CONTRACT "Pages a person sees": the consent page of a
+        // dynamically registered client says PhotoBook has not verified it.
+        let pages = Pages::new().unwrap();
+        let html = pages.consent(&ConsentPage {
+            client_name: "PrintShop <official>",
+            username: "alice",
+            scopes: Vec::new(),
+            handle: "tsp_x",
+            csrf_token: "c",
+            unverified: true,
+        });
+        assert!(
+            html.contains("PhotoBook has not verified this app"),
+            "{html}"
+        );
+        assert!(html.contains("PrintShop &lt;official&gt;"));
+        assert!(!html.contains("<official>"));
+        assert_eq!(html.matches("<form method=\"post\"").count(), 1);
     }
 
     #[test]
@@ -377,6 +407,7 @@ mod tests {
             scopes: vec![],
             handle: "tsp_secret-handle",
             csrf_token: "csrf-secret",
+            unverified: false,
         };
         for shown in [format!("{login:?}"), format!("{consent:?}")] {
             assert!(shown.contains("PrintShop"), "{shown}");
@@ -428,6 +459,7 @@ mod tests {
                 scopes: vec![],
                 handle: "",
                 csrf_token: "c",
+                unverified: false,
             },
             action: "/device/consent",
             user_code: "BCDF-GHJK",

@@ -1,0 +1,200 @@
+//! Dynamically registered clients (RFC 7591) in Redis.
+//!
+//! A dynamic client is stored like any client, at `<prefix>client:<id>`,
+//! but with an absolute expiry (`PXAT`) at its `unused_until` while it has
+//! never obtained a token, so Redis forgets unused registrations by itself;
+//! marking it used rewrites the record without expiry. The sorted set
+//! `<prefix>dynamic-clients` counts them for the cap: member = client id,
+//! score = `unused_until` in ms, or `+inf` once used. The cap is enforced by
+//! one script on that set (expired members dropped, counted, the new one
+//! added), so racing registrations on any number of instances never exceed
+//! it; the client record is written next (another key, another cluster
+//! slot, so another command). An instance that dies between the two leaves
+//! a reservation that lapses at its score.
+
+use redis::Value;
+use time::OffsetDateTime;
+
+use tessera::{Client, ClientId, ClientRegistry, RegisterOutcome, StoreError};
+
+use crate::store::{RedisStore, encode, epoch_ms, pxat};
+
+/// The score of a client that was used: it never lapses.
+const USED: &str = "+inf";
+
+impl RedisStore {
+    /// [`ClientRegistry::register_client`]: reserve a place in the set, then
+    /// write the record unless the id is taken (then give the place back).
+    pub(crate) async fn register_dynamic(
+        &self,
+        client: Client,
+        max_dynamic: usize,
+        now: OffsetDateTime,
+    ) -> Result<RegisterOutcome, StoreError> {
+        let until = client.registration.as_ref().and_then(|r| r.unused_until);
+        let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
+        let set = self.keys().dynamic_clients();
+        let id = client.id.as_str().to_owned();
+        let reply = self
+            .eval_script(
+                &self.scripts().reserve_client,
+                &[&set],
+                &[
+                    &epoch_ms(now).to_string(),
+                    &max_dynamic.to_string(),
+                    &id,
+                    &score,
+                ],
+            )
+            .await?;
+        match reply.tag.as_str() {
+            "ok" => {}
+            "full" => return Ok(RegisterOutcome::CapReached),
+            "taken" => return Ok(RegisterOutcome::IdTaken),
+            _ => return Err(reply.unexpected()),
+        }
+        let json = encode(&client)?;
+        let key = self.keys().client(&client.id);
+        let mut set_cmd = redis::cmd("SET");
+        set_cmd.arg(&key).arg(json).arg("NX");
+        if let Some(until) = until {
+            set_cmd.arg("PXAT").arg(pxat(until));
+        }
+        let written = self.exec(&set_cmd).await;
+        match written {
+            Ok(Value::Nil) => {
+                // A client the embedder registered has this id.
+                self.exec(redis::cmd("ZREM").arg(&set).arg(&id)).await?;
+                Ok(RegisterOutcome::IdTaken)
+            }
+            Ok(_) => {
+                self.client_written(&client.id).await;
+                Ok(RegisterOutcome::Registered)
+            }
+            Err(e) => {
+                // Give the place back if we can; it lapses at its score anyway.
+                let _ = self.exec(redis::cmd("ZREM").arg(&set).arg(&id)).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// [`ClientRegistry::dynamic_client_count`]: `ZCOUNT` of the live ones.
+    pub(crate) async fn count_dynamic(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let set = self.keys().dynamic_clients();
+        let min = format!("({}", epoch_ms(now));
+        match self
+            .exec(redis::cmd("ZCOUNT").arg(&set).arg(min).arg(USED))
+            .await?
+        {
+            Value::Int(n) => Ok(u64::try_from(n).unwrap_or(0)),
+            _ => Err(StoreError::other("unexpected reply to ZCOUNT")),
+        }
+    }
+
+    /// [`ClientRegistry::mark_client_used`]: the record rewritten without
+    /// `unused_until` and without expiry (`SET … XX`), then its score set
+    /// to `+inf`. Runs once per client, so two commands are fine.
+    pub(crate) async fn mark_dynamic_used(&self, id: &ClientId) -> Result<(), StoreError> {
+        let Some(client) = self.client(id).await? else {
+            return Ok(());
+        };
+        if client
+            .registration
+            .as_ref()
+            .is_none_or(|r| r.unused_until.is_none())
+        {
+            return Ok(());
+        }
+        let mut used = Client::clone(&client);
+        if let Some(r) = used.registration.as_mut() {
+            r.unused_until = None;
+        }
+        let json = encode(&used)?;
+        let key = self.keys().client(id);
+        let written = self
+            .exec(redis::cmd("SET").arg(&key).arg(json).arg("XX"))
+            .await?;
+        if written == Value::Nil {
+            // It expired (or was removed) meanwhile: nothing to mark.
+            return Ok(());
+        }
+        self.exec(
+            redis::cmd("ZADD")
+                .arg(self.keys().dynamic_clients())
+                .arg("XX")
+                .arg(USED)
+                .arg(id.as_str()),
+        )
+        .await?;
+        self.client_written(id).await;
+        Ok(())
+    }
+
+    /// [`ClientRegistry::expire_unused_clients`]: every member whose score
+    /// is at or before `now` is removed with its record, unless the record
+    /// says it was used meanwhile.
+    pub(crate) async fn expire_dynamic(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let set = self.keys().dynamic_clients();
+        let ids = match self
+            .exec(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(&set)
+                    .arg("-inf")
+                    .arg(epoch_ms(now))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(10_000),
+            )
+            .await?
+        {
+            Value::Array(items) => items,
+            _ => return Err(StoreError::other("unexpected reply to ZRANGEBYSCORE")),
+        };
+        let mut removed = 0;
+        for item in ids {
+            let Some(id) = crate::scripts::bytes(item)
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(ClientId::new)
+            else {
+                continue;
+            };
+            let gone = match self.client(&id).await? {
+                Some(c) if c.is_dynamically_registered() && !c.is_live(now) => {
+                    self.exec(redis::cmd("DEL").arg(self.keys().client(&id)))
+                        .await?;
+                    self.client_written(&id).await;
+                    true
+                }
+                Some(_) => false,
+                // Redis expired it already.
+                None => true,
+            };
+            if gone {
+                self.exec(redis::cmd("ZREM").arg(&set).arg(id.as_str()))
+                    .await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// After a write to a client's key: every store's client cache drops
+    /// its copy ([`RedisStore::client_changed`]). A failed publish is
+    /// logged, not returned: the write itself happened, the server checks a
+    /// registration's expiry on every read, and a stale "unused" copy only
+    /// means one more `mark_client_used` until the cache TTL ends.
+    async fn client_written(&self, id: &ClientId) {
+        if let Err(e) = self.client_changed(id).await {
+            tracing::warn!(client = %id, error = %e, "client cache invalidation not published");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_used_score_sorts_after_every_expiry() {
+        assert_eq!(super::USED, "+inf");
+    }
+}

@@ -1,0 +1,215 @@
+//! Checks of the client registry's dynamic registration (RFC 7591):
+//! [`ClientRegistry::register_client`] and its companions.
+//!
+//! They register clients with fresh random ids and compare counts relative
+//! to what the store held before, so they pass on a store other checks
+//! share (counts of dynamic clients are per store, not per check); they
+//! must not run at the same time as each other on one store.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tokio::sync::Barrier;
+
+use tessera::{
+    Client, ClientId, ClientRegistry, DynamicRegistration, OsRandom, Random, RedirectUri,
+    RegisterOutcome, Scope,
+};
+
+use crate::{RACERS, base_now, ok, require_multi_thread, secs};
+
+/// A dynamically registered public client with a fresh id, unused until `until`.
+fn dynamic_client(now: OffsetDateTime, until: OffsetDateTime) -> Client {
+    use std::fmt::Write;
+    let mut id = String::from("dyn_check_");
+    for b in &OsRandom.bytes32()[..12] {
+        let _ = write!(id, "{b:02x}");
+    }
+    let mut c = Client::public(ClientId::new(&id).expect("a valid client id"), "Checked")
+        .with_redirect_uri(RedirectUri::new("https://app.example/cb").expect("a redirect URI"))
+        .with_grant_types(["authorization_code", "refresh_token"])
+        .with_scope(Scope::parse("photos.read").expect("a scope"));
+    let mut r = DynamicRegistration::new(now, until);
+    r.client_name = Some("Checked".into());
+    r.logo_uri = Some("https://app.example/logo.png".into());
+    c.registration = Some(Box::new(r));
+    c
+}
+
+async fn count<S: ClientRegistry + ?Sized>(store: &S, now: OffsetDateTime, check: &str) -> u64 {
+    ok(store.dynamic_client_count(now).await, check)
+}
+
+/// A registered client is found as registered, counted, refused a second
+/// time under its id, and once marked used no longer expires.
+pub async fn registration_lifecycle<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "registration_lifecycle";
+    let now = base_now();
+    let before = count(&*store, now, check).await;
+    let c = dynamic_client(now, now + secs(60));
+    let id = c.id.clone();
+    assert_eq!(
+        ok(
+            store.register_client(c.clone(), usize::MAX, now).await,
+            check
+        ),
+        RegisterOutcome::Registered,
+        "{check}: a new client is registered"
+    );
+    let found = ok(store.client(&id).await, check).expect("the registered client is found");
+    assert_eq!(*found, c, "{check}: the client comes back as stored");
+    assert_eq!(
+        count(&*store, now, check).await,
+        before + 1,
+        "{check}: counted"
+    );
+    assert_eq!(
+        ok(
+            store.register_client(c.clone(), usize::MAX, now).await,
+            check
+        ),
+        RegisterOutcome::IdTaken,
+        "{check}: an id is registered once"
+    );
+    ok(store.mark_client_used(&id, now).await, check);
+    let used = ok(store.client(&id).await, check).expect("still there");
+    assert_eq!(
+        used.registration.as_ref().and_then(|r| r.unused_until),
+        None,
+        "{check}: a used client has no unused_until"
+    );
+    assert_eq!(
+        used.registration
+            .as_ref()
+            .and_then(|r| r.logo_uri.as_deref()),
+        Some("https://app.example/logo.png"),
+        "{check}: marking keeps the metadata"
+    );
+    // Marking twice is harmless; an unknown id is ignored.
+    ok(store.mark_client_used(&id, now).await, check);
+    let unknown = dynamic_client(now, now + secs(60));
+    ok(store.mark_client_used(&unknown.id, now).await, check);
+    assert!(ok(store.client(&unknown.id).await, check).is_none());
+    // A used client outlives its former deadline.
+    let later = now + secs(120);
+    ok(store.expire_unused_clients(later).await, check);
+    assert!(
+        ok(store.client(&id).await, check).is_some(),
+        "{check}: a used client does not expire"
+    );
+    assert!(
+        count(&*store, later, check).await >= 1,
+        "{check}: a used client still counts"
+    );
+}
+
+/// A registration never used is gone once its `unused_until` passed: not
+/// counted, removed by `expire_unused_clients`, and its place is free.
+pub async fn unused_registrations_expire<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "unused_registrations_expire";
+    let now = base_now();
+    let later = now + secs(120);
+    ok(store.expire_unused_clients(later).await, check);
+    let before = count(&*store, now, check).await;
+    let c = dynamic_client(now, now + secs(60));
+    let id = c.id.clone();
+    assert_eq!(
+        ok(store.register_client(c, usize::MAX, now).await, check),
+        RegisterOutcome::Registered
+    );
+    assert_eq!(count(&*store, now, check).await, before + 1);
+    let at_later = count(&*store, later, check).await;
+    assert!(
+        at_later <= before,
+        "{check}: an expired registration is not counted ({at_later} > {before})"
+    );
+    let removed = ok(store.expire_unused_clients(later).await, check);
+    assert!(removed >= 1, "{check}: expire_unused_clients removed it");
+    assert!(
+        ok(store.client(&id).await, check).is_none(),
+        "{check}: an expired registration is forgotten"
+    );
+    // Its place is free: at a cap of what is live now plus one, one more fits.
+    let live = count(&*store, later, check).await;
+    let next = dynamic_client(later, later + secs(60));
+    assert_eq!(
+        ok(
+            store
+                .register_client(next, usize::try_from(live + 1).unwrap_or(usize::MAX), later)
+                .await,
+            check
+        ),
+        RegisterOutcome::Registered
+    );
+}
+
+/// The cap counts live dynamic clients: at it, nothing more is stored.
+pub async fn registration_cap<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "registration_cap";
+    let now = base_now();
+    let before = count(&*store, now, check).await;
+    let cap = usize::try_from(before + 3).unwrap_or(usize::MAX);
+    for _ in 0..3 {
+        let c = dynamic_client(now, now + secs(60));
+        assert_eq!(
+            ok(store.register_client(c, cap, now).await, check),
+            RegisterOutcome::Registered
+        );
+    }
+    let over = dynamic_client(now, now + secs(60));
+    assert_eq!(
+        ok(store.register_client(over.clone(), cap, now).await, check),
+        RegisterOutcome::CapReached,
+        "{check}: the cap holds"
+    );
+    assert!(
+        ok(store.client(&over.id).await, check).is_none(),
+        "{check}: a refused registration stores nothing"
+    );
+    assert_eq!(count(&*store, now, check).await, before + 3);
+}
+
+/// Many registrations racing at the cap: exactly as many as it allows win.
+pub async fn race_register_at_the_cap<S: ClientRegistry + ?Sized + 'static>(store: Arc<S>) {
+    let check = "race_register_at_the_cap";
+    require_multi_thread(check);
+    let now = base_now();
+    let before = count(&*store, now, check).await;
+    const ROOM: u64 = 20;
+    let cap = usize::try_from(before + ROOM).unwrap_or(usize::MAX);
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let c = dynamic_client(now, now + secs(60));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.register_client(c, cap, now).await
+            })
+        })
+        .collect();
+    let mut registered = 0;
+    for t in tasks {
+        match ok(t.await.expect("a racer panicked"), check) {
+            RegisterOutcome::Registered => registered += 1,
+            RegisterOutcome::CapReached => {}
+            other => panic!("{check}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(registered, ROOM, "{check}: exactly the room left is taken");
+    assert_eq!(count(&*store, now, check).await, before + ROOM);
+}
+
+/// Every registration check, in turn, on stores from `make_store`.
+pub async fn run_registration<S, F, Fut>(mut make_store: F)
+where
+    S: ClientRegistry + ?Sized + 'static,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Arc<S>>,
+{
+    registration_lifecycle(make_store().await).await;
+    unused_registrations_expire(make_store().await).await;
+    registration_cap(make_store().await).await;
+    race_register_at_the_cap(make_store().await).await;
+}
