@@ -200,7 +200,14 @@ impl Server {
         let Some(token) = bearer_token(authorization)? else {
             return Err(BearerError::Missing);
         };
-        let secret = SecretKey::parse(TokenKind::Access, token).ok_or(BearerError::Invalid)?;
+        // Opaque tokens first, exactly as cheap as before; then a JWT of ours
+        // (signature checked, then its record: revocation is seen).
+        let secret = match SecretKey::parse(TokenKind::Access, token) {
+            Some(secret) => secret,
+            None => self
+                .own_jwt_record_key(token)
+                .ok_or(BearerError::Invalid)?,
+        };
         let record = self
             .store()
             .access_token(secret, self.now())

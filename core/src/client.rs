@@ -197,6 +197,12 @@ pub struct Client {
     /// Whether its authorization requests must be pushed first (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Its access tokens' format, opaque or JWT (RFC 9068); `None`: the
+    /// server's default. JWTs need the server's signing keys
+    /// ([`ServerBuilder::signing_keys`](crate::ServerBuilder::signing_keys));
+    /// without them the client gets opaque tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_format: Option<crate::jwt::AccessTokenFormat>,
     /// For a client that registered itself (RFC 7591): when, whether it
     /// has been used, and the display metadata it sent, which nobody has
     /// verified (a consent page should say so). `None` for clients the
@@ -219,6 +225,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            access_token_format: None,
             registration: None,
         }
     }
@@ -236,6 +243,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            access_token_format: None,
             registration: None,
         }
     }
@@ -299,6 +307,13 @@ impl Client {
             .as_ref()
             .and_then(|r| r.unused_until)
             .is_none_or(|until| now < until)
+    }
+
+    /// Chooses the client's access-token format (RFC 9068 JWT or opaque),
+    /// whatever the server's default.
+    pub fn with_access_token_format(mut self, format: crate::jwt::AccessTokenFormat) -> Self {
+        self.access_token_format = Some(format);
+        self
     }
 
     /// Whether the client is public.

@@ -147,6 +147,8 @@ pub struct EndpointPaths {
     /// The client registration endpoint (RFC 7591 §3), served when dynamic
     /// registration is enabled.
     pub registration: String,
+    /// The JWKS endpoint (RFC 7517 §5), served when the server has signing keys.
+    pub jwks: String,
 }
 
 impl Default for EndpointPaths {
@@ -160,6 +162,7 @@ impl Default for EndpointPaths {
             pushed_authorization: "/par".into(),
             device_verification: "/device".into(),
             registration: "/register".into(),
+            jwks: "/jwks".into(),
         }
     }
 }
@@ -211,6 +214,13 @@ impl EndpointPaths {
     #[must_use]
     pub fn with_registration(mut self, path: impl Into<String>) -> Self {
         self.registration = path.into();
+        self
+    }
+
+    /// The JWKS endpoint at `path`.
+    #[must_use]
+    pub fn with_jwks(mut self, path: impl Into<String>) -> Self {
+        self.jwks = path.into();
         self
     }
 

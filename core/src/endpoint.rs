@@ -38,6 +38,9 @@ pub enum Endpoint {
     DeviceAuthorization,
     /// Pushed authorization requests (RFC 9126 §2).
     PushedAuthorization,
+    /// The JSON Web Key Set (RFC 7517 §5) that verifies the server's JWT
+    /// access tokens (RFC 9068), when it has signing keys: `jwks_uri`.
+    Jwks,
     /// Dynamic client registration (RFC 7591 §3), when enabled.
     Registration,
 }
@@ -47,7 +50,7 @@ impl Endpoint {
     /// listing these.
     pub const fn methods(self) -> &'static [&'static str] {
         match self {
-            Self::Metadata => &["GET", "HEAD"],
+            Self::Metadata | Self::Jwks => &["GET", "HEAD"],
             Self::Token
             | Self::Revocation
             | Self::Introspection
@@ -66,6 +69,7 @@ impl Endpoint {
             Self::Introspection => "introspection",
             Self::DeviceAuthorization => "device_authorization",
             Self::PushedAuthorization => "pushed_authorization",
+            Self::Jwks => "jwks",
             Self::Registration => "registration",
         }
     }
@@ -73,12 +77,12 @@ impl Endpoint {
     /// Whether the endpoint reads a request body (adapters may skip reading
     /// one for the others).
     pub const fn reads_body(self) -> bool {
-        !matches!(self, Self::Metadata)
+        !matches!(self, Self::Metadata | Self::Jwks)
     }
 
     fn allow_header(self) -> &'static str {
         match self {
-            Self::Metadata => "GET, HEAD",
+            Self::Metadata | Self::Jwks => "GET, HEAD",
             Self::Token
             | Self::Revocation
             | Self::Introspection
@@ -183,6 +187,23 @@ impl Routes {
         })
     }
 
+    /// The table with the JWKS endpoint at `path` (the issuer's path
+    /// included), checked like every other.
+    pub(crate) fn with_jwks(mut self, path: String) -> Result<Self, BuildError> {
+        check_path(Endpoint::Jwks.name(), &path)?;
+        let taken = path == self.authorization
+            || path == self.device_verification
+            || self.routes.iter().any(|r| r.path == path);
+        if taken {
+            return Err(BuildError::DuplicatePath(path));
+        }
+        self.routes.push(Route {
+            endpoint: Endpoint::Jwks,
+            path,
+        });
+        Ok(self)
+    }
+
     pub(crate) fn device_verification(&self) -> &str {
         &self.device_verification
     }
@@ -278,6 +299,7 @@ impl Server {
         }
         let result = match endpoint {
             Endpoint::Metadata => Ok(self.metadata_response()),
+            Endpoint::Jwks => Ok(self.jwks_response()),
             Endpoint::Token => self.token_http(request).await,
             Endpoint::Revocation => self
                 .revoke(request)

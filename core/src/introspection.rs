@@ -120,6 +120,9 @@ impl Server {
         let issuer = &self.config().issuer;
         let (record, kind) = if let Some(s) = SecretKey::parse(TokenKind::Access, token) {
             (self.store().access_token(s, now).await?, Some("Bearer"))
+        } else if let Some(s) = self.own_jwt_record_key(token) {
+            // RFC 9068 §5: a JWT access token introspects like any other.
+            (self.store().access_token(s, now).await?, Some("Bearer"))
         } else if let Some(s) = SecretKey::parse(TokenKind::Refresh, token) {
             match self.store().refresh_token(s, now).await? {
                 RefreshLookup::Current(r) => (Some(r), None),

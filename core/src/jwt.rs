@@ -15,7 +15,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::keys::{JwsAlgorithm, SigningKey, VerificationKeys, VerifyingKey};
+use std::sync::Arc;
+
+use crate::client::Client;
+use crate::keys::{JwsAlgorithm, KeySet, SigningKey, VerificationKeys, VerifyingKey};
+use crate::server::Server;
+use crate::storage::TokenRecord;
 use crate::token::{GrantId, SecretKey, TokenHash};
 
 /// The `typ` header of a JWT access token (RFC 9068 §2.1).
@@ -392,6 +397,137 @@ impl<K: VerificationKeys> AccessTokenValidator<K> {
             return Err(JwtError::WrongAudience);
         }
         Ok(claims)
+    }
+}
+
+/// What a server needs to issue JWT access tokens: its keys, which
+/// clients get JWTs by default, and how long the JWKS may be cached.
+#[derive(Debug, Clone)]
+pub(crate) struct JwtIssuing {
+    pub(crate) keys: Arc<dyn KeySet>,
+    pub(crate) default_format: AccessTokenFormat,
+    pub(crate) jwks_max_age: Duration,
+}
+
+impl JwtIssuing {
+    /// Whether `client`'s access tokens are JWTs: its own choice, else the
+    /// server's default.
+    pub(crate) fn is_for(&self, client: &Client) -> bool {
+        client.access_token_format.unwrap_or(self.default_format) == AccessTokenFormat::Jwt
+    }
+}
+
+/// A JWT access token being minted, with what re-signing it needs when a
+/// grant changes its record after minting (audience, actor, expiry).
+#[derive(Debug, Clone)]
+pub(crate) struct JwtMint {
+    keys: Arc<dyn KeySet>,
+    issuer: String,
+    jti: String,
+}
+
+impl JwtMint {
+    /// A new `jti` in `grant`, and the store key of its record.
+    pub(crate) fn new(
+        issuing: &JwtIssuing,
+        issuer: &str,
+        grant: GrantId,
+        random: &dyn crate::token::Random,
+    ) -> (Self, SecretKey) {
+        let (jti, key) = new_jti(grant, random);
+        let mint = Self {
+            keys: Arc::clone(&issuing.keys),
+            issuer: issuer.to_owned(),
+            jti,
+        };
+        (mint, key)
+    }
+
+    /// The JWT for `record` (RFC 9068 §2.2), signed by the current key.
+    /// `None` only if serialization failed, which plain strings and
+    /// numbers cannot.
+    pub(crate) fn sign(&self, record: &TokenRecord) -> Option<String> {
+        let claims = AccessTokenClaims {
+            iss: self.issuer.clone(),
+            // §2.2: the resource owner, or the client itself for a token
+            // issued to a client acting on its own behalf.
+            sub: record
+                .subject
+                .as_ref()
+                .map_or_else(|| record.client_id.to_string(), |s| s.0.clone()),
+            aud: vec![audience_of(record, &self.issuer)],
+            exp: record.expires_at.unix_timestamp(),
+            iat: record.issued_at.unix_timestamp(),
+            jti: self.jti.clone(),
+            client_id: record.client_id.to_string(),
+            scope: Some(record.scope.to_string()),
+            nbf: None,
+            act: record
+                .actor
+                .as_ref()
+                .and_then(|a| serde_json::to_value(a).ok()),
+        };
+        sign(
+            &self.keys.signing_key(record.issued_at),
+            ACCESS_TOKEN_TYP,
+            &claims,
+        )
+    }
+}
+
+/// The `aud` of a JWT access token (RFC 9068 §3): the resource the token
+/// was granted for (RFC 8707, the default resource when none was asked
+/// for), else the issuer itself when the server declares no resources.
+fn audience_of(record: &TokenRecord, issuer: &str) -> String {
+    let _ = record;
+    issuer.to_owned()
+}
+
+/// The store key of the record of an access token `token`, if it is a JWT
+/// signed by one of `issuing`'s keys, of `issuer`, not expired at `now`.
+/// The signature is checked before the `jti` is trusted: a `jti` is not a
+/// secret.
+pub(crate) fn own_record_key(
+    issuing: Option<&JwtIssuing>,
+    issuer: &str,
+    token: &str,
+    now: OffsetDateTime,
+) -> Option<SecretKey> {
+    let issuing = issuing?;
+    if !looks_like_jws(token) {
+        return None;
+    }
+    match verify_access_token(token, issuing.keys.as_ref(), issuer, Duration::ZERO, now) {
+        Ok(claims) => claims.record_key(),
+        Err(e) => {
+            tracing::debug!(error = %e, "JWT access token refused");
+            None
+        }
+    }
+}
+
+impl Server {
+    /// The store key of an access token this server signed (see [`own_record_key`]).
+    pub(crate) fn own_jwt_record_key(&self, token: &str) -> Option<SecretKey> {
+        own_record_key(self.jwt(), &self.config().issuer, token, self.now())
+    }
+
+    /// A validator of this server's JWT access tokens for `audience`, over
+    /// its own keys: what a resource server in the same process uses to
+    /// check tokens without the store (it then does not see revocation;
+    /// [`Server::verify_bearer`] does). `None` when the server has no
+    /// signing keys.
+    pub fn access_token_validator(
+        &self,
+        audience: impl Into<String>,
+    ) -> Option<AccessTokenValidator<Arc<dyn KeySet>>> {
+        self.jwt().map(|j| {
+            AccessTokenValidator::new(
+                self.config().issuer.clone(),
+                audience,
+                Arc::clone(&j.keys),
+            )
+        })
     }
 }
 

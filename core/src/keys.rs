@@ -225,6 +225,14 @@ impl SigningKey {
         &self.public
     }
 
+    /// Signs `claims` as a compact JWS (RFC 7515 §7.1) whose header
+    /// carries `typ`, this key's `kid` and its algorithm: e.g. a JWT
+    /// access token (`at+jwt`) in tests, or any JWT an embedder signs with
+    /// the server's keys. `None` when `claims` cannot be serialized.
+    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Option<String> {
+        crate::jwt::sign(self, typ, claims)
+    }
+
     /// Signs `input` (a JWS signing input): the 64-byte `R || S` of ES256
     /// (RFC 7518 §3.4, deterministic per RFC 6979) or an Ed25519 signature.
     pub(crate) fn sign(&self, input: &[u8]) -> [u8; 64] {
@@ -534,11 +542,11 @@ pub struct RotatingKeys {
 pub const MAX_RETIRED_KEYS: usize = 8;
 
 impl RotatingKeys {
-    /// A set whose one key signs and verifies.
-    pub fn new(key: SigningKey) -> Self {
+    /// A set whose one key signs and verifies (a key, or one already shared).
+    pub fn new(key: impl Into<Arc<SigningKey>>) -> Self {
         Self {
             state: RwLock::new(Arc::new(RotationState {
-                current: Arc::new(key),
+                current: key.into(),
                 retired: Vec::new(),
             })),
         }
@@ -566,7 +574,7 @@ impl RotatingKeys {
     /// [`MAX_RETIRED_KEYS`] are kept (the oldest go first).
     pub fn rotate(
         &self,
-        key: SigningKey,
+        key: impl Into<Arc<SigningKey>>,
         now: OffsetDateTime,
         keep_verifying_for: Duration,
     ) -> Result<(), KeyError> {
@@ -574,6 +582,7 @@ impl RotatingKeys {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
+        let key: Arc<SigningKey> = key.into();
         let old = Arc::clone(&guard);
         let clash = old.current.kid == key.kid
             || old
@@ -599,7 +608,7 @@ impl RotatingKeys {
             retired.drain(..excess);
         }
         *guard = Arc::new(RotationState {
-            current: Arc::new(key),
+            current: key,
             retired,
         });
         Ok(())
@@ -705,6 +714,44 @@ impl StaticKeys {
 impl VerificationKeys for StaticKeys {
     fn verifying_key(&self, kid: &str, _now: OffsetDateTime) -> Option<Arc<VerifyingKey>> {
         self.keys.iter().find(|k| k.kid == kid).cloned()
+    }
+}
+
+impl crate::server::Server {
+    /// The JWK Set this server publishes (RFC 7517 §5): the public part of
+    /// every key that may verify one of its live tokens. `None` when the
+    /// server has no signing keys.
+    pub fn jwks(&self) -> Option<Jwks> {
+        self.jwt().map(|j| j.keys.published(self.now()))
+    }
+
+    /// The JWKS endpoint's answer: `application/jwk-set+json` (RFC 7517
+    /// §8.5) that caches may keep for the configured max-age (keys change
+    /// rarely, and a resource server that meets an unknown `kid` fetches
+    /// again).
+    pub(crate) fn jwks_response(&self) -> crate::http::HttpResponse {
+        use std::borrow::Cow;
+        let (Some(jwks), Some(j)) = (self.jwks(), self.jwt()) else {
+            return crate::http::HttpResponse::server_error();
+        };
+        match serde_json::to_vec(&jwks) {
+            Ok(body) => crate::http::HttpResponse {
+                status: 200,
+                headers: vec![
+                    ("content-type", Cow::Borrowed("application/jwk-set+json")),
+                    (
+                        "cache-control",
+                        format!("public, max-age={}", j.jwks_max_age.whole_seconds()).into(),
+                    ),
+                ],
+                body,
+            },
+            Err(e) => {
+                let e = crate::error::OAuthError::server_error().with_source(e);
+                e.log("jwks");
+                crate::http::HttpResponse::server_error()
+            }
+        }
     }
 }
 

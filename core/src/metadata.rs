@@ -32,6 +32,10 @@ pub struct Metadata {
     /// dynamic registration is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// The JWK Set document that verifies JWT access tokens (RFC 8414 §2),
+    /// when the server has signing keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// The device authorization endpoint (RFC 8628 §4), when the device grant is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
@@ -89,6 +93,7 @@ impl Server {
             introspection_endpoint: self.endpoint_url(Endpoint::Introspection),
             device_authorization_endpoint: self.endpoint_url(Endpoint::DeviceAuthorization),
             registration_endpoint: self.endpoint_url(Endpoint::Registration),
+            jwks_uri: self.endpoint_url(Endpoint::Jwks),
             pushed_authorization_request_endpoint: self.endpoint_url(Endpoint::PushedAuthorization),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             scopes_supported: c.scopes.keys().map(|s| s.to_string()).collect(),

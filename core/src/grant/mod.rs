@@ -39,6 +39,8 @@ pub struct GrantContext<'a> {
     pub config: &'a Config,
     /// Randomness for new secrets.
     pub random: &'a dyn Random,
+    /// The server's JWT signing keys and format, if it has keys.
+    jwt: Option<&'a crate::jwt::JwtIssuing>,
 }
 
 impl std::fmt::Debug for GrantContext<'_> {
@@ -62,7 +64,15 @@ impl<'a> GrantContext<'a> {
             now,
             config,
             random,
+            jwt: None,
         }
+    }
+
+    /// The context with the server's JWT signing keys, for clients whose
+    /// access tokens are JWTs (RFC 9068).
+    pub(crate) fn with_jwt(mut self, jwt: Option<&'a crate::jwt::JwtIssuing>) -> Self {
+        self.jwt = jwt;
+        self
     }
 
     /// Mints a new secret of `kind` in `grant`.
@@ -81,7 +91,17 @@ impl<'a> GrantContext<'a> {
         refresh_scope: Option<&Scope>,
     ) -> MintedTokens {
         let life = &self.config.lifetimes;
-        let access = self.mint(TokenKind::Access, grant);
+        // A JWT (RFC 9068) if the client gets them, else an opaque secret.
+        let jwt = self.jwt.filter(|j| j.is_for(client)).map(|j| {
+            crate::jwt::JwtMint::new(j, &self.config.issuer, grant, self.random)
+        });
+        let (access_hash, access_text) = match &jwt {
+            None => {
+                let access = self.mint(TokenKind::Access, grant);
+                (access.hash(), access.into_exposed())
+            }
+            Some((_, key)) => (key.hash, String::new()),
+        };
         let access_record = TokenRecord {
             client_id: client.id.clone(),
             subject: subject.cloned(),
@@ -108,18 +128,24 @@ impl<'a> GrantContext<'a> {
             .map(|(secret, record)| ((secret.hash(), record), secret.into_exposed()))
             .unzip();
         let records = NewTokens {
-            access: (access.hash(), access_record),
+            access: (access_hash, access_record),
             refresh: refresh_record,
         };
         let response = TokenResponse {
-            access_token: access.into_exposed(),
+            access_token: access_text,
             token_type: "Bearer",
             expires_in: life.access_token.whole_seconds(),
             refresh_token,
             scope: scope.clone(),
             issued_token_type: None,
         };
-        MintedTokens { records, response }
+        let mut minted = MintedTokens {
+            records,
+            response,
+            jwt: jwt.map(|(mint, _)| mint),
+        };
+        minted.resign_jwt();
+        minted
     }
 
     /// A live access token this server issued, found by its text as the
@@ -128,7 +154,10 @@ impl<'a> GrantContext<'a> {
     /// take a token as their credential, e.g. token exchange's
     /// `subject_token` (RFC 8693 §2.1).
     pub async fn access_token(&self, token: &str) -> Result<Option<LiveToken>, OAuthError> {
-        let Some(key) = SecretKey::parse(TokenKind::Access, token) else {
+        let key = SecretKey::parse(TokenKind::Access, token).or_else(|| {
+            crate::jwt::own_record_key(self.jwt, &self.config.issuer, token, self.now)
+        });
+        let Some(key) = key else {
             return Ok(None);
         };
         let record = self.store.access_token(key, self.now).await?;
@@ -158,9 +187,23 @@ pub struct MintedTokens {
     pub records: NewTokens,
     /// What the client receives.
     pub response: TokenResponse,
+    /// The JWT being minted, when the access token is one: signed again
+    /// whenever the access record changes.
+    jwt: Option<crate::jwt::JwtMint>,
 }
 
 impl MintedTokens {
+    /// Signs the JWT access token again from its record (a no-op for an
+    /// opaque one): every method that changes the access record calls it.
+    fn resign_jwt(&mut self) {
+        if let Some(jwt) = &self.jwt {
+            match jwt.sign(&self.records.access.1) {
+                Some(token) => self.response.access_token = token,
+                None => tracing::error!("a JWT access token could not be serialized"),
+            }
+        }
+    }
+
     /// Records `actor` as acting on the subject's behalf with these tokens
     /// (RFC 8693 §4.1): introspection shows it as `act`.
     pub fn with_actor(mut self, actor: Actor) -> Self {
@@ -168,6 +211,7 @@ impl MintedTokens {
             refresh.actor = Some(actor.clone());
         }
         self.records.access.1.actor = Some(actor);
+        self.resign_jwt();
         self
     }
 
@@ -179,6 +223,7 @@ impl MintedTokens {
             access.expires_at = deadline.max(access.issued_at);
             self.response.expires_in = (access.expires_at - access.issued_at).whole_seconds();
         }
+        self.resign_jwt();
         self
     }
 

@@ -14,6 +14,8 @@ use crate::grant::{
     AuthorizationCodeGrant, ClientCredentialsGrant, DeviceCodeGrant, GrantHandler,
     RefreshTokenGrant,
 };
+use crate::jwt::AccessTokenFormat;
+use crate::keys::KeySet;
 use crate::login_handle::LoginHandleKey;
 use crate::registration::RegistrationPolicy;
 use crate::scope::ScopeToken;
@@ -96,6 +98,9 @@ pub struct ServerBuilder {
     consent: Arc<dyn ConsentPolicy>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    signing_keys: Option<Arc<dyn KeySet>>,
+    access_token_format: AccessTokenFormat,
+    jwks_max_age: time::Duration,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -125,6 +130,9 @@ impl ServerBuilder {
             consent: Arc::new(AlwaysPrompt),
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
+            signing_keys: None,
+            access_token_format: AccessTokenFormat::Opaque,
+            jwks_max_age: time::Duration::minutes(5),
         }
     }
 
@@ -249,6 +257,33 @@ impl ServerBuilder {
         self
     }
 
+    /// The keys that sign JWT access tokens (RFC 9068): the JWKS endpoint
+    /// joins the endpoint table and `jwks_uri` the metadata, and clients
+    /// that ask for JWTs ([`Client::with_access_token_format`](crate::Client::with_access_token_format))
+    /// get them. Others keep opaque tokens unless
+    /// [`jwt_access_tokens`](Self::jwt_access_tokens) makes JWTs the default.
+    pub fn signing_keys(mut self, keys: Arc<dyn KeySet>) -> Self {
+        self.signing_keys = Some(keys);
+        self
+    }
+
+    /// Issues every client's access tokens as JWTs signed by `keys` (RFC
+    /// 9068), unless a client chose opaque ones. Opaque is the default
+    /// without this. JWTs are stored like opaque tokens, so introspection,
+    /// revocation and [`Server::verify_bearer`] treat both alike.
+    pub fn jwt_access_tokens(mut self, keys: Arc<dyn KeySet>) -> Self {
+        self.signing_keys = Some(keys);
+        self.access_token_format = AccessTokenFormat::Jwt;
+        self
+    }
+
+    /// How long caches may keep the JWKS (`Cache-Control: max-age`): 5
+    /// minutes by default.
+    pub fn jwks_max_age(mut self, max_age: time::Duration) -> Self {
+        self.jwks_max_age = max_age.max(time::Duration::ZERO);
+        self
+    }
+
     /// Builds the server, with the built-in grants registered unless
     /// replaced, and its endpoint table computed and checked.
     pub fn build(mut self) -> Result<Server, BuildError> {
@@ -272,6 +307,14 @@ impl ServerBuilder {
             self.device_grant,
             self.registration.is_some(),
         )?;
+        let routes = match &self.signing_keys {
+            Some(_) => routes.with_jwks(format!(
+                "{}{}",
+                parsed.path().trim_end_matches('/'),
+                self.paths.jwks
+            ))?,
+            None => routes,
+        };
         if self.device_grant {
             let grant: Arc<dyn GrantHandler> = Arc::new(DeviceCodeGrant);
             self.grants
@@ -311,6 +354,11 @@ impl ServerBuilder {
                 consent: self.consent,
                 clock: self.clock,
                 random: self.random,
+                jwt: self.signing_keys.map(|keys| crate::jwt::JwtIssuing {
+                    keys,
+                    default_format: self.access_token_format,
+                    jwks_max_age: self.jwks_max_age,
+                }),
             }),
         })
     }

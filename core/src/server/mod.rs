@@ -65,6 +65,8 @@ struct Inner {
     consent: Arc<dyn ConsentPolicy>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
+    /// Signing keys and format of JWT access tokens (RFC 9068), if any.
+    jwt: Option<crate::jwt::JwtIssuing>,
 }
 
 impl Server {
@@ -100,6 +102,10 @@ impl Server {
 
     pub(crate) fn random(&self) -> &dyn Random {
         self.inner.random.as_ref()
+    }
+
+    pub(crate) fn jwt(&self) -> Option<&crate::jwt::JwtIssuing> {
+        self.inner.jwt.as_ref()
     }
 
     /// Authenticates the client of a back-channel request (RFC 6749 §2.3).

@@ -57,7 +57,8 @@ impl Server {
             self.now(),
             &self.inner.config,
             self.random(),
-        );
+        )
+        .with_jwt(self.jwt());
         handler.exchange(&ctx, client, params).await
     }
 }
