@@ -54,6 +54,7 @@ mod token;
 /// [custom-grant]: crate::manual::custom_grant
 /// [custom-store]: crate::manual::custom_store
 /// [new-adapter]: crate::manual::new_adapter
+/// [jwt-access-tokens]: crate::manual::jwt_access_tokens
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
 
@@ -85,6 +86,11 @@ pub mod manual {
     /// How to write an adapter for another web framework.
     pub mod new_adapter {
         #![doc = include_str!("../doc/howto/new-adapter.md")]
+    }
+
+    /// How to issue signed access tokens (RFC 9068) and validate them.
+    pub mod jwt_access_tokens {
+        #![doc = include_str!("../doc/howto/jwt-access-tokens.md")]
     }
 }
 
