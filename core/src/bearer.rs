@@ -152,6 +152,20 @@ impl std::error::Error for BearerError {
     }
 }
 
+/// Which bytes RFC 6750 §2.1's `b68token` is made of (before its trailing
+/// `=`s): one table lookup per byte of every presented token.
+const B68TOKEN_CHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < table.len() {
+        let b = i as u8;
+        table[i] =
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        i += 1;
+    }
+    table
+};
+
 /// The token in an `Authorization: Bearer` header (RFC 6750 §2.1), if the
 /// header uses that scheme. `Err` for a malformed value.
 pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerError> {
@@ -166,11 +180,12 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerE
     }
     let token = token.trim_start_matches(' ');
     // b68token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = token.trim_end_matches('=');
-    let ok = !body.is_empty()
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+    let bytes = token.as_bytes();
+    let body = match bytes.iter().rposition(|&b| b != b'=') {
+        Some(last) => bytes.get(..=last).unwrap_or_default(),
+        None => &[],
+    };
+    let ok = !body.is_empty() && body.iter().all(|&b| B68TOKEN_CHARS[usize::from(b)]);
     if ok {
         Ok(Some(token))
     } else {
@@ -248,6 +263,20 @@ mod tests {
         assert!(bearer_token(Some("Bearer")).is_err());
         assert!(bearer_token(Some("bearer")).is_err());
         assert_eq!(bearer_token(Some("Bearerx")).ok().flatten(), None);
+    }
+
+    #[test]
+    fn b68token_table_is_rfc6750_2_1() {
+        for b in 0..=255u8 {
+            let b68 = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(B68TOKEN_CHARS[usize::from(b)], b68, "byte {b}");
+        }
+        assert_eq!(
+            bearer_token(Some("Bearer a-b.c_d~e+f/g==")).ok().flatten(),
+            Some("a-b.c_d~e+f/g==")
+        );
+        assert!(bearer_token(Some("Bearer a=b")).is_err());
+        assert!(bearer_token(Some("Bearer a\u{e9}")).is_err());
     }
 
     #[test]
