@@ -45,6 +45,12 @@ use tessera::Server;
 use tessera_axum::{AuthorizationQuery, Bearer, BearerRejection, respond};
 use tokio::net::TcpListener;
 
+/// The MCP how-to (`MCP.md`), compiled as a doc test so it cannot drift
+/// from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../MCP.md")]
+pub struct McpHowTo;
+
 /// The app's state: the demo and its Tessera server (for the bearer extractor).
 #[derive(Debug, Clone, FromRef)]
 pub struct AppState {
