@@ -95,6 +95,7 @@ where
     expired_code_is_unknown(make_store().await).await;
     taken_code_is_remembered_while_grant_lives(make_store().await).await;
     access_token_lookup(make_store().await).await;
+    delegated_access_token(make_store().await).await;
     access_token_revocation(make_store().await).await;
     grant_revocation(make_store().await).await;
     refresh_token_lookup(make_store().await).await;
@@ -431,6 +432,51 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     assert!(
         ok(store.access_token(m2.access, now + secs(120)).await, C).is_some(),
         "[{C}] longer-lived sibling"
+    );
+}
+
+/// A token issued by delegation (RFC 8693 token exchange): its actor,
+/// nested, is kept; it can join a grant that already has a current
+/// refresh token, which stays current; revoking the grant kills it.
+pub async fn delegated_access_token<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "delegated_access_token";
+    let now = base_now();
+    let g = grant();
+    let m = mint_tokens(g, now, 300, Some(600));
+    issue_ok(&*store, g, &m, C).await;
+
+    let exchanged = mint(TokenKind::Access, g);
+    let mut record = token_record(now, 120, Some("alice"));
+    record.family_expires_at = None;
+    record.actor = Some(
+        tessera::Actor::new("resource-server")
+            .with_prior(Some(tessera::Actor::new("first-actor"))),
+    );
+    let tokens = NewTokens {
+        access: (exchanged.hash, record.clone()),
+        refresh: None,
+    };
+    assert!(
+        ok(store.issue(g, tokens).await, C),
+        "[{C}] issue into a live grant"
+    );
+    assert_eq!(
+        ok(store.access_token(exchanged, now).await, C),
+        Some(record),
+        "[{C}] the record, actor included, as stored"
+    );
+    assert!(
+        matches!(
+            ok(store.refresh_token(refresh_of(&m), now).await, C),
+            RefreshLookup::Current(_)
+        ),
+        "[{C}] the grant's refresh token stays current"
+    );
+    ok(store.revoke_grant(g).await, C);
+    assert_eq!(
+        ok(store.access_token(exchanged, now).await, C),
+        None,
+        "[{C}] revoked with its grant"
     );
 }
 
