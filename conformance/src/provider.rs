@@ -35,7 +35,9 @@ pub struct Provider {
 impl Provider {
     /// The provider named by `TESSERA_CONFORMANCE_BASE_URL` if set, otherwise
     /// the workspace binary `bin` (built if needed) spawned on a free port
-    /// with `--store {store}` (`memory` or a `redis://` URL).
+    /// with `--store {store}` (`memory` or a `redis://` URL). More flags
+    /// may follow the store, separated by spaces (store URLs have none):
+    /// `memory --access-tokens jwt` runs the suite against JWT access tokens.
     pub async fn start(bin: &str, store: &str) -> Result<Self, Failure> {
         if let Ok(url) = std::env::var("TESSERA_CONFORMANCE_BASE_URL") {
             return Ok(Self {
@@ -44,7 +46,9 @@ impl Provider {
             });
         }
         let path = locate_binary(bin)?;
-        let process = ProviderProcess::spawn(&path, &["--store", store]).await?;
+        let mut args = vec!["--store"];
+        args.extend(store.split_whitespace());
+        let process = ProviderProcess::spawn(&path, &args).await?;
         Ok(Self {
             target: process.target().clone(),
             process: Some(process),

@@ -528,7 +528,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let probe = std::net::TcpListener::bind(args.listen).map_err(bind_error)?;
     let local = probe.local_addr().map_err(bind_error)?;
     let issuer = args.issuer_for(local);
-    let demo = Demo::start(&args.store, &issuer).await?;
+    let demo = Demo::start_for(&args, &issuer).await?;
     let store = args.store.to_string();
     let rocket = app(demo, rocket_config(local))?.attach(AdHoc::on_liftoff(
         "start-up line",

@@ -257,7 +257,7 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         source,
     })?;
     let issuer = args.issuer_for(local);
-    let demo = Demo::start(&args.store, &issuer).await?;
+    let demo = Demo::start_for(&args, &issuer).await?;
     tracing::info!(listen = %local, issuer = %issuer, store = %args.store, "PhotoBook provider started");
     println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
     axum::serve(listener, app(demo))

@@ -8,6 +8,8 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use url::Url;
 
+use crate::tokens::AccessTokens;
+
 /// PhotoBook: the photo-sharing provider of the Tessera demo.
 ///
 /// An OAuth 2 authorization server (login and consent pages, token,
@@ -34,6 +36,20 @@ pub struct Args {
     /// its tables in the schema `tessera`, created on first start).
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: StoreSpec,
+
+    /// The access tokens issued: `opaque` handles only this provider's store
+    /// resolves, or `jwt`: RFC 9068 JWTs (`typ: at+jwt`, ES256) whose keys
+    /// are published at `jwks_uri`. Revocation and introspection work in
+    /// both modes.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = AccessTokens::Opaque)]
+    pub access_tokens: AccessTokens,
+
+    /// With `--access-tokens jwt`: the PEM file (PKCS#8 P-256 or Ed25519,
+    /// e.g. from `openssl genpkey -algorithm ed25519`) of the key that signs
+    /// them; instances sharing a store must share it [default: a P-256 key
+    /// generated at start].
+    #[arg(long, value_name = "FILE", value_parser = crate::tokens::parse_signing_key)]
+    pub signing_key: Option<crate::tokens::SigningKeyFile>,
 }
 
 impl Args {
@@ -355,8 +371,40 @@ mod tests {
             "--store",
             "redis://HOST:PORT[/DB]",
             "postgres://USER:PASS@HOST:PORT/DB",
+            "--access-tokens",
+            "--signing-key",
         ] {
             assert!(help.contains(flag), "{flag}");
         }
+    }
+
+    #[test]
+    fn access_tokens_are_opaque_unless_jwt_is_asked_for() {
+        assert_eq!(parse(&[]).unwrap().access_tokens, AccessTokens::Opaque);
+        let jwt = parse(&["--access-tokens", "jwt"]).unwrap();
+        assert_eq!(jwt.access_tokens, AccessTokens::Jwt);
+        assert!(crate::tokens::signing_keys(&jwt).is_some());
+        assert!(crate::tokens::signing_keys(&parse(&[]).unwrap()).is_none());
+        assert!(parse(&["--access-tokens", "JWT!"]).is_err());
+        // A missing or unusable key file is a command-line error.
+        assert!(parse(&["--signing-key", "/nonexistent/key.pem"]).is_err());
+        let dir = std::env::temp_dir().join(format!("photobook-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a key").unwrap();
+        assert!(parse(&["--signing-key", bad.to_str().unwrap()]).is_err());
+        // RFC 8410 §10.3's Ed25519 key.
+        let good = dir.join("ed25519.pem");
+        std::fs::write(
+            &good,
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let args = parse(&["--access-tokens", "jwt", "--signing-key", good.to_str().unwrap()]).unwrap();
+        let keys = crate::tokens::signing_keys(&args).unwrap();
+        use tessera::KeySet as _;
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(keys.signing_key(now).algorithm(), tessera::JwsAlgorithm::EdDsa);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
