@@ -6,11 +6,15 @@ mod jwt;
 
 const STORE: &str = "memory --access-tokens jwt";
 
-tessera_conformance::suite!("photo-provider-rocket", store = Some(crate::STORE.to_owned()));
+tessera_conformance::suite!(
+    "photo-provider-rocket",
+    store = Some(crate::STORE.to_owned())
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jwt_access_tokens_rfc9068() {
-    let provider = match tessera_conformance::Provider::start("photo-provider-rocket", STORE).await {
+    let provider = match tessera_conformance::Provider::start("photo-provider-rocket", STORE).await
+    {
         Ok(p) => p,
         Err(e) => panic!("cannot start photo-provider-rocket: {e}"),
     };

@@ -82,17 +82,26 @@ fn main() {
 
         let o = median_ns(&mut c, "verify_bearer/opaque (memory store)", || {
             rt.block_on(async {
-                black_box(opaque.verify_bearer(Some(&opaque_header), None).await.unwrap());
+                black_box(
+                    opaque
+                        .verify_bearer(Some(&opaque_header), None)
+                        .await
+                        .unwrap(),
+                );
             })
         });
         let local = median_ns(&mut c, &format!("validate/{alg} (local, no store)"), || {
             black_box(validator.validate(black_box(&jwt_token), now).unwrap());
         });
-        let full = median_ns(&mut c, &format!("verify_bearer/{alg} (signature + store)"), || {
-            rt.block_on(async {
-                black_box(jwt.verify_bearer(Some(&jwt_header), None).await.unwrap());
-            })
-        });
+        let full = median_ns(
+            &mut c,
+            &format!("verify_bearer/{alg} (signature + store)"),
+            || {
+                rt.block_on(async {
+                    black_box(jwt.verify_bearer(Some(&jwt_header), None).await.unwrap());
+                })
+            },
+        );
         let issue_o = median_ns(&mut c, "token endpoint/opaque", || {
             rt.block_on(async {
                 black_box(issue(&opaque, &auth).await);

@@ -118,7 +118,11 @@ pub struct AccessTokenClaims {
 impl AccessTokenClaims {
     /// The scope tokens.
     pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.as_deref().unwrap_or("").split(' ').filter(|s| !s.is_empty())
+        self.scope
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|s| !s.is_empty())
     }
 
     /// The store key of the token's record, when `jti` is one Tessera minted.
@@ -258,7 +262,11 @@ fn verify_jws(
     else {
         return Err(JwtError::Malformed);
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed);
+    let decode = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|_| JwtError::Malformed)
+    };
     let header: HeaderIn =
         serde_json::from_slice(&decode(header_b64)?).map_err(|_| JwtError::Malformed)?;
     if header.crit.is_some() {
@@ -391,7 +399,11 @@ impl<K: VerificationKeys> AccessTokenValidator<K> {
     }
 
     /// The token's claims if it is valid at `now`.
-    pub fn validate(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, JwtError> {
+    pub fn validate(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<AccessTokenClaims, JwtError> {
         let claims = verify_access_token(token, &self.keys, &self.issuer, self.leeway, now)?;
         if !claims.aud.iter().any(|a| *a == self.audience) {
             return Err(JwtError::WrongAudience);
@@ -522,11 +534,7 @@ impl Server {
         audience: impl Into<String>,
     ) -> Option<AccessTokenValidator<Arc<dyn KeySet>>> {
         self.jwt().map(|j| {
-            AccessTokenValidator::new(
-                self.config().issuer.clone(),
-                audience,
-                Arc::clone(&j.keys),
-            )
+            AccessTokenValidator::new(self.config().issuer.clone(), audience, Arc::clone(&j.keys))
         })
     }
 }
@@ -591,5 +599,4 @@ mod tests {
             assert!(lenient.validate(&token, NOW + Duration::hours(1)).is_ok());
         }
     }
-
 }

@@ -90,7 +90,11 @@ fn check_kid(kid: &str) -> Result<(), KeyError> {
         && kid
             .bytes()
             .all(|b| (0x21..=0x7E).contains(&b) && b != b'"' && b != b'\\');
-    if ok { Ok(()) } else { Err(KeyError::InvalidKid) }
+    if ok {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidKid)
+    }
 }
 
 enum PrivateKey {
@@ -307,7 +311,10 @@ impl VerifyingKey {
     /// is required (verifiers are found by it). An `alg` other than the
     /// curve's algorithm, or a `use` other than `sig`, is refused.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
-        let kid = jwk.kid.as_deref().ok_or(KeyError::UnsupportedJwk("no kid"))?;
+        let kid = jwk
+            .kid
+            .as_deref()
+            .ok_or(KeyError::UnsupportedJwk("no kid"))?;
         check_kid(kid).map_err(|_| KeyError::UnsupportedJwk("bad kid"))?;
         if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
             return Err(KeyError::UnsupportedJwk("use is not sig"));
@@ -322,11 +329,7 @@ impl VerifyingKey {
         let key = match (jwk.kty.as_str(), jwk.crv.as_deref()) {
             ("EC", Some("P-256")) => {
                 let x = coordinate(&jwk.x)?;
-                let y = coordinate(
-                    jwk.y
-                        .as_deref()
-                        .ok_or(KeyError::UnsupportedJwk("no y"))?,
-                )?;
+                let y = coordinate(jwk.y.as_deref().ok_or(KeyError::UnsupportedJwk("no y"))?)?;
                 let point =
                     p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
                 PublicKey::Es256(
@@ -866,7 +869,10 @@ mod tests {
             keys.verifying_key(first.kid(), NOW + Duration::minutes(59))
                 .is_some()
         );
-        assert!(keys.verifying_key(first.kid(), NOW + Duration::hours(1)).is_none());
+        assert!(
+            keys.verifying_key(first.kid(), NOW + Duration::hours(1))
+                .is_none()
+        );
         assert_eq!(keys.published(NOW).keys.len(), 2);
         assert_eq!(keys.published(NOW + Duration::hours(1)).keys.len(), 1);
         // The current key again: refused.
@@ -907,7 +913,8 @@ mod tests {
         assert_eq!(keys.len(), 2);
         assert!(Jwks::parse_verifying_keys(b"[]").is_none());
         // A kid used twice names no key.
-        let twice = serde_json::json!({"keys": [a.verifying_key().to_jwk(), a.verifying_key().to_jwk()]});
+        let twice =
+            serde_json::json!({"keys": [a.verifying_key().to_jwk(), a.verifying_key().to_jwk()]});
         assert!(
             Jwks::parse_verifying_keys(twice.to_string().as_bytes())
                 .unwrap()

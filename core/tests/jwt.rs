@@ -63,9 +63,15 @@ async fn opaque_stays_the_default_and_publishes_no_keys() {
     let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
     assert!(t["access_token"].as_str().unwrap().starts_with("tsa_"));
     assert!(f.server.metadata().jwks_uri.is_none());
-    assert!(f.server.routes().iter().all(|r| r.endpoint != Endpoint::Jwks));
+    assert!(
+        f.server
+            .routes()
+            .iter()
+            .all(|r| r.endpoint != Endpoint::Jwks)
+    );
     assert!(f.server.jwks().is_none());
-    let m: serde_json::Value = serde_json::from_slice(&get(&f.server, Endpoint::Metadata).await.body).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_slice(&get(&f.server, Endpoint::Metadata).await.body).unwrap();
     assert!(m.get("jwks_uri").is_none());
 }
 
@@ -75,7 +81,12 @@ async fn jwks_endpoint_publishes_public_keys_with_cache_headers_rfc7517() {
     let f = jwt_fixture(&keys);
     let uri = f.server.metadata().jwks_uri.unwrap();
     assert_eq!(uri, format!("{ISSUER}/jwks"));
-    assert!(f.server.routes().iter().any(|r| r.endpoint == Endpoint::Jwks && r.path == "/jwks"));
+    assert!(
+        f.server
+            .routes()
+            .iter()
+            .any(|r| r.endpoint == Endpoint::Jwks && r.path == "/jwks")
+    );
     let r = get(&f.server, Endpoint::Jwks).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/jwk-set+json"));
@@ -152,7 +163,10 @@ async fn issued_jwt_has_the_rfc9068_header_and_claims() {
     let v = f.server.access_token_validator(ISSUER).unwrap();
     let claims = v.validate(at, f.server.now()).unwrap();
     assert_eq!(claims.sub, "alice");
-    assert_eq!(claims.scopes().collect::<Vec<_>>(), ["photos.read", "profile"]);
+    assert_eq!(
+        claims.scopes().collect::<Vec<_>>(),
+        ["photos.read", "profile"]
+    );
 }
 
 #[tokio::test]
@@ -199,7 +213,10 @@ async fn revoked_jwt_is_inactive_and_refused_rfc7009() {
         .await;
     assert_eq!(r.status, 200);
     assert!(!bearer_ok(&f.server, at).await);
-    assert_eq!(introspect(&f, at).await, serde_json::json!({"active": false}));
+    assert_eq!(
+        introspect(&f, at).await,
+        serde_json::json!({"active": false})
+    );
     // Revoking the refresh token revokes the grant, JWTs included.
     let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
     let at = t["access_token"].as_str().unwrap();
@@ -346,12 +363,32 @@ async fn forged_tokens_are_refused_rfc8725() {
 
     let cases: [(&str, &str, JwtError); 12] = [
         ("alg none", &unsigned, JwtError::AlgorithmMismatch),
-        ("alg none, signed", &format!("{unsigned}AAAA"), JwtError::AlgorithmMismatch),
-        ("HS256 keyed by the public JWK", &hs_jwk, JwtError::AlgorithmMismatch),
-        ("HS256 keyed by the public point", &hs_x, JwtError::AlgorithmMismatch),
-        ("EdDSA under an ES256 kid", &ed_sig, JwtError::AlgorithmMismatch),
+        (
+            "alg none, signed",
+            &format!("{unsigned}AAAA"),
+            JwtError::AlgorithmMismatch,
+        ),
+        (
+            "HS256 keyed by the public JWK",
+            &hs_jwk,
+            JwtError::AlgorithmMismatch,
+        ),
+        (
+            "HS256 keyed by the public point",
+            &hs_x,
+            JwtError::AlgorithmMismatch,
+        ),
+        (
+            "EdDSA under an ES256 kid",
+            &ed_sig,
+            JwtError::AlgorithmMismatch,
+        ),
         ("unknown kid", &unknown_kid, JwtError::UnknownKey),
-        ("another key under our kid", &rogue_same_kid, JwtError::BadSignature),
+        (
+            "another key under our kid",
+            &rogue_same_kid,
+            JwtError::BadSignature,
+        ),
         ("typ JWT", &plain_jwt, JwtError::WrongType),
         ("typ dpop+jwt", &dpop, JwtError::WrongType),
         ("wrong iss", &wrong_iss, JwtError::WrongIssuer),
@@ -367,18 +404,32 @@ async fn forged_tokens_are_refused_rfc8725() {
             .server
             .handle(
                 Endpoint::Revocation,
-                &HttpRequest::form_post(&format!("token={token}"), Some(&basic("shop", SHOP_SECRET))),
+                &HttpRequest::form_post(
+                    &format!("token={token}"),
+                    Some(&basic("shop", SHOP_SECRET)),
+                ),
             )
             .await;
         assert_eq!(r.status, 200, "{what}");
     }
     assert!(bearer_ok(&f.server, at).await);
     // Garbage is malformed, never a panic.
-    for junk in ["", ".", "..", "a.b.c", "a.b.c.d", "e30.e30.", &"A".repeat(9000)] {
+    for junk in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "a.b.c.d",
+        "e30.e30.",
+        &"A".repeat(9000),
+    ] {
         assert!(v.validate(junk, now).is_err(), "{junk}");
     }
     // Another audience: refused by a resource server for it.
-    let mcp = f.server.access_token_validator(format!("{ISSUER}/mcp")).unwrap();
+    let mcp = f
+        .server
+        .access_token_validator(format!("{ISSUER}/mcp"))
+        .unwrap();
     assert_eq!(mcp.validate(at, now).err(), Some(JwtError::WrongAudience));
 }
 
@@ -393,7 +444,8 @@ async fn tokens_verify_across_a_key_rotation() {
     // Rotate to an Ed25519 key; the old one verifies for the token lifetime.
     let next = SigningKey::generate(JwsAlgorithm::EdDsa, &tessera::OsRandom);
     let next_kid = next.kid().to_owned();
-    keys.rotate(next, f.server.now(), Duration::hours(1)).unwrap();
+    keys.rotate(next, f.server.now(), Duration::hours(1))
+        .unwrap();
     let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
     let new = t["access_token"].as_str().unwrap().to_owned();
     assert_eq!(part(&new, 0)["kid"], next_kid.as_str());
@@ -417,7 +469,10 @@ async fn tokens_verify_across_a_key_rotation() {
     assert!(v.validate(&old, f.server.now()).is_ok());
     f.clock.advance(Duration::minutes(1));
     assert_eq!(f.server.jwks().unwrap().keys.len(), 1);
-    assert_eq!(v.validate(&old, f.server.now()).err(), Some(JwtError::UnknownKey));
+    assert_eq!(
+        v.validate(&old, f.server.now()).err(),
+        Some(JwtError::UnknownKey)
+    );
 }
 
 #[tokio::test]
@@ -489,7 +544,10 @@ async fn jwks_path_clashes_are_build_errors() {
     let k: Arc<dyn KeySet> = keys();
     let r = Server::builder()
         .issuer(ISSUER)
-        .store(Arc::new(tessera_memory::MemoryStore::with_clients(Vec::<Client>::new())))
+        .store(Arc::new(tessera_memory::MemoryStore::with_clients(Vec::<
+            Client,
+        >::new(
+        ))))
         .signing_keys(k)
         .paths(tessera::EndpointPaths::default().with_jwks("/token"))
         .build();

@@ -21,7 +21,11 @@ fn decode_part(token: &str, i: usize) -> Result<Value, Failure> {
 }
 
 fn ensure(cond: bool, what: impl FnOnce() -> String) -> CheckResult {
-    if cond { Ok(()) } else { Err(Failure::new(what())) }
+    if cond {
+        Ok(())
+    } else {
+        Err(Failure::new(what()))
+    }
 }
 
 /// The JWKS at `jwks_uri` (RFC 8414 §2), public keys only, cacheable.
@@ -39,13 +43,17 @@ async fn jwks(ctx: &Ctx) -> Result<jsonwebtoken::jwk::JwkSet, Failure> {
     ex.expect_status(200)?;
     ex.expect_media_type("application/jwk-set+json")?;
     ex.ensure(
-        ex.header("cache-control").is_some_and(|c| c.contains("max-age")),
+        ex.header("cache-control")
+            .is_some_and(|c| c.contains("max-age")),
         "the JWKS should say how long it may be cached",
     )?;
     let set = ex.json()?;
     for key in set["keys"].as_array().into_iter().flatten() {
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            ex.ensure(key.get(private).is_none(), format!("a JWK carries {private}"))?;
+            ex.ensure(
+                key.get(private).is_none(),
+                format!("a JWK carries {private}"),
+            )?;
         }
         ex.ensure(key["kid"].is_string(), "a JWK without kid")?;
     }
@@ -61,11 +69,18 @@ fn verify(
     audience: &str,
 ) -> Result<Value, Failure> {
     let header = decode_part(token, 0)?;
-    ensure(header["typ"] == "at+jwt", || format!("typ is {}, expected at+jwt", header["typ"]))?;
-    let jh = jsonwebtoken::decode_header(token).map_err(|e| Failure::new(format!("header: {e}")))?;
-    ensure(matches!(jh.alg, jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::EdDSA), || {
-        format!("alg {:?} is not asymmetric", jh.alg)
+    ensure(header["typ"] == "at+jwt", || {
+        format!("typ is {}, expected at+jwt", header["typ"])
     })?;
+    let jh =
+        jsonwebtoken::decode_header(token).map_err(|e| Failure::new(format!("header: {e}")))?;
+    ensure(
+        matches!(
+            jh.alg,
+            jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::EdDSA
+        ),
+        || format!("alg {:?} is not asymmetric", jh.alg),
+    )?;
     let kid = jh.kid.ok_or_else(|| Failure::new("no kid in the header"))?;
     let jwk = set
         .find(&kid)
@@ -96,17 +111,32 @@ pub async fn jwt_access_tokens_rfc9068(t: &Target) -> CheckResult {
 
     let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, None).await?;
     let claims = verify(&set, &tokens.access, &issuer, &api)?;
-    ensure(claims["sub"] == ALICE.username, || format!("sub is {}", claims["sub"]))?;
-    ensure(claims["client_id"] == "printshop", || format!("client_id is {}", claims["client_id"]))?;
+    ensure(claims["sub"] == ALICE.username, || {
+        format!("sub is {}", claims["sub"])
+    })?;
+    ensure(claims["client_id"] == "printshop", || {
+        format!("client_id is {}", claims["client_id"])
+    })?;
     ensure(claims["jti"].is_string(), || "no jti".into())?;
-    let mut scope: Vec<&str> = claims["scope"].as_str().unwrap_or_default().split(' ').collect();
+    let mut scope: Vec<&str> = claims["scope"]
+        .as_str()
+        .unwrap_or_default()
+        .split(' ')
+        .collect();
     scope.sort_unstable();
-    ensure(scope == ["photos.read", "profile"], || format!("scope is {}", claims["scope"]))?;
+    ensure(scope == ["photos.read", "profile"], || {
+        format!("scope is {}", claims["scope"])
+    })?;
     ensure(
-        claims["exp"].as_i64().zip(claims["iat"].as_i64()).is_some_and(|(e, i)| e > i),
+        claims["exp"]
+            .as_i64()
+            .zip(claims["iat"].as_i64())
+            .is_some_and(|(e, i)| e > i),
         || "exp is not after iat".into(),
     )?;
-    ensure(tokens.exchange.json()?["token_type"] == "Bearer", || "token_type is not Bearer".into())?;
+    ensure(tokens.exchange.json()?["token_type"] == "Bearer", || {
+        "token_type is not Bearer".into()
+    })?;
 
     // The provider's own resource server accepts it, then refuses it revoked.
     flow::api(&ctx, &tokens.access).await?.expect_status(200)?;
@@ -122,12 +152,17 @@ pub async fn jwt_access_tokens_rfc9068(t: &Target) -> CheckResult {
         "a revoked JWT should get error=\"invalid_token\"",
     )?;
     let (json, ex) = flow::introspect(&ctx, &tokens.access).await?;
-    ex.ensure(json["active"] == false, "a revoked JWT is inactive at introspection")?;
+    ex.ensure(
+        json["active"] == false,
+        "a revoked JWT is inactive at introspection",
+    )?;
 
     // Client credentials: the client is the subject (RFC 9068 §2.2).
     let job = flow::client_token(&ctx, &BACKUP_JOB, None).await?;
     let claims = verify(&set, &job.access, &issuer, &api)?;
-    ensure(claims["sub"] == "backup-job", || format!("sub is {}", claims["sub"]))?;
+    ensure(claims["sub"] == "backup-job", || {
+        format!("sub is {}", claims["sub"])
+    })?;
     flow::api(&ctx, &job.access).await?.expect_status(200)?;
 
     // A token re-signed with HS256 keyed by the public JWK is refused.

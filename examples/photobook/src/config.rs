@@ -400,11 +400,20 @@ mod tests {
             "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n",
         )
         .unwrap();
-        let args = parse(&["--access-tokens", "jwt", "--signing-key", good.to_str().unwrap()]).unwrap();
+        let args = parse(&[
+            "--access-tokens",
+            "jwt",
+            "--signing-key",
+            good.to_str().unwrap(),
+        ])
+        .unwrap();
         let keys = crate::tokens::signing_keys(&args).unwrap();
         use tessera::KeySet as _;
         let now = time::OffsetDateTime::now_utc();
-        assert_eq!(keys.signing_key(now).algorithm(), tessera::JwsAlgorithm::EdDsa);
+        assert_eq!(
+            keys.signing_key(now).algorithm(),
+            tessera::JwsAlgorithm::EdDsa
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
