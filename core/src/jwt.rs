@@ -405,7 +405,7 @@ impl<K: VerificationKeys> AccessTokenValidator<K> {
         now: OffsetDateTime,
     ) -> Result<AccessTokenClaims, JwtError> {
         let claims = verify_access_token(token, &self.keys, &self.issuer, self.leeway, now)?;
-        if !claims.aud.iter().any(|a| *a == self.audience) {
+        if !claims.aud.contains(&self.audience) {
             return Err(JwtError::WrongAudience);
         }
         Ok(claims)
