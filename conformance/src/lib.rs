@@ -286,15 +286,17 @@ macro_rules! __with_checks {
                 push_without_client_authentication_is_401,
                 push_with_unregistered_redirect_uri_is_400,
             }
-            rfc7591 {
-                public_client_registers_and_runs_the_code_flow,
-                confidential_client_registers_and_authenticates,
-                bad_metadata_is_refused_with_its_error,
-            }
             rfc8628 {
                 device_authorization_response,
                 polling_before_a_decision,
                 printshop_is_unauthorized_client,
+            }
+            rfc8693 {
+                photo_api_exchanges_a_users_token,
+                wider_scope_is_invalid_scope,
+                inactive_subject_token_is_invalid_grant,
+                malformed_exchange_is_invalid_request,
+                other_clients_are_unauthorized_client,
             }
             rfc7662 {
                 photo_api_introspects_any_token,

@@ -13,10 +13,10 @@ pub mod rfc6749_happy;
 pub mod rfc6749_token;
 pub mod rfc6750;
 pub mod rfc7009;
-pub mod rfc7591;
 pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8628;
+pub mod rfc8693;
 pub mod rfc9126;
 
 /// A boxed check future.

@@ -85,6 +85,10 @@ fn photo_api() -> Option<Client> {
             SecretHash::of(PHOTO_API_SECRET),
         )
         .with_auth_methods([AuthMethod::ClientSecretBasic])
+        // Its scopes only by exchanging a user's token (RFC 8693): it is
+        // registered for no other grant.
+        .with_grant_types([tessera_token_exchange::GRANT_TYPE])
+        .with_scope(Scope::parse("photos.read photos.write profile").ok()?)
         .with_introspect_any_token(true),
     )
 }
@@ -131,8 +135,9 @@ mod tests {
 
         let api = find("photo-api");
         assert_eq!(api.auth_methods, [AuthMethod::ClientSecretBasic].into());
-        assert!(api.grant_types.is_empty());
-        assert!(api.scope.is_empty());
+        assert_eq!(api.grant_types.len(), 1);
+        assert!(api.allows_grant(tessera_token_exchange::GRANT_TYPE));
+        assert_eq!(api.scope.to_string(), "photos.read photos.write profile");
         assert!(api.introspect_any_token);
     }
 

@@ -59,7 +59,6 @@ pub mod pages;
 pub mod photos;
 pub mod session;
 pub mod store;
-pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
@@ -94,6 +93,9 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
         .shared_store(store)
         .realm(REALM)
         .enable_device_grant()
+        // Token exchange (RFC 8693), from outside the core through the
+        // public grant trait: photo-api trades a user's token for its own.
+        .grant(tessera_token_exchange::TokenExchangeGrant::new())
         // DEMO-CONTRACT "Dynamic client registration": open (no initial
         // access token), authorization_code and refresh_token only, bounded
         // by rate (the abuse hook), count and expiry of unused ones.
