@@ -113,7 +113,6 @@ where
     device_polling_rules(make_store().await).await;
     device_user_codes_are_unique_while_live(make_store().await).await;
     race_poll_device(make_store().await).await;
-    run_registration(&mut make_store).await;
 }
 
 // ----- fixtures ---------------------------------------------------------
