@@ -286,6 +286,11 @@ macro_rules! __with_checks {
                 push_without_client_authentication_is_401,
                 push_with_unregistered_redirect_uri_is_400,
             }
+            rfc7591 {
+                public_client_registers_and_runs_the_code_flow,
+                confidential_client_registers_and_authenticates,
+                bad_metadata_is_refused_with_its_error,
+            }
             rfc8628 {
                 device_authorization_response,
                 polling_before_a_decision,

@@ -13,6 +13,7 @@ pub mod rfc6749_happy;
 pub mod rfc6749_token;
 pub mod rfc6750;
 pub mod rfc7009;
+pub mod rfc7591;
 pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8628;

@@ -59,6 +59,7 @@ pub mod pages;
 pub mod photos;
 pub mod session;
 pub mod store;
+pub mod tokens;
 pub mod users;
 
 use std::sync::Arc;
