@@ -8,10 +8,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts, OriginalUri};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Request, Uri};
+use axum::http::{Extensions, HeaderMap, Request, Uri};
 use axum::response::{IntoResponse, Response};
 use tessera::{AccessToken, BearerError, Server};
 use tower::{Layer, Service};
@@ -40,6 +40,7 @@ use crate::response::TesseraResponse;
 pub struct BearerRejection {
     error: BearerError,
     realm: String,
+    resource_metadata: Option<String>,
 }
 
 impl BearerRejection {
@@ -48,7 +49,21 @@ impl BearerRejection {
         Self {
             error,
             realm: realm.into(),
+            resource_metadata: None,
         }
+    }
+
+    /// The same rejection, its challenge naming the protected resource's
+    /// metadata URL (RFC 9728 §5.1 `resource_metadata`).
+    #[must_use]
+    pub fn with_resource_metadata(mut self, url: Option<String>) -> Self {
+        self.resource_metadata = url;
+        self
+    }
+
+    /// The `resource_metadata` URL its challenge names, if any.
+    pub fn resource_metadata(&self) -> Option<&str> {
+        self.resource_metadata.as_deref()
     }
 
     /// The core's error.
@@ -86,19 +101,34 @@ impl std::error::Error for BearerRejection {
 
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
-        TesseraResponse(self.error.to_http(&self.realm)).into_response()
+        TesseraResponse(
+            self.error
+                .to_http_with(&self.realm, self.resource_metadata.as_deref()),
+        )
+        .into_response()
     }
 }
 
-/// Validates the request's bearer token with the core.
+/// The path the client asked for: inside a nested router, axum's
+/// `OriginalUri` (the request's own `Uri` has the prefix stripped).
+fn request_path<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
+    extensions
+        .get::<OriginalUri>()
+        .map_or(uri.path(), |original| original.0.path())
+}
+
+/// Validates the request's bearer token with the core, for the protected
+/// resource the path belongs to, if one is declared
+/// ([`Server::verify_bearer_at`]: audience check, `resource_metadata`).
 async fn verify(
     server: &Server,
     headers: &HeaderMap,
     uri: &Uri,
+    path: &str,
 ) -> Result<AccessToken, BearerRejection> {
     let authorization = header_text(headers, &AUTHORIZATION);
     server
-        .verify_bearer(authorization.as_deref(), uri.query())
+        .verify_bearer_at(path, authorization.as_deref(), uri.query())
         .await
         .map_err(|error| {
             // The error's code only: never the header, which holds the token.
@@ -107,6 +137,7 @@ async fn verify(
                 None => tracing::debug!("no bearer token"),
             }
             BearerRejection::new(error, server.config().realm.clone())
+                .with_resource_metadata(server.resource_metadata_url_at(path))
         })
 }
 
@@ -149,6 +180,7 @@ async fn verify(
 pub struct Bearer {
     token: AccessToken,
     server: Server,
+    resource_metadata: Option<String>,
 }
 
 impl fmt::Debug for Bearer {
@@ -161,9 +193,10 @@ impl Bearer {
     /// Checks the token carries every scope in `scopes`; otherwise `403
     /// insufficient_scope` naming them (RFC 6750 §3.1).
     pub fn require(&self, scopes: &[&str]) -> Result<(), BearerRejection> {
-        self.token
-            .require(scopes)
-            .map_err(|e| BearerRejection::new(e, self.server.config().realm.clone()))
+        self.token.require(scopes).map_err(|e| {
+            BearerRejection::new(e, self.server.config().realm.clone())
+                .with_resource_metadata(self.resource_metadata.clone())
+        })
     }
 
     /// The validated token.
@@ -199,11 +232,17 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
         let server = Server::from_ref(state);
+        let path = request_path(&parts.extensions, &parts.uri);
+        let resource_metadata = server.resource_metadata_url_at(path);
         let token = match parts.extensions.get::<AccessToken>() {
             Some(token) => token.clone(),
-            None => verify(&server, &parts.headers, &parts.uri).await?,
+            None => verify(&server, &parts.headers, &parts.uri, path).await?,
         };
-        Ok(Self { token, server })
+        Ok(Self {
+            token,
+            server,
+            resource_metadata,
+        })
     }
 }
 
@@ -330,14 +369,16 @@ where
         let server = self.server.clone();
         let scopes = Arc::clone(&self.scopes);
         Box::pin(async move {
-            let token = match verify(&server, request.headers(), request.uri()).await {
+            let path = request_path(request.extensions(), request.uri()).to_owned();
+            let token = match verify(&server, request.headers(), request.uri(), &path).await {
                 Ok(token) => token,
                 Err(rejection) => return Ok(rejection.into_response()),
             };
             let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
             if let Err(error) = token.require(&required) {
                 tracing::debug!("bearer token lacks the required scope");
-                let rejection = BearerRejection::new(error, server.config().realm.clone());
+                let rejection = BearerRejection::new(error, server.config().realm.clone())
+                    .with_resource_metadata(server.resource_metadata_url_at(&path));
                 return Ok(rejection.into_response());
             }
             request.extensions_mut().insert(token);

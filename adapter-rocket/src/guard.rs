@@ -53,6 +53,7 @@ use crate::state::server_of;
 pub struct Bearer {
     token: AccessToken,
     realm: Arc<str>,
+    resource_metadata: Option<Arc<str>>,
 }
 
 impl Bearer {
@@ -69,9 +70,9 @@ impl Bearer {
     /// Checks that the token carries every scope in `required`; the
     /// rejection answers `403 insufficient_scope` naming them.
     pub fn require(&self, required: &[&str]) -> Result<(), BearerRejection> {
-        self.token
-            .require(required)
-            .map_err(|error| BearerRejection::new(error, &self.realm))
+        self.token.require(required).map_err(|error| {
+            BearerRejection::for_resource(error, &self.realm, self.resource_metadata.as_deref())
+        })
     }
 }
 
@@ -100,10 +101,22 @@ impl<'r> FromRequest<'r> for Bearer {
                 };
                 let authorization = header_text(req, "Authorization");
                 let query = req.uri().query().map(|q| q.as_str());
+                let path = req.uri().path().as_str();
                 let realm: Arc<str> = server.config().realm.as_str().into();
+                // The protected resource the path belongs to, if declared:
+                // audience check and `resource_metadata` (RFC 9728 §5.1).
+                let resource_metadata: Option<Arc<str>> =
+                    server.resource_metadata_url_at(path).map(Into::into);
                 Verified(
-                    match server.verify_bearer(authorization.as_deref(), query).await {
-                        Ok(token) => Ok(Bearer { token, realm }),
+                    match server
+                        .verify_bearer_at(path, authorization.as_deref(), query)
+                        .await
+                    {
+                        Ok(token) => Ok(Bearer {
+                            token,
+                            realm,
+                            resource_metadata,
+                        }),
                         Err(error) => {
                             // The error's code only: never the header, which holds the token.
                             match error.code() {
@@ -112,7 +125,11 @@ impl<'r> FromRequest<'r> for Bearer {
                                 }
                                 None => tracing::debug!("no bearer token"),
                             }
-                            Err(BearerRejection::new(error, &realm))
+                            Err(BearerRejection::for_resource(
+                                error,
+                                &realm,
+                                resource_metadata.as_deref(),
+                            ))
                         }
                     },
                 )
@@ -235,8 +252,14 @@ struct Rejected {
 impl BearerRejection {
     /// The rejection for `error`, challenging for `realm`.
     pub fn new(error: BearerError, realm: &str) -> Self {
+        Self::for_resource(error, realm, None)
+    }
+
+    /// The rejection for `error` at a protected resource whose metadata is
+    /// at `resource_metadata` (RFC 9728 §5.1): its challenge names it.
+    pub fn for_resource(error: BearerError, realm: &str, resource_metadata: Option<&str>) -> Self {
         Self(Box::new(Rejected {
-            response: error.to_http(realm),
+            response: error.to_http_with(realm, resource_metadata),
             error,
         }))
     }

@@ -318,6 +318,20 @@ macro_rules! __with_checks {
                 scheme_is_case_insensitive,
                 scheme_without_token_is_400_invalid_request,
             }
+            rfc8707 {
+                code_flow_with_resource_is_audience_restricted,
+                omitted_resource_means_the_api,
+                unknown_resource_redirects_invalid_target,
+                malformed_resource_redirects_invalid_target,
+                several_resources_are_invalid_target,
+                client_credentials_resource,
+                changed_resource_at_token_endpoint_is_invalid_target,
+                refresh_keeps_the_audience,
+            }
+            rfc9728 {
+                api_metadata_is_served,
+                api_challenges_carry_resource_metadata,
+            }
             races {
                 concurrent_code_redemptions_one_winner,
                 concurrent_refreshes_one_winner,

@@ -301,6 +301,10 @@ pub(crate) fn validate(
         )));
     }
     let scope = resolve_scope(params.get("scope"), &client.scope).map_err(reject)?;
+    // RFC 8707 §2: `invalid_target`, at the verified redirect URI.
+    let audience = crate::resource::requested_resource(params)
+        .and_then(|requested| crate::resource::resolve(requested, client, config))
+        .map_err(reject)?;
     // The verified redirect URI and the state move into the request.
     let ResponseTarget {
         redirect_uri,
@@ -316,6 +320,7 @@ pub(crate) fn validate(
             scope,
             state,
             challenge,
+            audience,
             expires_at: now + config.lifetimes.pending,
         },
     })
@@ -383,6 +388,8 @@ mod tests {
             device_poll_interval: 5,
             require_pushed_authorization_requests: false,
             registration: None,
+            resources: Default::default(),
+            default_resource: None,
         }
     }
 

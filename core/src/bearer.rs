@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use crate::client::ClientId;
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpResponse;
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::server::Server;
 use crate::storage::{Actor, Subject};
@@ -25,6 +26,8 @@ pub struct AccessToken {
     /// Who acts on the subject's behalf, for a token issued by delegation
     /// (RFC 8693 §4.1 `act`); `None` otherwise.
     pub actor: Option<Actor>,
+    /// The resource it is for (RFC 8707 §2); `None`: no audience.
+    pub audience: Option<ResourceIndicator>,
 }
 
 impl AccessToken {
@@ -59,6 +62,9 @@ pub enum BearerError {
     Malformed(&'static str),
     /// The token is unknown, expired, revoked or malformed: `401 invalid_token` (§3.1).
     Invalid,
+    /// The token is for another resource, or for none (RFC 8707 §2):
+    /// `401 invalid_token` (RFC 6750 §3.1), like any token not good here.
+    WrongAudience,
     /// The token lacks a scope the resource needs: `403 insufficient_scope`,
     /// naming the scopes `required` (§3.1).
     InsufficientScope {
@@ -85,6 +91,13 @@ impl BearerError {
                 )
                 .with_reason(Reason::AccessTokenInvalid),
             ),
+            Self::WrongAudience => Some(
+                OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "the access token is not for this resource",
+                )
+                .with_reason(Reason::AudienceMismatch),
+            ),
             Self::InsufficientScope { .. } => Some(OAuthError::new(
                 ErrorCode::InsufficientScope,
                 "the token lacks the required scope",
@@ -98,7 +111,7 @@ impl BearerError {
         match self {
             Self::Missing => None,
             Self::Malformed(_) => Some(ErrorCode::InvalidRequest),
-            Self::Invalid => Some(ErrorCode::InvalidToken),
+            Self::Invalid | Self::WrongAudience => Some(ErrorCode::InvalidToken),
             Self::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
             Self::Unavailable(e) => Some(e.code),
         }
@@ -112,24 +125,47 @@ impl BearerError {
 
     /// The `WWW-Authenticate` header value.
     pub fn challenge(&self, realm: &str) -> String {
+        self.challenge_with(realm, None)
+    }
+
+    /// The `WWW-Authenticate` header value of a protected resource that
+    /// publishes metadata (RFC 9728 §5.1): `resource_metadata` is its URL,
+    /// in every challenge (no token, a bad token, too little scope), so a
+    /// client that knows nothing can find the authorization server.
+    pub fn challenge_with(&self, realm: &str, resource_metadata: Option<&str>) -> String {
         let scope = match self {
             Self::InsufficientScope { required } => Some(required.as_str()),
             _ => None,
         };
-        match self.oauth_error() {
-            None => format!("Bearer realm=\"{realm}\""),
+        let mut header = match self.oauth_error() {
+            None => format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm)),
             Some(e) => e.bearer_challenge(realm, scope),
+        };
+        if let Some(url) = resource_metadata {
+            header.push_str(&format!(
+                ", resource_metadata=\"{}\"",
+                crate::error::quote_safe(url)
+            ));
         }
+        header
     }
 
     /// As an HTTP response with the JSON error body and the challenge.
     pub fn to_http(&self, realm: &str) -> HttpResponse {
+        self.to_http_with(realm, None)
+    }
+
+    /// As an HTTP response whose challenge names the resource's metadata
+    /// (RFC 9728 §5.1; see [`challenge_with`](Self::challenge_with)).
+    pub fn to_http_with(&self, realm: &str, resource_metadata: Option<&str>) -> HttpResponse {
         let mut r = match self.oauth_error() {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
             None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}"),
         };
-        r.headers
-            .push(("www-authenticate", self.challenge(realm).into()));
+        r.headers.push((
+            "www-authenticate",
+            self.challenge_with(realm, resource_metadata).into(),
+        ));
         r
     }
 }
@@ -194,7 +230,56 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerE
 }
 
 impl Server {
-    /// Validates the bearer token of a resource request.
+    /// Validates the bearer token of a request to the resource `resource`
+    /// (RFC 8707 §2): as [`verify_bearer`](Self::verify_bearer), and the
+    /// token's audience must be `resource`. A token for another resource,
+    /// or for none, is [`BearerError::WrongAudience`] (`401
+    /// invalid_token`): it was issued to be presented elsewhere. (A token
+    /// stored without an audience counts as the default resource's, see
+    /// [`Config::audience_of`](crate::Config::audience_of).)
+    pub async fn verify_bearer_for(
+        &self,
+        resource: &ResourceIndicator,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> Result<AccessToken, BearerError> {
+        let token = self.verify_bearer(authorization, query).await?;
+        let audience = token
+            .audience
+            .as_ref()
+            .or(self.config().default_resource.as_ref());
+        if audience == Some(resource) {
+            Ok(token)
+        } else {
+            tracing::debug!(resource = %resource, audience = ?audience, "bearer token for another resource refused");
+            Err(BearerError::WrongAudience)
+        }
+    }
+
+    /// Validates the bearer token of a request to `path`: with
+    /// [`verify_bearer_for`](Self::verify_bearer_for) when a declared
+    /// protected resource contains `path`
+    /// ([`Server::protected_resource_at`]), else with
+    /// [`verify_bearer`](Self::verify_bearer). What the adapters' bearer
+    /// extractors and guards call.
+    pub async fn verify_bearer_at(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        query: Option<&str>,
+    ) -> Result<AccessToken, BearerError> {
+        match self.protected_resource_at(path) {
+            Some(resource) => {
+                self.verify_bearer_for(resource.identifier(), authorization, query)
+                    .await
+            }
+            None => self.verify_bearer(authorization, query).await,
+        }
+    }
+
+    /// Validates the bearer token of a resource request, whatever its
+    /// audience (see [`verify_bearer_for`](Self::verify_bearer_for) for a
+    /// resource's own check).
     ///
     /// `authorization` is the `Authorization` header; `query` the raw query
     /// string: a token there (RFC 6750 §2.3) is refused, since URLs leak into
@@ -219,9 +304,7 @@ impl Server {
         // (signature checked, then its record: revocation is seen).
         let secret = match SecretKey::parse(TokenKind::Access, token) {
             Some(secret) => secret,
-            None => self
-                .own_jwt_record_key(token)
-                .ok_or(BearerError::Invalid)?,
+            None => self.own_jwt_record_key(token).ok_or(BearerError::Invalid)?,
         };
         let record = self
             .store()
@@ -239,6 +322,7 @@ impl Server {
             scope: record.scope,
             expires_at: record.expires_at,
             actor: record.actor,
+            audience: record.audience,
         })
     }
 }

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::error::StoreError;
 use crate::redirect::RedirectUri;
 use crate::registration::{DynamicRegistration, RegisterOutcome};
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::token::{Random, TokenHash};
 
@@ -209,6 +210,10 @@ pub struct Client {
     /// embedder registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration: Option<Box<DynamicRegistration>>,
+    /// The resources it may obtain tokens for (RFC 8707); `None`: every
+    /// resource the server knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<BTreeSet<ResourceIndicator>>,
 }
 
 impl Client {
@@ -227,6 +232,7 @@ impl Client {
             require_pushed_authorization_requests: false,
             access_token_format: None,
             registration: None,
+            resources: None,
         }
     }
 
@@ -245,6 +251,7 @@ impl Client {
             require_pushed_authorization_requests: false,
             access_token_format: None,
             registration: None,
+            resources: None,
         }
     }
 
@@ -292,6 +299,23 @@ impl Client {
     pub fn with_require_pushed_authorization_requests(mut self, required: bool) -> Self {
         self.require_pushed_authorization_requests = required;
         self
+    }
+
+    /// Limits the client to these resources (RFC 8707): a request for any
+    /// other is `invalid_target`. Without this, it may have every resource
+    /// the server knows.
+    pub fn with_resources(
+        mut self,
+        resources: impl IntoIterator<Item = ResourceIndicator>,
+    ) -> Self {
+        self.resources = Some(resources.into_iter().collect());
+        self
+    }
+
+    /// Whether the client may obtain tokens for `resource` (the server
+    /// checks separately that it knows it).
+    pub fn allows_resource(&self, resource: &ResourceIndicator) -> bool {
+        self.resources.as_ref().is_none_or(|r| r.contains(resource))
     }
 
     /// Whether the client registered itself (RFC 7591): its name and

@@ -1,9 +1,10 @@
 //! Server configuration: the issuer, lifetimes and policies, with safe defaults.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use time::Duration;
 
+use crate::resource::ResourceIndicator;
 use crate::scope::{Scope, ScopeToken};
 
 /// How long each kind of secret lives. Built from the defaults with the
@@ -256,9 +257,25 @@ pub struct Config {
     pub require_pushed_authorization_requests: bool,
     /// Dynamic client registration (RFC 7591), when enabled.
     pub registration: Option<crate::registration::RegistrationPolicy>,
+    /// The resources tokens may be requested for (RFC 8707 §2): any other
+    /// `resource` is `invalid_target`. Empty: `resource` is always refused.
+    pub resources: BTreeSet<ResourceIndicator>,
+    /// The audience of tokens requested without `resource` (one of
+    /// [`resources`](Self::resources)); `None`: such tokens have no audience.
+    pub default_resource: Option<ResourceIndicator>,
 }
 
 impl Config {
+    /// The resource a stored token is for: its audience, or the default
+    /// resource for a token stored without one (before the default was
+    /// configured), so that such a token is not valid everywhere.
+    pub fn audience_of<'a>(
+        &'a self,
+        record: &'a crate::storage::TokenRecord,
+    ) -> Option<&'a ResourceIndicator> {
+        record.audience.as_ref().or(self.default_resource.as_ref())
+    }
+
     /// All known scopes.
     pub fn scopes_supported(&self) -> Scope {
         Scope::from_tokens(self.scopes.keys().cloned())

@@ -43,6 +43,10 @@ pub enum Endpoint {
     Jwks,
     /// Dynamic client registration (RFC 7591 §3), when enabled.
     Registration,
+    /// The metadata of the `n`-th protected resource declared with
+    /// [`ServerBuilder::protected_resource`](crate::ServerBuilder::protected_resource)
+    /// (RFC 9728 §3), see [`Server::protected_resources`].
+    ProtectedResourceMetadata(usize),
 }
 
 impl Endpoint {
@@ -50,7 +54,7 @@ impl Endpoint {
     /// listing these.
     pub const fn methods(self) -> &'static [&'static str] {
         match self {
-            Self::Metadata | Self::Jwks => &["GET", "HEAD"],
+            Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_) => &["GET", "HEAD"],
             Self::Token
             | Self::Revocation
             | Self::Introspection
@@ -71,18 +75,22 @@ impl Endpoint {
             Self::PushedAuthorization => "pushed_authorization",
             Self::Jwks => "jwks",
             Self::Registration => "registration",
+            Self::ProtectedResourceMetadata(_) => "protected_resource_metadata",
         }
     }
 
     /// Whether the endpoint reads a request body (adapters may skip reading
     /// one for the others).
     pub const fn reads_body(self) -> bool {
-        !matches!(self, Self::Metadata | Self::Jwks)
+        !matches!(
+            self,
+            Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_)
+        )
     }
 
     fn allow_header(self) -> &'static str {
         match self {
-            Self::Metadata | Self::Jwks => "GET, HEAD",
+            Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_) => "GET, HEAD",
             Self::Token
             | Self::Revocation
             | Self::Introspection
@@ -204,6 +212,28 @@ impl Routes {
         Ok(self)
     }
 
+    /// Adds the metadata route of each protected resource (RFC 9728 §3.1),
+    /// checked like every other path.
+    pub(crate) fn add_protected_resources(
+        &mut self,
+        resources: &[crate::protected_resource::ProtectedResource],
+    ) -> Result<(), BuildError> {
+        for (index, resource) in resources.iter().enumerate() {
+            let path = resource.metadata_path();
+            let endpoint = Endpoint::ProtectedResourceMetadata(index);
+            check_path(endpoint.name(), &path)?;
+            let pages = [
+                self.authorization.as_str(),
+                self.device_verification.as_str(),
+            ];
+            if pages.contains(&path.as_str()) || self.routes.iter().any(|r| r.path == path) {
+                return Err(BuildError::DuplicatePath(path));
+            }
+            self.routes.push(Route { endpoint, path });
+        }
+        Ok(())
+    }
+
     pub(crate) fn device_verification(&self) -> &str {
         &self.device_verification
     }
@@ -300,6 +330,9 @@ impl Server {
         let result = match endpoint {
             Endpoint::Metadata => Ok(self.metadata_response()),
             Endpoint::Jwks => Ok(self.jwks_response()),
+            Endpoint::ProtectedResourceMetadata(index) => {
+                Ok(self.protected_resource_metadata_response(index))
+            }
             Endpoint::Token => self.token_http(request).await,
             Endpoint::Revocation => self
                 .revoke(request)

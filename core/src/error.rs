@@ -48,6 +48,9 @@ pub enum ErrorCode {
     InvalidRedirectUri,
     /// Registration: a metadata value is invalid (RFC 7591 §3.2.2).
     InvalidClientMetadata,
+    /// The requested resource is malformed, unknown, not allowed for the
+    /// client, or not the grant's (RFC 8707 §2, registered in §5.2).
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -72,6 +75,7 @@ impl ErrorCode {
             Self::ExpiredToken => "expired_token",
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 
@@ -173,6 +177,18 @@ pub enum Reason {
     Storage,
     /// Something inside the server failed that is not the client's doing.
     Internal,
+    /// `resource` is not an absolute URI without fragment (RFC 8707 §2).
+    TargetMalformed,
+    /// `resource` was sent more than once; Tessera grants one per request.
+    TargetRepeated,
+    /// `resource` names a resource the server does not know (RFC 8707 §2).
+    TargetUnknown,
+    /// The client may not obtain tokens for this resource.
+    TargetNotAllowed,
+    /// `resource` differs from the grant's own (a code or refresh token's).
+    TargetChanged,
+    /// The access token's audience is another resource (RFC 8707 §2, RFC 6750 §3.1).
+    AudienceMismatch,
     /// An extension grant's or the embedder's own reason.
     Other,
 }
@@ -285,6 +301,11 @@ impl OAuthError {
         Self::new(ErrorCode::InvalidScope, description).with_reason(Reason::ScopeNotAllowed)
     }
 
+    /// `invalid_target` with a description (RFC 8707 §2).
+    pub fn invalid_target(description: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidTarget, description).with_reason(Reason::TargetUnknown)
+    }
+
     /// `unauthorized_client` with a description.
     pub fn unauthorized_client(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::UnauthorizedClient, description).with_reason(Reason::ClientNotAllowed)
@@ -371,7 +392,7 @@ impl fmt::Display for SourceChain<'_> {
 
 /// RFC 6750 §3: the attribute values must not contain `"` or `\`; descriptions
 /// are limited to %x20-21 / %x23-5B / %x5D-7E, so anything else is dropped.
-fn quote_safe(s: &str) -> String {
+pub(crate) fn quote_safe(s: &str) -> String {
     s.chars()
         .filter(|c| matches!(*c, ' ' | '!' | '#'..='[' | ']'..='~'))
         .collect()

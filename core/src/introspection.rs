@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::config::Config;
 use crate::error::OAuthError;
 use crate::http::HttpRequest;
 use crate::server::Server;
@@ -44,6 +45,9 @@ pub struct Introspection {
     /// (token exchange): RFC 8693 §4.1 `act`, e.g. `{"sub": "photo-api"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The resource the token is for (RFC 7662 §2.2 `aud`, RFC 8707 §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
 }
 
 impl Introspection {
@@ -60,11 +64,15 @@ impl Introspection {
             iat: None,
             iss: None,
             act: None,
+            aud: None,
         }
     }
 
-    fn active(record: TokenRecord, token_type: Option<&'static str>, issuer: &str) -> Self {
+    fn active(record: TokenRecord, token_type: Option<&'static str>, config: &Config) -> Self {
+        let issuer = &config.issuer;
+        let aud = config.audience_of(&record).map(|r| r.as_str().to_owned());
         Self {
+            aud,
             active: true,
             scope: Some(record.scope.to_string()),
             username: record.subject.as_ref().map(|s| s.to_string()),
@@ -117,7 +125,6 @@ impl Server {
         token: &str,
     ) -> Result<Introspection, OAuthError> {
         let now = self.now();
-        let issuer = &self.config().issuer;
         let (record, kind) = if let Some(s) = SecretKey::parse(TokenKind::Access, token) {
             (self.store().access_token(s, now).await?, Some("Bearer"))
         } else if let Some(s) = self.own_jwt_record_key(token) {
@@ -133,7 +140,7 @@ impl Server {
         };
         Ok(match record {
             Some(r) if client.introspect_any_token || r.client_id == client.id => {
-                Introspection::active(r, kind, issuer)
+                Introspection::active(r, kind, self.config())
             }
             _ => Introspection::inactive(),
         })

@@ -35,8 +35,10 @@ mod metadata;
 mod par;
 mod params;
 mod pkce;
+mod protected_resource;
 mod redirect;
 mod registration;
+mod resource;
 mod revocation;
 mod scope;
 mod server;
@@ -112,6 +114,9 @@ pub use client::{
 pub use redirect::{RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeToken};
 
+// Resource indicators (RFC 8707): which resource a token is for.
+pub use resource::{ResourceIndicator, ResourceIndicatorError, requested_resource};
+
 // The authorization endpoint: outcomes for the embedder's pages.
 pub use authorize::{AuthorizationRedirect, AuthorizeOutcome, Prompt};
 pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, SkipForFirstParty};
@@ -138,12 +143,16 @@ pub use jwt::{
     MAX_JWT_BYTES,
 };
 pub use keys::{
-    JwsAlgorithm, Jwk, Jwks, KeyError, KeySet, MAX_JWKS_KEYS, MAX_RETIRED_KEYS, RotatingKeys,
+    Jwk, Jwks, JwsAlgorithm, KeyError, KeySet, MAX_JWKS_KEYS, MAX_RETIRED_KEYS, RotatingKeys,
     SigningKey, StaticKeys, VerificationKeys, VerifyingKey,
 };
 
 // Resource servers.
 pub use bearer::{AccessToken, BearerError, bearer_token};
+pub use protected_resource::{
+    PROTECTED_RESOURCE_WELL_KNOWN_PATH, ProtectedResource, ProtectedResourceError,
+    ProtectedResourceMetadata,
+};
 
 // Answers of the other endpoints, for embedders that call them directly.
 pub use introspection::Introspection;

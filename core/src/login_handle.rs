@@ -107,6 +107,7 @@ mod tests {
             redirect_uri: "https://shop.example/cb".into(),
             redirect_uri_sent: true,
             scope: Scope::parse("read").unwrap(),
+            audience: None,
             state: Some("s\"<>é".into()),
             challenge: Some(CodeChallenge::s256(&"v".repeat(43))),
             expires_at: NOW + Duration::minutes(10),

@@ -1,6 +1,8 @@
 //! Request parameters, parsed once with RFC 6749's rules.
 //!
-//! - A parameter sent more than once is `invalid_request` (RFC 6749 §3.1, §3.2).
+//! - A parameter sent more than once is `invalid_request` (RFC 6749 §3.1, §3.2),
+//!   except `resource`, which RFC 8707 §2 lets a client repeat (see
+//!   [`Params::get_all`]; Tessera answers several with `invalid_target`).
 //! - A parameter sent without a value is treated as omitted (§3.1, §3.2).
 //! - Values are `application/x-www-form-urlencoded` (Appendix B) and must
 //!   be UTF-8 once decoded; anything else is `invalid_request` (§5.2), never
@@ -15,6 +17,10 @@ use crate::error::{OAuthError, Reason};
 /// The longest parameter name or value accepted, in bytes once decoded
 /// (DEMO-CONTRACT "Limits against floods"; RFC 6749 leaves it to the server).
 pub const MAX_PARAMETER_BYTES: usize = 2048;
+
+/// The parameters an extension lets a client send more than once: RFC 8707
+/// §2 `resource`. Every other name is refused when repeated (RFC 6749 §3.1).
+const REPEATABLE: [&str; 1] = ["resource"];
 
 /// What is wrong with a parameter that was left out of the parsed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +268,9 @@ impl Params {
             return (0..self.pairs.len())
                 .filter_map(|i| {
                     let name = self.name(&self.pairs[i].0);
+                    if REPEATABLE.contains(&name) {
+                        return None;
+                    }
                     // Names of another length are told apart without
                     // comparing their bytes.
                     let bytes = self.text.as_bytes();
@@ -284,7 +293,7 @@ impl Params {
         names.sort_unstable();
         let mut repeats = Vec::new();
         for (at, &(name, i)) in names.iter().enumerate().skip(1) {
-            if names[at - 1].0 == name {
+            if names[at - 1].0 == name && !REPEATABLE.contains(&name) {
                 let first = at < 2 || names[at - 2].0 != name;
                 repeats.push((i, first));
             }
@@ -306,6 +315,17 @@ impl Params {
         self.pairs
             .iter()
             .find(|(k, _)| bytes.get(k.clone()) == Some(name.as_bytes()))
+            .map(|(_, v)| self.name(v))
+    }
+
+    /// Every non-empty value of a parameter, in the order sent: for the one
+    /// name that may repeat, `resource` (RFC 8707 §2); any other name has at
+    /// most one.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let bytes = self.text.as_bytes();
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| bytes.get(k.clone()) == Some(name.as_bytes()))
             .map(|(_, v)| self.name(v))
     }
 
@@ -413,6 +433,21 @@ mod tests {
     fn duplicate_parameter_is_invalid_request_rfc6749_3_1() {
         let err = Params::parse("a=1&b=2&a=3").err();
         assert_eq!(err.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn resource_may_repeat_rfc8707_2() {
+        let p = Params::parse("resource=a&x=1&resource=b&resource=").unwrap();
+        assert_eq!(p.get_all("resource").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.get_all("x").collect::<Vec<_>>(), ["1"]);
+        let (p, flaws) = Params::parse_reporting_flaws("resource=a&resource=b");
+        assert!(flaws.repeated.is_empty());
+        assert_eq!(p.get_all("resource").count(), 2);
+        // Also past the sorting path for long requests.
+        let long: String = (0..20).map(|i| format!("p{i}=1&resource=r{i}&")).collect();
+        let p = Params::parse(&long).unwrap();
+        assert_eq!(p.get_all("resource").count(), 20);
+        assert!(Params::parse(&format!("{long}p3=2")).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::client::{ClientId, ClientRegistry};
 use crate::error::StoreError;
 use crate::pkce::CodeChallenge;
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::token::{GrantId, SecretKey, TokenHash};
 
@@ -100,6 +101,10 @@ pub struct CodeRecord {
     pub subject: Subject,
     /// The scope granted.
     pub scope: Scope,
+    /// The resource the code's tokens are for (RFC 8707 §2): the
+    /// authorization request's `resource`, or the default resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<ResourceIndicator>,
     /// When it stops being redeemable.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
@@ -114,6 +119,11 @@ pub struct TokenRecord {
     pub subject: Option<Subject>,
     /// The scope it carries.
     pub scope: Scope,
+    /// The resource it is for (RFC 8707 §2), shown as `aud` at
+    /// introspection; a refresh token's is its grant's, kept on rotation.
+    /// `None`: no audience (no resource was requested and no default is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<ResourceIndicator>,
     /// When it was issued.
     #[serde(with = "time::serde::timestamp")]
     pub issued_at: OffsetDateTime,
@@ -256,6 +266,11 @@ pub struct PendingAuthorization {
     pub state: Option<String>,
     /// The PKCE challenge.
     pub challenge: Option<CodeChallenge>,
+    /// The resource the tokens will be for (RFC 8707 §2): the request's
+    /// `resource` (already checked: known, allowed for the client), or the
+    /// default resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<ResourceIndicator>,
     /// When the handle stops working.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,

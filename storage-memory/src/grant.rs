@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use tessera::storage::{Actor, CodeRecord, Subject, TokenRecord};
-use tessera::{ClientId, Scope, TokenHash};
+use tessera::{ClientId, ResourceIndicator, Scope, TokenHash};
 use time::OffsetDateTime;
 
 use crate::shard::{Shards, shrink_if_sparse};
@@ -27,6 +27,9 @@ pub(crate) struct Meta {
     /// Who acts for the subject (RFC 8693 token exchange); rare, so it
     /// lives here, shared, rather than in every token.
     actor: Option<Actor>,
+    /// The resource the token is for (RFC 8707): one per resource server,
+    /// so interned with the rest.
+    audience: Option<ResourceIndicator>,
 }
 
 /// Deduplicates [`Meta`]s so equal ones are stored once.
@@ -87,6 +90,7 @@ impl Interner {
             expires_at,
             family_expires_at,
             actor,
+            audience,
         } = record;
         StoredToken {
             hash,
@@ -95,6 +99,7 @@ impl Interner {
                 subject,
                 scope,
                 actor,
+                audience,
             }),
             issued_at,
             expires_at,
@@ -150,6 +155,7 @@ impl TokenView {
             expires_at,
             family_expires_at,
             actor: meta.actor.clone(),
+            audience: meta.audience.clone(),
         }
     }
 }
@@ -533,6 +539,7 @@ mod tests {
             expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
             family_expires_at: None,
             actor: None,
+            audience: None,
         };
         interner.token(TokenHash([byte; 32]), record)
     }

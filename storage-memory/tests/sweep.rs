@@ -26,6 +26,7 @@ fn record(at: OffsetDateTime, ttl: Duration, subject: Option<&str>) -> TokenReco
         client_id: ClientId::new("svc").unwrap(),
         subject: subject.map(Subject::new),
         scope: Scope::parse("read write").unwrap(),
+        audience: None,
         issued_at: at,
         expires_at: at + ttl,
         family_expires_at: None,
@@ -52,6 +53,7 @@ fn code_record(at: OffsetDateTime, ttl: Duration) -> CodeRecord {
         challenge: None,
         subject: Subject::new("alice"),
         scope: Scope::parse("read").unwrap(),
+        audience: None,
         expires_at: at + ttl,
     }
 }
@@ -62,6 +64,7 @@ fn pending(at: OffsetDateTime, ttl: Duration) -> PendingAuthorization {
         redirect_uri: "https://web.example/cb".into(),
         redirect_uri_sent: false,
         scope: Scope::parse("read").unwrap(),
+        audience: None,
         state: None,
         challenge: None,
         expires_at: at + ttl,

@@ -76,6 +76,7 @@ checks!(
     kinds_do_not_mix,
     pending_lifecycle,
     expired_pending_is_gone,
+    audience_is_kept,
     grants_are_independent,
     race_take_code,
     race_rotate_refresh,

@@ -28,6 +28,7 @@ fn token(now: OffsetDateTime) -> TokenRecord {
         client_id: ClientId::new("c").unwrap(),
         subject: None,
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         issued_at: now,
         expires_at: now + Duration::seconds(300),
         family_expires_at: None,
@@ -42,6 +43,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         challenge: None,
         subject: Subject::new("alice"),
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         expires_at: now + Duration::seconds(60),
     }
 }
@@ -52,6 +54,7 @@ fn pending(now: OffsetDateTime) -> PendingAuthorization {
         redirect_uri: "https://c.example/cb".to_owned(),
         redirect_uri_sent: false,
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         state: None,
         challenge: None,
         expires_at: now + Duration::seconds(600),

@@ -37,6 +37,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         challenge: None,
         subject: Subject::new("alice"),
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         expires_at: now + time::Duration::seconds(60),
     }
 }
@@ -51,6 +52,7 @@ async fn all_unavailable(store: &RedisStore, what: &str) {
                 client_id: ClientId::new("c").unwrap(),
                 subject: None,
                 scope: Scope::parse("a").unwrap(),
+                audience: None,
                 issued_at: now,
                 expires_at: now + time::Duration::seconds(60),
                 family_expires_at: None,

@@ -28,6 +28,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         client_id: ClientId::new("c").unwrap(),
         subject: None,
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         issued_at: now,
         expires_at: now + Duration::seconds(ttl),
         family_expires_at: None,
@@ -57,6 +58,7 @@ async fn every_key_expires_and_meta_outlives_its_records() {
                 challenge: None,
                 subject: Subject::new("alice"),
                 scope: Scope::parse("a").unwrap(),
+                audience: None,
                 expires_at: now + Duration::seconds(60),
             },
         )
@@ -88,6 +90,7 @@ async fn every_key_expires_and_meta_outlives_its_records() {
                 redirect_uri: "https://c.example/cb".into(),
                 redirect_uri_sent: false,
                 scope: Scope::parse("a").unwrap(),
+                audience: None,
                 state: None,
                 challenge: None,
                 expires_at: now + Duration::seconds(600),

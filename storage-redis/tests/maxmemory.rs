@@ -24,6 +24,7 @@ fn tokens(now: OffsetDateTime) -> (tessera::GrantId, SecretKey, NewTokens) {
         client_id: ClientId::new("backup-job").unwrap(),
         subject: Some(Subject::new("alice")),
         scope: Scope::parse("photos.read").unwrap(),
+        audience: None,
         issued_at: now,
         expires_at: now + time::Duration::hours(1),
         family_expires_at: None,

@@ -31,6 +31,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         client_id: ClientId::new("racer").unwrap(),
         subject: Some(Subject::new("alice")),
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         issued_at: now,
         expires_at: now + Duration::seconds(ttl),
         family_expires_at: None,
@@ -82,6 +83,7 @@ async fn take_code_race(target: Target) {
             challenge: None,
             subject: Subject::new("alice"),
             scope: Scope::parse("a").unwrap(),
+            audience: None,
             expires_at: now + Duration::seconds(60),
         };
         stores[0].put_code(code, record.clone()).await.unwrap();

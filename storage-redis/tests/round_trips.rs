@@ -41,6 +41,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         challenge: None,
         subject: Subject::new("alice"),
         scope: Scope::parse("a b").unwrap(),
+        audience: None,
         expires_at: now + Duration::seconds(60),
     }
 }
@@ -50,6 +51,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         client_id: client_id(),
         subject: Some(Subject::new("alice")),
         scope: Scope::parse("a b").unwrap(),
+        audience: None,
         issued_at: now,
         expires_at: now + Duration::seconds(ttl),
         family_expires_at: None,
@@ -77,6 +79,7 @@ fn pending(now: OffsetDateTime) -> PendingAuthorization {
         redirect_uri: "https://c.example/cb".to_owned(),
         redirect_uri_sent: false,
         scope: Scope::parse("a").unwrap(),
+        audience: None,
         state: None,
         challenge: None,
         expires_at: now + Duration::seconds(600),

@@ -18,7 +18,9 @@ pub mod rfc7662;
 pub mod rfc8414;
 pub mod rfc8628;
 pub mod rfc8693;
+pub mod rfc8707;
 pub mod rfc9126;
+pub mod rfc9728;
 
 /// A boxed check future.
 pub type CheckFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;

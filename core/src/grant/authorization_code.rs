@@ -43,6 +43,9 @@ pub fn check_code(
         }
         (None, _) => {}
     }
+    // RFC 8707 §2: the token request may repeat the authorization
+    // request's resource or omit it, never name another.
+    crate::resource::check_unchanged(record.audience.as_ref(), params)?;
     // RFC 7636 §4.6; a verifier for a code issued without a challenge is a
     // downgrade attempt (RFC 9700 §2.1.1).
     match (&record.challenge, params.get("code_verifier")) {
@@ -102,13 +105,15 @@ impl GrantHandler for AuthorizationCodeGrant {
         let refresh = client
             .allows_grant(GrantType::REFRESH_TOKEN)
             .then_some(&record.scope);
-        let minted = ctx.mint_tokens(
-            code.grant,
-            client,
-            Some(&record.subject),
-            &record.scope,
-            refresh,
-        );
+        let minted = ctx
+            .mint_tokens(
+                code.grant,
+                client,
+                Some(&record.subject),
+                &record.scope,
+                refresh,
+            )
+            .with_audience(record.audience.clone());
         if !ctx.store.issue(code.grant, minted.records).await? {
             // This request took the code first, but a replay revoked the grant
             // before the tokens were stored: the first use still succeeds and
@@ -148,6 +153,7 @@ mod tests {
             challenge: pkce.then(|| CodeChallenge::s256(VERIFIER)),
             subject: Subject::new("alice"),
             scope: Scope::parse("a").unwrap(),
+            audience: None,
             expires_at: NOW + Duration::seconds(60),
         }
     }

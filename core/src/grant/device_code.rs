@@ -32,6 +32,9 @@ impl GrantHandler for DeviceCodeGrant {
                 .with_reason(Reason::DeviceCodeUnknown)
         };
         let device = SecretKey::parse(TokenKind::Device, presented).ok_or_else(unknown)?;
+        // RFC 8707 §2 at the token request: checked before polling, so a
+        // bad `resource` neither uses up nor slows down the device code.
+        let audience = ctx.resolve_audience(client, params)?;
         // §3.5: each answer but the tokens tells the device what to do next.
         let record = match ctx.store.poll_device(device, &client.id, ctx.now).await? {
             DevicePoll::Approved(record) => record,
@@ -71,7 +74,9 @@ impl GrantHandler for DeviceCodeGrant {
         let refresh = client
             .allows_grant(GrantType::REFRESH_TOKEN)
             .then_some(&record.scope);
-        let minted = ctx.mint_tokens(device.grant, client, Some(subject), &record.scope, refresh);
+        let minted = ctx
+            .mint_tokens(device.grant, client, Some(subject), &record.scope, refresh)
+            .with_audience(audience);
         if !ctx.store.issue(device.grant, minted.records).await? {
             return Err(OAuthError::invalid_grant("the grant was revoked")
                 .with_reason(Reason::GrantRevoked));

@@ -19,6 +19,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::error::OAuthError;
 use crate::params::Params;
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::storage::{Actor, NewTokens, Store, Subject, TokenRecord};
 use crate::token::{GrantId, Random, Secret, SecretKey, TokenKind};
@@ -80,8 +81,27 @@ impl<'a> GrantContext<'a> {
         Secret::mint(kind, grant, self.random.bytes32())
     }
 
+    /// The audience of a new grant's tokens (RFC 8707 §2): the request's
+    /// `resource`, or the server's default resource when it names none.
+    /// `invalid_target` when `resource` is malformed or sent more than
+    /// once, or names a resource the server does not know or `client` may
+    /// not have. For grants that start a grant (client credentials, an
+    /// extension grant); a grant that continues one keeps its audience.
+    pub fn resolve_audience(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<Option<ResourceIndicator>, OAuthError> {
+        crate::resource::resolve(
+            crate::resource::requested_resource(params)?,
+            client,
+            self.config,
+        )
+    }
+
     /// Mints an access token (and optionally a refresh token) for `grant` and
-    /// the records to store; nothing is stored yet.
+    /// the records to store; nothing is stored yet. Their audience is the
+    /// default resource; [`MintedTokens::with_audience`] sets another.
     pub fn mint_tokens(
         &self,
         grant: GrantId,
@@ -92,9 +112,10 @@ impl<'a> GrantContext<'a> {
     ) -> MintedTokens {
         let life = &self.config.lifetimes;
         // A JWT (RFC 9068) if the client gets them, else an opaque secret.
-        let jwt = self.jwt.filter(|j| j.is_for(client)).map(|j| {
-            crate::jwt::JwtMint::new(j, &self.config.issuer, grant, self.random)
-        });
+        let jwt = self
+            .jwt
+            .filter(|j| j.is_for(client))
+            .map(|j| crate::jwt::JwtMint::new(j, &self.config.issuer, grant, self.random));
         let (access_hash, access_text) = match &jwt {
             None => {
                 let access = self.mint(TokenKind::Access, grant);
@@ -110,6 +131,7 @@ impl<'a> GrantContext<'a> {
             expires_at: self.now + life.access_token,
             family_expires_at: None,
             actor: None,
+            audience: self.config.default_resource.clone(),
         };
         let refresh = refresh_scope.map(|rs| {
             let secret = self.mint(TokenKind::Refresh, grant);
@@ -121,6 +143,7 @@ impl<'a> GrantContext<'a> {
                 expires_at: self.now + life.refresh_token.min(life.refresh_family),
                 family_expires_at: Some(self.now + life.refresh_family),
                 actor: None,
+                audience: self.config.default_resource.clone(),
             };
             (secret, record)
         });
@@ -154,9 +177,8 @@ impl<'a> GrantContext<'a> {
     /// take a token as their credential, e.g. token exchange's
     /// `subject_token` (RFC 8693 §2.1).
     pub async fn access_token(&self, token: &str) -> Result<Option<LiveToken>, OAuthError> {
-        let key = SecretKey::parse(TokenKind::Access, token).or_else(|| {
-            crate::jwt::own_record_key(self.jwt, &self.config.issuer, token, self.now)
-        });
+        let key = SecretKey::parse(TokenKind::Access, token)
+            .or_else(|| crate::jwt::own_record_key(self.jwt, &self.config.issuer, token, self.now));
         let Some(key) = key else {
             return Ok(None);
         };
@@ -230,6 +252,17 @@ impl MintedTokens {
     /// Sets the response's `issued_token_type` (RFC 8693 §2.2.1), a token type URI.
     pub fn with_issued_token_type(mut self, token_type: impl Into<Cow<'static, str>>) -> Self {
         self.response.issued_token_type = Some(token_type.into());
+        self
+    }
+
+    /// Makes `audience` the resource these tokens are for (RFC 8707 §2):
+    /// resource servers for any other refuse them, introspection shows it
+    /// as `aud`.
+    pub fn with_audience(mut self, audience: Option<ResourceIndicator>) -> Self {
+        if let Some((_, refresh)) = self.records.refresh.as_mut() {
+            refresh.audience = audience.clone();
+        }
+        self.records.access.1.audience = audience;
         self
     }
 }

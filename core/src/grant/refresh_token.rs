@@ -80,14 +80,19 @@ impl GrantHandler for RefreshTokenGrant {
             }
         };
         let scope = refreshed_scope(&record, client, params.get("scope"))?;
+        // RFC 8707 §2: a refresh may repeat the grant's resource or omit
+        // it; the audience stays the grant's.
+        crate::resource::check_unchanged(record.audience.as_ref(), params)?;
         // §6: the new refresh token keeps the original scope.
-        let mut minted = ctx.mint_tokens(
-            old.grant,
-            client,
-            record.subject.as_ref(),
-            &scope,
-            Some(&record.scope),
-        );
+        let mut minted = ctx
+            .mint_tokens(
+                old.grant,
+                client,
+                record.subject.as_ref(),
+                &scope,
+                Some(&record.scope),
+            )
+            .with_audience(record.audience.clone());
         // The family's end stays where the code exchange put it: rotation
         // renews the token, never the family (RFC 9700 §4.14.2).
         if let (Some(end), Some((_, new))) =
@@ -132,6 +137,7 @@ mod tests {
             expires_at: OffsetDateTime::UNIX_EPOCH,
             family_expires_at: None,
             actor: None,
+            audience: None,
         }
     }
 

@@ -397,6 +397,7 @@ impl Server {
             scope,
             state,
             challenge,
+            audience,
             expires_at: _,
         } = pending;
         let code_redirect_uri = redirect_uri_sent.then(|| redirect_uri.clone());
@@ -421,6 +422,7 @@ impl Server {
             challenge,
             subject: owner.clone(),
             scope,
+            audience,
             expires_at: now + self.inner.config.lifetimes.code,
         };
         if let Err(e) = self.inner.store.put_code(code.key(), record).await {

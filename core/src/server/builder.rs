@@ -1,7 +1,7 @@
 //! Building a [`Server`]: safe defaults, and every configuration check made
 //! once, here, so that no adapter can fail on a bad path later.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use super::{Inner, Server};
@@ -17,7 +17,9 @@ use crate::grant::{
 use crate::jwt::AccessTokenFormat;
 use crate::keys::KeySet;
 use crate::login_handle::LoginHandleKey;
+use crate::protected_resource::ProtectedResource;
 use crate::registration::RegistrationPolicy;
+use crate::resource::ResourceIndicator;
 use crate::scope::ScopeToken;
 use crate::storage::Store;
 use crate::token::{OsRandom, Random};
@@ -93,6 +95,9 @@ pub struct ServerBuilder {
     pkce: PkcePolicy,
     paths: EndpointPaths,
     scopes: BTreeMap<ScopeToken, String>,
+    resources: BTreeSet<ResourceIndicator>,
+    default_resource: Option<ResourceIndicator>,
+    protected: Vec<ProtectedResource>,
     realm: String,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
     consent: Arc<dyn ConsentPolicy>,
@@ -125,6 +130,9 @@ impl ServerBuilder {
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
             scopes: BTreeMap::new(),
+            resources: BTreeSet::new(),
+            default_resource: None,
+            protected: Vec::new(),
             realm: "tessera".into(),
             grants: BTreeMap::new(),
             consent: Arc::new(AlwaysPrompt),
@@ -204,6 +212,37 @@ impl ServerBuilder {
     /// Declares a scope with the words a consent page shows for it.
     pub fn scope(mut self, token: ScopeToken, description: impl Into<String>) -> Self {
         self.scopes.insert(token, description.into());
+        self
+    }
+
+    /// Declares a resource tokens may be requested for with `resource`
+    /// (RFC 8707 §2); a request naming any other is `invalid_target`.
+    /// Clients may be limited to some ([`Client::with_resources`](crate::Client::with_resources)).
+    pub fn resource(mut self, resource: ResourceIndicator) -> Self {
+        self.resources.insert(resource);
+        self
+    }
+
+    /// Declares the resource a token is for when its request names none
+    /// (RFC 8707 §2 lets the server choose), and declares it known. Without
+    /// a default, such tokens have no audience.
+    pub fn default_resource(mut self, resource: ResourceIndicator) -> Self {
+        self.resources.insert(resource.clone());
+        self.default_resource = Some(resource);
+        self
+    }
+
+    /// Declares a protected resource (RFC 9728) this server's tokens are
+    /// for: its identifier becomes a known resource (as with
+    /// [`resource`](Self::resource)), its metadata document is served at
+    /// its well-known path ([`ProtectedResource::metadata_path`]) through
+    /// the endpoint table, and the adapters' bearer extractors and guards on
+    /// its paths check tokens' audience and send `resource_metadata` in
+    /// their challenges. A second declaration of the same identifier is a
+    /// [`BuildError::DuplicatePath`].
+    pub fn protected_resource(mut self, resource: ProtectedResource) -> Self {
+        self.resources.insert(resource.identifier().clone());
+        self.protected.push(resource);
         self
     }
 
@@ -307,7 +346,7 @@ impl ServerBuilder {
             self.device_grant,
             self.registration.is_some(),
         )?;
-        let routes = match &self.signing_keys {
+        let mut routes = match &self.signing_keys {
             Some(_) => routes.with_jwks(format!(
                 "{}{}",
                 parsed.path().trim_end_matches('/'),
@@ -315,6 +354,12 @@ impl ServerBuilder {
             ))?,
             None => routes,
         };
+        let protected: Vec<ProtectedResource> = self
+            .protected
+            .into_iter()
+            .map(|r| r.defaulting_authorization_server(&issuer))
+            .collect();
+        routes.add_protected_resources(&protected)?;
         if self.device_grant {
             let grant: Arc<dyn GrantHandler> = Arc::new(DeviceCodeGrant);
             self.grants
@@ -348,6 +393,8 @@ impl ServerBuilder {
                     device_poll_interval: 5,
                     require_pushed_authorization_requests: self.require_par,
                     registration: self.registration,
+                    resources: self.resources,
+                    default_resource: self.default_resource,
                 },
                 routes,
                 grants: self.grants,
@@ -359,6 +406,7 @@ impl ServerBuilder {
                     default_format: self.access_token_format,
                     jwks_max_age: self.jwks_max_age,
                 }),
+                protected,
             }),
         })
     }

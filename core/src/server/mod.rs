@@ -31,6 +31,7 @@ use crate::error::{OAuthError, Reason};
 use crate::grant::GrantHandler;
 use crate::login_handle::LoginHandleKey;
 use crate::params::Params;
+use crate::protected_resource::ProtectedResource;
 use crate::scope::Scope;
 use crate::storage::Store;
 use crate::token::Random;
@@ -67,6 +68,9 @@ struct Inner {
     random: Arc<dyn Random>,
     /// Signing keys and format of JWT access tokens (RFC 9068), if any.
     jwt: Option<crate::jwt::JwtIssuing>,
+    /// The protected resources (RFC 9728), in declaration order: the
+    /// endpoint table names their metadata routes by index.
+    protected: Vec<ProtectedResource>,
 }
 
 impl Server {
@@ -88,6 +92,10 @@ impl Server {
     /// The registered grant types.
     pub fn grant_types(&self) -> impl Iterator<Item = &str> {
         self.inner.grants.keys().map(String::as_str)
+    }
+
+    pub(crate) fn protected(&self) -> &[ProtectedResource] {
+        &self.inner.protected
     }
 
     pub(crate) fn routes_table(&self) -> &Routes {

@@ -1,0 +1,495 @@
+//! Resource indicators (RFC 8707) and protected resource metadata (RFC 9728)
+//! through the core's endpoints: every `invalid_target` path, the audience
+//! carried from the authorization request to the code, the tokens and every
+//! refresh, `aud` at introspection, and a resource server refusing a token
+//! for another resource.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use tessera::{
+    AuthorizeOutcome, BearerError, BuildError, Client, ClientId, CodeChallenge, Decision, Endpoint,
+    ErrorCode, HttpRequest, ProtectedResource, Reason, RedirectUri, ResourceIndicator, Scope,
+    SecretHash, Server, Subject,
+};
+use tessera_memory::MemoryStore;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const ISSUER: &str = "https://as.example";
+const API: &str = "https://as.example/api";
+const MCP: &str = "https://as.example/mcp";
+const API_ENC: &str = "https%3A%2F%2Fas.example%2Fapi";
+const MCP_ENC: &str = "https%3A%2F%2Fas.example%2Fmcp";
+
+fn r(uri: &str) -> ResourceIndicator {
+    ResourceIndicator::new(uri).unwrap()
+}
+
+fn server() -> Server {
+    let shop = |id: &str| {
+        Client::confidential(ClientId::new(id).unwrap(), id, SecretHash::of("s"))
+            .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+            .with_grant_types(["authorization_code", "refresh_token", "client_credentials"])
+            .with_scope(Scope::parse("photos.read").unwrap())
+    };
+    Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([
+            shop("shop"),
+            // Only the MCP server: the default resource is not for it.
+            shop("mcp-only").with_resources([r(MCP)]),
+            shop("api").with_introspect_any_token(true),
+        ])))
+        .default_resource(r(API))
+        .protected_resource(
+            ProtectedResource::new(r(MCP))
+                .unwrap()
+                .with_scopes(Scope::parse("photos.read").unwrap()),
+        )
+        .protected_resource(ProtectedResource::new(r(API)).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn basic(id: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:s"))
+    )
+}
+
+async fn token(s: &Server, client: &str, body: &str) -> (u16, serde_json::Value) {
+    let r = s
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post(body, Some(&basic(client))),
+        )
+        .await;
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+fn auth_query(client: &str, extra: &str) -> String {
+    format!(
+        "response_type=code&client_id={client}&state=s&code_challenge={}&code_challenge_method=S256{extra}",
+        CodeChallenge::s256(VERIFIER)
+    )
+}
+
+/// Runs the authorization endpoint as alice and allows: the code, or the
+/// redirect's error.
+async fn code(s: &Server, client: &str, extra: &str) -> Result<String, String> {
+    let alice = Subject::new("alice");
+    let location = match s.authorize(&auth_query(client, extra), Some(&alice)).await {
+        AuthorizeOutcome::Consent(p) => match s.decide(&p.handle, &alice, Decision::Allow).await {
+            AuthorizeOutcome::Redirect(r) => r.location().to_owned(),
+            other => panic!("{other:?}"),
+        },
+        AuthorizeOutcome::Redirect(r) => r.location().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    let url = url::Url::parse(&location).unwrap();
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    match get("code") {
+        Some(c) => Ok(c),
+        None => Err(get("error").unwrap()),
+    }
+}
+
+async fn introspect_aud(s: &Server, token: &str) -> Option<String> {
+    let body = format!("token={token}");
+    let r = s
+        .handle(
+            Endpoint::Introspection,
+            &HttpRequest::form_post(&body, Some(&basic("api"))),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["active"], true, "{v}");
+    v["aud"].as_str().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn code_flow_carries_the_resource_to_tokens_and_refreshes_rfc8707_2() {
+    let s = server();
+    let c = code(&s, "shop", &format!("&resource={MCP_ENC}"))
+        .await
+        .unwrap();
+    // The token request may repeat the authorization request's resource.
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!(
+            "grant_type=authorization_code&code={c}&code_verifier={VERIFIER}&resource={MCP_ENC}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect_aud(&s, &access).await.as_deref(), Some(MCP));
+    assert_eq!(introspect_aud(&s, &refresh).await.as_deref(), Some(MCP));
+
+    // A refresh may omit the resource (the audience stays)...
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect_aud(&s, &access).await.as_deref(), Some(MCP));
+    // ...or repeat it...
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=refresh_token&refresh_token={refresh}&resource={MCP_ENC}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // ...but not name another: invalid_target, and the token stays usable.
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=refresh_token&refresh_token={refresh}&resource={API_ENC}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    let (status, _) = token(
+        &s,
+        "shop",
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn omitted_resource_is_the_default_resource() {
+    let s = server();
+    let c = code(&s, "shop", "").await.unwrap();
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=authorization_code&code={c}&code_verifier={VERIFIER}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(API));
+    // Client credentials: the default, or the one asked for.
+    let (_, body) = token(&s, "shop", "grant_type=client_credentials").await;
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(API));
+    let (_, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=client_credentials&resource={MCP_ENC}"),
+    )
+    .await;
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(MCP));
+}
+
+#[tokio::test]
+async fn authorization_endpoint_answers_invalid_target_at_the_redirect_uri() {
+    let s = server();
+    for extra in [
+        "&resource=%2Fapi".to_owned(), // not absolute
+        "&resource=https%3A%2F%2Fas.example%2Fapi%23f".to_owned(), // fragment
+        "&resource=https%3A%2F%2Fevil.example%2F".to_owned(), // unknown
+        format!("&resource={API_ENC}&resource={MCP_ENC}"), // several
+        format!("&resource={API_ENC}&resource={API_ENC}"), // several, the same
+    ] {
+        assert_eq!(
+            code(&s, "shop", &extra).await,
+            Err("invalid_target".into()),
+            "{extra}"
+        );
+    }
+    // Not allowed for the client, explicitly or by default.
+    assert_eq!(
+        code(&s, "mcp-only", &format!("&resource={API_ENC}")).await,
+        Err("invalid_target".into())
+    );
+    assert_eq!(code(&s, "mcp-only", "").await, Err("invalid_target".into()));
+    assert!(
+        code(&s, "mcp-only", &format!("&resource={MCP_ENC}"))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_refuses_another_resource_than_the_codes() {
+    let s = server();
+    for (auth_extra, token_extra) in [
+        (
+            format!("&resource={MCP_ENC}"),
+            format!("&resource={API_ENC}"),
+        ),
+        // The default resource was granted: naming another is a change too.
+        (String::new(), format!("&resource={MCP_ENC}")),
+        (String::new(), "&resource=%2Fx".to_owned()),
+        (
+            String::new(),
+            format!("&resource={API_ENC}&resource={API_ENC}"),
+        ),
+    ] {
+        let c = code(&s, "shop", &auth_extra).await.unwrap();
+        let (status, body) = token(
+            &s,
+            "shop",
+            &format!(
+                "grant_type=authorization_code&code={c}&code_verifier={VERIFIER}{token_extra}"
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{token_extra}"
+        );
+    }
+    // The default resource repeated is the same audience.
+    let c = code(&s, "shop", "").await.unwrap();
+    let (status, _) = token(
+        &s,
+        "shop",
+        &format!(
+            "grant_type=authorization_code&code={c}&code_verifier={VERIFIER}&resource={API_ENC}"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn client_credentials_and_pushed_requests_check_the_resource() {
+    let s = server();
+    for body in [
+        "grant_type=client_credentials&resource=https%3A%2F%2Fevil.example%2F".to_owned(),
+        "grant_type=client_credentials&resource=relative".to_owned(),
+        format!("grant_type=client_credentials&resource={API_ENC}&resource={MCP_ENC}"),
+    ] {
+        let (status, v) = token(&s, "shop", &body).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{body}"
+        );
+    }
+    let (status, v) = token(&s, "mcp-only", "grant_type=client_credentials").await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_target")));
+    // RFC 9126 §2.3: the pushed request's errors are JSON.
+    let body = format!(
+        "{}&resource=https%3A%2F%2Fevil.example%2F",
+        auth_query("shop", "")
+    );
+    let r = s
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&body, Some(&basic("shop"))),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    // A pushed request's resource reaches the code.
+    let body = format!("{}&resource={MCP_ENC}", auth_query("shop", ""));
+    let r = s
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&body, Some(&basic("shop"))),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let uri = v["request_uri"].as_str().unwrap();
+    let alice = Subject::new("alice");
+    let q = format!(
+        "client_id=shop&request_uri={}",
+        url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>()
+    );
+    let AuthorizeOutcome::Consent(p) = s.authorize(&q, Some(&alice)).await else {
+        panic!()
+    };
+    let AuthorizeOutcome::Redirect(redirect) = s.decide(&p.handle, &alice, Decision::Allow).await
+    else {
+        panic!()
+    };
+    let url = url::Url::parse(redirect.location()).unwrap();
+    let c = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let (_, v) = token(
+        &s,
+        "shop",
+        &format!("grant_type=authorization_code&code={c}&code_verifier={VERIFIER}"),
+    )
+    .await;
+    let access = v["access_token"].as_str().unwrap();
+    assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(MCP));
+}
+
+#[tokio::test]
+async fn a_resource_server_refuses_tokens_for_another_resource() {
+    let s = server();
+    let (_, v) = token(
+        &s,
+        "shop",
+        &format!("grant_type=client_credentials&resource={MCP_ENC}"),
+    )
+    .await;
+    let header = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let auth = Some(header.as_str());
+    assert!(s.verify_bearer_for(&r(MCP), auth, None).await.is_ok());
+    let e = s.verify_bearer_for(&r(API), auth, None).await.unwrap_err();
+    assert_eq!(e, BearerError::WrongAudience);
+    assert_eq!((e.status(), e.code()), (401, Some(ErrorCode::InvalidToken)));
+    assert_eq!(e.oauth_error().unwrap().reason(), Reason::AudienceMismatch);
+    // By path: the declared resource containing it.
+    assert!(s.verify_bearer_at("/mcp", auth, None).await.is_ok());
+    assert!(s.verify_bearer_at("/mcp/x", auth, None).await.is_ok());
+    assert_eq!(
+        s.verify_bearer_at("/api/photos", auth, None)
+            .await
+            .unwrap_err(),
+        BearerError::WrongAudience
+    );
+    // A path of no declared resource checks no audience.
+    assert!(s.verify_bearer_at("/other", auth, None).await.is_ok());
+    let token = s.verify_bearer(auth, None).await.unwrap();
+    assert_eq!(token.audience, Some(r(MCP)));
+}
+
+#[tokio::test]
+async fn protected_resource_metadata_and_challenges_rfc9728() {
+    let s = server();
+    let path = "/.well-known/oauth-protected-resource/mcp";
+    let endpoint = s.endpoint_at(path).unwrap();
+    let r = s.handle(endpoint, &HttpRequest::new("GET")).await;
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "resource": MCP,
+            "authorization_servers": [ISSUER],
+            "scopes_supported": ["photos.read"],
+            "bearer_methods_supported": ["header"],
+        })
+    );
+    let r = s.handle(endpoint, &HttpRequest::new("POST")).await;
+    assert_eq!(r.status, 405);
+    let api = s
+        .handle(
+            s.endpoint_at("/.well-known/oauth-protected-resource/api")
+                .unwrap(),
+            &HttpRequest::new("GET"),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&api.body).unwrap();
+    assert_eq!(v["resource"], API);
+    assert!(v.get("scopes_supported").is_none());
+    // §5.1: every challenge names the metadata, 401 and 403 alike.
+    let url = s.resource_metadata_url_at("/mcp").unwrap();
+    assert_eq!(url, format!("{ISSUER}{path}"));
+    for e in [
+        BearerError::Missing,
+        BearerError::Invalid,
+        BearerError::WrongAudience,
+        BearerError::InsufficientScope {
+            required: "photos.read".into(),
+        },
+    ] {
+        let challenge = e.challenge_with("r", Some(&url));
+        assert!(
+            challenge.ends_with(&format!(", resource_metadata=\"{url}\"")),
+            "{challenge}"
+        );
+        let http = e.to_http_with("r", Some(&url));
+        assert_eq!(http.header("www-authenticate"), Some(challenge.as_str()));
+    }
+    // The authorization server's metadata is unchanged by resources.
+    let m = s.metadata();
+    assert_eq!(m.issuer, ISSUER);
+}
+
+#[tokio::test]
+async fn declaring_resources_is_checked_at_build() {
+    let build = |a: &str, b: &str| {
+        Server::builder()
+            .issuer(ISSUER)
+            .store(Arc::new(MemoryStore::with_clients([])))
+            .protected_resource(ProtectedResource::new(r(a)).unwrap())
+            .protected_resource(ProtectedResource::new(r(b)).unwrap())
+            .build()
+            .map(|_| ())
+    };
+    assert_eq!(
+        build(MCP, MCP),
+        Err(BuildError::DuplicatePath(
+            "/.well-known/oauth-protected-resource/mcp".into()
+        ))
+    );
+    assert_eq!(build(MCP, API), Ok(()));
+}
+
+#[tokio::test]
+async fn without_resources_configured_resource_is_refused_and_tokens_have_no_audience() {
+    let s = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([Client::confidential(
+            ClientId::new("shop").unwrap(),
+            "shop",
+            SecretHash::of("s"),
+        )
+        .with_grant_types(["client_credentials"])
+        .with_scope(Scope::parse("a").unwrap())
+        .with_introspect_any_token(true)])))
+        .build()
+        .unwrap();
+    let (status, v) = token(
+        &s,
+        "shop",
+        &format!("grant_type=client_credentials&resource={API_ENC}"),
+    )
+    .await;
+    assert_eq!((status, v["error"].as_str()), (400, Some("invalid_target")));
+    let (status, v) = token(&s, "shop", "grant_type=client_credentials").await;
+    assert_eq!(status, 200);
+    let access = v["access_token"].as_str().unwrap();
+    let body = format!("token={access}");
+    let answer = s
+        .handle(
+            Endpoint::Introspection,
+            &HttpRequest::form_post(&body, Some(&basic("shop"))),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    assert!(v.get("aud").is_none(), "{v}");
+    // A resource server that declares itself refuses a token for none.
+    let header = format!("Bearer {access}");
+    assert_eq!(
+        s.verify_bearer_for(&r(API), Some(&header), None)
+            .await
+            .unwrap_err(),
+        BearerError::WrongAudience
+    );
+}
