@@ -66,8 +66,8 @@ use tessera::storage::{
     NewTokens, PendingAuthorization, PendingStore, RefreshLookup, Subject, TokenRecord,
 };
 use tessera::{
-    ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, Scope, Secret, SecretKey,
-    StoreError, TokenKind,
+    ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, ResourceIndicator, Scope, Secret,
+    SecretKey, StoreError, TokenKind,
 };
 
 mod registration;
@@ -104,6 +104,7 @@ where
     kinds_do_not_mix(make_store().await).await;
     pending_lifecycle(make_store().await).await;
     expired_pending_is_gone(make_store().await).await;
+    audience_is_kept(make_store().await).await;
     grants_are_independent(make_store().await).await;
     race_take_code(make_store().await).await;
     race_rotate_refresh(make_store().await).await;
@@ -158,6 +159,7 @@ fn code_record(now: OffsetDateTime, ttl: i64) -> CodeRecord {
         )),
         subject: Subject::new("alice"),
         scope: scope(),
+        audience: None,
         expires_at: now + secs(ttl),
     }
 }
@@ -167,6 +169,7 @@ fn token_record(now: OffsetDateTime, ttl: i64, subject: Option<&str>) -> TokenRe
         client_id: client_id(),
         subject: subject.map(Subject::new),
         scope: scope(),
+        audience: None,
         issued_at: now,
         expires_at: now + secs(ttl),
         // Stores keep it as given (the core caps rotations with it).
@@ -206,6 +209,7 @@ fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
         redirect_uri: "https://client.example/cb".to_owned(),
         redirect_uri_sent: true,
         scope: scope(),
+        audience: None,
         state: Some("xyz".to_owned()),
         challenge: Some(CodeChallenge::s256(
             "conformance-verifier-0123456789-abcdefghijklmnop",
@@ -928,6 +932,88 @@ pub async fn pending_lifecycle<S: PendingStore + ?Sized>(store: Arc<S>) {
         ok(store.get_pending(handle, now).await, C),
         None,
         "[{C}] get after take"
+    );
+}
+
+/// The resource a grant is for (RFC 8707) is kept with the code, the
+/// pending request and every token, through rotation, and records that
+/// differ only in it are not confused (a store that shares equal parts of
+/// records must keep the audience apart).
+pub async fn audience_is_kept<S: GrantStore + PendingStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "audience_is_kept";
+    let now = base_now();
+    let resource = |uri: &str| match ResourceIndicator::new(uri) {
+        Ok(r) => Some(r),
+        Err(e) => unreachable!("a valid resource: {e}"),
+    };
+    let (api, mcp) = (
+        resource("https://rs.example/api"),
+        resource("https://rs.example/mcp"),
+    );
+
+    let g = grant();
+    let code = mint(TokenKind::Code, g);
+    let mut record = code_record(now, 60);
+    record.audience = mcp.clone();
+    ok(store.put_code(code, record.clone()).await, C);
+    assert_eq!(
+        ok(store.take_code(code, now).await, C),
+        CodeTake::Taken(record),
+        "[{C}] code"
+    );
+
+    let handle = mint(TokenKind::Pending, grant());
+    let mut request = pending(now, 600);
+    request.audience = mcp.clone();
+    ok(store.put_pending(handle, request.clone()).await, C);
+    assert_eq!(
+        ok(store.get_pending(handle, now).await, C).as_ref(),
+        Some(&request),
+        "[{C}] pending"
+    );
+
+    let with = |mut m: Minted, audience: &Option<ResourceIndicator>| {
+        m.tokens.access.1.audience = audience.clone();
+        if let Some((_, r)) = m.tokens.refresh.as_mut() {
+            r.audience = audience.clone();
+        }
+        m
+    };
+    let first = with(mint_tokens(g, now, 300, Some(600)), &mcp);
+    issue_ok(&*store, g, &first, C).await;
+    // Same client, subject and scope, another audience, another grant.
+    let g2 = grant();
+    let other = with(mint_tokens(g2, now, 300, None), &api);
+    issue_ok(&*store, g2, &other, C).await;
+    let audience_of = |r: Option<TokenRecord>| r.and_then(|r| r.audience);
+    assert_eq!(
+        audience_of(ok(store.access_token(first.access, now).await, C)),
+        mcp,
+        "[{C}] access token"
+    );
+    assert_eq!(
+        audience_of(ok(store.access_token(other.access, now).await, C)),
+        api,
+        "[{C}] another grant's access token"
+    );
+    let r1 = refresh_of(&first);
+    match ok(store.refresh_token(r1, now).await, C) {
+        RefreshLookup::Current(r) => assert_eq!(r.audience, mcp, "[{C}] refresh token"),
+        other => panic!("[{C}] refresh token: {other:?}"),
+    }
+    let second = with(mint_tokens(g, now, 300, Some(600)), &mcp);
+    assert!(
+        ok(store.rotate_refresh(r1, second.tokens.clone(), now).await, C),
+        "[{C}] rotation"
+    );
+    match ok(store.refresh_token(refresh_of(&second), now).await, C) {
+        RefreshLookup::Current(r) => assert_eq!(r.audience, mcp, "[{C}] rotated refresh token"),
+        other => panic!("[{C}] rotated refresh token: {other:?}"),
+    }
+    assert_eq!(
+        audience_of(ok(store.access_token(second.access, now).await, C)),
+        mcp,
+        "[{C}] access token of the rotation"
     );
 }
 

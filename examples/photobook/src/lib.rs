@@ -64,7 +64,10 @@ pub mod users;
 
 use std::sync::Arc;
 
-use tessera::{BuildError, Clock, Server, ServerBuilder, Store, SystemClock};
+use tessera::{
+    BuildError, Clock, ProtectedResource, ResourceIndicator, Scope, Server, ServerBuilder, Store,
+    SystemClock,
+};
 
 pub use config::{Args, StoreSpec};
 pub use flow::{ConsentForm, LoginForm};
@@ -88,15 +91,18 @@ pub fn build_server(issuer: &str, store: Arc<dyn Store>) -> Result<Server, Build
 
 /// The builder of [`build_server`], for tests that set more (e.g. a
 /// [`tessera::FixedClock`], then [`Demo::with_clock`] with the same clock).
+///
+/// Resources (RFC 8707, DEMO-CONTRACT "Resource indicators"): `{issuer}/api`
+/// (the photo API, the default for requests without `resource`, declared
+/// as a protected resource with its RFC 9728 metadata at
+/// `{issuer}/.well-known/oauth-protected-resource/api`) and `{issuer}/mcp`
+/// (the MCP server).
 pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
     let mut builder = Server::builder()
         .issuer(issuer)
         .shared_store(store)
         .realm(REALM)
         .enable_device_grant()
-        // Token exchange (RFC 8693), from outside the core through the
-        // public grant trait: photo-api trades a user's token for its own.
-        .grant(tessera_token_exchange::TokenExchangeGrant::new())
         // DEMO-CONTRACT "Dynamic client registration": open (no initial
         // access token), authorization_code and refresh_token only, bounded
         // by rate (the abuse hook), count and expiry of unused ones.
@@ -104,11 +110,45 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
             tessera::RegistrationPolicy::open()
                 .with_max_clients(MAX_REGISTERED_CLIENTS)
                 .with_unused_lifetime(time::Duration::hours(24)),
-        );
+        )
+        // Token exchange (RFC 8693), from outside the core through the
+        // public grant trait: photo-api trades a user's token for its own.
+        .grant(tessera_token_exchange::TokenExchangeGrant::new());
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }
-    builder
+    let base = issuer.strip_suffix('/').unwrap_or(issuer);
+    match (api_resource(base), ResourceIndicator::new(format!("{base}{MCP_PATH}"))) {
+        (Ok(api), Ok(mcp)) => builder
+            .default_resource(api.identifier().clone())
+            .protected_resource(api)
+            .resource(mcp),
+        // An issuer that is no URL fails the build anyway; one that is not
+        // written in normal form (an upper-case host, say) cannot name the
+        // resources, and the demo then runs without them.
+        _ => {
+            tracing::warn!(issuer, "the issuer cannot name the demo's resources; running without resource indicators");
+            builder
+        }
+    }
+}
+
+/// The path of the photo API, below the issuer: the resource `{issuer}/api`.
+pub const API_PATH: &str = "/api";
+
+/// The path of the MCP server, below the issuer: the resource `{issuer}/mcp`.
+pub const MCP_PATH: &str = "/mcp";
+
+/// The photo API as a protected resource (RFC 9728): `{issuer}/api`, the
+/// scopes it uses, the issuer as its authorization server.
+fn api_resource(issuer: &str) -> Result<ProtectedResource, Box<dyn std::error::Error>> {
+    // The scopes the API's routes ask for (`photos.read`; `photos.write`).
+    let scopes = Scope::parse("photos.read photos.write")?;
+    Ok(
+        ProtectedResource::new(ResourceIndicator::new(format!("{issuer}{API_PATH}"))?)?
+            .with_scopes(scopes)
+            .with_resource_name("PhotoBook photo API"),
+    )
 }
 
 /// Logs to stderr with `RUST_LOG` (or `default_filter` when unset), in
