@@ -302,6 +302,7 @@ macro_rules! __with_checks {
                 inactive_subject_token_is_invalid_grant,
                 malformed_exchange_is_invalid_request,
                 other_clients_are_unauthorized_client,
+                resource_names_the_new_tokens_audience,
             }
             rfc7662 {
                 photo_api_introspects_any_token,

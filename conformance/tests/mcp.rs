@@ -301,14 +301,16 @@ async fn rmcp_client_lists_alices_photos(
 
 /// The "done when": an MCP client never configured for PhotoBook
 /// connects, registers itself (RFC 7591), gets alice's consent and lists her
-/// photos.
+/// photos; the same token is refused at `/api/photos` (RFC 8707 audience).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unconfigured_mcp_client_registers_and_lists_alices_photos() {
     run(
         "mcp::unconfigured_mcp_client_registers_and_lists_alices_photos",
         |t| async move {
             let ctx = Ctx::new(&t).await?;
-            rmcp_client_lists_alices_photos(&ctx, Registration::Dynamic).await?;
+            let token = rmcp_client_lists_alices_photos(&ctx, Registration::Dynamic).await?;
+            let ex = flow::api(&ctx, &token).await?;
+            flow::expect_invalid_token(&ex, "the MCP server's token at /api/photos")?;
             Ok(())
         },
     )
@@ -486,7 +488,6 @@ async fn valid_token_initializes() {
 /// invalid_token` and the MCP server's `resource_metadata`; a token for
 /// `/mcp` is refused at `/api/photos`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the audience check (RFC 8707) in the bearer guard"]
 async fn tokens_for_one_resource_are_refused_at_the_other() {
     run(
         "mcp::tokens_for_one_resource_are_refused_at_the_other",

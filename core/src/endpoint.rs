@@ -195,23 +195,6 @@ impl Routes {
         })
     }
 
-    /// The table with the JWKS endpoint at `path` (the issuer's path
-    /// included), checked like every other.
-    pub(crate) fn with_jwks(mut self, path: String) -> Result<Self, BuildError> {
-        check_path(Endpoint::Jwks.name(), &path)?;
-        let taken = path == self.authorization
-            || path == self.device_verification
-            || self.routes.iter().any(|r| r.path == path);
-        if taken {
-            return Err(BuildError::DuplicatePath(path));
-        }
-        self.routes.push(Route {
-            endpoint: Endpoint::Jwks,
-            path,
-        });
-        Ok(self)
-    }
-
     /// Adds the metadata route of each protected resource (RFC 9728 §3.1),
     /// checked like every other path.
     pub(crate) fn add_protected_resources(
@@ -232,6 +215,23 @@ impl Routes {
             self.routes.push(Route { endpoint, path });
         }
         Ok(())
+    }
+
+    /// The table with the JWKS endpoint at `path` (the issuer's path
+    /// included), checked like every other.
+    pub(crate) fn with_jwks(mut self, path: String) -> Result<Self, BuildError> {
+        check_path(Endpoint::Jwks.name(), &path)?;
+        let taken = path == self.authorization
+            || path == self.device_verification
+            || self.routes.iter().any(|r| r.path == path);
+        if taken {
+            return Err(BuildError::DuplicatePath(path));
+        }
+        self.routes.push(Route {
+            endpoint: Endpoint::Jwks,
+            path,
+        });
+        Ok(self)
     }
 
     pub(crate) fn device_verification(&self) -> &str {

@@ -41,13 +41,13 @@ pub struct Introspection {
     /// The issuer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// The resource the token is for (RFC 7662 §2.2 `aud`, RFC 8707 §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
     /// Who acts on the subject's behalf, for a token issued by delegation
     /// (token exchange): RFC 8693 §4.1 `act`, e.g. `{"sub": "photo-api"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
-    /// The resource the token is for (RFC 7662 §2.2 `aud`, RFC 8707 §2).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
 }
 
 impl Introspection {

@@ -491,8 +491,10 @@ impl JwtMint {
 /// was granted for (RFC 8707, the default resource when none was asked
 /// for), else the issuer itself when the server declares no resources.
 fn audience_of(record: &TokenRecord, issuer: &str) -> String {
-    let _ = record;
-    issuer.to_owned()
+    record
+        .audience
+        .as_ref()
+        .map_or_else(|| issuer.to_owned(), |a| a.as_str().to_owned())
 }
 
 /// The store key of the record of an access token `token`, if it is a JWT

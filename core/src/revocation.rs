@@ -24,8 +24,8 @@ impl Server {
         let token = params.require("token")?;
         let now = self.now();
         // The hint only orders the search (§2.1); our prefixes make it unnecessary.
-        let access = SecretKey::parse(TokenKind::Access, token)
-            .or_else(|| self.own_jwt_record_key(token));
+        let access =
+            SecretKey::parse(TokenKind::Access, token).or_else(|| self.own_jwt_record_key(token));
         if let Some(secret) = access {
             if let Some(record) = self.store().access_token(secret, now).await?
                 && record.client_id == client.id

@@ -223,3 +223,47 @@ pub async fn other_clients_are_unauthorized_client(t: &Target) -> CheckResult {
     }
     Ok(())
 }
+
+/// §2.1 `resource` (RFC 8707): the new token is for the named resource
+/// (`{issuer}/mcp`; introspection shows it as `aud`); an unknown resource
+/// is `invalid_target` (§2.2.2), and so is a logical `audience`.
+pub async fn resource_names_the_new_tokens_audience(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let subject = subject_token(&ctx).await?;
+    let mcp = format!("{}/mcp", ctx.meta.issuer);
+    let ex = exchange(
+        &ctx,
+        PHOTO_API.basic(),
+        &[
+            ("subject_token", &subject.access),
+            ("subject_token_type", ACCESS_TOKEN),
+            ("resource", &mcp),
+        ],
+    )
+    .await?;
+    let tokens = flow::expect_tokens(&ex)?;
+    let (intro, ex) = flow::introspect(&ctx, &tokens.access).await?;
+    let aud_is_mcp = intro["aud"] == mcp.as_str()
+        || intro["aud"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0] == mcp.as_str());
+    ex.ensure(
+        intro["active"] == true && aud_is_mcp,
+        format!("the exchanged token's aud must be {mcp}"),
+    )?;
+    let unknown = format!("{}/elsewhere", ctx.meta.issuer);
+    for extra in [("resource", unknown.as_str()), ("audience", "photo-api")] {
+        exchange(
+            &ctx,
+            PHOTO_API.basic(),
+            &[
+                ("subject_token", &subject.access),
+                ("subject_token_type", ACCESS_TOKEN),
+                extra,
+            ],
+        )
+        .await?
+        .expect_oauth_error(400, "invalid_target")?;
+    }
+    Ok(())
+}

@@ -226,6 +226,18 @@ impl MintedTokens {
         }
     }
 
+    /// Makes `audience` the resource these tokens are for (RFC 8707 §2):
+    /// resource servers for any other refuse them, introspection shows it
+    /// as `aud`.
+    pub fn with_audience(mut self, audience: Option<ResourceIndicator>) -> Self {
+        if let Some((_, refresh)) = self.records.refresh.as_mut() {
+            refresh.audience = audience.clone();
+        }
+        self.records.access.1.audience = audience;
+        self.resign_jwt();
+        self
+    }
+
     /// Records `actor` as acting on the subject's behalf with these tokens
     /// (RFC 8693 §4.1): introspection shows it as `act`.
     pub fn with_actor(mut self, actor: Actor) -> Self {
@@ -252,17 +264,6 @@ impl MintedTokens {
     /// Sets the response's `issued_token_type` (RFC 8693 §2.2.1), a token type URI.
     pub fn with_issued_token_type(mut self, token_type: impl Into<Cow<'static, str>>) -> Self {
         self.response.issued_token_type = Some(token_type.into());
-        self
-    }
-
-    /// Makes `audience` the resource these tokens are for (RFC 8707 §2):
-    /// resource servers for any other refuse them, introspection shows it
-    /// as `aud`.
-    pub fn with_audience(mut self, audience: Option<ResourceIndicator>) -> Self {
-        if let Some((_, refresh)) = self.records.refresh.as_mut() {
-            refresh.audience = audience.clone();
-        }
-        self.records.access.1.audience = audience;
         self
     }
 }

@@ -339,14 +339,20 @@ impl ServerBuilder {
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
         check_lifetimes(&self.lifetimes)?;
-        let routes = Routes::compute(
+        let mut routes = Routes::compute(
             &issuer,
             parsed.path(),
             &self.paths,
             self.device_grant,
             self.registration.is_some(),
         )?;
-        let mut routes = match &self.signing_keys {
+        let protected: Vec<ProtectedResource> = self
+            .protected
+            .into_iter()
+            .map(|r| r.defaulting_authorization_server(&issuer))
+            .collect();
+        routes.add_protected_resources(&protected)?;
+        let routes = match &self.signing_keys {
             Some(_) => routes.with_jwks(format!(
                 "{}{}",
                 parsed.path().trim_end_matches('/'),
@@ -354,12 +360,6 @@ impl ServerBuilder {
             ))?,
             None => routes,
         };
-        let protected: Vec<ProtectedResource> = self
-            .protected
-            .into_iter()
-            .map(|r| r.defaulting_authorization_server(&issuer))
-            .collect();
-        routes.add_protected_resources(&protected)?;
         if self.device_grant {
             let grant: Arc<dyn GrantHandler> = Arc::new(DeviceCodeGrant);
             self.grants

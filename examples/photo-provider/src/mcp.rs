@@ -3,23 +3,25 @@
 //! `{issuer}/mcp` speaks the Model Context Protocol over the Streamable HTTP
 //! transport, served by the official Rust SDK (`rmcp`) as a tower service.
 //! Tessera makes it an OAuth protected resource (MCP authorization,
-//! revision 2025-06-18 and later): every request needs an access token with
-//! `photos.read` (RFC 6750), refusals carry the `resource_metadata` pointer
-//! (RFC 9728 §5.1), and the protected resource metadata document is served
-//! at `{host}/.well-known/oauth-protected-resource{path}` (RFC 9728 §3.1).
+//! revision 2025-06-18 and later): `{issuer}/mcp` is declared once, in
+//! [`photobook::server_builder`], as a [`tessera::ProtectedResource`]; from
+//! that declaration `tessera-axum`'s guard demands a token whose audience is
+//! `{issuer}/mcp` (RFC 8707) and that carries `photos.read` (RFC 6750),
+//! every refusal carries the `resource_metadata` pointer (RFC 9728 §5.1),
+//! and [`tessera_axum::router`] serves the metadata document at
+//! `{host}/.well-known/oauth-protected-resource{path}` (RFC 9728 §3.1).
+//! The how-to (`examples/photo-provider/MCP.md`) shows the same in one page.
 //!
 //! The one tool, `list_photos`, answers with the token owner's photos: the
 //! same JSON as `GET /api/photos`, as text content.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::http::HeaderValue;
-use axum::http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use axum::http::header::CACHE_CONTROL;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::response::Response;
 use photobook::logsafe::escape;
 use photobook::photos::{PHOTOS_READ, photos_for};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -31,8 +33,7 @@ use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
 use tessera::{AccessToken, Server};
 use tessera_axum::require_scope;
 
-/// The MCP endpoint's path below the issuer.
-pub const MCP_PATH: &str = "/mcp";
+pub use photobook::MCP_PATH;
 
 /// The MCP server's handler: one tool, `list_photos`.
 ///
@@ -94,60 +95,14 @@ impl ServerHandler for PhotoBookMcp {
     }
 }
 
-/// Where the MCP resource lives, derived from the issuer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct McpResource {
-    /// The resource identifier (RFC 8707) and endpoint URL: `{issuer}/mcp`.
-    pub resource: String,
-    /// The path of the endpoint on this server (`{issuer path}/mcp`).
-    pub path: String,
-    /// The protected resource metadata URL (RFC 9728 §3.1): the well-known
-    /// segment goes between the host and the resource's path.
-    pub metadata_url: String,
-    /// The path of that document on this server.
-    pub metadata_path: String,
-    /// The authorization server's issuer.
-    pub issuer: String,
-}
-
-impl McpResource {
-    /// The MCP resource of the server whose issuer is `issuer`.
-    pub fn for_issuer(issuer: &str) -> Self {
-        let issuer = issuer.trim_end_matches('/').to_owned();
-        let resource = format!("{issuer}{MCP_PATH}");
-        let (origin, path) = match url::Url::parse(&resource) {
-            Ok(u) => (
-                u.origin().ascii_serialization(),
-                u.path().trim_end_matches('/').to_owned(),
-            ),
-            Err(_) => (issuer.clone(), MCP_PATH.to_owned()),
-        };
-        let metadata_path = format!("/.well-known/oauth-protected-resource{path}");
-        Self {
-            metadata_url: format!("{origin}{metadata_path}"),
-            metadata_path,
-            path,
-            resource,
-            issuer,
-        }
-    }
-
-    /// The RFC 9728 §2 document.
-    pub fn metadata(&self) -> serde_json::Value {
-        serde_json::json!({
-            "resource": self.resource,
-            "authorization_servers": [self.issuer],
-            "scopes_supported": [PHOTOS_READ],
-            "bearer_methods_supported": ["header"],
-            "resource_name": "PhotoBook MCP server",
-        })
-    }
-}
-
 /// The rmcp Streamable HTTP service: stateless (no `Mcp-Session-Id`, so an
 /// authenticated client cannot make the server keep sessions), plain JSON
 /// answers, bodies capped at `max_body_bytes`, and DNS-rebinding protection
 /// that accepts the issuer's host and loopback names.
+///
+/// `Origin` is not restricted: the endpoint takes no ambient credentials
+/// (no cookies, only an `Authorization` header a page must hold the token
+/// for), and the `Host` check already stops DNS rebinding.
 fn service(
     issuer: &str,
     max_body_bytes: usize,
@@ -175,42 +130,35 @@ fn service(
     )
 }
 
-/// Adds `resource_metadata` (RFC 9728 §5.1) to the guard's Bearer challenge.
-fn with_resource_metadata(mut response: Response, metadata_url: &str) -> Response {
-    let Some(challenge) = response
-        .headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return response;
-    };
-    let value = format!("{challenge}, resource_metadata=\"{metadata_url}\"");
-    if let Ok(value) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
+/// MCP answers carry the user's data: never cached (RFC 9111 §5.2.2.5).
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .entry(CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }
 
-/// The MCP endpoint behind Tessera's bearer guard (`photos.read`), and its
-/// protected resource metadata.
+/// The MCP endpoint, `{issuer}/mcp`, behind Tessera's bearer guard.
+///
+/// The endpoint is declared as a protected resource in the demo's server
+/// ([`photobook::server_builder`]), so the guard checks that a token's
+/// audience is `{issuer}/mcp` (RFC 8707) besides its `photos.read` scope,
+/// and every refusal names the resource's metadata
+/// (`{issuer}/.well-known/oauth-protected-resource/mcp`, RFC 9728 §5.1),
+/// which [`tessera_axum::router`] serves.
 pub fn router(server: &Server) -> Router {
     let config = server.config();
-    let mcp = McpResource::for_issuer(&config.issuer);
-    let metadata_url = mcp.metadata_url.clone();
-    let endpoint = Router::new()
-        .route_service(&mcp.path, service(&config.issuer, config.max_body_bytes))
+    let path = format!("{}{MCP_PATH}", issuer_path(&config.issuer));
+    Router::new()
+        .route_service(&path, service(&config.issuer, config.max_body_bytes))
         .route_layer(require_scope(server.clone(), &[PHOTOS_READ]))
-        .route_layer(axum::middleware::map_response(move |r: Response| {
-            let url = metadata_url.clone();
-            async move { with_resource_metadata(r, &url) }
-        }));
-    let document = mcp.metadata();
-    let metadata = Router::new().route(
-        &mcp.metadata_path,
-        get(move || {
-            let document = document.clone();
-            async move { ([(CACHE_CONTROL, "max-age=3600")], Json(document)).into_response() }
-        }),
-    );
-    endpoint.merge(metadata)
+        .route_layer(axum::middleware::map_response(no_store))
+}
+
+/// The issuer's path (`""` for `http://127.0.0.1:9000`).
+fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
 }

@@ -118,16 +118,19 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
         builder = builder.scope(token, words);
     }
     let base = issuer.strip_suffix('/').unwrap_or(issuer);
-    match (api_resource(base), ResourceIndicator::new(format!("{base}{MCP_PATH}"))) {
+    match (api_resource(base), mcp_resource(base)) {
         (Ok(api), Ok(mcp)) => builder
             .default_resource(api.identifier().clone())
             .protected_resource(api)
-            .resource(mcp),
+            .protected_resource(mcp),
         // An issuer that is no URL fails the build anyway; one that is not
         // written in normal form (an upper-case host, say) cannot name the
         // resources, and the demo then runs without them.
         _ => {
-            tracing::warn!(issuer, "the issuer cannot name the demo's resources; running without resource indicators");
+            tracing::warn!(
+                issuer,
+                "the issuer cannot name the demo's resources; running without resource indicators"
+            );
             builder
         }
     }
@@ -148,6 +151,16 @@ fn api_resource(issuer: &str) -> Result<ProtectedResource, Box<dyn std::error::E
         ProtectedResource::new(ResourceIndicator::new(format!("{issuer}{API_PATH}"))?)?
             .with_scopes(scopes)
             .with_resource_name("PhotoBook photo API"),
+    )
+}
+
+/// The MCP server as a protected resource (RFC 9728): `{issuer}/mcp`, the
+/// scope its tool needs, the issuer as its authorization server.
+fn mcp_resource(issuer: &str) -> Result<ProtectedResource, Box<dyn std::error::Error>> {
+    Ok(
+        ProtectedResource::new(ResourceIndicator::new(format!("{issuer}{MCP_PATH}"))?)?
+            .with_scopes(Scope::parse(photos::PHOTOS_READ)?)
+            .with_resource_name("PhotoBook MCP server"),
     )
 }
 

@@ -49,10 +49,13 @@
 //! - `requested_token_type` (optional): only the access-token type;
 //! - `actor_token` / `actor_token_type`: not supported (`invalid_request`):
 //!   the authenticated client is the actor;
-//! - `resource` / `audience`: not supported yet (`invalid_request`): the
-//!   core does not know resources (RFC 8707) yet; once it does, `resource`
-//!   names the new token's audience and an unusable one is
-//!   `invalid_target` (§2.2.2).
+//! - `resource` (optional, RFC 8707): the resource the new token is for,
+//!   one the server knows and the client may obtain tokens for
+//!   (`invalid_target` otherwise, §2.2.2); omitted, the server's default
+//!   resource. Unlike a refresh, the audience may differ from the subject
+//!   token's: that is what a resource server calling another one needs;
+//! - `audience` (a logical name): not supported (`invalid_target`): name
+//!   the target with `resource`.
 //!
 //! ## What it issues (§2.2.1)
 //!
@@ -197,13 +200,15 @@ fn check_request(params: &Params) -> Result<(), OAuthError> {
             "unsupported requested_token_type: only urn:ietf:params:oauth:token-type:access_token",
         ));
     }
-    // Targets (§2.1 `resource`, `audience`) are refused until the core
-    // knows resources (RFC 8707); RFC 8693 §2.2.2 would then have
-    // `invalid_target`, which the core does not define yet.
-    if params.contains("resource") || params.contains("audience") {
-        return Err(bad_parameter(
-            "resource and audience are not supported yet in token exchange",
-        ));
+    // §2.2.2: `invalid_target` when the server is unwilling to issue a
+    // token for the target named. `audience` is a logical name the server
+    // would have to map to a resource; only `resource` (a URI, RFC 8707) is
+    // understood.
+    if params.contains("audience") {
+        return Err(OAuthError::invalid_target(
+            "audience is not supported: name the resource with `resource`",
+        )
+        .with_reason(Reason::TargetNotAllowed));
     }
     Ok(())
 }
@@ -273,8 +278,12 @@ impl GrantHandler for TokenExchangeGrant {
             return Err(bad_parameter("the delegation chain is too long"));
         }
         let scope = exchanged_scope(params.get("scope"), &record.scope, &client.scope)?;
+        // §2.1 `resource` (RFC 8707): one the server knows and the client may
+        // obtain tokens for, else `invalid_target`; omitted, the default.
+        let audience = ctx.resolve_audience(client, params)?;
         let minted = ctx
             .mint_tokens(subject.grant, client, Some(user), &scope, None)
+            .with_audience(audience)
             .with_actor(actor)
             .expiring_by(record.expires_at)
             .with_issued_token_type(ACCESS_TOKEN_TYPE);
@@ -327,11 +336,9 @@ mod tests {
             code("requested_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"),
             None
         );
-        assert_eq!(
-            code("resource=https%3A%2F%2Fa.example%2F"),
-            Some(ErrorCode::InvalidRequest)
-        );
-        assert_eq!(code("audience=a"), Some(ErrorCode::InvalidRequest));
+        // `resource` is resolved later, against the server's resources.
+        assert_eq!(code("resource=https%3A%2F%2Fa.example%2F"), None);
+        assert_eq!(code("audience=a"), Some(ErrorCode::InvalidTarget));
         for bad in [
             "subject_token=x",
             "subject_token=x&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Arefresh_token",

@@ -47,8 +47,11 @@ fn world_with(grant: TokenExchangeGrant) -> World {
     let clock = Arc::new(FixedClock::new(
         OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
     ));
+    let resource = |r: &str| tessera::ResourceIndicator::new(r).unwrap();
     let server = Server::builder()
         .issuer("https://as.example")
+        .default_resource(resource("https://as.example/api"))
+        .resource(resource("https://as.example/mcp"))
         .store(store.clone())
         .clock(clock.clone())
         .grant(grant)
@@ -334,17 +337,32 @@ async fn malformed_requests_are_invalid_request_rfc8693_2_2_2() {
 }
 
 #[tokio::test]
-async fn resource_and_audience_are_refused_for_now() {
+async fn resource_names_a_known_resource_rfc8707_and_audience_is_invalid_target() {
     let w = world();
     let (subject, _) = w
         .subject_token("printshop", Some("alice"), "photos.read", 3600)
         .await;
+    // Omitted: the default resource.
+    let (status, v) = w.exchange(&subject, "").await;
+    assert_eq!(status, 200, "{v}");
+    let i = w.introspect(v["access_token"].as_str().unwrap()).await;
+    assert_eq!(i["aud"], "https://as.example/api");
+    // Another known resource: the new token is for it.
+    let (status, v) = w
+        .exchange(&subject, "&resource=https%3A%2F%2Fas.example%2Fmcp")
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let i = w.introspect(v["access_token"].as_str().unwrap()).await;
+    assert_eq!(i["aud"], "https://as.example/mcp");
+    // Unknown, malformed, several: invalid_target; so is a logical audience.
     for extra in [
-        "&resource=https%3A%2F%2Fas.example%2Fapi",
+        "&resource=https%3A%2F%2Fother.example%2Fapi",
+        "&resource=api",
+        "&resource=https%3A%2F%2Fas.example%2Fapi&resource=https%3A%2F%2Fas.example%2Fmcp",
         "&audience=photo-api",
     ] {
         let r = w.exchange(&subject, extra).await;
-        assert_eq!(error(&r), (400, "invalid_request"), "{extra}");
+        assert_eq!(error(&r), (400, "invalid_target"), "{extra}");
     }
 }
 
