@@ -66,8 +66,8 @@ use tessera::storage::{
     NewTokens, PendingAuthorization, PendingStore, RefreshLookup, Subject, TokenRecord,
 };
 use tessera::{
-    ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, ResourceIndicator, Scope, Secret,
-    SecretKey, StoreError, TokenKind,
+    ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, ResourceIndicator, Scope,
+    Secret, SecretKey, StoreError, TokenKind,
 };
 
 mod registration;
@@ -452,8 +452,7 @@ pub async fn delegated_access_token<S: GrantStore + ?Sized>(store: Arc<S>) {
     let mut record = token_record(now, 120, Some("alice"));
     record.family_expires_at = None;
     record.actor = Some(
-        tessera::Actor::new("resource-server")
-            .with_prior(Some(tessera::Actor::new("first-actor"))),
+        tessera::Actor::new("resource-server").with_prior(Some(tessera::Actor::new("first-actor"))),
     );
     let tokens = NewTokens {
         access: (exchanged.hash, record.clone()),
@@ -1003,7 +1002,10 @@ pub async fn audience_is_kept<S: GrantStore + PendingStore + ?Sized>(store: Arc<
     }
     let second = with(mint_tokens(g, now, 300, Some(600)), &mcp);
     assert!(
-        ok(store.rotate_refresh(r1, second.tokens.clone(), now).await, C),
+        ok(
+            store.rotate_refresh(r1, second.tokens.clone(), now).await,
+            C
+        ),
         "[{C}] rotation"
     );
     match ok(store.refresh_token(refresh_of(&second), now).await, C) {
