@@ -84,6 +84,20 @@ impl Deref for Bearer {
     }
 }
 
+/// The request's path as rocket's router matches it: its non-empty,
+/// percent-decoded segments joined by `/`.
+fn routed_path(req: &Request<'_>) -> String {
+    let mut path = String::with_capacity(req.uri().path().as_str().len());
+    for segment in req.uri().path().segments() {
+        path.push('/');
+        path.push_str(segment);
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    path
+}
+
 /// The verification result, cached per request so several guards on one
 /// route hit the store once.
 struct Verified(Result<Bearer, BearerRejection>);
@@ -101,7 +115,13 @@ impl<'r> FromRequest<'r> for Bearer {
                 };
                 let authorization = header_text(req, "Authorization");
                 let query = req.uri().query().map(|q| q.as_str());
-                let path = req.uri().path().as_str();
+                // The path as rocket routes it: percent-decoded, empty
+                // segments dropped. The raw text would let `/%61pi/photos`
+                // or `//api/photos` reach the `/api/photos` route while
+                // belonging to no declared resource, skipping the audience
+                // check (RFC 8707 §2).
+                let path = routed_path(req);
+                let path = path.as_str();
                 let realm: Arc<str> = server.config().realm.as_str().into();
                 // The protected resource the path belongs to, if declared:
                 // audience check and `resource_metadata` (RFC 9728 §5.1).

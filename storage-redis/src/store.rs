@@ -155,9 +155,10 @@ impl RedisStore {
         self.client_changed(&client.id).await
     }
 
-    /// Removes a registered client (its key and its id in the
-    /// `<prefix>clients` set) and tells every store's client cache, as
-    /// [`put_client`](Self::put_client) does (three commands). Its grants
+    /// Removes a registered client (its key, its id in the `<prefix>clients`
+    /// set and, for a dynamically registered one, its place under the cap in
+    /// `<prefix>dynamic-clients`) and tells every store's client cache, as
+    /// [`put_client`](Self::put_client) does (four commands). Its grants
     /// and tokens are not touched.
     pub async fn remove_client(&self, id: &ClientId) -> Result<(), StoreError> {
         self.exec(redis::cmd("DEL").arg(self.inner.keys.client(id)))
@@ -165,6 +166,14 @@ impl RedisStore {
         self.exec(
             redis::cmd("SREM")
                 .arg(self.inner.keys.clients())
+                .arg(id.as_str()),
+        )
+        .await?;
+        // A used registration scores +inf and never expires from the set:
+        // without this its place under the cap would never come back.
+        self.exec(
+            redis::cmd("ZREM")
+                .arg(self.inner.keys.dynamic_clients())
                 .arg(id.as_str()),
         )
         .await?;

@@ -31,3 +31,53 @@ async fn registration_checks_cluster() {
     })
     .await;
 }
+
+/// Removing a used dynamic client gives its place under the cap back: a used
+/// registration no longer expires from `<prefix>dynamic-clients`, so only
+/// `remove_client` can free it (else a full cap would stay full forever).
+#[tokio::test]
+async fn removing_a_used_dynamic_client_frees_its_place_under_the_cap() {
+    use tessera::ClientRegistry;
+    use tessera::{Client, ClientId, DynamicRegistration, RedirectUri, RegisterOutcome, Scope};
+    let Some(url) = common::standalone_url() else {
+        return;
+    };
+    let store = common::standalone(&url).await;
+    let now = time::OffsetDateTime::now_utc();
+    let client = |id: &str| {
+        let mut c = Client::public(ClientId::new(id).unwrap(), "Checked")
+            .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
+            .with_grant_types(["authorization_code", "refresh_token"])
+            .with_scope(Scope::parse("photos.read").unwrap());
+        c.registration = Some(Box::new(DynamicRegistration::new(
+            now,
+            now + time::Duration::hours(1),
+        )));
+        c
+    };
+    let first = ClientId::new("dyn_cap_first").unwrap();
+    assert!(matches!(
+        store
+            .register_client(client("dyn_cap_first"), 1, now)
+            .await
+            .unwrap(),
+        RegisterOutcome::Registered
+    ));
+    store.mark_client_used(&first, now).await.unwrap();
+    assert!(matches!(
+        store
+            .register_client(client("dyn_cap_second"), 1, now)
+            .await
+            .unwrap(),
+        RegisterOutcome::CapReached
+    ));
+    store.remove_client(&first).await.unwrap();
+    assert_eq!(store.dynamic_client_count(now).await.unwrap(), 0);
+    assert!(matches!(
+        store
+            .register_client(client("dyn_cap_second"), 1, now)
+            .await
+            .unwrap(),
+        RegisterOutcome::Registered
+    ));
+}
