@@ -52,6 +52,25 @@ async fn seen_within(
     }
 }
 
+/// Reads `id` through `store` until the copy stays cached. The writer's
+/// `PUBLISH` reaches every subscriber, the reader included, and may be
+/// handled after the reader's first `GET` (dropping the fresh copy): a
+/// correct outcome, so the test waits it out rather than racing it.
+async fn cached_after_reads(store: &RedisStore, id: &ClientId, name: &str) {
+    let start = Instant::now();
+    loop {
+        assert_eq!(store.client(id).await.unwrap().unwrap().name, name);
+        if store.cached_clients() == 1 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "never cached: the invalidation subscription is not up"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Changes and removals through `a` reach `b`'s cache by pub/sub: far
 /// sooner than the (long) TTL, which they would otherwise wait for.
 async fn changes_reach_the_other_store(target: Target) {
@@ -63,8 +82,7 @@ async fn changes_reach_the_other_store(target: Target) {
     a.put_client(&Client::public(cid.clone(), "v1"))
         .await
         .unwrap();
-    assert_eq!(b.client(&cid).await.unwrap().unwrap().name, "v1");
-    assert_eq!(b.cached_clients(), 1, "b holds a copy");
+    cached_after_reads(&b, &cid, "v1").await;
 
     a.put_client(&Client::public(cid.clone(), "v2"))
         .await
@@ -166,8 +184,7 @@ async fn a_lost_subscription_empties_the_cache() {
     a.put_client(&Client::public(cid.clone(), "v1"))
         .await
         .unwrap();
-    assert_eq!(a.client(&cid).await.unwrap().unwrap().name, "v1");
-    assert_eq!(a.cached_clients(), 1);
+    cached_after_reads(&a, &cid, "v1").await;
 
     let mut admin = server.admin();
     let killed: i64 = redis::cmd("CLIENT")
@@ -231,6 +248,8 @@ async fn the_cache_holds_at_most_its_capacity() {
         let c = Client::public(id(&format!("app-{i}")), "app");
         store.put_client(&c).await.unwrap();
     }
+    // Let the store hear its own 200 publications before it caches.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for round in 0..2 {
         for i in 0..200 {
             let c = store.client(&id(&format!("app-{i}"))).await.unwrap();
