@@ -75,4 +75,4 @@ cargo test --workspace --no-run "$@"
 bin_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug"
 export TESSERA_CONFORMANCE_BIN_DIR="$bin_dir" TESSERA_E2E_BIN_DIR="$bin_dir"
 
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
