@@ -79,7 +79,7 @@ impl Introspection {
             sub: Some(
                 record
                     .subject
-                    .map_or_else(|| record.client_id.to_string(), |s| s.0),
+                    .map_or_else(|| record.client_id.to_string(), |s| s.as_str().to_owned()),
             ),
             client_id: Some(record.client_id.to_string()),
             token_type,

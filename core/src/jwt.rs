@@ -466,7 +466,7 @@ impl JwtMint {
             sub: record
                 .subject
                 .as_ref()
-                .map_or_else(|| record.client_id.to_string(), |s| s.0.clone()),
+                .map_or_else(|| record.client_id.to_string(), |s| s.as_str().to_owned()),
             aud: vec![audience_of(record, &self.issuer)],
             exp: record.expires_at.unix_timestamp(),
             iat: record.issued_at.unix_timestamp(),

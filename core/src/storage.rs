@@ -10,6 +10,8 @@
 //! A backend proves itself with the conformance suite in `tessera_testkit`
 //! (feature `testkit`).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -22,19 +24,34 @@ use crate::scope::Scope;
 use crate::token::{GrantId, SecretKey, TokenHash};
 
 /// The resource owner a grant was made by: the embedder's user id.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Subject(pub String);
+///
+/// Shared, so that copying it into every token record (an access and a
+/// refresh token per exchange) costs a reference count, not an allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subject(Arc<str>);
 
 impl Subject {
     /// A subject from the embedder's user id.
-    pub fn new(id: impl Into<String>) -> Self {
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
         Self(id.into())
     }
 
     /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Serialized as the bare id text, as before it was shared.
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::new)
     }
 }
 

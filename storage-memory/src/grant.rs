@@ -82,6 +82,19 @@ impl Interner {
 
     /// A compact token from a record, interning what it says.
     pub(crate) fn token(&self, hash: TokenHash, record: TokenRecord) -> StoredToken {
+        self.token_beside(hash, record, None)
+    }
+
+    /// [`token`](Self::token) for the second token of a pair: a refresh
+    /// token usually says what its access token says (same client, subject,
+    /// scope and audience), and comparing with that meta costs a fraction
+    /// of hashing it and locking a shard to find it again.
+    pub(crate) fn token_beside(
+        &self,
+        hash: TokenHash,
+        record: TokenRecord,
+        sibling: Option<&StoredToken>,
+    ) -> StoredToken {
         let TokenRecord {
             client_id,
             subject,
@@ -92,15 +105,20 @@ impl Interner {
             actor,
             audience,
         } = record;
+        let meta = Meta {
+            client_id,
+            subject,
+            scope,
+            actor,
+            audience,
+        };
+        let meta = match sibling {
+            Some(s) if *s.meta == meta => Arc::clone(&s.meta),
+            _ => self.intern(meta),
+        };
         StoredToken {
             hash,
-            meta: self.intern(Meta {
-                client_id,
-                subject,
-                scope,
-                actor,
-                audience,
-            }),
+            meta,
             issued_at,
             expires_at,
             family_expires_at,
@@ -158,6 +176,20 @@ impl TokenView {
             audience: meta.audience.clone(),
         }
     }
+}
+
+/// Remembers a displaced refresh token. Most grants retire one token or
+/// none, so the first slot is exact; a family that keeps rotating grows
+/// amortised, not by one reallocation (and copy) per rotation.
+fn retire(
+    retired: &mut Vec<(TokenHash, OffsetDateTime)>,
+    hash: TokenHash,
+    expires_at: OffsetDateTime,
+) {
+    if retired.is_empty() {
+        retired.reserve_exact(1);
+    }
+    retired.push((hash, expires_at));
 }
 
 /// An authorization code of the grant.
@@ -317,8 +349,7 @@ impl Grant {
             // A refresh token displaced by a new one is retired, not
             // forgotten: presenting it later is reuse.
             if let Some(old) = auth.refresh.replace(refresh) {
-                auth.retired.reserve_exact(1);
-                auth.retired.push((old.hash, old.expires_at));
+                retire(&mut auth.retired, old.hash, old.expires_at);
             }
         }
         true
@@ -381,8 +412,7 @@ impl Grant {
             return false;
         }
         if let Some(previous) = std::mem::replace(&mut auth.refresh, refresh) {
-            auth.retired.reserve_exact(1);
-            auth.retired.push((previous.hash, previous.expires_at));
+            retire(&mut auth.retired, previous.hash, previous.expires_at);
         }
         self.access.push(access);
         self.extend(until);
@@ -456,8 +486,9 @@ impl AccessTokens {
         match std::mem::replace(self, Self::None) {
             Self::None => *self = Self::One(token),
             Self::One(first) => *self = Self::Many(vec![first, token]),
+            // Amortised growth: a grant holds a third live access token
+            // only when it is refreshed often, and then it will hold more.
             Self::Many(mut all) => {
-                all.reserve_exact(1);
                 all.push(token);
                 *self = Self::Many(all);
             }

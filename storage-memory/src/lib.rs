@@ -261,7 +261,7 @@ impl MemoryStore {
         let until = tokens.expires_at();
         let NewTokens { access, refresh } = tokens;
         let access = self.interner.token(access.0, access.1);
-        let refresh = refresh.map(|(h, r)| self.interner.token(h, r));
+        let refresh = refresh.map(|(h, r)| self.interner.token_beside(h, r, Some(&access)));
         (access, refresh, until)
     }
 }
