@@ -476,3 +476,16 @@ mod tests {
         }
     }
 }
+
+#[async_trait]
+impl<S: tessera::storage::ReplayStore> tessera::storage::ReplayStore for Counting<S> {
+    async fn first_use(
+        &self,
+        key: tessera::storage::ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.tick();
+        tessera::storage::ReplayStore::first_use(&self.inner, key, expires_at, now).await
+    }
+}

@@ -461,7 +461,131 @@ pub trait DeviceStore: Send + Sync {
     ) -> Result<DevicePoll, StoreError>;
 }
 
-/// Everything the built-in server needs from one backend.
-pub trait Store: ClientRegistry + GrantStore + PendingStore + DeviceStore + 'static {}
+/// What a [`ReplayKey`] guards: one namespace per kind of one-time value,
+/// so a value seen in one never collides with a value of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReplayNamespace {
+    /// A DPoP proof's `jti` (RFC 9449 §11.1), per proof key.
+    Dpop,
+    /// A client assertion's `jti` (RFC 7523 §3 item 7, `private_key_jwt`), per client.
+    ClientAssertion,
+    /// A JWT bearer grant assertion's `jti` (RFC 7523 §3 item 7), per issuer.
+    JwtBearer,
+}
 
-impl<T: ClientRegistry + GrantStore + PendingStore + DeviceStore + 'static> Store for T {}
+impl ReplayNamespace {
+    /// The namespace's short name, as backends put it in their keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dpop => "dpop",
+            Self::ClientAssertion => "client-assertion",
+            Self::JwtBearer => "jwt-bearer",
+        }
+    }
+}
+
+impl std::fmt::Display for ReplayNamespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A one-time value to remember: its namespace and the SHA-256 of who
+/// issued it and its `jti`. Stores see only the hash, never the value,
+/// and one key never stands for a value of another namespace or owner.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReplayKey {
+    namespace: ReplayNamespace,
+    hash: [u8; 32],
+}
+
+impl ReplayKey {
+    /// The key of `jti` issued by `owner` in `namespace`: SHA-256 over the
+    /// namespace, the owner and the `jti`, each length-prefixed, so no two
+    /// different triples hash alike. `owner` is what makes the `jti` unique:
+    /// the proof key's JWK thumbprint for DPoP, the `client_id` for a
+    /// client assertion, the issuer for a JWT bearer grant.
+    pub fn new(namespace: ReplayNamespace, owner: &str, jti: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for part in [namespace.as_str(), owner, jti] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        Self {
+            namespace,
+            hash: h.finalize().into(),
+        }
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> ReplayNamespace {
+        self.namespace
+    }
+
+    /// The 32-byte hash (unique within the namespace).
+    pub fn hash(&self) -> &[u8; 32] {
+        &self.hash
+    }
+
+    /// `<namespace>:<43 base64url characters of the hash>`, for store keys.
+    pub fn to_key(&self) -> String {
+        use base64::Engine as _;
+        format!(
+            "{}:{}",
+            self.namespace,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.hash)
+        )
+    }
+}
+
+impl std::fmt::Debug for ReplayKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ReplayKey({})", self.to_key())
+    }
+}
+
+/// A replay cache: remembers one-time values (`jti`s of DPoP proofs and
+/// JWT assertions) until they expire, so each is accepted once, across
+/// every server instance sharing the backend (RFC 9449 §11.1, RFC 7523 §3).
+///
+/// # Atomicity
+///
+/// Of any number of concurrent callers of
+/// [`first_use`](ReplayStore::first_use) with the same key, on however many
+/// instances, exactly one gets `true` while the entry lives.
+///
+/// # Bounds
+///
+/// What is kept is chosen by whoever presents a validly signed value, so a
+/// backend must bound it: entries expire (`expires_at`, which the core
+/// keeps short: the proof's acceptance window), and a backend with a hard
+/// capacity answers [`StoreError::Unavailable`] (the client sees
+/// `temporarily_unavailable`) rather than forgetting a live entry, which
+/// would let a replay through. It should isolate namespaces so a flood of
+/// one kind of value does not refuse the others.
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Remembers `key` until `expires_at` and answers `true` if it was not
+    /// already remembered live at `now` (the value's first use), `false`
+    /// if it was (a replay). An entry whose `expires_at <= now` counts as
+    /// absent, and is replaced.
+    async fn first_use(
+        &self,
+        key: ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Everything the built-in server needs from one backend.
+pub trait Store:
+    ClientRegistry + GrantStore + PendingStore + DeviceStore + ReplayStore + 'static
+{
+}
+
+impl<T: ClientRegistry + GrantStore + PendingStore + DeviceStore + ReplayStore + 'static> Store
+    for T
+{
+}

@@ -328,3 +328,15 @@ impl DeviceStore for Counting {
         self.inner.poll_device(device, client, now).await
     }
 }
+
+#[async_trait]
+impl tessera::storage::ReplayStore for Counting {
+    async fn first_use(
+        &self,
+        key: tessera::storage::ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        tessera::storage::ReplayStore::first_use(&self.inner, key, expires_at, now).await
+    }
+}

@@ -404,3 +404,15 @@ async fn nobody_can_lock_a_client_out_by_default() {
         .unwrap_err();
     assert_eq!(e.reason(), Reason::RefreshTokenUnknown);
 }
+
+#[async_trait]
+impl tessera::storage::ReplayStore for Down {
+    async fn first_use(
+        &self,
+        _: tessera::storage::ReplayKey,
+        _: time::OffsetDateTime,
+        _: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(down())
+    }
+}

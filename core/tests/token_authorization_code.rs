@@ -287,3 +287,15 @@ impl tessera::storage::DeviceStore for ReplayBetweenTakeAndIssue {
         self.0.poll_device(device, client, now).await
     }
 }
+
+#[async_trait::async_trait]
+impl tessera::storage::ReplayStore for ReplayBetweenTakeAndIssue {
+    async fn first_use(
+        &self,
+        key: tessera::storage::ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, tessera::StoreError> {
+        tessera::storage::ReplayStore::first_use(&self.0, key, expires_at, now).await
+    }
+}

@@ -63,6 +63,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod grant;
+mod replay;
 mod shard;
 
 use std::collections::HashMap;
@@ -73,7 +74,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tessera::storage::{
     CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore, NewTokens,
-    PendingAuthorization, PendingStore, RefreshLookup, TokenRecord,
+    PendingAuthorization, PendingStore, RefreshLookup, ReplayKey, ReplayNamespace, ReplayStore,
+    TokenRecord,
 };
 use tessera::{
     Client, ClientId, ClientRegistry, GrantId, RegisterOutcome, SecretKey, StoreError, TokenHash,
@@ -109,6 +111,7 @@ pub struct MemoryStore {
     pending: Shards<IdMap<SecretKey, Box<PendingAuthorization>>>,
     devices: Mutex<Devices>,
     interner: Interner,
+    replay: replay::ReplayCache,
     /// Looked up on every back-channel request: foldhash, seeded per process.
     clients: RwLock<HashMap<ClientId, Arc<Client>, foldhash::fast::RandomState>>,
 }
@@ -133,6 +136,8 @@ pub struct Stats {
     pub shared_token_metadata: usize,
     /// Registered clients.
     pub clients: usize,
+    /// Replay cache entries (DPoP proofs, assertions), all namespaces.
+    pub replay_entries: usize,
 }
 
 impl MemoryStore {
@@ -143,8 +148,25 @@ impl MemoryStore {
             pending: Shards::new(PENDING_SHARDS),
             devices: Mutex::new(Devices::default()),
             interner: Interner::new(),
+            replay: replay::ReplayCache::new(replay::DEFAULT_REPLAY_CAPACITY),
             clients: RwLock::new(HashMap::default()),
         }
+    }
+
+    /// This store with at most `capacity` live replay cache entries per
+    /// [`ReplayNamespace`] (default 250,000; about 100 bytes each). At the
+    /// cap, expired entries are swept and, if the namespace is still full,
+    /// new values of that namespace are refused with
+    /// [`StoreError::Unavailable`] (`503 temporarily_unavailable`) until
+    /// entries expire, never let through: see [`ReplayStore`].
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay = replay::ReplayCache::new(capacity);
+        self
+    }
+
+    /// The cap on live replay cache entries per namespace.
+    pub fn replay_capacity(&self) -> usize {
+        self.replay.capacity()
     }
 
     /// An empty store with these clients registered.
@@ -182,6 +204,7 @@ impl MemoryStore {
             shrink_if_sparse(&mut shard);
         }
         self.devices().sweep(now);
+        self.replay.sweep(now);
         self.interner.sweep();
         // Dynamic registrations that expired unused (RFC 7591 bounds); the
         // write lock only when there is one.
@@ -241,6 +264,14 @@ impl MemoryStore {
         stats.pending = self.pending.each().map(|s| s.len()).sum();
         stats.shared_token_metadata = self.interner.len();
         stats.clients = self.clients.read().unwrap_or_else(|p| p.into_inner()).len();
+        stats.replay_entries = [
+            ReplayNamespace::Dpop,
+            ReplayNamespace::ClientAssertion,
+            ReplayNamespace::JwtBearer,
+        ]
+        .into_iter()
+        .map(|ns| self.replay.len(ns))
+        .sum();
         stats
     }
 
@@ -621,5 +652,18 @@ impl PendingStore for MemoryStore {
             }
         };
         Ok(taken.map(|p| *p))
+    }
+}
+
+/// Bounded per namespace; see [`MemoryStore::with_replay_capacity`].
+#[async_trait]
+impl ReplayStore for MemoryStore {
+    async fn first_use(
+        &self,
+        key: ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.replay.first_use(key, expires_at, now)
     }
 }

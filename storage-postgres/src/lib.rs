@@ -6,6 +6,7 @@
 mod device;
 mod error;
 mod registration;
+mod replay;
 mod sql;
 
 use std::fmt;
@@ -250,6 +251,7 @@ impl PostgresStoreBuilder {
                 pool,
                 sql: Sql::new(&self.schema),
                 devices: device::DeviceSql::new(&self.schema),
+                replay: replay::ReplaySql::new(&self.schema),
                 schema: self.schema,
                 target,
                 timeout: self.command_timeout,
@@ -334,6 +336,7 @@ struct Inner {
     pool: PgPool,
     sql: Sql,
     devices: device::DeviceSql,
+    replay: replay::ReplaySql,
     schema: String,
     target: String,
     timeout: Duration,
@@ -378,6 +381,8 @@ pub struct Swept {
     pub pending: u64,
     /// Device authorization requests past their grace period.
     pub devices: u64,
+    /// Expired replay cache entries (DPoP proofs, assertions).
+    pub replay: u64,
 }
 
 impl Swept {
@@ -389,6 +394,7 @@ impl Swept {
             + self.refresh_tokens
             + self.pending
             + self.devices
+            + self.replay
     }
 }
 
@@ -501,6 +507,7 @@ impl PostgresStore {
             (&sql.sweep_refresh_tokens, &mut swept.refresh_tokens),
             (&sql.sweep_pending, &mut swept.pending),
             (&self.inner.devices.sweep, &mut swept.devices),
+            (&self.inner.replay.sweep, &mut swept.replay),
         ] {
             for _ in 0..self.inner.sweep_max_batches {
                 let done = self

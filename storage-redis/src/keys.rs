@@ -1,7 +1,9 @@
 //! The key layout. Clients: `<prefix>client:<id>` and the `<prefix>clients`
 //! set. Everything of one grant shares the hash tag `<prefix>{<grant>}`, hence
 //! one cluster slot: `…:g` (grant meta), `…:<kind>:<hash>` (records).
+//! Replay cache entries: `<prefix>r:<namespace>:<hash>`.
 
+use tessera::storage::ReplayKey;
 use tessera::{ClientId, GrantId, SecretKey, TokenHash};
 
 /// The keys under one prefix.
@@ -52,6 +54,12 @@ impl Keys {
     /// record (in the device code's grant slot, so a separate step).
     pub(crate) fn user_code(&self, user_code: &TokenHash) -> String {
         format!("{}u:{}", self.prefix, user_code.to_key())
+    }
+
+    /// `<prefix>r:<namespace>:<hash>`: a replay cache entry (one key, so
+    /// any cluster slot).
+    pub(crate) fn replay(&self, key: &ReplayKey) -> String {
+        format!("{}r:{}", self.prefix, key.to_key())
     }
 
     pub(crate) fn record(&self, kind: char, key: &SecretKey) -> String {

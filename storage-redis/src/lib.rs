@@ -115,6 +115,7 @@ mod invalidation;
 mod keys;
 mod options;
 mod registration;
+mod replay;
 mod scripts;
 mod store;
 

@@ -72,8 +72,13 @@ use tessera::{
 
 mod registration;
 pub use registration::{
-    race_register_at_the_cap, registration_cap, registration_lifecycle, run_registration,
-    unused_registrations_expire,
+    client_credentials_round_trip, race_register_at_the_cap, registration_cap, registration_lifecycle,
+    run_registration, unused_registrations_expire,
+};
+mod replay;
+pub use replay::{
+    race_distinct_values, race_first_use, race_first_use_across_instances,
+    replay_expired_entry_is_forgotten, replay_first_use_once, run_replay,
 };
 
 /// How many tasks each `race_*` check starts.
@@ -119,12 +124,12 @@ where
 // ----- fixtures ---------------------------------------------------------
 
 /// The real time, whole seconds: the base of every check.
-fn base_now() -> OffsetDateTime {
+pub(crate) fn base_now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(0).unwrap_or(now)
 }
 
-fn secs(n: i64) -> Duration {
+pub(crate) fn secs(n: i64) -> Duration {
     Duration::seconds(n)
 }
 
@@ -220,7 +225,7 @@ fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
 
 /// Unwraps a store result; a store error fails the check.
 #[track_caller]
-fn ok<T>(r: Result<T, StoreError>, check: &str) -> T {
+pub(crate) fn ok<T>(r: Result<T, StoreError>, check: &str) -> T {
     match r {
         Ok(v) => v,
         Err(e) => panic!("[{check}] store error: {e}"),
@@ -228,7 +233,7 @@ fn ok<T>(r: Result<T, StoreError>, check: &str) -> T {
 }
 
 #[track_caller]
-fn require_multi_thread(check: &str) {
+pub(crate) fn require_multi_thread(check: &str) {
     if tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread
     {
@@ -1295,7 +1300,7 @@ pub async fn race_issue_and_revoke<S: GrantStore + ?Sized + 'static>(store: Arc<
 
 /// Runs `n` tasks made by `task(i)`, released together by a barrier, and
 /// returns their answers in task order. A panicking task fails the check.
-async fn race<T, F, Fut>(n: usize, mut task: F) -> Vec<T>
+pub(crate) async fn race<T, F, Fut>(n: usize, mut task: F) -> Vec<T>
 where
     T: Send + 'static,
     F: FnMut(usize) -> Fut,
