@@ -47,6 +47,11 @@ pub enum Action {
     /// access token's hash, or one key for everybody when registration is
     /// open: each is a client record kept until it expires unused.
     ClientRegistration,
+    /// A fetch of a client ID metadata document, keyed by the host of its
+    /// URL (draft-ietf-oauth-client-id-metadata-document §6.5): anyone can
+    /// name any URL as a `client_id`, so fetches from one host are bounded,
+    /// and the server cannot be turned into a flood against a host.
+    ClientMetadataFetch,
 }
 
 impl Action {
@@ -59,6 +64,7 @@ impl Action {
             Self::UserCodeEntry => "user_code_entry",
             Self::PushedAuthorization => "pushed_authorization",
             Self::ClientRegistration => "client_registration",
+            Self::ClientMetadataFetch => "client_metadata_fetch",
         }
     }
 }
@@ -130,7 +136,8 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// public client's id can make the server keep, high enough that nobody can
 /// starve a client's real users with it), 10 wrong user codes per person
 /// per 15 minutes, 120 client registrations per minute (per initial
-/// access token, or in all when registration is open); at most 100,000
+/// access token, or in all when registration is open), 30 fetches of client
+/// ID metadata documents per host per minute ([`Action::ClientMetadataFetch`]); at most 100,000
 /// keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
@@ -171,6 +178,10 @@ impl Default for MemoryRateLimiter {
             .with_limit(
                 Action::ClientRegistration,
                 Limit::new(120, Duration::minutes(1)),
+            )
+            .with_limit(
+                Action::ClientMetadataFetch,
+                Limit::new(30, Duration::minutes(1)),
             )
     }
 }

@@ -292,8 +292,7 @@ impl Server {
             return Err(UserCodeError::Unknown);
         }
         let client = self
-            .store()
-            .client(&record.client_id)
+            .lookup_client(&record.client_id)
             .await
             .map_err(|e| server_fault(e.into()))?
             .ok_or(UserCodeError::Unknown)?;

@@ -19,6 +19,7 @@ mod authorize;
 mod bearer;
 mod client;
 mod client_auth;
+mod client_metadata;
 mod clock;
 mod config;
 mod consent;
@@ -129,6 +130,13 @@ pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
 pub use registration::{
     ClientInformation, DynamicRegistration, MAX_CONTACTS, MAX_REDIRECT_URIS, MAX_TEXT_BYTES,
     MAX_URI_BYTES, RegisterOutcome, RegistrationPolicy,
+};
+
+// Client ID metadata documents (draft-ietf-oauth-client-id-metadata-document).
+pub use client_metadata::{
+    ClientIdUrl, ClientIdUrlError, ClientMetadataError, ClientMetadataFetcher,
+    ClientMetadataPolicy, DEFAULT_MAX_DOCUMENT_BYTES, FetchError, FetchedDocument,
+    MAX_CLIENT_ID_URL_BYTES,
 };
 
 // Pushed authorization requests (RFC 9126).

@@ -57,6 +57,11 @@ pub struct Metadata {
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     /// `iss` is sent in authorization responses (RFC 9207 §3).
     pub authorization_response_iss_parameter_supported: bool,
+    /// Whether a `client_id` may be the URL of a client ID metadata
+    /// document (draft-ietf-oauth-client-id-metadata-document §5); sent
+    /// only when it may.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub client_id_metadata_document_supported: bool,
 }
 
 impl Server {
@@ -108,6 +113,7 @@ impl Server {
                 AuthMethod::ClientSecretPost.as_str(),
             ],
             authorization_response_iss_parameter_supported: true,
+            client_id_metadata_document_supported: self.documents().is_some(),
         }
     }
 

@@ -171,6 +171,13 @@ pub struct DynamicRegistration {
     /// `software_version`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// For a client identified by a client ID metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document): the host of its
+    /// `client_id` URL, which a consent page should show (§6.3: anyone can
+    /// publish a document, so the host is what the person can check).
+    /// `None` for a client that registered at the registration endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_document_host: Option<String>,
 }
 
 impl DynamicRegistration {
@@ -187,6 +194,7 @@ impl DynamicRegistration {
             contacts: Vec::new(),
             software_id: None,
             software_version: None,
+            metadata_document_host: None,
         }
     }
 }
@@ -414,9 +422,23 @@ pub(crate) fn validate(
     let Value::Object(map) = value else {
         return Err(bad_metadata("the body is not a JSON object"));
     };
+    validate_map(&map, known_scopes, policy, served_grants, id, secret, now)
+}
 
+/// [`validate`] on metadata already parsed as a JSON object: what a client
+/// ID metadata document (draft-ietf-oauth-client-id-metadata-document §4)
+/// is checked with too, after its own rules.
+pub(crate) fn validate_map(
+    map: &Map<String, Value>,
+    known_scopes: &BTreeMap<ScopeToken, String>,
+    policy: &RegistrationPolicy,
+    served_grants: &dyn Fn(&str) -> bool,
+    id: ClientId,
+    secret: impl FnOnce() -> (String, SecretHash),
+    now: OffsetDateTime,
+) -> Result<Validated, OAuthError> {
     // §2: token_endpoint_auth_method, default client_secret_basic.
-    let method = match text(&map, "token_endpoint_auth_method")?.as_deref() {
+    let method = match text(map, "token_endpoint_auth_method")?.as_deref() {
         None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
         Some("client_secret_post") => AuthMethod::ClientSecretPost,
         Some("none") => AuthMethod::None,
@@ -429,7 +451,7 @@ pub(crate) fn validate(
 
     // §2: grant_types, default ["authorization_code"]; each one allowed by
     // the policy and served here.
-    let grant_types: BTreeSet<String> = texts(&map, "grant_types", 16)?
+    let grant_types: BTreeSet<String> = texts(map, "grant_types", 16)?
         .unwrap_or_else(|| vec![GrantType::AUTHORIZATION_CODE.to_owned()])
         .into_iter()
         .collect();
@@ -462,7 +484,7 @@ pub(crate) fn validate(
 
     // §2.1: response_types and grant_types must agree: `code` with
     // `authorization_code`, and nothing else is served (no implicit grant).
-    let response_types: BTreeSet<String> = match texts(&map, "response_types", 16)? {
+    let response_types: BTreeSet<String> = match texts(map, "response_types", 16)? {
         Some(r) => r.into_iter().collect(),
         None if code_flow => ["code".to_owned()].into(),
         None => BTreeSet::new(),
@@ -479,7 +501,7 @@ pub(crate) fn validate(
     }
 
     // §2: redirect_uris, required for redirect-based flows.
-    let redirect_uris = match texts(&map, "redirect_uris", MAX_REDIRECT_URIS) {
+    let redirect_uris = match texts(map, "redirect_uris", MAX_REDIRECT_URIS) {
         Ok(r) => r.unwrap_or_default(),
         Err(e) => return Err(bad_redirect(e.description.unwrap_or_default())),
     };
@@ -497,7 +519,7 @@ pub(crate) fn validate(
     }
 
     // §2: scope, every value known here; never silently narrowed.
-    let scope = match text(&map, "scope")? {
+    let scope = match text(map, "scope")? {
         Some(s) => {
             let scope = Scope::parse(&s)
                 .map_err(|_| bad_metadata("scope is not a space-separated list of scope tokens"))?;
@@ -521,14 +543,14 @@ pub(crate) fn validate(
     }
 
     let mut display = DynamicRegistration::new(now, now + policy.unused_lifetime);
-    display.client_name = display_text(&map, "client_name")?;
-    display.client_uri = display_uri(&map, "client_uri")?;
-    display.logo_uri = display_uri(&map, "logo_uri")?;
-    display.tos_uri = display_uri(&map, "tos_uri")?;
-    display.policy_uri = display_uri(&map, "policy_uri")?;
-    display.software_id = display_text(&map, "software_id")?;
-    display.software_version = display_text(&map, "software_version")?;
-    if let Some(contacts) = texts(&map, "contacts", MAX_CONTACTS)? {
+    display.client_name = display_text(map, "client_name")?;
+    display.client_uri = display_uri(map, "client_uri")?;
+    display.logo_uri = display_uri(map, "logo_uri")?;
+    display.tos_uri = display_uri(map, "tos_uri")?;
+    display.policy_uri = display_uri(map, "policy_uri")?;
+    display.software_id = display_text(map, "software_id")?;
+    display.software_version = display_text(map, "software_version")?;
+    if let Some(contacts) = texts(map, "contacts", MAX_CONTACTS)? {
         for c in &contacts {
             if c.is_empty() || c.len() > MAX_TEXT_BYTES || c.chars().any(char::is_control) {
                 return Err(bad_metadata("contacts must be short printable strings"));

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::Server;
 use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
-use crate::client::{Client, ClientId, lookup_client};
+use crate::client::{Client, ClientId};
 use crate::consent::{ConsentRequirement, Decision};
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::login_handle;
@@ -74,8 +74,14 @@ impl Server {
                 .authorize_pushed(&params, &flaws, request_uri, owner, now)
                 .await;
         }
-        let client = match params.get("client_id").and_then(ClientId::new) {
-            Some(id) => lookup_client(self.inner.store.as_ref(), &id)
+        // A repeated client_id is refused below without fetching anything.
+        let client_id = params
+            .get("client_id")
+            .filter(|_| !flaws.repeated.iter().any(|n| n == "client_id"))
+            .and_then(ClientId::new);
+        let client = match client_id {
+            Some(id) => self
+                .lookup_client(&id)
                 .await
                 .map_err(|e| Rejection::ErrorPage(e.into()))?
                 .filter(|c| c.is_live(now)),
@@ -200,7 +206,7 @@ impl Server {
             let Some(pending) = pending else {
                 return Ok(None);
             };
-            let Some(client) = self.inner.store.client(&pending.client_id).await? else {
+            let Some(client) = self.find_client(&pending.client_id).await? else {
                 return Ok(None);
             };
             Ok(Some(self.prompt(handle.to_owned(), client, pending.scope)))
@@ -269,11 +275,15 @@ impl Server {
 
     /// The client of a pending request: an error page if it is gone.
     async fn client_of(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, Rejection> {
-        match lookup_client(self.inner.store.as_ref(), &pending.client_id).await {
+        match self.lookup_client(&pending.client_id).await {
             Ok(Some(client)) => Ok(client),
             Ok(None) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
                 "unknown client_id",
             ))),
+            // The document went bad since: nothing is verified any more.
+            Err(e @ crate::client_metadata::LookupError::Document(_)) => {
+                Err(Rejection::ErrorPage(e.into()))
+            }
             Err(e) => {
                 let target = pending.target(&self.inner.config.issuer);
                 Err(Rejection::Redirect(Box::new(target), e.into()))
@@ -380,7 +390,7 @@ impl Server {
     ) -> Result<AuthorizeOutcome, Rejection> {
         if record
             && self.inner.consent.records_decisions()
-            && let Ok(Some(client)) = self.inner.store.client(&pending.client_id).await
+            && let Ok(Some(client)) = self.find_client(&pending.client_id).await
             && let Err(e) = self
                 .inner
                 .consent

@@ -106,6 +106,7 @@ pub struct ServerBuilder {
     signing_keys: Option<Arc<dyn KeySet>>,
     access_token_format: AccessTokenFormat,
     jwks_max_age: time::Duration,
+    documents: Option<crate::client_metadata::DocumentClients>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -141,6 +142,7 @@ impl ServerBuilder {
             signing_keys: None,
             access_token_format: AccessTokenFormat::Opaque,
             jwks_max_age: time::Duration::minutes(5),
+            documents: None,
         }
     }
 
@@ -197,6 +199,24 @@ impl ServerBuilder {
     /// and its companions (the workspace's stores do).
     pub fn enable_dynamic_registration(mut self, policy: RegistrationPolicy) -> Self {
         self.registration = Some(policy);
+        self
+    }
+
+    /// Turns on client ID metadata documents
+    /// (draft-ietf-oauth-client-id-metadata-document): a `client_id` that
+    /// is an `https` URL the registry does not know names a public client
+    /// described by the JSON document at that URL, which `fetcher` fetches
+    /// (with SSRF defences: `tessera-client-metadata` has one) and the
+    /// server validates and caches within `policy`. The metadata says
+    /// `client_id_metadata_document_supported: true`.
+    pub fn enable_client_id_metadata_documents(
+        mut self,
+        policy: crate::client_metadata::ClientMetadataPolicy,
+        fetcher: Arc<dyn crate::client_metadata::ClientMetadataFetcher>,
+    ) -> Self {
+        self.documents = Some(crate::client_metadata::DocumentClients::new(
+            policy, fetcher,
+        ));
         self
     }
 
@@ -407,6 +427,7 @@ impl ServerBuilder {
                     jwks_max_age: self.jwks_max_age,
                 }),
                 protected,
+                documents: self.documents,
             }),
         })
     }

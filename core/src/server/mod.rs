@@ -71,6 +71,8 @@ struct Inner {
     /// The protected resources (RFC 9728), in declaration order: the
     /// endpoint table names their metadata routes by index.
     protected: Vec<ProtectedResource>,
+    /// Client ID metadata documents, when on.
+    documents: Option<crate::client_metadata::DocumentClients>,
 }
 
 impl Server {
@@ -96,6 +98,10 @@ impl Server {
 
     pub(crate) fn protected(&self) -> &[ProtectedResource] {
         &self.inner.protected
+    }
+
+    pub(crate) fn documents(&self) -> Option<&crate::client_metadata::DocumentClients> {
+        self.inner.documents.as_ref()
     }
 
     pub(crate) fn routes_table(&self) -> &Routes {
@@ -142,7 +148,7 @@ impl Server {
             .with_reason(Reason::RateLimited));
         }
         let result = credentials
-            .authenticate(self.inner.store.as_ref())
+            .authenticate(&self.clients())
             .await
             .and_then(|client| {
                 // A registration that expired unused is gone, whether or
