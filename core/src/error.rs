@@ -51,6 +51,13 @@ pub enum ErrorCode {
     /// The requested resource is malformed, unknown, not allowed for the
     /// client, or not the grant's (RFC 8707 §2, registered in §5.2).
     InvalidTarget,
+    /// A DPoP proof is missing where required, or invalid (RFC 9449 §5,
+    /// §7.1, registered in §12.2): 400 at the token endpoint, 401 at a
+    /// resource server (with a `DPoP` challenge).
+    InvalidDpopProof,
+    /// The DPoP proof lacks the server's current nonce (RFC 9449 §8, §9):
+    /// retry with the one in the `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -76,6 +83,8 @@ impl ErrorCode {
             Self::InvalidRedirectUri => "invalid_redirect_uri",
             Self::InvalidClientMetadata => "invalid_client_metadata",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
+            Self::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -189,6 +198,46 @@ pub enum Reason {
     TargetChanged,
     /// The access token's audience is another resource (RFC 8707 §2, RFC 6750 §3.1).
     AudienceMismatch,
+    /// DPoP (RFC 9449 §4.3 item 1): no `DPoP` header where a proof is
+    /// required (the `DPoP` scheme, a DPoP-bound refresh token).
+    DpopProofMissing,
+    /// DPoP §4.3 item 1: more than one `DPoP` header.
+    DpopProofRepeated,
+    /// DPoP: the proof is larger than `MAX_DPOP_PROOF_BYTES`.
+    DpopProofTooLarge,
+    /// DPoP §4.3 items 2, 3: not a compact JWS of JSON objects, or a
+    /// required claim (`htm`, `htu`, `iat`) is missing or mistyped, or a `crit` header.
+    DpopProofMalformed,
+    /// DPoP §4.3 item 4: `typ` is not `dpop+jwt`.
+    DpopTypInvalid,
+    /// DPoP §4.3 item 5: `alg` is not an allowed asymmetric algorithm
+    /// (`none`, HMAC, RS256...) or not the `jwk`'s.
+    DpopAlgNotAllowed,
+    /// DPoP §4.3 item 7: `jwk` is missing, has private members, or is not
+    /// a key type we verify with.
+    DpopJwkInvalid,
+    /// DPoP §4.3 item 6: the signature does not verify with `jwk`.
+    DpopSignatureInvalid,
+    /// DPoP §4.3 item 3: `jti` missing, empty or too long.
+    DpopJtiInvalid,
+    /// DPoP §4.3 item 8: `htm` is not the request's method.
+    DpopMethodMismatch,
+    /// DPoP §4.3 item 9: `htu` is not the request's URI.
+    DpopUriMismatch,
+    /// DPoP §4.3 items 10, §8: the server's nonce is missing or stale (`use_dpop_nonce`).
+    DpopNonceInvalid,
+    /// DPoP §4.3 item 11: `iat` outside the acceptance window.
+    DpopIatOutOfWindow,
+    /// DPoP §11.1: the proof's `jti` was used before (replay).
+    DpopReplayed,
+    /// DPoP §4.3 item 12: `ath` is not the access token's hash.
+    DpopAthMismatch,
+    /// DPoP §4.3 item 12, §5, §10: the proof's key is not the one the
+    /// token, refresh token or code (`dpop_jkt`) is bound to.
+    DpopKeyMismatch,
+    /// DPoP §7.2: a DPoP-bound access token presented as a bearer token,
+    /// or a token not bound to a key presented with the `DPoP` scheme.
+    DpopSchemeMismatch,
     /// An extension grant's or the embedder's own reason.
     Other,
 }

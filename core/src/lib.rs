@@ -24,6 +24,7 @@ mod clock;
 mod config;
 mod consent;
 mod device;
+mod dpop;
 mod endpoint;
 mod error;
 pub mod grant;
@@ -153,6 +154,13 @@ pub use jwt::{
 pub use keys::{
     Jwk, Jwks, JwsAlgorithm, KeyError, KeySet, MAX_JWKS_KEYS, MAX_RETIRED_KEYS, RotatingKeys,
     SigningKey, StaticKeys, VerificationKeys, VerifyingKey,
+};
+
+// Sender-constrained tokens: DPoP (RFC 9449).
+pub use dpop::{
+    DPOP_ALGORITHMS, DPOP_PROOF_TYP, DpopError, DpopPolicy, DpopProof, MAX_DPOP_JTI_BYTES,
+    MAX_DPOP_PROOF_BYTES, ProofContext, access_token_hash, check_proof as check_dpop_proof,
+    dpop_header, same_htu, verify_proof as verify_dpop_proof,
 };
 
 // Resource servers.
