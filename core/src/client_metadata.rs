@@ -89,6 +89,13 @@ impl ClientIdUrl {
         Self::parse_with(s, false)
     }
 
+    /// [`parse`](Self::parse), also accepting `http`: what a server with
+    /// [`ClientMetadataPolicy::dangerous_allow_http`] accepts. Dangerous:
+    /// for tests against a local server only.
+    pub fn dangerous_parse_allowing_http(s: &str) -> Result<Self, ClientIdUrlError> {
+        Self::parse_with(s, true)
+    }
+
     /// [`parse`](Self::parse), also accepting `http` when `allow_http`
     /// (tests only: [`ClientMetadataPolicy::dangerous_allow_http`]).
     pub(crate) fn parse_with(s: &str, allow_http: bool) -> Result<Self, ClientIdUrlError> {
