@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Request, Uri};
 use axum::response::{IntoResponse, Response};
-use tessera::{AccessToken, BearerError, Server};
+use tessera::{AccessToken, BearerError, ResourceRequest, Server, TokenVerifier};
 use tower::{Layer, Service};
 
 use crate::endpoints::header_text;
@@ -117,28 +117,29 @@ fn request_path<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
         .map_or(uri.path(), |original| original.0.path())
 }
 
-/// Validates the request's bearer token with the core, for the protected
-/// resource the path belongs to, if one is declared
-/// ([`Server::verify_bearer_at`]: audience check, `resource_metadata`).
-async fn verify(
-    server: &Server,
+/// Validates the request's bearer token with the verifier, for the
+/// protected resource the path belongs to (the server's
+/// [`Server::verify_bearer_at`], or a remote verifier: audience check,
+/// `resource_metadata`).
+async fn verify<V: TokenVerifier + ?Sized>(
+    verifier: &V,
     headers: &HeaderMap,
     uri: &Uri,
     path: &str,
 ) -> Result<AccessToken, BearerRejection> {
     let authorization = header_text(headers, &AUTHORIZATION);
-    server
-        .verify_bearer_at(path, authorization.as_deref(), uri.query())
-        .await
-        .map_err(|error| {
-            // The error's code only: never the header, which holds the token.
-            match error.code() {
-                Some(code) => tracing::debug!(error = %code, "bearer token refused"),
-                None => tracing::debug!("no bearer token"),
-            }
-            BearerRejection::new(error, server.config().realm.clone())
-                .with_resource_metadata(server.resource_metadata_url_at(path))
-        })
+    let request = ResourceRequest::new(path)
+        .with_authorization(authorization.as_deref())
+        .with_query(uri.query());
+    verifier.verify(&request).await.map_err(|error| {
+        // The error's code only: never the header, which holds the token.
+        match error.code() {
+            Some(code) => tracing::debug!(error = %code, "bearer token refused"),
+            None => tracing::debug!("no bearer token"),
+        }
+        BearerRejection::new(error, verifier.realm())
+            .with_resource_metadata(verifier.resource_metadata_url_at(path))
+    })
 }
 
 /// An extractor for a valid access token, the resource server's side of
@@ -176,29 +177,39 @@ async fn verify(
 /// It dereferences to the [`AccessToken`]. Its [`require`](Self::require)
 /// checks scopes with a rejection usable with `?`. Behind a
 /// [`require_scope`] layer it reuses the token the layer validated.
+///
+/// A resource server in another process than its authorization server
+/// names its verifier as the type parameter, e.g.
+/// `Bearer<tessera::SharedVerifier>` (or a verifier of the
+/// `tessera-resource-server` crate: local JWT validation against the
+/// authorization server's JWKS, or introspection), kept in the state like
+/// the server: any [`TokenVerifier`] that is `Clone` and [`FromRef`] the
+/// state.
 #[derive(Clone)]
-pub struct Bearer {
+pub struct Bearer<V = Server> {
     token: AccessToken,
-    server: Server,
+    server: V,
     resource_metadata: Option<String>,
 }
 
-impl fmt::Debug for Bearer {
+impl<V> fmt::Debug for Bearer<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Bearer").field(&self.token).finish()
     }
 }
 
-impl Bearer {
+impl<V: TokenVerifier> Bearer<V> {
     /// Checks the token carries every scope in `scopes`; otherwise `403
     /// insufficient_scope` naming them (RFC 6750 §3.1).
     pub fn require(&self, scopes: &[&str]) -> Result<(), BearerRejection> {
         self.token.require(scopes).map_err(|e| {
-            BearerRejection::new(e, self.server.config().realm.clone())
+            BearerRejection::new(e, self.server.realm())
                 .with_resource_metadata(self.resource_metadata.clone())
         })
     }
+}
 
+impl<V> Bearer<V> {
     /// The validated token.
     pub fn token(&self) -> &AccessToken {
         &self.token
@@ -209,13 +220,20 @@ impl Bearer {
         self.token
     }
 
+    /// The verifier that validated it: the [`Server`] by default.
+    pub fn verifier(&self) -> &V {
+        &self.server
+    }
+}
+
+impl Bearer<Server> {
     /// The server that validated it.
     pub fn server(&self) -> &Server {
         &self.server
     }
 }
 
-impl Deref for Bearer {
+impl<V> Deref for Bearer<V> {
     type Target = AccessToken;
 
     fn deref(&self) -> &AccessToken {
@@ -223,15 +241,15 @@ impl Deref for Bearer {
     }
 }
 
-impl<St> FromRequestParts<St> for Bearer
+impl<St, V> FromRequestParts<St> for Bearer<V>
 where
-    Server: FromRef<St>,
+    V: TokenVerifier + Clone + FromRef<St>,
     St: Send + Sync,
 {
     type Rejection = BearerRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
-        let server = Server::from_ref(state);
+        let server = V::from_ref(state);
         let path = request_path(&parts.extensions, &parts.uri);
         let resource_metadata = server.resource_metadata_url_at(path);
         let token = match parts.extensions.get::<AccessToken>() {
@@ -246,9 +264,9 @@ where
     }
 }
 
-impl<St> OptionalFromRequestParts<St> for Bearer
+impl<St, V> OptionalFromRequestParts<St> for Bearer<V>
 where
-    Server: FromRef<St>,
+    V: TokenVerifier + Clone + FromRef<St>,
     St: Send + Sync,
 {
     type Rejection = BearerRejection;
@@ -296,8 +314,10 @@ where
 /// }
 /// ```
 ///
-/// With no scopes it only requires a valid token.
-pub fn require_scope(server: Server, scopes: &[&str]) -> RequireScopeLayer {
+/// With no scopes it only requires a valid token. The first argument is
+/// any [`TokenVerifier`]: the [`Server`], or a remote verifier for a
+/// resource server in another process.
+pub fn require_scope<V: TokenVerifier + Clone>(server: V, scopes: &[&str]) -> RequireScopeLayer<V> {
     RequireScopeLayer {
         server,
         scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -306,12 +326,12 @@ pub fn require_scope(server: Server, scopes: &[&str]) -> RequireScopeLayer {
 
 /// The [`Layer`] of [`require_scope`].
 #[derive(Clone)]
-pub struct RequireScopeLayer {
-    server: Server,
+pub struct RequireScopeLayer<V = Server> {
+    server: V,
     scopes: Arc<[String]>,
 }
 
-impl fmt::Debug for RequireScopeLayer {
+impl<V> fmt::Debug for RequireScopeLayer<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopeLayer")
             .field("scopes", &self.scopes)
@@ -319,8 +339,8 @@ impl fmt::Debug for RequireScopeLayer {
     }
 }
 
-impl<I> Layer<I> for RequireScopeLayer {
-    type Service = RequireScope<I>;
+impl<I, V: Clone> Layer<I> for RequireScopeLayer<V> {
+    type Service = RequireScope<I, V>;
 
     fn layer(&self, inner: I) -> Self::Service {
         RequireScope {
@@ -333,13 +353,13 @@ impl<I> Layer<I> for RequireScopeLayer {
 
 /// The [`Service`] of [`require_scope`].
 #[derive(Clone)]
-pub struct RequireScope<I> {
+pub struct RequireScope<I, V = Server> {
     inner: I,
-    server: Server,
+    server: V,
     scopes: Arc<[String]>,
 }
 
-impl<I> fmt::Debug for RequireScope<I> {
+impl<I, V> fmt::Debug for RequireScope<I, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScope")
             .field("scopes", &self.scopes)
@@ -347,8 +367,9 @@ impl<I> fmt::Debug for RequireScope<I> {
     }
 }
 
-impl<I, B> Service<Request<B>> for RequireScope<I>
+impl<I, V, B> Service<Request<B>> for RequireScope<I, V>
 where
+    V: TokenVerifier + Clone,
     I: Service<Request<B>> + Clone + Send + 'static,
     I::Response: IntoResponse,
     I::Future: Send + 'static,
@@ -377,7 +398,7 @@ where
             let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
             if let Err(error) = token.require(&required) {
                 tracing::debug!("bearer token lacks the required scope");
-                let rejection = BearerRejection::new(error, server.config().realm.clone())
+                let rejection = BearerRejection::new(error, server.realm())
                     .with_resource_metadata(server.resource_metadata_url_at(&path));
                 return Ok(rejection.into_response());
             }

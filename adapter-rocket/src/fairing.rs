@@ -2,7 +2,7 @@
 
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Request, Response, Rocket};
-use tessera::Server;
+use tessera::{Server, SharedVerifier, TokenVerifier};
 
 use crate::endpoints;
 use crate::rejection;
@@ -43,6 +43,44 @@ impl Fairing for TesseraFairing {
         Ok(rocket
             .mount("/", endpoints::routes(&self.server))
             .manage(self.server.clone()))
+    }
+
+    async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
+        rejection::apply(req, res);
+    }
+}
+
+/// A fairing for a resource server whose authorization server runs
+/// elsewhere: it manages `verifier` (e.g. local JWT validation against the
+/// authorization server's JWKS, or remote introspection, RFC 7662, from
+/// the `tessera-resource-server` crate), which the [`crate::Bearer`] and
+/// [`crate::Scoped`] guards then ask instead of a [`Server`], and puts the
+/// core's answer (`WWW-Authenticate` with `resource_metadata`, RFC 9728
+/// §5.1) in place of rocket's catcher when they refuse a request. It
+/// mounts no endpoint.
+pub fn resource_server(verifier: impl TokenVerifier) -> ResourceServerFairing {
+    ResourceServerFairing {
+        verifier: SharedVerifier::new(verifier),
+    }
+}
+
+/// The fairing made by [`resource_server`].
+#[derive(Debug)]
+pub struct ResourceServerFairing {
+    verifier: SharedVerifier,
+}
+
+#[rocket::async_trait]
+impl Fairing for ResourceServerFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "Tessera resource server",
+            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        Ok(rocket.manage(self.verifier.clone()))
     }
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {

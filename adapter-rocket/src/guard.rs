@@ -9,16 +9,20 @@ use rocket::http::Status;
 use rocket::outcome::Outcome;
 use rocket::request::{self, FromRequest, Request};
 use rocket::response::{self, Responder};
-use tessera::{AccessToken, BearerError, ErrorCode, HttpResponse, OAuthError};
+use tessera::{AccessToken, BearerError, ErrorCode, HttpResponse, OAuthError, ResourceRequest};
 
 use crate::body::header_text;
 use crate::rejection;
 use crate::response::TesseraResponse;
-use crate::state::server_of;
+use crate::state::verifier_of;
 
 /// A request guard for a valid access token: reads `Authorization` and the
-/// raw query and asks [`tessera::Server::verify_bearer`]. Derefs to the
-/// [`AccessToken`].
+/// raw query and asks the verifier: the [`tessera::Server`] of the
+/// [fairing](crate::fairing) ([`tessera::Server::verify_bearer_at`]), or,
+/// in a resource server of its own, the verifier of the
+/// [`resource_server`](crate::resource_server) fairing (e.g. local JWT
+/// validation against the authorization server's JWKS, or introspection).
+/// Derefs to the [`AccessToken`].
 ///
 /// On failure the guard fails with the core's status (401 with no or a bad
 /// token, 400 for a malformed request, 503 when the store is down) and,
@@ -47,8 +51,8 @@ use crate::state::server_of;
 /// }
 /// ```
 ///
-/// Needs the fairing ([`crate::fairing`]); without it the guard fails with
-/// `500`.
+/// Needs one of the fairings ([`crate::fairing`] or
+/// [`crate::resource_server`]); without both the guard fails with `500`.
 #[derive(Debug, Clone)]
 pub struct Bearer {
     token: AccessToken,
@@ -109,8 +113,8 @@ impl<'r> FromRequest<'r> for Bearer {
     async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, BearerRejection> {
         let verified = req
             .local_cache_async(async {
-                let server = match server_of(req) {
-                    Ok(server) => server,
+                let verifier = match verifier_of(req) {
+                    Ok(verifier) => verifier,
                     Err(_) => return Verified(Err(BearerRejection::not_installed())),
                 };
                 let authorization = header_text(req, "Authorization");
@@ -122,37 +126,35 @@ impl<'r> FromRequest<'r> for Bearer {
                 // check (RFC 8707 §2).
                 let path = routed_path(req);
                 let path = path.as_str();
-                let realm: Arc<str> = server.config().realm.as_str().into();
+                let realm: Arc<str> = verifier.realm().into();
                 // The protected resource the path belongs to, if declared:
                 // audience check and `resource_metadata` (RFC 9728 §5.1).
                 let resource_metadata: Option<Arc<str>> =
-                    server.resource_metadata_url_at(path).map(Into::into);
-                Verified(
-                    match server
-                        .verify_bearer_at(path, authorization.as_deref(), query)
-                        .await
-                    {
-                        Ok(token) => Ok(Bearer {
-                            token,
-                            realm,
-                            resource_metadata,
-                        }),
-                        Err(error) => {
-                            // The error's code only: never the header, which holds the token.
-                            match error.code() {
-                                Some(code) => {
-                                    tracing::debug!(error = %code, "bearer token refused")
-                                }
-                                None => tracing::debug!("no bearer token"),
+                    verifier.resource_metadata_url_at(path).map(Into::into);
+                let request = ResourceRequest::new(path)
+                    .with_authorization(authorization.as_deref())
+                    .with_query(query);
+                Verified(match verifier.verify(&request).await {
+                    Ok(token) => Ok(Bearer {
+                        token,
+                        realm,
+                        resource_metadata,
+                    }),
+                    Err(error) => {
+                        // The error's code only: never the header, which holds the token.
+                        match error.code() {
+                            Some(code) => {
+                                tracing::debug!(error = %code, "bearer token refused")
                             }
-                            Err(BearerRejection::for_resource(
-                                error,
-                                &realm,
-                                resource_metadata.as_deref(),
-                            ))
+                            None => tracing::debug!("no bearer token"),
                         }
-                    },
-                )
+                        Err(BearerRejection::for_resource(
+                            error,
+                            &realm,
+                            resource_metadata.as_deref(),
+                        ))
+                    }
+                })
             })
             .await;
         match &verified.0 {

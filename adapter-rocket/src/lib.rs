@@ -14,6 +14,6 @@ mod state;
 
 pub use authorize::AuthorizationQuery;
 pub use body::OAuthRequest;
-pub use fairing::{TesseraFairing, fairing};
+pub use fairing::{ResourceServerFairing, TesseraFairing, fairing, resource_server};
 pub use guard::{Bearer, BearerRejection, RequiredScopes, Scoped};
 pub use response::TesseraResponse;

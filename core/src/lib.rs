@@ -46,6 +46,7 @@ mod scope;
 mod server;
 pub mod storage;
 mod token;
+mod verifier;
 
 // manual.md links each how-to by its file, for reading it on a forge; the
 // link definitions below come first, so rustdoc links the modules instead.
@@ -165,6 +166,11 @@ pub use dpop::{
 
 // Resource servers.
 pub use bearer::{AccessToken, BearerError, bearer_token};
+// Resource servers in any process: one verifier trait for the adapters.
+pub use verifier::{
+    IntrospectionError, MAX_LEEWAY, RefusedToken, RemoteResource, ResourceRequest, SharedVerifier,
+    TokenVerifier, unreachable_authorization_server,
+};
 pub use protected_resource::{
     PROTECTED_RESOURCE_WELL_KNOWN_PATH, ProtectedResource, ProtectedResourceError,
     ProtectedResourceMetadata,
