@@ -34,6 +34,11 @@ pub enum Action {
     /// A failed client authentication at a back-channel endpoint, keyed by
     /// `client_id` (RFC 6819 §5.1.4.2.3, brute force of client secrets).
     ClientAuthenticationFailure,
+    /// A wrong secret of a client whose secret is hashed with a slow,
+    /// low-entropy scheme (Argon2id), keyed by `client_id`: limited by
+    /// default, since such a secret can be guessed and every guess costs
+    /// the server a slow hash.
+    SlowSecretFailure,
     /// A device authorization request, keyed by `client_id`: public
     /// clients make them without a secret, and each is kept for minutes.
     DeviceAuthorization,
@@ -60,6 +65,7 @@ impl Action {
         match self {
             Self::LoginFailure => "login_failure",
             Self::ClientAuthenticationFailure => "client_authentication_failure",
+            Self::SlowSecretFailure => "slow_secret_failure",
             Self::DeviceAuthorization => "device_authorization",
             Self::UserCodeEntry => "user_code_entry",
             Self::PushedAuthorization => "pushed_authorization",
@@ -136,8 +142,10 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// public client's id can make the server keep, high enough that nobody can
 /// starve a client's real users with it), 10 wrong user codes per person
 /// per 15 minutes, 120 client registrations per minute (per initial
-/// access token, or in all when registration is open), 30 fetches of client
-/// ID metadata documents per host per minute ([`Action::ClientMetadataFetch`]); at most 100,000
+/// access token, or in all when registration is open), 10 wrong secrets
+/// per minute for a client whose secret is an Argon2id hash
+/// ([`Action::SlowSecretFailure`]), 30 fetches of client ID metadata
+/// documents per host per minute ([`Action::ClientMetadataFetch`]); at most 100,000
 /// keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
@@ -178,6 +186,10 @@ impl Default for MemoryRateLimiter {
             .with_limit(
                 Action::ClientRegistration,
                 Limit::new(120, Duration::minutes(1)),
+            )
+            .with_limit(
+                Action::SlowSecretFailure,
+                Limit::new(10, Duration::minutes(1)),
             )
             .with_limit(
                 Action::ClientMetadataFetch,

@@ -1,19 +1,20 @@
 //! Registered clients (RFC 6749 §2) and the registry trait that finds them.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 use crate::error::StoreError;
 use crate::redirect::RedirectUri;
 use crate::registration::{DynamicRegistration, RegisterOutcome};
 use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
-use crate::token::{Random, TokenHash};
+pub use crate::secret::SecretHash;
+use crate::token::Random;
 
 /// A client identifier (RFC 6749 §2.2): printable ASCII, 1 to 255 characters.
 ///
@@ -61,27 +62,47 @@ impl std::borrow::Borrow<str> for ClientId {
     }
 }
 
-/// How a client authenticates at the token, revocation and introspection endpoints (RFC 6749 §2.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum AuthMethod {
+/// How a client authenticates at the token, revocation, introspection and
+/// PAR endpoints (RFC 6749 §2.3): a name from the OAuth Token Endpoint
+/// Authentication Methods registry (RFC 7591 §2, e.g.
+/// `client_secret_basic`, `private_key_jwt`), or an extension's own.
+///
+/// An open set, like grant types: each name is served by a
+/// [`ClientAuthMethod`](crate::ClientAuthMethod) registered on the server,
+/// and a client may use the methods it is registered for. The former enum
+/// variants stay as constants of the same names, so
+/// `AuthMethod::ClientSecretBasic` reads as before.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AuthMethod(Cow<'static, str>);
+
+#[allow(non_upper_case_globals)]
+impl AuthMethod {
     /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1).
-    ClientSecretBasic,
+    pub const ClientSecretBasic: Self = Self(Cow::Borrowed("client_secret_basic"));
     /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1).
-    ClientSecretPost,
+    pub const ClientSecretPost: Self = Self(Cow::Borrowed("client_secret_post"));
     /// A public client: `client_id` only (RFC 7591 §2 `none`).
-    None,
+    pub const None: Self = Self(Cow::Borrowed("none"));
+    /// A JWT signed with the client's private key (RFC 7523 §2.2, OpenID
+    /// Connect Core §9 `private_key_jwt`).
+    pub const PrivateKeyJwt: Self = Self(Cow::Borrowed("private_key_jwt"));
+
+    /// A method by its registered name, for extension methods
+    /// (`tls_client_auth`, say).
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name registered for RFC 8414 `token_endpoint_auth_methods_supported`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-impl AuthMethod {
-    /// The name registered for RFC 8414 `token_endpoint_auth_methods_supported`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::ClientSecretBasic => "client_secret_basic",
-            Self::ClientSecretPost => "client_secret_post",
-            Self::None => "none",
-        }
+impl fmt::Display for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -111,46 +132,6 @@ impl GrantType {
     }
 }
 
-/// The SHA-256 of a client secret. Secrets are generated with 256 bits of
-/// entropy, so a fast hash suffices; comparison is constant-time.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretHash(TokenHash);
-
-impl SecretHash {
-    /// Hashes a secret for registration.
-    pub fn of(secret: &str) -> Self {
-        Self(TokenHash::of(secret))
-    }
-
-    /// Whether `presented` is the secret, in constant time.
-    pub fn verify(&self, presented: &str) -> bool {
-        self.matches(&TokenHash::of(presented))
-    }
-
-    /// Whether `presented` is the hash of the secret, in constant time:
-    /// compared as four 64-bit words (`subtle` fences each element).
-    pub(crate) fn matches(&self, presented: &TokenHash) -> bool {
-        words(&presented.0)[..].ct_eq(&words(&self.0.0)[..]).into()
-    }
-}
-
-/// A 32-byte hash as four words, for a constant-time comparison.
-fn words(hash: &[u8; 32]) -> [u64; 4] {
-    let mut words = [0u64; 4];
-    for (word, chunk) in words.iter_mut().zip(hash.chunks_exact(8)) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(chunk);
-        *word = u64::from_ne_bytes(bytes);
-    }
-    words
-}
-
-impl fmt::Debug for SecretHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretHash(..)")
-    }
-}
-
 /// Generates a client secret with 256 bits of entropy, returned once in clear
 /// with the hash to store.
 pub fn generate_client_secret(random: &dyn Random) -> (String, SecretHash) {
@@ -171,6 +152,10 @@ pub enum ClientKind {
         /// The secret's hash.
         secret: SecretHash,
     },
+    /// Can authenticate, but shares no secret with the server: it proves
+    /// itself with a key ([`AuthMethod::PrivateKeyJwt`], its public keys in
+    /// [`Client::jwks`]) or by a method of an extension.
+    ConfidentialWithoutSecret,
 }
 
 /// A registered client and everything the server enforces about it.
@@ -214,6 +199,11 @@ pub struct Client {
     /// resource the server knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<BTreeSet<ResourceIndicator>>,
+    /// Its public keys (RFC 7591 §2 `jwks`), which verify the JWTs it signs
+    /// to authenticate with [`AuthMethod::PrivateKeyJwt`] (RFC 7523 §2.2).
+    /// Held inline: Tessera does not fetch a `jwks_uri` for clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<crate::keys::Jwks>,
 }
 
 impl Client {
@@ -233,6 +223,7 @@ impl Client {
             access_token_format: None,
             registration: None,
             resources: None,
+            jwks: None,
         }
     }
 
@@ -252,6 +243,36 @@ impl Client {
             access_token_format: None,
             registration: None,
             resources: None,
+            jwks: None,
+        }
+    }
+
+    /// A confidential client that holds no shared secret: it authenticates
+    /// with `private_key_jwt` against `jwks` (RFC 7523 §2.2).
+    pub fn with_private_key_jwt(
+        id: ClientId,
+        name: impl Into<String>,
+        jwks: crate::keys::Jwks,
+    ) -> Self {
+        let mut client = Self::public(id, name);
+        client.kind = ClientKind::ConfidentialWithoutSecret;
+        client.auth_methods = [AuthMethod::PrivateKeyJwt].into();
+        client.jwks = Some(jwks);
+        client
+    }
+
+    /// Sets the client's public keys (RFC 7591 §2 `jwks`), for
+    /// `private_key_jwt`.
+    pub fn with_jwks(mut self, jwks: crate::keys::Jwks) -> Self {
+        self.jwks = Some(jwks);
+        self
+    }
+
+    /// The hash of the client's secret, if it has one.
+    pub fn secret_hash(&self) -> Option<&SecretHash> {
+        match &self.kind {
+            ClientKind::Confidential { secret } => Some(secret),
+            _ => None,
         }
     }
 
@@ -448,14 +469,6 @@ mod tests {
         assert!(ClientId::new("").is_none());
         assert!(ClientId::new("a\u{7f}").is_none());
         assert!(ClientId::new("x".repeat(256)).is_none());
-    }
-
-    #[test]
-    fn secret_verification() {
-        let h = SecretHash::of("s3cret");
-        assert!(h.verify("s3cret"));
-        assert!(!h.verify("s3cret "));
-        assert!(!format!("{h:?}").contains("s3cret"));
     }
 
     #[test]

@@ -1,133 +1,373 @@
-//! Client authentication at back-channel endpoints (RFC 6749 §2.3).
+//! Client authentication at back-channel endpoints (RFC 6749 §2.3), as an
+//! extension point: each method is a [`ClientAuthMethod`], registered on
+//! the server by name like a grant type
+//! ([`ServerBuilder::client_auth_method`](crate::ServerBuilder::client_auth_method)).
+//! The built-in `client_secret_basic`, `client_secret_post` and `none`
+//! ([`ClientSecretBasic`], [`ClientSecretPost`], [`NoClientAuth`]) are
+//! registered by default; [`PrivateKeyJwt`] (RFC 7523 §2.2) when asked.
+//!
+//! The server composes them the same way at every endpoint that
+//! authenticates clients (token, revocation, introspection, PAR, device
+//! authorization):
+//!
+//! 1. every method says, cheaply and without I/O, whether the request
+//!    carries its credentials, and for which client
+//!    ([`ClientAuthMethod::presented`]);
+//! 2. credentials of more than one method are `invalid_request` (RFC 6749
+//!    §2.3: "MUST NOT use more than one authentication method in each
+//!    request"); a bare `client_id` (`none`) counts only when no method
+//!    presents credentials; nothing at all is `invalid_client`;
+//! 3. the server applies the abuse hook (a client over its failure limit is
+//!    refused before anything is verified), looks the client up, checks it
+//!    is registered for the method, and only then asks the method to verify
+//!    ([`ClientAuthMethod::verify`]);
+//! 4. any failure is `401 invalid_client` with a `WWW-Authenticate`
+//!    challenge (RFC 6749 §5.2), its precise cause kept in the error's
+//!    [`Reason`].
+
+mod private_key_jwt;
 
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use time::OffsetDateTime;
 
-use crate::client::{AuthMethod, Client, ClientId, ClientKind, ClientRegistry};
+use crate::client::{AuthMethod, Client, ClientId, ClientKind};
 use crate::error::{OAuthError, Reason};
+use crate::keys::JwsAlgorithm;
 use crate::params::Params;
-use crate::token::TokenHash;
+use crate::server::Server;
+use crate::storage::{ReplayKey, Store};
 
-/// What the client presented to identify itself.
-#[derive(Clone, PartialEq, Eq)]
-pub enum ClientCredentials {
-    /// HTTP Basic (RFC 6749 §2.3.1).
-    Basic {
-        /// The client id.
-        id: ClientId,
-        /// The hash of the secret as presented (the text is not kept).
-        secret: TokenHash,
-    },
-    /// `client_id` + `client_secret` in the body (RFC 6749 §2.3.1).
-    Post {
-        /// The client id.
-        id: ClientId,
-        /// The hash of the secret as presented (the text is not kept).
-        secret: TokenHash,
-    },
-    /// `client_id` alone: a public client (RFC 6749 §3.2.1).
-    None {
-        /// The client id.
-        id: ClientId,
-    },
+pub use private_key_jwt::{AssertionAudience, CLIENT_ASSERTION_TYPE_JWT_BEARER, PrivateKeyJwt};
+
+/// What a client-authentication method sees of a request: the
+/// `Authorization` header and the form (or query) parameters.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ClientAuthRequest<'a> {
+    /// The `Authorization` header, if any.
+    pub authorization: Option<&'a str>,
+    /// The request's parameters.
+    pub params: &'a Params,
 }
 
-impl std::fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (m, id) = self.parts();
-        write!(f, "ClientCredentials({}, {id})", m.as_str())
+impl<'a> ClientAuthRequest<'a> {
+    /// A request with this header and these parameters.
+    pub fn new(authorization: Option<&'a str>, params: &'a Params) -> Self {
+        Self {
+            authorization,
+            params,
+        }
     }
 }
 
-impl ClientCredentials {
-    /// Extracts credentials from the `Authorization` header and the form.
-    ///
-    /// More than one method at once is `invalid_request` (RFC 6749 §2.3); no
-    /// credentials at all, or a malformed Basic header, is `invalid_client`.
-    pub fn extract(authorization: Option<&str>, params: &Params) -> Result<Self, OAuthError> {
-        if let Some(basic) = authorization.and_then(basic_payload) {
-            let (id, secret) = decode_basic(basic)
-                .ok_or_else(|| OAuthError::invalid_client("malformed Basic credentials"))?;
-            if params.contains("client_secret") {
-                return Err(OAuthError::invalid_request(
-                    "use only one client authentication method",
-                ));
-            }
-            if params
-                .get("client_id")
-                .is_some_and(|form_id| form_id != id.as_str())
-            {
-                return Err(OAuthError::invalid_request(
-                    "client_id does not match the Authorization header",
-                ));
-            }
-            return Ok(Self::Basic { id, secret });
-        }
-        let id = params.get("client_id").map(|id| {
-            ClientId::new(id).ok_or_else(|| OAuthError::invalid_client("malformed client_id"))
-        });
-        match (id, params.get("client_secret")) {
-            (Some(id), Some(secret)) => Ok(Self::Post {
-                id: id?,
-                secret: TokenHash::of(secret),
-            }),
-            (Some(id), None) => Ok(Self::None { id: id? }),
-            (None, Some(_)) => Err(OAuthError::invalid_request(
-                "client_secret without client_id",
-            )),
-            (None, None) => Err(OAuthError::invalid_client("client authentication required")
-                .with_reason(Reason::ClientAuthenticationMissing)),
-        }
-    }
+/// What a method found in a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Presented {
+    /// The request carries this method's credentials, for this client.
+    Credentials(ClientId),
+    /// The request only names this client (`none`, RFC 6749 §3.2.1): it
+    /// counts only when no method presents credentials.
+    IdentifierOnly(ClientId),
+}
 
-    fn parts(&self) -> (AuthMethod, &ClientId) {
-        match self {
-            Self::Basic { id, .. } => (AuthMethod::ClientSecretBasic, id),
-            Self::Post { id, .. } => (AuthMethod::ClientSecretPost, id),
-            Self::None { id } => (AuthMethod::None, id),
-        }
-    }
-
-    /// The claimed client id.
+impl Presented {
+    /// The client the request claims to be.
     pub fn client_id(&self) -> &ClientId {
-        self.parts().1
+        match self {
+            Self::Credentials(id) | Self::IdentifierOnly(id) => id,
+        }
+    }
+}
+
+/// What a method may use while verifying: the time, the server's identity
+/// and endpoints, the store (e.g. its replay cache) and the server's secret
+/// verifiers.
+#[non_exhaustive]
+pub struct ClientAuthContext<'a> {
+    /// The time of this request.
+    pub now: OffsetDateTime,
+    server: &'a Server,
+}
+
+impl fmt::Debug for ClientAuthContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAuthContext")
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> ClientAuthContext<'a> {
+    pub(crate) fn new(server: &'a Server, now: OffsetDateTime) -> Self {
+        Self { now, server }
     }
 
-    /// Checks the credentials against the registry: the client exists, is
-    /// registered for this method, and the secret matches (constant time).
-    pub async fn authenticate(
+    /// The server's issuer identifier (RFC 8414 §2).
+    pub fn issuer(&self) -> &str {
+        &self.server.config().issuer
+    }
+
+    /// The token endpoint's absolute URL.
+    pub fn token_endpoint_url(&self) -> Option<String> {
+        self.server.endpoint_url(crate::Endpoint::Token)
+    }
+
+    /// The store (its replay cache, say).
+    pub fn store(&self) -> &dyn Store {
+        self.server.store().as_ref()
+    }
+
+    /// Remembers the one-time value `key` (a `jti`) until `expires_at` in
+    /// the store's replay cache ([`ReplayStore`](crate::storage::ReplayStore)):
+    /// `true` the first time, `false` for a replay. Atomic across server
+    /// instances sharing the store.
+    pub async fn first_use(
         &self,
-        registry: &(impl ClientRegistry + ?Sized),
-    ) -> Result<Arc<Client>, OAuthError> {
-        let (method, id) = self.parts();
-        let fail = |why: &str| {
-            tracing::info!(client = %id, method = method.as_str(), reason = why, "client authentication failed");
-            OAuthError::invalid_client("client authentication failed")
+        key: ReplayKey,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, OAuthError> {
+        Ok(self.store().first_use(key, expires_at, self.now).await?)
+    }
+
+    /// Checks `presented` against `client`'s stored secret with the
+    /// verifier of the hash's scheme, in constant time. A wrong secret is
+    /// `invalid_client` with [`Reason::ClientSecretMismatch`] (what the
+    /// abuse hook counts); a client without a secret is `invalid_client`.
+    pub async fn verify_secret(&self, client: &Client, presented: &str) -> Result<(), OAuthError> {
+        let Some(hash) = client.secret_hash() else {
+            return Err(failed("client has no secret"));
         };
-        let client = crate::client::lookup_client(registry, id)
-            .await?
-            .ok_or_else(|| fail("unknown client"))?;
-        if !client.auth_methods.contains(&method) {
-            return Err(fail("method not registered for client"));
-        }
-        match (&client.kind, self) {
-            (ClientKind::Public, Self::None { .. }) => Ok(client),
-            (
-                ClientKind::Confidential { secret: hash },
-                Self::Basic { secret, .. } | Self::Post { secret, .. },
-            ) => {
-                if hash.matches(secret) {
-                    Ok(client)
-                } else {
-                    Err(fail("wrong secret").with_reason(Reason::ClientSecretMismatch))
-                }
-            }
-            _ => Err(fail("client type does not match method")),
+        let Some(verifier) = self.server.secret_verifiers().for_hash(hash) else {
+            tracing::error!(client = %client.id, scheme = hash.scheme(), "no verifier for the client's secret hash scheme");
+            return Err(failed("unknown secret hash scheme"));
+        };
+        if verifier.verify(hash, presented).await? {
+            Ok(())
+        } else {
+            Err(failed("wrong secret").with_reason(Reason::ClientSecretMismatch))
         }
     }
+}
+
+/// `invalid_client`, the one answer to every failed authentication (RFC
+/// 6749 §5.2); `why` is logged, never sent.
+pub(crate) fn failed(why: &'static str) -> OAuthError {
+    tracing::debug!(reason = why, "client authentication failed");
+    OAuthError::invalid_client("client authentication failed")
+}
+
+/// One client-authentication method (RFC 6749 §2.3, RFC 7591 §2
+/// `token_endpoint_auth_method`). Implement it for a method of your own and
+/// register it with
+/// [`ServerBuilder::client_auth_method`](crate::ServerBuilder::client_auth_method);
+/// the built-in methods implement it too.
+#[async_trait]
+pub trait ClientAuthMethod: Send + Sync + fmt::Debug {
+    /// The method's registered name: what clients are registered for
+    /// ([`Client::auth_methods`]) and metadata lists (RFC 8414
+    /// `token_endpoint_auth_methods_supported`).
+    fn method(&self) -> AuthMethod;
+
+    /// The JWS algorithms the method accepts, for RFC 8414
+    /// `token_endpoint_auth_signing_alg_values_supported`; none by default.
+    fn signing_algorithms(&self) -> Vec<JwsAlgorithm> {
+        Vec::new()
+    }
+
+    /// Whether the request uses this method, and which client it names:
+    /// `Ok(None)` when it carries none of the method's credentials. Cheap
+    /// and without I/O (every registered method is asked for every
+    /// request). Malformed credentials of this method are `invalid_client`;
+    /// a request that contradicts itself (a `client_id` parameter naming
+    /// another client) is `invalid_request`.
+    fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError>;
+
+    /// Verifies the request's credentials for `client`: the server has
+    /// looked it up by [`presented`](Self::presented)'s id and checked it
+    /// is registered for this method. Failure is `invalid_client`.
+    async fn verify(
+        &self,
+        ctx: &ClientAuthContext<'_>,
+        request: &ClientAuthRequest<'_>,
+        client: &Client,
+    ) -> Result<(), OAuthError>;
+}
+
+/// `client_secret_basic`: HTTP Basic with the form-urlencoded id and
+/// secret (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSecretBasic;
+
+#[async_trait]
+impl ClientAuthMethod for ClientSecretBasic {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::ClientSecretBasic
+    }
+
+    fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
+        let Some(payload) = request.authorization.and_then(basic_payload) else {
+            return Ok(None);
+        };
+        let (id, _) = decode_basic(payload).ok_or_else(|| {
+            OAuthError::invalid_client("malformed Basic credentials")
+                .with_reason(Reason::ClientAuthenticationFailed)
+        })?;
+        // §2.3.1 lets a client repeat its id in the body; it must agree.
+        if request
+            .params
+            .get("client_id")
+            .is_some_and(|form_id| form_id != id.as_str())
+        {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the Authorization header",
+            ));
+        }
+        Ok(Some(Presented::Credentials(id)))
+    }
+
+    async fn verify(
+        &self,
+        ctx: &ClientAuthContext<'_>,
+        request: &ClientAuthRequest<'_>,
+        client: &Client,
+    ) -> Result<(), OAuthError> {
+        let (_, secret) = request
+            .authorization
+            .and_then(basic_payload)
+            .and_then(decode_basic)
+            .ok_or_else(|| failed("malformed Basic credentials"))?;
+        ctx.verify_secret(client, &secret).await
+    }
+}
+
+/// `client_secret_post`: `client_id` and `client_secret` in the form body
+/// (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientSecretPost;
+
+#[async_trait]
+impl ClientAuthMethod for ClientSecretPost {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::ClientSecretPost
+    }
+
+    fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
+        if !request.params.contains("client_secret") {
+            return Ok(None);
+        }
+        // Both parameters are required (§2.3.1); the id may not come from
+        // a Basic header (that would be two methods).
+        let Some(id) = request.params.get("client_id") else {
+            return Err(OAuthError::invalid_request(
+                "client_secret without client_id",
+            ));
+        };
+        let id =
+            ClientId::new(id).ok_or_else(|| OAuthError::invalid_client("malformed client_id"))?;
+        Ok(Some(Presented::Credentials(id)))
+    }
+
+    async fn verify(
+        &self,
+        ctx: &ClientAuthContext<'_>,
+        request: &ClientAuthRequest<'_>,
+        client: &Client,
+    ) -> Result<(), OAuthError> {
+        let secret = request
+            .params
+            .get("client_secret")
+            .ok_or_else(|| failed("no client_secret"))?;
+        ctx.verify_secret(client, secret).await
+    }
+}
+
+/// `none`: a public client names itself with `client_id` (RFC 6749
+/// §3.2.1, RFC 7591 §2). It proves nothing, so it applies only when no
+/// other method presents credentials, and only to public clients.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoClientAuth;
+
+#[async_trait]
+impl ClientAuthMethod for NoClientAuth {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::None
+    }
+
+    fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
+        // A client assertion no registered method recognised is a failed
+        // authentication, not a public client (RFC 7521 §4.2).
+        if request.params.contains("client_assertion")
+            || request.params.contains("client_assertion_type")
+        {
+            return Ok(None);
+        }
+        match request.params.get("client_id") {
+            None => Ok(None),
+            Some(id) => ClientId::new(id)
+                .map(|id| Some(Presented::IdentifierOnly(id)))
+                .ok_or_else(|| OAuthError::invalid_client("malformed client_id")),
+        }
+    }
+
+    async fn verify(
+        &self,
+        _ctx: &ClientAuthContext<'_>,
+        _request: &ClientAuthRequest<'_>,
+        client: &Client,
+    ) -> Result<(), OAuthError> {
+        if matches!(client.kind, ClientKind::Public) {
+            Ok(())
+        } else {
+            Err(failed("a confidential client must authenticate"))
+        }
+    }
+}
+
+/// Which of `methods` the request uses, by the rule of RFC 6749 §2.3: one
+/// method's credentials; a bare `client_id` when nothing else; more than
+/// one is `invalid_request`, none `invalid_client`.
+pub(crate) fn select<'m>(
+    methods: &'m [Arc<dyn ClientAuthMethod>],
+    request: &ClientAuthRequest<'_>,
+) -> Result<(&'m dyn ClientAuthMethod, ClientId), OAuthError> {
+    let mut credentials = None;
+    let mut identifier = None;
+    for m in methods {
+        let m = m.as_ref();
+        match m.presented(request)? {
+            Some(Presented::Credentials(id)) => {
+                if credentials.is_some() {
+                    return Err(OAuthError::invalid_request(
+                        "use only one client authentication method",
+                    ));
+                }
+                credentials = Some((m, id));
+            }
+            Some(Presented::IdentifierOnly(id)) => {
+                identifier.get_or_insert((m, id));
+            }
+            None => {}
+        }
+    }
+    credentials.or(identifier).ok_or_else(|| {
+        // A client assertion of a type no method serves (RFC 7521 §4.2.1
+        // names `invalid_client` for an assertion that cannot be used).
+        if request.params.contains("client_assertion")
+            || request.params.contains("client_assertion_type")
+        {
+            OAuthError::invalid_client("unsupported client assertion")
+        } else {
+            OAuthError::invalid_client("client authentication required")
+                .with_reason(Reason::ClientAuthenticationMissing)
+        }
+    })
 }
 
 fn basic_payload(header: &str) -> Option<&str> {
@@ -136,7 +376,7 @@ fn basic_payload(header: &str) -> Option<&str> {
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before being joined with `:`.
-fn decode_basic(payload: &str) -> Option<(ClientId, TokenHash)> {
+fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
     // Usual credentials fit on the stack; longer ones get a heap buffer.
     let mut stack = [0u8; 256];
     let heap;
@@ -149,29 +389,10 @@ fn decode_basic(payload: &str) -> Option<(ClientId, TokenHash)> {
         Err(_) => return None,
     };
     let text = std::str::from_utf8(raw).ok()?;
-    // One pass finds the `:` and whether each side needs form-decoding.
-    let mut colon = None;
-    let mut escaped = [false; 2];
-    for (i, &b) in text.as_bytes().iter().enumerate() {
-        match b {
-            b':' if colon.is_none() => colon = Some(i),
-            b'+' | b'%' => escaped[usize::from(colon.is_some())] = true,
-            _ => {}
-        }
-    }
     // `:` is ASCII, so both ends are char boundaries.
-    let colon = colon?;
-    let (id, secret) = (text.get(..colon)?, text.get(colon + 1..)?);
-    let id = match escaped[0] {
-        true => ClientId::new(form_decode(id)?)?,
-        false => ClientId::new(id)?,
-    };
-    // Hashed where it was decoded: the text is never copied.
-    let secret = match escaped[1] {
-        true => TokenHash::of(&form_decode(secret)?),
-        false => TokenHash::of(secret),
-    };
-    Some((id, secret))
+    let (id, secret) = text.split_once(':')?;
+    let id = ClientId::new(form_decode(id)?)?;
+    Some((id, form_decode(secret)?.into_owned()))
 }
 
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
@@ -199,87 +420,133 @@ mod tests {
         Params::parse(s).unwrap_or_default()
     }
 
+    fn methods() -> Vec<Arc<dyn ClientAuthMethod>> {
+        vec![
+            Arc::new(ClientSecretBasic),
+            Arc::new(ClientSecretPost),
+            Arc::new(NoClientAuth),
+            Arc::new(PrivateKeyJwt::default()),
+        ]
+    }
+
+    /// The method chosen and the client named, or the error's code.
+    fn pick(header: Option<&str>, form: &str) -> Result<(String, String), ErrorCode> {
+        let p = params(form);
+        let methods = methods();
+        select(&methods, &ClientAuthRequest::new(header, &p))
+            .map(|(m, id)| (m.method().as_str().to_owned(), id.as_str().to_owned()))
+            .map_err(|e| e.code)
+    }
+
+    fn ok(method: &str, id: &str) -> Result<(String, String), ErrorCode> {
+        Ok((method.to_owned(), id.to_owned()))
+    }
+
     #[test]
     fn basic_is_form_urldecoded_rfc6749_2_3_1() {
-        let c = ClientCredentials::extract(Some(&basic("my%20app", "a%2Bb+c")), &params(""));
-        match c {
-            Ok(ClientCredentials::Basic { id, secret }) => {
-                assert_eq!(id.as_str(), "my app");
-                assert_eq!(secret, TokenHash::of("a+b c"));
-            }
-            other => panic!("{other:?}"),
-        }
+        let decoded = decode_basic(basic("my%20app", "a%2Bb+c").trim_start_matches("Basic "));
+        let (id, secret) = decoded.unwrap();
+        assert_eq!(id.as_str(), "my app");
+        assert_eq!(secret, "a+b c");
+        assert_eq!(
+            pick(Some(&basic("my%20app", "x")), ""),
+            ok("client_secret_basic", "my app")
+        );
     }
 
     #[test]
     fn long_basic_credentials_decode_too() {
         let secret = "s".repeat(1000);
-        match ClientCredentials::extract(Some(&basic("app", &secret)), &params("")) {
-            Ok(ClientCredentials::Basic { id, secret: got }) => {
-                assert_eq!(id.as_str(), "app");
-                assert_eq!(got, TokenHash::of(&secret));
-            }
-            other => panic!("{other:?}"),
-        }
-        let e = ClientCredentials::extract(Some("Basic !!!!"), &params("")).err();
-        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidClient));
+        let (_, got) = decode_basic(basic("app", &secret).trim_start_matches("Basic ")).unwrap();
+        assert_eq!(got, secret);
+        assert_eq!(pick(Some("Basic !!!!"), ""), Err(ErrorCode::InvalidClient));
     }
 
     #[test]
     fn two_methods_at_once_is_invalid_request_rfc6749_2_3() {
-        let e = ClientCredentials::extract(
-            Some(&basic("a", "b")),
-            &params("client_id=a&client_secret=b"),
-        )
-        .err();
-        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+        let both = pick(Some(&basic("a", "b")), "client_id=a&client_secret=b");
+        assert_eq!(both, Err(ErrorCode::InvalidRequest));
+        // A well-formed (unverified) assertion naming client `a`.
+        let payload =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"iss":"a","sub":"a"}"#);
+        let assertion = format!(
+            "client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion=e30.{payload}.c2ln"
+        );
+        assert_eq!(pick(None, &assertion), ok("private_key_jwt", "a"));
+        assert_eq!(
+            pick(None, &format!("client_id=a&client_secret=b&{assertion}")),
+            Err(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            pick(Some(&basic("a", "b")), &assertion),
+            Err(ErrorCode::InvalidRequest)
+        );
+        // A client_id naming someone else than the assertion's sub.
+        assert_eq!(
+            pick(None, &format!("client_id=b&{assertion}")),
+            Err(ErrorCode::InvalidRequest)
+        );
+        // RFC 7521 §4.2: both parameters, or it is malformed.
+        assert_eq!(
+            pick(
+                None,
+                &format!("client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}")
+            ),
+            Err(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            pick(
+                None,
+                &format!(
+                    "client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion=garbage"
+                )
+            ),
+            Err(ErrorCode::InvalidClient)
+        );
     }
 
     #[test]
     fn mismatched_ids_are_invalid_request() {
-        let e = ClientCredentials::extract(Some(&basic("a", "b")), &params("client_id=z")).err();
-        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidRequest));
+        assert_eq!(
+            pick(Some(&basic("a", "b")), "client_id=z"),
+            Err(ErrorCode::InvalidRequest)
+        );
+        // The same id repeated in the body is allowed (§2.3.1).
+        assert_eq!(
+            pick(Some(&basic("a", "b")), "client_id=a"),
+            ok("client_secret_basic", "a")
+        );
     }
 
     #[test]
     fn malformed_basic_is_invalid_client() {
         for h in ["Basic !!!", "Basic bm9jb2xvbg==", "basic %%%"] {
-            let e = ClientCredentials::extract(Some(h), &params("")).err();
-            assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidClient), "{h}");
+            assert_eq!(pick(Some(h), ""), Err(ErrorCode::InvalidClient), "{h}");
         }
     }
 
     #[test]
     fn post_and_none() {
         assert_eq!(
-            ClientCredentials::extract(None, &params("client_id=a&client_secret=b"))
-                .map(|c| c.parts().0),
-            Ok(AuthMethod::ClientSecretPost)
+            pick(None, "client_id=a&client_secret=b"),
+            ok("client_secret_post", "a")
         );
+        assert_eq!(pick(None, "client_id=a"), ok("none", "a"));
+        assert_eq!(pick(None, ""), Err(ErrorCode::InvalidClient));
         assert_eq!(
-            ClientCredentials::extract(None, &params("client_id=a")).map(|c| c.parts().0),
-            Ok(AuthMethod::None)
+            pick(None, "client_secret=x"),
+            Err(ErrorCode::InvalidRequest)
         );
-        assert_eq!(
-            ClientCredentials::extract(None, &params(""))
-                .err()
-                .map(|e| e.code),
-            Some(ErrorCode::InvalidClient)
-        );
-        assert_eq!(
-            ClientCredentials::extract(None, &params("client_secret=x"))
-                .err()
-                .map(|e| e.code),
-            Some(ErrorCode::InvalidRequest)
-        );
+        // Another scheme in the header is not client authentication.
+        assert_eq!(pick(Some("Bearer abc"), "client_id=a"), ok("none", "a"));
     }
 
     #[test]
-    fn debug_hides_secret() {
-        let c = ClientCredentials::Post {
-            id: ClientId::new("a").unwrap_or_else(|| unreachable!()),
-            secret: TokenHash::of("hunter2"),
-        };
-        assert!(!format!("{c:?}").contains("hunter2"));
+    fn an_assertion_nobody_serves_is_invalid_client_not_a_public_client() {
+        let p = params("client_id=a&client_assertion_type=urn:x&client_assertion=abc");
+        let methods: Vec<Arc<dyn ClientAuthMethod>> =
+            vec![Arc::new(ClientSecretPost), Arc::new(NoClientAuth)];
+        let e = select(&methods, &ClientAuthRequest::new(None, &p)).err();
+        assert_eq!(e.map(|e| e.code), Some(ErrorCode::InvalidClient));
     }
 }

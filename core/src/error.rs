@@ -198,6 +198,27 @@ pub enum Reason {
     TargetChanged,
     /// The access token's audience is another resource (RFC 8707 §2, RFC 6750 §3.1).
     AudienceMismatch,
+    /// A JWT assertion (RFC 7523 §3) is not a well-formed JWT with the
+    /// required claims.
+    AssertionMalformed,
+    /// A JWT assertion's signature does not verify: unknown `kid`, an
+    /// `alg` that is not the key's (`none`, HMAC), a bad signature, or a
+    /// `typ` that is not an assertion's (RFC 7523 §3 item 9, RFC 8725 §3.1).
+    AssertionSignatureInvalid,
+    /// A JWT assertion's `iss` or `sub` is missing or not the expected one
+    /// (RFC 7523 §3 items 1, 2; for client authentication both must be the
+    /// `client_id`).
+    AssertionIssuerMismatch,
+    /// A JWT assertion's `aud` does not name this server (RFC 7523 §3 item 3).
+    AssertionAudienceMismatch,
+    /// A JWT assertion has no `exp`, is expired, or expires too far ahead
+    /// (RFC 7523 §3 item 4).
+    AssertionExpired,
+    /// A JWT assertion's `nbf` or `iat` is unacceptable, or it has no `jti`
+    /// (RFC 7523 §3 items 5–7).
+    AssertionTimeInvalid,
+    /// A JWT assertion's `jti` was used before (RFC 7523 §3 item 7).
+    AssertionReplayed,
     /// DPoP (RFC 9449 §4.3 item 1): no `DPoP` header where a proof is
     /// required (the `DPoP` scheme, a DPoP-bound refresh token).
     DpopProofMissing,

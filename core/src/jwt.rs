@@ -253,6 +253,18 @@ fn verify_jws(
     keys: &dyn VerificationKeys,
     now: OffsetDateTime,
 ) -> Result<Vec<u8>, JwtError> {
+    verify_jws_typed(token, &|t| t.eq_ignore_ascii_case(typ), keys, now)
+}
+
+/// [`verify_jws`] for a JWT whose `typ` is one of several, or may be
+/// absent: `accept_typ` sees the header's `typ` without an
+/// `application/` prefix (`""` when absent).
+pub(crate) fn verify_jws_typed(
+    token: &str,
+    accept_typ: &dyn Fn(&str) -> bool,
+    keys: &dyn VerificationKeys,
+    now: OffsetDateTime,
+) -> Result<Vec<u8>, JwtError> {
     if token.len() > MAX_JWT_BYTES {
         return Err(JwtError::Malformed);
     }
@@ -279,7 +291,7 @@ fn verify_jws(
         .get(..12)
         .filter(|p| p.eq_ignore_ascii_case("application/"))
         .map_or(header_typ, |_| &header_typ[12..]);
-    if !header_typ.eq_ignore_ascii_case(typ) {
+    if !accept_typ(header_typ) {
         return Err(JwtError::WrongType);
     }
     let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;

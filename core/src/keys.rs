@@ -443,8 +443,9 @@ pub struct Jwk {
     pub use_: Option<String>,
 }
 
-/// A JWK Set (RFC 7517 §5): what the JWKS endpoint serves.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+/// A JWK Set (RFC 7517 §5): what the JWKS endpoint serves, and a client's
+/// registered `jwks` (RFC 7591 §2).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Jwks {
     /// The keys.
@@ -456,6 +457,13 @@ pub struct Jwks {
 pub const MAX_JWKS_KEYS: usize = 32;
 
 impl Jwks {
+    /// A set of these keys.
+    pub fn new(keys: impl IntoIterator<Item = Jwk>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+        }
+    }
+
     /// The verifying keys of a fetched JWK Set document: each key Tessera
     /// can use (RFC 7517 §5: keys of unknown types are ignored, and so are
     /// ones without a `kid` or with a repeated one), at most

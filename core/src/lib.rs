@@ -15,6 +15,7 @@
 // two extension points keep a namespace of their own: `grant` (custom grant
 // types) and `storage` (custom backends).
 mod abuse;
+mod assertion;
 mod authorize;
 mod bearer;
 mod client;
@@ -43,6 +44,7 @@ mod registration;
 mod resource;
 mod revocation;
 mod scope;
+mod secret;
 mod server;
 pub mod storage;
 mod token;
@@ -57,6 +59,7 @@ mod verifier;
 /// [embed-rocket]: crate::manual::embed_rocket
 /// [consent-policy]: crate::manual::consent_policy
 /// [custom-grant]: crate::manual::custom_grant
+/// [client-auth]: crate::manual::client_auth
 /// [custom-store]: crate::manual::custom_store
 /// [new-adapter]: crate::manual::new_adapter
 /// [jwt-access-tokens]: crate::manual::jwt_access_tokens
@@ -81,6 +84,12 @@ pub mod manual {
     /// How to add a grant type of your own.
     pub mod custom_grant {
         #![doc = include_str!("../doc/howto/custom-grant.md")]
+    }
+
+    /// How to write a client-authentication method; secret hashes and
+    /// verifiers; `private_key_jwt`.
+    pub mod client_auth {
+        #![doc = include_str!("../doc/howto/client-auth.md")]
     }
 
     /// How to write a storage backend and prove it with the testkit.
@@ -111,8 +120,20 @@ pub use token::{OsRandom, Random};
 
 // Clients and what they are registered for.
 pub use client::{
-    AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, SecretHash,
-    generate_client_secret,
+    AuthMethod, Client, ClientId, ClientKind, ClientRegistry, GrantType, generate_client_secret,
+};
+
+// Client authentication (RFC 6749 §2.3) as an extension point, and the
+// secret hashes and verifiers behind `client_secret_*`.
+pub use client_auth::{
+    AssertionAudience, CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientAuthContext, ClientAuthMethod,
+    ClientAuthRequest, ClientSecretBasic, ClientSecretPost, NoClientAuth, Presented, PrivateKeyJwt,
+};
+pub use secret::{Argon2idVerifier, SecretHash, SecretHashError, SecretVerifier, Sha256Verifier};
+
+// JWT assertions (RFC 7523 §3): private_key_jwt and the JWT bearer grant.
+pub use assertion::{
+    AssertionError, AssertionRules, JWT_BEARER_GRANT_TYPE, JwtAssertion, peek_claim,
 };
 pub use redirect::{RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeToken};

@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::client::AuthMethod;
 use crate::endpoint::Endpoint;
 use crate::http::HttpResponse;
+use crate::keys::JwsAlgorithm;
 use crate::server::Server;
 
 /// RFC 8414 §2 metadata.
@@ -49,12 +50,26 @@ pub struct Metadata {
     pub grant_types_supported: Vec<String>,
     /// Only `S256`.
     pub code_challenge_methods_supported: Vec<&'static str>,
-    /// Client authentication methods at the token endpoint.
-    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Client authentication methods at the token endpoint: the registered
+    /// [`ClientAuthMethod`](crate::ClientAuthMethod)s.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// The JWS algorithms of JWT-based client authentication
+    /// (`private_key_jwt`, RFC 8414 §2), when such a method is registered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication methods at the revocation endpoint.
-    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    /// Client authentication methods at the introspection endpoint.
-    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
+    /// The JWS algorithms of JWT-based client authentication at the
+    /// revocation endpoint (RFC 8414 §2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// Client authentication methods at the introspection endpoint (every
+    /// method but `none`: introspection needs an authenticated client).
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// The JWS algorithms of JWT-based client authentication at the
+    /// introspection endpoint (RFC 8414 §2).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `iss` is sent in authorization responses (RFC 9207 §3).
     pub authorization_response_iss_parameter_supported: bool,
     /// Whether a `client_id` may be the URL of a client ID metadata
@@ -81,11 +96,22 @@ impl Server {
     /// nothing it does not serve.
     pub fn metadata(&self) -> Metadata {
         let c = self.config();
-        let all = vec![
-            AuthMethod::ClientSecretBasic.as_str(),
-            AuthMethod::ClientSecretPost.as_str(),
-            AuthMethod::None.as_str(),
-        ];
+        let all: Vec<String> = self
+            .client_auth_methods()
+            .map(|m| m.method().as_str().to_owned())
+            .collect();
+        let authenticating: Vec<String> = all
+            .iter()
+            .filter(|m| m.as_str() != AuthMethod::None.as_str())
+            .cloned()
+            .collect();
+        let mut algs: Vec<JwsAlgorithm> = self
+            .client_auth_methods()
+            .flat_map(|m| m.signing_algorithms())
+            .collect();
+        algs.sort();
+        algs.dedup();
+        let algs: Vec<&'static str> = algs.into_iter().map(JwsAlgorithm::as_str).collect();
         Metadata {
             issuer: c.issuer.clone(),
             authorization_endpoint: format!(
@@ -107,11 +133,11 @@ impl Server {
             grant_types_supported: self.grant_types().map(str::to_owned).collect(),
             code_challenge_methods_supported: vec!["S256"],
             token_endpoint_auth_methods_supported: all.clone(),
+            token_endpoint_auth_signing_alg_values_supported: algs.clone(),
             revocation_endpoint_auth_methods_supported: all,
-            introspection_endpoint_auth_methods_supported: vec![
-                AuthMethod::ClientSecretBasic.as_str(),
-                AuthMethod::ClientSecretPost.as_str(),
-            ],
+            revocation_endpoint_auth_signing_alg_values_supported: algs.clone(),
+            introspection_endpoint_auth_methods_supported: authenticating,
+            introspection_endpoint_auth_signing_alg_values_supported: algs,
             authorization_response_iss_parameter_supported: true,
             client_id_metadata_document_supported: self.documents().is_some(),
         }

@@ -230,7 +230,7 @@ pub struct ClientInformation {
     /// The registered redirect URIs.
     pub redirect_uris: Vec<String>,
     /// The registered authentication method.
-    pub token_endpoint_auth_method: &'static str,
+    pub token_endpoint_auth_method: String,
     /// The registered grant types.
     pub grant_types: Vec<String>,
     /// The registered response types.
@@ -261,6 +261,9 @@ pub struct ClientInformation {
     /// `software_version`, if registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
+    /// `jwks`, if registered (the public keys of `private_key_jwt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<crate::keys::Jwks>,
 }
 
 impl fmt::Debug for ClientInformation {
@@ -442,12 +445,19 @@ pub(crate) fn validate_map(
         None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
         Some("client_secret_post") => AuthMethod::ClientSecretPost,
         Some("none") => AuthMethod::None,
+        // RFC 7523 §2.2 (served only where the server registered the
+        // method: `Server::register` checks).
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
         Some(other) => {
             return Err(bad_metadata(format!(
-                "token_endpoint_auth_method {other:?} is not supported (none, client_secret_basic, client_secret_post)"
+                "token_endpoint_auth_method {other:?} is not supported (none, client_secret_basic, client_secret_post, private_key_jwt)"
             )));
         }
     };
+    let jwks = client_jwks(map)?;
+    if method == AuthMethod::PrivateKeyJwt && jwks.is_none() {
+        return Err(bad_metadata("private_key_jwt needs the client's public keys in jwks"));
+    }
 
     // §2: grant_types, default ["authorization_code"]; each one allowed by
     // the policy and served here.
@@ -565,10 +575,13 @@ pub(crate) fn validate_map(
         .unwrap_or_else(|| id.as_str().to_owned());
     let (mut client, client_secret) = if method == AuthMethod::None {
         (Client::public(id, name), None)
+    } else if let Some(jwks) = jwks.as_ref().filter(|_| method == AuthMethod::PrivateKeyJwt) {
+        // No shared secret: the client proves itself with its key.
+        (Client::with_private_key_jwt(id, name, jwks.clone()), None)
     } else {
         let (secret, hash) = secret();
         (
-            Client::confidential(id, name, hash).with_auth_methods([method]),
+            Client::confidential(id, name, hash).with_auth_methods([method.clone()]),
             Some(secret),
         )
     };
@@ -584,7 +597,7 @@ pub(crate) fn validate_map(
         client_secret,
         client_id_issued_at: now.unix_timestamp(),
         redirect_uris: uris.iter().map(|u| u.as_str().to_owned()).collect(),
-        token_endpoint_auth_method: method.as_str(),
+        token_endpoint_auth_method: method.as_str().to_owned(),
         grant_types: grant_types.into_iter().collect(),
         response_types: if code_flow { vec!["code"] } else { Vec::new() },
         scope: scope.to_string(),
@@ -596,12 +609,53 @@ pub(crate) fn validate_map(
         contacts: display.contacts.clone(),
         software_id: display.software_id.clone(),
         software_version: display.software_version.clone(),
+        jwks: jwks.clone(),
     };
+    if let Some(jwks) = jwks {
+        client.jwks = Some(jwks);
+    }
     client.registration = Some(Box::new(display));
     Ok(Validated {
         client,
         information,
     })
+}
+
+/// RFC 7591 §2 `jwks`: a JWK Set of at most [`MAX_JWKS_KEYS`](crate::MAX_JWKS_KEYS)
+/// public P-256 or Ed25519 signing keys, each with a distinct `kid` (the
+/// key that verifies a client assertion is chosen by it). `jwks_uri` is not
+/// supported: Tessera fetches nothing for clients, so keys are registered
+/// inline (and §2 forbids sending both).
+fn client_jwks(map: &Map<String, Value>) -> Result<Option<crate::keys::Jwks>, OAuthError> {
+    if map.get("jwks_uri").is_some_and(|v| !v.is_null()) {
+        return Err(bad_metadata(
+            "jwks_uri is not supported here; register the public keys inline as jwks",
+        ));
+    }
+    let Some(value) = map.get("jwks").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let set: crate::keys::Jwks = serde_json::from_value(value.clone())
+        .map_err(|_| bad_metadata("jwks must be a JWK Set: {\"keys\": [...]}"))?;
+    if set.keys.is_empty() || set.keys.len() > crate::keys::MAX_JWKS_KEYS {
+        return Err(bad_metadata(format!(
+            "jwks must hold 1 to {} keys",
+            crate::keys::MAX_JWKS_KEYS
+        )));
+    }
+    let mut kids = BTreeSet::new();
+    for jwk in &set.keys {
+        let key = crate::keys::VerifyingKey::from_jwk(jwk).map_err(|e| {
+            bad_metadata(format!(
+                "each key in jwks must be a public P-256 or Ed25519 signing key with a kid ({e})"
+            ))
+        })?;
+        if !kids.insert(key.kid().to_owned()) {
+            return Err(bad_metadata("two keys in jwks share a kid"));
+        }
+    }
+    // Only the public members are kept (`Jwk` has no field for others).
+    Ok(Some(set))
 }
 
 /// A new client id: 128 random bits, base64url, after a recognisable prefix.
@@ -670,6 +724,14 @@ impl Server {
                 || generate_client_secret(self.random()),
                 now,
             )?;
+            // A method the server does not serve could never authenticate.
+            if let Some(method) = valid.client.auth_methods.iter().find(|m| {
+                !self.client_auth_methods().any(|served| &served.method() == *m)
+            }) {
+                return Err(bad_metadata(format!(
+                    "token_endpoint_auth_method {method} is not supported here"
+                )));
+            }
             let client_id = valid.client.id.clone();
             match self
                 .store()

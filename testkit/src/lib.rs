@@ -72,8 +72,8 @@ use tessera::{
 
 mod registration;
 pub use registration::{
-    race_register_at_the_cap, registration_cap, registration_lifecycle, run_registration,
-    unused_registrations_expire,
+    client_credentials_round_trip, race_register_at_the_cap, registration_cap,
+    registration_lifecycle, run_registration, unused_registrations_expire,
 };
 mod replay;
 pub use replay::{

@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use tokio::sync::Barrier;
 
 use tessera::{
-    Client, ClientId, ClientRegistry, DynamicRegistration, OsRandom, Random, RedirectUri,
-    RegisterOutcome, Scope,
+    Argon2idVerifier, AuthMethod, Client, ClientId, ClientRegistry, DynamicRegistration, Jwks,
+    JwsAlgorithm, OsRandom, Random, RedirectUri, RegisterOutcome, Scope, SecretHash,
+    SecretVerifier, SigningKey,
 };
 
 use crate::{RACERS, base_now, ok, require_multi_thread, secs};
@@ -209,7 +210,60 @@ where
     Fut: std::future::Future<Output = Arc<S>>,
 {
     registration_lifecycle(make_store().await).await;
+    client_credentials_round_trip(make_store().await).await;
     unused_registrations_expire(make_store().await).await;
     registration_cap(make_store().await).await;
     race_register_at_the_cap(make_store().await).await;
+}
+
+/// What a client authenticates with survives the store: a SHA-256 secret
+/// hash, an Argon2id one (each says its scheme, so one store holds both),
+/// and a `private_key_jwt` client's `jwks`. Each is read back equal, and
+/// the secrets still verify.
+pub async fn client_credentials_round_trip<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "client_credentials_round_trip";
+    let now = base_now();
+    let argon2 = Argon2idVerifier::with_cost(64, 1, 1).expect("cheap Argon2id parameters");
+    let slow = argon2
+        .hash("a person's password", &OsRandom)
+        .expect("an Argon2id hash");
+    let key = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    let with_secret = |hash: SecretHash| {
+        let mut c = dynamic_client(now, now + secs(60));
+        let mut confidential = Client::confidential(c.id.clone(), "Checked", hash)
+            .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]);
+        confidential.registration = c.registration.take();
+        confidential
+    };
+    let mut keyed = dynamic_client(now, now + secs(60));
+    keyed = {
+        let mut k = Client::with_private_key_jwt(
+            keyed.id.clone(),
+            "Keyed",
+            Jwks::new([key.verifying_key().to_jwk()]),
+        );
+        k.registration = keyed.registration.take();
+        k
+    };
+    let clients = [
+        with_secret(SecretHash::of("a 256-bit generated secret")),
+        with_secret(slow),
+        keyed,
+    ];
+    for client in clients {
+        let registered = ok(store.register_client(client.clone(), usize::MAX, now).await, check);
+        assert_eq!(registered, RegisterOutcome::Registered, "[{check}]");
+        let back = ok(store.client(&client.id).await, check)
+            .unwrap_or_else(|| panic!("[{check}] a registered client is found"));
+        assert_eq!(*back, client, "[{check}] read back as stored");
+        if let Some(hash) = back.secret_hash() {
+            let secret = match hash.scheme() {
+                "sha256" => "a 256-bit generated secret",
+                "argon2id" => "a person's password",
+                other => panic!("[{check}] unexpected scheme {other}"),
+            };
+            assert!(hash.verify(secret), "[{check}] {} secret verifies", hash.scheme());
+            assert!(!hash.verify("wrong"), "[{check}] a wrong secret does not");
+        }
+    }
 }

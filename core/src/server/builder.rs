@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Inner, Server};
 use crate::abuse::{MemoryRateLimiter, RateLimiter};
+use crate::client_auth::{ClientAuthMethod, ClientSecretBasic, ClientSecretPost, NoClientAuth};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
 use crate::consent::{AlwaysPrompt, ConsentPolicy};
@@ -21,6 +22,7 @@ use crate::protected_resource::ProtectedResource;
 use crate::registration::RegistrationPolicy;
 use crate::resource::ResourceIndicator;
 use crate::scope::ScopeToken;
+use crate::secret::{SecretVerifier, SecretVerifiers};
 use crate::storage::Store;
 use crate::token::{OsRandom, Random};
 
@@ -100,6 +102,8 @@ pub struct ServerBuilder {
     protected: Vec<ProtectedResource>,
     realm: String,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
+    auth_methods: Vec<Arc<dyn ClientAuthMethod>>,
+    secrets: SecretVerifiers,
     consent: Arc<dyn ConsentPolicy>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
@@ -136,6 +140,8 @@ impl ServerBuilder {
             protected: Vec::new(),
             realm: "tessera".into(),
             grants: BTreeMap::new(),
+            auth_methods: Vec::new(),
+            secrets: SecretVerifiers::default(),
             consent: Arc::new(AlwaysPrompt),
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
@@ -298,6 +304,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Registers a client-authentication method (or replaces a built-in
+    /// one with the same name): clients registered for it may then
+    /// authenticate with it at every endpoint that authenticates clients,
+    /// and metadata lists it. `client_secret_basic`, `client_secret_post`
+    /// and `none` are registered by default; add
+    /// [`PrivateKeyJwt`](crate::PrivateKeyJwt) for RFC 7523 client assertions.
+    pub fn client_auth_method(mut self, method: impl ClientAuthMethod + 'static) -> Self {
+        let name = method.method();
+        self.auth_methods.retain(|m| m.method() != name);
+        self.auth_methods.push(Arc::new(method));
+        self
+    }
+
+    /// Registers a secret verifier for its hash scheme (or replaces the
+    /// built-in one: SHA-256 and Argon2id are built in), e.g. an Argon2id
+    /// verifier with other bounds, or one that hashes on a blocking thread.
+    pub fn secret_verifier(mut self, verifier: impl SecretVerifier + 'static) -> Self {
+        self.secrets.insert(Arc::new(verifier));
+        self
+    }
+
     /// The consent policy (default: always ask).
     pub fn consent(mut self, policy: impl ConsentPolicy + 'static) -> Self {
         self.consent = Arc::new(policy);
@@ -394,6 +421,16 @@ impl ServerBuilder {
         for g in builtins {
             self.grants.entry(g.grant_type().to_owned()).or_insert(g);
         }
+        let builtin_methods: [Arc<dyn ClientAuthMethod>; 3] = [
+            Arc::new(ClientSecretBasic),
+            Arc::new(ClientSecretPost),
+            Arc::new(NoClientAuth),
+        ];
+        for (i, m) in builtin_methods.into_iter().enumerate() {
+            if !self.auth_methods.iter().any(|r| r.method() == m.method()) {
+                self.auth_methods.insert(i.min(self.auth_methods.len()), m);
+            }
+        }
         debug_assert!(routes.path_of(Endpoint::Token).is_some());
         Ok(Server {
             inner: Arc::new(Inner {
@@ -418,6 +455,8 @@ impl ServerBuilder {
                 },
                 routes,
                 grants: self.grants,
+                auth_methods: self.auth_methods,
+                secrets: self.secrets,
                 consent: self.consent,
                 clock: self.clock,
                 random: self.random,

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::abuse::{Action, Limited, RateLimiter};
 use crate::authorize::Prompt;
 use crate::client::Client;
-use crate::client_auth::ClientCredentials;
+use crate::client_auth::{ClientAuthContext, ClientAuthMethod, ClientAuthRequest};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consent::ConsentPolicy;
@@ -63,6 +63,10 @@ struct Inner {
     config: Config,
     routes: Routes,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
+    /// The client-authentication methods, in registration order.
+    auth_methods: Vec<Arc<dyn ClientAuthMethod>>,
+    /// The secret verifiers, by hash scheme.
+    secrets: crate::secret::SecretVerifiers,
     consent: Arc<dyn ConsentPolicy>,
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
@@ -96,6 +100,15 @@ impl Server {
         self.inner.grants.keys().map(String::as_str)
     }
 
+    /// The registered client-authentication methods.
+    pub fn client_auth_methods(&self) -> impl Iterator<Item = &dyn ClientAuthMethod> {
+        self.inner.auth_methods.iter().map(|m| m.as_ref())
+    }
+
+    pub(crate) fn secret_verifiers(&self) -> &crate::secret::SecretVerifiers {
+        &self.inner.secrets
+    }
+
     pub(crate) fn protected(&self) -> &[ProtectedResource] {
         &self.inner.protected
     }
@@ -122,7 +135,10 @@ impl Server {
         self.inner.jwt.as_ref()
     }
 
-    /// Authenticates the client of a back-channel request (RFC 6749 §2.3).
+    /// Authenticates the client of a back-channel request (RFC 6749 §2.3)
+    /// with the registered [`ClientAuthMethod`]s: exactly one method's
+    /// credentials (two at once are `invalid_request`), or a bare
+    /// `client_id` for a public client; failure is `invalid_client`.
     ///
     /// Wrong secrets of a registered confidential client are counted
     /// ([`Action::ClientAuthenticationFailure`]); when the rate limiter
@@ -131,42 +147,73 @@ impl Server {
     /// secret cannot be guessed at the server's speed (RFC 6819
     /// §5.1.4.2.3). The built-in limiter does not limit it by default:
     /// generated secrets have 256 bits, and a lockout would let anyone who
-    /// knows a client id cut the client off.
+    /// knows a client id cut the client off. A client whose secret is
+    /// hashed by a slow scheme (Argon2id: a low-entropy secret) is also
+    /// counted under [`Action::SlowSecretFailure`], which the built-in
+    /// limiter does limit.
     pub async fn authenticate_client(
         &self,
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Arc<Client>, OAuthError> {
-        let credentials = ClientCredentials::extract(authorization, params)?;
-        let id = credentials.client_id().as_str();
-        let action = Action::ClientAuthenticationFailure;
-        if let Err(limited) = self.check_limit(action, id).await {
-            tracing::info!(client = %id, retry_at = %limited.retry_at, "client authentication refused: too many failures");
-            return Err(OAuthError::invalid_client(
-                "too many failed client authentications; try again later",
-            )
-            .with_reason(Reason::RateLimited));
-        }
-        let result = credentials
-            .authenticate(&self.clients())
+        let request = ClientAuthRequest::new(authorization, params);
+        let (method, id) = crate::client_auth::select(&self.inner.auth_methods, &request)?;
+        let id_text = id.as_str();
+        let refused = |limited: Limited| {
+            tracing::info!(client = %id_text, retry_at = %limited.retry_at, "client authentication refused: too many failures");
+            OAuthError::invalid_client("too many failed client authentications; try again later")
+                .with_reason(Reason::RateLimited)
+        };
+        self.check_limit(Action::ClientAuthenticationFailure, id_text)
             .await
-            .and_then(|client| {
-                // A registration that expired unused is gone, whether or
-                // not the store has removed it yet (RFC 7591 bounds). The
-                // clock is read only for a registration that can expire.
-                if client.registration.is_none() || client.is_live(self.now()) {
-                    Ok(client)
-                } else {
-                    tracing::info!(client = %id, "client authentication failed: registration expired unused");
-                    Err(OAuthError::invalid_client("client authentication failed"))
-                }
-            });
-        if let Err(e) = &result
-            && e.reason() == Reason::ClientSecretMismatch
-        {
-            self.record_attempt(action, id).await;
+            .map_err(refused)?;
+        let fail = |why: &str| {
+            tracing::info!(client = %id_text, method = %method.method(), reason = why, "client authentication failed");
+            OAuthError::invalid_client("client authentication failed")
+        };
+        let client = crate::client::lookup_client(&self.clients(), &id)
+            .await?
+            .ok_or_else(|| fail("unknown client"))?;
+        if !client.auth_methods.contains(&method.method()) {
+            return Err(fail("method not registered for client"));
         }
-        result
+        // A slow hash is guarded by a limit that applies by default.
+        let slow = client
+            .secret_hash()
+            .and_then(|h| self.inner.secrets.for_hash(h))
+            .is_some_and(|v| v.is_slow());
+        if slow {
+            self.check_limit(Action::SlowSecretFailure, id_text)
+                .await
+                .map_err(refused)?;
+        }
+        let ctx = ClientAuthContext::new(self, self.now());
+        let result = method.verify(&ctx, &request, &client).await.and_then(|()| {
+            // A registration that expired unused is gone, whether or
+            // not the store has removed it yet (RFC 7591 bounds).
+            if client.registration.is_none() || client.is_live(ctx.now) {
+                Ok(())
+            } else {
+                Err(fail("registration expired unused"))
+            }
+        });
+        match result {
+            Ok(()) => Ok(client),
+            Err(e) => {
+                if e.reason() == Reason::ClientSecretMismatch {
+                    self.record_attempt(Action::ClientAuthenticationFailure, id_text)
+                        .await;
+                    if slow {
+                        self.record_attempt(Action::SlowSecretFailure, id_text)
+                            .await;
+                    }
+                }
+                if e.code == crate::error::ErrorCode::InvalidClient {
+                    tracing::info!(client = %id_text, method = %method.method(), reason = ?e.reason(), "client authentication failed");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// `Err` while `key` has used up its attempts at `action` (see

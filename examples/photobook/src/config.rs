@@ -50,6 +50,14 @@ pub struct Args {
     /// generated at start].
     #[arg(long, value_name = "FILE", value_parser = crate::tokens::parse_signing_key)]
     pub signing_key: Option<crate::tokens::SigningKeyFile>,
+
+    /// Accept JWT bearer assertions (RFC 7523 §2.1) of ISSUER signed by a
+    /// key of the JWK Set in JWKS_FILE, for the demo user named by `sub`;
+    /// clients may then register for the grant type
+    /// `urn:ietf:params:oauth:grant-type:jwt-bearer`. Repeatable [default:
+    /// the grant is off].
+    #[arg(long, value_name = "ISSUER=JWKS_FILE", value_parser = crate::assertions::parse_trusted_issuer)]
+    pub trust_assertion_issuer: Vec<crate::assertions::TrustedAssertionIssuer>,
 }
 
 impl Args {

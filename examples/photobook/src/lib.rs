@@ -49,6 +49,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod assertions;
 pub mod clients;
 pub mod config;
 pub mod device;
@@ -106,14 +107,13 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
         // DEMO-CONTRACT "Dynamic client registration": open (no initial
         // access token), authorization_code and refresh_token only, bounded
         // by rate (the abuse hook), count and expiry of unused ones.
-        .enable_dynamic_registration(
-            tessera::RegistrationPolicy::open()
-                .with_max_clients(MAX_REGISTERED_CLIENTS)
-                .with_unused_lifetime(time::Duration::hours(24)),
-        )
+        .enable_dynamic_registration(registration_policy())
         // Token exchange (RFC 8693), from outside the core through the
         // public grant trait: photo-api trades a user's token for its own.
-        .grant(tessera_token_exchange::TokenExchangeGrant::new());
+        .grant(tessera_token_exchange::TokenExchangeGrant::new())
+        // private_key_jwt (RFC 7523 §2.2) for clients that register keys
+        // (an addition to the contract: the seeded clients keep theirs).
+        .client_auth_method(tessera::PrivateKeyJwt::new());
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }
@@ -134,6 +134,15 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
             builder
         }
     }
+}
+
+/// The demo's dynamic registration policy (DEMO-CONTRACT "Dynamic client
+/// registration"): open, authorization_code and refresh_token, at most
+/// [`MAX_REGISTERED_CLIENTS`], unused ones forgotten after 24 hours.
+pub fn registration_policy() -> tessera::RegistrationPolicy {
+    tessera::RegistrationPolicy::open()
+        .with_max_clients(MAX_REGISTERED_CLIENTS)
+        .with_unused_lifetime(time::Duration::hours(24))
 }
 
 /// The path of the photo API, below the issuer: the resource `{issuer}/api`.

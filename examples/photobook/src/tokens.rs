@@ -56,7 +56,10 @@ impl Demo {
     /// seeded), opaque or JWT access tokens.
     pub async fn start_for(args: &Args, issuer: &str) -> Result<Self, StartError> {
         let store = store::open(&args.store).await?;
-        let mut builder = server_builder(issuer, store);
+        let mut builder = crate::assertions::with_jwt_bearer(
+            server_builder(issuer, store),
+            &args.trust_assertion_issuer,
+        );
         if let Some(keys) = signing_keys(args) {
             let keys: Arc<dyn KeySet> = keys;
             builder = builder.jwt_access_tokens(keys);

@@ -1,0 +1,592 @@
+//! Client authentication as an extension point (RFC 6749 §2.3): the
+//! built-in methods behind `ClientAuthMethod`, `private_key_jwt` (RFC 7523
+//! §2.2, §3) with every refusal, Argon2id secrets and the abuse hook.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+use tessera::{
+    Argon2idVerifier, AssertionAudience, AuthMethod, CLIENT_ASSERTION_TYPE_JWT_BEARER, Client,
+    ClientId, Endpoint, FixedClock, HttpRequest, Jwks, JwsAlgorithm, OsRandom, Params,
+    PrivateKeyJwt, Reason, Scope, ScopeToken, SecretHash, SecretVerifier, Server, SigningKey,
+};
+use tessera_memory::MemoryStore;
+use time::{Duration, OffsetDateTime};
+
+const ISSUER: &str = "https://as.example";
+const TOKEN_ENDPOINT: &str = "https://as.example/token";
+
+struct Fixture {
+    server: Server,
+    clock: Arc<FixedClock>,
+    key: SigningKey,
+}
+
+fn id(s: &str) -> ClientId {
+    ClientId::new(s).unwrap()
+}
+
+fn fixture_with(method: PrivateKeyJwt) -> Fixture {
+    let key = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    let jwks = Jwks::new([key.verifying_key().to_jwk()]);
+    let weak = Argon2idVerifier::with_cost(64, 1, 1)
+        .unwrap()
+        .hash("tr0ub4dor", &OsRandom)
+        .unwrap();
+    let clients = [
+        Client::with_private_key_jwt(id("signer"), "Signer", jwks.clone())
+            .with_grant_types(["client_credentials"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+        // Registered for secrets only, though it has keys too.
+        Client::confidential(id("secretive"), "Secretive", SecretHash::of("s3cret"))
+            .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost])
+            .with_jwks(jwks)
+            .with_grant_types(["client_credentials"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+        Client::confidential(id("weak"), "Weak", weak)
+            .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost])
+            .with_grant_types(["client_credentials"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+        Client::public(id("cli"), "CLI"),
+    ];
+    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+    let server = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients(clients)))
+        .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
+        .clock(clock.clone())
+        .client_auth_method(method)
+        .build()
+        .unwrap();
+    Fixture { server, clock, key }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(PrivateKeyJwt::new())
+}
+
+impl Fixture {
+    fn now(&self) -> i64 {
+        tessera::Clock::now(self.clock.as_ref()).unix_timestamp()
+    }
+
+    fn claims(&self) -> Value {
+        let now = self.now();
+        json!({"iss": "signer", "sub": "signer", "aud": ISSUER, "exp": now + 60, "iat": now,
+               "jti": format!("jti-{}", rand_suffix())})
+    }
+
+    fn assertion(&self, claims: &Value) -> String {
+        self.key.sign_jwt("JWT", claims).unwrap()
+    }
+
+    fn form(&self, assertion: &str) -> String {
+        format!(
+            "grant_type=client_credentials&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={assertion}"
+        )
+    }
+
+    async fn post(
+        &self,
+        endpoint: Endpoint,
+        body: &str,
+        auth: Option<&str>,
+    ) -> (u16, Value, Option<String>) {
+        let r = self
+            .server
+            .handle(endpoint, &HttpRequest::form_post(body, auth))
+            .await;
+        let challenge = r.header("www-authenticate").map(str::to_owned);
+        (
+            r.status,
+            serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+            challenge,
+        )
+    }
+
+    /// The reason client authentication fails for `body`, or `None`.
+    async fn reason(&self, body: &str, auth: Option<&str>) -> Option<Reason> {
+        let params = Params::parse(body).unwrap();
+        self.server
+            .authenticate_client(auth, &params)
+            .await
+            .err()
+            .map(|e| e.reason())
+    }
+}
+
+fn rand_suffix() -> String {
+    URL_SAFE_NO_PAD.encode(tessera::Random::bytes32(&OsRandom))
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+#[tokio::test]
+async fn private_key_jwt_authenticates_at_the_token_endpoint_rfc7523_2_2() {
+    let f = fixture();
+    let assertion = f.assertion(&f.claims());
+    let (status, body, _) = f.post(Endpoint::Token, &f.form(&assertion), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    // RFC 7523 §3 item 7: the same jti again is a replay.
+    let (status, body, challenge) = f.post(Endpoint::Token, &f.form(&assertion), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    assert!(
+        challenge.is_some(),
+        "401 carries WWW-Authenticate (RFC 6749 §5.2)"
+    );
+    assert_eq!(
+        f.reason(&f.form(&assertion), None).await,
+        Some(Reason::AssertionReplayed)
+    );
+    // The same claims with a fresh jti work; the client_id may be repeated.
+    let again = f.assertion(&f.claims());
+    let body = format!("{}&client_id=signer", f.form(&again));
+    assert_eq!(f.post(Endpoint::Token, &body, None).await.0, 200);
+}
+
+#[tokio::test]
+async fn private_key_jwt_at_revocation_introspection_and_par() {
+    let f = fixture();
+    let form = |f: &Fixture| {
+        format!(
+            "token=unknown&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={}",
+            f.assertion(&f.claims())
+        )
+    };
+    let (status, body, _) = f.post(Endpoint::Introspection, &form(&f), None).await;
+    assert_eq!((status, body["active"].as_bool()), (200, Some(false)));
+    assert_eq!(f.post(Endpoint::Revocation, &form(&f), None).await.0, 200);
+    // Without the assertion: no client authentication at all.
+    let (status, body, _) = f.post(Endpoint::Introspection, "token=unknown", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+}
+
+#[tokio::test]
+async fn every_claim_refusal_is_invalid_client_with_its_reason_rfc7523_3() {
+    let f = fixture();
+    let now = f.now();
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Reason)> = vec![
+        (
+            "aud another server",
+            Box::new(|c| c["aud"] = json!("https://evil.example")),
+            Reason::AssertionAudienceMismatch,
+        ),
+        (
+            "aud the token endpoint (not accepted by default)",
+            Box::new(|c| c["aud"] = json!(TOKEN_ENDPOINT)),
+            Reason::AssertionAudienceMismatch,
+        ),
+        (
+            "aud with a second value",
+            Box::new(|c| c["aud"] = json!([ISSUER, "https://rs.example"])),
+            Reason::AssertionAudienceMismatch,
+        ),
+        (
+            "no aud",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("aud");
+            }),
+            Reason::AssertionAudienceMismatch,
+        ),
+        (
+            "expired",
+            Box::new(move |c| c["exp"] = json!(now - 60)),
+            Reason::AssertionExpired,
+        ),
+        (
+            "no exp",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+            Reason::AssertionExpired,
+        ),
+        (
+            "exp a day ahead",
+            Box::new(move |c| c["exp"] = json!(now + 86_400)),
+            Reason::AssertionExpired,
+        ),
+        (
+            "nbf ahead",
+            Box::new(move |c| c["nbf"] = json!(now + 600)),
+            Reason::AssertionTimeInvalid,
+        ),
+        (
+            "iat ahead",
+            Box::new(move |c| c["iat"] = json!(now + 600)),
+            Reason::AssertionTimeInvalid,
+        ),
+        (
+            "iat an hour ago",
+            Box::new(move |c| c["iat"] = json!(now - 3600)),
+            Reason::AssertionTimeInvalid,
+        ),
+        (
+            "no jti",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("jti");
+            }),
+            Reason::AssertionTimeInvalid,
+        ),
+        (
+            "iss not the client",
+            Box::new(|c| c["iss"] = json!("someone-else")),
+            Reason::AssertionIssuerMismatch,
+        ),
+        (
+            "no iss",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            }),
+            Reason::AssertionIssuerMismatch,
+        ),
+    ];
+    for (what, change, reason) in cases {
+        let mut claims = f.claims();
+        change(&mut claims);
+        let form = f.form(&f.assertion(&claims));
+        let (status, body, challenge) = f.post(Endpoint::Token, &form, None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client")),
+            "{what}"
+        );
+        assert!(challenge.is_some(), "{what}");
+        assert_eq!(f.reason(&form, None).await, Some(reason), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn signatures_are_checked_with_the_clients_key_only_rfc8725_3_1() {
+    let f = fixture();
+    let claims = f.claims();
+    // Another key, even under the client's kid.
+    let stranger = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    let forged = stranger.sign_jwt("JWT", &claims).unwrap();
+    assert_eq!(
+        f.reason(&f.form(&forged), None).await,
+        Some(Reason::AssertionSignatureInvalid)
+    );
+    let good = f.assertion(&claims);
+    let (h, p, _) = {
+        let mut it = good.split('.');
+        (it.next().unwrap(), it.next().unwrap(), it.next().unwrap())
+    };
+    let stranger_sig = forged.rsplit('.').next().unwrap();
+    let swapped = format!("{h}.{p}.{stranger_sig}");
+    assert_eq!(
+        f.reason(&f.form(&swapped), None).await,
+        Some(Reason::AssertionSignatureInvalid)
+    );
+    // alg none, HMAC (keyed with the public key, the classic confusion), EdDSA.
+    for alg in ["none", "HS256", "EdDSA", "RS256"] {
+        let header = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"{alg}","kid":"{}","typ":"JWT"}}"#,
+            f.key.kid()
+        ));
+        let forged = format!("{header}.{p}.{}", URL_SAFE_NO_PAD.encode(b"sig"));
+        assert_eq!(
+            f.reason(&f.form(&forged), None).await,
+            Some(Reason::AssertionSignatureInvalid),
+            "{alg}"
+        );
+        let forged = format!("{header}.{p}.");
+        assert_eq!(
+            f.reason(&f.form(&forged), None).await,
+            Some(Reason::AssertionSignatureInvalid),
+            "{alg} unsigned"
+        );
+    }
+    // An unknown kid.
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"ES256","kid":"nope","typ":"JWT"}"#);
+    assert_eq!(
+        f.reason(&f.form(&format!("{header}.{p}.{stranger_sig}")), None)
+            .await,
+        Some(Reason::AssertionSignatureInvalid)
+    );
+    // An access token (typ at+jwt) signed by the client's key is not an assertion.
+    let at = f.key.sign_jwt("at+jwt", &f.claims()).unwrap();
+    assert_eq!(
+        f.reason(&f.form(&at), None).await,
+        Some(Reason::AssertionSignatureInvalid)
+    );
+    // Garbage.
+    let (status, body, _) = f.post(Endpoint::Token, &f.form("not-a-jwt"), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+}
+
+#[tokio::test]
+async fn the_method_must_be_registered_for_the_client_and_on_the_server() {
+    let f = fixture();
+    // `secretive` has keys but is registered for secrets only.
+    let mut claims = f.claims();
+    claims["iss"] = json!("secretive");
+    claims["sub"] = json!("secretive");
+    let form = f.form(&f.assertion(&claims));
+    assert_eq!(f.post(Endpoint::Token, &form, None).await.0, 401);
+    assert_eq!(
+        f.reason(&form, None).await,
+        Some(Reason::ClientAuthenticationFailed)
+    );
+    // An assertion naming an unknown client.
+    claims["iss"] = json!("ghost");
+    claims["sub"] = json!("ghost");
+    assert_eq!(
+        f.post(Endpoint::Token, &f.form(&f.assertion(&claims)), None)
+            .await
+            .0,
+        401
+    );
+    // A server without PrivateKeyJwt: the assertion is nobody's method.
+    let plain = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([Client::public(
+            id("cli"),
+            "CLI",
+        )])))
+        .build()
+        .unwrap();
+    let form = format!("client_id=cli&{}", f.form(&f.assertion(&f.claims())));
+    let r = plain
+        .handle(Endpoint::Token, &HttpRequest::form_post(&form, None))
+        .await;
+    assert_eq!(r.status, 401);
+    let methods = plain.metadata().token_endpoint_auth_methods_supported;
+    assert_eq!(
+        methods,
+        ["client_secret_basic", "client_secret_post", "none"]
+    );
+    assert!(
+        plain
+            .metadata()
+            .token_endpoint_auth_signing_alg_values_supported
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn two_methods_at_once_are_invalid_request_rfc6749_2_3() {
+    let f = fixture();
+    let form = f.form(&f.assertion(&f.claims()));
+    let (status, body, _) = f
+        .post(Endpoint::Token, &form, Some(&basic("signer", "x")))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let both = format!("{form}&client_secret=x&client_id=signer");
+    let (status, body, _) = f.post(Endpoint::Token, &both, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body, _) = f
+        .post(
+            Endpoint::Token,
+            "grant_type=client_credentials&client_id=secretive&client_secret=s3cret",
+            Some(&basic("secretive", "s3cret")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
+
+#[tokio::test]
+async fn the_token_endpoint_audience_when_configured() {
+    let f =
+        fixture_with(PrivateKeyJwt::new().with_audience(AssertionAudience::IssuerOrTokenEndpoint));
+    let mut claims = f.claims();
+    claims["aud"] = json!([TOKEN_ENDPOINT]);
+    assert_eq!(
+        f.post(Endpoint::Token, &f.form(&f.assertion(&claims)), None)
+            .await
+            .0,
+        200
+    );
+    let mut claims = f.claims();
+    claims["aud"] = json!("https://evil.example/token");
+    assert_eq!(
+        f.post(Endpoint::Token, &f.form(&f.assertion(&claims)), None)
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn metadata_lists_the_registered_methods_and_algorithms_rfc8414_2() {
+    let f = fixture();
+    let m = f.server.metadata();
+    assert_eq!(
+        m.token_endpoint_auth_methods_supported,
+        [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+            "private_key_jwt"
+        ]
+    );
+    assert_eq!(
+        m.token_endpoint_auth_signing_alg_values_supported,
+        ["ES256", "EdDSA"]
+    );
+    assert!(
+        !m.introspection_endpoint_auth_methods_supported
+            .contains(&"none".to_owned())
+    );
+    let v = serde_json::to_value(&m).unwrap();
+    assert_eq!(
+        v["token_endpoint_auth_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
+    assert!(
+        !v["token_endpoint_auth_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "none" || a.as_str().unwrap().starts_with("HS"))
+    );
+}
+
+#[tokio::test]
+async fn argon2id_secrets_authenticate_and_their_failures_are_limited() {
+    let f = fixture();
+    let ok = "grant_type=client_credentials";
+    assert_eq!(
+        f.post(Endpoint::Token, ok, Some(&basic("weak", "tr0ub4dor")))
+            .await
+            .0,
+        200
+    );
+    let post = "grant_type=client_credentials&client_id=weak&client_secret=tr0ub4dor";
+    assert_eq!(f.post(Endpoint::Token, post, None).await.0, 200);
+    // Wrong guesses: invalid_client, counted; after the default limit (10
+    // per minute) even the right secret is refused before any hashing.
+    for _ in 0..10 {
+        assert_eq!(
+            f.reason(ok, Some(&basic("weak", "guess"))).await,
+            Some(Reason::ClientSecretMismatch)
+        );
+    }
+    assert_eq!(
+        f.reason(ok, Some(&basic("weak", "tr0ub4dor"))).await,
+        Some(Reason::RateLimited)
+    );
+    let (status, body, _) = f
+        .post(Endpoint::Token, ok, Some(&basic("weak", "tr0ub4dor")))
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // SHA-256 secrets (256-bit, generated) are not locked out by default.
+    for _ in 0..20 {
+        assert_eq!(
+            f.reason(ok, Some(&basic("secretive", "guess"))).await,
+            Some(Reason::ClientSecretMismatch)
+        );
+    }
+    assert_eq!(
+        f.reason(ok, Some(&basic("secretive", "s3cret"))).await,
+        None
+    );
+    // The window passes.
+    f.clock.advance(Duration::minutes(2));
+    assert_eq!(f.reason(ok, Some(&basic("weak", "tr0ub4dor"))).await, None);
+}
+
+#[tokio::test]
+async fn a_custom_secret_verifier_is_chosen_by_the_hash_scheme() {
+    /// A scheme that accepts the reversed secret (a stand-in for an
+    /// embedder's legacy hash format).
+    #[derive(Debug)]
+    struct Reversed;
+    #[async_trait::async_trait]
+    impl SecretVerifier for Reversed {
+        fn scheme(&self) -> &str {
+            "reversed"
+        }
+        fn hash(
+            &self,
+            secret: &str,
+            _: &dyn tessera::Random,
+        ) -> Result<SecretHash, tessera::SecretHashError> {
+            SecretHash::from_phc(&format!(
+                "$reversed${}",
+                secret.chars().rev().collect::<String>()
+            ))
+        }
+        async fn verify(
+            &self,
+            stored: &SecretHash,
+            presented: &str,
+        ) -> Result<bool, tessera::OAuthError> {
+            Ok(stored.to_phc()
+                == format!("$reversed${}", presented.chars().rev().collect::<String>()))
+        }
+    }
+    let legacy = Reversed.hash("olleh", &OsRandom).unwrap();
+    assert_eq!(legacy.scheme(), "reversed");
+    let client = Client::confidential(id("old"), "Old", legacy)
+        .with_grant_types(["client_credentials"])
+        .with_scope(Scope::parse("photos.read").unwrap());
+    let build = |with: bool| {
+        let b = Server::builder()
+            .issuer(ISSUER)
+            .scope(ScopeToken::new("photos.read").unwrap(), "x")
+            .store(Arc::new(MemoryStore::with_clients([client.clone()])));
+        if with { b.secret_verifier(Reversed) } else { b }
+            .build()
+            .unwrap()
+    };
+    let params = Params::parse("grant_type=client_credentials").unwrap();
+    let with = build(true);
+    assert!(
+        with.authenticate_client(Some(&basic("old", "olleh")), &params)
+            .await
+            .is_ok()
+    );
+    assert!(
+        with.authenticate_client(Some(&basic("old", "hello")), &params)
+            .await
+            .is_err()
+    );
+    // Without a verifier for the scheme: refused, never accepted.
+    let without = build(false);
+    let e = without
+        .authenticate_client(Some(&basic("old", "olleh")), &params)
+        .await
+        .err();
+    assert_eq!(e.map(|e| e.code.as_str()), Some("invalid_client"));
+}
+
+#[tokio::test]
+async fn a_public_client_names_itself_and_a_confidential_one_cannot() {
+    let f = fixture();
+    let p = Params::parse("client_id=cli").unwrap();
+    assert!(f.server.authenticate_client(None, &p).await.is_ok());
+    for who in ["signer", "weak", "secretive"] {
+        let p = Params::parse(&format!("client_id={who}")).unwrap();
+        assert!(
+            f.server.authenticate_client(None, &p).await.is_err(),
+            "{who}"
+        );
+    }
+}
