@@ -390,6 +390,7 @@ mod tests {
             registration: None,
             resources: Default::default(),
             default_resource: None,
+            dpop: Default::default(),
         }
     }
 

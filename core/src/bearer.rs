@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 
 use crate::client::ClientId;
+use crate::dpop::{DpopError, ProofContext};
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpResponse;
 use crate::resource::ResourceIndicator;
@@ -28,6 +29,10 @@ pub struct AccessToken {
     pub actor: Option<Actor>,
     /// The resource it is for (RFC 8707 §2); `None`: no audience.
     pub audience: Option<ResourceIndicator>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6,
+    /// `cnf.jkt`): it was presented with a valid proof by that key.
+    /// `None`: a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AccessToken {
@@ -74,6 +79,15 @@ pub enum BearerError {
     /// The token could not be checked (the store failed): `503
     /// temporarily_unavailable` or `500 server_error`, logged where it arose.
     Unavailable(OAuthError),
+    /// The token was sent with the `DPoP` scheme and its proof is invalid:
+    /// `401 invalid_dpop_proof`, or `401 use_dpop_nonce` with a `DPoP-Nonce`
+    /// header (RFC 9449 §7.1, §9), with a `DPoP` challenge.
+    Dpop(DpopError),
+    /// A DPoP-bound token sent as a bearer token (or a token bound to no
+    /// key sent with the `DPoP` scheme): `401 invalid_token` with a `DPoP`
+    /// challenge (RFC 9449 §7.1, §7.2). Whoever sends a bound token without
+    /// its proof may have stolen it.
+    DpopBound,
 }
 
 impl BearerError {
@@ -103,6 +117,14 @@ impl BearerError {
                 "the token lacks the required scope",
             )),
             Self::Unavailable(e) => Some(e.clone()),
+            Self::Dpop(e) => Some(e.to_oauth_error()),
+            Self::DpopBound => Some(
+                OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "the access token is bound to a DPoP key: present it with the DPoP scheme and a proof",
+                )
+                .with_reason(Reason::DpopSchemeMismatch),
+            ),
         }
     }
 
@@ -111,16 +133,29 @@ impl BearerError {
         match self {
             Self::Missing => None,
             Self::Malformed(_) => Some(ErrorCode::InvalidRequest),
-            Self::Invalid | Self::WrongAudience => Some(ErrorCode::InvalidToken),
+            Self::Invalid | Self::WrongAudience | Self::DpopBound => Some(ErrorCode::InvalidToken),
             Self::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
             Self::Unavailable(e) => Some(e.code),
+            Self::Dpop(e) => Some(e.to_oauth_error().code),
         }
     }
 
     /// The HTTP status: 401, 400 for malformed requests, 403 for insufficient
-    /// scope, 5xx when the token could not be checked.
+    /// scope, 5xx when the token could not be checked. DPoP proof errors
+    /// are 401 at a resource server (RFC 9449 §7.1).
     pub fn status(&self) -> u16 {
-        self.code().map_or(401, ErrorCode::status)
+        match self {
+            Self::Dpop(DpopError::Unavailable(e)) => e.status(),
+            Self::Dpop(_) => 401,
+            _ => self.code().map_or(401, ErrorCode::status),
+        }
+    }
+
+    /// Whether the answer challenges with the `DPoP` scheme (RFC 9449 §7.1):
+    /// the request used it, or sent a DPoP-bound token.
+    fn is_dpop(&self) -> bool {
+        matches!(self, Self::Dpop(e) if !matches!(e, DpopError::Unavailable(_)))
+            || matches!(self, Self::DpopBound)
     }
 
     /// The `WWW-Authenticate` header value.
@@ -139,6 +174,15 @@ impl BearerError {
         };
         let mut header = match self.oauth_error() {
             None => format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm)),
+            // RFC 9449 §7.1: the `DPoP` scheme, with the algorithms accepted.
+            Some(e) if self.is_dpop() => {
+                let bearer = e.bearer_challenge(realm, scope);
+                let params = bearer.strip_prefix("Bearer ").unwrap_or(&bearer);
+                format!(
+                    "DPoP algs=\"{}\", {params}",
+                    crate::dpop::DPOP_ALGS_PARAM
+                )
+            }
             Some(e) => e.bearer_challenge(realm, scope),
         };
         if let Some(url) = resource_metadata {
@@ -166,6 +210,10 @@ impl BearerError {
             "www-authenticate",
             self.challenge_with(realm, resource_metadata).into(),
         ));
+        if let Self::Dpop(DpopError::UseNonce { nonce }) = self {
+            // RFC 9449 §9: the nonce to use.
+            r.headers.push(("dpop-nonce", nonce.clone().into()));
+        }
         r
     }
 }
@@ -182,7 +230,7 @@ impl std::fmt::Display for BearerError {
 impl std::error::Error for BearerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Unavailable(e) => Some(e),
+            Self::Unavailable(e) | Self::Dpop(DpopError::Unavailable(e)) => Some(e),
             _ => None,
         }
     }
@@ -229,6 +277,65 @@ pub fn bearer_token(authorization: Option<&str>) -> Result<Option<&str>, BearerE
     }
 }
 
+/// How a resource request presents its access token (RFC 6750 §2.1,
+/// RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenScheme {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `Authorization: DPoP <token>`, with a proof in the `DPoP` header.
+    Dpop,
+}
+
+/// The access token in an `Authorization` header and its scheme, `Bearer`
+/// or `DPoP` (schemes are case-insensitive, RFC 9110 §11.1); `None` for no
+/// header or another scheme. `Err` for a malformed value.
+pub fn access_token_credentials(
+    authorization: Option<&str>,
+) -> Result<Option<(TokenScheme, &str)>, BearerError> {
+    let Some(header) = authorization else {
+        return Ok(None);
+    };
+    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+    if scheme.eq_ignore_ascii_case("dpop") {
+        // The same token68 syntax as Bearer (RFC 9449 §7.1).
+        let bearer_form = format!("Bearer {rest}");
+        return match bearer_token(Some(&bearer_form)) {
+            Ok(Some(_)) => Ok(Some((TokenScheme::Dpop, rest.trim_start_matches(' ')))),
+            _ => Err(BearerError::Malformed("malformed DPoP access token")),
+        };
+    }
+    Ok(bearer_token(Some(header))?.map(|t| (TokenScheme::Bearer, t)))
+}
+
+/// What a resource request says for checking a DPoP proof (RFC 9449 §7):
+/// its method, its request target as received, and its `DPoP` header.
+/// Adapters fill it from the request; the core decides everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DpopFacts<'a> {
+    /// The request method, e.g. `GET` (`htm`).
+    pub method: &'a str,
+    /// The request target as the client sent it: path and optional query
+    /// (the query is ignored); the server's origin (its issuer's scheme,
+    /// host and port) is put in front for `htu`.
+    pub target: &'a str,
+    /// The `DPoP` header (repeated fields joined with `", "`).
+    pub proof: Option<&'a str>,
+}
+
+impl<'a> DpopFacts<'a> {
+    /// The facts of a request with `method` to `target` carrying `proof`.
+    pub fn new(method: &'a str, target: &'a str, proof: Option<&'a str>) -> Self {
+        Self {
+            method,
+            target,
+            proof,
+        }
+    }
+}
+
 impl Server {
     /// Validates the bearer token of a request to the resource `resource`
     /// (RFC 8707 §2): as [`verify_bearer`](Self::verify_bearer), and the
@@ -243,38 +350,46 @@ impl Server {
         authorization: Option<&str>,
         query: Option<&str>,
     ) -> Result<AccessToken, BearerError> {
-        let token = self.verify_bearer(authorization, query).await?;
-        let audience = token
-            .audience
-            .as_ref()
-            .or(self.config().default_resource.as_ref());
-        if audience == Some(resource) {
-            Ok(token)
-        } else {
-            tracing::debug!(resource = %resource, audience = ?audience, "bearer token for another resource refused");
-            Err(BearerError::WrongAudience)
-        }
+        self.verify_access(Some(resource), authorization, query, None)
+            .await
     }
 
     /// Validates the bearer token of a request to `path`: with
     /// [`verify_bearer_for`](Self::verify_bearer_for) when a declared
     /// protected resource contains `path`
     /// ([`Server::protected_resource_at`]), else with
-    /// [`verify_bearer`](Self::verify_bearer). What the adapters' bearer
-    /// extractors and guards call.
+    /// [`verify_bearer`](Self::verify_bearer). A DPoP-bound token is
+    /// refused here (no proof can be checked without the request's
+    /// facts): see [`verify_access_at`](Self::verify_access_at).
     pub async fn verify_bearer_at(
         &self,
         path: &str,
         authorization: Option<&str>,
         query: Option<&str>,
     ) -> Result<AccessToken, BearerError> {
-        match self.protected_resource_at(path) {
-            Some(resource) => {
-                self.verify_bearer_for(resource.identifier(), authorization, query)
-                    .await
-            }
-            None => self.verify_bearer(authorization, query).await,
-        }
+        self.verify_access_at(path, authorization, query, None)
+            .await
+    }
+
+    /// Validates the access token of a request to `path`, as
+    /// [`verify_bearer_at`](Self::verify_bearer_at), presented as a bearer
+    /// token or, with `dpop` facts, as a DPoP-bound token (RFC 9449 §7):
+    /// `Authorization: DPoP <token>` with a proof for this request's method
+    /// and URI, whose `ath` is the token's hash and whose key is the one the
+    /// token is bound to; its `jti` is used once across instances (the
+    /// store's replay cache). A DPoP-bound token sent as `Bearer` is
+    /// refused ([`BearerError::DpopBound`]). What the adapters' bearer
+    /// extractors and guards call.
+    pub async fn verify_access_at(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+        query: Option<&str>,
+        dpop: Option<DpopFacts<'_>>,
+    ) -> Result<AccessToken, BearerError> {
+        let resource = self.protected_resource_at(path).map(|r| r.identifier());
+        self.verify_access(resource, authorization, query, dpop)
+            .await
     }
 
     /// Validates the bearer token of a resource request, whatever its
@@ -289,6 +404,16 @@ impl Server {
         authorization: Option<&str>,
         query: Option<&str>,
     ) -> Result<AccessToken, BearerError> {
+        self.verify_access(None, authorization, query, None).await
+    }
+
+    async fn verify_access(
+        &self,
+        resource: Option<&ResourceIndicator>,
+        authorization: Option<&str>,
+        query: Option<&str>,
+        dpop: Option<DpopFacts<'_>>,
+    ) -> Result<AccessToken, BearerError> {
         let in_query = query.is_some_and(|q| {
             url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
         });
@@ -297,9 +422,69 @@ impl Server {
                 "send the access token in the Authorization header",
             ));
         }
-        let Some(token) = bearer_token(authorization)? else {
+        let Some((scheme, token)) = access_token_credentials(authorization)? else {
             return Err(BearerError::Missing);
         };
+        let access = self.resolve_access_token(token).await?;
+        if let Some(resource) = resource {
+            let audience = access
+                .audience
+                .as_ref()
+                .or(self.config().default_resource.as_ref());
+            if audience != Some(resource) {
+                tracing::debug!(resource = %resource, audience = ?audience, "bearer token for another resource refused");
+                return Err(BearerError::WrongAudience);
+            }
+        }
+        match (scheme, access.dpop_jkt.as_deref()) {
+            (TokenScheme::Bearer, None) => Ok(access),
+            // RFC 9449 §7.2: a bound token is never a bearer token; and the
+            // `DPoP` scheme says "bound", which an unbound token is not.
+            (TokenScheme::Bearer, Some(_)) | (TokenScheme::Dpop, None) => {
+                Err(BearerError::DpopBound)
+            }
+            (TokenScheme::Dpop, Some(bound)) => {
+                self.check_resource_proof(token, bound, dpop).await?;
+                Ok(access)
+            }
+        }
+    }
+
+    /// RFC 9449 §7.1: the proof of a request presenting a DPoP-bound
+    /// token: every §4.3 check with `htm`/`htu` of this request and `ath` of
+    /// the token, its key the bound one, its `jti` not seen before.
+    async fn check_resource_proof(
+        &self,
+        token: &str,
+        bound: &str,
+        dpop: Option<DpopFacts<'_>>,
+    ) -> Result<(), BearerError> {
+        let Some(facts) = dpop else {
+            // The adapter gave no facts: no proof can be checked.
+            return Err(BearerError::Dpop(DpopError::InvalidProof(
+                Reason::DpopProofMissing,
+            )));
+        };
+        let path = facts.target.split(['?', '#']).next().unwrap_or("");
+        let htu = format!("{}{path}", self.routes_table().origin());
+        let context = ProofContext::new(facts.method, &htu, self.now()).with_access_token(token);
+        // Checked before the replay cache is touched, so a proof by another
+        // key never takes a place in it.
+        let proof = crate::dpop::verify_proof(facts.proof, &context, &self.config().dpop)
+            .map_err(BearerError::Dpop)?;
+        if proof.jkt != bound {
+            return Err(BearerError::Dpop(DpopError::InvalidProof(
+                Reason::DpopKeyMismatch,
+            )));
+        }
+        crate::dpop::remember_proof(self.store().as_ref(), &proof, &context, &self.config().dpop)
+            .await
+            .map_err(BearerError::Dpop)
+    }
+
+    /// The live access token `token` names (opaque, or a JWT of ours whose
+    /// signature checks), as its record says; `Invalid` otherwise.
+    async fn resolve_access_token(&self, token: &str) -> Result<AccessToken, BearerError> {
         // Opaque tokens first, exactly as cheap as before; then a JWT of ours
         // (signature checked, then its record: revocation is seen).
         let secret = match SecretKey::parse(TokenKind::Access, token) {
@@ -323,6 +508,7 @@ impl Server {
             expires_at: record.expires_at,
             actor: record.actor,
             audience: record.audience,
+            dpop_jkt: record.dpop_jkt,
         })
     }
 }

@@ -263,6 +263,8 @@ pub struct Config {
     /// The audience of tokens requested without `resource` (one of
     /// [`resources`](Self::resources)); `None`: such tokens have no audience.
     pub default_resource: Option<ResourceIndicator>,
+    /// How DPoP proofs (RFC 9449) are accepted: the `iat` window, nonces.
+    pub dpop: crate::dpop::DpopPolicy,
 }
 
 impl Config {

@@ -436,19 +436,32 @@ pub fn verify_proof(
 /// `store`'s replay cache until the proof could no longer be accepted, so a
 /// second use, on any instance sharing the store, is refused (RFC 9449
 /// §11.1, [`Reason::DpopReplayed`]).
-pub async fn check_proof(
-    store: &dyn ReplayStore,
+pub async fn check_proof<S: ReplayStore + ?Sized>(
+    store: &S,
     header: Option<&str>,
     context: &ProofContext<'_>,
     policy: &DpopPolicy,
 ) -> Result<DpopProof, DpopError> {
     let proof = verify_proof(header, context, policy)?;
+    remember_proof(store, &proof, context, policy).await?;
+    Ok(proof)
+}
+
+/// The replay check of a verified proof (RFC 9449 §11.1): its `jti` is
+/// remembered until the proof could no longer be accepted; a second use is
+/// [`Reason::DpopReplayed`].
+pub(crate) async fn remember_proof<S: ReplayStore + ?Sized>(
+    store: &S,
+    proof: &DpopProof,
+    context: &ProofContext<'_>,
+    policy: &DpopPolicy,
+) -> Result<(), DpopError> {
     let expires_at = policy.replay_expiry(proof.iat, context.now);
     match store
         .first_use(proof.replay_key(), expires_at, context.now)
         .await
     {
-        Ok(true) => Ok(proof),
+        Ok(true) => Ok(()),
         Ok(false) => Err(DpopError::invalid(Reason::DpopReplayed)),
         Err(e) => {
             let e = OAuthError::from(e);

@@ -333,7 +333,18 @@ impl Server {
             Endpoint::ProtectedResourceMetadata(index) => {
                 Ok(self.protected_resource_metadata_response(index))
             }
-            Endpoint::Token => self.token_http(request).await,
+            Endpoint::Token => match self.token_http(request).await {
+                Err(e) if e.code == crate::error::ErrorCode::UseDpopNonce => {
+                    // RFC 9449 §8: the nonce to use comes in `DPoP-Nonce`.
+                    e.log(endpoint.name());
+                    let mut r = HttpResponse::oauth_error(&e, &self.config().realm);
+                    if let Some(nonce) = self.config().dpop.current_nonce(self.now()) {
+                        r.headers.push(("dpop-nonce", nonce.into()));
+                    }
+                    return r;
+                }
+                other => other,
+            },
             Endpoint::Revocation => self
                 .revoke(request)
                 .await

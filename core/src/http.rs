@@ -23,6 +23,9 @@ pub struct HttpRequest<'a> {
     pub authorization: Option<&'a str>,
     /// The body bytes (adapters cap them at [`crate::config::Config::max_body_bytes`]).
     pub body: &'a [u8],
+    /// The `DPoP` header (RFC 9449 §4.1): repeated fields joined with
+    /// `", "` (which the core refuses: one proof per request, §4.3).
+    pub dpop: Option<&'a str>,
 }
 
 impl std::fmt::Debug for HttpRequest<'_> {
@@ -33,6 +36,7 @@ impl std::fmt::Debug for HttpRequest<'_> {
             .field("content_type", &self.content_type)
             .field("has_authorization", &self.authorization.is_some())
             .field("body_len", &self.body.len())
+            .field("has_dpop", &self.dpop.is_some())
             .finish()
     }
 }
@@ -74,6 +78,13 @@ impl<'a> HttpRequest<'a> {
         self
     }
 
+    /// The `DPoP` header (RFC 9449 §4.1; repeated fields joined with `", "`).
+    #[must_use]
+    pub fn with_dpop(mut self, dpop: Option<&'a str>) -> Self {
+        self.dpop = dpop;
+        self
+    }
+
     /// A POST with a form body.
     pub fn form_post(body: &'a str, authorization: Option<&'a str>) -> Self {
         Self {
@@ -82,6 +93,7 @@ impl<'a> HttpRequest<'a> {
             content_type: Some("application/x-www-form-urlencoded"),
             authorization,
             body: body.as_bytes(),
+            dpop: None,
         }
     }
 

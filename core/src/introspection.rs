@@ -48,6 +48,25 @@ pub struct Introspection {
     /// (token exchange): RFC 8693 §4.1 `act`, e.g. `{"sub": "photo-api"}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.2, RFC 7800
+    /// `cnf`): `{"jkt": "<thumbprint>"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// A token's confirmation claim (RFC 7800 §3.1): the key it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct Confirmation {
+    /// The JWK SHA-256 thumbprint (RFC 7638) of the DPoP key (RFC 9449 §6.1).
+    pub jkt: String,
+}
+
+impl Confirmation {
+    /// The confirmation of a key with thumbprint `jkt`.
+    pub fn jkt(jkt: impl Into<String>) -> Self {
+        Self { jkt: jkt.into() }
+    }
 }
 
 impl Introspection {
@@ -65,6 +84,7 @@ impl Introspection {
             iss: None,
             act: None,
             aud: None,
+            cnf: None,
         }
     }
 
@@ -82,11 +102,13 @@ impl Introspection {
                     .map_or_else(|| record.client_id.to_string(), |s| s.as_str().to_owned()),
             ),
             client_id: Some(record.client_id.to_string()),
-            token_type,
+            // RFC 9449 §6.2: a DPoP-bound access token's type is `DPoP`.
+            token_type: token_type.map(|t| if record.dpop_jkt.is_some() { "DPoP" } else { t }),
             exp: Some(record.expires_at.unix_timestamp()),
             iat: Some(record.issued_at.unix_timestamp()),
             iss: Some(issuer.to_owned()),
             act: record.actor,
+            cnf: record.dpop_jkt.map(Confirmation::jkt),
         }
     }
 }

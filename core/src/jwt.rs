@@ -113,6 +113,9 @@ pub struct AccessTokenClaims {
     /// Who acts on the subject's behalf (RFC 8693 §4.1), for a delegated token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<serde_json::Value>,
+    /// The key a DPoP-bound token is bound to (RFC 9449 §6.1: `cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::introspection::Confirmation>,
 }
 
 impl AccessTokenClaims {
@@ -490,6 +493,10 @@ impl JwtMint {
                 .actor
                 .as_ref()
                 .and_then(|a| serde_json::to_value(a).ok()),
+            cnf: record
+                .dpop_jkt
+                .clone()
+                .map(crate::introspection::Confirmation::jkt),
         };
         sign(
             &self.keys.signing_key(record.issued_at),
@@ -573,6 +580,7 @@ mod tests {
             scope: Some("photos.read profile".into()),
             nbf: None,
             act: None,
+            cnf: None,
         }
     }
 

@@ -186,7 +186,9 @@ pub use dpop::{
 };
 
 // Resource servers.
-pub use bearer::{AccessToken, BearerError, bearer_token};
+pub use bearer::{
+    AccessToken, BearerError, DpopFacts, TokenScheme, access_token_credentials, bearer_token,
+};
 // Resource servers in any process: one verifier trait for the adapters.
 pub use verifier::{
     IntrospectionError, MAX_LEEWAY, RefusedToken, RemoteResource, ResourceRequest, SharedVerifier,
@@ -198,7 +200,7 @@ pub use protected_resource::{
 };
 
 // Answers of the other endpoints, for embedders that call them directly.
-pub use introspection::Introspection;
+pub use introspection::{Confirmation, Introspection};
 pub use metadata::Metadata;
 
 // Errors.

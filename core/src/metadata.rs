@@ -72,6 +72,9 @@ pub struct Metadata {
     pub introspection_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `iss` is sent in authorization responses (RFC 9207 §3).
     pub authorization_response_iss_parameter_supported: bool,
+    /// The JWS algorithms accepted for DPoP proofs (RFC 9449 §5.1):
+    /// `ES256` and `EdDSA`.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     /// Whether a `client_id` may be the URL of a client ID metadata
     /// document (draft-ietf-oauth-client-id-metadata-document §5); sent
     /// only when it may.
@@ -139,6 +142,10 @@ impl Server {
             introspection_endpoint_auth_methods_supported: authenticating,
             introspection_endpoint_auth_signing_alg_values_supported: algs,
             authorization_response_iss_parameter_supported: true,
+            dpop_signing_alg_values_supported: crate::dpop::DPOP_ALGORITHMS
+                .iter()
+                .map(|a| a.as_str())
+                .collect(),
             client_id_metadata_document_supported: self.documents().is_some(),
         }
     }

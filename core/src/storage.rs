@@ -162,6 +162,13 @@ pub struct TokenRecord {
     /// `None` for a token the client obtained for itself or its user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
+    /// The key the token is bound to (RFC 9449 §6): the JWK SHA-256
+    /// thumbprint (RFC 7638) of the DPoP proof's key it was issued with,
+    /// shown as `cnf.jkt` (in JWT access tokens and at introspection). A
+    /// resource server then accepts it only with a proof by that key. For a
+    /// refresh token: bound only for public clients (§5). `None`: a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// Tokens to add to a grant in one step.

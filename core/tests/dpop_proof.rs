@@ -6,7 +6,6 @@ mod dpop_client;
 
 use dpop_client::{DpopKey, b64, now_secs};
 use serde_json::json;
-use tessera::storage::ReplayStore;
 use tessera::{DpopError, DpopPolicy, ProofContext, Reason, check_dpop_proof, verify_dpop_proof};
 use tessera_memory::MemoryStore;
 use time::{Duration, OffsetDateTime};
@@ -341,7 +340,7 @@ async fn item_11_jti_is_used_once_through_the_replay_cache() {
     let now = now();
     let p = key.proof("POST", HTU, None);
     let policy = DpopPolicy::new();
-    let replay: &dyn ReplayStore = &store;
+    let replay = &store;
     check_dpop_proof(replay, Some(&p), &ctx(now), &policy)
         .await
         .unwrap();

@@ -30,6 +30,9 @@ pub(crate) struct Meta {
     /// The resource the token is for (RFC 8707): one per resource server,
     /// so interned with the rest.
     audience: Option<ResourceIndicator>,
+    /// The DPoP key the token is bound to (RFC 9449 §6), if any: a bound
+    /// access token shares it with its (public client's) refresh token.
+    dpop_jkt: Option<String>,
 }
 
 /// Deduplicates [`Meta`]s so equal ones are stored once.
@@ -104,6 +107,7 @@ impl Interner {
             family_expires_at,
             actor,
             audience,
+            dpop_jkt,
         } = record;
         let meta = Meta {
             client_id,
@@ -111,6 +115,7 @@ impl Interner {
             scope,
             actor,
             audience,
+            dpop_jkt,
         };
         let meta = match sibling {
             Some(s) if *s.meta == meta => Arc::clone(&s.meta),
@@ -174,6 +179,7 @@ impl TokenView {
             family_expires_at,
             actor: meta.actor.clone(),
             audience: meta.audience.clone(),
+            dpop_jkt: meta.dpop_jkt.clone(),
         }
     }
 }
@@ -571,6 +577,7 @@ mod tests {
             family_expires_at: None,
             actor: None,
             audience: None,
+            dpop_jkt: None,
         };
         interner.token(TokenHash([byte; 32]), record)
     }

@@ -31,6 +31,7 @@ fn record(at: OffsetDateTime, ttl: Duration, subject: Option<&str>) -> TokenReco
         expires_at: at + ttl,
         family_expires_at: None,
         actor: None,
+        dpop_jkt: None,
     }
 }
 

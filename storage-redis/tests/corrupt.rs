@@ -33,6 +33,7 @@ fn token(now: OffsetDateTime) -> TokenRecord {
         expires_at: now + Duration::seconds(300),
         family_expires_at: None,
         actor: None,
+        dpop_jkt: None,
     }
 }
 

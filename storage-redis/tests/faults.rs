@@ -57,6 +57,7 @@ async fn all_unavailable(store: &RedisStore, what: &str) {
                 expires_at: now + time::Duration::seconds(60),
                 family_expires_at: None,
                 actor: None,
+                dpop_jkt: None,
             },
         ),
         refresh: None,

@@ -33,6 +33,7 @@ fn token(now: OffsetDateTime, ttl: i64) -> TokenRecord {
         expires_at: now + Duration::seconds(ttl),
         family_expires_at: None,
         actor: None,
+        dpop_jkt: None,
     }
 }
 

@@ -29,6 +29,7 @@ fn tokens(now: OffsetDateTime) -> (tessera::GrantId, SecretKey, NewTokens) {
         expires_at: now + time::Duration::hours(1),
         family_expires_at: None,
         actor: None,
+        dpop_jkt: None,
     };
     (
         grant,

@@ -110,6 +110,7 @@ where
     pending_lifecycle(make_store().await).await;
     expired_pending_is_gone(make_store().await).await;
     audience_is_kept(make_store().await).await;
+    dpop_binding_is_kept(make_store().await).await;
     grants_are_independent(make_store().await).await;
     race_take_code(make_store().await).await;
     race_rotate_refresh(make_store().await).await;
@@ -180,6 +181,7 @@ fn token_record(now: OffsetDateTime, ttl: i64, subject: Option<&str>) -> TokenRe
         // Stores keep it as given (the core caps rotations with it).
         family_expires_at: Some(now + secs(ttl * 2)),
         actor: None,
+        dpop_jkt: None,
     }
 }
 
@@ -1020,6 +1022,61 @@ pub async fn audience_is_kept<S: GrantStore + PendingStore + ?Sized>(store: Arc<
     assert_eq!(
         audience_of(ok(store.access_token(second.access, now).await, C)),
         mcp,
+        "[{C}] access token of the rotation"
+    );
+}
+
+/// The DPoP key a token is bound to (RFC 9449 §6: `dpop_jkt`) is kept on
+/// every token, through rotation; a bound access token and an unbound one
+/// that say the same otherwise are not confused, nor an access token bound
+/// and its refresh token not (a confidential client's, §5).
+pub async fn dpop_binding_is_kept<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "dpop_binding_is_kept";
+    let now = base_now();
+    let jkt = Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned());
+    let g = grant();
+    let mut first = mint_tokens(g, now, 300, Some(600));
+    first.tokens.access.1.dpop_jkt = jkt.clone();
+    issue_ok(&*store, g, &first, C).await;
+    let g2 = grant();
+    let unbound = mint_tokens(g2, now, 300, None);
+    issue_ok(&*store, g2, &unbound, C).await;
+    let jkt_of = |r: Option<TokenRecord>| r.and_then(|r| r.dpop_jkt);
+    assert_eq!(
+        jkt_of(ok(store.access_token(first.access, now).await, C)),
+        jkt,
+        "[{C}] bound access token"
+    );
+    assert_eq!(
+        jkt_of(ok(store.access_token(unbound.access, now).await, C)),
+        None,
+        "[{C}] an unbound access token saying the same otherwise"
+    );
+    let r1 = refresh_of(&first);
+    match ok(store.refresh_token(r1, now).await, C) {
+        RefreshLookup::Current(r) => assert_eq!(r.dpop_jkt, None, "[{C}] unbound refresh token"),
+        other => panic!("[{C}] refresh token: {other:?}"),
+    }
+    // A public client's rotation: both tokens bound.
+    let mut second = mint_tokens(g, now, 300, Some(600));
+    second.tokens.access.1.dpop_jkt = jkt.clone();
+    if let Some((_, r)) = second.tokens.refresh.as_mut() {
+        r.dpop_jkt = jkt.clone();
+    }
+    assert!(
+        ok(
+            store.rotate_refresh(r1, second.tokens.clone(), now).await,
+            C
+        ),
+        "[{C}] rotation"
+    );
+    match ok(store.refresh_token(refresh_of(&second), now).await, C) {
+        RefreshLookup::Current(r) => assert_eq!(r.dpop_jkt, jkt, "[{C}] bound refresh token"),
+        other => panic!("[{C}] rotated refresh token: {other:?}"),
+    }
+    assert_eq!(
+        jkt_of(ok(store.access_token(second.access, now).await, C)),
+        jkt,
         "[{C}] access token of the rotation"
     );
 }

@@ -42,6 +42,9 @@ pub struct GrantContext<'a> {
     pub random: &'a dyn Random,
     /// The server's JWT signing keys and format, if it has keys.
     jwt: Option<&'a crate::jwt::JwtIssuing>,
+    /// The thumbprint of the key of the request's checked DPoP proof
+    /// (RFC 9449 §5), if it came with one.
+    dpop_jkt: Option<&'a str>,
 }
 
 impl std::fmt::Debug for GrantContext<'_> {
@@ -66,7 +69,25 @@ impl<'a> GrantContext<'a> {
             config,
             random,
             jwt: None,
+            dpop_jkt: None,
         }
+    }
+
+    /// The context of a request that came with a valid DPoP proof by the
+    /// key whose RFC 7638 thumbprint is `jkt` (RFC 9449 §5): tokens minted
+    /// in it are bound to that key.
+    #[must_use]
+    pub fn with_dpop_jkt(mut self, jkt: Option<&'a str>) -> Self {
+        self.dpop_jkt = jkt;
+        self
+    }
+
+    /// The thumbprint of the key of the request's DPoP proof, when it came
+    /// with a valid one (RFC 9449 §5): what [`mint_tokens`](Self::mint_tokens)
+    /// binds tokens to. A grant continuing a bound grant (a refresh token
+    /// bound to a key) compares it with the binding.
+    pub fn dpop_jkt(&self) -> Option<&'a str> {
+        self.dpop_jkt
     }
 
     /// The context with the server's JWT signing keys, for clients whose
@@ -102,6 +123,12 @@ impl<'a> GrantContext<'a> {
     /// Mints an access token (and optionally a refresh token) for `grant` and
     /// the records to store; nothing is stored yet. Their audience is the
     /// default resource; [`MintedTokens::with_audience`] sets another.
+    ///
+    /// A request with a DPoP proof ([`dpop_jkt`](Self::dpop_jkt)) gets an
+    /// access token bound to the proof's key (`token_type: DPoP`, RFC 9449
+    /// §5); its refresh token is bound too when `client` is public (a
+    /// confidential client's refresh token is bound to its authentication
+    /// already, §5).
     pub fn mint_tokens(
         &self,
         grant: GrantId,
@@ -132,6 +159,7 @@ impl<'a> GrantContext<'a> {
             family_expires_at: None,
             actor: None,
             audience: self.config.default_resource.clone(),
+            dpop_jkt: self.dpop_jkt.map(str::to_owned),
         };
         let refresh = refresh_scope.map(|rs| {
             let secret = self.mint(TokenKind::Refresh, grant);
@@ -144,6 +172,10 @@ impl<'a> GrantContext<'a> {
                 family_expires_at: Some(self.now + life.refresh_family),
                 actor: None,
                 audience: self.config.default_resource.clone(),
+                dpop_jkt: self
+                    .dpop_jkt
+                    .filter(|_| client.is_public())
+                    .map(str::to_owned),
             };
             (secret, record)
         });
@@ -156,7 +188,11 @@ impl<'a> GrantContext<'a> {
         };
         let response = TokenResponse {
             access_token: access_text,
-            token_type: "Bearer",
+            token_type: if self.dpop_jkt.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            },
             expires_in: life.access_token.whole_seconds(),
             refresh_token,
             scope: scope.clone(),
@@ -274,7 +310,8 @@ impl MintedTokens {
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
-    /// `Bearer` (RFC 6750).
+    /// `Bearer` (RFC 6750), or `DPoP` for a token bound to a DPoP key
+    /// (RFC 9449 §5).
     pub token_type: &'static str,
     /// Lifetime in seconds; always sent.
     pub expires_in: i64,

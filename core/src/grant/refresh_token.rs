@@ -43,6 +43,26 @@ pub fn refreshed_scope(
     }
 }
 
+/// A refresh token bound to a DPoP key (a public client's, RFC 9449 §5)
+/// is good only with a proof by that key: without a proof the grant cannot
+/// be used (`invalid_grant`); with another key's proof the proof is not
+/// good for it (`invalid_dpop_proof`).
+pub fn check_refresh_binding(record: &TokenRecord, jkt: Option<&str>) -> Result<(), OAuthError> {
+    match (record.dpop_jkt.as_deref(), jkt) {
+        (None, _) => Ok(()),
+        (Some(bound), Some(presented)) if bound == presented => Ok(()),
+        (Some(_), None) => Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key: send a DPoP proof",
+        )
+        .with_reason(Reason::DpopProofMissing)),
+        (Some(_), Some(_)) => Err(OAuthError::new(
+            crate::error::ErrorCode::InvalidDpopProof,
+            "the DPoP proof is not by the key the refresh token is bound to",
+        )
+        .with_reason(Reason::DpopKeyMismatch)),
+    }
+}
+
 fn reused() -> OAuthError {
     OAuthError::invalid_grant("the refresh token was already used")
         .with_reason(Reason::RefreshTokenReused)
@@ -80,6 +100,7 @@ impl GrantHandler for RefreshTokenGrant {
             }
         };
         let scope = refreshed_scope(&record, client, params.get("scope"))?;
+        check_refresh_binding(&record, ctx.dpop_jkt())?;
         // RFC 8707 §2: a refresh may repeat the grant's resource or omit
         // it; the audience stays the grant's.
         crate::resource::check_unchanged(record.audience.as_ref(), params)?;
@@ -138,6 +159,7 @@ mod tests {
             family_expires_at: None,
             actor: None,
             audience: None,
+            dpop_jkt: None,
         }
     }
 

@@ -110,6 +110,7 @@ pub struct ServerBuilder {
     signing_keys: Option<Arc<dyn KeySet>>,
     access_token_format: AccessTokenFormat,
     jwks_max_age: time::Duration,
+    dpop: crate::dpop::DpopPolicy,
     documents: Option<crate::client_metadata::DocumentClients>,
 }
 
@@ -148,6 +149,7 @@ impl ServerBuilder {
             signing_keys: None,
             access_token_format: AccessTokenFormat::Opaque,
             jwks_max_age: time::Duration::minutes(5),
+            dpop: crate::dpop::DpopPolicy::default(),
             documents: None,
         }
     }
@@ -370,6 +372,15 @@ impl ServerBuilder {
         self
     }
 
+    /// How DPoP proofs (RFC 9449) are accepted, at the token endpoint and
+    /// by [`Server::verify_bearer_at`]: by default proofs up to 60 s old
+    /// and no server nonces. DPoP is always available: a client opts in by
+    /// sending a proof.
+    pub fn dpop(mut self, policy: crate::dpop::DpopPolicy) -> Self {
+        self.dpop = policy;
+        self
+    }
+
     /// Builds the server, with the built-in grants registered unless
     /// replaced, and its endpoint table computed and checked.
     pub fn build(mut self) -> Result<Server, BuildError> {
@@ -452,6 +463,7 @@ impl ServerBuilder {
                     registration: self.registration,
                     resources: self.resources,
                     default_resource: self.default_resource,
+                    dpop: self.dpop,
                 },
                 routes,
                 grants: self.grants,

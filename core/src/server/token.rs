@@ -24,7 +24,9 @@ impl Server {
         let client = self
             .authenticate_client(request.authorization, &params)
             .await?;
-        let result = self.exchange(&client, grant_type, &params).await;
+        let proof = self.token_endpoint_dpop_proof(request).await?;
+        let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+        let result = self.exchange(&client, grant_type, &params, jkt).await;
         match &result {
             Ok(_) => {
                 tracing::info!(client = %client.id, grant_type = ?grant_type, outcome = "issued", "token request");
@@ -37,11 +39,39 @@ impl Server {
         result
     }
 
+    /// The request's DPoP proof, checked (RFC 9449 §5, §4.3: `htm` the
+    /// method, `htu` the token endpoint's URL, `jti` once): `None` without
+    /// a `DPoP` header; `invalid_dpop_proof` (400) or `use_dpop_nonce` for a
+    /// bad one. Checked after the client is authenticated, so only a
+    /// client's requests can fill the replay cache.
+    async fn token_endpoint_dpop_proof(
+        &self,
+        request: &HttpRequest<'_>,
+    ) -> Result<Option<crate::dpop::DpopProof>, OAuthError> {
+        if request.dpop.is_none() {
+            return Ok(None);
+        }
+        let htu = self
+            .endpoint_url(crate::endpoint::Endpoint::Token)
+            .unwrap_or_default();
+        let context = crate::dpop::ProofContext::new(request.method, &htu, self.now());
+        crate::dpop::check_proof(
+            self.inner.store.as_ref(),
+            request.dpop,
+            &context,
+            &self.config().dpop,
+        )
+        .await
+        .map(Some)
+        .map_err(|e| e.to_oauth_error())
+    }
+
     async fn exchange(
         &self,
         client: &Client,
         grant_type: &str,
         params: &Params,
+        dpop_jkt: Option<&str>,
     ) -> Result<TokenResponse, OAuthError> {
         let handler = self.inner.grants.get(grant_type).ok_or_else(|| {
             OAuthError::new(ErrorCode::UnsupportedGrantType, "unsupported grant_type")
@@ -58,7 +88,8 @@ impl Server {
             &self.inner.config,
             self.random(),
         )
-        .with_jwt(self.jwt());
+        .with_jwt(self.jwt())
+        .with_dpop_jkt(dpop_jkt);
         handler.exchange(&ctx, client, params).await
     }
 }
