@@ -51,6 +51,21 @@ pub struct Args {
     #[arg(long, value_name = "FILE", value_parser = crate::tokens::parse_signing_key)]
     pub signing_key: Option<crate::tokens::SigningKeyFile>,
 
+    /// Accept client ID metadata documents
+    /// (draft-ietf-oauth-client-id-metadata-document): a `client_id` that
+    /// is an https URL names the client described by the JSON document at
+    /// that URL, fetched (special-use addresses refused, 5 KiB, 5 s, no
+    /// redirects) and cached; the metadata then says
+    /// `client_id_metadata_document_supported` [default: off].
+    #[arg(long)]
+    pub client_metadata_documents: bool,
+
+    /// With --client-metadata-documents: also fetch documents over plain
+    /// http and from loopback addresses. DANGEROUS: lets anyone make the
+    /// provider call services on this machine; for tests only [default: off].
+    #[arg(long, requires = "client_metadata_documents")]
+    pub dangerous_client_metadata_documents_over_loopback_http: bool,
+
     /// Accept JWT bearer assertions (RFC 7523 §2.1) of ISSUER signed by a
     /// key of the JWK Set in JWKS_FILE, for the demo user named by `sub`;
     /// clients may then register for the grant type
@@ -271,6 +286,23 @@ mod tests {
             "photo-provider",
             std::iter::once("photo-provider").chain(args.iter().copied()),
         )
+    }
+
+    #[test]
+    fn client_metadata_documents_are_off_and_the_dangerous_flag_needs_them() {
+        let args = parse(&[]).unwrap();
+        assert!(!args.client_metadata_documents);
+        assert!(!args.dangerous_client_metadata_documents_over_loopback_http);
+        let on = parse(&["--client-metadata-documents"]).unwrap();
+        assert!(on.client_metadata_documents);
+        // The dangerous switch alone is refused: it only loosens the feature.
+        assert!(parse(&["--dangerous-client-metadata-documents-over-loopback-http"]).is_err());
+        let both = parse(&[
+            "--client-metadata-documents",
+            "--dangerous-client-metadata-documents-over-loopback-http",
+        ])
+        .unwrap();
+        assert!(both.dangerous_client_metadata_documents_over_loopback_http);
     }
 
     #[test]

@@ -50,6 +50,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod assertions;
+pub mod client_metadata;
 pub mod clients;
 pub mod config;
 pub mod device;
@@ -202,6 +203,9 @@ pub enum StartError {
     /// A page template did not compile.
     #[error("page templates: {0}")]
     Templates(#[from] minijinja::Error),
+    /// The fetcher of client ID metadata documents could not be built.
+    #[error(transparent)]
+    ClientMetadata(#[from] tessera_client_metadata::BuildError),
 }
 
 /// The PhotoBook provider minus HTTP: the Tessera server, the session table,

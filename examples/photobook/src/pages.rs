@@ -55,6 +55,18 @@ pub struct ConsentPage<'a> {
     /// The client registered itself (RFC 7591): its name is its own claim,
     /// and the page says PhotoBook has not verified it.
     pub unverified: bool,
+    /// For a client known by its client ID metadata document: the host of
+    /// its `client_id` URL, which the page names (the draft's §6.3: the
+    /// host is what a person can check, the name is anyone's claim).
+    pub client_host: Option<&'a str>,
+}
+
+/// The host of a client known by its client ID metadata document.
+fn document_host(client: &tessera::Client) -> Option<&str> {
+    client
+        .registration
+        .as_ref()
+        .and_then(|r| r.metadata_document_host.as_deref())
 }
 
 impl std::fmt::Debug for LoginPage<'_> {
@@ -76,6 +88,7 @@ impl std::fmt::Debug for ConsentPage<'_> {
             .field("username", &self.username)
             .field("scopes", &self.scopes)
             .field("unverified", &self.unverified)
+            .field("client_host", &self.client_host)
             .field("handle", &redacted(self.handle))
             .field("csrf_token", &redacted(self.csrf_token))
             .finish()
@@ -99,6 +112,7 @@ impl<'a> ConsentPage<'a> {
             handle: &prompt.handle,
             csrf_token,
             unverified: prompt.client.is_dynamically_registered(),
+            client_host: document_host(&prompt.client),
         }
     }
 }
@@ -174,6 +188,7 @@ impl<'a> DeviceConsentPage<'a> {
                 handle: "",
                 csrf_token,
                 unverified: prompt.client.is_dynamically_registered(),
+                client_host: document_host(&prompt.client),
             },
             action,
             user_code: &prompt.user_code,
@@ -360,6 +375,7 @@ mod tests {
             handle: "tsp_x",
             csrf_token: "c",
             unverified: false,
+            client_host: None,
         });
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
         assert!(html.contains("name=\"decision\" value=\"allow\""));
@@ -381,6 +397,7 @@ mod tests {
             handle: "tsp_x",
             csrf_token: "c",
             unverified: true,
+            client_host: None,
         });
         assert!(
             html.contains("PhotoBook has not verified this app"),
@@ -389,6 +406,31 @@ mod tests {
         assert!(html.contains("PrintShop &lt;official&gt;"));
         assert!(!html.contains("<official>"));
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
+    }
+
+    #[test]
+    fn a_metadata_document_client_is_named_by_its_host() {
+        // draft-ietf-oauth-client-id-metadata-document §6.3: show the host
+        // of the client_id; anyone can publish a document with any name.
+        let pages = Pages::new().unwrap();
+        let html = pages.consent(&ConsentPage {
+            client_name: "PrintShop",
+            username: "alice",
+            scopes: Vec::new(),
+            handle: "tsp_x",
+            csrf_token: "c",
+            unverified: true,
+            client_host: Some("apps.example"),
+        });
+        assert!(
+            html.contains("PhotoBook has not verified this app"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<strong id=\"client-host\">apps.example</strong>"),
+            "{html}"
+        );
+        assert!(!html.contains("It registered itself"), "{html}");
     }
 
     #[test]
@@ -408,6 +450,7 @@ mod tests {
             handle: "tsp_secret-handle",
             csrf_token: "csrf-secret",
             unverified: false,
+            client_host: None,
         };
         for shown in [format!("{login:?}"), format!("{consent:?}")] {
             assert!(shown.contains("PrintShop"), "{shown}");
@@ -460,6 +503,7 @@ mod tests {
                 handle: "",
                 csrf_token: "c",
                 unverified: false,
+                client_host: None,
             },
             action: "/device/consent",
             user_code: "BCDF-GHJK",

@@ -60,6 +60,7 @@ impl Demo {
             server_builder(issuer, store),
             &args.trust_assertion_issuer,
         );
+        builder = crate::client_metadata::enable(builder, args)?;
         if let Some(keys) = signing_keys(args) {
             let keys: Arc<dyn KeySet> = keys;
             builder = builder.jwt_access_tokens(keys);
