@@ -117,6 +117,13 @@ fn request_path<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
         .map_or(uri.path(), |original| original.0.path())
 }
 
+/// The request target as the client sent it (path and query), for a DPoP
+/// proof's `htu` (RFC 9449 §4.3): inside a nested router, `OriginalUri`'s.
+fn request_target<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
+    let uri = extensions.get::<OriginalUri>().map_or(uri, |o| &o.0);
+    uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
+}
+
 /// Validates the request's bearer token with the verifier, for the
 /// protected resource the path belongs to (the server's
 /// [`Server::verify_bearer_at`], or a remote verifier: audience check,
@@ -126,11 +133,14 @@ async fn verify<V: TokenVerifier + ?Sized>(
     headers: &HeaderMap,
     uri: &Uri,
     path: &str,
+    (method, target): (&str, &str),
 ) -> Result<AccessToken, BearerRejection> {
     let authorization = header_text(headers, &AUTHORIZATION);
+    let dpop = header_text(headers, &crate::endpoints::DPOP);
     let request = ResourceRequest::new(path)
         .with_authorization(authorization.as_deref())
-        .with_query(uri.query());
+        .with_query(uri.query())
+        .with_dpop(Some(method), Some(target), dpop.as_deref());
     verifier.verify(&request).await.map_err(|error| {
         // The error's code only: never the header, which holds the token.
         match error.code() {
@@ -254,7 +264,13 @@ where
         let resource_metadata = server.resource_metadata_url_at(path);
         let token = match parts.extensions.get::<AccessToken>() {
             Some(token) => token.clone(),
-            None => verify(&server, &parts.headers, &parts.uri, path).await?,
+            None => {
+                let facts = (
+                    parts.method.as_str(),
+                    request_target(&parts.extensions, &parts.uri),
+                );
+                verify(&server, &parts.headers, &parts.uri, path, facts).await?
+            }
         };
         Ok(Self {
             token,
@@ -391,7 +407,11 @@ where
         let scopes = Arc::clone(&self.scopes);
         Box::pin(async move {
             let path = request_path(request.extensions(), request.uri()).to_owned();
-            let token = match verify(&server, request.headers(), request.uri(), &path).await {
+            let facts = (
+                request.method().as_str(),
+                request_target(request.extensions(), request.uri()),
+            );
+            let token = match verify(&server, request.headers(), request.uri(), &path, facts).await {
                 Ok(token) => token,
                 Err(rejection) => return Ok(rejection.into_response()),
             };

@@ -19,6 +19,9 @@ use tracing::Instrument;
 
 use crate::response::TesseraResponse;
 
+/// The `DPoP` request header (RFC 9449 §4.1), passed to the core as is.
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+
 /// The OAuth endpoints of `server` as a router to [`merge`](Router::merge)
 /// into the embedder's app: every [`Route`](tessera::Route) of
 /// [`Server::routes`] (metadata at its RFC 8414 §3 location, the token,
@@ -82,10 +85,12 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
         };
         let content_type = header_text(&parts.headers, &CONTENT_TYPE);
         let authorization = header_text(&parts.headers, &AUTHORIZATION);
+        let dpop = header_text(&parts.headers, &DPOP);
         let core = HttpRequest::new(parts.method.as_str())
             .with_query(parts.uri.query())
             .with_content_type(content_type.as_deref())
             .with_authorization(authorization.as_deref())
+            .with_dpop(dpop.as_deref())
             .with_body(&body);
         TesseraResponse(server.handle(endpoint, &core).await).into_response()
     }

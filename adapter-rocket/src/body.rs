@@ -38,6 +38,7 @@ pub struct OAuthRequest {
     query: Option<String>,
     content_type: Option<String>,
     authorization: Option<String>,
+    dpop: Option<String>,
     body: Vec<u8>,
 }
 
@@ -108,6 +109,7 @@ impl OAuthRequest {
             query: req.uri().query().map(|q| q.as_str().to_owned()),
             content_type: header_text(req, "Content-Type"),
             authorization: header_text(req, "Authorization"),
+            dpop: header_text(req, "DPoP"),
             body: Vec::new(),
         }
     }
@@ -118,6 +120,7 @@ impl OAuthRequest {
             .with_query(self.query.as_deref())
             .with_content_type(self.content_type.as_deref())
             .with_authorization(self.authorization.as_deref())
+            .with_dpop(self.dpop.as_deref())
             .with_body(&self.body)
     }
 }

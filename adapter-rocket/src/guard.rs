@@ -131,9 +131,14 @@ impl<'r> FromRequest<'r> for Bearer {
                 // audience check and `resource_metadata` (RFC 9728 §5.1).
                 let resource_metadata: Option<Arc<str>> =
                     verifier.resource_metadata_url_at(path).map(Into::into);
+                // What a DPoP proof is checked against (RFC 9449 §7.1): the
+                // method, the target as sent (not decoded), the header.
+                let target = req.uri().to_string();
+                let dpop = header_text(req, "DPoP");
                 let request = ResourceRequest::new(path)
                     .with_authorization(authorization.as_deref())
-                    .with_query(query);
+                    .with_query(query)
+                    .with_dpop(Some(req.method().as_str()), Some(&target), dpop.as_deref());
                 Verified(match verifier.verify(&request).await {
                     Ok(token) => Ok(Bearer {
                         token,

@@ -333,6 +333,13 @@ macro_rules! __with_checks {
                 api_metadata_is_served,
                 api_challenges_carry_resource_metadata,
             }
+            rfc9449 {
+                metadata_lists_dpop_algorithms,
+                token_request_with_a_proof_binds_the_token,
+                bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof,
+                bound_token_needs_its_proof_at_the_api,
+                public_clients_refresh_token_is_bound,
+            }
             races {
                 concurrent_code_redemptions_one_winner,
                 concurrent_refreshes_one_winner,

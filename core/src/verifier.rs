@@ -48,6 +48,13 @@ pub struct ResourceRequest<'a> {
     pub authorization: Option<&'a str>,
     /// The raw query string, if any.
     pub query: Option<&'a str>,
+    /// The request method, e.g. `GET`, for a DPoP proof's `htm` (RFC 9449 §4.3).
+    pub method: Option<&'a str>,
+    /// The request target as the client sent it (path and query, not
+    /// decoded), for a DPoP proof's `htu` (RFC 9449 §4.3 item 9).
+    pub target: Option<&'a str>,
+    /// The `DPoP` header (RFC 9449 §4.1; repeated fields joined with `", "`).
+    pub dpop: Option<&'a str>,
 }
 
 impl<'a> ResourceRequest<'a> {
@@ -57,7 +64,37 @@ impl<'a> ResourceRequest<'a> {
             path,
             authorization: None,
             query: None,
+            method: None,
+            target: None,
+            dpop: None,
         }
+    }
+
+    /// The same request with what a DPoP proof is checked against (RFC
+    /// 9449 §7.1): its `method`, its request `target` as received (path and
+    /// query), and its `DPoP` header. Adapters always pass them; without
+    /// them a DPoP-bound token is refused.
+    #[must_use]
+    pub fn with_dpop(
+        mut self,
+        method: Option<&'a str>,
+        target: Option<&'a str>,
+        dpop: Option<&'a str>,
+    ) -> Self {
+        self.method = method;
+        self.target = target;
+        self.dpop = dpop;
+        self
+    }
+
+    /// The DPoP facts of this request, when the adapter gave its method
+    /// and target.
+    pub fn dpop_facts(&self) -> Option<crate::bearer::DpopFacts<'a>> {
+        Some(crate::bearer::DpopFacts::new(
+            self.method?,
+            self.target?,
+            self.dpop,
+        ))
     }
 
     /// The same request with its `Authorization` header.
@@ -117,11 +154,16 @@ pub trait TokenVerifier: Send + Sync + 'static {
 
 #[async_trait]
 impl TokenVerifier for Server {
-    /// [`Server::verify_bearer_at`]: the store resolves the token, and the
+    /// [`Server::verify_access_at`] (DPoP-bound tokens with their proof): the store resolves the token, and the
     /// declared protected resource at the path checks its audience.
     async fn verify(&self, request: &ResourceRequest<'_>) -> Result<AccessToken, BearerError> {
-        self.verify_bearer_at(request.path, request.authorization, request.query)
-            .await
+        self.verify_access_at(
+            request.path,
+            request.authorization,
+            request.query,
+            request.dpop_facts(),
+        )
+        .await
     }
 
     fn realm(&self) -> &str {

@@ -20,6 +20,7 @@ pub mod rfc8628;
 pub mod rfc8693;
 pub mod rfc8707;
 pub mod rfc9126;
+pub mod rfc9449;
 pub mod rfc9728;
 
 /// A boxed check future.
