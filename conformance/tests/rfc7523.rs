@@ -7,6 +7,7 @@
 //!
 //! Each provider runs with `--trust-assertion-issuer https://idp.test=FILE`
 //! (an addition to the demo contract; see photobook's `assertions` module).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod assertions;
 use assertions as rfc7523;
@@ -30,33 +31,49 @@ macro_rules! checks {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn private_key_jwt_authenticates_a_registered_client() {
-                run("rfc7523::private_key_jwt_authenticates_a_registered_client", |t, idp| {
-                    Box::pin(rfc7523::private_key_jwt_authenticates_a_registered_client(t, idp))
-                })
+                run(
+                    "rfc7523::private_key_jwt_authenticates_a_registered_client",
+                    |t, idp| {
+                        Box::pin(rfc7523::private_key_jwt_authenticates_a_registered_client(
+                            t, idp,
+                        ))
+                    },
+                )
                 .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn client_assertion_refusals_are_401_invalid_client() {
-                run("rfc7523::client_assertion_refusals_are_401_invalid_client", |t, idp| {
-                    Box::pin(rfc7523::client_assertion_refusals_are_401_invalid_client(t, idp))
-                })
+                run(
+                    "rfc7523::client_assertion_refusals_are_401_invalid_client",
+                    |t, idp| {
+                        Box::pin(rfc7523::client_assertion_refusals_are_401_invalid_client(
+                            t, idp,
+                        ))
+                    },
+                )
                 .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn jwt_bearer_grant_issues_a_token_for_the_user() {
-                run("rfc7523::jwt_bearer_grant_issues_a_token_for_the_user", |t, idp| {
-                    Box::pin(rfc7523::jwt_bearer_grant_issues_a_token_for_the_user(t, idp))
-                })
+                run(
+                    "rfc7523::jwt_bearer_grant_issues_a_token_for_the_user",
+                    |t, idp| {
+                        Box::pin(rfc7523::jwt_bearer_grant_issues_a_token_for_the_user(
+                            t, idp,
+                        ))
+                    },
+                )
                 .await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn jwt_bearer_refusals_are_invalid_grant() {
-                run("rfc7523::jwt_bearer_refusals_are_invalid_grant", |t, idp| {
-                    Box::pin(rfc7523::jwt_bearer_refusals_are_invalid_grant(t, idp))
-                })
+                run(
+                    "rfc7523::jwt_bearer_refusals_are_invalid_grant",
+                    |t, idp| Box::pin(rfc7523::jwt_bearer_refusals_are_invalid_grant(t, idp)),
+                )
                 .await;
             }
         }

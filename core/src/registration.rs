@@ -456,7 +456,9 @@ pub(crate) fn validate_map(
     };
     let jwks = client_jwks(map)?;
     if method == AuthMethod::PrivateKeyJwt && jwks.is_none() {
-        return Err(bad_metadata("private_key_jwt needs the client's public keys in jwks"));
+        return Err(bad_metadata(
+            "private_key_jwt needs the client's public keys in jwks",
+        ));
     }
 
     // §2: grant_types, default ["authorization_code"]; each one allowed by
@@ -575,7 +577,10 @@ pub(crate) fn validate_map(
         .unwrap_or_else(|| id.as_str().to_owned());
     let (mut client, client_secret) = if method == AuthMethod::None {
         (Client::public(id, name), None)
-    } else if let Some(jwks) = jwks.as_ref().filter(|_| method == AuthMethod::PrivateKeyJwt) {
+    } else if let Some(jwks) = jwks
+        .as_ref()
+        .filter(|_| method == AuthMethod::PrivateKeyJwt)
+    {
         // No shared secret: the client proves itself with its key.
         (Client::with_private_key_jwt(id, name, jwks.clone()), None)
     } else {
@@ -726,7 +731,9 @@ impl Server {
             )?;
             // A method the server does not serve could never authenticate.
             if let Some(method) = valid.client.auth_methods.iter().find(|m| {
-                !self.client_auth_methods().any(|served| &served.method() == *m)
+                !self
+                    .client_auth_methods()
+                    .any(|served| &served.method() == *m)
             }) {
                 return Err(bad_metadata(format!(
                     "token_endpoint_auth_method {method} is not supported here"

@@ -64,6 +64,9 @@ fn fixture_with(method: PrivateKeyJwt) -> Fixture {
     Fixture { server, clock, key }
 }
 
+/// A change made to good claims, to see them refused.
+type Change = Box<dyn Fn(&mut Value)>;
+
 fn fixture() -> Fixture {
     fixture_with(PrivateKeyJwt::new())
 }
@@ -177,7 +180,7 @@ async fn private_key_jwt_at_revocation_introspection_and_par() {
 async fn every_claim_refusal_is_invalid_client_with_its_reason_rfc7523_3() {
     let f = fixture();
     let now = f.now();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, Reason)> = vec![
+    let cases: Vec<(&str, Change, Reason)> = vec![
         (
             "aud another server",
             Box::new(|c| c["aud"] = json!("https://evil.example")),

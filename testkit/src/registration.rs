@@ -251,7 +251,10 @@ pub async fn client_credentials_round_trip<S: ClientRegistry + ?Sized>(store: Ar
         keyed,
     ];
     for client in clients {
-        let registered = ok(store.register_client(client.clone(), usize::MAX, now).await, check);
+        let registered = ok(
+            store.register_client(client.clone(), usize::MAX, now).await,
+            check,
+        );
         assert_eq!(registered, RegisterOutcome::Registered, "[{check}]");
         let back = ok(store.client(&client.id).await, check)
             .unwrap_or_else(|| panic!("[{check}] a registered client is found"));
@@ -262,7 +265,11 @@ pub async fn client_credentials_round_trip<S: ClientRegistry + ?Sized>(store: Ar
                 "argon2id" => "a person's password",
                 other => panic!("[{check}] unexpected scheme {other}"),
             };
-            assert!(hash.verify(secret), "[{check}] {} secret verifies", hash.scheme());
+            assert!(
+                hash.verify(secret),
+                "[{check}] {} secret verifies",
+                hash.scheme()
+            );
             assert!(!hash.verify("wrong"), "[{check}] a wrong secret does not");
         }
     }

@@ -19,6 +19,9 @@ pub const IDP: &str = "https://idp.test";
 const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// A change made to good claims, to see them refused.
+type Change = Box<dyn Fn(&mut Value) + Send + Sync>;
+
 /// A check: the target and the identity provider's keys.
 pub type Check = fn(Target, Arc<Keys>) -> Pin<Box<dyn Future<Output = CheckResult> + Send>>;
 
@@ -124,8 +127,14 @@ async fn register(ctx: &Ctx) -> Result<Registered, Failure> {
         info["token_endpoint_auth_method"] == "private_key_jwt",
         "token_endpoint_auth_method echoed (RFC 7591 §3.2.1)",
     )?;
-    ex.ensure(info.get("client_secret").is_none(), "no secret for a private_key_jwt client")?;
-    ex.ensure(info["jwks"]["keys"][0]["kid"] == "client-key-1", "jwks echoed")?;
+    ex.ensure(
+        info.get("client_secret").is_none(),
+        "no secret for a private_key_jwt client",
+    )?;
+    ex.ensure(
+        info["jwks"]["keys"][0]["kid"] == "client-key-1",
+        "jwks echoed",
+    )?;
     let id = info["client_id"].as_str().unwrap_or_default().to_owned();
     Ok(Registered { id, keys })
 }
@@ -144,12 +153,22 @@ impl Registered {
     }
 }
 
-async fn post(ctx: &Ctx, url: &str, auth: Auth<'_>, pairs: &[(&str, &str)]) -> Result<Exchange, Failure> {
+async fn post(
+    ctx: &Ctx,
+    url: &str,
+    auth: Auth<'_>,
+    pairs: &[(&str, &str)],
+) -> Result<Exchange, Failure> {
     ctx.http.post_form(url, auth, pairs).await
 }
 
 /// POSTs to `url` authenticated by `assertion`, plus `pairs`.
-async fn with_assertion(ctx: &Ctx, url: &str, assertion: &str, pairs: &[(&str, &str)]) -> Result<Exchange, Failure> {
+async fn with_assertion(
+    ctx: &Ctx,
+    url: &str,
+    assertion: &str,
+    pairs: &[(&str, &str)],
+) -> Result<Exchange, Failure> {
     let mut all = vec![
         ("client_assertion_type", CLIENT_ASSERTION_TYPE),
         ("client_assertion", assertion),
@@ -161,12 +180,17 @@ async fn with_assertion(ctx: &Ctx, url: &str, assertion: &str, pairs: &[(&str, &
 /// RFC 8414 §2 lists the method and its algorithms (asymmetric only); a
 /// client registered with `private_key_jwt` and `jwks` authenticates at
 /// the introspection and revocation endpoints with signed assertions.
-pub async fn private_key_jwt_authenticates_a_registered_client(t: Target, _idp: Arc<Keys>) -> CheckResult {
+pub async fn private_key_jwt_authenticates_a_registered_client(
+    t: Target,
+    _idp: Arc<Keys>,
+) -> CheckResult {
     let ctx = Ctx::new(&t).await?;
     let meta = &ctx.meta.raw;
     let methods = &meta["token_endpoint_auth_methods_supported"];
     ctx.meta.exchange.ensure(
-        methods.as_array().is_some_and(|m| m.iter().any(|v| v == "private_key_jwt")),
+        methods
+            .as_array()
+            .is_some_and(|m| m.iter().any(|v| v == "private_key_jwt")),
         "token_endpoint_auth_methods_supported lists private_key_jwt",
     )?;
     let algs = meta["token_endpoint_auth_signing_alg_values_supported"]
@@ -175,14 +199,31 @@ pub async fn private_key_jwt_authenticates_a_registered_client(t: Target, _idp: 
         .unwrap_or_default();
     ctx.meta.exchange.ensure(
         algs.iter().any(|a| a == "ES256")
-            && !algs.iter().any(|a| a == "none" || a.as_str().is_some_and(|a| a.starts_with("HS"))),
+            && !algs
+                .iter()
+                .any(|a| a == "none" || a.as_str().is_some_and(|a| a.starts_with("HS"))),
         "token_endpoint_auth_signing_alg_values_supported: ES256, never none or HMAC (RFC 8414 §2)",
     )?;
     let client = register(&ctx).await?;
-    let ex = with_assertion(&ctx, &ctx.meta.introspection_endpoint, &client.assertion(&ctx), &[("token", "unknown")]).await?;
+    let ex = with_assertion(
+        &ctx,
+        &ctx.meta.introspection_endpoint,
+        &client.assertion(&ctx),
+        &[("token", "unknown")],
+    )
+    .await?;
     ex.expect_status(200)?;
-    ex.ensure(ex.json()?["active"] == false, "an unknown token is inactive")?;
-    let ex = with_assertion(&ctx, &ctx.meta.revocation_endpoint, &client.assertion(&ctx), &[("token", "unknown")]).await?;
+    ex.ensure(
+        ex.json()?["active"] == false,
+        "an unknown token is inactive",
+    )?;
+    let ex = with_assertion(
+        &ctx,
+        &ctx.meta.revocation_endpoint,
+        &client.assertion(&ctx),
+        &[("token", "unknown")],
+    )
+    .await?;
     ex.expect_status(200)?;
     Ok(())
 }
@@ -193,7 +234,10 @@ pub async fn private_key_jwt_authenticates_a_registered_client(t: Target, _idp: 
 /// audience-injection fix), expired, `exp` far ahead, `iss` not the client,
 /// a foreign key, `alg: none`, HS256 keyed with the public key; and two
 /// methods at once is `400 invalid_request` (RFC 6749 §2.3).
-pub async fn client_assertion_refusals_are_401_invalid_client(t: Target, idp: Arc<Keys>) -> CheckResult {
+pub async fn client_assertion_refusals_are_401_invalid_client(
+    t: Target,
+    idp: Arc<Keys>,
+) -> CheckResult {
     let ctx = Ctx::new(&t).await?;
     let client = register(&ctx).await?;
     let url = ctx.meta.introspection_endpoint.clone();
@@ -201,42 +245,89 @@ pub async fn client_assertion_refusals_are_401_invalid_client(t: Target, idp: Ar
     let refused = |ex: &Exchange, what: &str| -> CheckResult {
         ex.expect_oauth_error(401, "invalid_client")
             .map_err(|f| Failure::new(format!("{what}: {f}")))?;
-        ex.ensure(ex.header("www-authenticate").is_some(), format!("{what}: 401 without WWW-Authenticate"))?;
+        ex.ensure(
+            ex.header("www-authenticate").is_some(),
+            format!("{what}: 401 without WWW-Authenticate"),
+        )?;
         Ok(())
     };
     let good = client.assertion(&ctx);
-    with_assertion(&ctx, &url, &good, &pairs).await?.expect_status(200)?;
-    refused(&with_assertion(&ctx, &url, &good, &pairs).await?, "replayed jti")?;
-    let variants: Vec<(&str, Box<dyn Fn(&mut Value) + Send + Sync>)> = vec![
+    with_assertion(&ctx, &url, &good, &pairs)
+        .await?
+        .expect_status(200)?;
+    refused(
+        &with_assertion(&ctx, &url, &good, &pairs).await?,
+        "replayed jti",
+    )?;
+    let variants: Vec<(&str, Change)> = vec![
         ("aud the token endpoint", {
             let te = ctx.meta.token_endpoint.clone();
             Box::new(move |c| c["aud"] = json!(te))
         }),
-        ("aud another server", Box::new(|c| c["aud"] = json!("https://evil.example"))),
+        (
+            "aud another server",
+            Box::new(|c| c["aud"] = json!("https://evil.example")),
+        ),
         ("expired", Box::new(|c| c["exp"] = json!(now() - 120))),
-        ("exp a day ahead", Box::new(|c| c["exp"] = json!(now() + 86_400))),
-        ("iss not the client", Box::new(|c| c["iss"] = json!("someone-else"))),
-        ("no jti", Box::new(|c| { c.as_object_mut().map(|o| o.remove("jti")); })),
+        (
+            "exp a day ahead",
+            Box::new(|c| c["exp"] = json!(now() + 86_400)),
+        ),
+        (
+            "iss not the client",
+            Box::new(|c| c["iss"] = json!("someone-else")),
+        ),
+        (
+            "no jti",
+            Box::new(|c| {
+                c.as_object_mut().map(|o| o.remove("jti"));
+            }),
+        ),
     ];
     for (what, change) in variants {
         let mut claims = client.claims(&ctx);
         change(&mut claims);
-        refused(&with_assertion(&ctx, &url, &client.keys.sign(&claims), &pairs).await?, what)?;
+        refused(
+            &with_assertion(&ctx, &url, &client.keys.sign(&claims), &pairs).await?,
+            what,
+        )?;
     }
     // Signed by another key (the IdP's), under its own kid and under the client's.
     let claims = client.claims(&ctx);
-    refused(&with_assertion(&ctx, &url, &idp.sign(&claims), &pairs).await?, "foreign key")?;
-    let foreign = Keys { kid: "client-key-1".into(), ..Keys::generate("x") };
-    refused(&with_assertion(&ctx, &url, &foreign.sign(&claims), &pairs).await?, "foreign key, client's kid")?;
+    refused(
+        &with_assertion(&ctx, &url, &idp.sign(&claims), &pairs).await?,
+        "foreign key",
+    )?;
+    let foreign = Keys {
+        kid: "client-key-1".into(),
+        ..Keys::generate("x")
+    };
+    refused(
+        &with_assertion(&ctx, &url, &foreign.sign(&claims), &pairs).await?,
+        "foreign key, client's kid",
+    )?;
     // alg none, and HS256 keyed with the client's public x coordinate.
     let payload = URL_SAFE_NO_PAD.encode(client.claims(&ctx).to_string());
-    let none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"client-key-1"}"#));
-    refused(&with_assertion(&ctx, &url, &none, &pairs).await?, "alg none")?;
+    let none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"client-key-1"}"#)
+    );
+    refused(
+        &with_assertion(&ctx, &url, &none, &pairs).await?,
+        "alg none",
+    )?;
     let mut hs = Header::new(Algorithm::HS256);
     hs.kid = Some("client-key-1".into());
-    let x = client.keys.jwk()["x"].as_str().unwrap_or_default().to_owned();
-    let hmac = jsonwebtoken::encode(&hs, &client.claims(&ctx), &EncodingKey::from_secret(x.as_bytes()))
-        .map_err(|e| Failure::new(format!("HS256: {e}")))?;
+    let x = client.keys.jwk()["x"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let hmac = jsonwebtoken::encode(
+        &hs,
+        &client.claims(&ctx),
+        &EncodingKey::from_secret(x.as_bytes()),
+    )
+    .map_err(|e| Failure::new(format!("HS256: {e}")))?;
     refused(&with_assertion(&ctx, &url, &hmac, &pairs).await?, "HS256")?;
     // Two methods at once: the assertion and Basic.
     let ex = ctx
@@ -258,7 +349,10 @@ pub async fn client_assertion_refusals_are_401_invalid_client(t: Target, idp: Ar
 /// The IdP's assertion for alice (RFC 7523 §2.1), presented by the
 /// registered client (authenticated by private_key_jwt), gets an access
 /// token for alice that reads her photos; the metadata lists the grant.
-pub async fn jwt_bearer_grant_issues_a_token_for_the_user(t: Target, idp: Arc<Keys>) -> CheckResult {
+pub async fn jwt_bearer_grant_issues_a_token_for_the_user(
+    t: Target,
+    idp: Arc<Keys>,
+) -> CheckResult {
     let ctx = Ctx::new(&t).await?;
     ctx.meta.exchange.ensure(
         ctx.meta.raw["grant_types_supported"]
@@ -272,23 +366,35 @@ pub async fn jwt_bearer_grant_issues_a_token_for_the_user(t: Target, idp: Arc<Ke
         &ctx,
         &ctx.meta.token_endpoint,
         &client.assertion(&ctx),
-        &[("grant_type", JWT_BEARER), ("assertion", &assertion), ("scope", "photos.read")],
+        &[
+            ("grant_type", JWT_BEARER),
+            ("assertion", &assertion),
+            ("scope", "photos.read"),
+        ],
     )
     .await?;
     ex.expect_status(200)?.expect_no_store()?;
     let json = ex.json()?;
     ex.ensure(json["token_type"] == "Bearer", "token_type Bearer")?;
-    ex.ensure(json.get("refresh_token").is_none(), "no refresh token for an assertion")?;
+    ex.ensure(
+        json.get("refresh_token").is_none(),
+        "no refresh token for an assertion",
+    )?;
     let token = json["access_token"].as_str().unwrap_or_default().to_owned();
     let photos = ctx
         .http
-        .send(Request::get(format!("{}/api/photos", ctx.target.base_url)).header("authorization", format!("Bearer {token}")))
+        .send(
+            Request::get(format!("{}/api/photos", ctx.target.base_url))
+                .header("authorization", format!("Bearer {token}")),
+        )
         .await?;
     photos.expect_status(200)?;
     let body = photos.json()?;
     photos.ensure(body["owner"] == ALICE.username, "the token is alice's")?;
     photos.ensure(
-        body["photos"].as_array().is_some_and(|p| p.len() == ALICE.photos),
+        body["photos"]
+            .as_array()
+            .is_some_and(|p| p.len() == ALICE.photos),
         "alice's photos",
     )?;
     Ok(())
@@ -322,17 +428,31 @@ pub async fn jwt_bearer_refusals_are_invalid_grant(t: Target, idp: Arc<Keys>) ->
     };
     let good = idp.sign(&idp_claims(&ctx, ALICE.username));
     exchange(good.clone()).await?.expect_status(200)?;
-    exchange(good).await?.expect_oauth_error(400, "invalid_grant").map_err(|f| Failure::new(format!("replayed jti: {f}")))?;
-    let variants: Vec<(&str, Box<dyn Fn(&mut Value) + Send + Sync>)> = vec![
+    exchange(good)
+        .await?
+        .expect_oauth_error(400, "invalid_grant")
+        .map_err(|f| Failure::new(format!("replayed jti: {f}")))?;
+    let variants: Vec<(&str, Change)> = vec![
         ("aud the token endpoint", {
             let te = ctx.meta.token_endpoint.clone();
             Box::new(move |c| c["aud"] = json!(te))
         }),
-        ("aud another server", Box::new(|c| c["aud"] = json!("https://evil.example"))),
+        (
+            "aud another server",
+            Box::new(|c| c["aud"] = json!("https://evil.example")),
+        ),
         ("expired", Box::new(|c| c["exp"] = json!(now() - 120))),
-        ("untrusted iss", Box::new(|c| c["iss"] = json!("https://evil.example"))),
+        (
+            "untrusted iss",
+            Box::new(|c| c["iss"] = json!("https://evil.example")),
+        ),
         ("unknown sub", Box::new(|c| c["sub"] = json!("mallory"))),
-        ("no jti", Box::new(|c| { c.as_object_mut().map(|o| o.remove("jti")); })),
+        (
+            "no jti",
+            Box::new(|c| {
+                c.as_object_mut().map(|o| o.remove("jti"));
+            }),
+        ),
     ];
     for (what, change) in variants {
         let mut claims = idp_claims(&ctx, ALICE.username);
@@ -352,17 +472,28 @@ pub async fn jwt_bearer_refusals_are_invalid_grant(t: Target, idp: Arc<Keys>) ->
         URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"idp-key"}"#),
         URL_SAFE_NO_PAD.encode(idp_claims(&ctx, ALICE.username).to_string())
     );
-    exchange(none).await?.expect_oauth_error(400, "invalid_grant").map_err(|f| Failure::new(format!("alg none: {f}")))?;
-    // RFC 7521 §4.1: assertion is required.
-    with_assertion(&ctx, &ctx.meta.token_endpoint, &client.assertion(&ctx), &[("grant_type", JWT_BEARER)])
+    exchange(none)
         .await?
-        .expect_oauth_error(400, "invalid_request")?;
+        .expect_oauth_error(400, "invalid_grant")
+        .map_err(|f| Failure::new(format!("alg none: {f}")))?;
+    // RFC 7521 §4.1: assertion is required.
+    with_assertion(
+        &ctx,
+        &ctx.meta.token_endpoint,
+        &client.assertion(&ctx),
+        &[("grant_type", JWT_BEARER)],
+    )
+    .await?
+    .expect_oauth_error(400, "invalid_request")?;
     // A seeded client not registered for the grant.
     let ex = post(
         &ctx,
         &ctx.meta.token_endpoint,
         BACKUP_JOB.basic(),
-        &[("grant_type", JWT_BEARER), ("assertion", &idp.sign(&idp_claims(&ctx, ALICE.username)))],
+        &[
+            ("grant_type", JWT_BEARER),
+            ("assertion", &idp.sign(&idp_claims(&ctx, ALICE.username))),
+        ],
     )
     .await?;
     ex.expect_oauth_error(400, "unauthorized_client")?;

@@ -42,7 +42,8 @@ pub fn parse_trusted_issuer(text: &str) -> Result<TrustedAssertionIssuer, String
     struct Set {
         keys: Vec<Jwk>,
     }
-    let set: Set = serde_json::from_slice(&json).map_err(|e| format!("{path}: not a JWK Set: {e}"))?;
+    let set: Set =
+        serde_json::from_slice(&json).map_err(|e| format!("{path}: not a JWK Set: {e}"))?;
     // Refused now rather than at the first assertion.
     TrustedIssuer::from_jwks(issuer, &set.keys).map_err(|e| format!("{path}: {e}"))?;
     Ok(TrustedAssertionIssuer {
@@ -54,7 +55,10 @@ pub fn parse_trusted_issuer(text: &str) -> Result<TrustedAssertionIssuer, String
 /// Registers the JWT bearer grant trusting `issuers` (nothing without
 /// any), its subjects mapped to the demo's users, and lets dynamically
 /// registered clients use it.
-pub fn with_jwt_bearer(builder: ServerBuilder, issuers: &[TrustedAssertionIssuer]) -> ServerBuilder {
+pub fn with_jwt_bearer(
+    builder: ServerBuilder,
+    issuers: &[TrustedAssertionIssuer],
+) -> ServerBuilder {
     if issuers.is_empty() {
         return builder;
     }
@@ -65,7 +69,9 @@ pub fn with_jwt_bearer(builder: ServerBuilder, issuers: &[TrustedAssertionIssuer
     for i in issuers {
         match TrustedIssuer::from_jwks(i.issuer.clone(), &i.keys) {
             Ok(trusted) => grant = grant.trust(trusted),
-            Err(e) => tracing::error!(issuer = %i.issuer, error = %e, "assertion issuer not trusted"),
+            Err(e) => {
+                tracing::error!(issuer = %i.issuer, error = %e, "assertion issuer not trusted")
+            }
         }
     }
     builder

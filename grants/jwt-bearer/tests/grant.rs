@@ -72,6 +72,9 @@ fn world_with(f: impl FnOnce(JwtBearerGrant) -> JwtBearerGrant) -> World {
     }
 }
 
+/// A change made to good claims, to see them refused.
+type Change = Box<dyn Fn(&mut Value)>;
+
 fn world() -> World {
     world_with(|g| g)
 }
@@ -170,7 +173,7 @@ async fn concurrent_replays_get_one_token() {
 #[tokio::test]
 async fn every_claim_refusal_is_invalid_grant_rfc7523_3_1() {
     let w = world();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let cases: Vec<(&str, Change)> = vec![
         (
             "untrusted iss",
             Box::new(|c| c["iss"] = json!("https://evil.example")),
