@@ -593,3 +593,121 @@ async fn a_public_client_names_itself_and_a_confidential_one_cannot() {
         );
     }
 }
+
+/// RFC 7591 §2 with RFC 7523 §2.2: a client registers with
+/// `token_endpoint_auth_method` `private_key_jwt` and its keys in `jwks`
+/// (echoed, no secret issued), then authenticates with an assertion; every
+/// malformed registration is `invalid_client_metadata`.
+#[tokio::test]
+async fn dynamic_registration_of_a_private_key_jwt_client() {
+    let build = |with_method: bool| {
+        let b = Server::builder()
+            .issuer(ISSUER)
+            .store(Arc::new(MemoryStore::default()))
+            .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
+            .enable_dynamic_registration(
+                tessera::RegistrationPolicy::open().with_grant_types(["client_credentials"]),
+            );
+        if with_method {
+            b.client_auth_method(PrivateKeyJwt::new())
+        } else {
+            b
+        }
+        .build()
+        .unwrap()
+    };
+    let server = build(true);
+    let register = |server: &Server, body: Value| {
+        let server = server.clone();
+        async move {
+            let body = body.to_string();
+            let request = HttpRequest::new("POST")
+                .with_content_type(Some("application/json"))
+                .with_body(body.as_bytes());
+            let r = server.handle(Endpoint::Registration, &request).await;
+            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap())
+        }
+    };
+    let key = SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom);
+    let jwks = json!({"keys": [key.verifying_key().to_jwk()]});
+    let (status, info) = register(
+        &server,
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+               "grant_types": ["client_credentials"], "scope": "photos.read"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{info}");
+    assert!(info.get("client_secret").is_none());
+    assert_eq!(info["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(info["jwks"], jwks);
+    let id = info["client_id"].as_str().unwrap();
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = key
+        .sign_jwt(
+            "JWT",
+            &json!({"iss": id, "sub": id, "aud": ISSUER, "exp": now + 60, "jti": "one"}),
+        )
+        .unwrap();
+    let form = format!(
+        "grant_type=client_credentials&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={assertion}"
+    );
+    let r = server
+        .handle(Endpoint::Token, &HttpRequest::form_post(&form, None))
+        .await;
+    assert_eq!(r.status, 200);
+
+    let jwk = key.verifying_key().to_jwk();
+    let mut no_kid = serde_json::to_value(&jwk).unwrap();
+    no_kid.as_object_mut().unwrap().remove("kid");
+    let secret_key = json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"});
+    let bad = [
+        (
+            "no jwks",
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+        ),
+        (
+            "jwks_uri",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks"}),
+        ),
+        (
+            "jwks not a set",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": [jwk]}),
+        ),
+        (
+            "empty set",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+        ),
+        (
+            "no kid",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [no_kid]}}),
+        ),
+        (
+            "a symmetric key",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [secret_key]}}),
+        ),
+        (
+            "two keys, one kid",
+            json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [jwk, jwk]}}),
+        ),
+    ];
+    for (what, mut body) in bad {
+        body["grant_types"] = json!(["client_credentials"]);
+        let (status, e) = register(&server, body).await;
+        assert_eq!(
+            (status, e["error"].as_str()),
+            (400, Some("invalid_client_metadata")),
+            "{what}"
+        );
+    }
+    // A server that does not serve the method does not register it.
+    let (status, e) = register(
+        &build(false),
+        json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+               "grant_types": ["client_credentials"]}),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (400, Some("invalid_client_metadata"))
+    );
+}
