@@ -63,6 +63,7 @@ mod verifier;
 /// [custom-store]: crate::manual::custom_store
 /// [new-adapter]: crate::manual::new_adapter
 /// [jwt-access-tokens]: crate::manual::jwt_access_tokens
+/// [resource-server]: crate::manual::resource_server
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
 
@@ -105,6 +106,12 @@ pub mod manual {
     /// How to issue signed access tokens (RFC 9068) and validate them.
     pub mod jwt_access_tokens {
         #![doc = include_str!("../doc/howto/jwt-access-tokens.md")]
+    }
+
+    /// How to protect an API in another process than the authorization
+    /// server: JWTs validated against the remote JWKS, or introspection.
+    pub mod resource_server {
+        #![doc = include_str!("../doc/howto/resource-server.md")]
     }
 }
 
