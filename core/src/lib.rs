@@ -63,6 +63,7 @@ mod verifier;
 /// [custom-store]: crate::manual::custom_store
 /// [new-adapter]: crate::manual::new_adapter
 /// [jwt-access-tokens]: crate::manual::jwt_access_tokens
+/// [dpop]: crate::manual::dpop
 /// [resource-server]: crate::manual::resource_server
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
@@ -106,6 +107,11 @@ pub mod manual {
     /// How to issue signed access tokens (RFC 9068) and validate them.
     pub mod jwt_access_tokens {
         #![doc = include_str!("../doc/howto/jwt-access-tokens.md")]
+    }
+
+    /// Sender-constrained tokens with DPoP (RFC 9449).
+    pub mod dpop {
+        #![doc = include_str!("../doc/howto/dpop.md")]
     }
 
     /// How to protect an API in another process than the authorization
