@@ -480,6 +480,7 @@ pub(crate) fn validate_document(
     known_scopes: &BTreeMap<ScopeToken, String>,
     policy: &ClientMetadataPolicy,
     served_grants: &dyn Fn(&str) -> bool,
+    served_auth: &dyn Fn(&str) -> bool,
     now: OffsetDateTime,
 ) -> Result<Client, ClientMetadataError> {
     if body.len() > policy.max_document_bytes {
@@ -513,11 +514,15 @@ pub(crate) fn validate_document(
         Some(Value::String(m)) if m.starts_with("client_secret_") => {
             return Err(ClientMetadataError::SharedSecret(m.clone()));
         }
+        // §6.2: a key published in the document (`jwks`, inline) makes a
+        // confidential client, which must then authenticate with it (RFC
+        // 7523 §2.2), if the server serves the method.
+        Some(Value::String(m)) if m == AuthMethod::PrivateKeyJwt.as_str() && served_auth(m) => {}
         Some(Value::String(m)) => {
             return Err(ClientMetadataError::Metadata {
                 code: ErrorCode::InvalidClientMetadata,
                 description: format!(
-                    "token_endpoint_auth_method {m:?} is not supported for client ID metadata documents (only none)"
+                    "token_endpoint_auth_method {m:?} is not supported for client ID metadata documents here"
                 ),
             });
         }
@@ -549,7 +554,7 @@ pub(crate) fn validate_document(
         description: e.description.unwrap_or_default(),
     })?;
     let mut client = validated.client;
-    if secret_asked || !client.is_public() {
+    if secret_asked || client.secret_hash().is_some() {
         // Unreachable with the method forced to `none` above; refused all
         // the same rather than trusting that.
         return Err(ClientMetadataError::SharedSecret(
@@ -812,12 +817,14 @@ impl Server {
             .fetch(&url, docs.policy.max_document_bytes)
             .await?;
         let served = |g: &str| self.grant_types().any(|s| s == g);
+        let served_auth = |m: &str| self.client_auth_methods().any(|a| a.method().as_str() == m);
         let client = Arc::new(validate_document(
             &url,
             &fetched.body,
             &self.config().scopes,
             &docs.policy,
             &served,
+            &served_auth,
             now,
         )?);
         let expires_at = now + docs.cache_age(fetched.max_age);
@@ -899,6 +906,7 @@ mod tests {
             &scopes(),
             &ClientMetadataPolicy::default(),
             &served,
+            &|m: &str| m == "private_key_jwt",
             T0,
         )
     }
@@ -1006,7 +1014,9 @@ mod tests {
             assert_eq!(e.to_oauth_error().code, ErrorCode::InvalidClient);
         }
         for extra in [
+            // private_key_jwt needs its keys, inline (no jwks_uri is fetched).
             r#","token_endpoint_auth_method":"private_key_jwt""#,
+            r#","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://app.example/jwks""#,
             r#","token_endpoint_auth_method":"tls_client_auth""#,
             r#","token_endpoint_auth_method":7"#,
         ] {

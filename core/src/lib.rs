@@ -63,8 +63,7 @@ mod verifier;
 /// [custom-store]: crate::manual::custom_store
 /// [new-adapter]: crate::manual::new_adapter
 /// [jwt-access-tokens]: crate::manual::jwt_access_tokens
-/// [dpop]: crate::manual::dpop
-/// [resource-server]: crate::manual::resource_server
+/// [client-id-metadata-documents]: crate::manual::client_id_metadata_documents
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
 
@@ -109,15 +108,10 @@ pub mod manual {
         #![doc = include_str!("../doc/howto/jwt-access-tokens.md")]
     }
 
-    /// Sender-constrained tokens with DPoP (RFC 9449).
-    pub mod dpop {
-        #![doc = include_str!("../doc/howto/dpop.md")]
-    }
-
-    /// How to protect an API in another process than the authorization
-    /// server: JWTs validated against the remote JWKS, or introspection.
-    pub mod resource_server {
-        #![doc = include_str!("../doc/howto/resource-server.md")]
+    /// How to accept clients known by a client ID metadata document
+    /// (draft-ietf-oauth-client-id-metadata-document), with SSRF defences.
+    pub mod client_id_metadata_documents {
+        #![doc = include_str!("../doc/howto/client-id-metadata-documents.md")]
     }
 }
 

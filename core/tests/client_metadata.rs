@@ -558,3 +558,73 @@ async fn fetches_in_progress_are_capped_and_cached_clients_keep_working() {
         ErrorCode::InvalidClient
     );
 }
+
+#[tokio::test]
+async fn a_document_with_keys_makes_a_private_key_jwt_client_draft_6_2() {
+    use tessera::{CLIENT_ASSERTION_TYPE_JWT_BEARER, Jwks, JwsAlgorithm, OsRandom, SigningKey};
+    let key = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    let jwks = Jwks::new([key.verifying_key().to_jwk()]);
+    let f = fixture_with(Some(ClientMetadataPolicy::default()), |b| {
+        b.client_auth_method(tessera::PrivateKeyJwt::new())
+    });
+    let mut doc: serde_json::Value = serde_json::from_str(&document(URL)).unwrap();
+    doc["token_endpoint_auth_method"] = "private_key_jwt".into();
+    doc["jwks"] = serde_json::to_value(&jwks).unwrap();
+    f.fetcher
+        .serve(URL, Ok(FetchedDocument::new(doc.to_string())));
+    let alice = Subject::new("alice");
+    let AuthorizeOutcome::Consent(prompt) = f
+        .server
+        .authorize(&authorize_query(URL), Some(&alice))
+        .await
+    else {
+        panic!("consent expected")
+    };
+    assert!(!prompt.client.is_public());
+    assert!(prompt.client.secret_hash().is_none());
+    let AuthorizeOutcome::Redirect(r) = f
+        .server
+        .decide(&prompt.handle, &alice, Decision::Allow)
+        .await
+    else {
+        panic!("redirect expected")
+    };
+    let location = r.location();
+    let code = url::form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let grant = format!(
+        "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&redirect_uri={}",
+        enc(REDIRECT)
+    );
+    // The client_id alone no longer does: it must prove the key (RFC 7523 §2.2).
+    let (status, body) = token(&f, &format!("{grant}&client_id={}", enc(URL))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let now = f.server.now().unix_timestamp();
+    let assertion = key
+        .sign_jwt(
+            "JWT",
+            &serde_json::json!({"iss": URL, "sub": URL, "aud": "https://as.example",
+                "exp": now + 60, "iat": now, "jti": "one"}),
+        )
+        .unwrap();
+    let (status, body) = token(
+        &f,
+        &format!(
+            "{grant}&client_assertion_type={}&client_assertion={assertion}",
+            enc(CLIENT_ASSERTION_TYPE_JWT_BEARER)
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // Without the method on the server, such a document is refused.
+    let off = fixture();
+    off.fetcher
+        .serve(URL, Ok(FetchedDocument::new(doc.to_string())));
+    assert_eq!(error_page(&off, URL).await.code, ErrorCode::InvalidClient);
+}

@@ -212,7 +212,7 @@ impl ServerBuilder {
 
     /// Turns on client ID metadata documents
     /// (draft-ietf-oauth-client-id-metadata-document): a `client_id` that
-    /// is an `https` URL the registry does not know names a public client
+    /// is an `https` URL the registry does not know names the client
     /// described by the JSON document at that URL, which `fetcher` fetches
     /// (with SSRF defences: `tessera-client-metadata` has one) and the
     /// server validates and caches within `policy`. The metadata says
