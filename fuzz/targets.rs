@@ -40,7 +40,7 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A PKCE verifier the seeds use.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 12] = [
+pub const TARGETS: [&str; 13] = [
     "authorize",
     "token",
     "basic",
@@ -53,6 +53,7 @@ pub const TARGETS: [&str; 12] = [
     "device",
     "registration",
     "jwt",
+    "dpop",
 ];
 
 /// Runs the target called `name` on `data`.
@@ -70,6 +71,7 @@ pub fn run(name: &str, data: &[u8]) {
         "device" => device(data),
         "registration" => registration(data),
         "jwt" => jwt(data),
+        "dpop" => dpop(data),
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -1415,6 +1417,65 @@ pub fn jwt(data: &[u8]) {
             assert_eq!(again.kid(), key.kid());
             assert_eq!(again.algorithm(), key.algorithm());
             assert_eq!(again.thumbprint(), key.thumbprint());
+        }
+    }
+}
+
+/// `dpop`: the DPoP proof parser and checks (RFC 9449 §4.3) on any bytes.
+/// The first byte picks the mode: even, a proof at the token endpoint
+/// (`POST https://as.example/token`); odd but not 3 mod 4, a proof at a
+/// resource (`GET .../api/photos` with `ath` of a fixed token); 3 mod 4, an
+/// `htu` comparison of two URIs split at a NUL byte. Never a panic; an
+/// accepted proof names the request it was checked against, has a 43-
+/// character thumbprint and a `jti` within bounds; `htu` comparison is
+/// symmetric, and a URI that compares at all compares equal to itself.
+pub fn dpop(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    if mode % 4 == 3 {
+        let (a, b) = text.split_once('\0').unwrap_or((&text, ""));
+        assert_eq!(
+            tessera::same_htu(a, b),
+            tessera::same_htu(b, a),
+            "htu comparison is symmetric"
+        );
+        if tessera::same_htu(a, b) {
+            assert!(tessera::same_htu(a, a) && tessera::same_htu(b, b));
+        }
+        return;
+    }
+    // The seeds' fixed time: UNIX_EPOCH + 20,000 days.
+    let now = OffsetDateTime::UNIX_EPOCH + Duration::days(20_000);
+    let token = "tsa_fuzz-access-token";
+    let (method, uri) = if mode % 2 == 0 {
+        ("POST", "https://as.example/token")
+    } else {
+        ("GET", "https://as.example/api/photos")
+    };
+    let mut context = tessera::ProofContext::new(method, uri, now);
+    if mode % 2 == 1 {
+        context = context.with_access_token(token);
+    }
+    let policy = tessera::DpopPolicy::new();
+    match tessera::verify_dpop_proof(Some(&text), &context, &policy) {
+        Ok(proof) => {
+            assert_eq!(proof.jkt.len(), 43, "a SHA-256 thumbprint, base64url");
+            assert!(!proof.jti.is_empty() && proof.jti.len() <= tessera::MAX_DPOP_JTI_BYTES);
+            assert!(proof.iat <= now + policy.max_skew && proof.iat >= now - policy.max_age);
+            assert!(text.len() <= tessera::MAX_DPOP_PROOF_BYTES);
+        }
+        Err(e) => {
+            // Every refusal is an RFC 9449 error code, never a server error.
+            let code = e.to_oauth_error().code;
+            assert!(
+                matches!(
+                    code,
+                    tessera::ErrorCode::InvalidDpopProof | tessera::ErrorCode::UseDpopNonce
+                ),
+                "{code:?}"
+            );
         }
     }
 }

@@ -411,7 +411,8 @@ where
                 request.method().as_str(),
                 request_target(request.extensions(), request.uri()),
             );
-            let token = match verify(&server, request.headers(), request.uri(), &path, facts).await {
+            let token = match verify(&server, request.headers(), request.uri(), &path, facts).await
+            {
                 Ok(token) => token,
                 Err(rejection) => return Ok(rejection.into_response()),
             };

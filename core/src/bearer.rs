@@ -178,10 +178,7 @@ impl BearerError {
             Some(e) if self.is_dpop() => {
                 let bearer = e.bearer_challenge(realm, scope);
                 let params = bearer.strip_prefix("Bearer ").unwrap_or(&bearer);
-                format!(
-                    "DPoP algs=\"{}\", {params}",
-                    crate::dpop::DPOP_ALGS_PARAM
-                )
+                format!("DPoP algs=\"{}\", {params}", crate::dpop::DPOP_ALGS_PARAM)
             }
             Some(e) => e.bearer_challenge(realm, scope),
         };

@@ -64,6 +64,8 @@ mod verifier;
 /// [new-adapter]: crate::manual::new_adapter
 /// [jwt-access-tokens]: crate::manual::jwt_access_tokens
 /// [client-id-metadata-documents]: crate::manual::client_id_metadata_documents
+/// [dpop]: crate::manual::dpop
+/// [resource-server]: crate::manual::resource_server
 pub mod manual {
     #![doc = include_str!("../doc/manual.md")]
 
@@ -112,6 +114,17 @@ pub mod manual {
     /// (draft-ietf-oauth-client-id-metadata-document), with SSRF defences.
     pub mod client_id_metadata_documents {
         #![doc = include_str!("../doc/howto/client-id-metadata-documents.md")]
+    }
+
+    /// Sender-constrained tokens with DPoP (RFC 9449).
+    pub mod dpop {
+        #![doc = include_str!("../doc/howto/dpop.md")]
+    }
+
+    /// How to protect an API in another process than the authorization
+    /// server: JWTs validated against the remote JWKS, or introspection.
+    pub mod resource_server {
+        #![doc = include_str!("../doc/howto/resource-server.md")]
     }
 }
 

@@ -9,8 +9,8 @@ mod dpop_client;
 use common::{Fixture, VERIFIER, alice, auth_query, basic, fixture, fixture_with, query_param};
 use dpop_client::DpopKey;
 use tessera::{
-    AuthorizeOutcome, BearerError, Decision, DpopError, DpopFacts, DpopPolicy, Endpoint,
-    ErrorCode, HttpRequest, HttpResponse, Reason,
+    AuthorizeOutcome, BearerError, Decision, DpopError, DpopFacts, DpopPolicy, Endpoint, ErrorCode,
+    HttpRequest, HttpResponse, Reason,
 };
 
 const API: &str = "https://as.example/api/photos";
@@ -131,7 +131,10 @@ async fn a_bad_or_replayed_proof_at_the_token_endpoint_is_400_invalid_dpop_proof
     assert_eq!(r.status, 200);
     // §11.1: the same proof again.
     let (r, v) = client_credentials(&f, Some(&proof)).await;
-    assert_eq!((r.status, v["error"].as_str()), (400, Some("invalid_dpop_proof")));
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
     // A proof for another URI, another method, garbage.
     for bad in [
         key.proof("POST", "https://as.example/other", None),
@@ -139,7 +142,10 @@ async fn a_bad_or_replayed_proof_at_the_token_endpoint_is_400_invalid_dpop_proof
         "not-a-proof".to_owned(),
     ] {
         let (r, v) = client_credentials(&f, Some(&bad)).await;
-        assert_eq!((r.status, v["error"].as_str()), (400, Some("invalid_dpop_proof")));
+        assert_eq!(
+            (r.status, v["error"].as_str()),
+            (400, Some("invalid_dpop_proof"))
+        );
         assert_eq!(r.header("cache-control"), Some("no-store"));
     }
 }
@@ -162,7 +168,9 @@ async fn a_bound_token_needs_its_proof_at_the_resource() {
         Reason::DpopReplayed
     );
     // A stolen token, presented as a bearer token (§7.2).
-    let e = resource(&f, &format!("Bearer {at}"), None).await.unwrap_err();
+    let e = resource(&f, &format!("Bearer {at}"), None)
+        .await
+        .unwrap_err();
     assert_eq!(e, BearerError::DpopBound);
     assert_eq!(e.status(), 401);
     let challenge = e.challenge("photos");
@@ -175,7 +183,10 @@ async fn a_bound_token_needs_its_proof_at_the_resource() {
         .await
         .unwrap_err();
     assert_eq!(e.status(), 401);
-    assert!(e.challenge("photos").contains("error=\"invalid_dpop_proof\""));
+    assert!(
+        e.challenge("photos")
+            .contains("error=\"invalid_dpop_proof\"")
+    );
     assert_eq!(dpop_reason(e), Reason::DpopKeyMismatch);
     // Without a proof, with a proof without ath or for another URI/method.
     for (proof, reason) in [
@@ -185,7 +196,10 @@ async fn a_bound_token_needs_its_proof_at_the_resource() {
             Some(key.proof("GET", "https://as.example/api/other", Some(&at))),
             Reason::DpopUriMismatch,
         ),
-        (Some(key.proof("POST", API, Some(&at))), Reason::DpopMethodMismatch),
+        (
+            Some(key.proof("POST", API, Some(&at))),
+            Reason::DpopMethodMismatch,
+        ),
     ] {
         let e = resource(&f, &dpop, proof.as_deref()).await.unwrap_err();
         assert_eq!(dpop_reason(e), reason);
@@ -205,9 +219,13 @@ async fn a_bearer_token_is_not_accepted_with_the_dpop_scheme() {
     let (_, v) = client_credentials(&f, None).await;
     let at = v["access_token"].as_str().unwrap();
     let key = DpopKey::es256();
-    let e = resource(&f, &format!("DPoP {at}"), Some(&key.proof("GET", API, Some(at))))
-        .await
-        .unwrap_err();
+    let e = resource(
+        &f,
+        &format!("DPoP {at}"),
+        Some(&key.proof("GET", API, Some(at))),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e, BearerError::DpopBound);
     // It still works as what it is.
     resource(&f, &format!("Bearer {at}"), None).await.unwrap();
@@ -229,10 +247,16 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key() {
     let body = format!("grant_type=refresh_token&refresh_token={refresh}&client_id=cli");
     // §5: without a proof, or with another key's, the refresh token is no good.
     let (r, v) = token_with(&f, &body, None, None).await;
-    assert_eq!((r.status, v["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
     let other = DpopKey::es256();
     let (r, v) = token_with(&f, &body, None, Some(&other.proof("POST", &url, None))).await;
-    assert_eq!((r.status, v["error"].as_str()), (400, Some("invalid_dpop_proof")));
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
     // With its key: new tokens, still bound.
     let (r, v) = token_with(&f, &body, None, Some(&key.proof("POST", &url, None))).await;
     assert_eq!(r.status, 200, "{v}");
@@ -242,7 +266,10 @@ async fn a_public_clients_refresh_token_is_bound_to_its_key() {
     let next = v["refresh_token"].as_str().unwrap();
     let body = format!("grant_type=refresh_token&refresh_token={next}&client_id=cli");
     let (r, v) = token_with(&f, &body, None, None).await;
-    assert_eq!((r.status, v["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
@@ -274,22 +301,32 @@ async fn server_nonces_are_required_when_configured() {
     let url = token_url(&f);
     // §8: use_dpop_nonce, with the nonce in DPoP-Nonce.
     let (r, v) = client_credentials(&f, Some(&key.proof("POST", &url, None))).await;
-    assert_eq!((r.status, v["error"].as_str()), (400, Some("use_dpop_nonce")));
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("use_dpop_nonce"))
+    );
     let nonce = r.header("dpop-nonce").unwrap().to_owned();
-    let (r, v) = client_credentials(&f, Some(&key.proof_with_nonce("POST", &url, None, &nonce))).await;
+    let (r, v) =
+        client_credentials(&f, Some(&key.proof_with_nonce("POST", &url, None, &nonce))).await;
     assert_eq!(r.status, 200, "{v}");
     // §9: at the resource, too: 401 use_dpop_nonce with the header.
     let at = v["access_token"].as_str().unwrap();
-    let e = resource(&f, &format!("DPoP {at}"), Some(&key.proof("GET", API, Some(at))))
-        .await
-        .unwrap_err();
+    let e = resource(
+        &f,
+        &format!("DPoP {at}"),
+        Some(&key.proof("GET", API, Some(at))),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(e, BearerError::Dpop(DpopError::UseNonce { .. })));
     let http = e.to_http("photos");
     assert_eq!(http.status, 401);
     assert!(http.header("dpop-nonce").is_some());
     assert_eq!(e.code(), Some(ErrorCode::UseDpopNonce));
     let proof = key.proof_with_nonce("GET", API, Some(at), http.header("dpop-nonce").unwrap());
-    resource(&f, &format!("DPoP {at}"), Some(&proof)).await.unwrap();
+    resource(&f, &format!("DPoP {at}"), Some(&proof))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

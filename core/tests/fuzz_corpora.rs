@@ -135,3 +135,8 @@ fn loopback_ports_are_ports() {
     assert!(registered.matches("http://127.0.0.1:65535/cb"));
     assert!(!registered.matches("http://127.0.0.1:99999/cb"));
 }
+
+#[test]
+fn dpop() {
+    replay("dpop");
+}

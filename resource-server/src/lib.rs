@@ -1,0 +1,34 @@
+//! Token verifiers for a resource server running in another process than
+//! its authorization server (Tessera, or any RFC 8414 server), for the
+//! `Bearer` extractor and `require_scope` layer of `tessera-axum` and the
+//! `Bearer` / `Scoped` guards of `tessera-rocket`:
+//!
+//! - [`JwksVerifier`]: JWT access tokens (RFC 9068) validated locally
+//!   against the authorization server's JWK Set, fetched through its
+//!   metadata (RFC 8414 `jwks_uri`), kept, and fetched again on an unknown
+//!   `kid` (a key rotation) at most once per cooldown;
+//! - [`IntrospectionVerifier`]: every kind of token asked about at the
+//!   introspection endpoint (RFC 7662), answers cached by the token's hash
+//!   until its expiry and at most a minute, so revocation is seen.
+//!
+//! Both check what [`tessera::RemoteResource`] says (issuer, the audience
+//! of the protected resource at the request's path, expiry with a small
+//! leeway) and fail closed: an authorization server that cannot be reached
+//! gets the request `503 temporarily_unavailable`, never a token accepted
+//! unchecked. The checks themselves are the core's, free of I/O; this crate
+//! only fetches.
+//!
+//! See the how-to "Resource servers in another process" in the `tessera`
+//! manual (`core/doc/howto/resource-server.md`).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cache;
+mod fetch;
+mod introspection;
+mod jwks;
+
+pub use fetch::{FetchError, FetchLimits};
+pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
+pub use jwks::{BuildError, JwksVerifier, JwksVerifierBuilder};
