@@ -43,6 +43,16 @@ pub fn clients() -> Vec<Client> {
 /// A server over `store` configured like the demo provider
 /// (`photobook::build_server`), with these lifetimes.
 pub fn server(store: Arc<dyn Store>, lifetimes: Lifetimes) -> Result<Server, BoxError> {
+    server_with_keys(store, lifetimes, None)
+}
+
+/// [`server`], issuing JWT access tokens (RFC 9068) signed with `keys`
+/// when given, as `photo-provider --access-tokens jwt` does.
+pub fn server_with_keys(
+    store: Arc<dyn Store>,
+    lifetimes: Lifetimes,
+    keys: Option<Arc<dyn tessera::KeySet>>,
+) -> Result<Server, BoxError> {
     let mut builder = Server::builder()
         .issuer(ISSUER)
         .shared_store(store)
@@ -50,6 +60,9 @@ pub fn server(store: Arc<dyn Store>, lifetimes: Lifetimes) -> Result<Server, Box
         .lifetimes(lifetimes);
     for (token, words) in photobook::clients::scopes() {
         builder = builder.scope(token, words);
+    }
+    if let Some(keys) = keys {
+        builder = builder.jwt_access_tokens(keys);
     }
     Ok(builder.build()?)
 }

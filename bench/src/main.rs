@@ -69,9 +69,10 @@ struct Args {
     #[arg(long)]
     redis_cluster: Vec<String>,
     /// Run only these parts, comma-separated: `tokens` (bytes per live
-    /// token), `memory`, `redis` (with its round trips), `cluster`,
-    /// `postgres`. Everything given by default.
-    #[arg(long, value_delimiter = ',', value_parser = ["tokens", "memory", "redis", "cluster", "postgres"])]
+    /// token), `memory`, `jwt` (the provider issuing JWT access tokens
+    /// beside itself issuing opaque ones), `redis` (with its round trips),
+    /// `cluster`, `postgres`. Everything given by default.
+    #[arg(long, value_delimiter = ',', value_parser = ["tokens", "memory", "jwt", "redis", "cluster", "postgres"])]
     only: Vec<String>,
     /// Where the provider's log goes: the demo's logging as shipped
     /// (`photobook::init_logging`'s filter and batching writer; `RUST_LOG`
@@ -239,6 +240,9 @@ fn run(args: Args) -> Result<(), BoxError> {
         } else {
             Vec::new()
         };
+        if part("jwt") {
+            throughput_jwt(&args, &server_rt, &load_rt)?;
+        }
         let redis = match &args.redis {
             Some(url) if part("redis") => {
                 Some(throughput_redis(url, &args, &server_rt, &load_rt, cores)?)
@@ -786,6 +790,70 @@ fn throughput_memory(
             token_only: false,
         },
     )
+}
+
+/// The provider issuing JWT access tokens (RFC 9068, ES256 and EdDSA)
+/// beside the same provider issuing opaque ones, each on a memory store of
+/// its own, alternating slices in one run: token endpoint and protected
+/// API req/s, JWT as a ratio of opaque.
+fn throughput_jwt(args: &Args, server_rt: &Runtime, load_rt: &Runtime) -> Result<(), BoxError> {
+    println!();
+    println!("## HTTP, JWT access tokens beside opaque ones (memory store)");
+    println!();
+    let start = |keys: Option<Arc<dyn tessera::KeySet>>| -> Result<(Server, SocketAddr), BoxError> {
+        let memory = Arc::new(MemoryStore::with_clients(apps::clients()));
+        let store: Arc<dyn tessera::Store> = memory;
+        let server = apps::server_with_keys(store, bench_lifetimes(), keys)?;
+        let addr = serve(server_rt, apps::provider_app(server.clone())?)?;
+        Ok((server, addr))
+    };
+    let (opaque_server, opaque) = start(None)?;
+    let (opaque_access, _) = load_rt.block_on(apps::CodeMinter::new(opaque_server).tokens())?;
+    let backup = apps::basic("backup-job", BACKUP_SECRET);
+    println!("| scenario | opaque req/s | JWT req/s | JWT / opaque | server µs/req opaque | JWT |");
+    println!("|---|---|---|---|---|---|");
+    for alg in [tessera::JwsAlgorithm::Es256, tessera::JwsAlgorithm::EdDsa] {
+        let keys: Arc<dyn tessera::KeySet> =
+            Arc::new(tessera::RotatingKeys::generate(alg, &tessera::OsRandom));
+        let (jwt_server, jwt) = start(Some(keys))?;
+        let (jwt_access, _) = load_rt.block_on(apps::CodeMinter::new(jwt_server).tokens())?;
+        let cc = || post("/token", backup.clone(), CC_BODY.into());
+        eprintln!("tessera-bench: running client_credentials, opaque vs JWT {alg}");
+        let (o, j) = drive_pair(load_rt, opaque, Some(jwt), &cc, &cc, args)?;
+        let api = |token: &str| {
+            let authorization = format!("Bearer {token}");
+            move || RequestSpec {
+                method: Method::GET,
+                path: "/api/photos",
+                authorization: authorization.clone(),
+                body: BodySource::Empty,
+            }
+        };
+        eprintln!("tessera-bench: running GET /api/photos, opaque vs JWT {alg}");
+        let (ao, aj) = drive_pair(
+            load_rt,
+            opaque,
+            Some(jwt),
+            &api(&opaque_access),
+            &api(&jwt_access),
+            args,
+        )?;
+        for (name, o, j) in [
+            ("client_credentials (POST /token)", o, j),
+            ("protected API (GET /api/photos)", ao, aj),
+        ] {
+            let j = j.ok_or("no JWT run")?;
+            println!(
+                "| {name}, {alg} | {:.0} | {:.0} | {:.2}x | {:.1} | {:.1} |",
+                o.run.rps(),
+                j.run.rps(),
+                j.run.rps() / o.run.rps(),
+                o.server_us_per_request,
+                j.server_us_per_request
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Pins the Redis server to the server core when it runs on this machine.
