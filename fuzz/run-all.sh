@@ -21,7 +21,7 @@ set -eu
 cd "$(dirname "$0")"
 per_target=${1:-3600}
 [ $# -gt 0 ] && shift
-targets=${*:-"login_handle jwt scope params redirect_uri basic token bearer device par registration authorize"}
+targets=${*:-"login_handle jwt scope params redirect_uri basic token bearer device par registration authorize dpop client_assertion"}
 work=${FUZZ_WORK:-/tmp/tessera-fuzz}
 keep=${KEEP:-200}
 mkdir -p artifacts

@@ -40,7 +40,7 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A PKCE verifier the seeds use.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 13] = [
+pub const TARGETS: [&str; 14] = [
     "authorize",
     "token",
     "basic",
@@ -54,6 +54,7 @@ pub const TARGETS: [&str; 13] = [
     "registration",
     "jwt",
     "dpop",
+    "client_assertion",
 ];
 
 /// Runs the target called `name` on `data`.
@@ -72,6 +73,9 @@ pub fn run(name: &str, data: &[u8]) {
         "registration" => registration(data),
         "jwt" => jwt(data),
         "dpop" => dpop(data),
+        "client_assertion" => {
+            client_assertion(data);
+        }
         other => panic!("no fuzz target {other}"),
     }
 }
@@ -1478,4 +1482,115 @@ pub fn dpop(data: &[u8]) {
             );
         }
     }
+}
+
+/// The `client_assertion` target's server: one client authenticating with
+/// `private_key_jwt` (RFC 7523 §2.2) and the key it signs with.
+struct AssertionHarness {
+    server: Server,
+    key: tessera::SigningKey,
+    /// Every `jti` an accepted assertion carried: none may be accepted twice.
+    accepted: Mutex<HashSet<String>>,
+}
+
+fn assertion_harness() -> &'static AssertionHarness {
+    static H: OnceLock<AssertionHarness> = OnceLock::new();
+    H.get_or_init(|| {
+        let key = tessera::SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+        let jwks = Jwks::new([key.verifying_key().to_jwk()]);
+        let client =
+            Client::with_private_key_jwt(ClientId::new("signer").expect("id"), "Signer", jwks)
+                .with_grant_types(["client_credentials"])
+                .with_scope(scope_of("photos.read"));
+        let clock = Arc::new(FixedClock::new(
+            OffsetDateTime::UNIX_EPOCH + Duration::days(20_000),
+        ));
+        let server = Server::builder()
+            .issuer(ISSUER)
+            .store(Arc::new(MemoryStore::with_clients([client])))
+            .scope(
+                ScopeToken::new("photos.read").expect("scope"),
+                "View your photos",
+            )
+            .clock(clock)
+            .rate_limiter(NoLimit)
+            .client_auth_method(tessera::PrivateKeyJwt::new())
+            .build()
+            .expect("server");
+        AssertionHarness {
+            server,
+            key,
+            accepted: Mutex::new(HashSet::new()),
+        }
+    })
+}
+
+/// `client_assertion`: `private_key_jwt` client authentication (RFC 7523
+/// §2.2, §3) at the token endpoint. Mode byte even: the rest is the
+/// assertion's text as sent (the JWS parser). Odd: the rest is a claims
+/// JSON object the harness signs with the client's real key (the claim
+/// rules: what a signature cannot make acceptable). Never a server error;
+/// a token only for claims RFC 7523 §3 accepts, and each `jti` once.
+/// Answers the token endpoint's status (0 when nothing was sent).
+pub fn client_assertion(data: &[u8]) -> u16 {
+    let Some((&mode, rest)) = data.split_first() else {
+        return 0;
+    };
+    let h = assertion_harness();
+    let now = (OffsetDateTime::UNIX_EPOCH + Duration::days(20_000)).unix_timestamp();
+    let (assertion, claims) = if mode % 2 == 0 {
+        (String::from_utf8_lossy(rest).into_owned(), None)
+    } else {
+        let Ok(claims) = serde_json::from_slice::<serde_json::Value>(rest) else {
+            return 0;
+        };
+        let Some(jws) = h.key.sign_jwt("JWT", &claims) else {
+            return 0;
+        };
+        (jws, Some(claims))
+    };
+    let body = format!(
+        "grant_type=client_credentials&client_assertion_type={}&client_assertion={}",
+        encode(tessera::CLIENT_ASSERTION_TYPE_JWT_BEARER),
+        encode(&assertion)
+    );
+    let response = block_on(
+        h.server
+            .handle(Endpoint::Token, &HttpRequest::form_post(&body, None)),
+    );
+    let answer = check_json_answer(&response, 200);
+    if response.status != 200 {
+        assert!(
+            matches!(response.status, 400 | 401 | 503),
+            "status {} for an assertion: {answer}",
+            response.status
+        );
+        return response.status;
+    }
+    let claims =
+        claims.unwrap_or_else(|| panic!("an assertion the fuzzer wrote was accepted: {assertion}"));
+    assert_eq!(claims["iss"], "signer", "iss is the client (§3 item 1)");
+    assert_eq!(claims["sub"], "signer", "sub is the client (§3 item 2)");
+    let aud_ok = match &claims["aud"] {
+        serde_json::Value::String(a) => a == ISSUER,
+        serde_json::Value::Array(all) => all.iter().any(|a| a == ISSUER),
+        _ => false,
+    };
+    assert!(aud_ok, "aud names the issuer (§3 item 3): {claims}");
+    let exp = claims["exp"].as_f64().unwrap_or(f64::NAN);
+    // §3 item 4 allows clock skew: the rules' default is 30 seconds.
+    assert!(
+        exp > (now - 30) as f64,
+        "an expired assertion accepted (§3 item 4): {claims}"
+    );
+    let jti = claims["jti"]
+        .as_str()
+        .unwrap_or_else(|| panic!("accepted without a jti: {claims}"));
+    let fresh = h
+        .accepted
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(jti.to_owned());
+    assert!(fresh, "jti {jti:?} accepted twice (§3 item 7)");
+    response.status
 }

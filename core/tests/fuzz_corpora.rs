@@ -140,3 +140,23 @@ fn loopback_ports_are_ports() {
 fn dpop() {
     replay("dpop");
 }
+
+#[test]
+fn client_assertion() {
+    replay("client_assertion");
+}
+
+/// The `client_assertion` harness does reach its acceptance checks: good
+/// claims get a token, once.
+#[test]
+fn client_assertion_harness_accepts_good_claims_once() {
+    let now = 20_000 * 86_400;
+    let claims = format!(
+        r#"{{"iss":"signer","sub":"signer","aud":"https://as.example","exp":{},"jti":"harness-check"}}"#,
+        now + 60
+    );
+    let mut data = vec![1u8];
+    data.extend_from_slice(claims.as_bytes());
+    assert_eq!(targets::client_assertion(&data), 200);
+    assert_eq!(targets::client_assertion(&data), 401, "the jti again: invalid_client");
+}
