@@ -711,3 +711,35 @@ async fn dynamic_registration_of_a_private_key_jwt_client() {
         (400, Some("invalid_client_metadata"))
     );
 }
+
+/// RFC 7523 §3 item 7 under racing requests: one client assertion sent by
+/// 16 tasks at once authenticates exactly one of them (the replay cache's
+/// `first_use` is atomic).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_assertion_wins_once_among_racers() {
+    let f = Arc::new(fixture());
+    let form = Arc::new(f.form(&f.assertion(&f.claims())));
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (f, form, barrier) = (f.clone(), form.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                f.post(Endpoint::Token, &form, None).await.0
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in racers {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{statuses:?}"
+    );
+}
