@@ -179,7 +179,8 @@ fn dpop_proof(alg: JwsAlgorithm, token: &str) -> (String, String) {
     use sha2::Digest;
     let htu = format!("{ISSUER}/api/photos");
     let seed: [u8; 32] = rand::random();
-    let (jwk, sign): (serde_json::Value, Box<dyn Fn(&[u8]) -> Vec<u8>>) = match alg {
+    type Sign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let (jwk, sign): (serde_json::Value, Sign) = match alg {
         JwsAlgorithm::EdDsa => {
             let k = ed25519_dalek::SigningKey::from_bytes(&seed);
             let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.verifying_key().as_bytes())});

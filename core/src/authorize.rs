@@ -305,6 +305,24 @@ pub(crate) fn validate(
     let audience = crate::resource::requested_resource(params)
         .and_then(|requested| crate::resource::resolve(requested, client, config))
         .map_err(reject)?;
+    // RFC 9449 §10: `dpop_jkt` binds the code to a DPoP key; a SHA-256
+    // thumbprint is 43 base64url characters.
+    let dpop_jkt = match params.get("dpop_jkt") {
+        None => None,
+        Some(jkt)
+            if jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(jkt.to_owned())
+        }
+        Some(_) => {
+            return Err(reject(OAuthError::invalid_request(
+                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10)",
+            )));
+        }
+    };
     // The verified redirect URI and the state move into the request.
     let ResponseTarget {
         redirect_uri,
@@ -321,6 +339,7 @@ pub(crate) fn validate(
             state,
             challenge,
             audience,
+            dpop_jkt,
             expires_at: now + config.lifetimes.pending,
         },
     })

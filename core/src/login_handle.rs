@@ -111,6 +111,7 @@ mod tests {
             state: Some("s\"<>é".into()),
             challenge: Some(CodeChallenge::s256(&"v".repeat(43))),
             expires_at: NOW + Duration::minutes(10),
+            dpop_jkt: None,
         }
     }
 

@@ -122,6 +122,10 @@ pub struct CodeRecord {
     /// authorization request's `resource`, or the default resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<ResourceIndicator>,
+    /// The DPoP key the code is bound to (RFC 9449 §10: the authorization
+    /// request's `dpop_jkt`): the token request must bring a proof by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// When it stops being redeemable.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,
@@ -295,6 +299,10 @@ pub struct PendingAuthorization {
     /// default resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<ResourceIndicator>,
+    /// The request's `dpop_jkt` (RFC 9449 §10), already checked: the code
+    /// will be bound to that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// When the handle stops working.
     #[serde(with = "time::serde::timestamp")]
     pub expires_at: OffsetDateTime,

@@ -48,7 +48,13 @@ async fn client_credentials(f: &Fixture, proof: Option<&str>) -> (HttpResponse, 
 
 /// A code for the public client `cli` (login, consent, allow).
 async fn code_for_cli(f: &Fixture) -> String {
-    let extra = "&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback";
+    code_for_cli_with(f, "").await
+}
+
+/// A code for `cli` with `more` authorization request parameters.
+async fn code_for_cli_with(f: &Fixture, more: &str) -> String {
+    let extra = format!("&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback{more}");
+    let extra = extra.as_str();
     let login = match f.server.authorize(&auth_query("cli", extra), None).await {
         AuthorizeOutcome::Login(p) => p.handle,
         other => panic!("expected login, got {other:?}"),
@@ -337,4 +343,62 @@ async fn metadata_lists_the_dpop_algorithms() {
         m["dpop_signing_alg_values_supported"],
         serde_json::json!(["ES256", "EdDSA"])
     );
+}
+
+#[tokio::test]
+async fn dpop_jkt_binds_the_code_to_a_key() {
+    // RFC 9449 §10: the authorization request names the key's thumbprint;
+    // the code is good only with a proof by that key.
+    let f = fixture();
+    let key = DpopKey::es256();
+    let url = token_url(&f);
+    let redeem = |code: String| {
+        format!(
+            "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&client_id=cli&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback"
+        )
+    };
+    let bound = format!("&dpop_jkt={}", key.thumbprint());
+    let code = code_for_cli_with(&f, &bound).await;
+    let (r, v) = token_with(&f, &redeem(code), None, None).await;
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let code = code_for_cli_with(&f, &bound).await;
+    let other = DpopKey::es256();
+    let (r, v) = token_with(
+        &f,
+        &redeem(code),
+        None,
+        Some(&other.proof("POST", &url, None)),
+    )
+    .await;
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (400, Some("invalid_dpop_proof"))
+    );
+    let code = code_for_cli_with(&f, &bound).await;
+    let (r, v) = token_with(
+        &f,
+        &redeem(code),
+        None,
+        Some(&key.proof("POST", &url, None)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{v}");
+    assert_eq!(v["token_type"], "DPoP");
+    // A malformed dpop_jkt is invalid_request, at the redirect URI.
+    let query = auth_query(
+        "cli",
+        "&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback&dpop_jkt=not-a-thumbprint",
+    );
+    match f.server.authorize(&query, None).await {
+        AuthorizeOutcome::Redirect(r) => {
+            assert_eq!(
+                query_param(r.location(), "error").as_deref(),
+                Some("invalid_request")
+            );
+        }
+        other => panic!("expected an error redirect, got {other:?}"),
+    }
 }

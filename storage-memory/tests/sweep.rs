@@ -56,6 +56,7 @@ fn code_record(at: OffsetDateTime, ttl: Duration) -> CodeRecord {
         scope: Scope::parse("read").unwrap(),
         audience: None,
         expires_at: at + ttl,
+        dpop_jkt: None,
     }
 }
 
@@ -69,6 +70,7 @@ fn pending(at: OffsetDateTime, ttl: Duration) -> PendingAuthorization {
         state: None,
         challenge: None,
         expires_at: at + ttl,
+        dpop_jkt: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         scope: Scope::parse("a").unwrap(),
         audience: None,
         expires_at: now + Duration::seconds(60),
+        dpop_jkt: None,
     }
 }
 
@@ -59,6 +60,7 @@ fn pending(now: OffsetDateTime) -> PendingAuthorization {
         state: None,
         challenge: None,
         expires_at: now + Duration::seconds(600),
+        dpop_jkt: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         scope: Scope::parse("a").unwrap(),
         audience: None,
         expires_at: now + time::Duration::seconds(60),
+        dpop_jkt: None,
     }
 }
 

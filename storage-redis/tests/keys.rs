@@ -61,6 +61,7 @@ async fn every_key_expires_and_meta_outlives_its_records() {
                 scope: Scope::parse("a").unwrap(),
                 audience: None,
                 expires_at: now + Duration::seconds(60),
+                dpop_jkt: None,
             },
         )
         .await
@@ -95,6 +96,7 @@ async fn every_key_expires_and_meta_outlives_its_records() {
                 state: None,
                 challenge: None,
                 expires_at: now + Duration::seconds(600),
+                dpop_jkt: None,
             },
         )
         .await

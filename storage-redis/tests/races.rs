@@ -86,6 +86,7 @@ async fn take_code_race(target: Target) {
             scope: Scope::parse("a").unwrap(),
             audience: None,
             expires_at: now + Duration::seconds(60),
+            dpop_jkt: None,
         };
         stores[0].put_code(code, record.clone()).await.unwrap();
         let answers = race(&stores, |_, s| async move {

@@ -43,6 +43,7 @@ fn code(now: OffsetDateTime) -> CodeRecord {
         scope: Scope::parse("a b").unwrap(),
         audience: None,
         expires_at: now + Duration::seconds(60),
+        dpop_jkt: None,
     }
 }
 
@@ -84,6 +85,7 @@ fn pending(now: OffsetDateTime) -> PendingAuthorization {
         state: None,
         challenge: None,
         expires_at: now + Duration::seconds(600),
+        dpop_jkt: None,
     }
 }
 

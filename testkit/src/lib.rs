@@ -167,6 +167,7 @@ fn code_record(now: OffsetDateTime, ttl: i64) -> CodeRecord {
         scope: scope(),
         audience: None,
         expires_at: now + secs(ttl),
+        dpop_jkt: None,
     }
 }
 
@@ -222,6 +223,7 @@ fn pending(now: OffsetDateTime, ttl: i64) -> PendingAuthorization {
             "conformance-verifier-0123456789-abcdefghijklmnop",
         )),
         expires_at: now + secs(ttl),
+        dpop_jkt: None,
     }
 }
 

@@ -102,6 +102,25 @@ impl GrantHandler for AuthorizationCodeGrant {
             }
         };
         check_code(&record, client, params, ctx.now)?;
+        // RFC 9449 §10: a code bound with `dpop_jkt` needs a proof by that key.
+        if let Some(bound) = record.dpop_jkt.as_deref() {
+            match ctx.dpop_jkt() {
+                Some(jkt) if jkt == bound => {}
+                Some(_) => {
+                    return Err(OAuthError::new(
+                        crate::error::ErrorCode::InvalidDpopProof,
+                        "the DPoP proof is not by the key the code is bound to (dpop_jkt)",
+                    )
+                    .with_reason(Reason::DpopKeyMismatch));
+                }
+                None => {
+                    return Err(OAuthError::invalid_grant(
+                        "the code is bound to a DPoP key (dpop_jkt): send a DPoP proof",
+                    )
+                    .with_reason(Reason::DpopProofMissing));
+                }
+            }
+        }
         let refresh = client
             .allows_grant(GrantType::REFRESH_TOKEN)
             .then_some(&record.scope);
@@ -155,6 +174,7 @@ mod tests {
             scope: Scope::parse("a").unwrap(),
             audience: None,
             expires_at: NOW + Duration::seconds(60),
+            dpop_jkt: None,
         }
     }
 

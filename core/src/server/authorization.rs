@@ -408,6 +408,7 @@ impl Server {
             state,
             challenge,
             audience,
+            dpop_jkt,
             expires_at: _,
         } = pending;
         let code_redirect_uri = redirect_uri_sent.then(|| redirect_uri.clone());
@@ -433,6 +434,7 @@ impl Server {
             subject: owner.clone(),
             scope,
             audience,
+            dpop_jkt,
             expires_at: now + self.inner.config.lifetimes.code,
         };
         if let Err(e) = self.inner.store.put_code(code.key(), record).await {
