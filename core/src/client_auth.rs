@@ -29,7 +29,7 @@ mod private_key_jwt;
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use base64::Engine;
@@ -47,13 +47,16 @@ pub use private_key_jwt::{AssertionAudience, CLIENT_ASSERTION_TYPE_JWT_BEARER, P
 
 /// What a client-authentication method sees of a request: the
 /// `Authorization` header and the form (or query) parameters.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ClientAuthRequest<'a> {
     /// The `Authorization` header, if any.
     pub authorization: Option<&'a str>,
     /// The request's parameters.
     pub params: &'a Params,
+    /// The Basic credentials, decoded once for both steps of
+    /// [`ClientSecretBasic`] (`None` inside: absent or malformed).
+    basic: OnceLock<Option<(ClientId, String)>>,
 }
 
 impl<'a> ClientAuthRequest<'a> {
@@ -62,7 +65,16 @@ impl<'a> ClientAuthRequest<'a> {
         Self {
             authorization,
             params,
+            basic: OnceLock::new(),
         }
+    }
+
+    /// The `Authorization: Basic` credentials (RFC 6749 §2.3.1), decoded
+    /// on first use: `None` without a Basic header, `Some(None)` for a
+    /// malformed one.
+    fn basic_credentials(&self) -> Option<Option<&(ClientId, String)>> {
+        let payload = self.authorization.and_then(basic_payload)?;
+        Some(self.basic.get_or_init(|| decode_basic(payload)).as_ref())
     }
 }
 
@@ -148,7 +160,11 @@ impl<'a> ClientAuthContext<'a> {
             tracing::error!(client = %client.id, scheme = hash.scheme(), "no verifier for the client's secret hash scheme");
             return Err(failed("unknown secret hash scheme"));
         };
-        if verifier.verify(hash, presented).await? {
+        let matches = match verifier.verify_now(hash, presented) {
+            Some(matches) => matches,
+            None => verifier.verify(hash, presented).await?,
+        };
+        if matches {
             Ok(())
         } else {
             Err(failed("wrong secret").with_reason(Reason::ClientSecretMismatch))
@@ -212,10 +228,10 @@ impl ClientAuthMethod for ClientSecretBasic {
     }
 
     fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
-        let Some(payload) = request.authorization.and_then(basic_payload) else {
+        let Some(decoded) = request.basic_credentials() else {
             return Ok(None);
         };
-        let (id, _) = decode_basic(payload).ok_or_else(|| {
+        let (id, _) = decoded.ok_or_else(|| {
             OAuthError::invalid_client("malformed Basic credentials")
                 .with_reason(Reason::ClientAuthenticationFailed)
         })?;
@@ -229,7 +245,7 @@ impl ClientAuthMethod for ClientSecretBasic {
                 "client_id does not match the Authorization header",
             ));
         }
-        Ok(Some(Presented::Credentials(id)))
+        Ok(Some(Presented::Credentials(id.clone())))
     }
 
     async fn verify(
@@ -239,11 +255,10 @@ impl ClientAuthMethod for ClientSecretBasic {
         client: &Client,
     ) -> Result<(), OAuthError> {
         let (_, secret) = request
-            .authorization
-            .and_then(basic_payload)
-            .and_then(decode_basic)
+            .basic_credentials()
+            .flatten()
             .ok_or_else(|| failed("malformed Basic credentials"))?;
-        ctx.verify_secret(client, &secret).await
+        ctx.verify_secret(client, secret).await
     }
 }
 

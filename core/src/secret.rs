@@ -206,6 +206,14 @@ pub trait SecretVerifier: Send + Sync + fmt::Debug {
     /// (`server_error`): never for a wrong secret.
     async fn verify(&self, stored: &SecretHash, presented: &str) -> Result<bool, OAuthError>;
 
+    /// [`verify`](Self::verify) answered at once, for a scheme that never
+    /// waits (a fast hash): saves the boxed future on every client
+    /// authentication. `None` (the default) means "ask `verify`".
+    fn verify_now(&self, stored: &SecretHash, presented: &str) -> Option<bool> {
+        let _ = (stored, presented);
+        None
+    }
+
     /// Whether the scheme is slow on purpose, for low-entropy secrets: the
     /// server then limits failed attempts per client before verifying
     /// ([`Action::SlowSecretFailure`](crate::Action::SlowSecretFailure)).
@@ -235,9 +243,14 @@ impl SecretVerifier for Sha256Verifier {
     }
 
     async fn verify(&self, stored: &SecretHash, presented: &str) -> Result<bool, OAuthError> {
+        self.verify_now(stored, presented)
+            .ok_or_else(OAuthError::server_error)
+    }
+
+    fn verify_now(&self, stored: &SecretHash, presented: &str) -> Option<bool> {
         match &stored.0 {
-            Repr::Sha256(h) => Ok(sha256_matches(h, &TokenHash::of(presented))),
-            Repr::Encoded(_) => Err(OAuthError::server_error()),
+            Repr::Sha256(h) => Some(sha256_matches(h, &TokenHash::of(presented))),
+            Repr::Encoded(_) => None,
         }
     }
 }
