@@ -457,6 +457,19 @@ impl<S: DeviceStore> DeviceStore for Counting<S> {
     }
 }
 
+#[async_trait]
+impl<S: tessera::storage::ReplayStore> tessera::storage::ReplayStore for Counting<S> {
+    async fn first_use(
+        &self,
+        key: tessera::storage::ReplayKey,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.tick();
+        tessera::storage::ReplayStore::first_use(&self.inner, key, expires_at, now).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,18 +487,5 @@ mod tests {
             assert_eq!(c.get("EVALSHA"), Some(&1), "split at {split}");
             assert_eq!(c.get("PING"), Some(&1), "split at {split}");
         }
-    }
-}
-
-#[async_trait]
-impl<S: tessera::storage::ReplayStore> tessera::storage::ReplayStore for Counting<S> {
-    async fn first_use(
-        &self,
-        key: tessera::storage::ReplayKey,
-        expires_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.tick();
-        tessera::storage::ReplayStore::first_use(&self.inner, key, expires_at, now).await
     }
 }

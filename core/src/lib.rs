@@ -210,13 +210,13 @@ pub use bearer::{
     AccessToken, BearerError, DpopFacts, TokenScheme, access_token_credentials, bearer_token,
 };
 // Resource servers in any process: one verifier trait for the adapters.
-pub use verifier::{
-    IntrospectionError, MAX_LEEWAY, RefusedToken, RemoteResource, ResourceRequest, SharedVerifier,
-    TokenVerifier, unreachable_authorization_server,
-};
 pub use protected_resource::{
     PROTECTED_RESOURCE_WELL_KNOWN_PATH, ProtectedResource, ProtectedResourceError,
     ProtectedResourceMetadata,
+};
+pub use verifier::{
+    IntrospectionError, MAX_LEEWAY, RefusedToken, RemoteResource, ResourceRequest, SharedVerifier,
+    TokenVerifier, unreachable_authorization_server,
 };
 
 // Answers of the other endpoints, for embedders that call them directly.

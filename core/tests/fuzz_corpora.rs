@@ -158,5 +158,9 @@ fn client_assertion_harness_accepts_good_claims_once() {
     let mut data = vec![1u8];
     data.extend_from_slice(claims.as_bytes());
     assert_eq!(targets::client_assertion(&data), 200);
-    assert_eq!(targets::client_assertion(&data), 401, "the jti again: invalid_client");
+    assert_eq!(
+        targets::client_assertion(&data),
+        401,
+        "the jti again: invalid_client"
+    );
 }
