@@ -15,6 +15,8 @@
 //!   issuer (A's URL); a code from one is redeemed at the other; 200 racers
 //!   on one code across both get one winner; refresh-token reuse across
 //!   instances revokes the family everywhere.
+//! - [`dpop_proofs_are_used_once_across_instances`]: a DPoP proof accepted
+//!   by A is refused by B (token endpoint and `/api/photos`), RFC 9449 §11.1.
 //! - [`redis_outage_under_load`]: Redis killed while `backup-job` asks for
 //!   tokens in a loop: every answer is a prompt `503 temporarily_unavailable`
 //!   (no hang, no panic, no reset), the protected API answers `503` (not
@@ -700,6 +702,81 @@ async fn two_instances(env: &mut Env) -> CheckResult {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_codes_and_tokens() {
     run!("two_instances_share_codes_and_tokens", 2, two_instances);
+}
+
+/// RFC 9449 §11.1: a DPoP proof used at one instance is a replay at the
+/// other (its `jti` is remembered in the shared Redis), at the token
+/// endpoint (400 `invalid_dpop_proof`, §5) and at `/api/photos` (401, §7.1).
+/// Both instances issue as A, so `htu` names A's URLs wherever a proof is
+/// sent; a fresh proof at B is accepted, so the refusals are replays.
+async fn dpop_across_instances(env: &mut Env) -> CheckResult {
+    use tessera_conformance::checks::rfc9449::DpopKey;
+    let a = env.ctx(0).await?;
+    let b = env.ctx(1).await?;
+    let (base_a, base_b) = (env.base(0).to_owned(), env.base(1).to_owned());
+    let key = DpopKey::es256();
+    let htu = a.meta.token_endpoint.clone();
+    let send = |ctx: &Ctx, proof: &str| {
+        Request::post_form(
+            &ctx.meta.token_endpoint,
+            BACKUP_JOB.basic(),
+            &[("grant_type", "client_credentials")],
+        )
+        .header("dpop", proof.to_owned())
+    };
+    // The token endpoint: one proof at A, then the same at B.
+    let proof = key.proof("POST", &htu, None);
+    let ex = a.http.send(send(&a, &proof)).await?;
+    ex.expect_status(200)?;
+    let access = ex.json_str("access_token")?;
+    b.http
+        .send(send(&b, &proof))
+        .await?
+        .expect_oauth_error(400, "invalid_dpop_proof")
+        .map_err(|f| Failure::new(format!("a DPoP proof used at A, replayed at B: {f}")))?;
+    b.http
+        .send(send(&b, &key.proof("POST", &htu, None)))
+        .await?
+        .expect_status(200)
+        .map_err(|f| Failure::new(format!("a fresh DPoP proof at B: {f}")))?;
+
+    // The protected API: `htu` is the issuer's origin (A) plus the path.
+    let api_htu = format!("{base_a}/api/photos");
+    let api = |base: &str, proof: &str| {
+        Request::get(format!("{base}/api/photos"))
+            .header("authorization", format!("DPoP {access}"))
+            .header("dpop", proof.to_owned())
+    };
+    let api_proof = key.proof("GET", &api_htu, Some(&access));
+    a.http
+        .send(api(&base_a, &api_proof))
+        .await?
+        .expect_status(200)?;
+    for (ctx, base, name) in [(&b, &base_b, "B"), (&a, &base_a, "A")] {
+        let replayed = ctx.http.send(api(base, &api_proof)).await?;
+        replayed.expect_status(401)?;
+        replayed.ensure(
+            replayed
+                .header("www-authenticate")
+                .is_some_and(|c| c.starts_with("DPoP ") && c.contains("invalid_dpop_proof")),
+            format!("a resource proof used at A, replayed at {name}: 401 with a DPoP invalid_dpop_proof challenge"),
+        )?;
+    }
+    b.http
+        .send(api(&base_b, &key.proof("GET", &api_htu, Some(&access))))
+        .await?
+        .expect_status(200)
+        .map_err(|f| Failure::new(format!("a fresh resource proof at B: {f}")))?;
+    env.check_alive()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_proofs_are_used_once_across_instances() {
+    run!(
+        "dpop_proofs_are_used_once_across_instances",
+        2,
+        dpop_across_instances
+    );
 }
 
 // ---------------------------------------------------------------------------
