@@ -333,18 +333,7 @@ impl Server {
             Endpoint::ProtectedResourceMetadata(index) => {
                 Ok(self.protected_resource_metadata_response(index))
             }
-            Endpoint::Token => match self.token_http(request).await {
-                Err(e) if e.code == crate::error::ErrorCode::UseDpopNonce => {
-                    // RFC 9449 §8: the nonce to use comes in `DPoP-Nonce`.
-                    e.log(endpoint.name());
-                    let mut r = HttpResponse::oauth_error(&e, &self.config().realm);
-                    if let Some(nonce) = self.config().dpop.current_nonce(self.now()) {
-                        r.headers.push(("dpop-nonce", nonce.into()));
-                    }
-                    return r;
-                }
-                other => other,
-            },
+            Endpoint::Token => self.token_http(request).await,
             Endpoint::Revocation => self
                 .revoke(request)
                 .await
@@ -368,7 +357,15 @@ impl Server {
         };
         result.unwrap_or_else(|e| {
             e.log(endpoint.name());
-            HttpResponse::oauth_error(&e, &self.config().realm)
+            let mut r = HttpResponse::oauth_error(&e, &self.config().realm);
+            if e.code == crate::error::ErrorCode::UseDpopNonce {
+                // RFC 9449 §8 (token endpoint), §10.1 (PAR): the nonce to
+                // use comes in `DPoP-Nonce`.
+                if let Some(nonce) = self.config().dpop.current_nonce(self.now()) {
+                    r.headers.push(("dpop-nonce", nonce.into()));
+                }
+            }
+            r
         })
     }
 

@@ -6,11 +6,16 @@
 //! A pushed request is validated exactly as at the authorization endpoint,
 //! but errors are answered as JSON (§2.3); it is kept as a pending request
 //! under a single-use handle for 60 s by default, bound to its client.
+//!
+//! A `DPoP` header with a valid proof binds the pushed request (and so the
+//! code) to the proof's key, as the `dpop_jkt` parameter does (RFC 9449
+//! §10.1).
 
 use serde::Serialize;
 
 use crate::abuse::Action;
 use crate::authorize::{self, Rejection};
+use crate::dpop::{DpopError, ProofContext, remember_proof, verify_proof};
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpRequest;
 use crate::params::Flaws;
@@ -95,6 +100,13 @@ impl Server {
             // §2.3: every error is answered here, as JSON.
             Rejection::ErrorPage(e) | Rejection::Redirect(_, e) => e,
         })?;
+        // RFC 9449 §10.1: a DPoP proof binds the pushed request to its key.
+        if let Some(jkt) = self
+            .pushed_request_dpop_jkt(request, valid.pending.dpop_jkt.as_deref())
+            .await?
+        {
+            valid.pending.dpop_jkt = Some(jkt);
+        }
         let lifetime = self.config().lifetimes.request_uri;
         valid.pending.expires_at = now + lifetime;
         let handle = Secret::mint(
@@ -110,5 +122,36 @@ impl Server {
             request_uri: format!("{REQUEST_URI_PREFIX}{}", handle.expose()),
             expires_in: lifetime.whole_seconds(),
         })
+    }
+
+    /// The key a pushed request's `DPoP` header binds it to (RFC 9449
+    /// §10.1): `None` without the header. The proof is checked as at the
+    /// token endpoint (§4.3, `htm` `POST`, `htu` this endpoint's URL), and
+    /// must be by the key `dpop_jkt` names when the request has one (§10.1:
+    /// "MUST match"); otherwise `400 invalid_dpop_proof`, or
+    /// `use_dpop_nonce` when the server requires nonces. Its `jti` is used
+    /// once, through the store's replay cache (§11.1), recorded only once
+    /// the client is authenticated, the request valid and the keys match.
+    async fn pushed_request_dpop_jkt(
+        &self,
+        request: &HttpRequest<'_>,
+        dpop_jkt: Option<&str>,
+    ) -> Result<Option<String>, OAuthError> {
+        if request.dpop.is_none() {
+            return Ok(None);
+        }
+        let htu = self
+            .endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)
+            .unwrap_or_default();
+        let context = ProofContext::new(request.method, &htu, self.now());
+        let policy = &self.config().dpop;
+        let proof = verify_proof(request.dpop, &context, policy).map_err(|e| e.to_oauth_error())?;
+        if dpop_jkt.is_some_and(|jkt| jkt != proof.jkt) {
+            return Err(DpopError::InvalidProof(Reason::DpopKeyMismatch).to_oauth_error());
+        }
+        remember_proof(self.store().as_ref(), &proof, &context, policy)
+            .await
+            .map_err(|e| e.to_oauth_error())?;
+        Ok(Some(proof.jkt))
     }
 }

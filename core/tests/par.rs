@@ -256,3 +256,254 @@ async fn clients_may_be_required_to_push_rfc9126_6() {
         AuthorizeOutcome::Login(_)
     ));
 }
+
+// ---------------------------------------------------------------------------
+// DPoP at the pushed authorization request endpoint (RFC 9449 §10.1)
+// ---------------------------------------------------------------------------
+
+mod dpop_client;
+
+use dpop_client::DpopKey;
+
+const PAR_URL: &str = "https://as.example/par";
+const TOKEN_URL: &str = "https://as.example/token";
+
+/// A push by `shop` with `extra` parameters and a `DPoP` header.
+async fn push_with_proof(
+    f: &Fixture,
+    extra: &str,
+    proof: Option<&str>,
+) -> (tessera::HttpResponse, serde_json::Value) {
+    let body = request("shop", extra);
+    let auth = basic("shop");
+    let r = f
+        .server
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&body, Some(&auth)).with_dpop(proof),
+        )
+        .await;
+    let v = serde_json::from_slice(&r.body).unwrap();
+    (r, v)
+}
+
+/// The code alice's consent gives for the pushed `request_uri`.
+async fn code_for(f: &Fixture, request_uri: &str) -> String {
+    let AuthorizeOutcome::Login(prompt) = f
+        .server
+        .authorize(&by_reference("shop", request_uri), None)
+        .await
+    else {
+        panic!("login expected")
+    };
+    let alice = Subject::new("alice");
+    let AuthorizeOutcome::Consent(prompt) = f.server.resume(&prompt.handle, &alice).await else {
+        panic!("consent expected")
+    };
+    let AuthorizeOutcome::Redirect(r) = f
+        .server
+        .decide(&prompt.handle, &alice, Decision::Allow)
+        .await
+    else {
+        panic!("redirect expected")
+    };
+    url::form_urlencoded::parse(r.location().split_once('?').unwrap().1.as_bytes())
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// Redeems `code` as `shop` with an optional DPoP proof: status and body.
+async fn redeem(f: &Fixture, code: &str, proof: Option<&str>) -> (u16, serde_json::Value) {
+    let body = format!("grant_type=authorization_code&code={code}&code_verifier={VERIFIER}");
+    let auth = basic("shop");
+    let r = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post(&body, Some(&auth)).with_dpop(proof),
+        )
+        .await;
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+fn error_of(v: &serde_json::Value) -> &str {
+    v["error"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn a_dpop_proof_at_par_binds_the_code_to_its_key_rfc9449_10_1() {
+    let f = fixture();
+    let key = DpopKey::es256();
+    let (r, v) = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None))).await;
+    assert_eq!(r.status, 201, "{v}");
+    let uri = v["request_uri"].as_str().unwrap().to_owned();
+    let code = code_for(&f, &uri).await;
+    // §10: a code bound to a key is redeemed only with a proof by that key:
+    // without one, invalid_grant; by another key, invalid_dpop_proof.
+    let (status, v) = redeem(&f, &code, None).await;
+    assert_eq!((status, error_of(&v)), (400, "invalid_grant"), "{v}");
+    let uri = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None)))
+        .await
+        .1["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_for(&f, &uri).await;
+    let other = DpopKey::ed25519();
+    let (status, v) = redeem(&f, &code, Some(&other.proof("POST", TOKEN_URL, None))).await;
+    assert_eq!((status, error_of(&v)), (400, "invalid_dpop_proof"), "{v}");
+    let uri = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None)))
+        .await
+        .1["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = code_for(&f, &uri).await;
+    let (status, v) = redeem(&f, &code, Some(&key.proof("POST", TOKEN_URL, None))).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["token_type"], "DPoP");
+
+    // Without a DPoP header the pushed request binds nothing (unchanged).
+    let uri = pushed_uri(&f, "shop").await;
+    let code = code_for(&f, &uri).await;
+    let (status, v) = redeem(&f, &code, None).await;
+    assert_eq!((status, v["token_type"].as_str()), (200, Some("Bearer")));
+}
+
+#[tokio::test]
+async fn dpop_jkt_and_a_proof_at_par_must_name_the_same_key_rfc9449_10_1() {
+    let f = fixture();
+    let key = DpopKey::es256();
+    let other = DpopKey::es256();
+    // Both, the same key: accepted, bound to it.
+    let same = format!("&dpop_jkt={}", key.thumbprint());
+    let (r, v) = push_with_proof(&f, &same, Some(&key.proof("POST", PAR_URL, None))).await;
+    assert_eq!(r.status, 201, "{v}");
+    let code = code_for(&f, v["request_uri"].as_str().unwrap()).await;
+    let (status, v) = redeem(&f, &code, Some(&other.proof("POST", TOKEN_URL, None))).await;
+    assert_eq!((status, error_of(&v)), (400, "invalid_dpop_proof"), "{v}");
+    // §10.1: "MUST match": another key's thumbprint is invalid_dpop_proof.
+    let proof = other.proof("POST", PAR_URL, None);
+    let (r, v) = push_with_proof(&f, &same, Some(&proof)).await;
+    assert_eq!((r.status, error_of(&v)), (400, "invalid_dpop_proof"), "{v}");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    // The refused proof's jti was not used up: the same proof, alone, binds.
+    let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
+    assert_eq!(r.status, 201, "{v}");
+    let code = code_for(&f, v["request_uri"].as_str().unwrap()).await;
+    let (status, v) = redeem(&f, &code, Some(&other.proof("POST", TOKEN_URL, None))).await;
+    assert_eq!(
+        (status, v["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{v}"
+    );
+    // A malformed dpop_jkt stays invalid_request (§10), proof or not.
+    let (r, v) = push_with_proof(
+        &f,
+        "&dpop_jkt=short",
+        Some(&key.proof("POST", PAR_URL, None)),
+    )
+    .await;
+    assert_eq!((r.status, error_of(&v)), (400, "invalid_request"), "{v}");
+}
+
+#[tokio::test]
+async fn bad_dpop_proofs_at_par_are_invalid_dpop_proof_rfc9449_4_3() {
+    let f = fixture();
+    let key = DpopKey::es256();
+    let mut none_alg = key.header();
+    none_alg["alg"] = serde_json::json!("none");
+    let mut private = key.header();
+    private["jwk"]["d"] = serde_json::json!("AAAA");
+    let mut no_typ = key.header();
+    no_typ["typ"] = serde_json::json!("JWT");
+    let mut stale = key.claims("POST", PAR_URL, None);
+    stale["iat"] = serde_json::json!(dpop_client::now_secs() - 3600);
+    let mut no_jti = key.claims("POST", PAR_URL, None);
+    no_jti.as_object_mut().unwrap().remove("jti");
+    let two = format!(
+        "{}, {}",
+        key.proof("POST", PAR_URL, None),
+        key.proof("POST", PAR_URL, None)
+    );
+    let cases = [
+        // §4.3 item 8: htm is the request's method.
+        ("htm GET", key.proof("GET", PAR_URL, None)),
+        // §4.3 item 9: htu is this endpoint's URL (the token endpoint's is not).
+        (
+            "htu of the token endpoint",
+            key.proof("POST", TOKEN_URL, None),
+        ),
+        (
+            "htu of another host",
+            key.proof("POST", "https://evil.example/par", None),
+        ),
+        ("not a JWS", "not-a-proof".to_owned()),
+        (
+            "typ JWT",
+            key.sign(&no_typ, &key.claims("POST", PAR_URL, None)),
+        ),
+        (
+            "alg none",
+            key.sign(&none_alg, &key.claims("POST", PAR_URL, None)),
+        ),
+        (
+            "a private jwk",
+            key.sign(&private, &key.claims("POST", PAR_URL, None)),
+        ),
+        ("iat an hour ago", key.sign(&key.header(), &stale)),
+        ("no jti", key.sign(&key.header(), &no_jti)),
+        ("two proofs", two),
+    ];
+    for (what, proof) in cases {
+        let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
+        assert_eq!(
+            (r.status, error_of(&v)),
+            (400, "invalid_dpop_proof"),
+            "{what}: {v}"
+        );
+    }
+    // §11.1: a proof's jti is used once: a second push with it is refused.
+    let proof = key.proof("POST", PAR_URL, None);
+    assert_eq!(push_with_proof(&f, "", Some(&proof)).await.0.status, 201);
+    let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
+    assert_eq!(
+        (r.status, error_of(&v)),
+        (400, "invalid_dpop_proof"),
+        "replay: {v}"
+    );
+    // Client authentication comes first: an unauthenticated push is
+    // invalid_client whatever its proof.
+    let r = f
+        .server
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&request("shop", ""), None)
+                .with_dpop(Some(&key.proof("POST", PAR_URL, None))),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn par_asks_for_the_server_nonce_when_nonces_are_required_rfc9449_8() {
+    let policy = tessera::DpopPolicy::new().with_nonces([9; 32], Duration::seconds(60));
+    let f = fixture_with(|b| b.dpop(policy.clone()), true);
+    let key = DpopKey::es256();
+    let (r, v) = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None))).await;
+    assert_eq!((r.status, error_of(&v)), (400, "use_dpop_nonce"), "{v}");
+    let nonce = r
+        .header("dpop-nonce")
+        .expect("a DPoP-Nonce header")
+        .to_owned();
+    let proof = key.proof_with_nonce("POST", PAR_URL, None, &nonce);
+    let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
+    assert_eq!(r.status, 201, "{v}");
+    // The clock moves far: the nonce is stale again.
+    f.clock.advance(Duration::minutes(10));
+    let proof = key.proof_with_nonce("POST", PAR_URL, None, &nonce);
+    let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
+    assert_eq!((r.status, error_of(&v)), (400, "use_dpop_nonce"), "{v}");
+}
