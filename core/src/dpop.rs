@@ -456,11 +456,23 @@ pub(crate) async fn remember_proof<S: ReplayStore + ?Sized>(
     context: &ProofContext<'_>,
     policy: &DpopPolicy,
 ) -> Result<(), DpopError> {
-    let expires_at = policy.replay_expiry(proof.iat, context.now);
-    match store
-        .first_use(proof.replay_key(), expires_at, context.now)
-        .await
-    {
+    remember_proof_at(store, proof, policy, context.now).await
+}
+
+/// The replay check of a proof [`verify_proof`] accepted at `now` (RFC
+/// 9449 §11.1), for a resource server that checks proofs itself: its `jti`
+/// is remembered in `store` (shared by every instance that must refuse the
+/// replay) until the proof could no longer be accepted under `policy`; a
+/// second use is [`Reason::DpopReplayed`], a store that cannot answer
+/// [`DpopError::Unavailable`].
+pub async fn remember_proof_at<S: ReplayStore + ?Sized>(
+    store: &S,
+    proof: &DpopProof,
+    policy: &DpopPolicy,
+    now: OffsetDateTime,
+) -> Result<(), DpopError> {
+    let expires_at = policy.replay_expiry(proof.iat, now);
+    match store.first_use(proof.replay_key(), expires_at, now).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(DpopError::invalid(Reason::DpopReplayed)),
         Err(e) => {

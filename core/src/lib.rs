@@ -202,7 +202,8 @@ pub use keys::{
 pub use dpop::{
     DPOP_ALGORITHMS, DPOP_PROOF_TYP, DpopError, DpopPolicy, DpopProof, MAX_DPOP_JTI_BYTES,
     MAX_DPOP_PROOF_BYTES, ProofContext, access_token_hash, check_proof as check_dpop_proof,
-    dpop_header, same_htu, verify_proof as verify_dpop_proof,
+    dpop_header, remember_proof_at as remember_dpop_proof, same_htu,
+    verify_proof as verify_dpop_proof,
 };
 
 // Resource servers.

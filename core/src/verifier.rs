@@ -19,8 +19,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
-use crate::bearer::{AccessToken, BearerError, bearer_token};
+use crate::bearer::{
+    AccessToken, BearerError, TokenScheme, access_token_credentials, bearer_token,
+};
 use crate::client::ClientId;
+use crate::dpop::{DpopError, DpopPolicy, DpopProof, ProofContext, verify_proof};
+use crate::error::Reason;
 use crate::error::{ErrorCode, OAuthError};
 use crate::http::HttpResponse;
 use crate::jwt::{JwtError, verify_access_token};
@@ -109,6 +113,23 @@ impl<'a> ResourceRequest<'a> {
     pub fn with_query(mut self, query: Option<&'a str>) -> Self {
         self.query = query;
         self
+    }
+
+    /// The access token the request presents and its scheme: `Bearer`
+    /// (RFC 6750 §2.1) or `DPoP` (RFC 9449 §7.1), with the same refusals
+    /// as [`bearer_token`](Self::bearer_token): [`BearerError::Missing`]
+    /// without one, [`BearerError::Malformed`] for a malformed header or a
+    /// token in the query string.
+    pub fn access_token(&self) -> Result<(TokenScheme, &'a str), BearerError> {
+        let in_query = self.query.is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+        });
+        if in_query {
+            return Err(BearerError::Malformed(
+                "send the access token in the Authorization header",
+            ));
+        }
+        access_token_credentials(self.authorization)?.ok_or(BearerError::Missing)
     }
 
     /// The bearer token the request presents (RFC 6750 §2.1):
@@ -241,6 +262,8 @@ pub struct RemoteResource {
     others: Vec<ProtectedResource>,
     realm: String,
     leeway: Duration,
+    /// The origin clients address, for DPoP `htu`; `None`: the resource's.
+    origin: Option<String>,
 }
 
 /// Why a remote verifier refused a token: for logs and tests; each is
@@ -335,6 +358,20 @@ struct Confirmation {
     cnf: Option<serde_json::Value>,
 }
 
+/// The DPoP key a token is bound to (RFC 9449 §6: `cnf.jkt`), if its
+/// confirmation (RFC 7800 §3.1) is one: `Ok(None)` without `cnf`; any other
+/// confirmation method (e.g. a certificate, RFC 8705) cannot be checked
+/// here, and is refused.
+fn dpop_binding(cnf: Option<&serde_json::Value>) -> Result<Option<String>, RefusedToken> {
+    let Some(cnf) = cnf else {
+        return Ok(None);
+    };
+    match cnf.get("jkt").and_then(serde_json::Value::as_str) {
+        Some(jkt) if !jkt.is_empty() => Ok(Some(jkt.to_owned())),
+        _ => Err(RefusedToken::SenderConstrained),
+    }
+}
+
 impl RemoteResource {
     /// A resource server trusting tokens of `issuer` (its RFC 8414 issuer
     /// identifier, compared exactly) for `resource`, which names `issuer`
@@ -348,7 +385,18 @@ impl RemoteResource {
             others: Vec::new(),
             issuer,
             leeway: Duration::ZERO,
+            origin: None,
         }
+    }
+
+    /// The origin (`scheme://host[:port]`) clients address this resource
+    /// server at, when it is not that of its resource identifiers (e.g.
+    /// behind a proxy that serves it under another name): DPoP proofs'
+    /// `htu` must name it (RFC 9449 §4.3 item 9).
+    #[must_use]
+    pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into().trim_end_matches('/').to_owned());
+        self
     }
 
     /// Also serves `resource` (e.g. `/mcp` beside `/api`): requests to its
@@ -427,8 +475,11 @@ impl RemoteResource {
     /// `at+jwt`, the key named by `kid` and its own algorithm (so `alg:
     /// none` and HMAC with a public key select nothing, RFC 8725 §3.1),
     /// the signature, `iss`, `exp` and `nbf` (with the leeway), and that
-    /// `aud` names the resource at `path`. A token bound to a key (`cnf`)
-    /// is refused: presented as a bearer token, it was stolen or misused.
+    /// `aud` names the resource at `path`. A token bound to a DPoP key
+    /// (`cnf.jkt`, RFC 9449 §6.1) comes back with
+    /// [`dpop_jkt`](AccessToken::dpop_jkt) set: the caller must then check
+    /// how it was presented ([`check_presentation`](Self::check_presentation));
+    /// any other confirmation (`cnf`) is refused.
     pub fn check_jwt(
         &self,
         path: &str,
@@ -458,25 +509,27 @@ impl RemoteResource {
             .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
             .and_then(|p| serde_json::from_slice::<Confirmation>(&p).ok())
             .ok_or(RefusedToken::Malformed)?;
-        if confirmation.cnf.is_some() {
-            return Err(RefusedToken::SenderConstrained);
-        }
-        access_token(
+        let jkt = dpop_binding(confirmation.cnf.as_ref())?;
+        let mut access = access_token(
             resource,
             &claims.client_id,
             Some(&claims.sub),
             claims.scope.as_deref(),
             claims.exp,
             claims.act,
-        )
+        )?;
+        access.dpop_jkt = jkt;
+        Ok(access)
     }
 
     /// Reads an introspection answer (RFC 7662 §2.2, the body of a `200`)
     /// for a request to `path` at `now`: `active` must be `true`; `iss`,
     /// if given, the trusted issuer; `aud` must name the resource at
     /// `path`; `exp` (required here, so that no answer is kept past it)
-    /// in the future; `client_id` present. A sender-constrained token
-    /// (`cnf`, or `token_type` `DPoP`) is refused as a bearer token.
+    /// in the future; `client_id` present. A DPoP-bound token (`cnf.jkt`,
+    /// RFC 9449 §6.2) comes back with [`dpop_jkt`](AccessToken::dpop_jkt)
+    /// set, for [`check_presentation`](Self::check_presentation); any other
+    /// confirmation, or `token_type` `DPoP` without `cnf.jkt`, is refused.
     pub fn check_introspection(
         &self,
         path: &str,
@@ -501,22 +554,91 @@ impl RemoteResource {
         {
             return Err(RefusedToken::WrongAudience.into());
         }
+        // RFC 9449 §6.2: a DPoP-bound token's answer has `cnf.jkt`; a
+        // `DPoP` token type without it names no key to check.
+        let jkt = dpop_binding(answer.cnf.as_ref())?;
         let dpop = answer
             .token_type
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
-        if answer.cnf.is_some() || dpop {
+        if dpop && jkt.is_none() {
             return Err(RefusedToken::SenderConstrained.into());
         }
         let client_id = answer.client_id.ok_or(RefusedToken::Malformed)?;
-        Ok(access_token(
+        let mut access = access_token(
             resource,
             &client_id,
             answer.sub.as_deref(),
             answer.scope.as_deref(),
             exp,
             answer.act,
-        )?)
+        )?;
+        access.dpop_jkt = jkt;
+        Ok(access)
+    }
+
+    /// The origin requests to `path` are addressed to (RFC 6454 §4): the
+    /// one set by [`with_origin`](Self::with_origin), else that of the
+    /// identifier of the resource at `path` (RFC 9728 §1.2: the resource's
+    /// URL). A DPoP proof's `htu` is this origin and the request's path.
+    pub fn origin_at(&self, path: &str) -> String {
+        if let Some(origin) = &self.origin {
+            return origin.clone();
+        }
+        url::Url::parse(self.resource_at(path).identifier().as_str())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+
+    /// Checks how a token that passed [`check_jwt`](Self::check_jwt) or
+    /// [`check_introspection`](Self::check_introspection) was presented,
+    /// as the in-process resource server does (RFC 9449 §7): a token bound
+    /// to no key only as `Bearer`; a DPoP-bound token only as `DPoP` with
+    /// a proof of this request (§4.3: `htm` its method, `htu` this
+    /// [`origin_at`](Self::origin_at) its path, `iat` in `policy`'s window,
+    /// `ath` the token's hash, its server nonce if `policy` requires one)
+    /// by the key the token is bound to (§7.1, [`Reason::DpopKeyMismatch`]).
+    /// A bound token sent as `Bearer` is [`BearerError::DpopBound`] (§7.2).
+    ///
+    /// Pure: the proof that comes back (for a DPoP-bound token) must still
+    /// have its `jti` used once (§11.1): remember it in a replay cache with
+    /// [`remember_dpop_proof`](crate::remember_dpop_proof), only then
+    /// accept the request. Done in this order, only the holder of a bound
+    /// token and its key can put entries in the cache.
+    pub fn check_presentation(
+        &self,
+        request: &ResourceRequest<'_>,
+        scheme: TokenScheme,
+        token: &str,
+        access: &AccessToken,
+        policy: &DpopPolicy,
+        now: OffsetDateTime,
+    ) -> Result<Option<DpopProof>, BearerError> {
+        let bound = match (scheme, access.dpop_jkt.as_deref()) {
+            (TokenScheme::Bearer, None) => return Ok(None),
+            // §7.2: a bound token is never a bearer token; and the `DPoP`
+            // scheme says "bound", which an unbound token is not.
+            (TokenScheme::Bearer, Some(_)) | (TokenScheme::Dpop, None) => {
+                return Err(BearerError::DpopBound);
+            }
+            (TokenScheme::Dpop, Some(bound)) => bound,
+        };
+        let Some(facts) = request.dpop_facts() else {
+            // The adapter gave no method and target: no proof can be checked.
+            return Err(BearerError::Dpop(DpopError::InvalidProof(
+                Reason::DpopProofMissing,
+            )));
+        };
+        let path = facts.target.split(['?', '#']).next().unwrap_or("");
+        let htu = format!("{}{path}", self.origin_at(request.path));
+        let context = ProofContext::new(facts.method, &htu, now).with_access_token(token);
+        let proof = verify_proof(facts.proof, &context, policy).map_err(BearerError::Dpop)?;
+        if proof.jkt != bound {
+            return Err(BearerError::Dpop(DpopError::InvalidProof(
+                Reason::DpopKeyMismatch,
+            )));
+        }
+        Ok(Some(proof))
     }
 
     fn check_times(
@@ -668,13 +790,54 @@ mod tests {
             rs.clone().with_leeway(Duration::days(1)).leeway(),
             MAX_LEEWAY
         );
-        // RFC 9449 §6 / RFC 7800: a key-bound token is no bearer token.
+        // RFC 9449 §6.1: a DPoP-bound token names its key, for the
+        // presentation check; another confirmation (RFC 8705 §3.1) cannot
+        // be checked here and is refused.
         let mut bound = claims("https://rs/api");
         bound["cnf"] = serde_json::json!({"jkt": "abc"});
+        let t = rs
+            .check_jwt("/api", &sign(&bound, "at+jwt"), &keys, NOW)
+            .unwrap();
+        assert_eq!(t.dpop_jkt.as_deref(), Some("abc"));
+        let request = ResourceRequest::new("/api").with_dpop(Some("GET"), Some("/api"), None);
         assert_eq!(
-            rs.check_jwt("/api", &sign(&bound, "at+jwt"), &keys, NOW),
-            Err(RefusedToken::SenderConstrained)
+            rs.check_presentation(
+                &request,
+                TokenScheme::Bearer,
+                "t",
+                &t,
+                &DpopPolicy::new(),
+                NOW
+            ),
+            Err(BearerError::DpopBound),
+            "RFC 9449 §7.2: a bound token as Bearer"
         );
+        assert!(matches!(
+            rs.check_presentation(
+                &request,
+                TokenScheme::Dpop,
+                "t",
+                &t,
+                &DpopPolicy::new(),
+                NOW
+            ),
+            Err(BearerError::Dpop(DpopError::InvalidProof(
+                Reason::DpopProofMissing
+            )))
+        ));
+        assert_eq!(rs.origin_at("/api"), "https://rs");
+        assert_eq!(
+            rs.clone()
+                .with_origin("https://proxy.example/")
+                .origin_at("/api"),
+            "https://proxy.example"
+        );
+        let mut mtls = claims("https://rs/api");
+        mtls["cnf"] = serde_json::json!({"x5t#S256": "abc"});
+        assert!(matches!(
+            rs.check_jwt("/api", &sign(&mtls, "at+jwt"), &keys, NOW),
+            Err(RefusedToken::SenderConstrained | RefusedToken::Jwt(JwtError::Malformed))
+        ));
         // alg none: no key has it (RFC 8725 §3.1).
         let header = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"alg":"none","typ":"at+jwt","kid":"{}"}}"#,
@@ -724,8 +887,19 @@ mod tests {
         let mut v = ok.clone();
         v["iss"] = "https://evil".into();
         assert_eq!(check(v, "/api", NOW), Some(RefusedToken::WrongIssuer));
+        // RFC 9449 §6.2: `DPoP` without `cnf.jkt` names no key to check.
         let mut v = ok.clone();
         v["token_type"] = "DPoP".into();
+        assert_eq!(
+            check(v.clone(), "/api", NOW),
+            Some(RefusedToken::SenderConstrained)
+        );
+        v["cnf"] = serde_json::json!({"jkt": "abc"});
+        let t = rs
+            .check_introspection("/api", v.to_string().as_bytes(), NOW)
+            .unwrap();
+        assert_eq!(t.dpop_jkt.as_deref(), Some("abc"));
+        v["cnf"] = serde_json::json!({"x5t#S256": "abc"});
         assert_eq!(check(v, "/api", NOW), Some(RefusedToken::SenderConstrained));
         let mut v = ok.clone();
         v.as_object_mut().unwrap().remove("exp");

@@ -7,14 +7,16 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde::Deserialize;
+use tessera::storage::ReplayStore;
 use tessera::{
-    AccessToken, BearerError, IntrospectionError, RemoteResource, ResourceRequest, TokenVerifier,
-    unreachable_authorization_server,
+    AccessToken, BearerError, DpopPolicy, IntrospectionError, RemoteResource, ResourceRequest,
+    TokenVerifier, unreachable_authorization_server,
 };
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use crate::cache::{TokenKey, TtlCache, token_key};
+use crate::dpop::DpopCheck;
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
 use crate::jwks::BuildError;
 
@@ -41,6 +43,7 @@ struct Inner {
     /// one call.
     in_flight: Mutex<HashMap<TokenKey, Arc<OnceCell<Lookup>>>>,
     calls: std::sync::atomic::AtomicU64,
+    dpop: DpopCheck,
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +74,12 @@ struct IntrospectionSettings {
 /// [`max_entries`](IntrospectionVerifierBuilder::max_entries), the oldest
 /// evicted first. Concurrent requests with the same token make one call.
 ///
-/// Works for opaque and JWT access tokens alike, and sees revocation. An
+/// Works for opaque and JWT access tokens alike, and sees revocation. A
+/// DPoP-bound token (the answer's `cnf.jkt`, RFC 9449 §6.2) is accepted
+/// only as `Authorization: DPoP` with a proof of the request by its key
+/// (§7.1: every §4.3 check, `ath`), each proof once
+/// ([`replay_store`](IntrospectionVerifierBuilder::replay_store)); sent as
+/// `Bearer` it is refused (§7.2). An
 /// authorization server that cannot be reached, times out or answers
 /// anything but an introspection answer gets the request `503
 /// temporarily_unavailable`: the token is never accepted unchecked.
@@ -99,6 +107,7 @@ pub struct IntrospectionVerifierBuilder {
     endpoint: Option<String>,
     settings: IntrospectionSettings,
     limits: FetchLimits,
+    dpop: DpopCheck,
 }
 
 impl fmt::Debug for IntrospectionVerifierBuilder {
@@ -148,6 +157,25 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
+    /// How DPoP proofs of DPoP-bound tokens are accepted (RFC 9449 §4.3:
+    /// the `iat` window, server nonces; default [`DpopPolicy::default`]).
+    /// The window is also how long a proof's `jti` is remembered.
+    pub fn dpop_policy(mut self, policy: DpopPolicy) -> Self {
+        self.dpop.policy = policy;
+        self
+    }
+
+    /// Where DPoP proofs' `jti`s are remembered so each is used once (RFC
+    /// 9449 §11.1). Default: a [`MemoryReplayCache`](crate::MemoryReplayCache)
+    /// of this verifier (clones share it), which is enough for one
+    /// instance; several instances of the resource server must share one
+    /// store (e.g. a `tessera_redis::RedisStore`), or a proof used at one
+    /// is accepted at another.
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.dpop.replay = store;
+        self
+    }
+
     /// The verifier. Nothing is fetched yet.
     pub fn build(self) -> Result<IntrospectionVerifier, BuildError> {
         if self.client_id.is_empty() {
@@ -166,6 +194,7 @@ impl IntrospectionVerifierBuilder {
             }),
             in_flight: Mutex::new(HashMap::new()),
             calls: std::sync::atomic::AtomicU64::new(0),
+            dpop: self.dpop,
         })))
     }
 }
@@ -199,6 +228,7 @@ impl IntrospectionVerifier {
                 cooldown: Duration::from_secs(10),
             },
             limits: FetchLimits::default(),
+            dpop: DpopCheck::default(),
         }
     }
 
@@ -320,8 +350,12 @@ impl IntrospectionVerifier {
 
 #[async_trait]
 impl TokenVerifier for IntrospectionVerifier {
+    /// The token of `request` as the authorization server describes it,
+    /// then as presented: a DPoP-bound token (`cnf.jkt` in the answer, RFC
+    /// 9449 §6.2) only as `DPoP` with a valid proof by its key, used once
+    /// (§7); an unbound one only as `Bearer`.
     async fn verify(&self, request: &ResourceRequest<'_>) -> Result<AccessToken, BearerError> {
-        let token = request.bearer_token()?;
+        let (scheme, token) = request.access_token()?;
         let verdict = self
             .verdict(token)
             .await
@@ -333,7 +367,8 @@ impl TokenVerifier for IntrospectionVerifier {
                 return Err(BearerError::Invalid);
             }
         };
-        self.0
+        let access = self
+            .0
             .resource
             .check_introspection(request.path, &body, OffsetDateTime::now_utc())
             .map_err(|e| match e {
@@ -342,7 +377,11 @@ impl TokenVerifier for IntrospectionVerifier {
                     refused.bearer_error()
                 }
                 _ => unreachable_authorization_server("not an introspection answer"),
-            })
+            })?;
+        self.0
+            .dpop
+            .check(&self.0.resource, request, scheme, token, access)
+            .await
     }
 
     fn realm(&self) -> &str {

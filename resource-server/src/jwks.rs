@@ -7,12 +7,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tessera::storage::ReplayStore;
 use tessera::{
-    AccessToken, BearerError, Jwks, JwsAlgorithm, JwtError, RefusedToken, RemoteResource,
-    ResourceRequest, StaticKeys, TokenVerifier, unreachable_authorization_server,
+    AccessToken, BearerError, DpopPolicy, Jwks, JwsAlgorithm, JwtError, RefusedToken,
+    RemoteResource, ResourceRequest, StaticKeys, TokenVerifier, unreachable_authorization_server,
 };
 use time::OffsetDateTime;
 
+use crate::dpop::DpopCheck;
 use crate::fetch::{FetchError, FetchLimits, Fetcher};
 
 /// The keys in use and when they were fetched.
@@ -40,6 +42,7 @@ struct Inner {
     keys: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<Refresh>,
     fetches: AtomicU64,
+    dpop: DpopCheck,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,11 @@ struct JwksSettings {
 /// fails closed: without keys (the authorization server unreachable) a
 /// token is answered `503 temporarily_unavailable`, never accepted.
 ///
+/// A DPoP-bound token (`cnf.jkt`, RFC 9449 §6.1) is accepted only as
+/// `Authorization: DPoP` with a proof of the request by its key (§7.1: every
+/// §4.3 check, `ath`), each proof once ([`replay_store`](JwksVerifierBuilder::replay_store));
+/// sent as `Bearer` it is refused (§7.2).
+///
 /// Revocation is not seen before the token expires: keep access tokens
 /// short-lived, or use [`IntrospectionVerifier`](crate::IntrospectionVerifier).
 ///
@@ -92,6 +100,7 @@ pub struct JwksVerifierBuilder {
     jwks_uri: Option<String>,
     settings: JwksSettings,
     limits: FetchLimits,
+    dpop: DpopCheck,
 }
 
 /// Why a verifier could not be built.
@@ -144,6 +153,25 @@ impl JwksVerifierBuilder {
         self
     }
 
+    /// How DPoP proofs of DPoP-bound tokens are accepted (RFC 9449 §4.3:
+    /// the `iat` window, server nonces; default [`DpopPolicy::default`]).
+    /// The window is also how long a proof's `jti` is remembered.
+    pub fn dpop_policy(mut self, policy: DpopPolicy) -> Self {
+        self.dpop.policy = policy;
+        self
+    }
+
+    /// Where DPoP proofs' `jti`s are remembered so each is used once (RFC
+    /// 9449 §11.1). Default: a [`MemoryReplayCache`](crate::MemoryReplayCache)
+    /// of this verifier (clones share it), which is enough for one
+    /// instance; several instances of the resource server must share one
+    /// store (e.g. a `tessera_redis::RedisStore`), or a proof used at one
+    /// is accepted at another.
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.dpop.replay = store;
+        self
+    }
+
     /// The verifier. Nothing is fetched yet.
     pub fn build(self) -> Result<JwksVerifier, BuildError> {
         if self.settings.algorithms.is_empty() {
@@ -162,6 +190,7 @@ impl JwksVerifierBuilder {
                 ..Refresh::default()
             }),
             fetches: AtomicU64::new(0),
+            dpop: self.dpop,
         })))
     }
 }
@@ -185,6 +214,7 @@ impl JwksVerifier {
                 algorithms: vec![JwsAlgorithm::Es256, JwsAlgorithm::EdDsa],
             },
             limits: FetchLimits::default(),
+            dpop: DpopCheck::default(),
         }
     }
 
@@ -297,8 +327,34 @@ impl JwksVerifier {
 
 #[async_trait]
 impl TokenVerifier for JwksVerifier {
+    /// The token of `request`, checked locally, then as presented: a
+    /// DPoP-bound token (`cnf.jkt`) only as `DPoP` with a valid proof by
+    /// its key, used once (RFC 9449 §7); an unbound one only as `Bearer`.
     async fn verify(&self, request: &ResourceRequest<'_>) -> Result<AccessToken, BearerError> {
-        let token = request.bearer_token()?;
+        let (scheme, token) = request.access_token()?;
+        let access = self.validate(request, token).await?;
+        self.0
+            .dpop
+            .check(&self.0.resource, request, scheme, token, access)
+            .await
+    }
+
+    fn realm(&self) -> &str {
+        self.0.resource.realm()
+    }
+
+    fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
+        Some(self.0.resource.resource_metadata_url_at(path))
+    }
+}
+
+impl JwksVerifier {
+    /// The JWT `token`, validated against the keys (fetched if needed).
+    async fn validate(
+        &self,
+        request: &ResourceRequest<'_>,
+        token: &str,
+    ) -> Result<AccessToken, BearerError> {
         let mut snapshot = self.snapshot();
         let stale = snapshot
             .fetched
@@ -343,13 +399,5 @@ impl TokenVerifier for JwksVerifier {
             },
             Err(e) => Err(unreachable_authorization_server(e.to_string())),
         }
-    }
-
-    fn realm(&self) -> &str {
-        self.0.resource.realm()
-    }
-
-    fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
-        Some(self.0.resource.resource_metadata_url_at(path))
     }
 }

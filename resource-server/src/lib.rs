@@ -11,6 +11,11 @@
 //!   introspection endpoint (RFC 7662), answers cached by the token's hash
 //!   until its expiry and at most a minute, so revocation is seen.
 //!
+//! Both accept DPoP-bound tokens (RFC 9449 §7) only with a valid proof by
+//! the token's key, as the in-process resource server does, each proof's
+//! `jti` once: in a bounded [`MemoryReplayCache`] by default, or in a
+//! store every instance shares (`replay_store` on the builders).
+//!
 //! Both check what [`tessera::RemoteResource`] says (issuer, the audience
 //! of the protected resource at the request's path, expiry with a small
 //! leeway) and fail closed: an authorization server that cannot be reached
@@ -25,10 +30,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod cache;
+mod dpop;
 mod fetch;
 mod introspection;
 mod jwks;
+mod replay;
 
 pub use fetch::{FetchError, FetchLimits};
 pub use introspection::{IntrospectionVerifier, IntrospectionVerifierBuilder};
 pub use jwks::{BuildError, JwksVerifier, JwksVerifierBuilder};
+pub use replay::{DEFAULT_REPLAY_CAPACITY, MemoryReplayCache};

@@ -148,6 +148,22 @@ impl As {
             .to_owned()
     }
 
+    /// A client-credentials access token for `client` bound to the key of
+    /// the DPoP `proof` (RFC 9449 §5): the answer's JSON.
+    pub async fn dpop_token(&self, client: &str, proof: &str) -> Value {
+        self.http
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(client, Some(JOB_SECRET))
+            .header("dpop", proof)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Revokes `token` as `client` (RFC 7009).
     pub async fn revoke(&self, client: &str, token: &str) {
         let r = self
