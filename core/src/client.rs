@@ -27,8 +27,13 @@ impl ClientId {
     /// Validates a client id: `VSCHAR` (%x20-7E) per RFC 6749 Appendix A.1, at most 255 bytes.
     pub fn new(id: impl AsRef<str>) -> Option<Self> {
         let id = id.as_ref();
-        (!id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x20..=0x7E).contains(&b)))
-            .then(|| Self(Arc::from(id)))
+        Self::is_valid(id).then(|| Self(Arc::from(id)))
+    }
+
+    /// Whether `id` is a valid client id ([`new`](Self::new) would accept
+    /// it), checked without allocating.
+    pub(crate) fn is_valid(id: &str) -> bool {
+        !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| (0x20..=0x7E).contains(&b))
     }
 
     /// The id's text.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::{Inner, Server};
 use crate::abuse::{MemoryRateLimiter, RateLimiter};
+use crate::client::AuthMethod;
 use crate::client_auth::{ClientAuthMethod, ClientSecretBasic, ClientSecretPost, NoClientAuth};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
@@ -432,6 +433,15 @@ impl ServerBuilder {
         for g in builtins {
             self.grants.entry(g.grant_type().to_owned()).or_insert(g);
         }
+        // Whether the built-in methods stand first, in their order, as
+        // themselves (none replaced): authentication then decides them
+        // without asking them (`client_auth::select_builtin`).
+        let builtin_auth = !self.auth_methods.iter().any(|m| {
+            let name = m.method();
+            name == AuthMethod::ClientSecretBasic
+                || name == AuthMethod::ClientSecretPost
+                || name == AuthMethod::None
+        });
         let builtin_methods: [Arc<dyn ClientAuthMethod>; 3] = [
             Arc::new(ClientSecretBasic),
             Arc::new(ClientSecretPost),
@@ -468,6 +478,7 @@ impl ServerBuilder {
                 routes,
                 grants: self.grants,
                 auth_methods: self.auth_methods,
+                builtin_auth,
                 secrets: self.secrets,
                 consent: self.consent,
                 clock: self.clock,

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::abuse::{Action, Limited, RateLimiter};
 use crate::authorize::Prompt;
 use crate::client::Client;
-use crate::client_auth::{ClientAuthContext, ClientAuthMethod, ClientAuthRequest};
+use crate::client_auth::{self, ClientAuthContext, ClientAuthMethod, ClientAuthRequest, Selected};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consent::ConsentPolicy;
@@ -65,6 +65,9 @@ struct Inner {
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
     /// The client-authentication methods, in registration order.
     auth_methods: Vec<Arc<dyn ClientAuthMethod>>,
+    /// Whether `auth_methods` starts with the three built-in methods, none
+    /// replaced: they are then decided without `dyn` calls.
+    builtin_auth: bool,
     /// The secret verifiers, by hash scheme.
     secrets: crate::secret::SecretVerifiers,
     consent: Arc<dyn ConsentPolicy>,
@@ -157,7 +160,18 @@ impl Server {
         params: &Params,
     ) -> Result<Arc<Client>, OAuthError> {
         let request = ClientAuthRequest::new(authorization, params);
-        let (method, id) = crate::client_auth::select(&self.inner.auth_methods, &request)?;
+        let mut buffer = [0u8; client_auth::BASIC_BUFFER];
+        let mut heap = Vec::new();
+        let methods = &self.inner.auth_methods;
+        let (selected, id) = match methods.get(3..) {
+            Some(others) if self.inner.builtin_auth => {
+                client_auth::select_builtin(others, &request, &mut buffer, &mut heap)?
+            }
+            _ => {
+                let (method, id) = client_auth::select(methods, &request)?;
+                (Selected::Other(method), id)
+            }
+        };
         let id_text = id.as_str();
         let refused = |limited: Limited| {
             tracing::info!(client = %id_text, retry_at = %limited.retry_at, "client authentication refused: too many failures");
@@ -168,30 +182,42 @@ impl Server {
             .await
             .map_err(refused)?;
         let fail = |why: &str| {
-            tracing::info!(client = %id_text, method = %method.method(), reason = why, "client authentication failed");
+            tracing::info!(client = %id_text, method = %selected.method(), reason = why, "client authentication failed");
             OAuthError::invalid_client("client authentication failed")
         };
         let client = crate::client::lookup_client(&self.clients(), &id)
             .await?
             .ok_or_else(|| fail("unknown client"))?;
-        if !client.auth_methods.contains(&method.method()) {
+        if !client.auth_methods.contains(&selected.method()) {
             return Err(fail("method not registered for client"));
         }
         // A slow hash is guarded by a limit that applies by default.
-        let slow = client
+        let verifier = client
             .secret_hash()
-            .and_then(|h| self.inner.secrets.for_hash(h))
-            .is_some_and(|v| v.is_slow());
+            .and_then(|h| self.inner.secrets.for_hash(h));
+        let slow = verifier.is_some_and(|v| v.is_slow());
         if slow {
             self.check_limit(Action::SlowSecretFailure, id_text)
                 .await
                 .map_err(refused)?;
         }
-        let ctx = ClientAuthContext::new(self, self.now());
-        let result = method.verify(&ctx, &request, &client).await.and_then(|()| {
+        // The clock is read only when something needs it: a method of
+        // its own, or a registration that can expire.
+        let mut now = None;
+        let result = match &selected {
+            Selected::Secret(_, secret) => {
+                client_auth::check_secret(&client, verifier, secret).await
+            }
+            Selected::Public => client_auth::public_client(&client),
+            Selected::Other(method) => {
+                let ctx = ClientAuthContext::new(self, *now.insert(self.now()));
+                method.verify(&ctx, &request, &client).await
+            }
+        };
+        let result = result.and_then(|()| {
             // A registration that expired unused is gone, whether or
             // not the store has removed it yet (RFC 7591 bounds).
-            if client.registration.is_none() || client.is_live(ctx.now) {
+            if client.registration.is_none() || client.is_live(now.unwrap_or_else(|| self.now())) {
                 Ok(())
             } else {
                 Err(fail("registration expired unused"))
@@ -209,7 +235,7 @@ impl Server {
                     }
                 }
                 if e.code == crate::error::ErrorCode::InvalidClient {
-                    tracing::info!(client = %id_text, method = %method.method(), reason = ?e.reason(), "client authentication failed");
+                    tracing::info!(client = %id_text, method = %selected.method(), reason = ?e.reason(), "client authentication failed");
                 }
                 Err(e)
             }
