@@ -339,6 +339,7 @@ macro_rules! __with_checks {
                 bad_proofs_at_the_token_endpoint_are_invalid_dpop_proof,
                 bound_token_needs_its_proof_at_the_api,
                 public_clients_refresh_token_is_bound,
+                a_proof_at_par_binds_the_code,
             }
             races {
                 concurrent_code_redemptions_one_winner,

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::demo::{ALICE, BACKUP_JOB, PHOTO_CLI};
+use crate::demo::{ALICE, BACKUP_JOB, PHOTO_CLI, PRINTSHOP};
 use crate::flow;
 use crate::http::{Exchange, Request};
 use crate::{CheckResult, Ctx, Failure, Target};
@@ -358,5 +358,144 @@ pub async fn public_clients_refresh_token_is_bound(t: &Target) -> CheckResult {
         .send(request(Some(key.proof("POST", &url, None))))
         .await?;
     expect_dpop_tokens(&ex)?;
+    Ok(())
+}
+
+/// Pushes printshop's authorization request (RFC 9126 §2.1) with `extra`
+/// parameters and an optional `DPoP` header; with `proof_key`, alice then
+/// allows it in a browser and the code is returned with its PKCE verifier.
+async fn push_with_proof(
+    ctx: &Ctx,
+    extra: &[(&str, &str)],
+    proof: Option<String>,
+) -> Result<(Exchange, flow::Pkce), Failure> {
+    let endpoint = ctx
+        .meta
+        .raw
+        .get("pushed_authorization_request_endpoint")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ctx.meta
+                .exchange
+                .failure("no pushed_authorization_request_endpoint")
+        })?;
+    let pkce = flow::Pkce::new();
+    let redirect = PRINTSHOP.redirect_uri.unwrap_or_default();
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", PRINTSHOP.id),
+        ("redirect_uri", redirect),
+        ("state", "s"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    let mut request = Request::post_form(&endpoint, PRINTSHOP.basic(), &pairs);
+    if let Some(p) = proof {
+        request = request.header("dpop", p);
+    }
+    Ok((ctx.http.send(request).await?, pkce))
+}
+
+/// Alice allows the pushed request; printshop redeems the code with the
+/// `DPoP` header `proof` (if any).
+async fn redeem_pushed(
+    ctx: &Ctx,
+    pushed: &Exchange,
+    pkce: &flow::Pkce,
+    proof: Option<String>,
+) -> Result<Exchange, Failure> {
+    let request_uri = pushed.expect_status(201)?.json_str("request_uri")?;
+    let redirect = PRINTSHOP.redirect_uri.unwrap_or_default();
+    let url = flow::authorize_url(
+        ctx,
+        &[("client_id", PRINTSHOP.id), ("request_uri", &request_uri)],
+    );
+    let landing = flow::browse(
+        &ctx.fresh_browser()?,
+        &url,
+        redirect,
+        &ALICE,
+        flow::Decision::Allow,
+    )
+    .await?;
+    let code = landing
+        .param("code")
+        .ok_or_else(|| landing.failure("the redirect carries no code"))?;
+    let mut request = Request::post_form(
+        &ctx.meta.token_endpoint,
+        PRINTSHOP.basic(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &pkce.verifier),
+        ],
+    );
+    if let Some(p) = proof {
+        request = request.header("dpop", p);
+    }
+    ctx.http.send(request).await
+}
+
+/// §10.1: a `DPoP` header at the pushed authorization request endpoint
+/// binds the code to its key (redeemed with another key's proof: `400
+/// invalid_dpop_proof`; with its own: a DPoP token); a proof of another key
+/// than `dpop_jkt` names, or a bad proof, is `400 invalid_dpop_proof`.
+pub async fn a_proof_at_par_binds_the_code(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let par = ctx
+        .meta
+        .raw
+        .get("pushed_authorization_request_endpoint")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ctx.meta
+                .exchange
+                .failure("no pushed_authorization_request_endpoint")
+        })?;
+    let token = ctx.meta.token_endpoint.clone();
+    let key = DpopKey::es256();
+    let thief = DpopKey::ed25519();
+
+    let (pushed, pkce) = push_with_proof(&ctx, &[], Some(key.proof("POST", &par, None))).await?;
+    let ex = redeem_pushed(
+        &ctx,
+        &pushed,
+        &pkce,
+        Some(thief.proof("POST", &token, None)),
+    )
+    .await?;
+    ex.expect_oauth_error(400, "invalid_dpop_proof")
+        .map_err(|f| {
+            Failure::new(format!(
+                "a code bound at PAR, redeemed with another key: {f}"
+            ))
+        })?;
+    let (pushed, pkce) = push_with_proof(&ctx, &[], Some(key.proof("POST", &par, None))).await?;
+    let ex = redeem_pushed(&ctx, &pushed, &pkce, Some(key.proof("POST", &token, None))).await?;
+    expect_dpop_tokens(&ex)?;
+
+    let jkt = key.thumbprint();
+    for (what, extra, proof) in [
+        (
+            "dpop_jkt of another key than the proof's",
+            vec![("dpop_jkt", jkt.as_str())],
+            thief.proof("POST", &par, None),
+        ),
+        (
+            "a proof for the token endpoint",
+            vec![],
+            key.proof("POST", &token, None),
+        ),
+        ("a proof for GET", vec![], key.proof("GET", &par, None)),
+        ("not a JWS", vec![], "garbage".to_owned()),
+    ] {
+        let (ex, _) = push_with_proof(&ctx, &extra, Some(proof)).await?;
+        ex.expect_oauth_error(400, "invalid_dpop_proof")
+            .map_err(|f| Failure::new(format!("PAR with {what}: {f}")))?;
+    }
     Ok(())
 }
