@@ -98,7 +98,8 @@ struct Args {
     round_trip_ops: usize,
     /// Instead of the benchmarks: send this many client_credentials requests
     /// straight into each app's router (no sockets, one thread) and print
-    /// the time per request, to profile the framework and app layers.
+    /// the time per request, to profile the framework and app layers
+    /// (logging only if `--provider-log` names a file).
     #[arg(long)]
     router_only: Option<usize>,
     /// With --router-only: which of `provider`, `bare`, `core` to run (all by default).
@@ -222,7 +223,14 @@ fn run(args: Args) -> Result<(), BoxError> {
     }
     // The provider's logging as shipped, its writer thread on the server's
     // core and counted as server CPU (named `bench-server-log`). Held to the end.
-    let _log = if args.router_only.is_none() && !args.child {
+    // With --router-only, only when --provider-log names a file: then the
+    // logging's own cost per request can be counted (callgrind).
+    let log_wanted = if args.router_only.is_some() {
+        args.provider_log.is_some()
+    } else {
+        !args.child
+    };
+    let _log = if log_wanted {
         provider_logging(args.provider_log.as_deref(), cores)?
     } else {
         None
