@@ -488,3 +488,62 @@ async fn jwks_verifier_replay_cache_is_bounded_and_nonces_work() {
 async fn introspection_verifier_replay_cache_is_bounded_and_nonces_work() {
     full_cache_and_nonces(Kind::Introspection).await;
 }
+
+/// One proof raced by many requests at once: exactly one is accepted
+/// (RFC 9449 §11.1; the replay store's first use is atomic).
+async fn racing_replays(kind: Kind) {
+    let (l, rs_addr) = listener().await;
+    let auth = As::start(rs_addr).await;
+    let rs = RemoteResource::new(&auth.issuer, api(rs_addr));
+    serve(app(verifier(kind, rs, &auth, None, None)), l).await;
+    let client = match kind {
+        Kind::Jwks => "backup-job",
+        Kind::Introspection => "opaque-job",
+    };
+    let url = format!("http://{rs_addr}/api/photos");
+    let key = DpopKey::es256();
+    let token = bound_token(&auth, client, &key).await;
+    let dpop = format!("DPoP {token}");
+    // Warm the verifier (JWKS fetched, introspection answer cached).
+    let warm = key.proof("GET", &url, Some(&token));
+    assert_eq!(
+        call(reqwest::Method::GET, &url, Some(&dpop), Some(&warm))
+            .await
+            .status,
+        200
+    );
+    let proof = key.proof("GET", &url, Some(&token));
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, dpop, proof) = (url.clone(), dpop.clone(), proof.clone());
+            tokio::spawn(async move {
+                call(reqwest::Method::GET, &url, Some(&dpop), Some(&proof))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for r in racers {
+        statuses.push(r.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{kind:?}: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 401),
+        "{kind:?}: {statuses:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_verifier_one_proof_raced_is_accepted_once() {
+    racing_replays(Kind::Jwks).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_verifier_one_proof_raced_is_accepted_once() {
+    racing_replays(Kind::Introspection).await;
+}

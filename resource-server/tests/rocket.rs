@@ -178,3 +178,92 @@ async fn rocket_resource_server_introspects_and_fails_closed() {
     assert!(body.contains("temporarily_unavailable"), "{body}");
     assert!(challenge.starts_with("Bearer "), "{challenge}");
 }
+
+#[path = "../../core/tests/dpop_client/mod.rs"]
+mod dpop_client;
+
+/// `GET /api/photos` with `Authorization` and `DPoP` headers: status and
+/// `WWW-Authenticate`.
+async fn get_dpop(client: &Client, authorization: &str, proof: Option<&str>) -> (Status, String) {
+    let mut r = client
+        .get("/api/photos")
+        .header(Header::new("authorization", authorization.to_owned()));
+    if let Some(p) = proof {
+        r = r.header(Header::new("dpop", p.to_owned()));
+    }
+    let r = r.dispatch().await;
+    let challenge = r
+        .headers()
+        .get_one("www-authenticate")
+        .unwrap_or_default()
+        .to_owned();
+    (r.status(), challenge)
+}
+
+/// RFC 9449 §7 through the rocket guard, for both remote verifiers: the
+/// guard passes the method, target and `DPoP` header; a bound token works
+/// only with a proof by its key, once.
+#[tokio::test]
+async fn rocket_resource_server_checks_dpop_proofs() {
+    let rs: SocketAddr = RS.parse().unwrap();
+    let auth = As::start(rs).await;
+    let remote = RemoteResource::new(&auth.issuer, api(rs));
+    let jwks = JwksVerifier::builder(remote.clone())
+        .jwks_uri(format!("{}/jwks", auth.issuer))
+        .build()
+        .unwrap();
+    let introspection = IntrospectionVerifier::builder(remote, "photo-api", API_SECRET)
+        .build()
+        .unwrap();
+    let url = format!("http://{RS}/api/photos");
+    for (client, verifier) in [
+        ("backup-job", tessera::SharedVerifier::new(jwks)),
+        ("opaque-job", tessera::SharedVerifier::new(introspection)),
+    ] {
+        let http = Client::tracked(app(verifier)).await.unwrap();
+        let key = dpop_client::DpopKey::es256();
+        let answer = auth
+            .dpop_token(
+                client,
+                &key.proof("POST", &format!("{}/token", auth.issuer), None),
+            )
+            .await;
+        let token = answer["access_token"].as_str().unwrap().to_owned();
+        let dpop = format!("DPoP {token}");
+        let proof = key.proof("GET", &url, Some(&token));
+        assert_eq!(
+            get_dpop(&http, &dpop, Some(&proof)).await.0,
+            Status::Ok,
+            "{client}"
+        );
+        for (what, authorization, proof) in [
+            ("replayed", dpop.clone(), Some(proof.clone())),
+            ("no proof", dpop.clone(), None),
+            (
+                "another key",
+                dpop.clone(),
+                Some(dpop_client::DpopKey::es256().proof("GET", &url, Some(&token))),
+            ),
+            (
+                "htm POST",
+                dpop.clone(),
+                Some(key.proof("POST", &url, Some(&token))),
+            ),
+        ] {
+            let (status, challenge) = get_dpop(&http, &authorization, proof.as_deref()).await;
+            assert_eq!(status, Status::Unauthorized, "{client}: {what}");
+            assert!(
+                challenge.starts_with("DPoP ")
+                    && challenge.contains("error=\"invalid_dpop_proof\""),
+                "{client}: {what}: {challenge}"
+            );
+        }
+        // §7.2: as Bearer, refused with a DPoP challenge.
+        let (status, challenge) = get_dpop(&http, &format!("Bearer {token}"), None).await;
+        assert_eq!(status, Status::Unauthorized, "{client}: as Bearer");
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("error=\"invalid_token\""),
+            "{client}: as Bearer: {challenge}"
+        );
+    }
+}
