@@ -555,9 +555,14 @@ fn two_methods() -> OAuthError {
     OAuthError::invalid_request("use only one client authentication method")
 }
 
+/// The credentials of an `Authorization: Basic` header (RFC 7617 §2; the
+/// scheme is case-insensitive): what follows the first space when the word
+/// before it is `basic`.
 fn basic_payload(header: &str) -> Option<&str> {
-    let (scheme, rest) = header.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
+    // Compared as bytes: the scheme is five ASCII letters and a space.
+    let scheme = header.as_bytes().get(..6)?;
+    let rest = header.get(6..)?;
+    (scheme.eq_ignore_ascii_case(b"basic ")).then(|| rest.trim())
 }
 
 /// The size of the buffer Basic credentials are decoded into: usual
@@ -589,9 +594,37 @@ fn decode_raw<'b>(
 /// with `:`. The id is not yet checked.
 fn split_basic(raw: &[u8]) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
     let text = std::str::from_utf8(raw).ok()?;
-    // `:` is ASCII, so both ends are char boundaries.
-    let (id, secret) = text.split_once(':')?;
+    // The id comes first and is short: a plain scan finds the `:` sooner
+    // than a searcher is set up. `:` is ASCII, so both ends are char
+    // boundaries.
+    let colon = text.bytes().position(|b| b == b':')?;
+    let (id, secret) = (text.get(..colon)?, text.get(colon + 1..)?);
+    if !has_form_escape(raw) {
+        // Nothing to decode (the usual case for generated ids and secrets).
+        return Some((Cow::Borrowed(id), Cow::Borrowed(secret)));
+    }
     Some((form_decode(id)?, form_decode(secret)?))
+}
+
+/// Whether `bytes` holds a `+` or a `%`, the escapes of form encoding,
+/// looked for eight bytes at a time (a byte of `x` is zero exactly when
+/// `(x - 0x01..) & !x & 0x80..` is not).
+fn has_form_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
+    const PERCENT: u64 = u64::from_ne_bytes([b'%'; 8]);
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_ne_bytes(word);
+        if has_zero(word ^ PLUS) || has_zero(word ^ PERCENT) {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| b == b'+' || b == b'%')
 }
 
 fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
@@ -602,7 +635,7 @@ fn decode_basic(payload: &str) -> Option<(ClientId, String)> {
 }
 
 fn form_decode(s: &str) -> Option<Cow<'_, str>> {
-    if !s.bytes().any(|b| b == b'+' || b == b'%') {
+    if !has_form_escape(s.as_bytes()) {
         // Nothing to decode (the usual case for generated ids and secrets).
         return Some(Cow::Borrowed(s));
     }
@@ -658,6 +691,40 @@ mod tests {
             pick(Some(&basic("my%20app", "x")), ""),
             ok("client_secret_basic", "my app")
         );
+    }
+
+    #[test]
+    fn escapes_are_found_anywhere() {
+        for len in 0..40 {
+            let plain = "a".repeat(len);
+            assert!(!has_form_escape(plain.as_bytes()), "{len}");
+            for at in 0..len {
+                for escape in ["+", "%"] {
+                    let mut s = plain.clone();
+                    s.replace_range(at..=at, escape);
+                    assert!(has_form_escape(s.as_bytes()), "{s}");
+                }
+            }
+        }
+        // Neighbours of the escapes, and bytes with the high bit set.
+        assert!(!has_form_escape("*,$&\u{80}\u{ff}ü€aaaaaaaa".as_bytes()));
+    }
+
+    #[test]
+    fn only_the_basic_scheme_carries_credentials_rfc7617_2() {
+        assert_eq!(basic_payload("Basic YTpi"), Some("YTpi"));
+        assert_eq!(basic_payload("bAsIc  YTpi "), Some("YTpi"));
+        for h in [
+            "Basic",
+            "Basicx YTpi",
+            "Bearer YTpi",
+            "Basi YTpi",
+            "",
+            "Bäsic YTpi",
+            "Basic\tYTpi",
+        ] {
+            assert_eq!(basic_payload(h), None, "{h}");
+        }
     }
 
     #[test]
