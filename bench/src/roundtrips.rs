@@ -198,6 +198,10 @@ impl<S: GrantStore> GrantStore for Counting<S> {
         self.tick();
         self.inner.issue(grant, tokens).await
     }
+    async fn issue_new_grant(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
+        self.tick();
+        self.inner.issue_new_grant(grant, tokens).await
+    }
     async fn access_token(
         &self,
         token: SecretKey,

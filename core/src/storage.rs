@@ -246,6 +246,18 @@ pub trait GrantStore: Send + Sync {
     /// Returns `false`, storing nothing, when the grant was revoked.
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError>;
 
+    /// Adds the first tokens of a grant the caller has just made: `grant`
+    /// is a fresh random id nobody else has seen (a client-credentials
+    /// grant, RFC 6749 §4.4), so nothing can have revoked it or stored
+    /// under it, and a store may write without checking (the Redis store
+    /// saves a script run). The grant must afterwards behave exactly as
+    /// one started by [`issue`](Self::issue): its tokens found, revocable
+    /// with [`revoke_grant`](Self::revoke_grant). Returns `false` only
+    /// where `issue` would. The default calls `issue`.
+    async fn issue_new_grant(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
+        self.issue(grant, tokens).await
+    }
+
     /// A live access token: `None` when unknown, expired, revoked, or its grant was revoked.
     async fn access_token(
         &self,

@@ -48,6 +48,7 @@ checks!(
     expired_code_is_unknown,
     taken_code_is_remembered_while_grant_lives,
     access_token_lookup,
+    new_grant_tokens,
     delegated_access_token,
     access_token_revocation,
     grant_revocation,

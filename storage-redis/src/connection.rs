@@ -136,6 +136,23 @@ impl Conn {
         }
     }
 
+    /// Several commands in one write and one read (a pipeline, not a
+    /// transaction), bounded by `timeout`. On a cluster, every key must
+    /// be in one slot (the callers' keys share a grant's hash tag).
+    pub(crate) async fn exec_pipe(
+        &self,
+        pipe: &redis::Pipeline,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        bounded(timeout, async {
+            match self {
+                Conn::Single(c) => pipe.query_async::<()>(&mut c.clone()).await,
+                Conn::Cluster(c) => pipe.query_async::<()>(&mut c.clone()).await,
+            }
+        })
+        .await
+    }
+
     /// One command, bounded by `timeout`.
     pub(crate) async fn exec(&self, cmd: &Cmd, timeout: Duration) -> Result<Value, StoreError> {
         bounded(timeout, self.query(cmd)).await

@@ -100,6 +100,7 @@ where
     expired_code_is_unknown(make_store().await).await;
     taken_code_is_remembered_while_grant_lives(make_store().await).await;
     access_token_lookup(make_store().await).await;
+    new_grant_tokens(make_store().await).await;
     delegated_access_token(make_store().await).await;
     access_token_revocation(make_store().await).await;
     grant_revocation(make_store().await).await;
@@ -444,6 +445,72 @@ pub async fn access_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     assert!(
         ok(store.access_token(m2.access, now + secs(120)).await, C).is_some(),
         "[{C}] longer-lived sibling"
+    );
+}
+
+/// The first tokens of a fresh grant (`issue_new_grant`, what client
+/// credentials use): found as issued, expiring on time, and the grant
+/// behaves as any other: more tokens join it, revoking it kills them all.
+pub async fn new_grant_tokens<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "new_grant_tokens";
+    let now = base_now();
+    let g = grant();
+    let first = mint(TokenKind::Access, g);
+    let record = token_record(now, 60, None);
+    let tokens = NewTokens {
+        access: (first.hash, record.clone()),
+        refresh: None,
+    };
+    assert!(
+        ok(store.issue_new_grant(g, tokens).await, C),
+        "[{C}] issue_new_grant"
+    );
+    assert_eq!(
+        ok(store.access_token(first, now).await, C),
+        Some(record),
+        "[{C}] found as issued"
+    );
+    assert_eq!(
+        ok(store.access_token(first, now + secs(60)).await, C),
+        None,
+        "[{C}] at exactly expires_at"
+    );
+    // A grant started with refresh tokens too (stores may take another path).
+    let g2 = grant();
+    let m2 = mint_tokens(g2, now, 60, Some(600));
+    assert!(
+        ok(store.issue_new_grant(g2, m2.tokens.clone()).await, C),
+        "[{C}] issue_new_grant with a refresh token"
+    );
+    assert!(
+        ok(store.access_token(m2.access, now).await, C).is_some(),
+        "[{C}] access token of a grant with a refresh token"
+    );
+    // Another token joins the fresh grant; revoking it kills both.
+    let later = mint_tokens(g, now, 600, None);
+    issue_ok(&*store, g, &later, C).await;
+    assert!(
+        ok(store.access_token(later.access, now).await, C).is_some(),
+        "[{C}] a later token of the grant"
+    );
+    ok(store.revoke_grant(g).await, C);
+    assert_eq!(
+        ok(store.access_token(first, now).await, C),
+        None,
+        "[{C}] first token after revoking the grant"
+    );
+    assert_eq!(
+        ok(store.access_token(later.access, now).await, C),
+        None,
+        "[{C}] later token after revoking the grant"
+    );
+    assert!(
+        !ok(store.issue(g, later.tokens.clone()).await, C),
+        "[{C}] nothing joins a revoked grant"
+    );
+    assert!(
+        ok(store.access_token(m2.access, now).await, C).is_some(),
+        "[{C}] other grants are untouched"
     );
 }
 

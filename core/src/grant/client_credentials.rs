@@ -36,7 +36,8 @@ impl GrantHandler for ClientCredentialsGrant {
         let minted = ctx
             .mint_tokens(grant, client, None, &scope, None)
             .with_audience(audience);
-        if !ctx.store.issue(grant, minted.records).await? {
+        // A fresh grant: the store may skip the revocation check.
+        if !ctx.store.issue_new_grant(grant, minted.records).await? {
             return Err(OAuthError::new(
                 crate::error::ErrorCode::ServerError,
                 "could not issue the token",
