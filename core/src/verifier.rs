@@ -358,6 +358,14 @@ struct Confirmation {
     cnf: Option<serde_json::Value>,
 }
 
+/// `access`, unless it is bound to a key: what a bearer-only check accepts.
+fn bearer_only(access: AccessToken) -> Result<AccessToken, RefusedToken> {
+    match access.dpop_jkt {
+        None => Ok(access),
+        Some(_) => Err(RefusedToken::SenderConstrained),
+    }
+}
+
 /// The DPoP key a token is bound to (RFC 9449 §6: `cnf.jkt`), if its
 /// confirmation (RFC 7800 §3.1) is one: `Ok(None)` without `cnf`; any other
 /// confirmation method (e.g. a certificate, RFC 8705) cannot be checked
@@ -475,12 +483,29 @@ impl RemoteResource {
     /// `at+jwt`, the key named by `kid` and its own algorithm (so `alg:
     /// none` and HMAC with a public key select nothing, RFC 8725 §3.1),
     /// the signature, `iss`, `exp` and `nbf` (with the leeway), and that
-    /// `aud` names the resource at `path`. A token bound to a DPoP key
-    /// (`cnf.jkt`, RFC 9449 §6.1) comes back with
-    /// [`dpop_jkt`](AccessToken::dpop_jkt) set: the caller must then check
-    /// how it was presented ([`check_presentation`](Self::check_presentation));
-    /// any other confirmation (`cnf`) is refused.
+    /// `aud` names the resource at `path`. A token bound to a key (`cnf`)
+    /// is refused ([`RefusedToken::SenderConstrained`]): for a caller that
+    /// knows bearer tokens only, it was stolen or misused. To accept
+    /// DPoP-bound tokens with their proofs, use
+    /// [`check_jwt_with_binding`](Self::check_jwt_with_binding).
     pub fn check_jwt(
+        &self,
+        path: &str,
+        token: &str,
+        keys: &dyn VerificationKeys,
+        now: OffsetDateTime,
+    ) -> Result<AccessToken, RefusedToken> {
+        bearer_only(self.check_jwt_with_binding(path, token, keys, now)?)
+    }
+
+    /// As [`check_jwt`](Self::check_jwt), but a token bound to a DPoP key
+    /// (`cnf.jkt`, RFC 9449 §6.1) comes back with
+    /// [`dpop_jkt`](AccessToken::dpop_jkt) set, and the caller **must**
+    /// then check how it was presented with
+    /// [`check_presentation`](Self::check_presentation) (a bound token is
+    /// good only with a proof by its key); any other confirmation (`cnf`)
+    /// is refused.
+    pub fn check_jwt_with_binding(
         &self,
         path: &str,
         token: &str,
@@ -526,11 +551,28 @@ impl RemoteResource {
     /// for a request to `path` at `now`: `active` must be `true`; `iss`,
     /// if given, the trusted issuer; `aud` must name the resource at
     /// `path`; `exp` (required here, so that no answer is kept past it)
-    /// in the future; `client_id` present. A DPoP-bound token (`cnf.jkt`,
-    /// RFC 9449 §6.2) comes back with [`dpop_jkt`](AccessToken::dpop_jkt)
-    /// set, for [`check_presentation`](Self::check_presentation); any other
-    /// confirmation, or `token_type` `DPoP` without `cnf.jkt`, is refused.
+    /// in the future; `client_id` present. A sender-constrained token
+    /// (`cnf`, or `token_type` `DPoP`) is refused as a bearer token
+    /// ([`RefusedToken::SenderConstrained`]); to accept DPoP-bound tokens
+    /// with their proofs, use
+    /// [`check_introspection_with_binding`](Self::check_introspection_with_binding).
     pub fn check_introspection(
+        &self,
+        path: &str,
+        body: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<AccessToken, IntrospectionError> {
+        let access = self.check_introspection_with_binding(path, body, now)?;
+        Ok(bearer_only(access)?)
+    }
+
+    /// As [`check_introspection`](Self::check_introspection), but a
+    /// DPoP-bound token (`cnf.jkt`, RFC 9449 §6.2) comes back with
+    /// [`dpop_jkt`](AccessToken::dpop_jkt) set, and the caller **must**
+    /// then check how it was presented with
+    /// [`check_presentation`](Self::check_presentation); any other
+    /// confirmation, or `token_type` `DPoP` without `cnf.jkt`, is refused.
+    pub fn check_introspection_with_binding(
         &self,
         path: &str,
         body: &[u8],
@@ -590,8 +632,9 @@ impl RemoteResource {
             .unwrap_or_default()
     }
 
-    /// Checks how a token that passed [`check_jwt`](Self::check_jwt) or
-    /// [`check_introspection`](Self::check_introspection) was presented,
+    /// Checks how a token that passed
+    /// [`check_jwt_with_binding`](Self::check_jwt_with_binding) or
+    /// [`check_introspection_with_binding`](Self::check_introspection_with_binding) was presented,
     /// as the in-process resource server does (RFC 9449 §7): a token bound
     /// to no key only as `Bearer`; a DPoP-bound token only as `DPoP` with
     /// a proof of this request (§4.3: `htm` its method, `htu` this
@@ -795,8 +838,14 @@ mod tests {
         // be checked here and is refused.
         let mut bound = claims("https://rs/api");
         bound["cnf"] = serde_json::json!({"jkt": "abc"});
+        let bound = sign(&bound, "at+jwt");
+        assert_eq!(
+            rs.check_jwt("/api", &bound, &keys, NOW),
+            Err(RefusedToken::SenderConstrained),
+            "a bearer-only check refuses it"
+        );
         let t = rs
-            .check_jwt("/api", &sign(&bound, "at+jwt"), &keys, NOW)
+            .check_jwt_with_binding("/api", &bound, &keys, NOW)
             .unwrap();
         assert_eq!(t.dpop_jkt.as_deref(), Some("abc"));
         let request = ResourceRequest::new("/api").with_dpop(Some("GET"), Some("/api"), None);
@@ -835,7 +884,7 @@ mod tests {
         let mut mtls = claims("https://rs/api");
         mtls["cnf"] = serde_json::json!({"x5t#S256": "abc"});
         assert!(matches!(
-            rs.check_jwt("/api", &sign(&mtls, "at+jwt"), &keys, NOW),
+            rs.check_jwt_with_binding("/api", &sign(&mtls, "at+jwt"), &keys, NOW),
             Err(RefusedToken::SenderConstrained | RefusedToken::Jwt(JwtError::Malformed))
         ));
         // alg none: no key has it (RFC 8725 §3.1).
@@ -895,8 +944,12 @@ mod tests {
             Some(RefusedToken::SenderConstrained)
         );
         v["cnf"] = serde_json::json!({"jkt": "abc"});
+        assert_eq!(
+            check(v.clone(), "/api", NOW),
+            Some(RefusedToken::SenderConstrained)
+        );
         let t = rs
-            .check_introspection("/api", v.to_string().as_bytes(), NOW)
+            .check_introspection_with_binding("/api", v.to_string().as_bytes(), NOW)
             .unwrap();
         assert_eq!(t.dpop_jkt.as_deref(), Some("abc"));
         v["cnf"] = serde_json::json!({"x5t#S256": "abc"});

@@ -370,7 +370,7 @@ impl TokenVerifier for IntrospectionVerifier {
         let access = self
             .0
             .resource
-            .check_introspection(request.path, &body, OffsetDateTime::now_utc())
+            .check_introspection_with_binding(request.path, &body, OffsetDateTime::now_utc())
             .map_err(|e| match e {
                 IntrospectionError::Refused(refused) => {
                     tracing::debug!(reason = %refused, "introspected access token refused");

@@ -65,7 +65,7 @@ struct JwksSettings {
 /// authorization server. Documents are bounded in size and keys in number
 /// ([`tessera::MAX_JWKS_KEYS`]); fetches in time.
 ///
-/// Validation is [`RemoteResource::check_jwt`]: `typ: at+jwt`, the key's
+/// Validation is [`RemoteResource::check_jwt_with_binding`]: `typ: at+jwt`, the key's
 /// own algorithm (from the allow-list), signature, `iss`, `exp`/`nbf` with
 /// the leeway, and `aud` naming the resource of the request's path. It
 /// fails closed: without keys (the authorization server unreachable) a
@@ -244,7 +244,11 @@ impl JwksVerifier {
 
     fn check(&self, snapshot: &Snapshot, path: &str, token: &str) -> Checked {
         let now = OffsetDateTime::now_utc();
-        match self.0.resource.check_jwt(path, token, &snapshot.keys, now) {
+        match self
+            .0
+            .resource
+            .check_jwt_with_binding(path, token, &snapshot.keys, now)
+        {
             Ok(token) => Checked::Done(Ok(token)),
             Err(RefusedToken::Jwt(JwtError::UnknownKey)) => Checked::UnknownKey,
             Err(refused) => {
