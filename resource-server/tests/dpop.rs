@@ -547,3 +547,60 @@ async fn jwks_verifier_one_proof_raced_is_accepted_once() {
 async fn introspection_verifier_one_proof_raced_is_accepted_once() {
     racing_replays(Kind::Introspection).await;
 }
+
+/// A replay store that cannot answer (Redis down).
+struct DownStore;
+
+#[async_trait::async_trait]
+impl ReplayStore for DownStore {
+    async fn first_use(
+        &self,
+        _key: tessera::storage::ReplayKey,
+        _expires_at: time::OffsetDateTime,
+        _now: time::OffsetDateTime,
+    ) -> Result<bool, tessera::StoreError> {
+        Err(tessera::StoreError::unavailable("connection refused"))
+    }
+}
+
+/// The replay store unreachable: a valid proof is not accepted unchecked,
+/// the request is `503 temporarily_unavailable` (never `200`, never a
+/// client error: the proof may be good), for both verifiers.
+#[tokio::test]
+async fn an_unreachable_replay_store_is_503_never_accepted() {
+    for (kind, client) in [
+        (Kind::Jwks, "backup-job"),
+        (Kind::Introspection, "opaque-job"),
+    ] {
+        let (l, rs_addr) = listener().await;
+        let auth = As::start(rs_addr).await;
+        let rs = RemoteResource::new(&auth.issuer, api(rs_addr));
+        serve(
+            app(verifier(kind, rs, &auth, Some(Arc::new(DownStore)), None)),
+            l,
+        )
+        .await;
+        let url = format!("http://{rs_addr}/api/photos");
+        let key = DpopKey::es256();
+        let token = bound_token(&auth, client, &key).await;
+        let a = call(
+            reqwest::Method::GET,
+            &url,
+            Some(&format!("DPoP {token}")),
+            Some(&key.proof("GET", &url, Some(&token))),
+        )
+        .await;
+        assert_eq!(a.status, 503, "{kind:?}: {}", a.body);
+        assert_eq!(a.body["error"], "temporarily_unavailable", "{kind:?}");
+        // Bearer tokens need no replay store.
+        let plain = auth.token(client, None).await;
+        let a = call(
+            reqwest::Method::GET,
+            &url,
+            Some(&format!("Bearer {plain}")),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, 200, "{kind:?}");
+    }
+}
