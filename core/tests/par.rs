@@ -507,3 +507,39 @@ async fn par_asks_for_the_server_nonce_when_nonces_are_required_rfc9449_8() {
     let (r, v) = push_with_proof(&f, "", Some(&proof)).await;
     assert_eq!((r.status, error_of(&v)), (400, "use_dpop_nonce"), "{v}");
 }
+
+#[tokio::test]
+async fn a_full_replay_cache_at_par_is_503_not_a_silent_replay() {
+    // RFC 9449 §11.1 with a bounded cache (one entry): a second proof
+    // cannot be remembered, so it is refused (503 temporarily_unavailable,
+    // retry later) rather than accepted unrecorded.
+    let shop = Client::confidential(
+        ClientId::new("shop").unwrap(),
+        "Print Shop",
+        SecretHash::of("s"),
+    )
+    .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+    .with_grant_types(["authorization_code"])
+    .with_scope(Scope::parse("photos.read").unwrap());
+    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+    let server = Server::builder()
+        .issuer("https://as.example")
+        .store(Arc::new(
+            MemoryStore::with_clients([shop]).with_replay_capacity(1),
+        ))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let f = Fixture { server, clock };
+    let key = DpopKey::es256();
+    let (r, v) = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None))).await;
+    assert_eq!(r.status, 201, "{v}");
+    let (r, v) = push_with_proof(&f, "", Some(&key.proof("POST", PAR_URL, None))).await;
+    assert_eq!(
+        (r.status, error_of(&v)),
+        (503, "temporarily_unavailable"),
+        "{v}"
+    );
+    // Without a proof, pushing is unaffected.
+    assert_eq!(push_with_proof(&f, "", None).await.0.status, 201);
+}
