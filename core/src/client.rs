@@ -399,6 +399,16 @@ pub trait ClientRegistry: Send + Sync {
         None
     }
 
+    /// [`client_at_hand`](Self::client_at_hand) by the id's text, for the
+    /// server's client authentication, which has not made a [`ClientId`]
+    /// (that would be an allocation per request). A registry whose map is
+    /// keyed by `ClientId` answers with `map.get(id)` (`ClientId` borrows
+    /// as `str`). The default makes the `ClientId` and asks
+    /// `client_at_hand`: always correct.
+    fn client_at_hand_str(&self, id: &str) -> Option<Arc<Client>> {
+        ClientId::new(id).and_then(|id| self.client_at_hand(&id))
+    }
+
     /// Stores a dynamically registered client (RFC 7591), atomically
     /// unless `max_dynamic` dynamically registered clients are live at
     /// `now` (then `CapReached`, storing nothing), or a client with its id
@@ -461,6 +471,23 @@ pub(crate) async fn lookup_client(
     match registry.client_at_hand(id) {
         Some(client) => Ok(Some(client)),
         None => registry.client(id).await,
+    }
+}
+
+/// [`lookup_client`] by the id's text: the registry's
+/// [`client_at_hand_str`](ClientRegistry::client_at_hand_str), else its
+/// [`client`](ClientRegistry::client). An id that is not a valid
+/// [`ClientId`] names no client.
+pub(crate) async fn lookup_client_str(
+    registry: &(impl ClientRegistry + ?Sized),
+    id: &str,
+) -> Result<Option<Arc<Client>>, StoreError> {
+    if let Some(client) = registry.client_at_hand_str(id) {
+        return Ok(Some(client));
+    }
+    match ClientId::new(id) {
+        Some(id) => registry.client(&id).await,
+        None => Ok(None),
     }
 }
 

@@ -433,6 +433,25 @@ impl Selected<'_, '_> {
     }
 }
 
+/// The client a request claims to be: the (checked) text the built-in
+/// methods found, which needs no allocation, or an added method's id.
+pub(crate) enum Claimed<'r> {
+    /// Found by a built-in method; a valid client id.
+    Text(Cow<'r, str>),
+    /// Found by an added method.
+    Id(ClientId),
+}
+
+impl Claimed<'_> {
+    /// The id's text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Text(text) => text,
+            Self::Id(id) => id.as_str(),
+        }
+    }
+}
+
 /// The form parameters the built-in methods read, found in one pass.
 #[derive(Default)]
 struct AuthParams<'p> {
@@ -474,7 +493,7 @@ pub(crate) fn select_builtin<'m, 'r>(
     request: &ClientAuthRequest<'r>,
     buffer: &'r mut [u8; BASIC_BUFFER],
     heap: &'r mut Vec<u8>,
-) -> Result<(Selected<'m, 'r>, ClientId), OAuthError> {
+) -> Result<(Selected<'m, 'r>, Claimed<'r>), OAuthError> {
     let form = AuthParams::scan(request.params);
     let mut credentials: Option<(Selected<'m, 'r>, Cow<'r, str>)> = None;
     // client_secret_basic (RFC 6749 §2.3.1), as `ClientSecretBasic::presented`.
@@ -536,19 +555,14 @@ pub(crate) fn select_builtin<'m, 'r>(
     }
     // Credentials before a bare `client_id`; among each, the first
     // registered (the built-in methods come first).
-    let builtin = |(selected, id): (Selected<'m, 'r>, Cow<'r, str>)| {
-        // The id was checked above: `new` only allocates.
-        ClientId::new(id)
-            .map(|id| (selected, id))
-            .ok_or_else(|| OAuthError::invalid_client("malformed client_id"))
+    let (selected, id) = match (credentials, other_credentials, identifier, other_identifier) {
+        (Some((selected, id)), ..) => (selected, Claimed::Text(id)),
+        (None, Some((selected, id)), ..) => (selected, Claimed::Id(id)),
+        (None, None, Some((selected, id)), _) => (selected, Claimed::Text(id)),
+        (None, None, None, Some((selected, id))) => (selected, Claimed::Id(id)),
+        (None, None, None, None) => return Err(nothing_presented(form.assertion)),
     };
-    match (credentials, other_credentials, identifier, other_identifier) {
-        (Some(found), ..) => builtin(found),
-        (None, Some(found), ..) => Ok(found),
-        (None, None, Some(found), _) => builtin(found),
-        (None, None, None, Some(found)) => Ok(found),
-        (None, None, None, None) => Err(nothing_presented(form.assertion)),
-    }
+    Ok((selected, id))
 }
 
 fn two_methods() -> OAuthError {
@@ -612,15 +626,16 @@ fn split_basic(raw: &[u8]) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
 fn has_form_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const PLUS: u64 = u64::from_ne_bytes([b'+'; 8]);
-    const PERCENT: u64 = u64::from_ne_bytes([b'%'; 8]);
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let has_byte = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS != 0
+    };
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let word = u64::from_ne_bytes(word);
-        if has_zero(word ^ PLUS) || has_zero(word ^ PERCENT) {
+        if has_byte(word, b'+') || has_byte(word, b'%') {
             return true;
         }
     }

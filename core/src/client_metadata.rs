@@ -881,6 +881,17 @@ impl ClientRegistry for Clients<'_> {
         }
         self.0.store().client_at_hand(id)
     }
+
+    fn client_at_hand_str(&self, id: &str) -> Option<Arc<Client>> {
+        if let Some(docs) = self
+            .0
+            .documents()
+            .filter(|_| ClientIdUrl::looks_like_url(id))
+        {
+            return docs.cached(id, self.0.now());
+        }
+        self.0.store().client_at_hand_str(id)
+    }
 }
 
 #[cfg(test)]

@@ -320,6 +320,11 @@ impl ClientRegistry for MemoryStore {
 
     /// Always at hand: the clients are in memory.
     fn client_at_hand(&self, id: &ClientId) -> Option<Arc<Client>> {
+        self.client_at_hand_str(id.as_str())
+    }
+
+    /// Looked up by the text: no `ClientId` made.
+    fn client_at_hand_str(&self, id: &str) -> Option<Arc<Client>> {
         let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
         clients.get(id).map(Arc::clone)
     }

@@ -22,7 +22,9 @@ use time::OffsetDateTime;
 use crate::abuse::{Action, Limited, RateLimiter};
 use crate::authorize::Prompt;
 use crate::client::Client;
-use crate::client_auth::{self, ClientAuthContext, ClientAuthMethod, ClientAuthRequest, Selected};
+use crate::client_auth::{
+    self, Claimed, ClientAuthContext, ClientAuthMethod, ClientAuthRequest, Selected,
+};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::consent::ConsentPolicy;
@@ -169,7 +171,7 @@ impl Server {
             }
             _ => {
                 let (method, id) = client_auth::select(methods, &request)?;
-                (Selected::Other(method), id)
+                (Selected::Other(method), Claimed::Id(id))
             }
         };
         let id_text = id.as_str();
@@ -185,7 +187,7 @@ impl Server {
             tracing::info!(client = %id_text, method = %selected.method(), reason = why, "client authentication failed");
             OAuthError::invalid_client("client authentication failed")
         };
-        let client = crate::client::lookup_client(&self.clients(), &id)
+        let client = crate::client::lookup_client_str(&self.clients(), id_text)
             .await?
             .ok_or_else(|| fail("unknown client"))?;
         if !client.auth_methods.contains(&selected.method()) {
