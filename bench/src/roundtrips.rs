@@ -4,7 +4,9 @@
 //! RESP commands the client sends (`INFO commandstats` would also count the
 //! commands Lua scripts run inside Redis, which are no round trips), and is
 //! wrapped in a [`Counting`] store that counts the core's store calls. Each
-//! step runs `n` times sequentially, so one command sent is one round trip.
+//! step runs `n` times sequentially, so every write from the client that
+//! completes commands is one round trip: one command, or a pipeline of
+//! several (counted as [`BATCHES`], the commands listed beside).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -29,6 +31,10 @@ use crate::apps::{self, API_SECRET, BACKUP_SECRET, BoxError, CC_BODY, PRINTSHOP_
 
 type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
 
+/// The count of client writes that completed at least one command: round
+/// trips (not a Redis command name, which are upper case).
+const BATCHES: &str = "(batches)";
+
 /// Incremental parser of the RESP arrays a Redis client sends.
 #[derive(Debug, Default)]
 struct RespCounter {
@@ -37,6 +43,8 @@ struct RespCounter {
     args_left: u64,
     /// Bytes left in the current bulk string (including its CRLF).
     bulk_left: u64,
+    /// Commands completed so far.
+    finished: u64,
     name: Vec<u8>,
     first_arg: bool,
 }
@@ -98,6 +106,7 @@ impl RespCounter {
         let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
         *c.entry(name).or_default() += 1;
         self.name.clear();
+        self.finished += 1;
     }
 }
 
@@ -133,7 +142,12 @@ impl CountingProxy {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => n,
                             };
+                            let before = parser.finished;
                             parser.feed(&buf[..n], &counts);
+                            if parser.finished > before {
+                                let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+                                *c.entry(BATCHES.to_owned()).or_default() += 1;
+                            }
                             if sw.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
@@ -342,8 +356,9 @@ pub async fn measure(url: &str, prefix: &str, n: usize) -> Result<Vec<Step>, Box
         let mut parts = Vec::new();
         for (cmd, count) in &after.1 {
             let d = count - before.1.get(cmd).copied().unwrap_or(0);
-            if d > 0 {
-                total += d;
+            if cmd == BATCHES {
+                total = d;
+            } else if d > 0 {
                 parts.push(format!("{cmd} {:.2}", d as f64 / n as f64));
             }
         }
