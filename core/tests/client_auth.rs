@@ -743,3 +743,71 @@ async fn a_replayed_assertion_wins_once_among_racers() {
         "{statuses:?}"
     );
 }
+
+/// A built-in method replaced by one of the embedder's (same name): the
+/// server then asks the registered methods through the trait (no fast
+/// path), and the replacement is the one that verifies.
+#[derive(Debug, Default)]
+struct CountingBasic(Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl tessera::ClientAuthMethod for CountingBasic {
+    fn method(&self) -> AuthMethod {
+        AuthMethod::ClientSecretBasic
+    }
+
+    fn presented(
+        &self,
+        request: &tessera::ClientAuthRequest<'_>,
+    ) -> Result<Option<tessera::Presented>, tessera::OAuthError> {
+        tessera::ClientSecretBasic.presented(request)
+    }
+
+    async fn verify(
+        &self,
+        ctx: &tessera::ClientAuthContext<'_>,
+        request: &tessera::ClientAuthRequest<'_>,
+        client: &Client,
+    ) -> Result<(), tessera::OAuthError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tessera::ClientSecretBasic
+            .verify(ctx, request, client)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_replaced_builtin_method_is_the_one_asked_rfc6749_2_3() {
+    use std::sync::atomic::Ordering;
+    let counting = CountingBasic::default();
+    let verified = counting.0.clone();
+    let clients = [
+        Client::confidential(id("app"), "App", SecretHash::of("s3cret"))
+            .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost]),
+        Client::public(id("cli"), "CLI"),
+    ];
+    let server = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients(clients)))
+        .client_auth_method(counting)
+        .build()
+        .unwrap();
+    let none = Params::parse("").unwrap();
+    let good = basic("app", "s3cret");
+    assert!(server.authenticate_client(Some(&good), &none).await.is_ok());
+    assert_eq!(verified.load(Ordering::SeqCst), 1);
+    let wrong = basic("app", "nope");
+    let e = server.authenticate_client(Some(&wrong), &none).await.err();
+    assert_eq!(e.map(|e| e.reason()), Some(Reason::ClientSecretMismatch));
+    assert_eq!(verified.load(Ordering::SeqCst), 2);
+    // The other built-in methods still work beside it.
+    let post = Params::parse("client_id=app&client_secret=s3cret").unwrap();
+    assert!(server.authenticate_client(None, &post).await.is_ok());
+    let public = Params::parse("client_id=cli").unwrap();
+    assert!(server.authenticate_client(None, &public).await.is_ok());
+    assert_eq!(verified.load(Ordering::SeqCst), 2);
+    // Two methods at once are still refused, before anything is verified.
+    let e = server.authenticate_client(Some(&good), &post).await.err();
+    assert_eq!(e.map(|e| e.code), Some(tessera::ErrorCode::InvalidRequest));
+    assert_eq!(verified.load(Ordering::SeqCst), 2);
+}
