@@ -7,7 +7,11 @@ use std::path::Path;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(tessera_rocket_provider)");
-    let main_rs = Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time, not with `env!`: a build script compiled for one
+    // checkout of the workspace can be reused (same target directory) for
+    // another, and must look at the checkout it is run for.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let main_rs = Path::new(&manifest_dir)
         .join("..")
         .join("examples")
         .join("photo-provider-rocket")
