@@ -99,6 +99,26 @@ impl RedisStore {
         &self.inner.scripts
     }
 
+    /// What every issue writes for the access token: the grant meta's
+    /// key, the record's key, its JSON and its expiry (ms since the epoch).
+    fn access_parts(
+        &self,
+        grant: GrantId,
+        tokens: &NewTokens,
+    ) -> Result<(String, String, String, String), StoreError> {
+        let (hash, access) = &tokens.access;
+        let key = self
+            .inner
+            .keys
+            .record('a', &SecretKey { grant, hash: *hash });
+        Ok((
+            self.inner.keys.meta(&grant),
+            key,
+            encode(access)?,
+            pxat(access.expires_at).to_string(),
+        ))
+    }
+
     /// One script run, bounded by the command timeout.
     pub(crate) async fn eval_script(
         &self,
@@ -402,17 +422,7 @@ impl GrantStore for RedisStore {
     }
 
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
-        let meta = self.inner.keys.meta(&grant);
-        let (access_hash, access) = &tokens.access;
-        let access_key = self.inner.keys.record(
-            'a',
-            &SecretKey {
-                grant,
-                hash: *access_hash,
-            },
-        );
-        let access_json = encode(access)?;
-        let access_exp = pxat(access.expires_at).to_string();
+        let (meta, access_key, access_json, access_exp) = self.access_parts(grant, &tokens)?;
         let reply = match &tokens.refresh {
             None => {
                 self.eval(
@@ -464,17 +474,7 @@ impl GrantStore for RedisStore {
         if tokens.refresh.is_some() {
             return self.issue(grant, tokens).await;
         }
-        let meta = self.inner.keys.meta(&grant);
-        let (access_hash, access) = &tokens.access;
-        let access_key = self.inner.keys.record(
-            'a',
-            &SecretKey {
-                grant,
-                hash: *access_hash,
-            },
-        );
-        let access_json = encode(access)?;
-        let exp = pxat(access.expires_at).to_string();
+        let (meta, access_key, access_json, exp) = self.access_parts(grant, &tokens)?;
         let mut pipe = redis::pipe();
         pipe.cmd("HSET")
             .arg(&meta)
