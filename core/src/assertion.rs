@@ -49,8 +49,9 @@ pub struct JwtAssertion {
 }
 
 impl JwtAssertion {
-    /// When the assertion stops being valid: what a replay cache keeps its
-    /// `jti` until.
+    /// Its `exp` as a time. Rules with clock skew accept it for a while
+    /// after this: a replay cache keeps its `jti` until
+    /// [`AssertionRules::replay_expiry`], not until `exp`.
     pub fn expires_at(&self) -> OffsetDateTime {
         OffsetDateTime::from_unix_timestamp(self.exp).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
@@ -167,6 +168,18 @@ impl AssertionRules {
     pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = max_lifetime;
         self
+    }
+
+    /// Until when a replay cache must remember `assertion`'s `jti` (RFC
+    /// 7523 §3 item 7): until these rules would refuse it as expired,
+    /// `exp` plus the allowed clock skew. Remembering it only until `exp`
+    /// would let the very assertion be used again in the skew window, and
+    /// one accepted after its `exp` (within the skew) at once.
+    pub fn replay_expiry(&self, assertion: &JwtAssertion) -> OffsetDateTime {
+        let until = assertion
+            .exp
+            .saturating_add(self.leeway.whole_seconds().max(0));
+        OffsetDateTime::from_unix_timestamp(until).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// Validates `token` at `now`: signature by one of `keys`, `typ`, and

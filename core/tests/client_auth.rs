@@ -156,6 +156,47 @@ async fn private_key_jwt_authenticates_at_the_token_endpoint_rfc7523_2_2() {
     assert_eq!(f.post(Endpoint::Token, &body, None).await.0, 200);
 }
 
+/// RFC 7523 §3 items 4 and 7: an assertion is acceptable until its `exp`
+/// plus the clock skew (30 s), so its `jti` must be remembered that long.
+/// Found by the `client_assertion` fuzz target: one accepted a second
+/// after its `exp` was remembered only until `exp`, i.e. not at all, and
+/// the very same assertion was accepted again.
+#[tokio::test]
+async fn an_assertion_is_used_once_through_the_clock_skew_rfc7523_3() {
+    let f = fixture();
+    // Accepted 1 s after its exp (within the skew): a replay is refused.
+    let mut late = f.claims();
+    late["exp"] = json!(f.now() - 1);
+    late["iat"] = json!(f.now() - 60);
+    let late = f.assertion(&late);
+    assert_eq!(f.post(Endpoint::Token, &f.form(&late), None).await.0, 200);
+    assert_eq!(
+        f.reason(&f.form(&late), None).await,
+        Some(Reason::AssertionReplayed)
+    );
+    // Accepted before its exp, replayed after it but within the skew.
+    let mut soon = f.claims();
+    soon["exp"] = json!(f.now() + 5);
+    let soon = f.assertion(&soon);
+    assert_eq!(f.post(Endpoint::Token, &f.form(&soon), None).await.0, 200);
+    f.clock.advance(time::Duration::seconds(20));
+    assert_eq!(
+        f.reason(&f.form(&soon), None).await,
+        Some(Reason::AssertionReplayed)
+    );
+    let (status, body, _) = f.post(Endpoint::Token, &f.form(&soon), None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    // Past exp plus the skew it is refused as expired, not as a replay.
+    f.clock.advance(time::Duration::seconds(20));
+    assert_eq!(
+        f.reason(&f.form(&soon), None).await,
+        Some(Reason::AssertionExpired)
+    );
+}
+
 #[tokio::test]
 async fn private_key_jwt_at_revocation_introspection_and_par() {
     let f = fixture();

@@ -170,13 +170,14 @@ impl ClientAuthMethod for PrivateKeyJwt {
         if assertion.iss != client.id.as_str() || assertion.sub != client.id.as_str() {
             return Err(refuse(AssertionError::WrongIssuerOrSubject));
         }
-        // §3 item 7: each jti once, remembered until the assertion expires.
+        // §3 item 7: each jti once, remembered for as long as the rules
+        // would accept the assertion (its exp plus the clock skew).
         let jti = assertion
             .jti
             .as_deref()
             .ok_or_else(|| refuse(AssertionError::MissingJti))?;
         let key = ReplayKey::new(ReplayNamespace::ClientAssertion, client.id.as_str(), jti);
-        if !ctx.first_use(key, assertion.expires_at()).await? {
+        if !ctx.first_use(key, rules.replay_expiry(&assertion)).await? {
             return Err(refuse(AssertionError::Replayed));
         }
         Ok(())
