@@ -39,8 +39,9 @@ pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
 /// drained up to a bound so the connection stays usable, else the connection
 /// is closed), a body without a length is cut off while it is read. Either
 /// way the answer is `413` with an `invalid_request` JSON body. Each request
-/// runs in a `tracing` span named `oauth` with the endpoint and the method;
-/// query strings, headers and bodies are never logged.
+/// runs in a DEBUG-level `tracing` span named `oauth` with the endpoint and
+/// the method (`RUST_LOG=tessera_axum=debug` shows it); query strings,
+/// headers and bodies are never logged.
 ///
 /// The router carries its own state (the server), so it merges into an app
 /// with any state type `T`. Its paths were checked when the server was
@@ -66,7 +67,11 @@ where
 /// own method, query, headers and body: nothing is copied, but a repeated
 /// header (joined) or a body that arrived in several frames (concatenated).
 async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response {
-    let span = tracing::info_span!(
+    // DEBUG, as tower-http's `TraceLayer`: at the INFO most deployments
+    // log at, a span per request cost more than the event it would frame
+    // (bench/README.md), and every event already names its endpoint by
+    // its target (`tessera::server::token`, ...).
+    let span = tracing::debug_span!(
         "oauth",
         endpoint = endpoint.name(),
         method = %request.method(),

@@ -94,8 +94,9 @@ fn convert(response: HttpResponse) -> Result<Response, &'static str> {
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = status;
     let map = out.headers_mut();
+    map.reserve(headers.len());
     for (name, value) in headers {
-        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?;
+        let name = header_name(name)?;
         // Checked once (RFC 9110 §5.5: visible characters, SP, HTAB and
         // obs-text; no CR, LF or other controls) and never copied:
         // the core's constants ("no-store", "application/json") are lent as
@@ -110,6 +111,20 @@ fn convert(response: HttpResponse) -> Result<Response, &'static str> {
         map.append(name, value);
     }
     Ok(out)
+}
+
+/// The core's header names, most of them constants: the ones on every
+/// token answer map to `http`'s own without being parsed again.
+fn header_name(name: &'static str) -> Result<HeaderName, &'static str> {
+    use axum::http::header;
+    Ok(match name {
+        "content-type" => header::CONTENT_TYPE,
+        "cache-control" => header::CACHE_CONTROL,
+        "pragma" => header::PRAGMA,
+        "www-authenticate" => header::WWW_AUTHENTICATE,
+        "location" => header::LOCATION,
+        _ => HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?,
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +167,34 @@ mod tests {
         );
         let mut core = HttpResponse::json(200, "{}".into());
         core.headers.push(("x-a", Cow::Borrowed("a\r\nb: c")));
+        let response = TesseraResponse(core).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn known_and_other_header_names_arrive_and_a_bad_one_is_refused() {
+        let mut core = HttpResponse::json_no_store(401, "{}");
+        core.headers.push(("www-authenticate", "Bearer".into()));
+        core.headers.push(("location", "https://c.example/".into()));
+        core.headers.push(("DPoP-Nonce", "n".into()));
+        let response = TesseraResponse(core).into_response();
+        let headers = response.headers();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            ("cache-control", "no-store"),
+            ("pragma", "no-cache"),
+            ("www-authenticate", "Bearer"),
+            ("location", "https://c.example/"),
+            ("dpop-nonce", "n"),
+        ] {
+            assert_eq!(
+                headers.get(name).map(HeaderValue::as_bytes),
+                Some(value.as_bytes()),
+                "{name}"
+            );
+        }
+        let mut core = HttpResponse::json(200, "{}".into());
+        core.headers.push(("bad name", "x".into()));
         let response = TesseraResponse(core).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
