@@ -29,11 +29,11 @@ impl Server {
         let result = self.exchange(&client, grant_type, &params, jkt).await;
         match &result {
             Ok(_) => {
-                tracing::info!(client = %client.id, grant_type = ?grant_type, outcome = "issued", "token request");
+                tracing::info!(client = %client.id, grant_type, outcome = "issued", "token request");
                 self.note_client_used(&client).await;
             }
             Err(e) => {
-                tracing::info!(client = %client.id, grant_type = ?grant_type, outcome = %e.code, "token request")
+                tracing::info!(client = %client.id, grant_type, outcome = %e.code, "token request")
             }
         }
         result
