@@ -46,7 +46,7 @@ impl EndpointHandler {
             endpoint = self.endpoint.name(),
             method = %req.method(),
         );
-        async {
+        let work = async {
             let request = if self.endpoint.reads_body() {
                 match OAuthRequest::read(req, data, &self.server).await {
                     Ok(request) => request,
@@ -58,9 +58,12 @@ impl EndpointHandler {
             // Rocket sends no body in answer to HEAD.
             let http: HttpRequest<'_> = request.as_http();
             self.server.handle(self.endpoint, &http).await
+        };
+        if span.is_disabled() {
+            work.await
+        } else {
+            work.instrument(span).await
         }
-        .instrument(span)
-        .await
     }
 }
 
