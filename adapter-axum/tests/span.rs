@@ -73,8 +73,7 @@ fn spans_at(max: Level) -> Vec<String> {
         let response = runtime.block_on(app.oneshot(request)).unwrap();
         assert_eq!(response.status(), 200);
     });
-    let seen = seen.lock().unwrap().clone();
-    seen
+    std::mem::take(&mut *seen.lock().unwrap())
 }
 
 #[test]
