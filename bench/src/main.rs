@@ -99,7 +99,8 @@ struct Args {
     /// Instead of the benchmarks: send this many client_credentials requests
     /// straight into each app's router (no sockets, one thread) and print
     /// the time per request, to profile the framework and app layers
-    /// (logging only if `--provider-log` names a file).
+    /// (logging only if `--provider-log` names a file; with `--redis`, the
+    /// provider on that Redis and the bare handler plus one `SET`).
     #[arg(long)]
     router_only: Option<usize>,
     /// With --router-only: which of `provider`, `bare`, `core` to run (all by default).
@@ -236,7 +237,12 @@ fn run(args: Args) -> Result<(), BoxError> {
         None
     };
     if let Some(n) = args.router_only {
-        return router_only(n, args.router_app.as_deref(), &load_rt);
+        return router_only(
+            n,
+            args.router_app.as_deref(),
+            args.redis.as_deref(),
+            &load_rt,
+        );
     }
     if !args.soak_only {
         let part = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -411,14 +417,33 @@ fn empty_provider_log() {
 
 // ---- Router only ------------------------------------------------------------------
 
-fn router_only(n: usize, only: Option<&str>, load_rt: &Runtime) -> Result<(), BoxError> {
+fn router_only(
+    n: usize,
+    only: Option<&str>,
+    redis: Option<&str>,
+    load_rt: &Runtime,
+) -> Result<(), BoxError> {
     let wanted = |name: &str| only.is_none_or(|o| o == name);
     use tower::ServiceExt;
     println!();
-    println!("## client_credentials through each router, no sockets, one thread");
+    println!(
+        "## client_credentials through each router, no sockets, one thread{}",
+        if redis.is_some() {
+            " (Redis: the provider on the store, bare+SET)"
+        } else {
+            ""
+        }
+    );
     println!();
-    let memory = Arc::new(MemoryStore::with_clients(apps::clients()));
-    let store: Arc<dyn tessera::Store> = memory;
+    // With --redis: the store as `photo-provider --store URL` opens it, and
+    // the bare handler plus one SET, both on this runtime's one thread (so
+    // callgrind counts the client side of every round trip).
+    let store: Arc<dyn tessera::Store> = match redis {
+        Some(url) => load_rt.block_on(photobook::store::open(&photobook::StoreSpec::Redis(
+            url.to_owned(),
+        )))?,
+        None => Arc::new(MemoryStore::with_clients(apps::clients())),
+    };
     let server = apps::server(store, bench_lifetimes())?;
     let backup = apps::basic("backup-job", BACKUP_SECRET);
     let request = || {
@@ -436,7 +461,15 @@ fn router_only(n: usize, only: Option<&str>, load_rt: &Runtime) -> Result<(), Bo
         apps.push(("photo-provider app", apps::provider_app(server.clone())?));
     }
     if wanted("bare") {
-        apps.push(("bare handler", apps::bare_app()));
+        match redis {
+            Some(url) => {
+                let conn = load_rt.block_on(async {
+                    redis::aio::ConnectionManager::new(redis::Client::open(url)?).await
+                })?;
+                apps.push(("bare handler + one SET", apps::bare_redis_app(conn)));
+            }
+            None => apps.push(("bare handler", apps::bare_app())),
+        }
     }
     for (name, app) in apps {
         let elapsed = load_rt.block_on(async {
