@@ -82,7 +82,11 @@ impl Conn {
                 // still bounds every call while it is down.
                 let config = redis::aio::ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(per_try))
-                    .set_response_timeout(Some(command_timeout))
+                    // Every call is bounded by `bounded` (the command
+                    // timeout, reconnection waits included); a second
+                    // timer per command inside the connection would only
+                    // cost a timer-wheel entry per request.
+                    .set_response_timeout(None)
                     .set_min_delay(Duration::from_millis(20))
                     .set_max_delay(Duration::from_millis(500))
                     .set_number_of_retries(3);

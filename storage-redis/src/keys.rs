@@ -3,6 +3,8 @@
 //! one cluster slot: `…:g` (grant meta), `…:<kind>:<hash>` (records).
 //! Replay cache entries: `<prefix>r:<namespace>:<hash>`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use tessera::storage::ReplayKey;
 use tessera::{ClientId, GrantId, SecretKey, TokenHash};
 
@@ -41,13 +43,24 @@ impl Keys {
         format!("{}dynamic-clients", self.prefix)
     }
 
-    /// `<prefix>{<grant>}`: the hash tag all keys of one grant share.
-    fn grant_tag(&self, grant: &GrantId) -> String {
-        format!("{}{{{}}}", self.prefix, grant.to_key())
+    /// `<prefix>{<grant>}`, the hash tag all keys of one grant share, with
+    /// room for `tail` more bytes: every issued token builds two such keys,
+    /// so they are written straight into one buffer (no `format!`, no
+    /// intermediate strings).
+    fn grant_tag(&self, grant: &GrantId, tail: usize) -> String {
+        // 16 bytes are 22 base64 characters.
+        let mut key = String::with_capacity(self.prefix.len() + 24 + tail);
+        key.push_str(&self.prefix);
+        key.push('{');
+        URL_SAFE_NO_PAD.encode_string(grant.0, &mut key);
+        key.push('}');
+        key
     }
 
     pub(crate) fn meta(&self, grant: &GrantId) -> String {
-        format!("{}:g", self.grant_tag(grant))
+        let mut key = self.grant_tag(grant, 2);
+        key.push_str(":g");
+        key
     }
 
     /// `<prefix>u:<hash>`: a user code's index entry, naming its device
@@ -62,11 +75,38 @@ impl Keys {
         format!("{}r:{}", self.prefix, key.to_key())
     }
 
+    /// `<prefix>{<grant>}:<kind>:<hash>`: a record of the grant.
     pub(crate) fn record(&self, kind: char, key: &SecretKey) -> String {
-        format!(
-            "{}:{kind}:{}",
-            self.grant_tag(&key.grant),
-            key.hash.to_key()
-        )
+        // 32 bytes are 43 base64 characters.
+        let mut out = self.grant_tag(&key.grant, 3 + 43);
+        out.push(':');
+        out.push(kind);
+        out.push(':');
+        URL_SAFE_NO_PAD.encode_string(key.hash.0, &mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layout stored data already has: built in one buffer, the keys
+    /// must be exactly what `format!` over `to_key` made.
+    #[test]
+    fn grant_keys_keep_their_layout() {
+        let keys = Keys::new("tessera:".to_owned());
+        let grant = GrantId([7; 16]);
+        let hash = TokenHash([0xfb; 32]);
+        assert_eq!(
+            keys.meta(&grant),
+            format!("tessera:{{{}}}:g", grant.to_key())
+        );
+        assert_eq!(
+            keys.record('a', &SecretKey { grant, hash }),
+            format!("tessera:{{{}}}:a:{}", grant.to_key(), hash.to_key())
+        );
+        let meta = keys.meta(&grant);
+        assert_eq!(meta.capacity(), meta.len(), "sized exactly");
     }
 }

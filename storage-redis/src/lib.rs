@@ -25,8 +25,10 @@
 //! - **Cluster-ready keys.** All keys of one grant share a hash tag (the
 //!   grant id), hence one cluster slot, so a script can touch all of them:
 //!   `<prefix>{<grant>}:g` (grant meta), `…:c:<hash>` (code), `…:a:<hash>`
-//!   (access token), `…:r:<hash>` (refresh token), `…:p:<hash>` (pending
-//!   request). Only SHA-256 hashes of secrets are stored.
+//!   (access token), `…:s:<hash>` (the standalone access token of a fresh
+//!   client-credentials grant: one `SET`, no meta, dead under a revocation
+//!   mark, which outlives it), `…:r:<hash>` (refresh token), `…:p:<hash>`
+//!   (pending request). Only SHA-256 hashes of secrets are stored.
 //! - **Everything expires.** Every record key gets an absolute expiry from
 //!   the record's `expires_at`; a grant's meta lives as long as its longest
 //!   record. Expired records are never answered live, even before Redis

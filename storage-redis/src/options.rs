@@ -72,9 +72,12 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long a revocation is remembered for a grant that had nothing
-    /// stored when it was revoked (default 1 h). A grant with records keeps
-    /// its revocation mark as long as its longest record.
+    /// How long a revocation is remembered at least (default 1 h). A grant
+    /// with records keeps its revocation mark as long as its longest record.
+    /// It also decides which client-credentials tokens are written with one
+    /// `SET` and no grant meta: those that expire within this time (the
+    /// mark of a later revocation outlives them); longer-lived ones cost a
+    /// pipeline of three commands.
     pub fn revoked_grant_ttl(mut self, ttl: Duration) -> Self {
         self.revoked_grant_ttl = ttl;
         self

@@ -240,6 +240,18 @@ async fn sweep(target: Target) {
             store.revoke_access_token(a).await,
         );
 
+        // Foreign value as a standalone access record (no grant meta).
+        let lone = key(TokenKind::Access, OsRandom.grant_id());
+        plant(&mut raw, &record_key(&store, 's', lone), *v).await;
+        corrupt(
+            &ctx("standalone access record"),
+            store.access_token(lone, now).await,
+        );
+        clean_or_corrupt(
+            &ctx("standalone, revoke_access_token"),
+            store.revoke_access_token(lone).await,
+        );
+
         let pk = record_key(&store, 'p', p);
         plant(&mut raw, &pk, *v).await;
         corrupt(&ctx("pending, get"), store.get_pending(p, now).await);

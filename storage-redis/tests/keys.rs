@@ -207,3 +207,100 @@ async fn clients_cluster() {
         clients(t).await;
     }
 }
+
+/// A fresh client-credentials grant is one `SET` of a standalone record
+/// (`…:s:<hash>`, no grant meta) when the token expires within the
+/// revoked-grant TTL, and a revocation mark outlives it; a longer-lived
+/// token gets the grant meta.
+#[tokio::test]
+async fn a_fresh_grant_is_one_standalone_record_that_a_revocation_outlives() {
+    let Some(target) = Target::standalone() else {
+        return;
+    };
+    let Target::Standalone(url) = &target else {
+        unreachable!()
+    };
+    let prefix = common::unique_prefix();
+    let store = tessera_redis::RedisStore::connect(url.as_str())
+        .prefix(prefix.clone())
+        .revoked_grant_ttl(std::time::Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut raw = target.raw().await;
+    let now = now();
+    let grant_key = |g: tessera::GrantId, tail: &str| format!("{prefix}{{{}}}:{tail}", g.to_key());
+    let fresh = |ttl: i64| {
+        let g = OsRandom.grant_id();
+        let a = key(TokenKind::Access, g);
+        let t = NewTokens {
+            access: (a.hash, token(now, ttl)),
+            refresh: None,
+        };
+        (g, a, t)
+    };
+    let pttl = |k: String| redis::cmd("PTTL").arg(k).clone();
+
+    // Within the TTL: the standalone record alone, expiring with the token.
+    let (g, a, t) = fresh(300);
+    assert!(store.issue_new_grant(g, t).await.unwrap());
+    let standalone = grant_key(g, &format!("s:{}", a.hash.to_key()));
+    let exists: i64 = raw
+        .query(
+            redis::cmd("EXISTS")
+                .arg(grant_key(g, "g"))
+                .arg(grant_key(g, &format!("a:{}", a.hash.to_key()))),
+        )
+        .await;
+    assert_eq!(exists, 0, "no meta, no grant record");
+    let token_ttl: i64 = raw.query(&pttl(standalone.clone())).await;
+    assert!((290_000..=300_000).contains(&token_ttl), "{token_ttl}");
+    assert!(store.access_token(a, now).await.unwrap().is_some());
+    // Revoked: the mark (a tombstone) outlives the record.
+    store.revoke_grant(g).await.unwrap();
+    assert_eq!(store.access_token(a, now).await.unwrap(), None);
+    let mark_ttl: i64 = raw.query(&pttl(grant_key(g, "g"))).await;
+    let token_ttl: i64 = raw.query(&pttl(standalone)).await;
+    assert!(
+        mark_ttl > token_ttl,
+        "mark {mark_ttl} ms, token {token_ttl} ms"
+    );
+
+    // A token joins a standalone grant, shorter-lived; a revocation mark
+    // on the meta then still outlives the standalone record.
+    let (g, a, t) = fresh(500);
+    assert!(store.issue_new_grant(g, t).await.unwrap());
+    let (_, _, joined) = fresh(30);
+    let b = key(TokenKind::Access, g);
+    let joined = NewTokens {
+        access: (b.hash, joined.access.1),
+        refresh: None,
+    };
+    assert!(store.issue(g, joined).await.unwrap());
+    assert!(store.access_token(a, now).await.unwrap().is_some());
+    store.revoke_grant(g).await.unwrap();
+    assert_eq!(store.access_token(a, now).await.unwrap(), None);
+    assert_eq!(store.access_token(b, now).await.unwrap(), None);
+    let mark_ttl: i64 = raw.query(&pttl(grant_key(g, "g"))).await;
+    let token_ttl: i64 = raw
+        .query(&pttl(grant_key(g, &format!("s:{}", a.hash.to_key()))))
+        .await;
+    assert!(
+        mark_ttl > token_ttl,
+        "mark {mark_ttl} ms, token {token_ttl} ms"
+    );
+
+    // Beyond the TTL: the grant meta and a grant record, as `issue` writes.
+    let (g, a, t) = fresh(1200);
+    assert!(store.issue_new_grant(g, t).await.unwrap());
+    let exists: i64 = raw
+        .query(
+            redis::cmd("EXISTS")
+                .arg(grant_key(g, "g"))
+                .arg(grant_key(g, &format!("a:{}", a.hash.to_key())))
+                .arg(grant_key(g, &format!("s:{}", a.hash.to_key()))),
+        )
+        .await;
+    assert_eq!(exists, 2, "meta and grant record, no standalone one");
+    store.revoke_grant(g).await.unwrap();
+    assert_eq!(store.access_token(a, now).await.unwrap(), None);
+}

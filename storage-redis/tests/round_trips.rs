@@ -202,6 +202,28 @@ async fn every_method_is_one_round_trip() {
             .await
             .unwrap()
     );
+    // A fresh client-credentials grant: one plain SET, nothing else on the server.
+    let fresh = OsRandom.grant_id();
+    let (a3, _, t4) = tokens(fresh, now, false);
+    assert!(
+        m.one(
+            "issue_new_grant (access only)",
+            "set",
+            store.issue_new_grant(fresh, t4)
+        )
+        .await
+        .unwrap()
+    );
+    assert!(
+        m.one(
+            "access_token (standalone)",
+            "evalsha",
+            store.access_token(a3, now)
+        )
+        .await
+        .unwrap()
+        .is_some()
+    );
     assert!(
         m.one("access_token", "evalsha", store.access_token(a, now))
             .await

@@ -512,6 +512,32 @@ pub async fn new_grant_tokens<S: GrantStore + ?Sized>(store: Arc<S>) {
         ok(store.access_token(m2.access, now).await, C).is_some(),
         "[{C}] other grants are untouched"
     );
+    // A fresh grant's only token dies with the grant, and on its own.
+    for revoke_grant in [true, false] {
+        let g = grant();
+        let alone = mint(TokenKind::Access, g);
+        let tokens = NewTokens {
+            access: (alone.hash, token_record(now, 120, None)),
+            refresh: None,
+        };
+        assert!(ok(store.issue_new_grant(g, tokens).await, C));
+        assert!(ok(store.access_token(alone, now).await, C).is_some());
+        if revoke_grant {
+            ok(store.revoke_grant(g).await, C);
+        } else {
+            ok(store.revoke_access_token(alone).await, C);
+        }
+        assert_eq!(
+            ok(store.access_token(alone, now).await, C),
+            None,
+            "[{C}] a fresh grant's only token after revoke_{}",
+            if revoke_grant {
+                "grant"
+            } else {
+                "access_token"
+            }
+        );
+    }
 }
 
 /// A token issued by delegation (RFC 8693 token exchange): its actor,

@@ -8,9 +8,13 @@
 --                                 t:<hash> "1" for each code taken from the grant
 --   <prefix>{<grant>}:c:<hash>  authorization code record (JSON)
 --   <prefix>{<grant>}:a:<hash>  access token record (JSON)
+--   <prefix>{<grant>}:s:<hash>  standalone access token record (JSON): the only
+--                               record of a fresh client-credentials grant, one SET
 --   <prefix>{<grant>}:r:<hash>  refresh token record (JSON), current or retired
 -- Every key carries an absolute expiry (PXAT / PEXPIREAT); nothing lives forever.
--- A grant whose meta is gone is dead: no record of it is answered live.
+-- A grant whose meta is gone is dead: no record of it is answered live, but
+-- for standalone records, which need no meta and die only under a revocation
+-- mark (a mark outlives them: see revoke_grant.lua).
 
 -- The type of the value at `key`: 'none', 'string', 'hash', ...
 local function key_type(key)
