@@ -64,18 +64,45 @@ impl ResponseTarget {
     }
 }
 
-/// Appends `value` form-encoded (RFC 6749 Appendix B, as
-/// `form_urlencoded::byte_serialize` does it). A code, and the usual
-/// `state`, are only bytes that stay as they are: copied whole.
-fn append_form_encoded(out: &mut String, value: &str) {
-    if value
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_'))
-    {
-        out.push_str(value);
-    } else {
-        out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+/// The bytes form encoding leaves as they are: ASCII letters and digits
+/// and `*-._`. A table, so that a random code's letters, digits, `-` and
+/// `_` take one predictable branch each, not a chain of mispredicted ones.
+const FORM_SAFE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'*' | b'-' | b'.' | b'_');
+        b += 1;
     }
+    table
+};
+
+/// Appends `value` form-encoded (RFC 6749 Appendix B, as
+/// `form_urlencoded::byte_serialize` does it: `*-._` and ASCII letters and
+/// digits as they are, space as `+`, every other byte as `%XX`). The runs
+/// that stay as they are (a whole code, the usual `state`, most of an
+/// issuer URL) are copied whole.
+fn append_form_encoded(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut run = 0;
+    for (i, &b) in value.as_bytes().iter().enumerate() {
+        if FORM_SAFE[usize::from(b)] {
+            continue;
+        }
+        // A run holds only ASCII, so it starts and ends at char boundaries
+        // (an empty run may sit inside a multi-byte character).
+        out.push_str(value.get(run..i).unwrap_or_default());
+        if b == b' ' {
+            out.push('+');
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+        run = i + 1;
+    }
+    out.push_str(value.get(run..).unwrap_or_default());
 }
 
 /// A redirect back to the client with the authorization response.
@@ -359,6 +386,27 @@ impl PendingAuthorization {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Byte for byte what `form_urlencoded::byte_serialize` writes, for
+        /// any text (multi-byte characters, every ASCII byte).
+        #[test]
+        fn form_encoding_matches_byte_serialize(value in "(?s).{0,40}") {
+            let mut ours = String::from("x");
+            append_form_encoded(&mut ours, &value);
+            let theirs: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            proptest::prop_assert_eq!(ours, format!("x{theirs}"));
+        }
+    }
+
+    #[test]
+    fn form_encoding_of_every_ascii_byte_matches_byte_serialize() {
+        let all: String = (0..128u8).map(char::from).collect();
+        let mut ours = String::new();
+        append_form_encoded(&mut ours, &all);
+        let theirs: String = url::form_urlencoded::byte_serialize(all.as_bytes()).collect();
+        assert_eq!(ours, theirs);
+    }
 
     /// The response's query is what `form_urlencoded`'s serializer writes
     /// (RFC 6749 Appendix B), whether or not a value needs escaping.

@@ -159,92 +159,90 @@ impl Params {
         )
     }
 
-    /// Decodes every pair into one buffer. Decoding never lengthens the text
-    /// (`%XX` is three bytes for one, `+` one for one; the input is already
-    /// UTF-8), so one allocation of the input's length holds it all.
+    /// Decodes every pair into one buffer. The input is copied into it
+    /// whole, so a name or value without escapes (the usual one) is a range
+    /// of that copy, copied nowhere else; an escaped one is decoded after
+    /// it. Decoding never lengthens the text (`%XX` is three bytes for one,
+    /// `+` one for one; the input is already UTF-8), so the buffer holds at
+    /// most twice the input.
     fn decode(encoded: &str) -> (Self, Vec<(String, Flaw)>) {
         let mut malformed = Vec::new();
         let mut params = Self {
-            text: String::with_capacity(encoded.len()),
+            text: String::with_capacity(encoded.len().saturating_mul(2)),
             pairs: Vec::with_capacity(8),
         };
+        params.text.push_str(encoded);
         // Appendix B: `&`-separated `name=value` pairs (empty pieces skipped,
         // a missing `=` meaning an empty value), `+` for space, then
         // percent-decoding, invalid UTF-8 replaced: `form_urlencoded::parse`'s
-        // rules. One scan finds a piece's end, its `=` and whether it needs
-        // decoding at all; the common piece is copied as it is.
+        // rules. One scan, eight bytes at a time, finds the bytes that
+        // matter (`&`, `=`, `+`, `%`): each piece's end, its `=` and whether
+        // its name or value needs decoding at all.
         let mut scratch = Vec::new();
-        let mut rest = encoded;
-        while !rest.is_empty() {
-            let mut end = rest.len();
-            let mut equals = None;
-            // Whether the name, and the value, hold a `+` or `%`: only
-            // those are decoded, the rest copied as they are.
-            let (mut name_escaped, mut value_escaped) = (false, false);
-            for (i, &b) in rest.as_bytes().iter().enumerate() {
-                match b {
-                    b'&' => {
-                        end = i;
-                        break;
+        let bytes = encoded.as_bytes();
+        let mut piece = Piece::at(0);
+        for i in Specials::new(bytes).chain([bytes.len()]) {
+            match bytes.get(i) {
+                // The end of the input ends the last piece, as `&` does.
+                Some(b'&') | None => {
+                    if i > piece.start {
+                        params.add_piece(encoded, &piece, i, &mut scratch, &mut malformed);
                     }
-                    b'=' if equals.is_none() => equals = Some(i),
-                    b'+' | b'%' if equals.is_none() => name_escaped = true,
-                    b'+' | b'%' => value_escaped = true,
-                    _ => {}
+                    piece = Piece::at(i + 1);
                 }
-            }
-            // `&` and `=` are ASCII, so these are char boundaries.
-            let piece = rest.get(..end).unwrap_or_default();
-            rest = rest.get(end + 1..).unwrap_or_default();
-            if piece.is_empty() {
-                continue;
-            }
-            let (name, value) = match equals {
-                Some(i) => (
-                    piece.get(..i).unwrap_or_default(),
-                    piece.get(i + 1..).unwrap_or_default(),
-                ),
-                None => (piece, ""),
-            };
-            let start = params.text.len();
-            let name_ok = if name_escaped {
-                form_decode_into(name, &mut params.text, &mut scratch)
-            } else {
-                params.text.push_str(name);
-                true
-            };
-            let middle = params.text.len();
-            let value_ok = if value_escaped {
-                form_decode_into(value, &mut params.text, &mut scratch)
-            } else {
-                params.text.push_str(value);
-                true
-            };
-            let end = params.text.len();
-            let flaw = if !(name_ok && value_ok) {
-                Some(Flaw::NotUtf8)
-            } else if (middle - start).max(end - middle) > MAX_PARAMETER_BYTES {
-                Some(Flaw::TooLong)
-            } else {
-                None
-            };
-            match flaw {
-                None => params.pairs.push((start..middle, middle..end)),
-                Some(flaw) => {
-                    // Reported by name (bounded, for the error), never kept.
-                    let name: String = params
-                        .text
-                        .get(start..middle)
-                        .unwrap_or_default()
-                        .chars()
-                        .take(64)
-                        .collect();
-                    malformed.push((name, flaw));
-                    params.text.truncate(start);
-                }
+                Some(b'=') if piece.equals.is_none() => piece.equals = Some(i),
+                Some(_) if piece.equals.is_none() => piece.name_escaped = true,
+                // `+` or `%` in the value (a later `=` is part of the value).
+                Some(&b) => piece.value_escaped |= b != b'=',
             }
         }
         (params, malformed)
+    }
+
+    /// Adds the piece `piece.start..end` of `encoded` (the text's copy of
+    /// which starts the buffer), decoding its name and value only if they
+    /// hold escapes; a piece with a [`Flaw`] is reported by name, not kept.
+    fn add_piece(
+        &mut self,
+        encoded: &str,
+        piece: &Piece,
+        end: usize,
+        scratch: &mut Vec<u8>,
+        malformed: &mut Vec<(String, Flaw)>,
+    ) {
+        let (name, value) = match piece.equals {
+            Some(i) => (piece.start..i, i + 1..end),
+            None => (piece.start..end, end..end),
+        };
+        let mark = self.text.len();
+        let mut utf8 = true;
+        let mut decoded = |range: Range<usize>, escaped: bool, text: &mut String| {
+            if !escaped {
+                return range;
+            }
+            let at = text.len();
+            // `&`, `=`, `+` and `%` are ASCII, so these are char boundaries.
+            utf8 &= form_decode_into(encoded.get(range).unwrap_or_default(), text, scratch);
+            at..text.len()
+        };
+        let name = decoded(name, piece.name_escaped, &mut self.text);
+        let value = decoded(value, piece.value_escaped, &mut self.text);
+        let flaw = if !utf8 {
+            Some(Flaw::NotUtf8)
+        } else if name.len().max(value.len()) > MAX_PARAMETER_BYTES {
+            Some(Flaw::TooLong)
+        } else {
+            None
+        };
+        match flaw {
+            None => self.pairs.push((name, value)),
+            Some(flaw) => {
+                // Reported by name (bounded, for the error), never kept.
+                let name: String = self.name(&name).chars().take(64).collect();
+                malformed.push((name, flaw));
+                self.text.truncate(mark);
+            }
+        }
     }
 
     fn push(&mut self, name: &str, value: &str) {
@@ -345,6 +343,87 @@ impl Params {
     /// Every parameter name and value, in the order sent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (self.name(k), self.name(v)))
+    }
+}
+
+/// Where the piece of a form being scanned starts, and what was seen in it.
+#[derive(Debug)]
+struct Piece {
+    start: usize,
+    /// The first `=`: the end of the name.
+    equals: Option<usize>,
+    /// Whether the name, and the value, hold a `+` or `%`: only those are
+    /// decoded, the rest used as they are.
+    name_escaped: bool,
+    value_escaped: bool,
+}
+
+impl Piece {
+    fn at(start: usize) -> Self {
+        Self {
+            start,
+            equals: None,
+            name_escaped: false,
+            value_escaped: false,
+        }
+    }
+}
+
+/// The positions of the bytes `&`, `=`, `+` and `%` in a form, in order,
+/// found eight bytes at a time (a byte-by-byte scan spent most of a
+/// request's parsing comparing bytes that are none of them).
+#[derive(Debug)]
+struct Specials<'a> {
+    bytes: &'a [u8],
+    /// Where the word after the current one starts.
+    next: usize,
+    /// Where the current word starts, and its special bytes (bit 7 of each).
+    base: usize,
+    found: u64,
+}
+
+impl<'a> Specials<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            next: 0,
+            base: 0,
+            found: 0,
+        }
+    }
+
+    /// Bit 7 of each byte of `word` that is one of the four (exactly: no
+    /// borrow runs from byte to byte, so no byte is flagged wrongly).
+    fn special(word: u64) -> u64 {
+        const fn splat(b: u8) -> u64 {
+            u64::from_ne_bytes([b; 8])
+        }
+        const LOW7: u64 = splat(0x7f);
+        let zero = |v: u64| !(((v & LOW7).wrapping_add(LOW7)) | v | LOW7);
+        zero(word ^ splat(b'&'))
+            | zero(word ^ splat(b'='))
+            | zero(word ^ splat(b'+'))
+            | zero(word ^ splat(b'%'))
+    }
+}
+
+impl Iterator for Specials<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.found == 0 {
+            let rest = self.bytes.get(self.next..).filter(|r| !r.is_empty())?;
+            // The last word padded with zero bytes, which are none of the four.
+            let mut word = [0u8; 8];
+            let n = rest.len().min(8);
+            word[..n].copy_from_slice(&rest[..n]);
+            self.base = self.next;
+            self.next += 8;
+            self.found = Self::special(u64::from_le_bytes(word));
+        }
+        let bit = self.found.trailing_zeros() as usize;
+        self.found &= self.found - 1;
+        Some(self.base + bit / 8)
     }
 }
 
@@ -569,6 +648,69 @@ mod tests {
         fn decoding_matches_form_urlencoded_on_any_text(s in "[a-c=&+% 0-9A-Fé]{0,40}") {
             proptest::prop_assert_eq!(ours(&s), reference(&s));
         }
+    }
+
+    proptest::proptest! {
+        /// Long enough to cross many eight-byte words, with the four
+        /// special bytes at every offset within them.
+        #[test]
+        fn decoding_matches_form_urlencoded_on_long_text(s in "[ab=&+%0-9A-Fé]{0,160}") {
+            proptest::prop_assert_eq!(ours(&s), reference(&s));
+        }
+
+        #[test]
+        fn specials_are_exactly_the_four_bytes(s in proptest::collection::vec(proptest::num::u8::ANY, 0..100)) {
+            let expected: Vec<usize> = s
+                .iter()
+                .enumerate()
+                .filter(|&(_, b)| matches!(b, b'&' | b'=' | b'+' | b'%'))
+                .map(|(i, _)| i)
+                .collect();
+            proptest::prop_assert_eq!(Specials::new(&s).collect::<Vec<_>>(), expected);
+        }
+    }
+
+    #[test]
+    fn specials_are_found_in_every_lane_and_the_padded_tail() {
+        // Every byte value next to each special byte, at every offset.
+        for special in [b'&', b'=', b'+', b'%'] {
+            for other in 0..=255u8 {
+                for at in 0..17 {
+                    let mut s = vec![other; 17];
+                    s[at] = special;
+                    let expected: Vec<usize> = s
+                        .iter()
+                        .enumerate()
+                        .filter(|&(_, b)| matches!(b, b'&' | b'=' | b'+' | b'%'))
+                        .map(|(i, _)| i)
+                        .collect();
+                    assert_eq!(Specials::new(&s).collect::<Vec<_>>(), expected);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escaped_and_plain_parts_of_one_request_are_kept_apart() {
+        let p = Params::parse(
+            "response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A9001%2Fcallback&scope=photos.read%20profile&state=af0ifjsldkj&x%20y=1",
+        )
+        .unwrap();
+        assert_eq!(p.get("response_type"), Some("code"));
+        assert_eq!(
+            p.get("redirect_uri"),
+            Some("http://127.0.0.1:9001/callback")
+        );
+        assert_eq!(p.get("scope"), Some("photos.read profile"));
+        assert_eq!(p.get("state"), Some("af0ifjsldkj"));
+        assert_eq!(p.get("x y"), Some("1"));
+        // A dropped escaped value leaves no trace in the values kept after it.
+        let (p, flaws) = Params::parse_reporting_flaws("a=%FF%FE&b=%41&c=d");
+        assert_eq!(flaws.malformed, [("a".to_owned(), Flaw::NotUtf8)]);
+        assert_eq!(
+            (p.get("a"), p.get("b"), p.get("c")),
+            (None, Some("A"), Some("d"))
+        );
     }
 
     #[test]

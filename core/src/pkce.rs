@@ -67,9 +67,7 @@ impl CodeChallenge {
     /// A verifier outside the §4.1 grammar is `invalid_request`; a mismatch `invalid_grant`.
     pub fn verify(&self, verifier: &str) -> Result<(), OAuthError> {
         let well_formed = (43..=128).contains(&verifier.len())
-            && verifier
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+            && verifier.bytes().all(|b| UNRESERVED[usize::from(b)]);
         if !well_formed {
             return Err(OAuthError::invalid_request(
                 "code_verifier must be 43 to 128 unreserved characters",
@@ -86,6 +84,20 @@ impl CodeChallenge {
         }
     }
 }
+
+/// RFC 7636 §4.1's `unreserved`: ASCII letters and digits and `-._~`. A
+/// table, so that a random verifier's characters take one predictable
+/// branch each.
+const UNRESERVED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        b += 1;
+    }
+    table
+};
 
 impl fmt::Display for CodeChallenge {
     /// The challenge's text, as the client sent it.
@@ -151,6 +163,28 @@ mod tests {
         assert!(CodeChallenge::parse(CHALLENGE, Some("plain")).is_err());
         assert!(CodeChallenge::parse(CHALLENGE, Some("S512")).is_err());
         assert!(CodeChallenge::parse("short", Some("S256")).is_err());
+    }
+
+    /// RFC 7636 §4.1: a verifier is `unreserved` characters only; every
+    /// byte value is tried in a verifier of valid length.
+    #[test]
+    fn verifier_grammar_is_unreserved_for_every_byte() {
+        let challenge = CodeChallenge::s256(VERIFIER);
+        for b in 0..=255u8 {
+            let mut v = VERIFIER.as_bytes().to_vec();
+            v[10] = b;
+            let Ok(text) = String::from_utf8(v) else {
+                continue;
+            };
+            let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+            let code = challenge.verify(&text).err().map(|e| e.code);
+            let expected = if unreserved {
+                (b != VERIFIER.as_bytes()[10]).then_some(ErrorCode::InvalidGrant)
+            } else {
+                Some(ErrorCode::InvalidRequest)
+            };
+            assert_eq!(code, expected, "byte {b}");
+        }
     }
 
     #[test]
