@@ -216,17 +216,14 @@ impl Params {
         };
         let mark = self.text.len();
         let mut utf8 = true;
-        let mut decoded = |range: Range<usize>, escaped: bool, text: &mut String| {
-            if !escaped {
-                return range;
-            }
-            let at = text.len();
-            // `&`, `=`, `+` and `%` are ASCII, so these are char boundaries.
-            utf8 &= form_decode_into(encoded.get(range).unwrap_or_default(), text, scratch);
-            at..text.len()
+        let name = match piece.name_escaped {
+            false => name,
+            true => self.decode_part(encoded, name, scratch, &mut utf8),
         };
-        let name = decoded(name, piece.name_escaped, &mut self.text);
-        let value = decoded(value, piece.value_escaped, &mut self.text);
+        let value = match piece.value_escaped {
+            false => value,
+            true => self.decode_part(encoded, value, scratch, &mut utf8),
+        };
         let flaw = if !utf8 {
             Some(Flaw::NotUtf8)
         } else if name.len().max(value.len()) > MAX_PARAMETER_BYTES {
@@ -243,6 +240,22 @@ impl Params {
                 self.text.truncate(mark);
             }
         }
+    }
+
+    /// Decodes `encoded[range]` onto the end of the text: its range there.
+    /// `utf8` turns `false` if it is not UTF-8 once decoded.
+    fn decode_part(
+        &mut self,
+        encoded: &str,
+        range: Range<usize>,
+        scratch: &mut Vec<u8>,
+        utf8: &mut bool,
+    ) -> Range<usize> {
+        let at = self.text.len();
+        // `&`, `=`, `+` and `%` are ASCII, so these are char boundaries.
+        let part = encoded.get(range).unwrap_or_default();
+        *utf8 &= form_decode_into(part, &mut self.text, scratch);
+        at..self.text.len()
     }
 
     fn push(&mut self, name: &str, value: &str) {
@@ -413,10 +426,17 @@ impl Iterator for Specials<'_> {
     fn next(&mut self) -> Option<usize> {
         while self.found == 0 {
             let rest = self.bytes.get(self.next..).filter(|r| !r.is_empty())?;
-            // The last word padded with zero bytes, which are none of the four.
-            let mut word = [0u8; 8];
-            let n = rest.len().min(8);
-            word[..n].copy_from_slice(&rest[..n]);
+            let word = match rest.first_chunk::<8>() {
+                Some(word) => *word,
+                // The last word padded with zero bytes, which are none of the four.
+                None => {
+                    let mut word = [0u8; 8];
+                    for (w, b) in word.iter_mut().zip(rest) {
+                        *w = *b;
+                    }
+                    word
+                }
+            };
             self.base = self.next;
             self.next += 8;
             self.found = Self::special(u64::from_le_bytes(word));
