@@ -38,6 +38,22 @@ pub trait ConsentPolicy: Send + Sync {
         scope: &Scope,
     ) -> Result<ConsentRequirement, StoreError>;
 
+    /// [`requirement`](ConsentPolicy::requirement) when the policy can
+    /// answer at once, without I/O (a fixed rule, a client flag): the
+    /// server asks here first, which spares it `requirement`'s boxed future
+    /// on every authorization. `None` means "ask `requirement`": the
+    /// default, always correct. A policy answering `Some` must answer what
+    /// `requirement` would.
+    fn requirement_at_hand(
+        &self,
+        client: &Client,
+        owner: &Subject,
+        scope: &Scope,
+    ) -> Option<ConsentRequirement> {
+        let _ = (client, owner, scope);
+        None
+    }
+
     /// Whether [`record`](ConsentPolicy::record) keeps anything. A policy
     /// that remembers nothing answers `false`, and the server then skips
     /// loading the client to call it (one store read fewer per consent).
@@ -75,6 +91,16 @@ impl ConsentPolicy for AlwaysPrompt {
     ) -> Result<ConsentRequirement, StoreError> {
         Ok(ConsentRequirement::Prompt)
     }
+
+    /// A fixed rule: always at hand.
+    fn requirement_at_hand(
+        &self,
+        _: &Client,
+        _: &Subject,
+        _: &Scope,
+    ) -> Option<ConsentRequirement> {
+        Some(ConsentRequirement::Prompt)
+    }
 }
 
 /// Skip the page for clients registered as first-party; ask for everyone else.
@@ -98,5 +124,54 @@ impl ConsentPolicy for SkipForFirstParty {
         } else {
             ConsentRequirement::Prompt
         })
+    }
+
+    /// The client's flag: always at hand.
+    fn requirement_at_hand(
+        &self,
+        client: &Client,
+        _: &Subject,
+        _: &Scope,
+    ) -> Option<ConsentRequirement> {
+        Some(if client.first_party {
+            ConsentRequirement::Granted
+        } else {
+            ConsentRequirement::Prompt
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{ClientId, SecretHash};
+
+    /// The built-in policies answer at hand exactly what `requirement`
+    /// answers, for first-party clients and others.
+    #[tokio::test]
+    async fn built_in_policies_answer_at_hand_as_async() {
+        let owner = Subject::new("alice");
+        let scope = Scope::parse("a").unwrap();
+        for first_party in [false, true] {
+            let client =
+                Client::confidential(ClientId::new("c").unwrap(), "C", SecretHash::of("s"))
+                    .with_first_party(first_party);
+            let policies: [&dyn ConsentPolicy; 2] = [&AlwaysPrompt, &SkipForFirstParty];
+            for policy in policies {
+                let at_hand = policy.requirement_at_hand(&client, &owner, &scope);
+                let awaited = policy.requirement(&client, &owner, &scope).await.ok();
+                assert!(at_hand.is_some());
+                assert_eq!(at_hand, awaited);
+            }
+        }
+        assert_eq!(
+            SkipForFirstParty.requirement_at_hand(
+                &Client::confidential(ClientId::new("c").unwrap(), "C", SecretHash::of("s"))
+                    .with_first_party(true),
+                &owner,
+                &scope
+            ),
+            Some(ConsentRequirement::Granted)
+        );
     }
 }

@@ -288,6 +288,29 @@ pub trait GrantStore: Send + Sync {
 
     /// Revokes a grant: every token issued into it, and any issued later, is dead.
     async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError>;
+
+    /// The same store's codes, for a store that keeps them in this
+    /// process's memory and so stores and takes one at once, without I/O
+    /// (see [`CodesAtHand`]). The server asks here first, which spares it
+    /// [`put_code`](Self::put_code)'s and [`take_code`](Self::take_code)'s
+    /// boxed futures. `None` means "use the async methods": the default,
+    /// always correct.
+    fn codes_at_hand(&self) -> Option<&dyn CodesAtHand> {
+        None
+    }
+}
+
+/// [`GrantStore::put_code`] and [`GrantStore::take_code`] without a future,
+/// for a store whose codes are in this process's memory (see
+/// [`GrantStore::codes_at_hand`]). Each must do exactly what its async
+/// counterpart does, on the same records: a code put here is taken there
+/// and the other way round, and the atomicity promised there holds here.
+pub trait CodesAtHand: Send + Sync {
+    /// [`GrantStore::put_code`], at once.
+    fn put_code_now(&self, code: SecretKey, record: CodeRecord) -> Result<(), StoreError>;
+
+    /// [`GrantStore::take_code`], at once.
+    fn take_code_now(&self, code: SecretKey, now: OffsetDateTime) -> Result<CodeTake, StoreError>;
 }
 
 /// An authorization request that passed validation and waits for the
@@ -340,6 +363,39 @@ pub trait PendingStore: Send + Sync {
     ) -> Result<Option<PendingAuthorization>, StoreError>;
     /// Consumes a live pending request (when the owner decides).
     async fn take_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError>;
+
+    /// The same store's pending requests, for a store that keeps them in
+    /// this process's memory and so stores and takes one at once, without
+    /// I/O (see [`PendingAtHand`]). The server asks here first, which spares
+    /// it [`put_pending`](Self::put_pending)'s and
+    /// [`take_pending`](Self::take_pending)'s boxed futures. `None` means
+    /// "use the async methods": the default, always correct.
+    fn pending_at_hand(&self) -> Option<&dyn PendingAtHand> {
+        None
+    }
+}
+
+/// [`PendingStore::put_pending`] and [`PendingStore::take_pending`] without
+/// a future, for a store whose pending requests are in this process's
+/// memory (see [`PendingStore::pending_at_hand`]). Each must do exactly
+/// what its async counterpart does, on the same records: a request put
+/// here is taken there and the other way round, at most once.
+pub trait PendingAtHand: Send + Sync {
+    /// [`PendingStore::put_pending`], at once. The request comes boxed (an
+    /// in-memory store keeps it so) and, should it not be stored, comes back
+    /// with the error: the server still answers at its redirect URI.
+    fn put_pending_now(
+        &self,
+        handle: SecretKey,
+        request: Box<PendingAuthorization>,
+    ) -> Result<(), (StoreError, Box<PendingAuthorization>)>;
+
+    /// [`PendingStore::take_pending`], at once.
+    fn take_pending_now(
         &self,
         handle: SecretKey,
         now: OffsetDateTime,

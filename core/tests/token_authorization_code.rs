@@ -299,3 +299,35 @@ impl tessera::storage::ReplayStore for ReplayBetweenTakeAndIssue {
         tessera::storage::ReplayStore::first_use(&self.0, key, expires_at, now).await
     }
 }
+
+/// A grant registered as `authorization_code` replaces the built-in one at
+/// the token endpoint: the server's direct path to the built-in grant (no
+/// boxed future) is taken only while it is not replaced.
+#[tokio::test]
+async fn a_replaced_authorization_code_grant_is_the_one_that_runs() {
+    struct Replacement;
+    #[async_trait::async_trait]
+    impl tessera::grant::GrantHandler for Replacement {
+        fn grant_type(&self) -> &str {
+            "authorization_code"
+        }
+        async fn exchange(
+            &self,
+            _: &tessera::grant::GrantContext<'_>,
+            _: &Client,
+            _: &tessera::Params,
+        ) -> Result<tessera::grant::TokenResponse, tessera::OAuthError> {
+            Err(tessera::OAuthError::invalid_request("the replacement ran"))
+        }
+    }
+    let f = fixture_with(|b| b.grant(Replacement));
+    let code = code_for_shop(&f).await;
+    let (status, body) = redeem(&f, &code).await;
+    assert_eq!((status, err(&body)), (400, "invalid_request"));
+    assert_eq!(body["error_description"], "the replacement ran");
+    // The built-in grant still answers where it is not replaced.
+    let f = fixture();
+    let code = code_for_shop(&f).await;
+    let (status, body) = redeem(&f, &code).await;
+    assert_eq!(status, 200, "{body}");
+}

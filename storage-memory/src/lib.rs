@@ -73,9 +73,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera::storage::{
-    CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore, NewTokens,
-    PendingAuthorization, PendingStore, RefreshLookup, ReplayKey, ReplayNamespace, ReplayStore,
-    TokenRecord,
+    CodeTake, CodesAtHand, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
+    NewTokens, PendingAtHand, PendingAuthorization, PendingStore, RefreshLookup, ReplayKey,
+    ReplayNamespace, ReplayStore, TokenRecord,
 };
 use tessera::{
     Client, ClientId, ClientRegistry, GrantId, RegisterOutcome, SecretKey, StoreError, TokenHash,
@@ -397,12 +397,7 @@ impl GrantStore for MemoryStore {
         code: SecretKey,
         record: tessera::storage::CodeRecord,
     ) -> Result<(), StoreError> {
-        let mut shard = self.grant_shard(code.grant);
-        shard
-            .entry(code.grant)
-            .or_insert_with(|| Box::new(Grant::new(record.expires_at)))
-            .put_code(code.hash, record);
-        Ok(())
+        self.put_code_now(code, record)
     }
 
     async fn take_code(
@@ -410,18 +405,7 @@ impl GrantStore for MemoryStore {
         code: SecretKey,
         now: OffsetDateTime,
     ) -> Result<CodeTake, StoreError> {
-        let take = {
-            let mut shard = self.grant_shard(code.grant);
-            match shard.get_mut(&code.grant) {
-                Some(g) => g.take_code(code.hash, now),
-                None => Take::Unknown,
-            }
-        };
-        Ok(match take {
-            Take::Taken(record) => CodeTake::Taken(*record),
-            Take::AlreadyTaken => CodeTake::AlreadyTaken,
-            Take::Unknown => CodeTake::Unknown,
-        })
+        self.take_code_now(code, now)
     }
 
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
@@ -497,6 +481,42 @@ impl GrantStore for MemoryStore {
             g.revoke();
         }
         Ok(())
+    }
+
+    /// Always at hand: the codes are in memory.
+    fn codes_at_hand(&self) -> Option<&dyn CodesAtHand> {
+        Some(self)
+    }
+}
+
+/// The code steps themselves; the async [`GrantStore`] methods call these.
+impl CodesAtHand for MemoryStore {
+    fn put_code_now(
+        &self,
+        code: SecretKey,
+        record: tessera::storage::CodeRecord,
+    ) -> Result<(), StoreError> {
+        let mut shard = self.grant_shard(code.grant);
+        shard
+            .entry(code.grant)
+            .or_insert_with(|| Box::new(Grant::new(record.expires_at)))
+            .put_code(code.hash, record);
+        Ok(())
+    }
+
+    fn take_code_now(&self, code: SecretKey, now: OffsetDateTime) -> Result<CodeTake, StoreError> {
+        let take = {
+            let mut shard = self.grant_shard(code.grant);
+            match shard.get_mut(&code.grant) {
+                Some(g) => g.take_code(code.hash, now),
+                None => Take::Unknown,
+            }
+        };
+        Ok(match take {
+            Take::Taken(record) => CodeTake::Taken(*record),
+            Take::AlreadyTaken => CodeTake::AlreadyTaken,
+            Take::Unknown => CodeTake::Unknown,
+        })
     }
 }
 
@@ -626,10 +646,8 @@ impl PendingStore for MemoryStore {
         handle: SecretKey,
         request: PendingAuthorization,
     ) -> Result<(), StoreError> {
-        let request = Box::new(request);
-        let replaced = self.pending_shard(handle).insert(handle, request);
-        drop(replaced); // outside the lock
-        Ok(())
+        self.put_pending_now(handle, Box::new(request))
+            .map_err(|(e, _)| e)
     }
 
     async fn get_pending(
@@ -645,6 +663,33 @@ impl PendingStore for MemoryStore {
     }
 
     async fn take_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        self.take_pending_now(handle, now)
+    }
+
+    /// Always at hand: the pending requests are in memory.
+    fn pending_at_hand(&self) -> Option<&dyn PendingAtHand> {
+        Some(self)
+    }
+}
+
+/// The pending-request steps themselves; the async [`PendingStore`]
+/// methods call these.
+impl PendingAtHand for MemoryStore {
+    fn put_pending_now(
+        &self,
+        handle: SecretKey,
+        request: Box<PendingAuthorization>,
+    ) -> Result<(), (StoreError, Box<PendingAuthorization>)> {
+        let replaced = self.pending_shard(handle).insert(handle, request);
+        drop(replaced); // outside the lock
+        Ok(())
+    }
+
+    fn take_pending_now(
         &self,
         handle: SecretKey,
         now: OffsetDateTime,

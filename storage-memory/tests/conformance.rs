@@ -68,4 +68,64 @@ checks!(
     device_polling_rules,
     device_user_codes_are_unique_while_live,
     race_poll_device,
+    at_hand_steps_match_async,
 );
+
+/// The memory store takes the code flow's steps at hand (so the server
+/// spares their boxed futures), and the at-hand check above is not passed
+/// trivially.
+#[test]
+fn codes_and_pending_requests_are_at_hand() {
+    use tessera::storage::{GrantStore, PendingStore};
+    let store = fresh();
+    assert!(store.codes_at_hand().is_some());
+    assert!(store.pending_at_hand().is_some());
+    // Also through `dyn Store`, as the server holds it.
+    let store: Arc<dyn tessera::Store> = store;
+    assert!(store.codes_at_hand().is_some());
+    assert!(store.pending_at_hand().is_some());
+}
+
+/// Racers taking one code, half at hand and half through the async method:
+/// exactly one gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_take_code_at_hand_and_async() {
+    use tessera::storage::{CodeRecord, CodeTake, GrantStore, Subject};
+    use tessera::{ClientId, OsRandom, Random, Scope, Secret, TokenKind};
+    let store = fresh();
+    let now = time::OffsetDateTime::now_utc();
+    for _ in 0..20 {
+        let code = Secret::mint(TokenKind::Code, OsRandom.grant_id(), OsRandom.bytes32()).key();
+        let record = CodeRecord {
+            client_id: ClientId::new("c").unwrap(),
+            redirect_uri: None,
+            challenge: None,
+            subject: Subject::new("alice"),
+            scope: Scope::parse("a").unwrap(),
+            audience: None,
+            dpop_jkt: None,
+            expires_at: now + time::Duration::seconds(60),
+        };
+        store.put_code(code, record).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(64));
+        let racers: Vec<_> = (0..64)
+            .map(|i| {
+                let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let take = if i % 2 == 0 {
+                        store.codes_at_hand().unwrap().take_code_now(code, now)
+                    } else {
+                        store.take_code(code, now).await
+                    };
+                    matches!(take, Ok(CodeTake::Taken(_)))
+                })
+            })
+            .collect();
+        let mut winners = 0;
+        for r in racers {
+            winners += usize::from(r.await.unwrap());
+        }
+        assert_eq!(winners, 1);
+    }
+}

@@ -117,6 +117,7 @@ where
     race_rotate_refresh(make_store().await).await;
     race_take_pending(make_store().await).await;
     race_issue_and_revoke(make_store().await).await;
+    at_hand_steps_match_async(make_store().await).await;
     device_lifecycle(make_store().await).await;
     device_polling_rules(make_store().await).await;
     device_user_codes_are_unique_while_live(make_store().await).await;
@@ -261,6 +262,108 @@ fn refresh_of(m: &Minted) -> SecretKey {
     match m.refresh {
         Some(k) => k,
         None => unreachable!("minted with a refresh token"),
+    }
+}
+
+// ----- at hand ----------------------------------------------------------
+
+/// A store that answers [`GrantStore::codes_at_hand`] or
+/// [`PendingStore::pending_at_hand`] does there exactly what its async
+/// methods do, on the same records: what one side puts the other takes,
+/// once; expiry and replay answers agree. A store that answers `None`
+/// (networked ones) passes trivially, the server then using the async
+/// methods the other checks cover.
+pub async fn at_hand_steps_match_async<S: GrantStore + PendingStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "at_hand_steps_match_async";
+    let now = base_now();
+    if let Some(codes) = store.codes_at_hand() {
+        // Put at hand, taken async; then the replay is seen at hand.
+        let code = mint(TokenKind::Code, grant());
+        let record = code_record(now, 60);
+        ok(codes.put_code_now(code, record.clone()), C);
+        let first = ok(store.take_code(code, now).await, C);
+        assert_eq!(
+            first,
+            CodeTake::Taken(record),
+            "[{C}] async take of a code put at hand"
+        );
+        let again = ok(codes.take_code_now(code, now), C);
+        assert_eq!(again, CodeTake::AlreadyTaken, "[{C}] replay at hand");
+        // Put async, taken at hand, once; replay async.
+        let code = mint(TokenKind::Code, grant());
+        let record = code_record(now, 60);
+        ok(store.put_code(code, record.clone()).await, C);
+        assert_eq!(
+            ok(codes.take_code_now(code, now), C),
+            CodeTake::Taken(record),
+            "[{C}] take at hand of a code put async"
+        );
+        assert_eq!(
+            ok(store.take_code(code, now).await, C),
+            CodeTake::AlreadyTaken,
+            "[{C}] replay async"
+        );
+        // Unknown and expired codes are unknown at hand too.
+        let stranger = mint(TokenKind::Code, grant());
+        assert_eq!(
+            ok(codes.take_code_now(stranger, now), C),
+            CodeTake::Unknown,
+            "[{C}] unknown code at hand"
+        );
+        let code = mint(TokenKind::Code, grant());
+        ok(codes.put_code_now(code, code_record(now, 5)), C);
+        assert_eq!(
+            ok(codes.take_code_now(code, now + secs(5)), C),
+            CodeTake::Unknown,
+            "[{C}] expired code at hand"
+        );
+    }
+    if let Some(pending_store) = store.pending_at_hand() {
+        // Put at hand, taken async, once (at hand and async).
+        let handle = mint(TokenKind::Pending, grant());
+        let request = pending(now, 60);
+        if pending_store
+            .put_pending_now(handle, Box::new(request.clone()))
+            .is_err()
+        {
+            panic!("[{C}] put_pending_now failed");
+        }
+        assert_eq!(
+            ok(store.take_pending(handle, now).await, C),
+            Some(request.clone()),
+            "[{C}] async take of a request put at hand"
+        );
+        assert_eq!(
+            ok(pending_store.take_pending_now(handle, now), C),
+            None,
+            "[{C}] second take at hand"
+        );
+        // Put async, taken at hand, once.
+        let handle = mint(TokenKind::Pending, grant());
+        ok(store.put_pending(handle, request.clone()).await, C);
+        assert_eq!(
+            ok(pending_store.take_pending_now(handle, now), C),
+            Some(request),
+            "[{C}] take at hand of a request put async"
+        );
+        assert_eq!(
+            ok(store.take_pending(handle, now).await, C),
+            None,
+            "[{C}] second take async"
+        );
+        // An expired request is gone at hand too.
+        let handle = mint(TokenKind::Pending, grant());
+        if pending_store
+            .put_pending_now(handle, Box::new(pending(now, 5)))
+            .is_err()
+        {
+            panic!("[{C}] put_pending_now failed");
+        }
+        assert_eq!(
+            ok(pending_store.take_pending_now(handle, now + secs(5)), C),
+            None,
+            "[{C}] expired request at hand"
+        );
     }
 }
 

@@ -79,11 +79,28 @@ impl GrantHandler for AuthorizationCodeGrant {
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
+        Self::redeem(ctx, client, params).await
+    }
+}
+
+impl AuthorizationCodeGrant {
+    /// The grant's work, which [`GrantHandler::exchange`] boxes; the server
+    /// awaits it directly while this grant is not replaced.
+    pub(crate) async fn redeem(
+        ctx: &GrantContext<'_>,
+        client: &Client,
+        params: &Params,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
         let code = SecretKey::parse(TokenKind::Code, code).ok_or_else(|| {
             OAuthError::invalid_grant("unknown authorization code").with_reason(Reason::CodeUnknown)
         })?;
-        let record = match ctx.store.take_code(code, ctx.now).await? {
+        // At hand when the store keeps its codes in memory: no boxed future.
+        let taken = match ctx.store.codes_at_hand() {
+            Some(codes) => codes.take_code_now(code, ctx.now)?,
+            None => ctx.store.take_code(code, ctx.now).await?,
+        };
+        let record = match taken {
             CodeTake::Taken(record) => record,
             CodeTake::AlreadyTaken => {
                 // §4.1.2: a code used twice revokes every token issued from it.

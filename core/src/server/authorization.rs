@@ -11,7 +11,7 @@ use super::Server;
 use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
 use crate::client::{Client, ClientId};
 use crate::consent::{ConsentRequirement, Decision};
-use crate::error::{ErrorCode, OAuthError, Reason};
+use crate::error::{ErrorCode, OAuthError, Reason, StoreError};
 use crate::login_handle;
 use crate::params::Params;
 use crate::storage::{CodeRecord, PendingAuthorization, Subject};
@@ -149,8 +149,6 @@ impl Server {
             return Err(unusable());
         }
         let mut pending = self
-            .inner
-            .store
             .take_pending(key, now)
             .await
             .map_err(|e| Rejection::ErrorPage(e.into()))?
@@ -261,8 +259,6 @@ impl Server {
             ))),
             false => {
                 let pending = self
-                    .inner
-                    .store
                     .take_pending(key, now)
                     .await
                     .map_err(|e| Rejection::ErrorPage(e.into()))?
@@ -298,12 +294,12 @@ impl Server {
         owner: &Subject,
         pending: &PendingAuthorization,
     ) -> Result<bool, Rejection> {
-        match self
-            .inner
-            .consent
-            .requirement(client, owner, &pending.scope)
-            .await
-        {
+        let consent = &self.inner.consent;
+        let requirement = match consent.requirement_at_hand(client, owner, &pending.scope) {
+            Some(answer) => Ok(answer),
+            None => consent.requirement(client, owner, &pending.scope).await,
+        };
+        match requirement {
             Ok(ConsentRequirement::Granted) => {
                 tracing::info!(client = %client.id, "consent policy granted without a prompt");
                 Ok(false)
@@ -335,20 +331,49 @@ impl Server {
         }
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         let scope = pending.scope.clone();
-        if let Err(e) = self
-            .inner
-            .store
-            .put_pending(handle.key(), pending.clone())
-            .await
-        {
-            let target = pending.target(&self.inner.config.issuer);
-            return Err(Rejection::Redirect(Box::new(target), e.into()));
-        }
+        self.keep_pending(handle.key(), pending).await?;
         Ok(AuthorizeOutcome::Consent(self.prompt(
             handle.into_exposed(),
             client,
             scope,
         )))
+    }
+
+    /// Stores a request under its consent handle, at hand if the store
+    /// can (no boxed future); a store fault is answered at the request's
+    /// verified redirect URI.
+    async fn keep_pending(
+        &self,
+        handle: SecretKey,
+        pending: PendingAuthorization,
+    ) -> Result<(), Rejection> {
+        let issuer = &self.inner.config.issuer;
+        let refused = |e: StoreError, target| Rejection::Redirect(Box::new(target), e.into());
+        match self.inner.store.pending_at_hand() {
+            Some(at_hand) => at_hand
+                .put_pending_now(handle, Box::new(pending))
+                .map_err(|(e, pending)| refused(e, pending.target(issuer))),
+            None => {
+                let target = pending.target(issuer);
+                self.inner
+                    .store
+                    .put_pending(handle, pending)
+                    .await
+                    .map_err(|e| refused(e, target))
+            }
+        }
+    }
+
+    /// Takes a pending request (once), at hand if the store can.
+    async fn take_pending(
+        &self,
+        handle: SecretKey,
+        now: OffsetDateTime,
+    ) -> Result<Option<PendingAuthorization>, StoreError> {
+        match self.inner.store.pending_at_hand() {
+            Some(at_hand) => at_hand.take_pending_now(handle, now),
+            None => self.inner.store.take_pending(handle, now).await,
+        }
     }
 
     /// Records the owner's decision on the consent page and answers the client:
@@ -363,7 +388,7 @@ impl Server {
     ) -> AuthorizeOutcome {
         let now = self.now();
         let outcome = match SecretKey::parse(TokenKind::Pending, handle) {
-            Some(key) => match self.inner.store.take_pending(key, now).await {
+            Some(key) => match self.take_pending(key, now).await {
                 Ok(Some(pending)) => {
                     self.finish(key.grant, pending, owner, decision, now, true)
                         .await
@@ -437,7 +462,11 @@ impl Server {
             dpop_jkt,
             expires_at: now + self.inner.config.lifetimes.code,
         };
-        if let Err(e) = self.inner.store.put_code(code.key(), record).await {
+        let kept = match self.inner.store.codes_at_hand() {
+            Some(codes) => codes.put_code_now(code.key(), record),
+            None => self.inner.store.put_code(code.key(), record).await,
+        };
+        if let Err(e) = kept {
             return Err(Rejection::Redirect(Box::new(target), e.into()));
         }
         tracing::info!(client = %client_id, grant = %code.grant(), "authorization code issued");
