@@ -208,11 +208,59 @@ struct CodeSlot {
     record: Option<Box<CodeRecord>>,
 }
 
+/// A grant's codes. A grant the server made holds exactly one (a code is
+/// minted with a fresh grant id), so the first is kept inline: storing it
+/// costs no allocation beyond the grant's [`AuthState`], the same memory
+/// as the vector's own allocation did.
+#[derive(Debug, Default)]
+struct Codes {
+    first: Option<CodeSlot>,
+    more: Vec<CodeSlot>,
+}
+
+impl Codes {
+    fn find_mut(&mut self, hash: TokenHash) -> Option<&mut CodeSlot> {
+        self.first
+            .iter_mut()
+            .chain(self.more.iter_mut())
+            .find(|c| c.hash == hash)
+    }
+
+    fn push(&mut self, slot: CodeSlot) {
+        match &self.first {
+            None => self.first = Some(slot),
+            Some(_) => {
+                self.more.reserve_exact(1);
+                self.more.push(slot);
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&CodeSlot) -> bool) {
+        self.more.retain(&keep);
+        if self.first.as_ref().is_some_and(|c| !keep(c)) {
+            // The next one (if any) takes the inline place.
+            self.first = (!self.more.is_empty()).then(|| self.more.remove(0));
+        }
+        if self.more.capacity() > self.more.len() * 2 {
+            self.more.shrink_to_fit();
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+}
+
 /// The parts only an authorization-code grant has. Boxed, so a
 /// client-credentials grant pays 8 bytes for them.
 #[derive(Debug, Default)]
 struct AuthState {
-    codes: Vec<CodeSlot>,
+    codes: Codes,
     /// The grant's current refresh token.
     refresh: Option<StoredToken>,
     /// Rotated-away refresh tokens and their own expiries, to detect reuse.
@@ -303,12 +351,9 @@ impl Grant {
             record: Some(Box::new(record)),
         };
         let codes = &mut self.auth_mut().codes;
-        match codes.iter_mut().find(|c| c.hash == hash) {
+        match codes.find_mut(hash) {
             Some(existing) => *existing = slot,
-            None => {
-                codes.reserve_exact(1);
-                codes.push(slot);
-            }
+            None => codes.push(slot),
         }
     }
 
@@ -317,11 +362,7 @@ impl Grant {
             return Take::Unknown;
         }
         let revoked = self.revoked;
-        let Some(slot) = self
-            .auth
-            .as_mut()
-            .and_then(|a| a.codes.iter_mut().find(|c| c.hash == hash))
-        else {
+        let Some(slot) = self.auth.as_mut().and_then(|a| a.codes.find_mut(hash)) else {
             return Take::Unknown;
         };
         if slot.record.is_none() {
@@ -440,7 +481,6 @@ impl Grant {
             auth.refresh = None;
             auth.retired = Vec::new();
             auth.codes.retain(|c| c.record.is_none());
-            auth.codes.shrink_to_fit();
         }
         self.normalize();
     }
@@ -606,6 +646,76 @@ mod tests {
         assert!(matches!(tokens, AccessTokens::None));
         // One interned meta for all of them.
         assert_eq!(interner.len(), 1);
+    }
+
+    fn code(byte: u8, expires: i64) -> (TokenHash, CodeRecord) {
+        let record = CodeRecord {
+            client_id: ClientId::new("c").unwrap(),
+            redirect_uri: None,
+            challenge: None,
+            subject: Subject::new("alice"),
+            scope: Scope::parse("a").unwrap(),
+            audience: None,
+            dpop_jkt: None,
+            expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
+        };
+        (TokenHash([byte; 32]), record)
+    }
+
+    /// The first code is kept inline, more go beside it; each is taken
+    /// once, found wherever it sits, and sweeps and revocation keep exactly
+    /// the taken ones (replay detection) however they are placed.
+    #[test]
+    fn codes_inline_and_beside_are_kept_and_taken_alike() {
+        let at = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let mut g = Grant::new(at(100));
+        for (byte, expires) in [(1, 10), (2, 20), (3, 30)] {
+            let (hash, record) = code(byte, expires);
+            g.put_code(hash, record);
+        }
+        assert_eq!(g.counts().3, 3);
+        assert!(matches!(
+            g.take_code(TokenHash([2; 32]), at(0)),
+            Take::Taken(_)
+        ));
+        assert!(matches!(
+            g.take_code(TokenHash([2; 32]), at(0)),
+            Take::AlreadyTaken
+        ));
+        assert!(matches!(
+            g.take_code(TokenHash([9; 32]), at(0)),
+            Take::Unknown
+        ));
+        // At 15 the first (untaken, expired) goes: the taken one moves inline.
+        assert!(g.sweep(at(15)));
+        assert_eq!(g.counts().3, 2);
+        assert!(matches!(
+            g.take_code(TokenHash([2; 32]), at(15)),
+            Take::AlreadyTaken
+        ));
+        assert!(matches!(
+            g.take_code(TokenHash([3; 32]), at(15)),
+            Take::Taken(_)
+        ));
+        // Revocation keeps the taken markers only.
+        let (hash, record) = code(4, 40);
+        g.put_code(hash, record);
+        g.revoke();
+        assert_eq!(g.counts().3, 2);
+        assert!(matches!(
+            g.take_code(TokenHash([3; 32]), at(15)),
+            Take::AlreadyTaken
+        ));
+        assert!(matches!(
+            g.take_code(TokenHash([4; 32]), at(15)),
+            Take::Unknown
+        ));
+        // A grant with one code holds it inline.
+        let mut one = Grant::new(at(100));
+        let (hash, record) = code(5, 10);
+        one.put_code(hash, record);
+        let auth = one.auth.as_deref().unwrap();
+        assert!(auth.codes.first.is_some() && auth.codes.more.capacity() == 0);
     }
 
     #[test]
