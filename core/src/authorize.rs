@@ -42,26 +42,49 @@ impl ResponseTarget {
     }
 
     fn with(&self, pairs: &[(&str, &str)]) -> AuthorizationRedirect {
-        // One buffer, sized for the usual response, that the query is appended to.
-        let mut location = String::with_capacity(self.redirect_uri.len() + 192);
-        location.push_str(&self.redirect_uri);
-        let mut sep = if self.redirect_uri.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        let state = self.state.as_deref().map(|state| ("state", state));
-        let iss = ("iss", self.issuer.as_str());
-        for (name, value) in pairs.iter().copied().chain(state).chain([iss]) {
-            // The names are ours, and need no encoding.
-            location.push(sep);
-            location.push_str(name);
-            location.push('=');
-            append_form_encoded(&mut location, value);
-            sep = '&';
-        }
-        AuthorizationRedirect { location }
+        redirect(
+            &self.redirect_uri,
+            self.state.as_deref(),
+            &self.issuer,
+            pairs,
+        )
     }
+}
+
+/// The redirect carrying a code (RFC 6749 §4.1.2) from borrowed parts:
+/// what [`ResponseTarget::code`] answers, without the target's copies.
+pub(crate) fn code_redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    code: &str,
+) -> AuthorizationRedirect {
+    redirect(redirect_uri, state, issuer, &[("code", code)])
+}
+
+/// The authorization response at `redirect_uri`: `pairs`, then `state`
+/// and `iss` (RFC 9207).
+fn redirect(
+    redirect_uri: &str,
+    state: Option<&str>,
+    issuer: &str,
+    pairs: &[(&str, &str)],
+) -> AuthorizationRedirect {
+    // One buffer, sized for the usual response, that the query is appended to.
+    let mut location = String::with_capacity(redirect_uri.len() + 192);
+    location.push_str(redirect_uri);
+    let mut sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    let state = state.map(|state| ("state", state));
+    let iss = ("iss", issuer);
+    for (name, value) in pairs.iter().copied().chain(state).chain([iss]) {
+        // The names are ours, and need no encoding.
+        location.push(sep);
+        location.push_str(name);
+        location.push('=');
+        append_form_encoded(&mut location, value);
+        sep = '&';
+    }
+    AuthorizationRedirect { location }
 }
 
 /// The bytes form encoding leaves as they are: ASCII letters and digits
@@ -191,14 +214,31 @@ pub enum Rejection {
 /// nothing about the request can be trusted enough to redirect.
 const IDENTIFYING: [&str; 2] = ["client_id", "redirect_uri"];
 
+/// The verified redirect URI and the client's `state`: where a refusal is
+/// answered from here on, and what a valid request keeps (moved, not
+/// copied; the issuer is added only to a refusal's [`ResponseTarget`]).
+struct VerifiedTarget {
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+impl VerifiedTarget {
+    fn target(&self, issuer: &str) -> ResponseTarget {
+        ResponseTarget {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            issuer: issuer.to_owned(),
+        }
+    }
+}
+
 /// Checks the client id and redirect URI; the first step, before anything may
 /// be redirected. `client` is the registry's answer for `params["client_id"]`.
-pub(crate) fn verify_redirect_target(
+fn verify_redirect_target(
     params: &Params,
     flaws: &Flaws,
     client: Option<&Client>,
-    config: &Config,
-) -> Result<ResponseTarget, OAuthError> {
+) -> Result<VerifiedTarget, OAuthError> {
     if let Some(d) = flaws
         .repeated
         .iter()
@@ -246,10 +286,9 @@ pub(crate) fn verify_redirect_target(
             }
         },
     };
-    Ok(ResponseTarget {
+    Ok(VerifiedTarget {
         redirect_uri,
         state: params.get("state").map(str::to_owned),
-        issuer: config.issuer.clone(),
     })
 }
 
@@ -261,14 +300,14 @@ pub(crate) fn validate(
     config: &Config,
     now: time::OffsetDateTime,
 ) -> Result<ValidatedRequest, Rejection> {
-    let target = verify_redirect_target(params, flaws, client.map(|c| &**c), config)
+    let target = verify_redirect_target(params, flaws, client.map(|c| &**c))
         .map_err(Rejection::ErrorPage)?;
     let Some(client) = client else {
         return Err(Rejection::ErrorPage(OAuthError::invalid_client(
             "unknown client_id",
         )));
     };
-    let reject = |e: OAuthError| Rejection::Redirect(Box::new(target.clone()), e);
+    let reject = |e: OAuthError| Rejection::Redirect(Box::new(target.target(&config.issuer)), e);
     if let Some(d) = flaws.repeated.first() {
         return Err(reject(params::repeated(d)));
     }
@@ -351,10 +390,10 @@ pub(crate) fn validate(
         }
     };
     // The verified redirect URI and the state move into the request.
-    let ResponseTarget {
+    let VerifiedTarget {
         redirect_uri,
         state,
-        issuer: _,
+        ..
     } = target;
     Ok(ValidatedRequest {
         client: client.clone(),

@@ -437,10 +437,12 @@ impl Server {
             expires_at: _,
         } = pending;
         let code_redirect_uri = redirect_uri_sent.then(|| redirect_uri.clone());
-        let target = ResponseTarget {
-            redirect_uri,
-            state,
-            issuer: self.inner.config.issuer.clone(),
+        let issuer = &self.inner.config.issuer;
+        // Where a refusal goes (copies made only for one).
+        let target = || ResponseTarget {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            issuer: issuer.clone(),
         };
         if decision == Decision::Deny {
             tracing::info!(client = %client_id, "resource owner denied access");
@@ -449,7 +451,7 @@ impl Server {
                 "the resource owner denied the request",
             )
             .with_reason(Reason::OwnerDenied);
-            return Ok(AuthorizeOutcome::Redirect(target.error(&denied)));
+            return Ok(AuthorizeOutcome::Redirect(target().error(&denied)));
         }
         let code = Secret::mint(TokenKind::Code, grant, self.random().bytes32());
         let record = CodeRecord {
@@ -467,9 +469,14 @@ impl Server {
             None => self.inner.store.put_code(code.key(), record).await,
         };
         if let Err(e) = kept {
-            return Err(Rejection::Redirect(Box::new(target), e.into()));
+            return Err(Rejection::Redirect(Box::new(target()), e.into()));
         }
         tracing::info!(client = %client_id, grant = %code.grant(), "authorization code issued");
-        Ok(AuthorizeOutcome::Redirect(target.code(code.expose())))
+        Ok(AuthorizeOutcome::Redirect(authorize::code_redirect(
+            &redirect_uri,
+            state.as_deref(),
+            issuer,
+            code.expose(),
+        )))
     }
 }
