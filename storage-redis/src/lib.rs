@@ -63,9 +63,9 @@
 //!   `old`): the store files them under that grant, and lookups find a token
 //!   under the grant its secret carries. (A token of another grant would not
 //!   be found; on a cluster the step fails with `StoreError::Other`, `CROSSSLOT`.)
-//! - `revoke_grant` of a grant with records keeps the revocation as long as
-//!   the grant's longest record; of a grant with nothing stored, it leaves a
-//!   mark for [`RedisStoreBuilder::revoked_grant_ttl`] (default 1 h).
+//! - `revoke_grant` keeps the revocation as long as the grant's longest
+//!   record, and at least [`RedisStoreBuilder::revoked_grant_ttl`]
+//!   (default 24 h), which outlives every standalone record.
 //! - A code of a revoked grant is `Unknown` when taken (unless it was taken
 //!   before: then `AlreadyTaken`).
 //!

@@ -22,8 +22,11 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CLIENT_CACHE_TTL: Duration = Duration::from_secs(10);
 /// The default number of clients cached ([`RedisStoreBuilder::client_cache_capacity`]).
 pub const DEFAULT_CLIENT_CACHE_CAPACITY: usize = 10_000;
-/// The default life of a revocation mark for a grant nothing was stored in.
-pub const DEFAULT_REVOKED_GRANT_TTL: Duration = Duration::from_secs(3600);
+/// The default least life of a revocation mark (24 h): far beyond the
+/// usual access-token lifetime (1 h), so a fresh client-credentials token
+/// is written as one standalone `SET` with a day of margin for clocks that
+/// disagree between instances.
+pub const DEFAULT_REVOKED_GRANT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Configures and opens a [`RedisStore`]; made by [`RedisStore::connect`] or
 /// [`RedisStore::connect_cluster`], finished with `.await` (or [`build`](Self::build)).
@@ -72,7 +75,7 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How long a revocation is remembered at least (default 1 h). A grant
+    /// How long a revocation is remembered at least (default 24 h). A grant
     /// with records keeps its revocation mark as long as its longest record.
     /// It also decides which client-credentials tokens are written with one
     /// `SET` and no grant meta: those that expire within this time (the

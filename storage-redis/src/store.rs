@@ -481,7 +481,8 @@ impl GrantStore for RedisStore {
     /// live; only a revocation mark on the grant kills it, and a mark lives
     /// at least `revoked_grant_ttl` from when it is made (`revoke_grant`),
     /// so a record is standalone only when it expires within that time
-    /// from now. A longer-lived token gets the meta, in one pipeline.
+    /// from now (with the default 24 h, a day of margin for instances whose
+    /// clocks disagree). A longer-lived token gets the meta, in one pipeline.
     async fn issue_new_grant(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
         if tokens.refresh.is_some() {
             return self.issue(grant, tokens).await;
