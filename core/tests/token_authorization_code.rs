@@ -301,8 +301,8 @@ impl tessera::storage::ReplayStore for ReplayBetweenTakeAndIssue {
 }
 
 /// A grant registered as `authorization_code` replaces the built-in one at
-/// the token endpoint: the server's direct path to the built-in grant (no
-/// boxed future) is taken only while it is not replaced.
+/// the token endpoint: built-in grants run through the same `GrantHandler`
+/// table as any other.
 #[tokio::test]
 async fn a_replaced_authorization_code_grant_is_the_one_that_runs() {
     struct Replacement;

@@ -79,18 +79,6 @@ impl GrantHandler for AuthorizationCodeGrant {
         client: &Client,
         params: &Params,
     ) -> Result<TokenResponse, OAuthError> {
-        Self::redeem(ctx, client, params).await
-    }
-}
-
-impl AuthorizationCodeGrant {
-    /// The grant's work, which [`GrantHandler::exchange`] boxes; the server
-    /// awaits it directly while this grant is not replaced.
-    pub(crate) async fn redeem(
-        ctx: &GrantContext<'_>,
-        client: &Client,
-        params: &Params,
-    ) -> Result<TokenResponse, OAuthError> {
         let code = params.require("code")?;
         let code = SecretKey::parse(TokenKind::Code, code).ok_or_else(|| {
             OAuthError::invalid_grant("unknown authorization code").with_reason(Reason::CodeUnknown)

@@ -425,9 +425,6 @@ impl ServerBuilder {
                 .entry(grant.grant_type().to_owned())
                 .or_insert(grant);
         }
-        let builtin_code_grant = !self
-            .grants
-            .contains_key(crate::client::GrantType::AUTHORIZATION_CODE);
         let builtins: [Arc<dyn GrantHandler>; 3] = [
             Arc::new(AuthorizationCodeGrant),
             Arc::new(RefreshTokenGrant),
@@ -480,7 +477,6 @@ impl ServerBuilder {
                 },
                 routes,
                 grants: self.grants,
-                builtin_code_grant,
                 auth_methods: self.auth_methods,
                 builtin_auth,
                 secrets: self.secrets,

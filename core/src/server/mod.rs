@@ -65,9 +65,6 @@ struct Inner {
     config: Config,
     routes: Routes,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
-    /// Whether `authorization_code` is the built-in grant (not replaced):
-    /// the token endpoint then runs it without a boxed future.
-    builtin_code_grant: bool,
     /// The client-authentication methods, in registration order.
     auth_methods: Vec<Arc<dyn ClientAuthMethod>>,
     /// Whether `auth_methods` starts with the three built-in methods, none

@@ -2,9 +2,9 @@
 //! client, check it may use the grant, and hand over to the grant's handler.
 
 use super::Server;
-use crate::client::{Client, GrantType};
+use crate::client::Client;
 use crate::error::{ErrorCode, OAuthError, Reason};
-use crate::grant::{AuthorizationCodeGrant, GrantContext, TokenResponse};
+use crate::grant::{GrantContext, TokenResponse};
 use crate::http::HttpRequest;
 use crate::params::Params;
 
@@ -90,10 +90,6 @@ impl Server {
         )
         .with_jwt(self.jwt())
         .with_dpop_jkt(dpop_jkt);
-        if self.inner.builtin_code_grant && grant_type == GrantType::AUTHORIZATION_CODE {
-            // The built-in grant itself, awaited in place: no boxed future.
-            return AuthorizationCodeGrant::redeem(&ctx, client, params).await;
-        }
         handler.exchange(&ctx, client, params).await
     }
 }
