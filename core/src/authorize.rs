@@ -101,31 +101,15 @@ const FORM_SAFE: [bool; 256] = {
     table
 };
 
-/// Appends `value` form-encoded (RFC 6749 Appendix B, as
-/// `form_urlencoded::byte_serialize` does it: `*-._` and ASCII letters and
-/// digits as they are, space as `+`, every other byte as `%XX`). The runs
-/// that stay as they are (a whole code, the usual `state`, most of an
-/// issuer URL) are copied whole.
+/// Appends `value` form-encoded (RFC 6749 Appendix B) by
+/// `form_urlencoded::byte_serialize`. A value that needs no escape (a code,
+/// the usual `state`) is found through [`FORM_SAFE`] and copied whole.
 fn append_form_encoded(out: &mut String, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut run = 0;
-    for (i, &b) in value.as_bytes().iter().enumerate() {
-        if FORM_SAFE[usize::from(b)] {
-            continue;
-        }
-        // A run holds only ASCII, so it starts and ends at char boundaries
-        // (an empty run may sit inside a multi-byte character).
-        out.push_str(value.get(run..i).unwrap_or_default());
-        if b == b' ' {
-            out.push('+');
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        run = i + 1;
+    if value.bytes().all(|b| FORM_SAFE[usize::from(b)]) {
+        out.push_str(value);
+    } else {
+        out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
     }
-    out.push_str(value.get(run..).unwrap_or_default());
 }
 
 /// A redirect back to the client with the authorization response.

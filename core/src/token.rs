@@ -275,6 +275,28 @@ impl Random for CountingRandom {
 mod tests {
     use super::*;
 
+    /// A presented secret parses only with all 64 characters in the
+    /// base64url alphabet (RFC 4648 §5): every other byte, anywhere, makes
+    /// it not one of ours.
+    #[test]
+    fn a_secret_with_a_byte_outside_the_alphabet_is_not_ours() {
+        let minted = Secret::mint(TokenKind::Access, GrantId([7; 16]), [9; 32]);
+        let body = &minted.expose()[TokenKind::Access.prefix().len()..];
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        for b in 0..=127u8 {
+            for at in [0, 13, 63] {
+                let mut text = body.as_bytes().to_vec();
+                text[at] = b;
+                let text = format!("tsa_{}", String::from_utf8(text).unwrap());
+                assert_eq!(
+                    SecretKey::parse(TokenKind::Access, &text).is_some(),
+                    alphabet.contains(&b),
+                    "byte {b} at {at}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn same_bytes_of_another_kind_hash_apart() {
         let a = Secret::mint(TokenKind::Access, GrantId([1; 16]), [2; 32]);
