@@ -8,15 +8,14 @@
 //! copied into each of a million tokens.
 
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use tessera::storage::{Actor, CodeRecord, Subject, TokenRecord};
+use tessera::storage::{Actor, CodeRecord, NewTokens, Subject, TokenRecord};
 use tessera::{ClientId, ResourceIndicator, Scope, TokenHash};
 use time::OffsetDateTime;
 
-use crate::shard::{Shards, shrink_if_sparse};
+use crate::shard::{IdMap, shrink_if_sparse};
 
 /// What a token stands for, apart from its times: shared between tokens.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -35,56 +34,65 @@ pub(crate) struct Meta {
     dpop_jkt: Option<String>,
 }
 
-/// Deduplicates [`Meta`]s so equal ones are stored once.
+/// Deduplicates [`Meta`]s so equal ones are stored once per grant shard.
+///
+/// One interner lives in each grant shard, under that shard's lock: a
+/// token is interned while its grant is stored, with no lock of its own,
+/// and the shared copy's reference count is touched only by the tokens of
+/// that shard. A single interner for the whole store was one more lock,
+/// and one reference count, that every request on every core wrote: under
+/// load on two cores that cache line moved between them on every token
+/// (bench/README.md, "Nothing shared between cores"). A meta is held at
+/// most once per shard, so the copies are bounded by the shard count.
 ///
 /// Hashed with foldhash, seeded per process: a few nanoseconds for a meta
 /// where SipHash takes tens, on every issued token, while the seed keeps
 /// colliding subjects or scopes out of an attacker's reach.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Interner {
-    hasher: RandomState,
-    shards: Shards<HashSet<Arc<Meta>, RandomState>>,
+    set: HashSet<Arc<Meta>, RandomState>,
 }
 
 impl Interner {
-    pub(crate) fn new() -> Self {
-        let hasher = RandomState::default();
-        let shards = Shards::with(16, || HashSet::with_hasher(hasher.clone()));
-        Self { hasher, shards }
-    }
-
     /// The shared copy of `meta`.
-    fn intern(&self, meta: Meta) -> Arc<Meta> {
-        // Bits the maps themselves use little: the low ones pick buckets, the top seven are tags.
-        let selector = self.hasher.hash_one(&meta).to_le_bytes()[4];
-        let mut set = self.shards.lock(selector);
-        if let Some(shared) = set.get(&meta) {
+    fn intern(&mut self, meta: Meta) -> Arc<Meta> {
+        if let Some(shared) = self.set.get(&meta) {
             return Arc::clone(shared);
         }
         let shared = Arc::new(meta);
-        set.insert(Arc::clone(&shared));
+        self.set.insert(Arc::clone(&shared));
         shared
     }
 
     /// Forgets every entry no token uses any more. Sound without a race:
-    /// the set's copy is only cloned under the shard lock held here, so a
-    /// count of one cannot grow while we look.
-    pub(crate) fn sweep(&self) {
-        for mut set in self.shards.each() {
-            set.retain(|m| Arc::strong_count(m) > 1);
-            if set.capacity() > 64 && set.len() * 4 < set.capacity() {
-                set.shrink_to_fit();
-            }
+    /// the set's copy is only cloned under the shard lock the caller
+    /// holds, so a count of one cannot grow while we look.
+    pub(crate) fn sweep(&mut self) {
+        self.set.retain(|m| Arc::strong_count(m) > 1);
+        if self.set.capacity() > 64 && self.set.len() * 4 < self.set.capacity() {
+            self.set.shrink_to_fit();
         }
     }
 
-    /// How many distinct metas are held.
-    pub(crate) fn len(&self) -> usize {
-        self.shards.each().map(|s| s.len()).sum()
+    /// The metas held.
+    pub(crate) fn metas(&self) -> impl Iterator<Item = &Arc<Meta>> {
+        self.set.iter()
+    }
+
+    /// Converts new tokens to their stored form, interning what they say.
+    pub(crate) fn stored(
+        &mut self,
+        tokens: NewTokens,
+    ) -> (StoredToken, Option<StoredToken>, OffsetDateTime) {
+        let until = tokens.expires_at();
+        let NewTokens { access, refresh } = tokens;
+        let access = self.token(access.0, access.1);
+        let refresh = refresh.map(|(h, r)| self.token_beside(h, r, Some(&access)));
+        (access, refresh, until)
     }
 
     /// A compact token from a record, interning what it says.
-    pub(crate) fn token(&self, hash: TokenHash, record: TokenRecord) -> StoredToken {
+    pub(crate) fn token(&mut self, hash: TokenHash, record: TokenRecord) -> StoredToken {
         self.token_beside(hash, record, None)
     }
 
@@ -93,7 +101,7 @@ impl Interner {
     /// scope and audience), and comparing with that meta costs a fraction
     /// of hashing it and locking a shard to find it again.
     pub(crate) fn token_beside(
-        &self,
+        &mut self,
         hash: TokenHash,
         record: TokenRecord,
         sibling: Option<&StoredToken>,
@@ -594,20 +602,28 @@ impl AccessTokens {
     }
 }
 
-/// Sweeps one shard of grants.
-pub(crate) fn sweep_map(
-    map: &mut crate::shard::IdMap<tessera::GrantId, Box<Grant>>,
-    now: OffsetDateTime,
-) {
-    map.retain(|_, g| g.sweep(now));
-    shrink_if_sparse(map);
+/// One shard of the grant table: the grants whose id falls into it, and
+/// the metas their tokens share (see [`Interner`]), under one lock.
+#[derive(Debug, Default)]
+pub(crate) struct GrantShard {
+    pub(crate) grants: IdMap<tessera::GrantId, Box<Grant>>,
+    pub(crate) metas: Interner,
+}
+
+impl GrantShard {
+    /// Forgets what expired by `now`, then the metas no token uses.
+    pub(crate) fn sweep(&mut self, now: OffsetDateTime) {
+        self.grants.retain(|_, g| g.sweep(now));
+        shrink_if_sparse(&mut self.grants);
+        self.metas.sweep();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn token(interner: &Interner, byte: u8, expires: i64) -> StoredToken {
+    fn token(interner: &mut Interner, byte: u8, expires: i64) -> StoredToken {
         let record = TokenRecord {
             client_id: ClientId::new("c").unwrap(),
             subject: None,
@@ -624,13 +640,13 @@ mod tests {
 
     #[test]
     fn access_tokens_grow_and_shrink_back_to_inline() {
-        let interner = Interner::new();
+        let mut interner = Interner::default();
         let mut tokens = AccessTokens::None;
         assert!(tokens.is_empty());
-        tokens.push(token(&interner, 1, 10));
+        tokens.push(token(&mut interner, 1, 10));
         assert!(matches!(tokens, AccessTokens::One(_)));
-        tokens.push(token(&interner, 2, 20));
-        tokens.push(token(&interner, 3, 30));
+        tokens.push(token(&mut interner, 2, 20));
+        tokens.push(token(&mut interner, 3, 30));
         assert_eq!(tokens.len(), 3);
         assert!(tokens.remove(TokenHash([2; 32])));
         assert!(!tokens.remove(TokenHash([2; 32])));
@@ -645,7 +661,7 @@ mod tests {
         tokens.retain(|_| false);
         assert!(matches!(tokens, AccessTokens::None));
         // One interned meta for all of them.
-        assert_eq!(interner.len(), 1);
+        assert_eq!(interner.metas().count(), 1);
     }
 
     fn code(byte: u8, expires: i64) -> (TokenHash, CodeRecord) {

@@ -82,7 +82,7 @@ use tessera::{
 };
 use time::OffsetDateTime;
 
-use crate::grant::{Grant, Interner, RefreshView, StoredToken, Take};
+use crate::grant::{Grant, GrantShard, RefreshView, Take};
 use crate::shard::{IdMap, Shards, shrink_if_sparse};
 
 /// Shards of the grant map. 64 keeps contention negligible on any machine a
@@ -107,10 +107,9 @@ const PENDING_SHARDS: usize = 16;
 /// refresh tokens and their retired predecessors live in a separate box that
 /// only authorization-code grants allocate.
 pub struct MemoryStore {
-    grants: Shards<IdMap<GrantId, Box<Grant>>>,
+    grants: Shards<GrantShard>,
     pending: Shards<IdMap<SecretKey, Box<PendingAuthorization>>>,
     devices: Mutex<Devices>,
-    interner: Interner,
     replay: replay::ReplayCache,
     /// Looked up on every back-channel request: foldhash, seeded per process.
     clients: RwLock<HashMap<ClientId, Arc<Client>, foldhash::fast::RandomState>>,
@@ -147,7 +146,6 @@ impl MemoryStore {
             grants: Shards::new(GRANT_SHARDS),
             pending: Shards::new(PENDING_SHARDS),
             devices: Mutex::new(Devices::default()),
-            interner: Interner::new(),
             replay: replay::ReplayCache::new(replay::DEFAULT_REPLAY_CAPACITY),
             clients: RwLock::new(HashMap::default()),
         }
@@ -197,7 +195,7 @@ impl MemoryStore {
     /// unused. Locks one shard at a time.
     pub fn sweep(&self, now: OffsetDateTime) {
         for mut shard in self.grants.each() {
-            grant::sweep_map(&mut shard, now);
+            shard.sweep(now);
         }
         for mut shard in self.pending.each() {
             shard.retain(|_, p| p.expires_at > now);
@@ -205,7 +203,6 @@ impl MemoryStore {
         }
         self.devices().sweep(now);
         self.replay.sweep(now);
-        self.interner.sweep();
         // Dynamic registrations that expired unused (RFC 7591 bounds); the
         // write lock only when there is one.
         let expired = {
@@ -251,9 +248,11 @@ impl MemoryStore {
     /// tests, benchmarks and occasional metrics, not for every request.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
+        let mut metas = std::collections::HashSet::new();
         for shard in self.grants.each() {
-            stats.grants += shard.len();
-            for g in shard.values() {
+            stats.grants += shard.grants.len();
+            metas.extend(shard.metas.metas().map(Arc::clone));
+            for g in shard.grants.values() {
                 let (access, refresh, retired, codes) = g.counts();
                 stats.access_tokens += access;
                 stats.refresh_tokens += refresh;
@@ -262,7 +261,7 @@ impl MemoryStore {
             }
         }
         stats.pending = self.pending.each().map(|s| s.len()).sum();
-        stats.shared_token_metadata = self.interner.len();
+        stats.shared_token_metadata = metas.len();
         stats.clients = self.clients.read().unwrap_or_else(|p| p.into_inner()).len();
         stats.replay_entries = [
             ReplayNamespace::Dpop,
@@ -276,7 +275,7 @@ impl MemoryStore {
     }
 
     /// The shard selector of a grant: a byte of its random id.
-    fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, IdMap<GrantId, Box<Grant>>> {
+    fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {
         self.grants.lock(grant.0[8])
     }
 
@@ -285,15 +284,6 @@ impl MemoryStore {
         key: SecretKey,
     ) -> std::sync::MutexGuard<'_, IdMap<SecretKey, Box<PendingAuthorization>>> {
         self.pending.lock(key.hash.0[0])
-    }
-
-    /// Converts new tokens to their stored form before any grant lock is taken.
-    fn stored(&self, tokens: NewTokens) -> (StoredToken, Option<StoredToken>, OffsetDateTime) {
-        let until = tokens.expires_at();
-        let NewTokens { access, refresh } = tokens;
-        let access = self.interner.token(access.0, access.1);
-        let refresh = refresh.map(|(h, r)| self.interner.token_beside(h, r, Some(&access)));
-        (access, refresh, until)
     }
 }
 
@@ -409,9 +399,11 @@ impl GrantStore for MemoryStore {
     }
 
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
-        let (access, refresh, until) = self.stored(tokens);
-        let mut shard = self.grant_shard(grant);
+        let mut guard = self.grant_shard(grant);
+        let shard = &mut *guard;
+        let (access, refresh, until) = shard.metas.stored(tokens);
         let g = shard
+            .grants
             .entry(grant)
             .or_insert_with(|| Box::new(Grant::new(until)));
         Ok(g.issue(access, refresh, until))
@@ -425,6 +417,7 @@ impl GrantStore for MemoryStore {
         let view = {
             let shard = self.grant_shard(token.grant);
             shard
+                .grants
                 .get(&token.grant)
                 .and_then(|g| g.access_token(token.hash, now))
         };
@@ -438,7 +431,7 @@ impl GrantStore for MemoryStore {
     ) -> Result<RefreshLookup, StoreError> {
         let view = {
             let shard = self.grant_shard(token.grant);
-            match shard.get(&token.grant) {
+            match shard.grants.get(&token.grant) {
                 Some(g) => g.refresh_token(token.hash, now),
                 None => RefreshView::Unknown,
             }
@@ -456,20 +449,21 @@ impl GrantStore for MemoryStore {
         tokens: NewTokens,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (access, refresh, until) = self.stored(tokens);
-        let mut shard = self.grant_shard(old.grant);
-        Ok(match shard.get_mut(&old.grant) {
-            Some(g) => g.rotate_refresh(old.hash, access, refresh, until, now),
-            None => false,
-        })
+        let mut guard = self.grant_shard(old.grant);
+        let shard = &mut *guard;
+        let Some(g) = shard.grants.get_mut(&old.grant) else {
+            return Ok(false);
+        };
+        let (access, refresh, until) = shard.metas.stored(tokens);
+        Ok(g.rotate_refresh(old.hash, access, refresh, until, now))
     }
 
     async fn revoke_access_token(&self, token: SecretKey) -> Result<(), StoreError> {
         let mut shard = self.grant_shard(token.grant);
-        if let Some(g) = shard.get_mut(&token.grant) {
+        if let Some(g) = shard.grants.get_mut(&token.grant) {
             g.revoke_access_token(token.hash);
             if g.is_void() {
-                shard.remove(&token.grant);
+                shard.grants.remove(&token.grant);
             }
         }
         Ok(())
@@ -477,7 +471,7 @@ impl GrantStore for MemoryStore {
 
     async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError> {
         let mut shard = self.grant_shard(grant);
-        if let Some(g) = shard.get_mut(&grant) {
+        if let Some(g) = shard.grants.get_mut(&grant) {
             g.revoke();
         }
         Ok(())
@@ -498,6 +492,7 @@ impl CodesAtHand for MemoryStore {
     ) -> Result<(), StoreError> {
         let mut shard = self.grant_shard(code.grant);
         shard
+            .grants
             .entry(code.grant)
             .or_insert_with(|| Box::new(Grant::new(record.expires_at)))
             .put_code(code.hash, record);
@@ -507,7 +502,7 @@ impl CodesAtHand for MemoryStore {
     fn take_code_now(&self, code: SecretKey, now: OffsetDateTime) -> Result<CodeTake, StoreError> {
         let take = {
             let mut shard = self.grant_shard(code.grant);
-            match shard.get_mut(&code.grant) {
+            match shard.grants.get_mut(&code.grant) {
                 Some(g) => g.take_code(code.hash, now),
                 None => Take::Unknown,
             }
