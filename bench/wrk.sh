@@ -2,7 +2,8 @@
 # An independent load run with wrk (bench/README.md, "wrk"): photo-provider
 # as shipped (default RUST_LOG, every token request logged at INFO, stderr
 # to a file) against the bare handler doing the minimal work
-# (`tessera-bench --serve-bare`), then photo-provider on Redis against the
+# (`tessera-bench --serve-bare`) and against the bare handler plus one
+# in-memory insert (`--serve-bare-map`), then photo-provider on Redis against the
 # bare handler plus one Redis round trip (`--serve-bare --redis`), on a
 # throwaway Redis. client_credentials (POST /token), ROUNDS x DURATION per
 # server, provider and ceiling alternating; nothing pinned.
@@ -65,6 +66,10 @@ p_bare=$(pick_port)
 "$bin/tessera-bench" --serve-bare "127.0.0.1:$p_bare" >/dev/null &
 pids+=($!)
 wait_port "$p_bare"
+p_bmap=$(pick_port)
+"$bin/tessera-bench" --serve-bare-map "127.0.0.1:$p_bmap" >/dev/null &
+pids+=($!)
+wait_port "$p_bmap"
 p_red=$(pick_port)
 env -u RUST_LOG "$bin/photo-provider" --listen "127.0.0.1:$p_red" --store "$TESSERA_REDIS_URL" >/dev/null 2>"$work/provider-redis.log" &
 pids+=($!)
@@ -97,9 +102,32 @@ run() {
 
 echo "# wrk: client_credentials, $connections connections, $threads threads, $rounds x $duration per server, alternating; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN {printf "%.2f", x / y}'; }
+avg() { awk -v x="$1" -v n="$rounds" 'BEGIN {printf "%.0f", x / n}'; }
+add() { awk -v x="$1" -v y="$2" 'BEGIN {print x + y}'; }
+
+# Memory: the provider, the bare handler, and the bare handler plus one
+# in-memory insert (the least a token store does), in turn each round.
+echo "| memory | round | provider req/s | bare req/s | bare+insert req/s | provider / bare | provider / bare+insert |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+sp=0
+sb=0
+sm=0
+for r in $(seq 1 "$rounds"); do
+    a=$(run "$p_mem")
+    b=$(run "$p_bare")
+    m=$(run "$p_bmap")
+    sp=$(add "$sp" "$a")
+    sb=$(add "$sb" "$b")
+    sm=$(add "$sm" "$m")
+    echo "| provider (memory) | $r | $a | $b | $m | $(ratio "$a" "$b") | $(ratio "$a" "$m") |"
+done
+echo "| provider (memory) | all | $(avg "$sp") | $(avg "$sb") | $(avg "$sm") | **$(ratio "$sp" "$sb")** | **$(ratio "$sp" "$sm")** |"
+echo
+
 echo "| pair | round | provider req/s | ceiling req/s | ratio |"
 echo "|---|---:|---:|---:|---:|"
-for pair in "memory:$p_mem:$p_bare:bare" "redis:$p_red:$p_bred:bare+SET"; do
+for pair in "redis:$p_red:$p_bred:bare+SET"; do
     IFS=: read -r name pp cp cname <<<"$pair"
     sp=0
     sc=0

@@ -289,6 +289,72 @@ pub fn bare_app() -> Router {
         .with_state(BareClients::demo())
 }
 
+// ---- The bare handler with one in-memory insert -------------------------------
+
+/// Shards of the bare handler's token table (as the memory store's grants).
+const BARE_MAP_SHARDS: usize = 64;
+
+/// Token hash -> expiry (unix seconds): the least a process must keep to
+/// answer for a token later.
+type BareTable = Vec<std::sync::Mutex<std::collections::HashMap<[u8; 32], u64>>>;
+
+#[derive(Clone)]
+struct BareMap {
+    clients: BareClients,
+    table: Arc<BareTable>,
+}
+
+/// The minimal work of [`minimal_token`], then ONE insert of the token's
+/// SHA-256 and expiry into a sharded in-memory map before answering: the
+/// least a token endpoint that can later recognise its tokens does in
+/// memory, as `bare+SET` is on Redis. Nothing is ever removed (tokens
+/// live an hour, longer than any run), as in the provider's store.
+async fn bare_map_token(
+    axum::extract::State(state): axum::extract::State<BareMap>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid_client"}"#.into(),
+            true,
+        );
+    };
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + 3600;
+    let shard = &state.table[usize::from(hash[0]) % BARE_MAP_SHARDS];
+    shard
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(hash, expires);
+    json_response(StatusCode::OK, json, true)
+}
+
+/// The bare server plus one in-memory insert per token
+/// ([`bare_map_token`]) on `/token` and `/introspect`; `/api/photos` as
+/// [`bare_app`].
+pub fn bare_map_app() -> Router {
+    let table: BareTable = (0..BARE_MAP_SHARDS)
+        .map(|_| std::sync::Mutex::new(std::collections::HashMap::new()))
+        .collect();
+    Router::new()
+        .route("/token", post(bare_map_token))
+        .route("/introspect", post(bare_map_token))
+        .route("/api/photos", get(bare_api))
+        .with_state(BareMap {
+            clients: BareClients::demo(),
+            table: Arc::new(table),
+        })
+}
+
 // ---- The bare handler with one Redis round trip ------------------------------
 
 #[derive(Clone)]

@@ -119,6 +119,11 @@ struct Args {
     /// `--redis`, the bare handler plus one Redis round trip per request.
     #[arg(long)]
     serve_bare: Option<SocketAddr>,
+    /// Instead of the benchmarks: serve the bare handler plus one insert
+    /// of each minted token's hash into an in-memory map (the least an
+    /// in-memory token store does) on this address until killed.
+    #[arg(long, conflicts_with = "serve_bare")]
+    serve_bare_map: Option<SocketAddr>,
     /// Set when this program re-runs itself for the soak: no header.
     #[arg(long, hide = true)]
     child: bool,
@@ -171,6 +176,17 @@ fn serve_bare(addr: SocketAddr, redis: Option<&str>) -> Result<(), BoxError> {
     })
 }
 
+/// `--serve-bare-map`: `app` on `addr` on a default runtime, until killed.
+fn serve_app(addr: SocketAddr, app: Router, what: &str) -> Result<(), BoxError> {
+    let rt = Runtime::new()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        println!("tessera-bench: {what} on {addr}");
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}
+
 /// Serves `app` on an ephemeral loopback port from `rt`.
 pub(crate) fn serve(rt: &Runtime, app: Router) -> Result<SocketAddr, BoxError> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -201,6 +217,9 @@ fn cpu_model() -> String {
 fn run(args: Args) -> Result<(), BoxError> {
     if let Some(addr) = args.serve_bare {
         return serve_bare(addr, args.redis.as_deref());
+    }
+    if let Some(addr) = args.serve_bare_map {
+        return serve_app(addr, apps::bare_map_app(), "bare handler + one in-memory insert");
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     load::SPIN.store(!args.no_spin, std::sync::atomic::Ordering::Relaxed);
