@@ -148,8 +148,17 @@ pub struct Prompt {
     pub client: Arc<Client>,
     /// The requested scope.
     pub scope: Scope,
-    /// Each scope token with its description, for listing in words.
-    pub scope_descriptions: Vec<(String, String)>,
+    /// The configured words for scope tokens, shared.
+    pub(crate) words: crate::scope::ScopeWords,
+}
+
+impl Prompt {
+    /// Each token of [`scope`](Self::scope) with its description
+    /// ([`Config::scopes`](crate::Config::scopes); the token itself where
+    /// none is configured), for listing in words. Lent, not copied.
+    pub fn scope_descriptions(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.words.describe(&self.scope)
+    }
 }
 
 impl std::fmt::Debug for Prompt {

@@ -137,8 +137,17 @@ pub struct DevicePrompt {
     pub client: Arc<Client>,
     /// The scope asked for.
     pub scope: Scope,
-    /// Each scope token with its description, for listing in words.
-    pub scope_descriptions: Vec<(String, String)>,
+    /// The configured words for scope tokens, shared.
+    words: crate::scope::ScopeWords,
+}
+
+impl DevicePrompt {
+    /// Each token of [`scope`](Self::scope) with its description
+    /// ([`Config::scopes`](crate::Config::scopes); the token itself where
+    /// none is configured), for listing in words. Lent, not copied.
+    pub fn scope_descriptions(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.words.describe(&self.scope)
+    }
 }
 
 impl std::fmt::Debug for DevicePrompt {
@@ -299,7 +308,7 @@ impl Server {
         Ok(DevicePrompt {
             user_code: code.display(),
             client,
-            scope_descriptions: self.describe(&record.scope),
+            words: self.scope_words(),
             scope: record.scope,
         })
     }

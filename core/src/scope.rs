@@ -277,3 +277,27 @@ mod tests {
         }
     }
 }
+
+/// The words for each scope token on consent pages ([`Config::scopes`]),
+/// shared by every prompt instead of copied into each one.
+///
+/// [`Config::scopes`]: crate::Config::scopes
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct ScopeWords(std::sync::Arc<std::collections::BTreeMap<ScopeToken, String>>);
+
+impl ScopeWords {
+    pub(crate) fn new(words: std::collections::BTreeMap<ScopeToken, String>) -> Self {
+        Self(std::sync::Arc::new(words))
+    }
+
+    /// Each token of `scope` with its words, the token itself where none
+    /// are configured.
+    pub(crate) fn describe<'a>(
+        &'a self,
+        scope: &'a Scope,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        scope
+            .iter()
+            .map(|t| (t, self.0.get(t).map_or(t, String::as_str)))
+    }
+}

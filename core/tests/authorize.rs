@@ -79,3 +79,21 @@ async fn pending_handles_are_single_use_and_expire() {
         AuthorizeOutcome::ErrorPage(_)
     ));
 }
+
+/// The consent prompt lists each requested scope token with the words
+/// configured for it (`ServerBuilder::scope`), in the scope's order.
+#[tokio::test]
+async fn the_consent_prompt_describes_each_scope_token_in_words() {
+    let f = fixture();
+    let query = auth_query("shop", "&scope=profile%20photos.read");
+    let AuthorizeOutcome::Consent(p) = f.server.authorize(&query, Some(&alice())).await else {
+        panic!("expected a consent prompt")
+    };
+    assert_eq!(
+        p.scope_descriptions().collect::<Vec<_>>(),
+        [
+            ("photos.read", "View your photos"),
+            ("profile", "See your profile")
+        ]
+    );
+}

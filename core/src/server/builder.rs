@@ -453,8 +453,10 @@ impl ServerBuilder {
             }
         }
         debug_assert!(routes.path_of(Endpoint::Token).is_some());
+        let scope_words = crate::scope::ScopeWords::new(self.scopes.clone());
         Ok(Server {
             inner: Arc::new(Inner {
+                scope_words,
                 store,
                 limiter: self.limiter,
                 login_key: LoginHandleKey::new(

@@ -63,6 +63,8 @@ struct Inner {
     limiter: Arc<dyn RateLimiter>,
     login_key: LoginHandleKey,
     config: Config,
+    /// `config.scopes`, shared with every consent prompt.
+    scope_words: crate::scope::ScopeWords,
     routes: Routes,
     grants: BTreeMap<String, Arc<dyn GrantHandler>>,
     /// The client-authentication methods, in registration order.
@@ -260,29 +262,17 @@ impl Server {
         self.inner.limiter.record(action, key, self.now());
     }
 
-    pub(crate) fn describe(&self, scope: &Scope) -> Vec<(String, String)> {
-        scope
-            .iter()
-            .map(|t| {
-                let words = self
-                    .inner
-                    .config
-                    .scopes
-                    .get(t)
-                    .cloned()
-                    .unwrap_or_else(|| t.to_owned());
-                (t.to_owned(), words)
-            })
-            .collect()
+    /// The words for scope tokens, shared with every prompt.
+    pub(crate) fn scope_words(&self) -> crate::scope::ScopeWords {
+        self.inner.scope_words.clone()
     }
 
     fn prompt(&self, handle: String, client: Arc<Client>, scope: Scope) -> Prompt {
-        let scope_descriptions = self.describe(&scope);
         Prompt {
             handle,
             client,
             scope,
-            scope_descriptions,
+            words: self.scope_words(),
         }
     }
 }

@@ -102,11 +102,10 @@ impl<'a> ConsentPage<'a> {
             client_name: display_name(prompt),
             username,
             scopes: prompt
-                .scope_descriptions
-                .iter()
+                .scope_descriptions()
                 .map(|(token, words)| ScopeLine {
-                    token: token.clone(),
-                    words: words.clone(),
+                    token: token.to_owned(),
+                    words: words.to_owned(),
                 })
                 .collect(),
             handle: &prompt.handle,
@@ -178,11 +177,10 @@ impl<'a> DeviceConsentPage<'a> {
                 client_name: client_display_name(&prompt.client),
                 username,
                 scopes: prompt
-                    .scope_descriptions
-                    .iter()
+                    .scope_descriptions()
                     .map(|(token, words)| ScopeLine {
-                        token: token.clone(),
-                        words: words.clone(),
+                        token: token.to_owned(),
+                        words: words.to_owned(),
                     })
                     .collect(),
                 handle: "",
