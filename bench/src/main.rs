@@ -219,7 +219,11 @@ fn run(args: Args) -> Result<(), BoxError> {
         return serve_bare(addr, args.redis.as_deref());
     }
     if let Some(addr) = args.serve_bare_map {
-        return serve_app(addr, apps::bare_map_app(), "bare handler + one in-memory insert");
+        return serve_app(
+            addr,
+            apps::bare_map_app(),
+            "bare handler + one in-memory insert",
+        );
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     load::SPIN.store(!args.no_spin, std::sync::atomic::Ordering::Relaxed);
