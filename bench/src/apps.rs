@@ -226,6 +226,28 @@ fn minimal_token_parts(
     Some((token, json))
 }
 
+/// [`minimal_token_parts`] from a request's headers and body.
+fn minimal_from(
+    clients: &BareClients,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<(String, String)> {
+    let auth = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    minimal_token_parts(clients, auth, body)
+}
+
+/// What the bare handlers answer a client they do not recognise.
+fn unrecognised_client() -> Response {
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"invalid_client"}"#.into(),
+        true,
+    )
+}
+
 async fn bare_token(
     axum::extract::State(clients): axum::extract::State<BareClients>,
     headers: HeaderMap,
@@ -314,16 +336,8 @@ async fn bare_map_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"invalid_client"}"#.into(),
-            true,
-        );
+    let Some((token, json)) = minimal_from(&state.clients, &headers, &body) else {
+        return unrecognised_client();
     };
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let expires = std::time::SystemTime::now()
@@ -372,16 +386,8 @@ async fn bare_redis_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"invalid_client"}"#.into(),
-            true,
-        );
+    let Some((token, json)) = minimal_from(&state.clients, &headers, &body) else {
+        return unrecognised_client();
     };
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let mut key = String::with_capacity(10 + 43);
@@ -483,16 +489,8 @@ async fn bare_pg_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let auth = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some((token, json)) = minimal_token_parts(&state.clients, auth, &body) else {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            r#"{"error":"invalid_client"}"#.into(),
-            true,
-        );
+    let Some((token, json)) = minimal_from(&state.clients, &headers, &body) else {
+        return unrecognised_client();
     };
     let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let inserted = sqlx::query(
