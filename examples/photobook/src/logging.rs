@@ -94,6 +94,33 @@ struct Batch {
     waiting: bool,
 }
 
+impl Batch {
+    /// The lines appended before `cutoff` (their bytes and marks), leaving
+    /// later ones in the batch; `None` when there are none. The batch's
+    /// buffers are handed out and the spares take their place.
+    fn take_before(&mut self, cutoff: Instant) -> Option<(Vec<u8>, Vec<(Instant, usize)>)> {
+        let split = self.events.partition_point(|(at, _)| *at < cutoff);
+        if split == 0 {
+            return None;
+        }
+        let spare_bytes = std::mem::take(&mut self.spare_bytes);
+        let spare_events = std::mem::take(&mut self.spare_events);
+        let mut bytes = std::mem::replace(&mut self.bytes, spare_bytes);
+        let mut events = std::mem::replace(&mut self.events, spare_events);
+        if split < events.len() {
+            // The few lines appended while the writer was gathering stay
+            // for the next round, at the front of the fresh buffer.
+            let cut = events[split - 1].1;
+            self.bytes.extend_from_slice(&bytes[cut..]);
+            self.events
+                .extend(events[split..].iter().map(|&(at, end)| (at, end - cut)));
+            bytes.truncate(cut);
+            events.truncate(split);
+        }
+        Some((bytes, events))
+    }
+}
+
 /// What the writer thread is told.
 #[derive(Default)]
 struct Control {
@@ -122,9 +149,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Nowhere to report a failing stderr; the line is as lost as it would be
-/// with a synchronous writer.
+/// with a synchronous writer. A sink that panics loses its batch the same
+/// way, but not the writer thread: were that thread to die, every thread
+/// that logs would end up waiting for room that never comes.
 fn write_to(sink: &mut dyn Write, bytes: &[u8]) {
-    let _ = sink.write_all(bytes).and_then(|()| sink.flush());
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sink.write_all(bytes).and_then(|()| sink.flush())
+    }));
 }
 
 impl Shared {
@@ -163,7 +194,10 @@ impl Shared {
             })
             .unwrap_or(false);
         if !done {
-            // The writer has stopped (or this thread is exiting).
+            // The writer has stopped, or this thread is exiting (its
+            // thread-locals are gone): a line logged from a thread-local's
+            // destructor may then come out before the thread's lines still
+            // in its batch.
             self.write_sink(line);
         }
     }
@@ -181,6 +215,9 @@ impl Shared {
 
     /// `false` when the batch is closed (the caller writes directly).
     fn append_to(&self, slot: &Slot, line: &[u8]) -> bool {
+        if line.is_empty() {
+            return true;
+        }
         let mut batch = lock(&slot.state);
         while batch.bytes.len() >= BACKPRESSURE_AT && !batch.closed {
             batch.waiting = true;
@@ -216,6 +253,15 @@ impl Shared {
     /// every thread's batch and writes them as one; sleeps while there is
     /// nothing to write.
     fn run_writer(&self) {
+        // However the loop ends, threads must not wait for this thread
+        // any more: from then on they write directly.
+        struct CloseOnExit<'a>(&'a Shared);
+        impl Drop for CloseOnExit<'_> {
+            fn drop(&mut self) {
+                self.0.close_batches();
+            }
+        }
+        let _close = CloseOnExit(self);
         let mut out = Vec::new();
         loop {
             let closing = {
@@ -260,6 +306,13 @@ impl Shared {
     /// Writes every thread's batch, merged in the order the events were
     /// appended; `false` when there was nothing.
     fn drain(&self, out: &mut Vec<u8>, sink: &mut dyn Write) -> bool {
+        // Only what was appended before this instant is taken: the batches
+        // are taken one at a time, so a line logged in one thread after its
+        // batch was taken could otherwise be overtaken by a later line of a
+        // thread whose batch is taken after it. Every line appended before
+        // the cutoff is already in its batch: its instant is read under
+        // the batch's lock, which we take after reading the cutoff.
+        let cutoff = Instant::now();
         let slots: Vec<Arc<Slot>> = {
             let mut slots = lock(&self.slots);
             // A thread that ended dropped its reference: once its batch is
@@ -273,10 +326,9 @@ impl Shared {
             if batch.bytes.is_empty() {
                 continue;
             }
-            let spare_bytes = std::mem::take(&mut batch.spare_bytes);
-            let spare_events = std::mem::take(&mut batch.spare_events);
-            let bytes = std::mem::replace(&mut batch.bytes, spare_bytes);
-            let events = std::mem::replace(&mut batch.events, spare_events);
+            let Some((bytes, events)) = batch.take_before(cutoff) else {
+                continue;
+            };
             if std::mem::take(&mut batch.waiting) {
                 slot.room.notify_all();
             }
@@ -302,7 +354,9 @@ impl Shared {
             if bytes.capacity() <= FLUSH_AT * 2 && batch.spare_bytes.capacity() < bytes.capacity() {
                 batch.spare_bytes = bytes;
             }
-            if batch.spare_events.capacity() < events.capacity() {
+            if events.capacity() <= FLUSH_AT / 8
+                && batch.spare_events.capacity() < events.capacity()
+            {
                 batch.spare_events = events;
             }
         }
@@ -753,5 +807,59 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(&*sink.out.lock().unwrap(), b"buffered\ndirect\nlate\n");
+    }
+
+    /// The writer takes only what was appended before its cutoff; a line
+    /// appended while it gathers stays, at the front, for the next round.
+    #[test]
+    fn a_batch_is_taken_up_to_the_cutoff() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut batch = Batch::default();
+        for (ms, line) in [(1, "a\n"), (2, "bb\n"), (5, "ccc\n")] {
+            batch.bytes.extend_from_slice(line.as_bytes());
+            let end = batch.bytes.len();
+            batch.events.push((at(ms), end));
+        }
+        assert!(batch.take_before(at(1)).is_none());
+        let (bytes, events) = batch.take_before(at(3)).unwrap();
+        assert_eq!(bytes, b"a\nbb\n");
+        assert_eq!(events, [(at(1), 2), (at(2), 5)]);
+        assert_eq!(batch.bytes, b"ccc\n");
+        assert_eq!(batch.events, [(at(5), 4)]);
+        let (bytes, events) = batch.take_before(at(9)).unwrap();
+        assert_eq!((bytes.as_slice(), events.len()), (&b"ccc\n"[..], 1));
+        assert!(batch.bytes.is_empty() && batch.events.is_empty());
+    }
+
+    /// A sink that panics loses its batches, as a failing one does, but
+    /// nobody waits forever: threads keep logging past the back-pressure
+    /// mark, and dropping the guard returns.
+    #[test]
+    fn a_panicking_sink_holds_nobody_up() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("the sink fails");
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (writer, guard) = batched(Panics, "test-log").unwrap();
+        let line = [b'x'; 64 * 1024];
+        let (done, finished) = std::sync::mpsc::channel();
+        let w = writer.clone();
+        std::thread::spawn(move || {
+            for _ in 0..3 * BACKPRESSURE_AT / line.len() {
+                w.make_writer().write_all(&line).unwrap();
+            }
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a thread logging through a panicking sink was held up");
+        drop(guard);
+        writer.make_writer().write_all(b"after\n").unwrap();
     }
 }
