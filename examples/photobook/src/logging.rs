@@ -80,14 +80,17 @@ struct Slot {
     room: Condvar,
 }
 
+/// When each event of a batch was appended, and where it ends in the bytes.
+type Marks = Vec<(Instant, usize)>;
+
 #[derive(Default)]
 struct Batch {
     bytes: Vec<u8>,
     /// When each event was appended, and where it ends in `bytes`.
-    events: Vec<(Instant, usize)>,
+    events: Marks,
     /// The buffers the writer hands back, reused for the next batch.
     spare_bytes: Vec<u8>,
-    spare_events: Vec<(Instant, usize)>,
+    spare_events: Marks,
     /// The writer has stopped: write directly.
     closed: bool,
     /// The thread waits for room (so the writer wakes it only when needed).
@@ -98,7 +101,7 @@ impl Batch {
     /// The lines appended before `cutoff` (their bytes and marks), leaving
     /// later ones in the batch; `None` when there are none. The batch's
     /// buffers are handed out and the spares take their place.
-    fn take_before(&mut self, cutoff: Instant) -> Option<(Vec<u8>, Vec<(Instant, usize)>)> {
+    fn take_before(&mut self, cutoff: Instant) -> Option<(Vec<u8>, Marks)> {
         let split = self.events.partition_point(|(at, _)| *at < cutoff);
         if split == 0 {
             return None;
@@ -391,7 +394,7 @@ impl Shared {
 }
 
 /// A batch taken from its thread: its slot, bytes and event marks.
-type Taken = (Arc<Slot>, Vec<u8>, Vec<(Instant, usize)>);
+type Taken = (Arc<Slot>, Vec<u8>, Marks);
 
 /// Appends the events of several batches to `out`, earliest first (each
 /// batch is already in order: a k-way merge over a handful of threads).
