@@ -17,10 +17,15 @@ use time::OffsetDateTime;
 
 use tessera::{Client, ClientId, ClientRegistry, RegisterOutcome, StoreError};
 
+use crate::scripts::bytes;
 use crate::store::{RedisStore, encode, epoch_ms, pxat};
 
 /// The score of a client that was used: it never lapses.
 const USED: &str = "+inf";
+
+/// How many times marking a client used reads its record again after
+/// another writer replaced it between the read and the write.
+const MARK_ATTEMPTS: u32 = 4;
 
 impl RedisStore {
     /// [`ClientRegistry::register_client`]: reserve a place in the set, then
@@ -93,31 +98,52 @@ impl RedisStore {
     }
 
     /// [`ClientRegistry::mark_client_used`]: the record rewritten without
-    /// `unused_until` and without expiry (`SET … XX`), then its score set
-    /// to `+inf`. Runs once per client, so two commands are fine.
+    /// `unused_until` and without expiry, then its score set to `+inf`.
+    /// The record is read from Redis (not from the client cache) and
+    /// written back only if it is still the one read (a compare-and-set
+    /// script), so a copy that went stale, in the cache or because another
+    /// writer replaced the record meanwhile, never overwrites a newer one;
+    /// on a change it is read again. Runs once per client.
     pub(crate) async fn mark_dynamic_used(&self, id: &ClientId) -> Result<(), StoreError> {
-        let Some(client) = self.client(id).await? else {
-            return Ok(());
-        };
-        if client
-            .registration
-            .as_ref()
-            .is_none_or(|r| r.unused_until.is_none())
-        {
-            return Ok(());
-        }
-        let mut used = Client::clone(&client);
-        if let Some(r) = used.registration.as_mut() {
-            r.unused_until = None;
-        }
-        let json = encode(&used)?;
         let key = self.keys().client(id);
-        let written = self
-            .exec(redis::cmd("SET").arg(&key).arg(json).arg("XX"))
-            .await?;
-        if written == Value::Nil {
-            // It expired (or was removed) meanwhile: nothing to mark.
-            return Ok(());
+        let mut attempts = 0;
+        loop {
+            let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
+                Value::Nil => return Ok(()),
+                v => bytes(v)
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| StoreError::corrupt(format!("{key}: not a text record")))?,
+            };
+            let mut client: Client = serde_json::from_str(&read)
+                .map_err(|e| StoreError::corrupt(format!("client does not decode: {e}")))?;
+            if client.id != *id {
+                return Err(StoreError::corrupt(format!(
+                    "{key} holds client {:?}",
+                    client.id.as_str()
+                )));
+            }
+            match client.registration.as_mut() {
+                Some(r) if r.unused_until.is_some() => r.unused_until = None,
+                // Registered by the embedder, or marked already.
+                _ => return Ok(()),
+            }
+            let used = encode(&client)?;
+            let reply = self
+                .eval_script(&self.scripts().mark_client_used, &[&key], &[&read, &used])
+                .await?
+                .check(&key)?;
+            match reply.tag.as_str() {
+                "ok" => break,
+                // It expired (or was removed) meanwhile: nothing to mark.
+                "gone" => return Ok(()),
+                "changed" if attempts < MARK_ATTEMPTS => attempts += 1,
+                "changed" => {
+                    return Err(StoreError::other(format!(
+                        "{key} kept changing while it was marked used"
+                    )));
+                }
+                _ => return Err(reply.unexpected()),
+            }
         }
         self.exec(
             redis::cmd("ZADD")

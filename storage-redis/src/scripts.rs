@@ -46,6 +46,7 @@ pub(crate) struct Scripts {
     pub(crate) poll_device: Lua,
     pub(crate) decide_device: Lua,
     pub(crate) reserve_client: Lua,
+    pub(crate) mark_client_used: Lua,
 }
 
 impl Scripts {
@@ -61,6 +62,7 @@ impl Scripts {
             poll_device: Lua::new(script!("poll_device.lua")),
             decide_device: Lua::new(script!("decide_device.lua")),
             reserve_client: Lua::new(script!("reserve_client.lua")),
+            mark_client_used: Lua::new(script!("mark_client_used.lua")),
         }
     }
 }
@@ -168,6 +170,8 @@ mod tests {
             &s.refresh_token,
             &s.rotate_refresh,
             &s.revoke_grant,
+            &s.reserve_client,
+            &s.mark_client_used,
         ] {
             assert!(lua.code.contains("local function meta_ok"));
             assert_eq!(lua.script.get_hash().len(), 40);

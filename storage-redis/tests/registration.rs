@@ -81,3 +81,70 @@ async fn removing_a_used_dynamic_client_frees_its_place_under_the_cap() {
         RegisterOutcome::Registered
     ));
 }
+
+/// Marking a dynamic client used writes back the record as it is in Redis,
+/// never a stale copy: here the store's client cache still holds the
+/// registration as first written, while the record was replaced behind its
+/// back (no invalidation published). The mark keeps the replacement and
+/// drops `unused_until` and the key's expiry.
+async fn marking_used_keeps_what_is_in_redis(target: common::Target) {
+    use tessera::ClientRegistry;
+    use tessera::{Client, ClientId, DynamicRegistration, RedirectUri, RegisterOutcome, Scope};
+    let prefix = common::unique_prefix();
+    let store = common::with_prefix(&target, &prefix).await;
+    let now = time::OffsetDateTime::now_utc();
+    let id = ClientId::new("dyn_stale").unwrap();
+    let named = |name: &str| {
+        let mut c = Client::public(id.clone(), name)
+            .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
+            .with_grant_types(["authorization_code", "refresh_token"])
+            .with_scope(Scope::parse("photos.read").unwrap());
+        c.registration = Some(Box::new(DynamicRegistration::new(
+            now,
+            now + time::Duration::hours(1),
+        )));
+        c
+    };
+    assert!(matches!(
+        store.register_client(named("v1"), 10, now).await.unwrap(),
+        RegisterOutcome::Registered
+    ));
+    // The store hears its own publication too: let it pass, then cache v1.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(store.client(&id).await.unwrap().unwrap().name, "v1");
+    let key = format!("{prefix}client:dyn_stale");
+    let mut raw = target.raw().await;
+    let () = raw
+        .query(
+            redis::cmd("SET")
+                .arg(&key)
+                .arg(serde_json::to_string(&named("v2")).unwrap())
+                .arg("PX")
+                .arg(3_600_000),
+        )
+        .await;
+    store.mark_client_used(&id, now).await.unwrap();
+    let json: String = raw.query(redis::cmd("GET").arg(&key)).await;
+    let stored: Client = serde_json::from_str(&json).unwrap();
+    assert_eq!(stored.name, "v2", "a stale copy was written back");
+    assert!(stored.registration.unwrap().unused_until.is_none());
+    let ttl: i64 = raw.query(redis::cmd("PTTL").arg(&key)).await;
+    assert_eq!(ttl, -1, "a used client does not expire");
+    assert_eq!(store.dynamic_client_count(now).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn marking_used_keeps_what_is_in_redis_standalone() {
+    let Some(t) = common::Target::standalone() else {
+        return;
+    };
+    marking_used_keeps_what_is_in_redis(t).await;
+}
+
+#[tokio::test]
+async fn marking_used_keeps_what_is_in_redis_cluster() {
+    let Some(t) = common::Target::cluster() else {
+        return;
+    };
+    marking_used_keeps_what_is_in_redis(t).await;
+}
