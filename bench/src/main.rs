@@ -155,33 +155,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--serve-bare`: the bare app (or bare+SET on `redis`) on `addr`, until killed.
-fn serve_bare(addr: SocketAddr, redis: Option<&str>) -> Result<(), BoxError> {
+/// `--serve-bare` (the bare app, or bare+SET on `redis`) and
+/// `--serve-bare-map` (`map`: bare+insert) on `addr`, until killed.
+fn serve_bare(addr: SocketAddr, redis: Option<&str>, map: bool) -> Result<(), BoxError> {
     let rt = Runtime::new()?;
     rt.block_on(async {
-        let app = match redis {
+        let (app, what) = match redis {
+            _ if map => (apps::bare_map_app(), " + one in-memory insert"),
             Some(url) => {
                 let conn = redis::aio::ConnectionManager::new(redis::Client::open(url)?).await?;
-                apps::bare_redis_app(conn)
+                (apps::bare_redis_app(conn), " + one SET")
             }
-            None => apps::bare_app(),
+            None => (apps::bare_app(), ""),
         };
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!(
-            "tessera-bench: bare handler{} on {addr}",
-            if redis.is_some() { " + one SET" } else { "" }
-        );
-        axum::serve(listener, app).await?;
-        Ok(())
-    })
-}
-
-/// `--serve-bare-map`: `app` on `addr` on a default runtime, until killed.
-fn serve_app(addr: SocketAddr, app: Router, what: &str) -> Result<(), BoxError> {
-    let rt = Runtime::new()?;
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
-        println!("tessera-bench: {what} on {addr}");
+        println!("tessera-bench: bare handler{what} on {addr}");
         axum::serve(listener, app).await?;
         Ok(())
     })
@@ -216,14 +204,10 @@ fn cpu_model() -> String {
 
 fn run(args: Args) -> Result<(), BoxError> {
     if let Some(addr) = args.serve_bare {
-        return serve_bare(addr, args.redis.as_deref());
+        return serve_bare(addr, args.redis.as_deref(), false);
     }
     if let Some(addr) = args.serve_bare_map {
-        return serve_app(
-            addr,
-            apps::bare_map_app(),
-            "bare handler + one in-memory insert",
-        );
+        return serve_bare(addr, None, true);
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     load::SPIN.store(!args.no_spin, std::sync::atomic::Ordering::Relaxed);

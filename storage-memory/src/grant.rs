@@ -665,16 +665,7 @@ mod tests {
     }
 
     fn code(byte: u8, expires: i64) -> (TokenHash, CodeRecord) {
-        let record = CodeRecord {
-            client_id: ClientId::new("c").unwrap(),
-            redirect_uri: None,
-            challenge: None,
-            subject: Subject::new("alice"),
-            scope: Scope::parse("a").unwrap(),
-            audience: None,
-            dpop_jkt: None,
-            expires_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(expires),
-        };
+        let record = tessera_testkit::code_record(OffsetDateTime::UNIX_EPOCH, expires);
         (TokenHash([byte; 32]), record)
     }
 

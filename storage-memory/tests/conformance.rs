@@ -90,23 +90,16 @@ fn codes_and_pending_requests_are_at_hand() {
 /// exactly one gets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn race_take_code_at_hand_and_async() {
-    use tessera::storage::{CodeRecord, CodeTake, GrantStore, Subject};
-    use tessera::{ClientId, OsRandom, Random, Scope, Secret, TokenKind};
+    use tessera::storage::{CodeTake, GrantStore};
+    use tessera::{OsRandom, Random, Secret, TokenKind};
     let store = fresh();
     let now = time::OffsetDateTime::now_utc();
     for _ in 0..20 {
         let code = Secret::mint(TokenKind::Code, OsRandom.grant_id(), OsRandom.bytes32()).key();
-        let record = CodeRecord {
-            client_id: ClientId::new("c").unwrap(),
-            redirect_uri: None,
-            challenge: None,
-            subject: Subject::new("alice"),
-            scope: Scope::parse("a").unwrap(),
-            audience: None,
-            dpop_jkt: None,
-            expires_at: now + time::Duration::seconds(60),
-        };
-        store.put_code(code, record).await.unwrap();
+        store
+            .put_code(code, testkit::code_record(now, 60))
+            .await
+            .unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(64));
         let racers: Vec<_> = (0..64)
             .map(|i| {

@@ -32,29 +32,32 @@ async fn registration_checks_cluster() {
     .await;
 }
 
+/// A public client registered dynamically at `now`, unused for an hour.
+fn dynamic_client(id: &str, name: &str, now: time::OffsetDateTime) -> tessera::Client {
+    use tessera::{Client, ClientId, DynamicRegistration, RedirectUri, Scope};
+    let mut c = Client::public(ClientId::new(id).unwrap(), name)
+        .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
+        .with_grant_types(["authorization_code", "refresh_token"])
+        .with_scope(Scope::parse("photos.read").unwrap());
+    c.registration = Some(Box::new(DynamicRegistration::new(
+        now,
+        now + time::Duration::hours(1),
+    )));
+    c
+}
+
 /// Removing a used dynamic client gives its place under the cap back: a used
 /// registration no longer expires from `<prefix>dynamic-clients`, so only
 /// `remove_client` can free it (else a full cap would stay full forever).
 #[tokio::test]
 async fn removing_a_used_dynamic_client_frees_its_place_under_the_cap() {
-    use tessera::ClientRegistry;
-    use tessera::{Client, ClientId, DynamicRegistration, RedirectUri, RegisterOutcome, Scope};
+    use tessera::{ClientId, ClientRegistry, RegisterOutcome};
     let Some(url) = common::standalone_url() else {
         return;
     };
     let store = common::standalone(&url).await;
     let now = time::OffsetDateTime::now_utc();
-    let client = |id: &str| {
-        let mut c = Client::public(ClientId::new(id).unwrap(), "Checked")
-            .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
-            .with_grant_types(["authorization_code", "refresh_token"])
-            .with_scope(Scope::parse("photos.read").unwrap());
-        c.registration = Some(Box::new(DynamicRegistration::new(
-            now,
-            now + time::Duration::hours(1),
-        )));
-        c
-    };
+    let client = |id: &str| dynamic_client(id, "Checked", now);
     let first = ClientId::new("dyn_cap_first").unwrap();
     assert!(matches!(
         store
@@ -88,23 +91,12 @@ async fn removing_a_used_dynamic_client_frees_its_place_under_the_cap() {
 /// back (no invalidation published). The mark keeps the replacement and
 /// drops `unused_until` and the key's expiry.
 async fn marking_used_keeps_what_is_in_redis(target: common::Target) {
-    use tessera::ClientRegistry;
-    use tessera::{Client, ClientId, DynamicRegistration, RedirectUri, RegisterOutcome, Scope};
+    use tessera::{Client, ClientId, ClientRegistry, RegisterOutcome};
     let prefix = common::unique_prefix();
     let store = common::with_prefix(&target, &prefix).await;
     let now = time::OffsetDateTime::now_utc();
     let id = ClientId::new("dyn_stale").unwrap();
-    let named = |name: &str| {
-        let mut c = Client::public(id.clone(), name)
-            .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
-            .with_grant_types(["authorization_code", "refresh_token"])
-            .with_scope(Scope::parse("photos.read").unwrap());
-        c.registration = Some(Box::new(DynamicRegistration::new(
-            now,
-            now + time::Duration::hours(1),
-        )));
-        c
-    };
+    let named = |name: &str| dynamic_client("dyn_stale", name, now);
     assert!(matches!(
         store.register_client(named("v1"), 10, now).await.unwrap(),
         RegisterOutcome::Registered

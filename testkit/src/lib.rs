@@ -158,7 +158,9 @@ fn scope() -> Scope {
     }
 }
 
-fn code_record(now: OffsetDateTime, ttl: i64) -> CodeRecord {
+/// A code record of the checks' client for alice, expiring `ttl` seconds
+/// after `now`: for store tests beside the suite.
+pub fn code_record(now: OffsetDateTime, ttl: i64) -> CodeRecord {
     CodeRecord {
         client_id: client_id(),
         redirect_uri: Some("https://client.example/cb".to_owned()),
