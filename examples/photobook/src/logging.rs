@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
 
 mod format;
-pub use format::{AuditFields, AuditFormat};
+pub use format::AuditLayer;
 
 /// `photo-provider`'s filter when `RUST_LOG` is unset: every decision of
 /// the core (`tessera`: token requests, authorization requests, consent,
@@ -513,17 +513,20 @@ pub fn batched(
 
 /// Installs the demo's subscriber: `RUST_LOG` (or `default_filter` when
 /// unset), written through a [`batched`] writer over `sink`: in colour for
-/// a terminal (`ansi`), else as plain lines by [`AuditFormat`] (the same
-/// text as `tracing-subscriber`'s default, at a fraction of its cost).
-/// Answers the guard to hold until the end of `main`, or `None` when the
-/// writer thread could not start (then logging is synchronous). A second
-/// call (a subscriber is already set) changes nothing.
+/// a terminal (`ansi`, `tracing-subscriber`'s `fmt` layer), else as plain
+/// lines by [`AuditLayer`] (the same text as the `fmt` layer's default, at
+/// a fraction of its cost). Answers the guard to hold until the end of
+/// `main`, or `None` when the writer thread could not start (then logging
+/// is synchronous). A second call (a subscriber is already set) changes
+/// nothing.
 pub fn init_to(
     default_filter: &str,
     sink: impl Write + Send + 'static,
     ansi: bool,
     thread_name: &str,
 ) -> Option<LogGuard> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter))
@@ -536,33 +539,25 @@ pub fn init_to(
         (true, Some(writer)) => tracing_subscriber::fmt()
             .with_env_filter(filter())
             .with_writer(writer)
-            .try_init(),
+            .try_init()
+            .is_ok(),
         (true, None) => tracing_subscriber::fmt()
             .with_env_filter(filter())
             .with_writer(std::io::stderr)
-            .try_init(),
-        (false, Some(writer)) => plain()
-            .with_env_filter(filter())
-            .with_writer(writer)
-            .try_init(),
-        (false, None) => plain()
-            .with_env_filter(filter())
-            .with_writer(std::io::stderr)
-            .try_init(),
+            .try_init()
+            .is_ok(),
+        (false, Some(writer)) => tracing_subscriber::registry()
+            .with(filter())
+            .with(AuditLayer::new(writer))
+            .try_init()
+            .is_ok(),
+        (false, None) => tracing_subscriber::registry()
+            .with(filter())
+            .with(AuditLayer::new(std::io::stderr))
+            .try_init()
+            .is_ok(),
     };
-    guard.filter(|_| installed.is_ok())
-}
-
-/// The plain-text subscriber builder: [`AuditFormat`] lines, no colours.
-fn plain() -> tracing_subscriber::fmt::SubscriberBuilder<
-    AuditFields,
-    AuditFormat,
-    tracing_subscriber::filter::LevelFilter,
-> {
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .event_format(AuditFormat)
-        .fmt_fields(AuditFields)
+    guard.filter(|_| installed)
 }
 
 #[cfg(test)]
