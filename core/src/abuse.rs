@@ -57,6 +57,15 @@ pub enum Action {
     /// name any URL as a `client_id`, so fetches from one host are bounded,
     /// and the server cannot be turned into a flood against a host.
     ClientMetadataFetch,
+    /// A DPoP proof presented at the token or pushed authorization request
+    /// endpoint by a client that registered itself (RFC 7591) or is a
+    /// client ID metadata document, all such clients under one key: each
+    /// proof's `jti` is kept in the replay cache for the acceptance window
+    /// (RFC 9449 §11.1), and anybody can become such a client, so without
+    /// this bound one of them could fill the cache and refuse every other
+    /// client's DPoP requests. Clients the operator registered are not
+    /// counted.
+    DpopProof,
 }
 
 impl Action {
@@ -71,6 +80,7 @@ impl Action {
             Self::PushedAuthorization => "pushed_authorization",
             Self::ClientRegistration => "client_registration",
             Self::ClientMetadataFetch => "client_metadata_fetch",
+            Self::DpopProof => "dpop_proof",
         }
     }
 }
@@ -145,7 +155,10 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// access token, or in all when registration is open), 10 wrong secrets
 /// per minute for a client whose secret is an Argon2id hash
 /// ([`Action::SlowSecretFailure`]), 30 fetches of client ID metadata
-/// documents per host per minute ([`Action::ClientMetadataFetch`]); at most 100,000
+/// documents per host per minute ([`Action::ClientMetadataFetch`]), 60,000
+/// DPoP proofs per minute from all self-registered clients together
+/// ([`Action::DpopProof`]: with proofs kept about 65 s, at most about a
+/// quarter of the memory store's replay cache, 250,000 entries); at most 100,000
 /// keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
@@ -195,6 +208,7 @@ impl Default for MemoryRateLimiter {
                 Action::ClientMetadataFetch,
                 Limit::new(30, Duration::minutes(1)),
             )
+            .with_limit(Action::DpopProof, Limit::new(60_000, Duration::minutes(1)))
     }
 }
 

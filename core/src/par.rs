@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::abuse::Action;
 use crate::authorize::{self, Rejection};
+use crate::client::Client;
 use crate::dpop::{DpopError, ProofContext, remember_proof, verify_proof};
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::http::HttpRequest;
@@ -102,7 +103,7 @@ impl Server {
         })?;
         // RFC 9449 §10.1: a DPoP proof binds the pushed request to its key.
         if let Some(jkt) = self
-            .pushed_request_dpop_jkt(request, valid.pending.dpop_jkt.as_deref())
+            .pushed_request_dpop_jkt(&client, request, valid.pending.dpop_jkt.as_deref())
             .await?
         {
             valid.pending.dpop_jkt = Some(jkt);
@@ -131,15 +132,19 @@ impl Server {
     /// "MUST match"); otherwise `400 invalid_dpop_proof`, or
     /// `use_dpop_nonce` when the server requires nonces. Its `jti` is used
     /// once, through the store's replay cache (§11.1), recorded only once
-    /// the client is authenticated, the request valid and the keys match.
+    /// the client is authenticated, the request valid and the keys match,
+    /// and counted when the client registered itself
+    /// ([`Server::count_unvetted_dpop_proof`]).
     async fn pushed_request_dpop_jkt(
         &self,
+        client: &Client,
         request: &HttpRequest<'_>,
         dpop_jkt: Option<&str>,
     ) -> Result<Option<String>, OAuthError> {
         if request.dpop.is_none() {
             return Ok(None);
         }
+        self.count_unvetted_dpop_proof(client).await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)
             .unwrap_or_default();

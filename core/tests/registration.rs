@@ -4,6 +4,8 @@
 //! run by a client that registered itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod dpop_client;
+
 use std::sync::Arc;
 
 use base64::Engine;
@@ -513,4 +515,113 @@ async fn the_default_limiter_bounds_the_rate_of_open_registration() {
     }
     assert_eq!(created, 120, "the default: 120 per minute");
     assert_eq!(client_credentials(&f).await, 200);
+}
+
+/// RFC 9449 §11.1 keeps every proof's `jti` for the acceptance window, and
+/// the replay cache refuses every DPoP request once full. Anybody can
+/// register a client, so the proofs of all self-registered clients are
+/// counted together ([`Action::DpopProof`]): past the limit they hear
+/// `503 temporarily_unavailable`, at the token endpoint and at PAR, and
+/// nothing more is kept, while a client the operator registered is not
+/// held back.
+#[tokio::test]
+async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open())
+            .rate_limiter(
+                MemoryRateLimiter::default()
+                    .with_limit(Action::DpopProof, Limit::new(3, Duration::minutes(1))),
+            )
+    });
+    let key = dpop_client::DpopKey::es256();
+    let token_url = "https://as.example/token";
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = register(&f, PUBLIC).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["client_id"].as_str().unwrap().to_owned());
+    }
+    let token = |id: &str| {
+        format!(
+            "grant_type=authorization_code&code=not-a-code&client_id={id}\
+             &redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&code_verifier={VERIFIER}"
+        )
+    };
+    let post = |body: String, proof: String| {
+        let server = f.server.clone();
+        async move {
+            let r = server
+                .handle(
+                    Endpoint::Token,
+                    &HttpRequest::form_post(&body, None).with_dpop(Some(&proof)),
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    // Three proofs are accepted (and kept): the code is what is wrong.
+    for _ in 0..3 {
+        let (status, error) = post(token(&ids[0]), key.proof("POST", token_url, None)).await;
+        assert_eq!((status, error.as_str()), (400, "invalid_grant"));
+    }
+    let kept = f.store.stats().replay_entries;
+    assert_eq!(kept, 3);
+    // The fourth is refused before it is kept, for every self-registered client.
+    for id in &ids {
+        let (status, error) = post(token(id), key.proof("POST", token_url, None)).await;
+        assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
+    }
+    let par = format!(
+        "client_id={}&response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback\
+         &scope=photos.read&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        ids[1]
+    );
+    let proof = key.proof("POST", "https://as.example/par", None);
+    let r = f
+        .server
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&par, None).with_dpop(Some(&proof)),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (r.status, v["error"].as_str()),
+        (503, Some("temporarily_unavailable")),
+        "{v}"
+    );
+    assert_eq!(
+        f.store.stats().replay_entries,
+        kept,
+        "nothing more was kept"
+    );
+    // A client the operator registered still gets its DPoP-bound token.
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("backup-job:job-secret")
+    );
+    let r = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post("grant_type=client_credentials", Some(&auth))
+                .with_dpop(Some(&key.proof("POST", token_url, None))),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        (r.status, v["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{v}"
+    );
+    // A minute later the self-registered clients' proofs count again.
+    f.clock.advance(Duration::seconds(61));
+    let mut claims = key.claims("POST", token_url, None);
+    claims["iat"] = (OffsetDateTime::now_utc() + Duration::seconds(61))
+        .unix_timestamp()
+        .into();
+    let later = key.sign(&key.header(), &claims);
+    let (status, error) = post(token(&ids[1]), later).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_grant"));
 }

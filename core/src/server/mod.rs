@@ -40,6 +40,10 @@ use crate::token::Random;
 
 pub use builder::{BuildError, ServerBuilder};
 
+/// The one [`Action::DpopProof`] key of every client nobody vetted. Not a
+/// valid `client_id` (it has spaces), so no client's own key can be it.
+const UNVETTED_CLIENTS: &str = "self-registered clients";
+
 /// An OAuth 2 authorization server: configuration, a store, grant handlers
 /// and a consent policy. Cheap to clone (an `Arc` inside), and not generic
 /// over its store, so handlers, extractors and guards name it as `Server`
@@ -260,6 +264,33 @@ impl Server {
     /// [`Action::LoginFailure`]).
     pub async fn record_attempt(&self, action: Action, key: &str) {
         self.inner.limiter.record(action, key, self.now());
+    }
+
+    /// Counts a DPoP proof that `client` presents for the replay cache to
+    /// keep, when nobody vetted the client (a self-registered client or a
+    /// client ID metadata document: [`Action::DpopProof`], one key for all
+    /// of them); `503 temporarily_unavailable` once they used up their
+    /// proofs. The cache refuses every DPoP request when full (RFC 9449
+    /// §11.1: a live `jti` is never forgotten), and anybody can become such
+    /// a client, so their proofs together must stay well below its size.
+    pub(crate) async fn count_unvetted_dpop_proof(
+        &self,
+        client: &Client,
+    ) -> Result<(), OAuthError> {
+        if !client.is_dynamically_registered() {
+            return Ok(());
+        }
+        if let Err(limited) = self.check_limit(Action::DpopProof, UNVETTED_CLIENTS).await {
+            tracing::info!(client = %client.id, retry_at = %limited.retry_at, "DPoP proof refused: too many from self-registered clients");
+            return Err(OAuthError::new(
+                crate::error::ErrorCode::TemporarilyUnavailable,
+                "too many DPoP proofs from self-registered clients; try again later",
+            )
+            .with_reason(Reason::RateLimited));
+        }
+        self.record_attempt(Action::DpopProof, UNVETTED_CLIENTS)
+            .await;
+        Ok(())
     }
 
     /// The words for scope tokens, shared with every prompt.

@@ -24,7 +24,7 @@ impl Server {
         let client = self
             .authenticate_client(request.authorization, &params)
             .await?;
-        let proof = self.token_endpoint_dpop_proof(request).await?;
+        let proof = self.token_endpoint_dpop_proof(&client, request).await?;
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
         let result = self.exchange(&client, grant_type, &params, jkt).await;
         match &result {
@@ -43,14 +43,17 @@ impl Server {
     /// method, `htu` the token endpoint's URL, `jti` once): `None` without
     /// a `DPoP` header; `invalid_dpop_proof` (400) or `use_dpop_nonce` for a
     /// bad one. Checked after the client is authenticated, so only a
-    /// client's requests can fill the replay cache.
+    /// client's requests can fill the replay cache, and counted when the
+    /// client registered itself ([`Server::count_unvetted_dpop_proof`]).
     async fn token_endpoint_dpop_proof(
         &self,
+        client: &Client,
         request: &HttpRequest<'_>,
     ) -> Result<Option<crate::dpop::DpopProof>, OAuthError> {
         if request.dpop.is_none() {
             return Ok(None);
         }
+        self.count_unvetted_dpop_proof(client).await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::Token)
             .unwrap_or_default();
