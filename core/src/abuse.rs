@@ -66,6 +66,11 @@ pub enum Action {
     /// client's DPoP requests. Clients the operator registered are not
     /// counted.
     DpopProof,
+    /// A `private_key_jwt` client assertion (RFC 7523) of a client that
+    /// registered itself with its own keys, all such clients under one key:
+    /// each assertion's `jti` is kept in the replay cache until its `exp`
+    /// (up to 5 minutes), as with [`Action::DpopProof`].
+    ClientAssertion,
 }
 
 impl Action {
@@ -81,6 +86,7 @@ impl Action {
             Self::ClientRegistration => "client_registration",
             Self::ClientMetadataFetch => "client_metadata_fetch",
             Self::DpopProof => "dpop_proof",
+            Self::ClientAssertion => "client_assertion",
         }
     }
 }
@@ -158,8 +164,10 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// documents per host per minute ([`Action::ClientMetadataFetch`]), 60,000
 /// DPoP proofs per minute from all self-registered clients together
 /// ([`Action::DpopProof`]: with proofs kept about 65 s, at most about a
-/// quarter of the memory store's replay cache, 250,000 entries); at most 100,000
-/// keys counted at once. Wrong client
+/// quarter of the memory store's replay cache, 250,000 entries), 10,000
+/// client assertions per minute from all self-registered clients together
+/// ([`Action::ClientAssertion`]: kept up to 5 minutes, at most a fifth of
+/// it); at most 100,000 keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
 /// that anyone with the client id can then lock the client out).
@@ -209,6 +217,10 @@ impl Default for MemoryRateLimiter {
                 Limit::new(30, Duration::minutes(1)),
             )
             .with_limit(Action::DpopProof, Limit::new(60_000, Duration::minutes(1)))
+            .with_limit(
+                Action::ClientAssertion,
+                Limit::new(10_000, Duration::minutes(1)),
+            )
     }
 }
 

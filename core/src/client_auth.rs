@@ -149,6 +149,17 @@ impl<'a> ClientAuthContext<'a> {
         Ok(self.store().first_use(key, expires_at, self.now).await?)
     }
 
+    /// Counts a client assertion for the replay cache when `client`
+    /// registered itself ([`Action::ClientAssertion`](crate::Action::ClientAssertion),
+    /// one count for all such clients): `503 temporarily_unavailable` once
+    /// they used it up. Call it before [`first_use`](Self::first_use) for a
+    /// value a self-registered client chooses.
+    pub async fn count_unvetted_assertion(&self, client: &Client) -> Result<(), OAuthError> {
+        self.server
+            .count_unvetted_one_time_value(client, crate::abuse::Action::ClientAssertion)
+            .await
+    }
+
     /// Checks `presented` against `client`'s stored secret with the
     /// verifier of the hash's scheme, in constant time. A wrong secret is
     /// `invalid_client` with [`Reason::ClientSecretMismatch`] (what the

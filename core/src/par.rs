@@ -134,7 +134,7 @@ impl Server {
     /// once, through the store's replay cache (§11.1), recorded only once
     /// the client is authenticated, the request valid and the keys match,
     /// and counted when the client registered itself
-    /// ([`Server::count_unvetted_dpop_proof`]).
+    /// ([`Server::count_unvetted_one_time_value`]).
     async fn pushed_request_dpop_jkt(
         &self,
         client: &Client,
@@ -144,7 +144,8 @@ impl Server {
         if request.dpop.is_none() {
             return Ok(None);
         }
-        self.count_unvetted_dpop_proof(client).await?;
+        self.count_unvetted_one_time_value(client, Action::DpopProof)
+            .await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)
             .unwrap_or_default();

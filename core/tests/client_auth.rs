@@ -852,3 +852,84 @@ async fn a_replaced_builtin_method_is_the_one_asked_rfc6749_2_3() {
     assert_eq!(e.map(|e| e.code), Some(tessera::ErrorCode::InvalidRequest));
     assert_eq!(verified.load(Ordering::SeqCst), 2);
 }
+
+/// RFC 7523 §3 keeps each assertion's `jti` until its `exp`, and anybody
+/// can register a client with keys of its own, so the assertions of all
+/// self-registered clients are counted together (`Action::ClientAssertion`):
+/// past the limit they hear `503 temporarily_unavailable` and nothing more
+/// is kept, while a client the operator registered is not held back.
+#[tokio::test]
+async fn self_registered_clients_assertions_are_counted_together() {
+    let signer = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    let operators = Client::with_private_key_jwt(
+        id("signer"),
+        "Signer",
+        Jwks::new([signer.verifying_key().to_jwk()]),
+    )
+    .with_grant_types(["client_credentials"])
+    .with_scope(Scope::parse("photos.read").unwrap());
+    let store = Arc::new(MemoryStore::with_clients([operators]));
+    let server = Server::builder()
+        .issuer(ISSUER)
+        .store(store.clone())
+        .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
+        .client_auth_method(PrivateKeyJwt::new())
+        .rate_limiter(tessera::MemoryRateLimiter::default().with_limit(
+            tessera::Action::ClientAssertion,
+            tessera::Limit::new(2, Duration::minutes(1)),
+        ))
+        .enable_dynamic_registration(
+            tessera::RegistrationPolicy::open().with_grant_types(["client_credentials"]),
+        )
+        .build()
+        .unwrap();
+    let key = SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom);
+    let body = json!({"token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [key.verifying_key().to_jwk()]},
+        "grant_types": ["client_credentials"], "scope": "photos.read"})
+    .to_string();
+    let r = server
+        .handle(
+            Endpoint::Registration,
+            &HttpRequest::new("POST")
+                .with_content_type(Some("application/json"))
+                .with_body(body.as_bytes()),
+        )
+        .await;
+    let info: Value = serde_json::from_slice(&r.body).unwrap();
+    let registered = info["client_id"].as_str().unwrap().to_owned();
+    let token = |key: &SigningKey, id: &str| {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let assertion = key
+            .sign_jwt(
+                "JWT",
+                &json!({"iss": id, "sub": id, "aud": ISSUER, "exp": now + 60, "jti": rand_suffix()}),
+            )
+            .unwrap();
+        let form = format!(
+            "grant_type=client_credentials&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={assertion}"
+        );
+        let server = server.clone();
+        async move {
+            let r = server
+                .handle(Endpoint::Token, &HttpRequest::form_post(&form, None))
+                .await;
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(token(&key, &registered).await, (200, String::new()));
+    }
+    let kept = store.stats().replay_entries;
+    assert_eq!(kept, 2);
+    assert_eq!(
+        token(&key, &registered).await,
+        (503, "temporarily_unavailable".to_owned())
+    );
+    assert_eq!(store.stats().replay_entries, kept, "nothing more was kept");
+    // The operator's client is not counted.
+    for _ in 0..3 {
+        assert_eq!(token(&signer, "signer").await, (200, String::new()));
+    }
+}

@@ -177,6 +177,9 @@ impl ClientAuthMethod for PrivateKeyJwt {
             .as_deref()
             .ok_or_else(|| refuse(AssertionError::MissingJti))?;
         let key = ReplayKey::new(ReplayNamespace::ClientAssertion, client.id.as_str(), jti);
+        // A self-registered client brings its own keys: bound what all of
+        // them can make the replay cache keep.
+        ctx.count_unvetted_assertion(client).await?;
         if !ctx.first_use(key, rules.replay_expiry(&assertion)).await? {
             return Err(refuse(AssertionError::Replayed));
         }

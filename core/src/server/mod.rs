@@ -40,7 +40,8 @@ use crate::token::Random;
 
 pub use builder::{BuildError, ServerBuilder};
 
-/// The one [`Action::DpopProof`] key of every client nobody vetted. Not a
+/// The one key of every client nobody vetted ([`Action::DpopProof`],
+/// [`Action::ClientAssertion`]). Not a
 /// valid `client_id` (it has spaces), so no client's own key can be it.
 const UNVETTED_CLIENTS: &str = "self-registered clients";
 
@@ -266,30 +267,32 @@ impl Server {
         self.inner.limiter.record(action, key, self.now());
     }
 
-    /// Counts a DPoP proof that `client` presents for the replay cache to
-    /// keep, when nobody vetted the client (a self-registered client or a
-    /// client ID metadata document: [`Action::DpopProof`], one key for all
-    /// of them); `503 temporarily_unavailable` once they used up their
-    /// proofs. The cache refuses every DPoP request when full (RFC 9449
-    /// §11.1: a live `jti` is never forgotten), and anybody can become such
-    /// a client, so their proofs together must stay well below its size.
-    pub(crate) async fn count_unvetted_dpop_proof(
+    /// Counts a one-time value that `client` presents for the replay cache
+    /// to keep (a DPoP proof, [`Action::DpopProof`]; a client assertion,
+    /// [`Action::ClientAssertion`]) when nobody vetted the client (a
+    /// self-registered client or a client ID metadata document: one key for
+    /// all of them); `503 temporarily_unavailable` once they used up their
+    /// count. The cache refuses every such value when full (a live `jti` is
+    /// never forgotten: RFC 9449 §11.1, RFC 7523 §3), and anybody can
+    /// become such a client, so their values together must stay well below
+    /// its size.
+    pub(crate) async fn count_unvetted_one_time_value(
         &self,
         client: &Client,
+        action: Action,
     ) -> Result<(), OAuthError> {
         if !client.is_dynamically_registered() {
             return Ok(());
         }
-        if let Err(limited) = self.check_limit(Action::DpopProof, UNVETTED_CLIENTS).await {
-            tracing::info!(client = %client.id, retry_at = %limited.retry_at, "DPoP proof refused: too many from self-registered clients");
+        if let Err(limited) = self.check_limit(action, UNVETTED_CLIENTS).await {
+            tracing::info!(client = %client.id, action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
             return Err(OAuthError::new(
                 crate::error::ErrorCode::TemporarilyUnavailable,
-                "too many DPoP proofs from self-registered clients; try again later",
+                "too many requests from self-registered clients; try again later",
             )
             .with_reason(Reason::RateLimited));
         }
-        self.record_attempt(Action::DpopProof, UNVETTED_CLIENTS)
-            .await;
+        self.record_attempt(action, UNVETTED_CLIENTS).await;
         Ok(())
     }
 

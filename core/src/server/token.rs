@@ -2,6 +2,7 @@
 //! client, check it may use the grant, and hand over to the grant's handler.
 
 use super::Server;
+use crate::abuse::Action;
 use crate::client::Client;
 use crate::error::{ErrorCode, OAuthError, Reason};
 use crate::grant::{GrantContext, TokenResponse};
@@ -44,7 +45,7 @@ impl Server {
     /// a `DPoP` header; `invalid_dpop_proof` (400) or `use_dpop_nonce` for a
     /// bad one. Checked after the client is authenticated, so only a
     /// client's requests can fill the replay cache, and counted when the
-    /// client registered itself ([`Server::count_unvetted_dpop_proof`]).
+    /// client registered itself ([`Server::count_unvetted_one_time_value`]).
     async fn token_endpoint_dpop_proof(
         &self,
         client: &Client,
@@ -53,7 +54,8 @@ impl Server {
         if request.dpop.is_none() {
             return Ok(None);
         }
-        self.count_unvetted_dpop_proof(client).await?;
+        self.count_unvetted_one_time_value(client, Action::DpopProof)
+            .await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::Token)
             .unwrap_or_default();
