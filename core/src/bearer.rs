@@ -441,7 +441,8 @@ impl Server {
                 Err(BearerError::DpopBound)
             }
             (TokenScheme::Dpop, Some(bound)) => {
-                self.check_resource_proof(token, bound, dpop).await?;
+                self.check_resource_proof(token, bound, &access.client_id, dpop)
+                    .await?;
                 Ok(access)
             }
         }
@@ -454,6 +455,7 @@ impl Server {
         &self,
         token: &str,
         bound: &str,
+        client_id: &ClientId,
         dpop: Option<DpopFacts<'_>>,
     ) -> Result<(), BearerError> {
         let Some(facts) = dpop else {
@@ -474,6 +476,11 @@ impl Server {
                 Reason::DpopKeyMismatch,
             )));
         }
+        // A self-registered client's token must not let its holder fill the
+        // replay cache with proofs either.
+        self.count_unvetted_resource_proof(client_id)
+            .await
+            .map_err(BearerError::Unavailable)?;
         crate::dpop::remember_proof(self.store().as_ref(), &proof, &context, &self.config().dpop)
             .await
             .map_err(BearerError::Dpop)

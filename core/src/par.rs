@@ -144,8 +144,6 @@ impl Server {
         if request.dpop.is_none() {
             return Ok(None);
         }
-        self.count_unvetted_one_time_value(client, Action::DpopProof)
-            .await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::PushedAuthorization)
             .unwrap_or_default();
@@ -155,6 +153,9 @@ impl Server {
         if dpop_jkt.is_some_and(|jkt| jkt != proof.jkt) {
             return Err(DpopError::InvalidProof(Reason::DpopKeyMismatch).to_oauth_error());
         }
+        // Counted once verified and before it is kept.
+        self.count_unvetted_one_time_value(client, Action::DpopProof)
+            .await?;
         remember_proof(self.store().as_ref(), &proof, &context, policy)
             .await
             .map_err(|e| e.to_oauth_error())?;

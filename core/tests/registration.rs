@@ -527,11 +527,15 @@ async fn the_default_limiter_bounds_the_rate_of_open_registration() {
 #[tokio::test]
 async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
     let f = fixture_with(|b| {
-        b.enable_dynamic_registration(RegistrationPolicy::open())
-            .rate_limiter(
-                MemoryRateLimiter::default()
-                    .with_limit(Action::DpopProof, Limit::new(3, Duration::minutes(1))),
-            )
+        b.enable_dynamic_registration(RegistrationPolicy::open().with_grant_types([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+        ]))
+        .rate_limiter(
+            MemoryRateLimiter::default()
+                .with_limit(Action::DpopProof, Limit::new(4, Duration::minutes(1))),
+        )
     });
     let key = dpop_client::DpopKey::es256();
     let token_url = "https://as.example/token";
@@ -560,13 +564,66 @@ async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
             (r.status, v["error"].as_str().unwrap_or_default().to_owned())
         }
     };
-    // Three proofs are accepted (and kept): the code is what is wrong.
-    for _ in 0..3 {
+    // A proof that does not verify is refused before it is counted.
+    let (status, error) = post(token(&ids[0]), "not-a-proof".to_owned()).await;
+    assert_eq!((status, error.as_str()), (400, "invalid_dpop_proof"));
+    // A confidential self-registered client's DPoP-bound token: one proof.
+    let (status, body) = register(
+        &f,
+        r#"{"grant_types":["client_credentials"],"scope":"photos.read","token_endpoint_auth_method":"client_secret_basic"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            body["client_id"].as_str().unwrap(),
+            body["client_secret"].as_str().unwrap()
+        ))
+    );
+    let r = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post("grant_type=client_credentials", Some(&basic))
+                .with_dpop(Some(&key.proof("POST", token_url, None))),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["token_type"], "DPoP", "{v}");
+    let bound = v["access_token"].as_str().unwrap().to_owned();
+    let at_resource = |n: usize| {
+        let server = f.server.clone();
+        let proof = key.proof("GET", "https://as.example/api/photos", Some(&bound));
+        let authorization = format!("DPoP {bound}");
+        async move {
+            server
+                .verify_access_at(
+                    "/api/photos",
+                    Some(&authorization),
+                    None,
+                    Some(tessera::DpopFacts::new("GET", "/api/photos", Some(&proof))),
+                )
+                .await
+                .map(|_| n)
+        }
+    };
+    // Its proofs at a resource count too.
+    assert!(at_resource(1).await.is_ok());
+    // Two more proofs are accepted (and kept) at the token endpoint: the
+    // code is what is wrong.
+    for _ in 0..2 {
         let (status, error) = post(token(&ids[0]), key.proof("POST", token_url, None)).await;
         assert_eq!((status, error.as_str()), (400, "invalid_grant"));
     }
     let kept = f.store.stats().replay_entries;
-    assert_eq!(kept, 3);
+    assert_eq!(kept, 4);
+    // The fifth is refused before it is kept, at the resource too.
+    assert!(matches!(
+        at_resource(2).await,
+        Err(tessera::BearerError::Unavailable(_))
+    ));
     // The fourth is refused before it is kept, for every self-registered client.
     for id in &ids {
         let (status, error) = post(token(id), key.proof("POST", token_url, None)).await;

@@ -183,7 +183,9 @@ impl Server {
         };
         let id_text = id.as_str();
         let refused = |limited: Limited| {
-            tracing::info!(client = %id_text, retry_at = %limited.retry_at, "client authentication refused: too many failures");
+            // The claimed id is nobody's yet: logged quoted (`?`), so that
+            // spaces, `=` or quotes in it cannot forge a field of the line.
+            tracing::info!(client = ?id_text, retry_at = %limited.retry_at, "client authentication refused: too many failures");
             OAuthError::invalid_client("too many failed client authentications; try again later")
                 .with_reason(Reason::RateLimited)
         };
@@ -191,7 +193,7 @@ impl Server {
             .await
             .map_err(refused)?;
         let fail = |why: &str| {
-            tracing::info!(client = %id_text, method = %selected.method(), reason = why, "client authentication failed");
+            tracing::info!(client = ?id_text, method = %selected.method(), reason = why, "client authentication failed");
             OAuthError::invalid_client("client authentication failed")
         };
         let client = crate::client::lookup_client_str(&self.clients(), id_text)
@@ -244,7 +246,7 @@ impl Server {
                     }
                 }
                 if e.code == crate::error::ErrorCode::InvalidClient {
-                    tracing::info!(client = %id_text, method = %selected.method(), reason = ?e.reason(), "client authentication failed");
+                    tracing::info!(client = ?id_text, method = %selected.method(), reason = ?e.reason(), "client authentication failed");
                 }
                 Err(e)
             }
@@ -284,8 +286,38 @@ impl Server {
         if !client.is_dynamically_registered() {
             return Ok(());
         }
+        self.count_unvetted(&client.id, action).await
+    }
+
+    /// [`count_unvetted_one_time_value`](Self::count_unvetted_one_time_value)
+    /// for a DPoP proof at a resource, which knows only the token's client
+    /// id: a client ID metadata document (its id is a URL, while documents
+    /// are on) or a stored self-registered client is counted.
+    pub(crate) async fn count_unvetted_resource_proof(
+        &self,
+        id: &crate::client::ClientId,
+    ) -> Result<(), OAuthError> {
+        let document = self.documents().is_some()
+            && crate::client_metadata::ClientIdUrl::looks_like_url(id.as_str());
+        let unvetted = document
+            || self
+                .store()
+                .client(id)
+                .await?
+                .is_some_and(|c| c.is_dynamically_registered());
+        if unvetted {
+            self.count_unvetted(id, Action::DpopProof).await?;
+        }
+        Ok(())
+    }
+
+    async fn count_unvetted(
+        &self,
+        id: &crate::client::ClientId,
+        action: Action,
+    ) -> Result<(), OAuthError> {
         if let Err(limited) = self.check_limit(action, UNVETTED_CLIENTS).await {
-            tracing::info!(client = %client.id, action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
+            tracing::info!(client = %id, action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
             return Err(OAuthError::new(
                 crate::error::ErrorCode::TemporarilyUnavailable,
                 "too many requests from self-registered clients; try again later",

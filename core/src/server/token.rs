@@ -54,21 +54,21 @@ impl Server {
         if request.dpop.is_none() {
             return Ok(None);
         }
-        self.count_unvetted_one_time_value(client, Action::DpopProof)
-            .await?;
         let htu = self
             .endpoint_url(crate::endpoint::Endpoint::Token)
             .unwrap_or_default();
         let context = crate::dpop::ProofContext::new(request.method, &htu, self.now());
-        crate::dpop::check_proof(
-            self.inner.store.as_ref(),
-            request.dpop,
-            &context,
-            &self.config().dpop,
-        )
-        .await
-        .map(Some)
-        .map_err(|e| e.to_oauth_error())
+        let policy = &self.config().dpop;
+        let proof = crate::dpop::verify_proof(request.dpop, &context, policy)
+            .map_err(|e| e.to_oauth_error())?;
+        // Counted once verified and before it is kept: a malformed header
+        // costs the other self-registered clients nothing.
+        self.count_unvetted_one_time_value(client, Action::DpopProof)
+            .await?;
+        crate::dpop::remember_proof(self.inner.store.as_ref(), &proof, &context, policy)
+            .await
+            .map_err(|e| e.to_oauth_error())?;
+        Ok(Some(proof))
     }
 
     async fn exchange(

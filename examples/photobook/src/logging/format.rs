@@ -10,10 +10,13 @@
 //! built in a plain `String` (no `dyn fmt::Write` per piece, no ANSI
 //! styling objects for a plain-text sink), the date and time are
 //! formatted once a second per thread, and plain text values are copied
-//! instead of going through `Debug`. Text values keep `Debug`'s quoting
-//! and escaping, so a value with a newline or a quote still cannot forge a
-//! line or a field, and terminal control characters in a message are
-//! escaped as the `fmt` layer escapes them. Events from the `log` crate
+//! instead of going through `Debug`. Text values (`field = "…"`, `?`)
+//! keep `Debug`'s quoting and escaping, so such a value with a newline or
+//! a quote cannot forge a line or a field, and terminal control characters
+//! in a message are escaped as the `fmt` layer escapes them. A value logged
+//! with `%` (`Display`) is written as it is, as the `fmt` layer writes it:
+//! log what a caller chose with `?`, as the core does for a claimed
+//! `client_id`. Events from the `log` crate
 //! are shown under their own target and level, as the `fmt` layer shows
 //! them.
 
@@ -66,7 +69,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut fields = String::new();
         attrs.record(&mut FieldVisitor::new(&mut fields, true));
-        span.extensions_mut().insert(SpanFields(fields));
+        // `replace`, not `insert`: a second layer of this kind must not panic.
+        span.extensions_mut().replace(SpanFields(fields));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -80,7 +84,7 @@ where
             None => {
                 let mut fields = String::new();
                 values.record(&mut FieldVisitor::new(&mut fields, true));
-                extensions.insert(SpanFields(fields));
+                extensions.replace(SpanFields(fields));
             }
         }
     }
@@ -269,12 +273,20 @@ impl Visit for FieldVisitor<'_> {
             return;
         }
         let mut text = String::new();
-        push_escaped(&mut text, &value.to_string());
+        push_escaped(&mut text, &display(value));
         if let Some(source) = value.source() {
             let _ = write!(text, " {}.sources={}", field.name(), Sources(source));
         }
         self.result = self.debug_value(field, &format_args!("{text}"));
     }
+}
+
+/// An error's text; what its `Display` wrote before failing, if it fails
+/// (`to_string` would panic).
+fn display(error: &dyn std::error::Error) -> String {
+    let mut text = String::new();
+    let _ = write!(text, "{error}");
+    text
 }
 
 /// An error's sources, each escaped: `[first, second]`.
@@ -291,7 +303,7 @@ impl fmt::Display for Sources<'_> {
             }
             first = false;
             let mut escaped = String::new();
-            push_escaped(&mut escaped, &error.to_string());
+            push_escaped(&mut escaped, &display(error));
             f.write_str(&escaped)?;
             current = error.source();
         }
@@ -362,29 +374,40 @@ fn write_timestamp(line: &mut String) -> fmt::Result {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let unix = now.as_secs();
-    SECOND.with(|cell| {
-        let mut cached = cell.borrow_mut();
+    let seconds = |unix: u64, out: &mut String| {
+        let at = i64::try_from(unix)
+            .ok()
+            .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        write!(
+            out,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+            at.year(),
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        )
+    };
+    let cached = SECOND.try_with(|cell| {
+        // Busy only if formatting re-entered itself.
+        let Ok(mut cached) = cell.try_borrow_mut() else {
+            return seconds(unix, line);
+        };
         if cached.unix != unix {
             cached.text.clear();
-            let at = i64::try_from(unix)
-                .ok()
-                .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-            write!(
-                cached.text,
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                at.year(),
-                u8::from(at.month()),
-                at.day(),
-                at.hour(),
-                at.minute(),
-                at.second()
-            )?;
+            seconds(unix, &mut cached.text)?;
             cached.unix = unix;
         }
         line.push_str(&cached.text);
-        Ok::<_, fmt::Error>(())
-    })?;
+        Ok(())
+    });
+    match cached {
+        Ok(written) => written?,
+        // A line logged while the thread exits (its thread-locals gone).
+        Err(_) => seconds(unix, line)?,
+    }
     let mut rest = now.subsec_micros();
     let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
     for slot in digits[1..7].iter_mut().rev() {
