@@ -78,8 +78,12 @@ where
         let mut extensions = span.extensions_mut();
         match extensions.get_mut::<SpanFields>() {
             Some(SpanFields(fields)) => {
-                let first = fields.is_empty();
-                values.record(&mut FieldVisitor::new(fields, first));
+                // As the `fmt` layer: a space before whatever is recorded
+                // (even nothing) when the span has fields already.
+                if !fields.is_empty() {
+                    fields.push(' ');
+                }
+                values.record(&mut FieldVisitor::new(fields, true));
             }
             None => {
                 let mut fields = String::new();
@@ -493,6 +497,9 @@ mod tests {
             );
         });
         tracing::error!(r#type = "x", "é and \u{202e} £5");
+        let quiet = tracing::info_span!("quiet", a = 1, b = tracing::field::Empty);
+        quiet.record("b", tracing::field::Empty);
+        quiet.in_scope(|| tracing::info!("in quiet"));
         // Terminal control characters in a message are escaped (also
         // when formatted), in a quoted value by `Debug`.
         tracing::info!(v = "\x1b[2J", "clear \x1b[31mred\x07 \u{9b}");
@@ -540,7 +547,7 @@ mod tests {
         let lean = lines(events, true);
         let default = lines(events, false);
         assert_eq!(strip(&lean), strip(&default), "\n{lean}\n{default}");
-        assert_eq!(lean.lines().count(), 9, "{lean}");
+        assert_eq!(lean.lines().count(), 10, "{lean}");
         assert!(lean.contains(r"clear \x1b[31mred\x07 \u{9b}"), "{lean}");
         assert!(lean.contains(r"hello \x1b]0;title\x07"), "{lean}");
         assert!(!lean.contains('\x1b'), "{lean}");
