@@ -61,11 +61,10 @@ pub enum Action {
     /// endpoint by a client that registered itself (RFC 7591) or is a
     /// client ID metadata document, or at a resource with such a client's
     /// token, counted once it verifies and before it is kept, all such
-    /// clients under one key: each
-    /// proof's `jti` is kept in the replay cache for the acceptance window
-    /// (RFC 9449 §11.1), and anybody can become such a client, so without
-    /// this bound one of them could fill the cache and refuse every other
-    /// client's DPoP requests. Clients the operator registered are not
+    /// clients under one key: each proof's `jti` is kept in the replay cache
+    /// for the acceptance window (RFC 9449 §11.1), and anybody can become
+    /// such a client, so without this bound one of them could fill the
+    /// cache and refuse every other client's DPoP requests. Clients the operator registered are not
     /// counted. The price: one such client sending valid proofs at the
     /// limit's rate holds up the DPoP requests of the others (never the
     /// operator's clients), as one key for all open registrations does.

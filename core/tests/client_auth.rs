@@ -635,6 +635,16 @@ async fn a_public_client_names_itself_and_a_confidential_one_cannot() {
     }
 }
 
+/// Registers a client (RFC 7591) with `body`: the status and the answer.
+async fn register(server: &Server, body: Value) -> (u16, Value) {
+    let body = body.to_string();
+    let request = HttpRequest::new("POST")
+        .with_content_type(Some("application/json"))
+        .with_body(body.as_bytes());
+    let r = server.handle(Endpoint::Registration, &request).await;
+    (r.status, serde_json::from_slice::<Value>(&r.body).unwrap())
+}
+
 /// RFC 7591 §2 with RFC 7523 §2.2: a client registers with
 /// `token_endpoint_auth_method` `private_key_jwt` and its keys in `jwks`
 /// (echoed, no secret issued), then authenticates with an assertion; every
@@ -658,17 +668,6 @@ async fn dynamic_registration_of_a_private_key_jwt_client() {
         .unwrap()
     };
     let server = build(true);
-    let register = |server: &Server, body: Value| {
-        let server = server.clone();
-        async move {
-            let body = body.to_string();
-            let request = HttpRequest::new("POST")
-                .with_content_type(Some("application/json"))
-                .with_body(body.as_bytes());
-            let r = server.handle(Endpoint::Registration, &request).await;
-            (r.status, serde_json::from_slice::<Value>(&r.body).unwrap())
-        }
-    };
     let key = SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom);
     let jwks = json!({"keys": [key.verifying_key().to_jwk()]});
     let (status, info) = register(
@@ -884,19 +883,14 @@ async fn self_registered_clients_assertions_are_counted_together() {
         .build()
         .unwrap();
     let key = SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom);
-    let body = json!({"token_endpoint_auth_method": "private_key_jwt",
-        "jwks": {"keys": [key.verifying_key().to_jwk()]},
-        "grant_types": ["client_credentials"], "scope": "photos.read"})
-    .to_string();
-    let r = server
-        .handle(
-            Endpoint::Registration,
-            &HttpRequest::new("POST")
-                .with_content_type(Some("application/json"))
-                .with_body(body.as_bytes()),
-        )
-        .await;
-    let info: Value = serde_json::from_slice(&r.body).unwrap();
+    let (status, info) = register(
+        &server,
+        json!({"token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.verifying_key().to_jwk()]},
+            "grant_types": ["client_credentials"], "scope": "photos.read"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{info}");
     let registered = info["client_id"].as_str().unwrap().to_owned();
     let token = |key: &SigningKey, id: &str| {
         let now = OffsetDateTime::now_utc().unix_timestamp();

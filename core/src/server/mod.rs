@@ -41,8 +41,8 @@ use crate::token::Random;
 pub use builder::{BuildError, ServerBuilder};
 
 /// The one key of every client nobody vetted ([`Action::DpopProof`],
-/// [`Action::ClientAssertion`]). Not a
-/// valid `client_id` (it has spaces), so no client's own key can be it.
+/// [`Action::ClientAssertion`]). Not a valid `client_id` (it has spaces),
+/// so no client's own key can be it.
 const UNVETTED_CLIENTS: &str = "self-registered clients";
 
 /// An OAuth 2 authorization server: configuration, a store, grant handlers

@@ -52,7 +52,8 @@ impl<W> AuditLayer<W> {
 /// made (and extended when it records more).
 struct SpanFields(String);
 
-/// Where a line ends up when it is too long to keep for the next one.
+/// A line buffer grown past this is dropped after its line, not kept for
+/// the next event.
 const KEEP_BUFFER: usize = 16 * 1024;
 
 thread_local! {
