@@ -10,7 +10,8 @@
 //!
 //! The built-in [`MemoryRateLimiter`] counts attempts per key in fixed
 //! windows, in a table whose size is bounded (a flood of distinct keys
-//! evicts the oldest windows, never grows memory) and whose keys are 64-bit
+//! evicts the windows furthest from their limit, never grows memory, and
+//! never unlocks a locked key) and whose keys are 64-bit
 //! hashes keyed at random per process (the table never holds what people
 //! typed, and nobody can aim collisions at a chosen account). It is per process;
 //! a deployment of many instances that wants one shared count implements
@@ -310,9 +311,13 @@ impl RateLimiter for MemoryRateLimiter {
                 return;
             }
             // Full: drop the windows that are over and, if that frees too
-            // little, the oldest tenth of those still under their limit.
-            // Locked keys stay locked until their window ends, so flooding
-            // the table with other keys cannot wipe a guesser's count; the
+            // little, the tenth of those still under their limit that are
+            // furthest from it (the fewest attempts for their limit, the
+            // oldest among equals). Locked keys stay locked until their
+            // window ends, and a flood of new keys (one attempt each) is
+            // forgotten before a count that is well under way: flooding the
+            // table cannot wipe a guesser's count, nor the one count all
+            // self-registered clients share (`Action::DpopProof`, ...). The
             // sweep runs once per tenth of the capacity (amortised constant
             // work per attempt).
             let locked = |a: &Action, w: &Window| {
@@ -321,16 +326,20 @@ impl RateLimiter for MemoryRateLimiter {
             };
             table.retain(|(a, _), w| self.limit(*a).is_some_and(|l| now < w.start + l.window));
             if table.len() >= self.capacity {
-                let mut starts: Vec<OffsetDateTime> = table
+                let progress = |a: &Action, w: &Window| {
+                    let max = self.limit(*a).map_or(1, |l| l.max.max(1));
+                    (u64::from(w.count) * 1_000_000 / u64::from(max), w.start)
+                };
+                let mut ranks: Vec<(u64, OffsetDateTime)> = table
                     .iter()
                     .filter(|((a, _), w)| !locked(a, w))
-                    .map(|(_, w)| w.start)
+                    .map(|((a, _), w)| progress(a, w))
                     .collect();
-                if !starts.is_empty() {
-                    let cut = (starts.len() / 10).min(starts.len() - 1);
-                    let (_, cutoff, _) = starts.select_nth_unstable(cut);
+                if !ranks.is_empty() {
+                    let cut = (ranks.len() / 10).min(ranks.len() - 1);
+                    let (_, cutoff, _) = ranks.select_nth_unstable(cut);
                     let cutoff = *cutoff;
-                    table.retain(|(a, _), w| locked(a, w) || w.start > cutoff);
+                    table.retain(|(a, _), w| locked(a, w) || progress(a, w) > cutoff);
                 }
             }
             if table.len() >= self.capacity {
@@ -421,6 +430,39 @@ mod tests {
         }
         assert!(
             l.check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_cannot_reset_a_count_under_way() {
+        // 4 of 5 wrong passwords for alice, and a shared count halfway to
+        // its limit: a flood of one-attempt keys is forgotten first.
+        let l = MemoryRateLimiter::default()
+            .with_limit(Action::DpopProof, Limit::new(100, Duration::minutes(1)))
+            .with_capacity(50);
+        for _ in 0..4 {
+            l.record(Action::LoginFailure, "alice", T0);
+        }
+        for _ in 0..50 {
+            l.record(Action::DpopProof, "self-registered clients", T0);
+        }
+        for i in 0..10_000 {
+            l.record(
+                Action::LoginFailure,
+                &format!("x{i}"),
+                T0 + Duration::seconds(1),
+            );
+        }
+        assert!(l.table().len() <= 50);
+        let later = T0 + Duration::seconds(2);
+        l.record(Action::LoginFailure, "alice", later);
+        assert!(l.check(Action::LoginFailure, "alice", later).is_err());
+        for _ in 0..50 {
+            l.record(Action::DpopProof, "self-registered clients", later);
+        }
+        assert!(
+            l.check(Action::DpopProof, "self-registered clients", later)
                 .is_err()
         );
     }
