@@ -412,7 +412,8 @@ impl Server {
         let response = self.token_response(request).await?;
         // Sized for two tokens and a scope, so the body is written without growing.
         let mut body = Vec::with_capacity(384);
-        serde_json::to_writer(&mut body, &response)
+        response
+            .write_json(&mut body)
             .map_err(|e| OAuthError::server_error().with_source(e))?;
         Ok(HttpResponse::json_no_store(200, body))
     }
