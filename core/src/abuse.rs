@@ -10,7 +10,7 @@
 //!
 //! The built-in [`MemoryRateLimiter`] counts attempts per key in fixed
 //! windows, in a table whose size is bounded (a flood of distinct keys
-//! evicts the windows furthest from their limit, never grows memory, and
+//! evicts the windows with the fewest attempts, never grows memory, and
 //! never unlocks a locked key) and whose keys are 64-bit
 //! hashes keyed at random per process (the table never holds what people
 //! typed, and nobody can aim collisions at a chosen account). It is per process;
@@ -311,35 +311,35 @@ impl RateLimiter for MemoryRateLimiter {
                 return;
             }
             // Full: drop the windows that are over and, if that frees too
-            // little, the tenth of those still under their limit that are
-            // furthest from it (the fewest attempts for their limit, the
-            // oldest among equals). Locked keys stay locked until their
-            // window ends, and a flood of new keys (one attempt each) is
-            // forgotten before a count that is well under way: flooding the
-            // table cannot wipe a guesser's count, nor the one count all
-            // self-registered clients share (`Action::DpopProof`, ...). The
-            // sweep runs once per tenth of the capacity (amortised constant
-            // work per attempt).
+            // little, the tenth of those still under their limit with the
+            // fewest attempts (the oldest among equals). Locked keys stay
+            // locked until their window ends, and a flood of new keys (one
+            // attempt each) is forgotten before any count that has more:
+            // to wipe a guesser's count of n, a flood must make n attempts
+            // for every key, and the count all self-registered clients
+            // share (`Action::DpopProof`, ...), in the thousands under such
+            // load, outlives any flood. The sweep runs once per tenth of
+            // the capacity (amortised constant work per attempt).
             let locked = |a: &Action, w: &Window| {
                 self.limit(*a)
                     .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
             };
             table.retain(|(a, _), w| self.limit(*a).is_some_and(|l| now < w.start + l.window));
             if table.len() >= self.capacity {
-                let progress = |a: &Action, w: &Window| {
-                    let max = self.limit(*a).map_or(1, |l| l.max.max(1));
-                    (u64::from(w.count) * 1_000_000 / u64::from(max), w.start)
-                };
-                let mut ranks: Vec<(u64, OffsetDateTime)> = table
+                // Absolute counts, not counts against each limit: a share
+                // of a large limit (60,000 proofs a minute) would rank a
+                // shared count in the thousands below one wrong password.
+                let rank = |w: &Window| (w.count, w.start);
+                let mut ranks: Vec<(u32, OffsetDateTime)> = table
                     .iter()
                     .filter(|((a, _), w)| !locked(a, w))
-                    .map(|((a, _), w)| progress(a, w))
+                    .map(|(_, w)| rank(w))
                     .collect();
                 if !ranks.is_empty() {
                     let cut = (ranks.len() / 10).min(ranks.len() - 1);
                     let (_, cutoff, _) = ranks.select_nth_unstable(cut);
                     let cutoff = *cutoff;
-                    table.retain(|(a, _), w| locked(a, w) || progress(a, w) > cutoff);
+                    table.retain(|(a, _), w| locked(a, w) || rank(w) > cutoff);
                 }
             }
             if table.len() >= self.capacity {
@@ -436,11 +436,10 @@ mod tests {
 
     #[test]
     fn a_flood_of_new_keys_cannot_reset_a_count_under_way() {
-        // 4 of 5 wrong passwords for alice, and a shared count halfway to
-        // its limit: a flood of one-attempt keys is forgotten first.
-        let l = MemoryRateLimiter::default()
-            .with_limit(Action::DpopProof, Limit::new(100, Duration::minutes(1)))
-            .with_capacity(50);
+        // With the default limits: 4 of 5 wrong passwords for alice, and
+        // a shared count of proofs far from its 60,000 a minute; a flood
+        // of one-attempt keys is forgotten first.
+        let l = MemoryRateLimiter::default().with_capacity(50);
         for _ in 0..4 {
             l.record(Action::LoginFailure, "alice", T0);
         }
@@ -458,9 +457,15 @@ mod tests {
         let later = T0 + Duration::seconds(2);
         l.record(Action::LoginFailure, "alice", later);
         assert!(l.check(Action::LoginFailure, "alice", later).is_err());
-        for _ in 0..50 {
+        // The shared count kept its 50: 59,950 more reach the limit.
+        for _ in 0..59_949 {
             l.record(Action::DpopProof, "self-registered clients", later);
         }
+        assert!(
+            l.check(Action::DpopProof, "self-registered clients", later)
+                .is_ok()
+        );
+        l.record(Action::DpopProof, "self-registered clients", later);
         assert!(
             l.check(Action::DpopProof, "self-registered clients", later)
                 .is_err()

@@ -334,19 +334,28 @@ impl TokenResponse {
     /// hot path (bench/README.md). A string that needs escaping (none of
     /// the built-in grants' does) is written by `serde_json`.
     pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        // Every field named: one added to the struct fails to compile here.
+        let Self {
+            access_token,
+            token_type,
+            expires_in,
+            refresh_token,
+            scope,
+            issued_token_type,
+        } = self;
         out.extend_from_slice(b"{\"access_token\":");
-        push_json_str(out, &self.access_token)?;
+        push_json_str(out, access_token)?;
         out.extend_from_slice(b",\"token_type\":");
-        push_json_str(out, self.token_type)?;
+        push_json_str(out, token_type)?;
         out.extend_from_slice(b",\"expires_in\":");
-        out.extend_from_slice(itoa::Buffer::new().format(self.expires_in).as_bytes());
-        if let Some(refresh_token) = &self.refresh_token {
+        out.extend_from_slice(itoa::Buffer::new().format(*expires_in).as_bytes());
+        if let Some(refresh_token) = refresh_token {
             out.extend_from_slice(b",\"refresh_token\":");
             push_json_str(out, refresh_token)?;
         }
         out.extend_from_slice(b",\"scope\":");
-        push_json_str(out, self.scope.as_str())?;
-        if let Some(token_type) = &self.issued_token_type {
+        push_json_str(out, scope.as_str())?;
+        if let Some(token_type) = issued_token_type {
             out.extend_from_slice(b",\"issued_token_type\":");
             push_json_str(out, token_type)?;
         }
