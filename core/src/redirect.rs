@@ -37,6 +37,18 @@ pub enum RedirectUriError {
     /// §3.1.2.1: the code would cross the network in clear).
     #[error("redirect URI must use https unless it is a loopback URI")]
     PlainHttp,
+    /// A character no URI holds as it is (RFC 3986 §2: a space, a control
+    /// character, non-ASCII text, `"`, `<`, ...; percent-encode it). The
+    /// URI is sent back as it is in a `Location` header, where such a
+    /// character has no place, and a URL parser would silently change it.
+    #[error("redirect URI holds a character a URI cannot hold unencoded")]
+    InvalidCharacter,
+}
+
+/// A byte a URI may hold as it is (RFC 3986 §2.2, §2.3, §2.1's `%`): the
+/// unreserved and reserved characters.
+fn uri_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
 }
 
 /// Schemes that are never a client's redirection endpoint.
@@ -64,8 +76,12 @@ impl RedirectUri {
         Ok(Self(uri))
     }
 
-    /// The checks no option lifts: absolute, no fragment, no dangerous scheme.
+    /// The checks no option lifts: only URI characters, absolute, no
+    /// fragment, no dangerous scheme.
     fn checked(uri: &str) -> Result<url::Url, RedirectUriError> {
+        if !uri.bytes().all(uri_byte) {
+            return Err(RedirectUriError::InvalidCharacter);
+        }
         let parsed = url::Url::parse(uri).map_err(|_| RedirectUriError::NotAbsolute)?;
         if parsed.fragment().is_some() || uri.contains('#') {
             return Err(RedirectUriError::Fragment);
@@ -210,6 +226,32 @@ mod tests {
     }
 
     #[test]
+    fn refuses_what_a_uri_cannot_hold_rfc3986_2() {
+        for bad in [
+            "https://a.example/cb\n",
+            "https://a.example/cb\r\nSet-Cookie: x=1",
+            "\thttps://a.example/cb",
+            "https://a.example/c b",
+            "https://a.example/caf\u{e9}",
+            "https://a.example/cb?x=\"y\"",
+            "https://a.example/<cb>",
+            "https://a.example/cb\u{7f}",
+            "data:text/html,<script>alert(1)</script>",
+        ] {
+            assert_eq!(
+                RedirectUri::new(bad),
+                Err(RedirectUriError::InvalidCharacter),
+                "{bad:?}"
+            );
+            assert!(RedirectUri::dangerous_allow_plain_http(bad).is_err());
+        }
+        // Percent-encoded, the same text is a URI.
+        assert!(RedirectUri::new("https://a.example/caf%C3%A9?x=%22y%22&z=a+b").is_ok());
+        assert!(RedirectUri::new("com.example.app:/oauth2redirect/example-provider").is_ok());
+        assert!(RedirectUri::new("http://[::1]:8080/cb").is_ok());
+    }
+
+    #[test]
     fn rejects_fragments_and_relative() {
         assert_eq!(
             RedirectUri::new("https://a/cb#x"),
@@ -223,7 +265,7 @@ mod tests {
         for bad in [
             "javascript:alert(1)",
             "JavaScript://x/%0aalert(1)",
-            "data:text/html,<script>alert(1)</script>",
+            "data:text/html;base64,PHNjcmlwdD4=",
             "vbscript:msgbox(1)",
             "file:///etc/passwd",
         ] {

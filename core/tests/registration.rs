@@ -307,6 +307,28 @@ async fn every_metadata_error_is_answered_400_with_its_code_rfc7591_3_2_2() {
             r#"{"redirect_uris":["https://a.example/cb#x"]}"#,
             "invalid_redirect_uri",
         ),
+        // Characters no URI holds (RFC 3986 §2), which a URL parser would
+        // drop or encode while the raw text went back in `Location`.
+        (
+            r#"{"redirect_uris":["https://a.example/cb\n"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/c\tb"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/c b"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/caf\u00e9"]}"#,
+            "invalid_redirect_uri",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb?x=\"y\""]}"#,
+            "invalid_redirect_uri",
+        ),
         (
             r#"{"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"],"response_types":["token"]}"#,
             "invalid_client_metadata",
