@@ -316,11 +316,9 @@ impl Server {
     /// over-long one with [`Server::body_too_large`]; a body that still
     /// arrives over the cap gets the same answer here.
     pub async fn handle(&self, endpoint: Endpoint, request: &HttpRequest<'_>) -> HttpResponse {
-        if !endpoint
-            .methods()
-            .iter()
-            .any(|m| request.method.eq_ignore_ascii_case(m))
-        {
+        // Methods are case-sensitive (RFC 9110 §9.1): `post` is not `POST`,
+        // as Rocket and the DPoP `htm` check also hold.
+        if !endpoint.methods().iter().any(|m| request.method == *m) {
             return HttpResponse::method_not_allowed(endpoint.allow_header());
         }
         let max = self.config().max_body_bytes;

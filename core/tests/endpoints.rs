@@ -54,10 +54,15 @@ async fn other_methods_get_405_with_allow_rfc9110_15_5_6() {
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(err(&v), "invalid_request");
     }
-    // Methods compare without regard to case, as the table lists them.
+    // Methods are case-sensitive (RFC 9110 §9.1): `get` is not `GET`.
     let r = f
         .server
         .handle(Endpoint::Metadata, &HttpRequest::new("get"))
+        .await;
+    assert_eq!(r.status, 405);
+    let r = f
+        .server
+        .handle(Endpoint::Metadata, &HttpRequest::new("GET"))
         .await;
     assert_eq!(r.status, 200);
 }
