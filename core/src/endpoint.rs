@@ -318,7 +318,7 @@ impl Server {
     pub async fn handle(&self, endpoint: Endpoint, request: &HttpRequest<'_>) -> HttpResponse {
         // Methods are case-sensitive (RFC 9110 §9.1): `post` is not `POST`,
         // as Rocket and the DPoP `htm` check also hold.
-        if !endpoint.methods().iter().any(|m| request.method == *m) {
+        if !endpoint.methods().contains(&request.method) {
             return HttpResponse::method_not_allowed(endpoint.allow_header());
         }
         let max = self.config().max_body_bytes;

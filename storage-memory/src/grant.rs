@@ -192,16 +192,40 @@ impl TokenView {
     }
 }
 
+/// Live access tokens one grant keeps at most. A grant gets a new access
+/// token at every refresh, each living its own lifetime (an hour by
+/// default), and a lookup scans the grant's list under its shard's lock:
+/// so a client refreshing in a loop must not grow it without end (RFC 6819
+/// §4.4.1.11). At the cap the oldest live one is revoked: 256 is a refresh
+/// every 15 seconds for an hour's tokens.
+pub(crate) const MAX_ACCESS_TOKENS_PER_GRANT: usize = 256;
+
+/// Rotated-away refresh tokens one grant remembers at most, to recognise
+/// their reuse (RFC 9700 §4.14.2). Each is kept as long as it would have
+/// lived (30 days by default); past the cap the oldest is forgotten, and
+/// presenting it is then an unknown token (`invalid_grant`) rather than a
+/// reuse that revokes the family.
+pub(crate) const MAX_RETIRED_PER_GRANT: usize = 1024;
+
 /// Remembers a displaced refresh token. Most grants retire one token or
 /// none, so the first slot is exact; a family that keeps rotating grows
-/// amortised, not by one reallocation (and copy) per rotation.
+/// amortised, not by one reallocation (and copy) per rotation, up to
+/// [`MAX_RETIRED_PER_GRANT`].
 fn retire(
     retired: &mut Vec<(TokenHash, OffsetDateTime)>,
     hash: TokenHash,
     expires_at: OffsetDateTime,
+    now: OffsetDateTime,
 ) {
     if retired.is_empty() {
         retired.reserve_exact(1);
+    }
+    if retired.len() >= MAX_RETIRED_PER_GRANT {
+        retired.retain(|&(_, until)| until > now);
+        if retired.len() >= MAX_RETIRED_PER_GRANT {
+            // In the order retired: the first is the oldest.
+            retired.remove(0);
+        }
     }
     retired.push((hash, expires_at));
 }
@@ -398,13 +422,14 @@ impl Grant {
             return false;
         }
         self.extend(until);
-        self.access.push(access);
+        let now = access.issued_at;
+        self.access.push(access, now);
         if let Some(refresh) = refresh {
             let auth = self.auth_mut();
             // A refresh token displaced by a new one is retired, not
             // forgotten: presenting it later is reuse.
             if let Some(old) = auth.refresh.replace(refresh) {
-                retire(&mut auth.retired, old.hash, old.expires_at);
+                retire(&mut auth.retired, old.hash, old.expires_at, now);
             }
         }
         true
@@ -467,9 +492,9 @@ impl Grant {
             return false;
         }
         if let Some(previous) = std::mem::replace(&mut auth.refresh, refresh) {
-            retire(&mut auth.retired, previous.hash, previous.expires_at);
+            retire(&mut auth.retired, previous.hash, previous.expires_at, now);
         }
-        self.access.push(access);
+        self.access.push(access, now);
         self.extend(until);
         true
     }
@@ -536,13 +561,22 @@ enum AccessTokens {
 }
 
 impl AccessTokens {
-    fn push(&mut self, token: StoredToken) {
+    /// Adds a token, first making room under [`MAX_ACCESS_TOKENS_PER_GRANT`]:
+    /// the expired ones go, then, if need be, the oldest live one.
+    fn push(&mut self, token: StoredToken, now: OffsetDateTime) {
         match std::mem::replace(self, Self::None) {
             Self::None => *self = Self::One(token),
             Self::One(first) => *self = Self::Many(vec![first, token]),
             // Amortised growth: a grant holds a third live access token
             // only when it is refreshed often, and then it will hold more.
             Self::Many(mut all) => {
+                if all.len() >= MAX_ACCESS_TOKENS_PER_GRANT {
+                    all.retain(|t| t.live(now));
+                    if all.len() >= MAX_ACCESS_TOKENS_PER_GRANT {
+                        // In the order issued: the first is the oldest.
+                        all.remove(0);
+                    }
+                }
                 all.push(token);
                 *self = Self::Many(all);
             }
@@ -643,10 +677,11 @@ mod tests {
         let mut interner = Interner::default();
         let mut tokens = AccessTokens::None;
         assert!(tokens.is_empty());
-        tokens.push(token(&mut interner, 1, 10));
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        tokens.push(token(&mut interner, 1, 10), t0);
         assert!(matches!(tokens, AccessTokens::One(_)));
-        tokens.push(token(&mut interner, 2, 20));
-        tokens.push(token(&mut interner, 3, 30));
+        tokens.push(token(&mut interner, 2, 20), t0);
+        tokens.push(token(&mut interner, 3, 30), t0);
         assert_eq!(tokens.len(), 3);
         assert!(tokens.remove(TokenHash([2; 32])));
         assert!(!tokens.remove(TokenHash([2; 32])));
@@ -723,6 +758,74 @@ mod tests {
         one.put_code(hash, record);
         let auth = one.auth.as_deref().unwrap();
         assert!(auth.codes.first.is_some() && auth.codes.more.capacity() == 0);
+    }
+
+    fn hashed(interner: &mut Interner, n: u32, expires: i64) -> StoredToken {
+        let mut t = token(interner, 0, expires);
+        t.hash = TokenHash([0; 32]);
+        t.hash.0[..4].copy_from_slice(&n.to_le_bytes());
+        t
+    }
+
+    /// A client refreshing in a loop cannot grow its grant without end
+    /// (RFC 6819 §4.4.1.11): at the caps the expired entries go first, then
+    /// the oldest; the newest are always found.
+    #[test]
+    fn a_grant_refreshed_in_a_loop_stays_bounded() {
+        let mut interner = Interner::default();
+        let at = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let mut g = Grant::new(at(1_000_000));
+        let first = hashed(&mut interner, 0, 1_000_000);
+        assert!(g.issue(
+            hashed(&mut interner, 1_000_000, 3600),
+            Some(first),
+            at(1_000_000)
+        ));
+        let rotations: u32 = 3_000;
+        for n in 1..=rotations {
+            let old = TokenHash({
+                let mut h = [0; 32];
+                h[..4].copy_from_slice(&(n - 1).to_le_bytes());
+                h
+            });
+            let access = hashed(&mut interner, 1_000_000 + n, 3600);
+            let refresh = hashed(&mut interner, n, 1_000_000);
+            assert!(g.rotate_refresh(old, access, Some(refresh), at(1_000_000), at(0)));
+        }
+        let (access, refresh, retired, _) = g.counts();
+        assert_eq!(access, MAX_ACCESS_TOKENS_PER_GRANT);
+        assert_eq!(refresh, 1);
+        assert_eq!(retired, MAX_RETIRED_PER_GRANT);
+        let key = |n: u32| {
+            let mut h = [0; 32];
+            h[..4].copy_from_slice(&n.to_le_bytes());
+            TokenHash(h)
+        };
+        // The newest access tokens and retired refresh tokens are known,
+        // the oldest forgotten.
+        assert!(g.access_token(key(1_000_000 + rotations), at(0)).is_some());
+        assert!(g.access_token(key(1_000_000), at(0)).is_none());
+        assert!(matches!(
+            g.refresh_token(key(rotations), at(0)),
+            RefreshView::Current(_)
+        ));
+        assert!(matches!(
+            g.refresh_token(key(rotations - 1), at(0)),
+            RefreshView::Retired
+        ));
+        assert!(matches!(
+            g.refresh_token(key(0), at(0)),
+            RefreshView::Unknown
+        ));
+        // Expired entries make room before any live one is dropped.
+        let mut h = Grant::new(at(1_000_000));
+        for n in 0..(MAX_ACCESS_TOKENS_PER_GRANT as u32) {
+            assert!(h.issue(hashed(&mut interner, n, 10), None, at(10)));
+        }
+        let mut late = hashed(&mut interner, 9_999, 100);
+        late.issued_at = at(20);
+        assert!(h.issue(late, None, at(100)));
+        assert_eq!(h.counts().0, 1);
     }
 
     #[test]
