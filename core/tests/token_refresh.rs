@@ -129,3 +129,67 @@ async fn racing_refreshes_rotate_once_and_revoke_the_family() {
         "the family must be revoked after concurrent reuse"
     );
 }
+
+/// A custom grant that delegates (an actor on its tokens, RFC 8693 §4.1)
+/// and gives a refresh token: refreshing keeps the actor, so the refreshed
+/// token does not pass for the user's own.
+#[tokio::test]
+async fn a_refresh_keeps_the_actor_of_a_delegated_grant() {
+    struct Delegating;
+    #[async_trait::async_trait]
+    impl tessera::grant::GrantHandler for Delegating {
+        fn grant_type(&self) -> &str {
+            "authorization_code"
+        }
+        async fn exchange(
+            &self,
+            ctx: &tessera::grant::GrantContext<'_>,
+            client: &tessera::Client,
+            _: &tessera::Params,
+        ) -> Result<tessera::grant::TokenResponse, tessera::OAuthError> {
+            let grant = ctx.random.grant_id();
+            let scope = tessera::Scope::parse("photos.read").unwrap();
+            let minted = ctx
+                .mint_tokens(grant, client, Some(&alice()), &scope, Some(&scope))
+                .with_actor(tessera::storage::Actor::new("photo-api"));
+            assert!(ctx.store.issue(grant, minted.records).await.unwrap());
+            Ok(minted.response)
+        }
+    }
+    let f = fixture_with(|b| b.grant(Delegating));
+    let auth = basic("shop", SHOP_SECRET);
+    let (status, first) = token(&f, "grant_type=authorization_code", Some(&auth)).await;
+    assert_eq!(status, 200, "{first}");
+    let rt = first["refresh_token"].as_str().unwrap();
+    let actor = |v: &serde_json::Value| {
+        let bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
+        let f = &f;
+        async move {
+            f.server
+                .verify_bearer(Some(&bearer), None)
+                .await
+                .unwrap()
+                .actor
+                .map(|a| a.sub)
+        }
+    };
+    assert_eq!(actor(&first).await.as_deref(), Some("photo-api"));
+    let (status, second) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(actor(&second).await.as_deref(), Some("photo-api"));
+    // And the next refresh token carries it on.
+    let rt2 = second["refresh_token"].as_str().unwrap();
+    let (status, third) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt2}"),
+        Some(&auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{third}");
+    assert_eq!(actor(&third).await.as_deref(), Some("photo-api"));
+}

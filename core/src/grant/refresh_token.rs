@@ -114,6 +114,11 @@ impl GrantHandler for RefreshTokenGrant {
                 Some(&record.scope),
             )
             .with_audience(record.audience.clone());
+        // A delegated grant stays delegated (RFC 8693 §4.1): the actor a
+        // custom grant put on the refresh token goes on what it mints.
+        if let Some(actor) = record.actor.clone() {
+            minted = minted.with_actor(actor);
+        }
         // The family's end stays where the code exchange put it: rotation
         // renews the token, never the family (RFC 9700 §4.14.2).
         if let (Some(end), Some((_, new))) =
