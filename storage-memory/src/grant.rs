@@ -192,6 +192,10 @@ impl TokenView {
     }
 }
 
+/// How long a grant outlives the moment one of its codes is taken, at
+/// least: time for the exchange to store its tokens.
+const TAKEN_CODE_GRACE: time::Duration = time::Duration::minutes(5);
+
 /// Live access tokens one grant keeps at most. A grant gets a new access
 /// token at every refresh, each living its own lifetime (an hour by
 /// default), and a lookup scans the grant's list under its shard's lock:
@@ -405,10 +409,17 @@ impl Grant {
         if revoked || slot.expires_at <= now {
             return Take::Unknown;
         }
-        match slot.record.take() {
+        let taken = match slot.record.take() {
             Some(record) => Take::Taken(record),
-            None => Take::Unknown,
-        }
+            None => return Take::Unknown,
+        };
+        // The grant lived until the code's expiry: a sweep between this take
+        // and the `issue` of its tokens could forget the grant, taken marker
+        // and all, and a replay of the code would then be unknown instead of
+        // revoking what it got (RFC 6749 §4.1.2). Remember it a while longer;
+        // the tokens' own lifetimes extend it further.
+        self.extend(now + TAKEN_CODE_GRACE);
+        taken
     }
 
     /// Adds tokens; `false`, storing nothing, when revoked.
@@ -826,6 +837,20 @@ mod tests {
         late.issued_at = at(20);
         assert!(h.issue(late, None, at(100)));
         assert_eq!(h.counts().0, 1);
+    }
+
+    /// A code taken just before it expires keeps its grant alive past a
+    /// sweep, so its replay is still recognised.
+    #[test]
+    fn a_code_taken_at_its_last_moment_outlives_the_next_sweep() {
+        let at = |s: i64| OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(s);
+        let (hash, record) = code(1, 60);
+        let mut g = Grant::new(at(60));
+        g.put_code(hash, record);
+        assert!(matches!(g.take_code(hash, at(59)), Take::Taken(_)));
+        // The sweep runs before the exchange stores its tokens.
+        assert!(g.sweep(at(61)));
+        assert!(matches!(g.take_code(hash, at(62)), Take::AlreadyTaken));
     }
 
     #[test]
