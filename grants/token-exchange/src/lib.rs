@@ -60,7 +60,8 @@
 //! ## What it issues (§2.2.1)
 //!
 //! An access token (`issued_token_type` [`ACCESS_TOKEN_TYPE`], `token_type`
-//! `Bearer`) for the subject token's user, issued to the exchanging client,
+//! `Bearer`, or `DPoP` and bound to the exchanger's key when its request
+//! carries a DPoP proof, RFC 9449 §5) for the subject token's user, issued to the exchanging client,
 //! with `act: {"sub": "<client_id>"}` (the subject token's own actor, if
 //! it had one, nested inside: §4.1), expiring no later than the subject
 //! token. It joins the subject token's grant, so whatever revokes that
@@ -72,6 +73,17 @@
 //! refresh token would let the actor keep access after the user's token
 //! expired. An actor that still holds a live subject token exchanges it
 //! again.
+//!
+//! ## Whom to register for it
+//!
+//! A client registered for [`GRANT_TYPE`] is trusted with every live
+//! access token it presents: this grant does not ask whether the subject
+//! token was meant for that client's resource (its audience) or bound to a
+//! DPoP key the client does not hold (RFC 9449 §6); a resource server
+//! that received a bound token is exactly who exchanges it, without the
+//! key. So register only your own resource servers, whose credentials are
+//! kept like any server secret: a client that could exchange tokens it
+//! stole would turn a sender-constrained token into one of its own.
 //!
 //! ## A deliberate choice: `invalid_grant` for a bad subject token
 //!
