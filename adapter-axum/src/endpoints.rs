@@ -169,16 +169,18 @@ async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes,
         }
         _ => server.config().max_body_bytes,
     };
-    match Limited::new(body, max).collect().await {
+    let read = Limited::new(body, max).collect();
+    match tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
         // One frame (the usual case) comes back as it is, without a copy.
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if too_large(e.as_ref()) => {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if too_large(e.as_ref()) => {
             Err(TesseraResponse(server.body_too_large()).into_response())
         }
-        Err(e) => {
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "could not read the request body");
             Err(TesseraResponse(server.body_unreadable()).into_response())
         }
+        Err(_) => Err(TesseraResponse(server.body_timed_out()).into_response()),
     }
 }
 

@@ -88,13 +88,15 @@ impl OAuthRequest {
             }
             _ => server.config().max_body_bytes,
         };
-        let body = match data.open(ByteUnit::from(limit)).into_bytes().await {
-            Ok(body) if body.is_complete() => body.into_inner(),
-            Ok(_) => return Err(TesseraResponse(server.body_too_large())),
-            Err(e) => {
+        let read = data.open(ByteUnit::from(limit)).into_bytes();
+        let body = match rocket::tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
+            Ok(Ok(body)) if body.is_complete() => body.into_inner(),
+            Ok(Ok(_)) => return Err(TesseraResponse(server.body_too_large())),
+            Ok(Err(e)) => {
                 tracing::info!(error = %e, "could not read a request body");
                 return Err(TesseraResponse(server.body_unreadable()));
             }
+            Err(_) => return Err(TesseraResponse(server.body_timed_out())),
         };
         Ok(Self {
             body,

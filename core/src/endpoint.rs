@@ -406,6 +406,14 @@ impl Server {
         HttpResponse::oauth_error(&e, &self.config().realm)
     }
 
+    /// The answer to a request whose body did not arrive within
+    /// [`BODY_READ_TIMEOUT`](crate::BODY_READ_TIMEOUT): `408` with
+    /// `invalid_request` and `Connection: close` (RFC 9110 §15.5.9).
+    pub fn body_timed_out(&self) -> HttpResponse {
+        tracing::info!("request body too slow; answered 408");
+        HttpResponse::request_timeout()
+    }
+
     async fn token_http(&self, request: &HttpRequest<'_>) -> Result<HttpResponse, OAuthError> {
         let response = self.token_response(request).await?;
         // Sized for two tokens and a scope, so the body is written without growing.

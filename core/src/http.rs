@@ -156,6 +156,12 @@ pub enum BodyPlan {
 pub const DRAIN_MAX_BYTES: u64 = 1024 * 1024;
 /// How long draining an oversized body may take.
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an accepted body may take to arrive in full: a client that
+/// trickles it (a byte every few seconds) would otherwise hold its
+/// connection and task for as long as it likes. Past it, the adapters
+/// answer [`Server::body_timed_out`](crate::Server::body_timed_out) and close
+/// the connection. A token request's body is a few hundred bytes.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An HTTP response, ready for an adapter to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -221,6 +227,19 @@ impl HttpResponse {
         let e =
             OAuthError::invalid_request(format!("the request body is larger than {limit} bytes"));
         Self::json_no_store(413, e.to_json())
+    }
+
+    /// `408 Request Timeout` (RFC 9110 §15.5.9) for a body that did not
+    /// arrive within [`BODY_READ_TIMEOUT`], with an RFC 6749 error body and
+    /// `Connection: close` (the rest of the body may still come).
+    pub fn request_timeout() -> Self {
+        let e = OAuthError::invalid_request(format!(
+            "the request body did not arrive within {} seconds",
+            BODY_READ_TIMEOUT.as_secs()
+        ));
+        let mut r = Self::json_no_store(408, e.to_json());
+        r.headers.push(("connection", Cow::Borrowed("close")));
+        r
     }
 
     /// `500 server_error` for a server that is not set up to answer (e.g. an

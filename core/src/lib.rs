@@ -130,7 +130,9 @@ pub mod manual {
 
 // The server and its endpoints.
 pub use endpoint::{Endpoint, Route, WELL_KNOWN_PATH};
-pub use http::{BodyPlan, DRAIN_MAX_BYTES, DRAIN_TIMEOUT, HttpRequest, HttpResponse};
+pub use http::{
+    BODY_READ_TIMEOUT, BodyPlan, DRAIN_MAX_BYTES, DRAIN_TIMEOUT, HttpRequest, HttpResponse,
+};
 pub use server::{BuildError, Server, ServerBuilder};
 
 // Configuration.
