@@ -293,6 +293,26 @@ fn absurd_lifetimes_are_build_errors_not_panics() {
     }
 }
 
+/// The realm goes into every `WWW-Authenticate` challenge as a quoted
+/// string (RFC 9110 §11.6.1): one that would break it is refused at build.
+#[test]
+fn a_realm_that_would_break_a_challenge_is_refused() {
+    let build = |realm: &str| {
+        Server::builder()
+            .issuer("https://as.example")
+            .store(Arc::new(MemoryStore::new()))
+            .realm(realm)
+            .build()
+    };
+    for bad in ["", "a\"b", "a\\b", "caf\u{e9}", "line\nbreak", "tab\t"] {
+        assert!(
+            matches!(build(bad), Err(tessera::BuildError::InvalidRealm(r)) if r == bad),
+            "{bad:?}"
+        );
+    }
+    assert!(build("PhotoBook API, v2").is_ok());
+}
+
 #[async_trait]
 impl DeviceStore for Counting {
     async fn put_device(

@@ -62,6 +62,11 @@ pub enum BuildError {
         /// Which lifetime, by name.
         which: &'static str,
     },
+    /// The realm is empty or holds a character a quoted string in a
+    /// `WWW-Authenticate` challenge cannot (RFC 9110 §11.6.1, §5.6.4: a
+    /// `"`, a `\`, a control character or non-ASCII text).
+    #[error("the realm {0:?} must be visible ASCII (spaces allowed) without `\"` or `\\`")]
+    InvalidRealm(String),
 }
 
 /// Every lifetime between one second and ten years.
@@ -398,6 +403,15 @@ impl ServerBuilder {
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
         check_lifetimes(&self.lifetimes)?;
+        // Written into every challenge as a quoted string, unescaped.
+        if self.realm.is_empty()
+            || !self
+                .realm
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(BuildError::InvalidRealm(self.realm));
+        }
         let mut routes = Routes::compute(
             &issuer,
             parsed.path(),
