@@ -89,6 +89,11 @@ impl Server {
         }
         self.record_attempt(Action::PushedAuthorization, client.id.as_str())
             .await;
+        // Anyone can become a client (open registration, metadata
+        // documents), so the per-client budget alone bounds nothing: the
+        // self-registered clients share one (RFC 6819 §4.4.1.11).
+        self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
+            .await?;
         let now = self.now();
         let mut valid = authorize::validate(
             &params,

@@ -702,3 +702,52 @@ async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
     let (status, error) = post(token(&ids[1]), later).await;
     assert_eq!((status, error.as_str()), (400, "invalid_grant"));
 }
+
+/// Pushed authorization requests are kept until used or expired; anyone
+/// can register a client, so the self-registered clients share one budget
+/// (RFC 6819 §4.4.1.11) on top of each client's own: a flood spread over
+/// many fresh clients stops there.
+#[tokio::test]
+async fn self_registered_clients_share_one_budget_of_pushed_requests() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open())
+            .rate_limiter(MemoryRateLimiter::default().with_limit(
+                Action::PushedAuthorization,
+                Limit::new(3, Duration::minutes(1)),
+            ))
+    });
+    let push = |id: String| {
+        let server = f.server.clone();
+        async move {
+            let body = format!(
+                "response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback\
+                 &state=s&code_challenge={}&code_challenge_method=S256",
+                CodeChallenge::s256(VERIFIER)
+            );
+            let r = server
+                .handle(
+                    Endpoint::PushedAuthorization,
+                    &HttpRequest::form_post(&body, None),
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    // Three fresh clients, one push each: the shared budget of 3 is spent.
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let (status, body) = register(&f, PUBLIC).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["client_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids[..3] {
+        assert_eq!(push(id.clone()).await.0, 201);
+    }
+    // A fourth fresh client, within its own budget, is refused.
+    let (status, error) = push(ids[3].clone()).await;
+    assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
+    // After the window, it may push again.
+    f.clock.advance(Duration::minutes(1));
+    assert_eq!(push(ids[3].clone()).await.0, 201);
+}
