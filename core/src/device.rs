@@ -273,14 +273,18 @@ impl Server {
 
     /// Looks up what a person typed on the verification page (RFC 8628
     /// §3.3). `limit_key` names who is typing (the embedder's session, say):
-    /// wrong codes count against it, and after too many it is refused for a
-    /// while without a lookup (§5.1: user codes can be guessed otherwise).
+    /// every code typed counts against it, and after too many it is refused
+    /// for a while without a lookup (§5.1: user codes can be guessed
+    /// otherwise). A code counts before it is looked up, so a burst of
+    /// concurrent guesses cannot all pass the check while the lookups wait
+    /// on the store.
     pub async fn device_prompt(
         &self,
         typed: &str,
         limit_key: &str,
     ) -> Result<DevicePrompt, UserCodeError> {
         self.check_limit(Action::UserCodeEntry, limit_key).await?;
+        self.record_attempt(Action::UserCodeEntry, limit_key).await;
         let now = self.now();
         let found = match UserCode::parse(typed) {
             Some(code) => {
@@ -294,7 +298,6 @@ impl Server {
             None => None,
         };
         let Some((code, record)) = found else {
-            self.record_attempt(Action::UserCodeEntry, limit_key).await;
             return Err(UserCodeError::Unknown);
         };
         if record.status != DeviceStatus::Pending {
@@ -316,13 +319,33 @@ impl Server {
     /// Records the signed-in `owner`'s decision for a user code (RFC 8628
     /// §3.3). `Ok(false)` when the code is no longer pending (decided in
     /// another tab, or expired).
+    ///
+    /// Call it with a code [`device_prompt`](Self::device_prompt) accepted
+    /// in the same session. Should a page post codes here directly, the
+    /// guessing stays bounded all the same (§5.1): a code that decides
+    /// nothing counts against `owner` under [`Action::UserCodeEntry`], and
+    /// once over the limit the call is refused with
+    /// `temporarily_unavailable` without a lookup.
     pub async fn device_decide(
         &self,
         user_code: &str,
         owner: &Subject,
         decision: Decision,
     ) -> Result<bool, OAuthError> {
+        if let Err(limited) = self
+            .check_limit(Action::UserCodeEntry, owner.as_str())
+            .await
+        {
+            tracing::info!(retry_at = %limited.retry_at, "device decision refused: too many unknown codes");
+            return Err(OAuthError::new(
+                crate::error::ErrorCode::TemporarilyUnavailable,
+                "too many unknown codes; try again later",
+            )
+            .with_reason(crate::error::Reason::RateLimited));
+        }
         let Some(code) = UserCode::parse(user_code) else {
+            self.record_attempt(Action::UserCodeEntry, owner.as_str())
+                .await;
             return Ok(false);
         };
         let status = match decision {
@@ -342,6 +365,9 @@ impl Server {
             })?;
         if decided {
             tracing::info!(decision = ?decision, "device authorization decided");
+        } else {
+            self.record_attempt(Action::UserCodeEntry, owner.as_str())
+                .await;
         }
         Ok(decided)
     }

@@ -261,6 +261,54 @@ async fn user_code_guessing_is_bounded_rfc8628_5_1() {
     assert!(f.server.device_prompt(&fresh, "attacker").await.is_ok());
 }
 
+/// Every code typed counts, before its lookup, whether or not it is
+/// found: so a burst of concurrent guesses cannot all pass the check while
+/// their lookups wait on the store (§5.1). Ten entries in the window, right
+/// or wrong, and the next is refused.
+#[tokio::test]
+async fn every_typed_code_counts_before_its_lookup_rfc8628_5_1() {
+    let f = fixture();
+    let (_, user) = authorize_device(&f, "tv").await;
+    for _ in 0..10 {
+        assert!(f.server.device_prompt(&user, "browser").await.is_ok());
+    }
+    assert!(matches!(
+        f.server.device_prompt(&user, "browser").await,
+        Err(UserCodeError::Limited(_))
+    ));
+}
+
+/// A page that posts typed codes straight to `device_decide` is bounded
+/// too: codes that decide nothing count against the signed-in person, and
+/// past the limit even a right code is refused (RFC 8628 §5.1).
+#[tokio::test]
+async fn deciding_guessed_codes_is_bounded_rfc8628_5_1() {
+    let f = fixture();
+    let (_, user) = authorize_device(&f, "tv").await;
+    let mallory = Subject::new("mallory");
+    for i in 0..10 {
+        let decided = f
+            .server
+            .device_decide(&format!("BCDF-GH{:02}", i), &mallory, Decision::Allow)
+            .await
+            .unwrap();
+        assert!(!decided);
+    }
+    let refused = f
+        .server
+        .device_decide(&user, &mallory, Decision::Allow)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, tessera::ErrorCode::TemporarilyUnavailable);
+    // Alice is not affected.
+    assert!(
+        f.server
+            .device_decide(&user, &Subject::new("alice"), Decision::Allow)
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn racing_pollers_get_one_token_response() {
     let f = Arc::new(fixture());
