@@ -72,6 +72,14 @@ impl Sql {
                     WHERE grant_id = $1 AND hash = $2
                       AND EXISTS (SELECT 1 FROM c, g WHERE NOT c.taken AND c.live AND NOT g.revoked)
                     RETURNING 1
+                ), x AS (
+                    -- The grant lived until the code's expiry: it (and the
+                    -- taken row) must outlive the take until the exchange
+                    -- issues its tokens, or the sweeper may drop them first
+                    -- and a replay is unknown (RFC 6749 §4.1.2).
+                    UPDATE {s}.grants SET expires_at = GREATEST(expires_at, $3 + interval '5 minutes')
+                    WHERE grant_id = $1 AND EXISTS (SELECT 1 FROM t)
+                    RETURNING 1
                 )
                 SELECT c.taken, c.record, EXISTS (SELECT 1 FROM t) AS won FROM c, g",
             ),

@@ -99,6 +99,7 @@ where
     unknown_codes_are_unknown(make_store().await).await;
     expired_code_is_unknown(make_store().await).await;
     taken_code_is_remembered_while_grant_lives(make_store().await).await;
+    taken_code_outlives_its_expiry(make_store().await).await;
     access_token_lookup(make_store().await).await;
     new_grant_tokens(make_store().await).await;
     delegated_access_token(make_store().await).await;
@@ -468,6 +469,31 @@ pub async fn taken_code_is_remembered_while_grant_lives<S: GrantStore + ?Sized>(
         ok(store.take_code(code, now + secs(120)).await, C),
         CodeTake::AlreadyTaken,
         "[{C}] replay after the code's expiry, grant alive"
+    );
+}
+
+/// A code taken at its last moment keeps its grant (and the taken marker)
+/// alive past its expiry even before the exchange issues its tokens, at
+/// least five minutes past the take: a replay in between is `AlreadyTaken`
+/// (RFC 6749 §4.1.2: the replay revokes what the code got), not unknown
+/// because the grant lapsed with the code.
+pub async fn taken_code_outlives_its_expiry<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "taken_code_outlives_its_expiry";
+    let now = base_now();
+    let g = grant();
+    let code = mint(TokenKind::Code, g);
+    ok(store.put_code(code, code_record(now, 60)).await, C);
+    assert!(
+        matches!(
+            ok(store.take_code(code, now + secs(59)).await, C),
+            CodeTake::Taken(_)
+        ),
+        "[{C}] taken a second before it expires"
+    );
+    assert_eq!(
+        ok(store.take_code(code, now + secs(120)).await, C),
+        CodeTake::AlreadyTaken,
+        "[{C}] replay after the code's expiry, before any token was issued"
     );
 }
 

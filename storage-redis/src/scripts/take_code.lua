@@ -29,4 +29,9 @@ if tonumber(ARGV[2]) >= exp or revoked(KEYS[1]) or redis.call('EXISTS', KEYS[1])
 end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], marker, '1')
+-- The meta lived until the code's expiry: keep it (and the marker) five
+-- minutes past the take, time for the exchange to issue its tokens, which
+-- extend it further. Else a take just before expiry lets the meta lapse
+-- before `issue`, and a replay finds no marker (RFC 6749 §4.1.2).
+extend(KEYS[1], tonumber(ARGV[2]) + 300000)
 return {'taken', raw}
