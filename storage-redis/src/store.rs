@@ -177,13 +177,15 @@ impl RedisStore {
                 .arg(json),
         )
         .await?;
+        // The record changed: tell the caches before anything else can fail.
+        let told = self.client_changed(&client.id).await;
         self.exec(
             redis::cmd("SADD")
                 .arg(self.inner.keys.clients())
                 .arg(client.id.as_str()),
         )
         .await?;
-        self.client_changed(&client.id).await
+        told
     }
 
     /// Removes a registered client (its key, its id in the `<prefix>clients`
@@ -194,6 +196,9 @@ impl RedisStore {
     pub async fn remove_client(&self, id: &ClientId) -> Result<(), StoreError> {
         self.exec(redis::cmd("DEL").arg(self.inner.keys.client(id)))
             .await?;
+        // The record is gone: no cache may keep answering it, whatever
+        // happens to the bookkeeping below.
+        let told = self.client_changed(id).await;
         self.exec(
             redis::cmd("SREM")
                 .arg(self.inner.keys.clients())
@@ -208,7 +213,7 @@ impl RedisStore {
                 .arg(id.as_str()),
         )
         .await?;
-        self.client_changed(id).await
+        told
     }
 
     /// Call after every write of a client key: drops this store's cached
