@@ -145,6 +145,15 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Records one attempt (a failure, for the failure actions).
     fn record(&self, action: Action, key: &str, now: OffsetDateTime);
 
+    /// Takes back one attempt recorded for `key` in its current window: an
+    /// attempt counted before its outcome was known (so that concurrent
+    /// ones cannot all pass the check) that turned out right, such as a
+    /// user code that was found. The default keeps it counted, which only
+    /// errs on the strict side.
+    fn forgive(&self, action: Action, key: &str, now: OffsetDateTime) {
+        let _ = (action, key, now);
+    }
+
     /// `false` when no key is limited or close to it, so that a check may
     /// be skipped (without even reading the clock). The default, `true`,
     /// always checks.
@@ -277,6 +286,18 @@ impl MemoryRateLimiter {
 impl RateLimiter for MemoryRateLimiter {
     fn is_counting(&self) -> bool {
         self.counted.load(Ordering::Relaxed) > 0
+    }
+
+    fn forgive(&self, action: Action, key: &str, now: OffsetDateTime) {
+        let Some(limit) = self.limit(action) else {
+            return;
+        };
+        let mut table = self.table();
+        if let Some(w) = table.get_mut(&(action, self.key(key))) {
+            if now < w.start + limit.window {
+                w.count = w.count.saturating_sub(1);
+            }
+        }
     }
 
     fn check(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {

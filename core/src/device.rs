@@ -273,11 +273,11 @@ impl Server {
 
     /// Looks up what a person typed on the verification page (RFC 8628
     /// §3.3). `limit_key` names who is typing (the embedder's session, say):
-    /// every code typed counts against it, and after too many it is refused
-    /// for a while without a lookup (§5.1: user codes can be guessed
-    /// otherwise). A code counts before it is looked up, so a burst of
-    /// concurrent guesses cannot all pass the check while the lookups wait
-    /// on the store.
+    /// wrong codes count against it, and after too many it is refused for a
+    /// while without a lookup (§5.1: user codes can be guessed otherwise).
+    /// A code counts before it is looked up, so a burst of concurrent
+    /// guesses cannot all pass the check while the lookups wait on the
+    /// store; a right one is then taken back.
     pub async fn device_prompt(
         &self,
         typed: &str,
@@ -303,6 +303,7 @@ impl Server {
         if record.status != DeviceStatus::Pending {
             return Err(UserCodeError::Unknown);
         }
+        self.forgive_attempt(Action::UserCodeEntry, limit_key);
         let client = self
             .lookup_client(&record.client_id)
             .await

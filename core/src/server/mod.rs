@@ -269,6 +269,12 @@ impl Server {
         self.inner.limiter.record(action, key, self.now());
     }
 
+    /// Takes back an attempt recorded before its outcome was known that
+    /// turned out right ([`RateLimiter::forgive`](crate::RateLimiter::forgive)).
+    pub(crate) fn forgive_attempt(&self, action: Action, key: &str) {
+        self.inner.limiter.forgive(action, key, self.now());
+    }
+
     /// Counts a one-time value that `client` presents for the replay cache
     /// to keep (a DPoP proof, [`Action::DpopProof`]; a client assertion,
     /// [`Action::ClientAssertion`]) when nobody vetted the client (a
