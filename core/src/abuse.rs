@@ -293,10 +293,10 @@ impl RateLimiter for MemoryRateLimiter {
             return;
         };
         let mut table = self.table();
-        if let Some(w) = table.get_mut(&(action, self.key(key))) {
-            if now < w.start + limit.window {
-                w.count = w.count.saturating_sub(1);
-            }
+        if let Some(w) = table.get_mut(&(action, self.key(key)))
+            && now < w.start + limit.window
+        {
+            w.count = w.count.saturating_sub(1);
         }
     }
 
