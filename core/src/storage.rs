@@ -237,8 +237,11 @@ pub trait GrantStore: Send + Sync {
     async fn put_code(&self, code: SecretKey, record: CodeRecord) -> Result<(), StoreError>;
 
     /// Takes a code for redemption. After a successful take, the store
-    /// remembers the code was taken for as long as the grant lives, so a
-    /// replay answers `AlreadyTaken`.
+    /// remembers the code was taken for as long as the grant lives, and
+    /// keeps the grant at least five minutes past the take (until the
+    /// exchange issues its tokens, which extend it), so a replay answers
+    /// `AlreadyTaken` even if the code expires in between (checked by
+    /// `tessera_testkit::taken_code_outlives_its_expiry`).
     async fn take_code(&self, code: SecretKey, now: OffsetDateTime)
     -> Result<CodeTake, StoreError>;
 

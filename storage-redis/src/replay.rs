@@ -28,9 +28,15 @@ impl ReplayStore for RedisStore {
     ) -> Result<bool, StoreError> {
         let ttl_ms = i64::try_from((expires_at - now).whole_milliseconds()).unwrap_or(i64::MAX);
         if ttl_ms <= 0 {
-            // Over already: nothing to remember, and nothing remembered
-            // under it counts (an expired entry is absent).
-            return Ok(true);
+            // Over already: nothing to remember; a first use unless a live
+            // entry holds the value (as the other stores answer).
+            let reply = self
+                .exec(redis::cmd("EXISTS").arg(self.keys().replay(&key)))
+                .await?;
+            return match reply {
+                Value::Int(n) => Ok(n == 0),
+                _ => Err(StoreError::other("unexpected reply to EXISTS")),
+            };
         }
         let reply = self
             .exec(

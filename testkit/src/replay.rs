@@ -87,6 +87,10 @@ pub async fn replay_expired_entry_is_forgotten<S: ReplayStore + ?Sized>(store: A
         !first_use(&*store, key, now + secs(60), now, C).await,
         "[{C}] the renewed entry is remembered"
     );
+    assert!(
+        !first_use(&*store, key, now - secs(5), now, C).await,
+        "[{C}] while it lives, even a use whose own window is over is a replay"
+    );
 }
 
 /// [`RACERS`] tasks present one value at once, in several rounds: exactly

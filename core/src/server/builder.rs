@@ -404,12 +404,7 @@ impl ServerBuilder {
         let store = self.store.ok_or(BuildError::MissingStore)?;
         check_lifetimes(&self.lifetimes)?;
         // Written into every challenge as a quoted string, unescaped.
-        if self.realm.is_empty()
-            || !self
-                .realm
-                .bytes()
-                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-        {
+        if self.realm.is_empty() || crate::error::quote_safe(&self.realm) != self.realm {
             return Err(BuildError::InvalidRealm(self.realm));
         }
         let mut routes = Routes::compute(
