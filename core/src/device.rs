@@ -217,7 +217,7 @@ impl Server {
             last_polled_at: None,
             expires_at: now + config.lifetimes.device_code,
         };
-        let grant = self.random().grant_id();
+        let grant = crate::GrantId::mint(now, self.random());
         let device = Secret::mint(TokenKind::Device, grant, self.random().bytes32());
         // A user code names one live request: on the rare clash, draw again.
         for _ in 0..4 {

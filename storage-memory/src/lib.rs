@@ -274,7 +274,8 @@ impl MemoryStore {
         stats
     }
 
-    /// The shard selector of a grant: a byte of its random id.
+    /// The shard selector of a grant: a byte of its id's random part
+    /// ([`GrantId::mint`]'s bytes 6 to 15).
     fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {
         self.grants.lock(grant.0[8])
     }
@@ -402,10 +403,7 @@ impl GrantStore for MemoryStore {
         let mut guard = self.grant_shard(grant);
         let shard = &mut *guard;
         let (access, refresh, until) = shard.metas.stored(tokens);
-        let g = shard
-            .grants
-            .entry(grant)
-            .or_insert_with(|| Box::new(Grant::new(until)));
+        let g = shard.grants.get_or_insert_with(grant, || Grant::new(until));
         Ok(g.issue(access, refresh, until))
     }
 
@@ -493,8 +491,7 @@ impl CodesAtHand for MemoryStore {
         let mut shard = self.grant_shard(code.grant);
         shard
             .grants
-            .entry(code.grant)
-            .or_insert_with(|| Box::new(Grant::new(record.expires_at)))
+            .get_or_insert_with(code.grant, || Grant::new(record.expires_at))
             .put_code(code.hash, record);
         Ok(())
     }

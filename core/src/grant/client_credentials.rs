@@ -31,7 +31,7 @@ impl GrantHandler for ClientCredentialsGrant {
         }
         let scope = resolve_scope(params.get("scope"), &client.scope)?;
         let audience = ctx.resolve_audience(client, params)?;
-        let grant = ctx.random.grant_id();
+        let grant = ctx.new_grant_id();
         // §4.4.3: a refresh token SHOULD NOT be included.
         let minted = ctx
             .mint_tokens(grant, client, None, &scope, None)

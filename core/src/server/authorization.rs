@@ -323,7 +323,7 @@ impl Server {
         owner: &Subject,
         now: OffsetDateTime,
     ) -> Result<AuthorizeOutcome, Rejection> {
-        let grant = self.random().grant_id();
+        let grant = crate::GrantId::mint(now, self.random());
         if !self.consent_required(&client, owner, &pending).await? {
             return self
                 .finish(grant, pending, owner, Decision::Allow, now, false)

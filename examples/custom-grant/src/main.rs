@@ -70,7 +70,7 @@ impl GrantHandler for KioskGrant {
                 "the client may not read photos",
             ));
         }
-        let grant = ctx.random.grant_id();
+        let grant = ctx.new_grant_id();
         let minted = ctx.mint_tokens(grant, client, Some(&Subject::new(user)), &scope, None);
         if !ctx.store.issue(grant, minted.records).await? {
             return Err(OAuthError::new(

@@ -280,7 +280,7 @@ impl GrantHandler for JwtBearerGrant {
         {
             return Err(refused(AssertionError::Replayed));
         }
-        let grant = ctx.random.grant_id();
+        let grant = ctx.new_grant_id();
         let minted = ctx
             .mint_tokens(grant, client, Some(&subject), &scope, None)
             .with_audience(audience);

@@ -196,11 +196,14 @@ impl<'w> FieldVisitor<'w> {
     /// says whether the field is the message; `None` for a field the line
     /// leaves out (`log.*`: the `log` crate's record, shown as the event's
     /// own target and level).
-    fn start(&mut self, field: &Field) -> Option<bool> {
+    /// `room` is what the value will likely take, reserved with the rest
+    /// so the pieces are copied without growing the line in between.
+    fn start(&mut self, field: &Field, room: usize) -> Option<bool> {
         let name = field.name();
         if name.starts_with("log.") {
             return None;
         }
+        self.out.reserve(name.len() + room + 4);
         if !self.first {
             self.out.push(' ');
         }
@@ -216,7 +219,7 @@ impl<'w> FieldVisitor<'w> {
     }
 
     fn str_value(&mut self, field: &Field, value: &str) -> fmt::Result {
-        match self.start(field) {
+        match self.start(field, value.len()) {
             None => Ok(()),
             Some(true) => {
                 push_escaped(self.out, value);
@@ -235,7 +238,7 @@ impl<'w> FieldVisitor<'w> {
     }
 
     fn debug_value(&mut self, field: &Field, value: &dyn fmt::Debug) -> fmt::Result {
-        match self.start(field) {
+        match self.start(field, 16) {
             None => Ok(()),
             Some(true) => {
                 // Written as it is, then escaped only if it has to be (a
@@ -413,15 +416,13 @@ fn write_timestamp(line: &mut String) -> fmt::Result {
         // A line logged while the thread exits (its thread-locals gone).
         Err(_) => seconds(unix, line)?,
     }
-    let mut rest = now.subsec_micros();
-    let mut digits = [b'.', b'0', b'0', b'0', b'0', b'0', b'0', b'Z'];
-    for slot in digits[1..7].iter_mut().rev() {
-        // `rest % 10` is a single digit.
-        *slot = b'0' + (rest % 10) as u8;
-        rest /= 10;
+    let micros = now.subsec_micros();
+    line.push('.');
+    for power in [100_000, 10_000, 1_000, 100, 10, 1] {
+        // A single decimal digit: `micros` is below 1,000,000.
+        line.push(char::from(b'0' + (micros / power % 10) as u8));
     }
-    // Only ASCII digits, '.' and 'Z' were written.
-    line.push_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?);
+    line.push('Z');
     Ok(())
 }
 
