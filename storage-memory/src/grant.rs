@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
-use tessera::storage::{Actor, CodeRecord, NewTokens, Subject, TokenRecord};
+use tessera::storage::{
+    Actor, CodeRecord, MAX_ACCESS_TOKENS_PER_GRANT, MAX_RETIRED_REFRESH_PER_GRANT, NewTokens,
+    Subject, TokenRecord,
+};
 use tessera::{ClientId, GrantId, ResourceIndicator, Scope, TokenHash};
 use time::OffsetDateTime;
 
@@ -194,25 +197,10 @@ impl TokenView {
 /// least: time for the exchange to store its tokens.
 const TAKEN_CODE_GRACE: time::Duration = time::Duration::minutes(5);
 
-/// Live access tokens one grant keeps at most. A grant gets a new access
-/// token at every refresh, each living its own lifetime (an hour by
-/// default), and a lookup scans the grant's list under its shard's lock:
-/// so a client refreshing in a loop must not grow it without end (RFC 6819
-/// §4.4.1.11). At the cap the oldest live one is revoked: 256 is a refresh
-/// every 15 seconds for an hour's tokens.
-pub(crate) const MAX_ACCESS_TOKENS_PER_GRANT: usize = 256;
-
-/// Rotated-away refresh tokens one grant remembers at most, to recognise
-/// their reuse (RFC 9700 §4.14.2). Each is kept as long as it would have
-/// lived (30 days by default); past the cap the oldest is forgotten, and
-/// presenting it is then an unknown token (`invalid_grant`) rather than a
-/// reuse that revokes the family.
-pub(crate) const MAX_RETIRED_PER_GRANT: usize = 1024;
-
 /// Remembers a displaced refresh token. Most grants retire one token or
 /// none, so the first slot is exact; a family that keeps rotating grows
 /// amortised, not by one reallocation (and copy) per rotation, up to
-/// [`MAX_RETIRED_PER_GRANT`].
+/// [`MAX_RETIRED_REFRESH_PER_GRANT`].
 fn retire(
     retired: &mut Vec<(TokenHash, OffsetDateTime)>,
     hash: TokenHash,
@@ -222,9 +210,9 @@ fn retire(
     if retired.is_empty() {
         retired.reserve_exact(1);
     }
-    if retired.len() >= MAX_RETIRED_PER_GRANT {
+    if retired.len() >= MAX_RETIRED_REFRESH_PER_GRANT {
         retired.retain(|&(_, until)| until > now);
-        if retired.len() >= MAX_RETIRED_PER_GRANT {
+        if retired.len() >= MAX_RETIRED_REFRESH_PER_GRANT {
             // In the order retired: the first is the oldest.
             retired.remove(0);
         }
@@ -863,7 +851,7 @@ mod tests {
         let (access, refresh, retired, _) = g.counts();
         assert_eq!(access, MAX_ACCESS_TOKENS_PER_GRANT);
         assert_eq!(refresh, 1);
-        assert_eq!(retired, MAX_RETIRED_PER_GRANT);
+        assert_eq!(retired, MAX_RETIRED_REFRESH_PER_GRANT);
         let key = |n: u32| {
             let mut h = [0; 32];
             h[..4].copy_from_slice(&n.to_le_bytes());

@@ -5,7 +5,10 @@
 //! statement as the record.
 //!
 //! Parameters are bound, never formatted in; only the schema name (a
-//! validated, quoted identifier) is.
+//! validated, quoted identifier) and the core's per-grant bounds (integer
+//! constants) are.
+
+use tessera::storage::{MAX_ACCESS_TOKENS_PER_GRANT, MAX_RETIRED_REFRESH_PER_GRANT};
 
 /// The statements of one store, for its schema.
 #[derive(Debug)]
@@ -143,9 +146,30 @@ impl Sql {
                     INSERT INTO {s}.refresh_tokens (grant_id, hash, expires_at, record)
                     SELECT $1, $5, $9, $10::jsonb FROM g WHERE $5::bytea IS NOT NULL
                     ON CONFLICT (grant_id, hash) DO NOTHING
+                ), xa AS (
+                    DELETE FROM {s}.access_tokens t
+                    WHERE t.grant_id = $1 AND EXISTS (SELECT 1 FROM g)
+                      AND t.hash IN (SELECT o.hash FROM {s}.access_tokens o
+                                     WHERE o.grant_id = $1
+                                     ORDER BY o.expires_at DESC, o.hash
+                                     OFFSET {keep_access})
+                ), xr AS (
+                    DELETE FROM {s}.refresh_tokens t
+                    WHERE t.grant_id = $1 AND EXISTS (SELECT 1 FROM g)
+                      AND t.hash IN (SELECT o.hash FROM {s}.refresh_tokens o
+                                     WHERE o.grant_id = $1 AND o.hash <> $2
+                                     ORDER BY o.expires_at DESC, o.hash
+                                     OFFSET {keep_retired})
                 )
                 SELECT count(*) FROM g",
-            ),
+            )
+            // The bounds per grant (`tessera::storage`): every sub-statement
+            // sees the rows as they were before it, so the new access token
+            // is not among the old ones counted, nor the token retired now
+            // ($2) among the retired: the newest others are kept beside it.
+            // What expires first goes first, expired rows before live ones.
+            .replace("{keep_access}", &(MAX_ACCESS_TOKENS_PER_GRANT - 1).to_string())
+            .replace("{keep_retired}", &(MAX_RETIRED_REFRESH_PER_GRANT - 1).to_string()),
             revoke_access_token: q("DELETE FROM {s}.access_tokens WHERE grant_id = $1 AND hash = $2"),
             // $1 grant, $2 expiry of a tombstone for a grant with no row.
             // The flag is what kills the tokens (every lookup checks it, and

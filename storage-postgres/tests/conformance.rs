@@ -74,6 +74,7 @@ checks!(
     refresh_token_lookup,
     refresh_rotation,
     failed_rotation_changes_nothing,
+    a_refresh_loop_is_bounded_per_grant,
     kinds_do_not_mix,
     pending_lifecycle,
     expired_pending_is_gone,

@@ -28,7 +28,12 @@
 //!   (access token), `…:s:<hash>` (the standalone access token of a fresh
 //!   client-credentials grant: one `SET`, no meta, dead under a revocation
 //!   mark, which outlives it), `…:r:<hash>` (refresh token), `…:p:<hash>`
-//!   (pending request). Only SHA-256 hashes of secrets are stored.
+//!   (pending request), and for a grant with refresh tokens `…:ai` and
+//!   `…:ri`, sorted sets of its access and retired refresh record keys by
+//!   expiry, by which a rotation keeps the grant within the core's bounds
+//!   (`tessera::storage::MAX_ACCESS_TOKENS_PER_GRANT`,
+//!   `MAX_RETIRED_REFRESH_PER_GRANT`). Only SHA-256 hashes of secrets are
+//!   stored.
 //! - **Everything expires.** Every record key gets an absolute expiry from
 //!   the record's `expires_at`; a grant's meta lives as long as its longest
 //!   record. Expired records are never answered live, even before Redis

@@ -159,6 +159,20 @@ impl Reply {
 mod tests {
     use super::*;
 
+    /// The Lua prelude spells the core's per-grant bounds as numbers of its
+    /// own: they must stay equal.
+    #[test]
+    fn the_lua_bounds_are_the_cores() {
+        use tessera::storage::{MAX_ACCESS_TOKENS_PER_GRANT, MAX_RETIRED_REFRESH_PER_GRANT};
+        let prelude = include_str!("scripts/prelude.lua");
+        assert!(prelude.contains(&format!(
+            "local MAX_ACCESS_PER_GRANT = {MAX_ACCESS_TOKENS_PER_GRANT}\n"
+        )));
+        assert!(prelude.contains(&format!(
+            "local MAX_RETIRED_PER_GRANT = {MAX_RETIRED_REFRESH_PER_GRANT}\n"
+        )));
+    }
+
     #[test]
     fn scripts_carry_the_prelude() {
         let s = Scripts::new();

@@ -63,7 +63,8 @@ use tokio::sync::Barrier;
 
 use tessera::storage::{
     CodeRecord, CodeTake, DevicePoll, DeviceRecord, DeviceStatus, DeviceStore, GrantStore,
-    NewTokens, PendingAuthorization, PendingStore, RefreshLookup, Subject, TokenRecord,
+    MAX_ACCESS_TOKENS_PER_GRANT, MAX_RETIRED_REFRESH_PER_GRANT, NewTokens, PendingAuthorization,
+    PendingStore, RefreshLookup, Subject, TokenRecord,
 };
 use tessera::{
     ClientId, ClientRegistry, CodeChallenge, GrantId, OsRandom, Random, ResourceIndicator, Scope,
@@ -108,6 +109,7 @@ where
     refresh_token_lookup(make_store().await).await;
     refresh_rotation(make_store().await).await;
     failed_rotation_changes_nothing(make_store().await).await;
+    a_refresh_loop_is_bounded_per_grant(make_store().await).await;
     kinds_do_not_mix(make_store().await).await;
     pending_lifecycle(make_store().await).await;
     expired_pending_is_gone(make_store().await).await;
@@ -981,6 +983,72 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
         ok(store.refresh_token(r2, now + secs(700)).await, C),
         RefreshLookup::Retired,
         "[{C}] second token, still before its expiry"
+    );
+}
+
+/// A client refreshing in a loop cannot grow its grant without end (the
+/// [`GrantStore`] bounds, RFC 6819 §4.4.1.11): of the access tokens only
+/// the newest [`MAX_ACCESS_TOKENS_PER_GRANT`] stay live, of the retired
+/// refresh tokens the newest [`MAX_RETIRED_REFRESH_PER_GRANT`] are still
+/// recognised as reuse (RFC 9700 §4.14.2), older ones are unknown. Each
+/// rotation comes a second after the last, so "oldest" is unambiguous.
+pub async fn a_refresh_loop_is_bounded_per_grant<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "a_refresh_loop_is_bounded_per_grant";
+    let now = base_now();
+    let rotations = MAX_RETIRED_REFRESH_PER_GRANT + 10;
+    let g = grant();
+    let first = mint_tokens(g, now, 3600, Some(7200));
+    issue_ok(&*store, g, &first, C).await;
+    let mut access = vec![first.access];
+    let mut refresh = vec![refresh_of(&first)];
+    let mut at = now;
+    for i in 1..=rotations {
+        at = now + secs(i64::try_from(i).unwrap_or(i64::MAX));
+        let next = mint_tokens(g, at, 3600, Some(7200));
+        let old = refresh[refresh.len() - 1];
+        assert!(
+            ok(store.rotate_refresh(old, next.tokens.clone(), at).await, C),
+            "[{C}] rotation {i}"
+        );
+        access.push(next.access);
+        refresh.push(refresh_of(&next));
+    }
+    // Access tokens: 1 + rotations issued, the newest 256 live.
+    let kept = access.len() - MAX_ACCESS_TOKENS_PER_GRANT;
+    for (i, expect) in [
+        (0, false),
+        (kept - 1, false),
+        (kept, true),
+        (access.len() - 1, true),
+    ] {
+        assert_eq!(
+            ok(store.access_token(access[i], at).await, C).is_some(),
+            expect,
+            "[{C}] access token {i} of {}",
+            access.len()
+        );
+    }
+    // Refresh tokens: all but the last retired, the newest 1,024 of them remembered.
+    let forgotten = rotations - MAX_RETIRED_REFRESH_PER_GRANT;
+    for (i, expect) in [
+        (0, RefreshLookup::Unknown),
+        (forgotten - 1, RefreshLookup::Unknown),
+        (forgotten, RefreshLookup::Retired),
+        (rotations - 1, RefreshLookup::Retired),
+    ] {
+        assert_eq!(
+            ok(store.refresh_token(refresh[i], at).await, C),
+            expect,
+            "[{C}] refresh token {i} of {}",
+            refresh.len()
+        );
+    }
+    assert!(
+        matches!(
+            ok(store.refresh_token(refresh[rotations], at).await, C),
+            RefreshLookup::Current(_)
+        ),
+        "[{C}] the current refresh token"
     );
 }
 

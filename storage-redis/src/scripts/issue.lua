@@ -16,5 +16,8 @@ if KEYS[3] then
     redis.call('SET', KEYS[3], ARGV[3], 'PXAT', ARGV[4])
     redis.call('HSET', KEYS[1], 'cur', ARGV[5])
     extend(KEYS[1], ARGV[4])
+    -- Only a grant with a refresh token gathers access tokens (one per
+    -- rotation): index them for the bound rotate_refresh keeps.
+    index_add(KEYS[1], 'ai', KEYS[2], ARGV[2])
 end
 return {'ok'}

@@ -11,6 +11,9 @@
 --   <prefix>{<grant>}:s:<hash>  standalone access token record (JSON): the only
 --                               record of a fresh client-credentials grant, one SET
 --   <prefix>{<grant>}:r:<hash>  refresh token record (JSON), current or retired
+--   <prefix>{<grant>}:ai        access record keys of a grant with refresh tokens,
+--                               a sorted set by expiry (the per-grant bound)
+--   <prefix>{<grant>}:ri        retired refresh record keys, the same
 -- Every key carries an absolute expiry (PXAT / PEXPIREAT); nothing lives forever.
 -- A grant whose meta is gone is dead: no record of it is answered live, but
 -- for standalone records, which need no meta and die only under a revocation
@@ -53,6 +56,37 @@ end
 -- Whether the grant is revoked.
 local function revoked(meta)
     return redis.call('HGET', meta, 'rev') == '1'
+end
+
+-- The bounds per grant (`tessera::storage::MAX_ACCESS_TOKENS_PER_GRANT` and
+-- `MAX_RETIRED_REFRESH_PER_GRANT`; a test in scripts.rs keeps them equal).
+local MAX_ACCESS_PER_GRANT = 256
+local MAX_RETIRED_PER_GRANT = 1024
+
+-- Adds a record key to one of the grant's indexes (a sorted set beside the
+-- meta, in its slot: `<prefix>{<grant>}:ai` for access tokens, `:ri` for
+-- retired refresh tokens), scored by the record's expiry (ms). With `now`
+-- and `cap`, then drops the expired members (their records expired with
+-- them) and, past `cap`, the ones that expire first, deleting their
+-- records: so a client refreshing in a loop cannot grow its grant without
+-- end. The index lives as long as the meta; call after `extend`.
+local function index_add(meta, name, record_key, exp, now, cap)
+    local idx = string.sub(meta, 1, -2) .. name
+    redis.call('ZADD', idx, exp, record_key)
+    if now then
+        redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
+        local over = redis.call('ZCARD', idx) - cap
+        if over > 0 then
+            local popped = redis.call('ZPOPMIN', idx, over)
+            for i = 1, #popped, 2 do
+                redis.call('DEL', popped[i])
+            end
+        end
+    end
+    local until_ms = redis.call('HGET', meta, 'exp')
+    if until_ms then
+        redis.call('PEXPIREAT', idx, until_ms)
+    end
 end
 
 -- Extends the grant meta's life to at least `exp` (ms since the epoch, as a

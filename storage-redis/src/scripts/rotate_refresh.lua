@@ -2,7 +2,8 @@
 -- Succeeds only if ARGV[1] is the current refresh token, its record exists and
 -- is live at `now`, and the grant is not revoked; then the old record stays
 -- (retired, until its own expiry), the new refresh token becomes current and
--- the new access token is stored.
+-- the new access token is stored; past the per-grant bounds the access
+-- tokens and retired refresh tokens that expire first are deleted.
 -- KEYS[1] grant meta   KEYS[2] old refresh record   KEYS[3] new access record
 -- KEYS[4] new refresh record (only with a new refresh token)
 -- ARGV[1] old refresh hash (key form)   ARGV[2] now, ms since the epoch
@@ -41,4 +42,8 @@ if KEYS[4] then
 else
     redis.call('HDEL', KEYS[1], 'cur')
 end
+-- The bounds per grant: the new access token and the token retired now
+-- join their indexes, and what exceeds them goes (see `index_add`).
+index_add(KEYS[1], 'ai', KEYS[3], ARGV[4], ARGV[2], MAX_ACCESS_PER_GRANT)
+index_add(KEYS[1], 'ri', KEYS[2], string.format('%d', exp), ARGV[2], MAX_RETIRED_PER_GRANT)
 return {'rotated'}
