@@ -184,7 +184,11 @@ pub(crate) async fn check_secret(
         return Err(failed("client has no secret"));
     };
     let Some(verifier) = verifier else {
-        tracing::error!(client = %client.id, scheme = hash.scheme(), "no verifier for the client's secret hash scheme");
+        tracing::error!(
+            client = client.id.as_str(),
+            scheme = hash.scheme(),
+            "no verifier for the client's secret hash scheme"
+        );
         return Err(failed("unknown secret hash scheme"));
     };
     let matches = match verifier.verify_now(hash, presented) {

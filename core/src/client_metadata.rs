@@ -780,10 +780,10 @@ impl Server {
                 match &e {
                     ClientMetadataError::Fetch(f) => {
                         let cause = std::error::Error::source(f).map(ToString::to_string);
-                        tracing::info!(client = %id, error = %e, cause, "client metadata document refused");
+                        tracing::info!(client = id.as_str(), error = %e, cause, "client metadata document refused");
                     }
                     _ => {
-                        tracing::info!(client = %id, error = %e, "client metadata document refused")
+                        tracing::info!(client = id.as_str(), error = %e, "client metadata document refused")
                     }
                 }
                 Err(LookupError::Document(e))
@@ -843,7 +843,7 @@ impl Server {
             docs.policy.max_cached,
             docs.policy.max_cached_bytes,
         );
-        tracing::info!(client = %id, "client metadata document fetched");
+        tracing::info!(client = id.as_str(), "client metadata document fetched");
         Ok(client)
     }
 

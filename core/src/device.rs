@@ -195,7 +195,7 @@ impl Server {
             .check_limit(Action::DeviceAuthorization, client.id.as_str())
             .await
         {
-            tracing::info!(client = %client.id, retry_at = %limited.retry_at, "device authorization refused: too many requests");
+            tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "device authorization refused: too many requests");
             // RFC 8628 §3.2 answers with RFC 6749 §5.2's codes; `slow_down`
             // is for polling.
             return Err(OAuthError::new(
@@ -227,7 +227,7 @@ impl Server {
                 .put_device(device.key(), user_code.hash(), record.clone(), now)
                 .await?
             {
-                tracing::info!(client = %client.id, "device authorization issued");
+                tracing::info!(client = client.id.as_str(), "device authorization issued");
                 let verification_uri = self.device_verification_uri();
                 let display = user_code.display();
                 let complete = format!(

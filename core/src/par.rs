@@ -80,7 +80,7 @@ impl Server {
             .check_limit(Action::PushedAuthorization, client.id.as_str())
             .await
         {
-            tracing::info!(client = %client.id, retry_at = %limited.retry_at, "pushed request refused: too many");
+            tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "pushed request refused: too many");
             return Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "too many pushed authorization requests; try again later",
@@ -123,7 +123,7 @@ impl Server {
         self.store()
             .put_pending(handle.key(), valid.pending)
             .await?;
-        tracing::info!(client = %client.id, "authorization request pushed");
+        tracing::info!(client = client.id.as_str(), "authorization request pushed");
         Ok(PushedRequest {
             request_uri: format!("{REQUEST_URI_PREFIX}{}", handle.expose()),
             expires_in: lifetime.whole_seconds(),

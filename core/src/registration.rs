@@ -748,7 +748,7 @@ impl Server {
                 RegisterOutcome::Registered => {
                     self.record_attempt(Action::ClientRegistration, &limit_key)
                         .await;
-                    tracing::info!(client = %client_id, "client registered dynamically");
+                    tracing::info!(client = client_id.as_str(), "client registered dynamically");
                     return Ok(valid.information);
                 }
                 RegisterOutcome::CapReached => {
@@ -847,7 +847,7 @@ impl Server {
             .as_ref()
             .is_some_and(|r| r.unused_until.is_some());
         if unused && let Err(e) = self.store().mark_client_used(&client.id, self.now()).await {
-            tracing::warn!(client = %client.id, error = %e, "marking a registered client used failed");
+            tracing::warn!(client = client.id.as_str(), error = %e, "marking a registered client used failed");
         }
     }
 }

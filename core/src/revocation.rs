@@ -31,14 +31,14 @@ impl Server {
                 && record.client_id == client.id
             {
                 self.store().revoke_access_token(secret).await?;
-                tracing::info!(client = %client.id, "access token revoked");
+                tracing::info!(client = client.id.as_str(), "access token revoked");
             }
         } else if let Some(secret) = SecretKey::parse(TokenKind::Refresh, token)
             && let RefreshLookup::Current(record) = self.store().refresh_token(secret, now).await?
             && record.client_id == client.id
         {
             self.store().revoke_grant(secret.grant).await?;
-            tracing::info!(client = %client.id, grant = %secret.grant, "refresh token revoked with its grant");
+            tracing::info!(client = client.id.as_str(), grant = %secret.grant, "refresh token revoked with its grant");
         }
         Ok(())
     }

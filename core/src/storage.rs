@@ -270,7 +270,7 @@ pub trait GrantStore: Send + Sync {
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError>;
 
     /// Adds the first tokens of a grant the caller has just made: `grant`
-    /// is a fresh random id nobody else has seen (a client-credentials
+    /// is a fresh id nobody else has seen ([`GrantId::mint`]; a client-credentials
     /// grant, RFC 6749 §4.4), so nothing can have revoked it or stored
     /// under it, and a store may write without checking (the Redis store
     /// saves a script run). The grant must afterwards behave exactly as

@@ -65,8 +65,11 @@ impl GrantId {
     /// the last one, in memory it touched a moment ago, where a random key
     /// lands anywhere in a table of millions: a cache miss, or a page read,
     /// per token issued. The 80 random bits keep ids unique; nothing is
-    /// secret in a grant id (the secret is the token's other 32 bytes), and
-    /// what it shows, when the grant began, its holder already knows.
+    /// secret in a grant id (the secret is the token's other 32 bytes). What
+    /// it shows is when the grant began, to the millisecond: to whoever
+    /// holds any token of the grant, refreshed and exchanged ones included,
+    /// and, through a JWT access token's `jti`, to resource servers (as
+    /// OpenID Connect's `auth_time` would).
     pub fn mint(now: OffsetDateTime, random: &dyn Random) -> Self {
         let mut id = [0u8; 16];
         let millis = now.unix_timestamp_nanos() / 1_000_000;

@@ -903,7 +903,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<OffsetDateTime>(), 16);
         assert_eq!(std::mem::size_of::<StoredToken>(), 88);
         assert_eq!(std::mem::size_of::<Grant>(), 120);
-        // Map slot: id + box pointer.
-        assert_eq!(std::mem::size_of::<(tessera::GrantId, Box<Grant>)>(), 24);
+        // B-tree entry: key + box pointer.
+        assert_eq!(std::mem::size_of::<GrantKey>(), 16);
+        assert_eq!(std::mem::size_of::<Box<Grant>>(), 8);
     }
 }

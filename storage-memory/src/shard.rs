@@ -6,8 +6,9 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 /// A hasher for keys that are already uniformly random (pending requests'
-/// keys: a random id and a SHA-256): it folds the bytes instead of running
-/// SipHash. (Grants are kept in a B-tree by their time-ordered ids.)
+/// keys: a grant id, and the SHA-256 of a random secret): it folds the
+/// bytes instead of running SipHash. (Grants are kept in a B-tree by their
+/// time-ordered ids.)
 ///
 /// Why this is safe against hash flooding: every key *inserted* into a map
 /// is minted by the server from a CSPRNG. A client can only make the store

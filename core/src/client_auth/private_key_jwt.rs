@@ -162,7 +162,7 @@ impl ClientAuthMethod for PrivateKeyJwt {
             rules = rules.also_accepting(token_endpoint);
         }
         let refuse = |e: AssertionError| {
-            tracing::info!(client = %client.id, error = %e, "client assertion refused");
+            tracing::info!(client = client.id.as_str(), error = %e, "client assertion refused");
             failed("client assertion refused").with_reason(e.reason())
         };
         let assertion = rules.validate(token, &keys, ctx.now).map_err(refuse)?;

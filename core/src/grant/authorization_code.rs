@@ -92,7 +92,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             CodeTake::Taken(record) => record,
             CodeTake::AlreadyTaken => {
                 // §4.1.2: a code used twice revokes every token issued from it.
-                tracing::warn!(client = %client.id, grant = %code.grant, "authorization code replayed; revoking its grant");
+                tracing::warn!(client = client.id.as_str(), grant = %code.grant, "authorization code replayed; revoking its grant");
                 ctx.store.revoke_grant(code.grant).await?;
                 return Err(
                     OAuthError::invalid_grant("the authorization code was already used")
@@ -145,7 +145,7 @@ impl GrantHandler for AuthorizationCodeGrant {
             // moment later (RFC 6749 §4.1.2: deny the *second* use, revoke
             // what the first got). Answering an error here would leave a race
             // with no winner at all.
-            tracing::warn!(client = %client.id, grant = %code.grant, "grant revoked by a concurrent replay before its tokens were stored");
+            tracing::warn!(client = client.id.as_str(), grant = %code.grant, "grant revoked by a concurrent replay before its tokens were stored");
         }
         Ok(minted.response)
     }

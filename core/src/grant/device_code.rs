@@ -81,7 +81,7 @@ impl GrantHandler for DeviceCodeGrant {
             return Err(OAuthError::invalid_grant("the grant was revoked")
                 .with_reason(Reason::GrantRevoked));
         }
-        tracing::info!(client = %client.id, grant = %device.grant, "device code exchanged");
+        tracing::info!(client = client.id.as_str(), grant = %device.grant, "device code exchanged");
         Ok(minted.response)
     }
 }

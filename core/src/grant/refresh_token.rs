@@ -88,7 +88,7 @@ impl GrantHandler for RefreshTokenGrant {
         let record = match ctx.store.refresh_token(old, ctx.now).await? {
             RefreshLookup::Current(record) => record,
             RefreshLookup::Retired => {
-                tracing::warn!(client = %client.id, grant = %old.grant, "retired refresh token reused; revoking its grant");
+                tracing::warn!(client = client.id.as_str(), grant = %old.grant, "retired refresh token reused; revoking its grant");
                 ctx.store.revoke_grant(old.grant).await?;
                 return Err(reused());
             }
@@ -139,7 +139,7 @@ impl GrantHandler for RefreshTokenGrant {
             .await?
         {
             // Someone rotated it first: two parties hold the token (RFC 9700 §4.14.2).
-            tracing::warn!(client = %client.id, grant = %old.grant, "concurrent refresh token use; revoking its grant");
+            tracing::warn!(client = client.id.as_str(), grant = %old.grant, "concurrent refresh token use; revoking its grant");
             ctx.store.revoke_grant(old.grant).await?;
             return Err(reused());
         }

@@ -99,7 +99,10 @@ impl Server {
                 OAuthError::invalid_request("pushed authorization requests are required"),
             ));
         }
-        tracing::info!(client = %valid.client.id, "authorization request accepted");
+        tracing::info!(
+            client = valid.client.id.as_str(),
+            "authorization request accepted"
+        );
         self.proceed(valid.pending, valid.client, owner, now).await
     }
 
@@ -156,7 +159,10 @@ impl Server {
         let client = self.client_of(&pending).await?;
         // From here the request waits for login and consent like any other.
         pending.expires_at = now + self.inner.config.lifetimes.pending;
-        tracing::info!(client = %client.id, "pushed authorization request accepted");
+        tracing::info!(
+            client = client.id.as_str(),
+            "pushed authorization request accepted"
+        );
         self.proceed(pending, client, owner, now).await
     }
 
@@ -301,7 +307,10 @@ impl Server {
         };
         match requirement {
             Ok(ConsentRequirement::Granted) => {
-                tracing::info!(client = %client.id, "consent policy granted without a prompt");
+                tracing::info!(
+                    client = client.id.as_str(),
+                    "consent policy granted without a prompt"
+                );
                 Ok(false)
             }
             Ok(_) => Ok(true),
@@ -445,7 +454,7 @@ impl Server {
             issuer: issuer.clone(),
         };
         if decision == Decision::Deny {
-            tracing::info!(client = %client_id, "resource owner denied access");
+            tracing::info!(client = client_id.as_str(), "resource owner denied access");
             let denied = OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the resource owner denied the request",
@@ -471,7 +480,7 @@ impl Server {
         if let Err(e) = kept {
             return Err(Rejection::Redirect(Box::new(target()), e.into()));
         }
-        tracing::info!(client = %client_id, grant = %code.grant(), "authorization code issued");
+        tracing::info!(client = client_id.as_str(), grant = %code.grant(), "authorization code issued");
         Ok(AuthorizeOutcome::Redirect(authorize::code_redirect(
             &redirect_uri,
             state.as_deref(),

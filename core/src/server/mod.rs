@@ -323,7 +323,7 @@ impl Server {
         action: Action,
     ) -> Result<(), OAuthError> {
         if let Err(limited) = self.check_limit(action, UNVETTED_CLIENTS).await {
-            tracing::info!(client = %id, action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
+            tracing::info!(client = id.as_str(), action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
             return Err(OAuthError::new(
                 crate::error::ErrorCode::TemporarilyUnavailable,
                 "too many requests from self-registered clients; try again later",

@@ -306,7 +306,7 @@ impl GrantHandler for TokenExchangeGrant {
         }
         tracing::info!(
             actor = %client.id,
-            subject_client = %record.client_id,
+            subject_client = record.client_id.as_str(),
             grant = %subject.grant,
             "token exchanged (RFC 8693)"
         );

@@ -3,7 +3,7 @@
 //! default (`Full`, no colours) format,
 //!
 //! ```text
-//! 2026-11-30T21:51:24.803525Z  INFO oauth{endpoint="token" method=POST}: tessera::server::token: token request client=backup-job grant_type="client_credentials" outcome="issued"
+//! 2026-11-30T21:51:24.803525Z  INFO oauth{endpoint="token" method=POST}: tessera::server::token: token request client="backup-job" grant_type="client_credentials" outcome="issued"
 //! ```
 //!
 //! at a fraction of the cost (bench/README.md, "Logging"): the line is
