@@ -220,15 +220,16 @@ pub enum RefreshLookup {
 }
 
 /// The live access tokens a store keeps per grant at most. A client that
-/// refreshes in a loop adds one per rotation; past this many, the one that
-/// expires first is dropped (revoked early). 256 is a refresh every 15
+/// refreshes in a loop adds one per rotation; past this many, the oldest
+/// (the first issued) is dropped: revoked early. 256 is a refresh every 15
 /// seconds for an hour's tokens (RFC 6819 §4.4.1.11: bounded storage).
 pub const MAX_ACCESS_TOKENS_PER_GRANT: usize = 256;
 
 /// The rotated-away refresh tokens a store remembers per grant at most, to
 /// recognise their reuse (RFC 9700 §4.14.2). Each is kept until its own
-/// expiry (30 days by default); past this many, the one that expires first
-/// is forgotten, and presenting it is then an unknown token
+/// expiry (30 days by default); past this many, the oldest (the first
+/// retired; never by expiry, which refresh tokens share near their family's
+/// end) is forgotten, and presenting it is then an unknown token
 /// (`invalid_grant`) rather than a reuse that revokes the family.
 pub const MAX_RETIRED_REFRESH_PER_GRANT: usize = 1024;
 
@@ -238,7 +239,7 @@ pub const MAX_RETIRED_REFRESH_PER_GRANT: usize = 1024;
 ///
 /// One grant holds at most [`MAX_ACCESS_TOKENS_PER_GRANT`] live access
 /// tokens and remembers at most [`MAX_RETIRED_REFRESH_PER_GRANT`] retired
-/// refresh tokens, whatever its client does (checked by
+/// refresh tokens, however often its client refreshes (checked by
 /// `tessera_testkit::a_refresh_loop_is_bounded_per_grant`).
 ///
 /// # Atomicity

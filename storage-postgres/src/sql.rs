@@ -151,14 +151,14 @@ impl Sql {
                     WHERE t.grant_id = $1 AND EXISTS (SELECT 1 FROM g)
                       AND t.hash IN (SELECT o.hash FROM {s}.access_tokens o
                                      WHERE o.grant_id = $1
-                                     ORDER BY o.expires_at DESC, o.hash
+                                     ORDER BY (o.record->>'issued_at')::bigint DESC, o.hash
                                      OFFSET {keep_access})
                 ), xr AS (
                     DELETE FROM {s}.refresh_tokens t
                     WHERE t.grant_id = $1 AND EXISTS (SELECT 1 FROM g)
                       AND t.hash IN (SELECT o.hash FROM {s}.refresh_tokens o
                                      WHERE o.grant_id = $1 AND o.hash <> $2
-                                     ORDER BY o.expires_at DESC, o.hash
+                                     ORDER BY (o.record->>'issued_at')::bigint DESC, o.hash
                                      OFFSET {keep_retired})
                 )
                 SELECT count(*) FROM g",
@@ -167,7 +167,11 @@ impl Sql {
             // sees the rows as they were before it, so the new access token
             // is not among the old ones counted, nor the token retired now
             // ($2) among the retired: the newest others are kept beside it.
-            // What expires first goes first, expired rows before live ones.
+            // Newest by issue time (a retired refresh token was issued when
+            // its predecessor retired), not by expiry: refresh tokens of one
+            // family share their expiry near its end, and a tie must not
+            // forget a token retired a moment ago. Expired rows are among
+            // the oldest (expiries only grow with issue time).
             .replace("{keep_access}", &(MAX_ACCESS_TOKENS_PER_GRANT - 1).to_string())
             .replace("{keep_retired}", &(MAX_RETIRED_REFRESH_PER_GRANT - 1).to_string()),
             revoke_access_token: q("DELETE FROM {s}.access_tokens WHERE grant_id = $1 AND hash = $2"),

@@ -57,6 +57,16 @@ impl Keys {
         key
     }
 
+    /// `<prefix>{<grant>}:<name>`: one of a grant's sorted indexes (`ai`
+    /// access tokens, `ri` retired refresh tokens) that keep it within the
+    /// core's per-grant bounds (`prelude.lua`, `index_add`).
+    pub(crate) fn index(&self, grant: &GrantId, name: &str) -> String {
+        let mut key = self.grant_tag(grant, 1 + name.len());
+        key.push(':');
+        key.push_str(name);
+        key
+    }
+
     pub(crate) fn meta(&self, grant: &GrantId) -> String {
         let mut key = self.grant_tag(grant, 2);
         key.push_str(":g");

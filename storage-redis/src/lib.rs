@@ -29,11 +29,14 @@
 //!   client-credentials grant: one `SET`, no meta, dead under a revocation
 //!   mark, which outlives it), `…:r:<hash>` (refresh token), `…:p:<hash>`
 //!   (pending request), and for a grant with refresh tokens `…:ai` and
-//!   `…:ri`, sorted sets of its access and retired refresh record keys by
-//!   expiry, by which a rotation keeps the grant within the core's bounds
+//!   `…:ri`, sorted sets of its access token hashes by issue time and of
+//!   its retired refresh token hashes by retirement time, by which a
+//!   rotation keeps the grant within the core's bounds
 //!   (`tessera::storage::MAX_ACCESS_TOKENS_PER_GRANT`,
-//!   `MAX_RETIRED_REFRESH_PER_GRANT`). Only SHA-256 hashes of secrets are
-//!   stored.
+//!   `MAX_RETIRED_REFRESH_PER_GRANT`): the first issued and the first
+//!   retired go, their records deleted by the rotation script (record keys
+//!   it names from the index, in the grant's slot, not declared in `KEYS`).
+//!   Only SHA-256 hashes of secrets are stored.
 //! - **Everything expires.** Every record key gets an absolute expiry from
 //!   the record's `expires_at`; a grant's meta lives as long as its longest
 //!   record. Expired records are never answered live, even before Redis
@@ -56,7 +59,9 @@
 //! `OOM`: the store answers [`StoreError::Unavailable`] (the core's `503
 //! temporarily_unavailable`), while reads (bearer validation, introspection,
 //! revocation of what exists) keep working, and writing resumes as records
-//! expire. Size `maxmemory` for the live tokens (a few hundred bytes each);
+//! expire. Size `maxmemory` for the live tokens (a few hundred bytes
+//! each, about a hundred more per grant with refresh tokens for its
+//! indexes);
 //! anonymous requests cannot fill it, since the core stores nothing for a
 //! browser that has not signed in (see `tessera`'s login handles). Tested
 //! against a real `maxmemory` in `tests/maxmemory.rs`.

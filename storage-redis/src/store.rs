@@ -457,9 +457,10 @@ impl GrantStore for RedisStore {
                     },
                 );
                 let refresh_json = encode(refresh)?;
+                let access_index = self.inner.keys.index(&grant, "ai");
                 self.eval(
                     &self.inner.scripts.issue,
-                    &[&meta, &access_key, &refresh_key],
+                    &[&meta, &access_key, &refresh_key, &access_index],
                     &[
                         &access_json,
                         &access_exp,
@@ -605,11 +606,13 @@ impl GrantStore for RedisStore {
         );
         let access_json = encode(access)?;
         let access_exp = pxat(access.expires_at).to_string();
+        let access_index = self.inner.keys.index(&grant, "ai");
+        let retired_index = self.inner.keys.index(&grant, "ri");
         let reply = match &tokens.refresh {
             None => {
                 self.eval(
                     &self.inner.scripts.rotate_refresh,
-                    &[&meta, &old_key, &access_key],
+                    &[&meta, &old_key, &access_key, &access_index, &retired_index],
                     &[&old_hash, &now_ms, &access_json, &access_exp],
                 )
                 .await?
@@ -625,7 +628,14 @@ impl GrantStore for RedisStore {
                 let refresh_json = encode(refresh)?;
                 self.eval(
                     &self.inner.scripts.rotate_refresh,
-                    &[&meta, &old_key, &access_key, &refresh_key],
+                    &[
+                        &meta,
+                        &old_key,
+                        &access_key,
+                        &access_index,
+                        &retired_index,
+                        &refresh_key,
+                    ],
                     &[
                         &old_hash,
                         &now_ms,

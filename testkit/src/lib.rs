@@ -991,7 +991,10 @@ pub async fn refresh_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
 /// the newest [`MAX_ACCESS_TOKENS_PER_GRANT`] stay live, of the retired
 /// refresh tokens the newest [`MAX_RETIRED_REFRESH_PER_GRANT`] are still
 /// recognised as reuse (RFC 9700 §4.14.2), older ones are unknown. Each
-/// rotation comes a second after the last, so "oldest" is unambiguous.
+/// rotation comes a second after the last, and every token expires at the
+/// same instant (as refresh tokens do near their family's end): "oldest"
+/// is the order of issue, never a tie broken by hash, so the token retired
+/// a moment ago is never the one forgotten.
 pub async fn a_refresh_loop_is_bounded_per_grant<S: GrantStore + ?Sized>(store: Arc<S>) {
     const C: &str = "a_refresh_loop_is_bounded_per_grant";
     let now = base_now();
@@ -1003,9 +1006,10 @@ pub async fn a_refresh_loop_is_bounded_per_grant<S: GrantStore + ?Sized>(store: 
     let mut refresh = vec![refresh_of(&first)];
     let mut at = now;
     for i in 1..=rotations {
-        at = now + secs(i64::try_from(i).unwrap_or(i64::MAX));
-        let next = mint_tokens(g, at, 3600, Some(7200));
+        let i = i64::try_from(i).unwrap_or(i64::MAX);
+        at = now + secs(i);
         let old = refresh[refresh.len() - 1];
+        let next = mint_tokens(g, at, 3600 - i, Some(7200 - i));
         assert!(
             ok(store.rotate_refresh(old, next.tokens.clone(), at).await, C),
             "[{C}] rotation {i}"

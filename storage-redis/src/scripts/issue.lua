@@ -1,6 +1,7 @@
 -- issue: adds an access token (and optionally a refresh token, which becomes
 -- the grant's current one) to a grant, unless the grant is revoked.
--- KEYS[1] grant meta   KEYS[2] access record   KEYS[3] refresh record (only with a refresh token)
+-- KEYS[1] grant meta   KEYS[2] access record   KEYS[3] refresh record and
+-- KEYS[4] the grant's access index (both only with a refresh token)
 -- ARGV[1] access JSON  ARGV[2] access expiry ms
 -- ARGV[3] refresh JSON ARGV[4] refresh expiry ms  ARGV[5] refresh hash (key form)   (only with a refresh token)
 -- Returns {'ok'} | {'revoked'} | {'corrupt', why}.
@@ -18,6 +19,7 @@ if KEYS[3] then
     extend(KEYS[1], ARGV[4])
     -- Only a grant with a refresh token gathers access tokens (one per
     -- rotation): index them for the bound rotate_refresh keeps.
-    index_add(KEYS[1], 'ai', KEYS[2], ARGV[2])
+    -- The grant's first access token, scored 0: the first to go.
+    index_add(KEYS[1], KEYS[4], 'a', hash_of(KEYS[1], KEYS[2]), 0, ARGV[2])
 end
 return {'ok'}

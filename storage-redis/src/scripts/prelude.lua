@@ -11,9 +11,10 @@
 --   <prefix>{<grant>}:s:<hash>  standalone access token record (JSON): the only
 --                               record of a fresh client-credentials grant, one SET
 --   <prefix>{<grant>}:r:<hash>  refresh token record (JSON), current or retired
---   <prefix>{<grant>}:ai        access record keys of a grant with refresh tokens,
---                               a sorted set by expiry (the per-grant bound)
---   <prefix>{<grant>}:ri        retired refresh record keys, the same
+--   <prefix>{<grant>}:ai        the access token hashes of a grant with refresh
+--                               tokens, a sorted set by when each was issued
+--   <prefix>{<grant>}:ri        its retired refresh token hashes, by when each
+--                               was retired (both: the per-grant bounds)
 -- Every key carries an absolute expiry (PXAT / PEXPIREAT); nothing lives forever.
 -- A grant whose meta is gone is dead: no record of it is answered live, but
 -- for standalone records, which need no meta and die only under a revocation
@@ -63,30 +64,36 @@ end
 local MAX_ACCESS_PER_GRANT = 256
 local MAX_RETIRED_PER_GRANT = 1024
 
--- Adds a record key to one of the grant's indexes (a sorted set beside the
--- meta, in its slot: `<prefix>{<grant>}:ai` for access tokens, `:ri` for
--- retired refresh tokens), scored by the record's expiry (ms). With `now`
--- and `cap`, then drops the expired members (their records expired with
--- them) and, past `cap`, the ones that expire first, deleting their
--- records: so a client refreshing in a loop cannot grow its grant without
--- end. The index lives as long as the meta; call after `extend`.
-local function index_add(meta, name, record_key, exp, now, cap)
-    local idx = string.sub(meta, 1, -2) .. name
-    redis.call('ZADD', idx, exp, record_key)
-    if now then
-        redis.call('ZREMRANGEBYSCORE', idx, '-inf', now)
-        local over = redis.call('ZCARD', idx) - cap
+-- The hash (key form) in one of the grant's record keys: `meta` is
+-- `<prefix>{<grant>}:g`, `key` is `<prefix>{<grant>}:<kind>:<hash>`.
+local function hash_of(meta, key)
+    return string.sub(key, string.len(meta) + 2)
+end
+
+-- Adds a token's hash to one of the grant's indexes `idx` (a sorted set in
+-- its slot: `<prefix>{<grant>}:ai` for access tokens, `:ri` for retired
+-- refresh tokens), scored by when it joined (`score`, ms). With `cap`, it
+-- first makes room: the ones that joined first go, their records (`kind`
+-- 'a' or 'r') deleted, so the index and what it names stay within `cap`
+-- however often a client refreshes, and the token added now is never the
+-- one that goes. Expired ones are among the first (expiries only grow
+-- with issue time; their records are gone already). The index lives as
+-- long as the meta (at least until `exp`, ms); call after `extend`.
+-- The record keys deleted are named by the index, not declared in KEYS:
+-- they are in the grant's slot, as every key the script declares.
+local function index_add(meta, idx, kind, hash, score, exp, cap)
+    if cap then
+        local over = redis.call('ZCARD', idx) - (cap - 1)
         if over > 0 then
+            local base = string.sub(meta, 1, -2) .. kind .. ':'
             local popped = redis.call('ZPOPMIN', idx, over)
             for i = 1, #popped, 2 do
-                redis.call('DEL', popped[i])
+                redis.call('DEL', base .. popped[i])
             end
         end
     end
-    local until_ms = redis.call('HGET', meta, 'exp')
-    if until_ms then
-        redis.call('PEXPIREAT', idx, until_ms)
-    end
+    redis.call('ZADD', idx, score, hash)
+    redis.call('PEXPIREAT', idx, redis.call('HGET', meta, 'exp') or exp)
 end
 
 -- Extends the grant meta's life to at least `exp` (ms since the epoch, as a

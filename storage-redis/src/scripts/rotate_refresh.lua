@@ -3,9 +3,10 @@
 -- is live at `now`, and the grant is not revoked; then the old record stays
 -- (retired, until its own expiry), the new refresh token becomes current and
 -- the new access token is stored; past the per-grant bounds the access
--- tokens and retired refresh tokens that expire first are deleted.
+-- tokens issued first and the refresh tokens retired first are deleted.
 -- KEYS[1] grant meta   KEYS[2] old refresh record   KEYS[3] new access record
--- KEYS[4] new refresh record (only with a new refresh token)
+-- KEYS[4] the grant's access index   KEYS[5] its retired refresh index
+-- KEYS[6] new refresh record (only with a new refresh token)
 -- ARGV[1] old refresh hash (key form)   ARGV[2] now, ms since the epoch
 -- ARGV[3] access JSON   ARGV[4] access expiry ms
 -- ARGV[5] new refresh JSON   ARGV[6] new refresh expiry ms   ARGV[7] new refresh hash (key form)
@@ -35,8 +36,8 @@ if tonumber(ARGV[2]) >= exp then
 end
 redis.call('SET', KEYS[3], ARGV[3], 'PXAT', ARGV[4])
 extend(KEYS[1], ARGV[4])
-if KEYS[4] then
-    redis.call('SET', KEYS[4], ARGV[5], 'PXAT', ARGV[6])
+if KEYS[6] then
+    redis.call('SET', KEYS[6], ARGV[5], 'PXAT', ARGV[6])
     redis.call('HSET', KEYS[1], 'cur', ARGV[7])
     extend(KEYS[1], ARGV[6])
 else
@@ -44,6 +45,6 @@ else
 end
 -- The bounds per grant: the new access token and the token retired now
 -- join their indexes, and what exceeds them goes (see `index_add`).
-index_add(KEYS[1], 'ai', KEYS[3], ARGV[4], ARGV[2], MAX_ACCESS_PER_GRANT)
-index_add(KEYS[1], 'ri', KEYS[2], string.format('%d', exp), ARGV[2], MAX_RETIRED_PER_GRANT)
+index_add(KEYS[1], KEYS[4], 'a', hash_of(KEYS[1], KEYS[3]), ARGV[2], ARGV[4], MAX_ACCESS_PER_GRANT)
+index_add(KEYS[1], KEYS[5], 'r', ARGV[1], ARGV[2], string.format('%d', exp), MAX_RETIRED_PER_GRANT)
 return {'rotated'}
