@@ -264,6 +264,9 @@ pub struct RemoteResource {
     leeway: Duration,
     /// The origin clients address, for DPoP `htu`; `None`: the resource's.
     origin: Option<String>,
+    /// Introspection answers without `token_type` are taken for access
+    /// tokens ([`dangerous_accept_untyped_introspection`](Self::dangerous_accept_untyped_introspection)).
+    untyped_introspection: bool,
 }
 
 /// Why a remote verifier refused a token: for logs and tests; each is
@@ -294,6 +297,12 @@ pub enum RefusedToken {
     /// §6): a bearer presentation of it is refused.
     #[error("sender-constrained token presented as a bearer token")]
     SenderConstrained,
+    /// The introspection answer's `token_type` is not an access token's
+    /// (`Bearer` or `DPoP`, RFC 6749 §7.1), or is missing: a refresh token,
+    /// for instance (see
+    /// [`RemoteResource::dangerous_accept_untyped_introspection`]).
+    #[error("not an access token")]
+    NotAnAccessToken,
 }
 
 impl RefusedToken {
@@ -394,6 +403,7 @@ impl RemoteResource {
             issuer,
             leeway: Duration::ZERO,
             origin: None,
+            untyped_introspection: false,
         }
     }
 
@@ -404,6 +414,23 @@ impl RemoteResource {
     #[must_use]
     pub fn with_origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Takes an introspection answer without `token_type` for an access
+    /// token. By default such an answer is refused
+    /// ([`RefusedToken::NotAnAccessToken`]): RFC 7662 §2.2 types access
+    /// tokens only (`Bearer`, `DPoP`: RFC 6749 §7.1), and an authorization
+    /// server that lets this resource server introspect any token (as
+    /// Tessera's does for `introspect_any_token` clients) answers a
+    /// refresh token `active` without one, so a stolen refresh token would
+    /// pass here for an access token, good for weeks and without its
+    /// client's secret. Dangerous: only for an authorization server that
+    /// leaves out `token_type` for access tokens **and** never answers a
+    /// refresh token `active` to this resource server.
+    #[must_use]
+    pub fn dangerous_accept_untyped_introspection(mut self) -> Self {
+        self.untyped_introspection = true;
         self
     }
 
@@ -599,10 +626,14 @@ impl RemoteResource {
         // RFC 9449 §6.2: a DPoP-bound token's answer has `cnf.jkt`; a
         // `DPoP` token type without it names no key to check.
         let jkt = dpop_binding(answer.cnf.as_ref())?;
-        let dpop = answer
-            .token_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+        // RFC 7662 §2.2: `token_type` is an access token's type (RFC 6749
+        // §7.1); a token without one (a refresh token) is not for here.
+        let dpop = match answer.token_type.as_deref() {
+            Some(t) if t.eq_ignore_ascii_case("dpop") => true,
+            Some(t) if t.eq_ignore_ascii_case("bearer") => false,
+            None if self.untyped_introspection => false,
+            _ => return Err(RefusedToken::NotAnAccessToken.into()),
+        };
         if dpop && jkt.is_none() {
             return Err(RefusedToken::SenderConstrained.into());
         }
@@ -954,6 +985,29 @@ mod tests {
         assert_eq!(t.dpop_jkt.as_deref(), Some("abc"));
         v["cnf"] = serde_json::json!({"x5t#S256": "abc"});
         assert_eq!(check(v, "/api", NOW), Some(RefusedToken::SenderConstrained));
+        // A refresh token answered `active` (no `token_type`), or any other
+        // type: not an access token, unless the resource server is told
+        // its authorization server leaves the type out.
+        let mut v = ok.clone();
+        v.as_object_mut().unwrap().remove("token_type");
+        assert_eq!(
+            check(v.clone(), "/api", NOW),
+            Some(RefusedToken::NotAnAccessToken)
+        );
+        let lenient = rs.clone().dangerous_accept_untyped_introspection();
+        assert!(
+            lenient
+                .check_introspection("/api", v.to_string().as_bytes(), NOW)
+                .is_ok()
+        );
+        v["token_type"] = "refresh_token".into();
+        assert_eq!(check(v, "/api", NOW), Some(RefusedToken::NotAnAccessToken));
+        let mut v = ok.clone();
+        v["token_type"] = "bearer".into();
+        assert!(
+            check(v, "/api", NOW).is_none(),
+            "case-insensitive (RFC 6749 §5.1)"
+        );
         let mut v = ok.clone();
         v.as_object_mut().unwrap().remove("exp");
         assert_eq!(check(v, "/api", NOW), Some(RefusedToken::Malformed));

@@ -558,6 +558,53 @@ async fn introspection_sees_revocation_once_the_cache_entry_expires() {
     assert_eq!(auth.introspections(), before + 1);
 }
 
+/// A stolen refresh token is no access token here. Tessera's authorization
+/// server answers it `active` to a resource server that may introspect any
+/// token (DEMO-CONTRACT: `photo-api` may), without `token_type` (RFC 7662
+/// §2.2 types access tokens only): the resource server refuses it for that.
+#[tokio::test]
+async fn a_refresh_token_is_refused_as_an_access_token_rfc7662_2_2() {
+    use tessera::storage::{NewTokens, TokenRecord};
+    use tessera::{ClientId, GrantId, OsRandom, Random, Scope, Secret, Subject, TokenKind};
+
+    let (l, rs_addr) = listener().await;
+    let auth = As::start(rs_addr).await;
+    let rs = RemoteResource::new(&auth.issuer, api(rs_addr));
+    let verifier = IntrospectionVerifier::builder(rs.clone(), "photo-api", API_SECRET)
+        .build()
+        .unwrap();
+    serve(app(verifier, rs), l).await;
+
+    // A grant with an access and a refresh token, as a code exchange leaves it.
+    let now = auth.server.now();
+    let grant = GrantId::mint(now, &OsRandom);
+    let access = Secret::mint(TokenKind::Access, grant, OsRandom.bytes32());
+    let refresh = Secret::mint(TokenKind::Refresh, grant, OsRandom.bytes32());
+    let record = |ttl| TokenRecord {
+        client_id: ClientId::new("opaque-job").unwrap(),
+        subject: Some(Subject::new("alice")),
+        scope: Scope::parse("photos.read").unwrap(),
+        audience: Some(api(rs_addr).identifier().clone()),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl),
+        family_expires_at: None,
+        actor: None,
+        dpop_jkt: None,
+    };
+    let tokens = NewTokens {
+        access: (access.hash(), record(600)),
+        refresh: Some((refresh.hash(), record(86_400))),
+    };
+    assert!(auth.server.store().issue(grant, tokens).await.unwrap());
+
+    let url = format!("http://{rs_addr}/api/photos");
+    let http = reqwest::Client::new();
+    assert_eq!(fetch(&http, &url, Some(access.expose())).await.0, 200);
+    let (status, body, challenge) = fetch(&http, &url, Some(refresh.expose())).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+}
+
 #[tokio::test]
 async fn introspection_cache_is_bounded_and_keyed_by_hash() {
     let (l, rs_addr) = listener().await;
