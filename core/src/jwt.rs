@@ -82,6 +82,11 @@ pub enum JwtError {
     /// Before `nbf`.
     #[error("not yet valid")]
     NotYetValid,
+    /// The token is bound to a key (`cnf`, RFC 7800; DPoP, RFC 9449 §6.1)
+    /// and was to be taken as a bearer token: see
+    /// [`AccessTokenValidator::validate_with_binding`].
+    #[error("sender-constrained token presented as a bearer token")]
+    SenderConstrained,
 }
 
 /// The claims of a JWT access token (RFC 9068 §2.2).
@@ -413,8 +418,28 @@ impl<K: VerificationKeys> AccessTokenValidator<K> {
         &self.audience
     }
 
-    /// The token's claims if it is valid at `now`.
+    /// The claims of a bearer token valid at `now`. A token bound to a key
+    /// (`cnf`: DPoP, RFC 9449 §6.1) is refused
+    /// ([`JwtError::SenderConstrained`]): taken as a bearer token, a stolen
+    /// bound token would be as good as an unbound one.
     pub fn validate(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<AccessTokenClaims, JwtError> {
+        let claims = self.validate_with_binding(token, now)?;
+        if claims.cnf.is_some() {
+            return Err(JwtError::SenderConstrained);
+        }
+        Ok(claims)
+    }
+
+    /// As [`validate`](Self::validate), but a token bound to a key comes
+    /// back with its `cnf`, and the caller **must** then check the request's
+    /// DPoP proof against `cnf.jkt` (RFC 9449 §7: `Authorization: DPoP`, a
+    /// proof by that key for this request, its `ath` the token's hash), as
+    /// [`RemoteResource::check_presentation`](crate::RemoteResource::check_presentation) does.
+    pub fn validate_with_binding(
         &self,
         token: &str,
         now: OffsetDateTime,

@@ -433,6 +433,29 @@ async fn forged_tokens_are_refused_rfc8725() {
     assert_eq!(mcp.validate(at, now).err(), Some(JwtError::WrongAudience));
 }
 
+/// A DPoP-bound JWT (`cnf.jkt`, RFC 9449 §6.1) is no bearer token:
+/// `validate` refuses it, `validate_with_binding` hands its `cnf` to the
+/// caller, who must check the request's proof against it.
+#[tokio::test]
+async fn a_bound_jwt_is_refused_as_a_bearer_token_rfc9449_6_1() {
+    let keys = keys();
+    let f = jwt_fixture(&keys);
+    let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
+    let at = t["access_token"].as_str().unwrap();
+    let now = f.server.now();
+    let v = f.server.access_token_validator(ISSUER).unwrap();
+    assert!(v.validate(at, now).is_ok(), "unbound: a bearer token");
+    let mut claims = part(at, 1);
+    claims["cnf"] = serde_json::json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"});
+    let bound = keys.signing_key(now).sign_jwt("at+jwt", &claims).unwrap();
+    assert_eq!(v.validate(&bound, now), Err(JwtError::SenderConstrained));
+    let claims = v.validate_with_binding(&bound, now).unwrap();
+    assert_eq!(
+        claims.cnf.map(|c| c.jkt),
+        Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".to_owned())
+    );
+}
+
 #[tokio::test]
 async fn tokens_verify_across_a_key_rotation() {
     let keys = keys();
