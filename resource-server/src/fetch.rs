@@ -48,6 +48,12 @@ pub struct FetchLimits {
     pub timeout: Duration,
     /// The largest document read; a larger one is refused unread.
     pub max_document_bytes: usize,
+    /// Allows plain `http` to hosts other than loopback ones. Off by
+    /// default: over `http` anyone on the path could hand the resource
+    /// server a signing key of their own (forging every token) or an
+    /// `active` answer, and read its client secret. Dangerous: for a
+    /// private network you trust as much as the process itself.
+    pub dangerous_allow_plain_http: bool,
 }
 
 impl Default for FetchLimits {
@@ -57,6 +63,7 @@ impl Default for FetchLimits {
         Self {
             timeout: Duration::from_secs(5),
             max_document_bytes: 64 * 1024,
+            dangerous_allow_plain_http: false,
         }
     }
 }
@@ -67,6 +74,8 @@ impl Default for FetchLimits {
 pub(crate) struct Fetcher {
     client: reqwest::Client,
     max_bytes: usize,
+    /// [`FetchLimits::dangerous_allow_plain_http`].
+    plain_http: bool,
 }
 
 /// The members of authorization server metadata (RFC 8414 §2) a resource
@@ -90,6 +99,7 @@ impl Fetcher {
         Ok(Self {
             client,
             max_bytes: limits.max_document_bytes,
+            plain_http: limits.dangerous_allow_plain_http,
         })
     }
 
@@ -97,7 +107,7 @@ impl Fetcher {
     pub(crate) async fn get(&self, url: &str, accept: &str) -> Result<Vec<u8>, FetchError> {
         let response = self
             .client
-            .get(checked(url)?)
+            .get(checked(url, self.plain_http)?)
             .header(reqwest::header::ACCEPT, accept)
             .send()
             .await
@@ -124,7 +134,7 @@ impl Fetcher {
             .finish();
         let response = self
             .client
-            .post(checked(url)?)
+            .post(checked(url, self.plain_http)?)
             .basic_auth(encode(client_id), Some(encode(secret)))
             .header(reqwest::header::ACCEPT, "application/json")
             .header(
@@ -173,13 +183,24 @@ impl Fetcher {
     }
 }
 
-/// `url` if it is an `http(s)` URL.
-fn checked(url: &str) -> Result<url::Url, FetchError> {
+/// `url` if it is an `https` URL, or an `http` one to a loopback host
+/// (RFC 8414 §2, RFC 7662 §4: TLS for metadata, keys and introspection)
+/// unless `plain_http` allows any.
+fn checked(url: &str, plain_http: bool) -> Result<url::Url, FetchError> {
     let parsed = url::Url::parse(url).map_err(|_| FetchError::BadUrl("endpoint"))?;
-    if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() {
-        Ok(parsed)
-    } else {
-        Err(FetchError::BadUrl("endpoint"))
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(FetchError::BadUrl("endpoint")),
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback || plain_http => Ok(parsed),
+        "http" => Err(FetchError::BadUrl(
+            "endpoint: plain http to a host other than loopback",
+        )),
+        _ => Err(FetchError::BadUrl("endpoint")),
     }
 }
 
@@ -204,6 +225,29 @@ pub(crate) fn well_known_url(issuer: &str) -> Result<String, FetchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Keys, metadata and introspection go over TLS, or to a loopback
+    /// host; plain `http` elsewhere only when allowed as dangerous.
+    #[test]
+    fn plain_http_only_to_loopback_unless_dangerously_allowed() {
+        for ok in [
+            "https://as.example/jwks",
+            "http://127.0.0.1:9000/jwks",
+            "http://[::1]:9000/introspect",
+            "http://localhost:9000/jwks",
+        ] {
+            assert!(checked(ok, false).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://as.example/jwks",
+            "http://10.0.0.1/introspect",
+            "ftp://as.example/x",
+        ] {
+            assert!(checked(bad, false).is_err(), "{bad}");
+        }
+        assert!(checked("http://as.example/jwks", true).is_ok());
+        assert!(checked("ftp://as.example/x", true).is_err());
+    }
 
     #[test]
     fn well_known_path_is_inserted_before_the_issuer_path_rfc8414_3_1() {

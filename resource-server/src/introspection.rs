@@ -318,8 +318,10 @@ impl IntrospectionVerifier {
             Lifetime { active: true, .. } => (Verdict::Active(Arc::from(body)), Duration::ZERO),
             Lifetime { active: false, .. } => (Verdict::Inactive, self.0.settings.negative_ttl),
         };
-        if !ttl.is_zero() {
-            self.lock_cache().insert(key, verdict.clone(), now + ttl);
+        // A TTL past what `Instant` can hold (a setting of `Duration::MAX`)
+        // is not cached rather than overflow.
+        if let Some(until) = now.checked_add(ttl).filter(|_| !ttl.is_zero()) {
+            self.lock_cache().insert(key, verdict.clone(), until);
         }
         Ok(verdict)
     }
@@ -335,16 +337,44 @@ impl IntrospectionVerifier {
             let mut in_flight = self.0.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             Arc::clone(in_flight.entry(key).or_default())
         };
-        let result = cell
-            .get_or_init(|| self.introspect(key, token))
+        // The first to finish removes the entry (later lookups use the
+        // cache), and so does a lookup whose request is dropped midway (a
+        // client that disconnects, a timeout): otherwise each such token
+        // would leave its entry for ever, and a stream of junk tokens cut
+        // off at once would grow the map without bound.
+        let _leave = LeaveInFlight {
+            verifier: self,
+            key,
+            cell: &cell,
+        };
+        cell.get_or_init(|| self.introspect(key, token))
             .await
-            .clone();
-        // The first to finish removes it; later lookups use the cache.
-        let mut in_flight = self.0.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        if in_flight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            in_flight.remove(&key);
+            .clone()
+    }
+}
+
+/// Removes a lookup's in-flight entry when the lookup ends, however it
+/// ends, if the entry is still its own.
+struct LeaveInFlight<'a> {
+    verifier: &'a IntrospectionVerifier,
+    key: TokenKey,
+    cell: &'a Arc<OnceCell<Lookup>>,
+}
+
+impl Drop for LeaveInFlight<'_> {
+    fn drop(&mut self) {
+        let mut in_flight = self
+            .verifier
+            .0
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if in_flight
+            .get(&self.key)
+            .is_some_and(|c| Arc::ptr_eq(c, self.cell))
+        {
+            in_flight.remove(&self.key);
         }
-        result
     }
 }
 
@@ -390,5 +420,46 @@ impl TokenVerifier for IntrospectionVerifier {
 
     fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
         Some(self.0.resource.resource_metadata_url_at(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tessera::{ProtectedResource, RemoteResource, ResourceIndicator};
+
+    /// A lookup whose request is dropped midway (the client went away)
+    /// leaves no in-flight entry behind: junk tokens cut off at once
+    /// cannot grow the map.
+    #[tokio::test]
+    async fn a_dropped_lookup_leaves_no_in_flight_entry() {
+        // An authorization server that accepts and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let resource =
+            ProtectedResource::new(ResourceIndicator::new("https://rs.example/api").unwrap())
+                .unwrap();
+        let rs = RemoteResource::new(format!("http://{addr}"), resource);
+        let verifier = IntrospectionVerifier::builder(rs, "photo-api", "secret")
+            .introspection_endpoint(format!("http://{addr}/introspect"))
+            .build()
+            .unwrap();
+        for i in 0..20 {
+            let token = format!("tsa_junk{i}");
+            let lookup = verifier.verdict(&token);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(20), lookup)
+                    .await
+                    .is_err()
+            );
+        }
+        assert_eq!(verifier.0.in_flight.lock().unwrap().len(), 0);
     }
 }

@@ -20,8 +20,12 @@
 //! of the protected resource at the request's path, expiry with a small
 //! leeway) and fail closed: an authorization server that cannot be reached
 //! gets the request `503 temporarily_unavailable`, never a token accepted
-//! unchecked. The checks themselves are the core's, free of I/O; this crate
-//! only fetches.
+//! unchecked. Metadata, keys and introspection are fetched over `https`
+//! only (plain `http` to a loopback host, or with
+//! [`FetchLimits::dangerous_allow_plain_http`]), and an introspection
+//! answer counts only for an access token (`token_type` `Bearer` or
+//! `DPoP`): a refresh token is refused. The checks themselves are the
+//! core's, free of I/O; this crate only fetches.
 //!
 //! See the how-to "Resource servers in another process" in the `tessera`
 //! manual (`core/doc/howto/resource-server.md`).
