@@ -454,9 +454,13 @@ impl ClientMetadataError {
                 OAuthError::new(ErrorCode::TemporarilyUnavailable, self.to_string())
                     .with_reason(Reason::RateLimited)
             }
-            Self::Fetch(
-                FetchError::ForbiddenAddress(_) | FetchError::Resolve(_) | FetchError::Connect(_),
-            ) => OAuthError::invalid_client("the client's metadata document could not be fetched"),
+            // Every fetch failure alike, and a document too large or not
+            // JSON too: naming the status, content type or size a URL
+            // answered with would make the server a probe of other hosts'
+            // ports and pages.
+            Self::Fetch(_) | Self::TooLarge(_) | Self::NotJson => OAuthError::invalid_client(
+                "the client's metadata document could not be fetched as a JSON document",
+            ),
             _ => OAuthError::invalid_client(self.to_string()),
         }
     }
@@ -465,6 +469,22 @@ impl ClientMetadataError {
     /// back-channel endpoints then answer `temporarily_unavailable`.
     fn is_load(&self) -> bool {
         matches!(self, Self::Busy | Self::RateLimited { .. })
+    }
+
+    /// Whether the refusal says nothing about the document itself (load,
+    /// a network failure, a server error): a document that was valid a
+    /// moment ago is then still used for a while ([`STALE_IF_ERROR`]).
+    /// A 4xx, a redirect or an invalid document means its owner changed
+    /// it: never served stale.
+    fn is_passing(&self) -> bool {
+        match self {
+            Self::Busy | Self::RateLimited { .. } => true,
+            Self::Fetch(FetchError::Resolve(_) | FetchError::Connect(_) | FetchError::Timeout) => {
+                true
+            }
+            Self::Fetch(FetchError::Status(s)) => *s >= 500,
+            _ => false,
+        }
     }
 }
 
@@ -578,9 +598,18 @@ struct Cached {
     used: u64,
 }
 
+/// How long past its expiry a valid document is still used when fetching
+/// it again fails for a passing reason (load, network, a 5xx): as HTTP's
+/// `stale-if-error` (RFC 5861 §4). Without it, anyone could cut a popular
+/// client off by spending its host's fetch budget on URLs that answer 404
+/// (or by slowing the fetches down) just as its cached document expires.
+pub const STALE_IF_ERROR: Duration = Duration::hours(1);
+
 /// Valid documents, bounded in count and bytes; the least recently used
 /// goes first when full. Failures are never cached (§5.2: "MUST NOT cache
-/// error responses" nor invalid documents).
+/// error responses" nor invalid documents). An expired document is kept
+/// for [`STALE_IF_ERROR`] more, used only when fetching it again fails for
+/// a passing reason.
 #[derive(Debug, Default)]
 struct Cache {
     entries: HashMap<String, Cached>,
@@ -597,11 +626,25 @@ impl Cache {
                 c.used = tick;
                 Some(c.client.clone())
             }
+            Some(c) if now < c.expires_at + STALE_IF_ERROR => None,
             Some(_) => {
                 self.remove(url);
                 None
             }
             None => None,
+        }
+    }
+
+    /// An expired document still within [`STALE_IF_ERROR`].
+    fn stale(&mut self, url: &str, now: OffsetDateTime) -> Option<Arc<Client>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let c = self.entries.get_mut(url)?;
+        if now < c.expires_at + STALE_IF_ERROR {
+            c.used = tick;
+            Some(c.client.clone())
+        } else {
+            None
         }
     }
 
@@ -624,7 +667,8 @@ impl Cache {
         }
         self.remove(&url);
         let before = self.entries.len();
-        self.entries.retain(|_, c| now < c.expires_at);
+        self.entries
+            .retain(|_, c| now < c.expires_at + STALE_IF_ERROR);
         if self.entries.len() != before {
             self.bytes = self.entries.values().map(|c| c.bytes).sum();
         }
@@ -799,27 +843,59 @@ impl Server {
         now: OffsetDateTime,
     ) -> Result<Arc<Client>, ClientMetadataError> {
         let url = ClientIdUrl::parse_with(id.as_str(), docs.policy.dangerous_allow_http)?;
+        // A document valid a moment ago (expired, within STALE_IF_ERROR)
+        // is fetched again outside its host's count, and still used when
+        // that fails for a passing reason: a flood of other URLs on its
+        // host cannot cut its client off.
+        let stale = docs.cache().stale(url.as_str(), now);
+        let result = self.fetch_document(docs, &url, stale.is_none(), now).await;
+        match (result, stale) {
+            (Ok(client), _) => Ok(client),
+            (Err(e), Some(stale)) if e.is_passing() => {
+                tracing::info!(client = id.as_str(), error = %e, "client metadata document kept past its expiry: fetching it again failed");
+                Ok(stale)
+            }
+            (Err(e), _) => {
+                // Withdrawn or changed into an invalid one: forgotten.
+                docs.cache().remove(url.as_str());
+                Err(e)
+            }
+        }
+    }
+
+    /// Fetches and validates the document at `url`, and caches it;
+    /// `counted`: the fetch counts against its host's limit.
+    async fn fetch_document(
+        &self,
+        docs: &DocumentClients,
+        url: &ClientIdUrl,
+        counted: bool,
+        now: OffsetDateTime,
+    ) -> Result<Arc<Client>, ClientMetadataError> {
         // Fetches are counted per host: a flood of URLs on one host (or a
         // victim host named by many URLs) is cut off there.
-        if let Err(limited) = self
-            .check_limit(Action::ClientMetadataFetch, url.host())
-            .await
+        if counted
+            && let Err(limited) = self
+                .check_limit(Action::ClientMetadataFetch, url.host())
+                .await
         {
             return Err(ClientMetadataError::RateLimited {
                 retry_at: limited.retry_at,
             });
         }
         let _slot = docs.slot().ok_or(ClientMetadataError::Busy)?;
-        self.record_attempt(Action::ClientMetadataFetch, url.host())
-            .await;
+        if counted {
+            self.record_attempt(Action::ClientMetadataFetch, url.host())
+                .await;
+        }
         let fetched = docs
             .fetcher
-            .fetch(&url, docs.policy.max_document_bytes)
+            .fetch(url, docs.policy.max_document_bytes)
             .await?;
         let served = |g: &str| self.grant_types().any(|s| s == g);
         let served_auth = |m: &str| self.client_auth_methods().any(|a| a.method().as_str() == m);
         let client = Arc::new(validate_document(
-            &url,
+            url,
             &fetched.body,
             &self.config().scopes,
             &docs.policy,
@@ -843,7 +919,7 @@ impl Server {
             docs.policy.max_cached,
             docs.policy.max_cached_bytes,
         );
-        tracing::info!(client = id.as_str(), "client metadata document fetched");
+        tracing::info!(client = url.as_str(), "client metadata document fetched");
         Ok(client)
     }
 

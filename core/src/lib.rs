@@ -181,7 +181,7 @@ pub use registration::{
 pub use client_metadata::{
     ClientIdUrl, ClientIdUrlError, ClientMetadataError, ClientMetadataFetcher,
     ClientMetadataPolicy, DEFAULT_MAX_DOCUMENT_BYTES, FetchError, FetchedDocument,
-    MAX_CLIENT_ID_URL_BYTES,
+    MAX_CLIENT_ID_URL_BYTES, STALE_IF_ERROR,
 };
 
 // Pushed authorization requests (RFC 9126).

@@ -484,6 +484,72 @@ async fn a_flood_of_urls_on_one_host_is_cut_off_per_host() {
     );
 }
 
+/// Nobody can cut a known client off by spending its host's fetch budget
+/// on URLs that answer 404: a document valid a moment ago is fetched again
+/// outside that count, and used for up to `STALE_IF_ERROR` past its expiry
+/// while fetching it again fails for a passing reason (a 5xx, the network,
+/// load); a 404 or an invalid document ends it at once.
+#[tokio::test]
+async fn a_known_client_outlives_a_flood_on_its_host_and_a_failing_refetch() {
+    let f = fixture();
+    let doc =
+        || Ok(FetchedDocument::new(document(URL)).with_max_age(std::time::Duration::from_secs(60)));
+    f.fetcher.serve(URL, doc());
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    // Its document expires; meanwhile 30 URLs on its host answer 404.
+    f.clock.advance(Duration::seconds(61));
+    for i in 0..30 {
+        let url = format!("https://mcp-client.example/junk{i}");
+        assert_eq!(error_page(&f, &url).await.code, ErrorCode::InvalidClient);
+    }
+    let e = error_page(&f, "https://mcp-client.example/junk30").await;
+    assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+    // The known client is fetched again all the same, and works.
+    let before = f.fetcher.fetches();
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    assert_eq!(f.fetcher.fetches(), before + 1);
+    // Expired again, and its host now fails: the last valid document serves.
+    f.fetcher.serve(URL, Err(|| FetchError::Status(503)));
+    f.clock.advance(Duration::seconds(61));
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    f.fetcher.serve(URL, Err(|| FetchError::Timeout));
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    // Not for ever: past STALE_IF_ERROR it is gone.
+    f.clock.advance(tessera::STALE_IF_ERROR);
+    assert_eq!(error_page(&f, URL).await.code, ErrorCode::InvalidClient);
+    // And a 404 (the document withdrawn) ends it at once.
+    f.fetcher.serve(URL, doc());
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    f.fetcher.serve(URL, Err(|| FetchError::Status(404)));
+    f.clock.advance(Duration::seconds(61));
+    assert_eq!(error_page(&f, URL).await.code, ErrorCode::InvalidClient);
+    f.fetcher.serve(URL, Err(|| FetchError::Status(503)));
+    assert_eq!(error_page(&f, URL).await.code, ErrorCode::InvalidClient);
+}
+
+/// A fetch failure is described alike whatever the URL answered, so the
+/// server cannot be used to probe other hosts' ports and pages.
+#[tokio::test]
+async fn fetch_failures_do_not_describe_what_the_url_answered() {
+    let f = fixture();
+    let answers: [fn() -> FetchError; 5] = [
+        || FetchError::Status(401),
+        || FetchError::Redirect(302),
+        || FetchError::NotJson(Some("text/html".into())),
+        || FetchError::TooLarge(5120),
+        || FetchError::Timeout,
+    ];
+    let mut descriptions = std::collections::HashSet::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let url = format!("https://probe{i}.example/c");
+        f.fetcher.serve(&url, Err(answer));
+        let e = error_page(&f, &url).await;
+        assert_eq!(e.code, ErrorCode::InvalidClient);
+        descriptions.insert(e.description.clone());
+    }
+    assert_eq!(descriptions.len(), 1, "{descriptions:?}");
+}
+
 #[tokio::test]
 async fn the_cache_is_bounded_by_count() {
     let f = fixture_with(
