@@ -352,10 +352,11 @@ impl Server {
     }
 
     /// Validates the bearer token of a request to `path`: with
-    /// [`verify_bearer_for`](Self::verify_bearer_for) when a declared
-    /// protected resource contains `path`
-    /// ([`Server::protected_resource_at`]), else with
-    /// [`verify_bearer`](Self::verify_bearer). A DPoP-bound token is
+    /// [`verify_bearer_for`](Self::verify_bearer_for) for the declared
+    /// protected resource that contains `path`
+    /// ([`Server::protected_resource_at`]), else for the default resource
+    /// when there is one, else with [`verify_bearer`](Self::verify_bearer)
+    /// (a server that declares no resources). A DPoP-bound token is
     /// refused here (no proof can be checked without the request's
     /// facts): see [`verify_access_at`](Self::verify_access_at).
     pub async fn verify_bearer_at(
@@ -384,7 +385,14 @@ impl Server {
         query: Option<&str>,
         dpop: Option<DpopFacts<'_>>,
     ) -> Result<AccessToken, BearerError> {
-        let resource = self.protected_resource_at(path).map(|r| r.identifier());
+        // A path no declared resource covers is the default resource's,
+        // when there is one (as a token requested without `resource` is):
+        // a token for another resource (`/mcp`) is refused there too, not
+        // taken by any route the embedder did not declare (RFC 8707 §2).
+        let resource = self
+            .protected_resource_at(path)
+            .map(|r| r.identifier())
+            .or(self.config().default_resource.as_ref());
         self.verify_access(resource, authorization, query, dpop)
             .await
     }

@@ -372,8 +372,13 @@ async fn a_resource_server_refuses_tokens_for_another_resource() {
             .unwrap_err(),
         BearerError::WrongAudience
     );
-    // A path of no declared resource checks no audience.
-    assert!(s.verify_bearer_at("/other", auth, None).await.is_ok());
+    // A path of no declared resource is the default resource's (as a
+    // token requested without `resource` is): another resource's token is
+    // refused there too, not taken by a route nobody declared.
+    assert_eq!(
+        s.verify_bearer_at("/other", auth, None).await.unwrap_err(),
+        BearerError::WrongAudience
+    );
     let token = s.verify_bearer(auth, None).await.unwrap();
     assert_eq!(token.audience, Some(r(MCP)));
 }
