@@ -178,6 +178,34 @@ pub(crate) fn resolve(
     Ok(Some(resource))
 }
 
+/// A grant's audience, when it continues (a refresh): still a resource the
+/// server serves and the client may use. Removing a resource, or taking it
+/// from a client, ends the refresh-token families already issued for it
+/// (`invalid_target`, RFC 8707 §2), rather than let them renew its tokens
+/// for months.
+pub(crate) fn check_still_allowed(
+    granted: Option<&ResourceIndicator>,
+    client: &crate::client::Client,
+    config: &crate::config::Config,
+) -> Result<(), OAuthError> {
+    let Some(resource) = granted else {
+        return Ok(());
+    };
+    if !config.resources.contains(resource) {
+        return Err(
+            OAuthError::invalid_target("the grant's resource is no longer served")
+                .with_reason(Reason::TargetUnknown),
+        );
+    }
+    if !client.allows_resource(resource) {
+        return Err(OAuthError::invalid_target(
+            "the client may no longer use the grant's resource",
+        )
+        .with_reason(Reason::TargetNotAllowed));
+    }
+    Ok(())
+}
+
 /// A request that continues a grant (a code exchange, a refresh) may repeat
 /// the grant's own resource or omit it; any other is `invalid_target`
 /// (RFC 8707 §2: the audience cannot widen or move).

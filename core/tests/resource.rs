@@ -174,6 +174,50 @@ async fn code_flow_carries_the_resource_to_tokens_and_refreshes_rfc8707_2() {
     assert_eq!(status, 200);
 }
 
+/// A refresh renews the grant's audience only while the client may still
+/// use it: taking the resource from the client ends the family's renewals
+/// with `invalid_target` (RFC 8707 §2), where they went on for months.
+#[tokio::test]
+async fn a_refresh_needs_the_resource_still_allowed_rfc8707_2() {
+    let shop = || {
+        Client::confidential(ClientId::new("shop").unwrap(), "shop", SecretHash::of("s"))
+            .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+            .with_grant_types(["authorization_code", "refresh_token"])
+            .with_scope(Scope::parse("photos.read").unwrap())
+    };
+    let store = Arc::new(MemoryStore::with_clients([shop()]));
+    let s = Server::builder()
+        .issuer(ISSUER)
+        .store(store.clone())
+        .default_resource(r(API))
+        .resource(r(MCP))
+        .build()
+        .unwrap();
+    let c = code(&s, "shop", &format!("&resource={MCP_ENC}"))
+        .await
+        .unwrap();
+    let (_, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=authorization_code&code={c}&code_verifier={VERIFIER}"),
+    )
+    .await;
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    // The operator takes the MCP server from the client.
+    store.insert_client(shop().with_resources([r(API)]));
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!("grant_type=refresh_token&refresh_token={refresh}"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn omitted_resource_is_the_default_resource() {
     let s = server();

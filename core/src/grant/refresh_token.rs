@@ -104,6 +104,7 @@ impl GrantHandler for RefreshTokenGrant {
         // RFC 8707 §2: a refresh may repeat the grant's resource or omit
         // it; the audience stays the grant's.
         crate::resource::check_unchanged(record.audience.as_ref(), params)?;
+        crate::resource::check_still_allowed(record.audience.as_ref(), client, ctx.config)?;
         // §6: the new refresh token keeps the original scope.
         let mut minted = ctx
             .mint_tokens(
