@@ -49,6 +49,7 @@ struct Inner {
 struct JwksSettings {
     cooldown: Duration,
     max_age: Duration,
+    max_stale: Duration,
     algorithms: Vec<JwsAlgorithm>,
 }
 
@@ -134,9 +135,21 @@ impl JwksVerifierBuilder {
 
     /// How long a fetched set is used before it is fetched again (default
     /// 5 minutes): how soon a key the authorization server withdrew stops
-    /// verifying. A failed refresh keeps the last set.
+    /// verifying. A failed refresh keeps the last set, up to
+    /// [`max_stale`](Self::max_stale).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.settings.max_age = max_age;
+        self
+    }
+
+    /// How old the last fetched set may grow while fetching it again fails
+    /// (default an hour); past that, tokens are answered `503` until a
+    /// fetch succeeds. Without a bound, whoever can make the fetches fail
+    /// (a network position, a flood of the authorization server) would
+    /// keep a key the server withdrew, a compromised one say, verifying
+    /// for ever.
+    pub fn max_stale(mut self, max_stale: Duration) -> Self {
+        self.settings.max_stale = max_stale;
         self
     }
 
@@ -211,6 +224,7 @@ impl JwksVerifier {
             settings: JwksSettings {
                 cooldown: Duration::from_secs(10),
                 max_age: Duration::from_secs(300),
+                max_stale: Duration::from_secs(3600),
                 algorithms: vec![JwsAlgorithm::Es256, JwsAlgorithm::EdDsa],
             },
             limits: FetchLimits::default(),
@@ -385,6 +399,14 @@ impl JwksVerifier {
             }
             if snapshot.fetched.is_none() {
                 return Err(unreachable_authorization_server("no JWK Set fetched yet"));
+            }
+            if snapshot
+                .fetched
+                .is_some_and(|t| t.elapsed() >= self.0.settings.max_stale)
+            {
+                return Err(unreachable_authorization_server(
+                    "the JWK Set could not be fetched again and is older than max_stale",
+                ));
             }
         }
         match self.check(&snapshot, request.path, token) {

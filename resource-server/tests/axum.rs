@@ -422,6 +422,69 @@ async fn an_unreachable_authorization_server_is_503_never_accepted() {
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
+/// A set that cannot be fetched again is used only up to `max_stale`:
+/// whoever can make the fetches fail cannot keep a withdrawn key verifying
+/// for ever. Then 503, and the tokens work again once a fetch succeeds.
+#[tokio::test]
+async fn a_jwk_set_that_cannot_be_refreshed_expires_after_max_stale() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let (l, rs_addr) = listener().await;
+    let auth = As::start(rs_addr).await;
+    // The server's JWK Set, served by a host that can be taken down.
+    let jwks: Value = reqwest::get(format!("{}/jwks", auth.issuer))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let up = Arc::new(AtomicBool::new(true));
+    let (jl, jwks_addr) = listener().await;
+    let flag = Arc::clone(&up);
+    let jwks_app = Router::new().route(
+        "/jwks",
+        get(move || {
+            let (flag, jwks) = (Arc::clone(&flag), jwks.clone());
+            async move {
+                if flag.load(Ordering::SeqCst) {
+                    (axum::http::StatusCode::OK, axum::Json(jwks))
+                } else {
+                    (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(json!({})),
+                    )
+                }
+            }
+        }),
+    );
+    serve(jwks_app, jl).await;
+    let rs = RemoteResource::new(&auth.issuer, api(rs_addr));
+    let verifier = JwksVerifier::builder(rs.clone())
+        .jwks_uri(format!("http://{jwks_addr}/jwks"))
+        .refresh_cooldown(Duration::from_millis(50))
+        .max_age(Duration::from_millis(100))
+        .max_stale(Duration::from_millis(2000))
+        .build()
+        .unwrap();
+    serve(app(verifier, rs), l).await;
+    let url = format!("http://{rs_addr}/api/photos");
+    let http = reqwest::Client::new();
+    let token = auth.token("backup-job", None).await;
+    assert_eq!(fetch(&http, &url, Some(&token)).await.0, 200);
+    // The host goes down: the last set serves for a while...
+    up.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fetch(&http, &url, Some(&token)).await.0, 200);
+    // ...then no more.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(fetch(&http, &url, Some(&token)).await.0, 503);
+    // Back up: fetched again, accepted again.
+    up.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert_eq!(fetch(&http, &url, Some(&token)).await.0, 200);
+}
+
 /// A fake authorization server answering every path with `body`.
 async fn fake_as(body: Vec<u8>, content_type: &'static str) -> String {
     let (l, addr) = listener().await;
