@@ -38,7 +38,11 @@ struct Inner {
     client_secret: String,
     settings: IntrospectionSettings,
     endpoint: tokio::sync::Mutex<Endpoint>,
+    /// Active answers.
     cache: Mutex<TtlCache<Verdict>>,
+    /// Inactive answers, bounded apart: junk tokens, which anyone can send
+    /// by the thousand, cannot push the active answers out.
+    inactive: Mutex<TtlCache<Verdict>>,
     /// Lookups under way, so that concurrent requests with one token make
     /// one call.
     in_flight: Mutex<HashMap<TokenKey, Arc<OnceCell<Lookup>>>>,
@@ -71,8 +75,10 @@ struct IntrospectionSettings {
 /// long a revocation may take to be seen here, RFC 7662 §4), an inactive
 /// one for [`negative_ttl`](IntrospectionVerifierBuilder::negative_ttl)
 /// (default 5 s); at most
-/// [`max_entries`](IntrospectionVerifierBuilder::max_entries), the oldest
-/// evicted first. Concurrent requests with the same token make one call.
+/// [`max_entries`](IntrospectionVerifierBuilder::max_entries) of each kind
+/// (active answers and inactive ones apart, so a flood of junk tokens
+/// cannot evict the active answers), the oldest evicted first. Concurrent
+/// requests with the same token make one call.
 ///
 /// Works for opaque and JWT access tokens alike, and sees revocation. A
 /// DPoP-bound token (the answer's `cnf.jkt`, RFC 9449 §6.2) is accepted
@@ -145,7 +151,8 @@ impl IntrospectionVerifierBuilder {
         self
     }
 
-    /// The most answers kept (default 10 000); beyond, the oldest go.
+    /// The most answers kept of each kind, active and inactive (default
+    /// 10 000 each); beyond, the oldest of that kind go.
     pub fn max_entries(mut self, max: usize) -> Self {
         self.settings.max_entries = max;
         self
@@ -187,6 +194,7 @@ impl IntrospectionVerifierBuilder {
             client_id: self.client_id,
             client_secret: self.client_secret,
             cache: Mutex::new(TtlCache::new(self.settings.max_entries)),
+            inactive: Mutex::new(TtlCache::new(self.settings.max_entries)),
             settings: self.settings,
             endpoint: tokio::sync::Mutex::new(Endpoint {
                 url: self.endpoint,
@@ -242,13 +250,19 @@ impl IntrospectionVerifier {
         self.0.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// How many answers are cached.
+    /// How many answers are cached, active and inactive.
     pub fn cached(&self) -> usize {
-        self.lock_cache().len()
+        self.lock_cache(true).len() + self.lock_cache(false).len()
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, TtlCache<Verdict>> {
-        self.0.cache.lock().unwrap_or_else(|p| p.into_inner())
+    /// The cache of active answers, or of inactive ones.
+    fn lock_cache(&self, active: bool) -> std::sync::MutexGuard<'_, TtlCache<Verdict>> {
+        let cache = if active {
+            &self.0.cache
+        } else {
+            &self.0.inactive
+        };
+        cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The endpoint, discovered once (retried after a cooldown on failure).
@@ -321,7 +335,8 @@ impl IntrospectionVerifier {
         // A TTL past what `Instant` can hold (a setting of `Duration::MAX`)
         // is not cached rather than overflow.
         if let Some(until) = now.checked_add(ttl).filter(|_| !ttl.is_zero()) {
-            self.lock_cache().insert(key, verdict.clone(), until);
+            let active = matches!(verdict, Verdict::Active(_));
+            self.lock_cache(active).insert(key, verdict.clone(), until);
         }
         Ok(verdict)
     }
@@ -330,7 +345,9 @@ impl IntrospectionVerifier {
     /// or a new call.
     async fn verdict(&self, token: &str) -> Lookup {
         let key = token_key(token);
-        if let Some(v) = self.lock_cache().get(&key, Instant::now()) {
+        let now = Instant::now();
+        let cached = self.lock_cache(true).get(&key, now);
+        if let Some(v) = cached.or_else(|| self.lock_cache(false).get(&key, now)) {
             return Ok(v);
         }
         let cell = {
