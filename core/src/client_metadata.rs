@@ -596,6 +596,10 @@ struct Cached {
     expires_at: OffsetDateTime,
     bytes: usize,
     used: u64,
+    /// Lookups it answered: one that answered none since its fetch goes
+    /// before any that did (a flood of documents fetched once each, from
+    /// many hosts, cannot push out the clients in use).
+    hits: u64,
 }
 
 /// How long past its expiry a valid document is still used when fetching
@@ -624,6 +628,7 @@ impl Cache {
         match self.entries.get_mut(url) {
             Some(c) if now < c.expires_at => {
                 c.used = tick;
+                c.hits = c.hits.saturating_add(1);
                 Some(c.client.clone())
             }
             Some(c) if now < c.expires_at + STALE_IF_ERROR => None,
@@ -642,6 +647,7 @@ impl Cache {
         let c = self.entries.get_mut(url)?;
         if now < c.expires_at + STALE_IF_ERROR {
             c.used = tick;
+            c.hits = c.hits.saturating_add(1);
             Some(c.client.clone())
         } else {
             None
@@ -665,6 +671,8 @@ impl Cache {
         if max_count == 0 || cached.bytes > max_bytes {
             return;
         }
+        // A document fetched again keeps the use it had.
+        let hits = self.entries.get(&url).map_or(0, |c| c.hits);
         self.remove(&url);
         let before = self.entries.len();
         self.entries
@@ -678,7 +686,7 @@ impl Cache {
             let oldest = self
                 .entries
                 .iter()
-                .min_by_key(|(_, c)| c.used)
+                .min_by_key(|(_, c)| (c.hits > 0, c.used))
                 .map(|(k, _)| k.clone());
             match oldest {
                 Some(k) => self.remove(&k),
@@ -691,6 +699,7 @@ impl Cache {
             url,
             Cached {
                 used: self.tick,
+                hits: cached.hits.max(hits),
                 ..cached
             },
         );
@@ -914,6 +923,7 @@ impl Server {
                 expires_at,
                 bytes,
                 used: 0,
+                hits: 0,
             },
             now,
             docs.policy.max_cached,
@@ -1212,6 +1222,7 @@ mod tests {
             expires_at: at + ttl,
             bytes,
             used: 0,
+            hits: 0,
         }
     }
 
@@ -1230,6 +1241,14 @@ mod tests {
             cache.insert(format!("v{i}"), entry(T0, ttl, 100), T0, 10, 10_000);
         }
         assert!(cache.get("keep", T0).is_some());
+        // A document that answered a lookup outlives a flood of documents
+        // fetched once each and never asked for again, however recent.
+        cache.insert("in-use".into(), entry(T0, ttl, 100), T0, 10, 10_000);
+        assert!(cache.get("in-use", T0).is_some());
+        for i in 0..50 {
+            cache.insert(format!("w{i}"), entry(T0, ttl, 100), T0, 10, 10_000);
+        }
+        assert!(cache.get("in-use", T0).is_some());
         // Bytes: big entries push the others out; one too big is not kept.
         cache.insert("big".into(), entry(T0, ttl, 9_000), T0, 10, 10_000);
         assert!(cache.bytes <= 10_000);
