@@ -458,9 +458,11 @@ impl ClientMetadataError {
             // JSON too: naming the status, content type or size a URL
             // answered with would make the server a probe of other hosts'
             // ports and pages.
-            Self::Fetch(_) | Self::TooLarge(_) | Self::NotJson => OAuthError::invalid_client(
-                "the client's metadata document could not be fetched as a JSON document",
-            ),
+            Self::Fetch(_) | Self::TooLarge(_) | Self::NotJson | Self::ClientIdMismatch => {
+                OAuthError::invalid_client(
+                    "the client's metadata document could not be fetched as a JSON document",
+                )
+            }
             _ => OAuthError::invalid_client(self.to_string()),
         }
     }
@@ -471,18 +473,19 @@ impl ClientMetadataError {
         matches!(self, Self::Busy | Self::RateLimited { .. })
     }
 
-    /// Whether the refusal says nothing about the document itself (load,
-    /// a network failure, a server error): a document that was valid a
-    /// moment ago is then still used for a while ([`STALE_IF_ERROR`]).
-    /// A 4xx, a redirect or an invalid document means its owner changed
-    /// it: never served stale.
+    /// Whether the refetch of a document valid a moment ago failed for a
+    /// reason that says nothing about the document (the network, a server
+    /// error, the host's own rate limit: 408, 429, 5xx): the document is
+    /// then still used for a while ([`STALE_IF_ERROR`]). Any other 4xx, a
+    /// redirect or an invalid document means its owner changed it: never
+    /// served stale. (Our own load never gets here: a known document's
+    /// refetch takes no fetch slot and is not counted.)
     fn is_passing(&self) -> bool {
         match self {
-            Self::Busy | Self::RateLimited { .. } => true,
             Self::Fetch(FetchError::Resolve(_) | FetchError::Connect(_) | FetchError::Timeout) => {
                 true
             }
-            Self::Fetch(FetchError::Status(s)) => *s >= 500,
+            Self::Fetch(FetchError::Status(s)) => *s >= 500 || *s == 408 || *s == 429,
             _ => false,
         }
     }
@@ -600,6 +603,9 @@ struct Cached {
     /// before any that did (a flood of documents fetched once each, from
     /// many hosts, cannot push out the clients in use).
     hits: u64,
+    /// Past its expiry: no refetch before this instant (one is under way,
+    /// or the last failed), the document is served as it is.
+    retry_at: Option<OffsetDateTime>,
 }
 
 /// How long past its expiry a valid document is still used when fetching
@@ -608,6 +614,10 @@ struct Cached {
 /// client off by spending its host's fetch budget on URLs that answer 404
 /// (or by slowing the fetches down) just as its cached document expires.
 pub const STALE_IF_ERROR: Duration = Duration::hours(1);
+
+/// How often a document kept past its expiry is fetched again while that
+/// fails (and how long one refetch keeps the others off).
+const STALE_RETRY: Duration = Duration::seconds(30);
 
 /// Valid documents, bounded in count and bytes; the least recently used
 /// goes first when full. Failures are never cached (§5.2: "MUST NOT cache
@@ -640,18 +650,24 @@ impl Cache {
         }
     }
 
-    /// An expired document still within [`STALE_IF_ERROR`].
-    fn stale(&mut self, url: &str, now: OffsetDateTime) -> Option<Arc<Client>> {
+    /// An expired document still within [`STALE_IF_ERROR`], and whether
+    /// the caller should fetch it again now: at most one refetch per
+    /// [`STALE_RETRY`] (the caller's claim), so a host that fails is not
+    /// asked again by every request naming the client.
+    fn stale(&mut self, url: &str, now: OffsetDateTime) -> Option<(Arc<Client>, bool)> {
         self.tick += 1;
         let tick = self.tick;
         let c = self.entries.get_mut(url)?;
-        if now < c.expires_at + STALE_IF_ERROR {
-            c.used = tick;
-            c.hits = c.hits.saturating_add(1);
-            Some(c.client.clone())
-        } else {
-            None
+        if now >= c.expires_at + STALE_IF_ERROR {
+            return None;
         }
+        c.used = tick;
+        c.hits = c.hits.saturating_add(1);
+        let fetch = c.retry_at.is_none_or(|t| now >= t);
+        if fetch {
+            c.retry_at = Some(now + STALE_RETRY);
+        }
+        Some((c.client.clone(), fetch))
     }
 
     fn remove(&mut self, url: &str) {
@@ -757,6 +773,13 @@ impl DocumentClients {
         self.cache().get(url, now)
     }
 
+    /// A fetch counted in progress whatever the count (a known document's
+    /// refetch), so that new documents see the load.
+    fn slot_anyway(&self) -> Slot<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Slot(&self.in_flight)
+    }
+
     fn slot(&self) -> Option<Slot<'_>> {
         let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(&self.in_flight);
@@ -857,6 +880,12 @@ impl Server {
         // that fails for a passing reason: a flood of other URLs on its
         // host cannot cut its client off.
         let stale = docs.cache().stale(url.as_str(), now);
+        let stale = match stale {
+            // Fetched again a moment ago (or being fetched): as it is.
+            Some((client, false)) => return Ok(client),
+            Some((client, true)) => Some(client),
+            None => None,
+        };
         let result = self.fetch_document(docs, &url, stale.is_none(), now).await;
         match (result, stale) {
             (Ok(client), _) => Ok(client),
@@ -873,7 +902,11 @@ impl Server {
     }
 
     /// Fetches and validates the document at `url`, and caches it;
-    /// `counted`: the fetch counts against its host's limit.
+    /// `counted`: a new document, whose fetch counts against its host's
+    /// limit and needs a free fetch slot; a known one's (at most one per
+    /// [`STALE_RETRY`] each) does neither, so that neither a flood on its
+    /// host nor slow hosts holding the slots can keep it from being seen
+    /// changed, or keep its client from working.
     async fn fetch_document(
         &self,
         docs: &DocumentClients,
@@ -892,7 +925,11 @@ impl Server {
                 retry_at: limited.retry_at,
             });
         }
-        let _slot = docs.slot().ok_or(ClientMetadataError::Busy)?;
+        let _slot = if counted {
+            docs.slot().ok_or(ClientMetadataError::Busy)?
+        } else {
+            docs.slot_anyway()
+        };
         if counted {
             self.record_attempt(Action::ClientMetadataFetch, url.host())
                 .await;
@@ -924,6 +961,7 @@ impl Server {
                 bytes,
                 used: 0,
                 hits: 0,
+                retry_at: None,
             },
             now,
             docs.policy.max_cached,
@@ -1223,6 +1261,7 @@ mod tests {
             bytes,
             used: 0,
             hits: 0,
+            retry_at: None,
         }
     }
 

@@ -437,8 +437,11 @@ impl<K: VerificationKeys> AccessTokenValidator<K> {
     /// As [`validate`](Self::validate), but a token bound to a key comes
     /// back with its `cnf`, and the caller **must** then check the request's
     /// DPoP proof against `cnf.jkt` (RFC 9449 §7: `Authorization: DPoP`, a
-    /// proof by that key for this request, its `ath` the token's hash), as
-    /// [`RemoteResource::check_presentation`](crate::RemoteResource::check_presentation) does.
+    /// proof by that key for this request, its `ath` the token's hash, its
+    /// `jti` used once: [`verify_dpop_proof`](crate::verify_dpop_proof) and
+    /// a replay cache). A resource server in another process is better
+    /// served by [`RemoteResource::check_jwt_with_binding`](crate::RemoteResource::check_jwt_with_binding)
+    /// and `check_presentation`, which do all of it.
     pub fn validate_with_binding(
         &self,
         token: &str,

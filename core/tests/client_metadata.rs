@@ -508,12 +508,22 @@ async fn a_known_client_outlives_a_flood_on_its_host_and_a_failing_refetch() {
     let before = f.fetcher.fetches();
     assert_eq!(code_flow(&f, URL).await.0, 200);
     assert_eq!(f.fetcher.fetches(), before + 1);
-    // Expired again, and its host now fails: the last valid document serves.
+    // Expired again, and its host now fails: the last valid document
+    // serves, and the failing host is asked once per 30 s, not by every
+    // lookup.
     f.fetcher.serve(URL, Err(|| FetchError::Status(503)));
     f.clock.advance(Duration::seconds(61));
+    let before = f.fetcher.fetches();
     assert_eq!(code_flow(&f, URL).await.0, 200);
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    assert_eq!(f.fetcher.fetches(), before + 1);
     f.fetcher.serve(URL, Err(|| FetchError::Timeout));
+    f.clock.advance(Duration::seconds(31));
     assert_eq!(code_flow(&f, URL).await.0, 200);
+    f.fetcher.serve(URL, Err(|| FetchError::Status(429)));
+    f.clock.advance(Duration::seconds(31));
+    assert_eq!(code_flow(&f, URL).await.0, 200);
+    assert_eq!(f.fetcher.fetches(), before + 3);
     // Not for ever: past STALE_IF_ERROR it is gone.
     f.clock.advance(tessera::STALE_IF_ERROR);
     assert_eq!(error_page(&f, URL).await.code, ErrorCode::InvalidClient);

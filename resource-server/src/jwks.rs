@@ -143,8 +143,9 @@ impl JwksVerifierBuilder {
     }
 
     /// How old the last fetched set may grow while fetching it again fails
-    /// (default an hour); past that, tokens are answered `503` until a
-    /// fetch succeeds. Without a bound, whoever can make the fetches fail
+    /// (default an hour; it must be longer than
+    /// [`max_age`](Self::max_age)); past that, tokens are answered `503`
+    /// until a fetch succeeds. Without a bound, whoever can make the fetches fail
     /// (a network position, a flood of the authorization server) would
     /// keep a key the server withdrew, a compromised one say, verifying
     /// for ever.
@@ -192,6 +193,11 @@ impl JwksVerifierBuilder {
         }
         if self.settings.max_age < self.settings.cooldown {
             return Err(BuildError::Setting("max_age is shorter than the cooldown"));
+        }
+        if self.settings.max_stale <= self.settings.max_age {
+            return Err(BuildError::Setting(
+                "max_stale is not longer than max_age: every refresh would refuse tokens",
+            ));
         }
         Ok(JwksVerifier(Arc::new(Inner {
             resource: self.resource,

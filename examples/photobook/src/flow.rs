@@ -640,14 +640,15 @@ impl Demo {
         authorization: Option<&str>,
         query: Option<&str>,
     ) -> HttpResponse {
-        let realm = &self.inner.server.config().realm;
-        let token = match self
-            .inner
-            .server
-            .verify_bearer(authorization, query)
-            .await
-            .and_then(|t| t.require(&[PHOTOS_READ]).map(|()| t))
-        {
+        let server = &self.inner.server;
+        let realm = &server.config().realm;
+        // The photo API's own audience (RFC 8707 §2): the default resource,
+        // `{issuer}/api`; a token for the MCP server is refused here.
+        let checked = match &server.config().default_resource {
+            Some(api) => server.verify_bearer_for(api, authorization, query).await,
+            None => server.verify_bearer(authorization, query).await,
+        };
+        let token = match checked.and_then(|t| t.require(&[PHOTOS_READ]).map(|()| t)) {
             Ok(token) => token,
             Err(e) => return e.to_http(realm),
         };

@@ -353,3 +353,43 @@ async fn the_device_flow_never_logs_the_user_code() {
         assert!(!text.contains(shown), "{shown} logged:\n{text}");
     }
 }
+
+/// The framework-neutral `GET /api/photos` checks the photo API's
+/// audience (RFC 8707 §2): a token for the MCP server is refused there,
+/// one for the API (the default resource) is served.
+#[tokio::test]
+async fn the_neutral_photo_api_refuses_a_token_for_the_mcp_server() {
+    let demo = demo();
+    let token = |resource: Option<&'static str>| {
+        let server = demo.server().clone();
+        async move {
+            let mut body = "grant_type=client_credentials".to_owned();
+            if let Some(r) = resource {
+                body.push_str(&format!("&resource={}", urlencode(r)));
+            }
+            let basic = format!(
+                "Basic {}",
+                base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    format!("backup-job:{}", photobook::clients::BACKUP_JOB_SECRET)
+                )
+            );
+            let r = server
+                .handle(
+                    tessera::Endpoint::Token,
+                    &tessera::HttpRequest::form_post(&body, Some(&basic)),
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            format!("Bearer {}", v["access_token"].as_str().unwrap())
+        }
+    };
+    let api = token(None).await;
+    assert_eq!(demo.photos_response(Some(&api), None).await.status, 200);
+    let mcp = token(Some("http://127.0.0.1:9000/mcp")).await;
+    assert_eq!(demo.photos_response(Some(&mcp), None).await.status, 401);
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
+}
