@@ -148,6 +148,11 @@ pub struct Prompt {
     pub client: Arc<Client>,
     /// The requested scope.
     pub scope: Scope,
+    /// The resource the grant is for (RFC 8707: its tokens' audience), the
+    /// requested one or the default; `None` when the server names none.
+    /// Show it when the server has several (an API, an MCP server): the
+    /// owner consents to a client at a resource.
+    pub resource: Option<crate::resource::ResourceIndicator>,
     /// The configured words for scope tokens, shared.
     pub(crate) words: crate::scope::ScopeWords,
 }
@@ -166,6 +171,7 @@ impl std::fmt::Debug for Prompt {
         f.debug_struct("Prompt")
             .field("client", &self.client.id)
             .field("scope", &self.scope)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }

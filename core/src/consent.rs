@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::client::Client;
 use crate::error::StoreError;
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::storage::Subject;
 
@@ -28,14 +29,21 @@ pub enum Decision {
 }
 
 /// Decides when the consent page may be skipped.
+///
+/// Every method is told the `resource` the grant is for (RFC 8707: its
+/// tokens' audience; `None` when the server names no resource). A policy
+/// that remembers consent must remember it per resource too: consent to a
+/// client at one resource (the photo API) is not consent at another (an
+/// MCP server that can act on the same photos).
 #[async_trait]
 pub trait ConsentPolicy: Send + Sync {
-    /// Whether `owner` must be asked before `client` gets `scope`.
+    /// Whether `owner` must be asked before `client` gets `scope` at `resource`.
     async fn requirement(
         &self,
         client: &Client,
         owner: &Subject,
         scope: &Scope,
+        resource: Option<&ResourceIndicator>,
     ) -> Result<ConsentRequirement, StoreError>;
 
     /// [`requirement`](ConsentPolicy::requirement) when the policy can
@@ -49,8 +57,9 @@ pub trait ConsentPolicy: Send + Sync {
         client: &Client,
         owner: &Subject,
         scope: &Scope,
+        resource: Option<&ResourceIndicator>,
     ) -> Option<ConsentRequirement> {
-        let _ = (client, owner, scope);
+        let _ = (client, owner, scope, resource);
         None
     }
 
@@ -67,6 +76,7 @@ pub trait ConsentPolicy: Send + Sync {
         _client: &Client,
         _owner: &Subject,
         _scope: &Scope,
+        _resource: Option<&ResourceIndicator>,
         _decision: Decision,
     ) -> Result<(), StoreError> {
         Ok(())
@@ -88,6 +98,7 @@ impl ConsentPolicy for AlwaysPrompt {
         _: &Client,
         _: &Subject,
         _: &Scope,
+        _: Option<&ResourceIndicator>,
     ) -> Result<ConsentRequirement, StoreError> {
         Ok(ConsentRequirement::Prompt)
     }
@@ -98,6 +109,7 @@ impl ConsentPolicy for AlwaysPrompt {
         _: &Client,
         _: &Subject,
         _: &Scope,
+        _: Option<&ResourceIndicator>,
     ) -> Option<ConsentRequirement> {
         Some(ConsentRequirement::Prompt)
     }
@@ -118,6 +130,7 @@ impl ConsentPolicy for SkipForFirstParty {
         client: &Client,
         _: &Subject,
         _: &Scope,
+        _: Option<&ResourceIndicator>,
     ) -> Result<ConsentRequirement, StoreError> {
         Ok(if client.first_party {
             ConsentRequirement::Granted
@@ -132,6 +145,7 @@ impl ConsentPolicy for SkipForFirstParty {
         client: &Client,
         _: &Subject,
         _: &Scope,
+        _: Option<&ResourceIndicator>,
     ) -> Option<ConsentRequirement> {
         Some(if client.first_party {
             ConsentRequirement::Granted
@@ -158,8 +172,8 @@ mod tests {
                     .with_first_party(first_party);
             let policies: [&dyn ConsentPolicy; 2] = [&AlwaysPrompt, &SkipForFirstParty];
             for policy in policies {
-                let at_hand = policy.requirement_at_hand(&client, &owner, &scope);
-                let awaited = policy.requirement(&client, &owner, &scope).await.ok();
+                let at_hand = policy.requirement_at_hand(&client, &owner, &scope, None);
+                let awaited = policy.requirement(&client, &owner, &scope, None).await.ok();
                 assert!(at_hand.is_some());
                 assert_eq!(at_hand, awaited);
             }
@@ -169,7 +183,8 @@ mod tests {
                 &Client::confidential(ClientId::new("c").unwrap(), "C", SecretHash::of("s"))
                     .with_first_party(true),
                 &owner,
-                &scope
+                &scope,
+                None
             ),
             Some(ConsentRequirement::Granted)
         );

@@ -32,11 +32,24 @@ async fn consent_policy_may_skip_the_page() {
     ));
 }
 
-/// Remembers allowed (client, owner) pairs, and every decision it is told.
+/// Remembers allowed (client, owner, resource) triples, and every decision
+/// it is told.
 #[derive(Default)]
 struct Remember {
-    allowed: std::sync::Mutex<Vec<(String, String)>>,
+    allowed: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
     told: std::sync::Mutex<Vec<Decision>>,
+}
+
+fn remembered(
+    client: &Client,
+    owner: &Subject,
+    resource: Option<&tessera::ResourceIndicator>,
+) -> (String, String, Option<String>) {
+    (
+        client.id.to_string(),
+        owner.as_str().to_owned(),
+        resource.map(|r| r.as_str().to_owned()),
+    )
 }
 
 #[async_trait::async_trait]
@@ -46,8 +59,9 @@ impl tessera::ConsentPolicy for Remember {
         client: &Client,
         owner: &Subject,
         _: &Scope,
+        resource: Option<&tessera::ResourceIndicator>,
     ) -> Result<tessera::ConsentRequirement, tessera::StoreError> {
-        let key = (client.id.to_string(), owner.as_str().to_owned());
+        let key = remembered(client, owner, resource);
         Ok(if self.allowed.lock().unwrap().contains(&key) {
             tessera::ConsentRequirement::Granted
         } else {
@@ -60,11 +74,12 @@ impl tessera::ConsentPolicy for Remember {
         client: &Client,
         owner: &Subject,
         _: &Scope,
+        resource: Option<&tessera::ResourceIndicator>,
         decision: Decision,
     ) -> Result<(), tessera::StoreError> {
         self.told.lock().unwrap().push(decision);
         if decision == Decision::Allow {
-            let key = (client.id.to_string(), owner.as_str().to_owned());
+            let key = remembered(client, owner, resource);
             self.allowed.lock().unwrap().push(key);
         }
         Ok(())
@@ -82,17 +97,19 @@ async fn a_recording_consent_policy_is_told_each_decision() {
             c: &Client,
             o: &Subject,
             s: &Scope,
+            r: Option<&tessera::ResourceIndicator>,
         ) -> Result<tessera::ConsentRequirement, tessera::StoreError> {
-            self.0.requirement(c, o, s).await
+            self.0.requirement(c, o, s, r).await
         }
         async fn record(
             &self,
             c: &Client,
             o: &Subject,
             s: &Scope,
+            r: Option<&tessera::ResourceIndicator>,
             d: Decision,
         ) -> Result<(), tessera::StoreError> {
-            self.0.record(c, o, s, d).await
+            self.0.record(c, o, s, r, d).await
         }
     }
     let f = fixture_with(|b| b.consent(Shared(policy.clone())));

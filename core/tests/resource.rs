@@ -542,3 +542,84 @@ async fn without_resources_configured_resource_is_refused_and_tokens_have_no_aud
         BearerError::WrongAudience
     );
 }
+
+/// Consent is to a client at a resource: the consent page names the grant's
+/// resource, and the policy is told it, so that a policy remembering an
+/// `Allow` at the photo API does not grant the MCP server unasked.
+#[tokio::test]
+async fn consent_is_asked_and_remembered_per_resource() {
+    #[derive(Default)]
+    struct PerResource(std::sync::Mutex<Vec<(String, Option<String>)>>);
+    #[async_trait::async_trait]
+    impl tessera::ConsentPolicy for PerResource {
+        async fn requirement(
+            &self,
+            client: &Client,
+            _: &Subject,
+            _: &Scope,
+            resource: Option<&ResourceIndicator>,
+        ) -> Result<tessera::ConsentRequirement, tessera::StoreError> {
+            let key = (
+                client.id.to_string(),
+                resource.map(|r| r.as_str().to_owned()),
+            );
+            Ok(if self.0.lock().unwrap().contains(&key) {
+                tessera::ConsentRequirement::Granted
+            } else {
+                tessera::ConsentRequirement::Prompt
+            })
+        }
+        async fn record(
+            &self,
+            client: &Client,
+            _: &Subject,
+            _: &Scope,
+            resource: Option<&ResourceIndicator>,
+            decision: Decision,
+        ) -> Result<(), tessera::StoreError> {
+            if decision == Decision::Allow {
+                let key = (
+                    client.id.to_string(),
+                    resource.map(|r| r.as_str().to_owned()),
+                );
+                self.0.lock().unwrap().push(key);
+            }
+            Ok(())
+        }
+    }
+    let shop = Client::confidential(ClientId::new("shop").unwrap(), "shop", SecretHash::of("s"))
+        .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+        .with_grant_types(["authorization_code"])
+        .with_scope(Scope::parse("photos.read").unwrap());
+    let s = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([shop])))
+        .default_resource(r(API))
+        .resource(r(MCP))
+        .consent(PerResource::default())
+        .build()
+        .unwrap();
+    let alice = Subject::new("alice");
+    // Allowed at the API (the default resource), the page naming it.
+    let AuthorizeOutcome::Consent(p) = s.authorize(&auth_query("shop", ""), Some(&alice)).await
+    else {
+        panic!("a consent page")
+    };
+    assert_eq!(p.resource, Some(r(API)));
+    assert!(matches!(
+        s.decide(&p.handle, &alice, Decision::Allow).await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    // Remembered there...
+    assert!(matches!(
+        s.authorize(&auth_query("shop", ""), Some(&alice)).await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    // ...but the MCP server is asked for, by name.
+    let extra = format!("&resource={MCP_ENC}");
+    let AuthorizeOutcome::Consent(p) = s.authorize(&auth_query("shop", &extra), Some(&alice)).await
+    else {
+        panic!("the MCP server needs its own consent")
+    };
+    assert_eq!(p.resource, Some(r(MCP)));
+}

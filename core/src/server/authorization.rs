@@ -185,6 +185,7 @@ impl Server {
                     handle,
                     valid.client,
                     valid.pending.scope,
+                    valid.pending.audience,
                 )))
             }
             Some(owner) => {
@@ -213,7 +214,12 @@ impl Server {
             let Some(client) = self.find_client(&pending.client_id).await? else {
                 return Ok(None);
             };
-            Ok(Some(self.prompt(handle.to_owned(), client, pending.scope)))
+            Ok(Some(self.prompt(
+                handle.to_owned(),
+                client,
+                pending.scope,
+                pending.audience,
+            )))
         };
         found.await.inspect_err(|e: &OAuthError| {
             e.log("pending authorization request could not be read");
@@ -262,6 +268,7 @@ impl Server {
                 handle.to_owned(),
                 client,
                 pending.scope,
+                pending.audience,
             ))),
             false => {
                 let pending = self
@@ -301,9 +308,15 @@ impl Server {
         pending: &PendingAuthorization,
     ) -> Result<bool, Rejection> {
         let consent = &self.inner.consent;
-        let requirement = match consent.requirement_at_hand(client, owner, &pending.scope) {
+        let resource = pending.audience.as_ref();
+        let requirement = match consent.requirement_at_hand(client, owner, &pending.scope, resource)
+        {
             Some(answer) => Ok(answer),
-            None => consent.requirement(client, owner, &pending.scope).await,
+            None => {
+                consent
+                    .requirement(client, owner, &pending.scope, resource)
+                    .await
+            }
         };
         match requirement {
             Ok(ConsentRequirement::Granted) => {
@@ -340,11 +353,13 @@ impl Server {
         }
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         let scope = pending.scope.clone();
+        let resource = pending.audience.clone();
         self.keep_pending(handle.key(), pending).await?;
         Ok(AuthorizeOutcome::Consent(self.prompt(
             handle.into_exposed(),
             client,
             scope,
+            resource,
         )))
     }
 
@@ -428,7 +443,13 @@ impl Server {
             && let Err(e) = self
                 .inner
                 .consent
-                .record(&client, owner, &pending.scope, decision)
+                .record(
+                    &client,
+                    owner,
+                    &pending.scope,
+                    pending.audience.as_ref(),
+                    decision,
+                )
                 .await
         {
             tracing::warn!(error = %e, "consent policy could not record the decision");

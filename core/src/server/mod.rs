@@ -339,11 +339,18 @@ impl Server {
         self.inner.scope_words.clone()
     }
 
-    fn prompt(&self, handle: String, client: Arc<Client>, scope: Scope) -> Prompt {
+    fn prompt(
+        &self,
+        handle: String,
+        client: Arc<Client>,
+        scope: Scope,
+        resource: Option<crate::resource::ResourceIndicator>,
+    ) -> Prompt {
         Prompt {
             handle,
             client,
             scope,
+            resource,
             words: self.scope_words(),
         }
     }

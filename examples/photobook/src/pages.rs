@@ -59,6 +59,9 @@ pub struct ConsentPage<'a> {
     /// its `client_id` URL, which the page names (the draft's §6.3: the
     /// host is what a person can check, the name is anyone's claim).
     pub client_host: Option<&'a str>,
+    /// The resource the access is for (RFC 8707: the photo API or the MCP
+    /// server), which the page names: consent is to a client at a resource.
+    pub resource: Option<&'a str>,
 }
 
 /// The host of a client known by its client ID metadata document.
@@ -112,6 +115,7 @@ impl<'a> ConsentPage<'a> {
             csrf_token,
             unverified: prompt.client.is_dynamically_registered(),
             client_host: document_host(&prompt.client),
+            resource: prompt.resource.as_ref().map(|r| r.as_str()),
         }
     }
 }
@@ -187,6 +191,7 @@ impl<'a> DeviceConsentPage<'a> {
                 csrf_token,
                 unverified: prompt.client.is_dynamically_registered(),
                 client_host: document_host(&prompt.client),
+                resource: None,
             },
             action,
             user_code: &prompt.user_code,
@@ -374,6 +379,7 @@ mod tests {
             csrf_token: "c",
             unverified: false,
             client_host: None,
+            resource: None,
         });
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
         assert!(html.contains("name=\"decision\" value=\"allow\""));
@@ -381,6 +387,25 @@ mod tests {
         assert!(html.contains("View your photos"));
         assert!(html.contains("PrintShop"));
         assert!(!html.contains("not verified"));
+    }
+
+    #[test]
+    fn the_consent_page_names_the_resource() {
+        let pages = Pages::new().unwrap();
+        let page = |resource| ConsentPage {
+            client_name: "PrintShop",
+            username: "alice",
+            scopes: Vec::new(),
+            handle: "tsp_x",
+            csrf_token: "c",
+            unverified: false,
+            client_host: None,
+            resource,
+        };
+        let html = pages.consent(&page(Some("http://127.0.0.1:9000/mcp")));
+        assert!(html.contains("id=\"resource\""), "{html}");
+        assert!(html.contains("127.0.0.1:9000"), "{html}");
+        assert!(!pages.consent(&page(None)).contains("id=\"resource\""));
     }
 
     #[test]
@@ -396,6 +421,7 @@ mod tests {
             csrf_token: "c",
             unverified: true,
             client_host: None,
+            resource: None,
         });
         assert!(
             html.contains("PhotoBook has not verified this app"),
@@ -419,6 +445,7 @@ mod tests {
             csrf_token: "c",
             unverified: true,
             client_host: Some("apps.example"),
+            resource: None,
         });
         assert!(
             html.contains("PhotoBook has not verified this app"),
@@ -449,6 +476,7 @@ mod tests {
             csrf_token: "csrf-secret",
             unverified: false,
             client_host: None,
+            resource: None,
         };
         for shown in [format!("{login:?}"), format!("{consent:?}")] {
             assert!(shown.contains("PrintShop"), "{shown}");
@@ -502,6 +530,7 @@ mod tests {
                 csrf_token: "c",
                 unverified: false,
                 client_host: None,
+                resource: None,
             },
             action: "/device/consent",
             user_code: "BCDF-GHJK",
