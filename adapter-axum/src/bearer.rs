@@ -41,6 +41,7 @@ pub struct BearerRejection {
     error: BearerError,
     realm: String,
     resource_metadata: Option<String>,
+    scope_hint: Option<String>,
 }
 
 impl BearerRejection {
@@ -50,7 +51,17 @@ impl BearerRejection {
             error,
             realm: realm.into(),
             resource_metadata: None,
+            scope_hint: None,
         }
+    }
+
+    /// The same rejection, a `401`'s challenge naming the scopes the
+    /// resource declared ([`TokenVerifier::scope_hint_at`]; RFC 6750 §3,
+    /// the MCP authorization spec's scope selection).
+    #[must_use]
+    pub fn with_scope_hint(mut self, scope: Option<String>) -> Self {
+        self.scope_hint = scope;
+        self
     }
 
     /// The same rejection, its challenge naming the protected resource's
@@ -101,10 +112,11 @@ impl std::error::Error for BearerRejection {
 
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
-        TesseraResponse(
-            self.error
-                .to_http_with(&self.realm, self.resource_metadata.as_deref()),
-        )
+        TesseraResponse(self.error.to_http_for(
+            &self.realm,
+            self.resource_metadata.as_deref(),
+            self.scope_hint.as_deref(),
+        ))
         .into_response()
     }
 }
@@ -149,6 +161,7 @@ async fn verify<V: TokenVerifier + ?Sized>(
         }
         BearerRejection::new(error, verifier.realm())
             .with_resource_metadata(verifier.resource_metadata_url_at(path))
+            .with_scope_hint(verifier.scope_hint_at(path))
     })
 }
 

@@ -153,10 +153,11 @@ impl<'r> FromRequest<'r> for Bearer {
                             }
                             None => tracing::debug!("no bearer token"),
                         }
-                        Err(BearerRejection::for_resource(
+                        Err(BearerRejection::for_resource_with_scope(
                             error,
                             &realm,
                             resource_metadata.as_deref(),
+                            verifier.scope_hint_at(path).as_deref(),
                         ))
                     }
                 })
@@ -285,8 +286,21 @@ impl BearerRejection {
     /// The rejection for `error` at a protected resource whose metadata is
     /// at `resource_metadata` (RFC 9728 §5.1): its challenge names it.
     pub fn for_resource(error: BearerError, realm: &str, resource_metadata: Option<&str>) -> Self {
+        Self::for_resource_with_scope(error, realm, resource_metadata, None)
+    }
+
+    /// As [`for_resource`](Self::for_resource), a `401`'s challenge also
+    /// naming the scopes the resource declared (`scope_hint`:
+    /// [`TokenVerifier::scope_hint_at`](tessera::TokenVerifier::scope_hint_at);
+    /// RFC 6750 §3, the MCP authorization spec's scope selection).
+    pub fn for_resource_with_scope(
+        error: BearerError,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+    ) -> Self {
         Self(Box::new(Rejected {
-            response: error.to_http_with(realm, resource_metadata),
+            response: error.to_http_for(realm, resource_metadata, scope_hint),
             error,
         }))
     }

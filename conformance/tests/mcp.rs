@@ -367,7 +367,8 @@ async fn protected_resource_metadata() {
 }
 
 /// No token: `401` with a bare Bearer challenge (RFC 6750 §3.1: no error
-/// code) carrying `resource_metadata` (RFC 9728 §5.1).
+/// code) carrying `resource_metadata` (RFC 9728 §5.1) and the scopes to
+/// ask for (`scope`, as the MCP authorization spec recommends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_token_is_401_with_resource_metadata() {
     run(
@@ -382,6 +383,12 @@ async fn no_token_is_401_with_resource_metadata() {
                 ex.ensure(
                     !challenge.contains("error="),
                     "a request without credentials gets no error code (RFC 6750 §3.1)",
+                )?;
+                // MCP authorization: the challenge SHOULD name the scopes
+                // to ask for (RFC 6750 §3 `scope`).
+                ex.ensure(
+                    challenge.contains("scope=\"photos.read\""),
+                    format!("the challenge names scope=\"photos.read\", got {challenge:?}"),
                 )?;
             }
             Ok(())

@@ -168,12 +168,33 @@ impl BearerError {
     /// in every challenge (no token, a bad token, too little scope), so a
     /// client that knows nothing can find the authorization server.
     pub fn challenge_with(&self, realm: &str, resource_metadata: Option<&str>) -> String {
+        self.challenge_for(realm, resource_metadata, None)
+    }
+
+    /// As [`challenge_with`](Self::challenge_with), and a `401` (no token,
+    /// or a bad one) also names `scope_hint`, the scopes the resource
+    /// declared (RFC 6750 §3; the MCP authorization spec: a server SHOULD
+    /// say which scopes to ask for). A `403 insufficient_scope` names the
+    /// scopes the request lacked instead.
+    pub fn challenge_for(
+        &self,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+    ) -> String {
         let scope = match self {
             Self::InsufficientScope { required } => Some(required.as_str()),
+            _ if self.status() == 401 => scope_hint,
             _ => None,
         };
         let mut header = match self.oauth_error() {
-            None => format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm)),
+            None => {
+                let mut header = format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm));
+                if let Some(scope) = scope {
+                    header.push_str(&format!(", scope=\"{}\"", crate::error::quote_safe(scope)));
+                }
+                header
+            }
             // RFC 9449 §7.1: the `DPoP` scheme, with the algorithms accepted.
             Some(e) if self.is_dpop() => {
                 let bearer = e.bearer_challenge(realm, scope);
@@ -199,13 +220,25 @@ impl BearerError {
     /// As an HTTP response whose challenge names the resource's metadata
     /// (RFC 9728 §5.1; see [`challenge_with`](Self::challenge_with)).
     pub fn to_http_with(&self, realm: &str, resource_metadata: Option<&str>) -> HttpResponse {
+        self.to_http_for(realm, resource_metadata, None)
+    }
+
+    /// As [`to_http_with`](Self::to_http_with), a `401`'s challenge also
+    /// naming `scope_hint` (see [`challenge_for`](Self::challenge_for)).
+    pub fn to_http_for(
+        &self,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+    ) -> HttpResponse {
         let mut r = match self.oauth_error() {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
             None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}"),
         };
         r.headers.push((
             "www-authenticate",
-            self.challenge_with(realm, resource_metadata).into(),
+            self.challenge_for(realm, resource_metadata, scope_hint)
+                .into(),
         ));
         if let Self::Dpop(DpopError::UseNonce { nonce }) = self {
             // RFC 9449 §9: the nonce to use.

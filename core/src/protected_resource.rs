@@ -136,6 +136,11 @@ impl ProtectedResource {
         })
     }
 
+    /// The scopes it declared ([`with_scopes`](Self::with_scopes)), if any.
+    pub fn scopes(&self) -> Option<&Scope> {
+        self.scopes.as_ref()
+    }
+
     /// The scopes it uses, listed as `scopes_supported` (§2).
     #[must_use]
     pub fn with_scopes(mut self, scopes: Scope) -> Self {
@@ -253,6 +258,17 @@ impl Server {
             .iter()
             .filter(|r| r.contains_path(path))
             .max_by_key(|r| r.path.len())
+    }
+
+    /// The `scope` for challenges at `path` to a request without a usable
+    /// token: the declared scopes of the resource there, so that a client
+    /// knows what to ask for (RFC 6750 §3; the MCP authorization spec's
+    /// scope selection). `None` when it declared none.
+    pub fn scope_hint_at(&self, path: &str) -> Option<String> {
+        self.protected_resource_at(path)
+            .and_then(ProtectedResource::scopes)
+            .filter(|s| !s.is_empty())
+            .map(ToString::to_string)
     }
 
     /// The `resource_metadata` URL for challenges at `path` (RFC 9728 §5.1):

@@ -171,6 +171,15 @@ pub trait TokenVerifier: Send + Sync + 'static {
     /// The `resource_metadata` URL for challenges at `path` (RFC 9728
     /// §5.1), when the resource there publishes metadata.
     fn resource_metadata_url_at(&self, path: &str) -> Option<String>;
+
+    /// The `scope` of a `401` challenge at `path` (no token, or a bad one):
+    /// the scopes the resource there declared, so that a client knows what
+    /// to ask for (RFC 6750 §3; the MCP authorization spec: servers SHOULD
+    /// name it). `None` (the default): the challenge names none.
+    fn scope_hint_at(&self, path: &str) -> Option<String> {
+        let _ = path;
+        None
+    }
 }
 
 #[async_trait]
@@ -193,6 +202,10 @@ impl TokenVerifier for Server {
 
     fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
         Server::resource_metadata_url_at(self, path)
+    }
+
+    fn scope_hint_at(&self, path: &str) -> Option<String> {
+        Server::scope_hint_at(self, path)
     }
 }
 
@@ -229,6 +242,10 @@ impl TokenVerifier for SharedVerifier {
 
     fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
         self.0.resource_metadata_url_at(path)
+    }
+
+    fn scope_hint_at(&self, path: &str) -> Option<String> {
+        self.0.scope_hint_at(path)
     }
 }
 
@@ -492,6 +509,15 @@ impl RemoteResource {
     /// The `resource_metadata` URL of challenges at `path` (RFC 9728 §5.1).
     pub fn resource_metadata_url_at(&self, path: &str) -> String {
         self.resource_at(path).metadata_url()
+    }
+
+    /// The `scope` of `401` challenges at `path`: the scopes declared by
+    /// the resource there, if any (see [`TokenVerifier::scope_hint_at`]).
+    pub fn scope_hint_at(&self, path: &str) -> Option<String> {
+        self.resource_at(path)
+            .scopes()
+            .filter(|s| !s.is_empty())
+            .map(ToString::to_string)
     }
 
     /// The protected resource metadata document (RFC 9728 §3) when `path`

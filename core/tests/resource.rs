@@ -475,6 +475,27 @@ async fn protected_resource_metadata_and_challenges_rfc9728() {
         let http = e.to_http_with("r", Some(&url));
         assert_eq!(http.header("www-authenticate"), Some(challenge.as_str()));
     }
+    // A 401 also names the scopes the resource declared, so a client (an
+    // MCP client) knows what to ask for (RFC 6750 §3; MCP authorization:
+    // SHOULD); a 403 names the scopes the request lacked; a resource that
+    // declared none gets no `scope`.
+    let hint = s.scope_hint_at("/mcp");
+    assert_eq!(hint.as_deref(), Some("photos.read"));
+    assert_eq!(s.scope_hint_at("/api/photos"), None);
+    let missing = BearerError::Missing.challenge_for("r", Some(&url), hint.as_deref());
+    assert_eq!(
+        missing,
+        format!("Bearer realm=\"r\", scope=\"photos.read\", resource_metadata=\"{url}\"")
+    );
+    let invalid = BearerError::Invalid.challenge_for("r", Some(&url), hint.as_deref());
+    assert!(invalid.contains("error=\"invalid_token\""), "{invalid}");
+    assert!(invalid.contains("scope=\"photos.read\""), "{invalid}");
+    let lacking = BearerError::InsufficientScope {
+        required: "photos.write".into(),
+    }
+    .challenge_for("r", Some(&url), hint.as_deref());
+    assert!(lacking.contains("scope=\"photos.write\""), "{lacking}");
+    assert!(!lacking.contains("photos.read"), "{lacking}");
     // The authorization server's metadata is unchanged by resources.
     let m = s.metadata();
     assert_eq!(m.issuer, ISSUER);

@@ -438,6 +438,10 @@ impl TokenVerifier for IntrospectionVerifier {
     fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
         Some(self.0.resource.resource_metadata_url_at(path))
     }
+
+    fn scope_hint_at(&self, path: &str) -> Option<String> {
+        self.0.resource.scope_hint_at(path)
+    }
 }
 
 #[cfg(test)]

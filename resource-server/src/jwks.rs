@@ -370,6 +370,10 @@ impl TokenVerifier for JwksVerifier {
     fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
         Some(self.0.resource.resource_metadata_url_at(path))
     }
+
+    fn scope_hint_at(&self, path: &str) -> Option<String> {
+        self.0.resource.scope_hint_at(path)
+    }
 }
 
 impl JwksVerifier {
