@@ -1,5 +1,5 @@
 //! Consent policies: skipping the page for first-party clients, and a
-//! policy that remembers what it is told.
+//! policy that remembers what it is told, per resource.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -139,4 +139,48 @@ async fn a_recording_consent_policy_is_told_each_decision() {
         &SkipForFirstParty
     ));
     assert!(tessera::ConsentPolicy::records_decisions(&Shared(policy)));
+}
+
+/// Consent is to a client at a resource: the consent page names the grant's
+/// resource, and the policy is told it, so that a policy remembering an
+/// `Allow` at the photo API does not grant the MCP server unasked.
+#[tokio::test]
+async fn consent_is_asked_and_remembered_per_resource() {
+    let api = tessera::ResourceIndicator::new("https://as.example/api").unwrap();
+    let mcp = tessera::ResourceIndicator::new("https://as.example/mcp").unwrap();
+    let f = fixture_with(|b| {
+        b.default_resource(api.clone())
+            .resource(mcp.clone())
+            .consent(Remember::default())
+    });
+    // Allowed at the API (the default resource), the page naming it.
+    let AuthorizeOutcome::Consent(p) = f
+        .server
+        .authorize(&auth_query("shop", ""), Some(&alice()))
+        .await
+    else {
+        panic!("a consent page")
+    };
+    assert_eq!(p.resource.as_ref(), Some(&api));
+    assert!(matches!(
+        f.server.decide(&p.handle, &alice(), Decision::Allow).await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    // Remembered there...
+    assert!(matches!(
+        f.server
+            .authorize(&auth_query("shop", ""), Some(&alice()))
+            .await,
+        AuthorizeOutcome::Redirect(_)
+    ));
+    // ...but the MCP server is asked for, by name.
+    let extra = "&resource=https%3A%2F%2Fas.example%2Fmcp";
+    let AuthorizeOutcome::Consent(p) = f
+        .server
+        .authorize(&auth_query("shop", extra), Some(&alice()))
+        .await
+    else {
+        panic!("the MCP server needs its own consent")
+    };
+    assert_eq!(p.resource.as_ref(), Some(&mcp));
 }
