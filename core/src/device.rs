@@ -20,6 +20,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{OAuthError, Reason};
 use crate::grant::resolve_scope;
 use crate::http::HttpRequest;
+use crate::resource::ResourceIndicator;
 use crate::scope::Scope;
 use crate::server::Server;
 use crate::storage::{DeviceRecord, DeviceStatus, Subject};
@@ -137,6 +138,10 @@ pub struct DevicePrompt {
     pub client: Arc<Client>,
     /// The scope asked for.
     pub scope: Scope,
+    /// The resource the device named (RFC 8707 §2), to show beside the
+    /// scope: its tokens are for it alone. `None`: it named none, and its
+    /// token request may still name any resource the client may use.
+    pub resource: Option<ResourceIndicator>,
     /// The configured words for scope tokens, shared.
     words: crate::scope::ScopeWords,
 }
@@ -155,6 +160,7 @@ impl std::fmt::Debug for DevicePrompt {
         f.debug_struct("DevicePrompt")
             .field("client", &self.client.id)
             .field("scope", &self.scope)
+            .field("resource", &self.resource)
             .finish_non_exhaustive()
     }
 }
@@ -209,9 +215,18 @@ impl Server {
         let scope = resolve_scope(params.get("scope"), &client.scope)?;
         let now = self.now();
         let config = self.config();
+        // RFC 8707 §2: a resource named in this (the device flow's)
+        // authorization request is fixed here, where the user is shown it;
+        // one named nowhere is left to the token request (DEMO-CONTRACT:
+        // `resource` may be sent at the token endpoint), else the default.
+        let resource = match crate::resource::requested_resource(&params)? {
+            None => None,
+            named => crate::resource::resolve(named, &client, config)?,
+        };
         let record = DeviceRecord {
             client_id: client.id.clone(),
             scope,
+            resource,
             status: DeviceStatus::Pending,
             interval: config.device_poll_interval,
             last_polled_at: None,
@@ -314,6 +329,7 @@ impl Server {
             client,
             words: self.scope_words(),
             scope: record.scope,
+            resource: record.resource,
         })
     }
 

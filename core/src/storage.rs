@@ -433,6 +433,13 @@ pub struct DeviceRecord {
     pub client_id: ClientId,
     /// The scope asked for (already checked against the client's registration).
     pub scope: Scope,
+    /// The resource the device named in its request (RFC 8707 §2), already
+    /// checked: the audience of its tokens, shown to the user and fixed
+    /// (the token request may repeat it, not change it). `None` when it
+    /// named none: then the token request may name one, else the default
+    /// resource is the audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceIndicator>,
     /// Pending, approved or denied.
     pub status: DeviceStatus,
     /// The polling interval in seconds (RFC 8628 §3.2; +5 for every

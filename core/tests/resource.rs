@@ -30,7 +30,12 @@ fn server() -> Server {
     let shop = |id: &str| {
         Client::confidential(ClientId::new(id).unwrap(), id, SecretHash::of("s"))
             .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
-            .with_grant_types(["authorization_code", "refresh_token", "client_credentials"])
+            .with_grant_types([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code",
+            ])
             .with_scope(Scope::parse("photos.read").unwrap())
     };
     Server::builder()
@@ -48,6 +53,7 @@ fn server() -> Server {
                 .with_scopes(Scope::parse("photos.read").unwrap()),
         )
         .protected_resource(ProtectedResource::new(r(API)).unwrap())
+        .enable_device_grant()
         .build()
         .unwrap()
 }
@@ -562,4 +568,137 @@ async fn without_resources_configured_resource_is_refused_and_tokens_have_no_aud
             .unwrap_err(),
         BearerError::WrongAudience
     );
+}
+
+/// A device authorization request (RFC 8628 §3.1) with `extra`; its
+/// answer's status and body.
+async fn device_authorization(s: &Server, client: &str, extra: &str) -> (u16, serde_json::Value) {
+    let r = s
+        .handle(
+            Endpoint::DeviceAuthorization,
+            &HttpRequest::form_post(&format!("scope=photos.read{extra}"), Some(&basic(client))),
+        )
+        .await;
+    (r.status, serde_json::from_slice(&r.body).unwrap())
+}
+
+/// A device flow up to alice's approval: the device code, and the resource
+/// the verification page was told.
+async fn approved_device(
+    s: &Server,
+    client: &str,
+    extra: &str,
+) -> (String, Option<ResourceIndicator>) {
+    let (status, body) = device_authorization(s, client, extra).await;
+    assert_eq!(status, 200, "{body}");
+    let user_code = body["user_code"].as_str().unwrap();
+    let prompt = s.device_prompt(user_code, "alice's browser").await.unwrap();
+    let alice = Subject::new("alice");
+    assert!(
+        s.device_decide(&prompt.user_code, &alice, Decision::Allow)
+            .await
+            .unwrap()
+    );
+    (
+        body["device_code"].as_str().unwrap().to_owned(),
+        prompt.resource,
+    )
+}
+
+async fn device_token(
+    s: &Server,
+    client: &str,
+    device_code: &str,
+    extra: &str,
+) -> (u16, serde_json::Value) {
+    token(
+        s,
+        client,
+        &format!(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&device_code={device_code}{extra}"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_device_names_its_resource_in_its_request_and_the_user_sees_it_rfc8707_2() {
+    let s = server();
+    let mcp = format!("&resource={MCP_ENC}");
+    let api = format!("&resource={API_ENC}");
+
+    // Named in the device authorization request: shown on the verification
+    // page, and the audience whether the token request repeats it or not.
+    for repeat in ["", mcp.as_str()] {
+        let (device, shown) = approved_device(&s, "shop", &mcp).await;
+        assert_eq!(shown, Some(r(MCP)), "the user is told the resource");
+        let (status, body) = device_token(&s, "shop", &device, repeat).await;
+        assert_eq!(status, 200, "{body}");
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(MCP));
+    }
+
+    // The token request cannot move it to another resource (the user
+    // consented to the MCP server's access only); the code is spent, as an
+    // authorization code is.
+    let (device, _) = approved_device(&s, "shop", &mcp).await;
+    let (status, body) = device_token(&s, "shop", &device, &api).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    let (_, body) = device_token(&s, "shop", &device, "").await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // A client that may use only the MCP server, which is not the default:
+    // fixed at the device authorization request, its poll need not repeat it.
+    let (device, _) = approved_device(&s, "mcp-only", &mcp).await;
+    let (status, body) = device_token(&s, "mcp-only", &device, "").await;
+    assert_eq!(status, 200, "{body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(MCP));
+
+    // Named nowhere: the token request may still name one (DEMO-CONTRACT:
+    // `resource` at the token endpoint), else the default resource.
+    for (extra, aud) in [(mcp.as_str(), MCP), ("", API)] {
+        let (device, shown) = approved_device(&s, "shop", "").await;
+        assert_eq!(shown, None);
+        let (status, body) = device_token(&s, "shop", &device, extra).await;
+        assert_eq!(status, 200, "{body}");
+        let access = body["access_token"].as_str().unwrap();
+        assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(aud));
+    }
+}
+
+#[tokio::test]
+async fn the_device_authorization_endpoint_answers_invalid_target_rfc8707_2() {
+    let s = server();
+    for (client, extra, why) in [
+        (
+            "shop",
+            "&resource=https%3A%2F%2Fother.example%2F",
+            "unknown resource",
+        ),
+        (
+            "mcp-only",
+            &*format!("&resource={API_ENC}"),
+            "not the client's",
+        ),
+        ("shop", "&resource=relative%2Fpath", "not an absolute URI"),
+        (
+            "shop",
+            "&resource=https%3A%2F%2Fas.example%2Fapi%23frag",
+            "a fragment",
+        ),
+        (
+            "shop",
+            &*format!("&resource={API_ENC}&resource={MCP_ENC}"),
+            "two resources",
+        ),
+    ] {
+        let (status, body) = device_authorization(&s, client, extra).await;
+        assert_eq!(status, 400, "{why}: {body}");
+        assert_eq!(body["error"], "invalid_target", "{why}");
+    }
 }

@@ -210,6 +210,7 @@ async fn poll_device_race(target: Target) {
         let record = DeviceRecord {
             client_id: ClientId::new("racer").unwrap(),
             scope: Scope::parse("a").unwrap(),
+            resource: None,
             status: DeviceStatus::Pending,
             interval: 5,
             last_polled_at: None,

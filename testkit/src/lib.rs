@@ -1689,6 +1689,9 @@ fn device_record(now: OffsetDateTime, ttl: i64) -> DeviceRecord {
     DeviceRecord {
         client_id: client_id(),
         scope: scope(),
+        // Kept through every transition (the Redis store re-encodes the
+        // record in Lua): compared whole when the approval is taken.
+        resource: tessera::ResourceIndicator::new("https://photos.example/api").ok(),
         status: DeviceStatus::Pending,
         interval: 5,
         last_polled_at: None,
@@ -1742,7 +1745,14 @@ pub async fn device_lifecycle<S: DeviceStore + ?Sized>(store: Arc<S>) {
         "[{C}] a decided request is not decided again"
     );
     match ok(store.poll_device(device, &client_id(), now).await, C) {
-        DevicePoll::Approved(r) => assert_eq!(r.status, alice, "[{C}] approved by alice"),
+        DevicePoll::Approved(r) => {
+            assert_eq!(r.status, alice, "[{C}] approved by alice");
+            assert_eq!(
+                r.resource,
+                device_record(now, 600).resource,
+                "[{C}] the device's resource is kept through its decision"
+            );
+        }
         other => panic!("[{C}] expected Approved, got {other:?}"),
     }
     assert_eq!(

@@ -32,9 +32,13 @@ impl GrantHandler for DeviceCodeGrant {
                 .with_reason(Reason::DeviceCodeUnknown)
         };
         let device = SecretKey::parse(TokenKind::Device, presented).ok_or_else(unknown)?;
-        // RFC 8707 §2 at the token request: checked before polling, so a
-        // bad `resource` neither uses up nor slows down the device code.
-        let audience = ctx.resolve_audience(client, params)?;
+        // RFC 8707 §2 at the token request: a named resource is checked
+        // before polling, so a bad one neither uses up nor slows down the
+        // device code.
+        let named = match crate::resource::requested_resource(params)? {
+            None => None,
+            some => crate::resource::resolve(some, client, ctx.config)?,
+        };
         // §3.5: each answer but the tokens tells the device what to do next.
         let record = match ctx.store.poll_device(device, &client.id, ctx.now).await? {
             DevicePoll::Approved(record) => record,
@@ -70,6 +74,19 @@ impl GrantHandler for DeviceCodeGrant {
         };
         let DeviceStatus::Approved { subject } = &record.status else {
             return Err(unknown());
+        };
+        // RFC 8707 §2: a resource fixed at the device authorization request
+        // (the one the user was shown) may be repeated, not changed. The
+        // code is spent either way, as an authorization code is (RFC 6749
+        // §4.1.2): single use.
+        let audience = match (record.resource, named) {
+            (Some(fixed), Some(named)) if named != fixed => {
+                return Err(crate::resource::changed());
+            }
+            (Some(fixed), _) => Some(fixed),
+            (None, Some(named)) => Some(named),
+            // Named nowhere: the default resource, if the client may use it.
+            (None, None) => crate::resource::resolve(None, client, ctx.config)?,
         };
         let refresh = client
             .allows_grant(GrantType::REFRESH_TOKEN)

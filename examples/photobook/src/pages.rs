@@ -191,7 +191,7 @@ impl<'a> DeviceConsentPage<'a> {
                 csrf_token,
                 unverified: prompt.client.is_dynamically_registered(),
                 client_host: document_host(&prompt.client),
-                resource: None,
+                resource: prompt.resource.as_ref().map(|r| r.as_str()),
             },
             action,
             user_code: &prompt.user_code,

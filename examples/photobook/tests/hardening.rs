@@ -354,6 +354,52 @@ async fn the_device_flow_never_logs_the_user_code() {
     }
 }
 
+/// A device that names its resource (RFC 8707 §2) at the device
+/// authorization endpoint has it shown on the demo's consent page, as the
+/// browser flow's consent page shows it: the person decides for that
+/// resource, and the device cannot move the grant to another.
+#[tokio::test]
+async fn the_device_consent_page_names_the_devices_resource() {
+    let demo = demo();
+    // A subscriber of its own, as the other tests here: a callsite first
+    // reached on a thread without one can hide it from the log-capturing
+    // test running beside this one.
+    let (_logs, _guard) = Captured::start();
+    let answer = demo
+        .server()
+        .handle(
+            tessera::Endpoint::DeviceAuthorization,
+            &tessera::HttpRequest::form_post(
+                "client_id=photo-cli&scope=photos.read&resource=http%3A%2F%2F127.0.0.1%3A9000%2Fmcp",
+                None,
+            ),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    let code = json["user_code"].as_str().unwrap().to_owned();
+    let page = demo.device_page(&format!("user_code={code}"), None);
+    let cookie = new_cookie(&page).unwrap();
+    let right = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(&page), "csrf_token").as_str()),
+        ("user_code", code.as_str()),
+    ])
+    .unwrap();
+    let login = demo.device_submit(right.as_bytes(), Some(&cookie)).await;
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(&login), "csrf_token").as_str()),
+        ("user_code", input(&html(&login), "user_code").as_str()),
+        ("username", "alice"),
+        ("password", "alice-password-1"),
+    ])
+    .unwrap();
+    let consent = demo.device_login(body.as_bytes(), Some(&cookie)).await;
+    assert!(is_consent_page(&consent), "{}", html(&consent));
+    let text = html(&consent);
+    assert!(text.contains("id=\"resource\""), "{text}");
+    assert!(text.contains("127.0.0.1:9000&#x2f;mcp"), "{text}");
+}
+
 /// The framework-neutral `GET /api/photos` checks the photo API's
 /// audience (RFC 8707 §2): a token for the MCP server is refused there,
 /// one for the API (the default resource) is served.
