@@ -152,8 +152,7 @@ async fn a_refresh_keeps_the_actor_of_a_delegated_grant() {
             let minted = ctx
                 .mint_tokens(grant, client, Some(&alice()), &scope, Some(&scope))
                 .with_actor(tessera::storage::Actor::new("photo-api"));
-            assert!(ctx.store.issue(grant, minted.records).await.unwrap());
-            Ok(minted.response)
+            Ok(minted.issue(ctx.store, grant).await.unwrap().unwrap())
         }
     }
     let f = fixture_with(|b| b.grant(Delegating));

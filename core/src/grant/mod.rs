@@ -243,20 +243,49 @@ pub struct LiveToken {
     pub record: TokenRecord,
 }
 
-/// Newly minted tokens: the records to store and the response to send once stored.
+/// Newly minted tokens: the records to store and the response to send once
+/// stored ([`MintedTokens::issue`]).
+///
+/// The records change only through this type's methods, each of which signs
+/// a JWT access token (RFC 9068) again over its record: a grant cannot store
+/// a record that says one thing while the token it hands out says another.
 #[derive(Debug)]
-#[non_exhaustive]
 pub struct MintedTokens {
     /// What the store keeps (hashes and records).
-    pub records: NewTokens,
+    records: NewTokens,
     /// What the client receives.
-    pub response: TokenResponse,
+    response: TokenResponse,
     /// The JWT being minted, when the access token is one: signed again
     /// whenever the access record changes.
     jwt: Option<crate::jwt::JwtMint>,
 }
 
 impl MintedTokens {
+    /// What the store will keep (hashes and records), to look at.
+    pub fn records(&self) -> &NewTokens {
+        &self.records
+    }
+
+    /// What the client will receive.
+    pub fn response(&self) -> &TokenResponse {
+        &self.response
+    }
+
+    /// Stores the tokens in `grant` ([`GrantStore::issue`](crate::storage::GrantStore::issue),
+    /// atomic with a revocation of the grant) and hands back the response to
+    /// send; `None` when the grant was revoked meanwhile, and nothing was
+    /// stored.
+    pub async fn issue(
+        self,
+        store: &dyn Store,
+        grant: GrantId,
+    ) -> Result<Option<TokenResponse>, crate::error::StoreError> {
+        Ok(store
+            .issue(grant, self.records)
+            .await?
+            .then_some(self.response))
+    }
+
     /// Signs the JWT access token again from its record (a no-op for an
     /// opaque one): every method that changes the access record calls it.
     fn resign_jwt(&mut self) {

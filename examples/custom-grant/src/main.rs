@@ -72,13 +72,11 @@ impl GrantHandler for KioskGrant {
         }
         let grant = ctx.new_grant_id();
         let minted = ctx.mint_tokens(grant, client, Some(&Subject::new(user)), &scope, None);
-        if !ctx.store.issue(grant, minted.records).await? {
-            return Err(OAuthError::new(
-                ErrorCode::ServerError,
-                "could not issue the token",
-            ));
-        }
-        Ok(minted.response)
+        // `None`: the grant was revoked before the tokens were stored.
+        minted
+            .issue(ctx.store, grant)
+            .await?
+            .ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "could not issue the token"))
     }
 }
 

@@ -284,12 +284,9 @@ impl GrantHandler for JwtBearerGrant {
         let minted = ctx
             .mint_tokens(grant, client, Some(&subject), &scope, None)
             .with_audience(audience);
-        if !ctx.store.issue(grant, minted.records).await? {
-            return Err(
-                OAuthError::new(ErrorCode::ServerError, "could not issue the token")
-                    .with_reason(Reason::GrantRevoked),
-            );
-        }
-        Ok(minted.response)
+        minted.issue(ctx.store, grant).await?.ok_or_else(|| {
+            OAuthError::new(ErrorCode::ServerError, "could not issue the token")
+                .with_reason(Reason::GrantRevoked)
+        })
     }
 }

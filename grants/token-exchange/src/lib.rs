@@ -301,16 +301,16 @@ impl GrantHandler for TokenExchangeGrant {
             .with_issued_token_type(ACCESS_TOKEN_TYPE);
         // Into the subject token's grant: revoked with it. `false`: the
         // grant was revoked since the lookup, so the subject token is dead.
-        if !ctx.store.issue(subject.grant, minted.records).await? {
+        let Some(response) = minted.issue(ctx.store, subject.grant).await? else {
             return Err(self.subject_refused("the subject token was revoked"));
-        }
+        };
         tracing::info!(
             actor = %client.id,
             subject_client = record.client_id.as_str(),
             grant = %subject.grant,
             "token exchanged (RFC 8693)"
         );
-        Ok(minted.response)
+        Ok(response)
     }
 }
 
