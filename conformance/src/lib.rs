@@ -261,6 +261,7 @@ macro_rules! __with_checks {
                 loopback_port_must_match_at_token_endpoint,
                 missing_code_verifier_is_refused,
                 wrong_code_verifier_is_invalid_grant,
+                malformed_code_verifier_is_invalid_grant,
                 code_replay_is_invalid_grant_and_revokes_tokens,
                 public_client_with_wrong_client_id_is_refused,
                 client_credentials_for_printshop_is_unauthorized_client,

@@ -34,9 +34,10 @@ impl ResponseTarget {
 
     /// The redirect carrying an error (RFC 6749 §4.1.2.1).
     pub fn error(&self, error: &OAuthError) -> AuthorizationRedirect {
+        let description = error.description_text();
         let mut pairs = vec![("error", error.code.as_str())];
-        if let Some(d) = &error.description {
-            pairs.push(("error_description", d.as_str()));
+        if let Some(d) = &description {
+            pairs.push(("error_description", d));
         }
         self.with(&pairs)
     }
@@ -384,7 +385,7 @@ pub(crate) fn validate(
         }
         Some(_) => {
             return Err(reject(OAuthError::invalid_request(
-                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 §10)",
+                "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 9449 Section 10)",
             )));
         }
     };

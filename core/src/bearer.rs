@@ -233,7 +233,9 @@ impl BearerError {
     ) -> HttpResponse {
         let mut r = match self.oauth_error() {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
-            None => HttpResponse::json_no_store(401, "{\"error\":\"unauthorized\"}"),
+            // RFC 6750 §3.1: no credentials, no error information: an
+            // empty object, in the body as in the bare challenge.
+            None => HttpResponse::json_no_store(401, "{}"),
         };
         r.headers.push((
             "www-authenticate",
@@ -592,6 +594,19 @@ mod tests {
         );
         assert!(bearer_token(Some("Bearer a=b")).is_err());
         assert!(bearer_token(Some("Bearer a\u{e9}")).is_err());
+    }
+
+    /// RFC 6750 §3.1: a request without credentials gets a bare challenge
+    /// and no error code, in the body either.
+    #[test]
+    fn no_credentials_get_no_error_information_rfc6750_3_1() {
+        let r = BearerError::Missing.to_http("photos");
+        assert_eq!(r.status, 401);
+        assert_eq!(r.body, b"{}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Bearer realm=\"photos\"")
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! RFC 6750 §3.1. It knows its HTTP status and its `WWW-Authenticate` header,
 //! so every adapter answers a given failure identically.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -148,6 +149,9 @@ pub enum Reason {
     VerifierMissing,
     /// The `code_verifier` does not match the challenge (RFC 7636 §4.6).
     VerifierMismatch,
+    /// The `code_verifier` is not 43 to 128 unreserved characters (RFC 7636
+    /// §4.1): it cannot match either, so `invalid_grant` as a mismatch (§4.6).
+    VerifierMalformed,
     /// A `code_verifier` came for a code issued without a challenge (RFC 9700 §2.1.1).
     VerifierWithoutChallenge,
     /// The refresh token is unknown, expired or revoked.
@@ -403,12 +407,30 @@ impl OAuthError {
         self.status() >= 500
     }
 
+    /// The description as it goes on the wire (`error_description`): RFC
+    /// 6749 §4.1.2.1 and §5.2 allow only %x20-21 / %x23-5B / %x5D-7E, so a
+    /// `§` is written `Section` and any other character outside that set
+    /// is dropped (a description is set by grants and embedders too).
+    pub fn description_text(&self) -> Option<Cow<'_, str>> {
+        let d = self.description.as_deref()?;
+        if d.chars().all(description_char) {
+            return Some(Cow::Borrowed(d));
+        }
+        Some(Cow::Owned(
+            d.replace('§', "Section ")
+                .replace("Section  ", "Section ")
+                .chars()
+                .filter(|c| description_char(*c))
+                .collect(),
+        ))
+    }
+
     /// The JSON body of RFC 6749 §5.2.
     pub fn to_json(&self) -> String {
         let mut map = serde_json::Map::new();
         map.insert("error".into(), self.code.as_str().into());
-        if let Some(d) = &self.description {
-            map.insert("error_description".into(), d.as_str().into());
+        if let Some(d) = self.description_text() {
+            map.insert("error_description".into(), d.into_owned().into());
         }
         if let Some(u) = self.uri() {
             map.insert("error_uri".into(), u.into());
@@ -420,8 +442,8 @@ impl OAuthError {
     pub fn bearer_challenge(&self, realm: &str, scope: Option<&str>) -> String {
         let mut header = format!("Bearer realm=\"{}\"", quote_safe(realm));
         header.push_str(&format!(", error=\"{}\"", self.code.as_str()));
-        if let Some(d) = &self.description {
-            header.push_str(&format!(", error_description=\"{}\"", quote_safe(d)));
+        if let Some(d) = self.description_text() {
+            header.push_str(&format!(", error_description=\"{d}\""));
         }
         if let Some(s) = scope {
             header.push_str(&format!(", scope=\"{}\"", quote_safe(s)));
@@ -463,9 +485,13 @@ impl fmt::Display for SourceChain<'_> {
 /// RFC 6750 §3: the attribute values must not contain `"` or `\`; descriptions
 /// are limited to %x20-21 / %x23-5B / %x5D-7E, so anything else is dropped.
 pub(crate) fn quote_safe(s: &str) -> String {
-    s.chars()
-        .filter(|c| matches!(*c, ' ' | '!' | '#'..='[' | ']'..='~'))
-        .collect()
+    s.chars().filter(|c| description_char(*c)).collect()
+}
+
+/// A character `error_description` may hold (RFC 6749 §5.2, RFC 6750 §3):
+/// %x20-21 / %x23-5B / %x5D-7E.
+fn description_char(c: char) -> bool {
+    matches!(c, ' ' | '!' | '#'..='[' | ']'..='~')
 }
 
 impl fmt::Display for OAuthError {
@@ -563,6 +589,31 @@ mod tests {
         assert_eq!(v["error"], "invalid_grant");
         assert_eq!(v["error_description"], "code expired");
         assert!(v.get("error_uri").is_none());
+    }
+
+    /// RFC 6749 §5.2 (and §4.1.2.1 for the redirect): `error_description`
+    /// holds %x20-21 / %x23-5B / %x5D-7E only, whoever wrote it.
+    #[test]
+    fn descriptions_keep_to_the_rfc_6749_character_set_5_2() {
+        let e = OAuthError::invalid_request("see RFC 7591 §3.1: \"json\" \\ only, é\n\t\u{7f}ok");
+        let text = e.description_text().unwrap();
+        assert_eq!(text, "see RFC 7591 Section 3.1: json  only, ok");
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap_or_default();
+        assert_eq!(v["error_description"], *text);
+        let challenge = e.bearer_challenge("r", None);
+        assert!(
+            challenge.ends_with("error_description=\"see RFC 7591 Section 3.1: json  only, ok\"")
+        );
+        // Plain text is lent, not copied.
+        let plain = OAuthError::invalid_request("plain text");
+        assert!(matches!(
+            plain.description_text(),
+            Some(Cow::Borrowed("plain text"))
+        ));
+        for c in (0..=0x7f_u8).map(char::from) {
+            let allowed = matches!(c, ' '..='~') && c != '"' && c != '\\';
+            assert_eq!(description_char(c), allowed, "{c:?}");
+        }
     }
 
     #[test]

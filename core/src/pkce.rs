@@ -64,16 +64,20 @@ impl CodeChallenge {
 
     /// Checks a `code_verifier` against this challenge (RFC 7636 §4.6), in constant time.
     ///
-    /// A verifier outside the §4.1 grammar is `invalid_request`; a mismatch `invalid_grant`.
+    /// A mismatch is `invalid_grant` (§4.6), and so is a verifier outside the
+    /// §4.1 grammar, which cannot match (clients and conformance suites test
+    /// a "wrong verifier" with any text); their [`Reason`](crate::Reason)s
+    /// differ.
     pub fn verify(&self, verifier: &str) -> Result<(), OAuthError> {
         let well_formed = (43..=128).contains(&verifier.len())
             && verifier
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
         if !well_formed {
-            return Err(OAuthError::invalid_request(
+            return Err(OAuthError::invalid_grant(
                 "code_verifier must be 43 to 128 unreserved characters",
-            ));
+            )
+            .with_reason(crate::error::Reason::VerifierMalformed));
         }
         let expected = Self::s256(verifier);
         if bool::from(expected.0.ct_eq(&self.0)) {
@@ -115,7 +119,7 @@ impl<'de> Deserialize<'de> for CodeChallenge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, Reason};
 
     // RFC 7636 Appendix B.
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -165,31 +169,32 @@ mod tests {
                 continue;
             };
             let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
-            let code = challenge.verify(&text).err().map(|e| e.code);
+            let code = challenge.verify(&text).err().map(|e| (e.code, e.reason()));
             let expected = if unreserved {
-                (b != VERIFIER.as_bytes()[10]).then_some(ErrorCode::InvalidGrant)
+                (b != VERIFIER.as_bytes()[10])
+                    .then_some((ErrorCode::InvalidGrant, Reason::VerifierMismatch))
             } else {
-                Some(ErrorCode::InvalidRequest)
+                Some((ErrorCode::InvalidGrant, Reason::VerifierMalformed))
             };
             assert_eq!(code, expected, "byte {b}");
         }
     }
 
     #[test]
-    fn wrong_verifier_is_invalid_grant_malformed_is_invalid_request() {
+    fn wrong_or_malformed_verifiers_are_invalid_grant_rfc7636_4_6() {
         let c = CodeChallenge::s256(VERIFIER);
         let wrong = "eBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let answer = |v: &str| c.verify(v).err().map(|e| (e.code, e.reason()));
         assert_eq!(
-            c.verify(wrong).err().map(|e| e.code),
-            Some(ErrorCode::InvalidGrant)
+            answer(wrong),
+            Some((ErrorCode::InvalidGrant, Reason::VerifierMismatch))
         );
-        assert_eq!(
-            c.verify("short").err().map(|e| e.code),
-            Some(ErrorCode::InvalidRequest)
-        );
-        assert_eq!(
-            c.verify(&"a".repeat(129)).err().map(|e| e.code),
-            Some(ErrorCode::InvalidRequest)
-        );
+        for malformed in ["short", "wrong", &"a".repeat(42), &"a".repeat(129), ""] {
+            assert_eq!(
+                answer(malformed),
+                Some((ErrorCode::InvalidGrant, Reason::VerifierMalformed)),
+                "{malformed:?}"
+            );
+        }
     }
 }

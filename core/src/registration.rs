@@ -508,7 +508,7 @@ pub(crate) fn validate_map(
     }
     if code_flow != response_types.contains("code") {
         return Err(bad_metadata(
-            "grant_types authorization_code and response_types code go together (RFC 7591 §2.1)",
+            "grant_types authorization_code and response_types code go together (RFC 7591 Section 2.1)",
         ));
     }
 
@@ -699,7 +699,7 @@ impl Server {
         });
         if !is_json {
             return Err(
-                bad_metadata("the body must be application/json (RFC 7591 §3.1)")
+                bad_metadata("the body must be application/json (RFC 7591 Section 3.1)")
                     .with_reason(Reason::MalformedRequest),
             );
         }

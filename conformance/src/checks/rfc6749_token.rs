@@ -263,6 +263,18 @@ pub async fn wrong_code_verifier_is_invalid_grant(t: &Target) -> CheckResult {
     Ok(())
 }
 
+/// A `code_verifier` that is not even 43 unreserved characters cannot match
+/// either: `invalid_grant` too (RFC 7636 §4.6), as clients and suites test a
+/// wrong verifier with any text.
+pub async fn malformed_code_verifier_is_invalid_grant(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let mut grant = flow::authorize(&ctx.fresh_browser()?, &PRINTSHOP, &ALICE, None).await?;
+    grant.pkce.verifier = "wrong".into();
+    let ex = flow::redeem(&ctx, &grant, PRINTSHOP.basic()).await?;
+    ex.expect_oauth_error(400, "invalid_grant")?;
+    Ok(())
+}
+
 /// A code redeemed twice: the second gets `invalid_grant`, and every token
 /// issued from the code is revoked (§4.1.2): the access token is inactive at
 /// introspection and 401 at the API; the refresh token fails.

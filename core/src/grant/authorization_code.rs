@@ -259,10 +259,11 @@ mod tests {
             check(&r, &client("c"), &wrong, NOW),
             Some(ErrorCode::InvalidGrant)
         );
+        // Malformed cannot match either: `invalid_grant` (RFC 7636 §4.6).
         let bad = "redirect_uri=https%3A%2F%2Fc.example%2Fcb&code_verifier=short";
         assert_eq!(
             check(&r, &client("c"), bad, NOW),
-            Some(ErrorCode::InvalidRequest)
+            Some(ErrorCode::InvalidGrant)
         );
         assert_eq!(
             check(&record(None, false), &client("c"), &v, NOW),
