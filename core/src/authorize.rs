@@ -262,8 +262,7 @@ fn verify_redirect_target(
             // checked for being a URI at all.
             let exact = client.redirect_uris.iter().any(|r| r.as_str() == requested);
             if !exact
-                && (RedirectUri::new(requested).is_err()
-                    || !client.redirect_uris.iter().any(|r| r.matches(requested)))
+                && (RedirectUri::new(requested).is_err() || !client.accepts_redirect_uri(requested))
             {
                 return Err(OAuthError::invalid_request(
                     "redirect_uri is not registered for this client",

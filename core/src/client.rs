@@ -371,6 +371,20 @@ impl Client {
         matches!(self.kind, ClientKind::Public)
     }
 
+    /// Whether `requested` designates one of the client's redirect URIs
+    /// (RFC 6749 §3.1.2.3: the same string, RFC 9700 §2.1), a loopback IP
+    /// literal with any port (RFC 8252 §7.3) when it registered none, and,
+    /// for a public client (a native app), whatever port it registered.
+    pub fn accepts_redirect_uri(&self, requested: &str) -> bool {
+        if self.is_public() {
+            self.redirect_uris
+                .iter()
+                .any(|r| r.matches_any_loopback_port(requested))
+        } else {
+            self.redirect_uris.iter().any(|r| r.matches(requested))
+        }
+    }
+
     /// Whether the client may use the grant type.
     pub fn allows_grant(&self, grant_type: &str) -> bool {
         self.grant_types.iter().any(|g| g.as_str() == grant_type)
@@ -501,6 +515,27 @@ mod tests {
         assert!(ClientId::new("").is_none());
         assert!(ClientId::new("a\u{7f}").is_none());
         assert!(ClientId::new("x".repeat(256)).is_none());
+    }
+
+    /// RFC 8252 §7.3: a native app (public client) may use any port on a
+    /// loopback redirect URI, even one registered with a port; a
+    /// confidential web client keeps the port it registered.
+    #[test]
+    fn loopback_ports_are_free_for_public_clients_rfc8252_7_3() {
+        let cb = crate::redirect::RedirectUri::new("http://127.0.0.1:9001/callback").unwrap();
+        let native =
+            Client::public(ClientId::new("cli").unwrap(), "CLI").with_redirect_uri(cb.clone());
+        let web = Client::confidential(ClientId::new("web").unwrap(), "Web", SecretHash::of("s"))
+            .with_redirect_uri(cb);
+        for requested in [
+            "http://127.0.0.1:9001/callback",
+            "http://127.0.0.1:50123/callback",
+        ] {
+            assert!(native.accepts_redirect_uri(requested), "{requested}");
+        }
+        assert!(web.accepts_redirect_uri("http://127.0.0.1:9001/callback"));
+        assert!(!web.accepts_redirect_uri("http://127.0.0.1:50123/callback"));
+        assert!(!native.accepts_redirect_uri("http://127.0.0.1:50123/other"));
     }
 
     #[test]

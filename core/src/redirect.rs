@@ -1,10 +1,12 @@
 //! Redirect URIs and how a requested one is matched against the registered ones.
 //!
 //! Matching is exact string comparison (RFC 9700 §2.1, RFC 6749 §3.1.2.3), with
-//! one exception: a URI registered as an `http` loopback IP literal *without a
-//! port* (RFC 8252 §7.3) matches any port, since native apps listen on
-//! whatever port is free. A loopback URI registered with a port (a web client
-//! run locally) matches only that port.
+//! one exception: an `http` loopback IP literal (RFC 8252 §7.3) matches any
+//! port, since native apps listen on whatever port is free. A public client
+//! (a native app) gets that freedom whether it registered a port or not
+//! (§7.3: the server "MUST allow any port"); a confidential client (a web
+//! client run locally) that registered a port gets that port only
+//! ([`Client::accepts_redirect_uri`](crate::Client::accepts_redirect_uri)).
 
 use std::fmt;
 
@@ -95,6 +97,22 @@ impl RedirectUri {
     /// The URI's text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// As [`matches`](Self::matches), and a loopback IP literal registered
+    /// *with* a port matches any port too: for a native app, which listens
+    /// wherever the system lets it (RFC 8252 §7.3).
+    pub fn matches_any_loopback_port(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        match (
+            loopback_without_port(&self.0),
+            loopback_without_port(requested),
+        ) {
+            (Some(registered), Some(requested)) => registered == requested,
+            _ => false,
+        }
     }
 
     /// Whether `requested` designates this registered URI: the same string,
@@ -223,6 +241,25 @@ mod tests {
         let r =
             RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/callback").unwrap();
         assert!(!r.matches("http://photos.example:9002/callback"));
+    }
+
+    #[test]
+    fn a_native_apps_registered_port_is_free_too_rfc8252_7_3() {
+        let r = uri("http://127.0.0.1:9001/callback");
+        assert!(r.matches_any_loopback_port("http://127.0.0.1:9002/callback"));
+        assert!(r.matches_any_loopback_port("http://127.0.0.1/callback"));
+        assert!(r.matches_any_loopback_port("http://127.0.0.1:9001/callback"));
+        assert!(!r.matches_any_loopback_port("http://127.0.0.1:9002/other"));
+        assert!(!r.matches_any_loopback_port("http://[::1]:9001/callback"));
+        assert!(!r.matches_any_loopback_port("http://localhost:9001/callback"));
+        assert!(!r.matches_any_loopback_port("https://127.0.0.1:9001/callback"));
+        let v6 = uri("http://[::1]:7/cb");
+        assert!(v6.matches_any_loopback_port("http://[::1]:8080/cb"));
+        // Not loopback: exact only.
+        let r = RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/cb").unwrap();
+        assert!(!r.matches_any_loopback_port("http://photos.example:9002/cb"));
+        let r = uri("https://a.example/cb");
+        assert!(!r.matches_any_loopback_port("https://a.example:444/cb"));
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub fn check_code(
     match (&record.redirect_uri, params.get("redirect_uri")) {
         (Some(expected), Some(got)) if expected == got => {}
         (Some(_), _) => return Err(redirect_mismatch()),
-        (None, Some(got)) if !client.redirect_uris.iter().any(|r| r.matches(got)) => {
+        (None, Some(got)) if !client.accepts_redirect_uri(got) => {
             return Err(redirect_mismatch());
         }
         (None, _) => {}
