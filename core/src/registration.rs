@@ -585,8 +585,11 @@ pub(crate) fn validate_map(
         (Client::with_private_key_jwt(id, name, jwks.clone()), None)
     } else {
         let (secret, hash) = secret();
+        // RFC 6749 §2.3.1: a client issued a password "MUST" be able to
+        // authenticate with HTTP Basic, whatever method it registered.
         (
-            Client::confidential(id, name, hash).with_auth_methods([method.clone()]),
+            Client::confidential(id, name, hash)
+                .with_auth_methods([method.clone(), AuthMethod::ClientSecretBasic]),
             Some(secret),
         )
     };

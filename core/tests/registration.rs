@@ -236,6 +236,29 @@ async fn a_confidential_client_gets_a_secret_that_authenticates_rfc7591_3_2_1() 
     assert_eq!(r.status, 401);
 }
 
+/// RFC 6749 §2.3.1: the server "MUST support the HTTP Basic authentication
+/// scheme" for clients issued a password, so one registered for
+/// `client_secret_post` may use Basic too.
+#[tokio::test]
+async fn a_client_secret_post_client_may_use_basic_too_rfc6749_2_3_1() {
+    let f = fixture();
+    let (status, body) = register(
+        &f,
+        r#"{"redirect_uris":["http://127.0.0.1:4567/callback"],"token_endpoint_auth_method":"client_secret_post"}"#,
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
+    let id = body["client_id"].as_str().unwrap();
+    let secret = body["client_secret"].as_str().unwrap();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    );
+    let (status, token) = code_flow(&f, id, Some(&auth)).await;
+    assert_eq!(status, 200, "{token}");
+}
+
 #[tokio::test]
 async fn transport_errors_rfc7591_3() {
     let f = fixture();
