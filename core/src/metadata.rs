@@ -41,23 +41,27 @@ pub struct Metadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_authorization_endpoint: Option<String>,
     /// Known scopes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
     /// Only `code`.
     pub response_types_supported: Vec<&'static str>,
     /// Only `query`.
     pub response_modes_supported: Vec<&'static str>,
     /// Registered grant types.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_types_supported: Vec<String>,
     /// Only `S256`.
     pub code_challenge_methods_supported: Vec<&'static str>,
     /// Client authentication methods at the token endpoint: the registered
     /// [`ClientAuthMethod`](crate::ClientAuthMethod)s.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<String>,
     /// The JWS algorithms of JWT-based client authentication
     /// (`private_key_jwt`, RFC 8414 §2), when such a method is registered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication methods at the revocation endpoint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// The JWS algorithms of JWT-based client authentication at the
     /// revocation endpoint (RFC 8414 §2).
@@ -65,6 +69,7 @@ pub struct Metadata {
     pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// Client authentication methods at the introspection endpoint (every
     /// method but `none`: introspection needs an authenticated client).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// The JWS algorithms of JWT-based client authentication at the
     /// introspection endpoint (RFC 8414 §2).

@@ -29,3 +29,29 @@ async fn metadata_rfc8414() {
         serde_json::json!(["photos.read", "profile"])
     );
 }
+
+/// RFC 8414 §3.2: "Claims with zero elements MUST be omitted": a server
+/// without configured scopes lists no `scopes_supported`.
+#[tokio::test]
+async fn empty_lists_are_omitted_rfc8414_3_2() {
+    let server = tessera::Server::builder()
+        .issuer("https://as.example")
+        .store(std::sync::Arc::new(tessera_memory::MemoryStore::new()))
+        .build()
+        .unwrap();
+    let r = server
+        .handle(
+            tessera::Endpoint::Metadata,
+            &tessera::HttpRequest::new("GET"),
+        )
+        .await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    let object = v.as_object().unwrap();
+    assert!(!object.contains_key("scopes_supported"), "{v}");
+    for (name, value) in object {
+        assert!(
+            value.as_array().is_none_or(|a| !a.is_empty()),
+            "{name} is empty"
+        );
+    }
+}
