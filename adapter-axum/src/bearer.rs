@@ -13,7 +13,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, Request, Uri};
 use axum::response::{IntoResponse, Response};
-use tessera::{AccessToken, BearerError, ResourceRequest, Server, TokenVerifier};
+use tessera::{AccessToken, BearerError, ResourceRequest, Server, TokenScheme, TokenVerifier};
 use tower::{Layer, Service};
 
 use crate::endpoints::header_text;
@@ -37,22 +37,38 @@ use crate::response::TesseraResponse;
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerRejection {
+pub struct BearerRejection(Box<Rejected>);
+
+/// A rejection's parts, boxed: a `Result<_, BearerRejection>` stays one
+/// pointer wide on the handler's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Rejected {
     error: BearerError,
     realm: String,
     resource_metadata: Option<String>,
     scope_hint: Option<String>,
+    scheme: Option<TokenScheme>,
 }
 
 impl BearerRejection {
     /// A rejection answered with `realm` in its challenge.
     pub fn new(error: BearerError, realm: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Rejected {
             error,
             realm: realm.into(),
             resource_metadata: None,
             scope_hint: None,
-        }
+            scheme: None,
+        }))
+    }
+
+    /// The same rejection, for a request that presented its token in
+    /// `scheme`: one in the `DPoP` scheme is challenged in it whatever was
+    /// wrong (RFC 9449 §7.1; [`BearerError::to_http_in`]).
+    #[must_use]
+    pub fn in_scheme(mut self, scheme: Option<TokenScheme>) -> Self {
+        self.0.scheme = scheme;
+        self
     }
 
     /// The same rejection, a `401`'s challenge naming the scopes the
@@ -60,7 +76,7 @@ impl BearerRejection {
     /// the MCP authorization spec's scope selection).
     #[must_use]
     pub fn with_scope_hint(mut self, scope: Option<String>) -> Self {
-        self.scope_hint = scope;
+        self.0.scope_hint = scope;
         self
     }
 
@@ -68,54 +84,55 @@ impl BearerRejection {
     /// metadata URL (RFC 9728 §5.1 `resource_metadata`).
     #[must_use]
     pub fn with_resource_metadata(mut self, url: Option<String>) -> Self {
-        self.resource_metadata = url;
+        self.0.resource_metadata = url;
         self
     }
 
     /// The `resource_metadata` URL its challenge names, if any.
     pub fn resource_metadata(&self) -> Option<&str> {
-        self.resource_metadata.as_deref()
+        self.0.resource_metadata.as_deref()
     }
 
     /// The core's error.
     pub fn error(&self) -> &BearerError {
-        &self.error
+        &self.0.error
     }
 
     /// The realm of the challenge.
     pub fn realm(&self) -> &str {
-        &self.realm
+        &self.0.realm
     }
 
     /// The HTTP status it is answered with.
     pub fn status(&self) -> u16 {
-        self.error.status()
+        self.0.error.status()
     }
 
     /// The core's error.
     pub fn into_error(self) -> BearerError {
-        self.error
+        self.0.error
     }
 }
 
 impl fmt::Display for BearerRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
+        self.0.error.fmt(f)
     }
 }
 
 impl std::error::Error for BearerRejection {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
+        Some(&self.0.error)
     }
 }
 
 impl IntoResponse for BearerRejection {
     fn into_response(self) -> Response {
-        TesseraResponse(self.error.to_http_for(
-            &self.realm,
-            self.resource_metadata.as_deref(),
-            self.scope_hint.as_deref(),
+        TesseraResponse(self.0.error.to_http_in(
+            self.0.scheme,
+            &self.0.realm,
+            self.0.resource_metadata.as_deref(),
+            self.0.scope_hint.as_deref(),
         ))
         .into_response()
     }
@@ -162,6 +179,7 @@ async fn verify<V: TokenVerifier + ?Sized>(
         BearerRejection::new(error, verifier.realm())
             .with_resource_metadata(verifier.resource_metadata_url_at(path))
             .with_scope_hint(verifier.scope_hint_at(path))
+            .in_scheme(tessera::presented_scheme(authorization.as_deref()))
     })
 }
 
@@ -228,6 +246,7 @@ impl<V: TokenVerifier> Bearer<V> {
         self.token.require(scopes).map_err(|e| {
             BearerRejection::new(e, self.server.realm())
                 .with_resource_metadata(self.resource_metadata.clone())
+                .in_scheme(Some(self.token.scheme()))
         })
     }
 }
@@ -433,7 +452,8 @@ where
             if let Err(error) = token.require(&required) {
                 tracing::debug!("bearer token lacks the required scope");
                 let rejection = BearerRejection::new(error, server.realm())
-                    .with_resource_metadata(server.resource_metadata_url_at(&path));
+                    .with_resource_metadata(server.resource_metadata_url_at(&path))
+                    .in_scheme(Some(token.scheme()));
                 return Ok(rejection.into_response());
             }
             request.extensions_mut().insert(token);

@@ -24,7 +24,7 @@ pub fn fairing(server: Server) -> TesseraFairing {
     TesseraFairing { server }
 }
 
-/// The fairing made by [`fairing`].
+/// The fairing made by [`fairing()`](crate::fairing()).
 #[derive(Debug)]
 pub struct TesseraFairing {
     server: Server,

@@ -75,7 +75,13 @@ impl Bearer {
     /// rejection answers `403 insufficient_scope` naming them.
     pub fn require(&self, required: &[&str]) -> Result<(), BearerRejection> {
         self.token.require(required).map_err(|error| {
-            BearerRejection::for_resource(error, &self.realm, self.resource_metadata.as_deref())
+            BearerRejection::for_request(
+                error,
+                &self.realm,
+                self.resource_metadata.as_deref(),
+                None,
+                Some(self.token.scheme()),
+            )
         })
     }
 }
@@ -153,11 +159,12 @@ impl<'r> FromRequest<'r> for Bearer {
                             }
                             None => tracing::debug!("no bearer token"),
                         }
-                        Err(BearerRejection::for_resource_with_scope(
+                        Err(BearerRejection::for_request(
                             error,
                             &realm,
                             resource_metadata.as_deref(),
                             verifier.scope_hint_at(path).as_deref(),
+                            tessera::presented_scheme(authorization.as_deref()),
                         ))
                     }
                 })
@@ -299,8 +306,22 @@ impl BearerRejection {
         resource_metadata: Option<&str>,
         scope_hint: Option<&str>,
     ) -> Self {
+        Self::for_request(error, realm, resource_metadata, scope_hint, None)
+    }
+
+    /// As [`for_resource_with_scope`](Self::for_resource_with_scope), for a
+    /// request that presented its token in `scheme`: one in the `DPoP`
+    /// scheme is challenged in it whatever was wrong (RFC 9449 §7.1;
+    /// [`BearerError::to_http_in`]).
+    pub fn for_request(
+        error: BearerError,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+        scheme: Option<tessera::TokenScheme>,
+    ) -> Self {
         Self(Box::new(Rejected {
-            response: error.to_http_for(realm, resource_metadata, scope_hint),
+            response: error.to_http_in(scheme, realm, resource_metadata, scope_hint),
             error,
         }))
     }

@@ -90,6 +90,30 @@ pub enum BearerError {
     DpopBound,
 }
 
+impl AccessToken {
+    /// The scheme it was presented in: `DPoP` for a token bound to a key
+    /// (only a proof by that key gets it accepted, RFC 9449 §7.1), else
+    /// `Bearer`. For answering a later refusal (too little scope) in the
+    /// request's own scheme ([`BearerError::to_http_in`]).
+    pub fn scheme(&self) -> TokenScheme {
+        if self.dpop_jkt.is_some() {
+            TokenScheme::Dpop
+        } else {
+            TokenScheme::Bearer
+        }
+    }
+}
+
+/// The scheme an `Authorization` header presents its token in, for
+/// answering a refusal in it ([`BearerError::to_http_in`]): `None` for no
+/// header, another scheme or a malformed value.
+pub fn presented_scheme(authorization: Option<&str>) -> Option<TokenScheme> {
+    access_token_credentials(authorization)
+        .ok()
+        .flatten()
+        .map(|(scheme, _)| scheme)
+}
+
 impl BearerError {
     /// The RFC 6750 error this answers with; `None` for [`Missing`](Self::Missing).
     pub fn oauth_error(&self) -> Option<OAuthError> {
@@ -182,6 +206,22 @@ impl BearerError {
         resource_metadata: Option<&str>,
         scope_hint: Option<&str>,
     ) -> String {
+        self.challenge_in(None, realm, resource_metadata, scope_hint)
+    }
+
+    /// As [`challenge_for`](Self::challenge_for), for a request that
+    /// presented its token in `scheme`: one in the `DPoP` scheme is
+    /// challenged in it, whatever was wrong (an unknown token, another
+    /// resource's, too little scope; RFC 9449 §7.1), with the algorithms
+    /// accepted (`algs`).
+    pub fn challenge_in(
+        &self,
+        scheme: Option<TokenScheme>,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+    ) -> String {
+        let dpop = self.is_dpop() || scheme == Some(TokenScheme::Dpop);
         let scope = match self {
             Self::InsufficientScope { required } => Some(required.as_str()),
             _ if self.status() == 401 => scope_hint,
@@ -196,7 +236,7 @@ impl BearerError {
                 header
             }
             // RFC 9449 §7.1: the `DPoP` scheme, with the algorithms accepted.
-            Some(e) if self.is_dpop() => {
+            Some(e) if dpop => {
                 let bearer = e.bearer_challenge(realm, scope);
                 let params = bearer.strip_prefix("Bearer ").unwrap_or(&bearer);
                 format!("DPoP algs=\"{}\", {params}", crate::dpop::DPOP_ALGS_PARAM)
@@ -231,6 +271,19 @@ impl BearerError {
         resource_metadata: Option<&str>,
         scope_hint: Option<&str>,
     ) -> HttpResponse {
+        self.to_http_in(None, realm, resource_metadata, scope_hint)
+    }
+
+    /// As [`to_http_for`](Self::to_http_for), for a request that presented
+    /// its token in `scheme` (see [`challenge_in`](Self::challenge_in)):
+    /// what the adapters answer.
+    pub fn to_http_in(
+        &self,
+        scheme: Option<TokenScheme>,
+        realm: &str,
+        resource_metadata: Option<&str>,
+        scope_hint: Option<&str>,
+    ) -> HttpResponse {
         let mut r = match self.oauth_error() {
             Some(e) => HttpResponse::json_no_store(self.status(), e.to_json()),
             // RFC 6750 §3.1: no credentials, no error information: an
@@ -239,7 +292,7 @@ impl BearerError {
         };
         r.headers.push((
             "www-authenticate",
-            self.challenge_for(realm, resource_metadata, scope_hint)
+            self.challenge_in(scheme, realm, resource_metadata, scope_hint)
                 .into(),
         ));
         if let Self::Dpop(DpopError::UseNonce { nonce }) = self {
@@ -607,6 +660,41 @@ mod tests {
             r.header("www-authenticate"),
             Some("Bearer realm=\"photos\"")
         );
+    }
+
+    /// RFC 9449 §7.1: a request in the `DPoP` scheme is challenged in it,
+    /// whatever was wrong; a Bearer request (or none) as Bearer.
+    #[test]
+    fn a_dpop_request_is_challenged_in_dpop_rfc9449_7_1() {
+        let dpop = Some(TokenScheme::Dpop);
+        for (error, code) in [
+            (BearerError::Invalid, "invalid_token"),
+            (BearerError::WrongAudience, "invalid_token"),
+            (
+                BearerError::InsufficientScope {
+                    required: "photos.read".into(),
+                },
+                "insufficient_scope",
+            ),
+        ] {
+            let c = error.challenge_in(dpop, "r", None, None);
+            assert!(c.starts_with("DPoP algs=\""), "{c}");
+            assert!(c.contains(&format!("error=\"{code}\"")), "{c}");
+            let r = error.to_http_in(dpop, "r", None, None);
+            assert_eq!(r.header("www-authenticate"), Some(c.as_str()));
+            for bearer in [None, Some(TokenScheme::Bearer)] {
+                let c = error.challenge_in(bearer, "r", None, None);
+                assert!(c.starts_with("Bearer realm="), "{c}");
+            }
+        }
+        assert_eq!(presented_scheme(Some("DPoP abc")), dpop);
+        assert_eq!(presented_scheme(Some("dpop abc")), dpop);
+        assert_eq!(
+            presented_scheme(Some("Bearer abc")),
+            Some(TokenScheme::Bearer)
+        );
+        assert_eq!(presented_scheme(Some("Basic abc")), None);
+        assert_eq!(presented_scheme(None), None);
     }
 
     #[test]

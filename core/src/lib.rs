@@ -211,6 +211,7 @@ pub use dpop::{
 // Resource servers.
 pub use bearer::{
     AccessToken, BearerError, DpopFacts, TokenScheme, access_token_credentials, bearer_token,
+    presented_scheme,
 };
 // Resource servers in any process: one verifier trait for the adapters.
 pub use protected_resource::{

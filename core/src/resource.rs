@@ -129,7 +129,7 @@ impl From<ResourceIndicator> for String {
 /// The `resource` of a request, checked for syntax only: `None` when not
 /// sent; `invalid_target` (RFC 8707 §2) when it is not an absolute URI
 /// without fragment, or when several are sent (Tessera grants one resource
-/// per token; see the [module docs](self)).
+/// per token: one with several audiences could be replayed at each of them).
 ///
 /// Whether the server knows the resource and the client may have it is
 /// [`crate::grant::GrantContext::resolve_audience`]'s question.

@@ -300,6 +300,18 @@ pub async fn bound_token_needs_its_proof_at_the_api(t: &Target) -> CheckResult {
     // Still good with a fresh proof.
     let ex = api_dpop(&ctx, &access, Some(&key.proof("GET", &url, Some(&access)))).await?;
     ex.expect_status(200)?;
+    // A token the server does not know, in the DPoP scheme with a good
+    // proof for it: `invalid_token`, challenged in the scheme the request
+    // used (§7.1), not as Bearer.
+    let last = if access.ends_with('A') { "B" } else { "A" };
+    let unknown = format!("{}{last}", &access[..access.len() - 1]);
+    let ex = api_dpop(
+        &ctx,
+        &unknown,
+        Some(&key.proof("GET", &url, Some(&unknown))),
+    )
+    .await?;
+    expect_dpop_challenge(&ex, "invalid_token", "an unknown token in the DPoP scheme")?;
     Ok(())
 }
 
