@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT};
+use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, ORIGIN};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -91,11 +91,13 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
         let content_type = header_text(&parts.headers, &CONTENT_TYPE);
         let authorization = header_text(&parts.headers, &AUTHORIZATION);
         let dpop = header_text(&parts.headers, &DPOP);
+        let origin = header_text(&parts.headers, &ORIGIN);
         let core = HttpRequest::new(parts.method.as_str())
             .with_query(parts.uri.query())
             .with_content_type(content_type.as_deref())
             .with_authorization(authorization.as_deref())
             .with_dpop(dpop.as_deref())
+            .with_origin(origin.as_deref())
             .with_body(&body);
         TesseraResponse(server.handle(endpoint, &core).await).into_response()
     };

@@ -39,6 +39,7 @@ pub struct OAuthRequest {
     content_type: Option<String>,
     authorization: Option<String>,
     dpop: Option<String>,
+    origin: Option<String>,
     body: Vec<u8>,
 }
 
@@ -112,6 +113,7 @@ impl OAuthRequest {
             content_type: header_text(req, "Content-Type"),
             authorization: header_text(req, "Authorization"),
             dpop: header_text(req, "DPoP"),
+            origin: header_text(req, "Origin"),
             body: Vec::new(),
         }
     }
@@ -123,6 +125,7 @@ impl OAuthRequest {
             .with_content_type(self.content_type.as_deref())
             .with_authorization(self.authorization.as_deref())
             .with_dpop(self.dpop.as_deref())
+            .with_origin(self.origin.as_deref())
             .with_body(&self.body)
     }
 }

@@ -265,6 +265,13 @@ pub struct Config {
     pub default_resource: Option<ResourceIndicator>,
     /// How DPoP proofs (RFC 9449) are accepted: the `iat` window, nonces.
     pub dpop: crate::dpop::DpopPolicy,
+    /// Whether browser apps of any origin may call the endpoints a client
+    /// calls from a page (metadata, JWKS, token, revocation, registration,
+    /// PAR, device authorization) with `fetch`: CORS with
+    /// `Access-Control-Allow-Origin: *`, never with credentials
+    /// ([`Endpoint::allows_cross_origin`](crate::Endpoint::allows_cross_origin)).
+    /// On by default; see [`ServerBuilder::cross_origin`](crate::ServerBuilder::cross_origin).
+    pub cross_origin: bool,
 }
 
 impl Config {

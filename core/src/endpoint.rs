@@ -88,6 +88,14 @@ impl Endpoint {
         )
     }
 
+    /// Whether a browser app may call it with `fetch` from another origin
+    /// (CORS, when [`Config::cross_origin`](crate::Config::cross_origin) is
+    /// on): what a client calls from a page. Not introspection, which only
+    /// resource servers call.
+    pub const fn allows_cross_origin(self) -> bool {
+        !matches!(self, Self::Introspection)
+    }
+
     fn allow_header(self) -> &'static str {
         match self {
             Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_) => "GET, HEAD",
@@ -316,6 +324,51 @@ impl Server {
     /// over-long one with [`Server::body_too_large`]; a body that still
     /// arrives over the cap gets the same answer here.
     pub async fn handle(&self, endpoint: Endpoint, request: &HttpRequest<'_>) -> HttpResponse {
+        let cross_origin = request.origin.is_some()
+            && self.config().cross_origin
+            && endpoint.allows_cross_origin();
+        if !cross_origin {
+            return self.handle_same_origin(endpoint, request).await;
+        }
+        // A CORS preflight (Fetch standard §3.2.2; RFC 9110 §9.3.7): which
+        // methods and request headers a page may use here.
+        if request.method == "OPTIONS" {
+            return HttpResponse {
+                status: 204,
+                headers: vec![
+                    ("access-control-allow-origin", "*".into()),
+                    (
+                        "access-control-allow-methods",
+                        endpoint.allow_header().into(),
+                    ),
+                    (
+                        "access-control-allow-headers",
+                        "Authorization, Content-Type, DPoP".into(),
+                    ),
+                    ("access-control-max-age", "600".into()),
+                ],
+                body: Vec::new(),
+            };
+        }
+        let mut response = self.handle_same_origin(endpoint, request).await;
+        response
+            .headers
+            .push(("access-control-allow-origin", "*".into()));
+        // What a page needs to read: the challenge, the DPoP nonce to retry
+        // with (RFC 9449 §8), when to retry.
+        response.headers.push((
+            "access-control-expose-headers",
+            "WWW-Authenticate, DPoP-Nonce, Retry-After".into(),
+        ));
+        response
+    }
+
+    /// [`handle`](Self::handle) without its CORS headers.
+    async fn handle_same_origin(
+        &self,
+        endpoint: Endpoint,
+        request: &HttpRequest<'_>,
+    ) -> HttpResponse {
         // Methods are case-sensitive (RFC 9110 §9.1): `post` is not `POST`,
         // as Rocket and the DPoP `htm` check also hold.
         if !endpoint.methods().contains(&request.method) {

@@ -26,6 +26,9 @@ pub struct HttpRequest<'a> {
     /// The `DPoP` header (RFC 9449 §4.1): repeated fields joined with
     /// `", "` (which the core refuses: one proof per request, §4.3).
     pub dpop: Option<&'a str>,
+    /// The `Origin` header (RFC 6454 §7): sent by browsers on `fetch`; a
+    /// request with one gets CORS headers ([`Config::cross_origin`](crate::Config::cross_origin)).
+    pub origin: Option<&'a str>,
 }
 
 impl std::fmt::Debug for HttpRequest<'_> {
@@ -37,6 +40,7 @@ impl std::fmt::Debug for HttpRequest<'_> {
             .field("has_authorization", &self.authorization.is_some())
             .field("body_len", &self.body.len())
             .field("has_dpop", &self.dpop.is_some())
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -85,6 +89,13 @@ impl<'a> HttpRequest<'a> {
         self
     }
 
+    /// The `Origin` header, sent by browsers (CORS).
+    #[must_use]
+    pub fn with_origin(mut self, origin: Option<&'a str>) -> Self {
+        self.origin = origin;
+        self
+    }
+
     /// A POST with a form body.
     pub fn form_post(body: &'a str, authorization: Option<&'a str>) -> Self {
         Self {
@@ -94,6 +105,7 @@ impl<'a> HttpRequest<'a> {
             authorization,
             body: body.as_bytes(),
             dpop: None,
+            origin: None,
         }
     }
 

@@ -106,3 +106,100 @@ async fn bodies_over_the_limit_get_413_rfc9110_15_5_14() {
         other => panic!("{other:?}"),
     }
 }
+
+/// CORS (the Fetch standard's protocol, on by default): a page of any
+/// origin may call what a browser app calls (metadata, token, revocation,
+/// PAR) and read the answer, without credentials; introspection, a
+/// resource server's back channel, answers no cross-origin read.
+#[tokio::test]
+async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
+    let f = fixture();
+    let origin = Some("https://spa.example");
+    let header = |r: &tessera::HttpResponse, name: &str| r.header(name).map(str::to_owned);
+    for route in f.server.routes() {
+        let endpoint = route.endpoint;
+        // The preflight: which method and headers a page may send.
+        let preflight = f
+            .server
+            .handle(endpoint, &HttpRequest::new("OPTIONS").with_origin(origin))
+            .await;
+        // The request itself, from a page.
+        let method = endpoint.methods()[0];
+        let body = "grant_type=client_credentials";
+        let auth = basic("job", "job-secret");
+        let request = HttpRequest::new(method)
+            .with_content_type(Some("application/x-www-form-urlencoded"))
+            .with_authorization(Some(&auth))
+            .with_body(body.as_bytes())
+            .with_origin(origin);
+        let answer = f.server.handle(endpoint, &request).await;
+        if endpoint == Endpoint::Introspection {
+            assert_eq!(preflight.status, 405, "{endpoint}");
+            assert_eq!(header(&preflight, "access-control-allow-origin"), None);
+            assert_eq!(header(&answer, "access-control-allow-origin"), None);
+            continue;
+        }
+        assert_eq!(preflight.status, 204, "{endpoint}");
+        assert_eq!(
+            header(&preflight, "access-control-allow-origin").as_deref(),
+            Some("*")
+        );
+        assert_eq!(
+            header(&preflight, "access-control-allow-methods").as_deref(),
+            Some(endpoint.methods().join(", ").as_str()),
+            "{endpoint}"
+        );
+        let allowed = header(&preflight, "access-control-allow-headers").unwrap();
+        for needed in ["Authorization", "Content-Type", "DPoP"] {
+            assert!(allowed.contains(needed), "{endpoint}: {allowed}");
+        }
+        // Never with credentials: no cookie is taken here.
+        assert_eq!(header(&preflight, "access-control-allow-credentials"), None);
+        assert_eq!(
+            header(&answer, "access-control-allow-origin").as_deref(),
+            Some("*"),
+            "{endpoint}"
+        );
+        let exposed = header(&answer, "access-control-expose-headers").unwrap();
+        assert!(exposed.contains("WWW-Authenticate") && exposed.contains("DPoP-Nonce"));
+        // Without `Origin` (not a browser's fetch): no CORS headers, and
+        // OPTIONS is a method like any other.
+        let plain = f.server.handle(endpoint, &request.with_origin(None)).await;
+        assert_eq!(
+            header(&plain, "access-control-allow-origin"),
+            None,
+            "{endpoint}"
+        );
+        assert_eq!(
+            f.server
+                .handle(endpoint, &HttpRequest::new("OPTIONS"))
+                .await
+                .status,
+            405
+        );
+    }
+}
+
+/// `ServerBuilder::cross_origin(false)`: no endpoint answers a page.
+#[tokio::test]
+async fn cross_origin_calls_can_be_turned_off() {
+    let f = fixture_with(|b| b.cross_origin(false));
+    let origin = Some("https://spa.example");
+    let preflight = f
+        .server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::new("OPTIONS").with_origin(origin),
+        )
+        .await;
+    assert_eq!(preflight.status, 405);
+    let answer = f
+        .server
+        .handle(
+            Endpoint::Metadata,
+            &HttpRequest::new("GET").with_origin(origin),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+}

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::http::Request;
 use crate::{CheckResult, Ctx, Target};
 
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
@@ -103,6 +104,67 @@ pub async fn issuer_is_the_base_url_exactly(t: &Target) -> CheckResult {
     ex.ensure(
         !issuer.contains('?') && !issuer.contains('#'),
         "`issuer` must have no query or fragment (RFC 8414 §2)",
+    )?;
+    Ok(())
+}
+
+/// CORS: a browser app (a single-page app, a browser-based MCP client)
+/// reads the metadata and gets tokens with `fetch` from its own origin:
+/// the preflight for `POST /token` with `Authorization` and `DPoP` is
+/// allowed, and the answers carry `Access-Control-Allow-Origin`, never
+/// with credentials.
+pub async fn browser_apps_may_fetch_metadata_and_tokens(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let origin = "https://spa.example";
+    let metadata_url = format!("{}/.well-known/oauth-authorization-server", t.base_url);
+    let ex = ctx
+        .http
+        .send(Request::get(&metadata_url).header("origin", origin))
+        .await?;
+    ex.expect_status(200)?;
+    ex.ensure(
+        ex.header("access-control-allow-origin") == Some("*"),
+        "metadata fetched from a page: Access-Control-Allow-Origin: *",
+    )?;
+    let preflight = ctx
+        .http
+        .send(
+            Request::get(&ctx.meta.token_endpoint)
+                .method(reqwest::Method::OPTIONS)
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header(
+                    "access-control-request-headers",
+                    "authorization, content-type, dpop",
+                ),
+        )
+        .await?;
+    preflight.ensure(
+        (200..300).contains(&preflight.status),
+        format!(
+            "the token endpoint's preflight: 2xx, got {}",
+            preflight.status
+        ),
+    )?;
+    let allowed = |name: &str| {
+        preflight
+            .header(name)
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+    };
+    preflight.ensure(
+        preflight.header("access-control-allow-origin") == Some("*")
+            && allowed("access-control-allow-methods").contains("post")
+            && ["authorization", "content-type", "dpop"]
+                .iter()
+                .all(|h| allowed("access-control-allow-headers").contains(h)),
+        "the preflight allows POST with Authorization, Content-Type and DPoP from any origin",
+    )?;
+    preflight.ensure(
+        preflight
+            .header("access-control-allow-credentials")
+            .is_none(),
+        "never with credentials",
     )?;
     Ok(())
 }

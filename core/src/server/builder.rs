@@ -99,6 +99,7 @@ pub struct ServerBuilder {
     device_grant: bool,
     registration: Option<RegistrationPolicy>,
     require_par: bool,
+    cross_origin: bool,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -138,6 +139,7 @@ impl ServerBuilder {
             device_grant: false,
             registration: None,
             require_par: false,
+            cross_origin: true,
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -240,6 +242,21 @@ impl ServerBuilder {
     /// [`Client::with_require_pushed_authorization_requests`](crate::Client::with_require_pushed_authorization_requests).)
     pub fn require_pushed_authorization_requests(mut self) -> Self {
         self.require_par = true;
+        self
+    }
+
+    /// Whether pages of any origin may call the endpoints a browser app
+    /// uses (metadata, JWKS, token, revocation, registration, PAR, device
+    /// authorization) with `fetch` (CORS): on by default, so single-page
+    /// apps and browser-based MCP clients can discover, register and get
+    /// tokens. Answered with `Access-Control-Allow-Origin: *` and no
+    /// credentials: these endpoints take no cookie, so a page can do
+    /// nothing through them that its own server could not. Introspection
+    /// (a resource server's back channel) and the authorization endpoint (a
+    /// navigation, not a `fetch`) never answer cross-origin reads. Turn it
+    /// off for a server no browser app should reach directly.
+    pub fn cross_origin(mut self, allow: bool) -> Self {
+        self.cross_origin = allow;
         self
     }
 
@@ -481,6 +498,7 @@ impl ServerBuilder {
                     max_body_bytes: 64 * 1024,
                     device_poll_interval: 5,
                     require_pushed_authorization_requests: self.require_par,
+                    cross_origin: self.cross_origin,
                     registration: self.registration,
                     resources: self.resources,
                     default_resource: self.default_resource,
