@@ -138,9 +138,10 @@ pub struct DevicePrompt {
     pub client: Arc<Client>,
     /// The scope asked for.
     pub scope: Scope,
-    /// The resource the device named (RFC 8707 §2), to show beside the
-    /// scope: its tokens are for it alone. `None`: it named none, and its
-    /// token request may still name any resource the client may use.
+    /// The resource the device's tokens will be for (RFC 8707 §2: the one
+    /// it named, else the default resource), to show beside the scope: its
+    /// tokens are for it alone. `None` when the server declares no
+    /// resources.
     pub resource: Option<ResourceIndicator>,
     /// The configured words for scope tokens, shared.
     words: crate::scope::ScopeWords,
@@ -215,14 +216,12 @@ impl Server {
         let scope = resolve_scope(params.get("scope"), &client.scope)?;
         let now = self.now();
         let config = self.config();
-        // RFC 8707 §2: a resource named in this (the device flow's)
-        // authorization request is fixed here, where the user is shown it;
-        // one named nowhere is left to the token request (DEMO-CONTRACT:
-        // `resource` may be sent at the token endpoint), else the default.
-        let resource = match crate::resource::requested_resource(&params)? {
-            None => None,
-            named => crate::resource::resolve(named, &client, config)?,
-        };
+        // RFC 8707 §2: the resource named in this (the device flow's)
+        // authorization request, else the default one, is fixed here, where
+        // the user is shown it, as the authorization endpoint fixes a code's:
+        // the token request may repeat it, not move the consent elsewhere.
+        let resource =
+            crate::resource::resolve(crate::resource::requested_resource(&params)?, &client, config)?;
         let record = DeviceRecord {
             client_id: client.id.clone(),
             scope,

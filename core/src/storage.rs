@@ -433,11 +433,11 @@ pub struct DeviceRecord {
     pub client_id: ClientId,
     /// The scope asked for (already checked against the client's registration).
     pub scope: Scope,
-    /// The resource the device named in its request (RFC 8707 §2), already
-    /// checked: the audience of its tokens, shown to the user and fixed
-    /// (the token request may repeat it, not change it). `None` when it
-    /// named none: then the token request may name one, else the default
-    /// resource is the audience.
+    /// The resource the device's tokens are for (RFC 8707 §2: the one it
+    /// named in its request, else the default resource), already checked,
+    /// shown to the user and fixed: the token request may repeat it, not
+    /// change it. `None` when the server declares no resources (or for a
+    /// record stored before this field: the token request decides then).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceIndicator>,
     /// Pending, approved or denied.

@@ -659,16 +659,25 @@ async fn a_device_names_its_resource_in_its_request_and_the_user_sees_it_rfc8707
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(MCP));
 
-    // Named nowhere: the token request may still name one (DEMO-CONTRACT:
-    // `resource` at the token endpoint), else the default resource.
-    for (extra, aud) in [(mcp.as_str(), MCP), ("", API)] {
+    // Named nowhere: the default resource, shown and fixed as a named one
+    // (as the authorization endpoint fixes a code's): the token request may
+    // repeat it, not name another the user was not shown.
+    for repeat in ["", api.as_str()] {
         let (device, shown) = approved_device(&s, "shop", "").await;
-        assert_eq!(shown, None);
-        let (status, body) = device_token(&s, "shop", &device, extra).await;
+        assert_eq!(shown, Some(r(API)));
+        let (status, body) = device_token(&s, "shop", &device, repeat).await;
         assert_eq!(status, 200, "{body}");
         let access = body["access_token"].as_str().unwrap();
-        assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(aud));
+        assert_eq!(introspect_aud(&s, access).await.as_deref(), Some(API));
     }
+    let (device, _) = approved_device(&s, "shop", "").await;
+    let (status, body) = device_token(&s, "shop", &device, &mcp).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+
+    // A client that may not use the default resource and names none is
+    // refused before anyone is asked (not after the user approved).
+    let (status, body) = device_authorization(&s, "mcp-only", "").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
 }
 
 #[tokio::test]

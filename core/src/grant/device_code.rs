@@ -75,17 +75,22 @@ impl GrantHandler for DeviceCodeGrant {
         let DeviceStatus::Approved { subject } = &record.status else {
             return Err(unknown());
         };
-        // RFC 8707 §2: a resource fixed at the device authorization request
-        // (the one the user was shown) may be repeated, not changed. The
-        // code is spent either way, as an authorization code is (RFC 6749
-        // §4.1.2): single use.
+        // RFC 8707 §2: the resource fixed at the device authorization
+        // request (the one the user was shown) may be repeated, not changed.
+        // The code is spent either way, as an authorization code is (RFC
+        // 6749 §4.1.2): single use.
         let audience = match (record.resource, named) {
             (Some(fixed), Some(named)) if named != fixed => {
                 return Err(crate::resource::changed());
             }
-            (Some(fixed), _) => Some(fixed),
+            (Some(fixed), _) => {
+                // Still served, and still the client's (RFC 8707 §2).
+                crate::resource::check_still_allowed(Some(&fixed), client, ctx.config)?;
+                Some(fixed)
+            }
             (None, Some(named)) => Some(named),
-            // Named nowhere: the default resource, if the client may use it.
+            // A record from before resources were fixed at the device
+            // authorization request: the default, if the client may use it.
             (None, None) => crate::resource::resolve(None, client, ctx.config)?,
         };
         let refresh = client
