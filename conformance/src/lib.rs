@@ -220,7 +220,7 @@ macro_rules! __with_checks {
             rfc8414 {
                 metadata_lists_every_contract_field,
                 issuer_is_the_base_url_exactly,
-                browser_apps_may_fetch_metadata_and_tokens,
+                browser_apps_may_fetch_the_metadata,
             }
             rfc6749_happy {
                 printshop_code_flow_with_oauth2_crate,

@@ -492,7 +492,7 @@ mod tests {
             max_body_bytes: 65536,
             device_poll_interval: 5,
             require_pushed_authorization_requests: false,
-            cross_origin: true,
+            cross_origin: crate::config::CrossOrigin::default(),
             registration: None,
             resources: Default::default(),
             default_resource: None,

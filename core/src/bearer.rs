@@ -104,14 +104,19 @@ impl AccessToken {
     }
 }
 
-/// The scheme an `Authorization` header presents its token in, for
-/// answering a refusal in it ([`BearerError::to_http_in`]): `None` for no
-/// header, another scheme or a malformed value.
+/// The scheme an `Authorization` header names, for answering a refusal in
+/// it ([`BearerError::to_http_in`]), even when what follows is malformed:
+/// `None` for no header or another scheme.
 pub fn presented_scheme(authorization: Option<&str>) -> Option<TokenScheme> {
-    access_token_credentials(authorization)
-        .ok()
-        .flatten()
-        .map(|(scheme, _)| scheme)
+    let header = authorization?;
+    let scheme = header.split_once(' ').map_or(header, |(scheme, _)| scheme);
+    if scheme.eq_ignore_ascii_case("dpop") {
+        Some(TokenScheme::Dpop)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        Some(TokenScheme::Bearer)
+    } else {
+        None
+    }
 }
 
 impl BearerError {
@@ -694,6 +699,9 @@ mod tests {
             Some(TokenScheme::Bearer)
         );
         assert_eq!(presented_scheme(Some("Basic abc")), None);
+        // A malformed value is still answered in the scheme it names.
+        assert_eq!(presented_scheme(Some("DPoP a b")), dpop);
+        assert_eq!(presented_scheme(Some("DPoP")), dpop);
         assert_eq!(presented_scheme(None), None);
     }
 

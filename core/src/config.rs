@@ -265,13 +265,40 @@ pub struct Config {
     pub default_resource: Option<ResourceIndicator>,
     /// How DPoP proofs (RFC 9449) are accepted: the `iat` window, nonces.
     pub dpop: crate::dpop::DpopPolicy,
-    /// Whether browser apps of any origin may call the endpoints a client
-    /// calls from a page (metadata, JWKS, token, revocation, registration,
-    /// PAR, device authorization) with `fetch`: CORS with
-    /// `Access-Control-Allow-Origin: *`, never with credentials
-    /// ([`Endpoint::allows_cross_origin`](crate::Endpoint::allows_cross_origin)).
-    /// On by default; see [`ServerBuilder::cross_origin`](crate::ServerBuilder::cross_origin).
-    pub cross_origin: bool,
+    /// Which endpoints pages of other origins may call with `fetch`
+    /// (CORS): the public documents by default; see [`CrossOrigin`].
+    pub cross_origin: CrossOrigin,
+}
+
+/// Which endpoints a page of another origin may call with `fetch` and read
+/// (the Fetch standard's CORS protocol): always with
+/// `Access-Control-Allow-Origin: *` and never with credentials (no endpoint
+/// here takes a cookie). Introspection (a resource server's back channel)
+/// and the authorization endpoint (a navigation, not a `fetch`) never
+/// answer pages. Set with [`ServerBuilder::cross_origin`](crate::ServerBuilder::cross_origin);
+/// an embedder with CORS middleware of its own picks [`Off`](Self::Off),
+/// so no header is sent twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CrossOrigin {
+    /// No CORS headers anywhere.
+    Off,
+    /// The public documents a browser-based client discovers the server
+    /// with: authorization server metadata, JWKS, protected resource
+    /// metadata (RFC 8414, RFC 7517, RFC 9728). Always sent with
+    /// `Access-Control-Allow-Origin: *`, so a shared cache keeps one
+    /// version for pages and servers alike.
+    #[default]
+    Documents,
+    /// The documents, and the endpoints a browser app calls: token,
+    /// revocation, registration, PAR and device authorization (single-page
+    /// apps, browser-based MCP clients). Opt in knowingly: any page a user
+    /// visits may then call them from the user's browser, so a server only
+    /// reachable from the user's machine or network (localhost, an
+    /// intranet) can be reached by any website (to start device flows or
+    /// register clients, say) as it could not be from the site's own
+    /// servers.
+    ClientEndpoints,
 }
 
 impl Config {

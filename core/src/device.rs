@@ -220,8 +220,11 @@ impl Server {
         // authorization request, else the default one, is fixed here, where
         // the user is shown it, as the authorization endpoint fixes a code's:
         // the token request may repeat it, not move the consent elsewhere.
-        let resource =
-            crate::resource::resolve(crate::resource::requested_resource(&params)?, &client, config)?;
+        let resource = crate::resource::resolve(
+            crate::resource::requested_resource(&params)?,
+            &client,
+            config,
+        )?;
         let record = DeviceRecord {
             client_id: client.id.clone(),
             scope,

@@ -88,12 +88,26 @@ impl Endpoint {
         )
     }
 
-    /// Whether a browser app may call it with `fetch` from another origin
-    /// (CORS, when [`Config::cross_origin`](crate::Config::cross_origin) is
-    /// on): what a client calls from a page. Not introspection, which only
-    /// resource servers call.
-    pub const fn allows_cross_origin(self) -> bool {
-        !matches!(self, Self::Introspection)
+    /// Whether a page of another origin may call it with `fetch` under
+    /// `policy` (CORS): the public documents unless CORS is off; the
+    /// endpoints a browser app calls when the policy says so; never
+    /// introspection, which only resource servers call.
+    pub const fn allows_cross_origin(self, policy: crate::config::CrossOrigin) -> bool {
+        use crate::config::CrossOrigin;
+        match (self, policy) {
+            (_, CrossOrigin::Off) | (Self::Introspection, _) => false,
+            (Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_), _) => true,
+            (_, CrossOrigin::ClientEndpoints) => true,
+            (_, CrossOrigin::Documents) => false,
+        }
+    }
+
+    /// A public document (metadata, JWKS): the same for every reader.
+    const fn is_document(self) -> bool {
+        matches!(
+            self,
+            Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_)
+        )
     }
 
     fn allow_header(self) -> &'static str {
@@ -324,15 +338,17 @@ impl Server {
     /// over-long one with [`Server::body_too_large`]; a body that still
     /// arrives over the cap gets the same answer here.
     pub async fn handle(&self, endpoint: Endpoint, request: &HttpRequest<'_>) -> HttpResponse {
-        let cross_origin = request.origin.is_some()
-            && self.config().cross_origin
-            && endpoint.allows_cross_origin();
+        // A document says `*` to everyone, so a cache keeps one version;
+        // an endpoint only to a page's `fetch` (it sends `Origin`).
+        let cross_origin = endpoint.allows_cross_origin(self.config().cross_origin)
+            && (request.origin.is_some() || endpoint.is_document());
         if !cross_origin {
             return self.handle_same_origin(endpoint, request).await;
         }
         // A CORS preflight (Fetch standard §3.2.2; RFC 9110 §9.3.7): which
-        // methods and request headers a page may use here.
-        if request.method == "OPTIONS" {
+        // methods and request headers a page may use here
+        // (`MCP-Protocol-Version`: MCP clients send it while discovering).
+        if request.method == "OPTIONS" && request.origin.is_some() {
             return HttpResponse {
                 status: 204,
                 headers: vec![
@@ -343,7 +359,7 @@ impl Server {
                     ),
                     (
                         "access-control-allow-headers",
-                        "Authorization, Content-Type, DPoP".into(),
+                        "Authorization, Content-Type, DPoP, MCP-Protocol-Version".into(),
                     ),
                     ("access-control-max-age", "600".into()),
                 ],

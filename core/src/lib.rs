@@ -137,7 +137,7 @@ pub use server::{BuildError, Server, ServerBuilder};
 
 // Configuration.
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use config::{Config, EndpointPaths, Lifetimes, PkcePolicy};
+pub use config::{Config, CrossOrigin, EndpointPaths, Lifetimes, PkcePolicy};
 pub use token::{OsRandom, Random};
 
 // Clients and what they are registered for.

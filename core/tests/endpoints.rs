@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use tessera::{BodyPlan, Endpoint, HttpRequest, WELL_KNOWN_PATH};
+use tessera::{BodyPlan, CrossOrigin, Endpoint, HttpRequest, WELL_KNOWN_PATH};
 
 #[tokio::test]
 async fn routes_list_every_endpoint_at_its_path() {
@@ -107,13 +107,13 @@ async fn bodies_over_the_limit_get_413_rfc9110_15_5_14() {
     }
 }
 
-/// CORS (the Fetch standard's protocol, on by default): a page of any
-/// origin may call what a browser app calls (metadata, token, revocation,
-/// PAR) and read the answer, without credentials; introspection, a
-/// resource server's back channel, answers no cross-origin read.
+/// CORS (the Fetch standard's protocol) with `CrossOrigin::ClientEndpoints`:
+/// a page of any origin may call what a browser app calls (metadata,
+/// token, revocation, PAR) and read the answer, without credentials;
+/// introspection, a resource server's back channel, answers no page.
 #[tokio::test]
-async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
-    let f = fixture();
+async fn browser_apps_may_call_the_client_endpoints_when_allowed() {
+    let f = fixture_with(|b| b.cross_origin(CrossOrigin::ClientEndpoints));
     let origin = Some("https://spa.example");
     let header = |r: &tessera::HttpResponse, name: &str| r.header(name).map(str::to_owned);
     for route in f.server.routes() {
@@ -125,12 +125,11 @@ async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
             .await;
         // The request itself, from a page.
         let method = endpoint.methods()[0];
-        let body = "grant_type=client_credentials";
         let auth = basic("job", "job-secret");
         let request = HttpRequest::new(method)
             .with_content_type(Some("application/x-www-form-urlencoded"))
             .with_authorization(Some(&auth))
-            .with_body(body.as_bytes())
+            .with_body(b"grant_type=client_credentials")
             .with_origin(origin);
         let answer = f.server.handle(endpoint, &request).await;
         if endpoint == Endpoint::Introspection {
@@ -150,7 +149,12 @@ async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
             "{endpoint}"
         );
         let allowed = header(&preflight, "access-control-allow-headers").unwrap();
-        for needed in ["Authorization", "Content-Type", "DPoP"] {
+        for needed in [
+            "Authorization",
+            "Content-Type",
+            "DPoP",
+            "MCP-Protocol-Version",
+        ] {
             assert!(allowed.contains(needed), "{endpoint}: {allowed}");
         }
         // Never with credentials: no cookie is taken here.
@@ -162,12 +166,14 @@ async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
         );
         let exposed = header(&answer, "access-control-expose-headers").unwrap();
         assert!(exposed.contains("WWW-Authenticate") && exposed.contains("DPoP-Nonce"));
-        // Without `Origin` (not a browser's fetch): no CORS headers, and
-        // OPTIONS is a method like any other.
+        // Without `Origin` (not a page's fetch): no CORS headers but on the
+        // documents (the same for every reader), and OPTIONS is a method
+        // like any other.
         let plain = f.server.handle(endpoint, &request.with_origin(None)).await;
+        let expected = (endpoint == Endpoint::Metadata).then_some("*");
         assert_eq!(
-            header(&plain, "access-control-allow-origin"),
-            None,
+            header(&plain, "access-control-allow-origin").as_deref(),
+            expected,
             "{endpoint}"
         );
         assert_eq!(
@@ -180,15 +186,66 @@ async fn browser_apps_may_call_the_client_endpoints_cross_origin() {
     }
 }
 
-/// `ServerBuilder::cross_origin(false)`: no endpoint answers a page.
+/// By default only the public documents answer pages: a browser-based
+/// client can discover the server, and a server reachable only from the
+/// user's machine or network is not callable by every website the user
+/// visits (`CrossOrigin::ClientEndpoints` is an opt-in).
+#[tokio::test]
+async fn by_default_only_the_documents_answer_pages() {
+    let f = fixture();
+    let origin = Some("https://spa.example");
+    let metadata = f
+        .server
+        .handle(Endpoint::Metadata, &HttpRequest::new("GET"))
+        .await;
+    assert_eq!(metadata.header("access-control-allow-origin"), Some("*"));
+    let preflight = f
+        .server
+        .handle(
+            Endpoint::Metadata,
+            &HttpRequest::new("OPTIONS").with_origin(origin),
+        )
+        .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET, HEAD")
+    );
+    for endpoint in [
+        Endpoint::Token,
+        Endpoint::Revocation,
+        Endpoint::PushedAuthorization,
+    ] {
+        let preflight = f
+            .server
+            .handle(endpoint, &HttpRequest::new("OPTIONS").with_origin(origin))
+            .await;
+        assert_eq!(preflight.status, 405, "{endpoint}");
+        let answer = f
+            .server
+            .handle(
+                endpoint,
+                &HttpRequest::form_post("", None).with_origin(origin),
+            )
+            .await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            None,
+            "{endpoint}"
+        );
+    }
+}
+
+/// `CrossOrigin::Off` (an embedder whose own middleware answers CORS): no
+/// endpoint sends a CORS header, so none is sent twice.
 #[tokio::test]
 async fn cross_origin_calls_can_be_turned_off() {
-    let f = fixture_with(|b| b.cross_origin(false));
+    let f = fixture_with(|b| b.cross_origin(CrossOrigin::Off));
     let origin = Some("https://spa.example");
     let preflight = f
         .server
         .handle(
-            Endpoint::Token,
+            Endpoint::Metadata,
             &HttpRequest::new("OPTIONS").with_origin(origin),
         )
         .await;

@@ -672,12 +672,20 @@ async fn a_device_names_its_resource_in_its_request_and_the_user_sees_it_rfc8707
     }
     let (device, _) = approved_device(&s, "shop", "").await;
     let (status, body) = device_token(&s, "shop", &device, &mcp).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
 
     // A client that may not use the default resource and names none is
     // refused before anyone is asked (not after the user approved).
     let (status, body) = device_authorization(&s, "mcp-only", "").await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -108,12 +108,12 @@ pub async fn issuer_is_the_base_url_exactly(t: &Target) -> CheckResult {
     Ok(())
 }
 
-/// CORS: a browser app (a single-page app, a browser-based MCP client)
-/// reads the metadata and gets tokens with `fetch` from its own origin:
-/// the preflight for `POST /token` with `Authorization` and `DPoP` is
-/// allowed, and the answers carry `Access-Control-Allow-Origin`, never
-/// with credentials.
-pub async fn browser_apps_may_fetch_metadata_and_tokens(t: &Target) -> CheckResult {
+/// CORS: a browser-based client (a single-page app, a browser-based MCP
+/// client) discovers the server with `fetch` from its own origin: the
+/// metadata carries `Access-Control-Allow-Origin: *`, and the preflight of
+/// a `GET` with `MCP-Protocol-Version` (as MCP clients send while
+/// discovering) is allowed; never with credentials.
+pub async fn browser_apps_may_fetch_the_metadata(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
     let origin = "https://spa.example";
     let metadata_url = format!("{}/.well-known/oauth-authorization-server", t.base_url);
@@ -129,22 +129,16 @@ pub async fn browser_apps_may_fetch_metadata_and_tokens(t: &Target) -> CheckResu
     let preflight = ctx
         .http
         .send(
-            Request::get(&ctx.meta.token_endpoint)
+            Request::get(&metadata_url)
                 .method(reqwest::Method::OPTIONS)
                 .header("origin", origin)
-                .header("access-control-request-method", "POST")
-                .header(
-                    "access-control-request-headers",
-                    "authorization, content-type, dpop",
-                ),
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "mcp-protocol-version"),
         )
         .await?;
     preflight.ensure(
         (200..300).contains(&preflight.status),
-        format!(
-            "the token endpoint's preflight: 2xx, got {}",
-            preflight.status
-        ),
+        format!("the metadata's preflight: 2xx, got {}", preflight.status),
     )?;
     let allowed = |name: &str| {
         preflight
@@ -154,11 +148,9 @@ pub async fn browser_apps_may_fetch_metadata_and_tokens(t: &Target) -> CheckResu
     };
     preflight.ensure(
         preflight.header("access-control-allow-origin") == Some("*")
-            && allowed("access-control-allow-methods").contains("post")
-            && ["authorization", "content-type", "dpop"]
-                .iter()
-                .all(|h| allowed("access-control-allow-headers").contains(h)),
-        "the preflight allows POST with Authorization, Content-Type and DPoP from any origin",
+            && allowed("access-control-allow-methods").contains("get")
+            && allowed("access-control-allow-headers").contains("mcp-protocol-version"),
+        "the preflight allows GET with MCP-Protocol-Version from any origin",
     )?;
     preflight.ensure(
         preflight

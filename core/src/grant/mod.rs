@@ -247,8 +247,11 @@ pub struct LiveToken {
 /// stored ([`MintedTokens::issue`]).
 ///
 /// The records change only through this type's methods, each of which signs
-/// a JWT access token (RFC 9068) again over its record: a grant cannot store
-/// a record that says one thing while the token it hands out says another.
+/// a JWT access token (RFC 9068) again over its record, so what
+/// [`issue`](Self::issue) stores is what the token it hands out says. (A
+/// grant that stores records of its own through
+/// [`GrantStore::issue`](crate::storage::GrantStore::issue) answers for them
+/// itself.)
 #[derive(Debug)]
 pub struct MintedTokens {
     /// What the store keeps (hashes and records).

@@ -99,7 +99,7 @@ pub struct ServerBuilder {
     device_grant: bool,
     registration: Option<RegistrationPolicy>,
     require_par: bool,
-    cross_origin: bool,
+    cross_origin: crate::config::CrossOrigin,
     lifetimes: Lifetimes,
     pkce: PkcePolicy,
     paths: EndpointPaths,
@@ -139,7 +139,7 @@ impl ServerBuilder {
             device_grant: false,
             registration: None,
             require_par: false,
-            cross_origin: true,
+            cross_origin: crate::config::CrossOrigin::default(),
             lifetimes: Lifetimes::default(),
             pkce: PkcePolicy::default(),
             paths: EndpointPaths::default(),
@@ -245,18 +245,14 @@ impl ServerBuilder {
         self
     }
 
-    /// Whether pages of any origin may call the endpoints a browser app
-    /// uses (metadata, JWKS, token, revocation, registration, PAR, device
-    /// authorization) with `fetch` (CORS): on by default, so single-page
-    /// apps and browser-based MCP clients can discover, register and get
-    /// tokens. Answered with `Access-Control-Allow-Origin: *` and no
-    /// credentials: these endpoints take no cookie, so a page can do
-    /// nothing through them that its own server could not. Introspection
-    /// (a resource server's back channel) and the authorization endpoint (a
-    /// navigation, not a `fetch`) never answer cross-origin reads. Turn it
-    /// off for a server no browser app should reach directly.
-    pub fn cross_origin(mut self, allow: bool) -> Self {
-        self.cross_origin = allow;
+    /// Which endpoints pages of other origins may call with `fetch`
+    /// (CORS): by default the public documents (metadata, JWKS, protected
+    /// resource metadata); [`CrossOrigin::ClientEndpoints`](crate::CrossOrigin::ClientEndpoints) adds the token,
+    /// revocation, registration, PAR and device authorization endpoints for
+    /// single-page apps and browser-based MCP clients (read its caveat);
+    /// [`CrossOrigin::Off`](crate::CrossOrigin::Off) when the embedder's own middleware answers CORS.
+    pub fn cross_origin(mut self, policy: crate::config::CrossOrigin) -> Self {
+        self.cross_origin = policy;
         self
     }
 

@@ -650,7 +650,10 @@ impl Demo {
         };
         let token = match checked.and_then(|t| t.require(&[PHOTOS_READ]).map(|()| t)) {
             Ok(token) => token,
-            Err(e) => return e.to_http(realm),
+            Err(e) => {
+                let scheme = tessera::presented_scheme(authorization);
+                return e.to_http_in(scheme, realm, None, None);
+            }
         };
         let body = serde_json::to_string(&photos_for(&token)).unwrap_or_default();
         HttpResponse::json_no_store(200, body)
