@@ -209,7 +209,8 @@ impl Server {
                 crate::error::ErrorCode::TemporarilyUnavailable,
                 "too many device authorization requests; try again later",
             )
-            .with_reason(Reason::RateLimited));
+            .with_reason(Reason::RateLimited)
+            .with_retry_after(limited.retry_after_secs(self.now())));
         }
         self.record_attempt(Action::DeviceAuthorization, client.id.as_str())
             .await;

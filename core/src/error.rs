@@ -290,6 +290,10 @@ pub struct OAuthError {
 struct Rare {
     uri: Option<String>,
     source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    /// Answered with this status instead of the code's.
+    status: Option<u16>,
+    /// Seconds to wait before trying again (`Retry-After`).
+    retry_after: Option<u64>,
 }
 
 impl PartialEq for OAuthError {
@@ -398,7 +402,33 @@ impl OAuthError {
 
     /// The HTTP status to answer with.
     pub fn status(&self) -> u16 {
-        self.code.status()
+        self.rare
+            .as_ref()
+            .and_then(|r| r.status)
+            .unwrap_or_else(|| self.code.status())
+    }
+
+    /// The same error, its answer saying when to try again (`Retry-After`,
+    /// RFC 9110 §10.2.3): a rate limit's.
+    #[must_use]
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.rare.get_or_insert_default().retry_after = Some(seconds);
+        self
+    }
+
+    /// Seconds to wait before trying again, when the answer says
+    /// (`Retry-After`).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.rare.as_ref()?.retry_after
+    }
+
+    /// The same error answered `429 Too Many Requests` (RFC 6585 §4)
+    /// rather than its code's status: for an endpoint whose RFC names 429
+    /// for a client over its rate (RFC 9126 §2.3 for PAR).
+    #[must_use]
+    pub fn too_many_requests(mut self) -> Self {
+        self.rare.get_or_insert_default().status = Some(429);
+        self
     }
 
     /// Whether the server, not the client, is at fault (5xx): such errors

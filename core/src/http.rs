@@ -222,6 +222,9 @@ impl HttpResponse {
                 format!("Basic realm=\"{realm}\"").into(),
             ));
         }
+        if let Some(seconds) = error.retry_after() {
+            r.headers.push(("retry-after", seconds.to_string().into()));
+        }
         r
     }
 

@@ -81,11 +81,14 @@ impl Server {
             .await
         {
             tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "pushed request refused: too many");
+            // RFC 9126 §2.3: 429 for a client over the allowed number.
             return Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "too many pushed authorization requests; try again later",
             )
-            .with_reason(Reason::RateLimited));
+            .with_reason(Reason::RateLimited)
+            .with_retry_after(limited.retry_after_secs(self.now()))
+            .too_many_requests());
         }
         self.record_attempt(Action::PushedAuthorization, client.id.as_str())
             .await;
@@ -93,7 +96,12 @@ impl Server {
         // documents), so the per-client budget alone bounds nothing: the
         // self-registered clients share one (RFC 6819 §4.4.1.11).
         self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
-            .await?;
+            .await
+            .map_err(|e| match e.reason() {
+                // RFC 9126 §2.3, for the self-registered clients' budget too.
+                Reason::RateLimited => e.too_many_requests(),
+                _ => e,
+            })?;
         let now = self.now();
         let mut valid = authorize::validate(
             &params,

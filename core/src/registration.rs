@@ -715,7 +715,8 @@ impl Server {
                 ErrorCode::TemporarilyUnavailable,
                 "too many client registrations; try again later",
             )
-            .with_reason(Reason::RateLimited));
+            .with_reason(Reason::RateLimited)
+            .with_retry_after(limited.retry_after_secs(self.now())));
         }
         let now = self.now();
         let served = |g: &str| self.grant_types().any(|served| served == g);

@@ -543,3 +543,39 @@ async fn a_full_replay_cache_at_par_is_503_not_a_silent_replay() {
     // Without a proof, pushing is unaffected.
     assert_eq!(push_with_proof(&f, "", None).await.0.status, 201);
 }
+
+/// RFC 9126 §2.3: a client over the number of pushed requests the server
+/// allows gets `429 Too Many Requests`, with `Retry-After` (RFC 9110
+/// §10.2.3); another client is not held up, and the client may push again
+/// once the window has passed.
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_rfc9126_2_3() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let f = fixture_with(
+        |b| {
+            b.rate_limiter(MemoryRateLimiter::default().with_limit(
+                Action::PushedAuthorization,
+                Limit::new(2, Duration::minutes(1)),
+            ))
+        },
+        true,
+    );
+    for _ in 0..2 {
+        pushed_uri(&f, "shop").await;
+    }
+    let r = f
+        .server
+        .handle(
+            Endpoint::PushedAuthorization,
+            &HttpRequest::form_post(&request("shop", ""), Some(&basic("shop"))),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    pushed_uri(&f, "other").await;
+    f.clock.advance(Duration::minutes(1));
+    pushed_uri(&f, "shop").await;
+}

@@ -754,7 +754,12 @@ async fn self_registered_clients_share_one_budget_of_pushed_requests() {
                 )
                 .await;
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+            let retry = r.header("retry-after").map(str::to_owned);
+            (
+                r.status,
+                v["error"].as_str().unwrap_or_default().to_owned(),
+                retry,
+            )
         }
     };
     // Three fresh clients, one push each: the shared budget of 3 is spent.
@@ -767,9 +772,12 @@ async fn self_registered_clients_share_one_budget_of_pushed_requests() {
     for id in &ids[..3] {
         assert_eq!(push(id.clone()).await.0, 201);
     }
-    // A fourth fresh client, within its own budget, is refused.
-    let (status, error) = push(ids[3].clone()).await;
-    assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
+    // A fourth fresh client, within its own budget, is refused: 429 (RFC
+    // 9126 §2.3), saying when to try again (RFC 9110 §10.2.3).
+    let (status, error, retry) = push(ids[3].clone()).await;
+    assert_eq!((status, error.as_str()), (429, "temporarily_unavailable"));
+    let retry: u64 = retry.unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
     // After the window, it may push again.
     f.clock.advance(Duration::minutes(1));
     assert_eq!(push(ids[3].clone()).await.0, 201);

@@ -328,7 +328,8 @@ impl Server {
                 crate::error::ErrorCode::TemporarilyUnavailable,
                 "too many requests from self-registered clients; try again later",
             )
-            .with_reason(Reason::RateLimited));
+            .with_reason(Reason::RateLimited)
+            .with_retry_after(limited.retry_after_secs(self.now())));
         }
         self.record_attempt(action, UNVETTED_CLIENTS).await;
         Ok(())
