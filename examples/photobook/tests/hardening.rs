@@ -290,22 +290,56 @@ async fn demo_debug_shows_no_session_secrets() {
     assert!(shown.contains("alice"), "{shown}");
 }
 
+/// A device authorization request (RFC 8628 §3.1) by `photo-cli` with
+/// `extra` parameters: the user code shown.
+async fn device_user_code(demo: &Demo, extra: &str) -> String {
+    let body = format!("client_id=photo-cli&scope=photos.read{extra}");
+    let answer = demo
+        .server()
+        .handle(
+            tessera::Endpoint::DeviceAuthorization,
+            &tessera::HttpRequest::form_post(&body, None),
+        )
+        .await;
+    assert_eq!(answer.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+    json["user_code"].as_str().unwrap().to_owned()
+}
+
+/// From the verification `page` (whose session is `cookie`): `typed` sent as
+/// the code, then alice's sign-in; the consent page that follows.
+async fn device_sign_in(
+    demo: &Demo,
+    page: &HttpResponse,
+    cookie: &str,
+    typed: &str,
+) -> HttpResponse {
+    let right = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(page), "csrf_token").as_str()),
+        ("user_code", typed),
+    ])
+    .unwrap();
+    let login = demo.device_submit(right.as_bytes(), Some(cookie)).await;
+    assert_eq!(login.status, 200);
+    let body = serde_urlencoded::to_string([
+        ("csrf_token", input(&html(&login), "csrf_token").as_str()),
+        ("user_code", input(&html(&login), "user_code").as_str()),
+        ("username", "alice"),
+        ("password", "alice-password-1"),
+    ])
+    .unwrap();
+    let consent = demo.device_login(body.as_bytes(), Some(cookie)).await;
+    assert!(is_consent_page(&consent), "{}", html(&consent));
+    consent
+}
+
 /// The device flow logs no user code (a credential for a few minutes), not
 /// when it is typed wrong, right, nor when it is decided.
 #[tokio::test]
 async fn the_device_flow_never_logs_the_user_code() {
     let demo = demo();
     let (logs, _guard) = Captured::start();
-    let answer = demo
-        .server()
-        .handle(
-            tessera::Endpoint::DeviceAuthorization,
-            &tessera::HttpRequest::form_post("client_id=photo-cli&scope=photos.read", None),
-        )
-        .await;
-    assert_eq!(answer.status, 200);
-    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
-    let code = json["user_code"].as_str().unwrap().to_owned();
+    let code = device_user_code(&demo, "").await;
     let compact = code.replace('-', "");
 
     let page = demo.device_page(&format!("user_code={code}"), None);
@@ -320,22 +354,7 @@ async fn the_device_flow_never_logs_the_user_code() {
             .status,
         400
     );
-    let right = serde_urlencoded::to_string([
-        ("csrf_token", csrf.as_str()),
-        ("user_code", compact.to_lowercase().as_str()),
-    ])
-    .unwrap();
-    let login = demo.device_submit(right.as_bytes(), Some(&cookie)).await;
-    assert_eq!(login.status, 200);
-    let body = serde_urlencoded::to_string([
-        ("csrf_token", input(&html(&login), "csrf_token").as_str()),
-        ("user_code", input(&html(&login), "user_code").as_str()),
-        ("username", "alice"),
-        ("password", "alice-password-1"),
-    ])
-    .unwrap();
-    let consent = demo.device_login(body.as_bytes(), Some(&cookie)).await;
-    assert!(is_consent_page(&consent), "{}", html(&consent));
+    let consent = device_sign_in(&demo, &page, &cookie, &compact.to_lowercase()).await;
     let session = new_cookie(&consent).unwrap();
     let body = serde_urlencoded::to_string([
         ("csrf_token", input(&html(&consent), "csrf_token").as_str()),
@@ -365,36 +384,10 @@ async fn the_device_consent_page_names_the_devices_resource() {
     // reached on a thread without one can hide it from the log-capturing
     // test running beside this one.
     let (_logs, _guard) = Captured::start();
-    let answer = demo
-        .server()
-        .handle(
-            tessera::Endpoint::DeviceAuthorization,
-            &tessera::HttpRequest::form_post(
-                "client_id=photo-cli&scope=photos.read&resource=http%3A%2F%2F127.0.0.1%3A9000%2Fmcp",
-                None,
-            ),
-        )
-        .await;
-    assert_eq!(answer.status, 200);
-    let json: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
-    let code = json["user_code"].as_str().unwrap().to_owned();
+    let code = device_user_code(&demo, "&resource=http%3A%2F%2F127.0.0.1%3A9000%2Fmcp").await;
     let page = demo.device_page(&format!("user_code={code}"), None);
     let cookie = new_cookie(&page).unwrap();
-    let right = serde_urlencoded::to_string([
-        ("csrf_token", input(&html(&page), "csrf_token").as_str()),
-        ("user_code", code.as_str()),
-    ])
-    .unwrap();
-    let login = demo.device_submit(right.as_bytes(), Some(&cookie)).await;
-    let body = serde_urlencoded::to_string([
-        ("csrf_token", input(&html(&login), "csrf_token").as_str()),
-        ("user_code", input(&html(&login), "user_code").as_str()),
-        ("username", "alice"),
-        ("password", "alice-password-1"),
-    ])
-    .unwrap();
-    let consent = demo.device_login(body.as_bytes(), Some(&cookie)).await;
-    assert!(is_consent_page(&consent), "{}", html(&consent));
+    let consent = device_sign_in(&demo, &page, &cookie, &code).await;
     let text = html(&consent);
     assert!(text.contains("id=\"resource\""), "{text}");
     assert!(text.contains("127.0.0.1:9000&#x2f;mcp"), "{text}");
