@@ -9,12 +9,12 @@ use std::error::Error as StdError;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, ORIGIN};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, ORIGIN};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use tessera::{BodyPlan, Endpoint, HttpRequest, Server};
+use tessera::{BodyPlan, Endpoint, HttpRequest, HttpResponse, Server};
 use tracing::Instrument;
 
 use crate::response::TesseraResponse;
@@ -78,12 +78,17 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
     );
     let work = async move {
         let (parts, body) = request.into_parts();
+        let origin = header_text(&parts.headers, &ORIGIN);
         let body = if endpoint.reads_body() {
             let declared = header_text(&parts.headers, &CONTENT_LENGTH);
             let plan = server.body_plan(declared.as_deref(), parts.headers.contains_key(EXPECT));
             match read_body(&server, plan, body).await {
                 Ok(body) => body,
-                Err(response) => return response,
+                Err(mut response) => {
+                    // A page reads this answer too (CORS), as the core's.
+                    server.add_cross_origin_headers(endpoint, origin.as_deref(), &mut response);
+                    return TesseraResponse(response).into_response();
+                }
             }
         } else {
             Bytes::new()
@@ -91,7 +96,6 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
         let content_type = header_text(&parts.headers, &CONTENT_TYPE);
         let authorization = header_text(&parts.headers, &AUTHORIZATION);
         let dpop = header_text(&parts.headers, &DPOP);
-        let origin = header_text(&parts.headers, &ORIGIN);
         let core = HttpRequest::new(parts.method.as_str())
             .with_query(parts.uri.query())
             .with_content_type(content_type.as_deref())
@@ -144,7 +148,7 @@ fn text(value: &HeaderValue) -> Cow<'_, str> {
 /// without a `Content-Length` is only known to be too large once `max`
 /// bytes have arrived: [`Limited`] stops there), or the core's `413` at
 /// once, draining what it allows.
-async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes, Response> {
+async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes, HttpResponse> {
     let max = match plan {
         BodyPlan::Read { max } => max,
         BodyPlan::Refuse {
@@ -161,11 +165,9 @@ async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes,
                 }
                 None => false,
             };
-            let mut response = TesseraResponse(response).into_response();
+            let mut response = response;
             if !drained {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                response.headers.push(("connection", "close".into()));
             }
             return Err(response);
         }
@@ -175,14 +177,12 @@ async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes,
     match tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
         // One frame (the usual case) comes back as it is, without a copy.
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(e)) if too_large(e.as_ref()) => {
-            Err(TesseraResponse(server.body_too_large()).into_response())
-        }
+        Ok(Err(e)) if too_large(e.as_ref()) => Err(server.body_too_large()),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "could not read the request body");
-            Err(TesseraResponse(server.body_unreadable()).into_response())
+            Err(server.body_unreadable())
         }
-        Err(_) => Err(TesseraResponse(server.body_timed_out()).into_response()),
+        Err(_) => Err(server.body_timed_out()),
     }
 }
 

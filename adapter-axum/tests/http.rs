@@ -33,6 +33,10 @@ fn client(id: &str, secret: &str) -> Client {
 }
 
 fn server(issuer: &str) -> Server {
+    server_with(issuer, tessera::CrossOrigin::default())
+}
+
+fn server_with(issuer: &str, cross_origin: tessera::CrossOrigin) -> Server {
     let store = MemoryStore::with_clients([
         client("backup-job", BACKUP_SECRET)
             .with_auth_methods([AuthMethod::ClientSecretBasic, AuthMethod::ClientSecretPost])
@@ -50,6 +54,7 @@ fn server(issuer: &str) -> Server {
         .scope(ScopeToken::new("photos.read").unwrap(), "See your photos")
         .scope(ScopeToken::new("photos.write").unwrap(), "Add photos")
         .scope(ScopeToken::new("profile").unwrap(), "See your name")
+        .cross_origin(cross_origin)
         .build()
         .unwrap()
 }
@@ -384,6 +389,49 @@ async fn oversized_bodies_get_413_and_the_server_goes_on() {
 
 /// A chunked body announces no length: the limit layer and the handler's
 /// read cut it off.
+/// With `CrossOrigin::ClientEndpoints`, a page reads the adapter's own
+/// answers too (the 413 made before the core sees the request), as it
+/// reads the core's; the preflight passes through the router to the core.
+#[tokio::test]
+async fn pages_read_the_adapters_own_answers_when_allowed() {
+    let server = server_with(
+        "http://127.0.0.1:9000",
+        tessera::CrossOrigin::ClientEndpoints,
+    );
+    let addr = spawn(tessera_axum::router(server)).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{addr}/token");
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&preflight, "access-control-allow-origin"), "*");
+    let too_big = http
+        .post(&url)
+        .header("origin", "https://spa.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a".repeat(64 * 1024 + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(header(&too_big, "access-control-allow-origin"), "*");
+    // Not from a page: no CORS header.
+    let plain = http
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("a".repeat(64 * 1024 + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(plain.headers().get("access-control-allow-origin").is_none());
+}
+
 #[tokio::test]
 async fn oversized_chunked_bodies_get_413() {
     let app = start().await;

@@ -50,7 +50,17 @@ impl EndpointHandler {
             let request = if self.endpoint.reads_body() {
                 match OAuthRequest::read(req, data, &self.server).await {
                     Ok(request) => request,
-                    Err(response) => return response.into_inner(),
+                    Err(response) => {
+                        // A page reads this answer too (CORS), as the core's.
+                        let mut response = response.into_inner();
+                        let origin = crate::body::header_text(req, "Origin");
+                        self.server.add_cross_origin_headers(
+                            self.endpoint,
+                            origin.as_deref(),
+                            &mut response,
+                        );
+                        return response;
+                    }
                 }
             } else {
                 OAuthRequest::without_body(req)

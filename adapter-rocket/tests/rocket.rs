@@ -77,6 +77,10 @@ fn client(id: &str, secret: &str, scope: &str) -> OAuthClient {
 }
 
 fn server(issuer: &str, clock: Arc<FixedClock>) -> Server {
+    server_with(issuer, clock, tessera::CrossOrigin::default())
+}
+
+fn server_with(issuer: &str, clock: Arc<FixedClock>, cross_origin: tessera::CrossOrigin) -> Server {
     let store = MemoryStore::with_clients([
         client("backup-job", BACKUP_SECRET, "photos.read"),
         client("writer", WRITER_SECRET, "photos.write"),
@@ -90,7 +94,8 @@ fn server(issuer: &str, clock: Arc<FixedClock>) -> Server {
     let mut builder = Server::builder()
         .issuer(issuer)
         .store(Arc::new(store))
-        .clock(clock as Arc<dyn Clock>);
+        .clock(clock as Arc<dyn Clock>)
+        .cross_origin(cross_origin);
     for s in ["photos.read", "photos.write"] {
         builder = builder.scope(ScopeToken::new(s).unwrap(), s);
     }
@@ -312,6 +317,51 @@ async fn token_errors_come_from_the_core() {
         .await;
     assert_eq!(response.status(), Status::BadRequest);
     assert_eq!(json(response).await["error"], "unsupported_grant_type");
+}
+
+/// With `CrossOrigin::ClientEndpoints`, a page reads the adapter's own 413
+/// (made before the core sees the request) as it reads the core's
+/// answers, and the preflight reaches the core through the routes.
+#[tokio::test]
+async fn pages_read_the_adapters_own_answers_when_allowed() {
+    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let server = server_with(ISSUER, clock, tessera::CrossOrigin::ClientEndpoints);
+    let client = Client::tracked(app(server)).await.unwrap();
+    let origin = Header::new("Origin", "https://spa.example");
+    let preflight = client
+        .options("/token")
+        .header(origin.clone())
+        .header(Header::new("Access-Control-Request-Method", "POST"))
+        .dispatch()
+        .await;
+    assert_eq!(preflight.status(), Status::NoContent);
+    assert_eq!(
+        header(&preflight, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let over = "a".repeat(LIMIT + 1);
+    let too_big = client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(origin)
+        .header(Header::new("Content-Length", over.len().to_string()))
+        .body(over.clone())
+        .dispatch()
+        .await;
+    assert_eq!(too_big.status(), Status::PayloadTooLarge);
+    assert_eq!(
+        header(&too_big, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let plain = client
+        .post("/token")
+        .header(ContentType::Form)
+        .header(Header::new("Content-Length", over.len().to_string()))
+        .body(over)
+        .dispatch()
+        .await;
+    assert_eq!(plain.status(), Status::PayloadTooLarge);
+    assert_eq!(header(&plain, "access-control-allow-origin"), None);
 }
 
 #[tokio::test]

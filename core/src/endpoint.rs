@@ -367,6 +367,27 @@ impl Server {
             };
         }
         let mut response = self.handle_same_origin(endpoint, request).await;
+        self.add_cross_origin_headers(endpoint, request.origin, &mut response);
+        response
+    }
+
+    /// Adds the CORS headers a page's request to `endpoint` gets under
+    /// [`Config::cross_origin`](crate::Config::cross_origin), if any
+    /// ([`Server::handle`] adds them itself): for the answers an adapter
+    /// makes on its own, such as [`Server::body_too_large`] or
+    /// [`Server::body_timed_out`], so a page can read those too. `origin`
+    /// is the request's `Origin` header.
+    pub fn add_cross_origin_headers(
+        &self,
+        endpoint: Endpoint,
+        origin: Option<&str>,
+        response: &mut HttpResponse,
+    ) {
+        if !endpoint.allows_cross_origin(self.config().cross_origin)
+            || (origin.is_none() && !endpoint.is_document())
+        {
+            return;
+        }
         response
             .headers
             .push(("access-control-allow-origin", "*".into()));
@@ -376,7 +397,6 @@ impl Server {
             "access-control-expose-headers",
             "WWW-Authenticate, DPoP-Nonce, Retry-After".into(),
         ));
-        response
     }
 
     /// [`handle`](Self::handle) without its CORS headers.
