@@ -387,8 +387,6 @@ async fn oversized_bodies_get_413_and_the_server_goes_on() {
     assert_eq!(next.status(), StatusCode::OK);
 }
 
-/// A chunked body announces no length: the limit layer and the handler's
-/// read cut it off.
 /// With `CrossOrigin::ClientEndpoints`, a page reads the adapter's own
 /// answers too (the 413 made before the core sees the request), as it
 /// reads the core's; the preflight passes through the router to the core.
@@ -432,6 +430,8 @@ async fn pages_read_the_adapters_own_answers_when_allowed() {
     assert!(plain.headers().get("access-control-allow-origin").is_none());
 }
 
+/// A chunked body announces no length: the limit layer and the handler's
+/// read cut it off.
 #[tokio::test]
 async fn oversized_chunked_bodies_get_413() {
     let app = start().await;

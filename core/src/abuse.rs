@@ -125,7 +125,10 @@ impl Limited {
     /// Whole seconds from `now` until the key may try again (at least 1),
     /// for a `Retry-After` header (RFC 9110 §10.2.3).
     pub fn retry_after_secs(&self, now: OffsetDateTime) -> u64 {
-        u64::try_from((self.retry_at - now).whole_seconds().max(1)).unwrap_or(1)
+        // Rounded up: a client that waits exactly this long is not early.
+        let left = self.retry_at - now;
+        let whole = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
+        u64::try_from(whole.max(1)).unwrap_or(1)
     }
 }
 
@@ -409,6 +412,10 @@ mod tests {
             .unwrap_err();
         assert_eq!(limited.retry_at, T0 + Duration::minutes(15));
         assert_eq!(limited.retry_after_secs(T0 + Duration::minutes(14)), 60);
+        // Rounded up, so waiting that long is never early; at least 1.
+        let almost = T0 + Duration::minutes(14) + Duration::milliseconds(500);
+        assert_eq!(limited.retry_after_secs(almost), 60);
+        assert_eq!(limited.retry_after_secs(T0 + Duration::minutes(16)), 1);
         // Another account, and another action, are not affected.
         assert!(l.check(Action::LoginFailure, "bob", T0).is_ok());
         assert!(

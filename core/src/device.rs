@@ -140,8 +140,8 @@ pub struct DevicePrompt {
     pub scope: Scope,
     /// The resource the device's tokens will be for (RFC 8707 §2: the one
     /// it named, else the default resource), to show beside the scope: its
-    /// tokens are for it alone. `None` when the server declares no
-    /// resources.
+    /// tokens are for it alone. `None` when it named none and the server
+    /// has no default resource: its tokens then have no audience.
     pub resource: Option<ResourceIndicator>,
     /// The configured words for scope tokens, shared.
     words: crate::scope::ScopeWords,

@@ -303,6 +303,8 @@ impl PartialEq for OAuthError {
         self.code == other.code
             && self.description == other.description
             && self.uri() == other.uri()
+            && self.status() == other.status()
+            && self.retry_after() == other.retry_after()
             && self.reason == other.reason
     }
 }

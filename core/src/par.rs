@@ -95,13 +95,11 @@ impl Server {
         // Anyone can become a client (open registration, metadata
         // documents), so the per-client budget alone bounds nothing: the
         // self-registered clients share one (RFC 6819 §4.4.1.11).
+        // Over the budget all self-registered clients share, a client within
+        // its own rate is not "a client over its number" (RFC 9126 §2.3):
+        // 503 with `Retry-After`, as the other shared budgets.
         self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
-            .await
-            .map_err(|e| match e.reason() {
-                // RFC 9126 §2.3, for the self-registered clients' budget too.
-                Reason::RateLimited => e.too_many_requests(),
-                _ => e,
-            })?;
+            .await?;
         let now = self.now();
         let mut valid = authorize::validate(
             &params,

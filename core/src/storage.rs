@@ -436,8 +436,9 @@ pub struct DeviceRecord {
     /// The resource the device's tokens are for (RFC 8707 §2: the one it
     /// named in its request, else the default resource), already checked,
     /// shown to the user and fixed: the token request may repeat it, not
-    /// change it. `None` when the server declares no resources (or for a
-    /// record stored before this field: the token request decides then).
+    /// change it. `None` when it named none and the server has no default
+    /// resource (its tokens have no audience, and the token request may
+    /// name none), or for a record stored before this field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceIndicator>,
     /// Pending, approved or denied.

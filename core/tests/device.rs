@@ -359,3 +359,42 @@ fn the_device_grant_is_off_unless_enabled() {
     );
     assert!(!server.grant_types().any(|g| g == DEVICE_GRANT));
 }
+
+/// A client over its rate of device authorization requests: `503
+/// temporarily_unavailable` with `Retry-After` (RFC 9110 §10.2.3), rounded
+/// up so that waiting that long is not early.
+#[tokio::test]
+async fn a_client_over_its_rate_is_told_when_to_retry() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let clients = [Client::public(ClientId::new("tv").unwrap(), "TV")
+        .with_grant_types([GrantType::DEVICE_CODE])
+        .with_scope(Scope::parse("photos.read").unwrap())];
+    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
+    let server = Server::builder()
+        .issuer("https://as.example")
+        .store(Arc::new(MemoryStore::with_clients(clients)))
+        .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
+        .clock(clock.clone())
+        .rate_limiter(MemoryRateLimiter::default().with_limit(
+            Action::DeviceAuthorization,
+            Limit::new(1, Duration::minutes(1)),
+        ))
+        .enable_device_grant()
+        .build()
+        .unwrap();
+    let f = Fixture { server, clock };
+    authorize_device(&f, "tv").await;
+    let r = f
+        .server
+        .handle(
+            Endpoint::DeviceAuthorization,
+            &HttpRequest::form_post("client_id=tv", None),
+        )
+        .await;
+    assert_eq!(r.status, 503);
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert_eq!(r.header("retry-after"), Some("60"));
+    f.clock.advance(Duration::minutes(1));
+    authorize_device(&f, "tv").await;
+}

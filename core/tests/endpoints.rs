@@ -192,46 +192,59 @@ async fn browser_apps_may_call_the_client_endpoints_when_allowed() {
 /// visits (`CrossOrigin::ClientEndpoints` is an opt-in).
 #[tokio::test]
 async fn by_default_only_the_documents_answer_pages() {
-    let f = fixture();
+    let api = tessera::ResourceIndicator::new("https://as.example/api").unwrap();
+    let f = fixture_with(|b| {
+        b.enable_device_grant()
+            .enable_dynamic_registration(tessera::RegistrationPolicy::open())
+            .protected_resource(tessera::ProtectedResource::new(api).unwrap())
+    });
     let origin = Some("https://spa.example");
-    let metadata = f
-        .server
-        .handle(Endpoint::Metadata, &HttpRequest::new("GET"))
-        .await;
-    assert_eq!(metadata.header("access-control-allow-origin"), Some("*"));
-    let preflight = f
-        .server
-        .handle(
-            Endpoint::Metadata,
-            &HttpRequest::new("OPTIONS").with_origin(origin),
-        )
-        .await;
-    assert_eq!(preflight.status, 204);
-    assert_eq!(
-        preflight.header("access-control-allow-methods"),
-        Some("GET, HEAD")
-    );
-    for endpoint in [
-        Endpoint::Token,
-        Endpoint::Revocation,
-        Endpoint::PushedAuthorization,
-    ] {
+    let mut documents = 0;
+    for route in f.server.routes() {
+        let endpoint = route.endpoint;
         let preflight = f
             .server
             .handle(endpoint, &HttpRequest::new("OPTIONS").with_origin(origin))
             .await;
-        assert_eq!(preflight.status, 405, "{endpoint}");
-        let answer = f
-            .server
-            .handle(
-                endpoint,
-                &HttpRequest::form_post("", None).with_origin(origin),
-            )
-            .await;
-        assert_eq!(
-            answer.header("access-control-allow-origin"),
-            None,
-            "{endpoint}"
+        if endpoint.methods().contains(&"GET") {
+            // A document: `*` for everyone, even without `Origin`.
+            documents += 1;
+            let answer = f.server.handle(endpoint, &HttpRequest::new("GET")).await;
+            assert_eq!(answer.status, 200, "{endpoint}");
+            assert_eq!(
+                answer.header("access-control-allow-origin"),
+                Some("*"),
+                "{endpoint}"
+            );
+            assert_eq!(preflight.status, 204, "{endpoint}");
+            assert_eq!(
+                preflight.header("access-control-allow-methods"),
+                Some("GET, HEAD")
+            );
+        } else {
+            // Token, revocation, introspection, PAR, device authorization,
+            // registration: no page reads them.
+            assert_eq!(preflight.status, 405, "{endpoint}");
+            let answer = f
+                .server
+                .handle(
+                    endpoint,
+                    &HttpRequest::form_post("", None).with_origin(origin),
+                )
+                .await;
+            assert_eq!(
+                answer.header("access-control-allow-origin"),
+                None,
+                "{endpoint}"
+            );
+        }
+    }
+    assert_eq!(documents, 2, "the metadata and the protected resource's");
+    let routes = f.server.routes();
+    for endpoint in [Endpoint::DeviceAuthorization, Endpoint::Registration] {
+        assert!(
+            routes.iter().any(|r| r.endpoint == endpoint),
+            "{endpoint} is served"
         );
     }
 }

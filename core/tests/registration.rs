@@ -772,10 +772,11 @@ async fn self_registered_clients_share_one_budget_of_pushed_requests() {
     for id in &ids[..3] {
         assert_eq!(push(id.clone()).await.0, 201);
     }
-    // A fourth fresh client, within its own budget, is refused: 429 (RFC
-    // 9126 §2.3), saying when to try again (RFC 9110 §10.2.3).
+    // A fourth fresh client, within its own budget, is refused: 503 (it is
+    // not over its own number, RFC 9126 §2.3's 429), saying when to try
+    // again (RFC 9110 §10.2.3).
     let (status, error, retry) = push(ids[3].clone()).await;
-    assert_eq!((status, error.as_str()), (429, "temporarily_unavailable"));
+    assert_eq!((status, error.as_str()), (503, "temporarily_unavailable"));
     let retry: u64 = retry.unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     // After the window, it may push again.

@@ -719,3 +719,37 @@ async fn the_device_authorization_endpoint_answers_invalid_target_rfc8707_2() {
         assert_eq!(body["error"], "invalid_target", "{why}");
     }
 }
+
+/// A server that declares resources but no default: a device that names
+/// none is granted for none (no audience, none shown), and its token
+/// request cannot name one the user was not shown (RFC 8707 §2), as a code's
+/// cannot.
+#[tokio::test]
+async fn without_a_default_a_device_cannot_add_a_resource_at_the_token_request() {
+    let s = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([Client::confidential(
+            ClientId::new("shop").unwrap(),
+            "shop",
+            SecretHash::of("s"),
+        )
+        .with_grant_types(["urn:ietf:params:oauth:grant-type:device_code"])
+        .with_scope(Scope::parse("photos.read").unwrap())])))
+        .protected_resource(ProtectedResource::new(r(MCP)).unwrap())
+        .enable_device_grant()
+        .build()
+        .unwrap();
+    let (device, shown) = approved_device(&s, "shop", "").await;
+    assert_eq!(shown, None);
+    let (status, body) = device_token(&s, "shop", &device, &format!("&resource={MCP_ENC}")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    // Named at the device authorization request, it is shown and granted.
+    let (device, shown) = approved_device(&s, "shop", &format!("&resource={MCP_ENC}")).await;
+    assert_eq!(shown, Some(r(MCP)));
+    let (status, body) = device_token(&s, "shop", &device, "").await;
+    assert_eq!(status, 200, "{body}");
+}

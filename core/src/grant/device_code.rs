@@ -88,8 +88,10 @@ impl GrantHandler for DeviceCodeGrant {
                 crate::resource::check_still_allowed(Some(&fixed), client, ctx.config)?;
                 Some(fixed)
             }
-            (None, Some(named)) => Some(named),
-            // A record from before resources were fixed at the device
+            // Granted for no resource (none named, no default): a named one
+            // would be one the user was not shown (as `check_unchanged`).
+            (None, Some(_)) => return Err(crate::resource::changed()),
+            // Also a record from before resources were fixed at the device
             // authorization request: the default, if the client may use it.
             (None, None) => crate::resource::resolve(None, client, ctx.config)?,
         };
