@@ -329,6 +329,18 @@ pub(crate) fn validate(
             )));
         }
     }
+    // OAuth 2.0 Multiple Response Type Encoding Practices §2.1: the answer
+    // comes in the query (`response_modes_supported: ["query"]`); a client
+    // asking for another mode would look for it where it never comes, so
+    // it is told (in the query, the one mode it gets) instead of ignored.
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| mode != "query")
+    {
+        return Err(reject(OAuthError::invalid_request(
+            "only response_mode=query is supported",
+        )));
+    }
     if !client.allows_grant(GrantType::AUTHORIZATION_CODE) {
         return Err(reject(OAuthError::unauthorized_client(
             "the client may not use the authorization code grant",
@@ -561,6 +573,9 @@ mod tests {
             v.pending.expires_at,
             time::OffsetDateTime::UNIX_EPOCH + time::Duration::minutes(10)
         );
+        // The one response mode served may be named.
+        let query_mode = ok_query("&response_mode=query");
+        assert!(run(&query_mode, Some(&c), PkcePolicy::RequiredForAll).is_ok());
     }
 
     #[test]
@@ -615,6 +630,14 @@ mod tests {
                 ErrorCode::InvalidRequest,
             ),
             (ok_query("&request_uri=urn%3Ax"), ErrorCode::InvalidRequest),
+            (
+                ok_query("&response_mode=fragment"),
+                ErrorCode::InvalidRequest,
+            ),
+            (
+                ok_query("&response_mode=form_post"),
+                ErrorCode::InvalidRequest,
+            ),
             (ok_query("&scope=a+c"), ErrorCode::InvalidScope),
             (ok_query("&scope=a%22"), ErrorCode::InvalidScope),
             (
