@@ -47,6 +47,12 @@
 //!   is [`StoreError::Unavailable`], a value that does not decode is
 //!   [`StoreError::Corrupt`]. A standalone store reconnects by itself
 //!   (`ConnectionManager`), a cluster store follows topology changes.
+//! - **Retries.** A cluster store retries a command whose answer was lost
+//!   (up to 3 times), so a script may run twice. A refresh rotation run
+//!   twice finds the new access token it stored and answers as the first
+//!   time, rather than taking itself for a reuse that revokes the grant. A
+//!   code take run twice still answers "already taken" (the exchange fails
+//!   and the code's grant is revoked, as for a replay): rare, and safe.
 //! - **Shared servers.** A key prefix (default `tessera:`) lets several
 //!   issuers share one Redis.
 //!

@@ -85,6 +85,7 @@ checks!(
     grant_revocation,
     refresh_token_lookup,
     refresh_rotation,
+    a_retried_rotation_is_the_same_rotation,
     failed_rotation_changes_nothing,
     a_refresh_loop_is_bounded_per_grant,
     kinds_do_not_mix,

@@ -885,6 +885,43 @@ pub async fn refresh_token_lookup<S: GrantStore + ?Sized>(store: Arc<S>) {
     );
 }
 
+/// A rotation run twice with the same new tokens, as a store that retries a
+/// command whose answer was lost (Redis Cluster) runs it, answers as the
+/// first run did and revokes nothing: the retry is not a second party using
+/// the token (RFC 9700 §4.14.2). Other rotations of the old token are still
+/// refused. For stores that retry; the others may refuse the second run.
+pub async fn a_retried_rotation_is_the_same_rotation<S: GrantStore + ?Sized>(store: Arc<S>) {
+    const C: &str = "a_retried_rotation_is_the_same_rotation";
+    let now = base_now();
+    let g = grant();
+    let first = mint_tokens(g, now, 300, Some(600));
+    issue_ok(&*store, g, &first, C).await;
+    let r1 = refresh_of(&first);
+    let second = mint_tokens(g, now, 300, Some(1200));
+    for run in ["first run", "the retry"] {
+        assert!(
+            ok(
+                store.rotate_refresh(r1, second.tokens.clone(), now).await,
+                C
+            ),
+            "[{C}] {run}"
+        );
+    }
+    let other = mint_tokens(g, now, 300, Some(1200));
+    assert!(
+        !ok(store.rotate_refresh(r1, other.tokens.clone(), now).await, C),
+        "[{C}] another rotation of the old token"
+    );
+    let r2 = refresh_of(&second);
+    assert!(
+        matches!(
+            ok(store.refresh_token(r2, now).await, C),
+            RefreshLookup::Current(_)
+        ),
+        "[{C}] the new refresh token is current: nothing was revoked"
+    );
+}
+
 /// Rotation is a compare-and-swap: it succeeds once per refresh token; the
 /// old token is then `Retired` (until its own expiry), the new one `Current`;
 /// a losing rotation stores nothing.

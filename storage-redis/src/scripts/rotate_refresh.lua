@@ -11,8 +11,15 @@
 -- ARGV[3] access JSON   ARGV[4] access expiry ms
 -- ARGV[5] new refresh JSON   ARGV[6] new refresh expiry ms   ARGV[7] new refresh hash (key form)
 -- Returns {'rotated'} | {'refused'} | {'corrupt', why}.
+-- A call run twice (Redis Cluster retries a command whose answer was lost)
+-- finds the new access token it stored, a fresh random one: it answers as
+-- it did the first time, instead of taking its own rotation for a reuse
+-- that would revoke the grant (RFC 9700 §4.14.2 is about two parties).
 if not meta_ok(KEYS[1]) then
     return {'corrupt', 'grant meta is not a hash'}
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+    return {'rotated'}
 end
 if redis.call('EXISTS', KEYS[1]) == 0 or revoked(KEYS[1]) then
     return {'refused'}
