@@ -766,7 +766,7 @@ impl RedisStore {
 #[async_trait]
 impl DeviceStore for RedisStore {
     /// `SET NX` of the user code index (refused while live), then `SET` of
-    /// the record, kept [`DEVICE_GRACE`] past its expiry.
+    /// the record, kept ten minutes past its expiry (so a late poll still reads `expired_token`).
     async fn put_device(
         &self,
         device: SecretKey,
