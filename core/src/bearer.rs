@@ -384,19 +384,22 @@ pub enum TokenScheme {
 pub fn access_token_credentials(
     authorization: Option<&str>,
 ) -> Result<Option<(TokenScheme, &str)>, BearerError> {
-    let Some(header) = authorization else {
-        return Ok(None);
-    };
-    let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
-    if scheme.eq_ignore_ascii_case("dpop") {
-        // The same token68 syntax as Bearer (RFC 9449 §7.1).
-        let bearer_form = format!("Bearer {rest}");
-        return match bearer_token(Some(&bearer_form)) {
-            Ok(Some(_)) => Ok(Some((TokenScheme::Dpop, rest.trim_start_matches(' ')))),
-            _ => Err(BearerError::Malformed("malformed DPoP access token")),
-        };
+    match presented_scheme(authorization) {
+        None => Ok(None),
+        Some(TokenScheme::Bearer) => {
+            Ok(bearer_token(authorization)?.map(|t| (TokenScheme::Bearer, t)))
+        }
+        Some(TokenScheme::Dpop) => {
+            // The same token68 syntax as Bearer (RFC 9449 §7.1).
+            let rest = authorization
+                .and_then(|h| h.split_once(' '))
+                .map_or("", |(_, rest)| rest);
+            match bearer_token(Some(&format!("Bearer {rest}"))) {
+                Ok(Some(_)) => Ok(Some((TokenScheme::Dpop, rest.trim_start_matches(' ')))),
+                _ => Err(BearerError::Malformed("malformed DPoP access token")),
+            }
+        }
     }
-    Ok(bearer_token(Some(header))?.map(|t| (TokenScheme::Bearer, t)))
 }
 
 /// What a resource request says for checking a DPoP proof (RFC 9449 §7):

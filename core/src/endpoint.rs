@@ -94,11 +94,10 @@ impl Endpoint {
     /// introspection, which only resource servers call.
     pub const fn allows_cross_origin(self, policy: crate::config::CrossOrigin) -> bool {
         use crate::config::CrossOrigin;
-        match (self, policy) {
-            (_, CrossOrigin::Off) | (Self::Introspection, _) => false,
-            (Self::Metadata | Self::Jwks | Self::ProtectedResourceMetadata(_), _) => true,
-            (_, CrossOrigin::ClientEndpoints) => true,
-            (_, CrossOrigin::Documents) => false,
+        match policy {
+            CrossOrigin::Off => false,
+            CrossOrigin::Documents => self.is_document(),
+            CrossOrigin::ClientEndpoints => !matches!(self, Self::Introspection),
         }
     }
 
@@ -338,17 +337,13 @@ impl Server {
     /// over-long one with [`Server::body_too_large`]; a body that still
     /// arrives over the cap gets the same answer here.
     pub async fn handle(&self, endpoint: Endpoint, request: &HttpRequest<'_>) -> HttpResponse {
-        // A document says `*` to everyone, so a cache keeps one version;
-        // an endpoint only to a page's `fetch` (it sends `Origin`).
-        let cross_origin = endpoint.allows_cross_origin(self.config().cross_origin)
-            && (request.origin.is_some() || endpoint.is_document());
-        if !cross_origin {
-            return self.handle_same_origin(endpoint, request).await;
-        }
         // A CORS preflight (Fetch standard §3.2.2; RFC 9110 §9.3.7): which
         // methods and request headers a page may use here
         // (`MCP-Protocol-Version`: MCP clients send it while discovering).
-        if request.method == "OPTIONS" && request.origin.is_some() {
+        if request.method == "OPTIONS"
+            && request.origin.is_some()
+            && endpoint.allows_cross_origin(self.config().cross_origin)
+        {
             return HttpResponse {
                 status: 204,
                 headers: vec![
@@ -383,6 +378,8 @@ impl Server {
         origin: Option<&str>,
         response: &mut HttpResponse,
     ) {
+        // A document says `*` to everyone, so a cache keeps one version;
+        // an endpoint only to a page's `fetch` (it sends `Origin`).
         if !endpoint.allows_cross_origin(self.config().cross_origin)
             || (origin.is_none() && !endpoint.is_document())
         {

@@ -103,22 +103,19 @@ impl RedirectUri {
     /// *with* a port matches any port too: for a native app, which listens
     /// wherever the system lets it (RFC 8252 §7.3).
     pub fn matches_any_loopback_port(&self, requested: &str) -> bool {
-        if self.0 == requested {
-            return true;
-        }
-        match (
-            loopback_without_port(&self.0),
-            loopback_without_port(requested),
-        ) {
-            (Some(registered), Some(requested)) => registered == requested,
-            _ => false,
-        }
+        self.matches_with(requested, true)
     }
 
     /// Whether `requested` designates this registered URI: the same string,
     /// or, when this is an `http` loopback IP literal registered without a
     /// port, the same string with any port.
     pub fn matches(&self, requested: &str) -> bool {
+        self.matches_with(requested, false)
+    }
+
+    /// The same string, or the same loopback IP literal with any port when
+    /// registered without one (or with one, given `any_registered_port`).
+    fn matches_with(&self, requested: &str, any_registered_port: bool) -> bool {
         if self.0 == requested {
             return true;
         }
@@ -126,7 +123,9 @@ impl RedirectUri {
             loopback_without_port(&self.0),
             loopback_without_port(requested),
         ) {
-            (Some(registered), Some(requested)) => registered == self.0 && registered == requested,
+            (Some(registered), Some(requested)) => {
+                registered == requested && (any_registered_port || registered == self.0)
+            }
             _ => false,
         }
     }

@@ -216,14 +216,11 @@ pub(crate) fn check_unchanged(
     match requested_resource(params)? {
         None => Ok(()),
         Some(r) if Some(&r) == granted => Ok(()),
-        Some(_) => Err(changed()),
+        Some(_) => Err(OAuthError::invalid_target(
+            "resource differs from the one this grant was issued for",
+        )
+        .with_reason(Reason::TargetChanged)),
     }
-}
-
-/// The `invalid_target` for a resource other than the grant's own.
-pub(crate) fn changed() -> OAuthError {
-    OAuthError::invalid_target("resource differs from the one this grant was issued for")
-        .with_reason(Reason::TargetChanged)
 }
 
 #[cfg(test)]

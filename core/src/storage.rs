@@ -438,7 +438,8 @@ pub struct DeviceRecord {
     /// shown to the user and fixed: the token request may repeat it, not
     /// change it. `None` when it named none and the server has no default
     /// resource (its tokens have no audience, and the token request may
-    /// name none), or for a record stored before this field.
+    /// name none), or for a record stored before this field (its tokens
+    /// count as the default resource's, `Config::audience_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<ResourceIndicator>,
     /// Pending, approved or denied.

@@ -20,6 +20,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(|b| b)
+}
+
+fn fixture_with(f: impl FnOnce(tessera::ServerBuilder) -> tessera::ServerBuilder) -> Fixture {
     let clients = [
         Client::public(ClientId::new("tv").unwrap(), "Living-room TV")
             .with_grant_types([GrantType::DEVICE_CODE, "refresh_token"])
@@ -32,16 +36,17 @@ fn fixture() -> Fixture {
             .with_scope(Scope::parse("photos.read").unwrap()),
     ];
     let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-    let server = Server::builder()
+    let builder = Server::builder()
         .issuer("https://as.example")
         .store(Arc::new(MemoryStore::with_clients(clients)))
         .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
         .clock(clock.clone())
         .lifetimes(Lifetimes::default().with_device_code(Duration::minutes(10)))
-        .enable_device_grant()
-        .build()
-        .unwrap();
-    Fixture { server, clock }
+        .enable_device_grant();
+    Fixture {
+        server: f(builder).build().unwrap(),
+        clock,
+    }
 }
 
 async fn post(f: &Fixture, endpoint: Endpoint, body: &str) -> (u16, serde_json::Value) {
@@ -366,23 +371,12 @@ fn the_device_grant_is_off_unless_enabled() {
 #[tokio::test]
 async fn a_client_over_its_rate_is_told_when_to_retry() {
     use tessera::{Action, Limit, MemoryRateLimiter};
-    let clients = [Client::public(ClientId::new("tv").unwrap(), "TV")
-        .with_grant_types([GrantType::DEVICE_CODE])
-        .with_scope(Scope::parse("photos.read").unwrap())];
-    let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
-    let server = Server::builder()
-        .issuer("https://as.example")
-        .store(Arc::new(MemoryStore::with_clients(clients)))
-        .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
-        .clock(clock.clone())
-        .rate_limiter(MemoryRateLimiter::default().with_limit(
+    let f = fixture_with(|b| {
+        b.rate_limiter(MemoryRateLimiter::default().with_limit(
             Action::DeviceAuthorization,
             Limit::new(1, Duration::minutes(1)),
         ))
-        .enable_device_grant()
-        .build()
-        .unwrap();
-    let f = Fixture { server, clock };
+    });
     authorize_device(&f, "tv").await;
     let r = f
         .server

@@ -74,11 +74,16 @@ async fn register(f: &Fixture, body: &str) -> (u16, serde_json::Value) {
 const PUBLIC: &str = r#"{"redirect_uris":["http://127.0.0.1:4567/callback"],"token_endpoint_auth_method":"none",
     "grant_types":["authorization_code","refresh_token"],"client_name":"Some MCP client","scope":"photos.read"}"#;
 
-async fn client_credentials(f: &Fixture) -> u16 {
-    let auth = format!(
+/// HTTP Basic credentials (RFC 6749 §2.3.1).
+fn basic(id: &str, secret: &str) -> String {
+    format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("backup-job:job-secret")
-    );
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+async fn client_credentials(f: &Fixture) -> u16 {
+    let auth = basic("backup-job", "job-secret");
     f.server
         .handle(
             Endpoint::Token,
@@ -215,17 +220,11 @@ async fn a_confidential_client_gets_a_secret_that_authenticates_rfc7591_3_2_1() 
         .unwrap()
         .unwrap();
     assert!(!format!("{stored:?}").contains(secret));
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    );
+    let auth = basic(id, secret);
     let (status, token) = code_flow(&f, id, Some(&auth)).await;
     assert_eq!(status, 200, "{token}");
     // A wrong secret is refused.
-    let wrong = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:nope"))
-    );
+    let wrong = basic(id, "nope");
     let r = f
         .server
         .handle(
@@ -251,10 +250,7 @@ async fn a_client_secret_post_client_may_use_basic_too_rfc6749_2_3_1() {
     assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
     let id = body["client_id"].as_str().unwrap();
     let secret = body["client_secret"].as_str().unwrap();
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-    );
+    let auth = basic(id, secret);
     let (status, token) = code_flow(&f, id, Some(&auth)).await;
     assert_eq!(status, 200, "{token}");
 }
@@ -633,15 +629,11 @@ async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let basic = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}:{}",
-            body["client_id"].as_str().unwrap(),
-            body["client_secret"].as_str().unwrap()
-        ))
+    let auth = basic(
+        body["client_id"].as_str().unwrap(),
+        body["client_secret"].as_str().unwrap(),
     );
-    let (_, v) = dpop_client_credentials(&f, &basic, &key.proof("POST", token_url, None)).await;
+    let (_, v) = dpop_client_credentials(&f, &auth, &key.proof("POST", token_url, None)).await;
     assert_eq!(v["token_type"], "DPoP", "{v}");
     let bound = v["access_token"].as_str().unwrap().to_owned();
     let at_resource = || {
@@ -705,10 +697,7 @@ async fn self_registered_clients_cannot_fill_the_dpop_replay_cache() {
         "nothing more was kept"
     );
     // A client the operator registered still gets its DPoP-bound token.
-    let auth = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode("backup-job:job-secret")
-    );
+    let auth = basic("backup-job", "job-secret");
     let (status, v) = dpop_client_credentials(&f, &auth, &key.proof("POST", token_url, None)).await;
     assert_eq!(
         (status, v["token_type"].as_str()),

@@ -35,10 +35,9 @@ impl GrantHandler for DeviceCodeGrant {
         // RFC 8707 §2 at the token request: a named resource is checked
         // before polling, so a bad one neither uses up nor slows down the
         // device code.
-        let named = match crate::resource::requested_resource(params)? {
-            None => None,
-            some => crate::resource::resolve(some, client, ctx.config)?,
-        };
+        if let Some(named) = crate::resource::requested_resource(params)? {
+            crate::resource::resolve(Some(named), client, ctx.config)?;
+        }
         // §3.5: each answer but the tokens tells the device what to do next.
         let record = match ctx.store.poll_device(device, &client.id, ctx.now).await? {
             DevicePoll::Approved(record) => record,
@@ -75,26 +74,16 @@ impl GrantHandler for DeviceCodeGrant {
         let DeviceStatus::Approved { subject } = &record.status else {
             return Err(unknown());
         };
-        // RFC 8707 §2: the resource fixed at the device authorization
-        // request (the one the user was shown) may be repeated, not changed.
-        // The code is spent either way, as an authorization code is (RFC
-        // 6749 §4.1.2): single use.
-        let audience = match (record.resource, named) {
-            (Some(fixed), Some(named)) if named != fixed => {
-                return Err(crate::resource::changed());
-            }
-            (Some(fixed), _) => {
-                // Still served, and still the client's (RFC 8707 §2).
-                crate::resource::check_still_allowed(Some(&fixed), client, ctx.config)?;
-                Some(fixed)
-            }
-            // Granted for no resource (none named, no default): a named one
-            // would be one the user was not shown (as `check_unchanged`).
-            (None, Some(_)) => return Err(crate::resource::changed()),
-            // Also a record from before resources were fixed at the device
-            // authorization request: the default, if the client may use it.
-            (None, None) => crate::resource::resolve(None, client, ctx.config)?,
-        };
+        // RFC 8707 §2, as for a code: the resource fixed at the device
+        // authorization request (the one the user was shown, or none) may be
+        // repeated, not changed, and must still be served and the client's.
+        // The code is spent either way, as an authorization code is (RFC 6749
+        // §4.1.2): single use. (A record without a resource, from before it
+        // was stored, gives tokens without audience: the default resource's,
+        // `Config::audience_of`.)
+        crate::resource::check_unchanged(record.resource.as_ref(), params)?;
+        crate::resource::check_still_allowed(record.resource.as_ref(), client, ctx.config)?;
+        let audience = record.resource;
         let refresh = client
             .allows_grant(GrantType::REFRESH_TOKEN)
             .then_some(&record.scope);
