@@ -266,8 +266,10 @@ impl GrantHandler for JwtBearerGrant {
             })?;
         let scope = resolve_scope(params.get("scope"), &client.scope)?;
         let audience = ctx.resolve_audience(client, params)?;
-        // RFC 7523 §3 item 7: each jti once per issuer, until `exp`; last,
-        // so a request refused for another reason does not burn it.
+        // RFC 7523 §3 item 7: each jti once per issuer, for as long as these
+        // rules would accept the assertion (`exp` plus the clock skew: one
+        // accepted just after its `exp` must still be remembered); last, so
+        // a request refused for another reason does not burn it.
         let jti = assertion
             .jti
             .as_deref()
@@ -275,7 +277,7 @@ impl GrantHandler for JwtBearerGrant {
         let key = ReplayKey::new(ReplayNamespace::JwtBearer, &trusted.issuer, jti);
         if !ctx
             .store
-            .first_use(key, assertion.expires_at(), ctx.now)
+            .first_use(key, rules.replay_expiry(&assertion), ctx.now)
             .await?
         {
             return Err(refused(AssertionError::Replayed));

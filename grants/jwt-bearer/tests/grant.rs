@@ -151,6 +151,23 @@ async fn a_jti_is_accepted_once_rfc7523_3_item_7() {
     );
 }
 
+/// RFC 7523 §3 item 7: an assertion accepted within the clock skew after its
+/// `exp` is remembered until the skew ends too, not only until `exp` (which
+/// has passed, so the replay cache would forget it at once).
+#[tokio::test]
+async fn a_jti_accepted_after_exp_within_the_skew_is_still_accepted_once() {
+    let w = world();
+    let mut c = claims();
+    c["exp"] = json!(NOW - 10);
+    c["iat"] = json!(NOW - 60);
+    let assertion = w.sign(&c);
+    assert_eq!(w.exchange(&assertion, "").await.0, 200);
+    assert_eq!(
+        error(&w.exchange(&assertion, "").await),
+        (400, "invalid_grant")
+    );
+}
+
 #[tokio::test]
 async fn concurrent_replays_get_one_token() {
     let w = Arc::new(world());
