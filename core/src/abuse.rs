@@ -10,8 +10,9 @@
 //!
 //! The built-in [`MemoryRateLimiter`] counts attempts per key in fixed
 //! windows, in a table whose size is bounded (a flood of distinct keys
-//! evicts the windows with the fewest attempts, never grows memory, and
-//! never unlocks a locked key) and whose keys are 64-bit
+//! evicts the windows with the fewest attempts, never grows memory, never
+//! unlocks a locked key while others remain to evict, and never stops
+//! counting) and whose keys are 64-bit
 //! hashes keyed at random per process (the table never holds what people
 //! typed, and nobody can aim collisions at a chosen account). It is per process;
 //! a deployment of many instances that wants one shared count implements
@@ -196,8 +197,8 @@ pub struct MemoryRateLimiter {
     /// The table's size, readable without the lock: while nothing failed
     /// lately (the usual case), a check costs one atomic load.
     counted: AtomicUsize,
-    /// When the table was last found full of locked keys: the sweep and
-    /// its warning then run at most once a second, not on every attempt.
+    /// When the table was last found full of locked keys: its warning is
+    /// logged at most once a second, not on every attempt of a flood.
     full_at: Mutex<Option<OffsetDateTime>>,
 }
 
@@ -328,22 +329,15 @@ impl RateLimiter for MemoryRateLimiter {
         let mut table = self.table();
         let id = (action, self.key(key));
         if !table.contains_key(&id) && table.len() >= self.capacity {
-            let full_at = *self.full_at.lock().unwrap_or_else(|p| p.into_inner());
-            if full_at.is_some_and(|at| now < at + Duration::seconds(1)) {
-                // A sweep a moment ago found only locked keys: do not sweep
-                // (and warn) on every attempt of a flood.
-                return;
-            }
             // Full: drop the windows that are over and, if that frees too
             // little, the tenth of those still under their limit with the
-            // fewest attempts (the oldest among equals). Locked keys stay
-            // locked until their window ends, and a flood of new keys (one
-            // attempt each) is forgotten before any count that has more:
-            // to wipe a guesser's count of n, a flood must make n attempts
-            // for every key, and the count all self-registered clients
-            // share (`Action::DpopProof`, ...), in the thousands under such
-            // load, outlives any flood. The sweep runs once per tenth of
-            // the capacity (amortised constant work per attempt).
+            // fewest attempts (the oldest among equals). A flood of new keys
+            // (one attempt each) is forgotten before any count that has
+            // more: to wipe a guesser's count of n, a flood must make n
+            // attempts for every key, and the count all self-registered
+            // clients share (`Action::DpopProof`, ...), in the thousands
+            // under such load, outlives any flood. The sweep runs once per
+            // tenth of the capacity (amortised constant work per attempt).
             let locked = |a: &Action, w: &Window| {
                 self.limit(*a)
                     .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
@@ -367,16 +361,32 @@ impl RateLimiter for MemoryRateLimiter {
                 }
             }
             if table.len() >= self.capacity {
-                // Every counted key is locked: count no new ones (failing
-                // open, never locking everybody out) and say so.
-                tracing::warn!(
-                    action = action.name(),
-                    capacity = self.capacity,
-                    "rate-limit table full of locked keys; not counting a new key"
-                );
-                self.counted.store(table.len(), Ordering::Relaxed);
-                *self.full_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
-                return;
+                // Every counted key is locked (a flood of made-up accounts
+                // with wrong passwords). Not counting new keys would turn
+                // every limit off, the shared ones included, so the tenth
+                // of the locks that began first are forgotten instead: a
+                // guesser's lock is forgotten (5 more guesses) only after
+                // the flood has locked nine tenths of the capacity anew
+                // (450,000 wrong passwords by default), and every new key
+                // is counted.
+                let mut oldest: Vec<(OffsetDateTime, (Action, u64))> =
+                    table.iter().map(|(k, w)| (w.start, *k)).collect();
+                let cut = (oldest.len() / 10).min(oldest.len().saturating_sub(1));
+                if cut < oldest.len() {
+                    oldest.select_nth_unstable(cut);
+                }
+                for (_, k) in oldest.iter().take(cut + 1) {
+                    table.remove(k);
+                }
+                let mut full_at = self.full_at.lock().unwrap_or_else(|p| p.into_inner());
+                if !full_at.is_some_and(|at| now < at + Duration::seconds(1)) {
+                    tracing::warn!(
+                        action = action.name(),
+                        capacity = self.capacity,
+                        "rate-limit table full of locked keys; forgetting the oldest locks"
+                    );
+                    *full_at = Some(now);
+                }
             }
         }
         let window = table.entry(id).or_insert(Window {
@@ -460,6 +470,39 @@ mod tests {
             l.check(Action::LoginFailure, "alice", T0 + Duration::minutes(1))
                 .is_err()
         );
+    }
+
+    /// A table full of locked keys (a flood of made-up accounts, five wrong
+    /// passwords each) must not switch the limits off: a new account is
+    /// still counted and locked, and so is a shared key.
+    #[test]
+    fn a_table_full_of_locked_keys_still_counts_new_keys() {
+        let l = MemoryRateLimiter::default().with_capacity(10);
+        for i in 0..10 {
+            for _ in 0..5 {
+                l.record(Action::LoginFailure, &format!("x{i}"), T0);
+            }
+        }
+        let later = T0 + Duration::seconds(1);
+        for _ in 0..20 {
+            l.record(Action::LoginFailure, "alice", later);
+        }
+        assert!(l.check(Action::LoginFailure, "alice", later).is_err());
+        for _ in 0..120 {
+            l.record(Action::ClientRegistration, "open", later);
+        }
+        assert!(l.check(Action::ClientRegistration, "open", later).is_err());
+        assert!(l.table().len() <= 10);
+        // The locks forgotten to make room are the oldest: the two newest
+        // (alice and the shared key) survive a further flood of locks
+        // until nine tenths of the table is locked anew.
+        for i in 10..17 {
+            for _ in 0..5 {
+                l.record(Action::LoginFailure, &format!("x{i}"), later);
+            }
+        }
+        assert!(l.check(Action::LoginFailure, "alice", later).is_err());
+        assert!(l.check(Action::ClientRegistration, "open", later).is_err());
     }
 
     #[test]
