@@ -182,6 +182,40 @@ pub enum UserCodeError {
 }
 
 impl Server {
+    /// A client that names itself by `client_id` alone, as a device does,
+    /// and is registered but not for the device grant (a confidential web
+    /// app such as the demo's `printshop`) is told `unauthorized_client`
+    /// (RFC 8628 §3.1 uses RFC 6749 §5.2's codes; DEMO-CONTRACT names this
+    /// case) rather than `invalid_client`, which would send its developer
+    /// looking for a secret that would not help. Client ids are not secret:
+    /// this says nothing a front-channel request does not.
+    async fn device_refusal(
+        &self,
+        refusal: OAuthError,
+        params: &crate::params::Params,
+    ) -> OAuthError {
+        if refusal.code != crate::error::ErrorCode::InvalidClient
+            || refusal.reason() == Reason::RateLimited
+        {
+            return refusal;
+        }
+        // A bare `client_id`: credentials that fail stay `invalid_client`.
+        let Some(id) = params.get("client_id") else {
+            return refusal;
+        };
+        if params.get("client_secret").is_some() || params.get("client_assertion").is_some() {
+            return refusal;
+        }
+        match crate::client::lookup_client_str(&self.clients(), id).await {
+            Ok(Some(client)) if !client.allows_grant(GrantType::DEVICE_CODE) => {
+                OAuthError::unauthorized_client(
+                    "the client may not use the device authorization grant",
+                )
+            }
+            _ => refusal,
+        }
+    }
+
     /// The device authorization endpoint (RFC 8628 §3.1, §3.2): served by
     /// [`Server::handle`] with [`Endpoint::DeviceAuthorization`].
     pub(crate) async fn device_authorization(
@@ -189,9 +223,16 @@ impl Server {
         request: &HttpRequest<'_>,
     ) -> Result<DeviceAuthorization, OAuthError> {
         let params = request.form_params()?;
-        let client = self
+        let client = match self
             .authenticate_client(request.authorization, &params)
-            .await?;
+            .await
+        {
+            Ok(client) => client,
+            Err(e) if request.authorization.is_none() => {
+                return Err(self.device_refusal(e, &params).await);
+            }
+            Err(e) => return Err(e),
+        };
         if !client.allows_grant(GrantType::DEVICE_CODE) {
             return Err(OAuthError::unauthorized_client(
                 "the client may not use the device authorization grant",

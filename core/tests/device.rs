@@ -34,6 +34,13 @@ fn fixture_with(f: impl FnOnce(tessera::ServerBuilder) -> tessera::ServerBuilder
         Client::public(ClientId::new("web").unwrap(), "Web app")
             .with_grant_types(["authorization_code"])
             .with_scope(Scope::parse("photos.read").unwrap()),
+        Client::confidential(
+            ClientId::new("shop").unwrap(),
+            "Shop",
+            tessera::SecretHash::of("shop-secret"),
+        )
+        .with_grant_types(["authorization_code"])
+        .with_scope(Scope::parse("photos.read").unwrap()),
     ];
     let clock = Arc::new(FixedClock::new(OffsetDateTime::now_utc()));
     let builder = Server::builder()
@@ -115,6 +122,18 @@ async fn device_authorization_errors_rfc8628_3_1() {
     // A client not registered for the grant.
     let (status, body) = post(&f, Endpoint::DeviceAuthorization, "client_id=web").await;
     assert_eq!((status, error(&body)), (400, "unauthorized_client"));
+    // A confidential one too, when it names itself by `client_id` alone as
+    // a device would (DEMO-CONTRACT: printshop); a wrong secret is still a
+    // failed authentication.
+    let (status, body) = post(&f, Endpoint::DeviceAuthorization, "client_id=shop").await;
+    assert_eq!((status, error(&body)), (400, "unauthorized_client"));
+    let (status, body) = post(
+        &f,
+        Endpoint::DeviceAuthorization,
+        "client_id=shop&client_secret=wrong",
+    )
+    .await;
+    assert_eq!((status, error(&body)), (401, "invalid_client"));
     // An unknown client, and none at all.
     let (status, body) = post(&f, Endpoint::DeviceAuthorization, "client_id=nobody").await;
     assert_eq!((status, error(&body)), (401, "invalid_client"));

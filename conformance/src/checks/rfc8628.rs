@@ -107,13 +107,30 @@ pub async fn polling_before_a_decision(t: &Target) -> CheckResult {
 }
 
 /// The contract: a client not registered for the grant (printshop) gets
-/// `unauthorized_client`.
+/// `unauthorized_client`, whether it authenticates or names itself by
+/// `client_id` alone, as a device would.
 pub async fn printshop_is_unauthorized_client(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
-    let ex = ctx
-        .http
-        .post_form(&endpoint(&ctx)?, PRINTSHOP.basic(), &[])
-        .await?;
-    ex.expect_oauth_error(400, "unauthorized_client")?;
+    for auth in [PRINTSHOP.basic(), Auth::ClientId(PRINTSHOP.id)] {
+        let ex = ctx
+            .http
+            .post_form(&endpoint(&ctx)?, auth, &[("scope", "photos.read")])
+            .await?;
+        ex.expect_oauth_error(400, "unauthorized_client")?;
+    }
+    // A wrong secret is still a failed authentication, and an unknown
+    // client is unknown.
+    ctx.http
+        .post_form(&endpoint(&ctx)?, Auth::Basic(PRINTSHOP.id, "wrong"), &[])
+        .await?
+        .expect_oauth_error(401, "invalid_client")?;
+    ctx.http
+        .post_form(&endpoint(&ctx)?, Auth::Post(PRINTSHOP.id, "wrong"), &[])
+        .await?
+        .expect_oauth_error(401, "invalid_client")?;
+    ctx.http
+        .post_form(&endpoint(&ctx)?, Auth::ClientId("nobody"), &[])
+        .await?
+        .expect_oauth_error(401, "invalid_client")?;
     Ok(())
 }
