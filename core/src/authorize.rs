@@ -154,6 +154,14 @@ pub struct Prompt {
     /// Show it when the server has several (an API, an MCP server): the
     /// owner consents to a client at a resource.
     pub resource: Option<crate::resource::ResourceIndicator>,
+    /// Where the browser goes after the decision, one of the client's
+    /// registered redirect URIs (checked already). Show its host: the name
+    /// a client gives is its own claim, the host is where the code goes
+    /// (MCP authorization 2025-11-25, client ID metadata documents: the
+    /// server MUST display the redirect URI's hostname), and warn when it
+    /// is a loopback address, which any app on the user's machine can
+    /// listen on ([`Prompt::redirect_host`]).
+    pub redirect_uri: String,
     /// The configured words for scope tokens, shared.
     pub(crate) words: crate::scope::ScopeWords,
 }
@@ -165,6 +173,37 @@ impl Prompt {
     pub fn scope_descriptions(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.words.describe(&self.scope)
     }
+
+    /// The host of [`redirect_uri`](Self::redirect_uri) (without port;
+    /// brackets kept for IPv6) and whether it is a loopback address
+    /// (`localhost`, `127.0.0.0/8`, `[::1]`, RFC 8252 §7.3): what a consent
+    /// page names. `None` for a URI without a host (a private-use scheme
+    /// such as `com.example.app:/cb`, RFC 8252 §7.1).
+    pub fn redirect_host(&self) -> Option<(&str, bool)> {
+        redirect_host(&self.redirect_uri)
+    }
+}
+
+/// The host part of an absolute URI's authority, and whether it is loopback.
+fn redirect_host(uri: &str) -> Option<(&str, bool)> {
+    let (_, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        let end = host_port.find(']')?;
+        host_port.get(..=end)?
+    } else {
+        host_port.split(':').next()?
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host == "[::1]"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Some((host, loopback))
 }
 
 impl std::fmt::Debug for Prompt {
@@ -173,6 +212,7 @@ impl std::fmt::Debug for Prompt {
             .field("client", &self.client.id)
             .field("scope", &self.scope)
             .field("resource", &self.resource)
+            .field("redirect_uri", &self.redirect_uri)
             .finish_non_exhaustive()
     }
 }
@@ -435,6 +475,30 @@ impl PendingAuthorization {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_redirect_host_a_consent_page_names() {
+        let host = super::redirect_host;
+        assert_eq!(host("https://app.example/cb"), Some(("app.example", false)));
+        assert_eq!(
+            host("https://u@app.example:8443/cb?x#y"),
+            Some(("app.example", false))
+        );
+        assert_eq!(
+            host("http://127.0.0.1:9001/callback"),
+            Some(("127.0.0.1", true))
+        );
+        assert_eq!(host("http://127.8.0.1/cb"), Some(("127.8.0.1", true)));
+        assert_eq!(host("http://LOCALHOST:3000/cb"), Some(("LOCALHOST", true)));
+        assert_eq!(host("http://[::1]:8080/cb"), Some(("[::1]", true)));
+        assert_eq!(
+            host("https://[2001:db8::1]/cb"),
+            Some(("[2001:db8::1]", false))
+        );
+        assert_eq!(host("com.example.app:/cb"), None);
+        assert_eq!(host("https:///cb"), None);
+    }
+
     use super::*;
 
     proptest::proptest! {

@@ -52,9 +52,24 @@ async fn pending_handles_are_single_use_and_expire() {
     let AuthorizeOutcome::Login(p) = f.server.authorize(&auth_query("shop", ""), None).await else {
         panic!()
     };
+    let login_redirect = p.redirect_uri.clone();
     let AuthorizeOutcome::Consent(p) = f.server.resume(&p.handle, &alice()).await else {
         panic!()
     };
+    // Every prompt carries where the browser goes back to, for the page to
+    // name its host (MCP authorization 2025-11-25).
+    assert!(p.redirect_uri.starts_with("https://"), "{}", p.redirect_uri);
+    assert_eq!(p.redirect_uri, login_redirect);
+    assert_eq!(
+        f.server
+            .pending(&p.handle)
+            .await
+            .unwrap()
+            .unwrap()
+            .redirect_uri,
+        p.redirect_uri
+    );
+    assert!(p.redirect_host().is_some());
     assert!(f.server.pending(&p.handle).await.unwrap().is_some());
     assert!(matches!(
         f.server.decide(&p.handle, &alice(), Decision::Allow).await,

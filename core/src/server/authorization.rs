@@ -184,8 +184,7 @@ impl Server {
                 Ok(AuthorizeOutcome::Login(self.prompt(
                     handle,
                     valid.client,
-                    valid.pending.scope,
-                    valid.pending.audience,
+                    &valid.pending,
                 )))
             }
             Some(owner) => {
@@ -214,12 +213,7 @@ impl Server {
             let Some(client) = self.find_client(&pending.client_id).await? else {
                 return Ok(None);
             };
-            Ok(Some(self.prompt(
-                handle.to_owned(),
-                client,
-                pending.scope,
-                pending.audience,
-            )))
+            Ok(Some(self.prompt(handle.to_owned(), client, &pending)))
         };
         found.await.inspect_err(|e: &OAuthError| {
             e.log("pending authorization request could not be read");
@@ -267,8 +261,7 @@ impl Server {
             true => Ok(AuthorizeOutcome::Consent(self.prompt(
                 handle.to_owned(),
                 client,
-                pending.scope,
-                pending.audience,
+                &pending,
             ))),
             false => {
                 let pending = self
@@ -352,15 +345,10 @@ impl Server {
                 .await;
         }
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
-        let scope = pending.scope.clone();
-        let resource = pending.audience.clone();
-        self.keep_pending(handle.key(), pending).await?;
-        Ok(AuthorizeOutcome::Consent(self.prompt(
-            handle.into_exposed(),
-            client,
-            scope,
-            resource,
-        )))
+        let key = handle.key();
+        let prompt = self.prompt(handle.into_exposed(), client, &pending);
+        self.keep_pending(key, pending).await?;
+        Ok(AuthorizeOutcome::Consent(prompt))
     }
 
     /// Stores a request under its consent handle, at hand if the store

@@ -34,7 +34,6 @@ use crate::grant::GrantHandler;
 use crate::login_handle::LoginHandleKey;
 use crate::params::Params;
 use crate::protected_resource::ProtectedResource;
-use crate::scope::Scope;
 use crate::storage::Store;
 use crate::token::Random;
 
@@ -344,14 +343,14 @@ impl Server {
         &self,
         handle: String,
         client: Arc<Client>,
-        scope: Scope,
-        resource: Option<crate::resource::ResourceIndicator>,
+        pending: &crate::storage::PendingAuthorization,
     ) -> Prompt {
         Prompt {
             handle,
             client,
-            scope,
-            resource,
+            scope: pending.scope.clone(),
+            resource: pending.audience.clone(),
+            redirect_uri: pending.redirect_uri.clone(),
             words: self.scope_words(),
         }
     }

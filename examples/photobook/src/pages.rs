@@ -44,6 +44,17 @@ pub struct ScopeLine {
 pub struct ConsentPage<'a> {
     /// The client's display name.
     pub client_name: &'a str,
+    /// The client's id, shown beside its name (DEMO-CONTRACT: the page
+    /// names the client; `photo-cli` is "PhotoBook CLI" by name).
+    pub client_id: &'a str,
+    /// The host the browser is sent back to after the decision (the
+    /// redirect URI's), which the page names: where the code goes is what
+    /// a person can check (MCP authorization 2025-11-25, client ID metadata
+    /// documents). `None` for the device flow, which has none.
+    pub redirect_host: Option<&'a str>,
+    /// The redirect URI is a loopback address: the page warns that any app
+    /// on the user's own machine could be the one receiving the code.
+    pub redirect_loopback: bool,
     /// The signed-in user.
     pub username: &'a str,
     /// The requested scopes, in words.
@@ -103,6 +114,9 @@ impl<'a> ConsentPage<'a> {
     pub fn for_prompt(prompt: &'a Prompt, username: &'a str, csrf_token: &'a str) -> Self {
         Self {
             client_name: display_name(prompt),
+            client_id: prompt.client.id.as_str(),
+            redirect_host: prompt.redirect_host().map(|(host, _)| host),
+            redirect_loopback: prompt.redirect_host().is_some_and(|(_, loopback)| loopback),
             username,
             scopes: prompt
                 .scope_descriptions()
@@ -179,6 +193,9 @@ impl<'a> DeviceConsentPage<'a> {
         Self {
             page: ConsentPage {
                 client_name: client_display_name(&prompt.client),
+                client_id: prompt.client.id.as_str(),
+                redirect_host: None,
+                redirect_loopback: false,
                 username,
                 scopes: prompt
                     .scope_descriptions()
@@ -380,6 +397,9 @@ mod tests {
             unverified: false,
             client_host: None,
             resource: None,
+            client_id: "printshop",
+            redirect_host: Some("127.0.0.1"),
+            redirect_loopback: true,
         });
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
         assert!(html.contains("name=\"decision\" value=\"allow\""));
@@ -387,6 +407,17 @@ mod tests {
         assert!(html.contains("View your photos"));
         assert!(html.contains("PrintShop"));
         assert!(!html.contains("not verified"));
+        // The client's id beside its name, and where the browser goes back
+        // to, with a warning for an app on the user's own machine.
+        assert!(
+            html.contains("<code id=\"client-id\">printshop</code>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("go back to <strong>127.0.0.1</strong>"),
+            "{html}"
+        );
+        assert!(html.contains("an app on your own computer"), "{html}");
     }
 
     #[test]
@@ -401,6 +432,9 @@ mod tests {
             unverified: false,
             client_host: None,
             resource,
+            client_id: "printshop",
+            redirect_host: None,
+            redirect_loopback: false,
         };
         let html = pages.consent(&page(Some("http://127.0.0.1:9000/mcp")));
         assert!(html.contains("id=\"resource\""), "{html}");
@@ -422,6 +456,9 @@ mod tests {
             unverified: true,
             client_host: None,
             resource: None,
+            client_id: "printshop",
+            redirect_host: Some("127.0.0.1"),
+            redirect_loopback: true,
         });
         assert!(
             html.contains("PhotoBook has not verified this app"),
@@ -446,6 +483,9 @@ mod tests {
             unverified: true,
             client_host: Some("apps.example"),
             resource: None,
+            client_id: "printshop",
+            redirect_host: Some("127.0.0.1"),
+            redirect_loopback: true,
         });
         assert!(
             html.contains("PhotoBook has not verified this app"),
@@ -477,6 +517,9 @@ mod tests {
             unverified: false,
             client_host: None,
             resource: None,
+            client_id: "printshop",
+            redirect_host: Some("127.0.0.1"),
+            redirect_loopback: true,
         };
         for shown in [format!("{login:?}"), format!("{consent:?}")] {
             assert!(shown.contains("PrintShop"), "{shown}");
@@ -531,6 +574,9 @@ mod tests {
                 unverified: false,
                 client_host: None,
                 resource: None,
+                client_id: "photo-cli",
+                redirect_host: None,
+                redirect_loopback: false,
             },
             action: "/device/consent",
             user_code: "BCDF-GHJK",
