@@ -96,13 +96,15 @@ async fn decide(b: &Browser, decision: &str) -> Result<(), String> {
         .await
 }
 
-/// Checks that PrintShop shows alice's three photos.
-async fn sees_alices_photos(demo: &Demo) -> Result<(), String> {
+/// Checks that PrintShop shows alice's three photos, on `path`: `/callback`
+/// where the dance ends (DEMO-CONTRACT), `/photos` afterwards.
+async fn sees_alices_photos(demo: &Demo, path: &str) -> Result<(), String> {
     let b = demo.browser();
     let owner = b.wait_for("#owner").await?;
     let url = b.url().await?;
-    check(url == format!("{}/photos", demo.printshop_url), || {
-        format!("expected to land on PrintShop's /photos, but the browser is on {url}")
+    let at = format!("{}{path}", demo.printshop_url);
+    check(url == at || url.starts_with(&format!("{at}?")), || {
+        format!("expected to land on PrintShop's {path}, but the browser is on {url}")
     })?;
     let owner = owner.text().await.map_err(|e| e.to_string())?;
     check(owner == "alice", || {
@@ -138,13 +140,13 @@ async fn happy_path(demo: &Demo) -> Result<(), String> {
     consent_page(b).await?;
     save_docs_screenshot(b, "consent").await?;
     decide(b, "allow").await?;
-    sees_alices_photos(demo).await?;
+    sees_alices_photos(demo, "/callback").await?;
     // Back home, PrintShop remembers the link; its "View my photos" reloads
     // them from the server-side session alone.
     b.goto(&format!("{}/", demo.printshop_url)).await?;
     let view = b.wait_for("a#view-photos").await?;
     b.click_to_navigate(&view, "\"View my photos\"").await?;
-    sees_alices_photos(demo).await?;
+    sees_alices_photos(demo, "/photos").await?;
     // The session cookie is HttpOnly: page scripts cannot read it, and no token is in the page.
     let html = b.source().await?;
     for prefix in ["tsa_", "tsr_", "access_token", "refresh_token"] {
@@ -216,7 +218,7 @@ async fn wrong_password(demo: &Demo) -> Result<(), String> {
     log_in(b, "alice", "alice-password-1").await?;
     consent_page(b).await?;
     decide(b, "allow").await?;
-    sees_alices_photos(demo).await
+    sees_alices_photos(demo, "/callback").await
 }
 
 /// The device grant (RFC 8628) as a person lives it: `photo-cli` prints a

@@ -79,6 +79,7 @@ pub fn home(linked: bool) -> Html<String> {
 <a class="button" id="view-photos" href="/photos">View my photos</a>
 <form method="post" action="/disconnect"><button class="button secondary" type="submit">Disconnect PhotoBook</button></form>
 </div>
+<p class="muted">Another PhotoBook account? <a id="connect" href="/connect">Connect PhotoBook</a> again to link it instead.</p>
 </section>"#
     } else {
         r#"<section class="card">

@@ -11,7 +11,7 @@
 //! |---|---|
 //! | `GET /` | home page with a "Connect PhotoBook" link |
 //! | `GET /connect` | starts the dance: PKCE + `state` kept server-side, redirect to the provider |
-//! | `GET /callback` | checks `state` and `iss`, exchanges the code (client_secret_basic), then redirects to `/photos` |
+//! | `GET /callback` | checks `state` and `iss`, exchanges the code (client_secret_basic), then shows the photos, as `/photos` does |
 //! | `GET /photos` | calls the provider's `/api/photos` with the bearer token (refreshing it once on 401) |
 //! | `POST /disconnect` | revokes the refresh token (if the provider has a revocation endpoint) and forgets the link |
 //!
@@ -415,7 +415,10 @@ async fn callback(
         .await
         .map_err(store_down)?;
     tracing::info!("PhotoBook account linked");
-    Ok(Redirect::to("/photos").into_response())
+    // DEMO-CONTRACT: the dance ends on `/callback`, which shows the linked
+    // user's photos (as `/photos` does, with the link just stored). A
+    // reload finds its `state` taken and says the sign-in does not match.
+    photos(State(app), headers).await
 }
 
 /// RFC 9207 §2.4: an authorization response's `iss` must be the provider's

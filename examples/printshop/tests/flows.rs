@@ -16,9 +16,15 @@ async fn setup(behaviour: Behaviour) -> (FakeProvider, String) {
     (fake, shop)
 }
 
+/// The photos page, at `/photos` or where the dance ends: `/callback`
+/// shows it too (DEMO-CONTRACT).
 fn assert_photos_page(page: &support::Page) {
     assert_eq!(page.status, StatusCode::OK, "body: {}", page.body);
-    assert_eq!(page.url.path(), "/photos");
+    assert!(
+        matches!(page.url.path(), "/photos" | "/callback"),
+        "{}",
+        page.url
+    );
     assert!(
         page.body.contains(r#"<span id="owner">alice</span>"#),
         "{}",
@@ -59,6 +65,8 @@ async fn happy_path_links_and_shows_photos() {
 
     let page = visit(&client, &format!("{shop}/connect")).await;
     assert_photos_page(&page);
+    // DEMO-CONTRACT: the dance ends on `/callback`, which shows the photos.
+    assert_eq!(page.url.path(), "/callback");
 
     {
         let state = fake.state();
@@ -82,6 +90,11 @@ async fn happy_path_links_and_shows_photos() {
     // Linked: the home page now offers the photos, and they load again.
     let home = visit(&client, &format!("{shop}/")).await;
     assert!(home.body.contains("View my photos"));
+    // DEMO-CONTRACT: `GET /` shows a "Connect PhotoBook" link, linked or not.
+    assert!(
+        home.body
+            .contains(r#"href="/connect">Connect PhotoBook</a>"#)
+    );
     assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
 }
 
