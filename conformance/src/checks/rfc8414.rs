@@ -71,12 +71,14 @@ pub async fn metadata_lists_every_contract_field(t: &Target) -> CheckResult {
             "the device grant is listed, so `device_authorization_endpoint` must be too",
         )?;
     }
-    if let Some(j) = m.get("jwks_uri") {
-        ex.ensure(
-            j.as_str().is_some_and(|u| url::Url::parse(u).is_ok()),
-            "`jwks_uri` must be a URL",
-        )?;
-    }
+    // DEMO-CONTRACT: `jwks_uri` is listed (signed tokens exist), in every
+    // mode.
+    ex.ensure(
+        m.get("jwks_uri")
+            .and_then(Value::as_str)
+            .is_some_and(|u| url::Url::parse(u).is_ok()),
+        "`jwks_uri` must be listed, a URL",
+    )?;
     let methods = list("token_endpoint_auth_methods_supported").unwrap_or_default();
     for a in ["client_secret_basic", "client_secret_post", "none"] {
         ex.ensure(

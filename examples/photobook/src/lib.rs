@@ -114,7 +114,10 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
         .grant(tessera_token_exchange::TokenExchangeGrant::new())
         // private_key_jwt (RFC 7523 §2.2) for clients that register keys
         // (an addition to the contract: the seeded clients keep theirs).
-        .client_auth_method(tessera::PrivateKeyJwt::new());
+        .client_auth_method(tessera::PrivateKeyJwt::new())
+        // A key published at `jwks_uri` (DEMO-CONTRACT's discovery list);
+        // `Demo::start_for` puts `--signing-key`'s in its place.
+        .signing_keys(tokens::generated_keys());
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }

@@ -37,18 +37,24 @@ pub fn parse_signing_key(path: &str) -> Result<SigningKeyFile, String> {
         .map_err(|e| format!("{path}: {e}"))
 }
 
-/// The keys `args` ask for: `None` in opaque mode; in JWT mode the
-/// `--signing-key`, or a P-256 key generated at start (its tokens then
-/// verify only while this process runs).
-pub fn signing_keys(args: &Args) -> Option<Arc<RotatingKeys>> {
-    if args.access_tokens != AccessTokens::Jwt {
-        return None;
+/// The signing keys: the `--signing-key`, or a P-256 key generated at
+/// start (its tokens then verify only while this process runs). Published
+/// at `jwks_uri` in both modes, as DEMO-CONTRACT's discovery list asks
+/// (`jwks_uri` "once signed tokens exist"); in opaque mode nothing is
+/// signed with them.
+pub fn signing_keys(args: &Args) -> Arc<RotatingKeys> {
+    match &args.signing_key {
+        Some(SigningKeyFile(key)) => Arc::new(RotatingKeys::new(Arc::clone(key))),
+        None => generated_keys(),
     }
-    let key = match &args.signing_key {
-        Some(SigningKeyFile(key)) => Arc::clone(key),
-        None => Arc::new(SigningKey::generate(JwsAlgorithm::Es256, &OsRandom)),
-    };
-    Some(Arc::new(RotatingKeys::new(key)))
+}
+
+/// A P-256 key generated now, as the only signing key.
+pub fn generated_keys() -> Arc<RotatingKeys> {
+    Arc::new(RotatingKeys::new(Arc::new(SigningKey::generate(
+        JwsAlgorithm::Es256,
+        &OsRandom,
+    ))))
 }
 
 impl Demo {
@@ -61,10 +67,11 @@ impl Demo {
             &args.trust_assertion_issuer,
         );
         builder = crate::client_metadata::enable(builder, args)?;
-        if let Some(keys) = signing_keys(args) {
-            let keys: Arc<dyn KeySet> = keys;
-            builder = builder.jwt_access_tokens(keys);
-        }
+        let keys: Arc<dyn KeySet> = signing_keys(args);
+        builder = match args.access_tokens {
+            AccessTokens::Jwt => builder.jwt_access_tokens(keys),
+            AccessTokens::Opaque => builder.signing_keys(keys),
+        };
         Self::new(builder.build()?)
     }
 }

@@ -672,6 +672,18 @@ async fn metadata_pages_and_limits() {
     assert_eq!(metadata["token_endpoint"], provider.url("/token"));
     let scopes = metadata["scopes_supported"].as_array().unwrap();
     assert_eq!(scopes.len(), 3);
+    // DEMO-CONTRACT's discovery list: `jwks_uri` (signed tokens exist), in
+    // the default opaque mode too, where it publishes the key unused.
+    let jwks_uri = metadata["jwks_uri"].as_str().unwrap();
+    let jwks: serde_json::Value = http
+        .get(jwks_uri)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
 
     let home = Page::of(http.get(provider.url("/")).send().await.unwrap()).await;
     assert_eq!(home.status, StatusCode::OK);
