@@ -76,6 +76,12 @@ pub enum Action {
     /// each assertion's `jti` is kept in the replay cache until its `exp`
     /// (up to 5 minutes), as with [`Action::DpopProof`].
     ClientAssertion,
+    /// A consent prompt kept for a signed-in owner, keyed by the owner's
+    /// subject: each stores the pending request until it is decided or
+    /// expires (10 minutes by default), and a signed-in account (anyone's,
+    /// where accounts are open) could otherwise store requests as fast as
+    /// it can send them.
+    ConsentPrompt,
 }
 
 impl Action {
@@ -92,6 +98,7 @@ impl Action {
             Self::ClientMetadataFetch => "client_metadata_fetch",
             Self::DpopProof => "dpop_proof",
             Self::ClientAssertion => "client_assertion",
+            Self::ConsentPrompt => "consent_prompt",
         }
     }
 }
@@ -184,7 +191,9 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// quarter of the memory store's replay cache, 250,000 entries), 10,000
 /// client assertions per minute from all self-registered clients together
 /// ([`Action::ClientAssertion`]: kept up to 5 minutes, at most a fifth of
-/// it); at most 100,000 keys counted at once. Wrong client
+/// it), 60 consent prompts per owner per minute ([`Action::ConsentPrompt`]:
+/// at most 660 kept per account with the default 10-minute lifetime); at
+/// most 100,000 keys counted at once. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
 /// that anyone with the client id can then lock the client out).
@@ -238,6 +247,7 @@ impl Default for MemoryRateLimiter {
                 Action::ClientAssertion,
                 Limit::new(10_000, Duration::minutes(1)),
             )
+            .with_limit(Action::ConsentPrompt, Limit::new(60, Duration::minutes(1)))
     }
 }
 

@@ -183,6 +183,47 @@ async fn a_flood_of_anonymous_requests_stores_nothing() {
     );
 }
 
+/// A signed-in account cannot store pending requests as fast as it can
+/// send them: 60 consent prompts a minute per owner (`Action::ConsentPrompt`),
+/// then `temporarily_unavailable` at the redirect URI; other owners are not
+/// affected, and the owner may go on after the window.
+#[tokio::test]
+async fn a_signed_in_flood_of_consent_prompts_is_bounded_per_owner() {
+    let f = fixture();
+    let mallory = Subject::new("mallory");
+    for i in 0..60 {
+        let outcome = f.server.authorize(&query("x"), Some(&mallory)).await;
+        assert!(matches!(outcome, AuthorizeOutcome::Consent(_)), "{i}");
+    }
+    let stored = f.store.pending_writes.load(Ordering::Relaxed);
+    assert_eq!(stored, 60);
+    for _ in 0..1_000 {
+        let AuthorizeOutcome::Redirect(r) = f.server.authorize(&query("x"), Some(&mallory)).await
+        else {
+            panic!("redirect expected")
+        };
+        assert!(
+            r.location()
+                .starts_with("https://shop.example/cb?error=temporarily_unavailable"),
+            "{}",
+            r.location()
+        );
+        assert!(r.location().contains("&state=x&iss="), "{}", r.location());
+    }
+    assert_eq!(f.store.pending_writes.load(Ordering::Relaxed), stored);
+    // Another owner's consent, and mallory's after the window.
+    let alice = Subject::new("alice");
+    assert!(matches!(
+        f.server.authorize(&query("a"), Some(&alice)).await,
+        AuthorizeOutcome::Consent(_)
+    ));
+    f.clock.advance(Duration::minutes(1));
+    assert!(matches!(
+        f.server.authorize(&query("x"), Some(&mallory)).await,
+        AuthorizeOutcome::Consent(_)
+    ));
+}
+
 #[tokio::test]
 async fn login_handles_cannot_be_altered_and_expire() {
     let f = fixture();

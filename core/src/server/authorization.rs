@@ -8,6 +8,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::Server;
+use crate::abuse::Action;
 use crate::authorize::{self, AuthorizeOutcome, Prompt, Rejection, ResponseTarget};
 use crate::client::{Client, ClientId};
 use crate::consent::{ConsentRequirement, Decision};
@@ -344,6 +345,26 @@ impl Server {
                 .finish(grant, pending, owner, Decision::Allow, now, false)
                 .await;
         }
+        // What a signed-in owner makes us keep is bounded too: a consent
+        // prompt's pending request, per owner (RFC 6819 §4.4.1.3's
+        // concern for state an attacker makes the server hold).
+        if let Err(limited) = self
+            .check_limit(Action::ConsentPrompt, owner.as_str())
+            .await
+        {
+            tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "consent prompt refused: too many pending requests for one account");
+            let target = pending.target(&self.inner.config.issuer);
+            return Err(Rejection::Redirect(
+                Box::new(target),
+                OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many authorization requests from this account; try again later",
+                )
+                .with_reason(Reason::RateLimited),
+            ));
+        }
+        self.record_attempt(Action::ConsentPrompt, owner.as_str())
+            .await;
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         let key = handle.key();
         let prompt = self.prompt(handle.into_exposed(), client, &pending);
