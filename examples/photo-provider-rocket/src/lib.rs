@@ -178,11 +178,14 @@ impl SessionCookie {
 }
 
 /// A page's form body, read whole up to the server's `max_body_bytes`
-/// (64 KiB). Never fails: the route answers the problem with a page.
+/// (64 KiB) within `tessera::BODY_READ_TIMEOUT` (a trickled body cannot
+/// hold its connection), as at the adapter's endpoints. Never fails: the
+/// route answers the problem with a page.
 enum FormBody {
     Read(Vec<u8>),
     TooLarge,
     Unreadable,
+    TimedOut,
 }
 
 #[rocket::async_trait]
@@ -201,14 +204,18 @@ impl<'r> FromData<'r> for FormBody {
         if announced.is_some_and(|n| n > limit as u64) {
             return Outcome::Success(Self::TooLarge);
         }
-        Outcome::Success(match data.open(ByteUnit::from(limit)).into_bytes().await {
-            Ok(body) if body.is_complete() => Self::Read(body.into_inner()),
-            Ok(_) => Self::TooLarge,
-            Err(e) => {
-                tracing::debug!(error = %e, "could not read a form body");
-                Self::Unreadable
-            }
-        })
+        let read = data.open(ByteUnit::from(limit)).into_bytes();
+        Outcome::Success(
+            match rocket::tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
+                Ok(Ok(body)) if body.is_complete() => Self::Read(body.into_inner()),
+                Ok(Ok(_)) => Self::TooLarge,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "could not read a form body");
+                    Self::Unreadable
+                }
+                Err(_) => Self::TimedOut,
+            },
+        )
     }
 }
 
@@ -225,6 +232,15 @@ impl FormBody {
                     "Go back to the app and try again.",
                 )
                 .into()),
+            Self::TimedOut => {
+                let mut page = demo.problem_page(
+                    408,
+                    "This form took too long to arrive",
+                    "Go back to the app and try again.",
+                );
+                page.headers.push(("connection", "close".into()));
+                Err(page.into())
+            }
         }
     }
 }

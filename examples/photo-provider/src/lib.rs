@@ -33,9 +33,9 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRef, RawQuery, State};
-use axum::http::header::{CACHE_CONTROL, COOKIE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, RawQuery, Request, State};
+use axum::http::header::{CACHE_CONTROL, CONNECTION, COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use photobook::logsafe::escape;
@@ -130,6 +130,39 @@ async fn authorize_page(
     respond(demo.authorize(&query, session_cookie(&headers)).await)
 }
 
+/// A page form's body: within the body limit (413 page beyond), and
+/// arrived within `tessera::BODY_READ_TIMEOUT`, as at the adapter's own
+/// endpoints: a body trickled a byte at a time cannot hold its connection
+/// and task (408 page, connection closed).
+struct FormBody(Bytes);
+
+impl<S> FromRequest<S> for FormBody
+where
+    Demo: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let read = Bytes::from_request(req, state);
+        match tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
+            Ok(Ok(body)) => Ok(Self(body)),
+            Ok(Err(rejection)) => Err(form_rejection(&Demo::from_ref(state), &rejection)),
+            Err(_) => {
+                let mut response = respond(Demo::from_ref(state).problem_page(
+                    408,
+                    "This form took too long to arrive",
+                    "Go back to the app and try again.",
+                ));
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                Err(response)
+            }
+        }
+    }
+}
+
 fn form_rejection(demo: &Demo, rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         respond(demo.too_large())
@@ -142,26 +175,16 @@ fn form_rejection(demo: &Demo, rejection: &BytesRejection) -> Response {
     }
 }
 
-async fn login(
-    State(demo): State<Demo>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match body {
-        Ok(body) => respond(demo.login(&body, session_cookie(&headers)).await),
-        Err(rejection) => form_rejection(&demo, &rejection),
-    }
+async fn login(State(demo): State<Demo>, headers: HeaderMap, FormBody(body): FormBody) -> Response {
+    respond(demo.login(&body, session_cookie(&headers)).await)
 }
 
 async fn consent(
     State(demo): State<Demo>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    FormBody(body): FormBody,
 ) -> Response {
-    match body {
-        Ok(body) => respond(demo.consent(&body, session_cookie(&headers)).await),
-        Err(rejection) => form_rejection(&demo, &rejection),
-    }
+    respond(demo.consent(&body, session_cookie(&headers)).await)
 }
 
 async fn device_page(
@@ -175,34 +198,25 @@ async fn device_page(
 async fn device_submit(
     State(demo): State<Demo>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    FormBody(body): FormBody,
 ) -> Response {
-    match body {
-        Ok(body) => respond(demo.device_submit(&body, session_cookie(&headers)).await),
-        Err(rejection) => form_rejection(&demo, &rejection),
-    }
+    respond(demo.device_submit(&body, session_cookie(&headers)).await)
 }
 
 async fn device_login(
     State(demo): State<Demo>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    FormBody(body): FormBody,
 ) -> Response {
-    match body {
-        Ok(body) => respond(demo.device_login(&body, session_cookie(&headers)).await),
-        Err(rejection) => form_rejection(&demo, &rejection),
-    }
+    respond(demo.device_login(&body, session_cookie(&headers)).await)
 }
 
 async fn device_consent(
     State(demo): State<Demo>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    FormBody(body): FormBody,
 ) -> Response {
-    match body {
-        Ok(body) => respond(demo.device_consent(&body, session_cookie(&headers)).await),
-        Err(rejection) => form_rejection(&demo, &rejection),
-    }
+    respond(demo.device_consent(&body, session_cookie(&headers)).await)
 }
 
 async fn photos(token: Bearer) -> Result<Response, BearerRejection> {
