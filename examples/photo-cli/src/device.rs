@@ -37,12 +37,32 @@ pub async fn request_device_authorization(
     http: &reqwest::Client,
     provider: &Provider,
 ) -> Result<DeviceAuthorization, Error> {
-    oauth_client(provider)
+    let details: DeviceAuthorization = oauth_client(provider)
         .exchange_device_code()
         .add_scope(Scope::new(SCOPE.to_owned()))
         .request_async(http)
         .await
-        .map_err(|e| from_oauth(e, provider.device_authorization_url.as_str()))
+        .map_err(|e| from_oauth(e, provider.device_authorization_url.as_str()))?;
+    check_timing(details.expires_in(), details.interval())?;
+    Ok(details)
+}
+
+/// The longest `expires_in` and `interval` photo-cli waits for: a provider
+/// answering more (`u64::MAX` seconds, say) is refused with a one-line
+/// error, where adding it to the clock would panic (RFC 8628 §3.2 gives
+/// no bound; 600 s and 5 s are usual).
+const MAX_EXPIRES_IN: Duration = Duration::from_secs(24 * 3600);
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+fn check_timing(expires_in: Duration, interval: Duration) -> Result<(), Error> {
+    if expires_in > MAX_EXPIRES_IN || interval > MAX_INTERVAL {
+        return Err(Error::OAuth(format!(
+            "the device authorization answer asks to wait too long (expires_in {} s, interval {} s)",
+            expires_in.as_secs(),
+            interval.as_secs()
+        )));
+    }
+    Ok(())
 }
 
 /// An error body of the token endpoint, as far as the progress cares.
@@ -135,4 +155,21 @@ where
     };
     progress.finish(result.is_ok());
     Ok(result?.access_token().clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::{Progress, Style};
+
+    #[test]
+    fn absurd_waits_are_refused_not_panics() {
+        let huge = Duration::from_secs(u64::MAX);
+        assert!(check_timing(huge, Duration::from_secs(5)).is_err());
+        assert!(check_timing(Duration::from_secs(600), huge).is_err());
+        assert!(check_timing(Duration::from_secs(600), Duration::from_secs(5)).is_ok());
+        // The progress survives them too, and a slow_down beyond them.
+        let progress = Progress::new(Style::Plain, huge, huge);
+        progress.polled(crate::progress::Poll::SlowDown);
+    }
 }

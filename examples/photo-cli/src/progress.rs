@@ -63,7 +63,9 @@ impl Progress {
         Self {
             style,
             interval: Cell::new(interval),
-            expires_at: Instant::now() + expires_in,
+            expires_at: Instant::now()
+                .checked_add(expires_in)
+                .unwrap_or_else(Instant::now),
             polls: Cell::new(0),
             frame: Cell::new(0),
             last: Cell::new(Poll::Pending),
@@ -83,7 +85,7 @@ impl Progress {
         match (self.style, outcome) {
             (Style::Hidden, _) | (_, Poll::Done) => {}
             (_, Poll::SlowDown) => {
-                let next = self.interval.get() + Duration::from_secs(5);
+                let next = self.interval.get().saturating_add(Duration::from_secs(5));
                 self.interval.set(next);
                 self.line(&format!(
                     "The provider asked photo-cli to slow down: checking every {} s now.",
