@@ -342,7 +342,33 @@ fn display_text(map: &Map<String, Value>, name: &str) -> Result<Option<String>, 
             "{name} must not contain control characters"
         )));
     }
+    if s.chars().any(is_invisible_format) {
+        return Err(bad_metadata(format!(
+            "{name} must not contain invisible or direction-changing characters"
+        )));
+    }
     Ok(Some(s))
+}
+
+/// Unicode format characters that change how a name reads without being
+/// seen: bidirectional overrides and isolates (a name such as
+/// `Evil\u{202E}pohStnirP` shows as "EvilPrintShop"), zero-width characters,
+/// the soft hyphen and tag characters. A self-chosen name on a consent page
+/// must read as it is (RFC 7591 §5: the page shows what the client claims).
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// A display URI (`client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, RFC

@@ -368,6 +368,20 @@ async fn every_metadata_error_is_answered_400_with_its_code_rfc7591_3_2_2() {
             r#"{"redirect_uris":["https://a.example/cb"],"logo_uri":"javascript:x"}"#,
             "invalid_client_metadata",
         ),
+        // A name that reads as another (RFC 7591 §5): bidi overrides and
+        // invisible characters are refused like control characters.
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Evil\u202epohStnirP"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"Print\u200bShop"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"A\u2067B"}"#,
+            "invalid_client_metadata",
+        ),
         ("{", "invalid_client_metadata"),
     ] {
         let (status, v) = register(&f, body).await;
