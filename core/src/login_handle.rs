@@ -25,8 +25,12 @@ use crate::storage::PendingAuthorization;
 pub(crate) const PREFIX: &str = "tsl_";
 
 /// The longest handle unsealed: what a request within the parameter limits
-/// can make, with room to spare. Longer text is not even decoded.
-const MAX_HANDLE_BYTES: usize = 16 * 1024;
+/// can make, with room to spare. Longer text is not even decoded. The worst
+/// case is a 2 KiB `state` of control characters, each escaped in JSON as six
+/// bytes (12 KiB), with the other values at their 2 KiB limits (~21 KiB of
+/// JSON, ~28 KiB in base64): a request the server accepted must never make a
+/// handle it will not open.
+const MAX_HANDLE_BYTES: usize = 32 * 1024;
 
 /// The key that seals login handles. Each server makes its own at random
 /// unless given one ([`crate::ServerBuilder::login_handle_key`]), which

@@ -224,6 +224,23 @@ async fn a_signed_in_flood_of_consent_prompts_is_bounded_per_owner() {
     ));
 }
 
+/// A request accepted with the largest `state` there is (2 KiB of control
+/// characters, each six bytes once escaped in the sealed JSON) makes a login
+/// handle the server opens again: its owner can sign in.
+#[tokio::test]
+async fn the_largest_accepted_request_makes_a_handle_that_opens() {
+    let f = fixture();
+    let state = "%01".repeat(2048);
+    let handle = login_handle(&f, &state).await;
+    assert!(handle.len() > 16 * 1024, "{}", handle.len());
+    assert!(f.server.pending(&handle).await.unwrap().is_some());
+    let alice = Subject::new("alice");
+    assert!(matches!(
+        f.server.resume(&handle, &alice).await,
+        AuthorizeOutcome::Consent(_)
+    ));
+}
+
 #[tokio::test]
 async fn login_handles_cannot_be_altered_and_expire() {
     let f = fixture();
