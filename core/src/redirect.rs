@@ -131,15 +131,23 @@ impl RedirectUri {
     }
 }
 
-/// For `http://127.0.0.1[:port]/rest` or `http://[::1][:port]/rest`, the URI
-/// without the port; `None` for anything else (RFC 8252 §7.3, §8.3: `localhost`
-/// is not given port freedom).
+/// For `http://127.0.0.1[:port]/rest`, `http://[::1][:port]/rest` or
+/// `http://localhost[:port]/rest`, the URI without the port; `None` for
+/// anything else (RFC 8252 §7.3). RFC 8252 §8.3 does not recommend
+/// `localhost` but says it functions like the IP literals, and native MCP
+/// clients register it (MCP authorization 2025-11-25's own client metadata
+/// example is `http://localhost:3000/callback`; published client ID metadata
+/// documents list `http://localhost/callback` and then listen on any free
+/// port), so it gets the same port freedom: whoever can listen on one of
+/// its ports can listen on the IP literal's as well.
 fn loopback_without_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
     let (host, after_host) = if let Some(r) = rest.strip_prefix("127.0.0.1") {
         ("127.0.0.1", r)
     } else if let Some(r) = rest.strip_prefix("[::1]") {
         ("[::1]", r)
+    } else if let Some(r) = rest.strip_prefix("localhost") {
+        ("localhost", r)
     } else {
         return None;
     };
@@ -227,6 +235,14 @@ mod tests {
         assert!(!r.matches("http://localhost:5000/callback"));
         let v6 = uri("http://[::1]/cb");
         assert!(v6.matches("http://[::1]:8080/cb"));
+        // `localhost` as well (RFC 8252 §8.3: it functions like them; MCP
+        // clients register it), never a host that merely begins with it.
+        let local = uri("http://localhost/callback");
+        assert!(local.matches("http://localhost:53124/callback"));
+        assert!(!local.matches("http://127.0.0.1:53124/callback"));
+        assert!(!local.matches("http://localhost.evil.com:80/callback"));
+        assert!(!local.matches("http://localhost:53124/other"));
+        assert!(!local.matches("http://localhost:0/callback"));
     }
 
     #[test]
@@ -251,6 +267,9 @@ mod tests {
         assert!(!r.matches_any_loopback_port("http://127.0.0.1:9002/other"));
         assert!(!r.matches_any_loopback_port("http://[::1]:9001/callback"));
         assert!(!r.matches_any_loopback_port("http://localhost:9001/callback"));
+        let local = uri("http://localhost:3000/callback");
+        assert!(local.matches_any_loopback_port("http://localhost:53124/callback"));
+        assert!(!local.matches("http://localhost:53124/callback"));
         assert!(!r.matches_any_loopback_port("https://127.0.0.1:9001/callback"));
         let v6 = uri("http://[::1]:7/cb");
         assert!(v6.matches_any_loopback_port("http://[::1]:8080/cb"));
