@@ -27,9 +27,14 @@ use crate::params::{MAX_PARAMETER_BYTES, Params};
 pub(crate) const RESOURCE: &str = "resource";
 
 /// A resource indicator (RFC 8707 §2): an absolute URI (RFC 3986 §4.3)
-/// without a fragment, at most 2 KiB. Two indicators are the same resource
-/// when their text is identical; nothing is normalised, so the value a
-/// client sends must be the configured one exactly.
+/// without a fragment, at most 2 KiB. A requested indicator names a
+/// configured resource when its text is identical or, for an `http(s)`
+/// URL, when the two are equal after RFC 3986 §6.2.2 normalisation (the
+/// case of scheme and host, an empty path as `/`, the default port, dot
+/// segments): MCP clients send `new URL(resource).href`, which turns a
+/// configured `https://mcp.example` into `https://mcp.example/`
+/// ([`same_resource`](Self::same_resource)). The configured text is what
+/// the grant keeps, and what `aud` says.
 ///
 /// ```
 /// use tessera::ResourceIndicator;
@@ -90,6 +95,47 @@ impl ResourceIndicator {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether `other` names the same resource: the same text, or two
+    /// `http(s)` URLs equal once normalised (RFC 3986 §6.2.2; MCP
+    /// authorization 2025-11-25, canonical server URI: servers SHOULD
+    /// accept the case of scheme and host, and a trailing slash on an
+    /// empty path).
+    ///
+    /// ```
+    /// use tessera::ResourceIndicator;
+    /// let mcp = ResourceIndicator::new("https://mcp.example").unwrap();
+    /// let sent = ResourceIndicator::new("HTTPS://MCP.example:443/").unwrap();
+    /// assert!(mcp.same_resource(&sent));
+    /// let other = ResourceIndicator::new("https://mcp.example/other").unwrap();
+    /// assert!(!mcp.same_resource(&other));
+    /// ```
+    pub fn same_resource(&self, other: &Self) -> bool {
+        if self.0 == other.0 {
+            return true;
+        }
+        let web = |u: &url::Url| matches!(u.scheme(), "http" | "https") && u.has_host();
+        match (url::Url::parse(&self.0), url::Url::parse(&other.0)) {
+            (Ok(a), Ok(b)) => web(&a) && web(&b) && a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The configured resource `requested` names ([`ResourceIndicator::same_resource`]),
+/// in its configured text; `None` when the server has no such resource.
+fn configured(
+    requested: ResourceIndicator,
+    config: &crate::config::Config,
+) -> Option<ResourceIndicator> {
+    if config.resources.contains(&requested) {
+        return Some(requested);
+    }
+    config
+        .resources
+        .iter()
+        .find(|r| r.same_resource(&requested))
+        .cloned()
 }
 
 impl std::fmt::Debug for ResourceIndicator {
@@ -162,11 +208,11 @@ pub(crate) fn resolve(
     let Some(resource) = requested.or_else(|| config.default_resource.clone()) else {
         return Ok(None);
     };
-    if !config.resources.contains(&resource) {
+    let Some(resource) = configured(resource, config) else {
         return Err(
             OAuthError::invalid_target("unknown resource").with_reason(Reason::TargetUnknown)
         );
-    }
+    };
     if !client.allows_resource(&resource) {
         let text = if sent {
             "the client may not request this resource"
@@ -215,7 +261,7 @@ pub(crate) fn check_unchanged(
 ) -> Result<(), OAuthError> {
     match requested_resource(params)? {
         None => Ok(()),
-        Some(r) if Some(&r) == granted => Ok(()),
+        Some(r) if granted.is_some_and(|g| g.same_resource(&r)) => Ok(()),
         Some(_) => Err(OAuthError::invalid_target(
             "resource differs from the one this grant was issued for",
         )

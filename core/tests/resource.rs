@@ -753,3 +753,75 @@ async fn without_a_default_a_device_cannot_add_a_resource_at_the_token_request()
     let (status, body) = device_token(&s, "shop", &device, "").await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// MCP clients send the resource as `new URL(resource).href`: a configured
+/// `https://root.example` arrives as `https://root.example/`, and the case of
+/// scheme and host or a default port may differ (MCP authorization
+/// 2025-11-25, canonical server URI; RFC 3986 §6.2.2). Such a request names
+/// the configured resource, which the grant keeps in its configured text;
+/// another path is another resource.
+#[tokio::test]
+async fn a_resource_is_recognised_after_uri_normalisation() {
+    let root = "https://root.example";
+    let s = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([Client::confidential(
+            ClientId::new("shop").unwrap(),
+            "shop",
+            SecretHash::of("s"),
+        )
+        .with_redirect_uri(RedirectUri::new("https://shop.example/cb").unwrap())
+        .with_grant_types(["authorization_code", "client_credentials"])
+        .with_scope(Scope::parse("photos.read").unwrap())])))
+        .protected_resource(ProtectedResource::new(r(root)).unwrap())
+        .protected_resource(ProtectedResource::new(r(MCP)).unwrap())
+        .build()
+        .unwrap();
+    let cc = |resource: &str| {
+        format!(
+            "grant_type=client_credentials&resource={}",
+            url::form_urlencoded::byte_serialize(resource.as_bytes()).collect::<String>()
+        )
+    };
+    for (sent, granted) in [
+        ("https://root.example/", root),
+        ("HTTPS://Root.Example", root),
+        ("https://root.example:443/", root),
+        ("https://AS.example/mcp", MCP),
+        ("https://as.example/./mcp", MCP),
+    ] {
+        let (status, body) = token(&s, "shop", &cc(sent)).await;
+        assert_eq!(status, 200, "{sent}: {body}");
+        let access = body["access_token"].as_str().unwrap();
+        let bearer = format!("Bearer {access}");
+        let info = s.verify_bearer_for(&r(granted), Some(&bearer), None).await;
+        assert!(info.is_ok(), "{sent}");
+    }
+    for other in [
+        "https://root.example/x",
+        "https://root.example:8443/",
+        "http://root.example/",
+        "https://as.example/mcp/",
+        "https://as.example/MCP",
+    ] {
+        let (status, body) = token(&s, "shop", &cc(other)).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_target")),
+            "{other}"
+        );
+    }
+    // The code flow: requested in one spelling, repeated in another.
+    let c = code(&s, "shop", "&resource=https%3A%2F%2Froot.example%2F")
+        .await
+        .unwrap();
+    let (status, body) = token(
+        &s,
+        "shop",
+        &format!(
+            "grant_type=authorization_code&code={c}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&code_verifier={VERIFIER}&resource=https%3A%2F%2Froot.example"
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
