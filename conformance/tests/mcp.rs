@@ -485,6 +485,25 @@ async fn valid_token_initializes() {
                 && json.pointer("/result/capabilities/tools").is_some(),
             "expected an initialize result with serverInfo and the tools capability",
         )?;
+        // Streamable HTTP transport, security warning: a present `Origin`
+        // is validated, and an invalid one is 403; the server's own origin
+        // and a local app's pass.
+        let bearer = format!("Bearer {}", tokens.access);
+        let own = url::Url::parse(&mcp_url(&ctx))
+            .map_err(|e| Failure::new(e.to_string()))?
+            .origin()
+            .ascii_serialization();
+        for (origin, status) in [
+            ("https://evil.example", 403),
+            (own.as_str(), 200),
+            ("http://localhost:6274", 200),
+        ] {
+            let ex = ctx
+                .http
+                .send(initialize(&ctx, Some(&bearer)).header("origin", origin))
+                .await?;
+            ex.expect_status(status)?;
+        }
         Ok(())
     })
     .await;

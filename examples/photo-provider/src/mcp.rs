@@ -100,14 +100,20 @@ impl ServerHandler for PhotoBookMcp {
 /// answers, bodies capped at `max_body_bytes`, and DNS-rebinding protection
 /// that accepts the issuer's host and loopback names.
 ///
-/// `Origin` is not restricted: the endpoint takes no ambient credentials
-/// (no cookies, only an `Authorization` header a page must hold the token
-/// for), and the `Host` check already stops DNS rebinding.
+/// `Origin`, when a request carries one, must be the issuer's own origin or
+/// a loopback one (any port: a local MCP inspector or desktop app), else
+/// 403 (MCP Streamable HTTP transport, security warning: servers MUST
+/// validate `Origin` and answer 403 to an invalid one). Clients that are
+/// not pages send none and pass.
 fn service(
     issuer: &str,
     max_body_bytes: usize,
 ) -> StreamableHttpService<PhotoBookMcp, NeverSessionManager> {
     let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let mut origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|host| [format!("http://{host}:*"), format!("https://{host}:*")])
+        .collect();
     if let Ok(u) = url::Url::parse(issuer)
         && let Some(host) = u.host_str()
     {
@@ -116,12 +122,16 @@ fn service(
                 .trim_end_matches(']')
                 .to_owned(),
         );
+        if let Some(port) = u.port_or_known_default() {
+            origins.push(format!("{}://{host}:{port}", u.scheme()));
+        }
     }
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
         .with_sse_keep_alive(None)
         .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
         .with_max_request_body_bytes(max_body_bytes);
     StreamableHttpService::new(
         || Ok(PhotoBookMcp::new()),
