@@ -27,19 +27,23 @@ use tessera_conformance::flow::{self, Decision};
 use tessera_conformance::http::{Exchange, Request};
 use tessera_conformance::{CheckResult, Ctx, Failure, Provider, Target};
 
-const BIN: &str = "photo-provider";
+/// Both providers serve `/mcp` (DEMO-CONTRACT: the rocket one is "the same
+/// provider").
+const BINS: [&str; 2] = ["photo-provider", "photo-provider-rocket"];
 
-/// Runs `check` against a fresh `photo-provider` (memory store).
+/// Runs `check` against a fresh provider of each kind (memory store).
 async fn run<F, Fut>(name: &str, check: F)
 where
-    F: FnOnce(Target) -> Fut,
+    F: Fn(Target) -> Fut,
     Fut: Future<Output = CheckResult>,
 {
-    let provider = match Provider::start(BIN, "memory").await {
-        Ok(p) => p,
-        Err(e) => panic!("cannot start {BIN}: {e}"),
-    };
-    provider.run(name, check).await;
+    for bin in BINS {
+        let provider = match Provider::start(bin, "memory").await {
+            Ok(p) => p,
+            Err(e) => panic!("cannot start {bin}: {e}"),
+        };
+        provider.run(&format!("{bin}: {name}"), &check).await;
+    }
 }
 
 /// `{issuer}/mcp`.

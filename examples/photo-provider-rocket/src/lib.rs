@@ -15,6 +15,7 @@
 //! | `POST /device/login` | form `csrf_token`, `user_code`, `username`, `password` |
 //! | `POST /device/consent` | form `csrf_token`, `user_code`, `decision` = `allow` / `deny` |
 //! | `GET /api/photos` | bearer token with `photos.read`: `{"owner", "photos": [{"id", "title", "owner"}]}` |
+//! | `POST /mcp` (and `GET`, `DELETE`) | the MCP server (Streamable HTTP), bearer token for `{issuer}/mcp` with `photos.read`: `photobook::mcp`, as on the axum provider |
 //! | `GET /.well-known/oauth-authorization-server`, `/token`, `/revoke`, `/introspect`, `/device_authorization` | `tessera_rocket::fairing` |
 //! | `GET /` | a short page about the provider |
 //!
@@ -108,6 +109,7 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
     let login = format!("{}/login", base);
     let consent = format!("{}/consent", base);
     let api = format!("{prefix}/api/photos");
+    let mcp = format!("{prefix}{}", photobook::MCP_PATH);
     // Every other method on a page's path: `405` with `Allow`, as axum's
     // method routers answer.
     let mut not_allowed = Vec::new();
@@ -115,6 +117,7 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
         (authorize, "GET,HEAD"),
         (root, "GET,HEAD"),
         (api.as_str(), "GET,HEAD"),
+        (mcp.as_str(), "GET,HEAD,POST,DELETE"),
         (login.as_str(), "POST"),
         (consent.as_str(), "POST"),
     ] {
@@ -153,7 +156,7 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
         )
         .mount(pages_base, routes![login_form, consent_form])
         .mount("/", device_routes)
-        .mount(prefix_base, routes![photos])
+        .mount(prefix_base, routes![photos, mcp_post, mcp_get, mcp_delete])
         .mount("/", not_allowed)
         .register("/", catchers![not_found, any_error]))
 }
@@ -400,7 +403,7 @@ async fn consent_form(
     }
 }
 
-/// The scope `GET /api/photos` needs.
+/// The scope `GET /api/photos` and `/mcp` need.
 struct PhotosRead;
 
 impl RequiredScopes for PhotosRead {
@@ -423,6 +426,121 @@ fn photos(_exact: ExactPath, token: Scoped<PhotosRead>) -> TesseraResponse {
         ],
         body,
     })
+}
+
+/// What `/mcp` passes on to the MCP service: the request's method, path
+/// and query, and headers (rocket drops the ones that are not UTF-8).
+struct McpRequest {
+    method: &'static str,
+    uri: String,
+    headers: Vec<(String, String)>,
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for McpRequest {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(req: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        Outcome::Success(Self {
+            method: req.method().as_str(),
+            uri: req.uri().to_string(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|h| (h.name().as_str().to_owned(), h.value().to_owned()))
+                .collect(),
+        })
+    }
+}
+
+/// `{issuer}/mcp` (DEMO-CONTRACT "MCP server"), as on the axum provider: the
+/// bearer guard checks the token (audience `{issuer}/mcp`, scope
+/// `photos.read`; its refusals name the resource's metadata, RFC 9728 §5.1),
+/// then the shared MCP service answers (`photobook::mcp`); never cached.
+async fn mcp(
+    token: Scoped<PhotosRead>,
+    request: McpRequest,
+    body: Vec<u8>,
+    demo: &Demo,
+) -> TesseraResponse {
+    let answer = photobook::mcp::call(
+        demo.mcp(),
+        request.method,
+        &request.uri,
+        &request.headers,
+        body,
+        token.token().clone(),
+    )
+    .await;
+    McpResponse(answer).into()
+}
+
+#[post("/mcp", data = "<body>")]
+async fn mcp_post(
+    _exact: ExactPath,
+    token: Scoped<PhotosRead>,
+    request: McpRequest,
+    body: FormBody,
+    demo: &State<Demo>,
+) -> TesseraResponse {
+    match body.bytes(demo) {
+        Ok(body) => mcp(token, request, body.to_vec(), demo).await,
+        Err(page) => page,
+    }
+}
+
+#[get("/mcp")]
+async fn mcp_get(
+    _exact: ExactPath,
+    token: Scoped<PhotosRead>,
+    request: McpRequest,
+    demo: &State<Demo>,
+) -> TesseraResponse {
+    mcp(token, request, Vec::new(), demo).await
+}
+
+#[rocket::delete("/mcp")]
+async fn mcp_delete(
+    _exact: ExactPath,
+    token: Scoped<PhotosRead>,
+    request: McpRequest,
+    demo: &State<Demo>,
+) -> TesseraResponse {
+    mcp(token, request, Vec::new(), demo).await
+}
+
+/// An MCP answer as a rocket answer, with `Cache-Control: no-store`.
+struct McpResponse(photobook::mcp::McpAnswer);
+
+impl From<McpResponse> for TesseraResponse {
+    fn from(McpResponse(answer): McpResponse) -> Self {
+        let mut headers: Vec<(&'static str, std::borrow::Cow<'static, str>)> = answer
+            .headers
+            .into_iter()
+            .filter_map(|(name, value)| Some((mcp_header(&name)?, value.into())))
+            .collect();
+        headers.push(("cache-control", "no-store".into()));
+        TesseraResponse(HttpResponse {
+            status: answer.status,
+            headers,
+            body: answer.body,
+        })
+    }
+}
+
+/// The headers an MCP answer may carry, by their static names (the answer
+/// type names headers statically); others are not passed on.
+fn mcp_header(name: &str) -> Option<&'static str> {
+    [
+        "content-type",
+        "allow",
+        "mcp-session-id",
+        "mcp-protocol-version",
+        "www-authenticate",
+        "retry-after",
+    ]
+    .into_iter()
+    .find(|known| known.eq_ignore_ascii_case(name))
 }
 
 #[catch(404)]

@@ -57,6 +57,7 @@ pub mod device;
 pub mod flow;
 pub mod logging;
 pub mod logsafe;
+pub mod mcp;
 pub mod pages;
 pub mod photos;
 pub mod session;
@@ -230,6 +231,9 @@ struct Inner {
     account_tags: AccountTag,
     /// One sign-in attempt per account at a time.
     account_locks: flow::AccountLocks,
+    /// The MCP server at `{issuer}/mcp`, for a framework that does not run
+    /// tower services ([`mcp::call`]).
+    mcp: mcp::McpService,
 }
 
 impl std::fmt::Debug for Inner {
@@ -254,8 +258,10 @@ impl Demo {
     /// throttled account may sign in again.
     pub fn with_clock(server: Server, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         let secure_cookies = server.config().issuer.starts_with("https://");
+        let mcp = mcp::service(&server.config().issuer, server.config().max_body_bytes);
         Ok(Self {
             inner: Arc::new(Inner {
+                mcp,
                 server,
                 sessions: Sessions::new(),
                 pages: Pages::new()?,
@@ -278,6 +284,11 @@ impl Demo {
     /// The Tessera server, for the adapter's endpoints and bearer checks.
     pub fn server(&self) -> &Server {
         &self.inner.server
+    }
+
+    /// The MCP service at `{issuer}/mcp` ([`mcp::call`]).
+    pub fn mcp(&self) -> &mcp::McpService {
+        &self.inner.mcp
     }
 
     /// The session table (signed-in sessions; nobody else has one).

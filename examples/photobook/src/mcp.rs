@@ -1,0 +1,191 @@
+//! PhotoBook's MCP server (DEMO-CONTRACT "MCP server"), shared by both
+//! providers: the handler with its one tool, `list_photos` (the token
+//! owner's photos, the same JSON as `GET /api/photos`, as text content), and
+//! the official Rust SDK's (`rmcp`) Streamable HTTP service that serves it.
+//!
+//! The axum provider routes `{issuer}/mcp` to [`service`] behind
+//! `tessera_axum::require_scope`; the rocket provider, whose framework does
+//! not run tower services, checks the token with `tessera_rocket`'s guard and
+//! hands the request to [`call`].
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use http_body_util::{BodyExt, Full};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::Extension;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use tessera::AccessToken;
+
+use crate::logsafe::escape;
+use crate::photos::photos_for;
+
+/// The MCP service type both providers run.
+pub type McpService = StreamableHttpService<PhotoBookMcp, NeverSessionManager>;
+
+/// The MCP server's handler: one tool, `list_photos`.
+///
+/// It holds no state of its own; who is asking comes with each request, as
+/// the [`AccessToken`] the bearer guard validated (rmcp hands the HTTP
+/// request's [`Parts`], extensions included, to the tool).
+#[derive(Debug, Clone)]
+pub struct PhotoBookMcp {
+    tool_router: ToolRouter<Self>,
+}
+
+impl Default for PhotoBookMcp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[tool_router]
+impl PhotoBookMcp {
+    /// A handler with its tools.
+    pub fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The token owner's photos as JSON text: `{"owner", "photos": [...]}`.
+    #[tool(
+        description = "List the photos of the PhotoBook user who authorized this client, as JSON: {\"owner\": ..., \"photos\": [{\"id\", \"title\"}, ...]}",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_photos(
+        &self,
+        Extension(parts): Extension<Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        // The guard in front of the endpoint put it there; without it the
+        // request never reached rmcp.
+        let Some(token) = parts.extensions.get::<AccessToken>() else {
+            return Err(ErrorData::internal_error("no validated access token", None));
+        };
+        let list = photos_for(token);
+        let text = serde_json::to_string(&list)
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        tracing::info!(
+            principal = %escape(token.principal()),
+            client = %escape(token.client_id.as_str()),
+            "photos listed over MCP"
+        );
+        Ok(CallToolResult::success(vec![ContentBlock::text(text)]))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for PhotoBookMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("photobook", env!("CARGO_PKG_VERSION")))
+            .with_instructions("PhotoBook: call `list_photos` to list the signed-in user's photos.")
+    }
+}
+
+/// The rmcp Streamable HTTP service for the issuer `issuer`: stateless (no `Mcp-Session-Id`, so an
+/// authenticated client cannot make the server keep sessions), plain JSON
+/// answers, bodies capped at `max_body_bytes`, and DNS-rebinding protection
+/// that accepts the issuer's host and loopback names.
+///
+/// `Origin`, when a request carries one, must be the issuer's own origin or
+/// a loopback one (any port: a local MCP inspector or desktop app), else
+/// 403 (MCP Streamable HTTP transport, security warning: servers MUST
+/// validate `Origin` and answer 403 to an invalid one). Clients that are
+/// not pages send none and pass.
+pub fn service(
+    issuer: &str,
+    max_body_bytes: usize,
+) -> StreamableHttpService<PhotoBookMcp, NeverSessionManager> {
+    let mut hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    let mut origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|host| [format!("http://{host}:*"), format!("https://{host}:*")])
+        .collect();
+    if let Ok(u) = url::Url::parse(issuer)
+        && let Some(host) = u.host_str()
+    {
+        hosts.push(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        );
+        if let Some(port) = u.port_or_known_default() {
+            origins.push(format!("{}://{host}:{port}", u.scheme()));
+        }
+    }
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_max_request_body_bytes(max_body_bytes);
+    StreamableHttpService::new(
+        || Ok(PhotoBookMcp::new()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// One MCP answer, framework-neutral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body (JSON: the service answers with plain JSON, never a stream).
+    pub body: Vec<u8>,
+}
+
+/// Serves one request with `service` for a framework that does not run tower
+/// services: `method`, `uri` (path and query), the request's `headers`
+/// (`Host`, `Origin`, `Accept`, `Content-Type`, `MCP-Protocol-Version`, ...)
+/// and `body`, from a client whose `token` the caller's bearer guard
+/// validated (the tool reads it from the request's extensions).
+pub async fn call(
+    service: &McpService,
+    method: &str,
+    uri: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    token: AccessToken,
+) -> McpAnswer {
+    let mut request = http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let mut request = match request.body(Full::new(bytes::Bytes::from(body))) {
+        Ok(request) => request,
+        Err(e) => {
+            tracing::info!(error = %e, "MCP request refused: not a valid HTTP request");
+            return McpAnswer {
+                status: 400,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: b"Bad Request".to_vec(),
+            };
+        }
+    };
+    request.extensions_mut().insert(token);
+    let response = service.handle(request).await;
+    let (parts, body) = response.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(never) => match never {},
+    };
+    McpAnswer {
+        status: parts.status.as_u16(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body,
+    }
+}
