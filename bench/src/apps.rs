@@ -75,13 +75,20 @@ pub fn provider_app(server: Server) -> Result<Router, BoxError> {
 }
 
 /// Mints authorization codes through the core, as the provider's login and
-/// consent pages would: `authorize` (alice logged in) then `decide(Allow)`.
+/// consent pages would: `authorize` (a user logged in) then `decide(Allow)`.
+/// The codes are spread over many users, as a server's are: the built-in
+/// limiter allows one owner 60 consent prompts a minute
+/// (`Action::ConsentPrompt`).
 #[derive(Debug)]
 pub struct CodeMinter {
     server: Server,
     query: Arc<str>,
-    owner: Subject,
+    owners: Vec<Subject>,
+    next_owner: std::sync::atomic::AtomicUsize,
 }
+
+/// How many users [`CodeMinter`] spreads its codes over.
+const OWNERS: usize = 50_000;
 
 impl CodeMinter {
     pub fn new(server: Server) -> Self {
@@ -93,29 +100,38 @@ impl CodeMinter {
         Self {
             server,
             query: query.into(),
-            owner: Subject::new("alice"),
+            owners: (0..OWNERS)
+                .map(|i| Subject::new(format!("user{i}")))
+                .collect(),
+            next_owner: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
+    /// A code of the next user in turn.
     pub async fn code(&self) -> Result<String, BoxError> {
-        let handle = match self.server.authorize(&self.query, Some(&self.owner)).await {
+        let n = self
+            .next_owner
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.code_for(&self.owners[n % OWNERS]).await
+    }
+
+    async fn code_for(&self, owner: &Subject) -> Result<String, BoxError> {
+        let handle = match self.server.authorize(&self.query, Some(owner)).await {
             AuthorizeOutcome::Consent(p) => p.handle,
             other => return Err(format!("expected a consent prompt, got {other:?}").into()),
         };
-        match self
-            .server
-            .decide(&handle, &self.owner, Decision::Allow)
-            .await
-        {
+        match self.server.decide(&handle, owner, Decision::Allow).await {
             AuthorizeOutcome::Redirect(r) => query_param(r.location(), "code")
                 .ok_or_else(|| format!("no code in {}", r.location()).into()),
             other => Err(format!("expected a redirect, got {other:?}").into()),
         }
     }
 
-    /// A code exchanged through the core: alice's (access, refresh) tokens.
+    /// A code exchanged through the core: alice's (access, refresh) tokens
+    /// (alice has photos: the protected API answers what the bare handler
+    /// does).
     pub async fn tokens(&self) -> Result<(String, String), BoxError> {
-        let code = self.code().await?;
+        let code = self.code_for(&Subject::new("alice")).await?;
         let body = format!(
             "grant_type=authorization_code&code={code}{}",
             exchange_tail()

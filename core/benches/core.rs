@@ -128,9 +128,15 @@ fn code_of(location: &str) -> String {
     code[..code.find('&').unwrap_or(code.len())].to_owned()
 }
 
+/// How many resource owners the code flows are spread over: the built-in
+/// limiter allows one owner 60 consent prompts a minute
+/// (`Action::ConsentPrompt`), and a server's code flows come from many users.
+const OWNERS: usize = 50_000;
+
 struct Fixture {
     server: Server,
-    alice: Subject,
+    owners: Vec<Subject>,
+    next_owner: std::cell::Cell<usize>,
     query: String,
     printshop: String,
     exchange_tail: String,
@@ -140,7 +146,10 @@ impl Fixture {
     fn new() -> Self {
         Self {
             server: server(),
-            alice: Subject::new("alice"),
+            owners: (0..OWNERS)
+                .map(|i| Subject::new(format!("user{i}")))
+                .collect(),
+            next_owner: std::cell::Cell::new(0),
             query: auth_query(),
             printshop: basic("printshop", PRINTSHOP_SECRET),
             exchange_tail: format!(
@@ -152,15 +161,14 @@ impl Fixture {
 
     /// authorize (owner logged in) -> consent page -> decide(Allow) -> the code.
     async fn code(&self) -> String {
-        let handle = match self.server.authorize(&self.query, Some(&self.alice)).await {
+        let n = self.next_owner.get();
+        self.next_owner.set((n + 1) % OWNERS);
+        let owner = &self.owners[n];
+        let handle = match self.server.authorize(&self.query, Some(owner)).await {
             AuthorizeOutcome::Consent(p) => p.handle,
             other => panic!("expected a consent prompt, got {other:?}"),
         };
-        match self
-            .server
-            .decide(&handle, &self.alice, Decision::Allow)
-            .await
-        {
+        match self.server.decide(&handle, owner, Decision::Allow).await {
             AuthorizeOutcome::Redirect(r) => code_of(r.location()),
             other => panic!("expected a redirect, got {other:?}"),
         }
