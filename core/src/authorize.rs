@@ -174,36 +174,35 @@ impl Prompt {
         self.words.describe(&self.scope)
     }
 
-    /// The host of [`redirect_uri`](Self::redirect_uri) (without port;
-    /// brackets kept for IPv6) and whether it is a loopback address
-    /// (`localhost`, `127.0.0.0/8`, `[::1]`, RFC 8252 §7.3): what a consent
-    /// page names. `None` for a URI without a host (a private-use scheme
-    /// such as `com.example.app:/cb`, RFC 8252 §7.1).
-    pub fn redirect_host(&self) -> Option<(&str, bool)> {
+    /// The host of [`redirect_uri`](Self::redirect_uri) as a browser reads
+    /// it (without port; brackets for IPv6; `127.0.0.1` for `127.1` or
+    /// `2130706433`) and whether it is a loopback address (`localhost` or a
+    /// name under it, `127.0.0.0/8`, `::1`; RFC 8252 §7.3, §8.3): what a
+    /// consent page names. `None` for a URI without a host (a private-use
+    /// scheme such as `com.example.app:/cb`, RFC 8252 §7.1).
+    pub fn redirect_host(&self) -> Option<(String, bool)> {
         redirect_host(&self.redirect_uri)
     }
 }
 
-/// The host part of an absolute URI's authority, and whether it is loopback.
-fn redirect_host(uri: &str) -> Option<(&str, bool)> {
-    let (_, rest) = uri.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if host_port.starts_with('[') {
-        let end = host_port.find(']')?;
-        host_port.get(..=end)?
-    } else {
-        host_port.split(':').next()?
+/// The host of a URI as the URL parser (and so the browser) reads it, and
+/// whether it is loopback: the text as registered may spell it otherwise.
+fn redirect_host(uri: &str) -> Option<(String, bool)> {
+    let url = url::Url::parse(uri).ok()?;
+    let loopback = match url.host()? {
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.');
+            name.eq_ignore_ascii_case("localhost")
+                || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
     };
+    let host = url.host_str()?;
     if host.is_empty() {
         return None;
     }
-    let loopback = host.eq_ignore_ascii_case("localhost")
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    Some((host, loopback))
+    Some((host.to_owned(), loopback))
 }
 
 impl std::fmt::Debug for Prompt {
@@ -478,25 +477,33 @@ mod tests {
 
     #[test]
     fn the_redirect_host_a_consent_page_names() {
-        let host = super::redirect_host;
-        assert_eq!(host("https://app.example/cb"), Some(("app.example", false)));
+        let host = |uri: &str| super::redirect_host(uri).map(|(h, l)| (h, l));
+        let some = |h: &str, l: bool| Some((h.to_owned(), l));
+        assert_eq!(host("https://app.example/cb"), some("app.example", false));
         assert_eq!(
-            host("https://u@app.example:8443/cb?x#y"),
-            Some(("app.example", false))
+            host("https://u@App.Example:8443/cb?x#y"),
+            some("app.example", false)
         );
         assert_eq!(
             host("http://127.0.0.1:9001/callback"),
-            Some(("127.0.0.1", true))
+            some("127.0.0.1", true)
         );
-        assert_eq!(host("http://127.8.0.1/cb"), Some(("127.8.0.1", true)));
-        assert_eq!(host("http://LOCALHOST:3000/cb"), Some(("LOCALHOST", true)));
-        assert_eq!(host("http://[::1]:8080/cb"), Some(("[::1]", true)));
+        assert_eq!(host("http://127.8.0.1/cb"), some("127.8.0.1", true));
+        assert_eq!(host("http://LOCALHOST:3000/cb"), some("localhost", true));
+        assert_eq!(host("http://app.localhost/cb"), some("app.localhost", true));
+        assert_eq!(host("http://[::1]:8080/cb"), some("[::1]", true));
         assert_eq!(
             host("https://[2001:db8::1]/cb"),
-            Some(("[2001:db8::1]", false))
+            some("[2001:db8::1]", false)
         );
+        // Other spellings of loopback are named as the browser reads them,
+        // and warned about (the registered text may hide it).
+        assert_eq!(host("http://2130706433/cb"), some("127.0.0.1", true));
+        assert_eq!(host("http://127.1/cb"), some("127.0.0.1", true));
+        assert_eq!(host("http://0x7f.0.0.1/cb"), some("127.0.0.1", true));
+        assert_eq!(host("http://[0:0::1]/cb"), some("[::1]", true));
+        assert_eq!(host("http://%6cocalhost/cb"), some("localhost", true));
         assert_eq!(host("com.example.app:/cb"), None);
-        assert_eq!(host("https:///cb"), None);
     }
 
     use super::*;

@@ -51,7 +51,7 @@ pub struct ConsentPage<'a> {
     /// redirect URI's), which the page names: where the code goes is what
     /// a person can check (MCP authorization 2025-11-25, client ID metadata
     /// documents). `None` for the device flow, which has none.
-    pub redirect_host: Option<&'a str>,
+    pub redirect_host: Option<String>,
     /// The redirect URI is a loopback address: the page warns that any app
     /// on the user's own machine could be the one receiving the code.
     pub redirect_loopback: bool,
@@ -112,11 +112,12 @@ impl std::fmt::Debug for ConsentPage<'_> {
 impl<'a> ConsentPage<'a> {
     /// The consent page for a prompt from the core.
     pub fn for_prompt(prompt: &'a Prompt, username: &'a str, csrf_token: &'a str) -> Self {
+        let redirect = prompt.redirect_host();
         Self {
             client_name: display_name(prompt),
             client_id: prompt.client.id.as_str(),
-            redirect_host: prompt.redirect_host().map(|(host, _)| host),
-            redirect_loopback: prompt.redirect_host().is_some_and(|(_, loopback)| loopback),
+            redirect_host: redirect.as_ref().map(|(host, _)| host.clone()),
+            redirect_loopback: redirect.is_some_and(|(_, loopback)| loopback),
             username,
             scopes: prompt
                 .scope_descriptions()
@@ -398,7 +399,7 @@ mod tests {
             client_host: None,
             resource: None,
             client_id: "printshop",
-            redirect_host: Some("127.0.0.1"),
+            redirect_host: Some("127.0.0.1".into()),
             redirect_loopback: true,
         });
         assert_eq!(html.matches("<form method=\"post\"").count(), 1);
@@ -457,7 +458,7 @@ mod tests {
             client_host: None,
             resource: None,
             client_id: "printshop",
-            redirect_host: Some("127.0.0.1"),
+            redirect_host: Some("127.0.0.1".into()),
             redirect_loopback: true,
         });
         assert!(
@@ -484,7 +485,7 @@ mod tests {
             client_host: Some("apps.example"),
             resource: None,
             client_id: "printshop",
-            redirect_host: Some("127.0.0.1"),
+            redirect_host: Some("127.0.0.1".into()),
             redirect_loopback: true,
         });
         assert!(
@@ -518,7 +519,7 @@ mod tests {
             client_host: None,
             resource: None,
             client_id: "printshop",
-            redirect_host: Some("127.0.0.1"),
+            redirect_host: Some("127.0.0.1".into()),
             redirect_loopback: true,
         };
         for shown in [format!("{login:?}"), format!("{consent:?}")] {
