@@ -370,22 +370,28 @@ impl RateLimiter for MemoryRateLimiter {
                     table.retain(|(a, _), w| locked(a, w) || rank(w) > cutoff);
                 }
             }
-            if table.len() >= self.capacity {
-                // Every counted key is locked (a flood of made-up accounts
-                // with wrong passwords). Not counting new keys would turn
-                // every limit off, the shared ones included, so the tenth
-                // of the locks that began first are forgotten instead: a
-                // guesser's lock is forgotten (5 more guesses) only after
-                // the flood has locked nine tenths of the capacity anew
-                // (450,000 wrong passwords by default), and every new key
-                // is counted.
-                let mut oldest: Vec<(OffsetDateTime, (Action, u64))> =
-                    table.iter().map(|(k, w)| (w.start, *k)).collect();
-                let cut = (oldest.len() / 10).min(oldest.len().saturating_sub(1));
-                if cut < oldest.len() {
-                    oldest.select_nth_unstable(cut);
+            // Each sweep frees at least a tenth of the table, so its O(n)
+            // pass under the lock is paid once per tenth of the capacity
+            // whatever the flood: when forgetting windows that are over and
+            // the weakest unlocked counts frees less (a table of locked keys
+            // with a few unlocked among them), the locks that began first
+            // go too (then, were there none, the oldest other counts). Not
+            // counting new keys instead would turn every limit off, the
+            // shared ones included: a guesser's lock is forgotten (5 more
+            // guesses) only after the flood has locked nine tenths of the
+            // capacity anew (450,000 wrong passwords by default), and every
+            // new key is counted.
+            let room = self.capacity.saturating_sub((self.capacity / 10).max(1));
+            if table.len() > room {
+                let mut oldest: Vec<(bool, OffsetDateTime, (Action, u64))> = table
+                    .iter()
+                    .map(|(k, w)| (!locked(&k.0, w), w.start, *k))
+                    .collect();
+                let excess = table.len() - room;
+                if excess < oldest.len() {
+                    oldest.select_nth_unstable(excess);
                 }
-                for (_, k) in oldest.iter().take(cut + 1) {
+                for (_, _, k) in oldest.iter().take(excess) {
                     table.remove(k);
                 }
                 let mut full_at = self.full_at.lock().unwrap_or_else(|p| p.into_inner());
@@ -513,6 +519,30 @@ mod tests {
         }
         assert!(l.check(Action::LoginFailure, "alice", later).is_err());
         assert!(l.check(Action::ClientRegistration, "open", later).is_err());
+    }
+
+    /// A table of locks with a few unlocked keys among them: every sweep
+    /// still frees a tenth of the table, so a flood of new keys (one wrong
+    /// password each) pays the O(n) sweep once per tenth of the capacity,
+    /// not on every attempt.
+    #[test]
+    fn every_sweep_frees_a_tenth_of_the_table() {
+        let l = MemoryRateLimiter::default().with_capacity(100);
+        for i in 0..99 {
+            for _ in 0..5 {
+                l.record(Action::LoginFailure, &format!("locked{i}"), T0);
+            }
+        }
+        l.record(Action::LoginFailure, "one", T0);
+        assert_eq!(l.table().len(), 100);
+        l.record(Action::LoginFailure, "new0", T0);
+        let after = l.table().len();
+        assert!(after <= 91, "{after}");
+        // The next nine new keys fit without a sweep.
+        for i in 1..10 {
+            l.record(Action::LoginFailure, &format!("new{i}"), T0);
+        }
+        assert_eq!(l.table().len(), after + 9);
     }
 
     #[test]
