@@ -188,7 +188,9 @@ impl Server {
     /// (RFC 8628 §3.1 uses RFC 6749 §5.2's codes; DEMO-CONTRACT names this
     /// case) rather than `invalid_client`, which would send its developer
     /// looking for a secret that would not help. Client ids are not secret:
-    /// this says nothing a front-channel request does not.
+    /// this says nothing a front-channel request does not. (RFC 6749 §5.2
+    /// words `unauthorized_client` for an authenticated client; the contract
+    /// asks it of this unauthenticated case too.)
     async fn device_refusal(
         &self,
         refusal: OAuthError,
@@ -204,6 +206,12 @@ impl Server {
             return refusal;
         };
         if params.get("client_secret").is_some() || params.get("client_assertion").is_some() {
+            return refusal;
+        }
+        // A URL-shaped id is a client ID metadata document: looking it up
+        // again could fetch the document a second time for a request that
+        // failed already (failures are not cached).
+        if id.starts_with("https://") || id.starts_with("http://") {
             return refusal;
         }
         match crate::client::lookup_client_str(&self.clients(), id).await {
