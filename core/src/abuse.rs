@@ -73,7 +73,7 @@ pub enum Action {
     DpopProof,
     /// A `private_key_jwt` client assertion (RFC 7523) of a client that
     /// registered itself with its own keys, all such clients under one key:
-    /// each assertion's `jti` is kept in the replay cache until its `exp`
+    /// each assertion's `jti` is kept in the replay cache until its `exp` (plus the skew)
     /// (up to 5 minutes), as with [`Action::DpopProof`].
     ClientAssertion,
     /// A consent prompt kept for a signed-in owner, keyed by the owner's
@@ -203,8 +203,9 @@ pub struct MemoryRateLimiter {
     capacity: usize,
     keys: RandomState,
     windows: Mutex<HashMap<(Action, u64), Window, RandomState>>,
-    /// The table's size, readable without the lock: while nothing failed
-    /// lately (the usual case), a check costs one atomic load.
+    /// The table's size, readable without the lock: while nothing was
+    /// counted (no failures, no consent prompts), a check costs one atomic
+    /// load; and an action without a limit never takes the lock.
     counted: AtomicUsize,
     /// When the table was last found full of locked keys: its warning is
     /// logged at most once a second, not on every attempt of a flood.

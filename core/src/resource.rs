@@ -29,9 +29,10 @@ pub(crate) const RESOURCE: &str = "resource";
 /// A resource indicator (RFC 8707 §2): an absolute URI (RFC 3986 §4.3)
 /// without a fragment, at most 2 KiB. A requested indicator names a
 /// configured resource when its text is identical or, for an `http(s)`
-/// URL, when the two are equal after RFC 3986 §6.2.2 normalisation (the
-/// case of scheme and host, an empty path as `/`, the default port, dot
-/// segments): MCP clients send `new URL(resource).href`, which turns a
+/// URL, when the two are equal as the WHATWG URL parser (the `url` crate,
+/// as browsers) normalises them, which covers RFC 3986 §6.2.2's (the case
+/// of scheme and host, an empty path as `/`, the default port, dot
+/// segments) and IPv4 spellings such as `127.1`: MCP clients send `new URL(resource).href`, which turns a
 /// configured `https://mcp.example` into `https://mcp.example/`
 /// ([`same_resource`](Self::same_resource)). The configured text is what
 /// the grant keeps, and what `aud` says.

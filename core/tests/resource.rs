@@ -525,6 +525,21 @@ async fn declaring_resources_is_checked_at_build() {
         ))
     );
     assert_eq!(build(MCP, API), Ok(()));
+    // Two spellings of one URL: a request for either would name both.
+    let twice = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::with_clients([])))
+        .protected_resource(ProtectedResource::new(r("https://a.example")).unwrap())
+        .resource(r("https://A.example:443/"))
+        .build()
+        .map(|_| ());
+    assert_eq!(
+        twice,
+        Err(BuildError::EquivalentResources(
+            "https://A.example:443/".into(),
+            "https://a.example".into()
+        ))
+    );
 }
 
 #[tokio::test]

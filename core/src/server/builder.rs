@@ -67,6 +67,11 @@ pub enum BuildError {
     /// `"`, a `\`, a control character or non-ASCII text).
     #[error("the realm {0:?} must be visible ASCII (spaces allowed) without `\"` or `\\`")]
     InvalidRealm(String),
+    /// Two configured resources are one URL once normalised (such as
+    /// `https://a.example` and `https://a.example/`): a request for either
+    /// would name both ([`ResourceIndicator::same_resource`](crate::ResourceIndicator::same_resource)).
+    #[error("the resources {0:?} and {1:?} are the same URL; configure one")]
+    EquivalentResources(String, String),
 }
 
 /// Every lifetime between one second and ten years.
@@ -419,6 +424,18 @@ impl ServerBuilder {
         // Written into every challenge as a quoted string, unescaped.
         if self.realm.is_empty() || crate::error::quote_safe(&self.realm) != self.realm {
             return Err(BuildError::InvalidRealm(self.realm));
+        }
+        if let Some((a, b)) = self.resources.iter().enumerate().find_map(|(i, a)| {
+            self.resources
+                .iter()
+                .skip(i + 1)
+                .find(|b| a.same_resource(b))
+                .map(|b| (a, b))
+        }) {
+            return Err(BuildError::EquivalentResources(
+                a.as_str().to_owned(),
+                b.as_str().to_owned(),
+            ));
         }
         let mut routes = Routes::compute(
             &issuer,

@@ -57,7 +57,8 @@
 //! - `exp` present, not passed, at most 5 minutes ahead by default
 //!   ([`JwtBearerGrant::with_max_lifetime`]); `nbf` and `iat` sane (30 s of skew);
 //! - `jti` present and used once: remembered per issuer in the store's
-//!   replay cache until `exp`, atomically across server instances.
+//!   replay cache until `exp` plus the allowed clock skew (an assertion is
+//!   accepted that long), atomically across server instances.
 //!
 //! A missing `assertion` is `invalid_request`. The client is authenticated
 //! (or, if public, identified) by the server before the grant runs, and
@@ -197,7 +198,8 @@ impl JwtBearerGrant {
     }
 
     /// Accepts `exp` up to `max_lifetime` ahead (at least 1 second, at most
-    /// 1 hour; 5 minutes by default). Each `jti` is remembered until `exp`.
+    /// 1 hour; 5 minutes by default). Each `jti` is remembered until `exp`
+    /// plus the clock skew.
     #[must_use]
     pub fn with_max_lifetime(mut self, max_lifetime: Duration) -> Self {
         self.max_lifetime = max_lifetime.clamp(Duration::seconds(1), Duration::hours(1));
