@@ -350,24 +350,34 @@ fn display_text(map: &Map<String, Value>, name: &str) -> Result<Option<String>, 
     Ok(Some(s))
 }
 
-/// Unicode format characters that change how a name reads without being
-/// seen: bidirectional overrides and isolates (a name such as
-/// `Evil\u{202E}pohStnirP` shows as "EvilPrintShop"), zero-width characters,
-/// the soft hyphen and tag characters. A self-chosen name on a consent page
+/// Unicode characters that change how a name reads without being seen
+/// (Unicode's default-ignorable code points, line and paragraph
+/// separators): bidirectional overrides and isolates (a name such as
+/// `Evil\u{202E}pohStnirP` shows as "EvilPrintShop"), zero-width
+/// characters, the soft hyphen, variation selectors, Hangul fillers (a
+/// name of U+3164 alone shows blank) and tag characters. A self-chosen name on a consent page
 /// must read as it is (RFC 7591 §5: the page shows what the client claims).
 fn is_invisible_format(c: char) -> bool {
     matches!(
         c,
         '\u{00AD}'
+            | '\u{034F}'
             | '\u{061C}'
-            | '\u{180E}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
             | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{E0000}'..='\u{E007F}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFB}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
     )
 }
 

@@ -382,6 +382,14 @@ async fn every_metadata_error_is_answered_400_with_its_code_rfc7591_3_2_2() {
             r#"{"redirect_uris":["https://a.example/cb"],"client_name":"A\u2067B"}"#,
             "invalid_client_metadata",
         ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"\u3164"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_name":"A\u2028B"}"#,
+            "invalid_client_metadata",
+        ),
         ("{", "invalid_client_metadata"),
     ] {
         let (status, v) = register(&f, body).await;
