@@ -409,12 +409,28 @@ async fn callback(
         .await
         .map_err(|e| token_error("code exchange", e))?;
     let link = link_from(&token, None)?;
-    app.inner
-        .sessions
-        .set_link(&session_id, &link)
-        .await
-        .map_err(store_down)?;
+    let replaced = {
+        let _guard = app.inner.locks.lock(&session_id).await;
+        let old = app
+            .inner
+            .sessions
+            .take_link(&session_id)
+            .await
+            .map_err(store_down)?;
+        app.inner
+            .sessions
+            .set_link(&session_id, &link)
+            .await
+            .map_err(store_down)?;
+        old
+    };
     tracing::info!("PhotoBook account linked");
+    // A link made again ("Connect PhotoBook" once linked) replaces the old
+    // one, whose tokens are revoked as on "Disconnect" (RFC 7009), not left
+    // valid for the rest of their refresh family's life.
+    if let Some(old) = replaced {
+        revoke(&app, old).await;
+    }
     // DEMO-CONTRACT: the dance ends on `/callback`, which shows the linked
     // user's photos (as `/photos` does, with the link just stored). A
     // reload finds its `state` taken and says the sign-in does not match.

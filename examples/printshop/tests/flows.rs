@@ -290,6 +290,20 @@ async fn disconnect_revokes_and_forgets() {
     assert!(state.revoked[0].starts_with("tsr_fake_refresh_"));
 }
 
+/// Connecting again while linked replaces the link, and the old link's
+/// refresh token is revoked (RFC 7009) rather than left valid.
+#[tokio::test]
+async fn connecting_again_revokes_the_old_link() {
+    let (fake, shop) = setup(Behaviour::default()).await;
+    let client = browser();
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+    assert!(fake.state().revoked.is_empty());
+    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
+    let state = fake.state();
+    assert_eq!(state.revoked.len(), 1);
+    assert!(state.revoked[0].starts_with("tsr_fake_refresh_"));
+}
+
 #[tokio::test]
 async fn provider_down_then_up() {
     // Reserve a port, then free it so nothing listens there yet.
