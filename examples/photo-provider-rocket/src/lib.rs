@@ -368,7 +368,13 @@ impl Handler for DeviceHandler {
                 Ok(body) => match self.page {
                     DevicePage::Login => demo.device_login(body, cookie).await,
                     DevicePage::Consent => demo.device_consent(body, cookie).await,
-                    _ => demo.device_submit(body, cookie).await,
+                    // The connection's address, never a header (RFC 8628
+                    // §5.1: wrong codes of a browser not signed in count
+                    // against it).
+                    _ => {
+                        let peer = req.remote().map(|addr| addr.ip());
+                        demo.device_submit_from(body, cookie, peer).await
+                    }
                 },
                 Err(page) => page.0,
             }

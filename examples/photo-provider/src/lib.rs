@@ -29,11 +29,14 @@ pub mod mcp;
 use std::io;
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, RawQuery, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRef, FromRequest, RawQuery, Request, State,
+};
 use axum::http::header::{CACHE_CONTROL, CONNECTION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -197,10 +200,17 @@ async fn device_page(
 
 async fn device_submit(
     State(demo): State<Demo>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     FormBody(body): FormBody,
 ) -> Response {
-    respond(demo.device_submit(&body, session_cookie(&headers)).await)
+    // Wrong codes from a browser not signed in count against its address
+    // (RFC 8628 §5.1): a fresh cookie is free, a fresh address is not.
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    respond(
+        demo.device_submit_from(&body, session_cookie(&headers), peer)
+            .await,
+    )
 }
 
 async fn device_login(
@@ -274,10 +284,13 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let demo = Demo::start_for(&args, &issuer).await?;
     tracing::info!(listen = %local, issuer = %issuer, store = %args.store, "PhotoBook provider started");
     println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
-    axum::serve(listener, app(demo))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(RunError::Serve)
+    axum::serve(
+        listener,
+        app(demo).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(RunError::Serve)
 }
 
 async fn shutdown_signal() {

@@ -22,6 +22,8 @@
 //! the per-account throttling of [`crate::flow`]. A user code is never
 //! logged.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tessera::{Decision, DevicePrompt, HttpResponse, Limited, UserCode, UserCodeError};
@@ -120,12 +122,25 @@ fn as_typed(typed: &str) -> &str {
     }
 }
 
-/// The limit key of whoever types codes: the signed-in user, else a digest
-/// of the browser's cookie (so the limiter holds no cookie).
-fn limit_key(browser: &str, user: Option<&str>) -> String {
-    match user {
-        Some(user) => format!("user:{user}"),
-        None => {
+/// The limit key of whoever types codes (RFC 8628 §5.1): the signed-in
+/// user; else the peer's address (an IPv6 one by its /64, what one host
+/// usually gets), since anyone can get a fresh cookie, and with it ten
+/// fresh guesses, by loading the page again; else, when the framework did
+/// not say who is connected, a digest of the browser's cookie (so the
+/// limiter holds no cookie). Behind a reverse proxy every anonymous browser
+/// shares the proxy's address: pass the client's own.
+fn limit_key(browser: &str, user: Option<&str>, peer: Option<IpAddr>) -> String {
+    match (user, peer) {
+        (Some(user), _) => format!("user:{user}"),
+        (None, Some(IpAddr::V4(ip))) => format!("ip:{ip}"),
+        (None, Some(IpAddr::V6(ip))) => match ip.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = ip.segments();
+                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        (None, None) => {
             let digest = Sha256::digest(browser.as_bytes());
             let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
             format!("browser:{hex}")
@@ -302,8 +317,20 @@ impl Demo {
 
     /// `POST {device}` with a form body (`application/x-www-form-urlencoded`).
     pub async fn device_submit(&self, body: &[u8], session_cookie: Option<&str>) -> HttpResponse {
+        self.device_submit_from(body, session_cookie, None).await
+    }
+
+    /// `POST {device}` from `peer`, the connection's address: wrong codes
+    /// of a browser that is not signed in count against it (see
+    /// [`Demo::device_submit_form`]).
+    pub async fn device_submit_from(
+        &self,
+        body: &[u8],
+        session_cookie: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> HttpResponse {
         match serde_urlencoded::from_bytes::<DeviceForm>(body) {
-            Ok(form) => self.device_submit_form(form, session_cookie).await,
+            Ok(form) => self.device_submit_form(form, session_cookie, peer).await,
             Err(_) => self.bad_form(),
         }
     }
@@ -311,13 +338,15 @@ impl Demo {
     /// `POST {device}`, with the form already parsed.
     ///
     /// In order: the CSRF token must be this browser's (else `403` and the
-    /// page again); the browser (or user) must not be throttled (else
-    /// `429`); the code must name a pending request (else `400` and the page
-    /// again). Then the consent page if signed in, else the login page.
+    /// page again); the user, or for a browser not signed in its `peer`
+    /// address (else its cookie), must not be throttled (else `429`); the
+    /// code must name a pending request (else `400` and the page again).
+    /// Then the consent page if signed in, else the login page.
     pub async fn device_submit_form(
         &self,
         form: DeviceForm,
         session_cookie: Option<&str>,
+        peer: Option<IpAddr>,
     ) -> HttpResponse {
         let sessions = &self.inner.sessions;
         let browser = session_cookie.filter(|c| Sessions::is_browser_id(c));
@@ -334,7 +363,7 @@ impl Demo {
             );
         };
         let session = sessions.get(browser);
-        let key = limit_key(browser, session.as_ref().map(|s| s.user.as_str()));
+        let key = limit_key(browser, session.as_ref().map(|s| s.user.as_str()), peer);
         let prompt = match self.inner.server.device_prompt(&form.user_code, &key).await {
             Ok(prompt) => prompt,
             Err(UserCodeError::Unknown) => {
@@ -409,7 +438,7 @@ impl Demo {
         let prompt = match self
             .inner
             .server
-            .device_prompt(&code, &limit_key(browser, None))
+            .device_prompt(&code, &limit_key(browser, None, None))
             .await
         {
             Ok(prompt) => prompt,
@@ -563,9 +592,18 @@ mod tests {
     #[test]
     fn limit_keys_hold_no_cookie() {
         let id = "a".repeat(43);
-        let key = limit_key(&id, None);
+        let key = limit_key(&id, None, None);
         assert!(key.starts_with("browser:") && !key.contains(&id));
-        assert_eq!(limit_key(&id, Some("alice")), "user:alice");
+        assert_eq!(limit_key(&id, Some("alice"), None), "user:alice");
+        // A browser not signed in counts by its address when known, an
+        // IPv6 one by its /64 (a fresh cookie is free; a fresh address not).
+        let v4: IpAddr = "203.0.113.7".parse().unwrap();
+        assert_eq!(limit_key(&id, None, Some(v4)), "ip:203.0.113.7");
+        let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+        assert_eq!(limit_key(&id, None, Some(v6)), "ip:2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(limit_key(&id, None, Some(mapped)), "ip:203.0.113.7");
+        assert_eq!(limit_key(&id, Some("alice"), Some(v4)), "user:alice");
         assert_eq!(normalised("bcdfghjk").as_deref(), Some("BCDF-GHJK"));
         assert_eq!(normalised("nope"), None);
         assert_eq!(as_typed(&"x".repeat(40)), "");

@@ -432,3 +432,38 @@ async fn the_neutral_photo_api_refuses_a_token_for_the_mcp_server() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("x", s)]).unwrap()[2..].to_owned()
 }
+
+/// RFC 8628 §5.1: a browser not signed in cannot buy ten fresh guesses with
+/// each fresh cookie: its wrong codes count against its address. Three
+/// fresh cookies from one address, five wrong codes each: refused (429)
+/// from the eleventh; another address still gets its own ten.
+#[tokio::test]
+async fn fresh_cookies_do_not_buy_fresh_user_code_guesses() {
+    let demo = demo();
+    let here: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+    let there: std::net::IpAddr = "198.51.100.9".parse().unwrap();
+    let guess = |demo: &Demo, peer| {
+        let page = demo.device_page("", None);
+        let cookie = new_cookie(&page).unwrap();
+        let wrong = serde_urlencoded::to_string([
+            ("csrf_token", input(&html(&page), "csrf_token").as_str()),
+            ("user_code", "BCDF-GHJK"),
+        ])
+        .unwrap();
+        let demo = demo.clone();
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..5 {
+                let answer = demo
+                    .device_submit_from(wrong.as_bytes(), Some(&cookie), Some(peer))
+                    .await;
+                statuses.push(answer.status);
+            }
+            statuses
+        }
+    };
+    assert_eq!(guess(&demo, here).await, [400; 5]);
+    assert_eq!(guess(&demo, here).await, [400; 5]);
+    assert_eq!(guess(&demo, here).await, [429; 5]);
+    assert_eq!(guess(&demo, there).await, [400; 5]);
+}
