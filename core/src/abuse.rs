@@ -156,6 +156,16 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// Records one attempt (a failure, for the failure actions).
     fn record(&self, action: Action, key: &str, now: OffsetDateTime);
 
+    /// [`check`](Self::check) and, if the key may try, [`record`](Self::record)
+    /// one attempt: for actions counted whatever their outcome (a consent
+    /// prompt kept, a request kept). The default calls the two; the
+    /// built-in limiter does both under one lock and one lookup.
+    fn acquire(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
+        self.check(action, key, now)?;
+        self.record(action, key, now);
+        Ok(())
+    }
+
     /// Takes back one attempt recorded for `key` in its current window: an
     /// attempt counted before its outcome was known (so that concurrent
     /// ones cannot all pass the check) that turned out right, such as a
@@ -333,12 +343,48 @@ impl RateLimiter for MemoryRateLimiter {
         }
     }
 
+    fn acquire(&self, action: Action, key: &str, now: OffsetDateTime) -> Result<(), Limited> {
+        let Some(limit) = self.limit(action) else {
+            return Ok(());
+        };
+        let id = (action, self.key(key));
+        let mut table = self.table();
+        if let Some(w) = table.get_mut(&id)
+            && now < w.start + limit.window
+        {
+            if w.count >= limit.max {
+                return Err(Limited {
+                    retry_at: w.start + limit.window,
+                });
+            }
+            w.count = w.count.saturating_add(1);
+            return Ok(());
+        }
+        self.record_in(&mut table, id, limit, action, now);
+        Ok(())
+    }
+
     fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
         let Some(limit) = self.limit(action) else {
             return;
         };
-        let mut table = self.table();
         let id = (action, self.key(key));
+        let mut table = self.table();
+        self.record_in(&mut table, id, limit, action, now);
+    }
+}
+
+impl MemoryRateLimiter {
+    /// Counts one attempt of `id` in `table` (the lock held), making room
+    /// first when the table is full.
+    fn record_in(
+        &self,
+        table: &mut HashMap<(Action, u64), Window, RandomState>,
+        id: (Action, u64),
+        limit: Limit,
+        action: Action,
+        now: OffsetDateTime,
+    ) {
         if !table.contains_key(&id) && table.len() >= self.capacity {
             // Full: drop the windows that are over and, if that frees too
             // little, the tenth of those still under their limit with the
@@ -544,6 +590,26 @@ mod tests {
             l.record(Action::LoginFailure, &format!("new{i}"), T0);
         }
         assert_eq!(l.table().len(), after + 9);
+    }
+
+    #[test]
+    fn acquire_checks_and_counts_at_once() {
+        let l = MemoryRateLimiter::default();
+        for i in 0..60 {
+            assert!(l.acquire(Action::ConsentPrompt, "alice", T0).is_ok(), "{i}");
+        }
+        let refused = l.acquire(Action::ConsentPrompt, "alice", T0).unwrap_err();
+        assert_eq!(refused.retry_at, T0 + Duration::minutes(1));
+        assert!(l.check(Action::ConsentPrompt, "alice", T0).is_err());
+        assert!(l.acquire(Action::ConsentPrompt, "bob", T0).is_ok());
+        let later = T0 + Duration::minutes(1);
+        assert!(l.acquire(Action::ConsentPrompt, "alice", later).is_ok());
+        // An action without a limit is never refused nor counted.
+        let none = MemoryRateLimiter::new();
+        for _ in 0..100 {
+            assert!(none.acquire(Action::ConsentPrompt, "alice", T0).is_ok());
+        }
+        assert!(!none.is_counting());
     }
 
     #[test]

@@ -348,10 +348,7 @@ impl Server {
         // What a signed-in owner makes us keep is bounded too: a consent
         // prompt's pending request, per owner (RFC 6819 §4.4.1.3's
         // concern for state an attacker makes the server hold).
-        if let Err(limited) = self
-            .check_limit(Action::ConsentPrompt, owner.as_str())
-            .await
-        {
+        if let Err(limited) = self.acquire_attempt(Action::ConsentPrompt, owner.as_str()) {
             tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "consent prompt refused: too many pending requests for one account");
             let target = pending.target(&self.inner.config.issuer);
             return Err(Rejection::Redirect(
@@ -363,8 +360,6 @@ impl Server {
                 .with_reason(Reason::RateLimited),
             ));
         }
-        self.record_attempt(Action::ConsentPrompt, owner.as_str())
-            .await;
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         let key = handle.key();
         let prompt = self.prompt(handle.into_exposed(), client, &pending);

@@ -268,6 +268,13 @@ impl Server {
         self.inner.limiter.record(action, key, self.now());
     }
 
+    /// Checks and counts one attempt at `action` by `key` at once
+    /// ([`RateLimiter::acquire`](crate::RateLimiter::acquire)): for what is
+    /// counted whatever its outcome, such as a consent prompt kept.
+    pub(crate) fn acquire_attempt(&self, action: Action, key: &str) -> Result<(), Limited> {
+        self.inner.limiter.acquire(action, key, self.now())
+    }
+
     /// Takes back an attempt recorded before its outcome was known that
     /// turned out right ([`RateLimiter::forgive`](crate::RateLimiter::forgive)).
     pub(crate) fn forgive_attempt(&self, action: Action, key: &str) {
