@@ -477,7 +477,7 @@ mod tests {
 
     #[test]
     fn the_redirect_host_a_consent_page_names() {
-        let host = |uri: &str| super::redirect_host(uri).map(|(h, l)| (h, l));
+        let host = |uri: &str| super::redirect_host(uri);
         let some = |h: &str, l: bool| Some((h.to_owned(), l));
         assert_eq!(host("https://app.example/cb"), some("app.example", false));
         assert_eq!(
