@@ -671,7 +671,7 @@ pub fn scope(data: &[u8]) {
     }
 }
 
-const LOOPBACKS: [&str; 2] = ["http://127.0.0.1", "http://[::1]"];
+const LOOPBACKS: [&str; 3] = ["http://127.0.0.1", "http://[::1]", "http://localhost"];
 
 /// `RedirectUri::new` and `matches`: the bytes before the first `\n` are
 /// registered, the rest requested. What is accepted is absolute, without
@@ -723,8 +723,9 @@ pub fn redirect_uri(data: &[u8]) {
         return;
     };
     if r.matches(requested) && requested != registered {
-        // Only an http loopback IP literal registered without a port matches
-        // another string: the same one with a port (RFC 8252 §7.3).
+        // Only an http loopback (IP literal or `localhost`) registered
+        // without a port matches another string: the same one with a port
+        // (RFC 8252 §7.3, §8.3).
         let host = LOOPBACKS
             .iter()
             .find(|p| registered.starts_with(**p) && requested.starts_with(**p))
