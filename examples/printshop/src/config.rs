@@ -34,22 +34,25 @@ pub struct Config {
     #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true)]
     pub client_secret: String,
 
-    /// URL under which browsers reach PrintShop [default: http://<listen address>].
+    /// URL under which browsers reach PrintShop [default: `http://` + the listen address].
     /// The redirect URI sent to the provider is `{URL}/callback`. `--issuer`
     /// is accepted as another name for it, as every demo program takes it.
     #[arg(long, visible_alias = "issuer", value_name = "URL")]
     pub public_url: Option<Url>,
 
     /// Where sessions (pending sign-ins and the linked account's tokens) are
-    /// kept: `memory` (the default; lost on restart), or a Redis server as
+    /// kept: `memory` (the default; lost on restart), a Redis server as
     /// `redis://HOST:PORT[/DB]`, under keys `printshop:session:*` that expire
-    /// after an hour unused. A Redis store that does not answer PING within a
-    /// few seconds at start-up is an error.
+    /// after an hour unused, or PostgreSQL as
+    /// `postgres://USER:PASS@HOST:PORT/DB`, in the schema `printshop`
+    /// (created at start). A store that does not answer within a few seconds
+    /// at start-up is an error.
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: String,
 }
 
-/// Accepts `memory` or a `redis://HOST:PORT[/DB]` URL.
+/// Accepts `memory`, a `redis://HOST:PORT[/DB]` URL or a
+/// `postgres://USER:PASS@HOST:PORT/DB` URL.
 fn parse_store(value: &str) -> Result<String, String> {
     if value == "memory" {
         return Ok(value.to_owned());
@@ -63,7 +66,17 @@ fn parse_store(value: &str) -> Result<String, String> {
         {
             Ok(value.to_owned())
         }
-        _ => Err("expected `memory` or redis://HOST:PORT[/DB]".to_owned()),
+        Ok(url)
+            if matches!(url.scheme(), "postgres" | "postgresql")
+                && url.host_str().is_some_and(|h| !h.is_empty())
+                && url.fragment().is_none() =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(
+            "expected `memory`, redis://HOST:PORT[/DB] or postgres://USER:PASS@HOST:PORT/DB"
+                .to_owned(),
+        ),
     }
 }
 
@@ -124,7 +137,17 @@ mod tests {
         .expect("the contract's common flags are accepted");
         assert_eq!(config.redirect_uri(), "http://127.0.0.1:9001/callback");
         assert!(Config::try_parse_from(["printshop", "--store", "memory"]).is_ok());
-        assert!(Config::try_parse_from(["printshop", "--store", "postgres://x"]).is_err());
+        // DEMO-CONTRACT: `--store postgres://USER:PASS@HOST:PORT/DB` too.
+        assert!(
+            Config::try_parse_from([
+                "printshop",
+                "--store",
+                "postgres://shop:pw@127.0.0.1:5432/shop"
+            ])
+            .is_ok()
+        );
+        assert!(Config::try_parse_from(["printshop", "--store", "postgres://"]).is_err());
+        assert!(Config::try_parse_from(["printshop", "--store", "mysql://x"]).is_err());
         assert!(Config::try_parse_from(["printshop", "--store", "nonsense"]).is_err());
         assert!(Config::try_parse_from(["printshop", "--store", "redis://"]).is_err());
     }

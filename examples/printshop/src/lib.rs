@@ -17,7 +17,8 @@
 //!
 //! Tokens never leave the server: the browser holds only an opaque, `HttpOnly`,
 //! `SameSite=Lax` session cookie. Sessions live in memory or, with
-//! `--store redis://HOST:PORT[/DB]`, in Redis (see [`session`]).
+//! `--store redis://HOST:PORT[/DB]` or `--store postgres://USER:PASS@HOST:PORT/DB`,
+//! in Redis or PostgreSQL (see [`session`]).
 
 pub mod config;
 pub mod html;
@@ -143,7 +144,7 @@ impl App {
     }
 }
 
-/// Opens `config.store` (connecting to Redis and checking it answers), or
+/// Opens `config.store` (connecting to Redis or PostgreSQL and checking it answers), or
 /// says in one line why it cannot.
 pub async fn open_store(config: &Config) -> io::Result<SessionStore> {
     SessionStore::open(&config.store)

@@ -1,9 +1,9 @@
 //! Server-side sessions keyed by an opaque, HttpOnly cookie.
 //!
 //! Everything sensitive (PKCE verifiers, `state` values, access and refresh
-//! tokens) stays on the server: in process memory (`--store memory`) or in
-//! Redis (`--store redis://…`). The browser only ever holds a random 256-bit
-//! session id.
+//! tokens) stays on the server: in process memory (`--store memory`), in
+//! Redis (`--store redis://…`) or in PostgreSQL (`--store postgres://…`,
+//! [`postgres`]). The browser only ever holds a random 256-bit session id.
 //!
 //! In Redis a session is one hash, `printshop:session:<id>`, whose TTL is
 //! [`IDLE_TIMEOUT`] (renewed on every visit). Its fields are `created`,
@@ -23,6 +23,9 @@ use oauth2::{AccessToken, CsrfToken, PkceCodeVerifier, RefreshToken};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
+
+pub mod postgres;
+pub use postgres::PostgresSessions;
 
 /// Name of PrintShop's session cookie.
 pub const COOKIE_NAME: &str = "printshop_session";
@@ -114,23 +117,28 @@ impl From<serde_json::Error> for StoreError {
     }
 }
 
-/// The `--store` could not be opened: `cannot use the Redis store URL: reason`.
+/// The `--store` could not be opened: `cannot use the Redis store URL: reason`
+/// (or `PostgreSQL`).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("cannot use the Redis store {store}: {reason}")]
+#[error("cannot use the {kind} store {store}: {reason}")]
 pub struct OpenError {
+    /// `Redis` or `PostgreSQL`.
+    pub kind: &'static str,
     /// The store, its password masked.
     pub store: String,
     /// What went wrong, on one line.
     pub reason: String,
 }
 
-/// All sessions: in memory or in Redis, as `--store` says.
+/// All sessions: in memory, in Redis or in PostgreSQL, as `--store` says.
 #[derive(Debug)]
 pub enum SessionStore {
     /// In process memory (lost on restart).
     Memory(MemorySessions),
     /// In Redis, shared by every PrintShop process using it.
     Redis(RedisSessions),
+    /// In PostgreSQL, shared by every PrintShop process using it.
+    Postgres(PostgresSessions),
 }
 
 impl Default for SessionStore {
@@ -140,11 +148,16 @@ impl Default for SessionStore {
 }
 
 impl SessionStore {
-    /// Opens `store`: `memory`, or a `redis://` URL, which is connected to and
-    /// PINGed (within [`REDIS_CONNECT_TIMEOUT`]) before this returns.
+    /// Opens `store`: `memory`; a `redis://` URL, which is connected to and
+    /// PINGed (within [`REDIS_CONNECT_TIMEOUT`]) before this returns; or a
+    /// `postgres://` URL, connected to and its tables created if missing
+    /// (within [`postgres::POSTGRES_CONNECT_TIMEOUT`]).
     pub async fn open(store: &str) -> Result<Self, OpenError> {
         if store == "memory" {
             return Ok(Self::default());
+        }
+        if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+            return PostgresSessions::connect(store).await.map(Self::Postgres);
         }
         RedisSessions::connect(store).await.map(Self::Redis)
     }
@@ -159,6 +172,7 @@ impl SessionStore {
         let found = match self {
             Self::Memory(m) => m.with(&id, |_| ()).is_some(),
             Self::Redis(r) => r.touch(&id).await?,
+            Self::Postgres(p) => p.touch(&id).await?,
         };
         Ok(found.then_some(id))
     }
@@ -169,6 +183,7 @@ impl SessionStore {
         match self {
             Self::Memory(m) => m.create(&id)?,
             Self::Redis(r) => r.create(&id).await?,
+            Self::Postgres(p) => p.create(&id).await?,
         }
         Ok(id)
     }
@@ -190,6 +205,7 @@ impl SessionStore {
                 Ok(())
             }
             Self::Redis(r) => r.push_pending(id, pending).await,
+            Self::Postgres(p) => p.push_pending(id, pending).await,
         }
     }
 
@@ -210,6 +226,7 @@ impl SessionStore {
                 })
                 .flatten()),
             Self::Redis(r) => r.take_pending(id, state).await,
+            Self::Postgres(p) => p.take_pending(id, state).await,
         }
     }
 
@@ -218,6 +235,7 @@ impl SessionStore {
         match self {
             Self::Memory(m) => Ok(m.with(id, |entry| entry.pending.len()).unwrap_or(0)),
             Self::Redis(r) => r.pending_count(id).await,
+            Self::Postgres(p) => p.pending_count(id).await,
         }
     }
 
@@ -226,6 +244,7 @@ impl SessionStore {
         match self {
             Self::Memory(m) => Ok(m.with(id, |entry| entry.link.clone()).flatten()),
             Self::Redis(r) => r.link(id).await,
+            Self::Postgres(p) => p.link(id).await,
         }
     }
 
@@ -237,6 +256,7 @@ impl SessionStore {
                 Ok(())
             }
             Self::Redis(r) => r.set_link(id, link).await,
+            Self::Postgres(p) => p.set_link(id, link).await,
         }
     }
 
@@ -245,6 +265,7 @@ impl SessionStore {
         match self {
             Self::Memory(m) => Ok(m.with(id, |entry| entry.link.take()).flatten()),
             Self::Redis(r) => r.take_link(id).await,
+            Self::Postgres(p) => p.take_link(id).await,
         }
     }
 }
@@ -342,12 +363,22 @@ struct StoredPending {
     started_ms: u64,
 }
 
-/// A link as stored in Redis.
+/// A link as stored in Redis or PostgreSQL.
 #[derive(Serialize, Deserialize)]
 struct StoredLink {
     access: String,
     refresh: Option<String>,
     expires_at_ms: Option<u64>,
+}
+
+impl StoredLink {
+    fn of(link: &Link) -> Self {
+        Self {
+            access: link.access.secret().clone(),
+            refresh: link.refresh.as_ref().map(|r| r.secret().clone()),
+            expires_at_ms: link.expires_at.map(unix_ms),
+        }
+    }
 }
 
 /// Adds a pending authorization: drops expired ones and the oldest beyond
@@ -435,6 +466,7 @@ impl RedisSessions {
     pub async fn connect(url: &str) -> Result<Self, OpenError> {
         let target = redact(url);
         let fail = |reason: String| OpenError {
+            kind: "Redis",
             store: target.clone(),
             reason: one_line(&reason),
         };
@@ -537,11 +569,7 @@ impl RedisSessions {
     }
 
     async fn set_link(&self, id: &str, link: &Link) -> Result<(), StoreError> {
-        let value = serde_json::to_string(&StoredLink {
-            access: link.access.secret().clone(),
-            refresh: link.refresh.as_ref().map(|r| r.secret().clone()),
-            expires_at_ms: link.expires_at.map(unix_ms),
-        })?;
+        let value = serde_json::to_string(&StoredLink::of(link))?;
         let mut conn = self.conn.clone();
         SET_FIELD
             .key(Self::key(id))

@@ -105,7 +105,22 @@ fn redis_password_is_not_printed() {
 
 #[test]
 fn bad_store_is_a_one_line_error() {
-    let out = printshop(&["--store", "postgres://127.0.0.1/x"]);
+    let out = printshop(&["--store", "mysql://127.0.0.1/x"]);
     assert_one_line_error(&out);
     assert_eq!(out.status.code(), Some(2));
+    // A PostgreSQL store that does not answer: one line, exit 1, no password.
+    let out = printshop(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--store",
+        "postgres://shop:hunter2@127.0.0.1:1/shop",
+    ]);
+    assert_one_line_error(&out);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot use the PostgreSQL store"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

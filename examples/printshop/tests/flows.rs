@@ -397,3 +397,91 @@ async fn redis_store_runs_the_dance_and_shares_sessions() {
     let home = visit(&client, &format!("{shop}/")).await;
     assert!(home.body.contains("Connect PhotoBook"));
 }
+
+/// The base URL of the test PostgreSQL server (`TESSERA_POSTGRES_URL`, as
+/// `scripts/test.sh` sets it): `None` (skipped) with
+/// `TESSERA_POSTGRES_SKIP=1`, else its absence fails the test.
+fn postgres_url() -> Option<String> {
+    match std::env::var("TESSERA_POSTGRES_URL") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().to_owned()),
+        _ if std::env::var("TESSERA_POSTGRES_SKIP").is_ok_and(|v| v == "1") => {
+            eprintln!("skipped: TESSERA_POSTGRES_URL is not set and TESSERA_POSTGRES_SKIP=1");
+            None
+        }
+        _ => panic!(
+            "TESSERA_POSTGRES_URL is not set: this test runs PrintShop on PostgreSQL. Start one \
+             with `eval \"$(storage-postgres/scripts/postgres-up.sh)\"`, or set \
+             TESSERA_POSTGRES_SKIP=1 to skip."
+        ),
+    }
+}
+
+/// DEMO-CONTRACT: PrintShop takes `--store postgres://...` too: two
+/// PrintShops on one database share the sessions (a link made through one
+/// is used and refreshed through the other), a pending sign-in is taken
+/// once, and Disconnect removes the tokens from the database.
+#[tokio::test]
+async fn postgres_store_runs_the_dance_and_shares_sessions() {
+    use sqlx::migrate::MigrateDatabase;
+    let Some(base) = postgres_url() else { return };
+    let mut url = url::Url::parse(&base).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    url.set_path(&format!("/printshop_{nanos:x}"));
+    let url = url.to_string();
+    sqlx::Postgres::create_database(&url).await.unwrap();
+
+    let fake = FakeProvider::start(Behaviour::default()).await;
+    let shop = start_printshop_on(&fake.issuer, &url).await;
+    let other = start_printshop_on(&fake.issuer, &url).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = support::browser_with(jar.clone());
+    let page = visit(&client, &format!("{shop}/connect")).await;
+    assert_photos_page(&page);
+    assert_eq!(page.url.path(), "/callback");
+    // The callback's state was taken: a reload does not link again.
+    let again = visit(&client, page.url.as_str()).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+
+    // The same cookie finds the link through the other server, and the
+    // rotated refresh token it stores is the one the first then uses.
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{other}/photos")).await);
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+    assert_eq!(fake.state().refresh_grants, 2);
+
+    let id = support::cookie(&jar, &shop, printshop::session::COOKIE_NAME);
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    let link: Option<String> =
+        sqlx::query_scalar("SELECT link::text FROM printshop.sessions WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert!(link.is_some_and(|l| l.contains("tsr_fake_refresh_")));
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM printshop.pending")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "the pending sign-in was taken");
+
+    let response = client
+        .post(format!("{other}/disconnect"))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.text().await.unwrap().contains("Connect PhotoBook"));
+    let link: Option<String> =
+        sqlx::query_scalar("SELECT link::text FROM printshop.sessions WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(link, None, "tokens gone from PostgreSQL");
+    assert_eq!(fake.state().revoked.len(), 1);
+    db.close().await;
+    let _ = sqlx::Postgres::drop_database(&url).await;
+}
