@@ -420,9 +420,9 @@ impl MemoryRateLimiter {
             // Each sweep frees at least a tenth of the table, so its O(n)
             // pass under the lock is paid once per tenth of the capacity
             // whatever the flood: when forgetting windows that are over and
-            // the weakest unlocked counts frees less (a table of locked keys
-            // with a few unlocked among them), the locks that began first
-            // go too (then, were there none, the oldest other counts). Not
+            // the weakest tenth of unlocked counts frees less, more unlocked
+            // counts go, the weakest first, and only when none is left (a
+            // table of locks) the locks that began first. Not
             // counting new keys instead would turn every limit off, the
             // shared ones included: a guesser's lock is forgotten (5 more
             // guesses) only after the flood has locked nine tenths of the
@@ -430,15 +430,20 @@ impl MemoryRateLimiter {
             // new key is counted.
             let room = self.capacity.saturating_sub((self.capacity / 10).max(1));
             if table.len() > room {
-                let mut oldest: Vec<(bool, OffsetDateTime, (Action, u64))> = table
+                // Unlocked keys first, the weakest counts first; then the
+                // locks, oldest first.
+                let mut oldest: Vec<(bool, u32, OffsetDateTime, (Action, u64))> = table
                     .iter()
-                    .map(|(k, w)| (!locked(&k.0, w), w.start, *k))
+                    .map(|(k, w)| {
+                        let lock = locked(&k.0, w);
+                        (lock, if lock { 0 } else { w.count }, w.start, *k)
+                    })
                     .collect();
                 let excess = table.len() - room;
                 if excess < oldest.len() {
                     oldest.select_nth_unstable(excess);
                 }
-                for (_, _, k) in oldest.iter().take(excess) {
+                for (_, _, _, k) in oldest.iter().take(excess) {
                     table.remove(k);
                 }
                 let mut full_at = self.full_at.lock().unwrap_or_else(|p| p.into_inner());
@@ -610,6 +615,34 @@ mod tests {
             assert!(none.acquire(Action::ConsentPrompt, "alice", T0).is_ok());
         }
         assert!(!none.is_counting());
+    }
+
+    /// A guesser's lock, a few more locks, then a flood of one-attempt
+    /// keys: the sweeps forget the flood's keys, never the lock, while
+    /// unlocked keys remain.
+    #[test]
+    fn a_flood_of_unlocked_keys_never_forgets_a_lock() {
+        let l = MemoryRateLimiter::default().with_capacity(1_000);
+        for _ in 0..5 {
+            l.record(Action::LoginFailure, "alice", T0);
+        }
+        for i in 0..20 {
+            for _ in 0..5 {
+                l.record(Action::LoginFailure, &format!("locked{i}"), T0);
+            }
+        }
+        for i in 0..20_000 {
+            l.record(
+                Action::LoginFailure,
+                &format!("x{i}"),
+                T0 + Duration::milliseconds(i),
+            );
+            assert!(
+                l.check(Action::LoginFailure, "alice", T0 + Duration::seconds(30))
+                    .is_err(),
+                "alice's lock forgotten after {i} keys"
+            );
+        }
     }
 
     #[test]
