@@ -195,8 +195,14 @@ fn redirect_host(uri: &str) -> Option<(String, bool)> {
             name.eq_ignore_ascii_case("localhost")
                 || name.to_ascii_lowercase().ends_with(".localhost")
         }
-        url::Host::Ipv4(ip) => ip.is_loopback(),
-        url::Host::Ipv6(ip) => ip.is_loopback(),
+        // `0.0.0.0` and `[::]` reach this machine too in browsers that
+        // still allow them, as does an IPv4-mapped loopback address.
+        url::Host::Ipv4(ip) => ip.is_loopback() || ip.is_unspecified(),
+        url::Host::Ipv6(ip) => {
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     };
     let host = url.host_str()?;
     if host.is_empty() {
@@ -503,6 +509,11 @@ mod tests {
         assert_eq!(host("http://0x7f.0.0.1/cb"), some("127.0.0.1", true));
         assert_eq!(host("http://[0:0::1]/cb"), some("[::1]", true));
         assert_eq!(host("http://%6cocalhost/cb"), some("localhost", true));
+        assert_eq!(
+            host("http://[::ffff:127.0.0.1]/cb"),
+            some("[::ffff:7f00:1]", true)
+        );
+        assert_eq!(host("http://0.0.0.0:8080/cb"), some("0.0.0.0", true));
         assert_eq!(host("com.example.app:/cb"), None);
     }
 

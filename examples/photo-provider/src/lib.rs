@@ -70,7 +70,11 @@ fn issuer_prefix(issuer: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The whole provider as a router, ready for [`axum::serve()`].
+/// The whole provider as a router, ready for [`axum::serve()`]. Serve it
+/// with `into_make_service_with_connect_info::<SocketAddr>()`, as [`run`]
+/// does: the device page counts wrong user codes of a browser not signed in
+/// by the connection's address, and without it by the browser's cookie,
+/// which anyone can renew (RFC 8628 §5.1).
 pub fn app(demo: Demo) -> Router {
     let server = demo.server().clone();
     let config = server.config();

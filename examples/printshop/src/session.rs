@@ -35,8 +35,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 pub const PENDING_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// At most this many authorizations may be in flight per session (e.g. in several tabs).
 pub const MAX_PENDING: usize = 4;
-/// At most this many sessions are kept in memory; beyond it new visitors are
-/// turned away. (Redis bounds its sessions by their TTLs and its own `maxmemory`.)
+/// At most this many sessions are kept in memory (or live in PostgreSQL);
+/// beyond it new visitors are turned away. (Redis bounds its sessions by
+/// their TTLs and its own `maxmemory`.)
 pub const MAX_SESSIONS: usize = 10_000;
 /// The prefix of every Redis key PrintShop writes.
 pub const REDIS_PREFIX: &str = "printshop:session:";
@@ -97,7 +98,7 @@ impl Link {
 /// Why a session operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The memory store holds [`MAX_SESSIONS`] sessions; try later.
+    /// The store (memory or PostgreSQL) holds [`MAX_SESSIONS`] sessions; try later.
     #[error("too many sessions")]
     Full,
     /// Redis did not answer, refused, or held something unreadable.
@@ -156,7 +157,8 @@ impl SessionStore {
         if store == "memory" {
             return Ok(Self::default());
         }
-        if store.starts_with("postgres://") || store.starts_with("postgresql://") {
+        let scheme = store.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
             return PostgresSessions::connect(store).await.map(Self::Postgres);
         }
         RedisSessions::connect(store).await.map(Self::Redis)

@@ -482,6 +482,26 @@ async fn postgres_store_runs_the_dance_and_shares_sessions() {
             .unwrap();
     assert_eq!(link, None, "tokens gone from PostgreSQL");
     assert_eq!(fake.state().revoked.len(), 1);
+
+    // Live sessions are bounded as in memory: at the cap a new visitor is
+    // turned away (503), and the existing session still works.
+    sqlx::query(
+        "INSERT INTO printshop.sessions (id, ends_at)
+         SELECT 'filler' || n, now() + interval '1 hour' FROM generate_series(1, $1) AS n",
+    )
+    .bind(i64::try_from(printshop::session::MAX_SESSIONS).unwrap())
+    .execute(&db)
+    .await
+    .unwrap();
+    let stranger = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(stranger.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        stranger.body.contains("PrintShop is busy"),
+        "{}",
+        stranger.body
+    );
+    let home = visit(&client, &format!("{other}/")).await;
+    assert_eq!(home.status, StatusCode::OK);
     db.close().await;
     let _ = sqlx::Postgres::drop_database(&url).await;
 }

@@ -8,17 +8,20 @@
 //! Taking a pending authorization or a link is one `DELETE … RETURNING` or
 //! `UPDATE … RETURNING` statement, so it is atomic: of racing callbacks with
 //! one `state`, one wins. Ended sessions are deleted a few at a time as new
-//! ones are created.
+//! ones are created, and at most [`MAX_SESSIONS`] live at once (then new
+//! visitors are turned away, as with the memory store).
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use std::str::FromStr;
+
 use oauth2::{CsrfToken, PkceCodeVerifier};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::{
-    IDLE_TIMEOUT, Link, MAX_PENDING, OpenError, PENDING_TIMEOUT, Pending, StoreError, StoredLink,
-    decode_link, from_unix_ms, millis, one_line, redact, unix_ms,
+    IDLE_TIMEOUT, Link, MAX_PENDING, MAX_SESSIONS, OpenError, PENDING_TIMEOUT, Pending, StoreError,
+    StoredLink, decode_link, from_unix_ms, millis, one_line, redact, unix_ms,
 };
 
 /// How long connecting to PostgreSQL (and creating the tables) may take at start-up.
@@ -85,14 +88,28 @@ impl PostgresSessions {
             reason: one_line(&reason),
         };
         let setup = async {
+            // The server ends what the client stops waiting for, so a stuck
+            // statement does not keep its pooled connection busy.
+            let options = PgConnectOptions::from_str(url)?.options([
+                ("statement_timeout", "2s"),
+                ("lock_timeout", "2s"),
+                ("idle_in_transaction_session_timeout", "5s"),
+            ]);
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(STATEMENT_TIMEOUT)
-                .connect(url)
+                .connect_with(options)
+                .await?;
+            // `IF NOT EXISTS` is not safe against a second PrintShop creating
+            // the same table at the same moment: one at a time.
+            let mut tx = pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(7410153101)")
+                .execute(&mut *tx)
                 .await?;
             for statement in SCHEMA {
-                sqlx::query(statement).execute(&pool).await?;
+                sqlx::query(statement).execute(&mut *tx).await?;
             }
+            tx.commit().await?;
             Ok::<_, sqlx::Error>(pool)
         };
         let pool = tokio::time::timeout(POSTGRES_CONNECT_TIMEOUT, setup)
@@ -140,16 +157,24 @@ impl PostgresSessions {
             .execute(&self.pool),
         )
         .await?;
-        self.bounded(
-            sqlx::query(
-                "INSERT INTO printshop.sessions (id, ends_at)
-                 VALUES ($1, now() + make_interval(secs => $2))",
+        // At most `MAX_SESSIONS` live sessions per PrintShop database, as in
+        // memory: every visitor without a cookie makes one.
+        let done = self
+            .bounded(
+                sqlx::query(
+                    "INSERT INTO printshop.sessions (id, ends_at)
+                     SELECT $1, now() + make_interval(secs => $2)
+                     WHERE (SELECT count(*) FROM printshop.sessions WHERE ends_at > now()) < $3",
+                )
+                .bind(id)
+                .bind(secs(IDLE_TIMEOUT))
+                .bind(i64::try_from(MAX_SESSIONS).unwrap_or(i64::MAX))
+                .execute(&self.pool),
             )
-            .bind(id)
-            .bind(secs(IDLE_TIMEOUT))
-            .execute(&self.pool),
-        )
-        .await?;
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Full);
+        }
         Ok(())
     }
 
