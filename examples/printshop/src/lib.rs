@@ -412,18 +412,11 @@ async fn callback(
     let link = link_from(&token, None)?;
     let replaced = {
         let _guard = app.inner.locks.lock(&session_id).await;
-        let old = app
-            .inner
-            .sessions
-            .take_link(&session_id)
-            .await
-            .map_err(store_down)?;
         app.inner
             .sessions
-            .set_link(&session_id, &link)
+            .replace_link(&session_id, &link)
             .await
-            .map_err(store_down)?;
-        old
+            .map_err(store_down)?
     };
     tracing::info!("PhotoBook account linked");
     // A link made again ("Connect PhotoBook" once linked) replaces the old

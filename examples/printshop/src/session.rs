@@ -262,6 +262,20 @@ impl SessionStore {
         }
     }
 
+    /// Stores session `id`'s linked account and returns the one it replaced,
+    /// in one atomic step (so that two callbacks racing in two processes
+    /// each get back a link to revoke, and none is lost). Does nothing if
+    /// the session is gone.
+    pub async fn replace_link(&self, id: &str, link: &Link) -> Result<Option<Link>, StoreError> {
+        match self {
+            Self::Memory(m) => Ok(m
+                .with(id, |entry| entry.link.replace(link.clone()))
+                .flatten()),
+            Self::Redis(r) => r.replace_link(id, link).await,
+            Self::Postgres(p) => p.replace_link(id, link).await,
+        }
+    }
+
     /// Removes and returns session `id`'s linked account, if any (atomically).
     pub async fn take_link(&self, id: &str) -> Result<Option<Link>, StoreError> {
         match self {
@@ -446,6 +460,21 @@ return 1
     )
 });
 
+/// Sets a field of an existing session, renews its TTL, and returns the
+/// field's previous value (nil if none, or if the session is gone).
+/// KEYS[1] session; ARGV: field, value, idle ms.
+static SWAP_FIELD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return old
+",
+    )
+});
+
 /// Counts the pending fields of a session.
 /// KEYS[1] session.
 static COUNT_PENDING: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -581,6 +610,19 @@ impl RedisSessions {
             .invoke_async::<i64>(&mut conn)
             .await?;
         Ok(())
+    }
+
+    async fn replace_link(&self, id: &str, link: &Link) -> Result<Option<Link>, StoreError> {
+        let value = serde_json::to_string(&StoredLink::of(link))?;
+        let mut conn = self.conn.clone();
+        let old: Option<String> = SWAP_FIELD
+            .key(Self::key(id))
+            .arg(LINK_FIELD)
+            .arg(value)
+            .arg(millis(IDLE_TIMEOUT))
+            .invoke_async(&mut conn)
+            .await?;
+        old.as_deref().map(decode_link).transpose()
     }
 
     async fn take_link(&self, id: &str) -> Result<Option<Link>, StoreError> {

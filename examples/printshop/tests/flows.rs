@@ -379,6 +379,10 @@ async fn redis_store_runs_the_dance_and_shares_sessions() {
         .await
         .unwrap();
     assert!(link.is_some_and(|l| l.contains("tsr_fake_refresh_")));
+    // Connecting again through the other server replaces the link in one
+    // step, and the old one is revoked.
+    assert_photos_page(&visit(&client, &format!("{other}/connect")).await);
+    assert_eq!(fake.state().revoked.len(), 1);
 
     let response = client
         .post(format!("{other}/disconnect"))
@@ -393,7 +397,7 @@ async fn redis_store_runs_the_dance_and_shares_sessions() {
         .await
         .unwrap();
     assert_eq!(link, None, "tokens gone from Redis");
-    assert_eq!(fake.state().revoked.len(), 1);
+    assert_eq!(fake.state().revoked.len(), 2);
     let home = visit(&client, &format!("{shop}/")).await;
     assert!(home.body.contains("Connect PhotoBook"));
 }
@@ -467,6 +471,10 @@ async fn postgres_store_runs_the_dance_and_shares_sessions() {
         .await
         .unwrap();
     assert_eq!(pending, 0, "the pending sign-in was taken");
+    // Connecting again through the other server replaces the link in one
+    // step, and the old one is revoked.
+    assert_photos_page(&visit(&client, &format!("{other}/connect")).await);
+    assert_eq!(fake.state().revoked.len(), 1);
 
     let response = client
         .post(format!("{other}/disconnect"))
@@ -481,7 +489,7 @@ async fn postgres_store_runs_the_dance_and_shares_sessions() {
             .await
             .unwrap();
     assert_eq!(link, None, "tokens gone from PostgreSQL");
-    assert_eq!(fake.state().revoked.len(), 1);
+    assert_eq!(fake.state().revoked.len(), 2);
 
     // Live sessions are bounded as in memory: at the cap a new visitor is
     // turned away (503), and the existing session still works.

@@ -287,6 +287,30 @@ impl PostgresSessions {
         Ok(())
     }
 
+    pub(super) async fn replace_link(
+        &self,
+        id: &str,
+        link: &Link,
+    ) -> Result<Option<Link>, StoreError> {
+        let value = serde_json::to_string(&StoredLink::of(link))?;
+        let old = self
+            .bounded(
+                sqlx::query_scalar::<_, Option<String>>(
+                    "UPDATE printshop.sessions AS s SET link = $2::jsonb
+                     FROM (SELECT id, link FROM printshop.sessions
+                           WHERE id = $1 AND ends_at > now() FOR UPDATE) AS old
+                     WHERE s.id = old.id
+                     RETURNING old.link::text",
+                )
+                .bind(id)
+                .bind(value)
+                .fetch_optional(&self.pool),
+            )
+            .await?
+            .flatten();
+        old.as_deref().map(decode_link).transpose()
+    }
+
     pub(super) async fn take_link(&self, id: &str) -> Result<Option<Link>, StoreError> {
         let value = self
             .bounded(
