@@ -393,15 +393,20 @@ fn display_uri(map: &Map<String, Value>, name: &str) -> Result<Option<String>, O
             "{name} is longer than {MAX_URI_BYTES} bytes"
         )));
     }
+    // RFC 7591 §2 asks no scheme of these; `https`, and plain `http` to the
+    // loopback interface as for redirect URIs (a client in development
+    // names its own `http://localhost:3000`), never a script or a file.
     let ok = url::Url::parse(&s).is_ok_and(|u| {
-        u.scheme() == "https"
-            && u.host_str().is_some()
-            && u.username().is_empty()
-            && u.password().is_none()
+        let web = match u.scheme() {
+            "https" => true,
+            "http" => matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost")),
+            _ => false,
+        };
+        web && u.host_str().is_some() && u.username().is_empty() && u.password().is_none()
     });
     if !ok {
         return Err(bad_metadata(format!(
-            "{name} must be an absolute https URL"
+            "{name} must be an absolute https URL (or http to the loopback interface)"
         )));
     }
     Ok(Some(s))

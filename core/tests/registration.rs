@@ -199,6 +199,19 @@ async fn a_public_client_registers_and_runs_the_code_flow_rfc7591_3() {
     assert!(stored.is_live(f.server.now()));
 }
 
+/// RFC 7591 §2 asks no scheme of the display URIs: a client in development
+/// names its own loopback page over plain http, as its redirect URI may be.
+#[tokio::test]
+async fn display_uris_may_be_loopback_http_rfc7591_2() {
+    let f = fixture();
+    let body = r#"{"redirect_uris":["http://localhost:3000/callback"],"token_endpoint_auth_method":"none",
+        "client_uri":"http://localhost:3000/","logo_uri":"http://127.0.0.1:3000/logo.png"}"#;
+    let (status, v) = register(&f, body).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["client_uri"], "http://localhost:3000/");
+    assert_eq!(v["logo_uri"], "http://127.0.0.1:3000/logo.png");
+}
+
 #[tokio::test]
 async fn a_confidential_client_gets_a_secret_that_authenticates_rfc7591_3_2_1() {
     let f = fixture();
@@ -366,6 +379,10 @@ async fn every_metadata_error_is_answered_400_with_its_code_rfc7591_3_2_2() {
         ),
         (
             r#"{"redirect_uris":["https://a.example/cb"],"logo_uri":"javascript:x"}"#,
+            "invalid_client_metadata",
+        ),
+        (
+            r#"{"redirect_uris":["https://a.example/cb"],"client_uri":"http://a.example/"}"#,
             "invalid_client_metadata",
         ),
         // A name that reads as another (RFC 7591 §5): bidi overrides and
