@@ -338,68 +338,99 @@ async fn photos_without_link_goes_home_and_unknown_pages_are_friendly() {
     assert!(page.body.contains("Page not found"));
 }
 
+/// Two PrintShops on one shared store (`--store url`), one browser: linked
+/// through the first, then the link used and refreshed through the other
+/// and again through the first (each rotated refresh token is stored where
+/// the other finds it).
+struct SharedDance {
+    fake: FakeProvider,
+    shop: String,
+    other: String,
+    client: reqwest::Client,
+    /// The browser's session id.
+    id: String,
+}
+
+async fn shared_dance(url: &str) -> SharedDance {
+    let fake = FakeProvider::start(Behaviour::default()).await;
+    let shop = start_printshop_on(&fake.issuer, url).await;
+    let other = start_printshop_on(&fake.issuer, url).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = support::browser_with(jar.clone());
+    let page = visit(&client, &format!("{shop}/connect")).await;
+    assert_photos_page(&page);
+    assert_eq!(page.url.path(), "/callback");
+    // The callback's state was taken: a reload does not link again.
+    let again = visit(&client, page.url.as_str()).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    // The same cookie (cookies ignore ports) finds the link through the
+    // other server, and the rotated refresh token it stores is the one the
+    // first then uses.
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{other}/photos")).await);
+    fake.expire_access_tokens();
+    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
+    assert_eq!(fake.state().refresh_grants, 2);
+    let id = support::cookie(&jar, &shop, printshop::session::COOKIE_NAME);
+    SharedDance {
+        fake,
+        shop,
+        other,
+        client,
+        id,
+    }
+}
+
+impl SharedDance {
+    /// Connecting again through the other server replaces the link in one
+    /// step, and the old one is revoked.
+    async fn connect_again(&self) {
+        assert_photos_page(&visit(&self.client, &format!("{}/connect", self.other)).await);
+        assert_eq!(self.fake.state().revoked.len(), 1);
+    }
+
+    /// Disconnecting through the other server revokes the link.
+    async fn disconnect(&self) {
+        let response = self
+            .client
+            .post(format!("{}/disconnect", self.other))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.text().await.unwrap().contains("Connect PhotoBook"));
+        assert_eq!(self.fake.state().revoked.len(), 2);
+        let home = visit(&self.client, &format!("{}/", self.shop)).await;
+        assert!(home.body.contains("Connect PhotoBook"));
+    }
+}
+
 /// The whole dance with `--store redis://…`: two PrintShop processes' worth of
 /// servers on one Redis share the browser's session, a rotated refresh token
 /// is stored there, and disconnecting removes the tokens from Redis.
 #[tokio::test]
 async fn redis_store_runs_the_dance_and_shares_sessions() {
     let Some(url) = redis_url() else { return };
-    let fake = FakeProvider::start(Behaviour::default()).await;
-    let shop = start_printshop_on(&fake.issuer, &url).await;
-    let other = start_printshop_on(&fake.issuer, &url).await;
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let client = support::browser_with(jar.clone());
-    assert_photos_page(&visit(&client, &format!("{shop}/connect")).await);
-
-    // The same cookie (cookies ignore ports) finds the link through the other server.
-    fake.expire_access_tokens();
-    assert_photos_page(&visit(&client, &format!("{other}/photos")).await);
-    // The rotated refresh token was written to Redis: the first server uses it.
-    fake.expire_access_tokens();
-    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
-    assert_eq!(fake.state().refresh_grants, 2);
-
-    let id = support::cookie(&jar, &shop, printshop::session::COOKIE_NAME);
+    let dance = shared_dance(&url).await;
     let mut redis = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let key = format!("{}{id}", printshop::session::REDIS_PREFIX);
+    let key = format!("{}{}", printshop::session::REDIS_PREFIX, dance.id);
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut redis)
         .await
         .unwrap();
     assert!(ttl > 0 && ttl <= 3_600_000, "TTL {ttl}");
-    let link: Option<String> = redis::cmd("HGET")
-        .arg(&key)
-        .arg("link")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert!(link.is_some_and(|l| l.contains("tsr_fake_refresh_")));
-    // Connecting again through the other server replaces the link in one
-    // step, and the old one is revoked.
-    assert_photos_page(&visit(&client, &format!("{other}/connect")).await);
-    assert_eq!(fake.state().revoked.len(), 1);
-
-    let response = client
-        .post(format!("{other}/disconnect"))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.text().await.unwrap().contains("Connect PhotoBook"));
-    let link: Option<String> = redis::cmd("HGET")
-        .arg(&key)
-        .arg("link")
-        .query_async(&mut redis)
-        .await
-        .unwrap();
-    assert_eq!(link, None, "tokens gone from Redis");
-    assert_eq!(fake.state().revoked.len(), 2);
-    let home = visit(&client, &format!("{shop}/")).await;
-    assert!(home.body.contains("Connect PhotoBook"));
+    let mut link = redis::cmd("HGET");
+    link.arg(&key).arg("link");
+    let stored: Option<String> = link.query_async(&mut redis).await.unwrap();
+    assert!(stored.is_some_and(|l| l.contains("tsr_fake_refresh_")));
+    dance.connect_again().await;
+    dance.disconnect().await;
+    let stored: Option<String> = link.query_async(&mut redis).await.unwrap();
+    assert_eq!(stored, None, "tokens gone from Redis");
 }
 
 /// The base URL of the test PostgreSQL server (`TESSERA_POSTGRES_URL`, as
@@ -437,59 +468,29 @@ async fn postgres_store_runs_the_dance_and_shares_sessions() {
     let url = url.to_string();
     sqlx::Postgres::create_database(&url).await.unwrap();
 
-    let fake = FakeProvider::start(Behaviour::default()).await;
-    let shop = start_printshop_on(&fake.issuer, &url).await;
-    let other = start_printshop_on(&fake.issuer, &url).await;
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let client = support::browser_with(jar.clone());
-    let page = visit(&client, &format!("{shop}/connect")).await;
-    assert_photos_page(&page);
-    assert_eq!(page.url.path(), "/callback");
-    // The callback's state was taken: a reload does not link again.
-    let again = visit(&client, page.url.as_str()).await;
-    assert_eq!(again.status, StatusCode::BAD_REQUEST);
-
-    // The same cookie finds the link through the other server, and the
-    // rotated refresh token it stores is the one the first then uses.
-    fake.expire_access_tokens();
-    assert_photos_page(&visit(&client, &format!("{other}/photos")).await);
-    fake.expire_access_tokens();
-    assert_photos_page(&visit(&client, &format!("{shop}/photos")).await);
-    assert_eq!(fake.state().refresh_grants, 2);
-
-    let id = support::cookie(&jar, &shop, printshop::session::COOKIE_NAME);
+    let dance = shared_dance(&url).await;
     let db = sqlx::PgPool::connect(&url).await.unwrap();
-    let link: Option<String> =
-        sqlx::query_scalar("SELECT link::text FROM printshop.sessions WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&db)
+    let link = || {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT link::text FROM printshop.sessions WHERE id = $1",
+        )
+        .bind(&dance.id)
+        .fetch_one(&db)
+    };
+    assert!(
+        link()
             .await
-            .unwrap();
-    assert!(link.is_some_and(|l| l.contains("tsr_fake_refresh_")));
+            .unwrap()
+            .is_some_and(|l| l.contains("tsr_fake_refresh_"))
+    );
     let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM printshop.pending")
         .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(pending, 0, "the pending sign-in was taken");
-    // Connecting again through the other server replaces the link in one
-    // step, and the old one is revoked.
-    assert_photos_page(&visit(&client, &format!("{other}/connect")).await);
-    assert_eq!(fake.state().revoked.len(), 1);
-
-    let response = client
-        .post(format!("{other}/disconnect"))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.text().await.unwrap().contains("Connect PhotoBook"));
-    let link: Option<String> =
-        sqlx::query_scalar("SELECT link::text FROM printshop.sessions WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&db)
-            .await
-            .unwrap();
-    assert_eq!(link, None, "tokens gone from PostgreSQL");
-    assert_eq!(fake.state().revoked.len(), 2);
+    dance.connect_again().await;
+    dance.disconnect().await;
+    assert_eq!(link().await.unwrap(), None, "tokens gone from PostgreSQL");
 
     // Live sessions are bounded as in memory: at the cap a new visitor is
     // turned away (503), and the existing session still works.
@@ -501,14 +502,14 @@ async fn postgres_store_runs_the_dance_and_shares_sessions() {
     .execute(&db)
     .await
     .unwrap();
-    let stranger = visit(&browser(), &format!("{shop}/connect")).await;
+    let stranger = visit(&browser(), &format!("{}/connect", dance.shop)).await;
     assert_eq!(stranger.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         stranger.body.contains("PrintShop is busy"),
         "{}",
         stranger.body
     );
-    let home = visit(&client, &format!("{other}/")).await;
+    let home = visit(&dance.client, &format!("{}/", dance.other)).await;
     assert_eq!(home.status, StatusCode::OK);
     db.close().await;
     let _ = sqlx::Postgres::drop_database(&url).await;
