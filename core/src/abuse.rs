@@ -217,9 +217,9 @@ pub struct MemoryRateLimiter {
     /// counted (no failures, no consent prompts), a check costs one atomic
     /// load; and an action without a limit never takes the lock.
     counted: AtomicUsize,
-    /// When the table was last found full of locked keys: its warning is
-    /// logged at most once a second, not on every attempt of a flood.
-    full_at: Mutex<Option<OffsetDateTime>>,
+    /// When locks were last forgotten to make room: the warning is logged
+    /// at most once a second, not on every attempt of a flood.
+    warned_at: Mutex<Option<OffsetDateTime>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -271,7 +271,7 @@ impl MemoryRateLimiter {
             keys: RandomState::default(),
             windows: Mutex::new(HashMap::with_hasher(RandomState::default())),
             counted: AtomicUsize::new(0),
-            full_at: Mutex::new(None),
+            warned_at: Mutex::new(None),
         }
     }
 
@@ -386,53 +386,31 @@ impl MemoryRateLimiter {
         now: OffsetDateTime,
     ) {
         if !table.contains_key(&id) && table.len() >= self.capacity {
-            // Full: drop the windows that are over and, if that frees too
-            // little, the tenth of those still under their limit with the
-            // fewest attempts (the oldest among equals). A flood of new keys
-            // (one attempt each) is forgotten before any count that has
+            // Full: drop the windows that are over, then, until a tenth of
+            // the table is free, the unlocked counts with the fewest
+            // attempts (the oldest among equals), and only when none is left
+            // (a table of locks) the locks that began first. A flood of new
+            // keys (one attempt each) is forgotten before any count that has
             // more: to wipe a guesser's count of n, a flood must make n
             // attempts for every key, and the count all self-registered
             // clients share (`Action::DpopProof`, ...), in the thousands
-            // under such load, outlives any flood. The sweep runs once per
-            // tenth of the capacity (amortised constant work per attempt).
+            // under such load, outlives any flood. Freeing a tenth each time
+            // pays the O(n) sweep under the lock once per tenth of the
+            // capacity. Not counting new keys instead would turn every limit
+            // off, the shared ones included: a guesser's lock is forgotten
+            // (5 more guesses) only after a flood has locked nine tenths of
+            // the capacity anew (450,000 wrong passwords by default).
             let locked = |a: &Action, w: &Window| {
                 self.limit(*a)
                     .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
             };
             table.retain(|(a, _), w| self.limit(*a).is_some_and(|l| now < w.start + l.window));
-            if table.len() >= self.capacity {
+            let room = self.capacity.saturating_sub((self.capacity / 10).max(1));
+            if table.len() > room {
                 // Absolute counts, not counts against each limit: a share
                 // of a large limit (60,000 proofs a minute) would rank a
                 // shared count in the thousands below one wrong password.
-                let rank = |w: &Window| (w.count, w.start);
-                let mut ranks: Vec<(u32, OffsetDateTime)> = table
-                    .iter()
-                    .filter(|((a, _), w)| !locked(a, w))
-                    .map(|(_, w)| rank(w))
-                    .collect();
-                if !ranks.is_empty() {
-                    let cut = (ranks.len() / 10).min(ranks.len() - 1);
-                    let (_, cutoff, _) = ranks.select_nth_unstable(cut);
-                    let cutoff = *cutoff;
-                    table.retain(|(a, _), w| locked(a, w) || rank(w) > cutoff);
-                }
-            }
-            // Each sweep frees at least a tenth of the table, so its O(n)
-            // pass under the lock is paid once per tenth of the capacity
-            // whatever the flood: when forgetting windows that are over and
-            // the weakest tenth of unlocked counts frees less, more unlocked
-            // counts go, the weakest first, and only when none is left (a
-            // table of locks) the locks that began first. Not
-            // counting new keys instead would turn every limit off, the
-            // shared ones included: a guesser's lock is forgotten (5 more
-            // guesses) only after the flood has locked nine tenths of the
-            // capacity anew (450,000 wrong passwords by default), and every
-            // new key is counted.
-            let room = self.capacity.saturating_sub((self.capacity / 10).max(1));
-            if table.len() > room {
-                // Unlocked keys first, the weakest counts first; then the
-                // locks, oldest first.
-                let mut oldest: Vec<(bool, u32, OffsetDateTime, (Action, u64))> = table
+                let mut order: Vec<(bool, u32, OffsetDateTime, (Action, u64))> = table
                     .iter()
                     .map(|(k, w)| {
                         let lock = locked(&k.0, w);
@@ -440,20 +418,23 @@ impl MemoryRateLimiter {
                     })
                     .collect();
                 let excess = table.len() - room;
-                if excess < oldest.len() {
-                    oldest.select_nth_unstable(excess);
+                if excess < order.len() {
+                    order.select_nth_unstable(excess);
                 }
-                for (_, _, _, k) in oldest.iter().take(excess) {
+                let mut locks_forgotten = false;
+                for (lock, _, _, k) in order.iter().take(excess) {
+                    locks_forgotten |= *lock;
                     table.remove(k);
                 }
-                let mut full_at = self.full_at.lock().unwrap_or_else(|p| p.into_inner());
-                if !full_at.is_some_and(|at| now < at + Duration::seconds(1)) {
+                let mut warned_at = self.warned_at.lock().unwrap_or_else(|p| p.into_inner());
+                if locks_forgotten && !warned_at.is_some_and(|at| now < at + Duration::seconds(1))
+                {
                     tracing::warn!(
                         action = action.name(),
                         capacity = self.capacity,
                         "rate-limit table full of locked keys; forgetting the oldest locks"
                     );
-                    *full_at = Some(now);
+                    *warned_at = Some(now);
                 }
             }
         }
