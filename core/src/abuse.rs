@@ -427,8 +427,7 @@ impl MemoryRateLimiter {
                     table.remove(k);
                 }
                 let mut warned_at = self.warned_at.lock().unwrap_or_else(|p| p.into_inner());
-                if locks_forgotten && !warned_at.is_some_and(|at| now < at + Duration::seconds(1))
-                {
+                if locks_forgotten && !warned_at.is_some_and(|at| now < at + Duration::seconds(1)) {
                     tracing::warn!(
                         action = action.name(),
                         capacity = self.capacity,

@@ -194,6 +194,7 @@ impl Server {
     async fn device_refusal(
         &self,
         refusal: OAuthError,
+        request: &HttpRequest<'_>,
         params: &crate::params::Params,
     ) -> OAuthError {
         if refusal.code != crate::error::ErrorCode::InvalidClient
@@ -205,7 +206,10 @@ impl Server {
         let Some(id) = params.get("client_id") else {
             return refusal;
         };
-        if params.get("client_secret").is_some() || params.get("client_assertion").is_some() {
+        if request.authorization.is_some()
+            || params.get("client_secret").is_some()
+            || params.get("client_assertion").is_some()
+        {
             return refusal;
         }
         // A URL-shaped id is a client ID metadata document: looking it up
@@ -236,10 +240,7 @@ impl Server {
             .await
         {
             Ok(client) => client,
-            Err(e) if request.authorization.is_none() => {
-                return Err(self.device_refusal(e, &params).await);
-            }
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.device_refusal(e, request, &params).await),
         };
         if !client.allows_grant(GrantType::DEVICE_CODE) {
             return Err(OAuthError::unauthorized_client(

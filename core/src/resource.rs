@@ -32,8 +32,9 @@ pub(crate) const RESOURCE: &str = "resource";
 /// URL, when the two are equal as the WHATWG URL parser (the `url` crate,
 /// as browsers) normalises them, which covers RFC 3986 §6.2.2's (the case
 /// of scheme and host, an empty path as `/`, the default port, dot
-/// segments) and IPv4 spellings such as `127.1`: MCP clients send `new URL(resource).href`, which turns a
-/// configured `https://mcp.example` into `https://mcp.example/`
+/// segments) and IPv4 spellings such as `127.1`: MCP clients send
+/// `new URL(resource).href`, which turns a configured `https://mcp.example`
+/// into `https://mcp.example/`
 /// ([`same_resource`](Self::same_resource)). The configured text is what
 /// the grant keeps, and what `aud` says.
 ///
@@ -98,7 +99,7 @@ impl ResourceIndicator {
     }
 
     /// Whether `other` names the same resource: the same text, or two
-    /// `http(s)` URLs equal once normalised (RFC 3986 §6.2.2; MCP
+    /// `http(s)` URLs equal once the URL parser normalised them (MCP
     /// authorization 2025-11-25, canonical server URI: servers SHOULD
     /// accept the case of scheme and host, and a trailing slash on an
     /// empty path).
