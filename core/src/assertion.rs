@@ -452,7 +452,7 @@ mod tests {
             Err(AssertionError::Signature(JwtError::BadSignature))
         ));
         // alg none and HS256 with the same kid.
-        for alg in ["none", "HS256", "EdDSA"] {
+        for alg in ["none", "HS256", "EdDSA", "Ed25519"] {
             let header =
                 URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, k.kid()));
             let forged = format!("{header}.{}.", token.split('.').nth(1).unwrap());

@@ -83,11 +83,14 @@ pub enum BearerError {
     /// `401 invalid_dpop_proof`, or `401 use_dpop_nonce` with a `DPoP-Nonce`
     /// header (RFC 9449 §7.1, §9), with a `DPoP` challenge.
     Dpop(DpopError),
-    /// A DPoP-bound token sent as a bearer token (or a token bound to no
-    /// key sent with the `DPoP` scheme): `401 invalid_token` with a `DPoP`
-    /// challenge (RFC 9449 §7.1, §7.2). Whoever sends a bound token without
-    /// its proof may have stolen it.
+    /// A DPoP-bound token sent as a bearer token: `401 invalid_token` with
+    /// a `DPoP` challenge (RFC 9449 §7.1, §7.2). Whoever sends a bound
+    /// token without its proof may have stolen it.
     DpopBound,
+    /// A token bound to no key sent with the `DPoP` scheme, which says
+    /// "bound": `401 invalid_token` with a `DPoP` challenge (RFC 9449
+    /// §7.1). The token itself is fine as a bearer token.
+    NotDpopBound,
 }
 
 impl AccessToken {
@@ -154,6 +157,13 @@ impl BearerError {
                 )
                 .with_reason(Reason::DpopSchemeMismatch),
             ),
+            Self::NotDpopBound => Some(
+                OAuthError::new(
+                    ErrorCode::InvalidToken,
+                    "the access token is not bound to a DPoP key: present it with the Bearer scheme",
+                )
+                .with_reason(Reason::DpopSchemeMismatch),
+            ),
         }
     }
 
@@ -162,7 +172,9 @@ impl BearerError {
         match self {
             Self::Missing => None,
             Self::Malformed(_) => Some(ErrorCode::InvalidRequest),
-            Self::Invalid | Self::WrongAudience | Self::DpopBound => Some(ErrorCode::InvalidToken),
+            Self::Invalid | Self::WrongAudience | Self::DpopBound | Self::NotDpopBound => {
+                Some(ErrorCode::InvalidToken)
+            }
             Self::InsufficientScope { .. } => Some(ErrorCode::InsufficientScope),
             Self::Unavailable(e) => Some(e.code),
             Self::Dpop(e) => Some(e.to_oauth_error().code),
@@ -184,7 +196,7 @@ impl BearerError {
     /// the request used it, or sent a DPoP-bound token.
     fn is_dpop(&self) -> bool {
         matches!(self, Self::Dpop(e) if !matches!(e, DpopError::Unavailable(_)))
-            || matches!(self, Self::DpopBound)
+            || matches!(self, Self::DpopBound | Self::NotDpopBound)
     }
 
     /// The `WWW-Authenticate` header value.
@@ -541,9 +553,8 @@ impl Server {
             (TokenScheme::Bearer, None) => Ok(access),
             // RFC 9449 §7.2: a bound token is never a bearer token; and the
             // `DPoP` scheme says "bound", which an unbound token is not.
-            (TokenScheme::Bearer, Some(_)) | (TokenScheme::Dpop, None) => {
-                Err(BearerError::DpopBound)
-            }
+            (TokenScheme::Bearer, Some(_)) => Err(BearerError::DpopBound),
+            (TokenScheme::Dpop, None) => Err(BearerError::NotDpopBound),
             (TokenScheme::Dpop, Some(bound)) => {
                 self.check_resource_proof(token, bound, &access.client_id, dpop)
                     .await?;

@@ -52,7 +52,9 @@ pub const MAX_DPOP_JTI_BYTES: usize = 256;
 pub const DPOP_ALGORITHMS: [JwsAlgorithm; 2] = [JwsAlgorithm::Es256, JwsAlgorithm::EdDsa];
 
 /// The `algs` parameter of a `DPoP` challenge (RFC 9449 §7.1).
-pub(crate) const DPOP_ALGS_PARAM: &str = "ES256 EdDSA";
+/// Every name of [`DPOP_ALGORITHMS`] ([`JwsAlgorithm::names`]): `Ed25519`
+/// is RFC 9864's name for `EdDSA` with Ed25519.
+pub(crate) const DPOP_ALGS_PARAM: &str = "ES256 EdDSA Ed25519";
 
 /// JWK members that only private (or symmetric) keys have (RFC 7518 §6.2.2,
 /// §6.3.2, §6.4; RFC 8037 §2): a proof carrying one is refused (§4.3 item 7).

@@ -627,6 +627,32 @@ mod tests {
     }
 
     #[test]
+    fn an_ed25519_token_may_name_its_alg_as_rfc_9864_does() {
+        // RFC 9864 §2.2: `Ed25519` names EdDSA with Ed25519; a token so
+        // named verifies with an Ed25519 key and never with a P-256 one.
+        let r = CountingRandom::default();
+        let signed_as = |key: &SigningKey, alg: &str, c: &AccessTokenClaims| {
+            let header = serde_json::json!({"alg": alg, "typ": ACCESS_TOKEN_TYP, "kid": key.kid()});
+            let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+            out.push('.');
+            out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap()));
+            let signature = key.sign(out.as_bytes());
+            out.push('.');
+            out.push_str(&URL_SAFE_NO_PAD.encode(signature));
+            out
+        };
+        let ed = RotatingKeys::generate(JwsAlgorithm::EdDsa, &r);
+        let c = claims(&r);
+        let token = signed_as(&ed.signing_key(NOW), "Ed25519", &c);
+        let v = AccessTokenValidator::new("https://as", "https://as/api", &ed);
+        assert_eq!(v.validate(&token, NOW), Ok(c.clone()));
+        let ec = RotatingKeys::generate(JwsAlgorithm::Es256, &r);
+        let token = signed_as(&ec.signing_key(NOW), "Ed25519", &c);
+        let v = AccessTokenValidator::new("https://as", "https://as/api", &ec);
+        assert_eq!(v.validate(&token, NOW), Err(JwtError::AlgorithmMismatch));
+    }
+
+    #[test]
     fn signed_tokens_validate_for_their_audience() {
         let r = CountingRandom::default();
         for alg in [JwsAlgorithm::Es256, JwsAlgorithm::EdDsa] {

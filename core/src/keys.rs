@@ -47,11 +47,25 @@ impl JwsAlgorithm {
     }
 
     /// The algorithm named `alg`, exactly (JOSE names are case-sensitive).
+    /// `Ed25519`, RFC 9864's fully-specified name for EdDSA with Ed25519
+    /// (§2.2, which deprecates the polymorphic `EdDSA`), names
+    /// [`EdDsa`](Self::EdDsa) too: clients such as oauth4webapi sign DPoP
+    /// proofs and client assertions with it.
     pub fn from_name(alg: &str) -> Option<Self> {
         match alg {
             "ES256" => Some(Self::Es256),
-            "EdDSA" => Some(Self::EdDsa),
+            "EdDSA" | "Ed25519" => Some(Self::EdDsa),
             _ => None,
+        }
+    }
+
+    /// Every `alg` value that names the algorithm ([`from_name`](Self::from_name)),
+    /// the one Tessera signs with ([`as_str`](Self::as_str)) first: what the
+    /// metadata's `*_alg_values_supported` lists (RFC 8414 §2).
+    pub const fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::Es256 => &["ES256"],
+            Self::EdDsa => &["EdDSA", "Ed25519"],
         }
     }
 }

@@ -119,7 +119,10 @@ impl Server {
             .collect();
         algs.sort();
         algs.dedup();
-        let algs: Vec<&'static str> = algs.into_iter().map(JwsAlgorithm::as_str).collect();
+        let algs: Vec<&'static str> = algs
+            .into_iter()
+            .flat_map(|a| a.names().iter().copied())
+            .collect();
         Metadata {
             issuer: c.issuer.clone(),
             authorization_endpoint: format!(
@@ -149,7 +152,7 @@ impl Server {
             authorization_response_iss_parameter_supported: true,
             dpop_signing_alg_values_supported: crate::dpop::DPOP_ALGORITHMS
                 .iter()
-                .map(|a| a.as_str())
+                .flat_map(|a| a.names().iter().copied())
                 .collect(),
             client_id_metadata_document_supported: self.documents().is_some(),
         }

@@ -698,7 +698,8 @@ impl RemoteResource {
     /// [`origin_at`](Self::origin_at) its path, `iat` in `policy`'s window,
     /// `ath` the token's hash, its server nonce if `policy` requires one)
     /// by the key the token is bound to (§7.1, [`Reason::DpopKeyMismatch`]).
-    /// A bound token sent as `Bearer` is [`BearerError::DpopBound`] (§7.2).
+    /// A bound token sent as `Bearer` is [`BearerError::DpopBound`] (§7.2),
+    /// an unbound one sent as `DPoP` [`BearerError::NotDpopBound`].
     ///
     /// Pure: the proof that comes back (for a DPoP-bound token) must still
     /// have its `jti` used once (§11.1): remember it in a replay cache with
@@ -718,9 +719,8 @@ impl RemoteResource {
             (TokenScheme::Bearer, None) => return Ok(None),
             // §7.2: a bound token is never a bearer token; and the `DPoP`
             // scheme says "bound", which an unbound token is not.
-            (TokenScheme::Bearer, Some(_)) | (TokenScheme::Dpop, None) => {
-                return Err(BearerError::DpopBound);
-            }
+            (TokenScheme::Bearer, Some(_)) => return Err(BearerError::DpopBound),
+            (TokenScheme::Dpop, None) => return Err(BearerError::NotDpopBound),
             (TokenScheme::Dpop, Some(bound)) => bound,
         };
         let Some(facts) = request.dpop_facts() else {
@@ -917,6 +917,21 @@ mod tests {
             ),
             Err(BearerError::DpopBound),
             "RFC 9449 §7.2: a bound token as Bearer"
+        );
+        let unbound = rs
+            .check_jwt_with_binding("/api", &good, &keys, NOW)
+            .unwrap();
+        assert_eq!(
+            rs.check_presentation(
+                &request,
+                TokenScheme::Dpop,
+                "t",
+                &unbound,
+                &DpopPolicy::new(),
+                NOW
+            ),
+            Err(BearerError::NotDpopBound),
+            "RFC 9449 §7.1: an unbound token with the DPoP scheme"
         );
         assert!(matches!(
             rs.check_presentation(

@@ -334,7 +334,7 @@ async fn signatures_are_checked_with_the_clients_key_only_rfc8725_3_1() {
         Some(Reason::AssertionSignatureInvalid)
     );
     // alg none, HMAC (keyed with the public key, the classic confusion), EdDSA.
-    for alg in ["none", "HS256", "EdDSA", "RS256"] {
+    for alg in ["none", "HS256", "EdDSA", "Ed25519", "RS256"] {
         let header = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"alg":"{alg}","kid":"{}","typ":"JWT"}}"#,
             f.key.kid()
@@ -489,7 +489,7 @@ async fn metadata_lists_the_registered_methods_and_algorithms_rfc8414_2() {
     );
     assert_eq!(
         m.token_endpoint_auth_signing_alg_values_supported,
-        ["ES256", "EdDSA"]
+        ["ES256", "EdDSA", "Ed25519"]
     );
     assert!(
         !m.introspection_endpoint_auth_methods_supported
@@ -498,7 +498,7 @@ async fn metadata_lists_the_registered_methods_and_algorithms_rfc8414_2() {
     let v = serde_json::to_value(&m).unwrap();
     assert_eq!(
         v["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA"])
+        json!(["ES256", "EdDSA", "Ed25519"])
     );
     assert!(
         !v["token_endpoint_auth_signing_alg_values_supported"]

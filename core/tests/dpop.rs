@@ -181,7 +181,10 @@ async fn a_bound_token_needs_its_proof_at_the_resource() {
     assert_eq!(e.status(), 401);
     let challenge = e.challenge("photos");
     assert!(challenge.starts_with("DPoP "), "{challenge}");
-    assert!(challenge.contains("algs=\"ES256 EdDSA\""), "{challenge}");
+    assert!(
+        challenge.contains("algs=\"ES256 EdDSA Ed25519\""),
+        "{challenge}"
+    );
     assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
     // ... and with the thief's own key (§4.3 item 12).
     let thief = DpopKey::es256();
@@ -232,7 +235,24 @@ async fn a_bearer_token_is_not_accepted_with_the_dpop_scheme() {
     )
     .await
     .unwrap_err();
-    assert_eq!(e, BearerError::DpopBound);
+    assert_eq!(e, BearerError::NotDpopBound);
+    // The answer says what is wrong with the request (an unbound token),
+    // with a DPoP challenge since the request used that scheme.
+    let error = e.oauth_error().unwrap();
+    assert_eq!(error.code, ErrorCode::InvalidToken);
+    assert!(
+        error
+            .description
+            .as_deref()
+            .unwrap_or("")
+            .contains("not bound"),
+        "{error:?}"
+    );
+    assert!(
+        e.challenge("photobook").starts_with("DPoP "),
+        "{}",
+        e.challenge("photobook")
+    );
     // It still works as what it is.
     resource(&f, &format!("Bearer {at}"), None).await.unwrap();
 }
@@ -341,7 +361,7 @@ async fn metadata_lists_the_dpop_algorithms() {
     let m = serde_json::to_value(f.server.metadata()).unwrap();
     assert_eq!(
         m["dpop_signing_alg_values_supported"],
-        serde_json::json!(["ES256", "EdDSA"])
+        serde_json::json!(["ES256", "EdDSA", "Ed25519"])
     );
 }
 

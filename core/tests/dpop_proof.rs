@@ -39,6 +39,29 @@ fn a_valid_proof_is_accepted_with_both_algorithms() {
 }
 
 #[test]
+fn an_ed25519_proof_may_name_its_alg_as_rfc_9864_does() {
+    // RFC 9864 §2.2: `Ed25519` is the fully-specified name of EdDSA with
+    // Ed25519 (oauth4webapi signs with it); `EdDSA` stays accepted.
+    let key = DpopKey::ed25519();
+    for alg in ["Ed25519", "EdDSA"] {
+        let mut header = key.header();
+        header["alg"] = json!(alg);
+        let proof = key.sign(&header, &key.claims("POST", HTU, None));
+        let checked = verify_dpop_proof(Some(&proof), &ctx(now()), &DpopPolicy::new()).unwrap();
+        assert_eq!(checked.jkt, key.thumbprint(), "alg {alg}");
+    }
+    // Either name with a P-256 key is refused: `alg` must name the key's own.
+    let ec = DpopKey::es256();
+    let mut header = ec.header();
+    header["alg"] = json!("Ed25519");
+    let p = ec.sign(&header, &ec.claims("POST", HTU, None));
+    assert_eq!(
+        reason(verify_dpop_proof(Some(&p), &ctx(now()), &DpopPolicy::new())),
+        Reason::DpopAlgNotAllowed
+    );
+}
+
+#[test]
 fn item_1_exactly_one_proof() {
     let key = DpopKey::es256();
     let p = key.proof("POST", HTU, None);
@@ -136,7 +159,9 @@ fn item_4_typ_is_dpop_jwt() {
 #[test]
 fn item_5_alg_is_an_allowed_asymmetric_algorithm() {
     let key = DpopKey::es256();
-    for alg in ["none", "HS256", "RS256", "ES384", "es256", "EdDSA"] {
+    for alg in [
+        "none", "HS256", "RS256", "ES384", "es256", "EdDSA", "Ed25519", "ed25519",
+    ] {
         let mut header = key.header();
         header["alg"] = json!(alg);
         let p = key.sign(&header, &key.claims("POST", HTU, None));

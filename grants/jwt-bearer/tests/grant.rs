@@ -278,7 +278,7 @@ async fn signatures_are_the_trusted_issuers_rfc8725_3_1() {
         (400, "invalid_grant"),
         "bad signature"
     );
-    for alg in ["none", "HS256", "EdDSA"] {
+    for alg in ["none", "HS256", "EdDSA", "Ed25519"] {
         let header =
             URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","kid":"{}"}}"#, w.idp.kid()));
         for sig in ["", "c2ln"] {
