@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn an_ed25519_token_may_name_its_alg_as_rfc_9864_does() {
-        // RFC 9864 §2.2: `Ed25519` names EdDSA with Ed25519; a token so
+        // RFC 9864 (fully specified algorithms): `Ed25519` names EdDSA with Ed25519; a token so
         // named verifies with an Ed25519 key and never with a P-256 one.
         let r = CountingRandom::default();
         let signed_as = |key: &SigningKey, alg: &str, c: &AccessTokenClaims| {

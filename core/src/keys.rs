@@ -47,8 +47,8 @@ impl JwsAlgorithm {
     }
 
     /// The algorithm named `alg`, exactly (JOSE names are case-sensitive).
-    /// `Ed25519`, RFC 9864's fully-specified name for EdDSA with Ed25519
-    /// (§2.2, which deprecates the polymorphic `EdDSA`), names
+    /// `Ed25519`, RFC 9864's fully specified name for EdDSA with Ed25519
+    /// (RFC 9864 deprecates the polymorphic `EdDSA`), names
     /// [`EdDsa`](Self::EdDsa) too: clients such as oauth4webapi sign DPoP
     /// proofs and client assertions with it.
     pub fn from_name(alg: &str) -> Option<Self> {

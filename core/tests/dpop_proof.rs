@@ -40,7 +40,7 @@ fn a_valid_proof_is_accepted_with_both_algorithms() {
 
 #[test]
 fn an_ed25519_proof_may_name_its_alg_as_rfc_9864_does() {
-    // RFC 9864 §2.2: `Ed25519` is the fully-specified name of EdDSA with
+    // RFC 9864 (fully specified algorithms): `Ed25519` is the fully-specified name of EdDSA with
     // Ed25519 (oauth4webapi signs with it); `EdDSA` stays accepted.
     let key = DpopKey::ed25519();
     for alg in ["Ed25519", "EdDSA"] {
