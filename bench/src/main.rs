@@ -1263,7 +1263,7 @@ fn report_throughput(
         let by_cpu = b.server_us_per_request / r.provider.server_us_per_request.max(1e-9);
         println!();
         println!(
-            "client_credentials over HTTP: **{cc:.2}x** the bare handler's req/s (issue 16's bar >= 0.90x: {}); by server CPU per request {by_cpu:.2}x",
+            "client_credentials over HTTP: **{cc:.3}x** the bare handler's req/s (issue 16's bar >= 0.90x: {}); by server CPU per request {by_cpu:.3}x",
             if cc >= 0.90 { "met" } else { "MISSED" }
         );
     }
