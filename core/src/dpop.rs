@@ -599,6 +599,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_challenge_names_every_algorithm_the_metadata_lists() {
+        // The challenge's `algs` is a constant (no allocation per answer);
+        // it must say what `dpop_signing_alg_values_supported` says.
+        let names: Vec<&str> = DPOP_ALGORITHMS
+            .iter()
+            .flat_map(|a| a.names().iter().copied())
+            .collect();
+        assert_eq!(DPOP_ALGS_PARAM, names.join(" "));
+    }
+
+    #[test]
     fn htu_comparison_normalises_per_rfc3986_6_2() {
         let same = [
             (
