@@ -453,17 +453,25 @@ pub trait ClientRegistry: Send + Sync {
         Ok(0)
     }
 
-    /// Records that a dynamically registered client obtained a token: its
-    /// `registration.unused_until` is cleared and it no longer expires. The
-    /// server calls it once per client (while the record it reads still
-    /// has an `unused_until`); repeating it is harmless. Nothing happens
-    /// for an unknown or not dynamically registered client.
+    /// Records that a dynamically registered client obtained a token at
+    /// `now`: its `registration.unused_until` becomes `until`, never
+    /// earlier than it was, by [`DynamicRegistration::mark_used`]'s rule
+    /// (`None`: cleared, the client no longer expires; nothing for a
+    /// registration that expired before `now`). A store that keeps the
+    /// expiry outside the record (a TTL, an index) moves it too. The
+    /// server calls it when the client's expiry is due within the
+    /// registration policy's idle lifetime, at most about once a day per
+    /// client; repeating it is harmless. Nothing happens for an unknown or
+    /// not dynamically registered client.
+    ///
+    /// [`DynamicRegistration::mark_used`]: crate::DynamicRegistration::mark_used
     async fn mark_client_used(
         &self,
         id: &ClientId,
         now: time::OffsetDateTime,
+        until: Option<time::OffsetDateTime>,
     ) -> Result<(), StoreError> {
-        let _ = (id, now);
+        let _ = (id, now, until);
         Ok(())
     }
 

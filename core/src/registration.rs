@@ -8,10 +8,13 @@
 //! ([`RegistrationPolicy`]): a rate ([`Action::ClientRegistration`] through
 //! the abuse hook), a total number of dynamically registered clients, and a
 //! time: a registration never used to obtain a token within
-//! [`RegistrationPolicy::unused_lifetime`] expires. "Used" is recorded once,
-//! when the first token is issued to the client
+//! [`RegistrationPolicy::unused_lifetime`] expires, and one used once is
+//! forgotten after [`RegistrationPolicy::idle_lifetime`] without a token
+//! (so the cap cannot fill for good with clients nobody uses any more).
+//! Use is recorded when a token is issued to the client
 //! ([`ClientRegistry::mark_client_used`](crate::ClientRegistry::mark_client_used)),
-//! so it costs one store write per client, not one per token.
+//! at most once a day per client: one store write per client and day, not
+//! one per token.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -56,11 +59,19 @@ pub struct RegistrationPolicy {
     pub initial_access_tokens: Vec<SecretHash>,
     /// The most dynamically registered clients kept at once (live unused
     /// ones and used ones): 10,000 by default. Beyond it a registration is
-    /// refused with `temporarily_unavailable` until unused ones expire.
+    /// refused with `temporarily_unavailable` until some expire.
     pub max_clients: usize,
     /// How long a registration may go unused (no token obtained) before it
     /// expires: 24 hours by default.
     pub unused_lifetime: Duration,
+    /// How long a client that has obtained tokens is kept after the last
+    /// token issued to it: 90 days by default, and never less than the
+    /// server's refresh token and refresh family lifetimes, so no live
+    /// refresh token outlives its client. It may be kept up to a day
+    /// longer (use is recorded at most once a day). `None`: a client that
+    /// obtained a token once is kept until it is removed, and the cap can
+    /// fill for good.
+    pub idle_lifetime: Option<Duration>,
     /// The grant types a client may register: `authorization_code` and
     /// `refresh_token` by default (each must also be served by the server).
     pub grant_types: BTreeSet<String>,
@@ -76,6 +87,7 @@ impl RegistrationPolicy {
             initial_access_tokens: Vec::new(),
             max_clients: 10_000,
             unused_lifetime: Duration::hours(24),
+            idle_lifetime: Some(Duration::days(90)),
             grant_types: [GrantType::AUTHORIZATION_CODE, GrantType::REFRESH_TOKEN]
                 .into_iter()
                 .map(str::to_owned)
@@ -104,6 +116,15 @@ impl RegistrationPolicy {
     #[must_use]
     pub fn with_unused_lifetime(mut self, lifetime: Duration) -> Self {
         self.unused_lifetime = lifetime;
+        self
+    }
+
+    /// Forgets a client that obtained tokens once after `lifetime` without
+    /// another (`None`: keeps it until it is removed). See
+    /// [`idle_lifetime`](Self::idle_lifetime).
+    #[must_use]
+    pub fn with_idle_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.idle_lifetime = lifetime;
         self
     }
 
@@ -140,7 +161,9 @@ pub struct DynamicRegistration {
     /// When the client registered (`client_id_issued_at`).
     #[serde(with = "time::serde::timestamp")]
     pub issued_at: OffsetDateTime,
-    /// Until when the client must obtain a token, or expire; `None` once it has.
+    /// Until when the client must obtain a token, or expire. Once it has,
+    /// until when it is kept without another
+    /// ([`RegistrationPolicy::idle_lifetime`]); `None`: kept until removed.
     #[serde(
         default,
         with = "time::serde::timestamp::option",
@@ -196,6 +219,24 @@ impl DynamicRegistration {
             software_version: None,
             metadata_document_host: None,
         }
+    }
+
+    /// Records a token issued to the client at `now`: `unused_until`
+    /// becomes `until` (`None`: the client no longer expires), never
+    /// earlier than it was. `false` when nothing changes: already as
+    /// late, or the registration expired before `now` (a token for a
+    /// client that is gone must not bring it back). Every store applies
+    /// this one rule in [`ClientRegistry::mark_client_used`](crate::ClientRegistry::mark_client_used).
+    pub fn mark_used(&mut self, now: OffsetDateTime, until: Option<OffsetDateTime>) -> bool {
+        let next = match (self.unused_until, until) {
+            (Some(current), _) if current <= now => return false,
+            (None, None) => return false,
+            (Some(_), None) => None,
+            (Some(current), Some(until)) if current >= until => return false,
+            (_, Some(until)) => Some(until),
+        };
+        self.unused_until = next;
+        true
     }
 }
 
@@ -885,15 +926,46 @@ impl Server {
     }
 
     /// After a token was issued to `client`: a dynamically registered
-    /// client not yet marked used is marked, once, so it no longer expires.
+    /// client's expiry is moved to [`RegistrationPolicy::idle_lifetime`]
+    /// from now, when it is due within that (so at most once a day per
+    /// client), or cleared once if the policy keeps used clients.
     pub(crate) async fn note_client_used(&self, client: &Client) {
-        let unused = client
-            .registration
-            .as_ref()
-            .is_some_and(|r| r.unused_until.is_some());
-        if unused && let Err(e) = self.store().mark_client_used(&client.id, self.now()).await {
-            tracing::warn!(client = client.id.as_str(), error = %e, "marking a registered client used failed");
+        let Some(registration) = client.registration.as_deref() else {
+            return;
+        };
+        // A client ID metadata document's client is not in the store.
+        if registration.metadata_document_host.is_some() {
+            return;
         }
+        let now = self.now();
+        let until = self.idle_expiry(now);
+        let due = match (registration.unused_until, until) {
+            (None, None) => false,
+            (Some(_), None) | (None, Some(_)) => true,
+            (Some(current), Some((renew_before, _))) => current < renew_before,
+        };
+        if !due {
+            return;
+        }
+        let until = until.map(|(_, until)| until);
+        if let Err(e) = self.store().mark_client_used(&client.id, now, until).await {
+            tracing::warn!(client = client.id.as_str(), error = %e, "recording a registered client's use failed");
+        }
+    }
+
+    /// For a client used at `now`, under the registration policy's idle
+    /// lifetime (never shorter than a refresh token or family lives):
+    /// `(renew_before, until)`. An expiry already at `renew_before` or
+    /// later is left alone; a sooner one moves to `until`, up to a day
+    /// later, which bounds the writes to one per client and day. `None`:
+    /// used clients are kept (or registration is off).
+    fn idle_expiry(&self, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
+        let config = self.config();
+        let idle = config.registration.as_ref()?.idle_lifetime?;
+        let life = &config.lifetimes;
+        let idle = idle.max(life.refresh_token).max(life.refresh_family);
+        let slack = (idle / 4_i32).min(Duration::days(1));
+        Some((now + idle, now + idle + slack))
     }
 }
 
@@ -902,6 +974,41 @@ mod tests {
     use super::*;
 
     const T0: OffsetDateTime = OffsetDateTime::UNIX_EPOCH;
+
+    /// `mark_used`, the rule every store applies: later only, `None`
+    /// clears, an expired registration is left expired.
+    #[test]
+    fn marking_used_moves_the_expiry_later_only() {
+        let h = Duration::hours;
+        let cases = [
+            // (unused_until, now, until) -> changed, result
+            (Some(T0 + h(1)), T0, Some(T0 + h(5)), true, Some(T0 + h(5))),
+            (Some(T0 + h(5)), T0, Some(T0 + h(3)), false, Some(T0 + h(5))),
+            (Some(T0 + h(5)), T0, Some(T0 + h(5)), false, Some(T0 + h(5))),
+            (Some(T0 + h(1)), T0, None, true, None),
+            (None, T0, None, false, None),
+            (None, T0, Some(T0 + h(5)), true, Some(T0 + h(5))),
+            // Expired at `now`: a late token does not bring it back.
+            (
+                Some(T0 + h(1)),
+                T0 + h(1),
+                Some(T0 + h(9)),
+                false,
+                Some(T0 + h(1)),
+            ),
+            (Some(T0 + h(1)), T0 + h(2), None, false, Some(T0 + h(1))),
+        ];
+        for (current, now, until, changed, after) in cases {
+            let mut r = DynamicRegistration::new(T0, T0);
+            r.unused_until = current;
+            assert_eq!(
+                r.mark_used(now, until),
+                changed,
+                "{current:?} at {now} with {until:?}"
+            );
+            assert_eq!(r.unused_until, after, "{current:?} at {now} with {until:?}");
+        }
+    }
 
     fn scopes() -> BTreeMap<ScopeToken, String> {
         ["photos.read", "photos.write", "profile"]

@@ -187,16 +187,129 @@ async fn a_public_client_registers_and_runs_the_code_flow_rfc7591_3() {
     let (status, token) = code_flow(&f, &id, None).await;
     assert_eq!(status, 200, "{token}");
     assert!(token["refresh_token"].is_string());
-    // Used: it no longer expires.
+    // Used: it is kept for the idle lifetime (90 days by default) and up
+    // to a day more, no longer for the unused lifetime.
     let stored = f
         .store
         .client(&ClientId::new(&id).unwrap())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.registration.as_ref().unwrap().unused_until, None);
+    assert_eq!(
+        stored.registration.as_ref().unwrap().unused_until,
+        Some(f.server.now() + Duration::days(91))
+    );
     f.clock.advance(Duration::days(30));
     assert!(stored.is_live(f.server.now()));
+}
+
+async fn unused_until(f: &Fixture, id: &str) -> Option<OffsetDateTime> {
+    f.store
+        .client(&ClientId::new(id).unwrap())
+        .await
+        .unwrap()
+        .and_then(|c| c.registration.as_ref().and_then(|r| r.unused_until))
+}
+
+/// A client that obtained tokens and then none for its idle lifetime is
+/// forgotten, so clients nobody uses any more cannot fill the cap for
+/// good; every token moves the deadline, with one store write per client
+/// and day at most; the idle lifetime is never shorter than a refresh
+/// token lives, so no live refresh token outlives its client.
+#[tokio::test]
+async fn a_used_client_is_forgotten_after_its_idle_lifetime() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open()
+                .with_max_clients(1)
+                .with_idle_lifetime(Some(Duration::days(120))),
+        )
+    });
+    let (_, body) = register(&f, PUBLIC).await;
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    let t0 = f.server.now();
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
+    assert_eq!(unused_until(&f, &id).await, Some(t0 + Duration::days(121)));
+    // Within the day, another token writes nothing.
+    f.clock.advance(Duration::hours(20));
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
+    assert_eq!(unused_until(&f, &id).await, Some(t0 + Duration::days(121)));
+    // More than a day on, the deadline moves with the next token.
+    f.clock.advance(Duration::hours(5));
+    let t1 = f.server.now();
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
+    assert_eq!(unused_until(&f, &id).await, Some(t1 + Duration::days(121)));
+    // Kept (and counted: the cap of one is full) until then...
+    f.clock.advance(Duration::days(120));
+    assert_eq!(register(&f, PUBLIC).await.0, 503);
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
+    // ...and forgotten after a whole idle lifetime without a token; its
+    // place under the cap is free.
+    let t2 = f.server.now();
+    f.clock.advance(Duration::days(121));
+    let query = format!(
+        "response_type=code&client_id={id}&state=s&code_challenge={}&code_challenge_method=S256",
+        CodeChallenge::s256(VERIFIER)
+    );
+    assert!(matches!(
+        f.server.authorize(&query, None).await,
+        AuthorizeOutcome::ErrorPage(_)
+    ));
+    assert!(f.server.now() >= t2 + Duration::days(121));
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    f.store.sweep(f.server.now());
+    assert!(unused_until(&f, &id).await.is_none());
+    assert!(
+        f.store
+            .client(&ClientId::new(&id).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// The idle lifetime is never shorter than the refresh token family: a
+/// client whose refresh token still works is still registered.
+#[tokio::test]
+async fn the_idle_lifetime_covers_the_refresh_family() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open().with_idle_lifetime(Some(Duration::hours(1))),
+        )
+    });
+    let (_, body) = register(&f, PUBLIC).await;
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    let t0 = f.server.now();
+    let (status, token) = code_flow(&f, &id, None).await;
+    assert_eq!(status, 200);
+    // The default refresh family is 90 days: the client is kept as long.
+    assert_eq!(unused_until(&f, &id).await, Some(t0 + Duration::days(91)));
+    f.clock.advance(Duration::days(29));
+    let refresh = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={id}",
+        token["refresh_token"].as_str().unwrap()
+    );
+    let r = f
+        .server
+        .handle(Endpoint::Token, &HttpRequest::form_post(&refresh, None))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// `with_idle_lifetime(None)`: a client that obtained a token once is kept
+/// until it is removed.
+#[tokio::test]
+async fn without_an_idle_lifetime_used_clients_are_kept() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open().with_idle_lifetime(None))
+    });
+    let (_, body) = register(&f, PUBLIC).await;
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    assert!(unused_until(&f, &id).await.is_some());
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
+    assert_eq!(unused_until(&f, &id).await, None);
+    f.clock.advance(Duration::days(3650));
+    assert_eq!(code_flow(&f, &id, None).await.0, 200);
 }
 
 /// RFC 7591 §2 asks no scheme of the display URIs: a client in development

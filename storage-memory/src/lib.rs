@@ -359,19 +359,19 @@ impl ClientRegistry for MemoryStore {
     async fn mark_client_used(
         &self,
         id: &ClientId,
-        _now: OffsetDateTime,
+        now: OffsetDateTime,
+        until: Option<OffsetDateTime>,
     ) -> Result<(), StoreError> {
         let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = clients.get_mut(id)
-            && c.registration
-                .as_ref()
-                .is_some_and(|r| r.unused_until.is_some())
+            && let Some(registration) = c.registration.as_deref()
         {
-            let mut used = Client::clone(c);
-            if let Some(r) = used.registration.as_mut() {
-                r.unused_until = None;
+            let mut marked = registration.clone();
+            if marked.mark_used(now, until) {
+                let mut used = Client::clone(c);
+                used.registration = Some(Box::new(marked));
+                *c = Arc::new(used);
             }
-            *c = Arc::new(used);
         }
         Ok(())
     }

@@ -585,9 +585,10 @@ impl ClientRegistry for PostgresStore {
     async fn mark_client_used(
         &self,
         id: &ClientId,
-        _now: OffsetDateTime,
+        now: OffsetDateTime,
+        until: Option<OffsetDateTime>,
     ) -> Result<(), StoreError> {
-        self.mark_dynamic_used(id).await
+        self.mark_dynamic_used(id, now, until).await
     }
 
     async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {

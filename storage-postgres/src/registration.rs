@@ -80,17 +80,54 @@ impl PostgresStore {
     }
 
     /// [`tessera::ClientRegistry::mark_client_used`]: one statement that
-    /// clears the column and the record's `registration.unused_until`.
-    pub(crate) async fn mark_dynamic_used(&self, id: &ClientId) -> Result<(), StoreError> {
+    /// sets the column and the record's `registration.unused_until` to
+    /// `until` (or clears both), by [`DynamicRegistration::mark_used`]'s
+    /// rule: never earlier than it was, and never for a registration that
+    /// expired before `now`.
+    ///
+    /// [`DynamicRegistration::mark_used`]: tessera::DynamicRegistration::mark_used
+    pub(crate) async fn mark_dynamic_used(
+        &self,
+        id: &ClientId,
+        now: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let Some(until) = until else {
+            let text = self.registration_sql(
+                "UPDATE {s}.clients
+                 SET unused_until = NULL, updated_at = now(),
+                     record = jsonb_set(record, '{registration}', (record->'registration') - 'unused_until')
+                 WHERE id = $1 AND unused_until > $2 AND record ? 'registration'",
+            );
+            return self
+                .bounded(
+                    sqlx::query(&text)
+                        .bind(id.as_str())
+                        .bind(now)
+                        .execute(self.pool()),
+                )
+                .await
+                .map(drop);
+        };
+        // The record keeps whole seconds (`time::serde::timestamp`).
+        let until = until.replace_nanosecond(0).unwrap_or(until);
         let text = self.registration_sql(
             "UPDATE {s}.clients
-             SET unused_until = NULL, updated_at = now(),
-                 record = jsonb_set(record, '{registration}', (record->'registration') - 'unused_until')
-             WHERE id = $1 AND unused_until IS NOT NULL AND record ? 'registration'",
+             SET unused_until = $3, updated_at = now(),
+                 record = jsonb_set(record, '{registration,unused_until}', to_jsonb($4::bigint))
+             WHERE id = $1 AND dynamic AND record ? 'registration'
+               AND (unused_until IS NULL OR (unused_until > $2 AND unused_until < $3))",
         );
-        self.bounded(sqlx::query(&text).bind(id.as_str()).execute(self.pool()))
-            .await
-            .map(drop)
+        self.bounded(
+            sqlx::query(&text)
+                .bind(id.as_str())
+                .bind(now)
+                .bind(until)
+                .bind(until.unix_timestamp())
+                .execute(self.pool()),
+        )
+        .await
+        .map(drop)
     }
 
     /// [`tessera::ClientRegistry::expire_unused_clients`]: one statement.

@@ -1,11 +1,12 @@
 //! Dynamically registered clients (RFC 7591) in Redis.
 //!
 //! A dynamic client is stored like any client, at `<prefix>client:<id>`,
-//! but with an absolute expiry (`PXAT`) at its `unused_until` while it has
-//! never obtained a token, so Redis forgets unused registrations by itself;
-//! marking it used rewrites the record without expiry. The sorted set
+//! but with an absolute expiry (`PXAT`) at its `unused_until`, so Redis
+//! forgets expired registrations by itself; recording a token issued to it
+//! rewrites the record with the later expiry (or none, when the policy
+//! keeps used clients). The sorted set
 //! `<prefix>dynamic-clients` counts them for the cap: member = client id,
-//! score = `unused_until` in ms, or `+inf` once used. The cap is enforced by
+//! score = `unused_until` in ms, or `+inf` for none. The cap is enforced by
 //! one script on that set (expired members dropped, counted, the new one
 //! added), so racing registrations on any number of instances never exceed
 //! it; the client record is written next (another key, another cluster
@@ -20,7 +21,7 @@ use tessera::{Client, ClientId, ClientRegistry, RegisterOutcome, StoreError};
 use crate::scripts::bytes;
 use crate::store::{RedisStore, encode, epoch_ms, pxat};
 
-/// The score of a client that was used: it never lapses.
+/// The score of a client without `unused_until`: it never lapses.
 const USED: &str = "+inf";
 
 /// How many times marking a client used reads its record again after
@@ -97,17 +98,27 @@ impl RedisStore {
         }
     }
 
-    /// [`ClientRegistry::mark_client_used`]: the record rewritten without
-    /// `unused_until` and without expiry, then its score set to `+inf`.
-    /// The record is read from Redis (not from the client cache) and
-    /// written back only if it is still the one read (a compare-and-set
-    /// script), so a copy that went stale, in the cache or because another
-    /// writer replaced the record meanwhile, never overwrites a newer one;
-    /// on a change it is read again. Runs once per client.
-    pub(crate) async fn mark_dynamic_used(&self, id: &ClientId) -> Result<(), StoreError> {
+    /// [`ClientRegistry::mark_client_used`]: the record rewritten with its
+    /// new `unused_until` ([`DynamicRegistration::mark_used`]) and the
+    /// key's expiry at it (none for none), then its score raised to it
+    /// (`ZADD XX GT`: a slower instance never lowers it; from `+inf`, a
+    /// client kept for good, it is lowered). The record is
+    /// read from Redis (not from the client cache) and written back only
+    /// if it is still the one read (a compare-and-set script), so a copy
+    /// that went stale, in the cache or because another writer replaced
+    /// the record meanwhile, never overwrites a newer one; on a change it
+    /// is read again.
+    ///
+    /// [`DynamicRegistration::mark_used`]: tessera::DynamicRegistration::mark_used
+    pub(crate) async fn mark_dynamic_used(
+        &self,
+        id: &ClientId,
+        now: OffsetDateTime,
+        until: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
         let key = self.keys().client(id);
         let mut attempts = 0;
-        loop {
+        let marked = loop {
             let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
                 Value::Nil => return Ok(()),
                 v => bytes(v)
@@ -122,18 +133,27 @@ impl RedisStore {
                     client.id.as_str()
                 )));
             }
-            match client.registration.as_mut() {
-                Some(r) if r.unused_until.is_some() => r.unused_until = None,
-                // Registered by the embedder, or marked already.
-                _ => return Ok(()),
+            // Registered by the embedder, expired, or marked already: done.
+            let Some(r) = client.registration.as_mut() else {
+                return Ok(());
+            };
+            let kept_for_good = r.unused_until.is_none();
+            if !r.mark_used(now, until) {
+                return Ok(());
             }
+            let marked = (r.unused_until, kept_for_good);
             let used = encode(&client)?;
+            let expiry = marked.0.map(|t| pxat(t).to_string()).unwrap_or_default();
             let reply = self
-                .eval_script(&self.scripts().mark_client_used, &[&key], &[&read, &used])
+                .eval_script(
+                    &self.scripts().mark_client_used,
+                    &[&key],
+                    &[&read, &used, &expiry],
+                )
                 .await?
                 .check(&key)?;
             match reply.tag.as_str() {
-                "ok" => break,
+                "ok" => break marked,
                 // It expired (or was removed) meanwhile: nothing to mark.
                 "gone" => return Ok(()),
                 "changed" if attempts < MARK_ATTEMPTS => attempts += 1,
@@ -144,22 +164,26 @@ impl RedisStore {
                 }
                 _ => return Err(reply.unexpected()),
             }
+        };
+        let (until, kept_for_good) = marked;
+        let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
+        let mut zadd = redis::cmd("ZADD");
+        zadd.arg(self.keys().dynamic_clients()).arg("XX");
+        // Raised only, so a slower instance's older deadline never lands
+        // last; except from `+inf`, a client kept for good (as used
+        // clients were before idle lifetimes) that gets a deadline now.
+        if !kept_for_good {
+            zadd.arg("GT");
         }
-        self.exec(
-            redis::cmd("ZADD")
-                .arg(self.keys().dynamic_clients())
-                .arg("XX")
-                .arg(USED)
-                .arg(id.as_str()),
-        )
-        .await?;
+        self.exec(zadd.arg(score).arg(id.as_str())).await?;
         self.client_written(id).await;
         Ok(())
     }
 
     /// [`ClientRegistry::expire_unused_clients`]: every member whose score
     /// is at or before `now` is removed with its record, unless the record
-    /// says it was used meanwhile.
+    /// says it was used meanwhile (then its score is raised to the
+    /// record's deadline).
     pub(crate) async fn expire_dynamic(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let set = self.keys().dynamic_clients();
         let ids = match self
@@ -192,6 +216,22 @@ impl RedisStore {
                     self.client_written(&id).await;
                     true
                 }
+                Some(c) if c.is_dynamically_registered() => {
+                    // Live with a later deadline than its score (a race
+                    // lowered it): the score follows the record again.
+                    let until = c.registration.as_ref().and_then(|r| r.unused_until);
+                    let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
+                    self.exec(
+                        redis::cmd("ZADD")
+                            .arg(&set)
+                            .arg("XX")
+                            .arg("GT")
+                            .arg(score)
+                            .arg(id.as_str()),
+                    )
+                    .await?;
+                    false
+                }
                 Some(_) => false,
                 // Redis expired it already.
                 None => true,
@@ -208,7 +248,7 @@ impl RedisStore {
     /// After a write to a client's key: every store's client cache drops
     /// its copy ([`RedisStore::client_changed`]). A failed publish is
     /// logged, not returned: the write itself happened, the server checks a
-    /// registration's expiry on every read, and a stale "unused" copy only
+    /// registration's expiry on every read, and a stale copy's expiry only
     /// means one more `mark_client_used` until the cache TTL ends.
     async fn client_written(&self, id: &ClientId) {
         if let Err(e) = self.client_changed(id).await {

@@ -66,7 +66,7 @@ async fn removing_a_used_dynamic_client_frees_its_place_under_the_cap() {
             .unwrap(),
         RegisterOutcome::Registered
     ));
-    store.mark_client_used(&first, now).await.unwrap();
+    store.mark_client_used(&first, now, None).await.unwrap();
     assert!(matches!(
         store
             .register_client(client("dyn_cap_second"), 1, now)
@@ -115,7 +115,7 @@ async fn marking_used_keeps_what_is_in_redis(target: common::Target) {
                 .arg(3_600_000),
         )
         .await;
-    store.mark_client_used(&id, now).await.unwrap();
+    store.mark_client_used(&id, now, None).await.unwrap();
     let json: String = raw.query(redis::cmd("GET").arg(&key)).await;
     let stored: Client = serde_json::from_str(&json).unwrap();
     assert_eq!(stored.name, "v2", "a stale copy was written back");
@@ -139,4 +139,59 @@ async fn marking_used_keeps_what_is_in_redis_cluster() {
         return;
     };
     marking_used_keeps_what_is_in_redis(t).await;
+}
+
+/// Recording a use with an idle deadline moves everything that expires the
+/// client in Redis: the key's `PXAT` and its score in the set that counts
+/// dynamic clients, both to the deadline; a later, earlier deadline moves
+/// neither (`ZADD ... GT`).
+#[tokio::test]
+async fn an_idle_deadline_moves_the_key_expiry_and_the_score() {
+    use tessera::{ClientId, ClientRegistry, RegisterOutcome};
+    let Some(target) = common::Target::standalone() else {
+        return;
+    };
+    let prefix = common::unique_prefix();
+    let store = common::with_prefix(&target, &prefix).await;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let id = ClientId::new("dyn_idle").unwrap();
+    assert!(matches!(
+        store
+            .register_client(dynamic_client("dyn_idle", "Idle", now), 10, now)
+            .await
+            .unwrap(),
+        RegisterOutcome::Registered
+    ));
+    let until = now + time::Duration::days(90);
+    store.mark_client_used(&id, now, Some(until)).await.unwrap();
+    let mut raw = target.raw().await;
+    let key = format!("{prefix}client:dyn_idle");
+    let expiry: i64 = raw.query(redis::cmd("PEXPIRETIME").arg(&key)).await;
+    let until_ms = i64::try_from(until.unix_timestamp_nanos() / 1_000_000).unwrap();
+    assert_eq!(expiry, until_ms, "the key expires at the idle deadline");
+    let set = format!("{prefix}dynamic-clients");
+    let score: f64 = raw
+        .query(redis::cmd("ZSCORE").arg(&set).arg("dyn_idle"))
+        .await;
+    assert_eq!(score, until_ms as f64, "the set counts it until then");
+    store
+        .mark_client_used(&id, now, Some(now + time::Duration::days(30)))
+        .await
+        .unwrap();
+    let expiry: i64 = raw.query(redis::cmd("PEXPIRETIME").arg(&key)).await;
+    assert_eq!(expiry, until_ms, "an earlier deadline never shortens it");
+    let score: f64 = raw
+        .query(redis::cmd("ZSCORE").arg(&set).arg("dyn_idle"))
+        .await;
+    assert_eq!(score, until_ms as f64);
+    assert_eq!(
+        store
+            .dynamic_client_count(until - time::Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.dynamic_client_count(until).await.unwrap(), 0);
 }

@@ -42,7 +42,8 @@ async fn count<S: ClientRegistry + ?Sized>(store: &S, now: OffsetDateTime, check
 }
 
 /// A registered client is found as registered, counted, refused a second
-/// time under its id, and once marked used no longer expires.
+/// time under its id, and once marked used for good (`until` `None`) no
+/// longer expires.
 pub async fn registration_lifecycle<S: ClientRegistry + ?Sized>(store: Arc<S>) {
     let check = "registration_lifecycle";
     let now = base_now();
@@ -72,7 +73,7 @@ pub async fn registration_lifecycle<S: ClientRegistry + ?Sized>(store: Arc<S>) {
         RegisterOutcome::IdTaken,
         "{check}: an id is registered once"
     );
-    ok(store.mark_client_used(&id, now).await, check);
+    ok(store.mark_client_used(&id, now, None).await, check);
     let used = ok(store.client(&id).await, check).expect("still there");
     assert_eq!(
         used.registration.as_ref().and_then(|r| r.unused_until),
@@ -87,9 +88,9 @@ pub async fn registration_lifecycle<S: ClientRegistry + ?Sized>(store: Arc<S>) {
         "{check}: marking keeps the metadata"
     );
     // Marking twice is harmless; an unknown id is ignored.
-    ok(store.mark_client_used(&id, now).await, check);
+    ok(store.mark_client_used(&id, now, None).await, check);
     let unknown = dynamic_client(now, now + secs(60));
-    ok(store.mark_client_used(&unknown.id, now).await, check);
+    ok(store.mark_client_used(&unknown.id, now, None).await, check);
     assert!(ok(store.client(&unknown.id).await, check).is_none());
     // A used client outlives its former deadline.
     let later = now + secs(120);
@@ -142,6 +143,143 @@ pub async fn unused_registrations_expire<S: ClientRegistry + ?Sized>(store: Arc<
         ),
         RegisterOutcome::Registered
     );
+}
+
+/// The `unused_until` a store holds for `id` (`None` when the client is gone
+/// or has none).
+async fn until_of<S: ClientRegistry + ?Sized>(
+    store: &S,
+    id: &ClientId,
+    check: &str,
+) -> Option<OffsetDateTime> {
+    ok(store.client(id).await, check)
+        .and_then(|c| c.registration.as_ref().and_then(|r| r.unused_until))
+}
+
+/// A client used with an idle lifetime (`until` `Some`) is kept until then,
+/// past its first deadline, and forgotten after it: counted meanwhile,
+/// never moved earlier by a later mark, never brought back once expired.
+/// A client kept for good (marked with `None` before, as stores did) gets
+/// an expiry again when marked with one.
+pub async fn used_clients_expire_when_idle<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "used_clients_expire_when_idle";
+    let now = base_now();
+    let c = dynamic_client(now, now + secs(60));
+    let id = c.id.clone();
+    assert_eq!(
+        ok(store.register_client(c, usize::MAX, now).await, check),
+        RegisterOutcome::Registered
+    );
+    let kept_until = now + secs(300);
+    ok(
+        store
+            .mark_client_used(&id, now + secs(10), Some(kept_until))
+            .await,
+        check,
+    );
+    assert_eq!(
+        until_of(&*store, &id, check).await,
+        Some(kept_until),
+        "{check}: the expiry moved to the idle deadline"
+    );
+    assert!(
+        ok(store.client(&id).await, check)
+            .and_then(|c| c.registration.as_ref().and_then(|r| r.logo_uri.clone()))
+            .is_some(),
+        "{check}: marking keeps the metadata"
+    );
+    // An earlier deadline (a slower instance) changes nothing.
+    ok(
+        store
+            .mark_client_used(&id, now + secs(20), Some(now + secs(200)))
+            .await,
+        check,
+    );
+    assert_eq!(until_of(&*store, &id, check).await, Some(kept_until));
+    // Past the first deadline it is kept and counted.
+    let later = now + secs(120);
+    ok(store.expire_unused_clients(later).await, check);
+    assert!(
+        ok(store.client(&id).await, check).is_some(),
+        "{check}: a used client outlives its first deadline"
+    );
+    let counted = count(&*store, later, check).await;
+    let after = now + secs(301);
+    let counted_after = count(&*store, after, check).await;
+    assert!(
+        counted_after < counted,
+        "{check}: an idle client stops counting at its deadline ({counted_after} >= {counted})"
+    );
+    // Once expired, a token recorded late does not bring it back.
+    ok(
+        store
+            .mark_client_used(&id, after, Some(after + secs(300)))
+            .await,
+        check,
+    );
+    ok(store.expire_unused_clients(after).await, check);
+    assert!(
+        ok(store.client(&id).await, check).is_none(),
+        "{check}: an idle client is forgotten after its deadline"
+    );
+
+    // A client kept for good gets a deadline again when marked with one.
+    let c = dynamic_client(now, now + secs(60));
+    let id = c.id.clone();
+    assert_eq!(
+        ok(store.register_client(c, usize::MAX, now).await, check),
+        RegisterOutcome::Registered
+    );
+    ok(store.mark_client_used(&id, now, None).await, check);
+    assert_eq!(until_of(&*store, &id, check).await, None);
+    ok(
+        store.mark_client_used(&id, now, Some(kept_until)).await,
+        check,
+    );
+    assert_eq!(
+        until_of(&*store, &id, check).await,
+        Some(kept_until),
+        "{check}: a client kept for good gets the idle deadline"
+    );
+    ok(store.expire_unused_clients(after).await, check);
+    assert!(
+        ok(store.client(&id).await, check).is_none(),
+        "{check}: and is forgotten after it"
+    );
+}
+
+/// Many instances recording the same client's use at once (each
+/// re-arming it with the same deadline): every one succeeds, and the
+/// client ends with that deadline, counted once.
+pub async fn race_marking_used<S: ClientRegistry + ?Sized + 'static>(store: Arc<S>) {
+    let check = "race_marking_used";
+    require_multi_thread(check);
+    let now = base_now();
+    let before = count(&*store, now, check).await;
+    let c = dynamic_client(now, now + secs(60));
+    let id = c.id.clone();
+    assert_eq!(
+        ok(store.register_client(c, usize::MAX, now).await, check),
+        RegisterOutcome::Registered
+    );
+    let until = now + secs(3_600);
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            let id = id.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.mark_client_used(&id, now, Some(until)).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        ok(t.await.expect("a racer panicked"), check);
+    }
+    assert_eq!(until_of(&*store, &id, check).await, Some(until));
+    assert_eq!(count(&*store, now + secs(120), check).await, before + 1);
 }
 
 /// The cap counts live dynamic clients: at it, nothing more is stored.
@@ -212,6 +350,8 @@ where
     registration_lifecycle(make_store().await).await;
     client_credentials_round_trip(make_store().await).await;
     unused_registrations_expire(make_store().await).await;
+    used_clients_expire_when_idle(make_store().await).await;
+    race_marking_used(make_store().await).await;
     registration_cap(make_store().await).await;
     race_register_at_the_cap(make_store().await).await;
 }
