@@ -351,7 +351,8 @@ impl Client {
     }
 
     /// Whether the client is registered at `now`: `false` for a dynamic
-    /// registration that expired unused (a store may not have removed it yet).
+    /// registration that expired, unused or idle (a store may not have
+    /// removed it yet).
     pub fn is_live(&self, now: time::OffsetDateTime) -> bool {
         self.registration
             .as_ref()
@@ -426,11 +427,11 @@ pub trait ClientRegistry: Send + Sync {
     /// Stores a dynamically registered client (RFC 7591), atomically
     /// unless `max_dynamic` dynamically registered clients are live at
     /// `now` (then `CapReached`, storing nothing), or a client with its id
-    /// exists (`IdTaken`). Registrations that expired unused by `now` do
-    /// not count (and may be removed). A client whose
+    /// exists (`IdTaken`). Registrations that expired by `now` do not
+    /// count (and may be removed). A client whose
     /// [`registration`](Client::registration) has an `unused_until` must be
     /// forgotten after it unless [`mark_client_used`](Self::mark_client_used)
-    /// is called first.
+    /// moves it first.
     ///
     /// The default answers an error: a registry that does not implement it
     /// cannot serve the registration endpoint.
@@ -454,10 +455,10 @@ pub trait ClientRegistry: Send + Sync {
     }
 
     /// Records that a dynamically registered client obtained a token at
-    /// `now`: its `registration.unused_until` becomes `until`, never
-    /// earlier than it was, by [`DynamicRegistration::mark_used`]'s rule
-    /// (`None`: cleared, the client no longer expires; nothing for a
-    /// registration that expired before `now`). A store that keeps the
+    /// `now`: its `registration.unused_until` becomes `until` when that is
+    /// later, by [`DynamicRegistration::mark_used`]'s rule (`None`:
+    /// cleared, the client no longer expires; a client without one gets
+    /// one; nothing for a registration that expired at or before `now`). A store that keeps the
     /// expiry outside the record (a TTL, an index) moves it too. The
     /// server calls it when the client's expiry is due within the
     /// registration policy's idle lifetime, at most about once a day per

@@ -222,11 +222,12 @@ impl DynamicRegistration {
     }
 
     /// Records a token issued to the client at `now`: `unused_until`
-    /// becomes `until` (`None`: the client no longer expires), never
-    /// earlier than it was. `false` when nothing changes: already as
-    /// late, or the registration expired before `now` (a token for a
-    /// client that is gone must not bring it back). Every store applies
-    /// this one rule in [`ClientRegistry::mark_client_used`](crate::ClientRegistry::mark_client_used).
+    /// becomes `until` (`None`: the client no longer expires) if that is
+    /// later than it was (a client kept for good, without one, gets one).
+    /// `false` when nothing changes: already as late, or the registration
+    /// expired at or before `now` (a token for a client that is gone must
+    /// not bring it back). Every store applies this one rule in
+    /// [`ClientRegistry::mark_client_used`](crate::ClientRegistry::mark_client_used).
     pub fn mark_used(&mut self, now: OffsetDateTime, until: Option<OffsetDateTime>) -> bool {
         let next = match (self.unused_until, until) {
             (Some(current), _) if current <= now => return false,
@@ -954,18 +955,26 @@ impl Server {
     }
 
     /// For a client used at `now`, under the registration policy's idle
-    /// lifetime (never shorter than a refresh token or family lives):
-    /// `(renew_before, until)`. An expiry already at `renew_before` or
-    /// later is left alone; a sooner one moves to `until`, up to a day
-    /// later, which bounds the writes to one per client and day. `None`:
-    /// used clients are kept (or registration is off).
+    /// lifetime (never shorter than a refresh token or family lives; the
+    /// default policy's while registration is off): `(renew_before,
+    /// until)`. An expiry already at `renew_before` or later is left
+    /// alone; a sooner one moves to `until`, up to a day later, which
+    /// bounds the writes to one per client and day; in whole seconds, as
+    /// records keep it. `None`: used clients are kept.
     fn idle_expiry(&self, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
         let config = self.config();
-        let idle = config.registration.as_ref()?.idle_lifetime?;
+        let idle = match &config.registration {
+            Some(policy) => policy.idle_lifetime?,
+            None => RegistrationPolicy::open().idle_lifetime?,
+        };
         let life = &config.lifetimes;
         let idle = idle.max(life.refresh_token).max(life.refresh_family);
         let slack = (idle / 4_i32).min(Duration::days(1));
-        Some((now + idle, now + idle + slack))
+        // The builder bounds every lifetime to ten years: no overflow for
+        // any clock this side of the year 9000; checked all the same.
+        let renew_before = now.checked_add(idle)?;
+        let until = renew_before.checked_add(slack)?;
+        Some((renew_before, until.replace_nanosecond(0).unwrap_or(until)))
     }
 }
 

@@ -924,3 +924,75 @@ async fn self_registered_clients_share_one_budget_of_pushed_requests() {
     f.clock.advance(Duration::minutes(1));
     assert_eq!(push(ids[3].clone()).await.0, 201);
 }
+
+/// A client a store kept for good (used before idle lifetimes existed, or
+/// under `with_idle_lifetime(None)`) gets the idle deadline at its next
+/// token; with registration turned off, the default policy's idle
+/// lifetime applies, and the deadline is not cleared.
+#[tokio::test]
+async fn clients_kept_for_good_get_the_idle_deadline_at_their_next_token() {
+    for registration_on in [true, false] {
+        let f = fixture_with(|b| {
+            b.enable_dynamic_registration(RegistrationPolicy::open().with_idle_lifetime(None))
+        });
+        let (_, body) = register(&f, PUBLIC).await;
+        let id = body["client_id"].as_str().unwrap().to_owned();
+        assert_eq!(code_flow(&f, &id, None).await.0, 200);
+        assert_eq!(unused_until(&f, &id).await, None, "kept for good");
+        // The same store, served by a server with the default policy (or
+        // with registration off).
+        let store = f.store.clone();
+        let clock = f.clock.clone();
+        let mut builder = Server::builder()
+            .issuer("https://as.example")
+            .store(store.clone())
+            .clock(clock.clone())
+            .scope(ScopeToken::new("photos.read").unwrap(), "photos.read");
+        if registration_on {
+            builder = builder.enable_dynamic_registration(RegistrationPolicy::open());
+        }
+        let g = Fixture {
+            server: builder.build().unwrap(),
+            store,
+            clock,
+        };
+        assert_eq!(code_flow(&g, &id, None).await.0, 200);
+        assert_eq!(
+            unused_until(&g, &id).await,
+            Some(g.server.now() + Duration::days(91)),
+            "registration on: {registration_on}"
+        );
+    }
+}
+
+/// The registration policy's lifetimes are bounded like every other (one
+/// second to ten years): `now + lifetime` cannot leave the calendar, so no
+/// token request can panic on it.
+#[test]
+fn registration_lifetimes_out_of_range_are_refused() {
+    let policies = [
+        (
+            RegistrationPolicy::open().with_idle_lifetime(Some(Duration::days(5_000_000))),
+            "idle registration",
+        ),
+        (
+            RegistrationPolicy::open().with_idle_lifetime(Some(Duration::ZERO)),
+            "idle registration",
+        ),
+        (
+            RegistrationPolicy::open().with_unused_lifetime(Duration::MAX),
+            "unused registration",
+        ),
+    ];
+    for (policy, which) in policies {
+        let built = Server::builder()
+            .issuer("https://as.example")
+            .store(Arc::new(MemoryStore::new()))
+            .enable_dynamic_registration(policy)
+            .build();
+        assert!(
+            matches!(built, Err(tessera::BuildError::InvalidLifetime { which: w }) if w == which),
+            "{which}"
+        );
+    }
+}

@@ -206,7 +206,7 @@ impl MemoryStore {
         }
         self.devices().sweep(now);
         self.replay.sweep(now);
-        // Dynamic registrations that expired unused (RFC 7591 bounds); the
+        // Dynamic registrations that expired, unused or idle (RFC 7591 bounds); the
         // write lock only when there is one.
         let expired = {
             let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());

@@ -1,11 +1,13 @@
 //! Dynamically registered clients (RFC 7591) in PostgreSQL: rows of
-//! `clients` with `dynamic = true` and, until first used, an
-//! `unused_until` (migration `0004_client_registration.sql`).
+//! `clients` with `dynamic = true` and an `unused_until` (migration
+//! `0004_client_registration.sql`): the deadline to obtain a first token,
+//! then the idle deadline each token moves, or none for a client kept for
+//! good.
 //!
 //! A registration is one short transaction holding a transaction-scoped
 //! advisory lock (one per schema), so racing registrations on any number of
 //! instances are counted one after the other and never exceed the cap;
-//! readers of `clients` are not blocked. Registrations that lapsed unused
+//! readers of `clients` are not blocked. Registrations that lapsed
 //! are deleted in the same transaction, so the table holds at most the cap
 //! of dynamic clients plus those lapsed since the last registration.
 
@@ -115,7 +117,7 @@ impl PostgresStore {
             "UPDATE {s}.clients
              SET unused_until = $3, updated_at = now(),
                  record = jsonb_set(record, '{registration,unused_until}', to_jsonb($4::bigint))
-             WHERE id = $1 AND dynamic AND record ? 'registration'
+             WHERE id = $1 AND record ? 'registration'
                AND (unused_until IS NULL OR (unused_until > $2 AND unused_until < $3))",
         );
         self.bounded(

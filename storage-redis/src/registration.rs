@@ -100,9 +100,9 @@ impl RedisStore {
 
     /// [`ClientRegistry::mark_client_used`]: the record rewritten with its
     /// new `unused_until` ([`DynamicRegistration::mark_used`]) and the
-    /// key's expiry at it (none for none), then its score raised to it
-    /// (`ZADD XX GT`: a slower instance never lowers it; from `+inf`, a
-    /// client kept for good, it is lowered). The record is
+    /// key's expiry at it (none for none), then its score moved to it
+    /// (`score_client.lua`: a slower instance never lowers it; a client
+    /// kept for good, at `+inf`, gets the deadline). The record is
     /// read from Redis (not from the client cache) and written back only
     /// if it is still the one read (a compare-and-set script), so a copy
     /// that went stale, in the cache or because another writer replaced
@@ -137,13 +137,12 @@ impl RedisStore {
             let Some(r) = client.registration.as_mut() else {
                 return Ok(());
             };
-            let kept_for_good = r.unused_until.is_none();
             if !r.mark_used(now, until) {
                 return Ok(());
             }
-            let marked = (r.unused_until, kept_for_good);
+            let marked = r.unused_until;
             let used = encode(&client)?;
-            let expiry = marked.0.map(|t| pxat(t).to_string()).unwrap_or_default();
+            let expiry = marked.map(|t| pxat(t).to_string()).unwrap_or_default();
             let reply = self
                 .eval_script(
                     &self.scripts().mark_client_used,
@@ -165,17 +164,7 @@ impl RedisStore {
                 _ => return Err(reply.unexpected()),
             }
         };
-        let (until, kept_for_good) = marked;
-        let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
-        let mut zadd = redis::cmd("ZADD");
-        zadd.arg(self.keys().dynamic_clients()).arg("XX");
-        // Raised only, so a slower instance's older deadline never lands
-        // last; except from `+inf`, a client kept for good (as used
-        // clients were before idle lifetimes) that gets a deadline now.
-        if !kept_for_good {
-            zadd.arg("GT");
-        }
-        self.exec(zadd.arg(score).arg(id.as_str())).await?;
+        self.score_dynamic(id, marked).await?;
         self.client_written(id).await;
         Ok(())
     }
@@ -217,19 +206,10 @@ impl RedisStore {
                     true
                 }
                 Some(c) if c.is_dynamically_registered() => {
-                    // Live with a later deadline than its score (a race
-                    // lowered it): the score follows the record again.
+                    // Live with a later deadline than its score (an update
+                    // was lost): the score follows the record again.
                     let until = c.registration.as_ref().and_then(|r| r.unused_until);
-                    let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
-                    self.exec(
-                        redis::cmd("ZADD")
-                            .arg(&set)
-                            .arg("XX")
-                            .arg("GT")
-                            .arg(score)
-                            .arg(id.as_str()),
-                    )
-                    .await?;
+                    self.score_dynamic(&id, until).await?;
                     false
                 }
                 Some(_) => false,
@@ -243,6 +223,26 @@ impl RedisStore {
             }
         }
         Ok(removed)
+    }
+
+    /// A dynamic client's score follows its record's deadline
+    /// (`score_client.lua`: raised only, `+inf` lowered, a lost member
+    /// added back).
+    async fn score_dynamic(
+        &self,
+        id: &ClientId,
+        until: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let score = until.map_or_else(|| USED.to_owned(), |t| epoch_ms(t).to_string());
+        let set = self.keys().dynamic_clients();
+        self.eval_script(
+            &self.scripts().score_client,
+            &[&set],
+            &[&score, id.as_str()],
+        )
+        .await?
+        .check(&set)
+        .map(drop)
     }
 
     /// After a write to a client's key: every store's client cache drops

@@ -47,6 +47,7 @@ pub(crate) struct Scripts {
     pub(crate) decide_device: Lua,
     pub(crate) reserve_client: Lua,
     pub(crate) mark_client_used: Lua,
+    pub(crate) score_client: Lua,
 }
 
 impl Scripts {
@@ -63,6 +64,7 @@ impl Scripts {
             decide_device: Lua::new(script!("decide_device.lua")),
             reserve_client: Lua::new(script!("reserve_client.lua")),
             mark_client_used: Lua::new(script!("mark_client_used.lua")),
+            score_client: Lua::new(script!("score_client.lua")),
         }
     }
 }
@@ -186,6 +188,7 @@ mod tests {
             &s.revoke_grant,
             &s.reserve_client,
             &s.mark_client_used,
+            &s.score_client,
         ] {
             assert!(lua.code.contains("local function meta_ok"));
             assert_eq!(lua.script.get_hash().len(), 40);

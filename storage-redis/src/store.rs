@@ -205,8 +205,9 @@ impl RedisStore {
                 .arg(id.as_str()),
         )
         .await?;
-        // A used registration scores +inf and never expires from the set:
-        // without this its place under the cap would never come back.
+        // A registration's score lapses only at its deadline (never for
+        // one kept for good): without this its place under the cap would
+        // come back that late.
         self.exec(
             redis::cmd("ZREM")
                 .arg(self.inner.keys.dynamic_clients())

@@ -195,3 +195,62 @@ async fn an_idle_deadline_moves_the_key_expiry_and_the_score() {
     );
     assert_eq!(store.dynamic_client_count(until).await.unwrap(), 0);
 }
+
+/// The score follows the record even when an update to it was lost: a
+/// member dropped from the set is added back at the next recorded use, a
+/// `+inf` score (a client kept for good) is lowered to the deadline, and a
+/// later score is never lowered.
+#[tokio::test]
+async fn the_score_follows_the_record_after_a_lost_update() {
+    use tessera::{ClientId, ClientRegistry, RegisterOutcome};
+    let Some(target) = common::Target::standalone() else {
+        return;
+    };
+    let prefix = common::unique_prefix();
+    let store = common::with_prefix(&target, &prefix).await;
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    let ms = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as f64;
+    let id = ClientId::new("dyn_lost").unwrap();
+    assert!(matches!(
+        store
+            .register_client(dynamic_client("dyn_lost", "Lost", now), 10, now)
+            .await
+            .unwrap(),
+        RegisterOutcome::Registered
+    ));
+    let mut raw = target.raw().await;
+    let set = format!("{prefix}dynamic-clients");
+    let zscore = || {
+        let mut c = redis::cmd("ZSCORE");
+        c.arg(&set).arg("dyn_lost");
+        c
+    };
+    // The member is lost (a failed ZADD, a reservation swept too early).
+    let () = raw
+        .query(redis::cmd("ZREM").arg(&set).arg("dyn_lost"))
+        .await;
+    let t1 = now + time::Duration::days(10);
+    store.mark_client_used(&id, now, Some(t1)).await.unwrap();
+    let s: Option<f64> = raw.query(&zscore()).await;
+    assert_eq!(s, Some(ms(t1)), "added back");
+    assert_eq!(store.dynamic_client_count(now).await.unwrap(), 1);
+    // A +inf score while the record has a deadline is lowered to it.
+    let () = raw
+        .query(redis::cmd("ZADD").arg(&set).arg("+inf").arg("dyn_lost"))
+        .await;
+    let t2 = now + time::Duration::days(20);
+    store.mark_client_used(&id, now, Some(t2)).await.unwrap();
+    let s: Option<f64> = raw.query(&zscore()).await;
+    assert_eq!(s, Some(ms(t2)), "lowered from +inf");
+    // A later score is never lowered by an older deadline.
+    let t4 = now + time::Duration::days(40);
+    let () = raw
+        .query(redis::cmd("ZADD").arg(&set).arg(ms(t4)).arg("dyn_lost"))
+        .await;
+    let t3 = now + time::Duration::days(30);
+    store.mark_client_used(&id, now, Some(t3)).await.unwrap();
+    let s: Option<f64> = raw.query(&zscore()).await;
+    assert_eq!(s, Some(ms(t4)), "never lowered");
+}

@@ -210,12 +210,18 @@ pub async fn used_clients_expire_when_idle<S: ClientRegistry + ?Sized>(store: Ar
         counted_after < counted,
         "{check}: an idle client stops counting at its deadline ({counted_after} >= {counted})"
     );
-    // Once expired, a token recorded late does not bring it back.
+    // Once expired, a token recorded late does not bring it back, with a
+    // deadline or without one.
     ok(
         store
             .mark_client_used(&id, after, Some(after + secs(300)))
             .await,
         check,
+    );
+    ok(store.mark_client_used(&id, after, None).await, check);
+    assert!(
+        ok(store.client(&id).await, check).is_none_or(|c| !c.is_live(after)),
+        "{check}: an expired client stays expired"
     );
     ok(store.expire_unused_clients(after).await, check);
     assert!(

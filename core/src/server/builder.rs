@@ -75,8 +75,23 @@ pub enum BuildError {
 }
 
 /// Every lifetime between one second and ten years.
-fn check_lifetimes(l: &Lifetimes) -> Result<(), BuildError> {
+fn check_lifetimes(
+    l: &Lifetimes,
+    registration: Option<&RegistrationPolicy>,
+) -> Result<(), BuildError> {
     let range = time::Duration::seconds(1)..=time::Duration::days(3650);
+    if let Some(policy) = registration {
+        if !range.contains(&policy.unused_lifetime) {
+            return Err(BuildError::InvalidLifetime {
+                which: "unused registration",
+            });
+        }
+        if policy.idle_lifetime.is_some_and(|d| !range.contains(&d)) {
+            return Err(BuildError::InvalidLifetime {
+                which: "idle registration",
+            });
+        }
+    }
     for (which, d) in [
         ("code", l.code),
         ("access_token", l.access_token),
@@ -420,7 +435,7 @@ impl ServerBuilder {
             return Err(BuildError::InvalidIssuer(issuer));
         }
         let store = self.store.ok_or(BuildError::MissingStore)?;
-        check_lifetimes(&self.lifetimes)?;
+        check_lifetimes(&self.lifetimes, self.registration.as_ref())?;
         // Written into every challenge as a quoted string, unescaped.
         if self.realm.is_empty() || crate::error::quote_safe(&self.realm) != self.realm {
             return Err(BuildError::InvalidRealm(self.realm));

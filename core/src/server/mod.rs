@@ -225,12 +225,12 @@ impl Server {
             }
         };
         let result = result.and_then(|()| {
-            // A registration that expired unused is gone, whether or
-            // not the store has removed it yet (RFC 7591 bounds).
+            // A registration that expired (unused or idle) is gone,
+            // whether or not the store has removed it yet (RFC 7591 bounds).
             if client.registration.is_none() || client.is_live(now.unwrap_or_else(|| self.now())) {
                 Ok(())
             } else {
-                Err(fail("registration expired unused"))
+                Err(fail("registration expired"))
             }
         });
         match result {

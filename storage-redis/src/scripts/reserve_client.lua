@@ -1,6 +1,6 @@
 -- reserve_client: a place for a dynamically registered client (RFC 7591),
 -- under the cap, in the set that counts them.
--- KEYS[1] <prefix>dynamic-clients (sorted set: id -> unused_until ms, or +inf once used)
+-- KEYS[1] <prefix>dynamic-clients (sorted set: id -> unused_until ms, or +inf for none)
 -- ARGV[1] now, ms since the epoch   ARGV[2] the cap
 -- ARGV[3] client id                 ARGV[4] score (unused_until ms, or +inf)
 -- Returns {'ok'}, {'full'} (the cap is reached) or {'taken'} (the id is in the set).
