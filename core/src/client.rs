@@ -458,12 +458,12 @@ pub trait ClientRegistry: Send + Sync {
     /// `now`: its `registration.unused_until` becomes `until` when that is
     /// later, by [`DynamicRegistration::mark_used`]'s rule (`None`:
     /// cleared, the client no longer expires; a client without one gets
-    /// one; nothing for a registration that expired at or before `now`). A store that keeps the
-    /// expiry outside the record (a TTL, an index) moves it too. The
-    /// server calls it when the client's expiry is due within the
-    /// registration policy's idle lifetime, at most about once a day per
-    /// client; repeating it is harmless. Nothing happens for an unknown or
-    /// not dynamically registered client.
+    /// one; nothing for a registration that expired at or before `now`).
+    /// A store that keeps the expiry outside the record (a TTL, an index)
+    /// moves it too. The server calls it when the client's expiry is due
+    /// within the registration policy's idle lifetime, at most about once
+    /// a day per client; repeating it is harmless. Nothing happens for an
+    /// unknown or not dynamically registered client.
     ///
     /// [`DynamicRegistration::mark_used`]: crate::DynamicRegistration::mark_used
     async fn mark_client_used(
