@@ -670,6 +670,11 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let issuer = args.issuer_for(local);
     let demo = Demo::start_for(&args, &issuer).await?;
     let store = args.store.to_string();
+    // Rocket 0.5 serves its own listener, without a bound on connections
+    // or a timeout on a request head: the raised open-file limit is the
+    // defence here (photobook::connections; the manual's deployment notes).
+    let open_files = photobook::connections::raise_open_file_limit();
+    tracing::debug!(?open_files, "open-file limit");
     let rocket = app(demo, rocket_config(local))?.attach(AdHoc::on_liftoff(
         "start-up line",
         move |_| {

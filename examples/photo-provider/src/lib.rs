@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod connections;
 pub mod mcp;
 
 use std::io;
@@ -41,6 +42,7 @@ use axum::http::header::{CACHE_CONTROL, CONNECTION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use photobook::logsafe::escape;
 use photobook::photos::{PHOTOS_READ, photos_for};
 use photobook::{Args, Demo, StartError};
@@ -286,8 +288,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     })?;
     let issuer = args.issuer_for(local);
     let demo = Demo::start_for(&args, &issuer).await?;
-    tracing::info!(listen = %local, issuer = %issuer, store = %args.store, "PhotoBook provider started");
+    let max_connections =
+        photobook::connections::max_connections(photobook::connections::raise_open_file_limit());
+    tracing::info!(listen = %local, issuer = %issuer, store = %args.store, max_connections, "PhotoBook provider started");
     println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
+    // `tap_io` gives the bounded listener axum's `ConnectInfo<SocketAddr>`.
+    let listener = connections::Bounded::new(listener, max_connections).tap_io(|_| {});
     axum::serve(
         listener,
         app(demo).into_make_service_with_connect_info::<SocketAddr>(),

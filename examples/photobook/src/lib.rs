@@ -53,6 +53,7 @@ pub mod assertions;
 pub mod client_metadata;
 pub mod clients;
 pub mod config;
+pub mod connections;
 pub mod device;
 pub mod flow;
 pub mod logging;
