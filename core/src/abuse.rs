@@ -60,16 +60,19 @@ pub enum Action {
     /// and the server cannot be turned into a flood against a host.
     ClientMetadataFetch,
     /// A DPoP proof presented at the token or pushed authorization request
-    /// endpoint by a client that registered itself (RFC 7591) or is a
-    /// client ID metadata document, or at a resource with such a client's
-    /// token, counted once it verifies and before it is kept, all such
-    /// clients under one key: each proof's `jti` is kept in the replay cache
-    /// for the acceptance window (RFC 9449 §11.1), and anybody can become
-    /// such a client, so without this bound one of them could fill the
-    /// cache and refuse every other client's DPoP requests. Clients the operator registered are not
+    /// endpoint by a client that registered itself (RFC 7591), is a client
+    /// ID metadata document or is public (no authentication: anybody can
+    /// present its id, the operator's public clients too), or at a
+    /// resource with such a client's token, counted once it verifies and
+    /// before it is kept, all such clients under one key: each proof's
+    /// `jti` is kept in the replay cache for the acceptance window (RFC 9449
+    /// §11.1), and anybody can act as such a client, so without this bound
+    /// one of them could fill the cache and refuse every other client's
+    /// DPoP requests. Confidential clients the operator registered are not
     /// counted. The price: one such client sending valid proofs at the
     /// limit's rate holds up the DPoP requests of the others (never the
-    /// operator's clients), as one key for all open registrations does.
+    /// operator's confidential clients), as one key for all open
+    /// registrations does.
     DpopProof,
     /// A `private_key_jwt` client assertion (RFC 7523) of a client that
     /// registered itself with its own keys, all such clients under one key:

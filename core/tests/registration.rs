@@ -996,3 +996,66 @@ fn registration_lifetimes_out_of_range_are_refused() {
         );
     }
 }
+
+/// A public client the operator registered (photo-cli) takes no
+/// authentication: anybody can present its id with a fresh DPoP proof and
+/// a bogus refresh token, and the proof's `jti` is kept although the grant
+/// fails. Its proofs count with the self-registered clients'
+/// ([`Action::DpopProof`]), so such a flood cannot fill the replay cache,
+/// while a confidential client the operator registered is not held back.
+#[tokio::test]
+async fn a_public_clients_proofs_are_counted_so_anyone_cannot_fill_the_replay_cache() {
+    let f = fixture_with(|b| {
+        b.rate_limiter(
+            MemoryRateLimiter::default()
+                .with_limit(Action::DpopProof, Limit::new(3, Duration::minutes(1))),
+        )
+    });
+    f.store.insert_client(
+        Client::public(ClientId::new("photo-cli").unwrap(), "PhotoBook CLI")
+            .with_grant_types(["refresh_token"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+    );
+    let key = dpop_client::DpopKey::es256();
+    let token_url = "https://as.example/token";
+    let bogus = |key: &dpop_client::DpopKey| {
+        let server = f.server.clone();
+        let proof = key.proof("POST", token_url, None);
+        async move {
+            let r = server
+                .handle(
+                    Endpoint::Token,
+                    &HttpRequest::form_post(
+                        "grant_type=refresh_token&refresh_token=tsr_bogus&client_id=photo-cli",
+                        None,
+                    )
+                    .with_dpop(Some(&proof)),
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(bogus(&key).await, (400, "invalid_grant".to_owned()));
+    }
+    assert_eq!(f.store.stats().replay_entries, 3);
+    // The fourth is refused before it is kept.
+    assert_eq!(
+        bogus(&key).await,
+        (503, "temporarily_unavailable".to_owned())
+    );
+    assert_eq!(f.store.stats().replay_entries, 3);
+    // backup-job, confidential and the operator's, is not held back.
+    let (status, v) = dpop_client_credentials(
+        &f,
+        &basic("backup-job", "job-secret"),
+        &key.proof("POST", token_url, None),
+    )
+    .await;
+    assert_eq!(
+        (status, v["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{v}"
+    );
+}

@@ -284,9 +284,10 @@ impl Server {
     /// Counts a one-time value that `client` presents for the replay cache
     /// to keep (a DPoP proof, [`Action::DpopProof`]; a client assertion,
     /// [`Action::ClientAssertion`]) when nobody vetted the client (a
-    /// self-registered client or a client ID metadata document: one key for
-    /// all of them); `503 temporarily_unavailable` once they used up their
-    /// count. The cache refuses every such value when full (a live `jti` is
+    /// self-registered client or a client ID metadata document), or, for a
+    /// DPoP proof, when anybody may present its id (a public client, the
+    /// operator's too): one key for all of them;
+    /// `503 temporarily_unavailable` once they used up their count. The cache refuses every such value when full (a live `jti` is
     /// never forgotten: RFC 9449 §11.1, RFC 7523 §3), and anybody can
     /// become such a client, so their values together must stay well below
     /// its size.
@@ -295,7 +296,11 @@ impl Server {
         client: &Client,
         action: Action,
     ) -> Result<(), OAuthError> {
-        if !client.is_dynamically_registered() {
+        // A public client's id is all it takes to present a proof as it
+        // (the grant may fail after the proof was kept), so its proofs
+        // count with the self-registered clients'.
+        let public_proof = action == Action::DpopProof && client.is_public();
+        if !client.is_dynamically_registered() && !public_proof {
             return Ok(());
         }
         self.count_unvetted(&client.id, action).await
@@ -304,7 +309,7 @@ impl Server {
     /// [`count_unvetted_one_time_value`](Self::count_unvetted_one_time_value)
     /// for a DPoP proof at a resource, which knows only the token's client
     /// id: a client ID metadata document (its id is a URL, while documents
-    /// are on) or a stored self-registered client is counted.
+    /// are on), a stored self-registered client or a public one is counted.
     pub(crate) async fn count_unvetted_resource_proof(
         &self,
         id: &crate::client::ClientId,
@@ -316,7 +321,7 @@ impl Server {
                 .store()
                 .client(id)
                 .await?
-                .is_some_and(|c| c.is_dynamically_registered());
+                .is_some_and(|c| c.is_dynamically_registered() || c.is_public());
         if unvetted {
             self.count_unvetted(id, Action::DpopProof).await?;
         }
@@ -329,10 +334,10 @@ impl Server {
         action: Action,
     ) -> Result<(), OAuthError> {
         if let Err(limited) = self.check_limit(action, UNVETTED_CLIENTS).await {
-            tracing::info!(client = id.as_str(), action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered clients");
+            tracing::info!(client = id.as_str(), action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered or public clients");
             return Err(OAuthError::new(
                 crate::error::ErrorCode::TemporarilyUnavailable,
-                "too many requests from self-registered clients; try again later",
+                "too many requests from self-registered or public clients; try again later",
             )
             .with_reason(Reason::RateLimited)
             .with_retry_after(limited.retry_after_secs(self.now())));
