@@ -921,12 +921,19 @@ impl Server {
                 .check_limit(Action::ClientMetadataFetch, url.host())
                 .await
         {
+            tracing::info!(host = url.host(), retry_at = %limited.retry_at, "client metadata fetch refused: too many from this host");
             return Err(ClientMetadataError::RateLimited {
                 retry_at: limited.retry_at,
             });
         }
         let _slot = if counted {
-            docs.slot().ok_or(ClientMetadataError::Busy)?
+            docs.slot().ok_or_else(|| {
+                tracing::info!(
+                    host = url.host(),
+                    "client metadata fetch refused: too many in progress"
+                );
+                ClientMetadataError::Busy
+            })?
         } else {
             docs.slot_anyway()
         };

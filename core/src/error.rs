@@ -486,8 +486,12 @@ impl OAuthError {
     /// Logs the error once, where it leaves the server (an endpoint's
     /// answer or an authorization outcome): server faults as errors with
     /// their source chain, client errors at debug level with their reason.
+    /// A refusal by the rate limiter (`503 temporarily_unavailable`,
+    /// [`Reason::RateLimited`]) is no fault, and the limiter logged it at
+    /// info already: an error line per refused request would turn a flood
+    /// into a flood of error lines.
     pub fn log(&self, context: &'static str) {
-        if self.is_server_fault() {
+        if self.is_server_fault() && self.reason != Reason::RateLimited {
             let chain = SourceChain(self.cause());
             tracing::error!(error = %self.code, reason = ?self.reason, source = %chain, "{context}");
         } else {

@@ -383,6 +383,10 @@ impl SecretVerifier for Argon2idVerifier {
     async fn verify(&self, stored: &SecretHash, presented: &str) -> Result<bool, OAuthError> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            tracing::info!(
+                max = self.max_in_flight,
+                "client authentication refused: too many Argon2id verifications at once"
+            );
             return Err(OAuthError::new(
                 ErrorCode::TemporarilyUnavailable,
                 "too many client authentications at once; try again",

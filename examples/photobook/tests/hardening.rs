@@ -467,3 +467,46 @@ async fn fresh_cookies_do_not_buy_fresh_user_code_guesses() {
     assert_eq!(guess(&demo, here).await, [429; 5]);
     assert_eq!(guess(&demo, there).await, [400; 5]);
 }
+
+/// The independent flood audit: every request refused by the rate limiter
+/// wrote an ERROR line (`503` is a server status), so a flood became a
+/// flood of error lines. A refusal by the limiter is logged once, at INFO,
+/// where it is decided; nothing at ERROR.
+#[tokio::test]
+async fn refusals_by_the_rate_limiter_are_not_logged_as_errors() {
+    let demo = demo();
+    let (logs, _guard) = Captured::start();
+    let body =
+        r#"{"redirect_uris":["http://127.0.0.1:4567/cb"],"token_endpoint_auth_method":"none"}"#;
+    let mut refused = 0;
+    for _ in 0..125 {
+        let request = tessera::HttpRequest::new("POST")
+            .with_content_type(Some("application/json"))
+            .with_body(body.as_bytes());
+        let response = demo
+            .server()
+            .handle(tessera::Endpoint::Registration, &request)
+            .await;
+        if response.status == 503 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 5, "the registration limit refused {refused}");
+    let text = logs.text();
+    assert!(
+        text.lines()
+            .filter(|l| l.contains("client registration refused: too many"))
+            .count()
+            >= 5,
+        "{text}"
+    );
+    assert!(
+        !text.lines().any(|l| l.contains(" ERROR ")),
+        "no error lines:\n{}",
+        text.lines()
+            .filter(|l| l.contains("ERROR"))
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
