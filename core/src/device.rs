@@ -262,8 +262,6 @@ impl Server {
             .with_reason(Reason::RateLimited)
             .with_retry_after(limited.retry_after_secs(self.now())));
         }
-        self.record_attempt(Action::DeviceAuthorization, client.id.as_str())
-            .await;
         let scope = resolve_scope(params.get("scope"), &client.scope)?;
         let now = self.now();
         let config = self.config();
@@ -276,6 +274,11 @@ impl Server {
             &client,
             config,
         )?;
+        // Only a valid request counts: an invalid one keeps nothing, and a
+        // public client's budget must not be spent by anybody's bad
+        // requests in its name (an independent flood audit did).
+        self.record_attempt(Action::DeviceAuthorization, client.id.as_str())
+            .await;
         let record = DeviceRecord {
             client_id: client.id.clone(),
             scope,

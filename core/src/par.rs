@@ -90,16 +90,6 @@ impl Server {
             .with_retry_after(limited.retry_after_secs(self.now()))
             .too_many_requests());
         }
-        self.record_attempt(Action::PushedAuthorization, client.id.as_str())
-            .await;
-        // Anyone can become a client (open registration, metadata
-        // documents), so the per-client budget alone bounds nothing: the
-        // self-registered clients share one (RFC 6819 §4.4.1.11).
-        // Over the budget all self-registered clients share, a client within
-        // its own rate is not "a client over its number" (RFC 9126 §2.3):
-        // 503 with `Retry-After`, as the other shared budgets.
-        self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
-            .await?;
         let now = self.now();
         let mut valid = authorize::validate(
             &params,
@@ -112,6 +102,19 @@ impl Server {
             // §2.3: every error is answered here, as JSON.
             Rejection::ErrorPage(e) | Rejection::Redirect(_, e) => e,
         })?;
+        // Only a valid request counts: an invalid one keeps nothing, and a
+        // public client's budget must not be spent by anybody's bad
+        // requests in its name (an independent flood audit did).
+        self.record_attempt(Action::PushedAuthorization, client.id.as_str())
+            .await;
+        // Anyone can become a client (open registration, metadata
+        // documents), so the per-client budget alone bounds nothing: the
+        // self-registered clients share one (RFC 6819 §4.4.1.11).
+        // Over the budget all self-registered clients share, a client within
+        // its own rate is not "a client over its number" (RFC 9126 §2.3):
+        // 503 with `Retry-After`, as the other shared budgets.
+        self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
+            .await?;
         // RFC 9449 §10.1: a DPoP proof binds the pushed request to its key.
         if let Some(jkt) = self
             .pushed_request_dpop_jkt(&client, request, valid.pending.dpop_jkt.as_deref())

@@ -411,3 +411,29 @@ async fn a_client_over_its_rate_is_told_when_to_retry() {
     f.clock.advance(Duration::minutes(1));
     authorize_device(&f, "tv").await;
 }
+
+/// Only a valid device authorization request counts against the client's
+/// budget: a flood of invalid ones in a public client's name (an
+/// independent audit spent photo-cli's 6,000 a minute with a bad scope)
+/// keeps nothing and spends nothing.
+#[tokio::test]
+async fn invalid_requests_do_not_spend_the_clients_budget() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let f = fixture_with(|b| {
+        b.rate_limiter(MemoryRateLimiter::default().with_limit(
+            Action::DeviceAuthorization,
+            Limit::new(1, Duration::minutes(1)),
+        ))
+    });
+    for _ in 0..5 {
+        let r = f
+            .server
+            .handle(
+                Endpoint::DeviceAuthorization,
+                &HttpRequest::form_post("client_id=tv&scope=not-a-scope", None),
+            )
+            .await;
+        assert_eq!(r.status, 400);
+    }
+    authorize_device(&f, "tv").await;
+}

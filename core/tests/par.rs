@@ -579,3 +579,31 @@ async fn a_client_over_its_rate_gets_429_rfc9126_2_3() {
     f.clock.advance(Duration::minutes(1));
     pushed_uri(&f, "shop").await;
 }
+
+/// Only a valid pushed request counts against the client's budget: a
+/// flood of invalid ones (an independent audit spent a public client's
+/// budget with requests lacking `code_challenge`) keeps nothing and spends
+/// nothing.
+#[tokio::test]
+async fn invalid_pushed_requests_do_not_spend_the_clients_budget() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let f = fixture_with(
+        |b| {
+            b.rate_limiter(MemoryRateLimiter::default().with_limit(
+                Action::PushedAuthorization,
+                Limit::new(1, Duration::minutes(1)),
+            ))
+        },
+        true,
+    );
+    for _ in 0..5 {
+        let (status, body) = push(
+            &f,
+            Some(&basic("shop")),
+            "response_type=code&client_id=shop&state=xyz",
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    pushed_uri(&f, "shop").await;
+}
