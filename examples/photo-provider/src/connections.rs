@@ -156,7 +156,8 @@ impl Table {
 
 #[derive(Debug)]
 struct Conn {
-    /// When it last read or wrote (the table's milliseconds).
+    /// When it last received bytes (the table's milliseconds): the
+    /// clock is read once per read, not per write, as answers follow reads.
     quiet_since: AtomicU64,
     /// Closed to admit a new connection: every read and write fails.
     closed: AtomicBool,
@@ -262,11 +263,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
         if this.conn.is_closed() {
             return Poll::Ready(Err(closed()));
         }
-        let written = Pin::new(&mut this.io).poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.active();
-        }
-        written
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -278,11 +275,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
         if this.conn.is_closed() {
             return Poll::Ready(Err(closed()));
         }
-        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.active();
-        }
-        written
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
