@@ -199,7 +199,7 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// per minute for a client whose secret is an Argon2id hash
 /// ([`Action::SlowSecretFailure`]), 30 fetches of client ID metadata
 /// documents per host per minute ([`Action::ClientMetadataFetch`]), 60,000
-/// DPoP proofs per minute from all self-registered clients together
+/// DPoP proofs per minute from all self-registered and public clients together
 /// ([`Action::DpopProof`]: with proofs kept about 65 s, at most about a
 /// quarter of the memory store's replay cache, 250,000 entries), 10,000
 /// client assertions per minute from all self-registered clients together

@@ -147,7 +147,7 @@ impl Server {
     /// `use_dpop_nonce` when the server requires nonces. Its `jti` is used
     /// once, through the store's replay cache (§11.1), recorded only once
     /// the client is authenticated, the request valid and the keys match,
-    /// and counted when the client registered itself
+    /// and counted when the client registered itself or is public
     /// ([`Server::count_unvetted_one_time_value`]).
     async fn pushed_request_dpop_jkt(
         &self,

@@ -57,7 +57,8 @@ impl Server {
     /// a `DPoP` header; `invalid_dpop_proof` (400) or `use_dpop_nonce` for a
     /// bad one. Checked after the client is authenticated, so only a
     /// client's requests can fill the replay cache, and counted when the
-    /// client registered itself ([`Server::count_unvetted_one_time_value`]).
+    /// client registered itself or is public
+    /// ([`Server::count_unvetted_one_time_value`]).
     async fn token_endpoint_dpop_proof(
         &self,
         client: &Client,

@@ -3,12 +3,17 @@
 //!
 //! Why ([`photobook::connections`]): without a bound, a flood of
 //! connections that send nothing uses up the process's file descriptors,
-//! and then every other user's request waits on `accept`. hyper drops a
-//! connection whose request head takes more than 30 s, but a flood that
-//! opens new ones faster keeps the table full. With the bound, a new
-//! connection always gets in; what is closed is what has been quiet
-//! longest: idle keep-alive connections first, a flood's silent ones
-//! next, a request being served (which has just been read) last.
+//! and then every other user's request waits on `accept`. With the bound,
+//! a new connection always gets in; what is closed is what has received
+//! nothing for longest (up to 32 at once, one scan of the table for
+//! them): a flood's silent connections and idle keep-alive ones before a
+//! request that has just arrived. A request that trickles in (its first
+//! bytes [`UNANSWERED_LIMIT`] ago and still no answer) is cut off when
+//! its next bytes come, since axum's `serve` has no timeout on a request
+//! head. What this does not stop: a flood that keeps every connection of
+//! the table sending a byte now and then can get quiet connections closed,
+//! a request waiting on a slow store among them; per-address bounds, or a
+//! proxy, are the next step.
 //!
 //! ```no_run
 //! use axum::serve::ListenerExt;
@@ -25,8 +30,10 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use futures::task::AtomicWaker;
 
 use axum::serve::Listener;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -50,8 +57,18 @@ impl<L: Listener> Bounded<L> {
                 open: Mutex::new(HashMap::new()),
                 closed_unreported: AtomicU64::new(0),
                 warned_at: AtomicU64::new(0),
+                unanswered_limit_ms: millis(UNANSWERED_LIMIT),
             }),
         }
+    }
+
+    /// How long a request may take to arrive and be answered once its
+    /// first bytes came ([`UNANSWERED_LIMIT`] unless set here).
+    pub fn with_unanswered_limit(mut self, limit: std::time::Duration) -> Self {
+        if let Some(table) = Arc::get_mut(&mut self.table) {
+            table.unanswered_limit_ms = millis(limit);
+        }
+        self
     }
 
     /// How many connections are open.
@@ -84,6 +101,12 @@ struct Table {
     closed_unreported: AtomicU64,
     /// When the last warning was logged (the table's milliseconds).
     warned_at: AtomicU64,
+    /// [`Bounded::with_unanswered_limit`], in milliseconds.
+    unanswered_limit_ms: u64,
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// At most one warning about the bound in this many milliseconds: a flood
@@ -122,23 +145,36 @@ impl Table {
     fn admit<I>(self: &Arc<Self>, io: I) -> Tracked<I> {
         let conn = Arc::new(Conn {
             quiet_since: AtomicU64::new(self.now()),
+            unanswered_since: AtomicU64::new(0),
             closed: AtomicBool::new(false),
-            waker: Mutex::new(None),
+            waker: AtomicWaker::new(),
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut open = self.lock();
-        // Only at the bound: a scan of the table, not a cost per request.
+        // Only at the bound, a scan of the table: it closes the quietest
+        // 64th at once, so that a flood of new connections pays one scan
+        // per 64th of the bound, not one per connection.
         let mut closed = 0_u64;
-        while open.len() >= self.max {
-            let quietest = open
+        if open.len() >= self.max {
+            let mut by_quiet: Vec<(u64, u64)> = open
                 .iter()
-                .min_by_key(|(_, c)| c.quiet_since.load(Ordering::Relaxed))
-                .map(|(id, _)| *id);
-            let Some(victim) = quietest.and_then(|id| open.remove(&id)) else {
-                break;
-            };
-            victim.close();
-            closed += 1;
+                .map(|(id, c)| (c.quiet_since.load(Ordering::Relaxed), *id))
+                .collect();
+            // At most 32 at once: their descriptors are freed as their
+            // tasks end, and the reserve below the limit is 128.
+            let room = (self.max / 64).clamp(1, 32);
+            // Room for this one at least (the bound is never exceeded).
+            let excess = open.len() + 1 - self.max;
+            let n = room.max(excess).min(by_quiet.len());
+            if n > 0 {
+                by_quiet.select_nth_unstable(n - 1);
+                for (_, id) in &by_quiet[..n] {
+                    if let Some(victim) = open.remove(id) {
+                        victim.close();
+                        closed += 1;
+                    }
+                }
+            }
         }
         open.insert(id, Arc::clone(&conn));
         drop(open);
@@ -159,29 +195,33 @@ struct Conn {
     /// When it last received bytes (the table's milliseconds): the
     /// clock is read once per read, not per write, as answers follow reads.
     quiet_since: AtomicU64,
+    /// When bytes arrived that have had no answer since (the table's
+    /// milliseconds, plus one; zero: none waiting).
+    unanswered_since: AtomicU64,
     /// Closed to admit a new connection: every read and write fails.
     closed: AtomicBool,
-    /// The task waiting on a read, woken when the connection is closed.
-    waker: Mutex<Option<Waker>>,
+    /// The task driving the connection, woken when it is closed: saved on
+    /// every poll, so a task waiting on a write (a client that stopped
+    /// reading) is woken too, and gives its descriptor back.
+    waker: AtomicWaker,
 }
 
 impl Conn {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let waiting = self
-            .waker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(waker) = waiting {
-            waker.wake();
-        }
+        self.waker.wake();
     }
 
     fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 }
+
+/// How long a request may take to arrive and be answered, once its first
+/// bytes came: a head or body trickled a byte at a time is cut off here
+/// (axum's `serve` sets no timeout on a request head). Checked when bytes
+/// arrive, so a handler at work is never cut off by it.
+pub const UNANSWERED_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A connection of a [`Bounded`] listener: its IO, counted until dropped.
 #[derive(Debug)]
@@ -193,10 +233,43 @@ pub struct Tracked<I> {
 }
 
 impl<I> Tracked<I> {
-    fn active(&self) {
-        self.conn
-            .quiet_since
-            .store(self.table.now(), Ordering::Relaxed);
+    /// Before every poll: fails once the connection was closed, and saves
+    /// the waker (checked again after, as `close` may have run between).
+    fn enter(&self, cx: &Context<'_>) -> io::Result<()> {
+        if self.conn.is_closed() {
+            return Err(closed());
+        }
+        self.conn.waker.register(cx.waker());
+        if self.conn.is_closed() {
+            return Err(closed());
+        }
+        Ok(())
+    }
+
+    /// Bytes arrived: the connection is active, and a request that has
+    /// waited for its answer too long (still arriving) is cut off.
+    fn received(&self) -> io::Result<()> {
+        let now = self.table.now();
+        self.conn.quiet_since.store(now, Ordering::Relaxed);
+        let since = self.conn.unanswered_since.load(Ordering::Relaxed);
+        if since == 0 {
+            self.conn
+                .unanswered_since
+                .store(now.saturating_add(1), Ordering::Relaxed);
+            return Ok(());
+        }
+        if now.saturating_add(1).saturating_sub(since) > self.table.unanswered_limit_ms {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "a request took too long to arrive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Bytes went out: whatever had arrived has its answer.
+    fn answered(&self) {
+        self.conn.unanswered_since.store(0, Ordering::Relaxed);
     }
 }
 
@@ -220,35 +293,11 @@ impl<I: AsyncRead + Unpin> AsyncRead for Tracked<I> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.conn.is_closed() {
-            return Poll::Ready(Err(closed()));
-        }
+        this.enter(cx)?;
         let before = buf.filled().len();
         match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Pending => {
-                {
-                    let mut waker = this
-                        .conn
-                        .waker
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        *waker = Some(cx.waker().clone());
-                    }
-                }
-                // Closed after the first look: the waker may have been taken.
-                if this.conn.is_closed() {
-                    return Poll::Ready(Err(closed()));
-                }
-                Poll::Pending
-            }
-            Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    this.active();
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) if buf.filled().len() > before => Poll::Ready(this.received()),
+            other => other,
         }
     }
 }
@@ -260,10 +309,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.conn.is_closed() {
-            return Poll::Ready(Err(closed()));
+        this.enter(cx)?;
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.answered();
         }
-        Pin::new(&mut this.io).poll_write(cx, buf)
+        written
     }
 
     fn poll_write_vectored(
@@ -272,10 +323,12 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.conn.is_closed() {
-            return Poll::Ready(Err(closed()));
+        this.enter(cx)?;
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.answered();
         }
-        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -283,7 +336,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Tracked<I> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+        let this = self.get_mut();
+        this.enter(cx)?;
+        Pin::new(&mut this.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

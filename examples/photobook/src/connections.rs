@@ -24,6 +24,11 @@ pub const RESERVED_DESCRIPTORS: u64 = 128;
 /// The fewest connections [`max_connections`] allows, whatever the limit.
 pub const MIN_CONNECTIONS: usize = 16;
 
+/// The most connections [`max_connections`] allows, whatever the limit: a
+/// table this size is scanned when full, and one process on this demo's
+/// scale does not serve more clients at once.
+pub const MAX_CONNECTIONS: usize = 16_384;
+
 /// Raises the soft limit on open files to the hard limit; the limit now in
 /// force, `None` where it cannot be read (not a Unix system).
 pub fn raise_open_file_limit() -> Option<u64> {
@@ -49,14 +54,14 @@ pub fn raise_open_file_limit() -> Option<u64> {
 }
 
 /// How many client connections to hold at once under an open-file limit
-/// of `limit` (unknown or unlimited: 65,536): the limit less
-/// [`RESERVED_DESCRIPTORS`], at least [`MIN_CONNECTIONS`].
+/// of `limit` (unknown or unlimited: as high as allowed): the limit less
+/// [`RESERVED_DESCRIPTORS`], between [`MIN_CONNECTIONS`] and
+/// [`MAX_CONNECTIONS`].
 pub fn max_connections(limit: Option<u64>) -> usize {
-    let limit = limit.unwrap_or(65_536).min(1 << 20);
-    let usable = limit.saturating_sub(RESERVED_DESCRIPTORS);
+    let usable = limit.map_or(u64::MAX, |l| l.saturating_sub(RESERVED_DESCRIPTORS));
     usize::try_from(usable)
         .unwrap_or(usize::MAX)
-        .max(MIN_CONNECTIONS)
+        .clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)
 }
 
 #[cfg(test)]
@@ -67,8 +72,8 @@ mod tests {
     fn the_bound_leaves_room_below_the_limit() {
         assert_eq!(max_connections(Some(1024)), 1024 - 128);
         assert_eq!(max_connections(Some(100)), MIN_CONNECTIONS);
-        assert_eq!(max_connections(None), 65_536 - 128);
-        assert_eq!(max_connections(Some(u64::MAX)), (1 << 20) - 128);
+        assert_eq!(max_connections(None), MAX_CONNECTIONS);
+        assert_eq!(max_connections(Some(524_288)), MAX_CONNECTIONS);
     }
 
     #[cfg(unix)]
