@@ -152,8 +152,8 @@ impl Table {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut open = self.lock();
         // Only at the bound, a scan of the table: it closes the quietest
-        // 64th at once, so that a flood of new connections pays one scan
-        // per 64th of the bound, not one per connection.
+        // 64th of it (at most 32) at once, so that a flood of new
+        // connections pays one scan per batch, not one per connection.
         let mut closed = 0_u64;
         if open.len() >= self.max {
             let mut by_quiet: Vec<(u64, u64)> = open
