@@ -476,6 +476,22 @@ pub trait ClientRegistry: Send + Sync {
         Ok(())
     }
 
+    /// Forgets the dynamically registered client whose `unused_until` comes
+    /// soonest, if it comes before `before`: the registration endpoint
+    /// makes room so at its cap, with `before` its unused lifetime from
+    /// now, so that a flood of registrations nobody uses cannot shut
+    /// registration until they expire (a client that obtained tokens has a
+    /// later deadline and is not touched). The client forgotten, or `None`
+    /// when none is due that soon. The default forgets nothing (the cap
+    /// then refuses until registrations expire).
+    async fn evict_unused_client(
+        &self,
+        before: time::OffsetDateTime,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let _ = before;
+        Ok(None)
+    }
+
     /// Removes the dynamically registered clients whose `unused_until` is
     /// at or before `now`; how many. (Stores also expire them by
     /// themselves: a sweeper, TTLs; this is for callers with their own clock.)

@@ -58,8 +58,11 @@ pub struct RegistrationPolicy {
     /// empty: registration is open to anyone.
     pub initial_access_tokens: Vec<SecretHash>,
     /// The most dynamically registered clients kept at once (live unused
-    /// ones and used ones): 10,000 by default. Beyond it a registration is
-    /// refused with `temporarily_unavailable` until some expire.
+    /// ones and used ones): 10,000 by default. At it, the registration
+    /// nearest its unused deadline (one never used, registered longest
+    /// ago) is forgotten to make room; when every one has obtained tokens,
+    /// a registration is refused with `temporarily_unavailable` until some
+    /// expire.
     pub max_clients: usize,
     /// How long a registration may go unused (no token obtained) before it
     /// expires: 24 hours by default.
@@ -827,11 +830,34 @@ impl Server {
                 )));
             }
             let client_id = valid.client.id.clone();
-            match self
-                .store()
-                .register_client(valid.client, policy.max_clients, now)
-                .await?
-            {
+            // At the cap, the registration nearest its unused deadline is
+            // forgotten to make room, once: a flood of registrations that
+            // are never used cannot shut registration until they expire
+            // (the rate limit above bounds how fast it can push others out).
+            let mut made_room = false;
+            let outcome = loop {
+                match self
+                    .store()
+                    .register_client(valid.client.clone(), policy.max_clients, now)
+                    .await?
+                {
+                    RegisterOutcome::CapReached if !made_room => {
+                        let before = now.checked_add(policy.unused_lifetime).unwrap_or(now);
+                        match self.store().evict_unused_client(before).await? {
+                            Some(gone) => {
+                                tracing::info!(
+                                    client = gone.as_str(),
+                                    "an unused client registration was forgotten to make room"
+                                );
+                                made_room = true;
+                            }
+                            None => break RegisterOutcome::CapReached,
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            match outcome {
                 RegisterOutcome::Registered => {
                     self.record_attempt(Action::ClientRegistration, &limit_key)
                         .await;

@@ -1059,3 +1059,58 @@ async fn a_public_clients_proofs_are_counted_so_anyone_cannot_fill_the_replay_ca
         "{v}"
     );
 }
+
+/// At the cap, the registration nearest its unused deadline (registered
+/// longest ago, never used) is forgotten to make room, so a flood of
+/// registrations nobody uses cannot shut registration for their lifetime
+/// (the independent flood audit: a thousand POSTs kept it shut for a day);
+/// a client that obtained tokens is never pushed out, and when every one
+/// has, the cap refuses.
+#[tokio::test]
+async fn at_the_cap_the_oldest_unused_registration_makes_room() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open()
+                .with_max_clients(3)
+                .with_unused_lifetime(Duration::hours(2)),
+        )
+    });
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, v) = register(&f, PUBLIC).await;
+        assert_eq!(status, 201);
+        ids.push(v["client_id"].as_str().unwrap().to_owned());
+        f.clock.advance(Duration::minutes(1));
+    }
+    // The second one is used.
+    assert_eq!(code_flow(&f, &ids[1], None).await.0, 200);
+    let known = |id: &str| {
+        let store = f.store.clone();
+        let id = ClientId::new(id).unwrap();
+        async move { store.client(&id).await.unwrap().is_some() }
+    };
+    // The fourth pushes out the first (the oldest unused), then the fifth
+    // the third: never the used second.
+    let (status, v) = register(&f, PUBLIC).await;
+    assert_eq!(status, 201, "{v}");
+    let fourth = v["client_id"].as_str().unwrap().to_owned();
+    assert!(!known(&ids[0]).await && known(&ids[1]).await && known(&ids[2]).await);
+    f.clock.advance(Duration::minutes(1));
+    let (status, v) = register(&f, PUBLIC).await;
+    assert_eq!(status, 201, "{v}");
+    let fifth = v["client_id"].as_str().unwrap().to_owned();
+    assert!(known(&ids[1]).await && !known(&ids[2]).await && known(&fourth).await);
+    assert_eq!(
+        f.store.dynamic_client_count(f.server.now()).await.unwrap(),
+        3
+    );
+    // Once every one has obtained tokens, the cap refuses.
+    assert_eq!(code_flow(&f, &fourth, None).await.0, 200);
+    assert_eq!(code_flow(&f, &fifth, None).await.0, 200);
+    f.clock.advance(Duration::minutes(1));
+    let (status, v) = register(&f, PUBLIC).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+}

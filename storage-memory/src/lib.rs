@@ -376,6 +376,26 @@ impl ClientRegistry for MemoryStore {
         Ok(())
     }
 
+    async fn evict_unused_client(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+        let victim = clients
+            .values()
+            .filter(|c| c.is_dynamically_registered())
+            .filter_map(|c| {
+                let until = c.registration.as_ref()?.unused_until?;
+                (until < before).then(|| (until, c.id.clone()))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0))
+            .map(|(_, id)| id);
+        if let Some(id) = &victim {
+            clients.remove(id);
+        }
+        Ok(victim)
+    }
+
     async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
         let before = clients.len();

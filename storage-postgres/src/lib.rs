@@ -591,6 +591,13 @@ impl ClientRegistry for PostgresStore {
         self.mark_dynamic_used(id, now, until).await
     }
 
+    async fn evict_unused_client(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Option<ClientId>, StoreError> {
+        self.evict_dynamic(before).await
+    }
+
     async fn expire_unused_clients(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.expire_dynamic(now).await
     }

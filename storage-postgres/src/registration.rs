@@ -132,6 +132,31 @@ impl PostgresStore {
         .map(drop)
     }
 
+    /// [`tessera::ClientRegistry::evict_unused_client`]: one statement,
+    /// the row nearest its deadline if before `before` (rows another
+    /// transaction holds are skipped).
+    pub(crate) async fn evict_dynamic(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let text = self.registration_sql(
+            "DELETE FROM {s}.clients WHERE id = (
+                 SELECT id FROM {s}.clients
+                 WHERE dynamic AND unused_until < $1
+                 ORDER BY unused_until LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id",
+        );
+        let id: Option<String> = self
+            .bounded(
+                sqlx::query_scalar(&text)
+                    .bind(before)
+                    .fetch_optional(self.pool()),
+            )
+            .await?;
+        Ok(id.as_deref().and_then(ClientId::new))
+    }
+
     /// [`tessera::ClientRegistry::expire_unused_clients`]: one statement.
     pub(crate) async fn expire_dynamic(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let text = self.registration_sql("DELETE FROM {s}.clients WHERE unused_until <= $1");

@@ -225,6 +225,87 @@ impl RedisStore {
         Ok(removed)
     }
 
+    /// [`ClientRegistry::evict_unused_client`]: the set's lowest score, if
+    /// before `before`; its record deleted only if it is still the one
+    /// read and still due before `before` (compare-and-delete, then
+    /// `ZREM`). A record used meanwhile is re-scored instead; a member
+    /// whose record is gone is dropped (its place was free already).
+    pub(crate) async fn evict_dynamic(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<Option<ClientId>, StoreError> {
+        let set = self.keys().dynamic_clients();
+        let first = match self
+            .exec(
+                redis::cmd("ZRANGE")
+                    .arg(&set)
+                    .arg(0)
+                    .arg(0)
+                    .arg("WITHSCORES"),
+            )
+            .await?
+        {
+            Value::Array(items) => items,
+            _ => return Err(StoreError::other("unexpected reply to ZRANGE")),
+        };
+        let mut items = first.into_iter();
+        let (Some(member), Some(score)) = (items.next(), items.next()) else {
+            return Ok(None);
+        };
+        let text = |v: Value| {
+            bytes(v)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| StoreError::corrupt(format!("{set}: not a text member")))
+        };
+        let id = text(member)?;
+        let score = text(score)?;
+        let due = score
+            .parse::<f64>()
+            .is_ok_and(|s| s.is_finite() && s < epoch_ms(before) as f64);
+        if !due {
+            return Ok(None);
+        }
+        let Some(id) = ClientId::new(&id) else {
+            self.exec(redis::cmd("ZREM").arg(&set).arg(&id)).await?;
+            return Ok(None);
+        };
+        let key = self.keys().client(&id);
+        let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
+            Value::Nil => {
+                self.exec(redis::cmd("ZREM").arg(&set).arg(id.as_str()))
+                    .await?;
+                return Ok(Some(id));
+            }
+            v => bytes(v)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| StoreError::corrupt(format!("{key}: not a text record")))?,
+        };
+        let client: Client = serde_json::from_str(&read)
+            .map_err(|e| StoreError::corrupt(format!("client does not decode: {e}")))?;
+        let until = client.registration.as_ref().and_then(|r| r.unused_until);
+        if !client.is_dynamically_registered() || until.is_none_or(|t| t >= before) {
+            // Used meanwhile (or not ours): its score follows the record.
+            if client.is_dynamically_registered() {
+                self.score_dynamic(&id, until).await?;
+            }
+            return Ok(None);
+        }
+        let reply = self
+            .eval_script(&self.scripts().evict_client, &[&key], &[&read])
+            .await?
+            .check(&key)?;
+        match reply.tag.as_str() {
+            "ok" | "gone" => {}
+            // Written meanwhile: leave it to the next registration.
+            "changed" => return Ok(None),
+            _ => return Err(reply.unexpected()),
+        }
+        self.exec(redis::cmd("ZREM").arg(&set).arg(id.as_str()))
+            .await?;
+        self.client_written(&id).await;
+        Ok(Some(id))
+    }
+
     /// A dynamic client's score follows its record's deadline
     /// (`score_client.lua`: raised only, `+inf` lowered, a lost member
     /// added back).

@@ -48,6 +48,7 @@ pub(crate) struct Scripts {
     pub(crate) reserve_client: Lua,
     pub(crate) mark_client_used: Lua,
     pub(crate) score_client: Lua,
+    pub(crate) evict_client: Lua,
 }
 
 impl Scripts {
@@ -65,6 +66,7 @@ impl Scripts {
             reserve_client: Lua::new(script!("reserve_client.lua")),
             mark_client_used: Lua::new(script!("mark_client_used.lua")),
             score_client: Lua::new(script!("score_client.lua")),
+            evict_client: Lua::new(script!("evict_client.lua")),
         }
     }
 }
@@ -189,6 +191,7 @@ mod tests {
             &s.reserve_client,
             &s.mark_client_used,
             &s.score_client,
+            &s.evict_client,
         ] {
             assert!(lua.code.contains("local function meta_ok"));
             assert_eq!(lua.script.get_hash().len(), 40);

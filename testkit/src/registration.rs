@@ -288,6 +288,59 @@ pub async fn race_marking_used<S: ClientRegistry + ?Sized + 'static>(store: Arc<
     assert_eq!(count(&*store, now + secs(120), check).await, before + 1);
 }
 
+/// `evict_unused_client` forgets the registration nearest its deadline,
+/// only when that comes before `before`, and never one with a later
+/// deadline (a client that obtained tokens) or none (kept for good).
+pub async fn unused_registrations_make_room<S: ClientRegistry + ?Sized>(store: Arc<S>) {
+    let check = "unused_registrations_make_room";
+    let now = base_now();
+    // Clear what earlier checks left due before our deadlines.
+    ok(store.expire_unused_clients(now + secs(40_000)).await, check);
+    while ok(store.evict_unused_client(now + secs(40_000)).await, check).is_some() {}
+    let first = dynamic_client(now, now + secs(30_000));
+    let second = dynamic_client(now, now + secs(30_100));
+    let used = dynamic_client(now, now + secs(30_050));
+    for c in [&first, &second, &used] {
+        assert_eq!(
+            ok(
+                store.register_client(c.clone(), usize::MAX, now).await,
+                check
+            ),
+            RegisterOutcome::Registered
+        );
+    }
+    ok(
+        store
+            .mark_client_used(&used.id, now, Some(now + secs(90_000)))
+            .await,
+        check,
+    );
+    let before = count(&*store, now, check).await;
+    // Not due before: nothing.
+    assert_eq!(
+        ok(store.evict_unused_client(now + secs(29_000)).await, check),
+        None,
+        "{check}: nothing is due that soon"
+    );
+    assert_eq!(
+        ok(store.evict_unused_client(now + secs(31_000)).await, check),
+        Some(first.id.clone()),
+        "{check}: the one nearest its deadline goes first"
+    );
+    assert!(ok(store.client(&first.id).await, check).is_none());
+    assert_eq!(
+        ok(store.evict_unused_client(now + secs(31_000)).await, check),
+        Some(second.id.clone())
+    );
+    assert_eq!(
+        ok(store.evict_unused_client(now + secs(31_000)).await, check),
+        None,
+        "{check}: a used client is not evicted"
+    );
+    assert!(ok(store.client(&used.id).await, check).is_some());
+    assert_eq!(count(&*store, now, check).await, before - 2);
+}
+
 /// The cap counts live dynamic clients: at it, nothing more is stored.
 pub async fn registration_cap<S: ClientRegistry + ?Sized>(store: Arc<S>) {
     let check = "registration_cap";
@@ -358,6 +411,7 @@ where
     unused_registrations_expire(make_store().await).await;
     used_clients_expire_when_idle(make_store().await).await;
     race_marking_used(make_store().await).await;
+    unused_registrations_make_room(make_store().await).await;
     registration_cap(make_store().await).await;
     race_register_at_the_cap(make_store().await).await;
 }
