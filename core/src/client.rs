@@ -481,9 +481,11 @@ pub trait ClientRegistry: Send + Sync {
     /// makes room so at its cap, with `before` its unused lifetime from
     /// now, so that a flood of registrations nobody uses cannot shut
     /// registration until they expire (a client that obtained tokens has a
-    /// later deadline and is not touched). The client forgotten, or `None`
-    /// when none is due that soon. The default forgets nothing (the cap
-    /// then refuses until registrations expire).
+    /// later deadline, and is touched only in the last stretch of its idle
+    /// lifetime). Instances evicting at once must each forget a different
+    /// one. The client forgotten, or `None` when none is due that soon.
+    /// The default forgets nothing (the cap then refuses until
+    /// registrations expire).
     async fn evict_unused_client(
         &self,
         before: time::OffsetDateTime,

@@ -59,16 +59,18 @@ pub struct RegistrationPolicy {
     pub initial_access_tokens: Vec<SecretHash>,
     /// The most dynamically registered clients kept at once (live unused
     /// ones and used ones): 10,000 by default. At it, the registration
-    /// nearest its unused deadline (one never used, registered longest
-    /// ago) is forgotten to make room; when every one has obtained tokens,
-    /// a registration is refused with `temporarily_unavailable` until some
+    /// nearest its deadline, if that comes within the unused lifetime (one
+    /// never used, registered longest ago; a used one only in the last
+    /// stretch of its idle lifetime), is forgotten to make room; else a
+    /// registration is refused with `temporarily_unavailable` until some
     /// expire.
     pub max_clients: usize,
     /// How long a registration may go unused (no token obtained) before it
     /// expires: 24 hours by default.
     pub unused_lifetime: Duration,
     /// How long a client that has obtained tokens is kept after the last
-    /// token issued to it: 90 days by default, and never less than the
+    /// token issued to it (longer than `unused_lifetime`: the builder
+    /// refuses less): 90 days by default, and never less than the
     /// server's refresh token and refresh family lifetimes, so no live
     /// refresh token outlives its client. It may be kept up to a day
     /// longer (use is recorded at most once a day). `None`: a client that

@@ -274,7 +274,9 @@ async fn a_used_client_is_forgotten_after_its_idle_lifetime() {
 async fn the_idle_lifetime_covers_the_refresh_family() {
     let f = fixture_with(|b| {
         b.enable_dynamic_registration(
-            RegistrationPolicy::open().with_idle_lifetime(Some(Duration::hours(1))),
+            RegistrationPolicy::open()
+                .with_unused_lifetime(Duration::minutes(30))
+                .with_idle_lifetime(Some(Duration::hours(1))),
         )
     });
     let (_, body) = register(&f, PUBLIC).await;
@@ -982,6 +984,14 @@ fn registration_lifetimes_out_of_range_are_refused() {
         (
             RegistrationPolicy::open().with_unused_lifetime(Duration::MAX),
             "unused registration",
+        ),
+        // A used client's deadline must lie beyond an unused one's, or
+        // making room at the cap could push out clients in use.
+        (
+            RegistrationPolicy::open()
+                .with_unused_lifetime(Duration::days(100))
+                .with_idle_lifetime(Some(Duration::days(90))),
+            "idle registration (longer than the unused one)",
         ),
     ];
     for (policy, which) in policies {

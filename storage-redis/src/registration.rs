@@ -24,6 +24,10 @@ use crate::store::{RedisStore, encode, epoch_ms, pxat};
 /// The score of a client without `unused_until`: it never lapses.
 const USED: &str = "+inf";
 
+/// How many of the registrations nearest their deadline one eviction
+/// looks at (others may be claimed by instances evicting at once).
+const EVICT_CANDIDATES: u32 = 8;
+
 /// How many times marking a client used reads its record again after
 /// another writer replaced it between the read and the write.
 const MARK_ATTEMPTS: u32 = 4;
@@ -225,85 +229,100 @@ impl RedisStore {
         Ok(removed)
     }
 
-    /// [`ClientRegistry::evict_unused_client`]: the set's lowest score, if
-    /// before `before`; its record deleted only if it is still the one
-    /// read and still due before `before` (compare-and-delete, then
-    /// `ZREM`). A record used meanwhile is re-scored instead; a member
-    /// whose record is gone is dropped (its place was free already).
+    /// [`ClientRegistry::evict_unused_client`]: among the set's lowest
+    /// scores before `before`, the first whose record is still due is
+    /// claimed with `ZREM` (so instances evicting at once each take a
+    /// different one) and its record deleted only if it is still the one
+    /// read (compare-and-delete). A record used meanwhile gets its score
+    /// back; a member without a record whose score is still ahead is a
+    /// registration under way, left alone.
     pub(crate) async fn evict_dynamic(
         &self,
         before: OffsetDateTime,
     ) -> Result<Option<ClientId>, StoreError> {
         let set = self.keys().dynamic_clients();
-        let first = match self
+        let candidates = match self
             .exec(
-                redis::cmd("ZRANGE")
+                redis::cmd("ZRANGEBYSCORE")
                     .arg(&set)
+                    .arg("-inf")
+                    .arg(format!("({}", epoch_ms(before)))
+                    .arg("LIMIT")
                     .arg(0)
-                    .arg(0)
-                    .arg("WITHSCORES"),
+                    .arg(EVICT_CANDIDATES),
             )
             .await?
         {
             Value::Array(items) => items,
-            _ => return Err(StoreError::other("unexpected reply to ZRANGE")),
+            _ => return Err(StoreError::other("unexpected reply to ZRANGEBYSCORE")),
         };
-        let mut items = first.into_iter();
-        let (Some(member), Some(score)) = (items.next(), items.next()) else {
-            return Ok(None);
-        };
-        let text = |v: Value| {
-            bytes(v)
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| StoreError::corrupt(format!("{set}: not a text member")))
-        };
-        let id = text(member)?;
-        let score = text(score)?;
-        let due = score
-            .parse::<f64>()
-            .is_ok_and(|s| s.is_finite() && s < epoch_ms(before) as f64);
-        if !due {
-            return Ok(None);
-        }
-        let Some(id) = ClientId::new(&id) else {
-            self.exec(redis::cmd("ZREM").arg(&set).arg(&id)).await?;
-            return Ok(None);
-        };
-        let key = self.keys().client(&id);
-        let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
-            Value::Nil => {
+        let now = OffsetDateTime::now_utc();
+        for member in candidates {
+            let Some(text) = bytes(member).and_then(|b| String::from_utf8(b).ok()) else {
+                continue;
+            };
+            let Some(id) = ClientId::new(&text) else {
+                self.exec(redis::cmd("ZREM").arg(&set).arg(&text)).await?;
+                continue;
+            };
+            let key = self.keys().client(&id);
+            let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
+                // Lapsed (the key expired at its deadline), or a
+                // registration whose record is not written yet.
+                Value::Nil => continue,
+                v => match bytes(v).and_then(|b| String::from_utf8(b).ok()) {
+                    Some(read) => read,
+                    None => continue,
+                },
+            };
+            let Ok(client) = serde_json::from_str::<Client>(&read) else {
+                continue;
+            };
+            let until = client.registration.as_ref().and_then(|r| r.unused_until);
+            if !client.is_dynamically_registered() {
+                continue;
+            }
+            match until {
+                Some(t) if t > now && t < before => {}
+                // Lapsed: Redis forgets it by itself.
+                Some(t) if t <= now => continue,
+                // Used meanwhile: its score follows the record.
+                _ => {
+                    self.score_dynamic(&id, until).await?;
+                    continue;
+                }
+            }
+            // The claim: of instances evicting at once, one removes it.
+            let claimed = matches!(
                 self.exec(redis::cmd("ZREM").arg(&set).arg(id.as_str()))
-                    .await?;
-                return Ok(Some(id));
+                    .await?,
+                Value::Int(1)
+            );
+            if !claimed {
+                continue;
             }
-            v => bytes(v)
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| StoreError::corrupt(format!("{key}: not a text record")))?,
-        };
-        let client: Client = serde_json::from_str(&read)
-            .map_err(|e| StoreError::corrupt(format!("client does not decode: {e}")))?;
-        let until = client.registration.as_ref().and_then(|r| r.unused_until);
-        if !client.is_dynamically_registered() || until.is_none_or(|t| t >= before) {
-            // Used meanwhile (or not ours): its score follows the record.
-            if client.is_dynamically_registered() {
-                self.score_dynamic(&id, until).await?;
+            let reply = self
+                .eval_script(&self.scripts().evict_client, &[&key], &[&read])
+                .await?
+                .check(&key)?;
+            match reply.tag.as_str() {
+                "ok" | "gone" => {
+                    self.client_written(&id).await;
+                    return Ok(Some(id));
+                }
+                // Written meanwhile (used): it counts again.
+                "changed" => {
+                    let fresh = self.client(&id).await?;
+                    let until = fresh
+                        .as_ref()
+                        .and_then(|c| c.registration.as_ref())
+                        .and_then(|r| r.unused_until);
+                    self.score_dynamic(&id, until).await?;
+                }
+                _ => return Err(reply.unexpected()),
             }
-            return Ok(None);
         }
-        let reply = self
-            .eval_script(&self.scripts().evict_client, &[&key], &[&read])
-            .await?
-            .check(&key)?;
-        match reply.tag.as_str() {
-            "ok" | "gone" => {}
-            // Written meanwhile: leave it to the next registration.
-            "changed" => return Ok(None),
-            _ => return Err(reply.unexpected()),
-        }
-        self.exec(redis::cmd("ZREM").arg(&set).arg(id.as_str()))
-            .await?;
-        self.client_written(&id).await;
-        Ok(Some(id))
+        Ok(None)
     }
 
     /// A dynamic client's score follows its record's deadline

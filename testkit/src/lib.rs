@@ -73,8 +73,8 @@ use tessera::{
 
 mod registration;
 pub use registration::{
-    client_credentials_round_trip, race_marking_used, race_register_at_the_cap, registration_cap,
-    registration_lifecycle, run_registration, unused_registrations_expire,
+    client_credentials_round_trip, race_evicting, race_marking_used, race_register_at_the_cap,
+    registration_cap, registration_lifecycle, run_registration, unused_registrations_expire,
     unused_registrations_make_room, used_clients_expire_when_idle,
 };
 mod replay;

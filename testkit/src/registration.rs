@@ -341,6 +341,52 @@ pub async fn unused_registrations_make_room<S: ClientRegistry + ?Sized>(store: A
     assert_eq!(count(&*store, now, check).await, before - 2);
 }
 
+/// Many instances making room at once: each forgets a different
+/// registration, none twice, and never more than are due.
+pub async fn race_evicting<S: ClientRegistry + ?Sized + 'static>(store: Arc<S>) {
+    let check = "race_evicting";
+    require_multi_thread(check);
+    let now = base_now();
+    let before = now + secs(50_000);
+    ok(store.expire_unused_clients(before).await, check);
+    while ok(store.evict_unused_client(before).await, check).is_some() {}
+    const DUE: usize = 10;
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..DUE {
+        let c = dynamic_client(now, now + secs(40_000));
+        ids.insert(c.id.clone());
+        assert_eq!(
+            ok(store.register_client(c, usize::MAX, now).await, check),
+            RegisterOutcome::Registered
+        );
+    }
+    const RACERS_HERE: usize = 30;
+    let barrier = Arc::new(Barrier::new(RACERS_HERE));
+    let tasks: Vec<_> = (0..RACERS_HERE)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.evict_unused_client(before).await
+            })
+        })
+        .collect();
+    let mut evicted = Vec::new();
+    for t in tasks {
+        if let Some(id) = ok(t.await.expect("a racer panicked"), check) {
+            evicted.push(id);
+        }
+    }
+    let distinct: std::collections::BTreeSet<_> = evicted.iter().cloned().collect();
+    assert_eq!(distinct.len(), evicted.len(), "{check}: one evicted twice");
+    assert!(distinct.is_subset(&ids), "{check}: only due ones");
+    assert!(!evicted.is_empty(), "{check}: some room was made");
+    for id in &distinct {
+        assert!(ok(store.client(id).await, check).is_none());
+    }
+}
+
 /// The cap counts live dynamic clients: at it, nothing more is stored.
 pub async fn registration_cap<S: ClientRegistry + ?Sized>(store: Arc<S>) {
     let check = "registration_cap";
@@ -412,6 +458,7 @@ where
     used_clients_expire_when_idle(make_store().await).await;
     race_marking_used(make_store().await).await;
     unused_registrations_make_room(make_store().await).await;
+    race_evicting(make_store().await).await;
     registration_cap(make_store().await).await;
     race_register_at_the_cap(make_store().await).await;
 }

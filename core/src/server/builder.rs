@@ -91,6 +91,16 @@ fn check_lifetimes(
                 which: "idle registration",
             });
         }
+        // A used client's deadline must lie beyond an unused one's, or
+        // making room at the cap could push out clients in use.
+        if policy
+            .idle_lifetime
+            .is_some_and(|idle| idle <= policy.unused_lifetime)
+        {
+            return Err(BuildError::InvalidLifetime {
+                which: "idle registration (longer than the unused one)",
+            });
+        }
     }
     for (which, d) in [
         ("code", l.code),
