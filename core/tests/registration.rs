@@ -1074,8 +1074,9 @@ async fn a_public_clients_proofs_are_counted_so_anyone_cannot_fill_the_replay_ca
 /// longest ago, never used) is forgotten to make room, so a flood of
 /// registrations nobody uses cannot shut registration for their lifetime
 /// (the independent flood audit: a thousand POSTs kept it shut for a day);
-/// a client that obtained tokens is never pushed out, and when every one
-/// has, the cap refuses.
+/// a client that obtained tokens is not pushed out (its idle deadline is
+/// far beyond the unused lifetime), and when every one has, the cap
+/// refuses.
 #[tokio::test]
 async fn at_the_cap_the_oldest_unused_registration_makes_room() {
     let f = fixture_with(|b| {

@@ -123,14 +123,9 @@ impl RedisStore {
         let key = self.keys().client(id);
         let mut attempts = 0;
         let marked = loop {
-            let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
-                Value::Nil => return Ok(()),
-                v => bytes(v)
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| StoreError::corrupt(format!("{key}: not a text record")))?,
+            let Some((read, mut client)) = self.read_client_record(&key).await? else {
+                return Ok(());
             };
-            let mut client: Client = serde_json::from_str(&read)
-                .map_err(|e| StoreError::corrupt(format!("client does not decode: {e}")))?;
             if client.id != *id {
                 return Err(StoreError::corrupt(format!(
                     "{key} holds client {:?}",
@@ -266,16 +261,10 @@ impl RedisStore {
                 continue;
             };
             let key = self.keys().client(&id);
-            let read = match self.exec(redis::cmd("GET").arg(&key)).await? {
-                // Lapsed (the key expired at its deadline), or a
-                // registration whose record is not written yet.
-                Value::Nil => continue,
-                v => match bytes(v).and_then(|b| String::from_utf8(b).ok()) {
-                    Some(read) => read,
-                    None => continue,
-                },
-            };
-            let Ok(client) = serde_json::from_str::<Client>(&read) else {
+            // None: lapsed (the key expired at its deadline), or a
+            // registration whose record is not written yet; a corrupt
+            // record is skipped, not repaired here.
+            let Ok(Some((read, client))) = self.read_client_record(&key).await else {
                 continue;
             };
             let until = client.registration.as_ref().and_then(|r| r.unused_until);
@@ -312,10 +301,10 @@ impl RedisStore {
                 }
                 // Written meanwhile (used): it counts again.
                 "changed" => {
-                    let fresh = self.client(&id).await?;
+                    let fresh = self.read_client_record(&key).await?;
                     let until = fresh
                         .as_ref()
-                        .and_then(|c| c.registration.as_ref())
+                        .and_then(|(_, c)| c.registration.as_ref())
                         .and_then(|r| r.unused_until);
                     self.score_dynamic(&id, until).await?;
                 }
@@ -323,6 +312,20 @@ impl RedisStore {
             }
         }
         Ok(None)
+    }
+
+    /// A client's record read from Redis, never the client cache: its
+    /// text (for a compare-and-set) and the client; `None` when absent.
+    async fn read_client_record(&self, key: &str) -> Result<Option<(String, Client)>, StoreError> {
+        let read = match self.exec(redis::cmd("GET").arg(key)).await? {
+            Value::Nil => return Ok(None),
+            v => bytes(v)
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| StoreError::corrupt(format!("{key}: not a text record")))?,
+        };
+        let client = serde_json::from_str(&read)
+            .map_err(|e| StoreError::corrupt(format!("client does not decode: {e}")))?;
+        Ok(Some((read, client)))
     }
 
     /// A dynamic client's score follows its record's deadline
