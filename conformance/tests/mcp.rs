@@ -545,3 +545,109 @@ async fn tokens_for_one_resource_are_refused_at_the_other() {
     )
     .await;
 }
+
+/// A POST whose body is not one JSON-RPC message is `400` with a JSON-RPC
+/// error whose `id` is null (MCP Streamable HTTP transport, 2025-06-18,
+/// "Sending Messages to the Server": an input the server cannot accept
+/// gets an HTTP error status, "e.g., 400 Bad Request", and MAY carry a
+/// JSON-RPC error response that has no id; JSON-RPC 2.0 §5 and §5.1 give
+/// the codes): not JSON is -32700, a batch (no longer part of MCP since
+/// 2025-06-18) or an object that is no message -32600. A `Content-Type`
+/// that is not JSON stays `415`, and a body broken on the wire (a malformed
+/// chunked encoding) is `400`, not a `500`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_400_json_rpc_errors() {
+    run(
+        "mcp::malformed_bodies_are_400_json_rpc_errors",
+        |t| async move {
+            let ctx = Ctx::new(&t).await?;
+            let tokens = mcp_client_token(&ctx).await?;
+            let bearer = format!("Bearer {}", tokens.access);
+            for (body, code) in [
+                ("{not json", -32700),
+                ("", -32700),
+                (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, -32600),
+                (r#"{"hello":"world"}"#, -32600),
+                (r#"{"jsonrpc":"2.0","id":1}"#, -32600),
+            ] {
+                let ex = ctx
+                    .http
+                    .send(initialize(&ctx, Some(&bearer)).body(body.to_owned()))
+                    .await?;
+                ex.expect_status(400)?;
+                let json = ex.json()?;
+                ex.ensure(
+                    json.get("jsonrpc") == Some(&serde_json::json!("2.0"))
+                        && json.get("id") == Some(&serde_json::Value::Null)
+                        && json.pointer("/error/code") == Some(&serde_json::json!(code)),
+                    format!(
+                        "{body:?}: expected a JSON-RPC error {code} with a null id, got {json}"
+                    ),
+                )?;
+            }
+            // A valid message still answers, and a non-JSON media type is 415.
+            let ping = r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#;
+            let ex = ctx
+                .http
+                .send(initialize(&ctx, Some(&bearer)).body(ping.to_owned()))
+                .await?;
+            ex.expect_status(200)?;
+            let ex = ctx
+                .http
+                .send(
+                    initialize(&ctx, Some(&bearer))
+                        .content_type("text/plain")
+                        .body(ping.to_owned()),
+                )
+                .await?;
+            ex.expect_status(415)?;
+            let status = broken_chunked_post(&ctx, &bearer).await?;
+            if status != 400 {
+                return Err(Failure::new(format!(
+                    "a malformed chunked body: expected 400, got {status}"
+                )));
+            }
+            Ok(())
+        },
+    )
+    .await;
+}
+
+/// Sends `POST /mcp` whose chunked body breaks after its first chunk (a
+/// chunk size that is not hex) over a raw connection, and returns the
+/// answer's status.
+async fn broken_chunked_post(ctx: &Ctx, bearer: &str) -> Result<u16, Failure> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let url = url::Url::parse(&mcp_url(ctx)).map_err(|e| Failure::new(e.to_string()))?;
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port_or_known_default().unwrap_or(80);
+    let mut stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| Failure::new(format!("connect: {e}")))?;
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {bearer}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"jso\r\nZZ\r\nxx\r\n",
+        url.path()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| Failure::new(format!("write: {e}")))?;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = async {
+        while !head.windows(2).any(|w| w == b"\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(15), read)
+        .await
+        .map_err(|_| Failure::new("no answer to a malformed chunked body within 15 s"))?;
+    let line = String::from_utf8_lossy(&head);
+    line.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| Failure::new(format!("no status line in {line:?}")))
+}

@@ -489,10 +489,17 @@ async fn mcp_post(
     body: FormBody,
     demo: &State<Demo>,
 ) -> TesseraResponse {
-    match body.bytes(demo) {
-        Ok(body) => mcp(token, request, body.to_vec(), demo).await,
-        Err(page) => page,
-    }
+    // As on the axum provider: a body that never arrived whole is the MCP
+    // endpoint's own answer, not a page.
+    let problem = match body {
+        FormBody::Read(body) => return mcp(token, request, body, demo).await,
+        FormBody::TooLarge => {
+            photobook::mcp::BodyProblem::TooLarge(demo.server().config().max_body_bytes)
+        }
+        FormBody::Unreadable => photobook::mcp::BodyProblem::Unreadable,
+        FormBody::TimedOut => photobook::mcp::BodyProblem::TimedOut,
+    };
+    McpResponse(photobook::mcp::body_refusal(problem)).into()
 }
 
 #[get("/mcp")]
@@ -544,6 +551,7 @@ fn mcp_header(name: &str) -> Option<&'static str> {
         "mcp-protocol-version",
         "www-authenticate",
         "retry-after",
+        "connection",
     ]
     .into_iter()
     .find(|known| known.eq_ignore_ascii_case(name))

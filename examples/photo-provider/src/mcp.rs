@@ -16,10 +16,14 @@
 //! same JSON as `GET /api/photos`, as text content.
 
 use axum::Router;
-use axum::http::HeaderValue;
-use axum::http::header::CACHE_CONTROL;
-use axum::response::Response;
-use photobook::mcp::service;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use photobook::mcp::{BodyProblem, McpAnswer, body_refusal, malformed_message, service};
 use photobook::photos::PHOTOS_READ;
 use tessera::Server;
 use tessera_axum::require_scope;
@@ -49,8 +53,66 @@ pub fn router(server: &Server) -> Router {
     let path = format!("{}{MCP_PATH}", issuer_path(&config.issuer));
     Router::new()
         .route_service(&path, service(&config.issuer, config.max_body_bytes))
+        .route_layer(from_fn_with_state(
+            config.max_body_bytes,
+            refuse_malformed_bodies,
+        ))
         .route_layer(require_scope(server.clone(), &[PHOTOS_READ]))
         .route_layer(axum::middleware::map_response(no_store))
+}
+
+/// Reads a POST's body for the MCP service (at most `max_body_bytes`,
+/// within [`tessera::BODY_READ_TIMEOUT`], as the adapter reads its
+/// endpoints'), so that a body broken on the wire is a `400`, not the
+/// SDK's `500`, and answers a JSON body that is not one JSON-RPC message
+/// with a `400` JSON-RPC error instead of the SDK's `415`
+/// ([`photobook::mcp::malformed_message`]). Runs after the bearer guard:
+/// nothing is read for a request without a valid token.
+async fn refuse_malformed_bodies(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let read = Limited::new(body, max_body_bytes).collect();
+    let body = match tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return answer(body_refusal(BodyProblem::TooLarge(max_body_bytes)));
+        }
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "could not read an MCP request body");
+            return answer(body_refusal(BodyProblem::Unreadable));
+        }
+        Err(_) => return answer(body_refusal(BodyProblem::TimedOut)),
+    };
+    let content_type = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let response = next
+        .run(Request::from_parts(parts, Body::from(body.clone())))
+        .await;
+    match malformed_message(content_type.as_deref(), response.status().as_u16(), &body) {
+        Some(refusal) => answer(refusal),
+        None => response,
+    }
+}
+
+/// A framework-neutral MCP answer as an axum response.
+fn answer(answer: McpAnswer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, answer.body).into_response();
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 /// The issuer's path (`""` for `http://127.0.0.1:9000`).

@@ -142,6 +142,105 @@ pub struct McpAnswer {
     pub body: Vec<u8>,
 }
 
+/// JSON-RPC 2.0 §5.1: the body is not JSON.
+const PARSE_ERROR: i64 = -32700;
+/// JSON-RPC 2.0 §5.1: JSON, but not one valid request.
+const INVALID_REQUEST: i64 = -32600;
+
+/// Why a POST's body never reached the MCP service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyProblem {
+    /// Longer than the server's `max_body_bytes` (the value).
+    TooLarge(usize),
+    /// Broken on the wire (a malformed chunked encoding, a client gone).
+    Unreadable,
+    /// Not arrived within [`tessera::BODY_READ_TIMEOUT`].
+    TimedOut,
+}
+
+/// The answer to a POST to `/mcp` whose body could not be read: `413`,
+/// `400` (a JSON-RPC parse error, as for any body that is not JSON) or
+/// `408` with `Connection: close`. A client error, never the `500` the SDK
+/// answers a body it cannot read.
+pub fn body_refusal(problem: BodyProblem) -> McpAnswer {
+    match problem {
+        BodyProblem::TooLarge(max) => McpAnswer {
+            status: 413,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: format!("Payload Too Large: request body exceeds {max} bytes").into_bytes(),
+        },
+        BodyProblem::Unreadable => json_rpc_error(
+            PARSE_ERROR,
+            "Parse error: the request body could not be read",
+        ),
+        BodyProblem::TimedOut => McpAnswer {
+            status: 408,
+            headers: vec![
+                ("content-type".into(), "text/plain".into()),
+                ("connection".into(), "close".into()),
+            ],
+            body: b"Request Timeout: the request body took too long to arrive".to_vec(),
+        },
+    }
+}
+
+/// What replaces the SDK's `415` for a POST whose `Content-Type` is JSON
+/// but whose body is not one JSON-RPC message (not JSON, a batch, an object
+/// that is no request, notification or response): `400` with a JSON-RPC
+/// error whose `id` is null. The MCP Streamable HTTP transport (2025-06-18,
+/// "Sending Messages to the Server") says a server that cannot accept the
+/// input MUST answer an HTTP error status, "e.g., 400 Bad Request", with
+/// a JSON-RPC error response that has no id; JSON-RPC 2.0 §5 gives the
+/// codes (-32700 parse error, -32600 invalid request) and the null id.
+/// `415` stays what it means: a `Content-Type` that is not JSON.
+///
+/// `status` is the SDK's answer to the request; `None` leaves it as it is.
+pub fn malformed_message(
+    content_type: Option<&str>,
+    status: u16,
+    body: &[u8],
+) -> Option<McpAnswer> {
+    if status != 415 || !is_json(content_type) {
+        return None;
+    }
+    if serde_json::from_slice::<rmcp::model::ClientJsonRpcMessage>(body).is_ok() {
+        return None;
+    }
+    Some(
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+            json_rpc_error(PARSE_ERROR, "Parse error: the body is not JSON")
+        } else {
+            json_rpc_error(
+                INVALID_REQUEST,
+                "Invalid Request: the body is not one JSON-RPC request, notification or response (batches are not supported)",
+            )
+        },
+    )
+}
+
+/// A `Content-Type` the SDK reads as JSON: `application/json`, parameters
+/// allowed, any case.
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|value| {
+        let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
+        essence.trim().eq_ignore_ascii_case("application/json")
+    })
+}
+
+/// `400` with a JSON-RPC error object whose `id` is null.
+fn json_rpc_error(code: i64, message: &str) -> McpAnswer {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": code, "message": message},
+    });
+    McpAnswer {
+        status: 400,
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.to_string().into_bytes(),
+    }
+}
+
 /// Serves one request with `service` for a framework that does not run tower
 /// services: `method`, `uri` (path and query), the request's `headers`
 /// (`Host`, `Origin`, `Accept`, `Content-Type`, `MCP-Protocol-Version`, ...)
@@ -159,7 +258,12 @@ pub async fn call(
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
-    let mut request = match request.body(Full::new(bytes::Bytes::from(body))) {
+    let body = bytes::Bytes::from(body);
+    let content_type = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.clone());
+    let mut request = match request.body(Full::new(body.clone())) {
         Ok(request) => request,
         Err(e) => {
             tracing::info!(error = %e, "MCP request refused: not a valid HTTP request");
@@ -172,6 +276,12 @@ pub async fn call(
     };
     request.extensions_mut().insert(token);
     let response = service.handle(request).await;
+    if method.eq_ignore_ascii_case("POST")
+        && let Some(refusal) =
+            malformed_message(content_type.as_deref(), response.status().as_u16(), &body)
+    {
+        return refusal;
+    }
     let (parts, body) = response.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes().to_vec(),
