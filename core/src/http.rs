@@ -45,6 +45,22 @@ impl std::fmt::Debug for HttpRequest<'_> {
     }
 }
 
+/// The parameters of the back-channel endpoints that carry a secret: one
+/// of them in a request's query is refused ([`HttpRequest::form_params`]).
+pub const SECRET_PARAMETERS: [&str; 11] = [
+    "client_secret",
+    "client_assertion",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "token",
+    "device_code",
+    "assertion",
+    "subject_token",
+    "actor_token",
+    "password",
+];
+
 impl<'a> HttpRequest<'a> {
     /// A request with `method` and nothing else.
     pub fn new(method: &'a str) -> Self {
@@ -110,13 +126,29 @@ impl<'a> HttpRequest<'a> {
     }
 
     /// The form parameters of a POST to a back-channel endpoint (RFC 6749 §3.2:
-    /// POST with `application/x-www-form-urlencoded`). Parameters in the query
-    /// string are refused, as they end up in logs.
+    /// POST with `application/x-www-form-urlencoded`), read from the body only.
+    ///
+    /// The query is not read: RFC 6749 §3.2 lets the endpoint's URI carry
+    /// one, and an unrecognized parameter MUST be ignored. But a query that
+    /// carries a secret ([`SECRET_PARAMETERS`]: a client secret, a code, a
+    /// token, ...) is refused with `invalid_request` naming it, rather than
+    /// ignored: the request URI ends up in access logs and proxies, and
+    /// client credentials "MUST NOT be included in the request URI" (RFC 6749
+    /// §2.3.1; RFC 9700 §4.3 on credentials in URLs). The client learns its
+    /// mistake instead of a puzzling "missing parameter".
     pub fn form_params(&self) -> Result<Params, OAuthError> {
-        if self.query.is_some_and(|q| !q.is_empty()) {
-            return Err(OAuthError::invalid_request(
-                "parameters must be sent in the request body, not the query",
-            ));
+        if let Some(query) = self.query.filter(|q| !q.is_empty()) {
+            let (in_query, _) = Params::parse_reporting_flaws(query);
+            if let Some(name) = in_query
+                .iter()
+                .map(|(name, _)| name)
+                .find_map(|name| SECRET_PARAMETERS.iter().find(|s| **s == name))
+            {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter `{name}` must be sent in the request body, not the query"
+                ))
+                .with_reason(crate::error::Reason::MalformedRequest));
+            }
         }
         let is_form = self.content_type.is_some_and(|ct| {
             ct.split(';').next().is_some_and(|m| {

@@ -132,6 +132,7 @@ pub mod manual {
 pub use endpoint::{Endpoint, Route, WELL_KNOWN_PATH};
 pub use http::{
     BODY_READ_TIMEOUT, BodyPlan, DRAIN_MAX_BYTES, DRAIN_TIMEOUT, HttpRequest, HttpResponse,
+    SECRET_PARAMETERS,
 };
 pub use server::{BuildError, Server, ServerBuilder};
 

@@ -273,3 +273,82 @@ async fn cross_origin_calls_can_be_turned_off() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.header("access-control-allow-origin"), None);
 }
+
+/// A form POST to `endpoint` with `query` in its URI.
+async fn post_with_query(
+    f: &Fixture,
+    endpoint: Endpoint,
+    query: &str,
+    body: &str,
+    auth: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let r = f
+        .server
+        .handle(
+            endpoint,
+            &HttpRequest::form_post(body, auth).with_query(Some(query)),
+        )
+        .await;
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or_default(),
+    )
+}
+
+/// RFC 6749 §3.2: a back-channel endpoint's URI may carry a query, and an
+/// unrecognized parameter MUST be ignored; nothing is read from the query
+/// (a `grant_type` there does not count). A secret in it is refused with
+/// `invalid_request` naming it (§2.3.1: client credentials MUST NOT be in
+/// the request URI), at every endpoint that reads a form.
+#[tokio::test]
+async fn a_query_is_ignored_but_a_secret_in_it_is_refused_rfc6749_3_2() {
+    let f = fixture();
+    let job = basic("job", "job-secret");
+    let job = Some(job.as_str());
+    let cc = "grant_type=client_credentials";
+    for query in [
+        "utm_source=x",
+        "tenant=a&grant_type=password",
+        "scope=profile",
+        "%zz&=",
+    ] {
+        let (status, v) = post_with_query(&f, Endpoint::Token, query, cc, job).await;
+        assert_eq!(status, 200, "{query}: {v}");
+        assert_eq!(
+            v["scope"], "photos.read",
+            "{query}: the query's scope is not read"
+        );
+    }
+    // Nothing comes from the query: a grant type only there is missing.
+    let (status, v) = post_with_query(
+        &f,
+        Endpoint::Token,
+        "grant_type=client_credentials",
+        "",
+        job,
+    )
+    .await;
+    assert_eq!((status, err(&v)), (400, "invalid_request"));
+    for endpoint in [
+        Endpoint::Token,
+        Endpoint::Revocation,
+        Endpoint::Introspection,
+        Endpoint::PushedAuthorization,
+    ] {
+        for name in tessera::SECRET_PARAMETERS {
+            let query = format!("a=1&{name}=x");
+            let (status, v) = post_with_query(&f, endpoint, &query, cc, job).await;
+            assert_eq!(
+                (status, err(&v)),
+                (400, "invalid_request"),
+                "{endpoint}: {name}"
+            );
+            let text = v["error_description"].as_str().unwrap_or_default();
+            assert!(text.contains(&format!("`{name}`")), "{endpoint}: {text}");
+        }
+        // An empty value is an omitted one (§3.2): nothing to refuse.
+        let (_, v) = post_with_query(&f, endpoint, "client_secret=", "token=x", job).await;
+        let text = v["error_description"].as_str().unwrap_or_default();
+        assert!(!text.contains("query"), "{endpoint}: {text}");
+    }
+}
