@@ -651,3 +651,47 @@ async fn broken_chunked_post(ctx: &Ctx, bearer: &str) -> Result<u16, Failure> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| Failure::new(format!("no status line in {line:?}")))
 }
+
+/// Methods other than `POST` (the one the stateless Streamable HTTP
+/// endpoint serves) answer alike on both providers: without a token `401`
+/// with the challenge, as for `POST`; with one, `405` whose `Allow` names
+/// only `POST` (RFC 9110 §15.5.6: the methods the resource supports).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_methods_are_guarded_then_405_allow_post() {
+    run(
+        "mcp::other_methods_are_guarded_then_405_allow_post",
+        |t| async move {
+            let ctx = Ctx::new(&t).await?;
+            let tokens = mcp_client_token(&ctx).await?;
+            let bearer = format!("Bearer {}", tokens.access);
+            for method in ["GET", "DELETE", "PUT", "PATCH", "OPTIONS"] {
+                let method = reqwest::Method::from_bytes(method.as_bytes())
+                    .map_err(|e| Failure::new(e.to_string()))?;
+                let ex = ctx
+                    .http
+                    .send(Request::get(mcp_url(&ctx)).method(method.clone()))
+                    .await?;
+                ex.expect_status(401)?;
+                expect_resource_metadata(&ctx, &ex, &format!("{method} without a token"))?;
+                let ex = ctx
+                    .http
+                    .send(
+                        Request::get(mcp_url(&ctx))
+                            .method(method.clone())
+                            .header("authorization", bearer.as_str()),
+                    )
+                    .await?;
+                ex.expect_status(405)?;
+                ex.ensure(
+                    ex.header("allow") == Some("POST"),
+                    format!(
+                        "{method}: expected `Allow: POST`, got {:?}",
+                        ex.header("allow")
+                    ),
+                )?;
+            }
+            Ok(())
+        },
+    )
+    .await;
+}

@@ -117,12 +117,12 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
         (authorize, "GET,HEAD"),
         (root, "GET,HEAD"),
         (api.as_str(), "GET,HEAD"),
-        (mcp.as_str(), "GET,HEAD,POST,DELETE"),
         (login.as_str(), "POST"),
         (consent.as_str(), "POST"),
     ] {
         not_allowed.extend(MethodNotAllowed::routes(static_path(path)?, allow));
     }
+    not_allowed.extend(McpOtherMethod::routes(static_path(&mcp)?));
     // The device verification page (RFC 8628 §3.3) and its forms.
     let mut device_routes = Vec::new();
     if server.device_grant_enabled() {
@@ -608,6 +608,58 @@ impl MethodNotAllowed {
                 route
             })
             .collect()
+    }
+}
+
+/// Every method `/mcp` has no route of its own for (`PUT`, `PATCH`,
+/// `OPTIONS`, `TRACE`, `CONNECT`) goes through the bearer guard to the MCP
+/// service, as on the axum provider, whose guard runs before the service
+/// whatever the method: `401` without a valid token, then the SDK's own
+/// answer (`405` with `Allow: POST`, the one method it serves, or `403` for a
+/// foreign `Origin`). A `405` of the provider's own would list methods the
+/// service then refuses too (RFC 9110 §15.5.6: `Allow` names the methods
+/// the resource supports).
+#[derive(Clone)]
+struct McpOtherMethod;
+
+impl McpOtherMethod {
+    fn routes(path: &str) -> Vec<Route> {
+        METHODS
+            .into_iter()
+            .filter(|m| {
+                !matches!(
+                    m,
+                    Method::Get | Method::Head | Method::Post | Method::Delete
+                )
+            })
+            .map(|m| {
+                let mut route = Route::ranked(100, m, path, Self);
+                route.name = Some("mcp, other methods".into());
+                route
+            })
+            .collect()
+    }
+}
+
+#[rocket::async_trait]
+impl Handler for McpOtherMethod {
+    async fn handle<'r>(&self, req: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        if !req.route().is_some_and(|r| is_exact(req, r.uri.path())) {
+            return route::Outcome::forward(data, Status::NotFound);
+        }
+        let token = match req.guard::<Scoped<PhotosRead>>().await {
+            Outcome::Success(token) => token,
+            // The catcher answers with the guard's rejection, as for `POST`.
+            Outcome::Error((status, _)) => return route::Outcome::Error(status),
+            Outcome::Forward(status) => return route::Outcome::forward(data, status),
+        };
+        let (Outcome::Success(request), Some(demo)) = (
+            req.guard::<McpRequest>().await,
+            req.rocket().state::<Demo>(),
+        ) else {
+            return route::Outcome::Error(Status::InternalServerError);
+        };
+        route::Outcome::from(req, mcp(token, request, Vec::new(), demo).await)
     }
 }
 
