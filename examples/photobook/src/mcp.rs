@@ -194,7 +194,7 @@ pub fn body_refusal(problem: BodyProblem) -> McpAnswer {
 /// codes (-32700 parse error, -32600 invalid request) and the null id.
 /// `415` stays what it means: a `Content-Type` that is not JSON.
 ///
-/// `status` is the SDK's answer to the request; `None` leaves it as it is.
+/// `status` is the SDK's answer to the request; `None`: that answer stands.
 pub fn malformed_message(
     content_type: Option<&str>,
     status: u16,
