@@ -300,16 +300,27 @@ async fn token_endpoint_errors_come_from_the_core() {
     assert_eq!(json_body.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_of(json_body).await, "invalid_request");
 
-    let in_query = app
+    // RFC 6749 §3.2: the query is ignored (unrecognized parameters MUST
+    // be), but a secret in it is refused (§2.3.1).
+    let ignored = app
         .http
-        .post(app.url("/token?grant_type=client_credentials"))
+        .post(app.url("/token?utm_source=x&grant_type=password"))
         .basic_auth("backup-job", Some(BACKUP_SECRET))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
-    assert_eq!(in_query.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(error_of(in_query).await, "invalid_request");
+    assert_eq!(ignored.status(), StatusCode::OK);
+    let secret_in_query = app
+        .http
+        .post(app.url("/token?client_secret=x"))
+        .basic_auth("backup-job", Some(BACKUP_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secret_in_query.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(secret_in_query).await, "invalid_request");
 
     for path in ["/revoke", "/introspect"] {
         let r = app.http.put(app.url(path)).send().await.unwrap();
