@@ -342,6 +342,7 @@ macro_rules! __with_checks {
                 bound_token_needs_its_proof_at_the_api,
                 public_clients_refresh_token_is_bound,
                 a_proof_at_par_binds_the_code,
+                a_client_registered_for_dpop_needs_a_proof,
             }
             races {
                 concurrent_code_redemptions_one_winner,

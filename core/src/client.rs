@@ -188,6 +188,12 @@ pub struct Client {
     /// Whether its authorization requests must be pushed first (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Whether it always uses DPoP at the token endpoint (RFC 9449 §5.2
+    /// `dpop_bound_access_tokens`): a token request of it without a `DPoP`
+    /// proof is refused, so its codes and refresh tokens, if stolen, can
+    /// never be redeemed for bearer tokens.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
     /// Its access tokens' format, opaque or JWT (RFC 9068); `None`: the
     /// server's default. JWTs need the server's signing keys
     /// ([`ServerBuilder::signing_keys`](crate::ServerBuilder::signing_keys));
@@ -225,6 +231,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             access_token_format: None,
             registration: None,
             resources: None,
@@ -245,6 +252,7 @@ impl Client {
             introspect_any_token: false,
             first_party: false,
             require_pushed_authorization_requests: false,
+            dpop_bound_access_tokens: false,
             access_token_format: None,
             registration: None,
             resources: None,
@@ -324,6 +332,15 @@ impl Client {
     /// a plain one at the authorization endpoint is refused.
     pub fn with_require_pushed_authorization_requests(mut self, required: bool) -> Self {
         self.require_pushed_authorization_requests = required;
+        self
+    }
+
+    /// Requires DPoP of the client at the token endpoint (RFC 9449 §5.2
+    /// `dpop_bound_access_tokens`): a token request without a `DPoP` proof
+    /// is `400 invalid_dpop_proof`, so every access token it gets is bound
+    /// to a key.
+    pub fn with_dpop_bound_access_tokens(mut self, required: bool) -> Self {
+        self.dpop_bound_access_tokens = required;
         self
     }
 

@@ -311,6 +311,9 @@ pub struct ClientInformation {
     /// `jwks`, if registered (the public keys of `private_key_jwt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<crate::keys::Jwks>,
+    /// `dpop_bound_access_tokens` as registered, if sent (RFC 9449 §5.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 impl fmt::Debug for ClientInformation {
@@ -681,9 +684,17 @@ pub(crate) fn validate_map(
             Some(secret),
         )
     };
+    // RFC 9449 §5.2: a client that always uses DPoP says so, and then its
+    // token requests without a proof are refused.
+    let dpop_bound = match map.get("dpop_bound_access_tokens") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(bound)) => Some(*bound),
+        Some(_) => return Err(bad_metadata("dpop_bound_access_tokens must be a boolean")),
+    };
     client = client
         .with_grant_types(grant_types.iter().cloned())
-        .with_scope(scope.clone());
+        .with_scope(scope.clone())
+        .with_dpop_bound_access_tokens(dpop_bound == Some(true));
     for uri in &uris {
         client = client.with_redirect_uri(uri.clone());
     }
@@ -706,6 +717,7 @@ pub(crate) fn validate_map(
         software_id: display.software_id.clone(),
         software_version: display.software_version.clone(),
         jwks: jwks.clone(),
+        dpop_bound_access_tokens: dpop_bound,
     };
     if let Some(jwks) = jwks {
         client.jwks = Some(jwks);
@@ -1104,6 +1116,35 @@ mod tests {
             v.client.registration.as_ref().unwrap().unused_until,
             Some(T0 + Duration::hours(24))
         );
+    }
+
+    /// RFC 9449 §5.2: `dpop_bound_access_tokens` is registered and echoed
+    /// as sent; absent, the client may use DPoP or not; not a boolean,
+    /// `invalid_client_metadata`.
+    #[test]
+    fn dpop_bound_access_tokens_is_registered_rfc9449_5_2() {
+        let uris = r#""redirect_uris":["https://app.example/cb"]"#;
+        for (sent, bound) in [("true", true), ("false", false)] {
+            let v = run(&format!(r#"{{{uris},"dpop_bound_access_tokens":{sent}}}"#)).unwrap();
+            assert_eq!(v.client.dpop_bound_access_tokens, bound);
+            let json = serde_json::to_value(&v.information).unwrap();
+            assert_eq!(json["dpop_bound_access_tokens"], bound);
+        }
+        let v = run(&format!("{{{uris}}}")).unwrap();
+        assert!(!v.client.dpop_bound_access_tokens);
+        let json = serde_json::to_value(&v.information).unwrap();
+        assert!(json.get("dpop_bound_access_tokens").is_none());
+        for bad in [r#""yes""#, "1", "[true]"] {
+            assert_eq!(
+                code_of(&format!(r#"{{{uris},"dpop_bound_access_tokens":{bad}}}"#)),
+                ErrorCode::InvalidClientMetadata,
+                "{bad}"
+            );
+        }
+        // Kept with the client in a store (serde) and read back.
+        let v = run(&format!(r#"{{{uris},"dpop_bound_access_tokens":true}}"#)).unwrap();
+        let stored: Client = serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
+        assert!(stored.dpop_bound_access_tokens);
     }
 
     #[test]

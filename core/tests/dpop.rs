@@ -422,3 +422,42 @@ async fn dpop_jkt_binds_the_code_to_a_key() {
         other => panic!("expected an error redirect, got {other:?}"),
     }
 }
+
+/// RFC 9449 §5.2: a client registered with `dpop_bound_access_tokens`
+/// "MUST" have its token requests without a `DPoP` header rejected:
+/// `400 invalid_dpop_proof`, nothing issued; with a proof it gets bound
+/// tokens. Another client without the flag still may go without.
+#[tokio::test]
+async fn a_client_registered_for_dpop_needs_a_proof_at_the_token_endpoint_rfc9449_5_2() {
+    let bound = tessera::Client::confidential(
+        tessera::ClientId::new("bound").unwrap(),
+        "Bound",
+        tessera::SecretHash::of("bound-secret"),
+    )
+    .with_grant_types(["client_credentials"])
+    .with_scope(tessera::Scope::parse("photos.read").unwrap())
+    .with_dpop_bound_access_tokens(true);
+    let job = tessera::Client::confidential(
+        tessera::ClientId::new("job").unwrap(),
+        "Job",
+        tessera::SecretHash::of("job-secret"),
+    )
+    .with_grant_types(["client_credentials"])
+    .with_scope(tessera::Scope::parse("photos.read").unwrap());
+    let f = fixture_with(|b| {
+        b.store(std::sync::Arc::new(tessera_memory::MemoryStore::with_clients([bound, job])))
+    });
+    let auth = basic("bound", "bound-secret");
+    let (r, v) = token_with(&f, "grant_type=client_credentials", Some(&auth), None).await;
+    assert_eq!(r.status, 400, "{v}");
+    assert_eq!(v["error"], "invalid_dpop_proof");
+    assert!(v.get("access_token").is_none());
+    let key = DpopKey::es256();
+    let proof = key.proof("POST", &token_url(&f), None);
+    let (r, v) = token_with(&f, "grant_type=client_credentials", Some(&auth), Some(&proof)).await;
+    assert_eq!(r.status, 200, "{v}");
+    assert_eq!(v["token_type"], "DPoP");
+    let (r, v) = client_credentials(&f, None).await;
+    assert_eq!(r.status, 200, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+}

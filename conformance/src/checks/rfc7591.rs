@@ -44,7 +44,10 @@ async fn post_json(ctx: &Ctx, body: &serde_json::Value) -> Result<Exchange, Fail
 
 /// Registers `metadata`, requiring `201` (§3.2.1), `no-store` and every
 /// value echoed; the client information.
-async fn register(ctx: &Ctx, metadata: serde_json::Value) -> Result<serde_json::Value, Failure> {
+pub(crate) async fn register(
+    ctx: &Ctx,
+    metadata: serde_json::Value,
+) -> Result<serde_json::Value, Failure> {
     let ex = post_json(ctx, &metadata).await?;
     ex.expect_status(201)?
         .expect_media_type("application/json")?

@@ -511,3 +511,70 @@ pub async fn a_proof_at_par_binds_the_code(t: &Target) -> CheckResult {
     }
     Ok(())
 }
+
+/// RFC 9449 §5.2: a client that registers (RFC 7591) with
+/// `dpop_bound_access_tokens: true` gets it echoed, and the server "MUST
+/// reject token requests from the client that do not contain the DPoP
+/// header": its code exchange without a proof is `400 invalid_dpop_proof`
+/// (the code is not spent), and with one it gets DPoP-bound tokens.
+pub async fn a_client_registered_for_dpop_needs_a_proof(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let redirect = flow::loopback_redirect_uri()?;
+    let info = super::rfc7591::register(
+        &ctx,
+        json!({
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "scope": "photos.read",
+            "dpop_bound_access_tokens": true,
+        }),
+    )
+    .await?;
+    let id = info["client_id"].as_str().unwrap_or_default().to_owned();
+    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
+    let mut start = url::Url::parse(&ctx.meta.authorization_endpoint)
+        .map_err(|e| Failure::new(format!("authorization_endpoint: {e}")))?;
+    start
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &id)
+        .append_pair("redirect_uri", &redirect)
+        .append_pair("scope", "photos.read")
+        .append_pair("state", "dpop-bound")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let browser = ctx.fresh_browser()?;
+    let landing = flow::browse(
+        &browser,
+        start.as_str(),
+        &redirect,
+        &ALICE,
+        flow::Decision::Allow,
+    )
+    .await?;
+    let code = landing
+        .param("code")
+        .ok_or_else(|| landing.failure("the redirect carries no code"))?;
+    let url = ctx.meta.token_endpoint.clone();
+    let exchange = Request::post_form(
+        &url,
+        crate::http::Auth::ClientId(&id),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &redirect),
+            ("code_verifier", &verifier),
+        ],
+    );
+    let ex = ctx.http.send(exchange.clone()).await?;
+    ex.expect_oauth_error(400, "invalid_dpop_proof")?;
+    let key = DpopKey::es256();
+    let ex = ctx
+        .http
+        .send(exchange.header("dpop", key.proof("POST", &url, None)))
+        .await?;
+    expect_dpop_tokens(&ex)?;
+    Ok(())
+}

@@ -54,10 +54,13 @@ impl Server {
 
     /// The request's DPoP proof, checked (RFC 9449 §5, §4.3: `htm` the
     /// method, `htu` the token endpoint's URL, `jti` once): `None` without
-    /// a `DPoP` header; `invalid_dpop_proof` (400) or `use_dpop_nonce` for a
-    /// bad one. Checked after the client is authenticated, so only a
-    /// client's requests can fill the replay cache, and counted when the
-    /// client registered itself or is public
+    /// a `DPoP` header, unless the client is registered to always use DPoP
+    /// (§5.2 `dpop_bound_access_tokens`: the server "MUST reject token
+    /// requests from the client that do not contain the DPoP header"), which
+    /// is `invalid_dpop_proof` (400) as a bad proof is; `use_dpop_nonce` for
+    /// a proof without the server's nonce. Checked after the client is
+    /// authenticated, so only a client's requests can fill the replay cache,
+    /// and counted when the client registered itself or is public
     /// ([`Server::count_unvetted_one_time_value`]).
     async fn token_endpoint_dpop_proof(
         &self,
@@ -65,6 +68,13 @@ impl Server {
         request: &HttpRequest<'_>,
     ) -> Result<Option<crate::dpop::DpopProof>, OAuthError> {
         if request.dpop.is_none() {
+            if client.dpop_bound_access_tokens {
+                return Err(OAuthError::new(
+                    crate::error::ErrorCode::InvalidDpopProof,
+                    "this client is registered to use DPoP (dpop_bound_access_tokens): send a DPoP proof",
+                )
+                .with_reason(crate::error::Reason::DpopProofMissing));
+            }
             return Ok(None);
         }
         let htu = self
