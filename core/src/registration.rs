@@ -1143,7 +1143,8 @@ mod tests {
         }
         // Kept with the client in a store (serde) and read back.
         let v = run(&format!(r#"{{{uris},"dpop_bound_access_tokens":true}}"#)).unwrap();
-        let stored: Client = serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
+        let stored: Client =
+            serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
         assert!(stored.dpop_bound_access_tokens);
     }
 

@@ -445,7 +445,9 @@ async fn a_client_registered_for_dpop_needs_a_proof_at_the_token_endpoint_rfc944
     .with_grant_types(["client_credentials"])
     .with_scope(tessera::Scope::parse("photos.read").unwrap());
     let f = fixture_with(|b| {
-        b.store(std::sync::Arc::new(tessera_memory::MemoryStore::with_clients([bound, job])))
+        b.store(std::sync::Arc::new(
+            tessera_memory::MemoryStore::with_clients([bound, job]),
+        ))
     });
     let auth = basic("bound", "bound-secret");
     let (r, v) = token_with(&f, "grant_type=client_credentials", Some(&auth), None).await;
@@ -454,7 +456,13 @@ async fn a_client_registered_for_dpop_needs_a_proof_at_the_token_endpoint_rfc944
     assert!(v.get("access_token").is_none());
     let key = DpopKey::es256();
     let proof = key.proof("POST", &token_url(&f), None);
-    let (r, v) = token_with(&f, "grant_type=client_credentials", Some(&auth), Some(&proof)).await;
+    let (r, v) = token_with(
+        &f,
+        "grant_type=client_credentials",
+        Some(&auth),
+        Some(&proof),
+    )
+    .await;
     assert_eq!(r.status, 200, "{v}");
     assert_eq!(v["token_type"], "DPoP");
     let (r, v) = client_credentials(&f, None).await;
