@@ -46,14 +46,16 @@ impl std::fmt::Debug for HttpRequest<'_> {
 }
 
 /// The parameters of the back-channel endpoints that carry a secret: one
-/// of them in a request's query is refused ([`HttpRequest::form_params`]).
-pub const SECRET_PARAMETERS: [&str; 11] = [
+/// of them in a request's query is refused ([`HttpRequest::form_params`]),
+/// whatever its value (too long, not UTF-8) but an empty one.
+pub const SECRET_PARAMETERS: &[&str] = &[
     "client_secret",
     "client_assertion",
     "code",
     "code_verifier",
     "refresh_token",
     "token",
+    "access_token",
     "device_code",
     "assertion",
     "subject_token",
@@ -138,10 +140,15 @@ impl<'a> HttpRequest<'a> {
     /// mistake instead of a puzzling "missing parameter".
     pub fn form_params(&self) -> Result<Params, OAuthError> {
         if let Some(query) = self.query.filter(|q| !q.is_empty()) {
-            let (in_query, _) = Params::parse_reporting_flaws(query);
-            if let Some(name) = in_query
+            // Names only: a secret too long or not UTF-8 (left out of the
+            // parsed set as malformed) is still refused.
+            let (in_query, flaws) = Params::parse_reporting_flaws(query);
+            let names = in_query
                 .iter()
                 .map(|(name, _)| name)
+                .chain(flaws.malformed.iter().map(|(name, _)| name.as_str()));
+            if let Some(name) = names
+                .into_iter()
                 .find_map(|name| SECRET_PARAMETERS.iter().find(|s| **s == name))
             {
                 return Err(OAuthError::invalid_request(format!(

@@ -23,7 +23,9 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use photobook::mcp::{BodyProblem, McpAnswer, body_refusal, malformed_message, service};
+use photobook::mcp::{
+    BodyProblem, McpAnswer, body_refusal, is_json, malformed_message, service,
+};
 use photobook::photos::PHOTOS_READ;
 use tessera::Server;
 use tessera_axum::require_scope;
@@ -61,7 +63,7 @@ pub fn router(server: &Server) -> Router {
         .route_layer(axum::middleware::map_response(no_store))
 }
 
-/// Reads a POST's body for the MCP service (at most `max_body_bytes`,
+/// Reads a JSON POST's body for the MCP service (at most `max_body_bytes`,
 /// within [`tessera::BODY_READ_TIMEOUT`], as the adapter reads its
 /// endpoints'), so that a body broken on the wire is a `400`, not the
 /// SDK's `500`, and answers a JSON body that is not one JSON-RPC message
@@ -73,7 +75,14 @@ async fn refuse_malformed_bodies(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.method() != Method::POST {
+    // Only a JSON POST's body is read here: anything else goes to the SDK
+    // unread, whose own checks (`Accept`, `Content-Type`) answer first.
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if request.method() != Method::POST || !is_json(content_type.as_deref()) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -89,11 +98,6 @@ async fn refuse_malformed_bodies(
         }
         Err(_) => return answer(body_refusal(BodyProblem::TimedOut)),
     };
-    let content_type = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     let response = next
         .run(Request::from_parts(parts, Body::from(body.clone())))
         .await;

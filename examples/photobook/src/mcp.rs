@@ -218,9 +218,9 @@ pub fn malformed_message(
     )
 }
 
-/// A `Content-Type` the SDK reads as JSON: `application/json`, parameters
-/// allowed, any case.
-fn is_json(content_type: Option<&str>) -> bool {
+/// Whether a `Content-Type` is one the SDK reads as JSON:
+/// `application/json`, parameters allowed, any case.
+pub fn is_json(content_type: Option<&str>) -> bool {
     content_type.is_some_and(|value| {
         let essence = value.split_once(';').map_or(value, |(essence, _)| essence);
         essence.trim().eq_ignore_ascii_case("application/json")
