@@ -350,7 +350,11 @@ async fn a_query_is_ignored_but_a_secret_in_it_is_refused_rfc6749_3_2() {
         let long = format!("client_assertion={}", "a".repeat(3000));
         for query in [long.as_str(), "client_secret=s3cret%FF", "access_token=x"] {
             let (status, v) = post_with_query(&f, endpoint, query, cc, job).await;
-            assert_eq!((status, err(&v)), (400, "invalid_request"), "{endpoint}: {query:.40}");
+            assert_eq!(
+                (status, err(&v)),
+                (400, "invalid_request"),
+                "{endpoint}: {query:.40}"
+            );
         }
         // An empty value is an omitted one (§3.2): nothing to refuse.
         let (_, v) = post_with_query(&f, endpoint, "client_secret=", "token=x", job).await;

@@ -23,9 +23,7 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use photobook::mcp::{
-    BodyProblem, McpAnswer, body_refusal, is_json, malformed_message, service,
-};
+use photobook::mcp::{BodyProblem, McpAnswer, body_refusal, is_json, malformed_message, service};
 use photobook::photos::PHOTOS_READ;
 use tessera::Server;
 use tessera_axum::require_scope;
