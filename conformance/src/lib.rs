@@ -287,6 +287,7 @@ macro_rules! __with_checks {
                 request_uri_is_single_use,
                 push_without_client_authentication_is_401,
                 push_with_unregistered_redirect_uri_is_400,
+                a_client_registered_for_par_must_push,
             }
             rfc7591 {
                 public_client_registers_and_runs_the_code_flow,

@@ -314,6 +314,10 @@ pub struct ClientInformation {
     /// `dpop_bound_access_tokens` as registered, if sent (RFC 9449 §5.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_bound_access_tokens: Option<bool>,
+    /// `require_pushed_authorization_requests` as registered, if sent
+    /// (RFC 9126 §6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl fmt::Debug for ClientInformation {
@@ -685,16 +689,17 @@ pub(crate) fn validate_map(
         )
     };
     // RFC 9449 §5.2: a client that always uses DPoP says so, and then its
-    // token requests without a proof are refused.
-    let dpop_bound = match map.get("dpop_bound_access_tokens") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(bound)) => Some(*bound),
-        Some(_) => return Err(bad_metadata("dpop_bound_access_tokens must be a boolean")),
-    };
+    // token requests without a proof are refused. RFC 9126 §6: a client
+    // that always pushes its authorization requests says so, and then a
+    // plain one in its name is refused (so nobody can start one for it
+    // with parameters of their choosing).
+    let dpop_bound = flag(map, "dpop_bound_access_tokens")?;
+    let require_par = flag(map, "require_pushed_authorization_requests")?;
     client = client
         .with_grant_types(grant_types.iter().cloned())
         .with_scope(scope.clone())
-        .with_dpop_bound_access_tokens(dpop_bound == Some(true));
+        .with_dpop_bound_access_tokens(dpop_bound == Some(true))
+        .with_require_pushed_authorization_requests(require_par == Some(true));
     for uri in &uris {
         client = client.with_redirect_uri(uri.clone());
     }
@@ -718,6 +723,7 @@ pub(crate) fn validate_map(
         software_version: display.software_version.clone(),
         jwks: jwks.clone(),
         dpop_bound_access_tokens: dpop_bound,
+        require_pushed_authorization_requests: require_par,
     };
     if let Some(jwks) = jwks {
         client.jwks = Some(jwks);
@@ -727,6 +733,16 @@ pub(crate) fn validate_map(
         client,
         information,
     })
+}
+
+/// A boolean member of the metadata, if sent (`null` is absent); anything
+/// else is `invalid_client_metadata`.
+fn flag(map: &Map<String, Value>, name: &str) -> Result<Option<bool>, OAuthError> {
+    match map.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(value)) => Ok(Some(*value)),
+        Some(_) => Err(bad_metadata(format!("{name} must be a boolean"))),
+    }
 }
 
 /// RFC 7591 §2 `jwks`: a JWK Set of at most [`MAX_JWKS_KEYS`](crate::MAX_JWKS_KEYS)
@@ -1146,6 +1162,32 @@ mod tests {
         let stored: Client =
             serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
         assert!(stored.dpop_bound_access_tokens);
+    }
+
+    /// RFC 9126 §6: `require_pushed_authorization_requests` is registered
+    /// and echoed as sent; not a boolean, `invalid_client_metadata`.
+    #[test]
+    fn require_pushed_authorization_requests_is_registered_rfc9126_6() {
+        let uris = r#""redirect_uris":["https://app.example/cb"]"#;
+        for (sent, required) in [("true", true), ("false", false)] {
+            let v = run(&format!(
+                r#"{{{uris},"require_pushed_authorization_requests":{sent}}}"#
+            ))
+            .unwrap();
+            assert_eq!(v.client.require_pushed_authorization_requests, required);
+            let json = serde_json::to_value(&v.information).unwrap();
+            assert_eq!(json["require_pushed_authorization_requests"], required);
+        }
+        let v = run(&format!("{{{uris}}}")).unwrap();
+        assert!(!v.client.require_pushed_authorization_requests);
+        let json = serde_json::to_value(&v.information).unwrap();
+        assert!(json.get("require_pushed_authorization_requests").is_none());
+        assert_eq!(
+            code_of(&format!(
+                r#"{{{uris},"require_pushed_authorization_requests":"true"}}"#
+            )),
+            ErrorCode::InvalidClientMetadata
+        );
     }
 
     #[test]

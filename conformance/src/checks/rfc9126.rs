@@ -145,3 +145,79 @@ pub async fn push_with_unregistered_redirect_uri_is_400(t: &Target) -> CheckResu
     ex.expect_oauth_error(400, "invalid_request")?;
     Ok(())
 }
+
+/// §6: a client that registers (RFC 7591) with
+/// `require_pushed_authorization_requests: true` gets it echoed; a plain
+/// authorization request in its name is then refused at its redirect URI
+/// (`invalid_request`, with `state` and `iss`), and a pushed one runs the
+/// code flow to tokens.
+pub async fn a_client_registered_for_par_must_push(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let redirect = flow::loopback_redirect_uri()?;
+    let info = super::rfc7591::register(
+        &ctx,
+        serde_json::json!({
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+            "scope": "photos.read",
+            "require_pushed_authorization_requests": true,
+        }),
+    )
+    .await?;
+    let id = info["client_id"].as_str().unwrap_or_default().to_owned();
+    let pkce = Pkce::new();
+    let state = flow::random_string();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", id.as_str()),
+        ("redirect_uri", redirect.as_str()),
+        ("scope", "photos.read"),
+        ("state", state.as_str()),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let plain = flow::browse(
+        &ctx.fresh_browser()?,
+        &flow::authorize_url(&ctx, &params),
+        &redirect,
+        &ALICE,
+        Decision::Allow,
+    )
+    .await?;
+    plain.expect_error(&ctx, "invalid_request", Some(&state))?;
+    // `Auth::ClientId` sends `client_id`.
+    let pushed: Vec<(&str, &str)> = params
+        .iter()
+        .copied()
+        .filter(|(name, _)| *name != "client_id")
+        .collect();
+    let ex = ctx
+        .http
+        .post_form(&endpoint(&ctx)?, Auth::ClientId(&id), &pushed)
+        .await?;
+    let request_uri = ex.expect_status(201)?.json_str("request_uri")?;
+    let landing = flow::browse(
+        &ctx.fresh_browser()?,
+        &flow::authorize_url(
+            &ctx,
+            &[("client_id", id.as_str()), ("request_uri", &request_uri)],
+        ),
+        &redirect,
+        &ALICE,
+        Decision::Allow,
+    )
+    .await?;
+    let Some(code) = landing.param("code") else {
+        return Err(landing.failure("the redirect carries no code"));
+    };
+    let grant = CodeGrant {
+        code,
+        pkce,
+        redirect_uri: redirect.clone(),
+        state,
+        landing,
+    };
+    flow::expect_tokens(&flow::redeem(&ctx, &grant, Auth::ClientId(&id)).await?)?;
+    Ok(())
+}
