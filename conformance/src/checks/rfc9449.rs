@@ -532,28 +532,21 @@ pub async fn a_client_registered_for_dpop_needs_a_proof(t: &Target) -> CheckResu
     )
     .await?;
     let id = info["client_id"].as_str().unwrap_or_default().to_owned();
-    let verifier = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
-    let mut start = url::Url::parse(&ctx.meta.authorization_endpoint)
-        .map_err(|e| Failure::new(format!("authorization_endpoint: {e}")))?;
-    start
-        .query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &id)
-        .append_pair("redirect_uri", &redirect)
-        .append_pair("scope", "photos.read")
-        .append_pair("state", "dpop-bound")
-        .append_pair("code_challenge", &challenge)
-        .append_pair("code_challenge_method", "S256");
+    let pkce = flow::Pkce::new();
+    let start = flow::authorize_url(
+        &ctx,
+        &[
+            ("response_type", "code"),
+            ("client_id", &id),
+            ("redirect_uri", &redirect),
+            ("scope", "photos.read"),
+            ("state", "dpop-bound"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let browser = ctx.fresh_browser()?;
-    let landing = flow::browse(
-        &browser,
-        start.as_str(),
-        &redirect,
-        &ALICE,
-        flow::Decision::Allow,
-    )
-    .await?;
+    let landing = flow::browse(&browser, &start, &redirect, &ALICE, flow::Decision::Allow).await?;
     let code = landing
         .param("code")
         .ok_or_else(|| landing.failure("the redirect carries no code"))?;
@@ -565,7 +558,7 @@ pub async fn a_client_registered_for_dpop_needs_a_proof(t: &Target) -> CheckResu
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", &redirect),
-            ("code_verifier", &verifier),
+            ("code_verifier", &pkce.verifier),
         ],
     );
     let ex = ctx.http.send(exchange.clone()).await?;

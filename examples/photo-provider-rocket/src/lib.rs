@@ -599,16 +599,27 @@ const METHODS: [Method; 9] = [
 impl MethodNotAllowed {
     /// Routes for every method `allow` (`"GET,HEAD"` or `"POST"`) leaves out.
     fn routes(path: &str, allow: &'static str) -> Vec<Route> {
-        METHODS
-            .into_iter()
-            .filter(|m| !allow.split(',').any(|a| a == m.as_str()))
-            .map(|m| {
-                let mut route = Route::ranked(100, m, path, Self(allow));
-                route.name = Some("method not allowed".into());
-                route
-            })
-            .collect()
+        other_methods(path, allow, "method not allowed", Self(allow))
     }
+}
+
+/// Routes to `handler` at `path` for every method `served` (`"GET,HEAD"`)
+/// leaves out, ranked after the path's own routes.
+fn other_methods(
+    path: &str,
+    served: &str,
+    name: &'static str,
+    handler: impl Handler + Clone,
+) -> Vec<Route> {
+    METHODS
+        .into_iter()
+        .filter(|m| !served.split(',').any(|a| a == m.as_str()))
+        .map(|m| {
+            let mut route = Route::ranked(100, m, path, handler.clone());
+            route.name = Some(name.into());
+            route
+        })
+        .collect()
 }
 
 /// Every method `/mcp` has no route of its own for (`PUT`, `PATCH`,
@@ -624,20 +635,7 @@ struct McpOtherMethod;
 
 impl McpOtherMethod {
     fn routes(path: &str) -> Vec<Route> {
-        METHODS
-            .into_iter()
-            .filter(|m| {
-                !matches!(
-                    m,
-                    Method::Get | Method::Head | Method::Post | Method::Delete
-                )
-            })
-            .map(|m| {
-                let mut route = Route::ranked(100, m, path, Self);
-                route.name = Some("mcp, other methods".into());
-                route
-            })
-            .collect()
+        other_methods(path, "GET,HEAD,POST,DELETE", "mcp, other methods", Self)
     }
 }
 
