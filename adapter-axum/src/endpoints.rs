@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 use std::error::Error as StdError;
+use std::future::Future as _;
+use std::task::Poll;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -173,8 +175,16 @@ async fn read_body(server: &Server, plan: BodyPlan, body: Body) -> Result<Bytes,
         }
         _ => server.config().max_body_bytes,
     };
-    let read = Limited::new(body, max).collect();
-    match tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await {
+    let mut read = std::pin::pin!(Limited::new(body, max).collect());
+    // A form body usually arrives with the head: taken at once, it needs no
+    // timer (whose deadline reads the clock and whose runtime handle is a
+    // reference count every worker thread writes).
+    let at_once = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+    let read = match at_once {
+        Poll::Ready(read) => Ok(read),
+        Poll::Pending => tokio::time::timeout(tessera::BODY_READ_TIMEOUT, read).await,
+    };
+    match read {
         // One frame (the usual case) comes back as it is, without a copy.
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if too_large(e.as_ref()) => Err(server.body_too_large()),

@@ -57,19 +57,26 @@ pub struct GrantId(pub [u8; 16]);
 
 impl GrantId {
     /// A new grant's id: the milliseconds since 1970 at `now` in its first
-    /// six bytes (big-endian), then ten random bytes, so ids sort by when
-    /// their grants began (as UUIDv7, RFC 9562 §5.7).
+    /// six bytes (big-endian), then ten bytes of which nine are random and
+    /// one (byte 8) names the thread that minted it, so ids sort by when
+    /// their grants began (as UUIDv7, RFC 9562 §5.7) and a thread's new
+    /// grants share a shard.
     ///
-    /// Why: a store that keeps grants in an ordered index (a B-tree: the
-    /// memory store, a PostgreSQL primary key) adds each new grant beside
-    /// the last one, in memory it touched a moment ago, where a random key
-    /// lands anywhere in a table of millions: a cache miss, or a page read,
-    /// per token issued. The 80 random bits keep ids unique; nothing is
-    /// secret in a grant id (the secret is the token's other 32 bytes). What
-    /// it shows is when the grant began, to the millisecond: to whoever
-    /// holds any token of the grant, refreshed and exchanged ones included,
-    /// and, through a JWT access token's `jti`, to resource servers (as
-    /// OpenID Connect's `auth_time` would).
+    /// Why the time: a store that keeps grants in an ordered index (a
+    /// B-tree: the memory store, a PostgreSQL primary key) adds each new
+    /// grant beside the last one, in memory it touched a moment ago, where
+    /// a random key lands anywhere in a table of millions: a cache miss, or
+    /// a page read, per token issued. Why the thread: the memory store picks
+    /// a grant's shard by byte 8, so each thread adds its grants to a shard
+    /// of its own, whose lock and newest leaf stay in its core's cache; with
+    /// a random byte, two cores issuing tokens wrote the same shards' lines
+    /// in turn (bench/README.md). The 72 random bits keep ids unique;
+    /// nothing is secret in a grant id (the secret is the token's other 32
+    /// bytes). What it shows is when the grant began, to the millisecond,
+    /// and which of the server's threads minted it: to whoever holds any
+    /// token of the grant, refreshed and exchanged ones included, and,
+    /// through a JWT access token's `jti`, to resource servers (as OpenID
+    /// Connect's `auth_time` would).
     pub fn mint(now: OffsetDateTime, random: &dyn Random) -> Self {
         let mut id = [0u8; 16];
         let millis = now.unix_timestamp_nanos() / 1_000_000;
@@ -78,6 +85,7 @@ impl GrantId {
         let millis = u64::try_from(millis).unwrap_or(0).to_be_bytes();
         id[..6].copy_from_slice(&millis[2..]);
         random.fill(&mut id[6..]);
+        id[8] = thread_byte();
         Self(id)
     }
 
@@ -85,6 +93,20 @@ impl GrantId {
     pub fn to_key(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
     }
+}
+
+/// The calling thread's byte in the grant ids it mints: threads are
+/// numbered in the order they first mint one (wrapping after 256).
+fn thread_byte() -> u8 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    thread_local! {
+        static BYTE: u8 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    // A thread that mints while exiting (its thread-locals gone) takes the
+    // next number; its grants are stored and found all the same.
+    BYTE.try_with(|b| *b)
+        .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 impl fmt::Debug for GrantId {
@@ -303,8 +325,8 @@ mod tests {
     use super::*;
 
     /// Minted grant ids sort by their time, carry the milliseconds in their
-    /// first six bytes and randomness in the rest; a clock before 1970
-    /// gives a zero time, never a panic.
+    /// first six bytes, the minting thread's byte at 8 and randomness in the
+    /// rest; a clock before 1970 gives a zero time, never a panic.
     #[test]
     fn minted_grant_ids_sort_by_time() {
         let random = OsRandom;
@@ -316,10 +338,19 @@ mod tests {
         let mut millis = [0u8; 8];
         millis[2..].copy_from_slice(&ids[0].0[..6]);
         assert_eq!(u64::from_be_bytes(millis), 1_764_547_200_000);
-        // Two ids of the same millisecond differ (80 random bits).
+        // Two ids of the same millisecond differ (72 random bits).
         let (a, b) = (GrantId::mint(t0, &random), GrantId::mint(t0, &random));
         assert_eq!(a.0[..6], b.0[..6]);
         assert_ne!(a, b);
+        // One thread's ids share byte 8 (the memory store's shard), and
+        // so do another's.
+        assert!(ids.iter().all(|id| id.0[8] == a.0[8]));
+        let (c, d) =
+            std::thread::spawn(move || (GrantId::mint(t0, &random), GrantId::mint(t0, &random)))
+                .join()
+                .unwrap();
+        assert_eq!(c.0[8], d.0[8]);
+        assert_ne!(c, d);
         let before = GrantId::mint(
             OffsetDateTime::UNIX_EPOCH - time::Duration::days(1),
             &random,

@@ -28,6 +28,9 @@
 //! [`MemoryStore`]). Each shard keeps its grants in a B-tree by id, and the
 //! core's ids begin with their time ([`tessera::GrantId::mint`]): a new
 //! grant goes beside the last, in memory the previous insert just touched.
+//! A grant's shard is chosen by the byte of its id that names the thread
+//! that minted it, so two cores issuing tokens do not write the same
+//! shard's lock and leaves in turn.
 //!
 //! ## Expiry
 //!
@@ -277,8 +280,11 @@ impl MemoryStore {
         stats
     }
 
-    /// The shard selector of a grant: a byte of its id's random part
-    /// ([`GrantId::mint`]'s bytes 6 to 15).
+    /// The shard selector of a grant: the byte of its id that names the
+    /// thread that minted it ([`GrantId::mint`]), so each thread adds its
+    /// new grants to a shard of its own, whose lock and newest B-tree leaf
+    /// stay in that core's cache. (Ids minted otherwise are spread by
+    /// whatever that byte holds.)
     fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {
         self.grants.lock(grant.0[8])
     }
