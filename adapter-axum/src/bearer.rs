@@ -362,6 +362,16 @@ where
 /// }
 /// ```
 ///
+/// On a route it also guards the route's other methods (a `POST` to a
+/// `get` route is `401` without a token, `405` with one); to answer `405`
+/// first, put it on the handler instead: `get(list.layer(require_scope(..)))`
+/// ([`Handler::layer`](axum::handler::Handler::layer)).
+///
+/// A request without a valid token gets `401` with a challenge whose
+/// `scope` names the layer's scopes (RFC 6750 §3), so a client asks for
+/// what this route needs; with no scopes, the resource's declared ones
+/// ([`TokenVerifier::scope_hint_at`]).
+///
 /// With no scopes it only requires a valid token. The first argument is
 /// any [`TokenVerifier`]: the [`Server`], or a remote verifier for a
 /// resource server in another process.
@@ -446,7 +456,15 @@ where
             let token = match verify(&server, request.headers(), request.uri(), &path, facts).await
             {
                 Ok(token) => token,
-                Err(rejection) => return Ok(rejection.into_response()),
+                // A `401`'s challenge names what this route requires (RFC
+                // 6750 §3: "the required scope of the access token for
+                // accessing the requested resource"), not every scope the
+                // resource declared.
+                Err(rejection) if scopes.is_empty() => return Ok(rejection.into_response()),
+                Err(rejection) => {
+                    let required = scopes.join(" ");
+                    return Ok(rejection.with_scope_hint(Some(required)).into_response());
+                }
             };
             let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
             if let Err(error) = token.require(&required) {

@@ -528,16 +528,19 @@ async fn bearer_extractor_answers_per_rfc_6750() {
 #[tokio::test]
 async fn require_scope_layer_guards_routes() {
     let app = start().await;
+    // RFC 6750 §3: a `401`'s `scope` names what the route requires.
     let none = app.http.get(app.url("/api/layered")).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         header(&none, "www-authenticate"),
-        format!("Bearer realm=\"{REALM}\"")
+        format!("Bearer realm=\"{REALM}\", scope=\"photos.read\"")
     );
 
     let bad = app.get_bearer("/api/layered", "tsa_nope").await;
     assert_eq!(bad.status(), StatusCode::UNAUTHORIZED);
-    assert!(header(&bad, "www-authenticate").contains("invalid_token"));
+    let challenge = header(&bad, "www-authenticate");
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(challenge.contains("scope=\"photos.read\""), "{challenge}");
 
     let profile_only = app.access_token("profile-job", PROFILE_SECRET).await;
     let forbidden = app.get_bearer("/api/layered", &profile_only).await;

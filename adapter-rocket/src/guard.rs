@@ -208,7 +208,9 @@ macro_rules! required_scopes {
 
 /// A [`Bearer`] guard that also demands the scopes of `R`: a valid token
 /// without them is refused with `403` and
-/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`.
+/// `WWW-Authenticate: Bearer error="insufficient_scope", scope="..."`; a
+/// request without a valid token gets `401` with `scope` naming them too
+/// (RFC 6750 §3), so a client asks for what this route needs.
 /// Derefs to the [`AccessToken`].
 #[derive(Debug)]
 pub struct Scoped<R> {
@@ -258,7 +260,8 @@ impl<'r, R: RequiredScopes> FromRequest<'r> for Scoped<R> {
                 }),
                 Err(rejection) => rejection.fail(req),
             },
-            Outcome::Error(e) => Outcome::Error(e),
+            // A `401` names the route's scopes (RFC 6750 §3).
+            Outcome::Error((_, rejection)) => rejection.requiring(R::SCOPES).fail(req),
             Outcome::Forward(s) => Outcome::Forward(s),
         }
     }
@@ -282,6 +285,16 @@ impl std::fmt::Debug for BearerRejection {
 struct Rejected {
     response: HttpResponse,
     error: BearerError,
+    /// What the challenge was made from, so that a guard knowing the
+    /// route's scopes can name them instead ([`Scoped`]).
+    challenge: Option<Challenge>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Challenge {
+    realm: String,
+    resource_metadata: Option<String>,
+    scheme: Option<tessera::TokenScheme>,
 }
 
 impl BearerRejection {
@@ -323,7 +336,31 @@ impl BearerRejection {
         Self(Box::new(Rejected {
             response: error.to_http_in(scheme, realm, resource_metadata, scope_hint),
             error,
+            challenge: Some(Challenge {
+                realm: realm.to_owned(),
+                resource_metadata: resource_metadata.map(str::to_owned),
+                scheme,
+            }),
         }))
+    }
+
+    /// The same rejection, a `401`'s challenge naming `scopes`: what the
+    /// route requires (RFC 6750 §3), rather than every scope the resource
+    /// declared.
+    fn requiring(self, scopes: &[&str]) -> Self {
+        let Some(challenge) = self.0.challenge.clone() else {
+            return self;
+        };
+        if scopes.is_empty() {
+            return self;
+        }
+        Self::for_request(
+            self.0.error,
+            &challenge.realm,
+            challenge.resource_metadata.as_deref(),
+            Some(&scopes.join(" ")),
+            challenge.scheme,
+        )
     }
 
     /// The fairing is missing: `500 server_error`.
@@ -331,6 +368,7 @@ impl BearerRejection {
         Self(Box::new(Rejected {
             response: HttpResponse::misconfigured(),
             error: BearerError::Unavailable(OAuthError::misconfigured()),
+            challenge: None,
         }))
     }
 

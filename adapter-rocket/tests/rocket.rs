@@ -556,12 +556,20 @@ async fn a_valid_token_passes() {
 #[tokio::test]
 async fn missing_token_is_401_with_a_bare_challenge() {
     let h = harness().await;
-    for path in ["/api/photos", "/api/whoami", "/api/write"] {
+    // RFC 6750 §3: a `Scoped` route's challenge names what it requires.
+    for (path, challenge) in [
+        (
+            "/api/photos",
+            "Bearer realm=\"tessera\", scope=\"photos.read\"",
+        ),
+        ("/api/whoami", "Bearer realm=\"tessera\""),
+        ("/api/write", "Bearer realm=\"tessera\""),
+    ] {
         let response = h.get(path, None).await;
         assert_eq!(response.status(), Status::Unauthorized, "{path}");
         assert_eq!(
             header(&response, "www-authenticate").as_deref(),
-            Some("Bearer realm=\"tessera\""),
+            Some(challenge),
             "{path}"
         );
         // The embedder's catcher was replaced by the core's answer.
@@ -582,8 +590,13 @@ async fn missing_token_is_401_with_a_bare_challenge() {
     assert_eq!(response.status(), Status::Unauthorized);
     assert_eq!(
         header(&response, "www-authenticate").as_deref(),
-        Some("Bearer realm=\"tessera\"")
+        Some("Bearer realm=\"tessera\", scope=\"photos.read\"")
     );
+    // A bad token at a `Scoped` route: `invalid_token`, naming its scope.
+    let response = h.get("/api/photos", Some("tsa_nope")).await;
+    assert_invalid_token(&response);
+    let challenge = header(&response, "www-authenticate").unwrap();
+    assert!(challenge.contains("scope=\"photos.read\""), "{challenge}");
 }
 
 fn assert_invalid_token(response: &LocalResponse<'_>) {

@@ -316,6 +316,7 @@ macro_rules! __with_checks {
             }
             rfc6750 {
                 no_token_is_401_bearer_without_error,
+                a_401_names_the_routes_scope,
                 bad_token_is_401_invalid_token,
                 token_in_query_is_refused,
                 insufficient_scope_is_403,

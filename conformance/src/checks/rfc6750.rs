@@ -18,6 +18,30 @@ pub async fn no_token_is_401_bearer_without_error(t: &Target) -> CheckResult {
     Ok(())
 }
 
+/// §3: a challenge's `scope` is "the required scope of the access token
+/// for accessing the requested resource": at `GET /api/photos`, which
+/// needs `photos.read` only, a `401` (no token, or a bad one) names
+/// `photos.read` if it names a scope at all, not every scope the API
+/// declares.
+pub async fn a_401_names_the_routes_scope(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let no_token = ctx.http.get(&ctx.photos_url()).await?;
+    let bad_token = flow::api(&ctx, "not-a-real-token").await?;
+    for (ex, what) in [(&no_token, "no token"), (&bad_token, "a bad token")] {
+        ex.expect_status(401)?;
+        let c = ex.header("www-authenticate").unwrap_or_default();
+        let scope = c
+            .split("scope=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next());
+        ex.ensure(
+            scope.is_none_or(|s| s == "photos.read"),
+            format!("{what}: the challenge's scope must be the route's (photos.read), got {c:?}"),
+        )?;
+    }
+    Ok(())
+}
+
 /// An unknown or malformed-looking token: 401 `error="invalid_token"`.
 pub async fn bad_token_is_401_invalid_token(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;

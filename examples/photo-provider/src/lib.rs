@@ -38,6 +38,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{
     ConnectInfo, DefaultBodyLimit, FromRef, FromRequest, RawQuery, Request, State,
 };
+use axum::handler::Handler as _;
 use axum::http::header::{CACHE_CONTROL, CONNECTION, COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -108,7 +109,11 @@ pub fn app(demo: Demo) -> Router {
         pages
     };
     let pages = pages.layer(DefaultBodyLimit::max(config.max_body_bytes));
-    let api = Router::new().route(&format!("{prefix}/api/photos"), get(photos));
+    // The layer checks the token and the scope, and its `401` names the
+    // route's scope; the handler's `Bearer` takes the token it checked.
+    // On the handler, not the route: other methods stay `405`, as on rocket.
+    let read_photos = photos.layer(tessera_axum::require_scope(server.clone(), &[PHOTOS_READ]));
+    let api = Router::new().route(&format!("{prefix}/api/photos"), get(read_photos));
     let state = AppState {
         demo,
         oauth: server.clone(),
