@@ -71,9 +71,10 @@ impl BearerRejection {
         self
     }
 
-    /// The same rejection, a `401`'s challenge naming the scopes the
+    /// The same rejection, a `401`'s challenge naming `scope`: what the
+    /// route requires ([`require_scope`]) or, by default, the scopes the
     /// resource declared ([`TokenVerifier::scope_hint_at`]; RFC 6750 §3,
-    /// the MCP authorization spec's scope selection).
+    /// the MCP authorization spec's scope selection). `None` names none.
     #[must_use]
     pub fn with_scope_hint(mut self, scope: Option<String>) -> Self {
         self.0.scope_hint = scope;
@@ -157,6 +158,17 @@ fn request_target<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
 /// protected resource the path belongs to (the server's
 /// [`Server::verify_bearer_at`], or a remote verifier: audience check,
 /// `resource_metadata`).
+/// `scopes` as a challenge's `scope` value (space-separated, RFC 6750 §3),
+/// empty ones left out; `None` when none is left.
+fn required_scope(scopes: &[String]) -> Option<String> {
+    let words: Vec<&str> = scopes
+        .iter()
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 async fn verify<V: TokenVerifier + ?Sized>(
     verifier: &V,
     headers: &HeaderMap,
@@ -460,10 +472,13 @@ where
                 // 6750 §3: "the required scope of the access token for
                 // accessing the requested resource"), not every scope the
                 // resource declared.
-                Err(rejection) if scopes.is_empty() => return Ok(rejection.into_response()),
                 Err(rejection) => {
-                    let required = scopes.join(" ");
-                    return Ok(rejection.with_scope_hint(Some(required)).into_response());
+                    let required = required_scope(&scopes);
+                    let rejection = match required {
+                        Some(_) => rejection.with_scope_hint(required),
+                        None => rejection,
+                    };
+                    return Ok(rejection.into_response());
                 }
             };
             let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
@@ -477,5 +492,21 @@ where
             request.extensions_mut().insert(token);
             inner.call(request).await.map(IntoResponse::into_response)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::required_scope;
+
+    /// RFC 6750 §3: `scope` is one or more scope tokens; an empty one, or
+    /// none at all, names nothing (never `scope=""`).
+    #[test]
+    fn the_required_scope_leaves_out_empty_ones() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(required_scope(&words(&["a", "b"])).as_deref(), Some("a b"));
+        assert_eq!(required_scope(&words(&["", "a", ""])).as_deref(), Some("a"));
+        assert_eq!(required_scope(&words(&[""])), None);
+        assert_eq!(required_scope(&[]), None);
     }
 }

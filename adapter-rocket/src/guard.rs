@@ -351,14 +351,15 @@ impl BearerRejection {
         let Some(challenge) = self.0.challenge.clone() else {
             return self;
         };
-        if scopes.is_empty() {
+        let words: Vec<&str> = scopes.iter().copied().filter(|s| !s.is_empty()).collect();
+        if words.is_empty() {
             return self;
         }
         Self::for_request(
             self.0.error,
             &challenge.realm,
             challenge.resource_metadata.as_deref(),
-            Some(&scopes.join(" ")),
+            Some(&words.join(" ")),
             challenge.scheme,
         )
     }

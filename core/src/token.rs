@@ -68,7 +68,9 @@ impl GrantId {
     /// a random key lands anywhere in a table of millions: a cache miss, or
     /// a page read, per token issued. Why the thread: the memory store picks
     /// a grant's shard by byte 8, so each thread adds its grants to a shard
-    /// of its own, whose lock and newest leaf stay in its core's cache; with
+    /// that is usually its own (threads are numbered as they first mint, and
+    /// the number wraps), whose lock and newest leaf stay in its core's
+    /// cache; with
     /// a random byte, two cores issuing tokens wrote the same shards' lines
     /// in turn (bench/README.md). The 72 random bits keep ids unique;
     /// nothing is secret in a grant id (the secret is the token's other 32
@@ -103,8 +105,8 @@ fn thread_byte() -> u8 {
     thread_local! {
         static BYTE: u8 = NEXT.fetch_add(1, Ordering::Relaxed);
     }
-    // A thread that mints while exiting (its thread-locals gone) takes the
-    // next number; its grants are stored and found all the same.
+    // A byte has no destructor, so this does not fail; were it to, the next
+    // number serves as well: byte 8 only spreads grants over shards.
     BYTE.try_with(|b| *b)
         .unwrap_or_else(|_| NEXT.fetch_add(1, Ordering::Relaxed))
 }

@@ -636,7 +636,7 @@ impl AccessTokens {
 /// A grant id as one number that sorts as the id's bytes do: one compare
 /// per step of a search instead of a 16-byte `memcmp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct GrantKey(u128);
+pub(crate) struct GrantKey(u128);
 
 impl From<GrantId> for GrantKey {
     fn from(id: GrantId) -> Self {
@@ -700,13 +700,76 @@ pub(crate) struct GrantShard {
     pub(crate) metas: Interner,
 }
 
+/// How many grants one step of a sweep visits under a shard's lock: a
+/// thread's new grants share a shard ([`GrantId::mint`]), so a shard can
+/// hold millions, and sweeping one whole under its lock would stall every
+/// request for its grants (tens of milliseconds a million).
+pub(crate) const SWEEP_STEP: usize = 4096;
+
 impl GrantShard {
-    /// Forgets what expired by `now`, then the metas no token uses. (A
-    /// B-tree gives its nodes back as it empties: nothing to shrink.)
-    pub(crate) fn sweep(&mut self, now: OffsetDateTime) {
-        self.grants.0.retain(|_, g| g.sweep(now));
-        self.metas.sweep();
+    /// One step of a sweep: forgets what expired by `now` among the next
+    /// [`SWEEP_STEP`] grants after `after` (from the first when `None`), up
+    /// to the last grant the shard held when the sweep began (grants added
+    /// since are new), and answers where to go on, or `None` when the shard
+    /// is done (then the metas no token uses go too). (A B-tree gives its
+    /// nodes back as it empties: nothing to shrink.)
+    pub(crate) fn sweep_step(&mut self, step: SweepStep, now: OffsetDateTime) -> Option<SweepStep> {
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let SweepStep { after, until } = match step {
+            SweepStep { until: None, .. } => SweepStep {
+                after: None,
+                until: self.grants.0.keys().next_back().copied(),
+            },
+            step => step,
+        };
+        let Some(last_key) = until else {
+            self.metas.sweep();
+            return None;
+        };
+        let start = after.map_or(Unbounded, Excluded);
+        let mut dead = Vec::new();
+        let mut last = None;
+        let mut visited = 0;
+        for (key, grant) in self.grants.0.range_mut((start, Included(last_key))) {
+            if !grant.sweep(now) {
+                dead.push(*key);
+            }
+            last = Some(*key);
+            visited += 1;
+            if visited == SWEEP_STEP {
+                break;
+            }
+        }
+        for key in &dead {
+            self.grants.0.remove(key);
+        }
+        match last {
+            Some(key) if visited == SWEEP_STEP && key < last_key => Some(SweepStep {
+                after: Some(key),
+                until: Some(last_key),
+            }),
+            _ => {
+                self.metas.sweep();
+                None
+            }
+        }
     }
+}
+
+/// Where a sweep of one shard goes on: after which grant, up to which.
+/// [`SweepStep::START`] begins one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SweepStep {
+    after: Option<GrantKey>,
+    until: Option<GrantKey>,
+}
+
+impl SweepStep {
+    /// The first step of a shard's sweep.
+    pub(crate) const START: Self = Self {
+        after: None,
+        until: None,
+    };
 }
 
 #[cfg(test)]

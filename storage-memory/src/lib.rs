@@ -30,7 +30,8 @@
 //! grant goes beside the last, in memory the previous insert just touched.
 //! A grant's shard is chosen by the byte of its id that names the thread
 //! that minted it, so two cores issuing tokens do not write the same
-//! shard's lock and leaves in turn.
+//! shard's lock and leaves in turn. A shard may then hold millions of
+//! grants: [`MemoryStore::sweep`] walks it a few thousand at a time.
 //!
 //! ## Expiry
 //!
@@ -198,10 +199,17 @@ impl MemoryStore {
     /// Forgets everything that expired by `now`: grants whose latest expiry
     /// passed, expired tokens and codes inside live grants, and expired
     /// pending requests, and dynamically registered clients that expired
-    /// unused. Locks one shard at a time.
+    /// unused. Locks one shard at a time, and a shard's grants a few
+    /// thousand at a time, so requests wait at most that long.
     pub fn sweep(&self, now: OffsetDateTime) {
-        for mut shard in self.grants.each() {
-            shard.sweep(now);
+        // Step by step, the lock taken again for each: a shard may hold
+        // millions of grants (`grant::SWEEP_STEP`).
+        for index in 0..GRANT_SHARDS {
+            let selector = u8::try_from(index).unwrap_or(u8::MAX);
+            let mut step = grant::SweepStep::START;
+            while let Some(next) = self.grants.lock(selector).sweep_step(step, now) {
+                step = next;
+            }
         }
         for mut shard in self.pending.each() {
             shard.retain(|_, p| p.expires_at > now);
@@ -282,7 +290,7 @@ impl MemoryStore {
 
     /// The shard selector of a grant: the byte of its id that names the
     /// thread that minted it ([`GrantId::mint`]), so each thread adds its
-    /// new grants to a shard of its own, whose lock and newest B-tree leaf
+    /// new grants to a shard that is usually its own, whose lock and newest B-tree leaf
     /// stay in that core's cache. (Ids minted otherwise are spread by
     /// whatever that byte holds.)
     fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {

@@ -299,3 +299,47 @@ async fn bytes_per_client_credentials_token() {
     println!("resident bytes per live client-credentials token: {per_token}");
     assert!(per_token <= 400, "{per_token} bytes per token");
 }
+
+/// Grants minted on one thread share a shard (`GrantId::mint`), which the
+/// sweep walks a few thousand grants per lock: over many steps, every
+/// expired grant goes and every live one stays.
+#[tokio::test]
+async fn a_shard_of_many_grants_is_swept_step_by_step() {
+    let store = MemoryStore::new();
+    let t = now();
+    let n = 3 * 4096 + 5;
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    for i in 0..n {
+        let g = GrantId::mint(t, &OsRandom);
+        let access = key(TokenKind::Access, g);
+        let ttl = Duration::seconds(if i % 2 == 0 { 600 } else { 60 });
+        let tokens = NewTokens {
+            access: (access.hash, record(t, ttl, None)),
+            refresh: None,
+        };
+        assert!(store.issue(g, tokens).await.unwrap());
+        if i % 2 == 0 {
+            kept.push(access)
+        } else {
+            gone.push(access)
+        }
+    }
+    assert!(
+        kept.iter()
+            .chain(&gone)
+            .all(|k| k.grant.0[8] == kept[0].grant.0[8])
+    );
+    store.sweep(t + Duration::seconds(120));
+    let s = store.stats();
+    assert_eq!((s.grants, s.access_tokens), (kept.len(), kept.len()));
+    let later = t + Duration::seconds(120);
+    for k in &kept {
+        assert!(store.access_token(*k, later).await.unwrap().is_some());
+    }
+    for k in &gone {
+        assert!(store.access_token(*k, t).await.unwrap().is_none());
+    }
+    store.sweep(t + Duration::seconds(7200));
+    assert_eq!(store.stats().grants, 0);
+}

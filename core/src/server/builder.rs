@@ -388,7 +388,10 @@ impl ServerBuilder {
         self
     }
 
-    /// The randomness source (default: the OS-seeded CSPRNG).
+    /// The randomness source (default: the OS-seeded CSPRNG). Byte 8 of a
+    /// minted grant id names the minting thread instead
+    /// ([`GrantId::mint`](crate::GrantId::mint)), so ids are not wholly
+    /// determined by a deterministic source.
     pub fn random(mut self, random: Arc<dyn Random>) -> Self {
         self.random = random;
         self
