@@ -154,10 +154,6 @@ fn request_target<'a>(extensions: &'a Extensions, uri: &'a Uri) -> &'a str {
     uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
 }
 
-/// Validates the request's bearer token with the verifier, for the
-/// protected resource the path belongs to (the server's
-/// [`Server::verify_bearer_at`], or a remote verifier: audience check,
-/// `resource_metadata`).
 /// `scopes` as a challenge's `scope` value (space-separated, RFC 6750 §3),
 /// empty ones left out; `None` when none is left.
 fn required_scope(scopes: &[String]) -> Option<String> {
@@ -169,6 +165,10 @@ fn required_scope(scopes: &[String]) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+/// Validates the request's bearer token with the verifier, for the
+/// protected resource the path belongs to (the server's
+/// [`Server::verify_bearer_at`], or a remote verifier: audience check,
+/// `resource_metadata`).
 async fn verify<V: TokenVerifier + ?Sized>(
     verifier: &V,
     headers: &HeaderMap,
@@ -473,9 +473,8 @@ where
                 // accessing the requested resource"), not every scope the
                 // resource declared.
                 Err(rejection) => {
-                    let required = required_scope(&scopes);
-                    let rejection = match required {
-                        Some(_) => rejection.with_scope_hint(required),
+                    let rejection = match required_scope(&scopes) {
+                        Some(scope) => rejection.with_scope_hint(Some(scope)),
                         None => rejection,
                     };
                     return Ok(rejection.into_response());

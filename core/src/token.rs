@@ -70,9 +70,8 @@ impl GrantId {
     /// a grant's shard by byte 8, so each thread adds its grants to a shard
     /// that is usually its own (threads are numbered as they first mint, and
     /// the number wraps), whose lock and newest leaf stay in its core's
-    /// cache; with
-    /// a random byte, two cores issuing tokens wrote the same shards' lines
-    /// in turn (bench/README.md). The 72 random bits keep ids unique;
+    /// cache; with a random byte, two cores issuing tokens wrote the same
+    /// shards' lines in turn (bench/README.md). The 72 random bits keep ids unique;
     /// nothing is secret in a grant id (the secret is the token's other 32
     /// bytes). What it shows is when the grant began, to the millisecond,
     /// and which of the server's threads minted it: to whoever holds any
