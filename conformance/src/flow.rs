@@ -343,6 +343,28 @@ pub struct CodeGrant {
     pub landing: Landing,
 }
 
+impl CodeGrant {
+    /// The code `landing` carries, with what the request sent for it;
+    /// a landing without `code` is a failure.
+    pub fn from_landing(
+        landing: Landing,
+        pkce: Pkce,
+        redirect_uri: String,
+        state: String,
+    ) -> Result<Self, Failure> {
+        let Some(code) = landing.param("code") else {
+            return Err(landing.failure("the redirect carries no code"));
+        };
+        Ok(Self {
+            code,
+            pkce,
+            redirect_uri,
+            state,
+            landing,
+        })
+    }
+}
+
 /// Runs the dance for `client` as `user` with PKCE S256 and a random state,
 /// asking for `scope` (omitted when `None`), allows, and returns the code.
 /// Checks the landing carries `code`, `state` and `iss`.
@@ -379,16 +401,7 @@ pub async fn authorize(
         return Err(landing.failure(format!("expected a code, got error={e}")));
     }
     landing.expect_state_and_iss(ctx, Some(&state))?;
-    let Some(code) = landing.param("code") else {
-        return Err(landing.failure("the redirect carries no code"));
-    };
-    Ok(CodeGrant {
-        code,
-        pkce,
-        redirect_uri,
-        state,
-        landing,
-    })
+    CodeGrant::from_landing(landing, pkce, redirect_uri, state)
 }
 
 /// POSTs the token request redeeming `grant` with `auth`.

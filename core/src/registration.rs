@@ -1134,60 +1134,54 @@ mod tests {
         );
     }
 
-    /// RFC 9449 §5.2: `dpop_bound_access_tokens` is registered and echoed
-    /// as sent; absent, the client may use DPoP or not; not a boolean,
-    /// `invalid_client_metadata`.
-    #[test]
-    fn dpop_bound_access_tokens_is_registered_rfc9449_5_2() {
+    /// A boolean client metadata `name`: registered as sent (`flag` reads
+    /// it from the client), echoed in the response, absent and `false`
+    /// when not sent or `null`, kept through serde (a store), and anything but a
+    /// boolean is `invalid_client_metadata`.
+    fn assert_boolean_metadata(name: &str, flag: fn(&Client) -> bool) {
         let uris = r#""redirect_uris":["https://app.example/cb"]"#;
-        for (sent, bound) in [("true", true), ("false", false)] {
-            let v = run(&format!(r#"{{{uris},"dpop_bound_access_tokens":{sent}}}"#)).unwrap();
-            assert_eq!(v.client.dpop_bound_access_tokens, bound);
+        for (sent, expected) in [("true", true), ("false", false)] {
+            let v = run(&format!(r#"{{{uris},"{name}":{sent}}}"#)).unwrap();
+            assert_eq!(flag(&v.client), expected, "{name}");
             let json = serde_json::to_value(&v.information).unwrap();
-            assert_eq!(json["dpop_bound_access_tokens"], bound);
+            assert_eq!(json[name], expected, "{name}");
+            let stored: Client =
+                serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
+            assert_eq!(flag(&stored), expected, "{name} kept");
         }
-        let v = run(&format!("{{{uris}}}")).unwrap();
-        assert!(!v.client.dpop_bound_access_tokens);
-        let json = serde_json::to_value(&v.information).unwrap();
-        assert!(json.get("dpop_bound_access_tokens").is_none());
-        for bad in [r#""yes""#, "1", "[true]"] {
+        // Absent, or `null` (as every member: RFC 7591 §2 omits what is
+        // not set), it is `false` and not echoed.
+        for body in [
+            format!("{{{uris}}}"),
+            format!(r#"{{{uris},"{name}":null}}"#),
+        ] {
+            let v = run(&body).unwrap();
+            assert!(!flag(&v.client), "{name}");
+            let json = serde_json::to_value(&v.information).unwrap();
+            assert!(json.get(name).is_none(), "{name}");
+        }
+        for bad in [r#""true""#, r#""yes""#, "1", "[true]"] {
             assert_eq!(
-                code_of(&format!(r#"{{{uris},"dpop_bound_access_tokens":{bad}}}"#)),
+                code_of(&format!(r#"{{{uris},"{name}":{bad}}}"#)),
                 ErrorCode::InvalidClientMetadata,
-                "{bad}"
+                "{name}: {bad}"
             );
         }
-        // Kept with the client in a store (serde) and read back.
-        let v = run(&format!(r#"{{{uris},"dpop_bound_access_tokens":true}}"#)).unwrap();
-        let stored: Client =
-            serde_json::from_str(&serde_json::to_string(&v.client).unwrap()).unwrap();
-        assert!(stored.dpop_bound_access_tokens);
     }
 
-    /// RFC 9126 §6: `require_pushed_authorization_requests` is registered
-    /// and echoed as sent; not a boolean, `invalid_client_metadata`.
+    /// RFC 9449 §5.2: `dpop_bound_access_tokens` (absent, the client may
+    /// use DPoP or not).
+    #[test]
+    fn dpop_bound_access_tokens_is_registered_rfc9449_5_2() {
+        assert_boolean_metadata("dpop_bound_access_tokens", |c| c.dpop_bound_access_tokens);
+    }
+
+    /// RFC 9126 §6: `require_pushed_authorization_requests`.
     #[test]
     fn require_pushed_authorization_requests_is_registered_rfc9126_6() {
-        let uris = r#""redirect_uris":["https://app.example/cb"]"#;
-        for (sent, required) in [("true", true), ("false", false)] {
-            let v = run(&format!(
-                r#"{{{uris},"require_pushed_authorization_requests":{sent}}}"#
-            ))
-            .unwrap();
-            assert_eq!(v.client.require_pushed_authorization_requests, required);
-            let json = serde_json::to_value(&v.information).unwrap();
-            assert_eq!(json["require_pushed_authorization_requests"], required);
-        }
-        let v = run(&format!("{{{uris}}}")).unwrap();
-        assert!(!v.client.require_pushed_authorization_requests);
-        let json = serde_json::to_value(&v.information).unwrap();
-        assert!(json.get("require_pushed_authorization_requests").is_none());
-        assert_eq!(
-            code_of(&format!(
-                r#"{{{uris},"require_pushed_authorization_requests":"true"}}"#
-            )),
-            ErrorCode::InvalidClientMetadata
-        );
+        assert_boolean_metadata("require_pushed_authorization_requests", |c| {
+            c.require_pushed_authorization_requests
+        });
     }
 
     #[test]

@@ -79,16 +79,7 @@ pub async fn pushed_request_runs_the_code_flow(t: &Target) -> CheckResult {
     )
     .await?;
     landing.expect_state_and_iss(&ctx, Some(&state))?;
-    let Some(code) = landing.param("code") else {
-        return Err(landing.failure("the redirect carries no code"));
-    };
-    let grant = CodeGrant {
-        code,
-        pkce,
-        redirect_uri: redirect.to_owned(),
-        state,
-        landing,
-    };
+    let grant = CodeGrant::from_landing(landing, pkce, redirect.to_owned(), state)?;
     flow::expect_tokens(&flow::redeem(&ctx, &grant, PRINTSHOP.basic()).await?)?;
     Ok(())
 }
@@ -208,16 +199,7 @@ pub async fn a_client_registered_for_par_must_push(t: &Target) -> CheckResult {
         Decision::Allow,
     )
     .await?;
-    let Some(code) = landing.param("code") else {
-        return Err(landing.failure("the redirect carries no code"));
-    };
-    let grant = CodeGrant {
-        code,
-        pkce,
-        redirect_uri: redirect.clone(),
-        state,
-        landing,
-    };
+    let grant = CodeGrant::from_landing(landing, pkce, redirect.clone(), state)?;
     flow::expect_tokens(&flow::redeem(&ctx, &grant, Auth::ClientId(&id)).await?)?;
     Ok(())
 }
