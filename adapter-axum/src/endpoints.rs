@@ -6,11 +6,12 @@
 use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::future::Future as _;
+use std::net::SocketAddr;
 use std::task::Poll;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, ORIGIN};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +45,16 @@ pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
 /// runs in a DEBUG-level `tracing` span named `oauth` with the endpoint and
 /// the method (`RUST_LOG=tessera_axum=debug` shows it); query strings,
 /// headers and bodies are never logged.
+///
+/// Serve the app with
+/// [`into_make_service_with_connect_info::<SocketAddr>`](Router::into_make_service_with_connect_info):
+/// the core then counts one host's share of the budgets anybody can spend
+/// (open registration, a public client's pushed and device authorization
+/// requests, DPoP proofs) by the peer's address
+/// ([`HttpRequest::peer`](tessera::HttpRequest::peer)). Behind a reverse
+/// proxy, a layer of yours puts the client's address the proxy vouches for
+/// into the request's extensions as [`ConnectInfo<SocketAddr>`]; without
+/// `ConnectInfo` only the budgets themselves are counted.
 ///
 /// The router carries its own state (the server), so it merges into an app
 /// with any state type `T`. Its paths were checked when the server was
@@ -98,12 +109,20 @@ async fn serve(server: Server, endpoint: Endpoint, request: Request) -> Response
         let content_type = header_text(&parts.headers, &CONTENT_TYPE);
         let authorization = header_text(&parts.headers, &AUTHORIZATION);
         let dpop = header_text(&parts.headers, &DPOP);
+        // Where it came from, when served with `ConnectInfo` (or a proxy
+        // layer put the client's address there): one host's share of the
+        // budgets anybody can spend (`tessera::SourceNetwork`).
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
         let core = HttpRequest::new(parts.method.as_str())
             .with_query(parts.uri.query())
             .with_content_type(content_type.as_deref())
             .with_authorization(authorization.as_deref())
             .with_dpop(dpop.as_deref())
             .with_origin(origin.as_deref())
+            .with_peer(peer)
             .with_body(&body);
         TesseraResponse(server.handle(endpoint, &core).await).into_response()
     };

@@ -779,3 +779,53 @@ async fn read_response(stream: &mut TcpStream) -> String {
     stream.read_exact(&mut body).await.unwrap();
     format!("{head}{}", String::from_utf8_lossy(&body))
 }
+
+/// The adapter tells the core where a request came from when the app is
+/// served with `ConnectInfo`: one network's share of open registration is
+/// then counted (`503` past it), and without it nothing is counted per
+/// network (RFC 6819 §4.4.1.11; `tessera::SourceNetwork`).
+#[tokio::test]
+async fn the_peer_address_reaches_the_core_with_connect_info() {
+    let registering = || {
+        Server::builder()
+            .issuer("http://127.0.0.1:9000")
+            .store(Arc::new(MemoryStore::new()))
+            .scope(ScopeToken::new("photos.read").unwrap(), "See your photos")
+            .rate_limiter(tessera::MemoryRateLimiter::default().with_network_limit(
+                tessera::Action::ClientRegistration,
+                tessera::Limit::new(1, time::Duration::minutes(1)),
+            ))
+            .enable_dynamic_registration(tessera::RegistrationPolicy::open())
+            .build()
+            .unwrap()
+    };
+    let body = json!({"redirect_uris": ["http://127.0.0.1:4567/cb"], "token_endpoint_auth_method": "none"});
+    let register = |addr: SocketAddr| {
+        let body = body.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/register"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let with_peer = listener.local_addr().unwrap();
+    let app = tessera_axum::router(registering());
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    assert_eq!(register(with_peer).await, StatusCode::CREATED);
+    assert_eq!(register(with_peer).await, StatusCode::SERVICE_UNAVAILABLE);
+    let without = spawn(tessera_axum::router(registering())).await;
+    for _ in 0..3 {
+        assert_eq!(register(without).await, StatusCode::CREATED);
+    }
+}

@@ -40,6 +40,7 @@ pub struct OAuthRequest {
     authorization: Option<String>,
     dpop: Option<String>,
     origin: Option<String>,
+    peer: Option<std::net::IpAddr>,
     body: Vec<u8>,
 }
 
@@ -114,6 +115,13 @@ impl OAuthRequest {
             authorization: header_text(req, "Authorization"),
             dpop: header_text(req, "DPoP"),
             origin: header_text(req, "Origin"),
+            // Rocket's client address: its `ip_header` (`X-Real-IP` unless
+            // configured otherwise) when present, so a proxy that sets it
+            // names the client, else the connection's peer. A client that
+            // forges the header only picks which network's share it spends
+            // (its own or another's: `tessera::SourceNetwork`); the budget
+            // itself bounds it as before.
+            peer: req.client_ip(),
             body: Vec::new(),
         }
     }
@@ -126,6 +134,7 @@ impl OAuthRequest {
             .with_authorization(self.authorization.as_deref())
             .with_dpop(self.dpop.as_deref())
             .with_origin(self.origin.as_deref())
+            .with_peer(self.peer)
             .with_body(&self.body)
     }
 }

@@ -755,3 +755,51 @@ async fn optional_authentication_still_refuses_bad_tokens() {
     );
     assert_invalid_token(&h.get("/api/greet", Some("tsa_forged")).await);
 }
+
+/// The adapter tells the core where a request came from (Rocket's client
+/// address: its `X-Real-IP` header, else the connection's peer): one
+/// network's share of open registration is counted, `503` past it, while
+/// another network still registers (RFC 6819 §4.4.1.11).
+#[tokio::test]
+async fn the_client_address_reaches_the_core() {
+    let server = Server::builder()
+        .issuer(ISSUER)
+        .store(Arc::new(MemoryStore::new()))
+        .scope(ScopeToken::new("photos.read").unwrap(), "photos.read")
+        .rate_limiter(tessera::MemoryRateLimiter::default().with_network_limit(
+            tessera::Action::ClientRegistration,
+            tessera::Limit::new(1, time::Duration::minutes(1)),
+        ))
+        .enable_dynamic_registration(tessera::RegistrationPolicy::open())
+        .build()
+        .unwrap();
+    let client = Client::tracked(app(server)).await.unwrap();
+    let body =
+        r#"{"redirect_uris":["http://127.0.0.1:4567/cb"],"token_endpoint_auth_method":"none"}"#;
+    let register = |remote: &str, real_ip: Option<&str>| {
+        let mut request = client
+            .post("/register")
+            .header(ContentType::JSON)
+            .remote(remote.parse().unwrap())
+            .body(body);
+        if let Some(ip) = real_ip {
+            request = request.header(Header::new("X-Real-IP", ip.to_owned()));
+        }
+        async move { request.dispatch().await.status() }
+    };
+    assert_eq!(register("192.0.2.1:5000", None).await, Status::Created);
+    assert_eq!(
+        register("192.0.2.1:5001", None).await,
+        Status::ServiceUnavailable
+    );
+    assert_eq!(register("192.0.2.2:5000", None).await, Status::Created);
+    // Behind a proxy that names the client, the client's network counts.
+    assert_eq!(
+        register("10.0.0.1:5000", Some("192.0.2.1")).await,
+        Status::ServiceUnavailable
+    );
+    assert_eq!(
+        register("10.0.0.1:5000", Some("198.51.100.3")).await,
+        Status::Created
+    );
+}

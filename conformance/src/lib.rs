@@ -259,6 +259,7 @@ macro_rules! __with_checks {
                 duplicate_parameter_is_invalid_request,
                 code_redeemed_by_another_client_is_invalid_grant,
                 wrong_redirect_uri_is_invalid_grant,
+                missing_redirect_uri_is_invalid_request,
                 loopback_port_must_match_at_token_endpoint,
                 missing_code_verifier_is_refused,
                 wrong_code_verifier_is_invalid_grant,

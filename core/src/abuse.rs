@@ -17,9 +17,21 @@
 //! typed, and nobody can aim collisions at a chosen account). It is per process;
 //! a deployment of many instances that wants one shared count implements
 //! [`RateLimiter`] over its shared store.
+//!
+//! **One host's share.** A budget that anybody can spend (the one count
+//! all self-registered clients share, a public client's id, open
+//! registration) is also counted per [`SourceNetwork`] when the adapter
+//! says where the request came from ([`HttpRequest::peer`](crate::HttpRequest::peer)),
+//! with a tenth of the budget each by default
+//! ([`MemoryRateLimiter::with_network_limit`]): a flood from one host
+//! (RFC 6819 §4.4.1.11) spends at most that tenth, and the others' requests
+//! still pass. Behind a reverse proxy every request comes from the proxy:
+//! have the adapter pass the client's address (see its docs), or lift the
+//! per-network limits.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -106,6 +118,55 @@ impl Action {
     }
 }
 
+/// The network a request came from, as one host's share of a budget is
+/// counted: an IPv4 address, or the /64 of an IPv6 one (what one
+/// subscriber is usually given, RFC 6177 §3: counting single IPv6
+/// addresses would give one host 2^64 shares). An IPv4-mapped IPv6
+/// address (`::ffff:a.b.c.d`, a dual-stack socket's view of an IPv4 peer)
+/// counts as its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceNetwork(IpAddr);
+
+impl SourceNetwork {
+    /// The network of the address `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Self(ip),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => {
+                    let s = v6.segments();
+                    Self(IpAddr::V6(std::net::Ipv6Addr::new(
+                        s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+                    )))
+                }
+            },
+        }
+    }
+
+    /// The network's first address: the IPv4 address itself, or the /64's
+    /// prefix with the rest zero.
+    pub fn address(&self) -> IpAddr {
+        self.0
+    }
+}
+
+impl From<IpAddr> for SourceNetwork {
+    fn from(ip: IpAddr) -> Self {
+        Self::of(ip)
+    }
+}
+
+impl std::fmt::Display for SourceNetwork {
+    /// `203.0.113.7`, or `2001:db8:1:2::/64`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
 /// How many attempts a key may make in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -184,7 +245,33 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     fn is_counting(&self) -> bool {
         true
     }
+
+    /// Checks and counts one request at `action` from `network`: one
+    /// host's share of a budget anybody can spend, counted before that
+    /// budget (the module docs say which). The default counts nothing, so
+    /// a limiter of one's own keeps only the budgets it counts by key.
+    fn acquire_from(
+        &self,
+        action: Action,
+        network: SourceNetwork,
+        now: OffsetDateTime,
+    ) -> Result<(), Limited> {
+        let _ = (action, network, now);
+        Ok(())
+    }
 }
+
+/// Whose count a window is: a key the caller named, or a network
+/// ([`RateLimiter::acquire_from`]), each with its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Counted {
+    Key,
+    Network,
+}
+
+/// A window's place in the table: the action, whose count, and the key's
+/// or network's keyed hash.
+type WindowId = (Action, Counted, u64);
 
 /// The built-in limiter: fixed windows per (action, key) in a bounded
 /// in-process table.
@@ -206,16 +293,22 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
 /// ([`Action::ClientAssertion`]: kept up to 5 minutes, at most a fifth of
 /// it), 60 consent prompts per owner per minute ([`Action::ConsentPrompt`]:
 /// at most 660 kept per account with the default 10-minute lifetime); at
-/// most 100,000 keys counted at once. Wrong client
+/// most 100,000 keys counted at once. Per [`SourceNetwork`], a tenth of
+/// each budget anybody can spend ([`RateLimiter::acquire_from`]): 12
+/// open registrations, 600 pushed and 600 device authorization requests
+/// of clients anyone can act as, 6,000 DPoP proofs and 1,000 client
+/// assertions of unvetted clients, per minute. Wrong client
 /// secrets are counted but not limited unless you add a limit for
 /// [`Action::ClientAuthenticationFailure`] (for low-entropy secrets; know
 /// that anyone with the client id can then lock the client out).
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
     limits: Vec<(Action, Limit)>,
+    /// One network's share ([`RateLimiter::acquire_from`]).
+    network_limits: Vec<(Action, Limit)>,
     capacity: usize,
     keys: RandomState,
-    windows: Mutex<HashMap<(Action, u64), Window, RandomState>>,
+    windows: Mutex<HashMap<WindowId, Window, RandomState>>,
     /// The table's size, readable without the lock: while nothing was
     /// counted (no failures, no consent prompts), a check costs one atomic
     /// load; and an action without a limit never takes the lock.
@@ -262,6 +355,25 @@ impl Default for MemoryRateLimiter {
                 Limit::new(10_000, Duration::minutes(1)),
             )
             .with_limit(Action::ConsentPrompt, Limit::new(60, Duration::minutes(1)))
+            // A tenth of each budget anybody can spend, per network: one
+            // host spends at most that, and ten must join to spend it all.
+            .with_network_limit(
+                Action::ClientRegistration,
+                Limit::new(12, Duration::minutes(1)),
+            )
+            .with_network_limit(
+                Action::PushedAuthorization,
+                Limit::new(600, Duration::minutes(1)),
+            )
+            .with_network_limit(
+                Action::DeviceAuthorization,
+                Limit::new(600, Duration::minutes(1)),
+            )
+            .with_network_limit(Action::DpopProof, Limit::new(6_000, Duration::minutes(1)))
+            .with_network_limit(
+                Action::ClientAssertion,
+                Limit::new(1_000, Duration::minutes(1)),
+            )
     }
 }
 
@@ -270,6 +382,7 @@ impl MemoryRateLimiter {
     pub fn new() -> Self {
         Self {
             limits: Vec::new(),
+            network_limits: Vec::new(),
             capacity: 100_000,
             keys: RandomState::default(),
             windows: Mutex::new(HashMap::with_hasher(RandomState::default())),
@@ -286,11 +399,41 @@ impl MemoryRateLimiter {
         self
     }
 
+    /// Limits one network's share of `action` to `limit`
+    /// ([`RateLimiter::acquire_from`]): what one host may spend of a budget
+    /// anybody can spend. Behind a reverse proxy that the adapter cannot
+    /// see past, every request is the proxy's: raise it, or drop it with
+    /// [`without_network_limits`](Self::without_network_limits).
+    #[must_use]
+    pub fn with_network_limit(mut self, action: Action, limit: Limit) -> Self {
+        self.network_limits.retain(|(a, _)| *a != action);
+        self.network_limits.push((action, limit));
+        self
+    }
+
+    /// Counts nothing per network: only the budgets themselves.
+    #[must_use]
+    pub fn without_network_limits(mut self) -> Self {
+        self.network_limits.clear();
+        self
+    }
+
     fn limit(&self, action: Action) -> Option<Limit> {
         self.limits
             .iter()
             .find(|(a, _)| *a == action)
             .map(|(_, l)| *l)
+    }
+
+    fn limit_of(&self, (action, counted, _): &WindowId) -> Option<Limit> {
+        match counted {
+            Counted::Key => self.limit(*action),
+            Counted::Network => self
+                .network_limits
+                .iter()
+                .find(|(a, _)| a == action)
+                .map(|(_, l)| *l),
+        }
     }
 
     /// Counts at most `capacity` keys at once (at least 1).
@@ -300,11 +443,11 @@ impl MemoryRateLimiter {
         self
     }
 
-    fn key(&self, key: &str) -> u64 {
-        self.keys.hash_one(key)
+    fn key(&self, action: Action, key: &str) -> WindowId {
+        (action, Counted::Key, self.keys.hash_one(key))
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<(Action, u64), Window, RandomState>> {
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<WindowId, Window, RandomState>> {
         // A panic elsewhere while holding the lock leaves counts that are
         // still counts: keep using them.
         self.windows.lock().unwrap_or_else(|p| p.into_inner())
@@ -321,7 +464,7 @@ impl RateLimiter for MemoryRateLimiter {
             return;
         };
         let mut table = self.table();
-        if let Some(w) = table.get_mut(&(action, self.key(key)))
+        if let Some(w) = table.get_mut(&self.key(action, key))
             && now < w.start + limit.window
         {
             w.count = w.count.saturating_sub(1);
@@ -338,7 +481,7 @@ impl RateLimiter for MemoryRateLimiter {
             return Ok(());
         };
         let table = self.table();
-        match table.get(&(action, self.key(key))) {
+        match table.get(&self.key(action, key)) {
             Some(w) if w.count >= limit.max && now < w.start + limit.window => Err(Limited {
                 retry_at: w.start + limit.window,
             }),
@@ -350,7 +493,35 @@ impl RateLimiter for MemoryRateLimiter {
         let Some(limit) = self.limit(action) else {
             return Ok(());
         };
-        let id = (action, self.key(key));
+        self.acquire_in(self.key(action, key), limit, now)
+    }
+
+    fn acquire_from(
+        &self,
+        action: Action,
+        network: SourceNetwork,
+        now: OffsetDateTime,
+    ) -> Result<(), Limited> {
+        let id = (action, Counted::Network, self.keys.hash_one(network));
+        let Some(limit) = self.limit_of(&id) else {
+            return Ok(());
+        };
+        self.acquire_in(id, limit, now)
+    }
+
+    fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
+        let Some(limit) = self.limit(action) else {
+            return;
+        };
+        let id = self.key(action, key);
+        let mut table = self.table();
+        self.record_in(&mut table, id, limit, now);
+    }
+}
+
+impl MemoryRateLimiter {
+    /// Checks and counts one attempt of `id` under one lock and lookup.
+    fn acquire_in(&self, id: WindowId, limit: Limit, now: OffsetDateTime) -> Result<(), Limited> {
         let mut table = self.table();
         if let Some(w) = table.get_mut(&id)
             && now < w.start + limit.window
@@ -363,29 +534,17 @@ impl RateLimiter for MemoryRateLimiter {
             w.count = w.count.saturating_add(1);
             return Ok(());
         }
-        self.record_in(&mut table, id, limit, action, now);
+        self.record_in(&mut table, id, limit, now);
         Ok(())
     }
 
-    fn record(&self, action: Action, key: &str, now: OffsetDateTime) {
-        let Some(limit) = self.limit(action) else {
-            return;
-        };
-        let id = (action, self.key(key));
-        let mut table = self.table();
-        self.record_in(&mut table, id, limit, action, now);
-    }
-}
-
-impl MemoryRateLimiter {
     /// Counts one attempt of `id` in `table` (the lock held), making room
     /// first when the table is full.
     fn record_in(
         &self,
-        table: &mut HashMap<(Action, u64), Window, RandomState>,
-        id: (Action, u64),
+        table: &mut HashMap<WindowId, Window, RandomState>,
+        id: WindowId,
         limit: Limit,
-        action: Action,
         now: OffsetDateTime,
     ) {
         if !table.contains_key(&id) && table.len() >= self.capacity {
@@ -403,20 +562,20 @@ impl MemoryRateLimiter {
             // off, the shared ones included: a guesser's lock is forgotten
             // (5 more guesses) only after a flood has locked nine tenths of
             // the capacity anew (450,000 wrong passwords by default).
-            let locked = |a: &Action, w: &Window| {
-                self.limit(*a)
+            let locked = |k: &WindowId, w: &Window| {
+                self.limit_of(k)
                     .is_some_and(|l| w.count >= l.max && now < w.start + l.window)
             };
-            table.retain(|(a, _), w| self.limit(*a).is_some_and(|l| now < w.start + l.window));
+            table.retain(|k, w| self.limit_of(k).is_some_and(|l| now < w.start + l.window));
             let room = self.capacity.saturating_sub((self.capacity / 10).max(1));
             if table.len() > room {
                 // Absolute counts, not counts against each limit: a share
                 // of a large limit (60,000 proofs a minute) would rank a
                 // shared count in the thousands below one wrong password.
-                let mut order: Vec<(bool, u32, OffsetDateTime, (Action, u64))> = table
+                let mut order: Vec<(bool, u32, OffsetDateTime, WindowId)> = table
                     .iter()
                     .map(|(k, w)| {
-                        let lock = locked(&k.0, w);
+                        let lock = locked(k, w);
                         (lock, if lock { 0 } else { w.count }, w.start, *k)
                     })
                     .collect();
@@ -432,7 +591,7 @@ impl MemoryRateLimiter {
                 let mut warned_at = self.warned_at.lock().unwrap_or_else(|p| p.into_inner());
                 if locks_forgotten && !warned_at.is_some_and(|at| now < at + Duration::seconds(1)) {
                     tracing::warn!(
-                        action = action.name(),
+                        action = id.0.name(),
                         capacity = self.capacity,
                         "rate-limit table full of locked keys; forgetting the oldest locks"
                     );
@@ -673,5 +832,76 @@ mod tests {
             l.record(Action::LoginFailure, "a", T0);
         }
         assert!(l.check(Action::LoginFailure, "a", T0).is_ok());
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_network_is_an_ipv4_address_or_an_ipv6_64_rfc6177_3() {
+        let n = |t| SourceNetwork::of(ip(t));
+        assert_eq!(n("203.0.113.7").to_string(), "203.0.113.7");
+        assert_ne!(n("203.0.113.7"), n("203.0.113.8"));
+        // One /64 is one host's: every address in it counts together.
+        assert_eq!(n("2001:db8:1:2::1"), n("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(n("2001:db8:1:2:ffff::9").to_string(), "2001:db8:1:2::/64");
+        assert_ne!(n("2001:db8:1:2::1"), n("2001:db8:1:3::1"));
+        // A dual-stack socket's view of an IPv4 peer is that peer.
+        assert_eq!(n("::ffff:203.0.113.7"), n("203.0.113.7"));
+        assert_eq!(n("::ffff:203.0.113.7").address(), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn a_network_spends_its_share_and_others_keep_theirs() {
+        let l = MemoryRateLimiter::new()
+            .with_limit(Action::DpopProof, Limit::new(100, Duration::minutes(1)))
+            .with_network_limit(Action::DpopProof, Limit::new(3, Duration::minutes(1)));
+        let a = SourceNetwork::of(ip("2001:db8::1"));
+        let a_too = SourceNetwork::of(ip("2001:db8::2"));
+        let b = SourceNetwork::of(ip("198.51.100.1"));
+        for _ in 0..3 {
+            assert!(l.acquire_from(Action::DpopProof, a, T0).is_ok());
+        }
+        let limited = l.acquire_from(Action::DpopProof, a_too, T0).err();
+        assert_eq!(limited.map(|e| e.retry_at), Some(T0 + Duration::minutes(1)));
+        assert!(l.acquire_from(Action::DpopProof, b, T0).is_ok());
+        // The budget itself, counted by key, is another count.
+        assert!(l.acquire(Action::DpopProof, "shared", T0).is_ok());
+        // Another action's share is its own, and unlimited without a limit.
+        for _ in 0..10 {
+            assert!(l.acquire_from(Action::PushedAuthorization, a, T0).is_ok());
+        }
+        // The window passes.
+        let later = T0 + Duration::minutes(1);
+        assert!(l.acquire_from(Action::DpopProof, a, later).is_ok());
+        // Without network limits, nothing is counted per network.
+        let off = MemoryRateLimiter::default().without_network_limits();
+        for _ in 0..20 {
+            assert!(off.acquire_from(Action::ClientRegistration, a, T0).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_defaults_give_a_network_a_tenth_of_each_open_budget() {
+        let l = MemoryRateLimiter::default();
+        let a = SourceNetwork::of(ip("192.0.2.1"));
+        for (action, share) in [
+            (Action::ClientRegistration, 12),
+            (Action::PushedAuthorization, 600),
+            (Action::DeviceAuthorization, 600),
+            (Action::DpopProof, 6_000),
+            (Action::ClientAssertion, 1_000),
+        ] {
+            let budget = l.limit(action).map(|b| b.max);
+            // Registrations: 120 in all; the others' budgets as documented.
+            assert_eq!(budget, Some(share * 10), "{action:?}");
+            for _ in 0..share {
+                assert!(l.acquire_from(action, a, T0).is_ok(), "{action:?}");
+            }
+            assert!(l.acquire_from(action, a, T0).is_err(), "{action:?}");
+        }
+        // Actions that are no open budget have no share.
+        assert!(l.acquire_from(Action::LoginFailure, a, T0).is_ok());
     }
 }

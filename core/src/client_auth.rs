@@ -107,6 +107,8 @@ pub struct ClientAuthContext<'a> {
     /// The time of this request.
     pub now: OffsetDateTime,
     server: &'a Server,
+    /// Where the request came from, if the adapter said.
+    peer: Option<std::net::IpAddr>,
 }
 
 impl fmt::Debug for ClientAuthContext<'_> {
@@ -118,8 +120,12 @@ impl fmt::Debug for ClientAuthContext<'_> {
 }
 
 impl<'a> ClientAuthContext<'a> {
-    pub(crate) fn new(server: &'a Server, now: OffsetDateTime) -> Self {
-        Self { now, server }
+    pub(crate) fn new(
+        server: &'a Server,
+        now: OffsetDateTime,
+        peer: Option<std::net::IpAddr>,
+    ) -> Self {
+        Self { now, server, peer }
     }
 
     /// The server's issuer identifier (RFC 8414 §2).
@@ -152,11 +158,13 @@ impl<'a> ClientAuthContext<'a> {
     /// Counts a client assertion for the replay cache when `client`
     /// registered itself ([`Action::ClientAssertion`](crate::Action::ClientAssertion),
     /// one count for all such clients): `503 temporarily_unavailable` once
-    /// they used it up. Call it before [`first_use`](Self::first_use) for a
-    /// value a self-registered client chooses.
+    /// they used it up, or once the request's network used up its share
+    /// ([`SourceNetwork`](crate::SourceNetwork)). Call it before
+    /// [`first_use`](Self::first_use) for a value a self-registered client
+    /// chooses.
     pub async fn count_unvetted_assertion(&self, client: &Client) -> Result<(), OAuthError> {
         self.server
-            .count_unvetted_one_time_value(client, crate::abuse::Action::ClientAssertion)
+            .count_unvetted_one_time_value(client, crate::abuse::Action::ClientAssertion, self.peer)
             .await
     }
 

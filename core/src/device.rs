@@ -235,10 +235,7 @@ impl Server {
         request: &HttpRequest<'_>,
     ) -> Result<DeviceAuthorization, OAuthError> {
         let params = request.form_params()?;
-        let client = match self
-            .authenticate_client(request.authorization, &params)
-            .await
-        {
+        let client = match self.authenticate_request(request, &params).await {
             Ok(client) => client,
             Err(e) => return Err(self.device_refusal(e, request, &params).await),
         };
@@ -274,6 +271,13 @@ impl Server {
             &client,
             config,
         )?;
+        // A client anybody can act as (a public one, the usual device
+        // client, or a self-registered one): one network's share first, so
+        // one host cannot spend the budget that the client's users on
+        // other hosts need (RFC 6819 §4.4.1.11, RFC 8628 §5.2).
+        if client.is_public() || client.is_dynamically_registered() {
+            self.count_network(Action::DeviceAuthorization, request.peer)?;
+        }
         // Only a valid request counts: an invalid one keeps nothing, and a
         // public client's budget must not be spent by anybody's bad
         // requests in its name (an independent flood audit did).

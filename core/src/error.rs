@@ -145,6 +145,9 @@ pub enum Reason {
     CodeIssuedToAnotherClient,
     /// `redirect_uri` differs from the authorization request's (RFC 6749 §4.1.3).
     RedirectUriMismatch,
+    /// The authorization request carried `redirect_uri` and the code
+    /// redemption did not (RFC 6749 §4.1.3: then "REQUIRED").
+    RedirectUriMissing,
     /// The code was issued with a PKCE challenge and no `code_verifier` came (RFC 7636 §4.5).
     VerifierMissing,
     /// The `code_verifier` does not match the challenge (RFC 7636 §4.6).

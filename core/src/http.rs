@@ -29,6 +29,12 @@ pub struct HttpRequest<'a> {
     /// The `Origin` header (RFC 6454 §7): sent by browsers on `fetch`; a
     /// request with one gets CORS headers ([`Config::cross_origin`](crate::Config::cross_origin)).
     pub origin: Option<&'a str>,
+    /// The address the request came from, if the adapter knows it: what
+    /// one host's share of a budget anybody can spend is counted by
+    /// ([`SourceNetwork`](crate::SourceNetwork), RFC 6819 §4.4.1.11).
+    /// Behind a reverse proxy, the client's address the proxy vouches for,
+    /// not the proxy's; `None` counts only the budgets themselves.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for HttpRequest<'_> {
@@ -41,6 +47,7 @@ impl std::fmt::Debug for HttpRequest<'_> {
             .field("body_len", &self.body.len())
             .field("has_dpop", &self.dpop.is_some())
             .field("origin", &self.origin)
+            .field("peer", &self.peer)
             .finish()
     }
 }
@@ -114,6 +121,13 @@ impl<'a> HttpRequest<'a> {
         self
     }
 
+    /// The address the request came from ([`peer`](Self::peer)).
+    #[must_use]
+    pub fn with_peer(mut self, peer: Option<std::net::IpAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
     /// A POST with a form body.
     pub fn form_post(body: &'a str, authorization: Option<&'a str>) -> Self {
         Self {
@@ -124,6 +138,7 @@ impl<'a> HttpRequest<'a> {
             body: body.as_bytes(),
             dpop: None,
             origin: None,
+            peer: None,
         }
     }
 

@@ -127,9 +127,7 @@ impl Server {
         request: &HttpRequest<'_>,
     ) -> Result<Introspection, OAuthError> {
         let params = request.form_params()?;
-        let client = self
-            .authenticate_client(request.authorization, &params)
-            .await?;
+        let client = self.authenticate_request(request, &params).await?;
         if client.is_public() {
             return Err(
                 OAuthError::invalid_client("public clients may not introspect")

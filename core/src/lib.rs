@@ -170,7 +170,7 @@ pub use consent::{AlwaysPrompt, ConsentPolicy, ConsentRequirement, Decision, Ski
 pub use storage::{Actor, Store, Subject};
 
 // The abuse hook, shared by the core and the embedder's login page.
-pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter};
+pub use abuse::{Action, Limit, Limited, MemoryRateLimiter, RateLimiter, SourceNetwork};
 
 // Dynamic client registration (RFC 7591).
 pub use registration::{

@@ -60,9 +60,7 @@ impl Server {
         request: &HttpRequest<'_>,
     ) -> Result<PushedRequest, OAuthError> {
         let params = request.form_params()?;
-        let client = self
-            .authenticate_client(request.authorization, &params)
-            .await?;
+        let client = self.authenticate_request(request, &params).await?;
         if params.contains("request_uri") {
             // §2.1: a pushed request must not itself name a pushed request.
             return Err(OAuthError::invalid_request(
@@ -102,6 +100,15 @@ impl Server {
             // §2.3: every error is answered here, as JSON.
             Rejection::ErrorPage(e) | Rejection::Redirect(_, e) => e,
         })?;
+        // A client anybody can act as (public, or self-registered): one
+        // network's share first, so one host cannot spend the client's
+        // budget, or the one all self-registered clients share, that other
+        // hosts' users need (RFC 6819 §4.4.1.11). §2.3: a requester over
+        // its number is answered 429.
+        if client.is_public() || client.is_dynamically_registered() {
+            self.count_network(Action::PushedAuthorization, request.peer)
+                .map_err(OAuthError::too_many_requests)?;
+        }
         // Only a valid request counts: an invalid one keeps nothing, and a
         // public client's budget must not be spent by anybody's bad
         // requests in its name (an independent flood audit did).
@@ -113,7 +120,8 @@ impl Server {
         // Over the budget all self-registered clients share, a client within
         // its own rate is not "a client over its number" (RFC 9126 §2.3):
         // 503 with `Retry-After`, as the other shared budgets.
-        self.count_unvetted_one_time_value(&client, Action::PushedAuthorization)
+        // Its network was counted above.
+        self.count_unvetted_one_time_value(&client, Action::PushedAuthorization, None)
             .await?;
         // RFC 9449 §10.1: a DPoP proof binds the pushed request to its key.
         if let Some(jkt) = self
@@ -168,7 +176,7 @@ impl Server {
             return Err(DpopError::InvalidProof(Reason::DpopKeyMismatch).to_oauth_error());
         }
         // Counted once verified and before it is kept.
-        self.count_unvetted_one_time_value(client, Action::DpopProof)
+        self.count_unvetted_one_time_value(client, Action::DpopProof, request.peer)
             .await?;
         remember_proof(self.store().as_ref(), &proof, &context, policy)
             .await

@@ -859,6 +859,12 @@ impl Server {
                     "token_endpoint_auth_method {method} is not supported here"
                 )));
             }
+            // Open registration: anybody's request, so one network's share
+            // first (only a valid one counts), and one host cannot spend
+            // the registrations other hosts' apps need (RFC 6819 §4.4.1.11).
+            if limit_key == OPEN_REGISTRATION_KEY {
+                self.count_network(Action::ClientRegistration, request.peer)?;
+            }
             let client_id = valid.client.id.clone();
             // At the cap, the registration nearest its unused deadline is
             // forgotten to make room, once: a flood of registrations that

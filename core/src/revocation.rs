@@ -18,9 +18,7 @@ impl Server {
     /// Served by [`Server::handle`] with [`Endpoint::Revocation`](crate::Endpoint::Revocation).
     pub(crate) async fn revoke(&self, request: &HttpRequest<'_>) -> Result<(), OAuthError> {
         let params = request.form_params()?;
-        let client = self
-            .authenticate_client(request.authorization, &params)
-            .await?;
+        let client = self.authenticate_request(request, &params).await?;
         let token = params.require("token")?;
         let now = self.now();
         // The hint only orders the search (§2.1); our prefixes make it unnecessary.

@@ -859,6 +859,75 @@ async fn a_replaced_builtin_method_is_the_one_asked_rfc6749_2_3() {
 /// is kept, while a client the operator registered is not held back.
 #[tokio::test]
 async fn self_registered_clients_assertions_are_counted_together() {
+    let limiter = tessera::MemoryRateLimiter::default().with_limit(
+        tessera::Action::ClientAssertion,
+        tessera::Limit::new(2, Duration::minutes(1)),
+    );
+    let (server, store, key, signer, registered) = assertion_clients(limiter).await;
+    let token = |key, id| assertion_token(&server, key, id, None);
+    for _ in 0..2 {
+        assert_eq!(token(&key, &registered).await, (200, String::new()));
+    }
+    let kept = store.stats().replay_entries;
+    assert_eq!(kept, 2);
+    assert_eq!(
+        token(&key, &registered).await,
+        (503, "temporarily_unavailable".to_owned())
+    );
+    assert_eq!(store.stats().replay_entries, kept, "nothing more was kept");
+    // The operator's client is not counted.
+    for _ in 0..3 {
+        assert_eq!(token(&signer, "signer").await, (200, String::new()));
+    }
+}
+
+/// A self-registered client's assertions count against their network's
+/// share before the budget all such clients share (RFC 6819 §4.4.1.11):
+/// one host spends at most that, and the client's requests from another
+/// network still pass; the operator's client is not counted per network.
+#[tokio::test]
+async fn one_network_spends_only_its_share_of_the_assertion_budget() {
+    let limiter = tessera::MemoryRateLimiter::default()
+        .with_limit(
+            tessera::Action::ClientAssertion,
+            tessera::Limit::new(100, Duration::minutes(1)),
+        )
+        .with_network_limit(
+            tessera::Action::ClientAssertion,
+            tessera::Limit::new(2, Duration::minutes(1)),
+        );
+    let (server, store, key, signer, registered) = assertion_clients(limiter).await;
+    let from = |key, id, peer: &str| assertion_token(&server, key, id, peer.parse().ok());
+    for _ in 0..2 {
+        assert_eq!(
+            from(&key, &registered, "192.0.2.3").await,
+            (200, String::new())
+        );
+    }
+    assert_eq!(
+        from(&key, &registered, "192.0.2.3").await,
+        (503, "temporarily_unavailable".to_owned())
+    );
+    assert_eq!(store.stats().replay_entries, 2, "nothing more was kept");
+    assert_eq!(
+        from(&key, &registered, "192.0.2.4").await,
+        (200, String::new())
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            from(&signer, "signer", "192.0.2.3").await,
+            (200, String::new())
+        );
+    }
+}
+
+/// A server with the operator's `private_key_jwt` client `signer` and open
+/// registration, `limiter` counting; one client registered itself with
+/// its own key: the server, its store, that key, the operator's key and
+/// the registered client's id.
+async fn assertion_clients(
+    limiter: tessera::MemoryRateLimiter,
+) -> (Server, Arc<MemoryStore>, SigningKey, SigningKey, String) {
     let signer = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
     let operators = Client::with_private_key_jwt(
         id("signer"),
@@ -873,10 +942,7 @@ async fn self_registered_clients_assertions_are_counted_together() {
         .store(store.clone())
         .scope(ScopeToken::new("photos.read").unwrap(), "View your photos")
         .client_auth_method(PrivateKeyJwt::new())
-        .rate_limiter(tessera::MemoryRateLimiter::default().with_limit(
-            tessera::Action::ClientAssertion,
-            tessera::Limit::new(2, Duration::minutes(1)),
-        ))
+        .rate_limiter(limiter)
         .enable_dynamic_registration(
             tessera::RegistrationPolicy::open().with_grant_types(["client_credentials"]),
         )
@@ -892,38 +958,33 @@ async fn self_registered_clients_assertions_are_counted_together() {
     .await;
     assert_eq!(status, 201, "{info}");
     let registered = info["client_id"].as_str().unwrap().to_owned();
-    let token = |key: &SigningKey, id: &str| {
-        let now = OffsetDateTime::now_utc().unix_timestamp();
-        let assertion = key
-            .sign_jwt(
-                "JWT",
-                &json!({"iss": id, "sub": id, "aud": ISSUER, "exp": now + 60, "jti": rand_suffix()}),
-            )
-            .unwrap();
-        let form = format!(
-            "grant_type=client_credentials&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={assertion}"
-        );
-        let server = server.clone();
-        async move {
-            let r = server
-                .handle(Endpoint::Token, &HttpRequest::form_post(&form, None))
-                .await;
-            let v: Value = serde_json::from_slice(&r.body).unwrap();
-            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
-        }
-    };
-    for _ in 0..2 {
-        assert_eq!(token(&key, &registered).await, (200, String::new()));
-    }
-    let kept = store.stats().replay_entries;
-    assert_eq!(kept, 2);
-    assert_eq!(
-        token(&key, &registered).await,
-        (503, "temporarily_unavailable".to_owned())
+    (server, store, key, signer, registered)
+}
+
+/// A client_credentials request authenticated by an assertion of `id`
+/// signed with `key`, from `peer`: the status and the error.
+async fn assertion_token(
+    server: &Server,
+    key: &SigningKey,
+    id: &str,
+    peer: Option<std::net::IpAddr>,
+) -> (u16, String) {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let assertion = key
+        .sign_jwt(
+            "JWT",
+            &json!({"iss": id, "sub": id, "aud": ISSUER, "exp": now + 60, "jti": rand_suffix()}),
+        )
+        .unwrap();
+    let form = format!(
+        "grant_type=client_credentials&client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={assertion}"
     );
-    assert_eq!(store.stats().replay_entries, kept, "nothing more was kept");
-    // The operator's client is not counted.
-    for _ in 0..3 {
-        assert_eq!(token(&signer, "signer").await, (200, String::new()));
-    }
+    let r = server
+        .handle(
+            Endpoint::Token,
+            &HttpRequest::form_post(&form, None).with_peer(peer),
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&r.body).unwrap();
+    (r.status, v["error"].as_str().unwrap_or_default().to_owned())
 }

@@ -437,3 +437,49 @@ async fn invalid_requests_do_not_spend_the_clients_budget() {
     }
     authorize_device(&f, "tv").await;
 }
+
+/// A public client's device authorization requests (anybody can make them
+/// in its name) count against their network's share first: one host
+/// spends at most that of the client's budget (`503` with `Retry-After`
+/// beyond), while the client's users on other networks still start device
+/// flows (RFC 8628 §5.2, RFC 6819 §4.4.1.11).
+#[tokio::test]
+async fn one_network_spends_only_its_share_of_a_public_clients_budget() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let f = fixture_with(|b| {
+        b.rate_limiter(MemoryRateLimiter::default().with_network_limit(
+            Action::DeviceAuthorization,
+            Limit::new(2, Duration::minutes(1)),
+        ))
+    });
+    let from = |body: &'static str, peer: &'static str| {
+        let server = f.server.clone();
+        async move {
+            let r = server
+                .handle(
+                    Endpoint::DeviceAuthorization,
+                    &HttpRequest::form_post(body, None).with_peer(Some(peer.parse().unwrap())),
+                )
+                .await;
+            (r.status, r.header("retry-after").map(str::to_owned))
+        }
+    };
+    // An invalid request is not counted.
+    for _ in 0..3 {
+        assert_eq!(
+            from("client_id=tv&scope=nope", "2001:db8:5::1").await.0,
+            400
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(from("client_id=tv", "2001:db8:5::1").await.0, 200);
+    }
+    // The same /64: the same network.
+    assert_eq!(
+        from("client_id=tv", "2001:db8:5::2").await,
+        (503, Some("60".to_owned()))
+    );
+    assert_eq!(from("client_id=tv", "2001:db8:6::1").await.0, 200);
+    f.clock.advance(Duration::minutes(1));
+    assert_eq!(from("client_id=tv", "2001:db8:5::1").await.0, 200);
+}

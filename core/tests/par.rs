@@ -36,6 +36,11 @@ fn fixture_with(f: impl FnOnce(ServerBuilder) -> ServerBuilder, strict: bool) ->
             shop("shop"),
             shop("other"),
             shop("strict").with_require_pushed_authorization_requests(strict),
+            // A native app: anybody can push in its name.
+            Client::public(ClientId::new("app").unwrap(), "Photo app")
+                .with_redirect_uri(RedirectUri::new("https://app.example/cb").unwrap())
+                .with_grant_types(["authorization_code"])
+                .with_scope(Scope::parse("photos.read").unwrap()),
         ])))
         .clock(clock.clone());
     Fixture {
@@ -606,4 +611,68 @@ async fn invalid_pushed_requests_do_not_spend_the_clients_budget() {
         assert_eq!(status, 400, "{body}");
     }
     pushed_uri(&f, "shop").await;
+}
+
+/// A public client's pushed requests (anybody can push in its name) count
+/// against their network's share first: one host spends at most that of
+/// the client's budget and is told `429` with `Retry-After` (RFC 9126
+/// §2.3), while the app's users elsewhere still push (RFC 6819
+/// §4.4.1.11). A confidential client, who authenticates, is not counted
+/// per network; nor is an invalid request.
+#[tokio::test]
+async fn one_network_spends_only_its_share_of_a_public_clients_budget() {
+    use tessera::{Action, Limit, MemoryRateLimiter};
+    let f = fixture_with(
+        |b| {
+            b.rate_limiter(MemoryRateLimiter::default().with_network_limit(
+                Action::PushedAuthorization,
+                Limit::new(2, Duration::minutes(1)),
+            ))
+        },
+        true,
+    );
+    let push_from =
+        |client: &'static str, auth: Option<String>, extra: &'static str, peer: &'static str| {
+            let server = f.server.clone();
+            async move {
+                let body = request(client, extra);
+                let r = server
+                    .handle(
+                        Endpoint::PushedAuthorization,
+                        &HttpRequest::form_post(&body, auth.as_deref())
+                            .with_peer(Some(peer.parse().unwrap())),
+                    )
+                    .await;
+                let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                (
+                    r.status,
+                    v["error"].as_str().unwrap_or_default().to_owned(),
+                    r.header("retry-after").map(str::to_owned),
+                )
+            }
+        };
+    // Invalid: refused, and not counted.
+    for _ in 0..3 {
+        let (status, error, _) = push_from("app", None, "&scope=nope", "192.0.2.9").await;
+        assert_eq!((status, error.as_str()), (400, "invalid_scope"));
+    }
+    for _ in 0..2 {
+        assert_eq!(push_from("app", None, "", "192.0.2.9").await.0, 201);
+    }
+    let (status, error, retry) = push_from("app", None, "", "192.0.2.9").await;
+    assert_eq!(
+        (status, error.as_str(), retry.as_deref()),
+        (429, "temporarily_unavailable", Some("60"))
+    );
+    // The app's users on another network push.
+    assert_eq!(push_from("app", None, "", "192.0.2.10").await.0, 201);
+    // A confidential client on the spent network is not counted by it.
+    for _ in 0..3 {
+        assert_eq!(
+            push_from("shop", Some(basic("shop")), "", "192.0.2.9")
+                .await
+                .0,
+            201
+        );
+    }
 }

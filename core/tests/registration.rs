@@ -1125,3 +1125,124 @@ async fn at_the_cap_the_oldest_unused_registration_makes_room() {
         (503, Some("temporarily_unavailable"))
     );
 }
+
+/// A registration from `peer` (the address the adapter saw).
+async fn register_from(f: &Fixture, body: &str, peer: &str) -> (u16, Option<String>) {
+    let r = f
+        .server
+        .handle(
+            Endpoint::Registration,
+            &json_post(body, None).with_peer(Some(peer.parse().unwrap())),
+        )
+        .await;
+    (r.status, r.header("retry-after").map(str::to_owned))
+}
+
+/// RFC 6819 §4.4.1.11: open registration is one budget for everybody (120
+/// a minute), so one host could spend it all and shut registration for
+/// everyone else. Each network (an IPv4 address, an IPv6 /64) may spend a
+/// tenth: past it, `503` with `Retry-After` for that network only, while
+/// other networks, and requests whose adapter named no address, still
+/// register. An invalid request costs the network nothing.
+#[tokio::test]
+async fn one_network_spends_a_tenth_of_open_registration_rfc6819_4_4_1_11() {
+    let f = fixture();
+    let bad = r#"{"redirect_uris":["javascript:alert(1)"]}"#;
+    for _ in 0..20 {
+        assert_eq!(register_from(&f, bad, "203.0.113.7").await.0, 400);
+    }
+    for _ in 0..12 {
+        assert_eq!(register_from(&f, PUBLIC, "203.0.113.7").await.0, 201);
+    }
+    let (status, retry_after) = register_from(&f, PUBLIC, "203.0.113.7").await;
+    assert_eq!((status, retry_after.as_deref()), (503, Some("60")));
+    // The same host through a dual-stack socket is the same network.
+    assert_eq!(register_from(&f, PUBLIC, "::ffff:203.0.113.7").await.0, 503);
+    // Others register.
+    assert_eq!(register_from(&f, PUBLIC, "203.0.113.8").await.0, 201);
+    assert_eq!(register(&f, PUBLIC).await.0, 201);
+    // An IPv6 host's /64 is one network, whatever address in it.
+    for i in 0..12 {
+        let peer = format!("2001:db8:7:7::{i:x}");
+        assert_eq!(register_from(&f, PUBLIC, &peer).await.0, 201);
+    }
+    assert_eq!(
+        register_from(&f, PUBLIC, "2001:db8:7:7:ffff::1").await.0,
+        503
+    );
+    assert_eq!(register_from(&f, PUBLIC, "2001:db8:7:8::1").await.0, 201);
+    // The window passes.
+    f.clock.advance(Duration::minutes(1));
+    assert_eq!(register_from(&f, PUBLIC, "203.0.113.7").await.0, 201);
+}
+
+/// The share is taken atomically: 64 registrations racing from one
+/// network, exactly a tenth of the budget gets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_registrations_from_one_network_get_exactly_its_share() {
+    let f = Arc::new(fixture());
+    let tasks: Vec<_> = (0..64)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move { register_from(&f, PUBLIC, "198.51.100.20").await.0 })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            201 => created += 1,
+            status => assert_eq!(status, 503),
+        }
+    }
+    assert_eq!(created, 12);
+}
+
+/// A public client's DPoP proofs (anybody can present them) count against
+/// their network's share before the budget all such clients share: one
+/// host spends at most its share of the replay cache's budget, and proofs
+/// from other hosts are still taken.
+#[tokio::test]
+async fn a_public_clients_proofs_from_one_network_spend_only_its_share() {
+    let f = fixture_with(|b| {
+        b.rate_limiter(
+            MemoryRateLimiter::default()
+                .with_limit(Action::DpopProof, Limit::new(100, Duration::minutes(1)))
+                .with_network_limit(Action::DpopProof, Limit::new(3, Duration::minutes(1))),
+        )
+    });
+    f.store.insert_client(
+        Client::public(ClientId::new("photo-cli").unwrap(), "PhotoBook CLI")
+            .with_grant_types(["refresh_token"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+    );
+    let key = dpop_client::DpopKey::es256();
+    let bogus = |peer: &'static str| {
+        let server = f.server.clone();
+        let proof = key.proof("POST", "https://as.example/token", None);
+        async move {
+            let r = server
+                .handle(
+                    Endpoint::Token,
+                    &HttpRequest::form_post(
+                        "grant_type=refresh_token&refresh_token=tsr_bogus&client_id=photo-cli",
+                        None,
+                    )
+                    .with_dpop(Some(&proof))
+                    .with_peer(Some(peer.parse().unwrap())),
+                )
+                .await;
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(bogus("192.0.2.1").await, (400, "invalid_grant".to_owned()));
+    }
+    assert_eq!(
+        bogus("192.0.2.1").await,
+        (503, "temporarily_unavailable".to_owned())
+    );
+    assert_eq!(f.store.stats().replay_entries, 3);
+    assert_eq!(bogus("192.0.2.2").await, (400, "invalid_grant".to_owned()));
+    assert_eq!(f.store.stats().replay_entries, 4);
+}

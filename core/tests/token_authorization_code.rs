@@ -73,7 +73,9 @@ async fn code_bound_to_client_redirect_and_verifier() {
     )
     .await;
     assert_eq!((status, err(&v)), (400, "invalid_grant"));
-    // redirect_uri sent in the authorization request must be repeated.
+    // redirect_uri sent in the authorization request must be repeated: a
+    // required parameter missing is `invalid_request` (RFC 6749 §4.1.3,
+    // §5.2).
     let loc = authorize(
         &f,
         "shop",
@@ -88,7 +90,7 @@ async fn code_bound_to_client_redirect_and_verifier() {
         Some(&auth),
     )
     .await;
-    assert_eq!((status, err(&v)), (400, "invalid_grant"));
+    assert_eq!((status, err(&v)), (400, "invalid_request"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -216,6 +216,28 @@ pub async fn wrong_redirect_uri_is_invalid_grant(t: &Target) -> CheckResult {
     Ok(())
 }
 
+/// No `redirect_uri` at redemption when the authorization request carried
+/// one: §4.1.3 makes it "REQUIRED" then, and a required parameter missing
+/// is `invalid_request` (§5.2), not a grant that does not match.
+pub async fn missing_redirect_uri_is_invalid_request(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let grant = flow::authorize(&ctx.fresh_browser()?, &PRINTSHOP, &ALICE, None).await?;
+    let ex = ctx
+        .http
+        .post_form(
+            &ctx.meta.token_endpoint,
+            PRINTSHOP.basic(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &grant.code),
+                ("code_verifier", &grant.pkce.verifier),
+            ],
+        )
+        .await?;
+    ex.expect_oauth_error(400, "invalid_request")?;
+    Ok(())
+}
+
 /// photo-cli authorized from one loopback port and redeeming with another:
 /// `invalid_grant` (§4.1.3: identical `redirect_uri`; port freedom applies
 /// to the authorization request only).

@@ -37,7 +37,14 @@ pub fn check_code(
     // §4.1.3: redirect_uri must be identical to the one in the authorization request.
     match (&record.redirect_uri, params.get("redirect_uri")) {
         (Some(expected), Some(got)) if expected == got => {}
-        (Some(_), _) => return Err(redirect_mismatch()),
+        // §5.2: a required parameter missing is `invalid_request`.
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_request(
+                "redirect_uri is required: the authorization request carried one (RFC 6749 Section 4.1.3)",
+            )
+            .with_reason(Reason::RedirectUriMissing));
+        }
+        (Some(_), Some(_)) => return Err(redirect_mismatch()),
         (None, Some(got)) if !client.accepts_redirect_uri(got) => {
             return Err(redirect_mismatch());
         }
@@ -227,10 +234,11 @@ mod tests {
             check(&r, &client("d"), &with_uri, NOW),
             Some(ErrorCode::InvalidGrant)
         );
-        // redirect_uri omitted or different although sent in the authorization request.
+        // redirect_uri omitted although sent in the authorization request:
+        // a required parameter missing (§5.2); different: the grant's.
         assert_eq!(
             check(&r, &client("c"), &v, NOW),
-            Some(ErrorCode::InvalidGrant)
+            Some(ErrorCode::InvalidRequest)
         );
         assert_eq!(
             check(
@@ -280,8 +288,9 @@ mod tests {
 
     #[test]
     fn each_invalid_grant_cause_keeps_its_reason() {
-        // All of these answer the same `invalid_grant` on the wire (RFC 6749
-        // §5.2); the reason tells them apart in logs and tests.
+        // All of these but the missing `redirect_uri` (`invalid_request`)
+        // answer the same `invalid_grant` on the wire (RFC 6749 §5.2); the
+        // reason tells them apart in logs and tests.
         let v = format!("code_verifier={VERIFIER}");
         let r = record(Some("https://c.example/cb"), true);
         let uri = "redirect_uri=https%3A%2F%2Fc.example%2Fcb";
@@ -297,6 +306,15 @@ mod tests {
             ),
             (
                 reason(&r, &client("c"), &v, NOW),
+                Reason::RedirectUriMissing,
+            ),
+            (
+                reason(
+                    &r,
+                    &client("c"),
+                    &format!("redirect_uri=https%3A%2F%2Fc.example%2Fcb2&{v}"),
+                    NOW,
+                ),
                 Reason::RedirectUriMismatch,
             ),
             (reason(&r, &client("c"), uri, NOW), Reason::VerifierMissing),

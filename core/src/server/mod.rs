@@ -15,11 +15,12 @@ mod builder;
 mod token;
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use crate::abuse::{Action, Limited, RateLimiter};
+use crate::abuse::{Action, Limited, RateLimiter, SourceNetwork};
 use crate::authorize::Prompt;
 use crate::client::Client;
 use crate::client_auth::{
@@ -167,6 +168,29 @@ impl Server {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<Arc<Client>, OAuthError> {
+        self.authenticate_client_from(authorization, params, None)
+            .await
+    }
+
+    /// [`authenticate_client`](Self::authenticate_client) for a request of
+    /// the endpoints: its `Authorization` header, its parameters, and where
+    /// it came from (one network's share of the assertions of
+    /// self-registered clients, [`Action::ClientAssertion`]).
+    pub(crate) async fn authenticate_request(
+        &self,
+        request: &crate::http::HttpRequest<'_>,
+        params: &Params,
+    ) -> Result<Arc<Client>, OAuthError> {
+        self.authenticate_client_from(request.authorization, params, request.peer)
+            .await
+    }
+
+    async fn authenticate_client_from(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+        peer: Option<IpAddr>,
+    ) -> Result<Arc<Client>, OAuthError> {
         let request = ClientAuthRequest::new(authorization, params);
         let mut buffer = [0u8; client_auth::BASIC_BUFFER];
         let mut heap = Vec::new();
@@ -220,7 +244,7 @@ impl Server {
             }
             Selected::Public => client_auth::public_client(&client),
             Selected::Other(method) => {
-                let ctx = ClientAuthContext::new(self, *now.insert(self.now()));
+                let ctx = ClientAuthContext::new(self, *now.insert(self.now()), peer);
                 method.verify(&ctx, &request, &client).await
             }
         };
@@ -291,10 +315,14 @@ impl Server {
     /// never forgotten: RFC 9449 §11.1, RFC 7523 §3), and anybody can
     /// become such a client, so their values together must stay well below
     /// its size.
+    ///
+    /// With `peer`, the request's network is counted first, against its
+    /// share ([`count_network`](Self::count_network)).
     pub(crate) async fn count_unvetted_one_time_value(
         &self,
         client: &Client,
         action: Action,
+        peer: Option<IpAddr>,
     ) -> Result<(), OAuthError> {
         // A public client's id is all it takes to present a proof as it
         // (the grant may fail after the proof was kept), so its proofs
@@ -303,7 +331,36 @@ impl Server {
         if !client.is_dynamically_registered() && !public_proof {
             return Ok(());
         }
+        self.count_network(action, peer)?;
         self.count_unvetted(&client.id, action).await
+    }
+
+    /// Counts a request at `action` against its network's share of a
+    /// budget anybody can spend ([`RateLimiter::acquire_from`]), when the
+    /// adapter said where it came from: one host cannot spend the budget
+    /// that other hosts' requests need (RFC 6819 §4.4.1.11).
+    /// `temporarily_unavailable` (503) with `Retry-After` beyond.
+    pub(crate) fn count_network(
+        &self,
+        action: Action,
+        peer: Option<IpAddr>,
+    ) -> Result<(), OAuthError> {
+        let Some(ip) = peer else {
+            return Ok(());
+        };
+        let network = SourceNetwork::of(ip);
+        self.inner
+            .limiter
+            .acquire_from(action, network, self.now())
+            .map_err(|limited| {
+                tracing::info!(network = %network, action = action.name(), retry_at = %limited.retry_at, "request refused: too many from one network");
+                OAuthError::new(
+                    crate::error::ErrorCode::TemporarilyUnavailable,
+                    "too many requests from this network; try again later",
+                )
+                .with_reason(Reason::RateLimited)
+                .with_retry_after(limited.retry_after_secs(self.now()))
+            })
     }
 
     /// [`count_unvetted_one_time_value`](Self::count_unvetted_one_time_value)

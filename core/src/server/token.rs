@@ -22,9 +22,7 @@ impl Server {
     ) -> Result<TokenResponse, OAuthError> {
         let params = request.form_params()?;
         let grant_type = params.require("grant_type")?;
-        let client = self
-            .authenticate_client(request.authorization, &params)
-            .await?;
+        let client = self.authenticate_request(request, &params).await?;
         let proof = self.token_endpoint_dpop_proof(&client, request).await?;
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
         let result = self.exchange(&client, grant_type, &params, jkt).await;
@@ -86,7 +84,7 @@ impl Server {
             .map_err(|e| e.to_oauth_error())?;
         // Counted once verified and before it is kept: a malformed header
         // costs the other self-registered clients nothing.
-        self.count_unvetted_one_time_value(client, Action::DpopProof)
+        self.count_unvetted_one_time_value(client, Action::DpopProof, request.peer)
             .await?;
         crate::dpop::remember_proof(self.inner.store.as_ref(), &proof, &context, policy)
             .await

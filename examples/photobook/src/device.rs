@@ -132,14 +132,7 @@ fn as_typed(typed: &str) -> &str {
 fn limit_key(browser: &str, user: Option<&str>, peer: Option<IpAddr>) -> String {
     match (user, peer) {
         (Some(user), _) => format!("user:{user}"),
-        (None, Some(IpAddr::V4(ip))) => format!("ip:{ip}"),
-        (None, Some(IpAddr::V6(ip))) => match ip.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = ip.segments();
-                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
+        (None, Some(ip)) => format!("ip:{}", tessera::SourceNetwork::of(ip)),
         (None, None) => {
             let digest = Sha256::digest(browser.as_bytes());
             let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
