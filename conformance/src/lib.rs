@@ -294,6 +294,7 @@ macro_rules! __with_checks {
                 public_client_registers_and_runs_the_code_flow,
                 confidential_client_registers_and_authenticates,
                 bad_metadata_is_refused_with_its_error,
+                a_self_registered_clients_errors_are_pages_not_redirects,
             }
             rfc8628 {
                 device_authorization_response,

@@ -351,7 +351,21 @@ pub(crate) fn validate(
             "unknown client_id",
         )));
     };
-    let reject = |e: OAuthError| Rejection::Redirect(Box::new(target.target(&config.issuer)), e);
+    // RFC 9700 §4.11.2: a client that registered itself (RFC 7591, or a
+    // client ID metadata document) chose its redirect URIs and nobody
+    // vetted them, so an erroneous request in its name would make this
+    // server redirect anybody's browser to a site of the requester's
+    // choosing: the server "SHOULD only automatically redirect the user
+    // agent if it trusts the redirection URI". Its errors are error pages;
+    // the operator's clients' errors go back to them (RFC 6749 §4.1.2.1).
+    let trusted = !client.is_dynamically_registered();
+    let reject = |e: OAuthError| {
+        if trusted {
+            Rejection::Redirect(Box::new(target.target(&config.issuer)), e)
+        } else {
+            Rejection::ErrorPage(e)
+        }
+    };
     if let Some(d) = flaws.repeated.first() {
         return Err(reject(params::repeated(d)));
     }

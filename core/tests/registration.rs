@@ -1246,3 +1246,57 @@ async fn a_public_clients_proofs_from_one_network_spend_only_its_share() {
     assert_eq!(bogus("192.0.2.2").await, (400, "invalid_grant".to_owned()));
     assert_eq!(f.store.stats().replay_entries, 4);
 }
+
+/// RFC 9700 §4.11.2: anybody can register a client with a redirect URI of
+/// their choosing, so an erroneous authorization request in its name (a
+/// bad scope, no PKCE, a repeated parameter) must not make this server
+/// redirect a browser there at once: the server "SHOULD only automatically
+/// redirect the user agent if it trusts the redirection URI". A
+/// self-registered client's errors are error pages, signed in or not; the
+/// operator's client still hears its errors at its redirect URI (RFC 6749
+/// §4.1.2.1), and the self-registered client's valid requests go on.
+#[tokio::test]
+async fn a_self_registered_clients_errors_are_pages_not_redirects_rfc9700_4_11_2() {
+    let f = fixture();
+    f.store.insert_client(
+        Client::public(ClientId::new("operators-app").unwrap(), "Operator's app")
+            .with_redirect_uri(tessera::RedirectUri::new("http://127.0.0.1:4567/callback").unwrap())
+            .with_grant_types(["authorization_code"])
+            .with_scope(Scope::parse("photos.read").unwrap()),
+    );
+    let (status, body) = register(&f, PUBLIC).await;
+    assert_eq!(status, 201, "{body}");
+    let registered = body["client_id"].as_str().unwrap().to_owned();
+    let challenge = CodeChallenge::s256(VERIFIER);
+    let good = format!(
+        "response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&state=s1&code_challenge={challenge}&code_challenge_method=S256"
+    );
+    let alice = Subject::new("alice");
+    for bad in [
+        format!("{good}&scope=not-a-scope"),
+        "response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&state=s1"
+            .to_owned(),
+        format!("{good}&response_type=code"),
+        format!("{good}&response_mode=fragment"),
+    ] {
+        for owner in [None, Some(&alice)] {
+            let query = format!("client_id={registered}&{bad}");
+            let outcome = f.server.authorize(&query, owner).await;
+            assert!(
+                matches!(&outcome, AuthorizeOutcome::ErrorPage(_)),
+                "{bad}: {outcome:?}"
+            );
+            let query = format!("client_id=operators-app&{bad}");
+            let outcome = f.server.authorize(&query, owner).await;
+            let AuthorizeOutcome::Redirect(r) = outcome else {
+                panic!("{bad}: {outcome:?}")
+            };
+            assert!(r.location().contains("error="), "{}", r.location());
+        }
+    }
+    let query = format!("client_id={registered}&{good}");
+    assert!(matches!(
+        f.server.authorize(&query, None).await,
+        AuthorizeOutcome::Login(_)
+    ));
+}

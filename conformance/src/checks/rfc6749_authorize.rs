@@ -48,10 +48,10 @@ fn with(
 }
 
 /// An HTML error page: 400, `text/html`, no `Location`.
-fn expect_error_page(ex: &Exchange) -> CheckResult {
+pub(crate) fn expect_error_page(ex: &Exchange) -> CheckResult {
     ex.ensure(
         ex.location().is_none(),
-        "the client or redirect URI is not verified: an error page, never a redirect (RFC 6749 §4.1.2.1)",
+        "the client or redirect URI is not verified or not trusted: an error page, never a redirect (RFC 6749 §4.1.2.1, RFC 9700 §4.11.2)",
     )?;
     ex.expect_status(400)?.expect_media_type("text/html")?;
     Ok(())

@@ -174,6 +174,57 @@ pub async fn public_client_registers_and_runs_the_code_flow(t: &Target) -> Check
     Ok(())
 }
 
+/// RFC 9700 §4.11.2: anybody can register a redirect URI, so an erroneous
+/// authorization request in a self-registered client's name (an unknown
+/// scope, no PKCE) is answered with an error page, never an automatic
+/// redirect to that URI, while printshop, the operator's client, still
+/// hears the same error at its redirect URI (RFC 6749 §4.1.2.1).
+pub async fn a_self_registered_clients_errors_are_pages_not_redirects(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let redirect = redirect_uri()?;
+    let info = register(
+        &ctx,
+        serde_json::json!({
+            "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none",
+            "scope": "photos.read",
+        }),
+    )
+    .await?;
+    let id = info["client_id"].as_str().unwrap_or_default().to_owned();
+    let pkce = flow::Pkce::new();
+    let printshop = crate::demo::PRINTSHOP;
+    let clients = [
+        (id.as_str(), redirect.as_str()),
+        (printshop.id, printshop.redirect_uri.unwrap_or_default()),
+    ];
+    for (client, redirect) in clients {
+        let bad_scope = [
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", redirect),
+            ("scope", "no-such-scope"),
+            ("state", "s1"),
+            ("code_challenge", pkce.challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        let no_pkce = &bad_scope[..3];
+        for params in [&bad_scope[..], no_pkce] {
+            let ex = ctx.http.get(&flow::authorize_url(&ctx, params)).await?;
+            if client == id {
+                super::rfc6749_authorize::expect_error_page(&ex)?;
+            } else {
+                let location = ex.location().unwrap_or_default();
+                ex.ensure(
+                    location.starts_with(redirect) && location.contains("error="),
+                    format!("printshop's error goes to its redirect URI, got {location:?}"),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A confidential client (`client_secret_basic`) gets a secret with
 /// `client_secret_expires_at` 0 (§3.2.1), and authenticates with it at the
 /// token endpoint; a wrong secret is `401 invalid_client`.

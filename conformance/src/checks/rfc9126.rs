@@ -139,9 +139,9 @@ pub async fn push_with_unregistered_redirect_uri_is_400(t: &Target) -> CheckResu
 
 /// §6: a client that registers (RFC 7591) with
 /// `require_pushed_authorization_requests: true` gets it echoed; a plain
-/// authorization request in its name is then refused at its redirect URI
-/// (`invalid_request`, with `state` and `iss`), and a pushed one runs the
-/// code flow to tokens.
+/// authorization request in its name is then refused with an error page
+/// (its redirect URI is the registrant's choice: RFC 9700 §4.11.2), and a
+/// pushed one runs the code flow to tokens.
 pub async fn a_client_registered_for_par_must_push(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
     let redirect = flow::loopback_redirect_uri()?;
@@ -168,15 +168,10 @@ pub async fn a_client_registered_for_par_must_push(t: &Target) -> CheckResult {
         ("code_challenge", pkce.challenge.as_str()),
         ("code_challenge_method", "S256"),
     ];
-    let plain = flow::browse(
-        &ctx.fresh_browser()?,
-        &flow::authorize_url(&ctx, &params),
-        &redirect,
-        &ALICE,
-        Decision::Allow,
-    )
-    .await?;
-    plain.expect_error(&ctx, "invalid_request", Some(&state))?;
+    // Refused; and since nobody vetted a self-registered client's redirect
+    // URI, with an error page, not a redirect there (RFC 9700 §4.11.2).
+    let plain = ctx.http.get(&flow::authorize_url(&ctx, &params)).await?;
+    super::rfc6749_authorize::expect_error_page(&plain)?;
     // `Auth::ClientId` sends `client_id`.
     let pushed: Vec<(&str, &str)> = params
         .iter()

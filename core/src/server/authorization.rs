@@ -94,11 +94,14 @@ impl Server {
         if self.inner.config.require_pushed_authorization_requests
             || valid.client.require_pushed_authorization_requests
         {
+            let refused = OAuthError::invalid_request("pushed authorization requests are required");
+            // RFC 9700 §4.11.2: never an automatic redirect to a URI
+            // nobody vetted (see `authorize::validate`).
+            if valid.client.is_dynamically_registered() {
+                return Err(Rejection::ErrorPage(refused));
+            }
             let target = valid.pending.target(&self.inner.config.issuer);
-            return Err(Rejection::Redirect(
-                Box::new(target),
-                OAuthError::invalid_request("pushed authorization requests are required"),
-            ));
+            return Err(Rejection::Redirect(Box::new(target), refused));
         }
         tracing::info!(
             client = valid.client.id.as_str(),
