@@ -336,6 +336,26 @@ fn verify_redirect_target(
     })
 }
 
+/// The authorization request's parameters this server reads (RFC 6749
+/// §4.1.1, RFC 7636 §4.3, RFC 8707 §2, RFC 9101's `request`, RFC 9126 §4,
+/// RFC 9449 §10, `response_mode`): only these are refused when repeated or
+/// malformed. Any other is ignored, as RFC 6749 §3.1 requires ("MUST
+/// ignore unrecognized request parameters").
+const RECOGNIZED: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "request",
+    "request_uri",
+    "response_mode",
+    "dpop_jkt",
+];
+
 /// Validates an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
 pub(crate) fn validate(
     params: &Params,
@@ -366,12 +386,15 @@ pub(crate) fn validate(
             Rejection::ErrorPage(e)
         }
     };
-    if let Some(d) = flaws.repeated.first() {
+    // §3.1: a parameter this server reads must not come twice; any other
+    // "MUST" be ignored, repeated or not.
+    let read = |name: &str| RECOGNIZED.contains(&name);
+    if let Some(d) = flaws.repeated.iter().find(|n| read(n)) {
         return Err(reject(params::repeated(d)));
     }
     // Too long or not UTF-8: refused at the verified redirect URI, the
     // value itself (a `state`, say) left out of the answer.
-    if let Some((name, flaw)) = flaws.malformed.first() {
+    if let Some((name, flaw)) = flaws.malformed.iter().find(|(n, _)| read(n)) {
         return Err(reject(flaw.error(name)));
     }
     match params.get("response_type") {

@@ -112,3 +112,35 @@ async fn the_consent_prompt_describes_each_scope_token_in_words() {
         ]
     );
 }
+
+/// RFC 6749 §3.1: the server "MUST ignore unrecognized request
+/// parameters", repeated or too long ones too, while a parameter it reads
+/// sent twice is `invalid_request` at the redirect URI.
+#[tokio::test]
+async fn unrecognized_parameters_are_ignored_even_repeated_rfc6749_3_1() {
+    let f = fixture();
+    let long = "x".repeat(3 * 1024);
+    let loc = authorize(
+        &f,
+        "shop",
+        &format!("&foo=bar&foo=baz&utm_source=a&utm_source=b&junk={long}"),
+        Decision::Allow,
+    )
+    .await;
+    assert!(query_param(&loc, "code").is_some(), "{loc}");
+    for twice in [
+        "&state=other",
+        "&response_type=code",
+        "&code_challenge_method=S256",
+    ] {
+        let outcome = f.server.authorize(&auth_query("shop", twice), None).await;
+        let AuthorizeOutcome::Redirect(r) = outcome else {
+            panic!("{twice}: {outcome:?}")
+        };
+        assert_eq!(
+            query_param(r.location(), "error").as_deref(),
+            Some("invalid_request"),
+            "{twice}"
+        );
+    }
+}
