@@ -115,13 +115,11 @@ impl OAuthRequest {
             authorization: header_text(req, "Authorization"),
             dpop: header_text(req, "DPoP"),
             origin: header_text(req, "Origin"),
-            // Rocket's client address: its `ip_header` (`X-Real-IP` unless
-            // configured otherwise) when present, so a proxy that sets it
-            // names the client, else the connection's peer. A client that
-            // forges the header only picks which network's share it spends
-            // (its own or another's: `tessera::SourceNetwork`); the budget
-            // itself bounds it as before.
-            peer: req.client_ip(),
+            // The connection's peer, never a header (Rocket's `client_ip`
+            // trusts `X-Real-IP` by default, which any client can forge to
+            // get a fresh share each time, or to spend another's):
+            // `tessera::SourceNetwork`.
+            peer: req.remote().map(|addr| addr.ip()),
             body: Vec::new(),
         }
     }

@@ -119,9 +119,11 @@ impl Action {
 }
 
 /// The network a request came from, as one host's share of a budget is
-/// counted: an IPv4 address, or the /64 of an IPv6 one (what one
-/// subscriber is usually given, RFC 6177 §3: counting single IPv6
-/// addresses would give one host 2^64 shares). An IPv4-mapped IPv6
+/// counted: an IPv4 address, or the /64 of an IPv6 one (the smallest block
+/// a subscriber is given: counting single IPv6 addresses would give one
+/// host 2^64 shares). RFC 6177 §3 advises giving end sites more, a /56 or
+/// a /48, so such a subscriber holds 256 or 65,536 networks: the budget
+/// itself still bounds them together, as it bounds many hosts. An IPv4-mapped IPv6
 /// address (`::ffff:a.b.c.d`, a dual-stack socket's view of an IPv4 peer)
 /// counts as its IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

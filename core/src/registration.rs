@@ -793,8 +793,8 @@ fn new_client_id(random: &dyn crate::token::Random) -> Option<ClientId> {
 }
 
 /// The key the rate limiter counts registrations under: one for everybody
-/// when registration is open (the core does not see addresses; a deployment
-/// that wants per-address limits checks them in front), one per initial
+/// when registration is open (each network's share of it is counted too,
+/// when the adapter names the peer: [`HttpRequest::peer`]), one per initial
 /// access token otherwise.
 const OPEN_REGISTRATION_KEY: &str = "open";
 
@@ -838,6 +838,8 @@ impl Server {
         let served = |g: &str| self.grant_types().any(|served| served == g);
         // A collision of 128 random bits does not happen; a second draw
         // covers a broken random source without looping on it.
+        // Counted once, even when a colliding id makes the loop go round.
+        let mut network_counted = false;
         for _ in 0..2 {
             let id = new_client_id(self.random()).ok_or_else(OAuthError::server_error)?;
             let valid = validate(
@@ -862,8 +864,9 @@ impl Server {
             // Open registration: anybody's request, so one network's share
             // first (only a valid one counts), and one host cannot spend
             // the registrations other hosts' apps need (RFC 6819 §4.4.1.11).
-            if limit_key == OPEN_REGISTRATION_KEY {
+            if limit_key == OPEN_REGISTRATION_KEY && !network_counted {
                 self.count_network(Action::ClientRegistration, request.peer)?;
+                network_counted = true;
             }
             let client_id = valid.client.id.clone();
             // At the cap, the registration nearest its unused deadline is

@@ -1300,3 +1300,35 @@ async fn a_self_registered_clients_errors_are_pages_not_redirects_rfc9700_4_11_2
         AuthorizeOutcome::Login(_)
     ));
 }
+
+/// The per-owner consent-prompt limit, which anybody can drive a signed-in
+/// owner's browser into with links, refuses a self-registered client's
+/// request with an error page too, not at its redirect URI (RFC 9700
+/// §4.11.2).
+#[tokio::test]
+async fn a_self_registered_clients_prompt_over_the_limit_is_a_page() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(RegistrationPolicy::open())
+            .rate_limiter(
+                MemoryRateLimiter::default()
+                    .with_limit(Action::ConsentPrompt, Limit::new(1, Duration::minutes(1))),
+            )
+    });
+    let (status, body) = register(&f, PUBLIC).await;
+    assert_eq!(status, 201, "{body}");
+    let query = format!(
+        "response_type=code&client_id={}&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&state=s1&code_challenge={}&code_challenge_method=S256",
+        body["client_id"].as_str().unwrap(),
+        CodeChallenge::s256(VERIFIER)
+    );
+    let alice = Subject::new("alice");
+    assert!(matches!(
+        f.server.authorize(&query, Some(&alice)).await,
+        AuthorizeOutcome::Consent(_)
+    ));
+    let outcome = f.server.authorize(&query, Some(&alice)).await;
+    let AuthorizeOutcome::ErrorPage(e) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(e.code.as_str(), "temporarily_unavailable");
+}

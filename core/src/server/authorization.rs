@@ -353,15 +353,19 @@ impl Server {
         // concern for state an attacker makes the server hold).
         if let Err(limited) = self.acquire_attempt(Action::ConsentPrompt, owner.as_str()) {
             tracing::info!(client = client.id.as_str(), retry_at = %limited.retry_at, "consent prompt refused: too many pending requests for one account");
+            let refused = OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many authorization requests from this account; try again later",
+            )
+            .with_reason(Reason::RateLimited);
+            // Anybody can send a signed-in owner's browser here in a
+            // self-registered client's name: no automatic redirect to its
+            // URI (RFC 9700 §4.11.2, see `authorize::validate`).
+            if client.is_dynamically_registered() {
+                return Err(Rejection::ErrorPage(refused));
+            }
             let target = pending.target(&self.inner.config.issuer);
-            return Err(Rejection::Redirect(
-                Box::new(target),
-                OAuthError::new(
-                    ErrorCode::TemporarilyUnavailable,
-                    "too many authorization requests from this account; try again later",
-                )
-                .with_reason(Reason::RateLimited),
-            ));
+            return Err(Rejection::Redirect(Box::new(target), refused));
         }
         let handle = Secret::mint(TokenKind::Pending, grant, self.random().bytes32());
         let key = handle.key();

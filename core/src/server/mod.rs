@@ -331,8 +331,7 @@ impl Server {
         if !client.is_dynamically_registered() && !public_proof {
             return Ok(());
         }
-        self.count_network(action, peer)?;
-        self.count_unvetted(&client.id, action).await
+        self.count_unvetted(&client.id, action, peer).await
     }
 
     /// Counts a request at `action` against its network's share of a
@@ -380,15 +379,19 @@ impl Server {
                 .await?
                 .is_some_and(|c| c.is_dynamically_registered() || c.is_public());
         if unvetted {
-            self.count_unvetted(id, Action::DpopProof).await?;
+            self.count_unvetted(id, Action::DpopProof, None).await?;
         }
         Ok(())
     }
 
+    /// Checks the budget all unvetted clients share, then counts the
+    /// network's share (`peer`), then the budget: a value the budget
+    /// refuses spends no network's share.
     async fn count_unvetted(
         &self,
         id: &crate::client::ClientId,
         action: Action,
+        peer: Option<IpAddr>,
     ) -> Result<(), OAuthError> {
         if let Err(limited) = self.check_limit(action, UNVETTED_CLIENTS).await {
             tracing::info!(client = id.as_str(), action = action.name(), retry_at = %limited.retry_at, "one-time value refused: too many from self-registered or public clients");
@@ -399,6 +402,7 @@ impl Server {
             .with_reason(Reason::RateLimited)
             .with_retry_after(limited.retry_after_secs(self.now())));
         }
+        self.count_network(action, peer)?;
         self.record_attempt(action, UNVETTED_CLIENTS).await;
         Ok(())
     }
