@@ -270,6 +270,7 @@ macro_rules! __with_checks {
                 client_credentials_beyond_registered_scope_is_invalid_scope,
                 refresh_with_broader_scope_is_invalid_scope,
                 refresh_token_of_another_client_is_invalid_grant,
+                public_client_refreshes_without_client_id,
                 rotated_refresh_token_reuse_revokes_family,
                 body_over_64_kib_is_413_and_server_keeps_serving,
             }

@@ -192,3 +192,93 @@ async fn a_refresh_keeps_the_actor_of_a_delegated_grant() {
     assert_eq!(status, 200, "{third}");
     assert_eq!(actor(&third).await.as_deref(), Some("photo-api"));
 }
+
+/// RFC 6749 §6: a refresh request carries `grant_type`, `refresh_token`
+/// and `scope`; only a confidential client must authenticate. A public
+/// client's refresh without `client_id` is served for the token's client
+/// (and rotates, and its reuse is caught as ever); a confidential client's
+/// token without credentials, and a token that is not current, stay `401
+/// invalid_client`.
+#[tokio::test]
+async fn a_public_client_refreshes_without_client_id_rfc6749_6() {
+    let f = fixture();
+    let redirect = "http%3A%2F%2F127.0.0.1%3A4567%2Fcallback";
+    let query = auth_query("cli", &format!("&redirect_uri={redirect}"));
+    let r = match f.server.authorize(&query, Some(&alice())).await {
+        tessera::AuthorizeOutcome::Redirect(r) => r,
+        tessera::AuthorizeOutcome::Consent(p) => {
+            match f
+                .server
+                .decide(&p.handle, &alice(), tessera::Decision::Allow)
+                .await
+            {
+                tessera::AuthorizeOutcome::Redirect(r) => r,
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    };
+    let code = query_param(r.location(), "code").unwrap();
+    let (status, first) = token(
+        &f,
+        &format!(
+            "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&client_id=cli&redirect_uri={redirect}"
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (status, second) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt1}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    // The rotated-away token, again without client_id: not current, so
+    // no client is found for it.
+    let (status, body) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt1}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, err(&body)), (401, "invalid_client"));
+    // With client_id it is reuse: the family dies (RFC 9700 §4.14.2).
+    let (status, body) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt1}&client_id=cli"),
+        None,
+    )
+    .await;
+    assert_eq!((status, err(&body)), (400, "invalid_grant"));
+    let (status, _) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt2}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // A confidential client's refresh token still needs its credentials.
+    let (_, shop) = redeem(&f, &code_for_shop(&f).await).await;
+    let rt = shop["refresh_token"].as_str().unwrap();
+    let (status, body) = token(
+        &f,
+        &format!("grant_type=refresh_token&refresh_token={rt}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, err(&body)), (401, "invalid_client"));
+    let (status, body) = token(
+        &f,
+        "grant_type=refresh_token&refresh_token=tsr_not-a-token",
+        None,
+    )
+    .await;
+    assert_eq!((status, err(&body)), (401, "invalid_client"));
+    // Other grants still need the client named.
+    let (status, _) = token(&f, "grant_type=client_credentials", None).await;
+    assert_eq!(status, 401);
+}

@@ -396,6 +396,21 @@ pub async fn refresh_with_broader_scope_is_invalid_scope(t: &Target) -> CheckRes
     Ok(())
 }
 
+/// §6 lists `grant_type`, `refresh_token` and `scope` only, and asks only
+/// confidential clients to authenticate: photo-cli (public) refreshes
+/// without `client_id`; printshop's token without its credentials is still
+/// `401 invalid_client`.
+pub async fn public_client_refreshes_without_client_id(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let tokens = flow::tokens(&ctx, &PHOTO_CLI, &ALICE, None).await?;
+    let ex = flow::refresh(&ctx, Auth::Nothing, tokens.refresh()?, None).await?;
+    flow::expect_tokens(&ex)?;
+    let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, None).await?;
+    let ex = flow::refresh(&ctx, Auth::Nothing, tokens.refresh()?, None).await?;
+    ex.expect_oauth_error(401, "invalid_client")?;
+    Ok(())
+}
+
 /// printshop's refresh token presented by photo-cli: `invalid_grant`.
 pub async fn refresh_token_of_another_client_is_invalid_grant(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;

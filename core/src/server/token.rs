@@ -22,7 +22,14 @@ impl Server {
     ) -> Result<TokenResponse, OAuthError> {
         let params = request.form_params()?;
         let grant_type = params.require("grant_type")?;
-        let client = self.authenticate_request(request, &params).await?;
+        let client = match self.authenticate_request(request, &params).await {
+            Ok(client) => client,
+            Err(e) if e.reason() == Reason::ClientAuthenticationMissing => self
+                .refreshing_public_client(grant_type, &params)
+                .await?
+                .ok_or(e)?,
+            Err(e) => return Err(e),
+        };
         let proof = self.token_endpoint_dpop_proof(&client, request).await?;
         let jkt = proof.as_ref().map(|p| p.jkt.as_str());
         let result = self.exchange(&client, grant_type, &params, jkt).await;
@@ -48,6 +55,37 @@ impl Server {
             }
         }
         result
+    }
+
+    /// The client of a refresh request that names none (RFC 6749 §6 lists
+    /// only `grant_type`, `refresh_token` and `scope`, and asks only
+    /// confidential clients to authenticate): the refresh token's client,
+    /// when the token is current and its client public (a public client
+    /// proves nothing with its `client_id` anyway). `None` otherwise, and
+    /// the request stays `invalid_client`: a confidential client's token,
+    /// an unknown, retired or expired one (a retired one sent with
+    /// `client_id` is reuse, RFC 9700 §4.14.2, answered by the grant).
+    async fn refreshing_public_client(
+        &self,
+        grant_type: &str,
+        params: &Params,
+    ) -> Result<Option<std::sync::Arc<Client>>, OAuthError> {
+        if grant_type != crate::client::GrantType::REFRESH_TOKEN {
+            return Ok(None);
+        }
+        let Some(key) = params
+            .get("refresh_token")
+            .and_then(|t| crate::token::SecretKey::parse(crate::token::TokenKind::Refresh, t))
+        else {
+            return Ok(None);
+        };
+        let crate::storage::RefreshLookup::Current(record) =
+            self.store().refresh_token(key, self.now()).await?
+        else {
+            return Ok(None);
+        };
+        let client = self.lookup_client(&record.client_id).await?;
+        Ok(client.filter(|c| c.is_public() && c.is_live(self.now())))
     }
 
     /// The request's DPoP proof, checked (RFC 9449 §5, §4.3: `htm` the
