@@ -10,10 +10,13 @@
 //! request that has just arrived. A request that trickles in (its first
 //! bytes [`UNANSWERED_LIMIT`] ago and still no answer) is cut off when
 //! its next bytes come, since axum's `serve` has no timeout on a request
-//! head. What this does not stop: a flood that keeps every connection of
-//! the table sending a byte now and then can get quiet connections closed,
-//! a request waiting on a slow store among them; per-address bounds, or a
-//! proxy, are the next step.
+//! head. One network (an IPv4 address or an IPv6 /64,
+//! [`tessera::SourceNetwork`]) may hold at most a share of the table
+//! ([`Bounded::with_network_max`]; the demo: a quarter): past it, that
+//! network's own quietest connections make room, so a flood from one host
+//! that keeps its connections busy cannot fill the table and get other
+//! hosts' connections closed. What this does not stop: floods from several
+//! networks together; a proxy in front is the next step.
 //!
 //! ```no_run
 //! use axum::serve::ListenerExt;
@@ -27,6 +30,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -36,6 +40,7 @@ use std::time::Instant;
 use futures::task::AtomicWaker;
 
 use axum::serve::Listener;
+use tessera::SourceNetwork;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A listener that holds at most `max` connections (see the module docs).
@@ -53,8 +58,9 @@ impl<L: Listener> Bounded<L> {
             table: Arc::new(Table {
                 max: max.max(1),
                 start: Instant::now(),
+                network_max: usize::MAX,
                 next_id: AtomicU64::new(0),
-                open: Mutex::new(HashMap::new()),
+                open: Mutex::new(Open::default()),
                 closed_unreported: AtomicU64::new(0),
                 warned_at: AtomicU64::new(0),
                 unanswered_limit_ms: millis(UNANSWERED_LIMIT),
@@ -71,19 +77,28 @@ impl<L: Listener> Bounded<L> {
         self
     }
 
+    /// At most `max` (at least one) connections from one network (see
+    /// the module docs); unbounded unless set here.
+    pub fn with_network_max(mut self, max: usize) -> Self {
+        if let Some(table) = Arc::get_mut(&mut self.table) {
+            table.network_max = max.max(1);
+        }
+        self
+    }
+
     /// How many connections are open.
     pub fn open_connections(&self) -> usize {
-        self.table.lock().len()
+        self.table.lock().conns.len()
     }
 }
 
-impl<L: Listener> Listener for Bounded<L> {
+impl<L: Listener<Addr = SocketAddr>> Listener for Bounded<L> {
     type Io = Tracked<L::Io>;
-    type Addr = L::Addr;
+    type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (io, addr) = self.inner.accept().await;
-        (self.table.admit(io), addr)
+        (self.table.admit(io, SourceNetwork::of(addr.ip())), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -94,9 +109,11 @@ impl<L: Listener> Listener for Bounded<L> {
 #[derive(Debug)]
 struct Table {
     max: usize,
+    /// [`Bounded::with_network_max`].
+    network_max: usize,
     start: Instant,
     next_id: AtomicU64,
-    open: Mutex<HashMap<u64, Arc<Conn>>>,
+    open: Mutex<Open>,
     /// Connections closed at the bound since the last warning.
     closed_unreported: AtomicU64,
     /// When the last warning was logged (the table's milliseconds).
@@ -113,8 +130,58 @@ fn millis(d: std::time::Duration) -> u64 {
 /// of connections must not become a flood of log lines.
 const WARN_EVERY_MS: u64 = 10_000;
 
+/// The open connections, and how many each network holds.
+#[derive(Debug, Default)]
+struct Open {
+    conns: HashMap<u64, Arc<Conn>>,
+    per_network: HashMap<SourceNetwork, usize>,
+}
+
+impl Open {
+    fn insert(&mut self, id: u64, conn: Arc<Conn>) {
+        *self.per_network.entry(conn.network).or_default() += 1;
+        self.conns.insert(id, conn);
+    }
+
+    /// Removes `id` (closed here, or dropped), counting it off its network.
+    fn remove(&mut self, id: u64) -> Option<Arc<Conn>> {
+        let conn = self.conns.remove(&id)?;
+        if let Some(n) = self.per_network.get_mut(&conn.network) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_network.remove(&conn.network);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Closes the `n` connections quiet longest among those `which` picks
+    /// (one scan): how many were closed.
+    fn close_quietest(&mut self, n: usize, which: impl Fn(&Conn) -> bool) -> u64 {
+        let mut by_quiet: Vec<(u64, u64)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| which(c))
+            .map(|(id, c)| (c.quiet_since.load(Ordering::Relaxed), *id))
+            .collect();
+        let n = n.min(by_quiet.len());
+        if n == 0 {
+            return 0;
+        }
+        by_quiet.select_nth_unstable(n - 1);
+        let mut closed = 0;
+        for (_, id) in &by_quiet[..n] {
+            if let Some(victim) = self.remove(*id) {
+                victim.close();
+                closed += 1;
+            }
+        }
+        closed
+    }
+}
+
 impl Table {
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+    fn lock(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -142,8 +209,9 @@ impl Table {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn admit<I>(self: &Arc<Self>, io: I) -> Tracked<I> {
+    fn admit<I>(self: &Arc<Self>, io: I, network: SourceNetwork) -> Tracked<I> {
         let conn = Arc::new(Conn {
+            network,
             quiet_since: AtomicU64::new(self.now()),
             unanswered_since: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -151,30 +219,23 @@ impl Table {
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut open = self.lock();
-        // Only at the bound, a scan of the table: it closes the quietest
-        // 64th of it (at most 32) at once, so that a flood of new
-        // connections pays one scan per batch, not one per connection.
+        // Only at a bound, a scan of the table: it closes the quietest
+        // 64th of what is bounded (at most 32) at once, so that a flood of
+        // new connections pays one scan per batch, not one per connection.
+        // At most 32 at once: their descriptors are freed as their tasks
+        // end, and the reserve below the limit is 128. Room for this one at
+        // least (a bound is never exceeded).
         let mut closed = 0_u64;
-        if open.len() >= self.max {
-            let mut by_quiet: Vec<(u64, u64)> = open
-                .iter()
-                .map(|(id, c)| (c.quiet_since.load(Ordering::Relaxed), *id))
-                .collect();
-            // At most 32 at once: their descriptors are freed as their
-            // tasks end, and the reserve below the limit is 128.
+        let held = open.per_network.get(&network).copied().unwrap_or(0);
+        if held >= self.network_max {
+            let room = (self.network_max / 64).clamp(1, 32);
+            let excess = held + 1 - self.network_max;
+            closed += open.close_quietest(room.max(excess), |c| c.network == network);
+        }
+        if open.conns.len() >= self.max {
             let room = (self.max / 64).clamp(1, 32);
-            // Room for this one at least (the bound is never exceeded).
-            let excess = open.len() + 1 - self.max;
-            let n = room.max(excess).min(by_quiet.len());
-            if n > 0 {
-                by_quiet.select_nth_unstable(n - 1);
-                for (_, id) in &by_quiet[..n] {
-                    if let Some(victim) = open.remove(id) {
-                        victim.close();
-                        closed += 1;
-                    }
-                }
-            }
+            let excess = open.conns.len() + 1 - self.max;
+            closed += open.close_quietest(room.max(excess), |_| true);
         }
         open.insert(id, Arc::clone(&conn));
         drop(open);
@@ -192,6 +253,8 @@ impl Table {
 
 #[derive(Debug)]
 struct Conn {
+    /// The network it came from.
+    network: SourceNetwork,
     /// When it last received bytes (the table's milliseconds): the
     /// clock is read once per read, not per write, as answers follow reads.
     quiet_since: AtomicU64,
@@ -275,7 +338,7 @@ impl<I> Tracked<I> {
 
 impl<I> Drop for Tracked<I> {
     fn drop(&mut self) {
-        self.table.lock().remove(&self.id);
+        self.table.lock().remove(self.id);
     }
 }
 

@@ -297,7 +297,10 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     tracing::info!(listen = %local, issuer = %issuer, store = %args.store, max_connections, "PhotoBook provider started");
     println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
     // `tap_io` gives the bounded listener axum's `ConnectInfo<SocketAddr>`.
-    let listener = connections::Bounded::new(listener, max_connections).tap_io(|_| {});
+    // One network holds at most a quarter of the table.
+    let listener = connections::Bounded::new(listener, max_connections)
+        .with_network_max(max_connections / 4)
+        .tap_io(|_| {});
     axum::serve(
         listener,
         app(demo).into_make_service_with_connect_info::<SocketAddr>(),

@@ -135,3 +135,55 @@ async fn a_trickled_request_is_cut_off_an_idle_one_is_not() {
     // Idle (no request waiting) for longer than the limit: still served.
     assert_eq!(request(&mut idle).await, "127.0.0.1");
 }
+
+/// A connection to `addr` from the loopback address `from` (Linux answers
+/// on all of 127.0.0.0/8): another network, as the listener counts them.
+async fn connect_from(addr: SocketAddr, from: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// One network holds at most its share of the table: a flood from one
+/// host, its connections kept busy, closes its own quietest ones at that
+/// share and cannot fill the table, so another host's quiet (idle
+/// keep-alive) connection is kept and new users are served.
+#[tokio::test]
+async fn one_network_holds_at_most_its_share() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().route(
+        "/",
+        get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+    );
+    let listener = Bounded::new(listener, 8).with_network_max(4).tap_io(|_| {});
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    });
+    // Another host's connection, served once and then idle: the quietest.
+    let mut other = connect_from(addr, "127.0.0.2").await;
+    assert_eq!(request(&mut other).await, "127.0.0.2");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A flood of 20 busy connections from one host.
+    let mut flood = Vec::new();
+    for _ in 0..20 {
+        let mut conn = connect_from(addr, "127.0.0.3").await;
+        assert_eq!(request(&mut conn).await, "127.0.0.3");
+        flood.push(conn);
+    }
+    // Only 4 of the flood's are still open, and the other host's is kept.
+    let mut open = 0;
+    for conn in &mut flood {
+        if !closed_by_server(conn, Duration::from_millis(5)).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 4);
+    assert_eq!(request(&mut other).await, "127.0.0.2");
+    let mut user = connect_from(addr, "127.0.0.4").await;
+    assert_eq!(request(&mut user).await, "127.0.0.4");
+}
