@@ -306,6 +306,7 @@ macro_rules! __with_checks {
                 photo_api_exchanges_a_users_token,
                 wider_scope_is_invalid_scope,
                 inactive_subject_token_is_invalid_grant,
+                a_token_without_a_user_is_invalid_request,
                 malformed_exchange_is_invalid_request,
                 other_clients_are_unauthorized_client,
                 resource_names_the_new_tokens_audience,

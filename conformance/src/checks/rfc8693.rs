@@ -165,6 +165,33 @@ pub async fn inactive_subject_token_is_invalid_grant(t: &Target) -> CheckResult 
     Ok(())
 }
 
+/// §2.2.2: a live subject token "unacceptable based on policy" is
+/// `invalid_request`: backup-job's client-credentials token has no user
+/// for photo-api to act for. (An inactive one is `invalid_grant`, above.)
+pub async fn a_token_without_a_user_is_invalid_request(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let issued = ctx
+        .http
+        .post_form(
+            &ctx.meta.token_endpoint,
+            BACKUP_JOB.basic(),
+            &[("grant_type", "client_credentials")],
+        )
+        .await?;
+    let tokens = flow::expect_tokens(&issued)?;
+    let ex = exchange(
+        &ctx,
+        PHOTO_API.basic(),
+        &[
+            ("subject_token", &tokens.access),
+            ("subject_token_type", ACCESS_TOKEN),
+        ],
+    )
+    .await?;
+    ex.expect_oauth_error(400, "invalid_request")?;
+    Ok(())
+}
+
 /// §2.1, §2.2.2: a missing or unsupported `subject_token_type`, a missing
 /// `subject_token`, and an `actor_token` (not supported) are `invalid_request`.
 pub async fn malformed_exchange_is_invalid_request(t: &Target) -> CheckResult {

@@ -40,7 +40,8 @@
 //!
 //! - `subject_token`: an access token this server issued, live (unknown,
 //!   expired or revoked: `invalid_grant`), for a resource owner (a client's
-//!   own client-credentials token has no user to act for: `invalid_grant`);
+//!   own client-credentials token has no user to act for: a live token
+//!   "unacceptable based on policy", `invalid_request` as §2.2.2 says);
 //! - `subject_token_type`: `urn:ietf:params:oauth:token-type:access_token`
 //!   ([`ACCESS_TOKEN_TYPE`]); missing or any other: `invalid_request`;
 //! - `scope` (optional): at most the subject token's scope and the client's
@@ -283,7 +284,13 @@ impl GrantHandler for TokenExchangeGrant {
         })?;
         let record = &subject.record;
         let Some(user) = record.subject.as_ref() else {
-            return Err(self.subject_refused("the subject token has no resource owner to act for"));
+            // §2.2.2: a live token unacceptable by policy is
+            // `invalid_request` (what the demo contract fixes otherwise is
+            // the inactive token's code).
+            return Err(OAuthError::invalid_request(
+                "the subject token has no resource owner to act for",
+            )
+            .with_reason(Reason::MalformedParameter));
         };
         let actor = Actor::client(&client.id).with_prior(record.actor.clone());
         if actor.depth() > self.max_delegation_depth {

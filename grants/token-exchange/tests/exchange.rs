@@ -279,11 +279,12 @@ async fn inactive_subject_tokens_are_invalid_grant() {
         error(&w.exchange(&expiring, "").await),
         (400, "invalid_grant")
     );
-    // A client's own token (client credentials) has no user to act for.
+    // A client's own token (client credentials) has no user to act for:
+    // live, but unacceptable by policy (RFC 8693 §2.2.2: `invalid_request`).
     let (cc, _) = w
         .subject_token("printshop", None, "photos.read", 3600)
         .await;
-    assert_eq!(error(&w.exchange(&cc, "").await), (400, "invalid_grant"));
+    assert_eq!(error(&w.exchange(&cc, "").await), (400, "invalid_request"));
 }
 
 #[tokio::test]
