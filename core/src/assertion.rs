@@ -277,12 +277,47 @@ struct Claims {
     sub: Option<String>,
     #[serde(default)]
     aud: Option<Audience>,
+    #[serde(default, deserialize_with = "numeric_date_down")]
     exp: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_up")]
     iat: Option<i64>,
+    #[serde(default, deserialize_with = "numeric_date_up")]
     nbf: Option<i64>,
     jti: Option<String>,
     #[serde(flatten)]
     other: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A NumericDate (RFC 7519 §2: seconds since the epoch, "non-integer
+/// values can be represented") as whole seconds, a fraction rounded by
+/// `round`; `None` for `null` or absent, an error for anything but a
+/// finite number in range.
+fn numeric_date<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    round: fn(f64) -> f64,
+) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = n.as_i64() {
+        return Ok(Some(whole));
+    }
+    // Within ±2^53 every whole `f64` is exact, and `as` cannot saturate.
+    const LIMIT: f64 = 9_007_199_254_740_992.0;
+    match n.as_f64().map(round) {
+        Some(secs) if secs.is_finite() && secs.abs() <= LIMIT => Ok(Some(secs as i64)),
+        _ => Err(serde::de::Error::custom("NumericDate out of range")),
+    }
+}
+
+/// `exp`: a fraction rounds down, so the assertion expires no later.
+fn numeric_date_down<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d, f64::floor)
+}
+
+/// `iat`, `nbf`: a fraction rounds up, so the assertion is valid no sooner.
+fn numeric_date_up<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    numeric_date(d, f64::ceil)
 }
 
 #[derive(Deserialize)]
@@ -418,6 +453,25 @@ mod tests {
             Some(E::WrongIssuerOrSubject)
         );
         assert_eq!(with(&|c| c["exp"] = json!("soon")), Some(E::Malformed));
+        assert_eq!(with(&|c| c["exp"] = json!(1e300)), Some(E::Malformed));
+    }
+
+    /// RFC 7519 §2: a NumericDate may have a fraction. It is taken to the
+    /// safe side: `exp` down, `iat` and `nbf` up.
+    #[test]
+    fn fractional_numeric_dates_are_dates_rfc7519_2() {
+        let k = key();
+        let mut c = claims();
+        c["exp"] = json!(NOW as f64 + 60.75);
+        c["iat"] = json!(NOW as f64 - 0.5);
+        c["nbf"] = json!(NOW as f64 - 0.25);
+        let a = check(&k, &signed(&k, &c)).unwrap();
+        assert_eq!((a.exp, a.iat, a.nbf), (NOW + 60, Some(NOW), Some(NOW)));
+        c["exp"] = json!(NOW as f64 - 30.5);
+        assert_eq!(
+            check(&k, &signed(&k, &c)).err(),
+            Some(AssertionError::Expired)
+        );
     }
 
     #[test]
