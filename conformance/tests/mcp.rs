@@ -613,6 +613,46 @@ async fn malformed_bodies_are_400_json_rpc_errors() {
     .await;
 }
 
+/// JSON-RPC 2.0 §5.1: a served method whose `params` do not fit it is
+/// `-32602 Invalid params`, answered to the request's `id`, not the SDK's
+/// `-32601 Method not found`; an unknown method stays `-32601`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn params_that_do_not_fit_are_invalid_params() {
+    run(
+        "mcp::params_that_do_not_fit_are_invalid_params",
+        |t| async move {
+            let ctx = Ctx::new(&t).await?;
+            let tokens = mcp_client_token(&ctx).await?;
+            let bearer = format!("Bearer {}", tokens.access);
+            for (body, code) in [
+                (r#"{"jsonrpc":"2.0","id":3,"method":"tools/call"}"#, -32602),
+                (
+                    r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"list_photos","arguments":[1,2]}}"#,
+                    -32602,
+                ),
+                (
+                    r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"junk":true}}"#,
+                    -32602,
+                ),
+                (r#"{"jsonrpc":"2.0","id":3,"method":"no/such/method"}"#, -32601),
+            ] {
+                let ex = ctx
+                    .http
+                    .send(initialize(&ctx, Some(&bearer)).body(body.to_owned()))
+                    .await?;
+                let json = ex.json()?;
+                ex.ensure(
+                    json.get("id") == Some(&serde_json::json!(3))
+                        && json.pointer("/error/code") == Some(&serde_json::json!(code)),
+                    format!("{body}: expected a JSON-RPC error {code} for id 3, got {json}"),
+                )?;
+            }
+            Ok(())
+        },
+    )
+    .await;
+}
+
 /// Sends `POST /mcp` whose chunked body breaks after its first chunk (a
 /// chunk size that is not hex) over a raw connection, and returns the
 /// answer's status.

@@ -23,7 +23,9 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use photobook::mcp::{BodyProblem, McpAnswer, body_refusal, is_json, malformed_message, service};
+use photobook::mcp::{
+    BodyProblem, McpAnswer, body_refusal, invalid_params, is_json, malformed_message, service,
+};
 use photobook::photos::PHOTOS_READ;
 use tessera::Server;
 use tessera_axum::require_scope;
@@ -99,9 +101,33 @@ async fn refuse_malformed_bodies(
     let response = next
         .run(Request::from_parts(parts, Body::from(body.clone())))
         .await;
-    match malformed_message(content_type.as_deref(), response.status().as_u16(), &body) {
-        Some(refusal) => answer(refusal),
-        None => response,
+    if let Some(refusal) =
+        malformed_message(content_type.as_deref(), response.status().as_u16(), &body)
+    {
+        return answer(refusal);
+    }
+    // A served method with params that do not fit: -32602, not the SDK's
+    // -32601 (`photobook::mcp::invalid_params`). The answer is one small
+    // JSON object, read whole only when it is JSON.
+    if !is_json(
+        response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    ) {
+        return response;
+    }
+    let (mut parts, answer_body) = response.into_parts();
+    let Ok(collected) = answer_body.collect().await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+    };
+    let answer_bytes = collected.to_bytes();
+    match invalid_params(&body, &answer_bytes) {
+        Some(new) => {
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(new))
+        }
+        None => Response::from_parts(parts, Body::from(answer_bytes)),
     }
 }
 

@@ -37,18 +37,33 @@ pub fn parse_trusted_issuer(text: &str) -> Result<TrustedAssertionIssuer, String
         .split_once('=')
         .filter(|(i, p)| !i.is_empty() && !p.is_empty())
         .ok_or("expected ISSUER=JWKS_FILE")?;
-    let json = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let json = crate::config::read_flag_file(path)?;
     #[derive(serde::Deserialize)]
     struct Set {
-        keys: Vec<Jwk>,
+        keys: Vec<serde_json::Map<String, serde_json::Value>>,
     }
     let set: Set =
         serde_json::from_slice(&json).map_err(|e| format!("{path}: not a JWK Set: {e}"))?;
+    if set.keys.is_empty() {
+        return Err(format!("{path}: the JWK Set holds no key"));
+    }
+    // A private key here means the issuer's secret was handed out.
+    if set.keys.iter().any(|k| k.contains_key("d")) {
+        return Err(format!(
+            "{path}: the JWK Set holds a private key (\"d\"): give the public keys only"
+        ));
+    }
+    let keys = set
+        .keys
+        .into_iter()
+        .map(|k| serde_json::from_value::<Jwk>(serde_json::Value::Object(k)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{path}: not a JWK Set: {e}"))?;
     // Refused now rather than at the first assertion.
-    TrustedIssuer::from_jwks(issuer, &set.keys).map_err(|e| format!("{path}: {e}"))?;
+    TrustedIssuer::from_jwks(issuer, &keys).map_err(|e| format!("{path}: {e}"))?;
     Ok(TrustedAssertionIssuer {
         issuer: issuer.to_owned(),
-        keys: set.keys,
+        keys,
     })
 }
 

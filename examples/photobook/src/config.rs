@@ -91,7 +91,24 @@ impl Args {
     {
         let mut command = Self::command().name(name).bin_name(name);
         let matches = command.try_get_matches_from_mut(args)?;
-        Self::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+        let args = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+        // One key set per issuer: a second one for the same issuer would
+        // be silently ignored or silently merged.
+        let mut issuers = std::collections::BTreeSet::new();
+        if let Some(twice) = args
+            .trust_assertion_issuer
+            .iter()
+            .find(|t| !issuers.insert(t.issuer.as_str()))
+        {
+            return Err(command.error(
+                ErrorKind::ArgumentConflict,
+                format!(
+                    "--trust-assertion-issuer names {} twice: one JWK Set per issuer",
+                    twice.issuer
+                ),
+            ));
+        }
+        Ok(args)
     }
 
     /// The issuer: `--issuer`, or `http://` + the address actually listened
@@ -164,7 +181,56 @@ pub fn parse_issuer(text: &str) -> Result<Issuer, String> {
         return Err("the issuer URL must not have a query or fragment".into());
     }
     let trimmed = text.strip_suffix('/').unwrap_or(text);
+    // The issuer is compared as a string (RFC 8414 §3.3, RFC 9207 §2.4):
+    // only its normal form, as the URL parser writes it, so that clients
+    // and this server spell it alike (no `HTTP://`, `:040020`, `0x7f.1`,
+    // spaces, dot segments).
+    let normal = url.as_str();
+    if normal.strip_suffix('/').unwrap_or(normal) != trimmed {
+        return Err(format!(
+            "the issuer must be written in normal form: {}",
+            normal.strip_suffix('/').unwrap_or(normal)
+        ));
+    }
+    // Endpoint paths are built below it: plain segments only.
+    let path = url.path();
+    let plain = path
+        .strip_suffix('/')
+        .unwrap_or(path)
+        .split('/')
+        .skip(1)
+        .all(|segment| {
+            !segment.is_empty()
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+    if !plain {
+        return Err(
+            "the issuer's path may hold only letters, digits and - . _ ~ between single slashes"
+                .into(),
+        );
+    }
     Ok(Issuer(trimmed.to_owned()))
+}
+
+/// Files named by flags (keys, key sets) are small: a larger one is not
+/// what was meant (`/dev/zero` would otherwise be read until memory runs
+/// out).
+pub const MAX_FLAG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a file named by a flag, at most [`MAX_FLAG_FILE_BYTES`].
+pub fn read_flag_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FLAG_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    if bytes.len() as u64 > MAX_FLAG_FILE_BYTES {
+        return Err(format!("{path}: larger than {MAX_FLAG_FILE_BYTES} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// Where the provider keeps its state (`--store`).
@@ -331,9 +397,29 @@ mod tests {
             "http://x#f",
             "http://u:p@x",
             "::nonsense",
+            // Not in normal form: compared as strings, they would differ
+            // from what clients derive.
+            " http://127.0.0.1:9000",
+            "http://127.0.0.1:9000\n",
+            "http://127.0.0.1:90\t00",
+            "HTTP://127.0.0.1:9000",
+            "http://127.0.0.1:09000",
+            "http://0x7f.1:9000",
+            "http://x/a/..",
+            "http://x/./",
+            // Paths the endpoints cannot be built under.
+            "http://x/%zz",
+            "http://x/a%20b",
+            "http://x//a",
         ] {
-            assert!(parse_issuer(bad).is_err(), "{bad}");
+            assert!(parse_issuer(bad).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            parse_issuer("https://id.example/tenant-1/")
+                .unwrap()
+                .as_str(),
+            "https://id.example/tenant-1"
+        );
         let args = parse(&["--issuer", "https://id.example", "--listen", "0.0.0.0:1"]).unwrap();
         assert_eq!(args.issuer_for(args.listen), "https://id.example");
     }
@@ -389,6 +475,59 @@ mod tests {
             );
             assert!(!format!("{spec:?}").contains("hunter2"));
         }
+    }
+
+    /// A file flag that names something endless (`/dev/zero`) or huge is
+    /// refused after a bounded read, not read until memory runs out; a
+    /// trusted issuer's JWK Set must hold public keys, one set per issuer.
+    #[test]
+    fn flag_files_are_bounded_and_checked() {
+        let e = read_flag_file("/dev/zero").unwrap_err();
+        assert!(e.contains("larger than"), "{e}");
+        for flag in ["--signing-key", "--trust-assertion-issuer"] {
+            let value = if flag == "--signing-key" {
+                "/dev/zero".to_owned()
+            } else {
+                "https://idp.example=/dev/zero".to_owned()
+            };
+            let e = parse(&[flag, &value]).unwrap_err().to_string();
+            assert!(e.contains("larger than"), "{flag}: {e}");
+        }
+        let dir = std::env::temp_dir().join(format!("photobook-flags-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, json: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, json).unwrap();
+            format!("https://idp.example={}", path.display())
+        };
+        let empty = file("empty.json", r#"{"keys":[]}"#);
+        let e = parse(&["--trust-assertion-issuer", &empty])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no key"), "{e}");
+        let private = file(
+            "private.json",
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","d":"nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]}"#,
+        );
+        let e = parse(&["--trust-assertion-issuer", &private])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("private key"), "{e}");
+        let good = file(
+            "good.json",
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#,
+        );
+        assert!(parse(&["--trust-assertion-issuer", &good]).is_ok());
+        let e = parse(&[
+            "--trust-assertion-issuer",
+            &good,
+            "--trust-assertion-issuer",
+            &good,
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("twice"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -218,6 +218,34 @@ pub fn malformed_message(
     )
 }
 
+/// The methods this server serves with params (the SDK answers `ping`
+/// alike, whatever its params).
+const SERVED_METHODS: &[&str] = &["initialize", "tools/list", "tools/call"];
+
+/// JSON-RPC 2.0 §5.1: `-32602 Invalid params`. The SDK reads a request for
+/// a method it serves whose `params` do not fit that method (`tools/call`
+/// without a tool name, `arguments` that are no object) as some other,
+/// unknown method, and answers `-32601 Method not found`; this puts the
+/// code the client can act on in its place. `request` and `response` are
+/// the bodies; `None` keeps the answer as it is.
+pub fn invalid_params(request: &[u8], response: &[u8]) -> Option<Vec<u8>> {
+    let request: serde_json::Value = serde_json::from_slice(request).ok()?;
+    let method = request.get("method")?.as_str()?;
+    if !SERVED_METHODS.contains(&method) {
+        return None;
+    }
+    let mut response: serde_json::Value = serde_json::from_slice(response).ok()?;
+    let error = response.get_mut("error")?;
+    if error.get("code")?.as_i64()? != -32601 {
+        return None;
+    }
+    error["code"] = serde_json::json!(-32602);
+    error["message"] = serde_json::json!(format!(
+        "Invalid params: the params of {method} are not what the method takes"
+    ));
+    Some(response.to_string().into_bytes())
+}
+
 /// Whether a `Content-Type` is one the SDK reads as JSON:
 /// `application/json`, parameters allowed, any case.
 pub fn is_json(content_type: Option<&str>) -> bool {
@@ -282,20 +310,30 @@ pub async fn call(
     {
         return refusal;
     }
-    let (parts, body) = response.into_parts();
-    let body = match body.collect().await {
+    let (parts, response_body) = response.into_parts();
+    let mut answer_body = match response_body.collect().await {
         Ok(collected) => collected.to_bytes().to_vec(),
         Err(never) => match never {},
     };
+    let rewritten = if method.eq_ignore_ascii_case("POST") {
+        invalid_params(&body, &answer_body)
+    } else {
+        None
+    };
+    let length_changed = rewritten.is_some();
+    if let Some(new) = rewritten {
+        answer_body = new;
+    }
     McpAnswer {
         status: parts.status.as_u16(),
         headers: parts
             .headers
             .iter()
+            .filter(|(name, _)| !(length_changed && *name == http::header::CONTENT_LENGTH))
             .filter_map(|(name, value)| {
                 Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
             })
             .collect(),
-        body,
+        body: answer_body,
     }
 }

@@ -31,7 +31,8 @@ pub struct SigningKeyFile(pub Arc<SigningKey>);
 /// or Ed25519 private key. Instances that share a store and serve the same
 /// clients must share the key, so each accepts the others' tokens.
 pub fn parse_signing_key(path: &str) -> Result<SigningKeyFile, String> {
-    let pem = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let pem = String::from_utf8(crate::config::read_flag_file(path)?)
+        .map_err(|_| format!("{path}: not a PEM file"))?;
     SigningKey::from_pem(&pem, None)
         .map(|k| SigningKeyFile(Arc::new(k)))
         .map_err(|e| format!("{path}: {e}"))

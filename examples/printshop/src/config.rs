@@ -23,11 +23,11 @@ pub struct Config {
 
     /// Base URL (issuer identifier) of the PhotoBook provider. Its endpoints are
     /// discovered from `{URL}/.well-known/oauth-authorization-server`.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000")]
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9000", value_parser = parse_base_url)]
     pub provider: Url,
 
     /// OAuth client identifier registered at the provider.
-    #[arg(long, value_name = "ID", default_value = "printshop")]
+    #[arg(long, value_name = "ID", default_value = "printshop", value_parser = parse_client_id)]
     pub client_id: String,
 
     /// OAuth client secret (sent with HTTP Basic authentication to the token endpoint).
@@ -37,7 +37,7 @@ pub struct Config {
     /// URL under which browsers reach PrintShop [default: `http://` + the listen address].
     /// The redirect URI sent to the provider is `{URL}/callback`. `--issuer`
     /// is accepted as another name for it, as every demo program takes it.
-    #[arg(long, visible_alias = "issuer", value_name = "URL")]
+    #[arg(long, visible_alias = "issuer", value_name = "URL", value_parser = parse_base_url)]
     pub public_url: Option<Url>,
 
     /// Where sessions (pending sign-ins and the linked account's tokens) are
@@ -49,6 +49,34 @@ pub struct Config {
     /// at start-up is an error.
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: String,
+}
+
+/// Accepts an `http(s)://HOST[:PORT][/PATH]` URL without query, fragment
+/// or credentials: the provider's issuer, or PrintShop's own base URL
+/// (`{URL}/callback` is the redirect URI, which must not carry them
+/// either, RFC 6749 §3.1.2). Refused at start, not at a user's first
+/// sign-in.
+fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || text.contains(['?', '#']) {
+        return Err("must not have a query or fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    Ok(url)
+}
+
+/// A client identifier: not empty, and visible ASCII only (RFC 6749 §2.2,
+/// Appendix A.1: VSCHAR).
+fn parse_client_id(text: &str) -> Result<String, String> {
+    if text.is_empty() || !text.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err("must be one or more visible ASCII characters".into());
+    }
+    Ok(text.to_owned())
 }
 
 /// Accepts `memory`, a `redis://HOST:PORT[/DB]` URL or a
@@ -178,5 +206,30 @@ mod tests {
         assert_eq!(config.redirect_uri(), "https://print.example/callback");
         assert_eq!(config.expected_issuer(), "http://127.0.0.1:7000");
         assert!(config.secure_cookies());
+    }
+
+    /// A bad `--public-url`, `--provider` or `--client-id` is refused at
+    /// start (it used to start and fail at a user's first sign-in).
+    #[test]
+    fn bad_urls_and_ids_are_refused_at_start() {
+        for (flag, bad) in [
+            ("--public-url", "javascript:alert(1)"),
+            ("--public-url", "ftp://x"),
+            ("--public-url", "http://127.0.0.1:9001?x=1"),
+            ("--public-url", "http://127.0.0.1:9001#f"),
+            ("--public-url", "http://u:p@127.0.0.1:9001"),
+            ("--issuer", "http://127.0.0.1:9001?x=1"),
+            ("--provider", "ftp://x"),
+            ("--provider", "http://127.0.0.1:9000?x=1"),
+            ("--provider", "http://127.0.0.1:9000#f"),
+            ("--provider", "http://u:p@127.0.0.1:9000"),
+            ("--client-id", ""),
+            ("--client-id", "print shop\n"),
+        ] {
+            assert!(
+                Config::try_parse_from(["printshop", flag, bad]).is_err(),
+                "{flag} {bad:?}"
+            );
+        }
     }
 }
