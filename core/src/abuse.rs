@@ -328,54 +328,25 @@ struct Window {
 
 impl Default for MemoryRateLimiter {
     fn default() -> Self {
+        let per_minute = |max| Limit::new(max, Duration::minutes(1));
         Self::new()
             .with_limit(Action::LoginFailure, Limit::new(5, Duration::minutes(15)))
-            .with_limit(
-                Action::DeviceAuthorization,
-                Limit::new(6_000, Duration::minutes(1)),
-            )
+            .with_limit(Action::DeviceAuthorization, per_minute(6_000))
             .with_limit(Action::UserCodeEntry, Limit::new(10, Duration::minutes(15)))
-            .with_limit(
-                Action::PushedAuthorization,
-                Limit::new(6_000, Duration::minutes(1)),
-            )
-            .with_limit(
-                Action::ClientRegistration,
-                Limit::new(120, Duration::minutes(1)),
-            )
-            .with_limit(
-                Action::SlowSecretFailure,
-                Limit::new(10, Duration::minutes(1)),
-            )
-            .with_limit(
-                Action::ClientMetadataFetch,
-                Limit::new(30, Duration::minutes(1)),
-            )
-            .with_limit(Action::DpopProof, Limit::new(60_000, Duration::minutes(1)))
-            .with_limit(
-                Action::ClientAssertion,
-                Limit::new(10_000, Duration::minutes(1)),
-            )
-            .with_limit(Action::ConsentPrompt, Limit::new(60, Duration::minutes(1)))
+            .with_limit(Action::PushedAuthorization, per_minute(6_000))
+            .with_limit(Action::ClientRegistration, per_minute(120))
+            .with_limit(Action::SlowSecretFailure, per_minute(10))
+            .with_limit(Action::ClientMetadataFetch, per_minute(30))
+            .with_limit(Action::DpopProof, per_minute(60_000))
+            .with_limit(Action::ClientAssertion, per_minute(10_000))
+            .with_limit(Action::ConsentPrompt, per_minute(60))
             // A tenth of each budget anybody can spend, per network: one
             // host spends at most that, and ten must join to spend it all.
-            .with_network_limit(
-                Action::ClientRegistration,
-                Limit::new(12, Duration::minutes(1)),
-            )
-            .with_network_limit(
-                Action::PushedAuthorization,
-                Limit::new(600, Duration::minutes(1)),
-            )
-            .with_network_limit(
-                Action::DeviceAuthorization,
-                Limit::new(600, Duration::minutes(1)),
-            )
-            .with_network_limit(Action::DpopProof, Limit::new(6_000, Duration::minutes(1)))
-            .with_network_limit(
-                Action::ClientAssertion,
-                Limit::new(1_000, Duration::minutes(1)),
-            )
+            .with_network_limit(Action::ClientRegistration, per_minute(12))
+            .with_network_limit(Action::PushedAuthorization, per_minute(600))
+            .with_network_limit(Action::DeviceAuthorization, per_minute(600))
+            .with_network_limit(Action::DpopProof, per_minute(6_000))
+            .with_network_limit(Action::ClientAssertion, per_minute(1_000))
     }
 }
 

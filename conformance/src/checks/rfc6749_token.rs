@@ -3,8 +3,8 @@
 
 use crate::demo::{ALICE, BACKUP_JOB, PHOTO_CLI, PRINTSHOP};
 use crate::flow::{self, Pkce};
-use crate::http::{Auth, Request};
-use crate::{CheckResult, Ctx, Target};
+use crate::http::{Auth, Exchange, Request};
+use crate::{CheckResult, Ctx, Failure, Target};
 
 fn is_basic_challenge(v: Option<&str>) -> bool {
     v.and_then(|v| v.split_whitespace().next())
@@ -221,21 +221,28 @@ pub async fn wrong_redirect_uri_is_invalid_grant(t: &Target) -> CheckResult {
 /// is `invalid_request` (§5.2), not a grant that does not match.
 pub async fn missing_redirect_uri_is_invalid_request(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
-    let grant = flow::authorize(&ctx.fresh_browser()?, &PRINTSHOP, &ALICE, None).await?;
-    let ex = ctx
-        .http
-        .post_form(
-            &ctx.meta.token_endpoint,
-            PRINTSHOP.basic(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &grant.code),
-                ("code_verifier", &grant.pkce.verifier),
-            ],
-        )
-        .await?;
-    ex.expect_oauth_error(400, "invalid_request")?;
+    redeem_without(&ctx, "redirect_uri")
+        .await?
+        .expect_oauth_error(400, "invalid_request")?;
     Ok(())
+}
+
+/// printshop's code (its authorization request carried `redirect_uri`)
+/// redeemed with every parameter but `left_out`.
+async fn redeem_without(ctx: &Ctx, left_out: &str) -> Result<Exchange, Failure> {
+    let grant = flow::authorize(&ctx.fresh_browser()?, &PRINTSHOP, &ALICE, None).await?;
+    let pairs: Vec<(&str, &str)> = [
+        ("grant_type", "authorization_code"),
+        ("code", grant.code.as_str()),
+        ("redirect_uri", grant.redirect_uri.as_str()),
+        ("code_verifier", grant.pkce.verifier.as_str()),
+    ]
+    .into_iter()
+    .filter(|(name, _)| *name != left_out)
+    .collect();
+    ctx.http
+        .post_form(&ctx.meta.token_endpoint, PRINTSHOP.basic(), &pairs)
+        .await
 }
 
 /// photo-cli authorized from one loopback port and redeeming with another:
@@ -258,20 +265,9 @@ pub async fn loopback_port_must_match_at_token_endpoint(t: &Target) -> CheckResu
 /// or `invalid_request` (the contract allows both).
 pub async fn missing_code_verifier_is_refused(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
-    let grant = flow::authorize(&ctx.fresh_browser()?, &PRINTSHOP, &ALICE, None).await?;
-    let ex = ctx
-        .http
-        .post_form(
-            &ctx.meta.token_endpoint,
-            PRINTSHOP.basic(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &grant.code),
-                ("redirect_uri", &grant.redirect_uri),
-            ],
-        )
-        .await?;
-    ex.expect_oauth_error_in(400, &["invalid_grant", "invalid_request"])?;
+    redeem_without(&ctx, "code_verifier")
+        .await?
+        .expect_oauth_error_in(400, &["invalid_grant", "invalid_request"])?;
     Ok(())
 }
 
