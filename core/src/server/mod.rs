@@ -316,8 +316,9 @@ impl Server {
     /// become such a client, so their values together must stay well below
     /// its size.
     ///
-    /// With `peer`, the request's network is counted first, against its
-    /// share ([`count_network`](Self::count_network)).
+    /// With `peer`, the request's network is counted against its share
+    /// too ([`count_network`](Self::count_network)), once the shared budget
+    /// has room and before it is counted.
     pub(crate) async fn count_unvetted_one_time_value(
         &self,
         client: &Client,
