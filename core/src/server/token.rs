@@ -60,17 +60,27 @@ impl Server {
     /// The client of a refresh request that names none (RFC 6749 §6 lists
     /// only `grant_type`, `refresh_token` and `scope`, and asks only
     /// confidential clients to authenticate): the refresh token's client,
-    /// when the token is current and its client public (a public client
-    /// proves nothing with its `client_id` anyway). `None` otherwise, and
-    /// the request stays `invalid_client`: a confidential client's token,
-    /// an unknown, retired or expired one (a retired one sent with
-    /// `client_id` is reuse, RFC 9700 §4.14.2, answered by the grant).
+    /// when the token is current and its client one that authenticates by
+    /// `none` (a public client, registered for `none`, which this server
+    /// serves: its `client_id` would prove nothing anyway). A rotated-away
+    /// token is reuse, whoever sends it (RFC 9700 §4.14.2): its grant is
+    /// revoked and the answer is `invalid_grant`, as with `client_id`.
+    /// `None` otherwise, and the request stays `invalid_client`: a
+    /// confidential client's token, an unknown or expired one. The client
+    /// is looked up in the store only (no metadata document is fetched for
+    /// a caller that named nobody).
     async fn refreshing_public_client(
         &self,
         grant_type: &str,
         params: &Params,
     ) -> Result<Option<std::sync::Arc<Client>>, OAuthError> {
-        if grant_type != crate::client::GrantType::REFRESH_TOKEN {
+        use crate::client::AuthMethod;
+        use crate::storage::RefreshLookup;
+        if grant_type != crate::client::GrantType::REFRESH_TOKEN
+            || !self
+                .client_auth_methods()
+                .any(|m| m.method() == AuthMethod::None)
+        {
             return Ok(None);
         }
         let Some(key) = params
@@ -79,13 +89,22 @@ impl Server {
         else {
             return Ok(None);
         };
-        let crate::storage::RefreshLookup::Current(record) =
-            self.store().refresh_token(key, self.now()).await?
-        else {
-            return Ok(None);
+        let record = match self.store().refresh_token(key, self.now()).await? {
+            RefreshLookup::Current(record) => record,
+            RefreshLookup::Retired => {
+                tracing::warn!(grant = %key.grant, "retired refresh token reused without client authentication; revoking its grant");
+                self.store().revoke_grant(key.grant).await?;
+                return Err(
+                    OAuthError::invalid_grant("the refresh token was already used")
+                        .with_reason(Reason::RefreshTokenReused),
+                );
+            }
+            _ => return Ok(None),
         };
-        let client = self.lookup_client(&record.client_id).await?;
-        Ok(client.filter(|c| c.is_public() && c.is_live(self.now())))
+        let client = crate::client::lookup_client(self.store().as_ref(), &record.client_id).await?;
+        Ok(client.filter(|c| {
+            c.is_public() && c.auth_methods.contains(&AuthMethod::None) && c.is_live(self.now())
+        }))
     }
 
     /// The request's DPoP proof, checked (RFC 9449 §5, §4.3: `htm` the

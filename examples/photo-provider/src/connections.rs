@@ -13,10 +13,12 @@
 //! head. One network (an IPv4 address or an IPv6 /64,
 //! [`tessera::SourceNetwork`]) may hold at most a share of the table
 //! ([`Bounded::with_network_max`]; the demo: a quarter): past it, that
-//! network's own quietest connections make room, so a flood from one host
-//! that keeps its connections busy cannot fill the table and get other
-//! hosts' connections closed. What this does not stop: floods from several
-//! networks together; a proxy in front is the next step.
+//! network's own quietest connections make room, so a flood from one
+//! address (or one /64) that keeps its connections busy cannot fill the
+//! table and get other hosts' connections closed. What this does not
+//! stop: floods from several networks together (four fill the table, and a
+//! subscriber with an IPv6 /56 holds 256 of them), or users behind one NAT
+//! sharing one share; a proxy in front is the next step.
 //!
 //! ```no_run
 //! use axum::serve::ListenerExt;
