@@ -394,13 +394,22 @@ pub async fn refresh_with_broader_scope_is_invalid_scope(t: &Target) -> CheckRes
 
 /// §6 lists `grant_type`, `refresh_token` and `scope` only, and asks only
 /// confidential clients to authenticate: photo-cli (public) refreshes
-/// without `client_id`; printshop's token without its credentials is still
-/// `401 invalid_client`.
+/// without `client_id`, and reusing its old token so is caught as reuse;
+/// printshop's token without its credentials is still `401
+/// invalid_client`.
 pub async fn public_client_refreshes_without_client_id(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;
     let tokens = flow::tokens(&ctx, &PHOTO_CLI, &ALICE, None).await?;
     let ex = flow::refresh(&ctx, Auth::Nothing, tokens.refresh()?, None).await?;
-    flow::expect_tokens(&ex)?;
+    let rotated = flow::expect_tokens(&ex)?;
+    // The old token again, still without client_id: reuse (RFC 9700
+    // §4.14.2), and the family is revoked.
+    flow::refresh(&ctx, Auth::Nothing, tokens.refresh()?, None)
+        .await?
+        .expect_oauth_error(400, "invalid_grant")?;
+    flow::refresh(&ctx, PHOTO_CLI.basic(), rotated.refresh()?, None)
+        .await?
+        .expect_oauth_error(400, "invalid_grant")?;
     let tokens = flow::tokens(&ctx, &PRINTSHOP, &ALICE, None).await?;
     let ex = flow::refresh(&ctx, Auth::Nothing, tokens.refresh()?, None).await?;
     ex.expect_oauth_error(401, "invalid_client")?;
