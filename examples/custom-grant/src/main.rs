@@ -111,7 +111,21 @@ fn basic(id: &str, secret: &str) -> String {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
+    // It takes no flags: a flag given is a mistake, said in one line.
+    if let Some(arg) = std::env::args_os().nth(1) {
+        if arg == "--help" || arg == "-h" {
+            println!(
+                "custom-grant: runs the kiosk grant (a custom grant type) once against an in-memory server and prints what happened; it takes no flags"
+            );
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "custom-grant: unexpected argument {:?}: it takes none (see --help)",
+            arg.to_string_lossy()
+        );
+        return Ok(std::process::ExitCode::from(2));
+    }
     let server = server()?;
     let auth = basic("kiosk-app", "kiosk-app-secret");
     let body =
@@ -135,7 +149,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "grant_types_supported: {:?}",
         metadata.grant_types_supported
     );
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -54,6 +54,25 @@ pub(crate) fn chain(error: &dyn StdError) -> String {
     parts.join(": ")
 }
 
+/// The most photo-cli reads of an answer it parses itself (the metadata,
+/// the photo list): more is not what a provider sends, and is not read
+/// into memory.
+pub(crate) const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+/// `response`'s body, at most [`MAX_ANSWER_BYTES`]; else why not.
+pub(crate) async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| describe_reqwest(&e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "the answer is larger than {MAX_ANSWER_BYTES} bytes"
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// A transport failure of reqwest, briefly.
 pub(crate) fn describe_reqwest(error: &reqwest::Error) -> String {
     if error.is_timeout() {

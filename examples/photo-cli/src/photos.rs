@@ -83,10 +83,12 @@ pub async fn fetch_photos(
             "GET {url} answered {status}{challenge}"
         )));
     }
-    let body = response.bytes().await.map_err(|e| Error::Unreachable {
-        url: url.to_string(),
-        why: describe_reqwest(&e),
-    })?;
+    let body = crate::error::read_capped(response)
+        .await
+        .map_err(|why| Error::Unreachable {
+            url: url.to_string(),
+            why,
+        })?;
     serde_json::from_slice(&body)
         .map_err(|e| Error::BadResponse(format!("GET {url}: not a list of photos ({e})")))
 }

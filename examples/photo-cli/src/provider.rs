@@ -71,10 +71,9 @@ pub async fn discover(http: &reqwest::Client, provider: &Url) -> Result<Provider
     if !status.is_success() {
         return Err(Error::Metadata(format!("GET {url} answered {status}")));
     }
-    let body = response
-        .bytes()
+    let body = crate::error::read_capped(response)
         .await
-        .map_err(|e| unreachable(format!("GET {url}: {}", describe_reqwest(&e))))?;
+        .map_err(|why| unreachable(format!("GET {url}: {why}")))?;
     let metadata: Metadata = serde_json::from_slice(&body)
         .map_err(|e| Error::Metadata(format!("GET {url}: not RFC 8414 metadata ({e})")))?;
     from_metadata(provider, metadata)

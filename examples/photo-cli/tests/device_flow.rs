@@ -124,6 +124,20 @@ async fn bad_metadata_is_a_one_line_error() {
         .to_owned();
     assert!(line.contains("metadata"), "{line}");
 
+    // An endless answer is cut off, not read into memory.
+    let huge = support::serve(|_| {
+        axum::Router::new().route(
+            "/.well-known/oauth-authorization-server",
+            axum::routing::get(|| async { " ".repeat(3 * 1024 * 1024) }),
+        )
+    })
+    .await;
+    let line = run(&["--provider", &huge])
+        .await
+        .only_error_line()
+        .to_owned();
+    assert!(line.contains("larger than"), "{line}");
+
     // Metadata of another issuer (RFC 8414 §3.3).
     let other = support::serve(|_| {
         axum::Router::new().route(
