@@ -249,7 +249,7 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     }
 
     /// Checks and counts one request at `action` from `network`: one
-    /// host's share of a budget anybody can spend, counted before that
+    /// host's share of a budget anybody can spend, counted with that
     /// budget (the module docs say which). The default counts nothing, so
     /// a limiter of one's own keeps only the budgets it counts by key.
     fn acquire_from(

@@ -63,6 +63,21 @@ pub fn check_refresh_binding(record: &TokenRecord, jkt: Option<&str>) -> Result<
     }
 }
 
+/// A rotated-away refresh token presented again (RFC 9700 §4.14.2): its
+/// grant is revoked, whoever presented it (`client`, if one was
+/// authenticated), and this is the answer.
+pub(crate) async fn revoke_reused(
+    store: &dyn crate::storage::Store,
+    grant: crate::GrantId,
+    client: Option<&str>,
+) -> OAuthError {
+    tracing::warn!(client, grant = %grant, "retired refresh token reused; revoking its grant");
+    match store.revoke_grant(grant).await {
+        Ok(()) => reused(),
+        Err(e) => e.into(),
+    }
+}
+
 fn reused() -> OAuthError {
     OAuthError::invalid_grant("the refresh token was already used")
         .with_reason(Reason::RefreshTokenReused)
@@ -88,9 +103,7 @@ impl GrantHandler for RefreshTokenGrant {
         let record = match ctx.store.refresh_token(old, ctx.now).await? {
             RefreshLookup::Current(record) => record,
             RefreshLookup::Retired => {
-                tracing::warn!(client = client.id.as_str(), grant = %old.grant, "retired refresh token reused; revoking its grant");
-                ctx.store.revoke_grant(old.grant).await?;
-                return Err(reused());
+                return Err(revoke_reused(ctx.store, old.grant, Some(client.id.as_str())).await);
             }
             _ => {
                 return Err(

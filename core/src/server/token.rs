@@ -92,11 +92,9 @@ impl Server {
         let record = match self.store().refresh_token(key, self.now()).await? {
             RefreshLookup::Current(record) => record,
             RefreshLookup::Retired => {
-                tracing::warn!(grant = %key.grant, "retired refresh token reused without client authentication; revoking its grant");
-                self.store().revoke_grant(key.grant).await?;
+                let store = self.store().as_ref();
                 return Err(
-                    OAuthError::invalid_grant("the refresh token was already used")
-                        .with_reason(Reason::RefreshTokenReused),
+                    crate::grant::refresh_token::revoke_reused(store, key.grant, None).await,
                 );
             }
             _ => return Ok(None),
