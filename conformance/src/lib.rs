@@ -257,6 +257,7 @@ macro_rules! __with_checks {
                 get_is_405,
                 json_body_is_invalid_request,
                 duplicate_parameter_is_invalid_request,
+                unrecognized_parameters_are_ignored_even_twice,
                 code_redeemed_by_another_client_is_invalid_grant,
                 wrong_redirect_uri_is_invalid_grant,
                 missing_redirect_uri_is_invalid_request,

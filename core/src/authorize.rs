@@ -8,7 +8,7 @@ use crate::config::{Config, PkcePolicy};
 use crate::error::{ErrorCode, OAuthError};
 use crate::grant::resolve_scope;
 use crate::http::HttpResponse;
-use crate::params::{self, Flaws, Params};
+use crate::params::{Flaws, Params};
 use crate::pkce::CodeChallenge;
 use crate::redirect::RedirectUri;
 use crate::scope::Scope;
@@ -284,20 +284,7 @@ fn verify_redirect_target(
     flaws: &Flaws,
     client: Option<&Client>,
 ) -> Result<VerifiedTarget, OAuthError> {
-    if let Some(d) = flaws
-        .repeated
-        .iter()
-        .find(|d| IDENTIFYING.contains(&d.as_str()))
-    {
-        return Err(params::repeated(d));
-    }
-    if let Some((name, flaw)) = flaws
-        .malformed
-        .iter()
-        .find(|(name, _)| IDENTIFYING.contains(&name.as_str()))
-    {
-        return Err(flaw.error(name));
-    }
+    flaws.refuse_read(|name| IDENTIFYING.contains(&name))?;
     params.require("client_id")?;
     let client = client.ok_or_else(|| OAuthError::invalid_client("unknown client_id"))?;
     let redirect_uri = match params.get("redirect_uri") {
@@ -341,7 +328,7 @@ fn verify_redirect_target(
 /// RFC 9449 §10, `response_mode`): only these are refused when repeated or
 /// malformed. Any other is ignored, as RFC 6749 §3.1 requires ("MUST
 /// ignore unrecognized request parameters").
-const RECOGNIZED: &[&str] = &[
+pub(crate) const RECOGNIZED: &[&str] = &[
     "response_type",
     "client_id",
     "redirect_uri",
@@ -388,15 +375,11 @@ pub(crate) fn validate(
     };
     // §3.1: a parameter this server reads must not come twice; any other
     // "MUST" be ignored, repeated or not.
-    let read = |name: &str| RECOGNIZED.contains(&name);
-    if let Some(d) = flaws.repeated.iter().find(|n| read(n)) {
-        return Err(reject(params::repeated(d)));
-    }
     // Too long or not UTF-8: refused at the verified redirect URI, the
     // value itself (a `state`, say) left out of the answer.
-    if let Some((name, flaw)) = flaws.malformed.iter().find(|(n, _)| read(n)) {
-        return Err(reject(flaw.error(name)));
-    }
+    flaws
+        .refuse_read(|name| RECOGNIZED.contains(&name))
+        .map_err(reject)?;
     match params.get("response_type") {
         None => {
             return Err(reject(OAuthError::invalid_request(

@@ -235,6 +235,16 @@ pub trait ClientAuthMethod: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// The request parameters the method reads. A parameter that some
+    /// method, the grant or the endpoint reads is refused when sent twice
+    /// or malformed; any other is ignored (RFC 6749 §3.2: the server "MUST
+    /// ignore unrecognized request parameters"). `None`, the default,
+    /// counts every parameter as read, so that any repeat is refused: the
+    /// safe choice for a method that does not list its own.
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Whether the request uses this method, and which client it names:
     /// `Ok(None)` when it carries none of the method's credentials. Cheap
     /// and without I/O (every registered method is asked for every
@@ -263,6 +273,10 @@ pub struct ClientSecretBasic;
 impl ClientAuthMethod for ClientSecretBasic {
     fn method(&self) -> AuthMethod {
         AuthMethod::ClientSecretBasic
+    }
+
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        Some(&["client_id"])
     }
 
     fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
@@ -308,6 +322,10 @@ impl ClientAuthMethod for ClientSecretPost {
         AuthMethod::ClientSecretPost
     }
 
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        Some(&["client_id", "client_secret"])
+    }
+
     fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
         if !request.params.contains("client_secret") {
             return Ok(None);
@@ -348,6 +366,10 @@ pub struct NoClientAuth;
 impl ClientAuthMethod for NoClientAuth {
     fn method(&self) -> AuthMethod {
         AuthMethod::None
+    }
+
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        Some(&["client_id", "client_assertion", "client_assertion_type"])
     }
 
     fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {

@@ -234,7 +234,9 @@ impl Server {
         &self,
         request: &HttpRequest<'_>,
     ) -> Result<DeviceAuthorization, OAuthError> {
-        let params = request.form_params()?;
+        // RFC 8628 §3.1: `client_id`, `scope`, and RFC 8707's `resource`.
+        let params =
+            self.back_channel_params(request, |_, name| matches!(name, "scope" | "resource"))?;
         let client = match self.authenticate_request(request, &params).await {
             Ok(client) => client,
             Err(e) => return Err(self.device_refusal(e, request, &params).await),

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use crate::error::OAuthError;
-use crate::params::Params;
+use crate::params::{Flaws, Params};
 
 /// The parts of an HTTP request the protocol looks at, lent by the adapter.
 /// Built with [`HttpRequest::new`] and the `with_*` methods, so that parts
@@ -153,7 +153,22 @@ impl<'a> HttpRequest<'a> {
     /// client credentials "MUST NOT be included in the request URI" (RFC 6749
     /// §2.3.1; RFC 9700 §4.3 on credentials in URLs). The client learns its
     /// mistake instead of a puzzling "missing parameter".
+    ///
+    /// Every parameter is treated as one the endpoint reads: any sent twice,
+    /// too long or not UTF-8 is `invalid_request`. The built-in endpoints
+    /// refuse those only in the parameters they read, and ignore the rest
+    /// (RFC 6749 §3.2).
     pub fn form_params(&self) -> Result<Params, OAuthError> {
+        let (params, flaws) = self.form_params_reporting_flaws()?;
+        flaws.refuse_read(|_| true)?;
+        Ok(params)
+    }
+
+    /// [`form_params`](Self::form_params) with the flaws reported, not
+    /// refused: a repeated parameter's first value kept, a malformed one left
+    /// out. The endpoint refuses the flaws of the parameters it reads
+    /// ([`Flaws::refuse_read`]) and "MUST ignore" the others (RFC 6749 §3.2).
+    pub(crate) fn form_params_reporting_flaws(&self) -> Result<(Params, Flaws), OAuthError> {
         if let Some(query) = self.query.filter(|q| !q.is_empty()) {
             // Names only: a secret too long or not UTF-8 (left out of the
             // parsed set as malformed) is still refused.
@@ -185,7 +200,7 @@ impl<'a> HttpRequest<'a> {
         }
         let body = std::str::from_utf8(self.body)
             .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
-        Params::parse(body)
+        Ok(Params::parse_reporting_flaws(body))
     }
 }
 

@@ -126,7 +126,9 @@ impl Server {
         &self,
         request: &HttpRequest<'_>,
     ) -> Result<Introspection, OAuthError> {
-        let params = request.form_params()?;
+        // RFC 7662 §2.1: `token`; `token_type_hint` is not read (the token's
+        // form tells its kind), so it is ignored like any other.
+        let params = self.back_channel_params(request, |_, name| name == "token")?;
         let client = self.authenticate_request(request, &params).await?;
         if client.is_public() {
             return Err(

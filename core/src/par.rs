@@ -59,7 +59,10 @@ impl Server {
         &self,
         request: &HttpRequest<'_>,
     ) -> Result<PushedRequest, OAuthError> {
-        let params = request.form_params()?;
+        // RFC 9126 §2.1: the authorization request's parameters.
+        let params = self.back_channel_params(request, |_, name| {
+            crate::authorize::RECOGNIZED.contains(&name)
+        })?;
         let client = self.authenticate_request(request, &params).await?;
         if params.contains("request_uri") {
             // §2.1: a pushed request must not itself name a pushed request.

@@ -54,6 +54,22 @@ pub(crate) struct Flaws {
     pub(crate) malformed: Vec<(String, Flaw)>,
 }
 
+impl Flaws {
+    /// `invalid_request` for the first parameter that `reads` names and
+    /// that came more than once, else for the first one malformed; `Ok` when
+    /// every flaw is in a parameter the endpoint does not read, which it
+    /// "MUST ignore" (RFC 6749 §3.1, §3.2), repeated or not.
+    pub(crate) fn refuse_read(&self, reads: impl Fn(&str) -> bool) -> Result<(), OAuthError> {
+        if let Some(name) = self.repeated.iter().find(|n| reads(n)) {
+            return Err(repeated(name));
+        }
+        match self.malformed.iter().find(|(n, _)| reads(n)) {
+            Some((name, flaw)) => Err(flaw.error(name)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The parameters of one request: each name at most once, empty values dropped.
 ///
 /// Decoded names and values live in one buffer, so parsing a typical token

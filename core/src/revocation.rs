@@ -17,7 +17,9 @@ impl Server {
     ///
     /// Served by [`Server::handle`] with [`Endpoint::Revocation`](crate::Endpoint::Revocation).
     pub(crate) async fn revoke(&self, request: &HttpRequest<'_>) -> Result<(), OAuthError> {
-        let params = request.form_params()?;
+        // RFC 7009 §2.1: `token`; `token_type_hint` is not read (the token's
+        // form tells its kind), so it is ignored like any other.
+        let params = self.back_channel_params(request, |_, name| name == "token")?;
         let client = self.authenticate_request(request, &params).await?;
         let token = params.require("token")?;
         let now = self.now();

@@ -483,3 +483,29 @@ async fn one_network_spends_only_its_share_of_a_public_clients_budget() {
     f.clock.advance(Duration::minutes(1));
     assert_eq!(from("client_id=tv", "2001:db8:5::1").await.0, 200);
 }
+
+/// RFC 6749 §3.2 at the device authorization endpoint: a parameter it does
+/// not read is ignored, also when sent twice or malformed; `client_id` and
+/// `scope` are `invalid_request` twice.
+#[tokio::test]
+async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
+    let f = fixture();
+    for extra in ["&foo=1&foo=2", "&foo=%FF"] {
+        let body = format!("client_id=tv{extra}");
+        let (status, v) = post(&f, Endpoint::DeviceAuthorization, &body).await;
+        assert_eq!(status, 200, "{extra}: {v}");
+    }
+    for extra in [
+        "&client_id=tv",
+        "&scope=photos.read&scope=photos.read",
+        "&scope=%FF",
+    ] {
+        let body = format!("client_id=tv{extra}");
+        let (status, v) = post(&f, Endpoint::DeviceAuthorization, &body).await;
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{extra}"
+        );
+    }
+}

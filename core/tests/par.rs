@@ -676,3 +676,33 @@ async fn one_network_spends_only_its_share_of_a_public_clients_budget() {
         );
     }
 }
+
+/// RFC 6749 §3.2 (RFC 9126 §2.1 takes the token endpoint's rules): a
+/// parameter the authorization request does not use is ignored, also when
+/// sent twice or malformed; one it uses is `invalid_request` twice.
+#[tokio::test]
+async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
+    let f = fixture();
+    let shop = basic("shop");
+    for extra in [
+        "&foo=1&foo=2",
+        "&foo=%FF",
+        "&token_type_hint=a&token_type_hint=b",
+    ] {
+        let (status, body) = push(&f, Some(&shop), &request("shop", extra)).await;
+        assert_eq!(status, 201, "{extra}: {body}");
+    }
+    for extra in [
+        "&scope=photos.read&scope=photos.read",
+        "&state=a",
+        "&scope=%FF",
+        "&client_id=shop",
+    ] {
+        let (status, body) = push(&f, Some(&shop), &request("shop", extra)).await;
+        assert_eq!(
+            (status, error_of(&body)),
+            (400, "invalid_request"),
+            "{extra}"
+        );
+    }
+}

@@ -132,3 +132,133 @@ async fn token_endpoint_errors_rfc6749_5_2() {
         400
     );
 }
+
+/// RFC 6749 §3.2: the token endpoint "MUST ignore unrecognized request
+/// parameters", also when one is sent twice, too long or not UTF-8; a
+/// parameter it reads (for every grant, for the client's authentication,
+/// or the grant's own) is `invalid_request` when sent twice (§3.1, §5.2).
+#[tokio::test]
+async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
+    let f = fixture();
+    let job = basic("job", "job-secret");
+    let long = "x".repeat(3000);
+    for extra in [
+        "&foo=1&foo=2",
+        "&foo=%FF",
+        &format!("&foo={long}"),
+        &format!("&{long}=1"),
+        // Read by the introspection and revocation endpoints, not here.
+        "&token=a&token=b",
+    ] {
+        let body = format!("grant_type=client_credentials{extra}");
+        let (status, v) = token(&f, &body, Some(&job)).await;
+        assert_eq!(status, 200, "{extra}: {v}");
+    }
+    let code = code_for_shop(&f).await;
+    let cases = [
+        // Read for every grant.
+        (
+            "grant_type=client_credentials&grant_type=client_credentials",
+            Some(&job),
+        ),
+        (
+            "grant_type=client_credentials&scope=photos.read&scope=photos.read",
+            Some(&job),
+        ),
+        ("grant_type=client_credentials&scope=%FF", Some(&job)),
+        // Read by the client's authentication.
+        (
+            "grant_type=client_credentials&client_id=cli&client_id=cli",
+            None,
+        ),
+        (
+            "grant_type=client_credentials&client_id=job&client_secret=job-secret&client_secret=job-secret",
+            None,
+        ),
+        // Read by the grant.
+        (
+            &*format!("grant_type=authorization_code&code={code}&code=x&code_verifier={VERIFIER}"),
+            None,
+        ),
+        (
+            &*format!(
+                "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&code_verifier={VERIFIER}"
+            ),
+            None,
+        ),
+        (
+            &*format!(
+                "grant_type=authorization_code&code={code}&code_verifier={VERIFIER}&redirect_uri=https%3A%2F%2Fshop.example%2Fcb&redirect_uri=x"
+            ),
+            None,
+        ),
+        (
+            "grant_type=refresh_token&refresh_token=a&refresh_token=b",
+            None,
+        ),
+    ];
+    let shop = basic("shop", SHOP_SECRET);
+    for (body, auth) in cases {
+        let auth = auth.map_or(shop.as_str(), String::as_str);
+        let auth = (!body.contains("client_id")).then_some(auth);
+        let (status, v) = token(&f, body, auth).await;
+        assert_eq!((status, err(&v)), (400, "invalid_request"), "{body}");
+    }
+    // The code survived every refused request.
+    let (status, v) = redeem(&f, &code).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+/// A grant of one's own declares the parameters it reads
+/// (`GrantHandler::parameters`): those are refused when sent twice, others
+/// ignored. A grant that declares nothing counts every parameter as read,
+/// so any repeat is refused.
+#[tokio::test]
+async fn a_grant_of_ones_own_declares_what_it_reads_rfc6749_3_2() {
+    struct Reads(Option<&'static [&'static str]>);
+    #[async_trait::async_trait]
+    impl tessera::grant::GrantHandler for Reads {
+        fn grant_type(&self) -> &str {
+            "client_credentials"
+        }
+        fn parameters(&self) -> Option<&'static [&'static str]> {
+            self.0
+        }
+        async fn exchange(
+            &self,
+            _: &tessera::grant::GrantContext<'_>,
+            _: &tessera::Client,
+            _: &tessera::Params,
+        ) -> Result<tessera::grant::TokenResponse, tessera::OAuthError> {
+            Err(tessera::OAuthError::invalid_request("the grant ran"))
+        }
+    }
+    let job = basic("job", "job-secret");
+    let ran = |v: &serde_json::Value| v["error_description"] == "the grant ran";
+    let f = fixture_with(|b| b.grant(Reads(Some(&["kiosk"]))));
+    let (status, v) = token(
+        &f,
+        "grant_type=client_credentials&other=1&other=2",
+        Some(&job),
+    )
+    .await;
+    assert!(status == 400 && ran(&v), "{v}");
+    let (status, v) = token(
+        &f,
+        "grant_type=client_credentials&kiosk=1&kiosk=2",
+        Some(&job),
+    )
+    .await;
+    assert!(status == 400 && !ran(&v), "{v}");
+    let f = fixture_with(|b| b.grant(Reads(None)));
+    let (status, v) = token(
+        &f,
+        "grant_type=client_credentials&other=1&other=2",
+        Some(&job),
+    )
+    .await;
+    assert!(status == 400 && !ran(&v), "{v}");
+    assert_eq!(err(&v), "invalid_request");
+    let (status, v) = token(&f, "grant_type=client_credentials&other=1", Some(&job)).await;
+    assert!(status == 400 && ran(&v), "{v}");
+}

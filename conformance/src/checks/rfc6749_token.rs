@@ -1,7 +1,7 @@
 //! RFC 6749 §3.2, §4.1.3, §4.4, §5.2, §6: the token endpoint's errors, with
 //! raw HTTP, plus code replay and refresh-token reuse (RFC 9700 §4.14).
 
-use crate::demo::{ALICE, BACKUP_JOB, PHOTO_CLI, PRINTSHOP};
+use crate::demo::{ALICE, BACKUP_JOB, PHOTO_API, PHOTO_CLI, PRINTSHOP};
 use crate::flow::{self, Pkce};
 use crate::http::{Auth, Exchange, Request};
 use crate::{CheckResult, Ctx, Failure, Target};
@@ -194,6 +194,48 @@ pub async fn duplicate_parameter_is_invalid_request(t: &Target) -> CheckResult {
         )
         .await?;
     ex.expect_oauth_error(400, "invalid_request")?;
+    Ok(())
+}
+
+/// A parameter the endpoint does not read is ignored (§3.2: the server
+/// "MUST ignore unrecognized request parameters"), also when it is sent
+/// twice: the token is issued. The same at revocation (RFC 7009 §2.1) and
+/// introspection (RFC 7662 §2.1), with `token_type_hint` sent twice.
+pub async fn unrecognized_parameters_are_ignored_even_twice(t: &Target) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let ex = ctx
+        .http
+        .post_form(
+            &ctx.meta.token_endpoint,
+            BACKUP_JOB.basic(),
+            &[
+                ("grant_type", "client_credentials"),
+                ("x_unrecognized", "1"),
+                ("x_unrecognized", "2"),
+            ],
+        )
+        .await?;
+    ex.expect_status(200)?;
+    let token = ex.json_str("access_token")?;
+    for (endpoint, client) in [
+        (&ctx.meta.introspection_endpoint, PHOTO_API),
+        (&ctx.meta.revocation_endpoint, BACKUP_JOB),
+    ] {
+        ctx.http
+            .post_form(
+                endpoint,
+                client.basic(),
+                &[
+                    ("token", token.as_str()),
+                    ("token_type_hint", "access_token"),
+                    ("token_type_hint", "refresh_token"),
+                    ("x_unrecognized", "1"),
+                    ("x_unrecognized", "2"),
+                ],
+            )
+            .await?
+            .expect_status(200)?;
+    }
     Ok(())
 }
 

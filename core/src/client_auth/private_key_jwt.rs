@@ -91,6 +91,10 @@ impl ClientAuthMethod for PrivateKeyJwt {
         vec![JwsAlgorithm::Es256, JwsAlgorithm::EdDsa]
     }
 
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        Some(&["client_id", "client_assertion", "client_assertion_type"])
+    }
+
     fn presented(&self, request: &ClientAuthRequest<'_>) -> Result<Option<Presented>, OAuthError> {
         let params = request.params;
         let assertion = match (

@@ -76,6 +76,11 @@ fn redirect_mismatch() -> OAuthError {
 
 #[async_trait]
 impl GrantHandler for AuthorizationCodeGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 6749 §4.1.3, RFC 7636 §4.5.
+        Some(&["code", "redirect_uri", "code_verifier"])
+    }
+
     fn grant_type(&self) -> &str {
         GrantType::AUTHORIZATION_CODE
     }

@@ -13,6 +13,11 @@ pub struct ClientCredentialsGrant;
 
 #[async_trait]
 impl GrantHandler for ClientCredentialsGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 6749 §4.4.2: `scope` alone, which every grant reads.
+        Some(&[])
+    }
+
     fn grant_type(&self) -> &str {
         GrantType::CLIENT_CREDENTIALS
     }

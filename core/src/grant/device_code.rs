@@ -16,6 +16,11 @@ pub struct DeviceCodeGrant;
 
 #[async_trait]
 impl GrantHandler for DeviceCodeGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 8628 §3.4.
+        Some(&["device_code"])
+    }
+
     fn grant_type(&self) -> &str {
         GrantType::DEVICE_CODE
     }

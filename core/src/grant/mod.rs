@@ -461,6 +461,17 @@ pub trait GrantHandler: Send + Sync {
     /// The `grant_type` value this handler answers, e.g. `"client_credentials"` or a URI.
     fn grant_type(&self) -> &str;
 
+    /// The request parameters the grant reads, beside the ones the token
+    /// endpoint reads for every grant (`grant_type`, `scope`, `resource`,
+    /// and the client authentication's). A parameter read is refused when
+    /// sent twice or malformed; any other is ignored (RFC 6749 §3.2: the
+    /// server "MUST ignore unrecognized request parameters"). `None`, the
+    /// default, counts every parameter as read, so that any repeat is
+    /// refused: the safe choice for a grant that does not list its own.
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Runs the grant: validates the parameters, updates storage, returns tokens.
     async fn exchange(
         &self,

@@ -85,6 +85,11 @@ fn reused() -> OAuthError {
 
 #[async_trait]
 impl GrantHandler for RefreshTokenGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 6749 §6.
+        Some(&["refresh_token"])
+    }
+
     fn grant_type(&self) -> &str {
         GrantType::REFRESH_TOKEN
     }

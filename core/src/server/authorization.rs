@@ -128,13 +128,9 @@ impl Server {
                     .with_reason(Reason::PendingRequestExpired),
             )
         };
-        if let Some(name) = flaws
-            .repeated
-            .iter()
-            .find(|n| matches!(n.as_str(), "client_id" | "request_uri"))
-        {
-            return Err(Rejection::ErrorPage(crate::params::repeated(name)));
-        }
+        flaws
+            .refuse_read(|name| matches!(name, "client_id" | "request_uri"))
+            .map_err(Rejection::ErrorPage)?;
         let client_id = params
             .get("client_id")
             .and_then(ClientId::new)

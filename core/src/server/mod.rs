@@ -117,6 +117,34 @@ impl Server {
         self.inner.auth_methods.iter().map(|m| m.as_ref())
     }
 
+    /// Whether a registered client-authentication method reads the
+    /// parameter `name` ([`ClientAuthMethod::parameters`]).
+    fn client_auth_reads(&self, name: &str) -> bool {
+        self.inner
+            .auth_methods
+            .iter()
+            .any(|m| m.parameters().is_none_or(|read| read.contains(&name)))
+    }
+
+    /// The form parameters of a request to a back-channel endpoint (RFC
+    /// 6749 §3.2, [`HttpRequest::form_params`]'s rules): a parameter sent
+    /// twice or malformed is `invalid_request` when it is one the endpoint
+    /// reads (`reads`, given the parameters), `client_id`, or one a client
+    /// authentication method reads; any other is ignored, as the server
+    /// "MUST ignore unrecognized request parameters".
+    pub(crate) fn back_channel_params(
+        &self,
+        request: &crate::http::HttpRequest<'_>,
+        reads: impl Fn(&crate::params::Params, &str) -> bool,
+    ) -> Result<crate::params::Params, OAuthError> {
+        let (params, flaws) = request.form_params_reporting_flaws()?;
+        // Only a request with a flaw asks who reads what.
+        flaws.refuse_read(|name| {
+            name == "client_id" || reads(&params, name) || self.client_auth_reads(name)
+        })?;
+        Ok(params)
+    }
+
     pub(crate) fn secret_verifiers(&self) -> &crate::secret::SecretVerifiers {
         &self.inner.secrets
     }

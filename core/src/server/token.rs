@@ -20,7 +20,15 @@ impl Server {
         &self,
         request: &HttpRequest<'_>,
     ) -> Result<TokenResponse, OAuthError> {
-        let params = request.form_params()?;
+        // The token endpoint reads `grant_type`, `scope` and `resource` for
+        // every grant (RFC 6749 §4, RFC 8707 §2), and the grant its own.
+        let params = self.back_channel_params(request, |params, name| {
+            matches!(name, "grant_type" | "scope" | "resource")
+                || params
+                    .get("grant_type")
+                    .and_then(|grant_type| self.inner.grants.get(grant_type))
+                    .is_some_and(|grant| grant.parameters().is_none_or(|read| read.contains(&name)))
+        })?;
         let grant_type = params.require("grant_type")?;
         let client = match self.authenticate_request(request, &params).await {
             Ok(client) => client,

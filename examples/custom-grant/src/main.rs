@@ -43,6 +43,12 @@ impl KioskGrant {
 
 #[async_trait]
 impl GrantHandler for KioskGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // What `exchange` reads: these are refused when sent twice, and
+        // any parameter nobody reads is ignored (RFC 6749 §3.2).
+        Some(&["kiosk_id", "device_key", "user"])
+    }
+
     fn grant_type(&self) -> &str {
         KIOSK_GRANT
     }

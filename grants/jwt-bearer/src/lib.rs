@@ -225,6 +225,11 @@ fn refused(e: AssertionError) -> OAuthError {
 
 #[async_trait]
 impl GrantHandler for JwtBearerGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 7523 §2.1.
+        Some(&["assertion"])
+    }
+
     fn grant_type(&self) -> &str {
         GRANT_TYPE
     }

@@ -260,6 +260,18 @@ fn exchanged_scope(
 
 #[async_trait]
 impl GrantHandler for TokenExchangeGrant {
+    fn parameters(&self) -> Option<&'static [&'static str]> {
+        // RFC 8693 §2.1. `audience` is left out: it may be sent more than
+        // once (§2.1), and any `audience` at all is `invalid_target` here.
+        Some(&[
+            "subject_token",
+            "subject_token_type",
+            "actor_token",
+            "actor_token_type",
+            "requested_token_type",
+        ])
+    }
+
     fn grant_type(&self) -> &str {
         GRANT_TYPE
     }
