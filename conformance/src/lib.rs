@@ -243,6 +243,7 @@ macro_rules! __with_checks {
                 unregistered_scope_redirects_invalid_scope,
                 unknown_scope_redirects_invalid_scope,
                 duplicate_state_redirects_invalid_request,
+                value_over_2_kib_redirects_invalid_request_whatever_its_name,
                 duplicate_client_id_gets_error_page,
                 client_without_code_grant_gets_error_page,
                 deny_redirects_access_denied,

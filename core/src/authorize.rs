@@ -378,7 +378,7 @@ pub(crate) fn validate(
     // Too long or not UTF-8: refused at the verified redirect URI, the
     // value itself (a `state`, say) left out of the answer.
     flaws
-        .refuse_read(|name| RECOGNIZED.contains(&name))
+        .refuse(|name| RECOGNIZED.contains(&name))
         .map_err(reject)?;
     match params.get("response_type") {
         None => {

@@ -156,8 +156,8 @@ impl<'a> HttpRequest<'a> {
     ///
     /// Every parameter is treated as one the endpoint reads: any sent twice,
     /// too long or not UTF-8 is `invalid_request`. The built-in endpoints
-    /// refuse those only in the parameters they read, and ignore the rest
-    /// (RFC 6749 §3.2).
+    /// refuse repeats and non-UTF-8 only in the parameters they read, and
+    /// ignore the rest (RFC 6749 §3.2).
     pub fn form_params(&self) -> Result<Params, OAuthError> {
         let (params, flaws) = self.form_params_reporting_flaws()?;
         flaws.refuse_read(|_| true)?;
@@ -166,8 +166,9 @@ impl<'a> HttpRequest<'a> {
 
     /// [`form_params`](Self::form_params) with the flaws reported, not
     /// refused: a repeated parameter's first value kept, a malformed one left
-    /// out. The endpoint refuses the flaws of the parameters it reads
-    /// ([`Flaws::refuse_read`]) and "MUST ignore" the others (RFC 6749 §3.2).
+    /// out. The endpoint refuses the flaws of the parameters it reads, and
+    /// any value too long ([`Flaws::refuse`]), and "MUST ignore" the others
+    /// (RFC 6749 §3.2).
     pub(crate) fn form_params_reporting_flaws(&self) -> Result<(Params, Flaws), OAuthError> {
         if let Some(query) = self.query.filter(|q| !q.is_empty()) {
             // Names only: a secret too long or not UTF-8 (left out of the

@@ -68,6 +68,19 @@ impl Flaws {
             None => Ok(()),
         }
     }
+
+    /// [`refuse_read`](Self::refuse_read), and then `invalid_request` for a
+    /// value longer than [`MAX_PARAMETER_BYTES`] whoever reads it: the size
+    /// bound is the server's own limit on what it is sent (DEMO-CONTRACT:
+    /// "every other parameter value" at most 2 KiB), not a parameter's
+    /// meaning, so it holds for unrecognized parameters too.
+    pub(crate) fn refuse(&self, reads: impl Fn(&str) -> bool) -> Result<(), OAuthError> {
+        self.refuse_read(reads)?;
+        match self.malformed.iter().find(|(_, f)| *f == Flaw::TooLong) {
+            Some((name, flaw)) => Err(flaw.error(name)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The parameters of one request: each name at most once, empty values dropped.

@@ -145,8 +145,6 @@ async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
     for extra in [
         "&foo=1&foo=2",
         "&foo=%FF",
-        &format!("&foo={long}"),
-        &format!("&{long}=1"),
         // Read by the introspection and revocation endpoints, not here.
         "&token=a&token=b",
     ] {
@@ -166,6 +164,11 @@ async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
             Some(&job),
         ),
         ("grant_type=client_credentials&scope=%FF", Some(&job)),
+        // Too long, whoever reads it (DEMO-CONTRACT: every value at most 2 KiB).
+        (
+            &*format!("grant_type=client_credentials&foo={long}"),
+            Some(&job),
+        ),
         // Read by the client's authentication.
         (
             "grant_type=client_credentials&client_id=cli&client_id=cli",

@@ -256,6 +256,30 @@ pub async fn duplicate_state_redirects_invalid_request(t: &Target) -> CheckResul
     )
 }
 
+/// DEMO-CONTRACT "Limits against floods": every parameter value is at most
+/// 2 KiB, `invalid_request` beyond, also one the server does not read; an
+/// unread one within the bound is ignored, even sent twice (RFC 6749 §3.1).
+pub async fn value_over_2_kib_redirects_invalid_request_whatever_its_name(
+    t: &Target,
+) -> CheckResult {
+    let ctx = Ctx::new(t).await?;
+    let mut pairs = printshop_pairs(&Pkce::new());
+    pairs.push(("x_unrecognized", "x".repeat(2049)));
+    let ex = get(&ctx, &pairs).await?;
+    let redirect_uri = PRINTSHOP.redirect_uri.unwrap_or_default();
+    expect_error_redirect(&ctx, &ex, redirect_uri, "invalid_request", Some(STATE))?;
+    let mut pairs = printshop_pairs(&Pkce::new());
+    pairs.push(("x_unrecognized", "x".repeat(2048)));
+    pairs.push(("x_unrecognized", "again".into()));
+    let ex = get(&ctx, &pairs).await?;
+    ex.ensure(
+        ex.location().is_none_or(|l| !l.contains("error=")),
+        "an unrecognized parameter within 2 KiB, even sent twice, is ignored (RFC 6749 §3.1)",
+    )?;
+    ex.expect_status_in(&[200, 302, 303])?;
+    Ok(())
+}
+
 /// `client_id` sent twice: nothing can be trusted, so an error page (400), no redirect.
 pub async fn duplicate_client_id_gets_error_page(t: &Target) -> CheckResult {
     let ctx = Ctx::new(t).await?;

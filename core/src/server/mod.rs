@@ -128,10 +128,12 @@ impl Server {
 
     /// The form parameters of a request to a back-channel endpoint (RFC
     /// 6749 §3.2, [`HttpRequest::form_params`]'s rules): a parameter sent
-    /// twice or malformed is `invalid_request` when it is one the endpoint
+    /// twice or not UTF-8 is `invalid_request` when it is one the endpoint
     /// reads (`reads`, given the parameters), `client_id`, or one a client
     /// authentication method reads; any other is ignored, as the server
-    /// "MUST ignore unrecognized request parameters".
+    /// "MUST ignore unrecognized request parameters". A value over
+    /// [`MAX_PARAMETER_BYTES`](crate::params::MAX_PARAMETER_BYTES) is
+    /// refused whoever reads it ([`Flaws::refuse`](crate::params::Flaws)).
     pub(crate) fn back_channel_params(
         &self,
         request: &crate::http::HttpRequest<'_>,
@@ -139,7 +141,7 @@ impl Server {
     ) -> Result<crate::params::Params, OAuthError> {
         let (params, flaws) = request.form_params_reporting_flaws()?;
         // Only a request with a flaw asks who reads what.
-        flaws.refuse_read(|name| {
+        flaws.refuse(|name| {
             name == "client_id" || reads(&params, name) || self.client_auth_reads(name)
         })?;
         Ok(params)
