@@ -112,11 +112,20 @@ impl Args {
     }
 
     /// The issuer: `--issuer`, or `http://` + the address actually listened
-    /// on (`listening`, which differs from `--listen` when its port is 0).
+    /// on (`listening`, which differs from `--listen` when its port is 0),
+    /// in normal form as `--issuer` must be: `http://127.0.0.1` for port
+    /// 80, `[::ffff:7f00:1]` for an IPv4-mapped address. The resources
+    /// below it (`{issuer}/api`, `{issuer}/mcp`) need that form.
     pub fn issuer_for(&self, listening: SocketAddr) -> String {
         match &self.issuer {
             Some(issuer) => issuer.as_str().to_owned(),
-            None => format!("http://{listening}"),
+            None => {
+                let derived = format!("http://{listening}");
+                match Url::parse(&derived) {
+                    Ok(url) => url.as_str().trim_end_matches('/').to_owned(),
+                    Err(_) => derived,
+                }
+            }
         }
     }
 }
@@ -378,6 +387,22 @@ mod tests {
         assert_eq!(args.listen.to_string(), "127.0.0.1:9000");
         assert_eq!(args.issuer_for(args.listen), "http://127.0.0.1:9000");
         assert_eq!(args.store, StoreSpec::Memory);
+    }
+
+    /// The derived issuer is in normal form, as `--issuer` must be: the
+    /// demo's resources are named below it.
+    #[test]
+    fn the_derived_issuer_is_in_normal_form() {
+        let args = parse(&[]).unwrap();
+        for (listening, issuer) in [
+            ("127.0.0.1:80", "http://127.0.0.1"),
+            ("[::ffff:127.0.0.1]:9000", "http://[::ffff:7f00:1]:9000"),
+            ("[::1]:9000", "http://[::1]:9000"),
+        ] {
+            let issuer_for = args.issuer_for(listening.parse().unwrap());
+            assert_eq!(issuer_for, issuer);
+            assert_eq!(parse_issuer(&issuer_for).unwrap().as_str(), issuer);
+        }
     }
 
     #[test]

@@ -123,22 +123,21 @@ pub fn server_builder(issuer: &str, store: Arc<dyn Store>) -> ServerBuilder {
     for (token, words) in clients::scopes() {
         builder = builder.scope(token, words);
     }
-    let base = issuer.strip_suffix('/').unwrap_or(issuer);
+    // The resources are named below the issuer in normal form (an issuer
+    // written `HTTP://Host:80` names `http://host/api`): a resource
+    // identifier must be written so (RFC 8707 §2), and without the
+    // resources `/mcp` would take any token with the scope (MCP: a server
+    // "MUST validate that access tokens were issued specifically for
+    // them"). The binaries' issuers are in normal form already.
+    let normal = url::Url::parse(issuer).map_or_else(|_| issuer.to_owned(), String::from);
+    let base = normal.strip_suffix('/').unwrap_or(&normal);
     match (api_resource(base), mcp_resource(base)) {
         (Ok(api), Ok(mcp)) => builder
             .default_resource(api.identifier().clone())
             .protected_resource(api)
             .protected_resource(mcp),
-        // An issuer that is no URL fails the build anyway; one that is not
-        // written in normal form (an upper-case host, say) cannot name the
-        // resources, and the demo then runs without them.
-        _ => {
-            tracing::warn!(
-                issuer,
-                "the issuer cannot name the demo's resources; running without resource indicators"
-            );
-            builder
-        }
+        // No URL at all: the issuer fails the build.
+        _ => builder,
     }
 }
 

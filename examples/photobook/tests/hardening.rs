@@ -510,3 +510,21 @@ async fn refusals_by_the_rate_limiter_are_not_logged_as_errors() {
             .join("\n")
     );
 }
+
+/// An issuer not written in normal form (a library caller's; the binaries
+/// normalize theirs) still names the demo's resources, in normal form:
+/// without them `/mcp` would take any token with the scope (MCP
+/// authorization: a server "MUST validate that access tokens were issued
+/// specifically for them").
+#[test]
+fn an_issuer_not_in_normal_form_still_names_the_resources() {
+    for issuer in ["http://127.0.0.1:80", "HTTP://LOCALHOST:9000/"] {
+        let server = build_server(issuer, store::memory()).unwrap();
+        for path in [
+            "/.well-known/oauth-protected-resource/api",
+            "/.well-known/oauth-protected-resource/mcp",
+        ] {
+            assert!(server.endpoint_at(path).is_some(), "{issuer}: {path}");
+        }
+    }
+}
