@@ -95,7 +95,8 @@ pub enum Action {
     /// subject: each stores the pending request until it is decided or
     /// expires (10 minutes by default), and a signed-in account (anyone's,
     /// where accounts are open) could otherwise store requests as fast as
-    /// it can send them.
+    /// it can send them. A decided prompt is forgiven
+    /// ([`RateLimiter::forgive`]): it keeps nothing any more.
     ConsentPrompt,
 }
 
@@ -293,8 +294,9 @@ type WindowId = (Action, Counted, u64);
 /// quarter of the memory store's replay cache, 250,000 entries), 10,000
 /// client assertions per minute from all self-registered clients together
 /// ([`Action::ClientAssertion`]: kept up to 5 minutes, at most a fifth of
-/// it), 60 consent prompts per owner per minute ([`Action::ConsentPrompt`]:
-/// at most 660 kept per account with the default 10-minute lifetime); at
+/// it), 60 consent prompts per owner per minute ([`Action::ConsentPrompt`];
+/// a prompt the owner decides is forgiven, so only waiting ones count: at
+/// most 660 kept per account with the default 10-minute lifetime); at
 /// most 100,000 keys counted at once. Per [`SourceNetwork`], a tenth of
 /// each budget anybody can spend ([`RateLimiter::acquire_from`]): 12
 /// open registrations, 600 pushed and 600 device authorization requests

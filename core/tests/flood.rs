@@ -224,6 +224,44 @@ async fn a_signed_in_flood_of_consent_prompts_is_bounded_per_owner() {
     ));
 }
 
+/// Only prompts still waiting count: an owner who decides each prompt
+/// (DEMO-CONTRACT: correct credentials lead to a consent page) runs 200
+/// flows in one minute, allowing or denying, and is never refused.
+#[tokio::test]
+async fn decided_consent_prompts_do_not_count_against_their_owner() {
+    let f = fixture();
+    let alice = Subject::new("alice");
+    for i in 0..200 {
+        let AuthorizeOutcome::Consent(prompt) = f.server.authorize(&query("a"), Some(&alice)).await
+        else {
+            panic!("{i}: consent expected")
+        };
+        let decision = if i % 2 == 0 {
+            Decision::Allow
+        } else {
+            Decision::Deny
+        };
+        let AuthorizeOutcome::Redirect(r) = f.server.decide(&prompt.handle, &alice, decision).await
+        else {
+            panic!("{i}: redirect expected")
+        };
+        assert!(!r.location().contains("temporarily_unavailable"), "{i}");
+    }
+    // Undecided prompts still count: 60 more, then refused.
+    for i in 0..60 {
+        let outcome = f.server.authorize(&query("a"), Some(&alice)).await;
+        assert!(matches!(outcome, AuthorizeOutcome::Consent(_)), "{i}");
+    }
+    let AuthorizeOutcome::Redirect(r) = f.server.authorize(&query("a"), Some(&alice)).await else {
+        panic!("redirect expected")
+    };
+    assert!(
+        r.location().contains("error=temporarily_unavailable"),
+        "{}",
+        r.location()
+    );
+}
+
 /// A request accepted with the largest `state` there is (2 KiB of control
 /// characters, each six bytes once escaped in the sealed JSON) makes a login
 /// handle the server opens again: its owner can sign in.

@@ -421,6 +421,11 @@ impl Server {
         let outcome = match SecretKey::parse(TokenKind::Pending, handle) {
             Some(key) => match self.take_pending(key, now).await {
                 Ok(Some(pending)) => {
+                    // A decided prompt keeps nothing any more: only prompts
+                    // still waiting count against their owner, so a person
+                    // who decides each one may run as many flows as they
+                    // like (`Action::ConsentPrompt`).
+                    self.forgive_attempt(Action::ConsentPrompt, owner.as_str());
                     self.finish(key.grant, pending, owner, decision, now, true)
                         .await
                 }
