@@ -194,7 +194,11 @@ impl<'a> HttpRequest<'a> {
                     .eq_ignore_ascii_case("application/x-www-form-urlencoded")
             })
         });
-        if !is_form {
+        // A POST with no body at all carries no parameters, and some HTTP
+        // clients then send no `Content-Type` (a client authenticating by
+        // Basic and asking for nothing else, say): zero parameters, not
+        // a malformed body.
+        if !is_form && !(self.content_type.is_none() && self.body.is_empty()) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));

@@ -1332,3 +1332,31 @@ async fn a_self_registered_clients_prompt_over_the_limit_is_a_page() {
     };
     assert_eq!(e.code.as_str(), "temporarily_unavailable");
 }
+
+/// A self-registered client that expires unused while one of its requests
+/// waits for the owner to sign in (as a pushed request does, RFC 9126 §4:
+/// validated "as it would any other") gets no code: an error page.
+#[tokio::test]
+async fn a_client_that_expired_while_its_request_waited_gets_no_code() {
+    let f = fixture_with(|b| {
+        b.enable_dynamic_registration(
+            RegistrationPolicy::open().with_unused_lifetime(Duration::minutes(5)),
+        )
+    });
+    let (_, body) = register(&f, PUBLIC).await;
+    let id = body["client_id"].as_str().unwrap().to_owned();
+    let query = format!(
+        "response_type=code&client_id={id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A4567%2Fcallback&state=s1&code_challenge={}&code_challenge_method=S256",
+        CodeChallenge::s256(VERIFIER)
+    );
+    let alice = Subject::new("alice");
+    let AuthorizeOutcome::Login(login) = f.server.authorize(&query, None).await else {
+        panic!("login expected")
+    };
+    f.clock.advance(Duration::minutes(6));
+    let resumed = f.server.resume(&login.handle, &alice).await;
+    assert!(
+        matches!(&resumed, AuthorizeOutcome::ErrorPage(e) if e.code == tessera::ErrorCode::InvalidClient),
+        "{resumed:?}"
+    );
+}

@@ -265,3 +265,25 @@ async fn a_grant_of_ones_own_declares_what_it_reads_rfc6749_3_2() {
     let (status, v) = token(&f, "grant_type=client_credentials&other=1", Some(&job)).await;
     assert!(status == 400 && ran(&v), "{v}");
 }
+
+/// A POST with no body and no `Content-Type` carries no parameters (some
+/// HTTP clients send none for an empty body): what is missing is named,
+/// not the body's type. A body of another type stays refused (§3.2).
+#[tokio::test]
+async fn an_empty_post_without_content_type_has_no_parameters() {
+    let f = fixture();
+    let job = basic("job", "job-secret");
+    let post = HttpRequest::new("POST").with_authorization(Some(&job));
+    let r = f.server.handle(tessera::Endpoint::Token, &post).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!((r.status, err(&v)), (400, "invalid_request"));
+    assert_eq!(v["error_description"], "missing parameter `grant_type`");
+    let body = post.with_body(b"grant_type=client_credentials");
+    let r = f.server.handle(tessera::Endpoint::Token, &body).await;
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!((r.status, err(&v)), (400, "invalid_request"));
+    assert_eq!(
+        v["error_description"],
+        "the body must be application/x-www-form-urlencoded"
+    );
+}

@@ -275,11 +275,15 @@ impl Server {
         }
     }
 
-    /// The client of a pending request: an error page if it is gone.
+    /// The client of a pending request: an error page if it is gone, or
+    /// no longer live (a self-registered client that expired since the
+    /// request was pushed or began: RFC 9126 §4 asks a pushed request to
+    /// be validated "as it would any other").
     async fn client_of(&self, pending: &PendingAuthorization) -> Result<Arc<Client>, Rejection> {
+        let now = self.now();
         match self.lookup_client(&pending.client_id).await {
-            Ok(Some(client)) => Ok(client),
-            Ok(None) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
+            Ok(Some(client)) if client.is_live(now) => Ok(client),
+            Ok(_) => Err(Rejection::ErrorPage(OAuthError::invalid_client(
                 "unknown client_id",
             ))),
             // The document went bad since: nothing is verified any more.
