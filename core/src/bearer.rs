@@ -37,15 +37,17 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// Checks that the token carries every scope token in `required`
-    /// (`insufficient_scope`, 403, RFC 6750 §3.1).
+    /// (`insufficient_scope`, 403, RFC 6750 §3.1). An empty name names
+    /// nothing and is skipped, as in the challenge's scope hint: the
+    /// answer's `scope` is never empty (§3: `scope-token *( SP scope-token )`).
     pub fn require(&self, required: &[&str]) -> Result<(), BearerError> {
-        if required.iter().all(|s| self.scope.contains(s)) {
-            Ok(())
-        } else {
-            Err(BearerError::InsufficientScope {
-                required: required.join(" "),
-            })
+        let named = || required.iter().copied().filter(|s| !s.is_empty());
+        if named().all(|s| self.scope.contains(s)) {
+            return Ok(());
         }
+        Err(BearerError::InsufficientScope {
+            required: named().collect::<Vec<_>>().join(" "),
+        })
     }
 
     /// Who acts: the owner, or the client itself for client-credentials tokens.
@@ -188,7 +190,20 @@ impl BearerError {
         match self {
             Self::Dpop(DpopError::Unavailable(e)) => e.status(),
             Self::Dpop(_) => 401,
+            // Its own status: a rate limit's 429, say.
+            Self::Unavailable(e) => e.status(),
             _ => self.code().map_or(401, ErrorCode::status),
+        }
+    }
+
+    /// The error of a token that could not be checked (a store fault, a
+    /// limit reached): not the token's fault, so its code (not one RFC 6750
+    /// §3.1 defines for a resource) stays out of the challenge.
+    fn unavailable(&self) -> Option<OAuthError> {
+        match self {
+            Self::Unavailable(e) => Some(e.clone()),
+            Self::Dpop(e @ DpopError::Unavailable(_)) => Some(e.to_oauth_error()),
+            _ => None,
         }
     }
 
@@ -244,7 +259,11 @@ impl BearerError {
             _ if self.status() == 401 => scope_hint,
             _ => None,
         };
-        let mut header = match self.oauth_error() {
+        // RFC 6750 §3.1 defines `invalid_request`, `invalid_token` and
+        // `insufficient_scope` for a resource; a token that could not be
+        // checked is none of them, and gets the bare challenge.
+        let error = self.oauth_error().filter(|_| self.unavailable().is_none());
+        let mut header = match error {
             None => {
                 let mut header = format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm));
                 if let Some(scope) = scope {
@@ -315,6 +334,10 @@ impl BearerError {
         if let Self::Dpop(DpopError::UseNonce { nonce }) = self {
             // RFC 9449 §9: the nonce to use.
             r.headers.push(("dpop-nonce", nonce.clone().into()));
+        }
+        // A limit's answer says when to try again (RFC 9110 §10.2.3).
+        if let Some(seconds) = self.unavailable().and_then(|e| e.retry_after()) {
+            r.headers.push(("retry-after", seconds.to_string().into()));
         }
         r
     }
@@ -635,6 +658,55 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An empty required name names nothing: never a 403 with `scope=""`.
+    #[test]
+    fn an_empty_required_name_names_nothing() {
+        let token = AccessToken {
+            client_id: ClientId::new("c").unwrap(),
+            subject: None,
+            scope: Scope::parse("a").unwrap(),
+            expires_at: OffsetDateTime::UNIX_EPOCH,
+            actor: None,
+            audience: None,
+            dpop_jkt: None,
+        };
+        assert!(token.require(&["", "a"]).is_ok());
+        assert!(token.require(&[""]).is_ok());
+        assert_eq!(
+            token.require(&["", "b", "", "c"]),
+            Err(BearerError::InsufficientScope {
+                required: "b c".into()
+            })
+        );
+    }
+
+    /// A token that could not be checked is not the token's fault: RFC
+    /// 6750 §3.1 defines no such code for a resource, so the challenge is
+    /// the bare one; the answer keeps its own status (a limit's 429) and
+    /// says when to try again.
+    #[test]
+    fn an_unchecked_token_gets_the_bare_challenge_and_retry_after_rfc6750_3_1() {
+        let limited = OAuthError::new(ErrorCode::TemporarilyUnavailable, "busy")
+            .with_retry_after(7)
+            .too_many_requests();
+        for (e, status) in [
+            (BearerError::Unavailable(limited), 429),
+            (
+                BearerError::Unavailable(OAuthError::new(ErrorCode::ServerError, "broken")),
+                500,
+            ),
+        ] {
+            let r = e.to_http_in(None, "r", Some("https://rs.example/meta"), Some("a"));
+            assert_eq!(r.status, status);
+            let challenge = r.header("www-authenticate").unwrap();
+            assert_eq!(
+                challenge,
+                "Bearer realm=\"r\", resource_metadata=\"https://rs.example/meta\""
+            );
+            assert_eq!(r.header("retry-after"), (status == 429).then_some("7"));
+        }
+    }
 
     #[test]
     fn parses_bearer_header() {

@@ -198,7 +198,8 @@ impl<'a> HttpRequest<'a> {
         // clients then send no `Content-Type` (a client authenticating by
         // Basic and asking for nothing else, say): zero parameters, not
         // a malformed body.
-        if !is_form && !(self.content_type.is_none() && self.body.is_empty()) {
+        let nothing = self.content_type.is_none() && self.body.is_empty();
+        if !(is_form || nothing) {
             return Err(OAuthError::invalid_request(
                 "the body must be application/x-www-form-urlencoded",
             ));

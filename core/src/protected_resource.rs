@@ -30,8 +30,11 @@ pub const PROTECTED_RESOURCE_WELL_KNOWN_PATH: &str = "/.well-known/oauth-protect
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtectedResourceError {
-    /// Not an `http` or `https` URL with a host (§1.2 asks for `https`;
-    /// `http` is accepted for loopback development setups like the demo).
+    /// Not an `http` or `https` URL with a host. §1.2 asks for `https`;
+    /// `http` is accepted, for any host, as the issuer's scheme is (a
+    /// development setup like the demo, or a deployment behind a TLS
+    /// proxy whose resource names its inner address): use `https` where
+    /// clients reach the resource.
     #[error("a protected resource identifier must be an http(s) URL with a host")]
     NotHttp,
     /// It has a query: the well-known URL could not be derived plainly (§1.2: SHOULD NOT).
@@ -199,9 +202,11 @@ impl ProtectedResource {
         ProtectedResourceMetadata {
             resource: self.identifier.as_str().to_owned(),
             authorization_servers: self.authorization_servers.clone(),
+            // §2: a parameter with zero elements "MUST be omitted".
             scopes_supported: self
                 .scopes
                 .as_ref()
+                .filter(|s| !s.is_empty())
                 .map(|s| s.iter().map(str::to_owned).collect()),
             bearer_methods_supported: vec!["header"],
             resource_name: self.resource_name.clone(),
@@ -394,5 +399,12 @@ mod tests {
             other.metadata().authorization_servers,
             ["https://as.example"]
         );
+        // §2: zero elements, omitted.
+        let none = resource("https://a.example/mcp")
+            .unwrap()
+            .with_scopes(Scope::empty())
+            .defaulting_authorization_server("https://a.example");
+        let json: serde_json::Value = serde_json::to_value(none.metadata()).unwrap();
+        assert!(json.get("scopes_supported").is_none(), "{json}");
     }
 }

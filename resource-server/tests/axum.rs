@@ -393,6 +393,8 @@ async fn an_unreachable_authorization_server_is_503_never_accepted() {
             assert_eq!(status, 503, "{url}: {body}");
             assert_eq!(body["error"], "temporarily_unavailable");
             assert!(challenge.starts_with("Bearer "), "{challenge}");
+            // RFC 6750 §3.1 has no such code for a resource: bare challenge.
+            assert!(!challenge.contains("error="), "{challenge}");
         }
     }
 

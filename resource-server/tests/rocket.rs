@@ -177,6 +177,7 @@ async fn rocket_resource_server_introspects_and_fails_closed() {
     assert_eq!(status, Status::ServiceUnavailable);
     assert!(body.contains("temporarily_unavailable"), "{body}");
     assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(!challenge.contains("error="), "{challenge}");
 }
 
 #[path = "../../core/tests/dpop_client/mod.rs"]
