@@ -90,6 +90,19 @@ impl GrantId {
         Self(id)
     }
 
+    /// When the grant began, to the millisecond, as [`mint`](Self::mint)
+    /// wrote it: a time the server's clock has passed, which a store may
+    /// use to expire what it holds without a clock of its own (an id made
+    /// otherwise, from bytes, may say anything; one past the year 9999
+    /// says 1970).
+    pub fn began(&self) -> OffsetDateTime {
+        let mut millis = [0u8; 8];
+        millis[2..].copy_from_slice(&self.0[..6]);
+        let millis = i128::from(u64::from_be_bytes(millis));
+        OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     /// The id as 22 base64url characters, for store keys.
     pub fn to_key(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0)
@@ -339,6 +352,9 @@ mod tests {
         let mut millis = [0u8; 8];
         millis[2..].copy_from_slice(&ids[0].0[..6]);
         assert_eq!(u64::from_be_bytes(millis), 1_764_547_200_000);
+        assert_eq!(ids[7].began(), t0 + time::Duration::milliseconds(7));
+        // Past the calendar (year 9999): 1970, the time that expires nothing.
+        assert_eq!(GrantId([0xff; 16]).began(), OffsetDateTime::UNIX_EPOCH);
         // Two ids of the same millisecond differ (72 random bits).
         let (a, b) = (GrantId::mint(t0, &random), GrantId::mint(t0, &random));
         assert_eq!(a.0[..6], b.0[..6]);

@@ -714,6 +714,16 @@ impl GrantShard {
     /// is done (then the metas no token uses go too). (A B-tree gives its
     /// nodes back as it empties: nothing to shrink.)
     pub(crate) fn sweep_step(&mut self, step: SweepStep, now: OffsetDateTime) -> Option<SweepStep> {
+        self.sweep_step_by(step, now, SWEEP_STEP)
+    }
+
+    /// [`sweep_step`](Self::sweep_step) visiting at most `most` grants.
+    pub(crate) fn sweep_step_by(
+        &mut self,
+        step: SweepStep,
+        now: OffsetDateTime,
+        most: usize,
+    ) -> Option<SweepStep> {
         use std::ops::Bound::{Excluded, Included, Unbounded};
         let SweepStep { after, until } = match step {
             SweepStep { until: None, .. } => SweepStep {
@@ -736,7 +746,7 @@ impl GrantShard {
             }
             last = Some(*key);
             visited += 1;
-            if visited == SWEEP_STEP {
+            if visited == most {
                 break;
             }
         }
@@ -744,7 +754,7 @@ impl GrantShard {
             self.grants.0.remove(key);
         }
         match last {
-            Some(key) if visited == SWEEP_STEP && key < last_key => Some(SweepStep {
+            Some(key) if visited == most && key < last_key => Some(SweepStep {
                 after: Some(key),
                 until: Some(last_key),
             }),

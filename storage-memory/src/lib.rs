@@ -35,9 +35,16 @@
 //!
 //! ## Expiry
 //!
-//! Expired records are never answered, but they occupy memory until swept:
-//! call [`MemoryStore::sweep`] yourself, or start
-//! [`MemoryStore::spawn_sweeper`] once on a Tokio runtime.
+//! Expired records are never answered, but they occupy memory until swept.
+//! Start [`MemoryStore::spawn_sweeper`] once on a Tokio runtime (or call
+//! [`MemoryStore::sweep`] yourself). Until a sweeper runs, the store sweeps
+//! as it is written: every 128 writes on a thread (tokens issued, codes,
+//! pending requests, device requests, one-time values) it visits the next
+//! 512 grants, and each shard done, a shard of pending requests; each
+//! round, the device requests, the replay cache and expired
+//! registrations. So nothing grows without bound even when no sweeper was
+//! started; "now" for that sweep is the newest write's time by the
+//! server's clock (a new grant's id carries it, [`tessera::GrantId::began`]).
 //!
 //! ## Example
 //!
@@ -97,6 +104,39 @@ const GRANT_SHARDS: usize = 64;
 /// Shards of the pending-request map (short-lived, far fewer records).
 const PENDING_SHARDS: usize = 16;
 
+/// Writes on one thread between two steps of the sweep that runs as the
+/// store is written ([`MemoryStore::spawn_sweeper`] not started).
+const AUTO_SWEEP_EVERY: u32 = 128;
+/// Grants one such step visits: four times as many as the writes between
+/// two steps can add, so the sweep keeps up with any rate of writes, and a
+/// short hold of one shard's lock (a few microseconds).
+const AUTO_SWEEP_GRANTS: usize = 512;
+
+thread_local! {
+    /// Writes counted on this thread ([`MemoryStore::wrote`]).
+    static WRITES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The sweep that runs as the store is written, for a store whose owner
+/// started no sweeper: a step every [`AUTO_SWEEP_EVERY`] writes on a
+/// thread, so that nothing grows without bound by default (DESIGN
+/// "Storage"). Off once [`MemoryStore::spawn_sweeper`] runs.
+#[derive(Debug)]
+struct AutoSweep {
+    on: std::sync::atomic::AtomicBool,
+    /// The grant shard being swept, and where in it.
+    cursor: Mutex<(usize, grant::SweepStep)>,
+}
+
+impl Default for AutoSweep {
+    fn default() -> Self {
+        Self {
+            on: std::sync::atomic::AtomicBool::new(true),
+            cursor: Mutex::new((0, grant::SweepStep::START)),
+        }
+    }
+}
+
 /// An in-memory [`tessera::Store`]: clients, grants and pending requests.
 ///
 /// Share it as `Arc<MemoryStore>`. All methods take `&self`.
@@ -120,6 +160,7 @@ pub struct MemoryStore {
     replay: replay::ReplayCache,
     /// Looked up on every back-channel request: foldhash, seeded per process.
     clients: RwLock<HashMap<ClientId, Arc<Client>, foldhash::fast::RandomState>>,
+    auto_sweep: AutoSweep,
 }
 
 /// Counts of what a [`MemoryStore`] holds, expired-but-unswept records included.
@@ -155,6 +196,7 @@ impl MemoryStore {
             devices: Mutex::new(Devices::default()),
             replay: replay::ReplayCache::new(replay::DEFAULT_REPLAY_CAPACITY),
             clients: RwLock::new(HashMap::default()),
+            auto_sweep: AutoSweep::default(),
         }
     }
 
@@ -217,8 +259,12 @@ impl MemoryStore {
         }
         self.devices().sweep(now);
         self.replay.sweep(now);
-        // Dynamic registrations that expired, unused or idle (RFC 7591 bounds); the
-        // write lock only when there is one.
+        self.sweep_clients(now);
+    }
+
+    /// Dynamic registrations that expired, unused or idle (RFC 7591
+    /// bounds); the write lock only when there is one.
+    fn sweep_clients(&self, now: OffsetDateTime) {
         let expired = {
             let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
             clients.values().any(|c| !c.is_live(now))
@@ -238,6 +284,10 @@ impl MemoryStore {
     ///
     /// Like [`tokio::spawn`], when called outside a Tokio runtime.
     pub fn spawn_sweeper(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        // The sweeper does the work of the sweep that runs as the store is written.
+        self.auto_sweep
+            .on
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let weak: Weak<Self> = Arc::downgrade(self);
         let every = every.max(Duration::from_millis(1));
         tokio::spawn(async move {
@@ -293,6 +343,63 @@ impl MemoryStore {
     /// new grants to a shard that is usually its own, whose lock and newest B-tree leaf
     /// stay in that core's cache. (Ids minted otherwise are spread by
     /// whatever that byte holds.)
+    /// Counts a write made when the server's clock read `at` or later (a
+    /// new grant's [`GrantId::began`], or the call's `now`), and every
+    /// [`AUTO_SWEEP_EVERY`] on this thread runs a step of the sweep, unless
+    /// a sweeper runs. A thread-local count: nothing shared is written on
+    /// the way (two cores writing one counter would cost every request).
+    fn wrote(&self, at: OffsetDateTime) {
+        let due = WRITES.with(|writes| {
+            let n = writes.get().wrapping_add(1);
+            writes.set(n);
+            n % AUTO_SWEEP_EVERY == 0
+        });
+        if due
+            && self
+                .auto_sweep
+                .on
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // `at` is no later than the server's clock for ids the server
+            // minted; one made from bytes is held to the system's clock.
+            self.auto_sweep_step(at.min(OffsetDateTime::now_utc()));
+        }
+    }
+
+    /// One step of the sweep as the store is written: the next
+    /// [`AUTO_SWEEP_GRANTS`] grants of the shard being swept; a shard done
+    /// sweeps a pending shard too, and a round of every shard the device
+    /// requests, the replay cache and expired registrations. Skipped when
+    /// another thread is taking a step.
+    fn auto_sweep_step(&self, now: OffsetDateTime) {
+        let Ok(mut cursor) = self.auto_sweep.cursor.try_lock() else {
+            return;
+        };
+        let (index, step) = *cursor;
+        let selector = u8::try_from(index).unwrap_or(u8::MAX);
+        let next = self
+            .grants
+            .lock(selector)
+            .sweep_step_by(step, now, AUTO_SWEEP_GRANTS);
+        *cursor = match next {
+            Some(next) => (index, next),
+            None => {
+                let pending = u8::try_from(index % PENDING_SHARDS).unwrap_or(0);
+                let mut shard = self.pending.lock(pending);
+                shard.retain(|_, p| p.expires_at > now);
+                shrink_if_sparse(&mut shard);
+                drop(shard);
+                let index = (index + 1) % GRANT_SHARDS;
+                if index == 0 {
+                    self.devices().sweep(now);
+                    self.replay.sweep(now);
+                    self.sweep_clients(now);
+                }
+                (index, grant::SweepStep::START)
+            }
+        };
+    }
+
     fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {
         self.grants.lock(grant.0[8])
     }
@@ -437,11 +544,15 @@ impl GrantStore for MemoryStore {
     }
 
     async fn issue(&self, grant: GrantId, tokens: NewTokens) -> Result<bool, StoreError> {
-        let mut guard = self.grant_shard(grant);
-        let shard = &mut *guard;
-        let (access, refresh, until) = shard.metas.stored(tokens);
-        let g = shard.grants.get_or_insert_with(grant, || Grant::new(until));
-        Ok(g.issue(access, refresh, until))
+        let issued = {
+            let mut guard = self.grant_shard(grant);
+            let shard = &mut *guard;
+            let (access, refresh, until) = shard.metas.stored(tokens);
+            let g = shard.grants.get_or_insert_with(grant, || Grant::new(until));
+            g.issue(access, refresh, until)
+        };
+        self.wrote(grant.began());
+        Ok(issued)
     }
 
     async fn access_token(
@@ -490,7 +601,10 @@ impl GrantStore for MemoryStore {
             return Ok(false);
         };
         let (access, refresh, until) = shard.metas.stored(tokens);
-        Ok(g.rotate_refresh(old.hash, access, refresh, until, now))
+        let rotated = g.rotate_refresh(old.hash, access, refresh, until, now);
+        drop(guard);
+        self.wrote(now);
+        Ok(rotated)
     }
 
     async fn revoke_access_token(&self, token: SecretKey) -> Result<(), StoreError> {
@@ -525,11 +639,11 @@ impl CodesAtHand for MemoryStore {
         code: SecretKey,
         record: tessera::storage::CodeRecord,
     ) -> Result<(), StoreError> {
-        let mut shard = self.grant_shard(code.grant);
-        shard
+        self.grant_shard(code.grant)
             .grants
             .get_or_insert_with(code.grant, || Grant::new(record.expires_at))
             .put_code(code.hash, record);
+        self.wrote(code.grant.began());
         Ok(())
     }
 
@@ -609,6 +723,8 @@ impl DeviceStore for MemoryStore {
         }
         devices.by_user_code.insert(user_code, device.hash);
         devices.by_device.insert(device.hash, (user_code, record));
+        drop(devices);
+        self.wrote(now);
         Ok(true)
     }
 
@@ -715,6 +831,7 @@ impl PendingAtHand for MemoryStore {
     ) -> Result<(), (StoreError, Box<PendingAuthorization>)> {
         let replaced = self.pending_shard(handle).insert(handle, request);
         drop(replaced); // outside the lock
+        self.wrote(handle.grant.began());
         Ok(())
     }
 
@@ -743,6 +860,8 @@ impl ReplayStore for MemoryStore {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        self.replay.first_use(key, expires_at, now)
+        let first = self.replay.first_use(key, expires_at, now);
+        self.wrote(now);
+        first
     }
 }

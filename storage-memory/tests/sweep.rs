@@ -343,3 +343,55 @@ async fn a_shard_of_many_grants_is_swept_step_by_step() {
     store.sweep(t + Duration::seconds(7200));
     assert_eq!(store.stats().grants, 0);
 }
+
+/// Client-credentials grants of `count`, minted at `at` (their ids carry
+/// it), living `ttl`.
+async fn cc_at(store: &MemoryStore, at: OffsetDateTime, ttl: Duration, count: usize) {
+    for _ in 0..count {
+        let g = GrantId::mint(at, &OsRandom);
+        let tokens = NewTokens {
+            access: (key(TokenKind::Access, g).hash, record(at, ttl, None)),
+            refresh: None,
+        };
+        assert!(store.issue(g, tokens).await.unwrap());
+    }
+}
+
+/// With no sweeper started, the store sweeps as it is written (DESIGN
+/// "Storage": nothing grows without bound): what expired goes, by the
+/// server's clock as the new grants' ids tell it, and nothing live does.
+#[tokio::test]
+async fn without_a_sweeper_the_store_sweeps_as_it_is_written() {
+    let store = MemoryStore::new();
+    let t0 = now() - Duration::hours(2);
+    cc_at(&store, t0, Duration::minutes(1), 2_000).await;
+    for _ in 0..100 {
+        let g = GrantId::mint(t0, &OsRandom);
+        store
+            .put_pending(
+                key(TokenKind::Pending, g),
+                pending(t0, Duration::minutes(1)),
+            )
+            .await
+            .unwrap();
+    }
+    // Written at t0, nothing has expired yet by the writes' clock.
+    assert_eq!(store.stats().grants, 2_000);
+    assert_eq!(store.stats().pending, 100);
+    // A round of every shard, written two hours later: the expired go.
+    cc_at(&store, now(), Duration::hours(1), 20_000).await;
+    let stats = store.stats();
+    assert_eq!(stats.grants, 20_000, "{stats:?}");
+    assert_eq!(stats.pending, 0, "{stats:?}");
+}
+
+/// Once a sweeper runs, writes sweep nothing: the sweeper does the work.
+#[tokio::test]
+async fn a_sweeper_takes_over_from_the_writes() {
+    let store = Arc::new(MemoryStore::new());
+    let _sweeper = store.spawn_sweeper(StdDuration::from_secs(3600));
+    let t0 = now() - Duration::hours(2);
+    cc_at(&store, t0, Duration::minutes(1), 2_000).await;
+    cc_at(&store, now(), Duration::hours(1), 20_000).await;
+    assert_eq!(store.stats().grants, 22_000);
+}
