@@ -40,7 +40,7 @@
 //! [`MemoryStore::sweep`] yourself). Until a sweeper runs, the store sweeps
 //! as it is written: every 128 writes on a thread (tokens issued, codes,
 //! pending requests, device requests, one-time values) it visits the next
-//! 512 grants, and each shard done, a shard of pending requests; each
+//! 256 grants, and each shard done, a shard of pending requests; each
 //! round, the device requests, the replay cache and expired
 //! registrations. So nothing grows without bound even when no sweeper was
 //! started; "now" for that sweep is the newest write's time by the
@@ -107,10 +107,11 @@ const PENDING_SHARDS: usize = 16;
 /// Writes on one thread between two steps of the sweep that runs as the
 /// store is written ([`MemoryStore::spawn_sweeper`] not started).
 const AUTO_SWEEP_EVERY: u32 = 128;
-/// Grants one such step visits: four times as many as the writes between
-/// two steps can add, so the sweep keeps up with any rate of writes, and a
-/// short hold of one shard's lock (a few microseconds).
-const AUTO_SWEEP_GRANTS: usize = 512;
+/// Grants one such step visits: twice as many as the writes between two
+/// steps can add, so the sweep keeps up with any rate of writes (at most
+/// about as many expired grants wait as live ones), for two grant visits
+/// per write and a short hold of one shard's lock (a few microseconds).
+const AUTO_SWEEP_GRANTS: usize = 256;
 
 thread_local! {
     /// Writes counted on this thread ([`MemoryStore::wrote`]).
