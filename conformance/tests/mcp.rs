@@ -85,12 +85,13 @@ fn initialize(ctx: &Ctx, authorization: Option<&str>) -> Request {
 }
 
 /// Checks the challenge carries `resource_metadata` naming the MCP
-/// resource's metadata (RFC 9728 §5.1).
+/// resource's metadata (RFC 9728 §5.1), first, as DEMO-CONTRACT writes it:
+/// `Bearer resource_metadata="{issuer}/.well-known/oauth-protected-resource/mcp"`.
 fn expect_resource_metadata(ctx: &Ctx, ex: &Exchange, what: &str) -> CheckResult {
     let challenge = ex.header("www-authenticate").unwrap_or_default();
-    let want = format!("resource_metadata=\"{}\"", mcp_metadata_url(ctx));
+    let want = format!("Bearer resource_metadata=\"{}\"", mcp_metadata_url(ctx));
     ex.ensure(
-        flow::is_bearer_challenge(challenge) && challenge.contains(&want),
+        flow::is_bearer_challenge(challenge) && challenge.starts_with(&want),
         format!("{what}: expected `WWW-Authenticate: Bearer` with {want}, got {challenge:?}"),
     )?;
     Ok(())

@@ -279,11 +279,15 @@ impl BearerError {
             }
             Some(e) => e.bearer_challenge(realm, scope),
         };
+        // First after the scheme, as DEMO-CONTRACT writes the MCP
+        // challenge (`Bearer resource_metadata="…"`); auth-params are
+        // unordered (RFC 9110 §11.6.1), so any client reads it alike.
         if let Some(url) = resource_metadata {
-            header.push_str(&format!(
-                ", resource_metadata=\"{}\"",
-                crate::error::quote_safe(url)
-            ));
+            let at = header.find(' ').map_or(header.len(), |i| i + 1);
+            header.insert_str(
+                at,
+                &format!("resource_metadata=\"{}\", ", crate::error::quote_safe(url)),
+            );
         }
         header
     }
@@ -702,7 +706,7 @@ mod tests {
             let challenge = r.header("www-authenticate").unwrap();
             assert_eq!(
                 challenge,
-                "Bearer realm=\"r\", resource_metadata=\"https://rs.example/meta\""
+                "Bearer resource_metadata=\"https://rs.example/meta\", realm=\"r\""
             );
             assert_eq!(r.header("retry-after"), (status == 429).then_some("7"));
         }

@@ -265,21 +265,36 @@ impl Server {
             .max_by_key(|r| r.path.len())
     }
 
+    /// The resource whose token a request to `path` needs: the declared
+    /// one there, else the default resource when it is declared, as
+    /// [`verify_access_at`](Self::verify_access_at) checks a path no
+    /// declared resource covers against the default. Its challenges then
+    /// name what it checks (RFC 9728 §5.1).
+    fn resource_checked_at(&self, path: &str) -> Option<&ProtectedResource> {
+        self.protected_resource_at(path).or_else(|| {
+            let default = self.config().default_resource.as_ref()?;
+            self.protected().iter().find(|r| r.identifier() == default)
+        })
+    }
+
     /// The `scope` for challenges at `path` to a request without a usable
-    /// token: the declared scopes of the resource there, so that a client
-    /// knows what to ask for (RFC 6750 §3; the MCP authorization spec's
-    /// scope selection). `None` when it declared none.
+    /// token: the declared scopes of the resource whose token it needs (the
+    /// one there, else the default resource), so that a client knows what
+    /// to ask for (RFC 6750 §3; the MCP authorization spec's scope
+    /// selection). `None` when it declared none.
     pub fn scope_hint_at(&self, path: &str) -> Option<String> {
-        self.protected_resource_at(path)
+        self.resource_checked_at(path)
             .and_then(ProtectedResource::scopes)
             .filter(|s| !s.is_empty())
             .map(ToString::to_string)
     }
 
     /// The `resource_metadata` URL for challenges at `path` (RFC 9728 §5.1):
-    /// the metadata URL of [`protected_resource_at`](Self::protected_resource_at).
+    /// the metadata URL of the resource whose token it needs: the one there
+    /// ([`protected_resource_at`](Self::protected_resource_at)), else the
+    /// default resource when it is declared (the one checked there).
     pub fn resource_metadata_url_at(&self, path: &str) -> Option<String> {
-        self.protected_resource_at(path)
+        self.resource_checked_at(path)
             .map(ProtectedResource::metadata_url)
     }
 

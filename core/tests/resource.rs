@@ -475,7 +475,7 @@ async fn protected_resource_metadata_and_challenges_rfc9728() {
     ] {
         let challenge = e.challenge_with("r", Some(&url));
         assert!(
-            challenge.ends_with(&format!(", resource_metadata=\"{url}\"")),
+            challenge.starts_with(&format!("Bearer resource_metadata=\"{url}\", realm=")),
             "{challenge}"
         );
         let http = e.to_http_with("r", Some(&url));
@@ -491,7 +491,7 @@ async fn protected_resource_metadata_and_challenges_rfc9728() {
     let missing = BearerError::Missing.challenge_for("r", Some(&url), hint.as_deref());
     assert_eq!(
         missing,
-        format!("Bearer realm=\"r\", scope=\"photos.read\", resource_metadata=\"{url}\"")
+        format!("Bearer resource_metadata=\"{url}\", realm=\"r\", scope=\"photos.read\"")
     );
     let invalid = BearerError::Invalid.challenge_for("r", Some(&url), hint.as_deref());
     assert!(invalid.contains("error=\"invalid_token\""), "{invalid}");
@@ -502,6 +502,13 @@ async fn protected_resource_metadata_and_challenges_rfc9728() {
     .challenge_for("r", Some(&url), hint.as_deref());
     assert!(lacking.contains("scope=\"photos.write\""), "{lacking}");
     assert!(!lacking.contains("photos.read"), "{lacking}");
+    // A path no declared resource covers is checked against the default
+    // resource (`/api`, declared here): its challenges name that resource's
+    // metadata, so a client that knows nothing finds where to get a token.
+    let api_metadata = s.resource_metadata_url_at("/api").unwrap();
+    assert!(api_metadata.ends_with("/.well-known/oauth-protected-resource/api"));
+    assert_eq!(s.resource_metadata_url_at("/other"), Some(api_metadata));
+    assert_eq!(s.scope_hint_at("/other"), s.scope_hint_at("/api"));
     // The authorization server's metadata is unchanged by resources.
     let m = s.metadata();
     assert_eq!(m.issuer, ISSUER);

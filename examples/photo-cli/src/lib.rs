@@ -65,6 +65,12 @@ pub struct Args {
     /// the photos are read from `{URL}/api/photos`.
     #[arg(long, value_name = "URL", default_value = DEFAULT_PROVIDER, value_parser = parse_provider)]
     pub provider: Url,
+
+    /// `opaque` or `jwt`: accepted as every demo program takes it
+    /// (DEMO-CONTRACT), so that one set of flags starts them all. A client
+    /// uses whatever access tokens the provider issues: it changes nothing here.
+    #[arg(long, value_name = "FORMAT", default_value = "opaque", value_parser = ["opaque", "jwt"])]
+    pub access_tokens: String,
 }
 
 /// Accepts an `http(s)://HOST[:PORT][/PATH]` URL with no query or fragment.

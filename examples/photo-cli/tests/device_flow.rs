@@ -98,6 +98,12 @@ async fn unreachable_provider_is_a_one_line_error() {
     assert!(line.contains("cannot reach the provider"), "{line}");
     assert_eq!(out.status.code(), Some(1));
     assert!(out.took < Duration::from_secs(5), "{out:#?}");
+    // DEMO-CONTRACT's `--access-tokens`, taken by every demo program: it
+    // changes nothing for a client, and the run goes on to the provider.
+    let provider = format!("http://127.0.0.1:{port}");
+    let out = run(&["--access-tokens", "jwt", "--provider", &provider]).await;
+    assert!(out.only_error_line().contains("cannot reach the provider"));
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[tokio::test]
@@ -182,6 +188,7 @@ async fn help_lists_every_flag() {
     let out = run(&["--help"]).await;
     assert!(out.status.success(), "{out:#?}");
     assert!(out.stdout.contains("--provider"), "{out:#?}");
+    assert!(out.stdout.contains("--access-tokens"), "{out:#?}");
     assert!(out.stdout.contains("http://127.0.0.1:9000"), "{out:#?}");
     assert!(!out.stdout.contains("--issuer"), "{out:#?}");
     assert!(!out.stdout.contains("--store"), "{out:#?}");
@@ -196,6 +203,7 @@ async fn bad_flags_are_one_line_errors() {
         &["--provider", "ftp://127.0.0.1:9000"][..],
         &["--issuer", "http://127.0.0.1:9000"][..],
         &["--store", "memory"][..],
+        &["--access-tokens", "xml"][..],
     ] {
         let out = run(args).await;
         out.only_error_line();

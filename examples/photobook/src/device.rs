@@ -449,9 +449,10 @@ impl Demo {
                     self.device_login_page(429, &prompt, browser, &form.username, Some(&message));
                 return with_retry_after(page, seconds);
             }
+            // `200`, as at the authorization endpoint's login (see there).
             Err(SignInRefused::WrongPassword) => {
                 return self.device_login_page(
-                    401,
+                    200,
                     &prompt,
                     browser,
                     &form.username,

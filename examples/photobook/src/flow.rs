@@ -541,9 +541,12 @@ impl Demo {
                     self.login_page(429, &prompt, &token, &form.username, Some(&message), None);
                 return with_retry_after(page, seconds);
             }
+            // The form again, `200` (DEMO-CONTRACT allows 200 or 401): a
+            // 401 "MUST" carry a `WWW-Authenticate` challenge (RFC 9110
+            // §15.5.2), and a form sign-in has no scheme to name.
             Err(SignInRefused::WrongPassword) => {
                 return self.login_page(
-                    401,
+                    200,
                     &prompt,
                     &sessions.login_token(browser, Some(&form.handle)),
                     &form.username,

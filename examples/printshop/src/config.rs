@@ -49,6 +49,12 @@ pub struct Config {
     /// at start-up is an error.
     #[arg(long, value_name = "STORE", default_value = "memory", value_parser = parse_store)]
     pub store: String,
+
+    /// `opaque` or `jwt`: accepted as every demo program takes it
+    /// (DEMO-CONTRACT), so that one set of flags starts them all. A client
+    /// reads whatever access tokens the provider issues: it changes nothing here.
+    #[arg(long, value_name = "FORMAT", default_value = "opaque", value_parser = ["opaque", "jwt"])]
+    pub access_tokens: String,
 }
 
 /// Accepts an `http(s)://HOST[:PORT][/PATH]` URL without query, fragment

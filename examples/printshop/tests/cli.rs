@@ -24,6 +24,7 @@ fn help_documents_every_flag() {
         "--client-secret",
         "--public-url",
         "--store",
+        "--access-tokens",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -59,6 +60,7 @@ fn unknown_flag_is_a_one_line_error() {
 fn bad_values_are_one_line_errors() {
     assert_one_line_error(&printshop(&["--listen", "not-an-address"]));
     assert_one_line_error(&printshop(&["--provider", "::nonsense"]));
+    assert_one_line_error(&printshop(&["--access-tokens", "xml"]));
 }
 
 #[test]
@@ -69,6 +71,10 @@ fn busy_port_is_a_one_line_error() {
     assert_one_line_error(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen"));
+    // DEMO-CONTRACT's `--access-tokens`, taken by every demo program: parsed,
+    // and the start goes on (to the busy port).
+    let out = printshop(&["--access-tokens", "jwt", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]

@@ -65,7 +65,10 @@ async fn allow_then_token_then_photos() {
         "bob-password-1",
     )
     .await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // The form again, 200: a 401 would need a `WWW-Authenticate` scheme
+    // (RFC 9110 §15.5.2), which a form sign-in has not.
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(wrong.headers.get(WWW_AUTHENTICATE).is_none());
     wrong.assert_login_page();
     assert!(wrong.html.contains("incorrect"), "{}", wrong.html);
     assert!(wrong.html.contains("role=\"alert\""));
@@ -737,7 +740,7 @@ async fn login_is_throttled_after_five_wrong_passwords_rfc6749_10_10() {
             &format!("wrong-{i}"),
         )
         .await;
-        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert_eq!(page.status, StatusCode::OK, "attempt {i}");
         assert!(page.headers.get(RETRY_AFTER).is_none());
     }
     advance(&clock, 60);
@@ -844,7 +847,7 @@ async fn unknown_usernames_are_throttled_alike() {
             .await;
             statuses.push(page.status.as_u16());
         }
-        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{user}");
+        assert_eq!(statuses, [200, 200, 200, 200, 200, 429], "{user}");
         assert!(page.html.contains("try again after"), "{}", page.html);
     }
 }
@@ -1120,7 +1123,10 @@ async fn device_flow_deny_then_polling_gives_access_denied() {
 
     // A wrong password: the login page again, still for the code.
     let wrong = device_sign_in(&provider, &browser, &login, "bob", "alice-password-1").await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    // The form again, 200: a 401 would need a `WWW-Authenticate` scheme
+    // (RFC 9110 §15.5.2), which a form sign-in has not.
+    assert_eq!(wrong.status, StatusCode::OK);
+    assert!(wrong.headers.get(WWW_AUTHENTICATE).is_none());
     wrong.assert_login_page();
     assert!(wrong.html.contains("incorrect"));
     let consent = device_sign_in(&provider, &browser, &wrong, "bob", "bob-password-1").await;
