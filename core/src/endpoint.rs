@@ -147,6 +147,8 @@ pub(crate) struct Routes {
     authorization: String,
     device_verification: String,
     origin: String,
+    /// The issuer's path without its trailing `/` (empty for none).
+    base: String,
 }
 
 impl Routes {
@@ -213,27 +215,41 @@ impl Routes {
             authorization,
             device_verification,
             origin,
+            base: base.to_owned(),
         })
     }
 
     /// Adds the metadata route of each protected resource (RFC 9728 §3.1),
-    /// checked like every other path.
+    /// checked like every other path; for a resource below an issuer with
+    /// a path, also at the issuer's path followed by the well-known path
+    /// and the rest (`{issuer}/.well-known/oauth-protected-resource/mcp`,
+    /// where DEMO-CONTRACT and many clients look, as for the server's own
+    /// metadata, RFC 8414 §3.1's note).
     pub(crate) fn add_protected_resources(
         &mut self,
         resources: &[crate::protected_resource::ProtectedResource],
     ) -> Result<(), BuildError> {
         for (index, resource) in resources.iter().enumerate() {
-            let path = resource.metadata_path();
             let endpoint = Endpoint::ProtectedResourceMetadata(index);
-            check_path(endpoint.name(), &path)?;
-            let pages = [
-                self.authorization.as_str(),
-                self.device_verification.as_str(),
-            ];
-            if pages.contains(&path.as_str()) || self.routes.iter().any(|r| r.path == path) {
-                return Err(BuildError::DuplicatePath(path));
+            let below_issuer = (!self.base.is_empty())
+                .then(|| resource.path().strip_prefix(self.base.as_str()))
+                .flatten()
+                .filter(|rest| rest.starts_with('/'))
+                .map(|rest| {
+                    let well_known = crate::protected_resource::PROTECTED_RESOURCE_WELL_KNOWN_PATH;
+                    format!("{}{well_known}{rest}", self.base)
+                });
+            for path in std::iter::once(resource.metadata_path()).chain(below_issuer) {
+                check_path(endpoint.name(), &path)?;
+                let pages = [
+                    self.authorization.as_str(),
+                    self.device_verification.as_str(),
+                ];
+                if pages.contains(&path.as_str()) || self.routes.iter().any(|r| r.path == path) {
+                    return Err(BuildError::DuplicatePath(path));
+                }
+                self.routes.push(Route { endpoint, path });
             }
-            self.routes.push(Route { endpoint, path });
         }
         Ok(())
     }

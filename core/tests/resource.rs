@@ -847,3 +847,34 @@ async fn a_resource_is_recognised_after_uri_normalisation() {
     .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Below an issuer with a path, a resource's metadata is served where RFC
+/// 9728 §3.1 puts it (the well-known path, then the resource's path) and
+/// also at the issuer's path followed by the well-known path
+/// (DEMO-CONTRACT's `{issuer}/.well-known/oauth-protected-resource/mcp`),
+/// as the server's own metadata is; both are the same document.
+#[tokio::test]
+async fn below_an_issuer_with_a_path_resource_metadata_is_served_twice() {
+    let resource = "https://as.example/tenant/mcp";
+    let s = Server::builder()
+        .issuer("https://as.example/tenant")
+        .store(Arc::new(MemoryStore::with_clients([])))
+        .protected_resource(ProtectedResource::new(r(resource)).unwrap())
+        .build()
+        .unwrap();
+    for path in [
+        "/.well-known/oauth-protected-resource/tenant/mcp",
+        "/tenant/.well-known/oauth-protected-resource/mcp",
+    ] {
+        let endpoint = s.endpoint_at(path).unwrap();
+        let answer = s.handle(endpoint, &HttpRequest::new("GET")).await;
+        assert_eq!(answer.status, 200, "{path}");
+        let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_eq!(v["resource"], resource, "{path}");
+    }
+    // The challenge names RFC 9728's location.
+    assert_eq!(
+        s.resource_metadata_url_at("/tenant/mcp").as_deref(),
+        Some("https://as.example/.well-known/oauth-protected-resource/tenant/mcp")
+    );
+}
