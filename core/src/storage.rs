@@ -480,9 +480,12 @@ pub enum DevicePoll {
     SlowDown,
     /// Approved: the record, taken; nobody will get it again.
     Approved(DeviceRecord),
-    /// Denied: `access_denied` (the record is gone).
+    /// Denied: `access_denied`, to every later poll too, until the record
+    /// expires (a device whose answer was lost hears it again).
     Denied,
-    /// The device code expired: `expired_token`.
+    /// The device code expired: `expired_token`, to every later poll too,
+    /// while the store keeps the record (RFC 8628 §3.5: the client then
+    /// starts anew, which it can only know from this answer).
     Expired,
     /// Unknown, already used, or another client's: `invalid_grant`.
     Unknown,
@@ -501,12 +504,16 @@ impl DeviceRecord {
         if self.client_id != *client {
             return (DevicePoll::Unknown, Some(self));
         }
+        // A decision that ends the flow is kept and answered again, so a
+        // device whose answer was lost (RFC 8628 §3.5 has it retry after a
+        // timeout) hears it rather than `invalid_grant`; the store forgets
+        // the record after its grace period. Only an approval is taken.
         if now >= self.expires_at {
-            return (DevicePoll::Expired, None);
+            return (DevicePoll::Expired, Some(self));
         }
         match self.status {
             DeviceStatus::Approved { .. } => (DevicePoll::Approved(self), None),
-            DeviceStatus::Denied => (DevicePoll::Denied, None),
+            DeviceStatus::Denied => (DevicePoll::Denied, Some(self)),
             DeviceStatus::Pending => {
                 let early = self.last_polled_at.is_some_and(|last| {
                     now < last + time::Duration::seconds(i64::from(self.interval))

@@ -1798,7 +1798,8 @@ pub async fn device_lifecycle<S: DeviceStore + ?Sized>(store: Arc<S>) {
         DevicePoll::Unknown,
         "[{C}] a device code yields tokens once"
     );
-    // A denied request answers Denied once.
+    // A denied request answers Denied, and again to a later poll (a
+    // device whose answer was lost, RFC 8628 §3.5), until it expires.
     let device = mint(TokenKind::Device, grant());
     let code = user_code();
     ok(
@@ -1811,10 +1812,12 @@ pub async fn device_lifecycle<S: DeviceStore + ?Sized>(store: Arc<S>) {
         store.decide_device(code, DeviceStatus::Denied, now).await,
         C
     ));
-    assert_eq!(
-        ok(store.poll_device(device, &client_id(), now).await, C),
-        DevicePoll::Denied
-    );
+    for _ in 0..2 {
+        assert_eq!(
+            ok(store.poll_device(device, &client_id(), now).await, C),
+            DevicePoll::Denied
+        );
+    }
 }
 
 /// Polling follows [`DeviceRecord::poll`]: pending, then slow_down when
@@ -1873,6 +1876,16 @@ pub async fn device_polling_rules<S: DeviceStore + ?Sized>(store: Arc<S>) {
         ),
         DevicePoll::Expired,
         "[{C}] after expires_at"
+    );
+    assert_eq!(
+        ok(
+            store
+                .poll_device(device, &client_id(), now + secs(700))
+                .await,
+            C
+        ),
+        DevicePoll::Expired,
+        "[{C}] and again to a later poll, within the grace period"
     );
     assert_eq!(
         ok(store.device_by_user_code(code, now + secs(600)).await, C),

@@ -20,8 +20,9 @@ if rec['client_id'] ~= ARGV[1] then
     return {'unknown'}
 end
 local now = tonumber(ARGV[2])
+-- Expired and denied records are kept (their TTL ends the grace period),
+-- so that a device whose answer was lost hears it again.
 if now >= rec['expires_at'] then
-    redis.call('DEL', KEYS[1])
     return {'expired'}
 end
 local state = rec['status']['state']
@@ -30,7 +31,6 @@ if state == 'approved' then
     return {'approved', raw}
 end
 if state == 'denied' then
-    redis.call('DEL', KEYS[1])
     return {'denied'}
 end
 if state ~= 'pending' then
