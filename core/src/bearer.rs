@@ -37,12 +37,15 @@ pub struct AccessToken {
 
 impl AccessToken {
     /// Checks that the token carries every scope token in `required`
-    /// (`insufficient_scope`, 403, RFC 6750 §3.1). An empty name names
-    /// nothing and is skipped, as in the challenge's scope hint: the
-    /// answer's `scope` is never empty (§3: `scope-token *( SP scope-token )`).
+    /// (`insufficient_scope`, 403, RFC 6750 §3.1). An empty name beside
+    /// others names nothing and is skipped, as in the challenge's scope
+    /// hint; names that are all empty (a scope left out of a
+    /// configuration, say) refuse every token, rather than none, and the
+    /// challenge then names no scope (§3: never `scope=""`).
     pub fn require(&self, required: &[&str]) -> Result<(), BearerError> {
         let named = || required.iter().copied().filter(|s| !s.is_empty());
-        if named().all(|s| self.scope.contains(s)) {
+        let misconfigured = !required.is_empty() && named().next().is_none();
+        if !misconfigured && named().all(|s| self.scope.contains(s)) {
             return Ok(());
         }
         Err(BearerError::InsufficientScope {
@@ -258,14 +261,26 @@ impl BearerError {
             Self::InsufficientScope { required } => Some(required.as_str()),
             _ if self.status() == 401 => scope_hint,
             _ => None,
-        };
+        }
+        // `scope-token *( SP scope-token )` (RFC 6750 §3): never empty.
+        .filter(|s| !s.is_empty());
         // RFC 6750 §3.1 defines `invalid_request`, `invalid_token` and
         // `insufficient_scope` for a resource; a token that could not be
         // checked is none of them, and gets the bare challenge.
         let error = self.oauth_error().filter(|_| self.unavailable().is_none());
         let mut header = match error {
             None => {
-                let mut header = format!("Bearer realm=\"{}\"", crate::error::quote_safe(realm));
+                let realm = crate::error::quote_safe(realm);
+                // A request in the `DPoP` scheme is challenged in it (RFC
+                // 9449 §7.1), a token that could not be checked too.
+                let mut header = if dpop {
+                    format!(
+                        "DPoP algs=\"{}\", realm=\"{realm}\"",
+                        crate::dpop::DPOP_ALGS_PARAM
+                    )
+                } else {
+                    format!("Bearer realm=\"{realm}\"")
+                };
                 if let Some(scope) = scope {
                     header.push_str(&format!(", scope=\"{}\"", crate::error::quote_safe(scope)));
                 }
@@ -663,7 +678,8 @@ impl Server {
 mod tests {
     use super::*;
 
-    /// An empty required name names nothing: never a 403 with `scope=""`.
+    /// An empty required name beside others names nothing; never a 403
+    /// with `scope=""`.
     #[test]
     fn an_empty_required_name_names_nothing() {
         let token = AccessToken {
@@ -676,7 +692,12 @@ mod tests {
             dpop_jkt: None,
         };
         assert!(token.require(&["", "a"]).is_ok());
-        assert!(token.require(&[""]).is_ok());
+        assert!(token.require(&[]).is_ok());
+        // All empty: misconfigured, refused, and no `scope=""` named.
+        let refused = token.require(&[""]).unwrap_err();
+        let challenge = refused.challenge("r");
+        assert!(!challenge.contains("scope="), "{challenge}");
+        assert_eq!(refused.status(), 403);
         assert_eq!(
             token.require(&["", "b", "", "c"]),
             Err(BearerError::InsufficientScope {
@@ -710,6 +731,11 @@ mod tests {
             );
             assert_eq!(r.header("retry-after"), (status == 429).then_some("7"));
         }
+        // In the `DPoP` scheme, a `DPoP` challenge (RFC 9449 §7.1).
+        let e = BearerError::Unavailable(OAuthError::new(ErrorCode::ServerError, "broken"));
+        let challenge = e.challenge_in(Some(TokenScheme::Dpop), "r", None, None);
+        assert!(challenge.starts_with("DPoP algs="), "{challenge}");
+        assert!(!challenge.contains("error="), "{challenge}");
     }
 
     #[test]

@@ -231,7 +231,7 @@ impl Routes {
     ) -> Result<(), BuildError> {
         for (index, resource) in resources.iter().enumerate() {
             let endpoint = Endpoint::ProtectedResourceMetadata(index);
-            let below_issuer = (!self.base.is_empty())
+            let below_issuer = (!self.base.is_empty() && resource.origin() == self.origin)
                 .then(|| resource.path().strip_prefix(self.base.as_str()))
                 .flatten()
                 .filter(|rest| rest.starts_with('/'))

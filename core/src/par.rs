@@ -135,9 +135,11 @@ impl Server {
         }
         let lifetime = self.config().lifetimes.request_uri;
         valid.pending.expires_at = now + lifetime;
+        // A time-ordered id, as every grant's: the store reads its time
+        // (`GrantId::began`) as a time the server's clock has passed.
         let handle = Secret::mint(
             TokenKind::RequestUri,
-            self.random().grant_id(),
+            crate::GrantId::mint(now, self.random()),
             self.random().bytes32(),
         );
         self.store()

@@ -179,6 +179,12 @@ impl ProtectedResource {
         &self.identifier
     }
 
+    /// The identifier's origin (`scheme://host[:port]`, as the URL parser
+    /// writes it).
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
     /// The identifier's path (empty for a root resource): requests to it
     /// or below it are requests to this resource.
     pub fn path(&self) -> &str {

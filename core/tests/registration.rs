@@ -1334,8 +1334,8 @@ async fn a_self_registered_clients_prompt_over_the_limit_is_a_page() {
 }
 
 /// A self-registered client that expires unused while one of its requests
-/// waits for the owner to sign in (as a pushed request does, RFC 9126 §4:
-/// validated "as it would any other") gets no code: an error page.
+/// waits for the owner to sign in or decide (as a pushed request does, RFC
+/// 9126 §4: validated "as it would any other") gets no code: an error page.
 #[tokio::test]
 async fn a_client_that_expired_while_its_request_waited_gets_no_code() {
     let f = fixture_with(|b| {
@@ -1353,10 +1353,22 @@ async fn a_client_that_expired_while_its_request_waited_gets_no_code() {
     let AuthorizeOutcome::Login(login) = f.server.authorize(&query, None).await else {
         panic!("login expected")
     };
+    let AuthorizeOutcome::Consent(prompt) = f.server.authorize(&query, Some(&alice)).await else {
+        panic!("consent expected")
+    };
     f.clock.advance(Duration::minutes(6));
     let resumed = f.server.resume(&login.handle, &alice).await;
     assert!(
         matches!(&resumed, AuthorizeOutcome::ErrorPage(e) if e.code == tessera::ErrorCode::InvalidClient),
         "{resumed:?}"
+    );
+    // Nor while its consent page was open: no redirect to its unvetted URI.
+    let decided = f
+        .server
+        .decide(&prompt.handle, &alice, Decision::Allow)
+        .await;
+    assert!(
+        matches!(&decided, AuthorizeOutcome::ErrorPage(e) if e.code == tessera::ErrorCode::InvalidClient),
+        "{decided:?}"
     );
 }

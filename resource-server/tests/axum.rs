@@ -165,15 +165,16 @@ async fn jwks_verifier_validates_locally_across_a_key_rotation() {
     let (status, _, challenge) = fetch(&http, &format!("{base}/api/photos"), None).await;
     assert_eq!(status, 401);
     assert!(
-        challenge.starts_with("Bearer realm=\"photos\""),
+        challenge.starts_with("Bearer resource_metadata=\""),
         "{challenge}"
     );
+    assert!(challenge.contains("realm=\"photos\""), "{challenge}");
     assert!(!challenge.contains("error="), "{challenge}");
     let url = challenge
         .split("resource_metadata=\"")
         .nth(1)
-        .unwrap()
-        .trim_end_matches('"');
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
     let doc: Value = http.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(doc["resource"], format!("http://{rs_addr}/api"));
     assert_eq!(doc["authorization_servers"][0], auth.issuer);

@@ -41,8 +41,8 @@
 //! as it is written: every 128 writes on a thread (tokens issued, codes,
 //! pending requests, device requests, one-time values) it visits the next
 //! 256 grants, and each shard done, a shard of pending requests; each
-//! round, the device requests, the replay cache and expired
-//! registrations. So nothing grows without bound even when no sweeper was
+//! round, the device requests and expired registrations (the replay
+//! cache bounds itself). So nothing grows without bound even when no sweeper was
 //! started; "now" for that sweep is the newest write's time by the
 //! server's clock (a new grant's id carries it, [`tessera::GrantId::began`]).
 //!
@@ -116,6 +116,21 @@ const AUTO_SWEEP_GRANTS: usize = 256;
 thread_local! {
     /// Writes counted on this thread ([`MemoryStore::wrote`]).
     static WRITES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Turns the sweep as the store is written back on when dropped: held by
+/// the sweeper task, so that a store whose sweeper ended sweeps again.
+struct ResumeOnDrop(Weak<MemoryStore>);
+
+impl Drop for ResumeOnDrop {
+    fn drop(&mut self) {
+        if let Some(store) = self.0.upgrade() {
+            store
+                .auto_sweep
+                .on
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// The sweep that runs as the store is written, for a store whose owner
@@ -291,7 +306,11 @@ impl MemoryStore {
             .store(false, std::sync::atomic::Ordering::Relaxed);
         let weak: Weak<Self> = Arc::downgrade(self);
         let every = every.max(Duration::from_millis(1));
+        // Should the task end (aborted, its runtime gone) while the store
+        // lives, the writes sweep again.
+        let resume = ResumeOnDrop(weak.clone());
         tokio::spawn(async move {
+            let _resume = resume;
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -339,11 +358,6 @@ impl MemoryStore {
         stats
     }
 
-    /// The shard selector of a grant: the byte of its id that names the
-    /// thread that minted it ([`GrantId::mint`]), so each thread adds its
-    /// new grants to a shard that is usually its own, whose lock and newest B-tree leaf
-    /// stay in that core's cache. (Ids minted otherwise are spread by
-    /// whatever that byte holds.)
     /// Counts a write made when the server's clock read `at` or later (a
     /// new grant's [`GrantId::began`], or the call's `now`), and every
     /// [`AUTO_SWEEP_EVERY`] on this thread runs a step of the sweep, unless
@@ -362,16 +376,19 @@ impl MemoryStore {
                 .load(std::sync::atomic::Ordering::Relaxed)
         {
             // `at` is no later than the server's clock for ids the server
-            // minted; one made from bytes is held to the system's clock.
-            self.auto_sweep_step(at.min(OffsetDateTime::now_utc()));
+            // minted. A later one (random bytes, a forged id, a test clock
+            // ahead) is not trusted: no step on its word.
+            if at <= OffsetDateTime::now_utc() {
+                self.auto_sweep_step(at);
+            }
         }
     }
 
     /// One step of the sweep as the store is written: the next
     /// [`AUTO_SWEEP_GRANTS`] grants of the shard being swept; a shard done
     /// sweeps a pending shard too, and a round of every shard the device
-    /// requests, the replay cache and expired registrations. Skipped when
-    /// another thread is taking a step.
+    /// requests and expired registrations. Skipped when another thread is
+    /// taking a step.
     fn auto_sweep_step(&self, now: OffsetDateTime) {
         let Ok(mut cursor) = self.auto_sweep.cursor.try_lock() else {
             return;
@@ -391,9 +408,9 @@ impl MemoryStore {
                 shrink_if_sparse(&mut shard);
                 drop(shard);
                 let index = (index + 1) % GRANT_SHARDS;
+                // (The replay cache bounds itself: it sweeps when full.)
                 if index == 0 {
                     self.devices().sweep(now);
-                    self.replay.sweep(now);
                     self.sweep_clients(now);
                 }
                 (index, grant::SweepStep::START)
@@ -401,6 +418,11 @@ impl MemoryStore {
         };
     }
 
+    /// The shard selector of a grant: the byte of its id that names the
+    /// thread that minted it ([`GrantId::mint`]), so each thread adds its
+    /// new grants to a shard that is usually its own, whose lock and newest B-tree leaf
+    /// stay in that core's cache. (Ids minted otherwise are spread by
+    /// whatever that byte holds.)
     fn grant_shard(&self, grant: GrantId) -> std::sync::MutexGuard<'_, GrantShard> {
         self.grants.lock(grant.0[8])
     }

@@ -395,3 +395,42 @@ async fn a_sweeper_takes_over_from_the_writes() {
     cc_at(&store, now(), Duration::hours(1), 20_000).await;
     assert_eq!(store.stats().grants, 22_000);
 }
+
+/// A write whose time is ahead of the system's clock (random or forged
+/// grant ids, a test clock ahead) is not trusted as "now": it sweeps
+/// nothing, so nothing live is lost on its word.
+#[tokio::test]
+async fn a_write_from_the_future_sweeps_nothing() {
+    let store = MemoryStore::new();
+    let t0 = now() - Duration::hours(2);
+    cc_at(&store, t0, Duration::minutes(1), 2_000).await;
+    cc_at(
+        &store,
+        now() + Duration::days(1),
+        Duration::hours(1),
+        20_000,
+    )
+    .await;
+    assert_eq!(store.stats().grants, 22_000);
+}
+
+/// A sweeper that ends while its store lives (its runtime gone) hands the
+/// work back to the writes.
+#[test]
+fn a_store_whose_sweeper_ended_sweeps_as_it_is_written_again() {
+    let store = Arc::new(MemoryStore::new());
+    let sweeper = tokio::runtime::Runtime::new().unwrap();
+    sweeper.block_on(async {
+        drop(store.spawn_sweeper(StdDuration::from_secs(3600)));
+    });
+    drop(sweeper);
+    let writes = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    writes.block_on(async {
+        let t0 = now() - Duration::hours(2);
+        cc_at(&store, t0, Duration::minutes(1), 2_000).await;
+        cc_at(&store, now(), Duration::hours(1), 20_000).await;
+    });
+    assert_eq!(store.stats().grants, 20_000);
+}

@@ -129,7 +129,7 @@ impl Server {
             )
         };
         flaws
-            .refuse_read(|name| matches!(name, "client_id" | "request_uri"))
+            .refuse(|name| matches!(name, "client_id" | "request_uri"))
             .map_err(Rejection::ErrorPage)?;
         let client_id = params
             .get("client_id")
@@ -430,8 +430,15 @@ impl Server {
                     // who decides each one may run as many flows as they
                     // like (`Action::ConsentPrompt`).
                     self.forgive_attempt(Action::ConsentPrompt, owner.as_str());
-                    self.finish(key.grant, pending, owner, decision, now, true)
-                        .await
+                    // A self-registered client that expired while its
+                    // consent page was open gets nothing (`client_of`).
+                    match self.client_of(&pending).await {
+                        Ok(_) => {
+                            self.finish(key.grant, pending, owner, decision, now, true)
+                                .await
+                        }
+                        Err(rejection) => Err(rejection),
+                    }
                 }
                 Ok(None) => Err(Rejection::ErrorPage(expired())),
                 Err(e) => Err(Rejection::ErrorPage(e.into())),

@@ -261,14 +261,16 @@ fn exchanged_scope(
 #[async_trait]
 impl GrantHandler for TokenExchangeGrant {
     fn parameters(&self) -> Option<&'static [&'static str]> {
-        // RFC 8693 §2.1. `audience` is left out: it may be sent more than
-        // once (§2.1), and any `audience` at all is `invalid_target` here.
+        // RFC 8693 §2.1. `audience` may be sent more than once (§2.1),
+        // but it is read (any at all is refused), so a repeat or a value
+        // that is not UTF-8 is refused too, never dropped unseen.
         Some(&[
             "subject_token",
             "subject_token_type",
             "actor_token",
             "actor_token_type",
             "requested_token_type",
+            "audience",
         ])
     }
 
