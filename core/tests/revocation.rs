@@ -97,49 +97,5 @@ async fn revocation_rfc7009() {
 /// `invalid_request` twice.
 #[tokio::test]
 async fn unread_parameters_are_ignored_read_ones_refused_twice_rfc6749_3_2() {
-    let f = fixture();
-    let auth = basic("api", "api-secret");
-    let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
-    let at = t["access_token"].as_str().unwrap();
-    let post = |body: String, auth: Option<String>| {
-        let f = &f;
-        async move {
-            let r = f
-                .server
-                .handle(
-                    tessera::Endpoint::Revocation,
-                    &HttpRequest::form_post(&body, auth.as_deref()),
-                )
-                .await;
-            (r.status, r.body)
-        }
-    };
-    for extra in [
-        "&foo=1&foo=2",
-        "&foo=%FF",
-        "&token_type_hint=a&token_type_hint=b",
-    ] {
-        let (status, body) = post(format!("token={at}{extra}"), Some(auth.clone())).await;
-        assert_eq!(status, 200, "{extra}: {}", String::from_utf8_lossy(&body));
-    }
-    for (body, auth) in [
-        (format!("token={at}&token={at}"), Some(auth.clone())),
-        (format!("token={at}&token=%FF"), Some(auth.clone())),
-        (
-            format!("token={at}&client_id=api&client_id=api"),
-            Some(auth.clone()),
-        ),
-        (
-            format!("token={at}&client_id=api&client_secret=api-secret&client_secret=x"),
-            None,
-        ),
-    ] {
-        let (status, answer) = post(body.clone(), auth).await;
-        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
-        assert_eq!(
-            (status, v["error"].as_str()),
-            (400, Some("invalid_request")),
-            "{body}"
-        );
-    }
+    unread_parameters_are_ignored_at(tessera::Endpoint::Revocation).await;
 }

@@ -147,3 +147,52 @@ pub async fn redeem(f: &Fixture, code: &str) -> (u16, serde_json::Value) {
 pub fn err(v: &serde_json::Value) -> &str {
     v["error"].as_str().unwrap_or("")
 }
+
+/// RFC 6749 §3.2 at a back-channel endpoint that reads `token` (revocation,
+/// introspection): a parameter it does not read is ignored, also when sent
+/// twice or malformed (`token_type_hint` among them); `token` and the
+/// client's credentials are `invalid_request` twice.
+pub async fn unread_parameters_are_ignored_at(endpoint: tessera::Endpoint) {
+    let f = fixture();
+    let auth = basic("api", "api-secret");
+    let (_, t) = redeem(&f, &code_for_shop(&f).await).await;
+    let at = t["access_token"].as_str().unwrap();
+    let post = |body: String, auth: Option<String>| {
+        let f = &f;
+        async move {
+            let r = f
+                .server
+                .handle(endpoint, &HttpRequest::form_post(&body, auth.as_deref()))
+                .await;
+            (r.status, r.body)
+        }
+    };
+    for extra in [
+        "&foo=1&foo=2",
+        "&foo=%FF",
+        "&token_type_hint=a&token_type_hint=b",
+    ] {
+        let (status, body) = post(format!("token={at}{extra}"), Some(auth.clone())).await;
+        assert_eq!(status, 200, "{extra}: {}", String::from_utf8_lossy(&body));
+    }
+    for (body, auth) in [
+        (format!("token={at}&token={at}"), Some(auth.clone())),
+        (format!("token={at}&token=%FF"), Some(auth.clone())),
+        (
+            format!("token={at}&client_id=api&client_id=api"),
+            Some(auth.clone()),
+        ),
+        (
+            format!("token={at}&client_id=api&client_secret=api-secret&client_secret=x"),
+            None,
+        ),
+    ] {
+        let (status, answer) = post(body.clone(), auth).await;
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+        assert_eq!(
+            (status, v["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{body}"
+        );
+    }
+}
