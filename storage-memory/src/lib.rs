@@ -104,6 +104,10 @@ const GRANT_SHARDS: usize = 64;
 /// Shards of the pending-request map (short-lived, far fewer records).
 const PENDING_SHARDS: usize = 16;
 
+/// How long a grant revoked before anything was issued into it is
+/// remembered as revoked.
+const REVOKED_UNKNOWN_GRANT_KEPT: time::Duration = time::Duration::hours(24);
+
 /// Writes on one thread between two steps of the sweep that runs as the
 /// store is written ([`MemoryStore::spawn_sweeper`] not started).
 const AUTO_SWEEP_EVERY: u32 = 128;
@@ -642,10 +646,15 @@ impl GrantStore for MemoryStore {
     }
 
     async fn revoke_grant(&self, grant: GrantId) -> Result<(), StoreError> {
-        let mut shard = self.grant_shard(grant);
-        if let Some(g) = shard.grants.get_mut(&grant) {
-            g.revoke();
-        }
+        // A grant nothing was issued into yet is remembered as revoked, so
+        // that "any [token] issued later is dead" holds for it too (a
+        // grant of one's own may revoke first), for a day as the Redis
+        // store's marker; then swept.
+        let until = OffsetDateTime::now_utc() + REVOKED_UNKNOWN_GRANT_KEPT;
+        self.grant_shard(grant)
+            .grants
+            .get_or_insert_with(grant, || Grant::new(until))
+            .revoke();
         Ok(())
     }
 

@@ -107,6 +107,7 @@ where
     delegated_access_token(make_store().await).await;
     access_token_revocation(make_store().await).await;
     grant_revocation(make_store().await).await;
+    a_grant_revoked_before_its_first_issue_stays_revoked(make_store().await).await;
     refresh_token_lookup(make_store().await).await;
     refresh_rotation(make_store().await).await;
     failed_rotation_changes_nothing(make_store().await).await;
@@ -759,6 +760,29 @@ pub async fn access_token_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
     assert!(
         ok(store.access_token(b.access, now).await, C).is_some(),
         "[{C}] after no-op revocations"
+    );
+}
+
+/// A grant revoked before anything was issued into it stays revoked: "any
+/// [token] issued later is dead" ([`GrantStore::revoke_grant`]), also when
+/// the store held nothing of the grant yet (a grant of one's own may
+/// revoke first).
+pub async fn a_grant_revoked_before_its_first_issue_stays_revoked<S: GrantStore + ?Sized>(
+    store: Arc<S>,
+) {
+    const C: &str = "a_grant_revoked_before_its_first_issue_stays_revoked";
+    let now = base_now();
+    let g = grant();
+    ok(store.revoke_grant(g).await, C);
+    let later = mint_tokens(g, now, 600, Some(3600));
+    assert!(
+        !ok(store.issue(g, later.tokens.clone()).await, C),
+        "[{C}] issue after revocation"
+    );
+    assert_eq!(
+        ok(store.access_token(later.access, now).await, C),
+        None,
+        "[{C}] token issued after revocation"
     );
 }
 
