@@ -182,6 +182,17 @@ async fn request_uris_are_single_use_bound_and_short_lived_rfc9126_4() {
             )
             .await
     ));
+    // A value over 2 KiB beside it, unread or not (DEMO-CONTRACT "Limits
+    // against floods"): an error page, and the request is not spent.
+    let uri = pushed_uri(&f, "shop").await;
+    let oversized = format!("{}&junk={}", by_reference("shop", &uri), "x".repeat(2049));
+    assert!(matches!(
+        f.server.authorize(&oversized, None).await,
+        AuthorizeOutcome::ErrorPage(e) if e.code == tessera::ErrorCode::InvalidRequest
+    ));
+    assert!(!error_page(
+        f.server.authorize(&by_reference("shop", &uri), None).await
+    ));
 }
 
 #[tokio::test]

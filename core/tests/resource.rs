@@ -877,4 +877,22 @@ async fn below_an_issuer_with_a_path_resource_metadata_is_served_twice() {
         s.resource_metadata_url_at("/tenant/mcp").as_deref(),
         Some("https://as.example/.well-known/oauth-protected-resource/tenant/mcp")
     );
+    // A resource on another origin whose path begins with the issuer's
+    // gets no route in the issuer's path: its metadata is its own origin's.
+    let elsewhere = Server::builder()
+        .issuer("https://as.example/tenant")
+        .store(Arc::new(MemoryStore::with_clients([])))
+        .protected_resource(ProtectedResource::new(r("https://rs.example/tenant/mcp")).unwrap())
+        .build()
+        .unwrap();
+    assert!(
+        elsewhere
+            .endpoint_at("/tenant/.well-known/oauth-protected-resource/mcp")
+            .is_none()
+    );
+    assert!(
+        elsewhere
+            .endpoint_at("/.well-known/oauth-protected-resource/tenant/mcp")
+            .is_some()
+    );
 }
