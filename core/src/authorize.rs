@@ -373,9 +373,9 @@ pub(crate) fn validate(
             Rejection::ErrorPage(e)
         }
     };
-    // §3.1: a parameter this server reads must not come twice; any other
-    // "MUST" be ignored, repeated or not.
-    // Too long or not UTF-8: refused at the verified redirect URI, the
+    // §3.1: a parameter this server reads must not come twice or
+    // malformed; any other "MUST" be ignored, repeated or not. No value may
+    // be too long, read or not. Refused at the verified redirect URI, the
     // value itself (a `state`, say) left out of the answer.
     flaws
         .refuse(|name| RECOGNIZED.contains(&name))

@@ -41,10 +41,11 @@
 //! as it is written: every 128 writes on a thread (tokens issued, codes,
 //! pending requests, device requests, one-time values) it visits the next
 //! 256 grants, and each shard done, a shard of pending requests; each
-//! round, the device requests and expired registrations (the replay
-//! cache bounds itself). So nothing grows without bound even when no sweeper was
-//! started; "now" for that sweep is the newest write's time by the
-//! server's clock (a new grant's id carries it, [`tessera::GrantId::began`]).
+//! round, the device requests and expired registrations (the replay cache
+//! bounds itself). So nothing grows without bound even when no sweeper
+//! was started. "Now" for that sweep is the written time by the server's
+//! clock (a new grant's id carries it, [`tessera::GrantId::began`]); a
+//! time ahead of the system clock sweeps nothing.
 //!
 //! ## Example
 //!

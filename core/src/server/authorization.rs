@@ -269,7 +269,7 @@ impl Server {
                     .await
                     .map_err(|e| Rejection::ErrorPage(e.into()))?
                     .ok_or_else(|| Rejection::ErrorPage(expired()))?;
-                self.finish(key.grant, pending, owner, Decision::Allow, now, false)
+                self.finish(key.grant, pending, owner, Decision::Allow, now, None)
                     .await
             }
         }
@@ -345,7 +345,7 @@ impl Server {
         let grant = crate::GrantId::mint(now, self.random());
         if !self.consent_required(&client, owner, &pending).await? {
             return self
-                .finish(grant, pending, owner, Decision::Allow, now, false)
+                .finish(grant, pending, owner, Decision::Allow, now, None)
                 .await;
         }
         // What a signed-in owner makes us keep is bounded too: a consent
@@ -433,8 +433,9 @@ impl Server {
                     // A self-registered client that expired while its
                     // consent page was open gets nothing (`client_of`).
                     match self.client_of(&pending).await {
-                        Ok(_) => {
-                            self.finish(key.grant, pending, owner, decision, now, true)
+                        Ok(client) => {
+                            let decided = Some(&*client);
+                            self.finish(key.grant, pending, owner, decision, now, decided)
                                 .await
                         }
                         Err(rejection) => Err(rejection),
@@ -449,8 +450,8 @@ impl Server {
     }
 
     /// Answers the client for a request taken out of storage (or never
-    /// stored): `record` when the owner decided on a consent page (the
-    /// policy may remember it).
+    /// stored): `decided` is the client when the owner decided on a consent
+    /// page (the policy may remember the decision).
     async fn finish(
         &self,
         grant: GrantId,
@@ -458,16 +459,15 @@ impl Server {
         owner: &Subject,
         decision: Decision,
         now: OffsetDateTime,
-        record: bool,
+        decided: Option<&Client>,
     ) -> Result<AuthorizeOutcome, Rejection> {
-        if record
+        if let Some(client) = decided
             && self.inner.consent.records_decisions()
-            && let Ok(Some(client)) = self.find_client(&pending.client_id).await
             && let Err(e) = self
                 .inner
                 .consent
                 .record(
-                    &client,
+                    client,
                     owner,
                     &pending.scope,
                     pending.audience.as_ref(),
