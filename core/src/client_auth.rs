@@ -138,6 +138,13 @@ impl<'a> ClientAuthContext<'a> {
         self.server.endpoint_url(crate::Endpoint::Token)
     }
 
+    /// The pushed authorization request endpoint's absolute URL (RFC 9126
+    /// §5), when PAR is served.
+    pub fn pushed_authorization_endpoint_url(&self) -> Option<String> {
+        self.server
+            .endpoint_url(crate::Endpoint::PushedAuthorization)
+    }
+
     /// The store (its replay cache, say).
     pub fn store(&self) -> &dyn Store {
         self.server.store().as_ref()

@@ -18,6 +18,7 @@ use time::{Duration, OffsetDateTime};
 
 const ISSUER: &str = "https://as.example";
 const TOKEN_ENDPOINT: &str = "https://as.example/token";
+const PAR_ENDPOINT: &str = "https://as.example/par";
 
 struct Fixture {
     server: Server,
@@ -452,17 +453,37 @@ async fn two_methods_at_once_are_invalid_request_rfc6749_2_3() {
     );
 }
 
+/// RFC 7523 §3 item 3 and RFC 9126 §2: once configured, the token
+/// endpoint's URL and the PAR endpoint's URL name this server too, at
+/// either endpoint.
 #[tokio::test]
 async fn the_token_endpoint_audience_when_configured() {
     let f =
         fixture_with(PrivateKeyJwt::new().with_audience(AssertionAudience::IssuerOrTokenEndpoint));
+    for aud in [json!([TOKEN_ENDPOINT]), json!(PAR_ENDPOINT), json!(ISSUER)] {
+        let mut claims = f.claims();
+        claims["aud"] = aud.clone();
+        assert_eq!(
+            f.post(Endpoint::Token, &f.form(&f.assertion(&claims)), None)
+                .await
+                .0,
+            200,
+            "aud {aud} at the token endpoint"
+        );
+    }
     let mut claims = f.claims();
-    claims["aud"] = json!([TOKEN_ENDPOINT]);
-    assert_eq!(
-        f.post(Endpoint::Token, &f.form(&f.assertion(&claims)), None)
-            .await
-            .0,
-        200
+    claims["aud"] = json!(TOKEN_ENDPOINT);
+    let form = format!(
+        "response_type=code&client_id=signer&redirect_uri=https%3A%2F%2Fsigner.example%2Fcb\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256\
+         &client_assertion_type={CLIENT_ASSERTION_TYPE_JWT_BEARER}&client_assertion={}",
+        f.assertion(&claims)
+    );
+    let (status, body, _) = f.post(Endpoint::PushedAuthorization, &form, None).await;
+    assert_ne!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "aud the token endpoint at PAR"
     );
     let mut claims = f.claims();
     claims["aud"] = json!("https://evil.example/token");

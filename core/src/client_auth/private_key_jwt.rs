@@ -27,9 +27,12 @@ pub enum AssertionAudience {
     /// assertion for it; it never signs one for another issuer).
     #[default]
     Issuer,
-    /// The issuer or the token endpoint's URL, among other values (RFC
-    /// 7523 §3 item 3 as published), for clients that cannot yet send the
-    /// issuer.
+    /// The issuer, the token endpoint's URL or the pushed authorization
+    /// request endpoint's URL, among other values (RFC 7523 §3 item 3 and
+    /// RFC 9126 §2 as published), for clients that cannot yet send the
+    /// issuer. Open to audience injection: an assertion a client made for
+    /// a malicious server that named one of these URLs as its own endpoint
+    /// is accepted here.
     IssuerOrTokenEndpoint,
 }
 
@@ -160,10 +163,17 @@ impl ClientAuthMethod for PrivateKeyJwt {
             .ok_or_else(|| failed("client has no usable jwks"))?;
         let mut rules =
             AssertionRules::for_issuer(ctx.issuer()).with_max_lifetime(self.max_lifetime);
-        if self.audience == AssertionAudience::IssuerOrTokenEndpoint
-            && let Some(token_endpoint) = ctx.token_endpoint_url()
-        {
-            rules = rules.also_accepting(token_endpoint);
+        if self.audience == AssertionAudience::IssuerOrTokenEndpoint {
+            // RFC 9126 §2: the server "MUST accept its issuer identifier,
+            // token endpoint URL, or pushed authorization request endpoint
+            // URL" at any endpoint.
+            let urls = [
+                ctx.token_endpoint_url(),
+                ctx.pushed_authorization_endpoint_url(),
+            ];
+            for url in urls.into_iter().flatten() {
+                rules = rules.also_accepting(url);
+            }
         }
         let refuse = |e: AssertionError| {
             tracing::info!(client = client.id.as_str(), error = %e, "client assertion refused");
