@@ -134,6 +134,23 @@ pub struct AssertionRules {
     pub leeway: Duration,
     /// Whether `jti` is required.
     pub require_jti: bool,
+    /// What the assertion is presented as, which decides the `typ`s it
+    /// may carry.
+    pub used_as: AssertionUse,
+}
+
+/// What an assertion is presented as. Each use accepts its own `typ`s
+/// (RFC 8725 §3.12, mutually exclusive validation rules), so a JWT made
+/// to authenticate a client is never taken as an authorization grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AssertionUse {
+    /// Client authentication (RFC 7523 §2.2): `typ` absent, `JWT`, or
+    /// `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis).
+    #[default]
+    ClientAuthentication,
+    /// An authorization grant (RFC 7523 §2.1): `typ` absent or `JWT`.
+    AuthorizationGrant,
 }
 
 impl AssertionRules {
@@ -149,7 +166,15 @@ impl AssertionRules {
             max_age: Duration::minutes(5),
             leeway: Duration::seconds(30),
             require_jti: true,
+            used_as: AssertionUse::ClientAuthentication,
         }
+    }
+
+    /// Checks the assertion as `used_as` is presented (its `typ`).
+    #[must_use]
+    pub fn used_as(mut self, used_as: AssertionUse) -> Self {
+        self.used_as = used_as;
+        self
     }
 
     /// Also accepts `audience` (e.g. the token endpoint's URL, RFC 7523 §3
@@ -191,12 +216,15 @@ impl AssertionRules {
         keys: &dyn VerificationKeys,
         now: OffsetDateTime,
     ) -> Result<JwtAssertion, AssertionError> {
-        let payload = crate::jwt::verify_jws_typed(token, &assertion_typ, keys, now).map_err(
-            |e| match e {
+        let accept_typ: &dyn Fn(&str) -> bool = match self.used_as {
+            AssertionUse::ClientAuthentication => &client_authentication_typ,
+            AssertionUse::AuthorizationGrant => &authorization_grant_typ,
+        };
+        let payload =
+            crate::jwt::verify_jws_typed(token, accept_typ, keys, now).map_err(|e| match e {
                 JwtError::Malformed => AssertionError::Malformed,
                 other => AssertionError::Signature(other),
-            },
-        )?;
+            })?;
         let claims: Claims =
             serde_json::from_slice(&payload).map_err(|_| AssertionError::Malformed)?;
         let assertion = claims.into_assertion()?;
@@ -240,13 +268,16 @@ impl AssertionRules {
     }
 }
 
-/// The `typ`s an assertion may carry: none (RFC 7523 sets none), `JWT`
-/// (RFC 7519 §5.1), or `client-authentication+jwt`
-/// (draft-ietf-oauth-rfc7523bis).
-fn assertion_typ(typ: &str) -> bool {
-    typ.is_empty()
-        || typ.eq_ignore_ascii_case("JWT")
-        || typ.eq_ignore_ascii_case("client-authentication+jwt")
+/// The `typ`s a grant assertion may carry: none (RFC 7523 sets none) or
+/// `JWT` (RFC 7519 §5.1).
+fn authorization_grant_typ(typ: &str) -> bool {
+    typ.is_empty() || typ.eq_ignore_ascii_case("JWT")
+}
+
+/// The `typ`s a client assertion may carry: a grant's, or
+/// `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis).
+fn client_authentication_typ(typ: &str) -> bool {
+    authorization_grant_typ(typ) || typ.eq_ignore_ascii_case("client-authentication+jwt")
 }
 
 /// A string claim of a JWT (`iss`, `sub`), read WITHOUT checking

@@ -362,7 +362,9 @@ impl VerifyingKey {
             key,
         };
         match jwk.alg.as_deref() {
-            Some(alg) if alg != key.algorithm().as_str() => {
+            // RFC 9864's `Ed25519` names an Ed25519 key's algorithm too
+            // (WebCrypto exports it so).
+            Some(alg) if JwsAlgorithm::from_name(alg) != Some(key.algorithm()) => {
                 Err(KeyError::UnsupportedJwk("alg does not match the key"))
             }
             _ => Ok(key),
@@ -819,6 +821,26 @@ mod tests {
             let mut lying = jwk.clone();
             lying.alg = Some("HS256".into());
             assert!(VerifyingKey::from_jwk(&lying).is_err());
+            // Every name of the key's algorithm is accepted (RFC 9864's
+            // `Ed25519` for an Ed25519 key), and only those.
+            for name in alg.names() {
+                let mut named = jwk.clone();
+                named.alg = Some((*name).into());
+                assert_eq!(
+                    VerifyingKey::from_jwk(&named).as_ref(),
+                    Ok(k.verifying_key().as_ref())
+                );
+            }
+            let mut other = jwk.clone();
+            other.alg = Some(
+                if alg == JwsAlgorithm::Es256 {
+                    "Ed25519"
+                } else {
+                    "ES256"
+                }
+                .into(),
+            );
+            assert!(VerifyingKey::from_jwk(&other).is_err());
             let mut enc = jwk.clone();
             enc.use_ = Some("enc".into());
             assert!(VerifyingKey::from_jwk(&enc).is_err());

@@ -156,7 +156,7 @@ pub use secret::{Argon2idVerifier, SecretHash, SecretHashError, SecretVerifier, 
 
 // JWT assertions (RFC 7523 §3): private_key_jwt and the JWT bearer grant.
 pub use assertion::{
-    AssertionError, AssertionRules, JWT_BEARER_GRANT_TYPE, JwtAssertion, peek_claim,
+    AssertionError, AssertionRules, AssertionUse, JWT_BEARER_GRANT_TYPE, JwtAssertion, peek_claim,
 };
 pub use redirect::{RedirectUri, RedirectUriError};
 pub use scope::{Scope, ScopeToken};

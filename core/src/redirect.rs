@@ -5,8 +5,11 @@
 //! port, since native apps listen on whatever port is free. A public client
 //! (a native app) gets that freedom whether it registered a port or not
 //! (§7.3: the server "MUST allow any port"); a confidential client (a web
-//! client run locally) that registered a port gets that port only
+//! client run locally, outside RFC 8252's scope) that registered a port
+//! gets that port only
 //! ([`Client::accepts_redirect_uri`](crate::Client::accepts_redirect_uri)).
+//! A loopback URI's scheme and host are compared without regard to case
+//! (RFC 3986 §6.2.2.1), so `HTTP://LOCALHOST/cb` gets the freedom too.
 
 use std::fmt;
 
@@ -141,12 +144,19 @@ impl RedirectUri {
 /// port), so it gets the same port freedom: whoever can listen on one of
 /// its ports can listen on the IP literal's as well.
 fn loopback_without_port(uri: &str) -> Option<String> {
-    let rest = uri.strip_prefix("http://")?;
-    let (host, after_host) = if let Some(r) = rest.strip_prefix("127.0.0.1") {
+    // Scheme and host are case-insensitive (RFC 3986 §6.2.2.1); the rest
+    // is compared as it is.
+    fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+        s.get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .and_then(|_| s.get(prefix.len()..))
+    }
+    let rest = strip(uri, "http://")?;
+    let (host, after_host) = if let Some(r) = strip(rest, "127.0.0.1") {
         ("127.0.0.1", r)
-    } else if let Some(r) = rest.strip_prefix("[::1]") {
+    } else if let Some(r) = strip(rest, "[::1]") {
         ("[::1]", r)
-    } else if let Some(r) = rest.strip_prefix("localhost") {
+    } else if let Some(r) = strip(rest, "localhost") {
         ("localhost", r)
     } else {
         return None;
@@ -256,6 +266,33 @@ mod tests {
         let r =
             RedirectUri::dangerous_allow_plain_http("http://photos.example:9001/callback").unwrap();
         assert!(!r.matches("http://photos.example:9002/callback"));
+    }
+
+    #[test]
+    fn loopback_scheme_and_host_are_case_insensitive_rfc3986_6_2_2_1() {
+        // Registered in capitals: still a loopback URI, with its port free.
+        for registered in [
+            "HTTP://127.0.0.1/cb",
+            "http://LOCALHOST/cb",
+            "Http://LocalHost:7/cb",
+        ] {
+            let r = uri(registered);
+            for requested in ["http://127.0.0.1:5000/cb", "HTTP://127.0.0.1:5000/cb"] {
+                assert_eq!(
+                    r.matches_any_loopback_port(requested),
+                    registered.to_ascii_lowercase().contains("127.0.0.1"),
+                    "{registered} / {requested}"
+                );
+            }
+            let localhost = registered.to_ascii_lowercase().contains("localhost");
+            assert_eq!(
+                r.matches_any_loopback_port("http://LOCALHOST:5000/cb"),
+                localhost
+            );
+            // The path is compared as it is.
+            assert!(!r.matches_any_loopback_port("http://127.0.0.1:5000/CB"));
+            assert!(!r.matches_any_loopback_port("http://localhost:5000/CB"));
+        }
     }
 
     #[test]

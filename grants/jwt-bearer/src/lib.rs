@@ -48,7 +48,9 @@
 //! - the JWT's `iss` is a trusted issuer, and its signature verifies with
 //!   one of that issuer's keys, chosen by `kid` (ES256 or EdDSA; the key
 //!   decides the algorithm: `alg: none` and HMAC never verify anything);
-//! - `typ` absent or `JWT` (an access token, `at+jwt`, is not an assertion);
+//! - `typ` absent or `JWT` (an access token, `at+jwt`, is not an
+//!   assertion, nor is a client's `client-authentication+jwt`: RFC 8725
+//!   §3.12);
 //! - `sub` present, and mapped to a user by your function (`None`:
 //!   refused);
 //! - `aud` is this server's issuer identifier, alone
@@ -82,8 +84,8 @@ use time::Duration;
 use tessera::grant::{GrantContext, GrantHandler, TokenResponse, resolve_scope};
 use tessera::storage::{ReplayKey, ReplayNamespace};
 use tessera::{
-    AssertionError, AssertionRules, Client, ErrorCode, Jwk, JwtAssertion, KeyError, OAuthError,
-    Params, Reason, StaticKeys, Subject, VerifyingKey, peek_claim,
+    AssertionError, AssertionRules, AssertionUse, Client, ErrorCode, Jwk, JwtAssertion, KeyError,
+    OAuthError, Params, Reason, StaticKeys, Subject, VerifyingKey, peek_claim,
 };
 
 /// The JWT bearer grant's `grant_type` (RFC 7523 §2.1).
@@ -251,8 +253,9 @@ impl GrantHandler for JwtBearerGrant {
             .find(|i| i.issuer == iss)
             .ok_or_else(|| refused(AssertionError::WrongIssuerOrSubject))?;
         let config = ctx.config;
-        let mut rules =
-            AssertionRules::for_issuer(&config.issuer).with_max_lifetime(self.max_lifetime);
+        let mut rules = AssertionRules::for_issuer(&config.issuer)
+            .with_max_lifetime(self.max_lifetime)
+            .used_as(AssertionUse::AuthorizationGrant);
         if self.token_endpoint_audience {
             rules = rules.also_accepting(format!("{}{}", config.issuer, config.paths.token));
         }

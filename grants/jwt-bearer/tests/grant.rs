@@ -297,6 +297,19 @@ async fn signatures_are_the_trusted_issuers_rfc8725_3_1() {
         (400, "invalid_grant"),
         "at+jwt"
     );
+    // Nor is a client's authentication assertion (RFC 8725 §3.12), while
+    // `JWT` is.
+    let client_auth = w
+        .idp
+        .sign_jwt("client-authentication+jwt", &claims())
+        .unwrap();
+    assert_eq!(
+        error(&w.exchange(&client_auth, "").await),
+        (400, "invalid_grant"),
+        "client-authentication+jwt"
+    );
+    let typed = w.idp.sign_jwt("JWT", &claims()).unwrap();
+    assert_eq!(w.exchange(&typed, "").await.0, 200, "typ JWT");
     for junk in ["x", "a.b.c", "a.b", &"a".repeat(3000)] {
         let r = w.exchange(junk, "").await;
         assert!(
