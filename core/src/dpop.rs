@@ -528,6 +528,9 @@ fn public_key(jwk: Option<&Value>) -> Result<VerifyingKey, DpopError> {
         crv: text(members, "crv")?,
         x: text(members, "x")?.ok_or_else(invalid)?,
         y: text(members, "y")?,
+        // RSA is not among the proof algorithms (`DPOP_ALGORITHMS`).
+        n: None,
+        e: None,
         // `VerifyingKey` wants a `kid`; a proof's key needs none (RFC 7638
         // thumbprints ignore it).
         kid: Some("dpop".to_owned()),

@@ -241,7 +241,7 @@ pub(crate) fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Opti
     URL_SAFE_NO_PAD.encode_string(&header, &mut out);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    let signature = key.sign(out.as_bytes());
+    let signature = key.sign(out.as_bytes())?;
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(signature, &mut out);
     Some(out)
@@ -636,7 +636,7 @@ mod tests {
             let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
             out.push('.');
             out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(c).unwrap()));
-            let signature = key.sign(out.as_bytes());
+            let signature = key.sign(out.as_bytes()).unwrap();
             out.push('.');
             out.push_str(&URL_SAFE_NO_PAD.encode(signature));
             out

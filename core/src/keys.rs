@@ -2,7 +2,8 @@
 //! (RFC 7517) and key rotation.
 //!
 //! A [`SigningKey`] is one asymmetric key pair with its `kid` and the one
-//! algorithm it is used with (ES256 or EdDSA, RFC 7518 §3.4, RFC 8037 §3.1):
+//! algorithm it is used with (ES256 or EdDSA, RFC 7518 §3.4, RFC 8037 §3.1,
+//! or RS256, RFC 7518 §3.3, which RFC 9068 §2.1 requires of every server):
 //! a verifier is always chosen by `kid`, and the key's own algorithm decides
 //! how to check a signature, never the token's `alg` header (RFC 8725
 //! §3.1). Keys are generated, or loaded from PEM (the core reads no files:
@@ -35,6 +36,10 @@ pub enum JwsAlgorithm {
     Es256,
     /// EdDSA with Ed25519 (RFC 8037 §3.1).
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), keys of 2048 to
+    /// 8192 bits: the algorithm RFC 9068 §2.1 says every server "MUST
+    /// include". Keys are loaded ([`SigningKey::from_pem`]), not generated.
+    Rs256,
 }
 
 impl JwsAlgorithm {
@@ -43,6 +48,7 @@ impl JwsAlgorithm {
         match self {
             Self::Es256 => "ES256",
             Self::EdDsa => "EdDSA",
+            Self::Rs256 => "RS256",
         }
     }
 
@@ -55,6 +61,7 @@ impl JwsAlgorithm {
         match alg {
             "ES256" => Some(Self::Es256),
             "EdDSA" | "Ed25519" => Some(Self::EdDsa),
+            "RS256" => Some(Self::Rs256),
             _ => None,
         }
     }
@@ -66,6 +73,7 @@ impl JwsAlgorithm {
         match self {
             Self::Es256 => &["ES256"],
             Self::EdDsa => &["EdDSA", "Ed25519"],
+            Self::Rs256 => &["RS256"],
         }
     }
 }
@@ -84,13 +92,20 @@ pub enum KeyError {
     /// quotes or backslashes.
     #[error("a kid must be 1 to 128 printable ASCII characters, no quotes or backslashes")]
     InvalidKid,
-    /// The PEM or DER text is not a PKCS#8 (or SEC1) P-256 or Ed25519 private key.
-    #[error("not a PKCS#8 or SEC1 private key for P-256 or Ed25519")]
+    /// The PEM or DER text is not a PKCS#8 (or SEC1) P-256 or Ed25519
+    /// private key, nor a PKCS#8 (or PKCS#1) RSA key of 2048 to 8192 bits.
+    #[error(
+        "not a PKCS#8 or SEC1 private key for P-256 or Ed25519, nor a 2048- to 8192-bit RSA key"
+    )]
     UnsupportedPrivateKey,
-    /// The JWK is not a public P-256 (`EC`) or Ed25519 (`OKP`) signing key,
-    /// or its `alg` or `use` contradict that.
-    #[error("not a public P-256 or Ed25519 signing JWK: {0}")]
+    /// The JWK is not a public P-256 (`EC`), Ed25519 (`OKP`) or 2048- to
+    /// 8192-bit RSA signing key, or its `alg` or `use` contradict that.
+    #[error("not a public P-256, Ed25519 or RSA signing JWK: {0}")]
     UnsupportedJwk(&'static str),
+    /// `generate` was asked for an algorithm whose keys are loaded, not
+    /// generated (RS256).
+    #[error("keys for this algorithm are loaded from PEM, not generated")]
+    CannotGenerate,
     /// A key set already holds a key with this `kid`.
     #[error("a key with this kid is already in the set")]
     DuplicateKid,
@@ -114,10 +129,50 @@ fn check_kid(kid: &str) -> Result<(), KeyError> {
 enum PrivateKey {
     Es256(p256::ecdsa::SigningKey),
     EdDsa(ed25519_dalek::SigningKey),
+    Rs256(Box<ring::signature::RsaKeyPair>),
+}
+
+impl PrivateKey {
+    fn public(&self) -> PublicKey {
+        match self {
+            Self::Es256(k) => PublicKey::Es256(*k.verifying_key()),
+            Self::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
+            Self::Rs256(k) => {
+                let c = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(k.public());
+                PublicKey::Rs256 { n: c.n, e: c.e }
+            }
+        }
+    }
+
+    /// An RSA key pair from PKCS#8 or PKCS#1 DER (ring takes 2048 to 8192
+    /// bits only).
+    fn rsa(der: &[u8]) -> Option<Self> {
+        ring::signature::RsaKeyPair::from_pkcs8(der)
+            .or_else(|_| ring::signature::RsaKeyPair::from_der(der))
+            .ok()
+            .map(|k| Self::Rs256(Box::new(k)))
+    }
+}
+
+/// A signature as [`SigningKey::sign`] makes it: 64 bytes for ES256 and
+/// EdDSA, the modulus's length for RS256.
+pub(crate) enum Signature {
+    Fixed([u8; 64]),
+    Rsa(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Signature {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Self::Fixed(b) => b,
+            Self::Rsa(b) => b,
+        }
+    }
 }
 
 /// A private signing key with its `kid`. `Debug` shows the `kid` and the
-/// algorithm only; the private part is wiped from memory when dropped.
+/// algorithm only; the private part is wiped from memory when dropped
+/// (ES256 and EdDSA keys; ring keeps an RSA key's).
 pub struct SigningKey {
     kid: String,
     key: PrivateKey,
@@ -136,10 +191,7 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     fn from_private(kid: String, key: PrivateKey) -> Result<Self, KeyError> {
         check_kid(&kid)?;
-        let public = match &key {
-            PrivateKey::Es256(k) => PublicKey::Es256(*k.verifying_key()),
-            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
-        };
+        let public = key.public();
         Ok(Self {
             public: Arc::new(VerifyingKey {
                 kid: kid.clone(),
@@ -153,7 +205,22 @@ impl SigningKey {
     /// A new key for `alg` from `random`, named by its RFC 7638 JWK
     /// thumbprint (so two servers that load the same key agree on its
     /// `kid`).
+    ///
+    /// # Panics
+    ///
+    /// For [`JwsAlgorithm::Rs256`], whose keys are loaded
+    /// ([`from_pem`](Self::from_pem)); [`try_generate`](Self::try_generate)
+    /// answers an error instead.
     pub fn generate(alg: JwsAlgorithm, random: &dyn Random) -> Self {
+        match Self::try_generate(alg, random) {
+            Ok(key) => key,
+            Err(e) => panic!("SigningKey::generate({alg}): {e}"),
+        }
+    }
+
+    /// A new key for `alg` from `random`, as [`generate`](Self::generate);
+    /// [`KeyError::CannotGenerate`] for RS256.
+    pub fn try_generate(alg: JwsAlgorithm, random: &dyn Random) -> Result<Self, KeyError> {
         let key = match alg {
             JwsAlgorithm::Es256 => loop {
                 // A uniformly random 256-bit string is a valid P-256
@@ -166,15 +233,13 @@ impl SigningKey {
             JwsAlgorithm::EdDsa => {
                 PrivateKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(&random.bytes32()))
             }
+            JwsAlgorithm::Rs256 => return Err(KeyError::CannotGenerate),
         };
-        Self::named_by_thumbprint(key)
+        Ok(Self::named_by_thumbprint(key))
     }
 
     fn named_by_thumbprint(key: PrivateKey) -> Self {
-        let public = match &key {
-            PrivateKey::Es256(k) => PublicKey::Es256(*k.verifying_key()),
-            PrivateKey::EdDsa(k) => PublicKey::EdDsa(k.verifying_key()),
-        };
+        let public = key.public();
         let kid = public.thumbprint();
         Self {
             public: Arc::new(VerifyingKey {
@@ -187,9 +252,10 @@ impl SigningKey {
     }
 
     /// Loads a private key from PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what
-    /// `openssl genpkey` writes) for P-256 or Ed25519, or SEC1 (`BEGIN EC
-    /// PRIVATE KEY`) for P-256. The algorithm follows from the key. `kid`
-    /// names it; `None` names it by its RFC 7638 thumbprint.
+    /// `openssl genpkey` writes) for P-256, Ed25519 or RSA (2048 to 8192
+    /// bits, used for RS256), SEC1 (`BEGIN EC PRIVATE KEY`) for P-256, or
+    /// PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RSA. The algorithm follows from
+    /// the key. `kid` names it; `None` names it by its RFC 7638 thumbprint.
     pub fn from_pem(pem: &str, kid: Option<&str>) -> Result<Self, KeyError> {
         // One trait (the `pkcs8` crate's) for both key types.
         use p256::pkcs8::DecodePrivateKey as _;
@@ -199,6 +265,12 @@ impl SigningKey {
             PrivateKey::EdDsa(k)
         } else if let Ok(k) = p256::SecretKey::from_sec1_pem(pem) {
             PrivateKey::Es256(k.into())
+        } else if let Some(k) = p256::pkcs8::der::pem::decode_vec(pem.trim().as_bytes())
+            .ok()
+            .filter(|(label, _)| matches!(*label, "PRIVATE KEY" | "RSA PRIVATE KEY"))
+            .and_then(|(_, der)| PrivateKey::rsa(&der))
+        {
+            k
         } else {
             return Err(KeyError::UnsupportedPrivateKey);
         };
@@ -216,6 +288,8 @@ impl SigningKey {
             PrivateKey::Es256(k)
         } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
             PrivateKey::EdDsa(k)
+        } else if let Some(k) = PrivateKey::rsa(der) {
+            k
         } else {
             return Err(KeyError::UnsupportedPrivateKey);
         };
@@ -235,6 +309,7 @@ impl SigningKey {
         match self.key {
             PrivateKey::Es256(_) => JwsAlgorithm::Es256,
             PrivateKey::EdDsa(_) => JwsAlgorithm::EdDsa,
+            PrivateKey::Rs256(_) => JwsAlgorithm::Rs256,
         }
     }
 
@@ -252,16 +327,29 @@ impl SigningKey {
     }
 
     /// Signs `input` (a JWS signing input): the 64-byte `R || S` of ES256
-    /// (RFC 7518 §3.4, deterministic per RFC 6979) or an Ed25519 signature.
-    pub(crate) fn sign(&self, input: &[u8]) -> [u8; 64] {
+    /// (RFC 7518 §3.4, deterministic per RFC 6979), an Ed25519 signature,
+    /// or an RS256 one as long as the modulus. `None` only if the system's
+    /// randomness (RSA blinding) failed.
+    pub(crate) fn sign(&self, input: &[u8]) -> Option<Signature> {
         use p256::ecdsa::signature::Signer as _;
-        match &self.key {
+        Some(match &self.key {
             PrivateKey::Es256(k) => {
                 let signature: p256::ecdsa::Signature = k.sign(input);
-                signature.to_bytes().into()
+                Signature::Fixed(signature.to_bytes().into())
             }
-            PrivateKey::EdDsa(k) => k.sign(input).to_bytes(),
-        }
+            PrivateKey::EdDsa(k) => Signature::Fixed(k.sign(input).to_bytes()),
+            PrivateKey::Rs256(k) => {
+                let mut out = vec![0; k.public().modulus_len()];
+                k.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    input,
+                    &mut out,
+                )
+                .ok()?;
+                Signature::Rsa(out)
+            }
+        })
     }
 }
 
@@ -269,10 +357,20 @@ impl SigningKey {
 enum PublicKey {
     Es256(p256::ecdsa::VerifyingKey),
     EdDsa(ed25519_dalek::VerifyingKey),
+    /// Modulus and public exponent, big-endian without leading zeros.
+    Rs256 {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
 }
 
+/// The bounds ring verifies RS256 within (RFC 7518 §3.3: "2048 bits or
+/// larger MUST be used"), in bytes of modulus.
+const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+
 impl PublicKey {
-    /// The members of the public JWK that RFC 7638 §3.2 hashes, in its order.
+    /// The members of the public JWK that RFC 7638 §3.2 hashes, in its
+    /// order, for an elliptic-curve key.
     fn required_members(&self) -> (&'static str, &'static str, String, Option<String>) {
         match self {
             Self::Es256(k) => {
@@ -288,11 +386,21 @@ impl PublicKey {
                 )
             }
             Self::EdDsa(k) => ("OKP", "Ed25519", URL_SAFE_NO_PAD.encode(k.as_bytes()), None),
+            Self::Rs256 { .. } => ("RSA", "", String::new(), None),
         }
     }
 
     /// The RFC 7638 JWK SHA-256 thumbprint, base64url.
     fn thumbprint(&self) -> String {
+        if let Self::Rs256 { n, e } = self {
+            // §3.2: `e`, `kty`, `n` for an RSA key (its §3.1 example).
+            let canonical = format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                URL_SAFE_NO_PAD.encode(e),
+                URL_SAFE_NO_PAD.encode(n)
+            );
+            return URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()));
+        }
         let (kty, crv, x, y) = self.required_members();
         // §3.3: the required members, lexicographic order, no whitespace.
         let canonical = match y {
@@ -320,9 +428,10 @@ impl fmt::Debug for VerifyingKey {
 }
 
 impl VerifyingKey {
-    /// The key a public JWK describes (RFC 7517 §4, RFC 7518 §6.2, RFC 8037
-    /// §2): `kty` `EC` with `crv` `P-256`, or `OKP` with `Ed25519`; a `kid`
-    /// is required (verifiers are found by it). An `alg` other than the
+    /// The key a public JWK describes (RFC 7517 §4, RFC 7518 §6.2, §6.3,
+    /// RFC 8037 §2): `kty` `EC` with `crv` `P-256`, `OKP` with `Ed25519`,
+    /// or `RSA` with a 2048- to 8192-bit `n`; a `kid` is required
+    /// (verifiers are found by it). An `alg` other than the
     /// curve's algorithm, or a `use` other than `sig`, is refused.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
         let kid = jwk
@@ -355,6 +464,30 @@ impl VerifyingKey {
                 ed25519_dalek::VerifyingKey::from_bytes(&coordinate(&jwk.x)?)
                     .map_err(|_| KeyError::UnsupportedJwk("not an Ed25519 key"))?,
             ),
+            ("RSA", _) => {
+                // RFC 7518 §6.3.1: base64url big-endian integers; a leading
+                // zero octet, which some encoders add, is dropped.
+                let integer = |v: Option<&str>, what: &'static str| -> Result<Vec<u8>, KeyError> {
+                    let bytes = v
+                        .filter(|v| v.len() <= 2048)
+                        .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                        .ok_or(KeyError::UnsupportedJwk(what))?;
+                    let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
+                    Ok(bytes[start..].to_vec())
+                };
+                let n = integer(jwk.n.as_deref(), "bad n")?;
+                let e = integer(jwk.e.as_deref(), "bad e")?;
+                if !RSA_MODULUS_BYTES.contains(&n.len()) {
+                    return Err(KeyError::UnsupportedJwk(
+                        "RSA modulus not 2048 to 8192 bits",
+                    ));
+                }
+                // ring's bounds: an odd exponent from 3 to 2^33 - 1.
+                if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b % 2 == 0) {
+                    return Err(KeyError::UnsupportedJwk("bad e"));
+                }
+                PublicKey::Rs256 { n, e }
+            }
             _ => return Err(KeyError::UnsupportedJwk("unsupported kty or crv")),
         };
         let key = Self {
@@ -381,18 +514,28 @@ impl VerifyingKey {
         match self.key {
             PublicKey::Es256(_) => JwsAlgorithm::Es256,
             PublicKey::EdDsa(_) => JwsAlgorithm::EdDsa,
+            PublicKey::Rs256 { .. } => JwsAlgorithm::Rs256,
         }
     }
 
-    /// The public JWK: `kty`, `crv`, `x` (and `y`), `kid`, `alg`, `use: sig`.
-    /// Never a private member.
+    /// The public JWK: `kty`, `crv`, `x` (and `y`), or `n` and `e` for
+    /// RSA, `kid`, `alg`, `use: sig`. Never a private member.
     pub fn to_jwk(&self) -> Jwk {
         let (kty, crv, x, y) = self.key.required_members();
+        let (n, e) = match &self.key {
+            PublicKey::Rs256 { n, e } => (
+                Some(URL_SAFE_NO_PAD.encode(n)),
+                Some(URL_SAFE_NO_PAD.encode(e)),
+            ),
+            _ => (None, None),
+        };
         Jwk {
             kty: kty.to_owned(),
-            crv: Some(crv.to_owned()),
+            crv: (!crv.is_empty()).then(|| crv.to_owned()),
             x,
             y,
+            n,
+            e,
             kid: Some(self.kid.clone()),
             alg: Some(self.algorithm().as_str().to_owned()),
             use_: Some("sig".to_owned()),
@@ -427,6 +570,16 @@ impl VerifyingKey {
                 k.verify_strict(input, &ed25519_dalek::Signature::from_bytes(&bytes))
                     .is_ok()
             }
+            PublicKey::Rs256 { n, e } => ring::signature::RsaPublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            }
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                input,
+                signature,
+            )
+            .is_ok(),
         }
     }
 }
@@ -437,17 +590,24 @@ impl VerifyingKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Jwk {
-    /// The key type: `EC` or `OKP`.
+    /// The key type: `EC`, `OKP` or `RSA`.
     pub kty: String,
     /// The curve: `P-256` or `Ed25519`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crv: Option<String>,
-    /// The x coordinate (EC) or the public key (OKP), base64url.
-    #[serde(default)]
+    /// The x coordinate (EC) or the public key (OKP), base64url; empty
+    /// for RSA.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub x: String,
     /// The y coordinate (EC only), base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub y: Option<String>,
+    /// The modulus (RSA only), base64url (RFC 7518 §6.3.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// The public exponent (RSA only), base64url (RFC 7518 §6.3.1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// The key id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<String>,
@@ -795,9 +955,10 @@ mod tests {
         for alg in [JwsAlgorithm::Es256, JwsAlgorithm::EdDsa] {
             let k = SigningKey::generate(alg, &r);
             assert_eq!(k.algorithm(), alg);
-            let sig = k.sign(b"input");
-            assert!(k.verifying_key().verify(b"input", &sig));
-            assert!(!k.verifying_key().verify(b"inpuT", &sig));
+            let sig = k.sign(b"input").unwrap();
+            let sig = sig.as_ref();
+            assert!(k.verifying_key().verify(b"input", sig));
+            assert!(!k.verifying_key().verify(b"inpuT", sig));
             assert!(!k.verifying_key().verify(b"input", &sig[..63]));
             // The kid is the RFC 7638 thumbprint: 43 base64url characters.
             assert_eq!(k.kid().len(), 43);
@@ -862,6 +1023,79 @@ mod tests {
         assert_eq!(
             key.thumbprint(),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+        );
+    }
+
+    #[test]
+    fn rfc7638_3_1_rsa_example_thumbprint() {
+        // RFC 7638 §3.1's own example: an RSA key.
+        let jwk: Jwk = serde_json::from_str(concat!(
+            r#"{"kty":"RSA","e":"AQAB","alg":"RS256","kid":"2011-04-29","n":""#,
+            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSo",
+            "c_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0",
+            "_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI",
+            "4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            r#""}"#
+        ))
+        .unwrap();
+        let key = VerifyingKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.algorithm(), JwsAlgorithm::Rs256);
+        assert_eq!(
+            key.thumbprint(),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+        // It round-trips: `n` and `e`, no `x` or `crv`.
+        let back = serde_json::to_value(key.to_jwk()).unwrap();
+        assert_eq!(
+            (back["n"].as_str(), back["e"].as_str()),
+            (jwk.n.as_deref(), Some("AQAB"))
+        );
+        assert!(back.get("x").is_none() && back.get("crv").is_none());
+        // A leading zero octet in `n` names the same key.
+        let mut padded = jwk.clone();
+        let mut n = URL_SAFE_NO_PAD.decode(jwk.n.as_deref().unwrap()).unwrap();
+        n.insert(0, 0);
+        padded.n = Some(URL_SAFE_NO_PAD.encode(&n));
+        assert_eq!(VerifyingKey::from_jwk(&padded).unwrap(), key);
+        // Under 2048 bits (RFC 7518 §3.3), an even exponent, no `n`, and
+        // an `alg` of another family are refused.
+        let mut short = jwk.clone();
+        short.n = Some(URL_SAFE_NO_PAD.encode(&n[..200]));
+        let mut even = jwk.clone();
+        even.e = Some("AQAC".into());
+        let mut no_n = jwk.clone();
+        no_n.n = None;
+        let mut es = jwk.clone();
+        es.alg = Some("ES256".into());
+        for bad in [short, even, no_n, es] {
+            assert!(VerifyingKey::from_jwk(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// RS256 (RFC 7518 §3.3; RFC 9068 §2.1 "MUST include RS256"): an RSA
+    /// key loads from PKCS#8 or PKCS#1 PEM, signs, and its public JWK
+    /// verifies; one under 2048 bits does not load; none is generated.
+    #[test]
+    fn rsa_keys_load_sign_and_verify() {
+        let pkcs8 = include_str!("../testdata/rsa-2048.pem");
+        let pkcs1 = include_str!("../testdata/rsa-2048-pkcs1.pem");
+        let k = SigningKey::from_pem(pkcs8, None).unwrap();
+        assert_eq!(k.algorithm(), JwsAlgorithm::Rs256);
+        let same = SigningKey::from_pem(pkcs1, None).unwrap();
+        assert_eq!(same.kid(), k.kid(), "one key, one thumbprint");
+        let signature = k.sign(b"input").unwrap();
+        assert_eq!(signature.as_ref().len(), 256);
+        let public = VerifyingKey::from_jwk(&k.verifying_key().to_jwk()).unwrap();
+        assert!(public.verify(b"input", signature.as_ref()));
+        assert!(!public.verify(b"other", signature.as_ref()));
+        assert!(!public.verify(b"input", &signature.as_ref()[1..]));
+        assert_eq!(
+            SigningKey::from_pem(include_str!("../testdata/rsa-1024.pem"), None).err(),
+            Some(KeyError::UnsupportedPrivateKey)
+        );
+        assert_eq!(
+            SigningKey::try_generate(JwsAlgorithm::Rs256, &CountingRandom::default()).err(),
+            Some(KeyError::CannotGenerate)
         );
     }
 

@@ -31,7 +31,10 @@ fn id(s: &str) -> ClientId {
 }
 
 fn fixture_with(method: PrivateKeyJwt) -> Fixture {
-    let key = SigningKey::generate(JwsAlgorithm::Es256, &OsRandom);
+    fixture_with_key(method, SigningKey::generate(JwsAlgorithm::Es256, &OsRandom))
+}
+
+fn fixture_with_key(method: PrivateKeyJwt, key: SigningKey) -> Fixture {
     let jwks = Jwks::new([key.verifying_key().to_jwk()]);
     let weak = Argon2idVerifier::with_cost(64, 1, 1)
         .unwrap()
@@ -510,7 +513,7 @@ async fn metadata_lists_the_registered_methods_and_algorithms_rfc8414_2() {
     );
     assert_eq!(
         m.token_endpoint_auth_signing_alg_values_supported,
-        ["ES256", "EdDSA", "Ed25519"]
+        ["ES256", "EdDSA", "Ed25519", "RS256"]
     );
     assert!(
         !m.introspection_endpoint_auth_methods_supported
@@ -519,7 +522,7 @@ async fn metadata_lists_the_registered_methods_and_algorithms_rfc8414_2() {
     let v = serde_json::to_value(&m).unwrap();
     assert_eq!(
         v["token_endpoint_auth_signing_alg_values_supported"],
-        json!(["ES256", "EdDSA", "Ed25519"])
+        json!(["ES256", "EdDSA", "Ed25519", "RS256"])
     );
     assert!(
         !v["token_endpoint_auth_signing_alg_values_supported"]
@@ -1008,4 +1011,38 @@ async fn assertion_token(
         .await;
     let v: Value = serde_json::from_slice(&r.body).unwrap();
     (r.status, v["error"].as_str().unwrap_or_default().to_owned())
+}
+
+/// RS256 assertions (RFC 7518 §3.3), which many client libraries sign by
+/// default, from a client that registered an RSA key; another key's are
+/// refused.
+#[tokio::test]
+async fn an_rsa_key_authenticates_with_rs256_rfc7523_2_2() {
+    let key = SigningKey::from_pem(include_str!("../testdata/rsa-2048.pem"), None).unwrap();
+    let f = fixture_with_key(PrivateKeyJwt::new(), key);
+    let assertion = f.assertion(&f.claims());
+    assert!(
+        assertion.starts_with("eyJhbGciOiJSUzI1NiI"),
+        "an RS256 header first"
+    );
+    let (status, body, _) = f.post(Endpoint::Token, &f.form(&assertion), None).await;
+    assert_eq!(status, 200, "{body}");
+    // The same claims signed by a P-256 key under the RSA key's kid.
+    let other = SigningKey::from_pem(
+        &{
+            use p256::pkcs8::EncodePrivateKey as _;
+            p256::ecdsa::SigningKey::from_bytes(&[7u8; 32].into())
+                .unwrap()
+                .to_pkcs8_pem(Default::default())
+                .unwrap()
+                .to_string()
+        },
+        Some(f.key.kid()),
+    )
+    .unwrap();
+    let forged = other.sign_jwt("JWT", &f.claims()).unwrap();
+    assert_eq!(
+        f.reason(&f.form(&forged), None).await,
+        Some(Reason::AssertionSignatureInvalid)
+    );
 }

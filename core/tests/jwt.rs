@@ -579,3 +579,76 @@ async fn jwks_path_clashes_are_build_errors() {
         Some(tessera::BuildError::DuplicatePath("/token".into()))
     );
 }
+
+/// RFC 9068 §2.1: "Authorization servers and resource servers conforming
+/// to this specification MUST include RS256 [...] among their supported
+/// signature algorithms." A server given an RSA key signs RS256, publishes
+/// the key as `kty: RSA` (`n`, `e`), and its tokens verify, are revoked and
+/// refuse another algorithm's header.
+#[tokio::test]
+async fn an_rsa_key_signs_rs256_rfc9068_2_1() {
+    let key = SigningKey::from_pem(include_str!("../testdata/rsa-2048.pem"), None).unwrap();
+    let keys = Arc::new(RotatingKeys::new(Arc::new(key)));
+    let f = jwt_fixture(&keys);
+    let (status, t) = redeem(&f, &code_for_shop(&f).await).await;
+    assert_eq!(status, 200);
+    let at = t["access_token"].as_str().unwrap();
+    let header = part(at, 0);
+    assert_eq!(
+        (header["alg"].as_str(), header["typ"].as_str()),
+        (Some("RS256"), Some("at+jwt"))
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(at.split('.').nth(2).unwrap())
+            .unwrap()
+            .len(),
+        256
+    );
+    assert!(bearer_ok(&f.server, at).await);
+    assert_eq!(introspect(&f, at).await["active"], true);
+    let v = f.server.access_token_validator(ISSUER).unwrap();
+    assert_eq!(v.validate(at, f.server.now()).unwrap().sub, "alice");
+    // The JWKS: the public RSA key, nothing private.
+    let jwks: serde_json::Value =
+        serde_json::from_slice(&get(&f.server, Endpoint::Jwks).await.body).unwrap();
+    let jwk = &jwks["keys"][0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["alg"].as_str(), jwk["e"].as_str()),
+        (Some("RSA"), Some("RS256"), Some("AQAB"))
+    );
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(jwk["n"].as_str().unwrap())
+            .unwrap()
+            .len(),
+        256
+    );
+    for private in ["d", "p", "q", "dp", "dq", "qi", "x", "crv"] {
+        assert!(jwk.get(private).is_none(), "{private}");
+    }
+    // The same signature under another `alg` (RFC 8725 §3.1), and a
+    // changed payload, are refused.
+    let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
+    let mut h = header.clone();
+    h["alg"] = "PS256".into();
+    parts[0] = URL_SAFE_NO_PAD.encode(h.to_string());
+    assert!(!bearer_ok(&f.server, &parts.join(".")).await);
+    let mut c = part(at, 1);
+    c["sub"] = "mallory".into();
+    let mut parts: Vec<&str> = at.split('.').collect();
+    let forged = URL_SAFE_NO_PAD.encode(c.to_string());
+    parts[1] = &forged;
+    assert!(!bearer_ok(&f.server, &parts.join(".")).await);
+    // Revoked: refused and inactive.
+    let r = f
+        .server
+        .handle(
+            Endpoint::Revocation,
+            &HttpRequest::form_post(&format!("token={at}"), Some(&basic("shop", "shop-secret"))),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!bearer_ok(&f.server, at).await);
+    assert_eq!(introspect(&f, at).await["active"], false);
+}

@@ -154,7 +154,8 @@ impl JwksVerifierBuilder {
         self
     }
 
-    /// The signature algorithms accepted (default ES256 and EdDSA): keys
+    /// The signature algorithms accepted (default ES256, EdDSA and RS256,
+    /// the one RFC 9068 §2.1 says a resource server "MUST include"): keys
     /// of others in the set are ignored.
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = JwsAlgorithm>) -> Self {
         self.settings.algorithms = algorithms.into_iter().collect();
@@ -231,7 +232,11 @@ impl JwksVerifier {
                 cooldown: Duration::from_secs(10),
                 max_age: Duration::from_secs(300),
                 max_stale: Duration::from_secs(3600),
-                algorithms: vec![JwsAlgorithm::Es256, JwsAlgorithm::EdDsa],
+                algorithms: vec![
+                    JwsAlgorithm::Es256,
+                    JwsAlgorithm::EdDsa,
+                    JwsAlgorithm::Rs256,
+                ],
             },
             limits: FetchLimits::default(),
             dpop: DpopCheck::default(),

@@ -120,6 +120,19 @@ async fn jwks_verifier_validates_locally_across_a_key_rotation() {
     );
     assert_eq!(auth.jwks_fetches(), 2);
 
+    // RS256, which RFC 9068 §2.1 says a resource server "MUST include",
+    // verifies by default.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    auth.rotate_to_rsa();
+    let rsa = auth.token("backup-job", None).await;
+    assert!(
+        rsa.starts_with("eyJhbGciOiJSUzI1NiI"),
+        "an RS256 header first"
+    );
+    let (status, body, _) = fetch(&http, &format!("{base}/api/photos"), Some(&rsa)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(auth.jwks_fetches(), 3);
+
     // The layer: photos.write is missing: 403 insufficient_scope (RFC 6750 §3.1).
     let (status, _, challenge) = fetch(&http, &format!("{base}/api/upload"), Some(&token)).await;
     assert_eq!(status, 403);

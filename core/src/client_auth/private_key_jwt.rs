@@ -42,7 +42,7 @@ pub enum AssertionAudience {
 /// `aud` names this server, with `exp` at most
 /// [`with_max_lifetime`](Self::with_max_lifetime) ahead (5 minutes by
 /// default) and a `jti` used once (kept in the store's replay cache until
-/// `exp`), signed ES256 or EdDSA by a key in the client's `jwks` chosen by
+/// `exp`), signed ES256, EdDSA or RS256 by a key in the client's `jwks` chosen by
 /// `kid` (the key decides the algorithm, never the token's header).
 ///
 /// Not registered by default: add it with
@@ -91,7 +91,11 @@ impl ClientAuthMethod for PrivateKeyJwt {
     }
 
     fn signing_algorithms(&self) -> Vec<JwsAlgorithm> {
-        vec![JwsAlgorithm::Es256, JwsAlgorithm::EdDsa]
+        vec![
+            JwsAlgorithm::Es256,
+            JwsAlgorithm::EdDsa,
+            JwsAlgorithm::Rs256,
+        ]
     }
 
     fn parameters(&self) -> Option<&'static [&'static str]> {

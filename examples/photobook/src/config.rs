@@ -44,8 +44,9 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = AccessTokens::Opaque)]
     pub access_tokens: AccessTokens,
 
-    /// The PEM file (PKCS#8 P-256 or Ed25519, e.g. from `openssl genpkey
-    /// -algorithm ed25519`) of the key that signs JWT access tokens
+    /// The PEM file (PKCS#8 P-256, Ed25519 or RSA of 2048 to 8192 bits for
+    /// RS256, e.g. from `openssl genpkey -algorithm ed25519` or `-algorithm
+    /// rsa`) of the key that signs JWT access tokens
     /// (`--access-tokens jwt`) and is published at `jwks_uri`; instances
     /// sharing a store must share it [default: a P-256 key generated at
     /// start].
@@ -617,6 +618,20 @@ mod tests {
             keys.signing_key(now).algorithm(),
             tessera::JwsAlgorithm::EdDsa
         );
+        // An RSA key signs RS256 (RFC 9068 §2.1); one under 2048 bits is a
+        // command-line error.
+        let rsa = dir.join("rsa.pem");
+        std::fs::write(&rsa, include_str!("../../../core/testdata/rsa-2048.pem")).unwrap();
+        let args = parse(&["--signing-key", rsa.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            crate::tokens::signing_keys(&args)
+                .signing_key(now)
+                .algorithm(),
+            tessera::JwsAlgorithm::Rs256
+        );
+        let short = dir.join("rsa-1024.pem");
+        std::fs::write(&short, include_str!("../../../core/testdata/rsa-1024.pem")).unwrap();
+        assert!(parse(&["--signing-key", short.to_str().unwrap()]).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -46,7 +46,7 @@
 //! ## What it checks (RFC 7523 §3), each failure `invalid_grant` (§3.1)
 //!
 //! - the JWT's `iss` is a trusted issuer, and its signature verifies with
-//!   one of that issuer's keys, chosen by `kid` (ES256 or EdDSA; the key
+//!   one of that issuer's keys, chosen by `kid` (ES256, EdDSA or RS256; the key
 //!   decides the algorithm: `alg: none` and HMAC never verify anything);
 //! - `typ` absent or `JWT` (an access token, `at+jwt`, is not an
 //!   assertion, nor is a client's `client-authentication+jwt`: RFC 8725

@@ -179,7 +179,16 @@ impl As {
 
     /// Rotates the signing key: a new key (new `kid`) signs from now on.
     pub fn rotate(&self) -> String {
-        let key = SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom);
+        self.rotate_to(SigningKey::generate(JwsAlgorithm::EdDsa, &OsRandom))
+    }
+
+    /// Rotates to an RSA key: RS256 signs from now on (RFC 9068 §2.1).
+    pub fn rotate_to_rsa(&self) -> String {
+        let pem = include_str!("../../../core/testdata/rsa-2048.pem");
+        self.rotate_to(SigningKey::from_pem(pem, None).unwrap())
+    }
+
+    fn rotate_to(&self, key: SigningKey) -> String {
         let kid = key.kid().to_owned();
         self.keys
             .rotate(
