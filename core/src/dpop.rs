@@ -544,12 +544,44 @@ fn public_key(jwk: Option<&Value>) -> Result<VerifyingKey, DpopError> {
 /// both without query and fragment, after syntax-based and scheme-based
 /// normalisation (RFC 3986 §6.2.2, §6.2.3: case of scheme and host, default
 /// port, empty path as `/`, dot segments, percent-encoding case and
-/// unreserved characters).
+/// unreserved characters). The proof's `htu` must be an RFC 3986 URI as
+/// written: a browser's URL parser would also take `http:\\host\token`, a
+/// tab inside, or `0x7f.1` for `127.0.0.1`, none of which RFC 3986's
+/// normalisation makes equal.
 pub fn same_htu(htu: &str, request_uri: &str) -> bool {
     match (normalise_uri(htu), normalise_uri(request_uri)) {
-        (Some(a), Some(b)) => a == b,
+        (Some(a), Some(b)) => a == b && written_as_rfc3986(htu, &a),
         _ => false,
     }
+}
+
+/// Whether `uri` holds only URI characters (RFC 3986 §2), begins with
+/// `http://` or `https://` in any case, and names as its host what its
+/// parsed, normalised form `normal` does (up to case, §6.2.2.1).
+fn written_as_rfc3986(uri: &str, normal: &str) -> bool {
+    let uri_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
+    if !uri.bytes().all(uri_byte) {
+        return false;
+    }
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
+        return false;
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = |authority: &str| -> String {
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        let host = match host_port.find(']') {
+            Some(end) if host_port.starts_with('[') => &host_port[..=end],
+            _ => host_port.split(':').next().unwrap_or(host_port),
+        };
+        host.to_ascii_lowercase()
+    };
+    let normal_authority = normal
+        .split_once("://")
+        .map_or("", |(_, r)| r.split(['/', '?', '#']).next().unwrap_or(r));
+    host(authority) == host(normal_authority)
 }
 
 fn normalise_uri(uri: &str) -> Option<String> {
@@ -653,6 +685,15 @@ mod tests {
         for (a, b) in same {
             assert!(same_htu(a, b), "{a} = {b}");
         }
+        // The host's case, and an IPv6 literal as the server writes it.
+        assert!(same_htu(
+            "HTTPS://Server.Example:443/token",
+            "https://server.example/token"
+        ));
+        assert!(same_htu(
+            "http://[::1]:9000/token",
+            "http://[::1]:9000/token"
+        ));
         let differ = [
             (
                 "https://server.example/token",
@@ -677,6 +718,30 @@ mod tests {
             ("https://server.example/a%2Fb", "https://server.example/a/b"),
             ("/token", "/token"),
             ("urn:x:y", "urn:x:y"),
+            // What only a browser's URL parser makes of these (RFC 3986
+            // normalisation does not): numeric IPv4 forms, a backslash, a
+            // missing slash, whitespace.
+            (
+                "http://2130706433:9000/token",
+                "http://127.0.0.1:9000/token",
+            ),
+            ("http://0x7f.1:9000/token", "http://127.0.0.1:9000/token"),
+            ("http://127.1:9000/token", "http://127.0.0.1:9000/token"),
+            (
+                "http://127.0.0.1:9000\\token",
+                "http://127.0.0.1:9000/token",
+            ),
+            ("http:/127.0.0.1:9000/token", "http://127.0.0.1:9000/token"),
+            ("http:127.0.0.1:9000/token", "http://127.0.0.1:9000/token"),
+            (
+                "http://127.0.0.1:9000/to\tken",
+                "http://127.0.0.1:9000/token",
+            ),
+            (
+                " http://127.0.0.1:9000/token",
+                "http://127.0.0.1:9000/token",
+            ),
+            ("http://[0:0::1]:9000/token", "http://[::1]:9000/token"),
         ];
         for (a, b) in differ {
             assert!(!same_htu(a, b), "{a} != {b}");
