@@ -1,7 +1,8 @@
 //! The fairing that installs Tessera in a rocket.
 
 use rocket::fairing::{self, Fairing, Info, Kind};
-use rocket::{Build, Request, Response, Rocket};
+use rocket::http::Method;
+use rocket::{Build, Data, Request, Response, Rocket};
 use tessera::{Server, SharedVerifier, TokenVerifier};
 
 use crate::endpoints;
@@ -19,7 +20,9 @@ use crate::rejection;
 ///   [`crate::Scoped`] and [`crate::OAuthRequest`] guards find it.
 ///
 /// Its response hook puts the core's answer (`WWW-Authenticate` included)
-/// in place of rocket's catcher when one of these guards failed.
+/// in place of rocket's catcher when one of these guards failed. Its
+/// request hook undoes rocket's method override (see
+/// [`undo_method_override`]).
 pub fn fairing(server: Server) -> TesseraFairing {
     TesseraFairing { server }
 }
@@ -35,8 +38,12 @@ impl Fairing for TesseraFairing {
     fn info(&self) -> Info {
         Info {
             name: "Tessera OAuth 2",
-            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton,
         }
+    }
+
+    async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
+        undo_method_override(req, data).await;
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -75,8 +82,12 @@ impl Fairing for ResourceServerFairing {
     fn info(&self) -> Info {
         Info {
             name: "Tessera resource server",
-            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton,
         }
+    }
+
+    async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
+        undo_method_override(req, data).await;
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -85,5 +96,30 @@ impl Fairing for ResourceServerFairing {
 
     async fn on_response<'r>(&self, req: &'r Request<'_>, res: &mut Response<'r>) {
         rejection::apply(req, res);
+    }
+}
+
+/// Puts back the `POST` that rocket 0.5 rewrote: rocket reads a form `POST`
+/// whose first field is `_method` (`_method=put&...`) as a request of that
+/// method, an HTML-forms convention. OAuth's endpoints take `POST` (RFC
+/// 6749 §3.2) and name their parameters; no client means `_method` so, and
+/// axum and every other server see the `POST` that was sent. Both of this
+/// crate's fairings call it before any route is chosen.
+pub async fn undo_method_override(req: &mut Request<'_>, data: &mut Data<'_>) {
+    // Rocket's own test (`Rocket::preprocess_request`): a form whose first
+    // field is `_method`, naming the method the request now has.
+    if req.method() == Method::Post || !req.content_type().is_some_and(|ct| ct.is_form()) {
+        return;
+    }
+    let method = req.method();
+    let peeked = data.peek("_method=delete".len()).await;
+    let overridden = std::str::from_utf8(peeked)
+        .ok()
+        .and_then(|form| rocket::form::Form::values(form).next())
+        .filter(|field| field.name == "_method")
+        .and_then(|field| field.value.parse::<Method>().ok())
+        .is_some_and(|named| named == method);
+    if overridden {
+        req.set_method(Method::Post);
     }
 }

@@ -14,6 +14,8 @@ mod state;
 
 pub use authorize::AuthorizationQuery;
 pub use body::OAuthRequest;
-pub use fairing::{ResourceServerFairing, TesseraFairing, fairing, resource_server};
+pub use fairing::{
+    ResourceServerFairing, TesseraFairing, fairing, resource_server, undo_method_override,
+};
 pub use guard::{Bearer, BearerRejection, RequiredScopes, Scoped};
 pub use response::TesseraResponse;

@@ -248,6 +248,33 @@ async fn client_credentials_issues_a_token() {
     assert_eq!(response.status(), Status::Ok);
 }
 
+/// Rocket reads a form POST whose first field is `_method` as that method;
+/// the fairing puts the POST back (RFC 6749 §3.2), as axum answers it.
+#[tokio::test]
+async fn a_method_field_in_the_form_does_not_change_the_method() {
+    let h = harness().await;
+    for method in ["put", "get", "delete", "PATCH"] {
+        let response = h
+            .client
+            .post("/token")
+            .header(ContentType::Form)
+            .header(basic("backup-job", BACKUP_SECRET))
+            .body(format!("_method={method}&grant_type=client_credentials"))
+            .dispatch()
+            .await;
+        assert_eq!(response.status(), Status::Ok, "_method={method}");
+    }
+    // A real PUT stays a PUT: 405.
+    let response = h
+        .client
+        .put("/token")
+        .header(ContentType::Form)
+        .body("grant_type=client_credentials")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::MethodNotAllowed);
+}
+
 #[tokio::test]
 async fn token_errors_come_from_the_core() {
     let h = harness().await;
