@@ -472,8 +472,10 @@ impl Demo {
     /// `POST /login` with a form body (`application/x-www-form-urlencoded`).
     pub async fn login(&self, body: &[u8], session_cookie: Option<&str>) -> HttpResponse {
         match serde_urlencoded::from_bytes::<LoginForm>(body) {
-            Ok(form) => self.login_form(form, session_cookie).await,
-            Err(_) => self.bad_form(),
+            // No handle: not this page's form (JSON, say), rather than an
+            // expired request.
+            Ok(form) if !form.handle.is_empty() => self.login_form(form, session_cookie).await,
+            _ => self.bad_form(),
         }
     }
 
@@ -481,7 +483,7 @@ impl Demo {
         self.problem_page(
             400,
             "This form could not be read",
-            "The form was sent incomplete or twice over. Go back to the app and try again.",
+            "The form was sent incomplete, twice over, or not as a web form. Go back to the app and try again.",
         )
     }
 
@@ -578,8 +580,8 @@ impl Demo {
     /// `POST /consent` with a form body (`application/x-www-form-urlencoded`).
     pub async fn consent(&self, body: &[u8], session_cookie: Option<&str>) -> HttpResponse {
         match serde_urlencoded::from_bytes::<ConsentForm>(body) {
-            Ok(form) => self.consent_form(form, session_cookie).await,
-            Err(_) => self.bad_form(),
+            Ok(form) if !form.handle.is_empty() => self.consent_form(form, session_cookie).await,
+            _ => self.bad_form(),
         }
     }
 

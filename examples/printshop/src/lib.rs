@@ -408,7 +408,21 @@ async fn callback(
         .set_pkce_verifier(pending.verifier)
         .request_async(&app.inner.http)
         .await
-        .map_err(|e| token_error("code exchange", e))?;
+        .map_err(|e| match e {
+            // The code came from the browser's query: a malformed one (too
+            // long, say) is the request's fault, not PhotoBook's.
+            RequestTokenError::ServerResponse(r)
+                if *r.error() == BasicErrorResponseType::InvalidRequest =>
+            {
+                tracing::info!(description = ?r.error_description(), "code refused as malformed");
+                ErrorPage::new(
+                    StatusCode::BAD_REQUEST,
+                    "This sign-in answer cannot be used",
+                    "PhotoBook refused the code this page was given. Please connect again.",
+                )
+            }
+            e => token_error("code exchange", e),
+        })?;
     let link = link_from(&token, None)?;
     let replaced = {
         let _guard = app.inner.locks.lock(&session_id).await;

@@ -140,6 +140,25 @@ async fn state_mismatch_is_refused() {
     assert_eq!(fake.state().token_calls, 0, "code never exchanged");
 }
 
+/// A code the provider refuses as malformed came from the browser's query:
+/// a 400 page, not a 5xx blaming the provider.
+#[tokio::test]
+async fn a_code_refused_as_malformed_is_the_requests_fault() {
+    let (fake, shop) = setup(Behaviour {
+        refuse_code_as_malformed: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let page = visit(&browser(), &format!("{shop}/connect")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("This sign-in answer cannot be used"),
+        "{}",
+        page.body
+    );
+    assert_eq!(fake.state().token_calls, 1);
+}
+
 #[tokio::test]
 async fn callback_without_session_or_with_duplicates_is_refused() {
     let (fake, shop) = setup(Behaviour::default()).await;

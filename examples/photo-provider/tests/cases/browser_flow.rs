@@ -375,6 +375,26 @@ async fn expired_or_unknown_handle_is_an_error_page() {
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.html.contains("expired"));
     assert!(page.headers.get(LOCATION).is_none());
+    // Not a web form at all (JSON): a page that says the form could not be
+    // read, not that a request expired.
+    for path in ["/login", "/consent"] {
+        let page = Page::of(
+            browser
+                .post(provider.url(path))
+                .header("content-type", "application/json")
+                .body(r#"{"username":"alice","password":"alice-password-1"}"#)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            page.html.contains("could not be read"),
+            "{path}: {}",
+            page.html
+        );
+    }
 }
 
 /// Posts the consent form with `csrf` from `browser`'s page, and someone's `handle`.

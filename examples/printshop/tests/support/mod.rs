@@ -51,6 +51,9 @@ pub struct Behaviour {
     pub metadata_issuer: Option<String>,
     /// `expires_in` of access tokens.
     pub expires_in: u64,
+    /// Refuse every code as `invalid_request` (as a provider refuses a
+    /// code over 2 KiB).
+    pub refuse_code_as_malformed: bool,
 }
 
 impl Default for Behaviour {
@@ -62,6 +65,7 @@ impl Default for Behaviour {
             advertise_iss: true,
             metadata_issuer: None,
             expires_in: 3600,
+            refuse_code_as_malformed: false,
         }
     }
 }
@@ -295,6 +299,9 @@ async fn token(
     }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
+            if state.behaviour.refuse_code_as_malformed {
+                return error_json(StatusCode::BAD_REQUEST, "invalid_request");
+            }
             let Some(record) = form.get("code").and_then(|c| state.codes.remove(c)) else {
                 return error_json(StatusCode::BAD_REQUEST, "invalid_grant");
             };
