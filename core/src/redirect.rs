@@ -48,6 +48,12 @@ pub enum RedirectUriError {
     /// character has no place, and a URL parser would silently change it.
     #[error("redirect URI holds a character a URI cannot hold unencoded")]
     InvalidCharacter,
+    /// A scheme other than `http` and `https` without a period: RFC 8252
+    /// §7.1 asks native apps for a reverse domain name (`com.example.app`),
+    /// and §8.4 says such a scheme "SHOULD be rejected", as any app could
+    /// claim it (`myapp:`, and `ws:` or `ftp:` as well).
+    #[error("a private-use redirect URI scheme must be a reverse domain name, with a period")]
+    UnqualifiedScheme,
 }
 
 /// A byte a URI may hold as it is (RFC 3986 §2.2, §2.3, §2.1's `%`): the
@@ -93,6 +99,9 @@ impl RedirectUri {
         }
         if DANGEROUS_SCHEMES.contains(&parsed.scheme()) {
             return Err(RedirectUriError::DangerousScheme);
+        }
+        if !matches!(parsed.scheme(), "http" | "https") && !parsed.scheme().contains('.') {
+            return Err(RedirectUriError::UnqualifiedScheme);
         }
         Ok(parsed)
     }
@@ -350,6 +359,33 @@ mod tests {
             Err(RedirectUriError::Fragment)
         );
         assert_eq!(RedirectUri::new("/cb"), Err(RedirectUriError::NotAbsolute));
+    }
+
+    #[test]
+    fn private_use_schemes_need_a_period_rfc8252_8_4() {
+        for bad in [
+            "myapp:/cb",
+            "myapp://cb",
+            "ws://client.example/cb",
+            "ftp://client.example/cb",
+        ] {
+            assert_eq!(
+                RedirectUri::new(bad),
+                Err(RedirectUriError::UnqualifiedScheme),
+                "{bad}"
+            );
+            assert!(
+                RedirectUri::dangerous_allow_plain_http(bad).is_err(),
+                "{bad}"
+            );
+        }
+        for ok in [
+            "com.example.app:/cb",
+            "com.example:/cb",
+            "HTTPS://client.example/cb",
+        ] {
+            assert!(RedirectUri::new(ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]
