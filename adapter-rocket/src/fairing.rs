@@ -21,8 +21,9 @@ use crate::rejection;
 ///
 /// Its response hook puts the core's answer (`WWW-Authenticate` included)
 /// in place of rocket's catcher when one of these guards failed. Its
-/// request hook undoes rocket's method override (see
-/// [`undo_method_override`]).
+/// request hook undoes rocket's method override on the core's endpoints
+/// and the authorization endpoint (see [`undo_method_override`]); your own
+/// routes keep rocket's `_method` convention.
 pub fn fairing(server: Server) -> TesseraFairing {
     TesseraFairing { server }
 }
@@ -43,7 +44,12 @@ impl Fairing for TesseraFairing {
     }
 
     async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
-        undo_method_override(req, data).await;
+        let path = req.uri().path();
+        let ours = self.server.routes().iter().any(|r| path == r.path.as_str())
+            || path == self.server.authorization_path();
+        if ours {
+            undo_method_override(req, data).await;
+        }
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -82,12 +88,8 @@ impl Fairing for ResourceServerFairing {
     fn info(&self) -> Info {
         Info {
             name: "Tessera resource server",
-            kind: Kind::Ignite | Kind::Request | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
         }
-    }
-
-    async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
-        undo_method_override(req, data).await;
     }
 
     async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
@@ -103,8 +105,12 @@ impl Fairing for ResourceServerFairing {
 /// whose first field is `_method` (`_method=put&...`) as a request of that
 /// method, an HTML-forms convention. OAuth's endpoints take `POST` (RFC
 /// 6749 §3.2) and name their parameters; no client means `_method` so, and
-/// axum and every other server see the `POST` that was sent. Both of this
-/// crate's fairings call it before any route is chosen.
+/// axum and every other server see the `POST` that was sent.
+/// [`fairing()`](crate::fairing())'s request hook calls it for the core's
+/// endpoints and the authorization endpoint, before a route is chosen; call
+/// it from a fairing of your own for other paths. Rocket 0.5 leaves no
+/// trace of the rewrite, so a `PUT` whose form body begins with
+/// `_method=put` becomes a `POST` too.
 pub async fn undo_method_override(req: &mut Request<'_>, data: &mut Data<'_>) {
     // Rocket's own test (`Rocket::preprocess_request`): a form whose first
     // field is `_method`, naming the method the request now has.

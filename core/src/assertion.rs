@@ -5,9 +5,10 @@
 //! [`AssertionRules::validate`] checks, in this order: the compact JWS and
 //! its signature against the issuer's keys (the key is found by `kid` and
 //! decides the algorithm: `alg: none`, the HMAC family or another key
-//! type's algorithm select nothing, RFC 8725 §3.1), the `typ` (absent,
-//! `JWT` or `client-authentication+jwt`: an access token `at+jwt` or a DPoP
-//! proof is never an assertion, RFC 8725 §3.11), then §3's claims: `iss`
+//! type's algorithm select nothing, RFC 8725 §3.1), the `typ` (absent or
+//! `JWT`, and `client-authentication+jwt` where a client authenticates:
+//! an access token `at+jwt` or a DPoP proof is never an assertion, RFC
+//! 8725 §3.11, §3.12), then §3's claims: `iss`
 //! and `sub` present, `aud` naming this server, `exp` present and not
 //! passed, nor too far ahead, `nbf` and `iat` sane. `jti` is returned for
 //! the caller's replay cache (§3 item 7: the server "MAY ensure that JWTs
@@ -147,9 +148,10 @@ pub struct AssertionRules {
 pub enum AssertionUse {
     /// Client authentication (RFC 7523 §2.2): `typ` absent, `JWT`, or
     /// `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis).
-    #[default]
     ClientAuthentication,
-    /// An authorization grant (RFC 7523 §2.1): `typ` absent or `JWT`.
+    /// An authorization grant (RFC 7523 §2.1): `typ` absent or `JWT`. The
+    /// default, as the narrower rule.
+    #[default]
     AuthorizationGrant,
 }
 
@@ -157,7 +159,8 @@ impl AssertionRules {
     /// Accepts an assertion whose sole `aud` is `issuer` (the 2025
     /// audience-injection fix of draft-ietf-oauth-rfc7523bis), that
     /// expires within 5 minutes, was issued at most 5 minutes ago, and has
-    /// a `jti`; 30 seconds of clock skew.
+    /// a `jti`; 30 seconds of clock skew; checked as an authorization grant
+    /// ([`used_as`](Self::used_as) for client authentication).
     pub fn for_issuer(issuer: impl Into<String>) -> Self {
         Self {
             audiences: vec![issuer.into()],
@@ -166,7 +169,7 @@ impl AssertionRules {
             max_age: Duration::minutes(5),
             leeway: Duration::seconds(30),
             require_jti: true,
-            used_as: AssertionUse::ClientAuthentication,
+            used_as: AssertionUse::AuthorizationGrant,
         }
     }
 
@@ -555,12 +558,22 @@ mod tests {
             check(&k, &at),
             Err(AssertionError::Signature(JwtError::WrongType))
         ));
+        // A client's authentication assertion is one only where a client
+        // authenticates (RFC 8725 §3.12), which is not the default.
+        let client_auth = k.sign_jwt("client-authentication+jwt", &claims()).unwrap();
+        assert!(matches!(
+            check(&k, &client_auth),
+            Err(AssertionError::Signature(JwtError::WrongType))
+        ));
         assert!(
-            check(
-                &k,
-                &k.sign_jwt("client-authentication+jwt", &claims()).unwrap()
-            )
-            .is_ok()
+            AssertionRules::for_issuer(AS)
+                .used_as(AssertionUse::ClientAuthentication)
+                .validate(
+                    &client_auth,
+                    &StaticKeys::new([k.verifying_key().as_ref().clone()]),
+                    now()
+                )
+                .is_ok()
         );
         assert_eq!(check(&k, "a.b"), Err(AssertionError::Malformed));
         assert_eq!(

@@ -547,7 +547,9 @@ fn public_key(jwk: Option<&Value>) -> Result<VerifyingKey, DpopError> {
 /// unreserved characters). The proof's `htu` must be an RFC 3986 URI as
 /// written: a browser's URL parser would also take `http:\\host\token`, a
 /// tab inside, or `0x7f.1` for `127.0.0.1`, none of which RFC 3986's
-/// normalisation makes equal.
+/// normalisation makes equal. The host is compared as written, up to case:
+/// a percent-encoded host name, or an IPv6 address spelled otherwise than
+/// its shortest form, does not match.
 pub fn same_htu(htu: &str, request_uri: &str) -> bool {
     match (normalise_uri(htu), normalise_uri(request_uri)) {
         (Some(a), Some(b)) => a == b && written_as_rfc3986(htu, &a),

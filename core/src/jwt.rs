@@ -500,7 +500,7 @@ impl JwtMint {
 
     /// The JWT for `record` (RFC 9068 §2.2), signed by the current key.
     /// `None` only if serialization failed, which plain strings and
-    /// numbers cannot.
+    /// numbers cannot, or an RS256 signature's randomness (blinding) did.
     pub(crate) fn sign(&self, record: &TokenRecord) -> Option<String> {
         let claims = AccessTokenClaims {
             iss: self.issuer.clone(),

@@ -36,9 +36,10 @@ pub enum JwsAlgorithm {
     Es256,
     /// EdDSA with Ed25519 (RFC 8037 §3.1).
     EdDsa,
-    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), keys of 2048 to
-    /// 8192 bits: the algorithm RFC 9068 §2.1 says every server "MUST
-    /// include". Keys are loaded ([`SigningKey::from_pem`]), not generated.
+    /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3): the algorithm RFC
+    /// 9068 §2.1 says every server "MUST include". Signing keys of 2048 to
+    /// 4096 bits are loaded ([`SigningKey::from_pem`]), not generated;
+    /// public keys of 2048 to 8192 bits verify.
     Rs256,
 }
 
@@ -93,9 +94,10 @@ pub enum KeyError {
     #[error("a kid must be 1 to 128 printable ASCII characters, no quotes or backslashes")]
     InvalidKid,
     /// The PEM or DER text is not a PKCS#8 (or SEC1) P-256 or Ed25519
-    /// private key, nor a PKCS#8 (or PKCS#1) RSA key of 2048 to 8192 bits.
+    /// private key, nor a PKCS#8 (or PKCS#1) RSA key of 2048 to 4096 bits
+    /// (public exponent at least 65537).
     #[error(
-        "not a PKCS#8 or SEC1 private key for P-256 or Ed25519, nor a 2048- to 8192-bit RSA key"
+        "not a PKCS#8 or SEC1 private key for P-256 or Ed25519, nor a 2048- to 4096-bit RSA key"
     )]
     UnsupportedPrivateKey,
     /// The JWK is not a public P-256 (`EC`), Ed25519 (`OKP`) or 2048- to
@@ -144,8 +146,8 @@ impl PrivateKey {
         }
     }
 
-    /// An RSA key pair from PKCS#8 or PKCS#1 DER (ring takes 2048 to 8192
-    /// bits only).
+    /// An RSA key pair from PKCS#8 or PKCS#1 DER (ring signs with 2048- to
+    /// 4096-bit keys whose public exponent is at least 65537).
     fn rsa(der: &[u8]) -> Option<Self> {
         ring::signature::RsaKeyPair::from_pkcs8(der)
             .or_else(|_| ring::signature::RsaKeyPair::from_der(der))
@@ -252,7 +254,7 @@ impl SigningKey {
     }
 
     /// Loads a private key from PEM: PKCS#8 (`BEGIN PRIVATE KEY`, what
-    /// `openssl genpkey` writes) for P-256, Ed25519 or RSA (2048 to 8192
+    /// `openssl genpkey` writes) for P-256, Ed25519 or RSA (2048 to 4096
     /// bits, used for RS256), SEC1 (`BEGIN EC PRIVATE KEY`) for P-256, or
     /// PKCS#1 (`BEGIN RSA PRIVATE KEY`) for RSA. The algorithm follows from
     /// the key. `kid` names it; `None` names it by its RFC 7638 thumbprint.
@@ -477,13 +479,18 @@ impl VerifyingKey {
                 };
                 let n = integer(jwk.n.as_deref(), "bad n")?;
                 let e = integer(jwk.e.as_deref(), "bad e")?;
-                if !RSA_MODULUS_BYTES.contains(&n.len()) {
+                // 2048 to 8192 bits: a first byte with its top bit set
+                // when the modulus is 256 bytes long. An RSA modulus is odd.
+                let bits_ok = RSA_MODULUS_BYTES.contains(&n.len())
+                    && (n.len() > 256 || n.first().is_some_and(|b| *b >= 0x80));
+                if !bits_ok || n.last().is_none_or(|b| b % 2 == 0) {
                     return Err(KeyError::UnsupportedJwk(
                         "RSA modulus not 2048 to 8192 bits",
                     ));
                 }
                 // ring's bounds: an odd exponent from 3 to 2^33 - 1.
-                if e.is_empty() || e.len() > 5 || e.last().is_some_and(|b| b % 2 == 0) {
+                let exponent = e.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+                if e.len() > 5 || !(3..1 << 33).contains(&exponent) || exponent % 2 == 0 {
                     return Err(KeyError::UnsupportedJwk("bad e"));
                 }
                 PublicKey::Rs256 { n, e }
@@ -645,6 +652,24 @@ impl Jwks {
     /// ones without a `kid` or with a repeated one), at most
     /// [`MAX_JWKS_KEYS`]. `None` when the document is not a JWK Set.
     pub fn parse_verifying_keys(document: &[u8]) -> Option<Vec<VerifyingKey>> {
+        Self::parse_verifying_keys_for(
+            document,
+            &[
+                JwsAlgorithm::Es256,
+                JwsAlgorithm::EdDsa,
+                JwsAlgorithm::Rs256,
+            ],
+        )
+    }
+
+    /// [`parse_verifying_keys`](Self::parse_verifying_keys) keeping only
+    /// keys of the `allowed` algorithms, before counting: keys of others
+    /// neither take one of the [`MAX_JWKS_KEYS`] places nor make a `kid`
+    /// ambiguous.
+    pub fn parse_verifying_keys_for(
+        document: &[u8],
+        allowed: &[JwsAlgorithm],
+    ) -> Option<Vec<VerifyingKey>> {
         #[derive(Deserialize)]
         struct Set {
             keys: Vec<serde_json::Value>,
@@ -659,6 +684,9 @@ impl Jwks {
             let Ok(key) = VerifyingKey::from_jwk(&jwk) else {
                 continue;
             };
+            if !allowed.contains(&key.algorithm()) {
+                continue;
+            }
             if ambiguous.contains(&key.kid) {
                 continue;
             }
@@ -740,6 +768,11 @@ impl RotatingKeys {
     }
 
     /// A set with one new key for `alg`.
+    ///
+    /// # Panics
+    ///
+    /// For [`JwsAlgorithm::Rs256`], as [`SigningKey::generate`]: load an
+    /// RSA key and use [`RotatingKeys::new`].
     pub fn generate(alg: JwsAlgorithm, random: &dyn Random) -> Self {
         Self::new(SigningKey::generate(alg, random))
     }
@@ -1067,7 +1100,21 @@ mod tests {
         no_n.n = None;
         let mut es = jwk.clone();
         es.alg = Some("ES256".into());
-        for bad in [short, even, no_n, es] {
+        // 256 bytes but 2041 bits; an even modulus; exponents 1 and 2^33 + 1.
+        let with_n = |change: &dyn Fn(&mut Vec<u8>)| {
+            let mut n = URL_SAFE_NO_PAD.decode(jwk.n.as_deref().unwrap()).unwrap();
+            change(&mut n);
+            let mut k = jwk.clone();
+            k.n = Some(URL_SAFE_NO_PAD.encode(&n));
+            k
+        };
+        let low = with_n(&|n| n[0] = 0x01);
+        let even_n = with_n(&|n| *n.last_mut().unwrap() &= 0xfe);
+        let mut one = jwk.clone();
+        one.e = Some(URL_SAFE_NO_PAD.encode([1u8]));
+        let mut huge = jwk.clone();
+        huge.e = Some(URL_SAFE_NO_PAD.encode([2u8, 0, 0, 0, 1]));
+        for bad in [short, even, no_n, es, low, even_n, one, huge] {
             assert!(VerifyingKey::from_jwk(&bad).is_err(), "{bad:?}");
         }
     }
@@ -1198,5 +1245,30 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // Keys of an algorithm not allowed neither take a place nor make
+        // a kid ambiguous: an RSA key under the EC key's kid, and a set
+        // full of RSA keys listed first.
+        let rsa =
+            SigningKey::from_pem(include_str!("../testdata/rsa-2048.pem"), Some(a.kid())).unwrap();
+        let mut listed: Vec<Jwk> = (0..MAX_JWKS_KEYS)
+            .map(|i| {
+                let mut k = rsa.verifying_key().to_jwk();
+                k.kid = Some(format!("rsa-{i}"));
+                k
+            })
+            .collect();
+        listed.push(rsa.verifying_key().to_jwk());
+        listed.push(a.verifying_key().to_jwk());
+        let doc = serde_json::to_vec(&Jwks::new(listed)).unwrap();
+        let only_ec = Jwks::parse_verifying_keys_for(&doc, &[JwsAlgorithm::Es256]).unwrap();
+        assert_eq!(only_ec.len(), 1);
+        assert_eq!(&only_ec[0], a.verifying_key().as_ref());
+        let all = Jwks::parse_verifying_keys(&doc).unwrap();
+        assert_eq!(
+            all.len(),
+            MAX_JWKS_KEYS,
+            "the first 32 RSA keys; the shared kid names none"
+        );
+        assert!(all.iter().all(|k| k.kid() != a.kid()));
     }
 }

@@ -135,8 +135,8 @@ impl RedirectUri {
             loopback_without_port(&self.0),
             loopback_without_port(requested),
         ) {
-            (Some(registered), Some(requested)) => {
-                registered == requested && (any_registered_port || registered == self.0)
+            (Some((registered, had_port)), Some((requested, _))) => {
+                registered == requested && (any_registered_port || !had_port)
             }
             _ => false,
         }
@@ -144,7 +144,8 @@ impl RedirectUri {
 }
 
 /// For `http://127.0.0.1[:port]/rest`, `http://[::1][:port]/rest` or
-/// `http://localhost[:port]/rest`, the URI without the port; `None` for
+/// `http://localhost[:port]/rest`, the URI without the port and whether it
+/// had one; `None` for
 /// anything else (RFC 8252 §7.3). RFC 8252 §8.3 does not recommend
 /// `localhost` but says it functions like the IP literals, and native MCP
 /// clients register it (MCP authorization 2025-11-25's own client metadata
@@ -152,7 +153,7 @@ impl RedirectUri {
 /// documents list `http://localhost/callback` and then listen on any free
 /// port), so it gets the same port freedom: whoever can listen on one of
 /// its ports can listen on the IP literal's as well.
-fn loopback_without_port(uri: &str) -> Option<String> {
+fn loopback_without_port(uri: &str) -> Option<(String, bool)> {
     // Scheme and host are case-insensitive (RFC 3986 §6.2.2.1); the rest
     // is compared as it is.
     fn strip<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -186,7 +187,10 @@ fn loopback_without_port(uri: &str) -> Option<String> {
     if !(tail.is_empty() || tail.starts_with('/') || tail.starts_with('?')) {
         return None;
     }
-    Some(format!("http://{host}{tail}"))
+    Some((
+        format!("http://{host}{tail}"),
+        tail.len() != after_host.len(),
+    ))
 }
 
 impl fmt::Display for RedirectUri {
@@ -293,6 +297,14 @@ mod tests {
                     "{registered} / {requested}"
                 );
             }
+            // Registered without a port, capitals or not: any port, also
+            // for a client that keeps registered ports (`matches`).
+            let ported = registered.contains(":7/");
+            assert_eq!(
+                r.matches("http://127.0.0.1:5000/cb") || r.matches("http://localhost:5000/cb"),
+                !ported,
+                "{registered}"
+            );
             let localhost = registered.to_ascii_lowercase().contains("localhost");
             assert_eq!(
                 r.matches_any_loopback_port("http://LOCALHOST:5000/cb"),

@@ -315,13 +315,9 @@ impl JwksVerifier {
             .fetcher
             .get(&url, "application/jwk-set+json, application/json")
             .await?;
-        let keys =
-            Jwks::parse_verifying_keys(&body).ok_or(FetchError::Malformed("not a JWK Set"))?;
-        let allowed = &self.0.settings.algorithms;
-        let keys = StaticKeys::new(
-            keys.into_iter()
-                .filter(|k| allowed.contains(&k.algorithm())),
-        );
+        let keys = Jwks::parse_verifying_keys_for(&body, &self.0.settings.algorithms)
+            .ok_or(FetchError::Malformed("not a JWK Set"))?;
+        let keys = StaticKeys::new(keys);
         let generation = self.snapshot().generation + 1;
         let snapshot = Arc::new(Snapshot {
             keys,

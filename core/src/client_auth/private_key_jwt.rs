@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use time::Duration;
 
 use super::{ClientAuthContext, ClientAuthMethod, ClientAuthRequest, Presented, failed};
-use crate::assertion::{AssertionError, AssertionRules, peek_claim};
+use crate::assertion::{AssertionError, AssertionRules, AssertionUse, peek_claim};
 use crate::client::{AuthMethod, Client, ClientId};
 use crate::error::OAuthError;
 use crate::keys::{JwsAlgorithm, StaticKeys, VerifyingKey};
@@ -165,8 +165,9 @@ impl ClientAuthMethod for PrivateKeyJwt {
             })
             .filter(|k| !k.is_empty())
             .ok_or_else(|| failed("client has no usable jwks"))?;
-        let mut rules =
-            AssertionRules::for_issuer(ctx.issuer()).with_max_lifetime(self.max_lifetime);
+        let mut rules = AssertionRules::for_issuer(ctx.issuer())
+            .with_max_lifetime(self.max_lifetime)
+            .used_as(AssertionUse::ClientAuthentication);
         if self.audience == AssertionAudience::IssuerOrTokenEndpoint {
             // RFC 9126 §2: the server "MUST accept its issuer identifier,
             // token endpoint URL, or pushed authorization request endpoint

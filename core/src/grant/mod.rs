@@ -295,7 +295,12 @@ impl MintedTokens {
         if let Some(jwt) = &self.jwt {
             match jwt.sign(&self.records.access.1) {
                 Some(token) => self.response.access_token = token,
-                None => tracing::error!("a JWT access token could not be serialized"),
+                None => {
+                    // Fail closed: never hand out a token signed over an
+                    // earlier record (another audience, no `act`).
+                    self.response.access_token.clear();
+                    tracing::error!("a JWT access token could not be signed");
+                }
             }
         }
     }
@@ -307,8 +312,12 @@ impl MintedTokens {
         if let Some((_, refresh)) = self.records.refresh.as_mut() {
             refresh.audience = audience.clone();
         }
-        self.records.access.1.audience = audience;
-        self.resign_jwt();
+        // Signing is the costly part (an RS256 signature is milliseconds):
+        // only when the audience changes.
+        if self.records.access.1.audience != audience {
+            self.records.access.1.audience = audience;
+            self.resign_jwt();
+        }
         self
     }
 
@@ -330,8 +339,8 @@ impl MintedTokens {
         if deadline < access.expires_at {
             access.expires_at = deadline.max(access.issued_at);
             self.response.expires_in = (access.expires_at - access.issued_at).whole_seconds();
+            self.resign_jwt();
         }
-        self.resign_jwt();
         self
     }
 

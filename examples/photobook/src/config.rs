@@ -44,7 +44,7 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = AccessTokens::Opaque)]
     pub access_tokens: AccessTokens,
 
-    /// The PEM file (PKCS#8 P-256, Ed25519 or RSA of 2048 to 8192 bits for
+    /// The PEM file (PKCS#8 P-256, Ed25519 or RSA of 2048 to 4096 bits for
     /// RS256, e.g. from `openssl genpkey -algorithm ed25519` or `-algorithm
     /// rsa`) of the key that signs JWT access tokens
     /// (`--access-tokens jwt`) and is published at `jwks_uri`; instances
