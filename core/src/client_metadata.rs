@@ -405,8 +405,9 @@ pub enum ClientMetadataError {
     /// The document is larger than [`ClientMetadataPolicy::max_document_bytes`] (§6.6).
     #[error("the client's metadata document is larger than {0} bytes")]
     TooLarge(usize),
-    /// The document is not a JSON object (§4).
-    #[error("the client's metadata document is not a JSON object")]
+    /// The document is not a JSON object (§4), or names a member twice
+    /// (RFC 8259 §4).
+    #[error("the client's metadata document is not a JSON object with unique member names")]
     NotJson,
     /// The document's `client_id` is missing or is not the URL it was
     /// fetched from, character for character (§4).
@@ -509,7 +510,8 @@ pub(crate) fn validate_document(
     if body.len() > policy.max_document_bytes {
         return Err(ClientMetadataError::TooLarge(policy.max_document_bytes));
     }
-    let Ok(Value::Object(mut map)) = serde_json::from_slice::<Value>(body) else {
+    // Member names unique, as a registration's (RFC 8259 §4).
+    let Ok(mut map) = crate::registration::json_object(body) else {
         return Err(ClientMetadataError::NotJson);
     };
     // §4: "MUST contain a client_id property whose value MUST match the
@@ -1177,6 +1179,11 @@ mod tests {
 
     #[test]
     fn registration_rules_apply_rfc7591_2() {
+        // RFC 8259 §4: a member named twice is no metadata at all.
+        assert!(matches!(
+            check(&doc(r#","redirect_uris":["https://app.example/other"]"#)),
+            Err(ClientMetadataError::NotJson)
+        ));
         for (extra, code) in [
             (
                 r#","redirect_uris":["http://app.example/cb"]"#,
@@ -1205,8 +1212,14 @@ mod tests {
                 ErrorCode::InvalidClientMetadata,
             ),
         ] {
-            // Later members win in serde_json's map: the extra replaces.
-            let body = doc(extra);
+            // The extra member replaces the document's own (a member
+            // named twice is refused before any of these rules).
+            let mut merged: serde_json::Map<String, Value> =
+                serde_json::from_str(&doc("")).unwrap();
+            let extra: serde_json::Map<String, Value> =
+                serde_json::from_str(&format!("{{{}}}", &extra[1..])).unwrap();
+            merged.extend(extra);
+            let body = Value::Object(merged).to_string();
             match check(&body) {
                 Err(ClientMetadataError::Metadata { code: c, .. }) => assert_eq!(c, code, "{body}"),
                 other => panic!("{body}: {other:?}"),

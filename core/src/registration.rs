@@ -515,12 +515,56 @@ pub(crate) fn validate(
     secret: impl FnOnce() -> (String, SecretHash),
     now: OffsetDateTime,
 ) -> Result<Validated, OAuthError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|_| bad_metadata("the body is not a JSON object"))?;
-    let Value::Object(map) = value else {
-        return Err(bad_metadata("the body is not a JSON object"));
-    };
+    let map = json_object(body).map_err(|e| bad_metadata(e.to_string()))?;
     validate_map(&map, known_scopes, policy, served_grants, id, secret, now)
+}
+
+/// Why a body is not metadata: not a JSON object, or one with a member
+/// named twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum JsonObjectError {
+    /// Not JSON, or JSON but not an object.
+    #[error("the body is not a JSON object")]
+    NotAnObject,
+    /// A member name appears twice at the top level.
+    #[error("a member name appears twice in the JSON object")]
+    DuplicateName,
+}
+
+/// A JSON object whose member names are unique. RFC 8259 §4: with
+/// duplicates "the behavior of software that receives such an object is
+/// unpredictable"; one parser taking the first `redirect_uris` and another
+/// the last is how a check and a use come to disagree, so metadata naming
+/// a member twice is refused (as a repeated form parameter is, RFC 6749
+/// §3.1).
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
+    use serde::de::{self, Deserializer, MapAccess, Visitor};
+    struct Unique;
+    impl<'de> Visitor<'de> for Unique {
+        type Value = Map<String, Value>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = Map::new();
+            while let Some((name, value)) = access.next_entry::<String, Value>()? {
+                if map.insert(name, value).is_some() {
+                    return Err(de::Error::custom(DUPLICATE));
+                }
+            }
+            Ok(map)
+        }
+    }
+    const DUPLICATE: &str = "duplicate member name";
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match de
+        .deserialize_map(Unique)
+        .and_then(|map| de.end().map(|()| map))
+    {
+        Ok(map) => Ok(map),
+        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(JsonObjectError::DuplicateName),
+        Err(_) => Err(JsonObjectError::NotAnObject),
+    }
 }
 
 /// [`validate`] on metadata already parsed as a JSON object: what a client
@@ -1213,6 +1257,24 @@ mod tests {
         assert_eq!(json["scope"], "photos.read photos.write profile");
         assert!(format!("{:?}", v.information).contains("has_secret: true"));
         assert!(!format!("{:?}", v.information).contains("s3cret"));
+    }
+
+    #[test]
+    fn metadata_is_one_json_object_with_unique_names_rfc8259_4() {
+        assert!(json_object(br#"{"a": 1, "b": {"c": 2}}"#).is_ok());
+        assert_eq!(
+            json_object(br#"{"redirect_uris": ["https://a.example/cb"], "redirect_uris": ["https://b.example/cb"]}"#),
+            Err(JsonObjectError::DuplicateName)
+        );
+        for bad in [&b"[]"[..], b"\"x\"", b"{} {}", b"{", b"", b"{\"a\":1}x"] {
+            assert_eq!(
+                json_object(bad),
+                Err(JsonObjectError::NotAnObject),
+                "{bad:?}"
+            );
+        }
+        // Whitespace around the object is JSON too.
+        assert!(json_object(b" {} \n").is_ok());
     }
 
     #[test]

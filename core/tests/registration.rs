@@ -398,6 +398,22 @@ async fn transport_errors_rfc7591_3() {
     let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(v["error"], "invalid_client_metadata");
     assert!(v["error_description"].is_string());
+    // A member named twice (RFC 8259 §4: which one counts is
+    // unpredictable): refused, nothing registered.
+    let (status, v) = register(
+        &f,
+        r#"{"redirect_uris":["https://a.example/cb"],"redirect_uris":["https://b.example/cb"]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (400, Some("invalid_client_metadata")),
+        "{v}"
+    );
+    assert!(
+        v["error_description"].as_str().unwrap().contains("twice"),
+        "{v}"
+    );
     // No content type at all.
     let r = f
         .server
