@@ -45,8 +45,16 @@ impl Fairing for TesseraFairing {
 
     async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
         let path = req.uri().path();
+        // The core's endpoints answer their exact path only; the
+        // authorization endpoint is the embedder's route, which rocket
+        // matches by decoded segments (`/authorize/`, `//authorize`).
+        let authorization = self
+            .server
+            .authorization_path()
+            .split('/')
+            .filter(|s| !s.is_empty());
         let ours = self.server.routes().iter().any(|r| path == r.path.as_str())
-            || path == self.server.authorization_path();
+            || path.segments().eq(authorization);
         if ours {
             undo_method_override(req, data).await;
         }

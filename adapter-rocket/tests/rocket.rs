@@ -6,7 +6,7 @@ use std::sync::Arc;
 use base64::Engine;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
-use rocket::{Build, Rocket, catch, catchers, get, post, routes};
+use rocket::{Build, Rocket, catch, catchers, get, post, put, routes};
 use serde_json::Value;
 use tessera::EndpointPaths;
 use tessera::{
@@ -62,6 +62,18 @@ fn custom(request: OAuthRequest) -> String {
     )
 }
 
+/// The embedder's authorization page (GET only) and a route of its own
+/// that keeps rocket's `_method` convention.
+#[get("/authorize")]
+fn authorize_page() -> &'static str {
+    "the authorization page"
+}
+
+#[put("/profile")]
+fn profile() -> &'static str {
+    "profile updated"
+}
+
 /// The embedder's own catcher: the fairing must still put the core's
 /// challenge in place of it.
 #[catch(401)]
@@ -110,7 +122,18 @@ fn app(server: Server) -> Rocket<Build> {
     };
     rocket::custom(config)
         .attach(tessera_rocket::fairing(server))
-        .mount("/", routes![photos, whoami, write, greet, custom])
+        .mount(
+            "/",
+            routes![
+                photos,
+                whoami,
+                write,
+                greet,
+                custom,
+                authorize_page,
+                profile
+            ],
+        )
         .register("/", catchers![unauthorized])
 }
 
@@ -264,6 +287,26 @@ async fn a_method_field_in_the_form_does_not_change_the_method() {
             .await;
         assert_eq!(response.status(), Status::Ok, "_method={method}");
     }
+    // The authorization endpoint, however rocket spells its path, is not
+    // reached as a GET; the embedder's own routes keep the convention.
+    for path in ["/authorize", "/authorize/", "//authorize"] {
+        let response = h
+            .client
+            .post(path)
+            .header(ContentType::Form)
+            .body("_method=get&response_type=code")
+            .dispatch()
+            .await;
+        assert_ne!(response.status(), Status::Ok, "{path}");
+    }
+    let response = h
+        .client
+        .post("/profile")
+        .header(ContentType::Form)
+        .body("_method=put&name=x")
+        .dispatch()
+        .await;
+    assert_eq!(response.status(), Status::Ok);
     // A real PUT stays a PUT: 405.
     let response = h
         .client

@@ -665,7 +665,8 @@ impl Jwks {
     /// [`parse_verifying_keys`](Self::parse_verifying_keys) keeping only
     /// keys of the `allowed` algorithms, before counting: keys of others
     /// neither take one of the [`MAX_JWKS_KEYS`] places nor make a `kid`
-    /// ambiguous.
+    /// ambiguous. Only the set's first 4 × [`MAX_JWKS_KEYS`] entries are
+    /// read, whatever their algorithms: a publisher lists its keys first.
     pub fn parse_verifying_keys_for(
         document: &[u8],
         allowed: &[JwsAlgorithm],

@@ -70,6 +70,11 @@ impl RedirectUri {
     pub fn new(uri: impl Into<String>) -> Result<Self, RedirectUriError> {
         let uri = uri.into();
         let parsed = Self::checked(&uri)?;
+        // Checked at registration only: a client stored before this rule
+        // still decodes (`TryFrom<String>`).
+        if !matches!(parsed.scheme(), "http" | "https") && !parsed.scheme().contains('.') {
+            return Err(RedirectUriError::UnqualifiedScheme);
+        }
         if parsed.scheme() == "http"
             && !matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
         {
@@ -99,9 +104,6 @@ impl RedirectUri {
         }
         if DANGEROUS_SCHEMES.contains(&parsed.scheme()) {
             return Err(RedirectUriError::DangerousScheme);
-        }
-        if !matches!(parsed.scheme(), "http" | "https") && !parsed.scheme().contains('.') {
-            return Err(RedirectUriError::UnqualifiedScheme);
         }
         Ok(parsed)
     }
@@ -386,10 +388,8 @@ mod tests {
                 Err(RedirectUriError::UnqualifiedScheme),
                 "{bad}"
             );
-            assert!(
-                RedirectUri::dangerous_allow_plain_http(bad).is_err(),
-                "{bad}"
-            );
+            // A client stored before the rule still decodes.
+            assert!(RedirectUri::try_from(bad.to_owned()).is_ok(), "{bad}");
         }
         for ok in [
             "com.example.app:/cb",

@@ -149,7 +149,8 @@ impl GrantHandler for AuthorizationCodeGrant {
                 &record.scope,
                 refresh,
             )
-            .with_audience(record.audience.clone());
+            .with_audience(record.audience.clone())
+            .signed()?;
         if !ctx.store.issue(code.grant, minted.records).await? {
             // This request took the code first, but a replay revoked the grant
             // before the tokens were stored: the first use still succeeds and

@@ -40,7 +40,8 @@ impl GrantHandler for ClientCredentialsGrant {
         // §4.4.3: a refresh token SHOULD NOT be included.
         let minted = ctx
             .mint_tokens(grant, client, None, &scope, None)
-            .with_audience(audience);
+            .with_audience(audience)
+            .signed()?;
         // A fresh grant: the store may skip the revocation check.
         if !ctx.store.issue_new_grant(grant, minted.records).await? {
             return Err(OAuthError::new(

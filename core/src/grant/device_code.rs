@@ -94,7 +94,8 @@ impl GrantHandler for DeviceCodeGrant {
             .then_some(&record.scope);
         let minted = ctx
             .mint_tokens(device.grant, client, Some(subject), &record.scope, refresh)
-            .with_audience(audience);
+            .with_audience(audience)
+            .signed()?;
         if !ctx.store.issue(device.grant, minted.records).await? {
             return Err(OAuthError::invalid_grant("the grant was revoked")
                 .with_reason(Reason::GrantRevoked));

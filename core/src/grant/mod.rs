@@ -208,6 +208,7 @@ impl<'a> GrantContext<'a> {
             records,
             response,
             jwt: jwt.map(|(mint, _)| mint),
+            unsigned: false,
         };
         minted.resign_jwt();
         minted
@@ -261,6 +262,8 @@ pub struct MintedTokens {
     /// The JWT being minted, when the access token is one: signed again
     /// whenever the access record changes.
     jwt: Option<crate::jwt::JwtMint>,
+    /// The JWT could not be signed: nothing may be stored or answered.
+    unsigned: bool,
 }
 
 impl MintedTokens {
@@ -283,6 +286,11 @@ impl MintedTokens {
         store: &dyn Store,
         grant: GrantId,
     ) -> Result<Option<TokenResponse>, crate::error::StoreError> {
+        if self.unsigned {
+            return Err(crate::error::StoreError::Other(
+                "the JWT access token could not be signed".into(),
+            ));
+        }
         Ok(store
             .issue(grant, self.records)
             .await?
@@ -294,15 +302,34 @@ impl MintedTokens {
     fn resign_jwt(&mut self) {
         if let Some(jwt) = &self.jwt {
             match jwt.sign(&self.records.access.1) {
-                Some(token) => self.response.access_token = token,
+                Some(token) => {
+                    self.response.access_token = token;
+                    self.unsigned = false;
+                }
                 None => {
                     // Fail closed: never hand out a token signed over an
-                    // earlier record (another audience, no `act`).
+                    // earlier record (another audience, no `act`), nor an
+                    // empty one (`signed`, `issue`).
                     self.response.access_token.clear();
+                    self.unsigned = true;
                     tracing::error!("a JWT access token could not be signed");
                 }
             }
         }
+    }
+
+    /// These tokens, if their JWT access token (if any) is signed: a
+    /// `server_error` otherwise, before anything is stored. The built-in
+    /// grants call it before they store; [`issue`](Self::issue) checks the
+    /// same.
+    pub fn signed(self) -> Result<Self, OAuthError> {
+        if self.unsigned {
+            return Err(OAuthError::new(
+                crate::error::ErrorCode::ServerError,
+                "the access token could not be signed",
+            ));
+        }
+        Ok(self)
     }
 
     /// Makes `audience` the resource these tokens are for (RFC 8707 §2):

@@ -152,6 +152,7 @@ impl GrantHandler for RefreshTokenGrant {
             new.family_expires_at = Some(end);
             new.expires_at = new.expires_at.min(end);
         }
+        let minted = minted.signed()?;
         if !ctx
             .store
             .rotate_refresh(old, minted.records, ctx.now)
