@@ -764,7 +764,7 @@ pub async fn access_token_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
 }
 
 /// A grant revoked before anything was issued into it stays revoked: "any
-/// [token] issued later is dead" ([`GrantStore::revoke_grant`]), also when
+/// \[token\] issued later is dead" ([`GrantStore::revoke_grant`]), also when
 /// the store held nothing of the grant yet (a grant of one's own may
 /// revoke first).
 pub async fn a_grant_revoked_before_its_first_issue_stays_revoked<S: GrantStore + ?Sized>(
