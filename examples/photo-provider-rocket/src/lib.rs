@@ -47,6 +47,25 @@ use rocket::{Build, Rocket, State, catch, catchers, get, post, routes};
 use tessera::HttpResponse;
 use tessera_rocket::{RequiredScopes, Scoped, TesseraResponse};
 
+/// Undoes rocket's `_method` override on every path
+/// ([`tessera_rocket::undo_method_override`]): none of the demo's routes
+/// takes it, and the axum provider answers the POST that was sent.
+struct PostStaysPost;
+
+#[rocket::async_trait]
+impl rocket::fairing::Fairing for PostStaysPost {
+    fn info(&self) -> rocket::fairing::Info {
+        rocket::fairing::Info {
+            name: "POST stays POST",
+            kind: rocket::fairing::Kind::Request,
+        }
+    }
+
+    async fn on_request(&self, req: &mut Request<'_>, data: &mut Data<'_>) {
+        tessera_rocket::undo_method_override(req, data).await;
+    }
+}
+
 /// Rocket's configuration for listening on `listen`, from code only.
 pub fn rocket_config(listen: SocketAddr) -> rocket::Config {
     rocket::Config {
@@ -149,6 +168,9 @@ pub fn app(demo: Demo, config: rocket::Config) -> Result<Rocket<Build>, Unservab
         // JSON answers are exactly the core's.
         .attach(Shield::new())
         .attach(tessera_rocket::fairing(server))
+        // The demo's own pages take no `_method` either: a form POST stays
+        // a POST on every path, as the axum provider answers it.
+        .attach(PostStaysPost)
         .manage(demo)
         .mount(
             "/",

@@ -394,6 +394,24 @@ async fn expired_or_unknown_handle_is_an_error_page() {
             "{path}: {}",
             page.html
         );
+        // A `_method` field is a form field like any other (rocket would
+        // otherwise route the POST as that method).
+        let page = Page::of(
+            browser
+                .post(provider.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("_method=GET")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path} with _method");
+        assert!(
+            page.html.contains("could not be read"),
+            "{path}: {}",
+            page.html
+        );
     }
 }
 
