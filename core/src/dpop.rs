@@ -561,8 +561,7 @@ pub fn same_htu(htu: &str, request_uri: &str) -> bool {
 /// `http://` or `https://` in any case, and names as its host what its
 /// parsed, normalised form `normal` does (up to case, §6.2.2.1).
 fn written_as_rfc3986(uri: &str, normal: &str) -> bool {
-    let uri_byte = |b: u8| b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b);
-    if !uri.bytes().all(uri_byte) {
+    if !uri.bytes().all(crate::redirect::uri_byte) {
         return false;
     }
     let Some((scheme, rest)) = uri.split_once("://") else {

@@ -58,7 +58,7 @@ pub enum RedirectUriError {
 
 /// A byte a URI may hold as it is (RFC 3986 §2.2, §2.3, §2.1's `%`): the
 /// unreserved and reserved characters.
-fn uri_byte(b: u8) -> bool {
+pub(crate) fn uri_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
 }
 

@@ -539,8 +539,13 @@ pub(crate) enum JsonObjectError {
 /// §3.1).
 pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, JsonObjectError> {
     use serde::de::{self, Deserializer, MapAccess, Visitor};
-    struct Unique;
-    impl<'de> Visitor<'de> for Unique {
+    use std::cell::Cell;
+    /// Sets `duplicate` when it meets a name again, so the caller tells
+    /// that refusal from any other without reading error text.
+    struct Unique<'a> {
+        duplicate: &'a Cell<bool>,
+    }
+    impl<'de> Visitor<'de> for Unique<'_> {
         type Value = Map<String, Value>;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
@@ -549,20 +554,23 @@ pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, JsonObjectE
             let mut map = Map::new();
             while let Some((name, value)) = access.next_entry::<String, Value>()? {
                 if map.insert(name, value).is_some() {
-                    return Err(de::Error::custom(DUPLICATE));
+                    self.duplicate.set(true);
+                    return Err(de::Error::custom("a member name appears twice"));
                 }
             }
             Ok(map)
         }
     }
-    const DUPLICATE: &str = "duplicate member name";
+    let duplicate = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(body);
-    match de
-        .deserialize_map(Unique)
-        .and_then(|map| de.end().map(|()| map))
-    {
+    let parsed = de
+        .deserialize_map(Unique {
+            duplicate: &duplicate,
+        })
+        .and_then(|map| de.end().map(|()| map));
+    match parsed {
         Ok(map) => Ok(map),
-        Err(e) if e.to_string().starts_with(DUPLICATE) => Err(JsonObjectError::DuplicateName),
+        Err(_) if duplicate.get() => Err(JsonObjectError::DuplicateName),
         Err(_) => Err(JsonObjectError::NotAnObject),
     }
 }

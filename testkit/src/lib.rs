@@ -258,6 +258,28 @@ pub(crate) fn require_multi_thread(check: &str) {
 }
 
 /// Issues `m` into `g`, requiring success.
+/// Tokens minted into the revoked grant `g`: `issue` stores nothing and
+/// says so, and the access token is unknown. They are returned for further
+/// checks.
+async fn issue_is_refused<S: GrantStore + ?Sized>(
+    store: &S,
+    g: GrantId,
+    now: OffsetDateTime,
+    check: &str,
+) -> Minted {
+    let later = mint_tokens(g, now, 600, Some(3600));
+    assert!(
+        !ok(store.issue(g, later.tokens.clone()).await, check),
+        "[{check}] issue after revocation"
+    );
+    assert_eq!(
+        ok(store.access_token(later.access, now).await, check),
+        None,
+        "[{check}] token issued after revocation"
+    );
+    later
+}
+
 async fn issue_ok<S: GrantStore + ?Sized>(store: &S, g: GrantId, m: &Minted, check: &str) {
     let stored = ok(store.issue(g, m.tokens.clone()).await, check);
     assert!(stored, "[{check}] issue into a fresh grant returned false");
@@ -774,16 +796,7 @@ pub async fn a_grant_revoked_before_its_first_issue_stays_revoked<S: GrantStore 
     let now = base_now();
     let g = grant();
     ok(store.revoke_grant(g).await, C);
-    let later = mint_tokens(g, now, 600, Some(3600));
-    assert!(
-        !ok(store.issue(g, later.tokens.clone()).await, C),
-        "[{C}] issue after revocation"
-    );
-    assert_eq!(
-        ok(store.access_token(later.access, now).await, C),
-        None,
-        "[{C}] token issued after revocation"
-    );
+    issue_is_refused(&*store, g, now, C).await;
 }
 
 /// `revoke_grant` kills every token of the grant, and every later `issue` or
@@ -820,16 +833,7 @@ pub async fn grant_revocation<S: GrantStore + ?Sized>(store: Arc<S>) {
         "[{C}] refresh token of a revoked grant"
     );
 
-    let later = mint_tokens(g, now, 600, Some(3600));
-    assert!(
-        !ok(store.issue(g, later.tokens.clone()).await, C),
-        "[{C}] issue after revocation"
-    );
-    assert_eq!(
-        ok(store.access_token(later.access, now).await, C),
-        None,
-        "[{C}] token issued after revocation"
-    );
+    let later = issue_is_refused(&*store, g, now, C).await;
     assert_eq!(
         ok(store.refresh_token(refresh_of(&later), now).await, C),
         RefreshLookup::Unknown,

@@ -208,7 +208,6 @@ impl<'a> GrantContext<'a> {
             records,
             response,
             jwt: jwt.map(|(mint, _)| mint),
-            unsigned: false,
         };
         minted.resign_jwt();
         minted
@@ -262,8 +261,6 @@ pub struct MintedTokens {
     /// The JWT being minted, when the access token is one: signed again
     /// whenever the access record changes.
     jwt: Option<crate::jwt::JwtMint>,
-    /// The JWT could not be signed: nothing may be stored or answered.
-    unsigned: bool,
 }
 
 impl MintedTokens {
@@ -286,7 +283,7 @@ impl MintedTokens {
         store: &dyn Store,
         grant: GrantId,
     ) -> Result<Option<TokenResponse>, crate::error::StoreError> {
-        if self.unsigned {
+        if self.unsigned() {
             return Err(crate::error::StoreError::Other(
                 "the JWT access token could not be signed".into(),
             ));
@@ -302,20 +299,22 @@ impl MintedTokens {
     fn resign_jwt(&mut self) {
         if let Some(jwt) = &self.jwt {
             match jwt.sign(&self.records.access.1) {
-                Some(token) => {
-                    self.response.access_token = token;
-                    self.unsigned = false;
-                }
+                Some(token) => self.response.access_token = token,
                 None => {
                     // Fail closed: never hand out a token signed over an
                     // earlier record (another audience, no `act`), nor an
                     // empty one (`signed`, `issue`).
                     self.response.access_token.clear();
-                    self.unsigned = true;
                     tracing::error!("a JWT access token could not be signed");
                 }
             }
         }
+    }
+
+    /// Whether the JWT access token could not be signed (`resign_jwt`
+    /// left it empty): nothing may then be stored or answered.
+    fn unsigned(&self) -> bool {
+        self.jwt.is_some() && self.response.access_token.is_empty()
     }
 
     /// These tokens, if their JWT access token (if any) is signed: a
@@ -323,7 +322,7 @@ impl MintedTokens {
     /// grants call it before they store; [`issue`](Self::issue) checks the
     /// same.
     pub fn signed(self) -> Result<Self, OAuthError> {
-        if self.unsigned {
+        if self.unsigned() {
             return Err(OAuthError::new(
                 crate::error::ErrorCode::ServerError,
                 "the access token could not be signed",
