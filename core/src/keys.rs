@@ -39,7 +39,7 @@ pub enum JwsAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3): the algorithm RFC
     /// 9068 §2.1 says every server "MUST include". Signing keys of 2048 to
     /// 4096 bits are loaded ([`SigningKey::from_pem`]), not generated;
-    /// public keys of 2048 to 8192 bits verify.
+    /// public keys of the same sizes verify.
     Rs256,
 }
 
@@ -101,7 +101,7 @@ pub enum KeyError {
     )]
     UnsupportedPrivateKey,
     /// The JWK is not a public P-256 (`EC`), Ed25519 (`OKP`) or 2048- to
-    /// 8192-bit RSA signing key, or its `alg` or `use` contradict that.
+    /// 4096-bit RSA signing key, or its `alg` or `use` contradict that.
     #[error("not a public P-256, Ed25519 or RSA signing JWK: {0}")]
     UnsupportedJwk(&'static str),
     /// `generate` was asked for an algorithm whose keys are loaded, not
@@ -366,9 +366,12 @@ enum PublicKey {
     },
 }
 
-/// The bounds ring verifies RS256 within (RFC 7518 §3.3: "2048 bits or
-/// larger MUST be used"), in bytes of modulus.
-const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=1024;
+/// The RSA moduli verified, in bytes: 2048 bits at least (RFC 7518 §3.3:
+/// "2048 bits or larger MUST be used") and 4096 at most, the sizes keys
+/// are made in. A larger key would make every signature anyone sends in
+/// its name (a self-registered client's assertions) cost four to eight
+/// times an ES256 check; at 4096 bits it costs about as much.
+const RSA_MODULUS_BYTES: std::ops::RangeInclusive<usize> = 256..=512;
 
 impl PublicKey {
     /// The members of the public JWK that RFC 7638 §3.2 hashes, in its
@@ -432,7 +435,7 @@ impl fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// The key a public JWK describes (RFC 7517 §4, RFC 7518 §6.2, §6.3,
     /// RFC 8037 §2): `kty` `EC` with `crv` `P-256`, `OKP` with `Ed25519`,
-    /// or `RSA` with a 2048- to 8192-bit `n`; a `kid` is required
+    /// or `RSA` with a 2048- to 4096-bit `n`; a `kid` is required
     /// (verifiers are found by it). An `alg` other than the
     /// curve's algorithm, or a `use` other than `sig`, is refused.
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, KeyError> {
@@ -479,13 +482,13 @@ impl VerifyingKey {
                 };
                 let n = integer(jwk.n.as_deref(), "bad n")?;
                 let e = integer(jwk.e.as_deref(), "bad e")?;
-                // 2048 to 8192 bits: a first byte with its top bit set
+                // 2048 to 4096 bits: a first byte with its top bit set
                 // when the modulus is 256 bytes long. An RSA modulus is odd.
                 let bits_ok = RSA_MODULUS_BYTES.contains(&n.len())
                     && (n.len() > 256 || n.first().is_some_and(|b| *b >= 0x80));
                 if !bits_ok || n.last().is_none_or(|b| b % 2 == 0) {
                     return Err(KeyError::UnsupportedJwk(
-                        "RSA modulus not 2048 to 8192 bits",
+                        "RSA modulus not 2048 to 4096 bits",
                     ));
                 }
                 // ring's bounds: an odd exponent from 3 to 2^33 - 1.
@@ -1110,12 +1113,16 @@ mod tests {
             k
         };
         let low = with_n(&|n| n[0] = 0x01);
+        // Over 4096 bits: 513 bytes.
+        let long = with_n(&|n| {
+            n.splice(0..0, [0x80; 257]);
+        });
         let even_n = with_n(&|n| *n.last_mut().unwrap() &= 0xfe);
         let mut one = jwk.clone();
         one.e = Some(URL_SAFE_NO_PAD.encode([1u8]));
         let mut huge = jwk.clone();
         huge.e = Some(URL_SAFE_NO_PAD.encode([2u8, 0, 0, 0, 1]));
-        for bad in [short, even, no_n, es, low, even_n, one, huge] {
+        for bad in [short, even, no_n, es, low, even_n, one, huge, long] {
             assert!(VerifyingKey::from_jwk(&bad).is_err(), "{bad:?}");
         }
     }
