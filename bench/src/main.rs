@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     rounds: u32,
     /// Concurrent keep-alive connections.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
     /// Also run the provider on this Redis (e.g. the TESSERA_REDIS_URL that
     /// storage-redis/scripts/redis-up.sh prints) and count round trips.
@@ -104,7 +104,7 @@ struct Args {
     #[arg(long)]
     router_only: Option<usize>,
     /// With --router-only: which of `provider`, `bare`, `core` to run (all by default).
-    #[arg(long, requires = "router_only")]
+    #[arg(long, requires = "router_only", value_parser = ["provider", "bare", "core"])]
     router_app: Option<String>,
     /// Do not pin the server and the load generator to separate cores.
     #[arg(long)]
@@ -146,7 +146,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(error) => return photobook::config::cli_exit("tessera-bench", &error),
+    };
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tessera-bench: {e}");
@@ -168,7 +172,9 @@ fn serve_bare(addr: SocketAddr, redis: Option<&str>, map: bool) -> Result<(), Bo
             }
             None => (apps::bare_app(), ""),
         };
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         println!("tessera-bench: bare handler{what} on {addr}");
         axum::serve(listener, app).await?;
         Ok(())

@@ -26,7 +26,9 @@
 
 pub mod connections;
 pub mod mcp;
+pub mod shutdown;
 
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 
@@ -278,7 +280,8 @@ pub enum RunError {
 }
 
 /// Binds `--listen`, opens `--store`, prints the one start-up line (with the
-/// issuer) on stdout, and serves until Ctrl-C or SIGTERM.
+/// issuer) on stdout, and serves until Ctrl-C or SIGTERM (then open
+/// connections get [`shutdown::SHUTDOWN_GRACE`] to finish).
 pub async fn run(args: Args) -> Result<(), RunError> {
     let listener = TcpListener::bind(args.listen)
         .await
@@ -301,11 +304,16 @@ pub async fn run(args: Args) -> Result<(), RunError> {
     let listener = connections::Bounded::new(listener, max_connections)
         .with_network_max(max_connections / 4)
         .tap_io(|_| {});
-    axum::serve(
-        listener,
-        app(demo).into_make_service_with_connect_info::<SocketAddr>(),
+    let app = app(demo).into_make_service_with_connect_info::<SocketAddr>();
+    shutdown::serve_until(
+        |stop| {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .into_future()
+        },
+        shutdown_signal(),
+        shutdown::SHUTDOWN_GRACE,
     )
-    .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(RunError::Serve)
 }

@@ -38,8 +38,9 @@ pub struct Args {
     pub store: StoreSpec,
 
     /// The access tokens issued: `opaque` handles only this provider's store
-    /// resolves, or `jwt`: RFC 9068 JWTs (`typ: at+jwt`, ES256) signed by
-    /// the key published at `jwks_uri` (published in both modes).
+    /// resolves, or `jwt`: RFC 9068 JWTs (`typ: at+jwt`; ES256, or the
+    /// algorithm of `--signing-key`) signed by the key published at
+    /// `jwks_uri` (published in both modes).
     /// Revocation and introspection work in both modes.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = AccessTokens::Opaque)]
     pub access_tokens: AccessTokens,
@@ -142,18 +143,28 @@ pub fn cli_exit(program: &str, error: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or("error: invalid arguments");
-            eprintln!(
-                "{program}: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
+            eprintln!("{program}: {} (see --help)", one_line(error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// A flag error as one line: clap's message with its details (the
+/// required flags that are missing, the values a flag takes, a suggested
+/// spelling) joined on, without the usage and "try --help" lines.
+pub fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    let line = parts.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None if line.is_empty() => "invalid arguments".to_owned(),
+        None => line,
     }
 }
 

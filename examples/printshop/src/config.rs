@@ -31,7 +31,7 @@ pub struct Config {
     pub client_id: String,
 
     /// OAuth client secret (sent with HTTP Basic authentication to the token endpoint).
-    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true)]
+    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true, value_parser = parse_client_secret)]
     pub client_secret: String,
 
     /// URL under which browsers reach PrintShop [default: `http://` + the listen address].
@@ -55,6 +55,15 @@ pub struct Config {
     /// reads whatever access tokens the provider issues: it changes nothing here.
     #[arg(long, value_name = "FORMAT", default_value = "opaque", value_parser = ["opaque", "jwt"])]
     pub access_tokens: String,
+}
+
+/// A client secret is not empty: an empty one would only be refused at a
+/// user's first sign-in, by the provider.
+fn parse_client_secret(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(text.to_owned())
 }
 
 /// Accepts an `http(s)://HOST[:PORT][/PATH]` URL without query, fragment

@@ -26,7 +26,7 @@ pub mod provider;
 pub mod session;
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -165,7 +165,12 @@ pub async fn serve(
     serve_with(listener, config, sessions, shutdown).await
 }
 
-/// Serves PrintShop on `listener` with an opened session store until `shutdown` completes.
+/// How long open connections get to finish once PrintShop is told to
+/// stop (`shutdown` completes); what is still open then is closed.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serves PrintShop on `listener` with an opened session store until
+/// `shutdown` completes, then at most [`SHUTDOWN_GRACE`] longer.
 pub async fn serve_with(
     listener: TcpListener,
     mut config: Config,
@@ -188,9 +193,31 @@ pub async fn serve_with(
     tokio::spawn(async move {
         let _ = warm.provider().await;
     });
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Graceful, then bounded: `axum::serve` waits for every open
+    // connection with no deadline, and a client holding a half-sent
+    // request would keep PrintShop running as long as it liked.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let serving = axum::serve(listener, app.router())
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .into_future();
+    let mut serving = std::pin::pin!(serving);
+    tokio::select! {
+        result = &mut serving => return result,
+        () = shutdown => {}
+    }
+    let _ = stop.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                grace_secs = SHUTDOWN_GRACE.as_secs(),
+                "connections still open after the shutdown grace period were closed"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Opens `--store`, binds `config.listen` and serves until Ctrl-C or SIGTERM.

@@ -44,16 +44,26 @@ fn flag_error(error: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("error: invalid arguments");
-            eprintln!(
-                "printshop: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
+            eprintln!("printshop: {} (see --help)", one_line(error));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Clap's message as one line, with its details (missing flags, the values
+/// a flag takes, a suggested spelling) but not the usage and "try --help".
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    let line = parts.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None if line.is_empty() => "invalid arguments".to_owned(),
+        None => line,
     }
 }

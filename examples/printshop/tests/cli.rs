@@ -61,6 +61,11 @@ fn bad_values_are_one_line_errors() {
     assert_one_line_error(&printshop(&["--listen", "not-an-address"]));
     assert_one_line_error(&printshop(&["--provider", "::nonsense"]));
     assert_one_line_error(&printshop(&["--access-tokens", "xml"]));
+    assert_one_line_error(&printshop(&["--client-secret", ""]));
+    // The one line keeps clap's details: the values a flag takes.
+    let out = printshop(&["--access-tokens", "xml"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("opaque, jwt"), "{stderr}");
 }
 
 #[test]

@@ -62,6 +62,68 @@ fn bad_flags_are_one_line_errors() {
     }
     let out = provider(&["--listen", "notanaddr"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("notanaddr"));
+    // The one line keeps clap's details: which flag is missing, which
+    // values a flag takes.
+    let out = provider(&["--dangerous-client-metadata-documents-over-loopback-http"]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--client-metadata-documents"), "{stderr}");
+    let out = provider(&["--access-tokens", "JWT"]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("opaque, jwt"), "{stderr}");
+}
+
+/// Ctrl-C or SIGTERM stops the provider even while a client holds a
+/// half-sent request (which no timeout sees until its next bytes come):
+/// open connections get a few seconds, then are closed.
+#[test]
+fn a_half_sent_request_does_not_keep_it_from_stopping() {
+    use std::io::Write;
+    for signal in ["-TERM", "-INT"] {
+        let mut child = Command::new(crate::BIN)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "off")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        let mut held = std::net::TcpStream::connect(&addr).unwrap();
+        held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        drop(held);
+        let status = status.unwrap_or_else(|| panic!("{signal}: still running after 20 s"));
+        assert!(status.success(), "{signal}: {status:?}");
+    }
 }
 
 #[test]
