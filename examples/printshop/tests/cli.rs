@@ -134,4 +134,6 @@ fn bad_store_is_a_one_line_error() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+    // Why, not only that a pool timed out.
+    assert!(stderr.contains("refused"), "{stderr}");
 }

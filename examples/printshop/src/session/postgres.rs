@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 use oauth2::{CsrfToken, PkceCodeVerifier};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
 
 use super::{
     IDLE_TIMEOUT, Link, MAX_PENDING, MAX_SESSIONS, OpenError, PENDING_TIMEOUT, Pending, StoreError,
@@ -95,6 +96,9 @@ impl PostgresSessions {
                 ("lock_timeout", "2s"),
                 ("idle_in_transaction_session_timeout", "5s"),
             ]);
+            // One connection first: a pool that cannot connect reports only
+            // that it timed out waiting, not why (refused, bad password).
+            options.connect().await?.close().await?;
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(STATEMENT_TIMEOUT)
