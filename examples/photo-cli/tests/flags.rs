@@ -17,6 +17,8 @@ fn flag_errors_are_one_line_with_their_details() {
         (&["--bogus"][..], "--bogus"),
         (&["--provider"], "--provider"),
         (&["--provider", "::nonsense"], "::nonsense"),
+        // Clap's details after its first line: the values a flag takes.
+        (&["--access-tokens", "xml"], "opaque, jwt"),
     ] {
         let out = photo_cli(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -28,7 +28,7 @@ pub mod connections;
 pub mod mcp;
 pub mod shutdown;
 
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 
@@ -294,6 +294,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         source,
     })?;
     let issuer = args.issuer_for(local);
+    // Listened for before anything is announced (see `shutdown_signal`).
+    let stop = shutdown_signal();
     let demo = Demo::start_for(&args, &issuer).await?;
     let max_connections =
         photobook::connections::max_connections(photobook::connections::raise_open_file_limit());
@@ -311,33 +313,52 @@ pub async fn run(args: Args) -> Result<(), RunError> {
                 .with_graceful_shutdown(stop)
                 .into_future()
         },
-        shutdown_signal(),
+        stop,
         shutdown::SHUTDOWN_GRACE,
     )
     .await
     .map_err(RunError::Serve)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Ctrl-C or SIGTERM, listened for from the moment this is called: a
+/// signal that comes before the returned future is first polled (while
+/// the start-up line is printed, say) is not lost, nor does it end the
+/// process the default way, skipping the shutdown.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = interrupt => {},
+            }
+            tracing::info!("shutting down");
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutting down");
     }
-    tracing::info!("shutting down");
 }

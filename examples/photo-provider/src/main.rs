@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(photo_provider::run(args)) {
+    let result = runtime.block_on(photo_provider::run(args));
+    // Connections still open after the grace period end here; blocking
+    // work (a name lookup) is not waited for long either.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{NAME}: {e}");

@@ -4,14 +4,16 @@
 //! finish, with no deadline: one client holding a half-sent request head
 //! (which no timeout of ours sees until its next bytes come) kept the
 //! process running until that client went away. Open connections now get
-//! [`SHUTDOWN_GRACE`] to finish their requests, and are then closed.
+//! [`SHUTDOWN_GRACE`] to finish their requests; then [`serve_until`]
+//! returns, and the binary drops its runtime, which closes them.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 /// How long open connections get to finish once the server is told to
-/// stop; what is still open then is closed.
+/// stop; what is still open then is not waited for (the binary's runtime
+/// closes it as it ends).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The future a server stops gracefully on, handed to `serve`.
@@ -20,7 +22,8 @@ pub type StopSignal = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Runs the server `serve` makes (given the future that tells it to stop
 /// gracefully, for `axum::serve(..).with_graceful_shutdown`) until
 /// `signal`, then waits at most `grace` for it to finish: `Ok` too when
-/// connections were still open and were closed.
+/// connections were still open (their tasks run on until the runtime that
+/// spawned them ends: the caller's to drop).
 ///
 /// ```
 /// # async fn demo() -> std::io::Result<()> {
@@ -59,7 +62,7 @@ where
         Err(_) => {
             tracing::warn!(
                 grace_secs = grace.as_secs(),
-                "connections still open after the shutdown grace period were closed"
+                "connections still open after the shutdown grace period: no longer waited for"
             );
             Ok(())
         }

@@ -31,7 +31,7 @@ pub struct Config {
     pub client_id: String,
 
     /// OAuth client secret (sent with HTTP Basic authentication to the token endpoint).
-    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true, value_parser = parse_client_secret)]
+    #[arg(long, value_name = "SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_default_value = true, allow_hyphen_values = true, value_parser = parse_client_secret)]
     pub client_secret: String,
 
     /// URL under which browsers reach PrintShop [default: `http://` + the listen address].

@@ -166,7 +166,8 @@ pub async fn serve(
 }
 
 /// How long open connections get to finish once PrintShop is told to
-/// stop (`shutdown` completes); what is still open then is closed.
+/// stop (`shutdown` completes); what is still open then is not waited for
+/// (the binary's runtime closes it as it ends).
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Serves PrintShop on `listener` with an opened session store until
@@ -213,7 +214,7 @@ pub async fn serve_with(
         Err(_) => {
             tracing::warn!(
                 grace_secs = SHUTDOWN_GRACE.as_secs(),
-                "connections still open after the shutdown grace period were closed"
+                "connections still open after the shutdown grace period: no longer waited for"
             );
             Ok(())
         }
@@ -222,31 +223,55 @@ pub async fn serve_with(
 
 /// Opens `--store`, binds `config.listen` and serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> io::Result<()> {
+    // Listened for before anything is announced (see `shutdown_signal`).
+    let stop = shutdown_signal();
     let sessions = open_store(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    serve_with(listener, config, sessions, shutdown_signal()).await
+    serve_with(listener, config, sessions, stop).await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM, listened for from the moment this is called: a
+/// signal that comes before the returned future is first polled (while
+/// the start-up line is printed, say) is not lost, nor does it end the
+/// process the default way, skipping the shutdown.
+fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let term = async {
+                match term.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let interrupt = async {
+                match interrupt.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = term => {},
+                () = interrupt => {},
             }
-            Err(_) => std::future::pending::<()>().await,
+            tracing::info!("shutting down");
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("shutting down");
     }
 }
 

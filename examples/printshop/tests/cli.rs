@@ -66,6 +66,18 @@ fn bad_values_are_one_line_errors() {
     let out = printshop(&["--access-tokens", "xml"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("opaque, jwt"), "{stderr}");
+    // No secret is echoed: a store URL's password, or a client secret that
+    // starts with a dash (a value, not an unknown flag).
+    let out = printshop(&["--store", "postgres://u:hunter2@/db"]);
+    assert_one_line_error(&out);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
+    let out = printshop(&["--client-secret", "--s3cret", "--listen", "bad"]);
+    assert_one_line_error(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--listen") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
 }
 
 #[test]
