@@ -148,7 +148,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
         Ok(args) => args,
-        Err(error) => return photobook::config::cli_exit("tessera-bench", &error),
+        Err(error) => return demo_cli::flags::exit("tessera-bench", &error),
     };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,9 +26,8 @@
 
 pub mod connections;
 pub mod mcp;
-pub mod shutdown;
 
-use std::future::{Future, IntoFuture};
+use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 
@@ -281,7 +280,7 @@ pub enum RunError {
 
 /// Binds `--listen`, opens `--store`, prints the one start-up line (with the
 /// issuer) on stdout, and serves until Ctrl-C or SIGTERM (then open
-/// connections get [`shutdown::SHUTDOWN_GRACE`] to finish).
+/// connections get [`demo_cli::shutdown::SHUTDOWN_GRACE`] to finish).
 pub async fn run(args: Args) -> Result<(), RunError> {
     let listener = TcpListener::bind(args.listen)
         .await
@@ -294,8 +293,8 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         source,
     })?;
     let issuer = args.issuer_for(local);
-    // Listened for before anything is announced (see `shutdown_signal`).
-    let stop = shutdown_signal();
+    // Listened for before anything is announced.
+    let stop = demo_cli::shutdown::signal();
     let demo = Demo::start_for(&args, &issuer).await?;
     let max_connections =
         photobook::connections::max_connections(photobook::connections::raise_open_file_limit());
@@ -307,58 +306,15 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         .with_network_max(max_connections / 4)
         .tap_io(|_| {});
     let app = app(demo).into_make_service_with_connect_info::<SocketAddr>();
-    shutdown::serve_until(
+    demo_cli::shutdown::serve_until(
         |stop| {
             axum::serve(listener, app)
                 .with_graceful_shutdown(stop)
                 .into_future()
         },
         stop,
-        shutdown::SHUTDOWN_GRACE,
+        demo_cli::shutdown::SHUTDOWN_GRACE,
     )
     .await
     .map_err(RunError::Serve)
-}
-
-/// Ctrl-C or SIGTERM, listened for from the moment this is called: a
-/// signal that comes before the returned future is first polled (while
-/// the start-up line is printed, say) is not lost, nor does it end the
-/// process the default way, skipping the shutdown.
-fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut interrupt = signal(SignalKind::interrupt()).ok();
-        async move {
-            let term = async {
-                match term.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let interrupt = async {
-                match interrupt.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = term => {},
-                () = interrupt => {},
-            }
-            tracing::info!("shutting down");
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tracing::info!("shutting down");
-    }
 }

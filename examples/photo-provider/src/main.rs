@@ -3,14 +3,13 @@
 use std::process::ExitCode;
 
 use photobook::Args;
-use photobook::config::cli_exit;
 
 const NAME: &str = "photo-provider";
 
 fn main() -> ExitCode {
     let args = match Args::try_parse_named(NAME) {
         Ok(args) => args,
-        Err(error) => return cli_exit(NAME, &error),
+        Err(error) => return demo_cli::flags::exit(NAME, &error),
     };
     // Held until `main` returns, after the server has shut down: dropping
     // it writes the lines still buffered.

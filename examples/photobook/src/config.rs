@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -130,91 +129,6 @@ impl Args {
             }
         }
     }
-}
-
-/// What a binary does with a flag error: `--help` and `--version` print as
-/// usual and succeed; anything else is one line on stderr and exit code 2.
-pub fn cli_exit(program: &str, error: &clap::Error) -> ExitCode {
-    match error.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = error.print();
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!("{program}: {} (see --help)", one_line(error));
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// A flag error as one line: clap's message with its details (the
-/// required flags that are missing, the values a flag takes, a suggested
-/// spelling) joined on, without the usage and "try --help" lines; control
-/// characters shown as `?`, passwords in URLs as `****`. (printshop and
-/// photo-cli, clients that share no crate with the provider, keep a copy.)
-pub fn one_line(error: &clap::Error) -> String {
-    let rendered = error.render().to_string();
-    let mut line = String::new();
-    for part in rendered
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("Usage:"))
-        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
-    {
-        if !line.is_empty() {
-            line.push_str(if line.ends_with(':') { " " } else { "; " });
-        }
-        line.push_str(part.strip_prefix("error: ").unwrap_or(part));
-    }
-    if line.is_empty() {
-        line.push_str("invalid arguments");
-    }
-    // What was typed is echoed: no control character may break the line
-    // or drive the terminal, and no password in a URL is shown.
-    let line: String = line
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect();
-    mask_passwords(&line)
-}
-
-/// `text` with the password of each `scheme://user:password@...` in it
-/// replaced by `****` (a store URL clap refused is echoed in its error).
-fn mask_passwords(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The URL runs to a space or a quote; its user information, to its
-        // last `@` (a password may hold a raw `/`).
-        let end = tail
-            .find(|c: char| c.is_whitespace() || c == '\'' || c == '"')
-            .unwrap_or(tail.len());
-        let url = &tail[..end];
-        match url
-            .rfind('@')
-            .and_then(|at| url[..at].find(':').map(|colon| (colon, at)))
-        {
-            Some((colon, at)) => {
-                out.push_str(&url[..colon]);
-                out.push_str(":****");
-                out.push_str(&url[at..]);
-            }
-            None => out.push_str(url),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// A validated issuer identifier: an `http` or `https` URL with a host, no

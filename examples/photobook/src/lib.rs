@@ -4,8 +4,9 @@
 //! a web framework, shared by `photo-provider` (axum) and
 //! `photo-provider-rocket`:
 //!
-//! - [`config::Args`]: the command line (`--listen`, `--issuer`, `--store`),
-//!   with [`config::cli_exit`] for one-line flag errors;
+//! - [`config::Args`]: the command line (`--listen`, `--issuer`, `--store`;
+//!   its errors are one line through the `demo-cli` crate, as every demo
+//!   program's);
 //! - seeded data: [`users`] (alice, bob), [`clients`] (the four demo clients
 //!   and the scope descriptions), [`photos`];
 //! - [`store::open`]: the memory or Redis store, as `Arc<dyn tessera::Store>`;

@@ -168,7 +168,7 @@ pub async fn serve(
 /// How long open connections get to finish once PrintShop is told to
 /// stop (`shutdown` completes); what is still open then is not waited for
 /// (the binary's runtime closes it as it ends).
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+pub use demo_cli::shutdown::SHUTDOWN_GRACE;
 
 /// Serves PrintShop on `listener` with an opened session store until
 /// `shutdown` completes, then at most [`SHUTDOWN_GRACE`] longer.
@@ -194,85 +194,29 @@ pub async fn serve_with(
     tokio::spawn(async move {
         let _ = warm.provider().await;
     });
-    // Graceful, then bounded: `axum::serve` waits for every open
-    // connection with no deadline, and a client holding a half-sent
-    // request would keep PrintShop running as long as it liked.
-    let (stop, mut stopped) = tokio::sync::watch::channel(false);
-    let serving = axum::serve(listener, app.router())
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .into_future();
-    let mut serving = std::pin::pin!(serving);
-    tokio::select! {
-        result = &mut serving => return result,
-        () = shutdown => {}
-    }
-    let _ = stop.send(true);
-    match tokio::time::timeout(SHUTDOWN_GRACE, serving).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                grace_secs = SHUTDOWN_GRACE.as_secs(),
-                "connections still open after the shutdown grace period: no longer waited for"
-            );
-            Ok(())
-        }
-    }
+    // Graceful, then bounded: a client holding a half-sent request
+    // cannot keep PrintShop running.
+    demo_cli::shutdown::serve_until(
+        |stop| {
+            axum::serve(listener, app.router())
+                .with_graceful_shutdown(stop)
+                .into_future()
+        },
+        shutdown,
+        SHUTDOWN_GRACE,
+    )
+    .await
 }
 
 /// Opens `--store`, binds `config.listen` and serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> io::Result<()> {
-    // Listened for before anything is announced (see `shutdown_signal`).
-    let stop = shutdown_signal();
+    // Listened for before anything is announced.
+    let stop = demo_cli::shutdown::signal();
     let sessions = open_store(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
     serve_with(listener, config, sessions, stop).await
-}
-
-/// Ctrl-C or SIGTERM, listened for from the moment this is called: a
-/// signal that comes before the returned future is first polled (while
-/// the start-up line is printed, say) is not lost, nor does it end the
-/// process the default way, skipping the shutdown.
-fn shutdown_signal() -> impl Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut interrupt = signal(SignalKind::interrupt()).ok();
-        async move {
-            let term = async {
-                match term.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            let interrupt = async {
-                match interrupt.as_mut() {
-                    Some(s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = term => {},
-                () = interrupt => {},
-            }
-            tracing::info!("shutting down");
-        }
-    }
-    #[cfg(not(unix))]
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tracing::info!("shutting down");
-    }
 }
 
 /// Headers on every response: nothing is cached, framed, sniffed, or leaked via `Referer`
