@@ -293,11 +293,12 @@ pub async fn run(args: Args) -> Result<(), RunError> {
         source,
     })?;
     let issuer = args.issuer_for(local);
-    // Listened for before anything is announced.
-    let stop = demo_cli::shutdown::signal();
     let demo = Demo::start_for(&args, &issuer).await?;
     let max_connections =
         photobook::connections::max_connections(photobook::connections::raise_open_file_limit());
+    // Listened for before the start is announced (and not before: Ctrl-C
+    // while the stores open still ends the process at once).
+    let stop = demo_cli::shutdown::signal();
     tracing::info!(listen = %local, issuer = %issuer, store = %args.store, max_connections, "PhotoBook provider started");
     println!("photo-provider: PhotoBook listening on {local}, issuer {issuer}");
     // `tap_io` gives the bounded listener axum's `ConnectInfo<SocketAddr>`.

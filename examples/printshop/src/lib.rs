@@ -210,12 +210,13 @@ pub async fn serve_with(
 
 /// Opens `--store`, binds `config.listen` and serves until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> io::Result<()> {
-    // Listened for before anything is announced.
-    let stop = demo_cli::shutdown::signal();
     let sessions = open_store(&config).await?;
     let listener = TcpListener::bind(config.listen).await.map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
+    // Listened for before the start is announced (and not before: Ctrl-C
+    // while the store opens still ends the process at once).
+    let stop = demo_cli::shutdown::signal();
     serve_with(listener, config, sessions, stop).await
 }
 
